@@ -1,0 +1,110 @@
+// The ops: factories that build datasets, named as tf.data users know them.
+//
+//   #include "inputpipe/ops.h"
+//   using namespace inputpipe;
+//   DatasetPtr ds = Range(0, 1000);
+//   ds = Map(ds, [](const Element& e) {
+//     return Element(Tensor::Scalar<int64_t>(e.tensor().scalar<int64_t>() * 2));
+//   }, {.name = "double"});
+//   ds = Batch(Shuffle(ds, /*seed=*/7), 32, /*drop_remainder=*/true);
+//   ds = Prefetch(ds, kAutotune);
+//
+// Every factory validates its arguments and throws InvalidArgumentError naming the op and the
+// argument. Each op lives in its own file under src/ops/, dataset and iterator side by side.
+#ifndef INPUTPIPE_OPS_H_
+#define INPUTPIPE_OPS_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "inputpipe/dataset.h"
+#include "inputpipe/element.h"
+
+namespace inputpipe {
+
+// Let the op choose the number of threads / the buffer size.
+inline constexpr int64_t kAutotune = -1;
+
+// A user function's identity, recorded in the pipeline fingerprint ("map(fn=parse)"), and
+// whether it has state of its own that a save cannot capture.
+struct FunctionOptions {
+  std::string name = "fn";
+  bool stateful = false;
+};
+
+using MapFn = std::function<Element(const Element&)>;
+using PredicateFn = std::function<bool(const Element&)>;
+using DatasetFn = std::function<DatasetPtr(const Element&)>;
+using KeyFn = std::function<int64_t(const Element&)>;
+using ReduceFn = std::function<DatasetPtr(int64_t key, DatasetPtr window)>;
+
+// ---- Sources -----------------------------------------------------------------------------
+// start, start+step, ... up to (excluding) stop. int64 scalars. step != 0.
+DatasetPtr Range(int64_t start, int64_t stop, int64_t step = 1);
+// Slices every tensor of `element` along its first dimension (all must share it).
+DatasetPtr FromTensorSlices(Element element);
+// The single element `element`.
+DatasetPtr FromTensors(Element element);
+// start, start+step, ... forever. int64 scalars.
+DatasetPtr Counter(int64_t start = 0, int64_t step = 1);
+// Tuples (or dicts, when `keys` is given) of the inputs' elements, up to the shortest input.
+DatasetPtr Zip(std::vector<DatasetPtr> inputs, std::vector<std::string> keys = {});
+
+// ---- Transformations ---------------------------------------------------------------------
+// num_parallel_calls: 0 = in the caller's thread; N > 0 or kAutotune = worker threads.
+// deterministic=false lets outputs come in completion order (still exactly once across a save).
+DatasetPtr Map(DatasetPtr input, MapFn fn, FunctionOptions options = {},
+               int64_t num_parallel_calls = 0, bool deterministic = true);
+DatasetPtr Filter(DatasetPtr input, PredicateFn predicate, FunctionOptions options = {});
+DatasetPtr Batch(DatasetPtr input, int64_t batch_size, bool drop_remainder = false);
+// padded_shapes: one shape per tensor leaf (FlattenLeaves order), -1 = the batch's longest;
+// empty = pad every dimension to the batch's longest. padding_values: one scalar tensor per
+// leaf, of the leaf's dtype; empty = 0 / "" / false.
+DatasetPtr PaddedBatch(DatasetPtr input, int64_t batch_size, std::vector<Shape> padded_shapes = {},
+                       std::vector<Tensor> padding_values = {}, bool drop_remainder = false);
+DatasetPtr Unbatch(DatasetPtr input);
+// count < 0: forever.
+DatasetPtr Repeat(DatasetPtr input, int64_t count = -1);
+// count < 0: all.
+DatasetPtr Take(DatasetPtr input, int64_t count);
+// count < 0: all.
+DatasetPtr Skip(DatasetPtr input, int64_t count);
+DatasetPtr Shard(DatasetPtr input, int64_t num_shards, int64_t index);
+// (index, element) tuples, index from `start`.
+DatasetPtr Enumerate(DatasetPtr input, int64_t start = 0);
+// REQUIRES: same element structure and dtypes.
+DatasetPtr Concatenate(DatasetPtr first, DatasetPtr second);
+DatasetPtr FlatMap(DatasetPtr input, DatasetFn fn, FunctionOptions options = {});
+// Elements are datasets (or, for structured inputs, the same structure of datasets).
+// shift <= 0 means shift = size.
+DatasetPtr Window(DatasetPtr input, int64_t size, int64_t shift = 0, int64_t stride = 1,
+                  bool drop_remainder = false);
+
+// ---- Reordering and parallelism (docs/reorder.md) ---------------------------------------
+// Global shuffle of a random-access dataset: a bijective index permutation per epoch; no buffer.
+// seed: std::nullopt picks one at random, which is saved with the state.
+DatasetPtr GlobalShuffle(DatasetPtr input, std::optional<int64_t> seed = std::nullopt,
+                         bool reshuffle_each_iteration = true);
+// tf.data's buffered shuffle, for inputs that are not random-access.
+DatasetPtr Shuffle(DatasetPtr input, int64_t buffer_size, std::optional<int64_t> seed = std::nullopt,
+                   bool reshuffle_each_iteration = true);
+DatasetPtr Prefetch(DatasetPtr input, int64_t buffer_size = kAutotune);
+DatasetPtr Interleave(DatasetPtr input, DatasetFn fn, int64_t cycle_length, int64_t block_length = 1,
+                      int64_t num_parallel_calls = 0, bool deterministic = true,
+                      FunctionOptions options = {});
+DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double> weights = {},
+                              std::optional<int64_t> seed = std::nullopt,
+                              bool stop_on_empty_dataset = false);
+DatasetPtr ChooseFromDatasets(std::vector<DatasetPtr> inputs, DatasetPtr choice_dataset);
+// Random int64 scalars.
+DatasetPtr RandomDataset(std::optional<int64_t> seed = std::nullopt);
+DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn, int64_t window_size,
+                         FunctionOptions options = {});
+DatasetPtr Unique(DatasetPtr input);
+
+}  // namespace inputpipe
+
+#endif  // INPUTPIPE_OPS_H_

@@ -1,0 +1,114 @@
+// Iterator state: positions, counters and seeds, never element values.
+//
+// An iterator's state is a tree of StateNodes, one per iterator in the pipeline, each holding a
+// few named integers (positions, counters, seeds, RNG counters) and the nodes of its inputs:
+//
+//   void SaveInternal(StateWriter& w) override {
+//     w.WriteInt(kTaken, taken_);
+//     w.WriteChild(kInput, *input_);
+//   }
+//   void RestoreInternal(StateReader& r) override {
+//     taken_ = r.ReadInt(kTaken);
+//     r.RestoreChild(kInput, *input_);
+//   }
+//
+// Iterator::Save() encodes the tree in the versioned, checksummed byte format of
+// docs/state_format.md; InspectState() prints those bytes as JSON.
+#ifndef INPUTPIPE_STATE_H_
+#define INPUTPIPE_STATE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace inputpipe {
+
+class Iterator;
+
+// What Save does when part of the pipeline depends on state it cannot capture (a Python
+// callable declared stateful, a plain Python generator).
+enum class ExternalStatePolicy {
+  kFail,    // throw ExternalStateError naming the op (the default)
+  kWarn,    // save the rest and warn, naming the op
+  kIgnore,  // save the rest silently
+};
+// "fail" / "warn" / "ignore"; anything else is an InvalidArgumentError listing the three.
+ExternalStatePolicy ParseExternalStatePolicy(std::string_view name);
+std::string_view ExternalStatePolicyName(ExternalStatePolicy policy);
+
+struct StateNode {
+  std::string name;  // key under the parent node ("input", "inner", ...); "" for the root
+  std::string op;    // op name of the iterator that wrote it ("batch")
+  std::vector<std::pair<std::string, int64_t>> ints;
+  // Opaque bytes: only for state the engine cannot express as integers (a generator's own
+  // get_state() payload, a reader's file fingerprint). Never element values.
+  std::vector<std::pair<std::string, std::string>> blobs;
+  // Ops in this subtree whose state could not be captured ("map(fn=f, stateful=true)").
+  std::vector<std::string> external_state;
+  std::vector<StateNode> children;
+
+  const StateNode* FindChild(std::string_view key) const;
+  // Every external_state entry in this subtree, depth first.
+  std::vector<std::string> CollectExternalState() const;
+};
+
+// Handed to Iterator::SaveInternal; builds that iterator's node.
+class StateWriter {
+ public:
+  explicit StateWriter(StateNode* node) : node_(node) {}
+  void WriteInt(std::string_view key, int64_t value);
+  void WriteBool(std::string_view key, bool value) { WriteInt(key, value ? 1 : 0); }
+  void WriteBytes(std::string_view key, std::string value);
+  // Saves `child` (an input iterator) under `key`.
+  void WriteChild(std::string_view key, Iterator& child);
+  // A node captured earlier (e.g. by a prefetch thread, right after producing an element).
+  void WriteChildNode(std::string_view key, StateNode node);
+  // Declares that this op depends on state the writer cannot capture; `what` names the op and
+  // why ("map(fn=f): the function is declared stateful"). The save policy decides what happens.
+  void ReportExternalState(std::string what);
+
+ private:
+  StateNode* node_;
+};
+
+// Handed to Iterator::RestoreInternal; reads that iterator's node. Every missing key or
+// out-of-range value is a DataLossError naming the op and the key.
+class StateReader {
+ public:
+  explicit StateReader(const StateNode* node) : node_(node) {}
+  int64_t ReadInt(std::string_view key) const;
+  // ReadInt, and a DataLossError unless lo <= value <= hi.
+  int64_t ReadIntInRange(std::string_view key, int64_t lo, int64_t hi) const;
+  bool ReadBool(std::string_view key) const { return ReadIntInRange(key, 0, 1) != 0; }
+  const std::string& ReadBytes(std::string_view key) const;
+  bool HasChild(std::string_view key) const;
+  void RestoreChild(std::string_view key, Iterator& child) const;
+  const StateNode& ChildNode(std::string_view key) const;
+  const StateNode& node() const { return *node_; }
+
+ private:
+  const StateNode* node_;
+};
+
+// The decoded contents of Iterator::Save()'s bytes.
+struct DecodedState {
+  uint32_t format_version = 0;
+  // The pipeline that saved the state, one entry per dataset in pre-order: "op(params)",
+  // indented by two spaces per level of nesting.
+  std::vector<std::string> pipeline;
+  StateNode root;
+};
+
+// Encodes / decodes the byte format of docs/state_format.md. Decode throws DataLossError for
+// bytes that are truncated, corrupt (checksum), of another format or of a newer version.
+std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root);
+DecodedState DecodeState(std::string_view bytes);
+
+// Saved state as readable JSON: format version, pipeline and the state tree.
+std::string InspectState(std::string_view bytes);
+
+}  // namespace inputpipe
+
+#endif  // INPUTPIPE_STATE_H_

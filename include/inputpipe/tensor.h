@@ -1,0 +1,144 @@
+// Tensor: an immutable, cheaply copyable n-dimensional array of one dtype.
+//
+//   Tensor t = Tensor::Allocate(DType::kFloat32, {2, 3});
+//   float* p = t.mutable_data<float>();        // only while building: see below
+//   p[0] = 1.5f; ...
+//   Tensor s = Tensor::Scalar<int64_t>(7);
+//   Tensor w = Tensor::FromStrings({"a", "bc"}, {2});
+//
+// Copies share the buffer (a shared_ptr), so passing tensors between ops never copies data.
+// A tensor is built once, right after Allocate, and read-only from the moment it is handed on:
+// mutable_data() on a tensor whose buffer is shared is a FailedPreconditionError.
+// float16 values are stored as their IEEE binary16 bits (uint16_t); the engine never does
+// arithmetic on them. Strings are byte strings (std::string), not necessarily UTF-8.
+#ifndef INPUTPIPE_TENSOR_H_
+#define INPUTPIPE_TENSOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace inputpipe {
+
+enum class DType : uint8_t {
+  kBool = 1,
+  kInt8 = 2,
+  kInt16 = 3,
+  kInt32 = 4,
+  kInt64 = 5,
+  kUInt8 = 6,
+  kFloat16 = 7,
+  kFloat32 = 8,
+  kFloat64 = 9,
+  kString = 10,
+};
+
+// Bytes per element; 0 for kString.
+size_t DTypeSize(DType dtype);
+// "bool", "int8", ..., "float64", "string".
+std::string_view DTypeName(DType dtype);
+// The inverse of DTypeName; throws InvalidArgumentError listing the valid names.
+DType DTypeFromName(std::string_view name);
+
+template <typename T>
+struct DTypeOf;
+template <> struct DTypeOf<bool> { static constexpr DType value = DType::kBool; };
+template <> struct DTypeOf<int8_t> { static constexpr DType value = DType::kInt8; };
+template <> struct DTypeOf<int16_t> { static constexpr DType value = DType::kInt16; };
+template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::kInt32; };
+template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::kInt64; };
+template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::kUInt8; };
+template <> struct DTypeOf<float> { static constexpr DType value = DType::kFloat32; };
+template <> struct DTypeOf<double> { static constexpr DType value = DType::kFloat64; };
+
+using Shape = std::vector<int64_t>;
+// "[2, 3]"; "[]" for a scalar.
+std::string ShapeString(const Shape& shape);
+int64_t NumElements(const Shape& shape);
+
+class Tensor {
+ public:
+  // A float32 scalar 0: tensors always hold a valid value.
+  Tensor();
+
+  // Uninitialised numeric storage, or empty strings for kString.
+  static Tensor Allocate(DType dtype, Shape shape);
+  template <typename T>
+  static Tensor Scalar(T value) {
+    Tensor t = Allocate(DTypeOf<T>::value, {});
+    *t.mutable_data<T>() = value;
+    return t;
+  }
+  template <typename T>
+  static Tensor FromVector(const std::vector<T>& values, Shape shape);
+  template <typename T>
+  static Tensor FromVector(const std::vector<T>& values) {
+    return FromVector(values, Shape{static_cast<int64_t>(values.size())});
+  }
+  static Tensor String(std::string value);
+  static Tensor FromStrings(std::vector<std::string> values, Shape shape);
+  // Wraps numeric bytes owned elsewhere (e.g. a numpy array): `owner` keeps them alive.
+  // REQUIRES: `data` holds NumElements(shape) * DTypeSize(dtype) bytes and stays unchanged.
+  static Tensor WrapExternal(DType dtype, Shape shape, const void* data,
+                             std::shared_ptr<const void> owner);
+
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int64_t rank() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t num_elements() const { return num_elements_; }
+  bool is_string() const { return dtype_ == DType::kString; }
+  // Bytes of numeric data (num_elements * DTypeSize), or the summed string lengths.
+  size_t byte_size() const;
+
+  // Numeric data. REQUIRES: !is_string().
+  const void* raw_data() const { return data_; }
+  template <typename T>
+  const T* data() const {
+    return static_cast<const T*>(data_);
+  }
+  void* mutable_raw_data();
+  template <typename T>
+  T* mutable_data() {
+    return static_cast<T*>(mutable_raw_data());
+  }
+  // The single value of a scalar or one-element tensor. REQUIRES: T matches dtype.
+  template <typename T>
+  T scalar() const;
+
+  // String data, row-major. REQUIRES: is_string().
+  const std::vector<std::string>& strings() const { return *strings_; }
+  std::vector<std::string>& mutable_strings();
+
+  // Keeps the storage alive, for zero-copy views (numpy arrays in the bindings).
+  std::shared_ptr<const void> storage_owner() const { return owner_; }
+
+  // Same dtype, same shape, same bytes.
+  bool operator==(const Tensor& other) const;
+  bool operator!=(const Tensor& other) const { return !(*this == other); }
+  // "int64[2, 3]{1, 2, 3, ...}": short, for errors and test failures.
+  std::string DebugString(int max_values = 8) const;
+
+ private:
+  DType dtype_ = DType::kFloat32;
+  Shape shape_;
+  int64_t num_elements_ = 1;
+  const void* data_ = nullptr;                             // numeric
+  std::shared_ptr<const void> owner_;                      // numeric storage owner
+  std::shared_ptr<std::vector<std::string>> strings_;     // kString
+};
+
+template <typename T>
+Tensor Tensor::FromVector(const std::vector<T>& values, Shape shape) {
+  Tensor t = Allocate(DTypeOf<T>::value, std::move(shape));
+  T* out = t.mutable_data<T>();
+  for (size_t i = 0; i < values.size() && static_cast<int64_t>(i) < t.num_elements(); ++i) {
+    out[i] = values[i];
+  }
+  return t;
+}
+
+}  // namespace inputpipe
+
+#endif  // INPUTPIPE_TENSOR_H_

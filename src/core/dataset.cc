@@ -1,0 +1,104 @@
+#include "inputpipe/dataset.h"
+
+#include <iostream>
+
+namespace inputpipe {
+
+Element Dataset::Get(int64_t index) const {
+  throw UnimplementedError(Signature() + " is not random-access");
+}
+
+std::string Dataset::WhyNotRandomAccess() const {
+  if (IsRandomAccess()) return "";
+  for (const auto& input : inputs()) {
+    std::string why = input->WhyNotRandomAccess();
+    if (!why.empty()) return why;
+  }
+  return Signature() + " is not random-access";
+}
+
+std::unique_ptr<Iterator> Dataset::MakeIterator() const { return MakeIteratorInternal(); }
+
+std::string Dataset::Signature() const { return op_name() + "(" + params() + ")"; }
+
+namespace {
+void AppendPipeline(const Dataset& ds, int depth, std::vector<std::string>* out) {
+  out->push_back(std::string(2 * depth, ' ') + ds.Signature());
+  for (const auto& input : ds.inputs()) AppendPipeline(*input, depth + 1, out);
+}
+}  // namespace
+
+std::vector<std::string> Dataset::Pipeline() const {
+  std::vector<std::string> out;
+  AppendPipeline(*this, 0, &out);
+  return out;
+}
+
+std::optional<Element> Iterator::GetNext() {
+  started_ = true;
+  return GetNextInternal();
+}
+
+StateNode Iterator::SaveNode() {
+  StateNode node;
+  node.op = dataset_->op_name();
+  StateWriter writer(&node);
+  SaveInternal(writer);
+  return node;
+}
+
+void Iterator::RestoreNode(const StateNode& node) {
+  if (started_) {
+    throw FailedPreconditionError("Restore needs a fresh iterator: this " + dataset_->op_name() +
+                                  " iterator has already produced elements or been restored");
+  }
+  if (node.op != dataset_->op_name()) {
+    throw DataLossError("corrupt state: a '" + node.op + "' state where the pipeline has '" +
+                        dataset_->op_name() + "'");
+  }
+  started_ = true;
+  StateReader reader(&node);
+  RestoreInternal(reader);
+}
+
+std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>* warnings) {
+  StateNode root = SaveNode();
+  std::vector<std::string> external = root.CollectExternalState();
+  if (!external.empty() && policy != ExternalStatePolicy::kIgnore) {
+    std::string ops;
+    for (const auto& what : external) ops += (ops.empty() ? "" : "; ") + what;
+    if (policy == ExternalStatePolicy::kFail) {
+      throw ExternalStateError(
+          "cannot save the iterator: it depends on state that cannot be saved: " + ops +
+          ". Pass external_state_policy='warn' or 'ignore' to save the rest of the pipeline.");
+    }
+    std::string message = "saving the iterator without the external state of: " + ops +
+                          "; after a restore these ops start from their initial state";
+    if (warnings != nullptr) {
+      warnings->push_back(message);
+    } else {
+      std::cerr << "inputpipe: warning: " << message << std::endl;
+    }
+  }
+  return EncodeState(dataset_->Pipeline(), root);
+}
+
+void Iterator::Restore(std::string_view state) {
+  DecodedState decoded = DecodeState(state);
+  std::vector<std::string> pipeline = dataset_->Pipeline();
+  if (decoded.pipeline != pipeline) {
+    size_t i = 0;
+    while (i < decoded.pipeline.size() && i < pipeline.size() && decoded.pipeline[i] == pipeline[i]) ++i;
+    auto describe = [](const std::vector<std::string>& p, size_t i) {
+      return i < p.size() ? "'" + p[i].substr(p[i].find_first_not_of(' ')) + "'"
+                          : std::string("nothing (it ends there)");
+    };
+    throw PipelineMismatchError(
+        "the state was saved by a different pipeline; first difference at op #" +
+        std::to_string(i) + " (pre-order): the saved pipeline has " +
+        describe(decoded.pipeline, i) + ", this pipeline has " + describe(pipeline, i));
+  }
+  RestoreNode(decoded.root);
+}
+
+}  // namespace inputpipe

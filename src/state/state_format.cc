@@ -1,0 +1,210 @@
+// The byte format of a saved iterator state (docs/state_format.md):
+//
+//   magic "IPST" | version varint | body length varint | body | masked crc32c fixed32
+//   body := pipeline entry count varint, each a length-prefixed string | node
+//   node := name str | op str | ints (count, {key str, zigzag varint}) |
+//           blobs (count, {key str, value str}) | external (count, {str}) | children (count, node)
+#include <cstdio>
+
+#include "inputpipe/errors.h"
+#include "inputpipe/state.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
+
+namespace inputpipe {
+
+namespace {
+constexpr std::string_view kMagic = "IPST";
+constexpr uint32_t kFormatVersion = 1;
+// Deeper trees than this are certainly corrupt; the bound keeps a hostile input from
+// exhausting the stack of the recursive decoder.
+constexpr int kMaxDepth = 64;
+
+void EncodeNode(const StateNode& node, std::string* out) {
+  PutLengthPrefixed(out, node.name);
+  PutLengthPrefixed(out, node.op);
+  PutVarint64(out, node.ints.size());
+  for (const auto& [key, value] : node.ints) {
+    PutLengthPrefixed(out, key);
+    PutZigZag64(out, value);
+  }
+  PutVarint64(out, node.blobs.size());
+  for (const auto& [key, value] : node.blobs) {
+    PutLengthPrefixed(out, key);
+    PutLengthPrefixed(out, value);
+  }
+  PutVarint64(out, node.external_state.size());
+  for (const auto& what : node.external_state) PutLengthPrefixed(out, what);
+  PutVarint64(out, node.children.size());
+  for (const auto& child : node.children) EncodeNode(child, out);
+}
+
+[[noreturn]] void Corrupt(const ByteReader& in, const std::string& what) {
+  throw DataLossError("corrupt state: " + what + " at byte " + std::to_string(in.offset()));
+}
+
+std::string GetString(ByteReader& in, const char* what) {
+  std::string_view s;
+  if (!in.GetLengthPrefixed(&s)) Corrupt(in, std::string("truncated ") + what);
+  return std::string(s);
+}
+
+// Counts are bounded by the bytes left (each item takes at least one byte), so a hostile count
+// cannot make the decoder reserve gigabytes.
+uint64_t GetCount(ByteReader& in, const char* what) {
+  uint64_t n;
+  if (!in.GetVarint64(&n)) Corrupt(in, std::string("truncated ") + what + " count");
+  if (n > in.remaining()) Corrupt(in, std::string("impossible ") + what + " count " + std::to_string(n));
+  return n;
+}
+
+void DecodeNode(ByteReader& in, StateNode* node, int depth) {
+  if (depth > kMaxDepth) Corrupt(in, "state tree deeper than " + std::to_string(kMaxDepth));
+  node->name = GetString(in, "node name");
+  node->op = GetString(in, "op name");
+  for (uint64_t i = 0, n = GetCount(in, "field"); i < n; ++i) {
+    std::string key = GetString(in, "field name");
+    int64_t value;
+    if (!in.GetZigZag64(&value)) Corrupt(in, "truncated value of field '" + key + "'");
+    node->ints.emplace_back(std::move(key), value);
+  }
+  for (uint64_t i = 0, n = GetCount(in, "blob"); i < n; ++i) {
+    std::string key = GetString(in, "blob name");
+    node->blobs.emplace_back(std::move(key), GetString(in, "blob"));
+  }
+  for (uint64_t i = 0, n = GetCount(in, "external-state"); i < n; ++i) {
+    node->external_state.push_back(GetString(in, "external-state entry"));
+  }
+  for (uint64_t i = 0, n = GetCount(in, "child"); i < n; ++i) {
+    node->children.emplace_back();
+    DecodeNode(in, &node->children.back(), depth + 1);
+  }
+}
+}  // namespace
+
+std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root) {
+  std::string body;
+  PutVarint64(&body, pipeline.size());
+  for (const auto& entry : pipeline) PutLengthPrefixed(&body, entry);
+  EncodeNode(root, &body);
+
+  std::string out(kMagic);
+  PutVarint64(&out, kFormatVersion);
+  PutVarint64(&out, body.size());
+  out += body;
+  PutFixed32(&out, crc32c::Mask(crc32c::Value(out.data(), out.size())));
+  return out;
+}
+
+DecodedState DecodeState(std::string_view bytes) {
+  if (bytes.size() < kMagic.size() || bytes.substr(0, kMagic.size()) != kMagic) {
+    throw DataLossError("not an inputpipe state: the bytes do not start with \"IPST\" (" +
+                        std::to_string(bytes.size()) + " bytes)");
+  }
+  ByteReader in(bytes.substr(kMagic.size()));
+  DecodedState decoded;
+  uint64_t version, body_size;
+  if (!in.GetVarint64(&version)) throw DataLossError("corrupt state: truncated in the header");
+  if (version != kFormatVersion) {
+    throw DataLossError("state format version " + std::to_string(version) +
+                        " is not supported by this inputpipe (reads version " +
+                        std::to_string(kFormatVersion) + ")");
+  }
+  if (!in.GetVarint64(&body_size)) throw DataLossError("corrupt state: truncated in the header");
+  if (body_size + 4 != in.remaining()) {
+    throw DataLossError("corrupt state: " + std::to_string(bytes.size()) +
+                        " bytes where the header announces " +
+                        std::to_string(kMagic.size() + in.offset() + body_size + 4) +
+                        (body_size + 4 > in.remaining() ? " (truncated)" : " (trailing bytes)"));
+  }
+  size_t checked = kMagic.size() + in.offset() + body_size;
+  uint32_t stored = crc32c::Unmask(DecodeFixed32(bytes.data() + checked));
+  uint32_t actual = crc32c::Value(bytes.data(), checked);
+  if (stored != actual) {
+    throw DataLossError("corrupt state: checksum mismatch (stored " + std::to_string(stored) +
+                        ", computed " + std::to_string(actual) + ")");
+  }
+  decoded.format_version = static_cast<uint32_t>(version);
+  std::string_view body;
+  in.GetBytes(body_size, &body);
+  ByteReader body_in(body);
+  for (uint64_t i = 0, n = GetCount(body_in, "pipeline"); i < n; ++i) {
+    decoded.pipeline.push_back(GetString(body_in, "pipeline entry"));
+  }
+  DecodeNode(body_in, &decoded.root, 0);
+  if (body_in.remaining() != 0) Corrupt(body_in, "trailing bytes after the state tree");
+  return decoded;
+}
+
+namespace {
+void JsonString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\n': *out += "\\n"; break;
+      case '\t': *out += "\\t"; break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          *out += buf;
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+std::string Indent(int depth) { return std::string(2 * depth, ' '); }
+
+void NodeJson(const StateNode& node, int depth, std::string* out) {
+  std::string in = Indent(depth + 1);
+  *out += "{\n" + in + "\"op\": ";
+  JsonString(node.op, out);
+  for (const auto& [key, value] : node.ints) {
+    *out += ",\n" + in;
+    JsonString(key, out);
+    *out += ": " + std::to_string(value);
+  }
+  for (const auto& [key, value] : node.blobs) {
+    *out += ",\n" + in;
+    JsonString(key, out);
+    *out += ": {\"bytes\": " + std::to_string(value.size()) + "}";
+  }
+  if (!node.external_state.empty()) {
+    *out += ",\n" + in + "\"external_state\": [";
+    for (size_t i = 0; i < node.external_state.size(); ++i) {
+      if (i) *out += ", ";
+      JsonString(node.external_state[i], out);
+    }
+    *out += "]";
+  }
+  for (const auto& child : node.children) {
+    *out += ",\n" + in;
+    JsonString(child.name, out);
+    *out += ": ";
+    NodeJson(child, depth + 1, out);
+  }
+  *out += "\n" + Indent(depth) + "}";
+}
+}  // namespace
+
+std::string InspectState(std::string_view bytes) {
+  DecodedState decoded = DecodeState(bytes);
+  std::string out = "{\n  \"format\": \"inputpipe-state\",\n  \"version\": " +
+                    std::to_string(decoded.format_version) + ",\n  \"bytes\": " +
+                    std::to_string(bytes.size()) + ",\n  \"pipeline\": [";
+  for (size_t i = 0; i < decoded.pipeline.size(); ++i) {
+    out += i ? ",\n    " : "\n    ";
+    JsonString(decoded.pipeline[i], &out);
+  }
+  out += "\n  ],\n  \"state\": ";
+  NodeJson(decoded.root, 1, &out);
+  out += "\n}\n";
+  return out;
+}
+
+}  // namespace inputpipe
