@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs everything, then runs every test: the C++ GoogleTest binary and the pytest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install.sh
+
+echo "== C++ tests"
+cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DINPUTPIPE_BUILD_TESTS=ON -DINPUTPIPE_BUILD_EXAMPLES=ON >/dev/null
+cmake --build build/cpp
+./build/cpp/inputpipe_tests --gtest_brief=1
+for example in build/cpp/*_example; do
+  echo "== $example"
+  "$example" >/dev/null
+done
+
+echo "== Python tests"
+.venv/bin/python -m pytest -q tests/python
