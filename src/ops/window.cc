@@ -1,0 +1,187 @@
+// window(size, shift, stride, drop_remainder): groups the input into windows, each a nested
+// dataset (for structured inputs, the same structure of datasets). Window k holds the input
+// elements k*shift + j*stride for j < size that exist; partial windows at the end are kept
+// unless drop_remainder.
+//
+// State: the input's state captured just before the first element of the next window (the
+// buffer front, whose position is always a multiple of shift), or an explicit `exhausted`
+// flag. A restore re-reads that window's elements: at most (size-1)*stride+1 of them.
+#include <deque>
+#include <mutex>
+
+#include "core/index_iterator.h"
+#include "core/tensor_ops.h"
+#include "inputpipe/ops.h"
+
+namespace inputpipe {
+
+namespace {
+constexpr char kExhausted[] = "exhausted";
+constexpr char kInput[] = "input";
+
+// One component of one window: a random-access list of elements.
+class WindowComponentDataset : public Dataset {
+ public:
+  explicit WindowComponentDataset(std::vector<Element> elements) : elements_(std::move(elements)) {}
+
+  std::string op_name() const override { return "window_component"; }
+  std::string params() const override {
+    std::call_once(hash_once_, [this] {
+      uint64_t h = elements_.size();
+      for (const auto& e : elements_) h = HashBytes(&h, sizeof(h), HashElement(e));
+      hash_ = h;
+    });
+    return "data=" + HexU64(hash_) + ", length=" + std::to_string(elements_.size());
+  }
+  int64_t Cardinality() const override { return static_cast<int64_t>(elements_.size()); }
+  bool IsRandomAccess() const override { return true; }
+  Element Get(int64_t index) const override { return elements_.at(index); }
+
+ protected:
+  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
+    return MakeIndexIterator(shared());
+  }
+
+ private:
+  const std::vector<Element> elements_;
+  mutable std::once_flag hash_once_;
+  mutable uint64_t hash_ = 0;
+};
+
+class WindowDataset : public Dataset {
+ public:
+  WindowDataset(DatasetPtr input, int64_t size, int64_t shift, int64_t stride, bool drop_remainder)
+      : input_(std::move(input)), size_(size), shift_(shift), stride_(stride),
+        drop_remainder_(drop_remainder) {}
+
+  std::string op_name() const override { return "window"; }
+  std::string params() const override {
+    return "size=" + std::to_string(size_) + ", shift=" + std::to_string(shift_) +
+           ", stride=" + std::to_string(stride_) +
+           ", drop_remainder=" + (drop_remainder_ ? "true" : "false");
+  }
+  std::vector<DatasetPtr> inputs() const override { return {input_}; }
+  int64_t Cardinality() const override {
+    int64_t n = input_->Cardinality();
+    if (n < 0) return n;
+    if (!drop_remainder_) return (n + shift_ - 1) / shift_;
+    int64_t rest = n - Span();
+    return rest < 0 ? 0 : rest / shift_ + 1;
+  }
+  // Input elements one full window spans.
+  int64_t Span() const { return (size_ - 1) * stride_ + 1; }
+
+ protected:
+  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
+
+ private:
+  friend class WindowIterator;
+  const DatasetPtr input_;
+  const int64_t size_, shift_, stride_;
+  const bool drop_remainder_;
+};
+
+class WindowIterator : public Iterator {
+ public:
+  explicit WindowIterator(const WindowDataset& ds)
+      : Iterator(ds.shared()), ds_(ds), input_(ds.input_->MakeIterator()) {}
+
+ protected:
+  std::optional<Element> GetNextInternal() override {
+    const size_t span = ds_.Span();
+    while (input_ && buffer_.size() < span) Read(/*keep=*/true);
+    if (buffer_.empty() || (ds_.drop_remainder_ && buffer_.size() < span)) {
+      buffer_.clear();
+      input_.reset();  // exhausted
+      return std::nullopt;
+    }
+    std::vector<Element> members;
+    for (size_t i = 0; i < buffer_.size(); i += ds_.stride_) members.push_back(buffer_[i].element);
+    // Move to the next window's first element, reading past the elements in between.
+    const size_t shift = ds_.shift_;
+    if (shift < buffer_.size()) {
+      buffer_.erase(buffer_.begin(), buffer_.begin() + shift);
+    } else {
+      size_t skip = shift - buffer_.size();
+      buffer_.clear();
+      while (input_ && skip-- > 0) Read(/*keep=*/false);
+    }
+    return MakeWindow(members);
+  }
+  void SaveInternal(StateWriter& w) override {
+    w.WriteBool(kExhausted, buffer_.empty() && !input_);
+    if (!buffer_.empty()) {
+      w.WriteChildNode(kInput, *buffer_.front().before);
+    } else if (input_) {
+      w.WriteChild(kInput, *input_);
+    }
+  }
+  void RestoreInternal(StateReader& r) override {
+    if (r.ReadBool(kExhausted)) {
+      input_.reset();
+    } else {
+      r.RestoreChild(kInput, *input_);  // at a window's first element: position 0 mod shift
+    }
+  }
+
+ private:
+  struct Buffered {
+    Element element;
+    std::optional<StateNode> before;  // input state before `element`, kept for window starts
+  };
+
+  // Reads one input element (buffering it when `keep`); resets input_ at its end.
+  void Read(bool keep) {
+    std::optional<StateNode> before;
+    if (position_ % ds_.shift_ == 0) before = input_->SaveNode();
+    std::optional<Element> element = input_->GetNext();
+    if (!element) {
+      input_.reset();
+      return;
+    }
+    ++position_;
+    if (keep) buffer_.push_back({std::move(*element), std::move(before)});
+  }
+
+  Element MakeWindow(const std::vector<Element>& members) const {
+    const Element& first = members[0];
+    std::vector<std::vector<Element>> components(first.FlattenLeaves().size());
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (!members[i].SameStructure(first)) {
+        throw InvalidArgumentError("window: element " + std::to_string(i) + " of a window has structure " +
+                                   members[i].StructureString() + ", element 0 has " +
+                                   first.StructureString());
+      }
+      std::vector<Element> leaves = members[i].FlattenLeaves();
+      for (size_t c = 0; c < leaves.size(); ++c) components[c].push_back(std::move(leaves[c]));
+    }
+    std::vector<Element> datasets;
+    for (auto& component : components) {
+      datasets.push_back(Element::FromDataset(
+          std::make_shared<WindowComponentDataset>(std::move(component))));
+    }
+    return first.PackLeaves(datasets);
+  }
+
+  const WindowDataset& ds_;
+  std::unique_ptr<Iterator> input_;  // null once the input has ended
+  std::deque<Buffered> buffer_;      // front: the next window's first element
+  int64_t position_ = 0;             // input elements read, counted from a window start
+};
+
+std::unique_ptr<Iterator> WindowDataset::MakeIteratorInternal() const {
+  return std::make_unique<WindowIterator>(*this);
+}
+}  // namespace
+
+DatasetPtr Window(DatasetPtr input, int64_t size, int64_t shift, int64_t stride, bool drop_remainder) {
+  if (!input) throw InvalidArgumentError("window: input dataset is null");
+  if (size <= 0) throw InvalidArgumentError("window: size must be positive, got " + std::to_string(size));
+  if (stride <= 0) {
+    throw InvalidArgumentError("window: stride must be positive, got " + std::to_string(stride));
+  }
+  if (shift <= 0) shift = size;
+  return std::make_shared<WindowDataset>(std::move(input), size, shift, stride, drop_remainder);
+}
+
+}  // namespace inputpipe
