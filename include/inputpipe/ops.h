@@ -52,6 +52,18 @@ DatasetPtr FromTensors(Element element);
 DatasetPtr Counter(int64_t start = 0, int64_t step = 1);
 // Tuples (or dicts, when `keys` is given) of the inputs' elements, up to the shortest input.
 DatasetPtr Zip(std::vector<DatasetPtr> inputs, std::vector<std::string> keys = {});
+// One run of a user generator: `next` returns elements until std::nullopt. With get_state and
+// set_state (both or neither), it is checkpointed exactly through them: get_state's bytes are
+// the op's state, set_state(bytes) on a fresh generator resumes it. Without them it is external
+// state: the save policy decides (state.h), and a restore starts it from the beginning.
+struct Generator {
+  std::function<std::optional<Element>()> next;
+  std::function<std::string()> get_state;
+  std::function<void(const std::string&)> set_state;
+};
+// `make` is called for a fresh generator once per iterator, at its first GetNext or Restore.
+// `name` identifies the generator in the fingerprint: "from_generator(fn=name)".
+DatasetPtr FromGenerator(std::function<Generator()> make, std::string name = "generator");
 
 // ---- Transformations ---------------------------------------------------------------------
 // num_parallel_calls: 0 = in the caller's thread; N > 0 or kAutotune = worker threads.

@@ -1,0 +1,150 @@
+// CheckpointInputPipelineHook: saves the input pipeline's position every N steps or N seconds,
+// beside the model's checkpoints, crash-safely, without stalling the training loop.
+//
+//   auto train = Prefetch(Batch(GlobalShuffle(records, 7), 32));
+//   auto it = train->MakeIterator();
+//   CheckpointHookOptions options;
+//   options.save_steps = 100;
+//   CheckpointInputPipelineHook hook({{"train", it.get()}}, "/ckpt", options);
+//   int64_t step = hook.Begin().value_or(0);   // restores the newest valid input checkpoint
+//   while (auto batch = it->GetNext()) {
+//     TrainOn(*batch);
+//     hook.AfterStep(++step);                   // captures the state when a save is due
+//   }
+//   hook.End();                                  // final save; waits; reports any write error
+//
+// Files (docs/hook.md): `<dir>/input.ckpt-<step>` (or `input_<task_type>_<task_id>.ckpt-<step>`
+// for one worker of several) and the index `<dir>/checkpoint_input`, so a model checkpoint
+// manager can write `checkpoint` and `model.ckpt-*` in the same directory. Each file is written
+// to a temporary name, fsynced, renamed into place, and the directory fsynced: a kill at any
+// instant leaves the previous checkpoint loadable.
+//
+// Threads: the training thread only captures the states (Iterator::Save, microseconds); a
+// background thread writes the files, applies retention and rewrites the index. A failed
+// background write is thrown from the next AfterStep / End / Flush call, never lost.
+//
+// Thread-safety: a hook is used by the training thread only (the thread using its iterators).
+#ifndef INPUTPIPE_HOOK_H_
+#define INPUTPIPE_HOOK_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "inputpipe/checkpoint_storage.h"
+#include "inputpipe/dataset.h"
+#include "inputpipe/state.h"
+
+namespace inputpipe {
+
+struct CheckpointHookOptions {
+  // Exactly one of the two: save when this many steps / seconds have passed since the last save.
+  std::optional<int64_t> save_steps;
+  std::optional<double> save_secs;
+  ExternalStatePolicy external_state_policy = ExternalStatePolicy::kFail;
+  // Checkpoints kept (the newest ones); nullopt keeps them all.
+  std::optional<int64_t> max_to_keep = 5;
+  // For one worker of several: files become input_<task_type>_<task_id>.ckpt-<step>.
+  std::string task_type;
+  int64_t task_id = 0;
+  // Where files are written; nullptr = DefaultFileSystem(). Not owned; must outlive the hook.
+  FileSystem* file_system = nullptr;
+  // Receives warnings (corrupt checkpoint skipped, external state under 'warn'), always on the
+  // training thread; nullptr = print to stderr.
+  std::function<void(const std::string&)> on_warning;
+  // Seconds on a monotonic clock, for save_secs; nullptr = std::chrono::steady_clock.
+  std::function<double()> clock;
+};
+
+struct CheckpointHookStats {
+  int64_t saves_captured = 0;        // states captured on the training thread
+  int64_t saves_committed = 0;       // checkpoint files made durable by the background thread
+  int64_t saves_failed = 0;          // background writes that failed (each raised once)
+  int64_t last_captured_step = -1;
+  int64_t last_committed_step = -1;
+  std::optional<int64_t> restored_step;
+  // Time the training thread spent per save (capturing and encoding the states).
+  double last_capture_seconds = 0;
+  double max_capture_seconds = 0;
+  double total_capture_seconds = 0;
+  // Time the background thread spent per checkpoint (write, fsync, rename, retention, index).
+  double last_write_seconds = 0;
+  double total_write_seconds = 0;
+  int64_t last_checkpoint_bytes = 0;
+};
+
+struct InputCheckpointInfo {
+  int64_t step = 0;
+  std::string path;
+};
+
+class CheckpointInputPipelineHook {
+ public:
+  // `iterators`: (name, iterator) pairs saved together at each save; names unique and non-empty.
+  // The iterators are not owned and must outlive the hook. Throws InvalidArgumentError when the
+  // options are inconsistent (neither or both of save_steps / save_secs, a non-positive value,
+  // max_to_keep < 1, an empty checkpoint_dir, ...), naming the problem.
+  CheckpointInputPipelineHook(std::vector<std::pair<std::string, Iterator*>> iterators,
+                              std::string checkpoint_dir, CheckpointHookOptions options);
+  // Writes the saves still queued and stops the writer; errors are printed, not thrown (call
+  // End() or Flush() to see them).
+  ~CheckpointInputPipelineHook();
+  CheckpointInputPipelineHook(const CheckpointInputPipelineHook&) = delete;
+  CheckpointInputPipelineHook& operator=(const CheckpointInputPipelineHook&) = delete;
+
+  // The first step: creates the directory, removes temporary files a crash left, then restores
+  // the newest valid input checkpoint (skipping corrupt ones with a warning naming the file) and
+  // returns its step; with none, saves the initial state at `global_step` and returns nullopt.
+  // If RestoreForModelStep already restored, returns that step. Later calls return the same.
+  // Throws DataLossError when checkpoints exist but none is valid, PipelineMismatchError when
+  // the newest valid one was saved by another pipeline or another set of iterator names.
+  // REQUIRES: iterators fresh (no GetNext yet) if a checkpoint may be restored.
+  std::optional<int64_t> Begin(int64_t global_step = 0);
+
+  // Restores the checkpoint saved at `model_step`, else the newest one before it, so that model
+  // and data agree after the model was restored to `model_step`; returns the step restored.
+  // Returns nullopt when model_step is 0 and there is no checkpoint at step 0; throws
+  // FailedPreconditionError when model_step > 0 and no valid checkpoint is at or before it.
+  // Checkpoints after the restored step belong to an abandoned run: they are deleted when the
+  // next checkpoint is committed. REQUIRES: iterators fresh.
+  std::optional<int64_t> RestoreForModelStep(int64_t model_step);
+
+  // After training step `global_step` (the number of steps done): throws a pending background
+  // error, then captures the states if a save is due. REQUIRES: Begin() was called.
+  void AfterStep(int64_t global_step);
+  // Captures the states at `global_step` now, whether due or not (no-op if already saved there).
+  void Save(int64_t global_step);
+  // Saves the final state (at the last step seen, or `global_step`), waits for the writer and
+  // throws any pending error. The hook stays usable.
+  void End(std::optional<int64_t> global_step = std::nullopt);
+  // Waits until every captured save is durable (or failed); throws a pending error.
+  void Flush();
+
+  // Valid-looking checkpoint files of this hook's prefix in the directory, oldest first (by
+  // name only: contents are checked when restoring).
+  std::vector<InputCheckpointInfo> ListCheckpoints() const;
+  CheckpointHookStats stats() const;
+  // "input" or "input_<task_type>_<task_id>".
+  const std::string& prefix() const;
+  const std::string& checkpoint_dir() const;
+  // <dir>/checkpoint_<prefix>.
+  std::string index_path() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The newest checkpoint named by the index file of `prefix` in `checkpoint_dir`, or nullopt
+// when there is no index. Throws DataLossError when the index is corrupt.
+std::optional<std::string> LatestInputCheckpoint(const std::string& checkpoint_dir,
+                                                 const std::string& prefix = "input",
+                                                 FileSystem* file_system = nullptr);
+
+}  // namespace inputpipe
+
+#endif  // INPUTPIPE_HOOK_H_

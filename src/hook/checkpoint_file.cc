@@ -1,0 +1,161 @@
+// Encoding and decoding of checkpoint files and of the index; the layouts are in
+// checkpoint_file.h and docs/hook.md.
+#include "hook/checkpoint_file.h"
+
+#include <charconv>
+#include <cstdio>
+
+#include "inputpipe/errors.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
+
+namespace inputpipe::hook_internal {
+
+namespace {
+constexpr std::string_view kMagic = "IPCK";
+constexpr uint64_t kFileVersion = 1;
+constexpr std::string_view kIndexHeader =
+    "# inputpipe input checkpoint index (docs/hook.md). Checksummed: do not edit.\n";
+constexpr std::string_view kIndexFormat = "format: 1\n";
+constexpr std::string_view kLatest = "latest: ";
+constexpr std::string_view kAll = "all: ";
+constexpr std::string_view kCrc = "crc32c: ";
+
+[[noreturn]] void Corrupt(const std::string& path, const std::string& what) {
+  throw DataLossError("corrupt input checkpoint " + path + ": " + what);
+}
+
+std::optional<int64_t> ParseInt(std::string_view digits) {
+  int64_t value = 0;
+  if (digits.empty() || digits[0] == '-' || digits[0] == '+') return std::nullopt;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  // Only the spelling CheckpointFileName writes ("7", not "007").
+  if (std::to_string(value) != digits) return std::nullopt;
+  return value;
+}
+}  // namespace
+
+std::string EncodeCheckpointFile(const CheckpointContents& contents) {
+  std::string body;
+  PutZigZag64(&body, contents.step);
+  PutVarint64(&body, contents.states.size());
+  for (const auto& [name, state] : contents.states) {
+    PutLengthPrefixed(&body, name);
+    PutLengthPrefixed(&body, state);
+  }
+  std::string out(kMagic);
+  PutVarint64(&out, kFileVersion);
+  PutVarint64(&out, body.size());
+  out += body;
+  PutFixed32(&out, crc32c::Mask(crc32c::Value(body.data(), body.size())));
+  return out;
+}
+
+CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::string& path) {
+  ByteReader in(bytes);
+  std::string_view magic;
+  if (!in.GetBytes(kMagic.size(), &magic) || magic != kMagic) {
+    Corrupt(path, "not an input checkpoint file (bad magic; " + std::to_string(bytes.size()) +
+                      " bytes)");
+  }
+  uint64_t version, body_size;
+  if (!in.GetVarint64(&version)) Corrupt(path, "truncated in the header");
+  if (version != kFileVersion) {
+    Corrupt(path, "format version " + std::to_string(version) + ", this build reads version " +
+                      std::to_string(kFileVersion));
+  }
+  if (!in.GetVarint64(&body_size)) Corrupt(path, "truncated in the header");
+  if (body_size + 4 != in.remaining()) {
+    Corrupt(path, "truncated or extended: the header announces " + std::to_string(body_size) +
+                      " body bytes + 4 checksum bytes, the file has " +
+                      std::to_string(in.remaining()) + " after the header");
+  }
+  std::string_view body;
+  in.GetBytes(body_size, &body);
+  uint32_t stored;
+  in.GetFixed32(&stored);
+  if (crc32c::Unmask(stored) != crc32c::Value(body.data(), body.size())) {
+    Corrupt(path, "checksum mismatch");
+  }
+  // The checksum matched, so a malformed body is a writer bug; still never read past the end.
+  ByteReader b(body);
+  CheckpointContents contents;
+  uint64_t count;
+  if (!b.GetZigZag64(&contents.step) || !b.GetVarint64(&count) || count > b.remaining()) {
+    Corrupt(path, "malformed body");
+  }
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string_view name, state;
+    if (!b.GetLengthPrefixed(&name) || !b.GetLengthPrefixed(&state)) Corrupt(path, "malformed body");
+    contents.states.emplace_back(std::string(name), std::string(state));
+  }
+  if (b.remaining() != 0) Corrupt(path, "malformed body (trailing bytes)");
+  return contents;
+}
+
+std::string EncodeIndexFile(const CheckpointIndex& index) {
+  std::string out(kIndexHeader);
+  out += kIndexFormat;
+  out += std::string(kLatest) + index.latest + "\n";
+  for (const auto& name : index.all) out += std::string(kAll) + name + "\n";
+  char crc[16];
+  std::snprintf(crc, sizeof(crc), "%08x", crc32c::Value(out.data(), out.size()));
+  out += std::string(kCrc) + crc + "\n";
+  return out;
+}
+
+CheckpointIndex DecodeIndexFile(std::string_view bytes, const std::string& path) {
+  // The checksum line is the last line; everything before it is covered.
+  size_t crc_line = bytes.rfind(std::string("\n") + std::string(kCrc));
+  if (crc_line == std::string_view::npos || bytes.empty() || bytes.back() != '\n') {
+    Corrupt(path, "index file without its checksum line (truncated?)");
+  }
+  std::string_view covered = bytes.substr(0, crc_line + 1);
+  std::string_view hex = bytes.substr(crc_line + 1 + kCrc.size());
+  hex.remove_suffix(1);
+  uint32_t stored = 0;
+  auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), stored, 16);
+  if (ec != std::errc() || end != hex.data() + hex.size() || hex.size() != 8) {
+    Corrupt(path, "malformed checksum line");
+  }
+  if (stored != crc32c::Value(covered.data(), covered.size())) Corrupt(path, "checksum mismatch");
+  if (covered.substr(0, kIndexHeader.size()) != kIndexHeader ||
+      covered.substr(kIndexHeader.size(), kIndexFormat.size()) != kIndexFormat) {
+    Corrupt(path, "unknown index format");
+  }
+  CheckpointIndex index;
+  std::string_view rest = covered.substr(kIndexHeader.size() + kIndexFormat.size());
+  while (!rest.empty()) {
+    size_t newline = rest.find('\n');
+    std::string_view line = rest.substr(0, newline);
+    rest.remove_prefix(newline + 1);
+    if (line.substr(0, kLatest.size()) == kLatest) {
+      index.latest = std::string(line.substr(kLatest.size()));
+    } else if (line.substr(0, kAll.size()) == kAll) {
+      index.all.emplace_back(line.substr(kAll.size()));
+    } else {
+      Corrupt(path, "unexpected line '" + std::string(line) + "'");
+    }
+  }
+  return index;
+}
+
+std::string CheckpointPrefix(const std::string& task_type, int64_t task_id) {
+  if (task_type.empty()) return "input";
+  return "input_" + task_type + "_" + std::to_string(task_id);
+}
+
+std::string CheckpointFileName(const std::string& prefix, int64_t step) {
+  return prefix + ".ckpt-" + std::to_string(step);
+}
+
+std::optional<int64_t> ParseCheckpointFileName(const std::string& prefix, std::string_view name) {
+  std::string head = prefix + ".ckpt-";
+  if (name.size() <= head.size() || name.substr(0, head.size()) != head) return std::nullopt;
+  return ParseInt(name.substr(head.size()));
+}
+
+std::string IndexFileName(const std::string& prefix) { return "checkpoint_" + prefix; }
+
+}  // namespace inputpipe::hook_internal

@@ -1,0 +1,95 @@
+// Checkpoint file and index formats: round trips, every truncation and bit flip rejected,
+// file names that never collide with a model checkpoint manager's.
+#include "hook/checkpoint_file.h"
+
+#include <gtest/gtest.h>
+
+#include "inputpipe/errors.h"
+
+namespace inputpipe::hook_internal {
+namespace {
+
+CheckpointContents Sample() {
+  CheckpointContents c;
+  c.step = 1234;
+  c.states = {{"train", std::string("IPST\x01state-a", 11)}, {"aux", "state-b"}};
+  return c;
+}
+
+TEST(CheckpointFileTest, RoundTrips) {
+  std::string bytes = EncodeCheckpointFile(Sample());
+  CheckpointContents back = DecodeCheckpointFile(bytes, "x");
+  EXPECT_EQ(back.step, 1234);
+  EXPECT_EQ(back.states, Sample().states);
+  EXPECT_EQ(bytes.substr(0, 4), "IPCK");
+}
+
+TEST(CheckpointFileTest, EveryTruncationIsDataLoss) {
+  std::string bytes = EncodeCheckpointFile(Sample());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_THROW(DecodeCheckpointFile(bytes.substr(0, n), "f"), DataLossError) << "length " << n;
+  }
+  EXPECT_THROW(DecodeCheckpointFile(bytes + "x", "f"), DataLossError);
+}
+
+TEST(CheckpointFileTest, EveryBitFlipIsDataLoss) {
+  std::string bytes = EncodeCheckpointFile(Sample());
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = bytes;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+      EXPECT_THROW(DecodeCheckpointFile(flipped, "f"), DataLossError) << "byte " << i << " bit " << bit;
+    }
+  }
+}
+
+TEST(CheckpointFileTest, ErrorsNameTheFile) {
+  try {
+    DecodeCheckpointFile("garbage", "/ckpt/input.ckpt-7");
+    FAIL();
+  } catch (const DataLossError& e) {
+    EXPECT_NE(std::string(e.what()).find("/ckpt/input.ckpt-7"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CheckpointIndexTest, RoundTripsAndIsReadable) {
+  CheckpointIndex index{"input.ckpt-300", {"input.ckpt-200", "input.ckpt-300"}};
+  std::string text = EncodeIndexFile(index);
+  EXPECT_NE(text.find("latest: input.ckpt-300\n"), std::string::npos) << text;
+  CheckpointIndex back = DecodeIndexFile(text, "i");
+  EXPECT_EQ(back.latest, index.latest);
+  EXPECT_EQ(back.all, index.all);
+}
+
+TEST(CheckpointIndexTest, CorruptionIsDataLoss) {
+  std::string text = EncodeIndexFile({"input.ckpt-300", {"input.ckpt-300"}});
+  for (size_t n = 0; n < text.size(); ++n) {
+    EXPECT_THROW(DecodeIndexFile(text.substr(0, n), "i"), DataLossError) << "length " << n;
+  }
+  for (size_t i = 0; i < text.size(); ++i) {
+    std::string flipped = text;
+    flipped[i] = static_cast<char>(flipped[i] ^ 0x04);
+    EXPECT_THROW(DecodeIndexFile(flipped, "i"), DataLossError) << "byte " << i;
+  }
+}
+
+TEST(CheckpointNamesTest, OwnNamesOnly) {
+  EXPECT_EQ(CheckpointPrefix("", 0), "input");
+  EXPECT_EQ(CheckpointPrefix("worker", 3), "input_worker_3");
+  EXPECT_EQ(CheckpointFileName("input", 100), "input.ckpt-100");
+  EXPECT_EQ(IndexFileName("input"), "checkpoint_input");
+  EXPECT_EQ(IndexFileName("input_worker_3"), "checkpoint_input_worker_3");
+  EXPECT_EQ(ParseCheckpointFileName("input", "input.ckpt-100"), 100);
+  EXPECT_EQ(ParseCheckpointFileName("input", "input.ckpt-0"), 0);
+  for (const char* other : {"checkpoint", "checkpoint_input", "model.ckpt-100",
+                            "model.ckpt-100.index", "input.ckpt-100.tmp", "input.ckpt-",
+                            "input.ckpt--5", "input.ckpt-007", "input_worker_3.ckpt-5",
+                            "input.ckpt-1e3", "xinput.ckpt-5"}) {
+    EXPECT_EQ(ParseCheckpointFileName("input", other), std::nullopt) << other;
+  }
+  EXPECT_EQ(ParseCheckpointFileName("input_worker_3", "input_worker_3.ckpt-5"), 5);
+  EXPECT_EQ(ParseCheckpointFileName("input_worker_3", "input.ckpt-5"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace inputpipe::hook_internal

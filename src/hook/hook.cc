@@ -1,0 +1,491 @@
+// CheckpointInputPipelineHook: the training thread captures states, a writer thread makes them
+// durable. Lifecycle and file names in hook.h; the crash-safety argument in docs/hook.md.
+//
+// Lock order: one mutex (mu_) guards the queue, the pending error and the stats. The writer
+// never holds it while touching the file system, so the training thread never waits on a disk.
+#include "inputpipe/hook.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "hook/checkpoint_file.h"
+#include "inputpipe/errors.h"
+
+namespace inputpipe {
+
+using hook_internal::CheckpointContents;
+
+namespace {
+double SteadySeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "'" : ", '") + name + "'";
+  return "[" + out + "]";
+}
+}  // namespace
+
+class CheckpointInputPipelineHook::Impl {
+ public:
+  Impl(std::vector<std::pair<std::string, Iterator*>> iterators, std::string dir,
+       CheckpointHookOptions options)
+      : iterators_(std::move(iterators)), dir_(std::move(dir)), options_(std::move(options)) {
+    Validate();
+    fs_ = options_.file_system != nullptr ? options_.file_system : &DefaultFileSystem();
+    prefix_ = hook_internal::CheckpointPrefix(options_.task_type, options_.task_id);
+    if (!options_.clock) options_.clock = SteadySeconds;
+  }
+
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    if (error_) {
+      try {
+        std::rethrow_exception(error_);
+      } catch (const std::exception& e) {
+        std::cerr << "inputpipe: error: an input checkpoint save failed and was never reported "
+                     "(call end() or flush()): "
+                  << e.what() << std::endl;
+      }
+    }
+  }
+
+  std::optional<int64_t> Begin(int64_t global_step) {
+    if (began_) return stats().restored_step;
+    CheckStep(global_step, "begin");
+    Prepare();
+    if (!restored_ && !Restore(std::nullopt)) Capture(global_step);
+    began_ = true;
+    last_step_seen_ = restored_ ? last_save_step_ : global_step;
+    return stats().restored_step;
+  }
+
+  std::optional<int64_t> RestoreForModelStep(int64_t model_step) {
+    CheckStep(model_step, "restore_for_model_step");
+    if (restored_) {
+      throw FailedPreconditionError(
+          "CheckpointInputPipelineHook: the iterators were already restored (to step " +
+          std::to_string(stats().restored_step.value_or(-1)) + "); restore needs fresh iterators");
+    }
+    Prepare();
+    Flush();
+    std::optional<int64_t> step = Restore(model_step);
+    if (!step && model_step > 0) {
+      std::string steps;
+      for (const auto& info : List()) steps += (steps.empty() ? "" : ", ") + std::to_string(info.step);
+      throw FailedPreconditionError(
+          "CheckpointInputPipelineHook: no valid input checkpoint at or before model step " +
+          std::to_string(model_step) + " in " + dir_ + " (input checkpoints at steps: " +
+          (steps.empty() ? "none" : steps) +
+          "); restoring the model there would make the model and its input pipeline disagree");
+    }
+    if (began_ && step) last_step_seen_ = *step;
+    return step;
+  }
+
+  void AfterStep(int64_t global_step) {
+    RequireBegun("after_step");
+    CheckStep(global_step, "after_step");
+    RaisePendingError();
+    last_step_seen_ = global_step;
+    bool due = options_.save_steps ? global_step - last_save_step_ >= *options_.save_steps
+                                   : options_.clock() - last_save_time_ >= *options_.save_secs;
+    if (due) Capture(global_step);
+  }
+
+  void Save(int64_t global_step) {
+    RequireBegun("save");
+    CheckStep(global_step, "save");
+    RaisePendingError();
+    last_step_seen_ = global_step;
+    Capture(global_step);
+  }
+
+  void End(std::optional<int64_t> global_step) {
+    RequireBegun("end");
+    int64_t step = global_step.value_or(last_step_seen_);
+    CheckStep(step, "end");
+    Capture(step);
+    Flush();
+  }
+
+  void Flush() {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [&] { return queue_.empty() && !writing_; });
+    RaisePendingErrorLocked();
+  }
+
+  std::vector<InputCheckpointInfo> List() const {
+    std::vector<InputCheckpointInfo> out;
+    if (!fs_->FileExists(dir_)) return out;
+    for (const auto& name : fs_->ListDir(dir_)) {
+      if (auto step = hook_internal::ParseCheckpointFileName(prefix_, name)) {
+        out.push_back({*step, JoinPath(dir_, name)});
+      }
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+    return out;
+  }
+
+  CheckpointHookStats stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+  }
+
+  const std::string& prefix() const { return prefix_; }
+  const std::string& dir() const { return dir_; }
+  std::string index_path() const { return JoinPath(dir_, hook_internal::IndexFileName(prefix_)); }
+
+ private:
+  struct PendingSave {
+    int64_t step;
+    std::string bytes;
+  };
+
+  void Validate() {
+    const char* who = "CheckpointInputPipelineHook: ";
+    if (iterators_.empty()) throw InvalidArgumentError(std::string(who) + "no iterators given");
+    std::set<std::string> names;
+    for (const auto& [name, it] : iterators_) {
+      if (name.empty()) throw InvalidArgumentError(std::string(who) + "an iterator name is empty");
+      if (it == nullptr) throw InvalidArgumentError(std::string(who) + "iterator '" + name + "' is null");
+      if (!names.insert(name).second) {
+        throw InvalidArgumentError(std::string(who) + "iterator name '" + name + "' given twice");
+      }
+    }
+    if (dir_.empty()) throw InvalidArgumentError(std::string(who) + "checkpoint_dir is empty");
+    if (options_.save_steps && options_.save_secs) {
+      throw InvalidArgumentError(std::string(who) +
+                                 "exactly one of save_steps and save_secs must be given; got both");
+    }
+    if (!options_.save_steps && !options_.save_secs) {
+      throw InvalidArgumentError(std::string(who) +
+                                 "exactly one of save_steps and save_secs must be given; got neither");
+    }
+    if (options_.save_steps && *options_.save_steps <= 0) {
+      throw InvalidArgumentError(std::string(who) + "save_steps must be positive; got " +
+                                 std::to_string(*options_.save_steps));
+    }
+    if (options_.save_secs && !(*options_.save_secs > 0)) {
+      throw InvalidArgumentError(std::string(who) + "save_secs must be positive; got " +
+                                 std::to_string(*options_.save_secs));
+    }
+    if (options_.max_to_keep && *options_.max_to_keep < 1) {
+      throw InvalidArgumentError(std::string(who) + "max_to_keep must be at least 1 (or None to keep all); got " +
+                                 std::to_string(*options_.max_to_keep));
+    }
+    const std::string& type = options_.task_type;
+    if (!type.empty()) {
+      if (options_.task_id < 0) {
+        throw InvalidArgumentError(std::string(who) + "task_id must be >= 0; got " +
+                                   std::to_string(options_.task_id));
+      }
+      for (char c : type) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') {
+          throw InvalidArgumentError(std::string(who) + "task_type '" + type +
+                                     "' may only hold letters, digits, '_' and '-'");
+        }
+      }
+    }
+  }
+
+  static void CheckStep(int64_t step, const char* call) {
+    if (step < 0) {
+      throw InvalidArgumentError(std::string("CheckpointInputPipelineHook.") + call +
+                                 ": the global step must be >= 0; got " + std::to_string(step));
+    }
+  }
+
+  void RequireBegun(const char* call) const {
+    if (!began_) {
+      throw FailedPreconditionError(std::string("CheckpointInputPipelineHook.") + call +
+                                    " called before begin()");
+    }
+  }
+
+  void Warn(const std::string& message) {
+    if (options_.on_warning) {
+      options_.on_warning(message);
+    } else {
+      std::cerr << "inputpipe: warning: " << message << std::endl;
+    }
+  }
+
+  // Once per hook, on the training thread, before the writer starts: the directory exists, no
+  // temporary file of ours is left, and retention knows the checkpoints already there.
+  void Prepare() {
+    if (prepared_) return;
+    fs_->CreateDirs(dir_);
+    const std::string index_temp = hook_internal::IndexFileName(prefix_) + std::string(kTempSuffix);
+    const std::string file_head = prefix_ + ".ckpt-";
+    for (const auto& name : fs_->ListDir(dir_)) {
+      bool ours_temp = name == index_temp ||
+                       (name.size() > file_head.size() + kTempSuffix.size() &&
+                        name.compare(0, file_head.size(), file_head) == 0 &&
+                        name.ends_with(kTempSuffix));
+      if (ours_temp) fs_->DeleteFile(JoinPath(dir_, name));
+    }
+    for (const auto& info : List()) retained_.push_back(info.step);
+    prepared_ = true;
+  }
+
+  // Restores the newest valid checkpoint with step <= max_step (any step when nullopt).
+  std::optional<int64_t> Restore(std::optional<int64_t> max_step) {
+    std::vector<InputCheckpointInfo> candidates = List();
+    std::vector<std::string> skipped;
+    for (auto c = candidates.rbegin(); c != candidates.rend(); ++c) {
+      if (max_step && c->step > *max_step) continue;
+      std::vector<DecodedState> decoded;
+      CheckpointContents contents;
+      try {
+        contents = hook_internal::DecodeCheckpointFile(fs_->ReadFile(c->path), c->path);
+        if (contents.step != c->step) {
+          throw DataLossError("corrupt input checkpoint " + c->path + ": it holds step " +
+                              std::to_string(contents.step));
+        }
+        for (const auto& [name, bytes] : contents.states) decoded.push_back(DecodeState(bytes));
+      } catch (const Error& e) {  // DataLossError, or IOError reading the file
+        Warn("skipping input checkpoint " + c->path + ": " + e.what() +
+             "; falling back to the previous one");
+        skipped.push_back(c->path);
+        continue;
+      }
+      RestoreFrom(contents, decoded, c->path);
+      restored_ = true;
+      last_save_step_ = contents.step;
+      last_save_time_ = options_.clock();
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.restored_step = contents.step;
+      stats_.last_captured_step = contents.step;
+      stats_.last_committed_step = contents.step;
+      return contents.step;
+    }
+    if (!skipped.empty()) {
+      throw DataLossError("CheckpointInputPipelineHook: no valid input checkpoint in " + dir_ +
+                          "; every candidate is corrupt: " + JoinNames(skipped));
+    }
+    return std::nullopt;
+  }
+
+  // Checks every iterator's state against its pipeline before restoring any, so that a
+  // mismatch leaves all the iterators untouched.
+  void RestoreFrom(const CheckpointContents& contents, const std::vector<DecodedState>& decoded,
+                   const std::string& path) {
+    std::vector<std::string> saved_names, names;
+    for (const auto& [name, bytes] : contents.states) saved_names.push_back(name);
+    for (const auto& [name, it] : iterators_) names.push_back(name);
+    std::vector<std::string> sorted_saved = saved_names, sorted_names = names;
+    std::sort(sorted_saved.begin(), sorted_saved.end());
+    std::sort(sorted_names.begin(), sorted_names.end());
+    if (sorted_saved != sorted_names) {
+      throw PipelineMismatchError("input checkpoint " + path + " holds the iterators " +
+                                  JoinNames(saved_names) + ", the hook was given " +
+                                  JoinNames(names));
+    }
+    auto state_of = [&](const std::string& name) -> size_t {
+      for (size_t i = 0; i < contents.states.size(); ++i) {
+        if (contents.states[i].first == name) return i;
+      }
+      return 0;  // unreachable: the name sets are equal
+    };
+    for (const auto& [name, it] : iterators_) {
+      if (it->started()) {
+        throw FailedPreconditionError(
+            "CheckpointInputPipelineHook: iterator '" + name +
+            "' has already produced elements; restore (begin / restore_for_model_step) needs "
+            "fresh iterators");
+      }
+      if (decoded[state_of(name)].pipeline != it->dataset().Pipeline()) {
+        try {
+          it->Restore(contents.states[state_of(name)].second);  // throws, naming the difference
+        } catch (const PipelineMismatchError& e) {
+          throw PipelineMismatchError("input checkpoint " + path + ", iterator '" + name +
+                                      "': " + e.what());
+        }
+      }
+    }
+    for (const auto& [name, it] : iterators_) it->Restore(contents.states[state_of(name)].second);
+  }
+
+  // On the training thread: the only work a save costs it.
+  void Capture(int64_t step) {
+    if (step == last_save_step_) return;
+    double start = SteadySeconds();
+    CheckpointContents contents;
+    contents.step = step;
+    std::vector<std::string> warnings;
+    for (const auto& [name, it] : iterators_) {
+      contents.states.emplace_back(name, it->Save(options_.external_state_policy, &warnings));
+    }
+    std::string bytes = hook_internal::EncodeCheckpointFile(contents);
+    double seconds = SteadySeconds() - start;
+    for (const auto& warning : warnings) Warn(warning);
+    last_save_step_ = step;
+    last_save_time_ = options_.clock();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back({step, std::move(bytes)});
+      stats_.saves_captured++;
+      stats_.last_captured_step = step;
+      stats_.last_capture_seconds = seconds;
+      stats_.max_capture_seconds = std::max(stats_.max_capture_seconds, seconds);
+      stats_.total_capture_seconds += seconds;
+      if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
+    }
+    work_cv_.notify_one();
+  }
+
+  void RaisePendingError() {
+    std::lock_guard<std::mutex> lock(mu_);
+    RaisePendingErrorLocked();
+  }
+  void RaisePendingErrorLocked() {
+    if (!error_) return;
+    std::exception_ptr error = error_;
+    error_ = nullptr;
+    std::rethrow_exception(error);
+  }
+
+  // The background thread. Drains the queue before exiting so no captured save is dropped.
+  void WriterLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      PendingSave save = std::move(queue_.front());
+      queue_.pop_front();
+      writing_ = true;
+      lock.unlock();
+      double start = SteadySeconds();
+      std::exception_ptr error;
+      try {
+        Commit(save);
+      } catch (const IOError& e) {
+        error = std::make_exception_ptr(IOError("saving input checkpoint at step " +
+                                                std::to_string(save.step) + " in " + dir_ +
+                                                " failed: " + e.what()));
+      } catch (...) {
+        error = std::current_exception();
+      }
+      double seconds = SteadySeconds() - start;
+      lock.lock();
+      writing_ = false;
+      if (error) {
+        stats_.saves_failed++;
+        if (!error_) error_ = error;  // the first failure is the one to report
+      } else {
+        stats_.saves_committed++;
+        stats_.last_committed_step = save.step;
+        stats_.last_write_seconds = seconds;
+        stats_.total_write_seconds += seconds;
+        stats_.last_checkpoint_bytes = static_cast<int64_t>(save.bytes.size());
+      }
+      idle_cv_.notify_all();
+    }
+  }
+
+  // Writer thread only (retained_ is its own once the writer runs).
+  void Commit(const PendingSave& save) {
+    const std::string path = JoinPath(dir_, hook_internal::CheckpointFileName(prefix_, save.step));
+    WriteFileAtomically(*fs_, path, save.bytes);
+    // The new checkpoint is durable. Newer ones are from a run abandoned by a restore to an
+    // earlier step; then the oldest beyond max_to_keep. The newest (this one) always stays.
+    std::vector<int64_t> doomed;
+    std::vector<int64_t> kept;
+    for (int64_t step : retained_) (step > save.step ? doomed : kept).push_back(step);
+    kept.erase(std::remove(kept.begin(), kept.end(), save.step), kept.end());
+    kept.push_back(save.step);
+    std::sort(kept.begin(), kept.end());
+    if (options_.max_to_keep && static_cast<int64_t>(kept.size()) > *options_.max_to_keep) {
+      size_t excess = kept.size() - static_cast<size_t>(*options_.max_to_keep);
+      doomed.insert(doomed.end(), kept.begin(), kept.begin() + excess);
+      kept.erase(kept.begin(), kept.begin() + excess);
+    }
+    for (int64_t step : doomed) {
+      std::string old = JoinPath(dir_, hook_internal::CheckpointFileName(prefix_, step));
+      if (fs_->FileExists(old)) fs_->DeleteFile(old);
+    }
+    retained_ = kept;
+    hook_internal::CheckpointIndex index;
+    index.latest = hook_internal::CheckpointFileName(prefix_, save.step);
+    for (int64_t step : kept) index.all.push_back(hook_internal::CheckpointFileName(prefix_, step));
+    // The index write fsyncs the directory, which also makes the deletions durable.
+    WriteFileAtomically(*fs_, index_path(), hook_internal::EncodeIndexFile(index));
+  }
+
+  const std::vector<std::pair<std::string, Iterator*>> iterators_;
+  const std::string dir_;
+  CheckpointHookOptions options_;
+  FileSystem* fs_ = nullptr;
+  std::string prefix_;
+
+  // Training thread only.
+  bool prepared_ = false;
+  bool began_ = false;
+  bool restored_ = false;
+  int64_t last_save_step_ = -1;
+  double last_save_time_ = 0;
+  int64_t last_step_seen_ = 0;
+  std::vector<int64_t> retained_;  // written by Prepare before the writer starts, then writer-only
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;  // queue_ gained an item, or stopping_
+  std::condition_variable idle_cv_;  // the writer finished an item
+  std::deque<PendingSave> queue_;    // GUARDED_BY(mu_)
+  bool writing_ = false;             // GUARDED_BY(mu_)
+  bool stopping_ = false;            // GUARDED_BY(mu_)
+  std::exception_ptr error_;         // GUARDED_BY(mu_)
+  CheckpointHookStats stats_;        // GUARDED_BY(mu_)
+  std::thread writer_;               // started by the first Capture
+};
+
+CheckpointInputPipelineHook::CheckpointInputPipelineHook(
+    std::vector<std::pair<std::string, Iterator*>> iterators, std::string checkpoint_dir,
+    CheckpointHookOptions options)
+    : impl_(std::make_unique<Impl>(std::move(iterators), std::move(checkpoint_dir),
+                                   std::move(options))) {}
+CheckpointInputPipelineHook::~CheckpointInputPipelineHook() = default;
+
+std::optional<int64_t> CheckpointInputPipelineHook::Begin(int64_t global_step) {
+  return impl_->Begin(global_step);
+}
+std::optional<int64_t> CheckpointInputPipelineHook::RestoreForModelStep(int64_t model_step) {
+  return impl_->RestoreForModelStep(model_step);
+}
+void CheckpointInputPipelineHook::AfterStep(int64_t global_step) { impl_->AfterStep(global_step); }
+void CheckpointInputPipelineHook::Save(int64_t global_step) { impl_->Save(global_step); }
+void CheckpointInputPipelineHook::End(std::optional<int64_t> global_step) { impl_->End(global_step); }
+void CheckpointInputPipelineHook::Flush() { impl_->Flush(); }
+std::vector<InputCheckpointInfo> CheckpointInputPipelineHook::ListCheckpoints() const {
+  return impl_->List();
+}
+CheckpointHookStats CheckpointInputPipelineHook::stats() const { return impl_->stats(); }
+const std::string& CheckpointInputPipelineHook::prefix() const { return impl_->prefix(); }
+const std::string& CheckpointInputPipelineHook::checkpoint_dir() const { return impl_->dir(); }
+std::string CheckpointInputPipelineHook::index_path() const { return impl_->index_path(); }
+
+std::optional<std::string> LatestInputCheckpoint(const std::string& checkpoint_dir,
+                                                 const std::string& prefix, FileSystem* file_system) {
+  FileSystem& fs = file_system != nullptr ? *file_system : DefaultFileSystem();
+  std::string path = JoinPath(checkpoint_dir, hook_internal::IndexFileName(prefix));
+  if (!fs.FileExists(path)) return std::nullopt;
+  hook_internal::CheckpointIndex index = hook_internal::DecodeIndexFile(fs.ReadFile(path), path);
+  if (index.latest.empty()) return std::nullopt;
+  return JoinPath(checkpoint_dir, index.latest);
+}
+
+}  // namespace inputpipe

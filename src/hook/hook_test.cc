@@ -1,0 +1,466 @@
+// CheckpointInputPipelineHook: argument errors, file names, lifecycle, exact resumption, the
+// index, retention, fallback past corrupt files, background-write failures, model-step
+// matching, and a model checkpoint manager sharing the directory.
+#include "inputpipe/hook.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "hook/checkpoint_file.h"
+#include "hook/hook_test_util.h"
+#include "inputpipe/ops.h"
+
+namespace inputpipe {
+namespace {
+
+using hook_testing::FailingFileSystem;
+using hook_testing::ScratchDir;
+
+DatasetPtr Pipeline() { return Batch(Range(0, 400), 4); }
+
+// The first value of each batch: identifies a batch of Pipeline().
+int64_t NextBatch(Iterator& it) {
+  std::optional<Element> batch = it.GetNext();
+  EXPECT_TRUE(batch.has_value());
+  return batch ? batch->tensor().data<int64_t>()[0] : -1;
+}
+
+CheckpointHookOptions EverySteps(int64_t n) {
+  CheckpointHookOptions options;
+  options.save_steps = n;
+  return options;
+}
+
+std::vector<std::string> SortedNames(const std::string& dir) {
+  std::vector<std::string> names = DefaultFileSystem().ListDir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<int64_t> Steps(const CheckpointInputPipelineHook& hook) {
+  std::vector<int64_t> steps;
+  for (const auto& info : hook.ListCheckpoints()) steps.push_back(info.step);
+  return steps;
+}
+
+// Runs `steps` training steps (one batch each) from a fresh hook in `dir`; returns the batches.
+std::vector<int64_t> Train(const std::string& dir, int64_t steps, CheckpointHookOptions options) {
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir, std::move(options));
+  int64_t step = hook.Begin().value_or(0);
+  std::vector<int64_t> seen;
+  while (step < steps) {
+    seen.push_back(NextBatch(*it));
+    hook.AfterStep(++step);
+  }
+  hook.End();
+  return seen;
+}
+
+std::string ErrorOf(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(HookTest, ArgumentErrorsSayWhatIsWrong) {
+  auto it = Pipeline()->MakeIterator();
+  auto make = [&](CheckpointHookOptions options) {
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, "/tmp/x", std::move(options));
+  };
+  CheckpointHookOptions neither;
+  EXPECT_THROW(make(neither), InvalidArgumentError);
+  EXPECT_NE(ErrorOf([&] { make(neither); }).find("got neither"), std::string::npos);
+  CheckpointHookOptions both = EverySteps(10);
+  both.save_secs = 5;
+  EXPECT_NE(ErrorOf([&] { make(both); }).find("got both"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { make(EverySteps(0)); }).find("save_steps must be positive"), std::string::npos);
+  CheckpointHookOptions secs;
+  secs.save_secs = -1;
+  EXPECT_NE(ErrorOf([&] { make(secs); }).find("save_secs must be positive"), std::string::npos);
+  CheckpointHookOptions keep = EverySteps(1);
+  keep.max_to_keep = 0;
+  EXPECT_NE(ErrorOf([&] { make(keep); }).find("max_to_keep"), std::string::npos);
+  CheckpointHookOptions bad_task = EverySteps(1);
+  bad_task.task_type = "work/er";
+  EXPECT_NE(ErrorOf([&] { make(bad_task); }).find("task_type"), std::string::npos);
+  EXPECT_THROW(CheckpointInputPipelineHook({{"train", it.get()}}, "", EverySteps(1)),
+               InvalidArgumentError);
+  EXPECT_THROW(CheckpointInputPipelineHook({}, "/tmp/x", EverySteps(1)), InvalidArgumentError);
+  EXPECT_THROW(CheckpointInputPipelineHook({{"a", it.get()}, {"a", it.get()}}, "/tmp/x", EverySteps(1)),
+               InvalidArgumentError);
+  EXPECT_THROW(CheckpointInputPipelineHook({{"a", nullptr}}, "/tmp/x", EverySteps(1)),
+               InvalidArgumentError);
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, "/tmp/x", EverySteps(1));
+  EXPECT_THROW(hook.AfterStep(1), FailedPreconditionError);  // before begin()
+}
+
+TEST(HookTest, SavesInitialStateThenEveryNStepsThenAtEnd) {
+  ScratchDir dir;
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(10));
+  EXPECT_EQ(hook.Begin(), std::nullopt);  // nothing to restore: saves the initial state
+  for (int64_t step = 1; step <= 25; ++step) {
+    NextBatch(*it);
+    hook.AfterStep(step);
+  }
+  hook.End();
+  EXPECT_EQ(Steps(hook), (std::vector<int64_t>{0, 10, 20, 25}));
+  EXPECT_EQ(SortedNames(dir.path()),
+            (std::vector<std::string>{"checkpoint_input", "input.ckpt-0", "input.ckpt-10",
+                                      "input.ckpt-20", "input.ckpt-25"}));
+  EXPECT_EQ(LatestInputCheckpoint(dir.path()), dir / "input.ckpt-25");
+  CheckpointHookStats stats = hook.stats();
+  EXPECT_EQ(stats.saves_captured, 4);
+  EXPECT_EQ(stats.saves_committed, 4);
+  EXPECT_EQ(stats.last_committed_step, 25);
+  EXPECT_GT(stats.last_checkpoint_bytes, 0);
+  EXPECT_LT(stats.last_checkpoint_bytes, 512);  // a position, never the data
+  EXPECT_GE(stats.total_capture_seconds, stats.max_capture_seconds);
+}
+
+TEST(HookTest, RestartResumesExactly) {
+  ScratchDir dir;
+  std::vector<int64_t> uninterrupted;
+  auto reference = Pipeline()->MakeIterator();
+  for (int i = 0; i < 60; ++i) uninterrupted.push_back(NextBatch(*reference));
+
+  std::vector<int64_t> first = Train(dir.path(), 23, EverySteps(5));  // ends with a save at 23
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(5));
+  ASSERT_EQ(hook.Begin(), 23);
+  EXPECT_EQ(hook.stats().restored_step, 23);
+  std::vector<int64_t> all = first;
+  for (int64_t step = 24; step <= 60; ++step) {
+    all.push_back(NextBatch(*it));
+    hook.AfterStep(step);
+  }
+  EXPECT_EQ(all, uninterrupted);
+  hook.End();
+}
+
+TEST(HookTest, SavesSeveralIteratorsTogether) {
+  ScratchDir dir;
+  auto train = Pipeline()->MakeIterator();
+  auto aux = Range(1000, 2000)->MakeIterator();
+  {
+    CheckpointInputPipelineHook hook({{"train", train.get()}, {"aux", aux.get()}}, dir.path(),
+                                     EverySteps(3));
+    hook.Begin();
+    for (int64_t step = 1; step <= 7; ++step) {
+      NextBatch(*train);
+      aux->GetNext();
+      aux->GetNext();
+      hook.AfterStep(step);
+    }
+    hook.End();
+  }
+  auto train2 = Pipeline()->MakeIterator();
+  auto aux2 = Range(1000, 2000)->MakeIterator();
+  CheckpointInputPipelineHook hook({{"aux", aux2.get()}, {"train", train2.get()}}, dir.path(),
+                                   EverySteps(3));
+  EXPECT_EQ(hook.Begin(), 7);
+  EXPECT_EQ(NextBatch(*train2), 28);
+  EXPECT_EQ(aux2->GetNext()->tensor().scalar<int64_t>(), 1014);
+
+  // Another set of names is a mismatch, not something to restore silently.
+  auto lone = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook other({{"train", lone.get()}}, dir.path(), EverySteps(3));
+  std::string error = ErrorOf([&] { other.Begin(); });
+  EXPECT_NE(error.find("'aux'"), std::string::npos) << error;
+  EXPECT_THROW(other.RestoreForModelStep(7), PipelineMismatchError);
+}
+
+TEST(HookTest, MultiWorkerFileNames) {
+  ScratchDir dir;
+  CheckpointHookOptions options = EverySteps(2);
+  options.task_type = "worker";
+  options.task_id = 1;
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+  EXPECT_EQ(hook.prefix(), "input_worker_1");
+  EXPECT_EQ(hook.index_path(), dir / "checkpoint_input_worker_1");
+  hook.Begin();
+  NextBatch(*it);
+  NextBatch(*it);
+  hook.AfterStep(2);
+  hook.End();
+  EXPECT_EQ(SortedNames(dir.path()),
+            (std::vector<std::string>{"checkpoint_input_worker_1", "input_worker_1.ckpt-0",
+                                      "input_worker_1.ckpt-2"}));
+  EXPECT_EQ(LatestInputCheckpoint(dir.path(), "input_worker_1"), dir / "input_worker_1.ckpt-2");
+}
+
+TEST(HookTest, ModelCheckpointManagerInTheSameDirectory) {
+  ScratchDir dir;
+  const std::vector<std::string> model_files = {"checkpoint", "model.ckpt-10.index",
+                                                "model.ckpt-10.data-00000-of-00001",
+                                                "model.ckpt-20", "ckpt-3"};
+  for (const auto& name : model_files) std::ofstream(dir / name) << "model bytes of " << name;
+  CheckpointHookOptions options = EverySteps(10);
+  options.max_to_keep = 1;
+  Train(dir.path(), 30, options);
+  std::vector<std::string> expected = model_files;
+  expected.push_back("checkpoint_input");
+  expected.push_back("input.ckpt-30");
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(SortedNames(dir.path()), expected);
+  EXPECT_EQ(DefaultFileSystem().ReadFile(dir / "checkpoint"), "model bytes of checkpoint");
+}
+
+TEST(HookTest, RetentionKeepsTheNewestAndIsRebuiltAfterRestart) {
+  ScratchDir dir;
+  CheckpointHookOptions keep_all = EverySteps(1);
+  keep_all.max_to_keep = std::nullopt;
+  Train(dir.path(), 6, keep_all);  // input.ckpt-0 ... input.ckpt-6
+  auto it = Pipeline()->MakeIterator();
+  CheckpointHookOptions keep3 = EverySteps(1);
+  keep3.max_to_keep = 3;
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), keep3);
+  EXPECT_EQ(Steps(hook), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
+  ASSERT_EQ(hook.Begin(), 6);
+  NextBatch(*it);
+  hook.AfterStep(7);
+  hook.Flush();
+  // The files from before the restart count: only the three newest remain.
+  EXPECT_EQ(Steps(hook), (std::vector<int64_t>{5, 6, 7}));
+  auto index = hook_internal::DecodeIndexFile(DefaultFileSystem().ReadFile(hook.index_path()), "i");
+  EXPECT_EQ(index.latest, "input.ckpt-7");
+  EXPECT_EQ(index.all, (std::vector<std::string>{"input.ckpt-5", "input.ckpt-6", "input.ckpt-7"}));
+}
+
+TEST(HookTest, CorruptNewestFallsBackToThePreviousGoodOne) {
+  for (const char* damage : {"truncate", "flip", "empty"}) {
+    SCOPED_TRACE(damage);
+    ScratchDir dir;
+    Train(dir.path(), 20, EverySteps(10));  // 0, 10, 20
+    std::string newest = dir / "input.ckpt-20";
+    std::string bytes = DefaultFileSystem().ReadFile(newest);
+    if (std::string(damage) == "truncate") bytes.resize(bytes.size() / 2);
+    if (std::string(damage) == "flip") bytes[bytes.size() / 2] ^= 0x10;
+    if (std::string(damage) == "empty") bytes.clear();
+    std::ofstream(newest, std::ios::binary | std::ios::trunc) << bytes;
+
+    std::vector<std::string> warnings;
+    CheckpointHookOptions options = EverySteps(10);
+    options.on_warning = [&](const std::string& w) { warnings.push_back(w); };
+    auto it = Pipeline()->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+    EXPECT_EQ(hook.Begin(), 10);
+    EXPECT_EQ(NextBatch(*it), 40);  // batch 10 of [0, 4, 8, ...]
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find(newest), std::string::npos) << warnings[0];
+  }
+}
+
+TEST(HookTest, NoValidCheckpointAtAllIsDataLoss) {
+  ScratchDir dir;
+  std::ofstream(dir / "input.ckpt-5") << "not a checkpoint";
+  auto it = Pipeline()->MakeIterator();
+  CheckpointHookOptions options = EverySteps(1);
+  options.on_warning = [](const std::string&) {};
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+  EXPECT_THROW(hook.Begin(), DataLossError);
+}
+
+TEST(HookTest, AnotherPipelineIsAMismatchNotAFallback) {
+  ScratchDir dir;
+  Train(dir.path(), 10, EverySteps(5));
+  auto it = Batch(Range(0, 400), 8)->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(5));
+  std::string error = ErrorOf([&] { hook.Begin(); });
+  EXPECT_NE(error.find("input.ckpt-10"), std::string::npos) << error;
+  EXPECT_NE(error.find("batch_size=8"), std::string::npos) << error;
+  EXPECT_FALSE(it->started());
+}
+
+TEST(HookTest, RestoreForModelStepPicksMatchingElseNewestBefore) {
+  ScratchDir dir;
+  CheckpointHookOptions keep_all = EverySteps(10);
+  keep_all.max_to_keep = std::nullopt;
+  Train(dir.path(), 30, keep_all);  // 0, 10, 20, 30
+  struct Case {
+    int64_t model_step, restored, next_batch;
+  };
+  for (Case c : {Case{20, 20, 80}, Case{25, 20, 80}, Case{30, 30, 120}, Case{99, 30, 120},
+                 Case{9, 0, 0}, Case{0, 0, 0}}) {
+    auto it = Pipeline()->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), keep_all);
+    EXPECT_EQ(hook.RestoreForModelStep(c.model_step), c.restored) << c.model_step;
+    EXPECT_EQ(hook.Begin(), c.restored);  // Begin does not restore a second time
+    EXPECT_EQ(NextBatch(*it), c.next_batch) << c.model_step;
+  }
+}
+
+TEST(HookTest, AfterRestoringAnEarlierStepTheAbandonedCheckpointsGo) {
+  ScratchDir dir;
+  CheckpointHookOptions keep_all = EverySteps(10);
+  keep_all.max_to_keep = std::nullopt;
+  Train(dir.path(), 30, keep_all);  // 0, 10, 20, 30
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(5));
+  ASSERT_EQ(hook.RestoreForModelStep(12), 10);
+  hook.Begin();
+  for (int64_t step = 11; step <= 15; ++step) {
+    NextBatch(*it);
+    hook.AfterStep(step);
+  }
+  hook.Flush();
+  EXPECT_EQ(Steps(hook), (std::vector<int64_t>{0, 10, 15}));
+  EXPECT_EQ(LatestInputCheckpoint(dir.path()), dir / "input.ckpt-15");
+}
+
+TEST(HookTest, RestoreForModelStepWithoutAnyCheckpointBeforeIt) {
+  ScratchDir dir;
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(5));
+  EXPECT_EQ(hook.RestoreForModelStep(0), std::nullopt);
+  auto it2 = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook2({{"train", it2.get()}}, dir.path(), EverySteps(5));
+  std::string error = ErrorOf([&] { hook2.RestoreForModelStep(40); });
+  EXPECT_NE(error.find("model step 40"), std::string::npos) << error;
+}
+
+TEST(HookTest, BackgroundWriteFailureReachesTheTrainingThread) {
+  for (auto op : {FailingFileSystem::Op::kAppend, FailingFileSystem::Op::kSync,
+                  FailingFileSystem::Op::kRename, FailingFileSystem::Op::kSyncDir}) {
+    ScratchDir dir;
+    FailingFileSystem fs;
+    CheckpointHookOptions options = EverySteps(2);
+    options.file_system = &fs;
+    auto it = Pipeline()->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+    hook.Begin();
+    hook.Flush();
+    fs.fail = op;
+    NextBatch(*it);
+    hook.AfterStep(1);
+    NextBatch(*it);
+    hook.AfterStep(2);  // captured; the write fails in the background
+    // Once the writer has failed, the very next step raises it, naming the step and the cause.
+    while (hook.stats().saves_failed == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    NextBatch(*it);
+    std::string error = ErrorOf([&] { hook.AfterStep(3); });
+    EXPECT_NE(error.find("step 2"), std::string::npos) << error;
+    EXPECT_TRUE(error.find("Input/output error") != std::string::npos ||
+                error.find("No space left") != std::string::npos)
+        << error;
+    EXPECT_NO_THROW(hook.AfterStep(3)) << "raised once; the hook goes on";
+    fs.fail = FailingFileSystem::Op::kNone;
+    // The previous checkpoint still loads.
+    auto fresh = Pipeline()->MakeIterator();
+    CheckpointInputPipelineHook reader({{"train", fresh.get()}}, dir.path(), EverySteps(2));
+    std::optional<int64_t> restored = reader.Begin();
+    ASSERT_TRUE(restored.has_value());
+    // A failed directory fsync comes after the rename: the file may be there, and is whole.
+    if (op != FailingFileSystem::Op::kSyncDir) EXPECT_EQ(*restored, 0);
+  }
+}
+
+TEST(HookTest, BackgroundWriteFailureIsRaisedByEnd) {
+  ScratchDir dir;
+  FailingFileSystem fs;
+  CheckpointHookOptions options = EverySteps(100);
+  options.file_system = &fs;
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+  hook.Begin();
+  hook.Flush();
+  fs.fail = FailingFileSystem::Op::kRename;
+  NextBatch(*it);
+  hook.AfterStep(1);
+  EXPECT_THROW(hook.End(), IOError);
+  EXPECT_EQ(hook.stats().saves_failed, 1);
+  EXPECT_EQ(hook.stats().last_committed_step, 0);
+}
+
+TEST(HookTest, SaveSecsUsesTheClock) {
+  ScratchDir dir;
+  double now = 100;
+  CheckpointHookOptions options;
+  options.save_secs = 30;
+  options.max_to_keep = std::nullopt;
+  options.clock = [&] { return now; };
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+  hook.Begin();  // saves at 0, t=100
+  for (int64_t step = 1; step <= 10; ++step) {
+    NextBatch(*it);
+    now += 7;  // t = 107, 114, 121, 128, 135 (save at 5), 142, ... 163, 170 (save at 10)
+    hook.AfterStep(step);
+  }
+  hook.Flush();
+  EXPECT_EQ(Steps(hook), (std::vector<int64_t>{0, 5, 10}));
+}
+
+TEST(HookTest, ExternalStatePolicy) {
+  auto stateful = [] {
+    return Map(Range(0, 100), [](const Element& e) { return e; }, {.name = "tick", .stateful = true});
+  };
+  {
+    ScratchDir dir;
+    auto it = stateful()->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(1));
+    std::string error = ErrorOf([&] { hook.Begin(); });
+    EXPECT_NE(error.find("map(fn=tick)"), std::string::npos) << error;
+  }
+  {
+    ScratchDir dir;
+    std::vector<std::string> warnings;
+    CheckpointHookOptions options = EverySteps(1);
+    options.external_state_policy = ExternalStatePolicy::kWarn;
+    options.on_warning = [&](const std::string& w) { warnings.push_back(w); };
+    auto it = stateful()->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+    hook.Begin();
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("map(fn=tick)"), std::string::npos) << warnings[0];
+    hook.End();
+  }
+}
+
+TEST(HookTest, StrayTemporaryFilesAreIgnoredAndRemoved) {
+  ScratchDir dir;
+  Train(dir.path(), 10, EverySteps(10));
+  std::ofstream(dir / "input.ckpt-15.tmp") << "torn";
+  std::ofstream(dir / "checkpoint_input.tmp") << "torn";
+  std::ofstream(dir / "model.ckpt-15.tmp") << "not ours";
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(10));
+  EXPECT_EQ(hook.Begin(), 10);
+  auto names = SortedNames(dir.path());
+  EXPECT_EQ(std::count(names.begin(), names.end(), "input.ckpt-15.tmp"), 0);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "checkpoint_input.tmp"), 0);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "model.ckpt-15.tmp"), 1);
+}
+
+TEST(HookTest, RestoreNeedsFreshIterators) {
+  ScratchDir dir;
+  Train(dir.path(), 10, EverySteps(10));
+  auto it = Pipeline()->MakeIterator();
+  NextBatch(*it);
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(10));
+  EXPECT_THROW(hook.Begin(), FailedPreconditionError);
+}
+
+TEST(HookTest, EndWithoutNewStepsDoesNotRewrite) {
+  ScratchDir dir;
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(2));
+  hook.Begin();
+  NextBatch(*it);
+  NextBatch(*it);
+  hook.AfterStep(2);
+  hook.End();
+  EXPECT_EQ(hook.stats().saves_captured, 2);  // 0 and 2; End at 2 adds nothing
+}
+
+}  // namespace
+}  // namespace inputpipe
