@@ -1,0 +1,140 @@
+// Declarations shared by the binding files of the extension module inputpipe._core.
+//
+// One .cc per area, each exposing one Register*() function that module.cc calls:
+//   module.cc    NB_MODULE(_core): calls every Register*() below, in this order
+//   errors.cc    RegisterErrors: C++ exception types -> Python exception types (table below)
+//   elements.cc  Element <-> Python conversion, Python callables as C++ functions
+//   datasets.cc  RegisterDatasets: DatasetHandle, Iterator, the ops of issue 2
+//   reorder.cc   RegisterReorder: the reordering / parallel ops of issue 3
+//   readers.cc   RegisterReaders (file readers), hook.cc RegisterHook (checkpoint hook)
+// RegisterReorder, RegisterReaders and RegisterHook are weak: module.cc calls them only when
+// their file is linked in, so a new area needs no edit of module.cc.
+//
+// How a C++ dataset crosses into Python: a `_core.DatasetHandle` holds the DatasetPtr; the Python
+// class inputpipe.Dataset (python/inputpipe/dataset.py) wraps one handle as `self._handle`. A
+// binding that builds a dataset returns a DatasetHandle; the Python side wraps it with
+// `inputpipe.Dataset._from_handle(handle)`. A binding that takes a dataset accepts either and
+// calls UnwrapDataset.
+//
+//   DatasetHandle MakeReader(const std::string& path) { return {TextLineDataset(path)}; }
+//   m.def("text_line", &MakeReader);            // Python: Dataset._from_handle(_core.text_line(p))
+//
+// Exceptions (errors.cc), C++ -> Python:
+//   InvalidArgumentError -> ValueError          IOError -> OSError
+//   DataLossError -> inputpipe.DataLossError (a ValueError)
+//   PipelineMismatchError -> inputpipe.PipelineMismatchError (a ValueError)
+//   ExternalStateError -> inputpipe.ExternalStateError (a RuntimeError)
+//   FailedPreconditionError -> RuntimeError     UnimplementedError -> NotImplementedError
+//   any other inputpipe::Error -> RuntimeError; a Python exception raised by a user callable
+//   (nb::python_error) keeps its original type.
+//
+// GIL rules: C++ iterates with the GIL released (PyIterator); Python callables take it back
+// (PythonCallable), so they may run on engine worker threads (prefetch, parallel map) without
+// deadlock. Nothing may wait for an engine lock while holding the GIL.
+#ifndef INPUTPIPE_PYTHON_BINDINGS_BINDINGS_H_
+#define INPUTPIPE_PYTHON_BINDINGS_BINDINGS_H_
+
+#include <nanobind/nanobind.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "inputpipe/dataset.h"
+#include "inputpipe/element.h"
+#include "inputpipe/ops.h"
+
+namespace inputpipe::python {
+
+namespace nb = nanobind;
+
+// ---- Registration (one per binding file) -------------------------------------------------
+void RegisterErrors(nb::module_& m);
+void RegisterDatasets(nb::module_& m);
+// Weak: null until reorder.cc / readers.cc / hook.cc define them.
+[[gnu::weak]] void RegisterReorder(nb::module_& m);
+[[gnu::weak]] void RegisterReaders(nb::module_& m);
+[[gnu::weak]] void RegisterHook(nb::module_& m);
+
+// The Python type of inputpipe.ExternalStateWarning (a UserWarning), set by RegisterErrors.
+PyObject* ExternalStateWarningType();
+
+// ---- Datasets -----------------------------------------------------------------------------
+// What Python holds of a C++ dataset: `_core.DatasetHandle`.
+struct DatasetHandle {
+  DatasetPtr dataset;
+};
+// An inputpipe.Dataset (the Python class) wrapping `dataset`. REQUIRES: the GIL.
+nb::object WrapDataset(DatasetPtr dataset);
+// The dataset of an inputpipe.Dataset or a _core.DatasetHandle; TypeError (nb::type_error)
+// naming `what` and the type otherwise. REQUIRES: the GIL.
+DatasetPtr UnwrapDataset(nb::handle obj, const char* what = "dataset");
+
+// ---- Elements -----------------------------------------------------------------------------
+// Numpy out: a tensor becomes a numpy array (a copy: users may write to it), a scalar becomes
+// a numpy scalar (np.int64, ...), a scalar string `bytes`, a string array a numpy object array
+// of bytes; tuples and dicts keep their structure; a nested dataset becomes an
+// inputpipe.Dataset. REQUIRES: the GIL.
+nb::object ElementToPython(const Element& element);
+// Python in: a tuple -> tuple element, a dict -> dict element (keys must be str; sorted, as
+// tf.nest does), an inputpipe.Dataset -> dataset element, anything else through
+// numpy.asarray: bool, int8/16/32/64, uint8, float16/32/64 keep their dtype (so a Python int
+// is int64 and a float float64); str / bytes / numpy unicode, bytes or object arrays of
+// str / bytes -> string (str encoded as UTF-8). Other dtypes are a ValueError naming `what`.
+// REQUIRES: the GIL.
+Element ElementFromPython(nb::handle obj, const char* what = "element");
+
+// ---- Python callables ---------------------------------------------------------------------
+// A Python callable owned by C++ std::functions that may be copied and destroyed on any thread:
+// the reference is released with the GIL held (and leaked if the interpreter is finalising).
+class PythonCallable {
+ public:
+  explicit PythonCallable(nb::object fn);
+  // fn(*element) for a tuple element, fn(element) otherwise (tf.data's convention).
+  // REQUIRES: the GIL.
+  nb::object CallWithElement(const Element& element) const;
+  const nb::object& fn() const { return *fn_; }
+
+ private:
+  std::shared_ptr<nb::object> fn_;
+};
+// The fingerprint name of a callable: "module.qualname" ("__main__.parse", "mod.<lambda>").
+std::string CallableName(nb::handle fn);
+FunctionOptions CallableOptions(nb::handle fn, bool stateful);
+// C++ callables around a Python one; each takes the GIL while it runs. Results are converted
+// with ElementFromPython / a bool / UnwrapDataset, errors naming `op`.
+MapFn MakeMapFn(nb::object fn, std::string op);
+PredicateFn MakePredicateFn(nb::object fn, std::string op);
+DatasetFn MakeDatasetFn(nb::object fn, std::string op);
+
+// ---- Iterators ----------------------------------------------------------------------------
+// `_core.Iterator`: one C++ iterator driven from Python. GetNext, Save and Restore run with the
+// GIL released and under a mutex (Python threads may share an iterator); the destructor
+// releases the GIL while the iterator's worker threads stop.
+class PyIterator {
+ public:
+  explicit PyIterator(DatasetPtr dataset);
+  ~PyIterator();
+  PyIterator(const PyIterator&) = delete;
+  PyIterator& operator=(const PyIterator&) = delete;
+
+  // The next element as Python, or raises StopIteration.
+  nb::object Next();
+  // Iterator::Save under the named policy; 'warn' issues an ExternalStateWarning per op.
+  nb::bytes Save(const std::string& external_state_policy);
+  void Restore(const nb::bytes& state);
+  // The C++ iterator, for other bindings (the hook). Lock mutex() while using it, with the
+  // GIL released.
+  Iterator& iterator() { return *iterator_; }
+  std::mutex& mutex() { return mutex_; }
+  const DatasetPtr& dataset() const { return dataset_; }
+
+ private:
+  DatasetPtr dataset_;
+  std::unique_ptr<Iterator> iterator_;
+  std::mutex mutex_;
+};
+
+}  // namespace inputpipe::python
+
+#endif  // INPUTPIPE_PYTHON_BINDINGS_BINDINGS_H_

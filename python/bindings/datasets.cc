@@ -1,0 +1,194 @@
+// RegisterDatasets: `_core.DatasetHandle`, `_core.Iterator`, inspect_state, and the ops of
+// issue 2 (sources and transformations of ops.h) as module functions taking and returning
+// DatasetHandles. python/inputpipe/dataset.py builds the tf.data-style API on top: it maps
+// Python defaults (None, AUTOTUNE) to the C++ ones before calling these.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "bindings.h"
+#include "inputpipe/errors.h"
+#include "inputpipe/ops.h"
+#include "inputpipe/state.h"
+
+namespace inputpipe::python {
+
+namespace {
+
+using namespace nb::literals;
+
+DatasetHandle Wrap(DatasetPtr dataset) { return DatasetHandle{std::move(dataset)}; }
+
+std::vector<DatasetPtr> Unwrap(const std::vector<DatasetHandle>& handles) {
+  std::vector<DatasetPtr> out;
+  out.reserve(handles.size());
+  for (const DatasetHandle& h : handles) out.push_back(h.dataset);
+  return out;
+}
+
+void RegisterClasses(nb::module_& m) {
+  nb::class_<DatasetHandle>(m, "DatasetHandle",
+                            "A C++ dataset; inputpipe.Dataset wraps one as `_handle`.")
+      .def("cardinality", [](const DatasetHandle& h) { return h.dataset->Cardinality(); })
+      .def("is_random_access", [](const DatasetHandle& h) { return h.dataset->IsRandomAccess(); })
+      .def("why_not_random_access",
+           [](const DatasetHandle& h) { return h.dataset->WhyNotRandomAccess(); })
+      .def("get",
+           [](const DatasetHandle& h, int64_t index) {
+             if (!h.dataset->IsRandomAccess()) {
+               throw UnimplementedError(h.dataset->WhyNotRandomAccess());
+             }
+             int64_t n = h.dataset->Cardinality();
+             if (index < 0 || index >= n) {
+               throw nb::index_error(("index " + std::to_string(index) +
+                                      " out of range for a dataset of " + std::to_string(n) +
+                                      " elements")
+                                         .c_str());
+             }
+             Element element;
+             {
+               nb::gil_scoped_release release;
+               element = h.dataset->Get(index);
+             }
+             return ElementToPython(element);
+           },
+           "index"_a)
+      .def("signature", [](const DatasetHandle& h) { return h.dataset->Signature(); })
+      .def("pipeline", [](const DatasetHandle& h) { return h.dataset->Pipeline(); })
+      .def("make_iterator",
+           [](const DatasetHandle& h) { return new PyIterator(h.dataset); },
+           nb::rv_policy::take_ownership);
+
+  nb::class_<PyIterator>(m, "Iterator",
+                         "An iterator over an inputpipe.Dataset whose position can be saved "
+                         "(save() -> bytes) and restored into a fresh iterator (restore).")
+      .def("__iter__", [](nb::handle self) { return nb::borrow(self); })
+      .def("__next__", &PyIterator::Next)
+      .def("save", &PyIterator::Save, "external_state_policy"_a = "fail",
+           "The iterator's position as bytes (docs/state_format.md). external_state_policy: "
+           "'fail' (raise ExternalStateError naming the op whose state cannot be saved), 'warn' "
+           "(save the rest, issue an ExternalStateWarning naming it) or 'ignore'.")
+      .def("restore", &PyIterator::Restore, "state"_a,
+           "Moves this fresh iterator to the position saved in `state`.");
+
+  m.def(
+      "inspect_state",
+      [](nb::bytes state) { return InspectState(std::string_view(state.c_str(), state.size())); },
+      "state"_a, "A saved iterator state as readable JSON.");
+  m.attr("AUTOTUNE") = kAutotune;
+  m.attr("INFINITE_CARDINALITY") = kInfiniteCardinality;
+  m.attr("UNKNOWN_CARDINALITY") = kUnknownCardinality;
+}
+
+void RegisterSources(nb::module_& m) {
+  m.def("range", [](int64_t start, int64_t stop, int64_t step) {
+    return Wrap(Range(start, stop, step));
+  }, "start"_a, "stop"_a, "step"_a);
+  m.def("from_tensor_slices", [](nb::handle value) {
+    return Wrap(FromTensorSlices(ElementFromPython(value, "from_tensor_slices")));
+  }, "value"_a);
+  m.def("from_tensors", [](nb::handle value) {
+    return Wrap(FromTensors(ElementFromPython(value, "from_tensors")));
+  }, "value"_a);
+  m.def("counter", [](int64_t start, int64_t step) { return Wrap(Counter(start, step)); },
+        "start"_a, "step"_a);
+  m.def("zip", [](const std::vector<DatasetHandle>& inputs, std::vector<std::string> keys) {
+    return Wrap(Zip(Unwrap(inputs), std::move(keys)));
+  }, "inputs"_a, "keys"_a);
+}
+
+void RegisterTransformations(nb::module_& m) {
+  m.def("map", [](const DatasetHandle& h, nb::object fn, bool stateful, int64_t num_parallel_calls,
+                  bool deterministic) {
+    FunctionOptions options = CallableOptions(fn, stateful);
+    return Wrap(Map(h.dataset, MakeMapFn(std::move(fn), "map"), std::move(options),
+                    num_parallel_calls, deterministic));
+  }, "input"_a, "fn"_a, "stateful"_a, "num_parallel_calls"_a, "deterministic"_a);
+  m.def("filter", [](const DatasetHandle& h, nb::object predicate, bool stateful) {
+    FunctionOptions options = CallableOptions(predicate, stateful);
+    return Wrap(Filter(h.dataset, MakePredicateFn(std::move(predicate), "filter"),
+                       std::move(options)));
+  }, "input"_a, "predicate"_a, "stateful"_a);
+  m.def("batch", [](const DatasetHandle& h, int64_t batch_size, bool drop_remainder) {
+    return Wrap(Batch(h.dataset, batch_size, drop_remainder));
+  }, "input"_a, "batch_size"_a, "drop_remainder"_a);
+  m.def("repeat", [](const DatasetHandle& h, int64_t count) {
+    return Wrap(Repeat(h.dataset, count));
+  }, "input"_a, "count"_a);
+  m.def("take", [](const DatasetHandle& h, int64_t count) {
+    return Wrap(Take(h.dataset, count));
+  }, "input"_a, "count"_a);
+  m.def("skip", [](const DatasetHandle& h, int64_t count) {
+    return Wrap(Skip(h.dataset, count));
+  }, "input"_a, "count"_a);
+  m.def("shard", [](const DatasetHandle& h, int64_t num_shards, int64_t index) {
+    return Wrap(Shard(h.dataset, num_shards, index));
+  }, "input"_a, "num_shards"_a, "index"_a);
+  m.def("enumerate", [](const DatasetHandle& h, int64_t start) {
+    return Wrap(Enumerate(h.dataset, start));
+  }, "input"_a, "start"_a);
+  m.def("concatenate", [](const DatasetHandle& h, const DatasetHandle& other) {
+    return Wrap(Concatenate(h.dataset, other.dataset));
+  }, "input"_a, "other"_a);
+}
+
+}  // namespace
+
+// ---- PyIterator ---------------------------------------------------------------------------
+
+PyIterator::PyIterator(DatasetPtr dataset)
+    : dataset_(std::move(dataset)), iterator_(dataset_->MakeIterator()) {}
+
+PyIterator::~PyIterator() {
+  // Worker threads (prefetch, parallel map) may be waiting for the GIL to run a Python
+  // callable: stop them with the GIL released.
+  if (PyGILState_Check()) {
+    nb::gil_scoped_release release;
+    iterator_.reset();
+  } else {
+    iterator_.reset();
+  }
+}
+
+nb::object PyIterator::Next() {
+  std::optional<Element> element;
+  {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    element = iterator_->GetNext();
+  }
+  if (!element) throw nb::stop_iteration();
+  return ElementToPython(*element);
+}
+
+nb::bytes PyIterator::Save(const std::string& external_state_policy) {
+  ExternalStatePolicy policy = ParseExternalStatePolicy(external_state_policy);
+  std::vector<std::string> warnings;
+  std::string state;
+  {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    state = iterator_->Save(policy, &warnings);
+  }
+  for (const std::string& warning : warnings) {
+    if (PyErr_WarnEx(ExternalStateWarningType(), warning.c_str(), 1) != 0) {
+      throw nb::python_error();  // warnings turned into errors by a filter
+    }
+  }
+  return nb::bytes(state.data(), state.size());
+}
+
+void PyIterator::Restore(const nb::bytes& state) {
+  std::string bytes(state.c_str(), state.size());
+  nb::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(mutex_);
+  iterator_->Restore(bytes);
+}
+
+void RegisterDatasets(nb::module_& m) {
+  RegisterClasses(m);
+  RegisterSources(m);
+  RegisterTransformations(m);
+}
+
+}  // namespace inputpipe::python

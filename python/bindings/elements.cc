@@ -1,0 +1,301 @@
+// Element <-> Python (numpy) conversion and Python callables wrapped as C++ functions.
+// The dtype rules are in bindings.h. Tensors are copied both ways: numpy arrays handed to
+// users are theirs to write to, and arrays passed in may change after the call.
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "bindings.h"
+#include "inputpipe/errors.h"
+
+namespace inputpipe::python {
+
+namespace {
+
+using namespace nb::literals;
+
+// numpy, imported once and never released (a static nb::object would be released after the
+// interpreter is gone).
+const nb::object& Numpy() {
+  static nb::object* numpy = new nb::object(nb::module_::import_("numpy"));
+  return *numpy;
+}
+
+nb::dlpack::dtype DLPackType(DType dtype) {
+  using Code = nb::dlpack::dtype_code;
+  auto make = [](Code code, int bits) {
+    return nb::dlpack::dtype{static_cast<uint8_t>(code), static_cast<uint8_t>(bits), 1};
+  };
+  switch (dtype) {
+    case DType::kBool: return make(Code::Bool, 8);
+    case DType::kInt8: return make(Code::Int, 8);
+    case DType::kInt16: return make(Code::Int, 16);
+    case DType::kInt32: return make(Code::Int, 32);
+    case DType::kInt64: return make(Code::Int, 64);
+    case DType::kUInt8: return make(Code::UInt, 8);
+    case DType::kFloat16: return make(Code::Float, 16);
+    case DType::kFloat32: return make(Code::Float, 32);
+    case DType::kFloat64: return make(Code::Float, 64);
+    case DType::kString: break;
+  }
+  throw InvalidArgumentError("no numpy dtype for " + std::string(DTypeName(dtype)));
+}
+
+nb::object TensorToPython(const Tensor& t) {
+  if (t.is_string()) {
+    const std::vector<std::string>& strings = t.strings();
+    if (t.rank() == 0) return nb::bytes(strings[0].data(), strings[0].size());
+    nb::list items;
+    for (const std::string& s : strings) items.append(nb::bytes(s.data(), s.size()));
+    nb::object array = Numpy().attr("empty")(nb::cast(t.shape()), "dtype"_a = "object");
+    // Assigning through a flat view: np.array(list_of_bytes) would guess a fixed-width dtype.
+    nb::object all = nb::steal(PySlice_New(nullptr, nullptr, nullptr));
+    if (!strings.empty()) array.attr("reshape")(-1).attr("__setitem__")(all, items);
+    return array;
+  }
+  size_t bytes = t.byte_size();
+  char* copy = new char[std::max<size_t>(bytes, 1)];
+  if (bytes > 0) std::memcpy(copy, t.raw_data(), bytes);
+  nb::capsule owner(copy, [](void* p) noexcept { delete[] static_cast<char*>(p); });
+  std::vector<size_t> shape(t.shape().begin(), t.shape().end());
+  nb::ndarray<nb::numpy> array(copy, shape.size(), shape.data(), owner, nullptr,
+                               DLPackType(t.dtype()));
+  nb::object out = nb::cast(std::move(array), nb::rv_policy::reference);
+  // A scalar is a numpy scalar (np.int64(3)), as tf.data's as_numpy_iterator gives.
+  if (t.rank() == 0) return out.attr("__getitem__")(nb::tuple());
+  return out;
+}
+
+std::string BytesOf(nb::handle item, const char* what) {
+  if (PyBytes_Check(item.ptr())) {
+    return std::string(PyBytes_AS_STRING(item.ptr()), PyBytes_GET_SIZE(item.ptr()));
+  }
+  if (PyUnicode_Check(item.ptr())) {
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(item.ptr(), &size);
+    if (!data) throw nb::python_error();
+    return std::string(data, size);
+  }
+  throw InvalidArgumentError(std::string(what) + ": a string tensor holds str or bytes, not " +
+                             nb::cast<std::string>(nb::str(item.type().attr("__name__"))));
+}
+
+Shape ShapeOf(nb::handle array) {
+  Shape shape;
+  for (nb::handle d : nb::borrow<nb::tuple>(array.attr("shape"))) {
+    shape.push_back(nb::cast<int64_t>(d));
+  }
+  return shape;
+}
+
+DType NumericDType(char kind, int64_t itemsize, nb::handle array, const char* what) {
+  if (kind == 'b') return DType::kBool;
+  if (kind == 'i') {
+    switch (itemsize) {
+      case 1: return DType::kInt8;
+      case 2: return DType::kInt16;
+      case 4: return DType::kInt32;
+      case 8: return DType::kInt64;
+    }
+  }
+  if (kind == 'u' && itemsize == 1) return DType::kUInt8;
+  if (kind == 'f') {
+    switch (itemsize) {
+      case 2: return DType::kFloat16;
+      case 4: return DType::kFloat32;
+      case 8: return DType::kFloat64;
+    }
+  }
+  throw InvalidArgumentError(
+      std::string(what) + ": unsupported dtype " +
+      nb::cast<std::string>(nb::str(array.attr("dtype"))) +
+      " (supported: bool, int8, int16, int32, int64, uint8, float16, float32, float64, string)");
+}
+
+Tensor TensorFromPython(nb::handle obj, const char* what) {
+  if (PyBytes_Check(obj.ptr()) || PyUnicode_Check(obj.ptr())) {
+    return Tensor::String(BytesOf(obj, what));
+  }
+  nb::object array = Numpy().attr("asarray")(obj);
+  nb::object dtype = array.attr("dtype");
+  std::string kind = nb::cast<std::string>(dtype.attr("kind"));
+  Shape shape = ShapeOf(array);
+  if (kind == "U" || kind == "S" || kind == "O") {
+    std::vector<std::string> strings;
+    strings.reserve(NumElements(shape));
+    for (nb::handle item : array.attr("ravel")().attr("tolist")()) {
+      strings.push_back(BytesOf(item, what));
+    }
+    return Tensor::FromStrings(std::move(strings), std::move(shape));
+  }
+  DType dt = NumericDType(kind[0], nb::cast<int64_t>(dtype.attr("itemsize")), array, what);
+  nb::object contiguous = Numpy().attr("ascontiguousarray")(array);
+  Py_buffer view;
+  if (PyObject_GetBuffer(contiguous.ptr(), &view, PyBUF_C_CONTIGUOUS) != 0) {
+    throw nb::python_error();
+  }
+  Tensor t = Tensor::Allocate(dt, std::move(shape));
+  size_t bytes = t.byte_size();
+  if (static_cast<size_t>(view.len) != bytes) {
+    PyBuffer_Release(&view);
+    throw InvalidArgumentError(std::string(what) + ": numpy buffer has " +
+                               std::to_string(view.len) + " bytes, expected " +
+                               std::to_string(bytes));
+  }
+  if (bytes > 0) std::memcpy(t.mutable_raw_data(), view.buf, bytes);
+  PyBuffer_Release(&view);
+  return t;
+}
+
+bool IsDataset(nb::handle obj) {
+  return nb::isinstance<DatasetHandle>(obj) || nb::hasattr(obj, "_handle");
+}
+
+// Deletes a Python reference held by C++ code, from any thread.
+void ReleaseWithGil(nb::object* fn) {
+#if PY_VERSION_HEX >= 0x030D0000
+  bool finalizing = Py_IsFinalizing();
+#else
+  bool finalizing = _Py_IsFinalizing();
+#endif
+  if (!Py_IsInitialized() || finalizing) return;  // leaked: Python can no longer take it back
+  nb::gil_scoped_acquire gil;
+  delete fn;
+}
+
+}  // namespace
+
+nb::object ElementToPython(const Element& element) {
+  switch (element.kind()) {
+    case Element::Kind::kTensor:
+      return TensorToPython(element.tensor());
+    case Element::Kind::kTuple: {
+      nb::list items;
+      for (const Element& child : element.children()) items.append(ElementToPython(child));
+      return nb::tuple(items);
+    }
+    case Element::Kind::kDict: {
+      nb::dict out;
+      for (size_t i = 0; i < element.size(); ++i) {
+        out[nb::str(element.keys()[i].c_str())] = ElementToPython(element.children()[i]);
+      }
+      return out;
+    }
+    case Element::Kind::kDataset:
+      return WrapDataset(element.dataset());
+  }
+  throw InvalidArgumentError("unknown element kind");
+}
+
+Element ElementFromPython(nb::handle obj, const char* what) {
+  if (PyTuple_Check(obj.ptr())) {
+    std::vector<Element> items;
+    for (nb::handle item : nb::borrow<nb::tuple>(obj)) {
+      items.push_back(ElementFromPython(item, what));
+    }
+    return Element::Tuple(std::move(items));
+  }
+  if (PyDict_Check(obj.ptr())) {
+    std::vector<std::pair<std::string, Element>> items;
+    for (auto [key, value] : nb::borrow<nb::dict>(obj)) {
+      if (!PyUnicode_Check(key.ptr())) {
+        throw InvalidArgumentError(std::string(what) + ": dict keys must be str, got " +
+                                   nb::cast<std::string>(nb::repr(key)));
+      }
+      items.emplace_back(nb::cast<std::string>(key), ElementFromPython(value, what));
+    }
+    std::sort(items.begin(), items.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    return Element::Dict(std::move(items));
+  }
+  if (IsDataset(obj)) return Element::FromDataset(UnwrapDataset(obj, what));
+  return Element(TensorFromPython(obj, what));
+}
+
+DatasetPtr UnwrapDataset(nb::handle obj, const char* what) {
+  if (nb::isinstance<DatasetHandle>(obj)) return nb::cast<DatasetHandle&>(obj).dataset;
+  if (nb::hasattr(obj, "_handle")) {
+    nb::object handle = obj.attr("_handle");
+    if (nb::isinstance<DatasetHandle>(handle)) return nb::cast<DatasetHandle&>(handle).dataset;
+  }
+  throw nb::type_error((std::string(what) + ": expected an inputpipe.Dataset, got " +
+                        nb::cast<std::string>(nb::str(obj.type().attr("__name__"))))
+                           .c_str());
+}
+
+nb::object WrapDataset(DatasetPtr dataset) {
+  nb::object cls = nb::module_::import_("inputpipe.dataset").attr("Dataset");
+  return cls.attr("_from_handle")(DatasetHandle{std::move(dataset)});
+}
+
+// ---- Python callables ---------------------------------------------------------------------
+
+PythonCallable::PythonCallable(nb::object fn)
+    : fn_(new nb::object(std::move(fn)), &ReleaseWithGil) {}
+
+nb::object PythonCallable::CallWithElement(const Element& element) const {
+  nb::object arg = ElementToPython(element);
+  if (element.is_tuple()) return (*fn_)(*nb::borrow<nb::tuple>(arg));
+  return (*fn_)(arg);
+}
+
+std::string CallableName(nb::handle fn) {
+  auto attr = [](nb::handle obj, const char* name) -> std::string {
+    if (!nb::hasattr(obj, name)) return "";
+    nb::object value = obj.attr(name);
+    return nb::isinstance<nb::str>(value) ? nb::cast<std::string>(value) : "";
+  };
+  std::string module = attr(fn, "__module__");
+  std::string qualname = attr(fn, "__qualname__");
+  if (qualname.empty()) {  // a callable object, a functools.partial: name its type
+    module = attr(fn.type(), "__module__");
+    qualname = attr(fn.type(), "__qualname__");
+  }
+  return module.empty() ? qualname : module + "." + qualname;
+}
+
+FunctionOptions CallableOptions(nb::handle fn, bool stateful) {
+  if (!PyCallable_Check(fn.ptr())) {
+    throw nb::type_error(
+        ("expected a callable, got " + nb::cast<std::string>(nb::str(fn.type().attr("__name__"))))
+            .c_str());
+  }
+  return FunctionOptions{.name = CallableName(fn), .stateful = stateful};
+}
+
+MapFn MakeMapFn(nb::object fn, std::string op) {
+  return [callable = PythonCallable(std::move(fn)), op = std::move(op)](const Element& e) {
+    nb::gil_scoped_acquire gil;
+    nb::object result = callable.CallWithElement(e);
+    return ElementFromPython(result, op.c_str());
+  };
+}
+
+PredicateFn MakePredicateFn(nb::object fn, std::string op) {
+  return [callable = PythonCallable(std::move(fn)), op = std::move(op)](const Element& e) {
+    nb::gil_scoped_acquire gil;
+    nb::object result = callable.CallWithElement(e);
+    if (PyBool_Check(result.ptr())) return result.ptr() == Py_True;
+    nb::object array = Numpy().attr("asarray")(result);
+    if (nb::cast<std::string>(array.attr("dtype").attr("kind")) != "b" ||
+        nb::cast<int64_t>(array.attr("size")) != 1) {
+      throw InvalidArgumentError(op + ": the predicate must return a scalar bool, got " +
+                                 nb::cast<std::string>(nb::repr(result)));
+    }
+    return nb::cast<bool>(array.attr("item")());
+  };
+}
+
+DatasetFn MakeDatasetFn(nb::object fn, std::string op) {
+  return [callable = PythonCallable(std::move(fn)), op = std::move(op)](const Element& e) {
+    nb::gil_scoped_acquire gil;
+    nb::object result = callable.CallWithElement(e);
+    return UnwrapDataset(result, (op + ": the function's result").c_str());
+  };
+}
+
+}  // namespace inputpipe::python

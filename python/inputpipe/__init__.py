@@ -1,0 +1,45 @@
+"""inputpipe: tf.data-style input pipelines whose iterators save and restore exactly.
+
+    import inputpipe
+
+    ds = inputpipe.Dataset.range(100).map(lambda x: x * 2).batch(8)
+    it = iter(ds)
+    first = next(it)                  # numpy array([0, 2, ..., 14])
+    state = it.save()                 # bytes: a position, never the data
+    it2 = iter(ds)                    # also in another process, with the pipeline rebuilt
+    it2.restore(state)
+    assert (next(it2) == next(it)).all()
+    print(inputpipe.inspect_state(state))   # the state as JSON
+
+The engine is C++ (the private extension module `inputpipe._core`); this package re-exports
+what users need. Errors: bad arguments are ValueError, file problems OSError, corrupt state
+bytes DataLossError, a state restored into another pipeline PipelineMismatchError (both
+ValueErrors), saving a pipeline whose state cannot be captured ExternalStateError (a
+RuntimeError).
+"""
+
+from inputpipe._core import (
+    AUTOTUNE,
+    INFINITE_CARDINALITY,
+    UNKNOWN_CARDINALITY,
+    DataLossError,
+    ExternalStateError,
+    ExternalStateWarning,
+    Iterator,
+    PipelineMismatchError,
+    inspect_state,
+)
+from inputpipe.dataset import Dataset
+
+__all__ = [
+    "AUTOTUNE",
+    "INFINITE_CARDINALITY",
+    "UNKNOWN_CARDINALITY",
+    "DataLossError",
+    "Dataset",
+    "ExternalStateError",
+    "ExternalStateWarning",
+    "Iterator",
+    "PipelineMismatchError",
+    "inspect_state",
+]

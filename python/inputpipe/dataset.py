@@ -1,0 +1,412 @@
+"""inputpipe.Dataset: the tf.data-style API over the C++ engine.
+
+    ds = (inputpipe.Dataset.range(1000)
+          .shuffle(seed=7)                        # global shuffle: range is random-access
+          .map(lambda x: x * 2, num_parallel_calls=inputpipe.AUTOTUNE)
+          .batch(32, drop_remainder=True)
+          .prefetch(inputpipe.AUTOTUNE))
+    for batch in ds: ...                          # numpy arrays
+
+Elements. An element is a tensor, or a tuple / dict of elements, or (inside window) a
+Dataset. Out of an iterator, a tensor is a numpy array (a fresh copy), a scalar a numpy scalar,
+a scalar string `bytes`, a string array a numpy object array of bytes. Python values going in
+(from_tensor_slices, from_tensors, what map returns) go through numpy.asarray, so dtypes follow
+numpy, not TensorFlow: a Python int is int64, a float float64, str and bytes are strings (str
+encoded as UTF-8), lists are tensors (not structures). Supported dtypes: bool, int8, int16,
+int32, int64, uint8, float16, float32, float64, string. Tuples and dicts are structures; dict
+keys must be str and come out sorted, as tf.nest orders them.
+
+Functions. map / filter / flat_map / interleave functions receive a tuple element unpacked as
+positional arguments (tf.data's convention), any other element as one argument. A function is
+identified in the pipeline fingerprint by "module.qualname"; it is assumed pure unless passed
+with stateful=True, which makes its op external state (see Iterator.save). Functions may run on
+the engine's worker threads (num_parallel_calls, prefetch); they take the GIL while they run.
+An exception raised by a function reaches the caller of next() with its original type.
+"""
+
+import math
+
+from inputpipe import _core
+
+AUTOTUNE = _core.AUTOTUNE
+INFINITE_CARDINALITY = _core.INFINITE_CARDINALITY
+UNKNOWN_CARDINALITY = _core.UNKNOWN_CARDINALITY
+
+
+def _count(value, what):
+    """None -> -1 (all / forever), as the C++ ops take it."""
+    return -1 if value is None else int(value)
+
+
+def _parallelism(num_parallel_calls):
+    """None -> 0 (in the caller's thread); AUTOTUNE (-1) and N > 0 are passed on."""
+    return 0 if num_parallel_calls is None else int(num_parallel_calls)
+
+
+def _deterministic(deterministic):
+    return True if deterministic is None else bool(deterministic)
+
+
+def _is_shape(value):
+    """A padded shape: a list, or a tuple of ints / None (the empty tuple is a scalar shape)."""
+    if isinstance(value, list):
+        return True
+    return isinstance(value, tuple) and all(d is None or isinstance(d, int) for d in value)
+
+
+def _flatten(structure, is_leaf):
+    """Leaves of a tuple / dict structure in the engine's order (dicts by sorted key)."""
+    if is_leaf(structure):
+        return [structure]
+    if isinstance(structure, tuple):
+        return [leaf for item in structure for leaf in _flatten(item, is_leaf)]
+    if isinstance(structure, dict):
+        return [leaf for key in sorted(structure) for leaf in _flatten(structure[key], is_leaf)]
+    return [structure]
+
+
+def _padded_shape(shape):
+    dims = []
+    for d in shape:
+        if d is None or int(d) == -1:
+            dims.append(-1)
+        elif int(d) < 0:
+            raise ValueError(f"padded_batch: padded shape {list(shape)} has a negative dimension")
+        else:
+            dims.append(int(d))
+    return dims
+
+
+class Dataset:
+    """A sequence of elements, built by the static factories and transformed by the methods.
+
+    Datasets are immutable descriptions: every method returns a new Dataset. `iter(ds)` gives
+    an inputpipe.Iterator whose position can be saved and restored exactly.
+    """
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, handle):
+        if not isinstance(handle, _core.DatasetHandle):
+            raise TypeError("Dataset is built by its factories (Dataset.range, "
+                            "Dataset.from_tensor_slices, ...), not directly")
+        self._handle = handle
+
+    @classmethod
+    def _from_handle(cls, handle):
+        """Wraps a `_core.DatasetHandle` (what every C++ binding returns)."""
+        return cls(handle)
+
+    # ---- Sources ------------------------------------------------------------------------
+
+    @staticmethod
+    def range(*args):
+        """range(stop), range(start, stop) or range(start, stop, step): int64 scalars."""
+        if not 1 <= len(args) <= 3:
+            raise TypeError(f"range expects 1 to 3 arguments (start, stop, step), got {len(args)}")
+        start, stop, step = 0, None, 1
+        if len(args) == 1:
+            (stop,) = args
+        elif len(args) == 2:
+            start, stop = args
+        else:
+            start, stop, step = args
+        return Dataset(_core.range(int(start), int(stop), int(step)))
+
+    @staticmethod
+    def from_tensor_slices(tensors):
+        """Slices of `tensors` along their first dimension (a structure of arrays)."""
+        return Dataset(_core.from_tensor_slices(tensors))
+
+    @staticmethod
+    def from_tensors(tensors):
+        """The single element `tensors`."""
+        return Dataset(_core.from_tensors(tensors))
+
+    @staticmethod
+    def counter(start=0, step=1):
+        """start, start + step, ... forever (int64 scalars)."""
+        return Dataset(_core.counter(int(start), int(step)))
+
+    @staticmethod
+    def zip(*args, datasets=None):
+        """Elements of several datasets together, up to the shortest.
+
+        zip((a, b)), zip(a, b) and zip(datasets=(a, b)) give tuples; zip({"x": a, "y": b})
+        gives dicts; nested tuples / dicts of datasets give nested elements.
+        """
+        if datasets is not None and args:
+            raise TypeError("zip: pass the datasets either positionally or as datasets=, not both")
+        if datasets is None:
+            if not args:
+                raise TypeError("zip: no datasets given")
+            datasets = args[0] if len(args) == 1 else tuple(args)
+        return Dataset._zip_structure(datasets)
+
+    @staticmethod
+    def _zip_structure(structure):
+        if isinstance(structure, Dataset):
+            return structure
+        if isinstance(structure, dict):
+            keys = sorted(structure)
+            for key in keys:
+                if not isinstance(key, str):
+                    raise TypeError(f"zip: dict keys must be str, got {key!r}")
+            inputs = [Dataset._zip_structure(structure[key])._handle for key in keys]
+            return Dataset(_core.zip(inputs, keys))
+        if isinstance(structure, (tuple, list)):
+            inputs = [Dataset._zip_structure(item)._handle for item in structure]
+            return Dataset(_core.zip(inputs, []))
+        raise TypeError(f"zip: expected a Dataset or a tuple / dict of them, "
+                        f"got {type(structure).__name__}")
+
+    @staticmethod
+    def random(seed=None):
+        """Random int64 scalars forever; seed=None picks one (saved with the state)."""
+        return Dataset(_core.random(None if seed is None else int(seed)))
+
+    @staticmethod
+    def sample_from_datasets(datasets, weights=None, seed=None, stop_on_empty_dataset=False):
+        """Elements of `datasets`, each drawn from input i with probability weights[i]."""
+        handles = [d._handle for d in datasets]
+        weights = [] if weights is None else [float(w) for w in weights]
+        return Dataset(_core.sample_from_datasets(
+            handles, weights, None if seed is None else int(seed), bool(stop_on_empty_dataset)))
+
+    @staticmethod
+    def choose_from_datasets(datasets, choice_dataset):
+        """Element k comes from datasets[c], c being element k of `choice_dataset` (int64)."""
+        return Dataset(_core.choose_from_datasets(
+            [d._handle for d in datasets], choice_dataset._handle))
+
+    # ---- Transformations ----------------------------------------------------------------
+
+    def map(self, map_func, num_parallel_calls=None, deterministic=None, stateful=False):
+        """map_func applied to every element.
+
+        num_parallel_calls: None = in the caller's thread; N or AUTOTUNE = worker threads.
+        deterministic=False lets elements come in completion order. stateful=True declares
+        that map_func has state of its own, which a save cannot capture (external state).
+        """
+        return Dataset(_core.map(self._handle, map_func, bool(stateful),
+                                 _parallelism(num_parallel_calls),
+                                 _deterministic(deterministic)))
+
+    def filter(self, predicate, stateful=False):
+        """The elements for which predicate returns True (a bool or a numpy bool scalar)."""
+        return Dataset(_core.filter(self._handle, predicate, bool(stateful)))
+
+    def flat_map(self, map_func, stateful=False):
+        """The elements of the datasets map_func returns, one dataset after the other."""
+        return Dataset(_core.flat_map(self._handle, map_func, bool(stateful)))
+
+    def interleave(self, map_func, cycle_length=None, block_length=None, num_parallel_calls=None,
+                   deterministic=None, stateful=False):
+        """The datasets map_func returns, cycle_length at a time, block_length elements each."""
+        return Dataset(_core.interleave(
+            self._handle, map_func, AUTOTUNE if cycle_length is None else int(cycle_length),
+            1 if block_length is None else int(block_length), _parallelism(num_parallel_calls),
+            _deterministic(deterministic), bool(stateful)))
+
+    def batch(self, batch_size, drop_remainder=False):
+        """batch_size consecutive elements stacked (the last batch smaller unless dropped)."""
+        return Dataset(_core.batch(self._handle, int(batch_size), bool(drop_remainder)))
+
+    def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
+                     drop_remainder=False):
+        """batch, padding each tensor to padded_shapes (None / -1 = the batch's longest).
+
+        padded_shapes and padding_values follow the element's structure; a shape is a list
+        or a tuple of ints / None. A padding value must have its tensor's dtype (numpy rules:
+        a Python int is int64, so pad an int32 tensor with np.int32(-1)). Defaults: every
+        dimension to the batch's longest, padded with 0 / b"" / False.
+        """
+        shapes = []
+        if padded_shapes is not None:
+            shapes = [_padded_shape(s) for s in _flatten(padded_shapes, _is_shape)]
+        values = []
+        if padding_values is not None:
+            values = _flatten(padding_values, lambda v: not isinstance(v, (tuple, dict)))
+        return Dataset(_core.padded_batch(self._handle, int(batch_size), shapes, values,
+                                          bool(drop_remainder)))
+
+    def unbatch(self):
+        """The slices of each element along its first dimension."""
+        return Dataset(_core.unbatch(self._handle))
+
+    def repeat(self, count=None):
+        """The dataset count times (None or -1: forever)."""
+        return Dataset(_core.repeat(self._handle, _count(count, "repeat")))
+
+    def take(self, count):
+        """The first count elements (-1: all)."""
+        return Dataset(_core.take(self._handle, int(count)))
+
+    def skip(self, count):
+        """All but the first count elements (-1: skip all)."""
+        return Dataset(_core.skip(self._handle, int(count)))
+
+    def shard(self, num_shards, index):
+        """Every num_shards-th element, starting at index."""
+        return Dataset(_core.shard(self._handle, int(num_shards), int(index)))
+
+    def enumerate(self, start=0):
+        """(index, element) tuples, index counting from start."""
+        return Dataset(_core.enumerate(self._handle, int(start)))
+
+    def concatenate(self, dataset):
+        """This dataset's elements, then dataset's (same structure and dtypes)."""
+        return Dataset(_core.concatenate(self._handle, dataset._handle))
+
+    def window(self, size, shift=None, stride=1, drop_remainder=False):
+        """Windows of `size` elements as nested Datasets (a structure of them for structured
+        elements), each starting `shift` (default size) after the previous one and taking
+        every stride-th element."""
+        return Dataset(_core.window(self._handle, int(size), 0 if shift is None else int(shift),
+                                    int(stride), bool(drop_remainder)))
+
+    def shuffle(self, buffer_size=None, seed=None, reshuffle_each_iteration=True):
+        """Elements in random order.
+
+        Without buffer_size: a global shuffle of a random-access dataset (a permutation of the
+        indices per epoch, nothing buffered; a ValueError naming the op that is not
+        random-access otherwise). With buffer_size: tf.data's buffered shuffle. seed=None picks
+        a seed, which is saved with the state.
+        """
+        seed = None if seed is None else int(seed)
+        if buffer_size is None:
+            return Dataset(_core.global_shuffle(self._handle, seed,
+                                                bool(reshuffle_each_iteration)))
+        return Dataset(_core.shuffle(self._handle, int(buffer_size), seed,
+                                     bool(reshuffle_each_iteration)))
+
+    def prefetch(self, buffer_size=AUTOTUNE):
+        """Produces up to buffer_size elements ahead in a background thread."""
+        return Dataset(_core.prefetch(self._handle, int(buffer_size)))
+
+    def group_by_window(self, key_func, reduce_func, window_size, stateful=False):
+        """Groups elements by key_func (an int64 key), window_size per group, and replaces each
+        group by reduce_func(key, window_dataset), a Dataset."""
+        return Dataset(_core.group_by_window(self._handle, key_func, reduce_func,
+                                             int(window_size), bool(stateful)))
+
+    def bucket_by_sequence_length(self, element_length_func, bucket_boundaries,
+                                  bucket_batch_sizes, padded_shapes=None, padding_values=None,
+                                  pad_to_bucket_boundary=False, no_padding=False,
+                                  drop_remainder=False):
+        """Batches elements of similar length together, as tf.data's, from group_by_window and
+        padded_batch.
+
+        Bucket i holds lengths in [bucket_boundaries[i-1], bucket_boundaries[i]) and is batched
+        by bucket_batch_sizes[i] (len(bucket_boundaries) + 1 sizes). The batches are those of
+        tf.data. When the batch sizes differ, each bucket's batches come out in groups of
+        lcm(bucket_batch_sizes) / size (group_by_window takes one window size for all
+        groups), so buckets interleave differently than in tf.data.
+        """
+        boundaries = [int(b) for b in bucket_boundaries]
+        sizes = [int(s) for s in bucket_batch_sizes]
+        if len(sizes) != len(boundaries) + 1:
+            raise ValueError(
+                f"bucket_by_sequence_length: len(bucket_batch_sizes) must be "
+                f"len(bucket_boundaries) + 1 = {len(boundaries) + 1}, got {len(sizes)}")
+        if boundaries != sorted(boundaries):
+            raise ValueError(f"bucket_by_sequence_length: bucket_boundaries must be sorted, "
+                             f"got {boundaries}")
+        if any(s <= 0 for s in sizes):
+            raise ValueError(f"bucket_by_sequence_length: bucket_batch_sizes must be > 0, "
+                             f"got {sizes}")
+        window_size = math.lcm(*sizes)
+        length_name = getattr(element_length_func, "__qualname__",
+                              type(element_length_func).__qualname__)
+
+        def bucket_id(*args):
+            length = int(element_length_func(*args))
+            for i, boundary in enumerate(boundaries):
+                if length < boundary:
+                    return i
+            return len(boundaries)
+
+        # The fingerprint names the user's function and the bucketing parameters.
+        bucket_id.__module__ = getattr(element_length_func, "__module__", None) or __name__
+        bucket_id.__qualname__ = (f"bucket_by_sequence_length[{length_name}, "
+                                  f"boundaries={boundaries}, sizes={sizes}]")
+
+        def batch_bucket(key, window):
+            key = int(key)
+            if no_padding:
+                return window.batch(sizes[key], drop_remainder=drop_remainder)
+            shapes = padded_shapes
+            if pad_to_bucket_boundary:
+                if key >= len(boundaries):
+                    raise ValueError("bucket_by_sequence_length: with pad_to_bucket_boundary="
+                                     "True, elements must have length < max(bucket_boundaries)")
+                if shapes is None:
+                    raise ValueError("bucket_by_sequence_length: pad_to_bucket_boundary=True "
+                                     "needs padded_shapes (with None for the padded dimension)")
+                fill = boundaries[key] - 1
+                shapes = _replace_none(shapes, fill)
+            return window.padded_batch(sizes[key], shapes, padding_values,
+                                       drop_remainder=drop_remainder)
+
+        batch_bucket.__module__ = bucket_id.__module__
+        batch_bucket.__qualname__ = (f"bucket_by_sequence_length.batch[padded_shapes="
+                                     f"{padded_shapes!r}, padding_values={padding_values!r}, "
+                                     f"pad_to_bucket_boundary={pad_to_bucket_boundary}, "
+                                     f"no_padding={no_padding}, "
+                                     f"drop_remainder={drop_remainder}]")
+        return self.group_by_window(bucket_id, batch_bucket, window_size)
+
+    def unique(self):
+        """Each distinct element once, in order of first appearance (scalar tensors)."""
+        return Dataset(_core.unique(self._handle))
+
+    def apply(self, transformation_func):
+        """transformation_func(self), which must return a Dataset."""
+        result = transformation_func(self)
+        if not isinstance(result, Dataset):
+            raise TypeError(f"apply: the transformation must return a Dataset, "
+                            f"got {type(result).__name__}")
+        return result
+
+    # ---- Properties and iteration -------------------------------------------------------
+
+    def cardinality(self):
+        """The number of elements, INFINITE_CARDINALITY or UNKNOWN_CARDINALITY."""
+        return self._handle.cardinality()
+
+    def is_random_access(self):
+        """True when every element can be produced directly by index (O(1) restore, global
+        shuffle)."""
+        return self._handle.is_random_access()
+
+    def __len__(self):
+        n = self.cardinality()
+        if n == INFINITE_CARDINALITY:
+            raise TypeError("The dataset is infinite.")
+        if n == UNKNOWN_CARDINALITY:
+            raise TypeError("The dataset length is unknown.")
+        return n
+
+    def __bool__(self):
+        return True  # not len(): an infinite dataset is still a dataset
+
+    def __iter__(self):
+        """A fresh inputpipe.Iterator at the first element."""
+        return self._handle.make_iterator()
+
+    def as_numpy_iterator(self):
+        """An iterator of numpy elements (what __iter__ gives: elements are always numpy)."""
+        return self._handle.make_iterator()
+
+    def __repr__(self):
+        return f"<inputpipe.Dataset {self._handle.signature()}>"
+
+
+def _replace_none(shapes, fill):
+    if _is_shape(shapes):
+        return [fill if d is None or d == -1 else d for d in shapes]
+    if isinstance(shapes, tuple):
+        return tuple(_replace_none(s, fill) for s in shapes)
+    if isinstance(shapes, dict):
+        return {k: _replace_none(v, fill) for k, v in shapes.items()}
+    return shapes
