@@ -2,6 +2,7 @@
 // and fn is pure. A stateful fn is external state: the save policy decides (see state.h).
 // num_parallel_calls != 0 is parallel_map.cc.
 #include "inputpipe/ops.h"
+#include "ops/parallel_map.h"
 
 namespace inputpipe {
 
@@ -66,7 +67,8 @@ DatasetPtr Map(DatasetPtr input, MapFn fn, FunctionOptions options, int64_t num_
   if (!input) throw InvalidArgumentError("map: input dataset is null");
   if (!fn) throw InvalidArgumentError("map: fn is empty");
   if (num_parallel_calls != 0) {
-    throw UnimplementedError("map: num_parallel_calls is not implemented yet");
+    return MakeParallelMap(std::move(input), std::move(fn), std::move(options), num_parallel_calls,
+                           deterministic);
   }
   return std::make_shared<MapDataset>(std::move(input), std::move(fn), std::move(options));
 }

@@ -1,0 +1,21 @@
+// map with num_parallel_calls != 0 (parallel_map.cc). Internal: users call Map(), which
+// dispatches here.
+#ifndef INPUTPIPE_OPS_PARALLEL_MAP_H_
+#define INPUTPIPE_OPS_PARALLEL_MAP_H_
+
+#include <cstdint>
+
+#include "inputpipe/ops.h"
+
+namespace inputpipe {
+
+// REQUIRES: input and fn non-null; num_parallel_calls > 0 or kAutotune.
+DatasetPtr MakeParallelMap(DatasetPtr input, MapFn fn, FunctionOptions options,
+                           int64_t num_parallel_calls, bool deterministic);
+
+// The thread count kAutotune stands for: the hardware threads (at least 1).
+int64_t AutotuneThreads();
+
+}  // namespace inputpipe
+
+#endif  // INPUTPIPE_OPS_PARALLEL_MAP_H_

@@ -1,0 +1,93 @@
+// prefetch(buffer_size): same stream as its input; saves report the consumer's position,
+// never wait for the producer, never hold buffered elements.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "ops/reorder_test_util.h"
+
+namespace inputpipe {
+namespace {
+
+using reorder_test::Ints;
+using reorder_test::Seq;
+using reorder_test::SlowSquare;
+using testing::Collect;
+using testing::ExpectExactResume;
+
+TEST(PrefetchTest, PassesTheInputThrough) {
+  for (int64_t size : std::vector<int64_t>{0, 1, 3, 64, kAutotune}) {
+    auto ds = Prefetch(Seq(100), size);
+    EXPECT_EQ(Ints(Collect(ds)), reorder_test::Iota(100)) << size;
+    EXPECT_EQ(ds->Cardinality(), 100);
+  }
+  EXPECT_TRUE(Prefetch(Range(0, 5), 2)->IsRandomAccess());
+  EXPECT_EQ(Prefetch(Range(0, 5), 2)->Get(3).tensor().scalar<int64_t>(), 3);
+  EXPECT_THROW(Prefetch(Range(0, 5), -3), InvalidArgumentError);
+}
+
+TEST(PrefetchTest, ResumesExactly) {
+  for (int64_t size : std::vector<int64_t>{0, 1, 2, 16, kAutotune}) {
+    SCOPED_TRACE(size);
+    ExpectExactResume(Prefetch(Seq(40), size));
+    ExpectExactResume(Prefetch(Map(Seq(40), SlowSquare(30), {.name = "square"}), size));
+    ExpectExactResume(Prefetch(Prefetch(Map(Seq(40), SlowSquare(30), {.name = "sq"}, 3), size), 2));
+  }
+}
+
+TEST(PrefetchTest, StateDoesNotDependOnBufferSize) {
+  auto it = Prefetch(Seq(50), 1)->MakeIterator();
+  testing::CollectFrom(*it, 20);
+  std::string state = it->Save();
+  auto restored = Prefetch(Seq(50), 30)->MakeIterator();
+  restored->Restore(state);
+  EXPECT_EQ(Ints(testing::CollectFrom(*restored)), reorder_test::Iota(30, 20));
+  // Small whatever was buffered: the state names a position.
+  auto big = Prefetch(Seq(100000), 50000)->MakeIterator();
+  big->GetNext();
+  EXPECT_LT(big->Save().size(), 200u);
+}
+
+TEST(PrefetchTest, SaveNeverWaitsForTheProducer) {
+  auto release = std::make_shared<std::atomic<bool>>(false);
+  auto slow = Map(Range(0, 10), [release](const Element& e) {
+    while (e.tensor().scalar<int64_t>() >= 4 && !release->load()) std::this_thread::yield();
+    return e;
+  }, {.name = "gate"});
+  auto ds = Prefetch(slow, 8);
+  auto it = ds->MakeIterator();
+  EXPECT_EQ(Ints(testing::CollectFrom(*it, 2)), (std::vector<int64_t>{0, 1}));
+  std::string state = it->Save();  // the producer may be blocked reading element 4
+  release->store(true);
+  auto restored = ds->MakeIterator();
+  restored->Restore(state);
+  EXPECT_EQ(Ints(testing::CollectFrom(*restored)), reorder_test::Iota(8, 2));
+}
+
+TEST(PrefetchTest, ErrorsReachTheConsumerInOrder) {
+  auto ds = Prefetch(Map(Range(0, 8), [](const Element& e) {
+    if (e.tensor().scalar<int64_t>() == 3) throw InvalidArgumentError("bad 3");
+    return e;
+  }, {.name = "check"}), 4);
+  auto it = ds->MakeIterator();
+  EXPECT_EQ(Ints(testing::CollectFrom(*it, 3)), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_THROW(it->GetNext(), InvalidArgumentError);
+  EXPECT_EQ(Ints(testing::CollectFrom(*it)), (std::vector<int64_t>{4, 5, 6, 7}));
+}
+
+TEST(PrefetchTest, StressSavesWhileTheProducerIsBusy) {
+  std::vector<int64_t> squares;
+  for (int64_t i = 0; i < 2000; ++i) squares.push_back(i * i);
+  reorder_test::StressSaves(Prefetch(Map(Seq(2000), SlowSquare(15), {.name = "square"}), 8), squares,
+                            true, 100, 3);
+}
+
+TEST(PrefetchTest, DestroysCleanlyWhileProducing) {
+  for (int i = 0; i < 20; ++i) {
+    auto it = Prefetch(Map(Range(0, 1000), SlowSquare(50), {}), 4)->MakeIterator();
+    it->GetNext();
+  }
+}
+
+}  // namespace
+}  // namespace inputpipe
