@@ -1,0 +1,65 @@
+// Small helpers shared by the op tests: building int64 elements and reading streams back as
+// plain vectors, so expectations read like tf.data's documented outputs.
+#ifndef INPUTPIPE_OPS_OPS_TEST_UTIL_H_
+#define INPUTPIPE_OPS_OPS_TEST_UTIL_H_
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "inputpipe/ops.h"
+#include "testing/exactness.h"
+
+namespace inputpipe::testing {
+
+inline Tensor I64s(std::vector<int64_t> values) { return Tensor::FromVector<int64_t>(values); }
+inline Tensor I64(int64_t value) { return Tensor::Scalar<int64_t>(value); }
+
+inline std::vector<int64_t> ValuesOf(const Tensor& t) {
+  return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.num_elements());
+}
+// The stream of an int64-scalar dataset.
+inline std::vector<int64_t> Ints(const DatasetPtr& ds, int64_t limit = -1) {
+  std::vector<int64_t> out;
+  for (const auto& e : Collect(ds, limit)) out.push_back(e.tensor().scalar<int64_t>());
+  return out;
+}
+// The stream of an int64-vector dataset (nested datasets of scalars are read as vectors too).
+inline std::vector<std::vector<int64_t>> Rows(const DatasetPtr& ds, int64_t limit = -1) {
+  std::vector<std::vector<int64_t>> out;
+  for (const auto& e : Collect(ds, limit)) {
+    if (e.is_tensor()) {
+      out.push_back(ValuesOf(e.tensor()));
+    } else {  // a materialised nested dataset: a tuple of scalars
+      std::vector<int64_t> row;
+      for (const auto& item : e.children()) row.push_back(item.tensor().scalar<int64_t>());
+      out.push_back(row);
+    }
+  }
+  return out;
+}
+// x -> x * x on int64 scalars.
+inline Element SquareFn(const Element& e) {
+  int64_t v = e.tensor().scalar<int64_t>();
+  return I64(v * v);
+}
+inline bool IsEven(const Element& e) { return e.tensor().scalar<int64_t>() % 2 == 0; }
+
+// Asserts that `fn` throws InvalidArgumentError whose message contains every `needles`.
+template <typename Fn>
+void ExpectInvalidArgument(Fn fn, std::vector<std::string> needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected InvalidArgumentError mentioning " << needles[0];
+  } catch (const InvalidArgumentError& e) {
+    for (const auto& needle : needles) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+          << "'" << needle << "' not in: " << e.what();
+    }
+  }
+}
+
+}  // namespace inputpipe::testing
+
+#endif  // INPUTPIPE_OPS_OPS_TEST_UTIL_H_

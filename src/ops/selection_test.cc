@@ -1,0 +1,118 @@
+// filter, take, skip and shard: tf.data's documented examples, edge counts (-1, 0, past the
+// end), cardinality, random access and exact resumption.
+#include <gtest/gtest.h>
+
+#include "ops/ops_test_util.h"
+
+namespace inputpipe {
+namespace {
+
+using namespace testing;  // NOLINT: test helpers
+
+bool LessThan3(const Element& e) { return e.tensor().scalar<int64_t>() < 3; }
+
+TEST(FilterTest, KeepsElementsMatchingThePredicate) {
+  // from_tensor_slices([1, 2, 3]).filter(lambda x: x < 3): 1, 2.
+  EXPECT_EQ(Ints(Filter(FromTensorSlices(I64s({1, 2, 3})), LessThan3)), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(Ints(Filter(Range(0, 10), IsEven)), (std::vector<int64_t>{0, 2, 4, 6, 8}));
+  EXPECT_EQ(Ints(Filter(Range(0, 10), [](const Element&) { return false; })), (std::vector<int64_t>{}));
+  EXPECT_EQ(Filter(Range(0, 10), IsEven)->Cardinality(), kUnknownCardinality);
+  EXPECT_FALSE(Filter(Range(0, 10), IsEven)->IsRandomAccess());
+  EXPECT_NE(Filter(Range(0, 10), IsEven, {.name = "even"})->WhyNotRandomAccess().find(
+                "filter(predicate=even)"),
+            std::string::npos);
+  ExpectInvalidArgument([] { Filter(nullptr, IsEven); }, {"filter", "input"});
+  ExpectInvalidArgument([] { Filter(Range(0, 3), nullptr); }, {"filter", "predicate"});
+}
+
+TEST(FilterTest, StatefulPredicateIsExternalState) {
+  auto it = Filter(Range(0, 10), IsEven, {.name = "sampler", .stateful = true})->MakeIterator();
+  it->GetNext();
+  EXPECT_THROW(it->Save(), ExternalStateError);
+  std::vector<std::string> warnings;
+  it->Save(ExternalStatePolicy::kWarn, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("filter(predicate=sampler)"), std::string::npos) << warnings[0];
+}
+
+TEST(FilterTest, ResumesExactly) {
+  ExpectExactResume(Filter(Range(0, 50), IsEven, {.name = "even"}));
+  ExpectExactResume(Filter(Map(Range(0, 50), SquareFn, {.name = "square"}), LessThan3, {.name = "lt3"}));
+}
+
+TEST(TakeTest, TakesTheFirstElements) {
+  EXPECT_EQ(Ints(Take(Range(0, 10), 3)), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(Ints(Take(Range(0, 5), -1)), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(Ints(Take(Range(0, 5), 0)), (std::vector<int64_t>{}));
+  EXPECT_EQ(Ints(Take(Range(0, 3), 20)), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(Ints(Take(Counter(7), 2)), (std::vector<int64_t>{7, 8}));
+  EXPECT_EQ(Take(Range(0, 10), 3)->Cardinality(), 3);
+  EXPECT_EQ(Take(Range(0, 2), 3)->Cardinality(), 2);
+  EXPECT_EQ(Take(Range(0, 10), -1)->Cardinality(), 10);
+  EXPECT_EQ(Take(Counter(), 4)->Cardinality(), 4);
+  EXPECT_EQ(Take(Counter(), -1)->Cardinality(), kInfiniteCardinality);
+  EXPECT_EQ(Take(Filter(Range(0, 10), IsEven), 3)->Cardinality(), kUnknownCardinality);
+  EXPECT_TRUE(Take(Counter(), 4)->IsRandomAccess());
+  ExpectInvalidArgument([] { Take(nullptr, 1); }, {"take", "input"});
+}
+
+TEST(TakeTest, DoesNotReadPastCount) {
+  int64_t reads = 0;
+  auto counted = Map(Range(0, 100), [&reads](const Element& e) { ++reads; return e; });
+  Collect(Take(counted, 3));
+  EXPECT_EQ(reads, 3);
+}
+
+TEST(TakeTest, ResumesExactly) {
+  ExpectExactResume(Take(Range(0, 20), 7));
+  ExpectExactResume(Take(Range(0, 5), 20));
+  ExpectExactResume(Take(Range(0, 30), -1));
+  ExpectExactResume(Take(Filter(Counter(), IsEven, {.name = "even"}), 15));
+}
+
+TEST(SkipTest, SkipsTheFirstElements) {
+  EXPECT_EQ(Ints(Skip(Range(0, 10), 7)), (std::vector<int64_t>{7, 8, 9}));
+  EXPECT_EQ(Ints(Skip(Range(0, 5), -1)), (std::vector<int64_t>{}));
+  EXPECT_EQ(Ints(Skip(Range(0, 3), 0)), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(Ints(Skip(Range(0, 3), 5)), (std::vector<int64_t>{}));
+  EXPECT_EQ(Skip(Range(0, 10), 7)->Cardinality(), 3);
+  EXPECT_EQ(Skip(Range(0, 10), 70)->Cardinality(), 0);
+  EXPECT_EQ(Skip(Range(0, 10), -1)->Cardinality(), 0);
+  EXPECT_EQ(Skip(Counter(), 5)->Cardinality(), kInfiniteCardinality);
+  EXPECT_EQ(Skip(Filter(Range(0, 10), IsEven), 1)->Cardinality(), kUnknownCardinality);
+  EXPECT_EQ(Skip(Range(0, 10), 7)->Get(1).tensor().scalar<int64_t>(), 8);
+  ExpectInvalidArgument([] { Skip(nullptr, 1); }, {"skip", "input"});
+}
+
+TEST(SkipTest, ResumesExactly) {
+  ExpectExactResume(Skip(Range(0, 30), 7));
+  ExpectExactResume(Skip(Range(0, 5), 9));
+  ExpectExactResume(Skip(Range(0, 5), -1));
+  ExpectExactResume(Skip(Filter(Range(0, 60), IsEven, {.name = "even"}), 4));
+}
+
+TEST(ShardTest, KeepsEveryNthElement) {
+  // range(10).shard(num_shards=3, index=0): 0, 3, 6, 9; index=1: 1, 4, 7; index=2: 2, 5, 8.
+  EXPECT_EQ(Ints(Shard(Range(0, 10), 3, 0)), (std::vector<int64_t>{0, 3, 6, 9}));
+  EXPECT_EQ(Ints(Shard(Range(0, 10), 3, 1)), (std::vector<int64_t>{1, 4, 7}));
+  EXPECT_EQ(Ints(Shard(Range(0, 10), 3, 2)), (std::vector<int64_t>{2, 5, 8}));
+  EXPECT_EQ(Shard(Range(0, 10), 3, 0)->Cardinality(), 4);
+  EXPECT_EQ(Shard(Range(0, 10), 3, 1)->Cardinality(), 3);
+  EXPECT_EQ(Shard(Counter(), 3, 1)->Cardinality(), kInfiniteCardinality);
+  EXPECT_EQ(Shard(Range(0, 10), 3, 1)->Get(2).tensor().scalar<int64_t>(), 7);
+}
+
+TEST(ShardTest, ValidatesNumShardsAndIndex) {
+  ExpectInvalidArgument([] { Shard(Range(0, 10), 0, 0); }, {"shard", "num_shards", "0"});
+  ExpectInvalidArgument([] { Shard(Range(0, 10), 3, 3); }, {"shard", "index", "3"});
+  ExpectInvalidArgument([] { Shard(Range(0, 10), 3, -1); }, {"shard", "index", "-1"});
+  ExpectInvalidArgument([] { Shard(nullptr, 3, 1); }, {"shard", "input"});
+}
+
+TEST(ShardTest, ResumesExactly) {
+  ExpectExactResume(Shard(Range(0, 50), 4, 3));
+  ExpectExactResume(Shard(Filter(Range(0, 90), IsEven, {.name = "even"}), 3, 1));
+}
+
+}  // namespace
+}  // namespace inputpipe
