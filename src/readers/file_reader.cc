@@ -1,0 +1,433 @@
+// file readers (tfrecord, text_line, csv): the files one after the other, one record at a time.
+// Streaming state: file index, whether that file is open, the record index, line and
+// uncompressed byte offset of the next record, and the open file's fingerprint (size, mtime).
+// Indexed (random-access) state: the index of the next record and one fingerprint hash per
+// file, checked on restore.
+#include "readers/file_reader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include "core/tensor_ops.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
+
+namespace inputpipe {
+
+namespace {
+constexpr char kFile[] = "file";      // index of the current file
+constexpr char kOpened[] = "opened";  // whether that file has been opened
+constexpr char kOffset[] = "offset";  // uncompressed byte offset of the next record
+constexpr char kRecord[] = "record";  // index of the next record in the file
+constexpr char kLine[] = "line";      // its line (text formats)
+constexpr char kSize[] = "size";      // fingerprint of the open file
+constexpr char kMtime[] = "mtime_ns";
+constexpr char kNext[] = "next";                  // indexed: next record overall
+constexpr char kFingerprints[] = "fingerprints";  // indexed: fixed64 hash per file
+
+constexpr size_t kDefaultBufferSize = 1 << 20;
+constexpr char kSidecarMagic[] = "IPIDX001";
+constexpr char kSidecarSuffix[] = ".ipidx";
+
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
+
+uint64_t HashFingerprint(const FileFingerprint& fp) {
+  int64_t both[2] = {fp.size, fp.mtime_ns};
+  return HashBytes(both, sizeof(both));
+}
+
+std::string FingerprintString(const FileFingerprint& fp) {
+  return "size " + std::to_string(fp.size) + ", mtime_ns " + std::to_string(fp.mtime_ns);
+}
+
+// Files in params: listed when short, else counted and hashed (the pipeline signature is
+// saved with every state, so it must stay small).
+std::string FilesParam(const std::vector<std::string>& files) {
+  std::string listed;
+  for (const auto& f : files) listed += (listed.empty() ? "" : ", ") + Quote(f);
+  if (listed.size() <= 240) return "files=[" + listed + "]";
+  std::string all;
+  for (const auto& f : files) all += f + '\0';
+  return "files=" + std::to_string(files.size()) + " files from " + Quote(files.front()) + " to " +
+         Quote(files.back()) + " (hash " + HexU64(HashBytes(all.data(), all.size())) + ")";
+}
+
+// The record offsets of one file: offsets[i] is where record i starts, offsets.back() where
+// the last one ends.
+struct FileIndex {
+  FileFingerprint fingerprint;
+  std::vector<uint64_t> offsets;
+  int64_t count() const { return static_cast<int64_t>(offsets.size()) - 1; }
+};
+
+// Sidecar layout: magic, fixed64 size, fixed64 mtime_ns, length-prefixed signature of the
+// reader, varint count, count + 1 varint deltas, fixed32 masked CRC32C of all that precedes.
+std::string EncodeSidecar(const FileIndex& index, const std::string& signature) {
+  std::string out(kSidecarMagic, 8);
+  PutFixed64(&out, static_cast<uint64_t>(index.fingerprint.size));
+  PutFixed64(&out, static_cast<uint64_t>(index.fingerprint.mtime_ns));
+  PutLengthPrefixed(&out, signature);
+  PutVarint64(&out, index.offsets.size());
+  uint64_t previous = 0;
+  for (uint64_t offset : index.offsets) {
+    PutVarint64(&out, offset - previous);
+    previous = offset;
+  }
+  PutFixed32(&out, crc32c::Mask(crc32c::Value(out.data(), out.size())));
+  return out;
+}
+
+// The index in `bytes` if it is intact and was built for this fingerprint and signature.
+std::optional<FileIndex> DecodeSidecar(std::string_view bytes, const FileFingerprint& fp,
+                                       const std::string& signature) {
+  if (bytes.size() < 8 + 16 + 4 || bytes.substr(0, 8) != std::string_view(kSidecarMagic, 8)) {
+    return std::nullopt;
+  }
+  uint32_t stored = DecodeFixed32(bytes.data() + bytes.size() - 4);
+  if (crc32c::Unmask(stored) != crc32c::Value(bytes.data(), bytes.size() - 4)) return std::nullopt;
+  ByteReader r(bytes.substr(8, bytes.size() - 12));
+  std::string_view sig;
+  uint64_t count = 0;
+  FileIndex index;
+  index.fingerprint = {static_cast<int64_t>(DecodeFixed64(bytes.data() + 8)),
+                       static_cast<int64_t>(DecodeFixed64(bytes.data() + 16))};
+  std::string_view skip;
+  if (!r.GetBytes(16, &skip) || !r.GetLengthPrefixed(&sig) || !r.GetVarint64(&count)) {
+    return std::nullopt;
+  }
+  if (!(index.fingerprint == fp) || sig != signature || count == 0 || count > r.remaining()) {
+    return std::nullopt;
+  }
+  index.offsets.reserve(count);
+  uint64_t offset = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t delta;
+    if (!r.GetVarint64(&delta)) return std::nullopt;
+    offset += delta;
+    if (offset > static_cast<uint64_t>(fp.size)) return std::nullopt;
+    index.offsets.push_back(offset);
+  }
+  if (r.remaining() != 0) return std::nullopt;
+  return index;
+}
+
+// Open descriptors of the indexed files, for pread in Get (thread-safe, no shared offset).
+struct OpenFiles {
+  std::vector<int> fds;
+  ~OpenFiles() {
+    for (int fd : fds) ::close(fd);
+  }
+};
+
+class FileReaderDataset : public Dataset {
+ public:
+  FileReaderDataset(std::shared_ptr<const RecordFormat> format, std::vector<std::string> files,
+                    const ReaderOptions& options)
+      : format_(std::move(format)), files_(std::move(files)), options_(options),
+        compression_(ParseCompression(options.compression_type, format_->op_name())),
+        buffer_size_(options.buffer_size > 0 ? static_cast<size_t>(options.buffer_size)
+                                             : kDefaultBufferSize) {
+    if (options_.index) BuildIndex();
+  }
+
+  std::string op_name() const override { return format_->op_name(); }
+  std::string params() const override {
+    std::string p = FilesParam(files_);
+    if (compression_ != Compression::kNone) {
+      p += ", compression_type=" + std::string(CompressionName(compression_));
+    }
+    std::string own = format_->params();
+    if (!own.empty()) p += ", " + own;
+    if (options_.index) p += ", indexed=true";
+    return p;
+  }
+  int64_t Cardinality() const override {
+    return options_.index ? cumulative_.back() : kUnknownCardinality;
+  }
+  bool IsRandomAccess() const override { return options_.index; }
+  Element Get(int64_t index) const override;
+
+  const std::vector<std::string>& files() const { return files_; }
+  const RecordFormat& format() const { return *format_; }
+  Compression compression() const { return compression_; }
+  size_t buffer_size() const { return buffer_size_; }
+  const std::vector<FileIndex>& indexes() const { return indexes_; }
+  const std::vector<int64_t>& cumulative() const { return cumulative_; }
+
+ protected:
+  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
+
+ private:
+  void BuildIndex();
+  FileIndex ScanFile(const std::string& path) const;
+
+  const std::shared_ptr<const RecordFormat> format_;
+  const std::vector<std::string> files_;
+  const ReaderOptions options_;
+  const Compression compression_;
+  const size_t buffer_size_;
+  // Indexed mode only.
+  std::vector<FileIndex> indexes_;
+  std::vector<int64_t> cumulative_{0};  // cumulative_[f] = records in files before f
+  std::shared_ptr<OpenFiles> open_files_;
+};
+
+FileIndex FileReaderDataset::ScanFile(const std::string& path) const {
+  auto in = InputStream::OpenFile(path, compression_, buffer_size_, format_->op_name());
+  FileIndex index;
+  index.fingerprint = in->fingerprint();
+  RecordPosition pos;
+  format_->StartFile(*in, pos);
+  Element ignored;
+  uint64_t start = in->offset(), end = start;
+  while (format_->ReadRecord(*in, pos, &ignored)) {
+    index.offsets.push_back(start);
+    end = start = in->offset();
+  }
+  index.offsets.push_back(end);
+  return index;
+}
+
+void FileReaderDataset::BuildIndex() {
+  const std::string op = format_->op_name();
+  if (compression_ != Compression::kNone) {
+    throw InvalidArgumentError(op + ": index=true needs uncompressed files (compression_type=" +
+                               std::string(CompressionName(compression_)) + ")");
+  }
+  open_files_ = std::make_shared<OpenFiles>();
+  // The sidecar depends on the format and its parameters, not on the other files listed.
+  const std::string signature = op + "(" + format_->params() + ")";
+  for (const auto& path : files_) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw IOError(op + ": cannot open " + Quote(path) + ": " + std::strerror(errno));
+    open_files_->fds.push_back(fd);
+    FileFingerprint fp = StatFile(path, op);
+    std::optional<FileIndex> index;
+    const std::string sidecar = path + kSidecarSuffix;
+    if (options_.index_sidecar) {
+      std::ifstream f(sidecar, std::ios::binary);
+      if (f) {
+        std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        index = DecodeSidecar(bytes, fp, signature);
+      }
+    }
+    if (!index) {
+      index = ScanFile(path);
+      if (options_.index_sidecar) {
+        std::string tmp = sidecar + ".tmp";
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        std::string bytes = EncodeSidecar(*index, signature);
+        f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        f.close();
+        if (!f || std::rename(tmp.c_str(), sidecar.c_str()) != 0) {
+          std::remove(tmp.c_str());
+          std::cerr << "inputpipe: warning: " << op << ": cannot write the index file "
+                    << Quote(sidecar) << "; the index stays in memory only" << std::endl;
+        }
+      }
+    }
+    cumulative_.push_back(cumulative_.back() + index->count());
+    indexes_.push_back(std::move(*index));
+  }
+}
+
+Element FileReaderDataset::Get(int64_t index) const {
+  const std::string op = format_->op_name();
+  if (!options_.index || index < 0 || index >= cumulative_.back()) {
+    throw InvalidArgumentError(op + ": Get(" + std::to_string(index) + ") out of range [0, " +
+                               std::to_string(options_.index ? cumulative_.back() : 0) + ")");
+  }
+  size_t f = std::upper_bound(cumulative_.begin(), cumulative_.end(), index) - cumulative_.begin() - 1;
+  int64_t local = index - cumulative_[f];
+  uint64_t start = indexes_[f].offsets[local], end = indexes_[f].offsets[local + 1];
+  std::string bytes(end - start, '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t got = ::pread(open_files_->fds[f], bytes.data() + done, bytes.size() - done,
+                          static_cast<off_t>(start + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      throw DataLossError(op + ": " + Quote(files_[f]) + " record " + std::to_string(local) +
+                          " (byte " + std::to_string(start) + "): the file is shorter than when it was " +
+                          "indexed" + (got < 0 ? std::string(": ") + std::strerror(errno) : ""));
+    }
+    done += got;
+  }
+  auto in = InputStream::FromBytes(std::move(bytes), Compression::kNone, files_[f], start);
+  RecordPosition pos{local, 0};
+  Element out;
+  if (!format_->ReadRecord(*in, pos, &out)) {
+    throw DataLossError(op + ": " + Quote(files_[f]) + " record " + std::to_string(local) +
+                        " (byte " + std::to_string(start) + ") is empty: the file changed after it was indexed");
+  }
+  return out;
+}
+
+// Streaming: one file open at a time.
+class FileReaderIterator : public Iterator {
+ public:
+  explicit FileReaderIterator(const FileReaderDataset& ds) : Iterator(ds.shared()), ds_(ds) {}
+
+ protected:
+  std::optional<Element> GetNextInternal() override {
+    const auto& files = ds_.files();
+    while (file_index_ < files.size()) {
+      if (!in_) Open();
+      Element out;
+      bool got;
+      try {
+        got = ds_.format().ReadRecord(*in_, pos_, &out);
+      } catch (const BadRecordError& e) {
+        if (e.file_broken()) NextFile();
+        throw;
+      } catch (const Error&) {
+        NextFile();  // a read error or a corrupt compressed stream: the rest is unreadable
+        throw;
+      }
+      if (got) return out;
+      NextFile();
+    }
+    return std::nullopt;
+  }
+
+  void SaveInternal(StateWriter& w) override {
+    w.WriteInt(kFile, static_cast<int64_t>(file_index_));
+    w.WriteBool(kOpened, in_ != nullptr);
+    w.WriteInt(kOffset, in_ ? static_cast<int64_t>(in_->offset()) : 0);
+    w.WriteInt(kRecord, pos_.record);
+    w.WriteInt(kLine, pos_.line);
+    w.WriteInt(kSize, in_ ? in_->fingerprint().size : 0);
+    w.WriteInt(kMtime, in_ ? in_->fingerprint().mtime_ns : 0);
+  }
+
+  void RestoreInternal(StateReader& r) override {
+    const auto& files = ds_.files();
+    file_index_ = static_cast<size_t>(r.ReadIntInRange(kFile, 0, static_cast<int64_t>(files.size())));
+    bool opened = r.ReadBool(kOpened);
+    if (!opened) return;
+    if (file_index_ == files.size()) {
+      throw DataLossError("corrupt state: " + ds_.op_name() + " has an open file past the last one");
+    }
+    const std::string& path = files[file_index_];
+    FileFingerprint saved{r.ReadInt(kSize), r.ReadInt(kMtime)};
+    FileFingerprint now = StatFile(path, ds_.op_name());
+    if (!(saved == now)) {
+      throw PipelineMismatchError(ds_.op_name() + ": file " + Quote(path) +
+                                  " changed since the state was saved (saved: " +
+                                  FingerprintString(saved) + "; now: " + FingerprintString(now) +
+                                  ")");
+    }
+    int64_t offset = r.ReadIntInRange(kOffset, 0, now.size > 0 ? INT64_MAX : 0);
+    pos_.record = r.ReadIntInRange(kRecord, 0, INT64_MAX);
+    pos_.line = r.ReadIntInRange(kLine, 0, INT64_MAX);
+    in_ = InputStream::OpenFile(path, ds_.compression(), ds_.buffer_size(), ds_.op_name());
+    if (!(in_->fingerprint() == saved)) {
+      throw PipelineMismatchError(ds_.op_name() + ": file " + Quote(path) +
+                                  " changed while the state was being restored");
+    }
+    in_->Seek(static_cast<uint64_t>(offset));
+  }
+
+ private:
+  void Open() {
+    pos_ = RecordPosition{};
+    try {
+      in_ = InputStream::OpenFile(ds_.files()[file_index_], ds_.compression(), ds_.buffer_size(),
+                                  ds_.op_name());
+      ds_.format().StartFile(*in_, pos_);
+    } catch (const Error&) {
+      NextFile();
+      throw;
+    }
+  }
+  void NextFile() {
+    in_.reset();
+    ++file_index_;
+    pos_ = RecordPosition{};
+  }
+
+  const FileReaderDataset& ds_;
+  size_t file_index_ = 0;
+  std::unique_ptr<InputStream> in_;
+  RecordPosition pos_;
+};
+
+// Indexed: element i is Get(i); the fingerprints guard against files changed since the save.
+class IndexedReaderIterator : public Iterator {
+ public:
+  explicit IndexedReaderIterator(const FileReaderDataset& ds) : Iterator(ds.shared()), ds_(ds) {}
+
+ protected:
+  std::optional<Element> GetNextInternal() override {
+    if (next_ >= ds_.Cardinality()) return std::nullopt;
+    return ds_.Get(next_++);
+  }
+  void SaveInternal(StateWriter& w) override {
+    w.WriteInt(kNext, next_);
+    std::string hashes;
+    for (const auto& index : ds_.indexes()) PutFixed64(&hashes, HashFingerprint(index.fingerprint));
+    w.WriteBytes(kFingerprints, std::move(hashes));
+  }
+  void RestoreInternal(StateReader& r) override {
+    next_ = r.ReadIntInRange(kNext, 0, ds_.Cardinality());
+    const std::string& hashes = r.ReadBytes(kFingerprints);
+    const auto& indexes = ds_.indexes();
+    if (hashes.size() != 8 * indexes.size()) {
+      throw DataLossError("corrupt state: " + ds_.op_name() + " fingerprints for " +
+                          std::to_string(hashes.size() / 8) + " files, the dataset has " +
+                          std::to_string(indexes.size()));
+    }
+    for (size_t f = 0; f < indexes.size(); ++f) {
+      if (DecodeFixed64(hashes.data() + 8 * f) != HashFingerprint(indexes[f].fingerprint)) {
+        throw PipelineMismatchError(ds_.op_name() + ": file " + Quote(ds_.files()[f]) +
+                                    " changed since the state was saved (now " +
+                                    FingerprintString(indexes[f].fingerprint) + ")");
+      }
+    }
+  }
+
+ private:
+  const FileReaderDataset& ds_;
+  int64_t next_ = 0;
+};
+
+std::unique_ptr<Iterator> FileReaderDataset::MakeIteratorInternal() const {
+  if (options_.index) return std::make_unique<IndexedReaderIterator>(*this);
+  return std::make_unique<FileReaderIterator>(*this);
+}
+}  // namespace
+
+std::string RecordLocation(const InputStream& in, const RecordPosition& pos, uint64_t offset) {
+  std::string where = Quote(in.name());
+  if (pos.line > 0) where += ", line " + std::to_string(pos.line);
+  where += ", record " + std::to_string(pos.record) + " (byte " + std::to_string(offset) + ")";
+  return where;
+}
+
+DatasetPtr MakeFileReaderDataset(std::shared_ptr<const RecordFormat> format,
+                                 std::vector<std::string> files, const ReaderOptions& options) {
+  const std::string op = format->op_name();
+  if (options.buffer_size < 0) {
+    throw InvalidArgumentError(op + ": buffer_size must be >= 0, got " +
+                               std::to_string(options.buffer_size));
+  }
+  if (options.max_record_bytes <= 0) {
+    throw InvalidArgumentError(op + ": max_record_bytes must be positive, got " +
+                               std::to_string(options.max_record_bytes));
+  }
+  if (options.index_sidecar && !options.index) {
+    throw InvalidArgumentError(op + ": index_sidecar=true needs index=true");
+  }
+  for (const auto& f : files) {
+    if (f.empty()) throw InvalidArgumentError(op + ": a filename is empty");
+  }
+  return std::make_shared<FileReaderDataset>(std::move(format), std::move(files), options);
+}
+
+}  // namespace inputpipe

@@ -1,0 +1,272 @@
+// parse_example / parse_single_example: tf.train.Example records to tensors, with
+// tf.io.FixedLenFeature / VarLenFeature semantics. VarLen features come out as the dict
+// {"indices", "values", "dense_shape"} of the SparseTensor TensorFlow returns.
+#include <algorithm>
+#include <cstring>
+
+#include "core/tensor_ops.h"
+#include "inputpipe/readers.h"
+#include "readers/example_parser.h"
+
+namespace inputpipe {
+
+namespace {
+using Kind = RawFeature::Kind;
+
+Kind KindOf(DType dtype) {
+  return dtype == DType::kInt64 ? Kind::kInt64 : dtype == DType::kFloat32 ? Kind::kFloat : Kind::kBytes;
+}
+const char* KindName(Kind k) {
+  return k == Kind::kInt64 ? "int64" : k == Kind::kFloat ? "float" : k == Kind::kBytes ? "bytes" : "none";
+}
+
+void CheckDType(DType dtype, const std::string& key) {
+  if (dtype != DType::kInt64 && dtype != DType::kFloat32 && dtype != DType::kString) {
+    throw InvalidArgumentError("parse_example: feature '" + key + "' has dtype " +
+                               std::string(DTypeName(dtype)) + "; supported: int64, float32, string");
+  }
+}
+
+// The values of one feature of one example, decoded into the vector of its dtype.
+struct Values {
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::vector<std::string_view> bytes;
+  void clear() {
+    ints.clear();
+    floats.clear();
+    bytes.clear();
+  }
+  size_t size(DType dtype) const {
+    return dtype == DType::kInt64 ? ints.size() : dtype == DType::kFloat32 ? floats.size() : bytes.size();
+  }
+};
+
+// Accumulates a VarLen feature over the rows of a batch.
+struct SparseBuilder {
+  std::vector<int64_t> indices;  // (row, position) pairs, or positions for a single example
+  Values values;
+  std::vector<std::string> strings;
+  int64_t longest = 0;
+};
+
+class ExampleParser {
+ public:
+  explicit ExampleParser(std::vector<FeatureSpec> features) : features_(std::move(features)) {
+    std::sort(features_.begin(), features_.end(),
+              [](const FeatureSpec& a, const FeatureSpec& b) { return a.key < b.key; });
+    for (size_t i = 0; i < features_.size(); ++i) {
+      if (i > 0 && features_[i].key == features_[i - 1].key) {
+        throw InvalidArgumentError("parse_example: feature '" + features_[i].key + "' is given twice");
+      }
+    }
+  }
+
+  // batch < 0: a single example (no batch dimension).
+  Element Parse(const std::vector<std::string_view>& records, bool single) const {
+    const int64_t rows = static_cast<int64_t>(records.size());
+    std::vector<Tensor> dense(features_.size());
+    std::vector<SparseBuilder> sparse(features_.size());
+    for (size_t f = 0; f < features_.size(); ++f) {
+      const FeatureSpec& spec = features_[f];
+      if (spec.kind != FeatureSpec::Kind::kFixedLen) continue;
+      Shape shape = spec.shape;
+      if (!single) shape.insert(shape.begin(), rows);
+      dense[f] = Tensor::Allocate(spec.dtype, shape);
+    }
+    std::vector<std::pair<std::string_view, RawFeature>> raw;
+    std::string error;
+    Values values;
+    for (int64_t row = 0; row < rows; ++row) {
+      if (!DecodeExample(records[row], &raw, &error)) {
+        throw DataLossError("parse_example: record " + std::to_string(row) +
+                            " is not a valid tf.train.Example: " + error);
+      }
+      for (size_t f = 0; f < features_.size(); ++f) {
+        const FeatureSpec& spec = features_[f];
+        auto it = std::lower_bound(raw.begin(), raw.end(), spec.key,
+                                   [](const auto& a, const std::string& k) { return a.first < k; });
+        const RawFeature* found =
+            (it != raw.end() && it->first == spec.key && it->second.kind != Kind::kNone) ? &it->second
+                                                                                         : nullptr;
+        values.clear();
+        if (found != nullptr) Decode(*found, spec, row, &values);
+        if (spec.kind == FeatureSpec::Kind::kFixedLen) {
+          FillDense(spec, row, found != nullptr, values, &dense[f]);
+        } else {
+          Append(spec, row, single, values, &sparse[f]);
+        }
+      }
+    }
+    std::vector<std::pair<std::string, Element>> out;
+    out.reserve(features_.size());
+    for (size_t f = 0; f < features_.size(); ++f) {
+      const FeatureSpec& spec = features_[f];
+      if (spec.kind == FeatureSpec::Kind::kFixedLen) {
+        out.emplace_back(spec.key, std::move(dense[f]));
+      } else {
+        out.emplace_back(spec.key, SparseElement(spec, rows, single, &sparse[f]));
+      }
+    }
+    return Element::Dict(std::move(out));
+  }
+
+ private:
+  std::string Where(const FeatureSpec& spec, int64_t row) const {
+    return "parse_example: record " + std::to_string(row) + ", feature '" + spec.key + "'";
+  }
+
+  void Decode(const RawFeature& raw, const FeatureSpec& spec, int64_t row, Values* out) const {
+    const Kind want = KindOf(spec.dtype);
+    if (raw.kind != want) {
+      throw InvalidArgumentError(Where(spec, row) + ": data types don't match: expected " +
+                                 KindName(want) + " values, the example has " + KindName(raw.kind));
+    }
+    std::string error;
+    bool ok = want == Kind::kInt64   ? DecodeInt64List(raw.list, &out->ints, &error)
+              : want == Kind::kFloat ? DecodeFloatList(raw.list, &out->floats, &error)
+                                     : DecodeBytesList(raw.list, &out->bytes, &error);
+    if (!ok) throw DataLossError(Where(spec, row) + ": malformed value list: " + error);
+  }
+
+  void FillDense(const FeatureSpec& spec, int64_t row, bool present, const Values& values,
+                 Tensor* out) const {
+    const int64_t n = NumElements(spec.shape);
+    const int64_t begin = row * n;
+    if (!present) {
+      if (!spec.default_value) {
+        throw InvalidArgumentError(Where(spec, row) + " (" + std::string(DTypeName(spec.dtype)) +
+                                   ") is required but could not be found");
+      }
+      const Tensor& d = *spec.default_value;
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t src = d.num_elements() == 1 ? 0 : i;
+        if (spec.dtype == DType::kString) {
+          out->mutable_strings()[begin + i] = d.strings()[src];
+        } else if (spec.dtype == DType::kInt64) {
+          out->mutable_data<int64_t>()[begin + i] = d.data<int64_t>()[src];
+        } else {
+          out->mutable_data<float>()[begin + i] = d.data<float>()[src];
+        }
+      }
+      return;
+    }
+    if (static_cast<int64_t>(values.size(spec.dtype)) != n) {
+      throw InvalidArgumentError(Where(spec, row) + ": expected " + std::to_string(n) + " " +
+                                 std::string(DTypeName(spec.dtype)) + " values (shape " +
+                                 ShapeString(spec.shape) + "), the example has " +
+                                 std::to_string(values.size(spec.dtype)));
+    }
+    if (spec.dtype == DType::kString) {
+      auto& strings = out->mutable_strings();
+      for (int64_t i = 0; i < n; ++i) strings[begin + i] = std::string(values.bytes[i]);
+    } else if (spec.dtype == DType::kInt64) {
+      if (n > 0) std::memcpy(out->mutable_data<int64_t>() + begin, values.ints.data(), n * 8);
+    } else {
+      if (n > 0) std::memcpy(out->mutable_data<float>() + begin, values.floats.data(), n * 4);
+    }
+  }
+
+  void Append(const FeatureSpec& spec, int64_t row, bool single, const Values& values,
+              SparseBuilder* b) const {
+    const int64_t n = static_cast<int64_t>(values.size(spec.dtype));
+    for (int64_t i = 0; i < n; ++i) {
+      if (!single) b->indices.push_back(row);
+      b->indices.push_back(i);
+    }
+    b->longest = std::max(b->longest, n);
+    if (spec.dtype == DType::kInt64) {
+      b->values.ints.insert(b->values.ints.end(), values.ints.begin(), values.ints.end());
+    } else if (spec.dtype == DType::kFloat32) {
+      b->values.floats.insert(b->values.floats.end(), values.floats.begin(), values.floats.end());
+    } else {
+      for (auto v : values.bytes) b->strings.emplace_back(v);
+    }
+  }
+
+  Element SparseElement(const FeatureSpec& spec, int64_t rows, bool single, SparseBuilder* b) const {
+    const int64_t rank = single ? 1 : 2;
+    const int64_t count = static_cast<int64_t>(b->indices.size()) / rank;
+    Tensor indices = Tensor::FromVector(b->indices, {count, rank});
+    Tensor values;
+    if (spec.dtype == DType::kInt64) {
+      values = Tensor::FromVector(b->values.ints, {count});
+    } else if (spec.dtype == DType::kFloat32) {
+      values = Tensor::FromVector(b->values.floats, {count});
+    } else {
+      values = Tensor::FromStrings(std::move(b->strings), {count});
+    }
+    std::vector<int64_t> dense_shape =
+        single ? std::vector<int64_t>{b->longest} : std::vector<int64_t>{rows, b->longest};
+    return Element::Dict({{"indices", indices},
+                          {"values", values},
+                          {"dense_shape", Tensor::FromVector(dense_shape)}});
+  }
+
+  std::vector<FeatureSpec> features_;
+};
+
+const Tensor& CheckSerialized(const Element& e, bool single) {
+  if (!e.is_tensor() || !e.tensor().is_string() || e.tensor().rank() != (single ? 0 : 1)) {
+    throw InvalidArgumentError(std::string(single ? "parse_single_example" : "parse_example") +
+                               ": expected a string " + (single ? "scalar" : "vector") +
+                               ", got " + e.StructureString());
+  }
+  return e.tensor();
+}
+}  // namespace
+
+FeatureSpec FixedLenFeature(std::string key, Shape shape, DType dtype,
+                            std::optional<Tensor> default_value) {
+  CheckDType(dtype, key);
+  for (int64_t d : shape) {
+    if (d < 0) {
+      throw InvalidArgumentError("FixedLenFeature '" + key + "': shape " + ShapeString(shape) +
+                                 " must be fully defined");
+    }
+  }
+  if (default_value) {
+    if (default_value->dtype() != dtype ||
+        (default_value->num_elements() != NumElements(shape) && default_value->num_elements() != 1)) {
+      throw InvalidArgumentError("FixedLenFeature '" + key + "': default_value " +
+                                 default_value->DebugString() + " is not " +
+                                 std::string(DTypeName(dtype)) + " of shape " + ShapeString(shape));
+    }
+  }
+  return FeatureSpec{std::move(key), FeatureSpec::Kind::kFixedLen, dtype, std::move(shape),
+                     std::move(default_value)};
+}
+
+FeatureSpec VarLenFeature(std::string key, DType dtype) {
+  CheckDType(dtype, key);
+  return FeatureSpec{std::move(key), FeatureSpec::Kind::kVarLen, dtype, {}, std::nullopt};
+}
+
+Element ParseSingleExample(std::string_view serialized, const std::vector<FeatureSpec>& features) {
+  return ExampleParser(features).Parse({serialized}, true);
+}
+
+Element ParseExample(const Tensor& serialized, const std::vector<FeatureSpec>& features) {
+  const Tensor& t = CheckSerialized(Element(serialized), false);
+  std::vector<std::string_view> records(t.strings().begin(), t.strings().end());
+  return ExampleParser(features).Parse(records, false);
+}
+
+MapFn ParseSingleExampleFn(std::vector<FeatureSpec> features) {
+  auto parser = std::make_shared<const ExampleParser>(std::move(features));
+  return [parser](const Element& e) {
+    const Tensor& t = CheckSerialized(e, true);
+    return parser->Parse({t.strings()[0]}, true);
+  };
+}
+
+MapFn ParseExampleFn(std::vector<FeatureSpec> features) {
+  auto parser = std::make_shared<const ExampleParser>(std::move(features));
+  return [parser](const Element& e) {
+    const Tensor& t = CheckSerialized(e, false);
+    std::vector<std::string_view> records(t.strings().begin(), t.strings().end());
+    return parser->Parse(records, false);
+  };
+}
+
+}  // namespace inputpipe

@@ -1,0 +1,62 @@
+// text_line(filenames): one string scalar per line, without its "\n" or "\r\n" (tf.data's
+// TextLineDataset); a last line without a newline is still a line.
+// State: the file reader's (file, offset, record = line index, fingerprint); see file_reader.cc.
+#include <cstring>
+
+#include "inputpipe/readers.h"
+#include "readers/file_reader.h"
+
+namespace inputpipe {
+
+namespace {
+class TextLineFormat : public RecordFormat {
+ public:
+  explicit TextLineFormat(int64_t max_record_bytes) : max_record_bytes_(max_record_bytes) {}
+  std::string op_name() const override { return "text_line"; }
+  std::string params() const override { return ""; }
+
+  bool ReadRecord(InputStream& in, RecordPosition& pos, Element* out) const override {
+    if (in.Ensure(1) == 0) return false;
+    const uint64_t start = in.offset();
+    size_t scanned = 0;
+    while (true) {
+      const size_t avail = in.available();
+      const char* data = in.data();
+      const void* nl = std::memchr(data + scanned, '\n', avail - scanned);
+      if (nl != nullptr) {
+        size_t len = static_cast<const char*>(nl) - data;
+        size_t text = (len > 0 && data[len - 1] == '\r') ? len - 1 : len;
+        *out = Tensor::String(std::string(data, text));
+        in.Consume(len + 1);
+        break;
+      }
+      if (avail > static_cast<size_t>(max_record_bytes_)) {
+        throw BadRecordError(op_name() + ": " + RecordLocation(in, pos, start) +
+                                 ": line longer than the limit of " +
+                                 std::to_string(max_record_bytes_) + " bytes (max_record_bytes)",
+                             true);
+      }
+      scanned = avail;
+      in.Ensure(avail + 1);
+      if (in.available() == avail) {  // end of file: the last line has no newline
+        *out = Tensor::String(std::string(in.data(), avail));
+        in.Consume(avail);
+        break;
+      }
+    }
+    ++pos.record;
+    if (pos.line > 0) ++pos.line;
+    return true;
+  }
+
+ private:
+  const int64_t max_record_bytes_;
+};
+}  // namespace
+
+DatasetPtr TextLineDataset(std::vector<std::string> filenames, ReaderOptions options) {
+  return MakeFileReaderDataset(std::make_shared<TextLineFormat>(options.max_record_bytes),
+                               std::move(filenames), options);
+}
+
+}  // namespace inputpipe
