@@ -1,0 +1,322 @@
+// shuffle(buffer_size, seed, reshuffle_each_iteration): tf.data's buffered shuffle. The first
+// B = buffer_size elements fill B slots; each step emits the element of one slot and refills
+// that slot with the next input element; once the input ends, the remaining elements come out
+// in a uniformly random order.
+//
+// The slot emitted at step s is a pure function of (seed, epoch, s), never of the buffer's
+// history: 3 steps in 4 pick a uniformly random slot; every 4th step sweeps a per-block
+// random permutation of the slots (a block is L = 4B steps), so every slot is emptied at least
+// once per block. Hence at any moment every buffered element was read at most 2L steps ago,
+// and which element sits in which slot can be computed from the step counter alone (scan the
+// picks backwards).
+//
+// State (no buffered element, a dozen integers whatever B): seed, epoch, steps emitted,
+// elements read, and an *anchor*: the input's state at a point no later than the oldest
+// element still buffered (captured every L steps, a few nodes kept). Restore restores the
+// input to the anchor and re-reads from there, keeping the elements still buffered: fewer than
+// 2L = 8B elements re-read (docs/reorder.md; measured in shuffle_test.cc).
+//
+// Epochs, seeds and fingerprint as global_shuffle.cc.
+#include <algorithm>
+#include <deque>
+
+#include "ops/random_util.h"
+#include "inputpipe/ops.h"
+
+namespace inputpipe {
+
+namespace {
+constexpr char kInput[] = "input";  // the input's state at the anchor
+constexpr char kSeed[] = "seed";
+constexpr char kEpoch[] = "epoch";
+constexpr char kStep[] = "step";            // elements emitted
+constexpr char kRead[] = "read";            // elements read from the input
+constexpr char kFilled[] = "filled";        // the initial fill is complete
+constexpr char kInputDone[] = "input_done"; // the input has ended (draining)
+constexpr char kDrainStart[] = "drain_start";  // step at which the input ended
+constexpr char kAnchor[] = "anchor";        // input position of the anchor node
+constexpr int64_t kSweepEvery = 4;
+
+class ShuffleDataset : public Dataset {
+ public:
+  ShuffleDataset(DatasetPtr input, int64_t buffer_size, std::optional<int64_t> seed, bool reshuffle)
+      : input_(std::move(input)),
+        buffer_size_(buffer_size),
+        seeded_(seed.has_value()),
+        seed_(seed.has_value() ? *seed : RandomSeed()),
+        reshuffle_(reshuffle) {}
+
+  std::string op_name() const override { return "shuffle"; }
+  std::string params() const override {
+    return "buffer_size=" + std::to_string(buffer_size_) +
+           ", seed=" + (seeded_ ? std::to_string(seed_) : "random") +
+           ", reshuffle_each_iteration=" + (reshuffle_ ? "true" : "false");
+  }
+  std::vector<DatasetPtr> inputs() const override { return {input_}; }
+  int64_t Cardinality() const override { return input_->Cardinality(); }
+
+ protected:
+  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
+
+ private:
+  friend class ShuffleIterator;
+  const DatasetPtr input_;
+  const int64_t buffer_size_;
+  const bool seeded_;
+  const int64_t seed_;
+  const bool reshuffle_;
+  mutable EpochCounter epochs_;
+};
+
+class ShuffleIterator : public Iterator {
+ public:
+  explicit ShuffleIterator(const ShuffleDataset& ds)
+      : Iterator(ds.shared()),
+        ds_(ds),
+        input_(ds.input_->MakeIterator()),
+        buffer_(ds.buffer_size_),
+        block_(kSweepEvery * ds.buffer_size_),
+        seed_(ds.seed_),
+        epoch_(ds.reshuffle_ ? ds.epochs_.Next() : 0) {
+    SetKeys();
+  }
+
+ protected:
+  std::optional<Element> GetNextInternal() override {
+    if (!filled_) Fill();
+    if (input_done_) {
+      if (drain_.empty()) return std::nullopt;
+      int64_t j = TakeDrainSlot(step_, &drain_);
+      ++step_;
+      return TakeSlot(j);
+    }
+    int64_t j = PickSlot(step_);
+    if (step_ % block_ == 0 && (anchors_.empty() || anchors_.back().index != read_)) {
+      AddAnchor(read_, input_->SaveNode());
+    }
+    std::optional<Element> next = input_->GetNext();  // may throw: then nothing was taken
+    Element out = TakeSlot(j);
+    ++step_;
+    if (next) {
+      slots_[j] = std::move(next);
+      ++read_;
+    } else {
+      StartDrain();
+    }
+    return out;
+  }
+
+  void SaveInternal(StateWriter& w) override {
+    w.WriteInt(kSeed, seed_);
+    w.WriteInt(kEpoch, epoch_);
+    w.WriteInt(kStep, step_);
+    w.WriteInt(kRead, read_);
+    w.WriteBool(kFilled, filled_);
+    w.WriteBool(kInputDone, input_done_);
+    w.WriteInt(kDrainStart, drain_start_);
+    if (anchors_.empty()) {  // nothing read yet
+      w.WriteInt(kAnchor, read_);
+      w.WriteChild(kInput, *input_);
+      return;
+    }
+    const Anchor& anchor = AnchorFor(input_done_ ? drain_start_ : step_);
+    w.WriteInt(kAnchor, anchor.index);
+    w.WriteChildNode(kInput, anchor.node);
+  }
+
+  void RestoreInternal(StateReader& r) override {
+    seed_ = r.ReadInt(kSeed);
+    if (ds_.seeded_ && seed_ != ds_.seed_) {
+      throw DataLossError("corrupt state: shuffle seed " + std::to_string(seed_) +
+                          " where the pipeline has seed=" + std::to_string(ds_.seed_));
+    }
+    epoch_ = r.ReadIntInRange(kEpoch, 0, ds_.reshuffle_ ? INT64_MAX - 1 : 0);
+    if (ds_.reshuffle_) ds_.epochs_.AtLeast(epoch_ + 1);
+    SetKeys();
+    step_ = r.ReadIntInRange(kStep, 0, INT64_MAX / 2);
+    read_ = r.ReadIntInRange(kRead, 0, INT64_MAX / 2);
+    filled_ = r.ReadBool(kFilled);
+    input_done_ = r.ReadBool(kInputDone);
+    drain_start_ = r.ReadIntInRange(kDrainStart, 0, step_);
+    const int64_t anchor = r.ReadIntInRange(kAnchor, 0, read_);
+    auto corrupt = [&](const std::string& what) {
+      return DataLossError("corrupt state: shuffle(buffer_size=" + std::to_string(buffer_) + "): " + what);
+    };
+    if (!filled_ && (step_ != 0 || input_done_ || read_ > buffer_)) throw corrupt("unfilled buffer after a step");
+    if (filled_ && !input_done_ && read_ != buffer_ + step_) throw corrupt("read != buffer_size + step");
+    if (input_done_ && read_ > buffer_ + drain_start_) throw corrupt("read past the end of the input");
+    r.RestoreChild(kInput, *input_);
+
+    // Which element (input position) is in which slot.
+    std::vector<int64_t> live(buffer_, -1);  // input position per slot, -1 = empty
+    if (!filled_) {
+      for (int64_t j = 0; j < read_; ++j) live[j] = j;
+    } else {
+      const int64_t t = input_done_ ? drain_start_ : step_;
+      int64_t found = 0;
+      for (int64_t s = t - 1; s >= 0 && found < buffer_; --s) {
+        int64_t j = PickSlot(s);
+        if (live[j] == -1) {
+          live[j] = buffer_ + s;
+          ++found;
+        }
+      }
+      for (int64_t j = 0; j < buffer_; ++j) {
+        if (live[j] == -1) live[j] = j;               // never emptied: the initial fill
+        if (live[j] >= read_) live[j] = -1;          // the read that found the input's end
+      }
+      if (input_done_) {
+        drain_.clear();
+        for (int64_t j = 0; j < buffer_; ++j) {
+          if (live[j] != -1) drain_.push_back(j);
+        }
+        if (step_ - drain_start_ > static_cast<int64_t>(drain_.size())) throw corrupt("step past the end");
+        for (int64_t s = drain_start_; s < step_; ++s) live[TakeDrainSlot(s, &drain_)] = -1;
+      }
+    }
+
+    // Re-read from the anchor, keeping the elements still buffered.
+    std::vector<std::pair<int64_t, int64_t>> wanted;  // (input position, slot)
+    for (int64_t j = 0; j < buffer_; ++j) {
+      if (live[j] == -1) continue;
+      if (live[j] < anchor) throw corrupt("anchor after a buffered element");
+      wanted.emplace_back(live[j], j);
+    }
+    std::sort(wanted.begin(), wanted.end());
+    slots_.assign(buffer_, std::nullopt);
+    anchors_.push_back({anchor, r.ChildNode(kInput)});
+    size_t next_wanted = 0;
+    const int64_t replay_end = wanted.empty() ? anchor : (input_done_ ? wanted.back().first + 1 : read_);
+    for (int64_t position = anchor; position < replay_end; ++position) {
+      if (position >= buffer_ && (position - buffer_) % block_ == 0 && position != anchor) {
+        AddAnchor(position, input_->SaveNode());
+      }
+      std::optional<Element> e = input_->GetNext();
+      ++replayed_;
+      if (!e) throw corrupt("the input ended at position " + std::to_string(position) + " during replay");
+      if (next_wanted < wanted.size() && wanted[next_wanted].first == position) {
+        slots_[wanted[next_wanted++].second] = std::move(e);
+      }
+    }
+  }
+
+ private:
+  struct Anchor {
+    int64_t index;   // input position of the next element read after `node`
+    StateNode node;  // the input's state there
+  };
+
+  void SetKeys() {
+    key_ = MixKey(static_cast<uint64_t>(seed_), static_cast<uint64_t>(epoch_));
+    drain_key_ = MixKey(key_, 0x64726169ULL);
+  }
+
+  // The slot emitted at steady step s: a pure function of (key, s).
+  int64_t PickSlot(int64_t s) const {
+    int64_t offset = s % block_;
+    if (offset % kSweepEvery == 0) {
+      IndexPermutation sweep(buffer_, MixKey(key_, static_cast<uint64_t>(s / block_)));
+      return sweep(offset / kSweepEvery);
+    }
+    return UniformIndex(CounterHash(key_, static_cast<uint64_t>(s)), buffer_);
+  }
+
+  // Draining: a uniformly random remaining slot, removed from `slots` (swap with the last).
+  int64_t TakeDrainSlot(int64_t s, std::vector<int64_t>* slots) const {
+    int64_t r = UniformIndex(CounterHash(drain_key_, static_cast<uint64_t>(s)), static_cast<int64_t>(slots->size()));
+    int64_t j = (*slots)[r];
+    (*slots)[r] = slots->back();
+    slots->pop_back();
+    return j;
+  }
+
+  Element TakeSlot(int64_t j) {
+    Element out = std::move(*slots_[j]);
+    slots_[j].reset();
+    return out;
+  }
+
+  void Fill() {
+    if (anchors_.empty()) AddAnchor(read_, input_->SaveNode());
+    slots_.resize(buffer_);
+    while (read_ < buffer_) {
+      std::optional<Element> e = input_->GetNext();
+      if (!e) {
+        filled_ = true;
+        StartDrain();
+        return;
+      }
+      slots_[read_++] = std::move(e);
+    }
+    filled_ = true;
+  }
+
+  void StartDrain() {
+    input_done_ = true;
+    drain_start_ = step_;
+    drain_.clear();
+    for (int64_t j = 0; j < buffer_; ++j) {
+      if (slots_[j]) drain_.push_back(j);
+    }
+  }
+
+  // Every element buffered after `steps` steady steps was read at or after this position: the
+  // last complete block emptied (and refilled) every slot.
+  int64_t OldestBufferedBound(int64_t steps) const {
+    int64_t complete_block = steps / block_ - 1;
+    return complete_block < 0 ? 0 : buffer_ + complete_block * block_;
+  }
+
+  const Anchor& AnchorFor(int64_t steps) const {
+    const int64_t bound = OldestBufferedBound(steps);
+    const Anchor* best = &anchors_.front();
+    for (const auto& anchor : anchors_) {
+      if (anchor.index <= bound) best = &anchor;
+    }
+    return *best;
+  }
+
+  void AddAnchor(int64_t index, StateNode node) {
+    anchors_.push_back({index, std::move(node)});
+    // Drop the anchors older than the one a save needs now (the bound only grows).
+    const int64_t bound = OldestBufferedBound(step_);
+    while (anchors_.size() > 1 && anchors_[1].index <= bound) anchors_.pop_front();
+  }
+
+  const ShuffleDataset& ds_;
+  std::unique_ptr<Iterator> input_;
+  const int64_t buffer_;
+  const int64_t block_;
+  int64_t seed_;
+  int64_t epoch_;
+  uint64_t key_ = 0, drain_key_ = 0;
+
+  std::vector<std::optional<Element>> slots_;
+  int64_t step_ = 0;
+  int64_t read_ = 0;
+  bool filled_ = false;
+  bool input_done_ = false;
+  int64_t drain_start_ = 0;
+  std::vector<int64_t> drain_;  // slots still full once the input has ended
+  std::deque<Anchor> anchors_;  // increasing index; at most three
+  int64_t replayed_ = 0;        // elements re-read by RestoreInternal
+};
+
+std::unique_ptr<Iterator> ShuffleDataset::MakeIteratorInternal() const {
+  return std::make_unique<ShuffleIterator>(*this);
+}
+}  // namespace
+
+DatasetPtr Shuffle(DatasetPtr input, int64_t buffer_size, std::optional<int64_t> seed,
+                   bool reshuffle_each_iteration) {
+  if (!input) throw InvalidArgumentError("shuffle: input dataset is null");
+  if (buffer_size <= 0) {
+    throw InvalidArgumentError("shuffle: buffer_size must be positive, got " + std::to_string(buffer_size));
+  }
+  if (buffer_size > (int64_t{1} << 40)) {
+    throw InvalidArgumentError("shuffle: buffer_size " + std::to_string(buffer_size) + " is too large");
+  }
+  return std::make_shared<ShuffleDataset>(std::move(input), buffer_size, seed, reshuffle_each_iteration);
+}
+
+}  // namespace inputpipe
