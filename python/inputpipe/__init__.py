@@ -30,9 +30,12 @@ from inputpipe._core import (
     inspect_state,
 )
 from inputpipe.dataset import Dataset
+from inputpipe.generator import TensorSpec
+from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint
 
 __all__ = [
     "AUTOTUNE",
+    "CheckpointInputPipelineHook",
     "INFINITE_CARDINALITY",
     "UNKNOWN_CARDINALITY",
     "DataLossError",
@@ -41,5 +44,7 @@ __all__ = [
     "ExternalStateWarning",
     "Iterator",
     "PipelineMismatchError",
+    "TensorSpec",
     "inspect_state",
+    "latest_input_checkpoint",
 ]

@@ -129,6 +129,14 @@ class Dataset:
         return Dataset(_core.counter(int(start), int(step)))
 
     @staticmethod
+    def from_generator(generator, output_signature=None, name=None):
+        """The values of `generator()` (a callable, as in tf.data); checkpointed through the
+        generator's get_state() / set_state() when it has them, else external state. See
+        inputpipe.generator."""
+        from inputpipe.generator import from_generator
+        return from_generator(generator, output_signature=output_signature, name=name)
+
+    @staticmethod
     def zip(*args, datasets=None):
         """Elements of several datasets together, up to the shortest.
 

@@ -160,11 +160,16 @@ class CheckpointInputPipelineHook::Impl {
     const char* who = "CheckpointInputPipelineHook: ";
     if (iterators_.empty()) throw InvalidArgumentError(std::string(who) + "no iterators given");
     std::set<std::string> names;
+    std::set<const Iterator*> seen;
     for (const auto& [name, it] : iterators_) {
       if (name.empty()) throw InvalidArgumentError(std::string(who) + "an iterator name is empty");
       if (it == nullptr) throw InvalidArgumentError(std::string(who) + "iterator '" + name + "' is null");
       if (!names.insert(name).second) {
         throw InvalidArgumentError(std::string(who) + "iterator name '" + name + "' given twice");
+      }
+      if (!seen.insert(it).second) {
+        throw InvalidArgumentError(std::string(who) + "iterator '" + name +
+                                   "' is an iterator already given under another name");
       }
     }
     if (dir_.empty()) throw InvalidArgumentError(std::string(who) + "checkpoint_dir is empty");

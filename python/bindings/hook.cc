@@ -1,0 +1,208 @@
+// RegisterHook: `_core.CheckpointHook` (the C++ CheckpointInputPipelineHook driving
+// `_core.Iterator`s), `_core.latest_input_checkpoint`, and `_core.from_generator`.
+// python/inputpipe/hook.py and python/inputpipe/generator.py build the public API on top.
+//
+// GIL: every hook call that saves or restores runs with the GIL released and the mutexes of
+// its iterators held (the rule of PyIterator), locked in address order so two hooks sharing an
+// iterator cannot deadlock. Python callbacks (warnings, the clock, a generator's next /
+// get_state / set_state) take the GIL back while they run.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <algorithm>
+
+#include "bindings.h"
+#include "inputpipe/errors.h"
+#include "inputpipe/hook.h"
+
+namespace inputpipe::python {
+
+namespace {
+
+using namespace nb::literals;
+
+class PyHook {
+ public:
+  PyHook(const std::vector<std::string>& names, nb::list iterators, std::string checkpoint_dir,
+         std::optional<int64_t> save_steps, std::optional<double> save_secs,
+         const std::string& external_state_policy, std::optional<int64_t> max_to_keep,
+         std::string task_type, int64_t task_id, nb::object warn, nb::object clock) {
+    if (names.size() != iterators.size()) {
+      throw InvalidArgumentError("CheckpointHook: as many names as iterators are needed");
+    }
+    std::vector<std::pair<std::string, Iterator*>> pairs;
+    for (size_t i = 0; i < names.size(); ++i) {
+      nb::handle obj = iterators[i];
+      if (!nb::isinstance<PyIterator>(obj)) {
+        throw nb::type_error(("CheckpointInputPipelineHook: iterator '" + names[i] +
+                              "' must be an inputpipe.Iterator (iter(dataset)), got " +
+                              nb::cast<std::string>(nb::str(obj.type().attr("__name__"))))
+                                 .c_str());
+      }
+      PyIterator* it = nb::cast<PyIterator*>(obj);
+      iterators_.push_back(it);
+      pairs.emplace_back(names[i], &it->iterator());
+    }
+    refs_ = iterators;
+    locking_order_ = iterators_;
+    std::sort(locking_order_.begin(), locking_order_.end());
+    locking_order_.erase(std::unique(locking_order_.begin(), locking_order_.end()),
+                         locking_order_.end());
+
+    CheckpointHookOptions options;
+    options.save_steps = save_steps;
+    options.save_secs = save_secs;
+    options.external_state_policy = ParseExternalStatePolicy(external_state_policy);
+    options.max_to_keep = max_to_keep;
+    options.task_type = std::move(task_type);
+    options.task_id = task_id;
+    if (!warn.is_none()) {
+      options.on_warning = [warn = PythonCallable(std::move(warn))](const std::string& message) {
+        nb::gil_scoped_acquire gil;
+        warn.fn()(message);
+      };
+    }
+    if (!clock.is_none()) {
+      options.clock = [clock = PythonCallable(std::move(clock))]() {
+        nb::gil_scoped_acquire gil;
+        return nb::cast<double>(clock.fn()());
+      };
+    }
+    hook_ = std::make_unique<CheckpointInputPipelineHook>(std::move(pairs), std::move(checkpoint_dir),
+                                                          std::move(options));
+  }
+
+  ~PyHook() {
+    // The writer thread may be fsyncing: wait for it without blocking other Python threads.
+    if (PyGILState_Check()) {
+      nb::gil_scoped_release release;
+      hook_.reset();
+    } else {
+      hook_.reset();
+    }
+  }
+
+  // Runs `fn` with the GIL released and every iterator's mutex held.
+  template <typename F>
+  auto Locked(F&& fn) {
+    nb::gil_scoped_release release;
+    std::vector<std::unique_lock<std::mutex>> locks;
+    for (PyIterator* it : locking_order_) locks.emplace_back(it->mutex());
+    return fn();
+  }
+
+  std::optional<int64_t> Begin(int64_t step) { return Locked([&] { return hook_->Begin(step); }); }
+  std::optional<int64_t> RestoreForModelStep(int64_t step) {
+    return Locked([&] { return hook_->RestoreForModelStep(step); });
+  }
+  void AfterStep(int64_t step) { Locked([&] { hook_->AfterStep(step); }); }
+  void Save(int64_t step) { Locked([&] { hook_->Save(step); }); }
+  void End(std::optional<int64_t> step) { Locked([&] { hook_->End(step); }); }
+  void Flush() {
+    nb::gil_scoped_release release;
+    hook_->Flush();
+  }
+
+  std::vector<std::pair<int64_t, std::string>> Checkpoints() const {
+    std::vector<std::pair<int64_t, std::string>> out;
+    for (const auto& info : hook_->ListCheckpoints()) out.emplace_back(info.step, info.path);
+    return out;
+  }
+
+  nb::dict Stats() const {
+    CheckpointHookStats s = hook_->stats();
+    nb::dict d;
+    d["saves_captured"] = s.saves_captured;
+    d["saves_committed"] = s.saves_committed;
+    d["saves_failed"] = s.saves_failed;
+    d["last_captured_step"] = s.last_captured_step;
+    d["last_committed_step"] = s.last_committed_step;
+    d["restored_step"] = s.restored_step ? nb::cast(*s.restored_step) : nb::none();
+    d["last_capture_seconds"] = s.last_capture_seconds;
+    d["max_capture_seconds"] = s.max_capture_seconds;
+    d["total_capture_seconds"] = s.total_capture_seconds;
+    d["last_write_seconds"] = s.last_write_seconds;
+    d["total_write_seconds"] = s.total_write_seconds;
+    d["last_checkpoint_bytes"] = s.last_checkpoint_bytes;
+    return d;
+  }
+
+  const CheckpointInputPipelineHook& hook() const { return *hook_; }
+
+ private:
+
+  std::vector<PyIterator*> iterators_;
+  std::vector<PyIterator*> locking_order_;
+  nb::list refs_;  // keeps the Python iterators alive as long as the hook
+  std::unique_ptr<CheckpointInputPipelineHook> hook_;
+};
+
+// A Python generator adapter (python/inputpipe/generator.py) as a C++ Generator: next() returns
+// the converted element or None at the end; get_state() bytes; set_state(bytes).
+Generator MakeGenerator(const PythonCallable& factory, const std::string& what) {
+  nb::gil_scoped_acquire gil;
+  PythonCallable adapter(factory.fn()());
+  Generator g;
+  g.next = [adapter, what]() -> std::optional<Element> {
+    nb::gil_scoped_acquire gil;
+    nb::object value = adapter.fn().attr("next")();
+    if (value.is_none()) return std::nullopt;
+    return ElementFromPython(value, what.c_str());
+  };
+  if (nb::cast<bool>(adapter.fn().attr("checkpointable"))) {
+    g.get_state = [adapter]() {
+      nb::gil_scoped_acquire gil;
+      nb::bytes state = nb::cast<nb::bytes>(adapter.fn().attr("get_state")());
+      return std::string(state.c_str(), state.size());
+    };
+    g.set_state = [adapter](const std::string& state) {
+      nb::gil_scoped_acquire gil;
+      adapter.fn().attr("set_state")(nb::bytes(state.data(), state.size()));
+    };
+  }
+  return g;
+}
+
+}  // namespace
+
+void RegisterHook(nb::module_& m) {
+  nb::class_<PyHook>(m, "CheckpointHook",
+                     "The C++ CheckpointInputPipelineHook; use inputpipe.CheckpointInputPipelineHook.")
+      .def(nb::init<const std::vector<std::string>&, nb::list, std::string, std::optional<int64_t>,
+                    std::optional<double>, const std::string&, std::optional<int64_t>, std::string,
+                    int64_t, nb::object, nb::object>(),
+           "names"_a, "iterators"_a, "checkpoint_dir"_a, "save_steps"_a.none(),
+           "save_secs"_a.none(), "external_state_policy"_a, "max_to_keep"_a.none(),
+           "task_type"_a, "task_id"_a, "warn"_a.none(), "clock"_a.none())
+      .def("begin", &PyHook::Begin, "global_step"_a)
+      .def("restore_for_model_step", &PyHook::RestoreForModelStep, "model_step"_a)
+      .def("after_step", &PyHook::AfterStep, "global_step"_a)
+      .def("save", &PyHook::Save, "global_step"_a)
+      .def("end", &PyHook::End, "global_step"_a.none())
+      .def("flush", &PyHook::Flush)
+      .def("checkpoints", &PyHook::Checkpoints)
+      .def("stats", &PyHook::Stats)
+      .def_prop_ro("prefix", [](const PyHook& h) { return h.hook().prefix(); })
+      .def_prop_ro("checkpoint_dir", [](const PyHook& h) { return h.hook().checkpoint_dir(); })
+      .def_prop_ro("index_path", [](const PyHook& h) { return h.hook().index_path(); });
+
+  m.def(
+      "latest_input_checkpoint",
+      [](const std::string& dir, const std::string& prefix) {
+        return LatestInputCheckpoint(dir, prefix);
+      },
+      "checkpoint_dir"_a, "prefix"_a = "input");
+
+  m.def(
+      "from_generator",
+      [](nb::object factory, const std::string& name) {
+        PythonCallable make(std::move(factory));
+        std::string what = "from_generator(fn=" + name + ")";
+        return DatasetHandle{FromGenerator([make, what] { return MakeGenerator(make, what); }, name)};
+      },
+      "factory"_a, "name"_a);
+}
+
+}  // namespace inputpipe::python

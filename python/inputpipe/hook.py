@@ -1,0 +1,174 @@
+"""CheckpointInputPipelineHook: the input pipeline's position saved beside the model's.
+
+    ds = inputpipe.Dataset.range(10_000).shuffle(seed=7).batch(32).prefetch()
+    it = iter(ds)
+    with inputpipe.CheckpointInputPipelineHook(it, "ckpt/", save_steps=100) as hook:
+        step = hook.restored_step or 0        # begin() ran: restored, or saved the start
+        for batch in it:
+            train(batch)
+            step += 1
+            hook.after_step(step)             # captures the state when a save is due
+    # leaving the block saves the final state and reports any failed write
+
+Files (docs/hook.md): `ckpt/input.ckpt-<step>` (`input_<task_type>_<task_id>.ckpt-<step>` for
+one worker of several) and the index `ckpt/checkpoint_input`: a model checkpoint manager may
+write `checkpoint` and `model.ckpt-*` in the same directory. Writes are crash-safe (temporary
+file, fsync, rename, directory fsync); a corrupt newest checkpoint is skipped with a warning
+naming it. The training thread only captures the states; a background thread writes them, and
+a failed write is raised (OSError) at the next after_step() or at end().
+
+Restoring with a model: restore the model first, then `hook.restore_for_model_step(step)` with
+the model's step: the input checkpoint saved at that step (or the newest before it) is restored,
+so model and data agree.
+"""
+
+import os
+import warnings
+
+from inputpipe import _core
+
+_POLICIES = ("ignore", "warn", "fail")
+
+
+class CheckpointInputPipelineHook:
+    """Saves `iterators` every `save_steps` steps or `save_secs` seconds in `checkpoint_dir`.
+
+    iterators: one inputpipe.Iterator, or a dict name -> Iterator saved together at each step.
+    save_steps / save_secs: exactly one. external_state_policy: None (= 'fail'), 'fail', 'warn'
+    or 'ignore' (what a save does with ops whose state cannot be captured, e.g. a plain
+    generator). max_to_keep: newest checkpoints kept (None keeps all). task_type / task_id: for
+    one worker of several, which gets its own file names.
+    """
+
+    def __init__(self, iterators, checkpoint_dir, save_steps=None, save_secs=None,
+                 external_state_policy=None, max_to_keep=5, task_type=None, task_id=None,
+                 _clock=None):
+        if save_steps is None and save_secs is None:
+            raise ValueError("CheckpointInputPipelineHook: exactly one of save_steps and save_secs "
+                             "must be given; got neither")
+        if save_steps is not None and save_secs is not None:
+            raise ValueError("CheckpointInputPipelineHook: exactly one of save_steps and save_secs "
+                             f"must be given; got both (save_steps={save_steps!r}, "
+                             f"save_secs={save_secs!r})")
+        policy = "fail" if external_state_policy is None else external_state_policy
+        if policy not in _POLICIES:
+            raise ValueError("CheckpointInputPipelineHook: external_state_policy must be one of "
+                             f"'ignore', 'warn', 'fail' (or None for 'fail'); got {policy!r}")
+        if (task_type is None) != (task_id is None):
+            raise ValueError("CheckpointInputPipelineHook: task_type and task_id go together; got "
+                             f"task_type={task_type!r}, task_id={task_id!r}")
+        if isinstance(iterators, dict):
+            names = list(iterators)
+            if not all(isinstance(n, str) for n in names):
+                raise TypeError("CheckpointInputPipelineHook: iterator names must be str")
+            its = [iterators[n] for n in names]
+        else:
+            names, its = ["iterator"], [iterators]
+        for name, it in zip(names, its):
+            if not isinstance(it, _core.Iterator):
+                hint = " (pass iter(dataset), not the dataset)" if hasattr(it, "_handle") else ""
+                raise TypeError(f"CheckpointInputPipelineHook: iterator {name!r} must be an "
+                                f"inputpipe.Iterator{hint}; got {type(it).__name__}")
+        self._iterators = dict(zip(names, its))
+        self._hook = _core.CheckpointHook(
+            names, its, os.fspath(checkpoint_dir),
+            None if save_steps is None else int(save_steps),
+            None if save_secs is None else float(save_secs),
+            policy,
+            None if max_to_keep is None else int(max_to_keep),
+            "" if task_type is None else str(task_type),
+            0 if task_id is None else int(task_id),
+            _warn, _clock)
+        self._began = False
+        self._restored_step = None
+
+    # ---- Lifecycle ----------------------------------------------------------------------
+
+    def begin(self, global_step=0):
+        """The first step: restores the newest valid input checkpoint and returns its step, or
+        (none there) saves the initial state at `global_step` and returns None."""
+        self._restored_step = self._hook.begin(int(global_step))
+        self._began = True
+        return self._restored_step
+
+    def restore_for_model_step(self, model_step):
+        """Restores the input checkpoint saved at `model_step` (the model's restored step), else
+        the newest one before it; returns the step restored (None when model_step is 0 and
+        nothing was saved). Call before begin(), on fresh iterators."""
+        self._restored_step = self._hook.restore_for_model_step(int(model_step))
+        return self._restored_step
+
+    def after_step(self, global_step):
+        """After training step `global_step`: raises a failed background write, then captures
+        the states if a save is due."""
+        self._hook.after_step(int(global_step))
+
+    def save(self, global_step):
+        """Captures the states at `global_step` now, due or not."""
+        self._hook.save(int(global_step))
+
+    def end(self, global_step=None):
+        """Saves the final state (at the last step seen, or `global_step`), waits until every
+        save is durable and raises any failed write."""
+        self._hook.end(None if global_step is None else int(global_step))
+
+    def flush(self):
+        """Waits until every captured save is durable; raises a failed write."""
+        self._hook.flush()
+
+    def __enter__(self):
+        if not self._began:
+            self.begin()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.end()
+        else:
+            # The step that failed did not finish: no final save; the saves already captured
+            # are still written, and a write error must not hide the original exception.
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        return False
+
+    # ---- Inspection ---------------------------------------------------------------------
+
+    @property
+    def restored_step(self):
+        """The step restored by begin() / restore_for_model_step(), or None."""
+        return self._restored_step
+
+    @property
+    def stats(self):
+        """Counts and timings: saves_captured, saves_committed, saves_failed,
+        last_capture_seconds / max_capture_seconds / total_capture_seconds (training-thread
+        time per save), last_write_seconds (background), last_checkpoint_bytes, ..."""
+        return self._hook.stats()
+
+    def checkpoints(self):
+        """[(step, path)] of this hook's checkpoint files in the directory, oldest first."""
+        return self._hook.checkpoints()
+
+    @property
+    def prefix(self):
+        return self._hook.prefix
+
+    @property
+    def checkpoint_dir(self):
+        return self._hook.checkpoint_dir
+
+    @property
+    def index_path(self):
+        return self._hook.index_path
+
+
+def latest_input_checkpoint(checkpoint_dir, prefix="input"):
+    """The newest input checkpoint named by the index file, or None."""
+    return _core.latest_input_checkpoint(os.fspath(checkpoint_dir), prefix)
+
+
+def _warn(message):
+    category = _core.ExternalStateWarning if "external state" in message else RuntimeWarning
+    warnings.warn(message, category, stacklevel=3)
