@@ -112,6 +112,22 @@ void RegisterTransformations(nb::module_& m) {
   m.def("batch", [](const DatasetHandle& h, int64_t batch_size, bool drop_remainder) {
     return Wrap(Batch(h.dataset, batch_size, drop_remainder));
   }, "input"_a, "batch_size"_a, "drop_remainder"_a);
+  m.def("padded_batch", [](const DatasetHandle& h, int64_t batch_size,
+                           std::vector<Shape> padded_shapes, nb::list padding_values,
+                           bool drop_remainder) {
+    std::vector<Tensor> values;
+    for (nb::handle value : padding_values) {
+      Element element = ElementFromPython(value, "padded_batch: padding value");
+      if (!element.is_tensor() || element.tensor().rank() != 0) {
+        throw InvalidArgumentError("padded_batch: a padding value must be a scalar, got " +
+                                   element.StructureString());
+      }
+      values.push_back(element.tensor());
+    }
+    return Wrap(PaddedBatch(h.dataset, batch_size, std::move(padded_shapes), std::move(values),
+                            drop_remainder));
+  }, "input"_a, "batch_size"_a, "padded_shapes"_a, "padding_values"_a, "drop_remainder"_a);
+  m.def("unbatch", [](const DatasetHandle& h) { return Wrap(Unbatch(h.dataset)); }, "input"_a);
   m.def("repeat", [](const DatasetHandle& h, int64_t count) {
     return Wrap(Repeat(h.dataset, count));
   }, "input"_a, "count"_a);
@@ -130,6 +146,14 @@ void RegisterTransformations(nb::module_& m) {
   m.def("concatenate", [](const DatasetHandle& h, const DatasetHandle& other) {
     return Wrap(Concatenate(h.dataset, other.dataset));
   }, "input"_a, "other"_a);
+  m.def("flat_map", [](const DatasetHandle& h, nb::object fn, bool stateful) {
+    FunctionOptions options = CallableOptions(fn, stateful);
+    return Wrap(FlatMap(h.dataset, MakeDatasetFn(std::move(fn), "flat_map"), std::move(options)));
+  }, "input"_a, "fn"_a, "stateful"_a);
+  m.def("window", [](const DatasetHandle& h, int64_t size, int64_t shift, int64_t stride,
+                     bool drop_remainder) {
+    return Wrap(Window(h.dataset, size, shift, stride, drop_remainder));
+  }, "input"_a, "size"_a, "shift"_a, "stride"_a, "drop_remainder"_a);
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 // Element <-> Python (numpy) conversion and Python callables wrapped as C++ functions.
 // The dtype rules are in bindings.h. Tensors are copied both ways: numpy arrays handed to
 // users are theirs to write to, and arrays passed in may change after the call.
-#include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -25,24 +24,13 @@ const nb::object& Numpy() {
   return *numpy;
 }
 
-nb::dlpack::dtype DLPackType(DType dtype) {
-  using Code = nb::dlpack::dtype_code;
-  auto make = [](Code code, int bits) {
-    return nb::dlpack::dtype{static_cast<uint8_t>(code), static_cast<uint8_t>(bits), 1};
-  };
-  switch (dtype) {
-    case DType::kBool: return make(Code::Bool, 8);
-    case DType::kInt8: return make(Code::Int, 8);
-    case DType::kInt16: return make(Code::Int, 16);
-    case DType::kInt32: return make(Code::Int, 32);
-    case DType::kInt64: return make(Code::Int, 64);
-    case DType::kUInt8: return make(Code::UInt, 8);
-    case DType::kFloat16: return make(Code::Float, 16);
-    case DType::kFloat32: return make(Code::Float, 32);
-    case DType::kFloat64: return make(Code::Float, 64);
-    case DType::kString: break;
-  }
-  throw InvalidArgumentError("no numpy dtype for " + std::string(DTypeName(dtype)));
+// numpy's dtype object for `dtype`, created once per dtype (numpy's canonical int64 is "l"
+// on Linux: arrays print without "dtype=int64", as users expect).
+const nb::object& NumpyDType(DType dtype) {
+  static nb::object* dtypes[16] = {};
+  nb::object*& slot = dtypes[static_cast<int>(dtype)];
+  if (!slot) slot = new nb::object(Numpy().attr("dtype")(std::string(DTypeName(dtype))));
+  return *slot;
 }
 
 nb::object TensorToPython(const Tensor& t) {
@@ -57,14 +45,16 @@ nb::object TensorToPython(const Tensor& t) {
     if (!strings.empty()) array.attr("reshape")(-1).attr("__setitem__")(all, items);
     return array;
   }
+  nb::object out = Numpy().attr("empty")(nb::cast(t.shape()), NumpyDType(t.dtype()));
   size_t bytes = t.byte_size();
-  char* copy = new char[std::max<size_t>(bytes, 1)];
-  if (bytes > 0) std::memcpy(copy, t.raw_data(), bytes);
-  nb::capsule owner(copy, [](void* p) noexcept { delete[] static_cast<char*>(p); });
-  std::vector<size_t> shape(t.shape().begin(), t.shape().end());
-  nb::ndarray<nb::numpy> array(copy, shape.size(), shape.data(), owner, nullptr,
-                               DLPackType(t.dtype()));
-  nb::object out = nb::cast(std::move(array), nb::rv_policy::reference);
+  if (bytes > 0) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(out.ptr(), &view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0) {
+      throw nb::python_error();
+    }
+    std::memcpy(view.buf, t.raw_data(), bytes);
+    PyBuffer_Release(&view);
+  }
   // A scalar is a numpy scalar (np.int64(3)), as tf.data's as_numpy_iterator gives.
   if (t.rank() == 0) return out.attr("__getitem__")(nb::tuple());
   return out;

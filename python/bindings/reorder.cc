@@ -1,0 +1,29 @@
+// RegisterReorder: the reordering and parallel ops of issue 3 (docs/reorder.md) as module
+// functions taking and returning DatasetHandles; python/inputpipe/dataset.py wraps them
+// (shuffle without buffer_size is global_shuffle). An unset seed is None -> std::nullopt.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "bindings.h"
+#include "inputpipe/ops.h"
+
+namespace inputpipe::python {
+
+namespace {
+using namespace nb::literals;
+
+DatasetHandle Wrap(DatasetPtr dataset) { return DatasetHandle{std::move(dataset)}; }
+}  // namespace
+
+void RegisterReorder(nb::module_& m) {
+  m.def("global_shuffle", [](const DatasetHandle& h, std::optional<int64_t> seed,
+                             bool reshuffle_each_iteration) {
+    return Wrap(GlobalShuffle(h.dataset, seed, reshuffle_each_iteration));
+  }, "input"_a, "seed"_a.none(), "reshuffle_each_iteration"_a);
+  m.def("prefetch", [](const DatasetHandle& h, int64_t buffer_size) {
+    return Wrap(Prefetch(h.dataset, buffer_size));
+  }, "input"_a, "buffer_size"_a);
+}
+
+}  // namespace inputpipe::python
