@@ -21,6 +21,18 @@ void RegisterReorder(nb::module_& m) {
                              bool reshuffle_each_iteration) {
     return Wrap(GlobalShuffle(h.dataset, seed, reshuffle_each_iteration));
   }, "input"_a, "seed"_a.none(), "reshuffle_each_iteration"_a);
+  m.def("shuffle", [](const DatasetHandle& h, int64_t buffer_size, std::optional<int64_t> seed,
+                      bool reshuffle_each_iteration) {
+    return Wrap(Shuffle(h.dataset, buffer_size, seed, reshuffle_each_iteration));
+  }, "input"_a, "buffer_size"_a, "seed"_a.none(), "reshuffle_each_iteration"_a);
+  m.def("interleave", [](const DatasetHandle& h, nb::object fn, int64_t cycle_length,
+                         int64_t block_length, int64_t num_parallel_calls, bool deterministic,
+                         bool stateful) {
+    FunctionOptions options = CallableOptions(fn, stateful);
+    return Wrap(Interleave(h.dataset, MakeDatasetFn(std::move(fn), "interleave"), cycle_length,
+                           block_length, num_parallel_calls, deterministic, std::move(options)));
+  }, "input"_a, "fn"_a, "cycle_length"_a, "block_length"_a, "num_parallel_calls"_a,
+     "deterministic"_a, "stateful"_a);
   m.def("prefetch", [](const DatasetHandle& h, int64_t buffer_size) {
     return Wrap(Prefetch(h.dataset, buffer_size));
   }, "input"_a, "buffer_size"_a);

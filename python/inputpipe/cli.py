@@ -22,7 +22,7 @@ def _inspect(args):
 def _parser():
     parser = argparse.ArgumentParser(
         prog="inputpipe", description="Tools for inputpipe iterator states.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser(
         "inspect", help="print a saved iterator state as JSON",
         description="Print the iterator state saved in FILE (bytes of Iterator.save()) as JSON.")

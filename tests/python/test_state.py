@@ -1,0 +1,194 @@
+"""Saved states from Python: bytes, inspect_state, the `inputpipe inspect` command line,
+pipeline mismatches, corrupt bytes, and the external-state policies."""
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import inputpipe
+from inputpipe import Dataset
+
+
+def _pipeline():
+    return Dataset.range(100).map(lambda x: x * 2).batch(4)
+
+
+def _saved(ds, steps=3):
+    it = iter(ds)
+    for _ in range(steps):
+        next(it)
+    return it.save()
+
+
+def test_save_returns_bytes_and_restore_continues():
+    ds = _pipeline()
+    it = iter(ds)
+    first = [next(it) for _ in range(3)]
+    state = it.save()
+    assert isinstance(state, bytes)
+    resumed = iter(_pipeline())
+    resumed.restore(state)
+    assert np.array_equal(next(resumed), next(it))
+    assert np.array_equal(first[0], [0, 2, 4, 6])
+
+
+def test_inspect_state_is_json_with_pipeline_and_positions():
+    state = _saved(_pipeline())
+    doc = json.loads(inputpipe.inspect_state(state))
+    assert doc["version"] >= 1
+    assert doc["pipeline"][0].startswith("batch(batch_size=4")
+    assert any(p.strip().startswith("map(fn=test_state.") for p in doc["pipeline"])
+    assert doc["state"]["op"] == "batch"
+    # The position, never the data: range's counter sits at 12 after 3 batches of 4.
+    assert doc["state"]["input"]["input"]["next"] == 12
+
+
+def test_state_size_does_not_grow_with_the_data():
+    small = _saved(Dataset.from_tensor_slices(np.zeros((10, 4))).batch(2), steps=2)
+    big = _saved(Dataset.from_tensor_slices(np.zeros((10, 100_000))).batch(2), steps=2)
+    assert len(big) == len(small) < 1024
+
+
+def test_restore_into_another_pipeline_names_the_difference():
+    state = _saved(_pipeline())
+    other = iter(Dataset.range(100).map(lambda x: x * 2).batch(5))
+    with pytest.raises(inputpipe.PipelineMismatchError, match="batch_size=5") as info:
+        other.restore(state)
+    assert isinstance(info.value, ValueError)
+
+
+def test_corrupt_and_truncated_states_are_data_loss():
+    state = _saved(_pipeline())
+    for bad in (state[:-1], state[: len(state) // 2], b"", b"not a state at all",
+                state[:20] + bytes([state[20] ^ 0xFF]) + state[21:]):
+        with pytest.raises(inputpipe.DataLossError):
+            iter(_pipeline()).restore(bad)
+    assert issubclass(inputpipe.DataLossError, ValueError)
+    with pytest.raises(inputpipe.DataLossError):
+        inputpipe.inspect_state(state[:-4])
+
+
+def test_every_single_bit_flip_is_caught():
+    state = _saved(Dataset.range(50).batch(3))
+    for i in range(len(state)):
+        flipped = state[:i] + bytes([state[i] ^ 0x01]) + state[i + 1:]
+        with pytest.raises((inputpipe.DataLossError, inputpipe.PipelineMismatchError)):
+            iter(Dataset.range(50).batch(3)).restore(flipped)
+
+
+def test_restore_needs_a_fresh_iterator():
+    state = _saved(_pipeline())
+    it = iter(_pipeline())
+    next(it)
+    with pytest.raises(RuntimeError):
+        it.restore(state)
+
+
+def test_restore_rejects_non_bytes():
+    with pytest.raises(TypeError):
+        iter(_pipeline()).restore("a string")
+
+
+# ---- External state ------------------------------------------------------------------------
+
+def _stateful():
+    return Dataset.range(10).map(lambda x: x + 1, stateful=True).batch(2)
+
+
+def test_fail_policy_is_the_default_and_names_the_op():
+    it = iter(_stateful())
+    next(it)
+    with pytest.raises(inputpipe.ExternalStateError, match="map") as info:
+        it.save()
+    assert isinstance(info.value, RuntimeError)
+    with pytest.raises(inputpipe.ExternalStateError, match="map"):
+        it.save(external_state_policy="fail")
+
+
+def test_warn_policy_saves_and_warns_naming_the_op():
+    it = iter(_stateful())
+    next(it)
+    with pytest.warns(inputpipe.ExternalStateWarning, match="map") as record:
+        state = it.save(external_state_policy="warn")
+    assert issubclass(record[0].category, UserWarning)
+    resumed = iter(_stateful())
+    resumed.restore(state)
+    assert next(resumed).tolist() == [3, 4]
+
+
+def test_ignore_policy_is_silent():
+    it = iter(_stateful())
+    next(it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        state = it.save(external_state_policy="ignore")
+    assert isinstance(state, bytes)
+
+
+def test_warnings_as_errors_raise():
+    it = iter(_stateful())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", inputpipe.ExternalStateWarning)
+        with pytest.raises(inputpipe.ExternalStateWarning):
+            it.save(external_state_policy="warn")
+
+
+def test_invalid_policy_lists_the_three():
+    it = iter(_pipeline())
+    with pytest.raises(ValueError) as info:
+        it.save(external_state_policy="sometimes")
+    for name in ("'ignore'", "'warn'", "'fail'"):
+        assert name in str(info.value)
+
+
+def test_pure_callables_are_not_external_state():
+    it = iter(Dataset.range(10).map(lambda x: x).filter(lambda x: x > 2).flat_map(
+        lambda x: Dataset.range(x)))
+    next(it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        it.save()  # 'fail' would raise if any op reported external state
+
+
+# ---- Command line --------------------------------------------------------------------------
+
+def _write_state(path):
+    state = _saved(_pipeline())
+    path.write_bytes(state)
+    return state
+
+
+# The console script installed next to this interpreter (the venv's bin/, on PATH or not).
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "inputpipe")
+
+
+@pytest.mark.parametrize("command", [[SCRIPT], [sys.executable, "-m", "inputpipe"]])
+def test_cli_inspect_prints_the_json(command, tmp_state_file):
+    state = _write_state(tmp_state_file)
+    result = subprocess.run(command + ["inspect", str(tmp_state_file)],
+                            capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == json.loads(inputpipe.inspect_state(state))
+
+
+def test_cli_inspect_corrupt_file_fails_cleanly(tmp_state_file):
+    tmp_state_file.write_bytes(_write_state(tmp_state_file)[:-2])
+    result = subprocess.run([sys.executable, "-m", "inputpipe", "inspect", str(tmp_state_file)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "inputpipe inspect:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_inspect_missing_file(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "inputpipe", "inspect",
+                             str(tmp_path / "nope")], capture_output=True, text=True)
+    assert result.returncode == 1 and "No such file" in result.stderr
+
+
+def test_cli_usage_errors():
+    result = subprocess.run([sys.executable, "-m", "inputpipe"], capture_output=True, text=True)
+    assert result.returncode == 2 and "inspect" in result.stderr
