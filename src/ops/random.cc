@@ -1,0 +1,79 @@
+// random(seed): an infinite stream of random int64 scalars (all 64 bits random). Counter-based
+// (SplitMix64 at a counter, random_util.h): element i is a function of (seed, i), so the
+// dataset is random-access and the state is the seed and the counter.
+//
+// An unseeded dataset picks its seed at creation; the seed travels in the state (a restore in
+// another process continues the same stream) and the fingerprint says "seed=random". Every
+// iteration of a dataset produces the same stream (tf.data's default,
+// rerandomize_each_iteration=False).
+#include <limits>
+
+#include "inputpipe/ops.h"
+#include "ops/random_util.h"
+
+namespace inputpipe {
+
+namespace {
+constexpr char kSeed[] = "seed";
+constexpr char kNext[] = "next";  // counter of the next element
+
+class RandomDatasetImpl : public Dataset {
+ public:
+  explicit RandomDatasetImpl(std::optional<int64_t> seed)
+      : seeded_(seed.has_value()), seed_(seed.has_value() ? *seed : RandomSeed()) {}
+
+  std::string op_name() const override { return "random"; }
+  std::string params() const override {
+    return std::string("seed=") + (seeded_ ? std::to_string(seed_) : "random");
+  }
+  int64_t Cardinality() const override { return kInfiniteCardinality; }
+  bool IsRandomAccess() const override { return true; }
+  Element Get(int64_t index) const override { return Value(seed_, index); }
+
+  static Element Value(int64_t seed, int64_t index) {
+    uint64_t bits = CounterHash(MixKey(static_cast<uint64_t>(seed), 0x72616e64ULL), static_cast<uint64_t>(index));
+    return Tensor::Scalar<int64_t>(static_cast<int64_t>(bits));
+  }
+
+ protected:
+  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
+
+ private:
+  friend class RandomIterator;
+  const bool seeded_;
+  const int64_t seed_;
+};
+
+class RandomIterator : public Iterator {
+ public:
+  explicit RandomIterator(const RandomDatasetImpl& ds) : Iterator(ds.shared()), ds_(ds), seed_(ds.seed_) {}
+
+ protected:
+  std::optional<Element> GetNextInternal() override { return RandomDatasetImpl::Value(seed_, next_++); }
+  void SaveInternal(StateWriter& w) override {
+    w.WriteInt(kSeed, seed_);
+    w.WriteInt(kNext, next_);
+  }
+  void RestoreInternal(StateReader& r) override {
+    seed_ = r.ReadInt(kSeed);
+    if (ds_.seeded_ && seed_ != ds_.seed_) {
+      throw DataLossError("corrupt state: random seed " + std::to_string(seed_) +
+                          " where the pipeline has seed=" + std::to_string(ds_.seed_));
+    }
+    next_ = r.ReadIntInRange(kNext, 0, std::numeric_limits<int64_t>::max());
+  }
+
+ private:
+  const RandomDatasetImpl& ds_;
+  int64_t seed_;
+  int64_t next_ = 0;
+};
+
+std::unique_ptr<Iterator> RandomDatasetImpl::MakeIteratorInternal() const {
+  return std::make_unique<RandomIterator>(*this);
+}
+}  // namespace
+
+DatasetPtr RandomDataset(std::optional<int64_t> seed) { return std::make_shared<RandomDatasetImpl>(seed); }
+
+}  // namespace inputpipe

@@ -1,0 +1,59 @@
+// sample_from_datasets: weighted sampling with tf.data's end-of-input rules; exact resumption.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ops/reorder_test_util.h"
+
+namespace inputpipe {
+namespace {
+
+using reorder_test::Ints;
+using reorder_test::Seq;
+using testing::Collect;
+
+DatasetPtr Constant(int64_t value, int64_t count) {
+  return Map(Range(0, count), [value](const Element&) { return Element(Tensor::Scalar<int64_t>(value)); },
+             {.name = "const" + std::to_string(value)});
+}
+
+TEST(SampleFromDatasetsTest, FollowsTheWeights) {
+  auto ds = SampleFromDatasets({Constant(0, 100000), Constant(1, 100000)}, {0.8, 0.2}, 3);
+  std::vector<int64_t> out = Ints(Collect(ds, 20000));
+  double ones = 0;
+  for (int64_t v : out) ones += v;
+  // Binomial(20000, 0.2): sd = 56.6; 5 sd either side.
+  EXPECT_NEAR(ones, 4000, 283);
+  // A zero weight is never chosen.
+  for (int64_t v : Ints(Collect(SampleFromDatasets({Constant(0, 50), Constant(1, 50)}, {1, 0}, 1)))) {
+    EXPECT_EQ(v, 0);
+  }
+}
+
+TEST(SampleFromDatasetsTest, EndOfInputRulesMatchTfData) {
+  // stop_on_empty_dataset=false: every element of every input comes out, each input in order.
+  auto all = Ints(Collect(SampleFromDatasets({Range(0, 10), Range(100, 130)}, {}, 4)));
+  ASSERT_EQ(all.size(), 40u);
+  std::vector<int64_t> low, high;
+  for (int64_t v : all) (v < 100 ? low : high).push_back(v);
+  EXPECT_EQ(low, reorder_test::Iota(10));
+  EXPECT_EQ(high, reorder_test::Iota(30, 100));
+  // stop_on_empty_dataset=true: stops at the first draw of an ended input.
+  auto stopped = Ints(Collect(SampleFromDatasets({Range(0, 3), Range(100, 1000)}, {}, 4, true)));
+  EXPECT_LT(stopped.size(), 900u);
+  int64_t small = 0;
+  for (int64_t v : stopped) small += v < 100;
+  EXPECT_EQ(small, 3);
+  EXPECT_THROW(SampleFromDatasets({Range(0, 3)}, {1, 2}), InvalidArgumentError);
+  EXPECT_THROW(SampleFromDatasets({Range(0, 3)}, {-1}), InvalidArgumentError);
+  EXPECT_THROW(SampleFromDatasets({Range(0, 3), Range(0, 3)}, {0, 0}), InvalidArgumentError);
+}
+
+TEST(SampleFromDatasetsTest, ResumesExactly) {
+  testing::ExpectExactResume(SampleFromDatasets({Seq(20), Range(100, 150), Seq(5)}, {0.5, 0.3, 0.2}, 7));
+  testing::ExpectExactResume(SampleFromDatasets({Seq(20), Range(100, 150)}, {}, std::nullopt, true));
+  testing::ExpectExactResume(SampleFromDatasets({Prefetch(Seq(40), 4), Map(Seq(40), reorder_test::SlowSquare(0), {}, 2)}, {}, 1));
+}
+
+}  // namespace
+}  // namespace inputpipe
