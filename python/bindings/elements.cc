@@ -17,6 +17,18 @@ namespace {
 
 using namespace nb::literals;
 
+// str(obj) / repr(obj) / type(obj).__name__ as UTF-8, for error messages.
+std::string PyText(PyObject* text) {
+  if (!text) throw nb::python_error();
+  nb::object owned = nb::steal(text);
+  const char* utf8 = PyUnicode_AsUTF8(text);
+  if (!utf8) throw nb::python_error();
+  return utf8;
+}
+std::string Str(nb::handle obj) { return PyText(PyObject_Str(obj.ptr())); }
+std::string Repr(nb::handle obj) { return PyText(PyObject_Repr(obj.ptr())); }
+std::string TypeName(nb::handle obj) { return Py_TYPE(obj.ptr())->tp_name; }
+
 // numpy, imported once and never released (a static nb::object would be released after the
 // interpreter is gone).
 const nb::object& Numpy() {
@@ -71,7 +83,7 @@ std::string BytesOf(nb::handle item, const char* what) {
     return std::string(data, size);
   }
   throw InvalidArgumentError(std::string(what) + ": a string tensor holds str or bytes, not " +
-                             nb::cast<std::string>(nb::str(item.type().attr("__name__"))));
+                             TypeName(item));
 }
 
 Shape ShapeOf(nb::handle array) {
@@ -102,7 +114,7 @@ DType NumericDType(char kind, int64_t itemsize, nb::handle array, const char* wh
   }
   throw InvalidArgumentError(
       std::string(what) + ": unsupported dtype " +
-      nb::cast<std::string>(nb::str(array.attr("dtype"))) +
+      Str(array.attr("dtype")) +
       " (supported: bool, int8, int16, int32, int64, uint8, float16, float32, float64, string)");
 }
 
@@ -194,7 +206,7 @@ Element ElementFromPython(nb::handle obj, const char* what) {
     for (auto [key, value] : nb::borrow<nb::dict>(obj)) {
       if (!PyUnicode_Check(key.ptr())) {
         throw InvalidArgumentError(std::string(what) + ": dict keys must be str, got " +
-                                   nb::cast<std::string>(nb::repr(key)));
+                                   Repr(key));
       }
       items.emplace_back(nb::cast<std::string>(key), ElementFromPython(value, what));
     }
@@ -213,7 +225,7 @@ DatasetPtr UnwrapDataset(nb::handle obj, const char* what) {
     if (nb::isinstance<DatasetHandle>(handle)) return nb::cast<DatasetHandle&>(handle).dataset;
   }
   throw nb::type_error((std::string(what) + ": expected an inputpipe.Dataset, got " +
-                        nb::cast<std::string>(nb::str(obj.type().attr("__name__"))))
+                        TypeName(obj))
                            .c_str());
 }
 
@@ -251,7 +263,7 @@ std::string CallableName(nb::handle fn) {
 FunctionOptions CallableOptions(nb::handle fn, bool stateful) {
   if (!PyCallable_Check(fn.ptr())) {
     throw nb::type_error(
-        ("expected a callable, got " + nb::cast<std::string>(nb::str(fn.type().attr("__name__"))))
+        ("expected a callable, got " + TypeName(fn))
             .c_str());
   }
   return FunctionOptions{.name = CallableName(fn), .stateful = stateful};
@@ -274,7 +286,7 @@ PredicateFn MakePredicateFn(nb::object fn, std::string op) {
     if (nb::cast<std::string>(array.attr("dtype").attr("kind")) != "b" ||
         nb::cast<int64_t>(array.attr("size")) != 1) {
       throw InvalidArgumentError(op + ": the predicate must return a scalar bool, got " +
-                                 nb::cast<std::string>(nb::repr(result)));
+                                 Repr(result));
     }
     return nb::cast<bool>(array.attr("item")());
   };

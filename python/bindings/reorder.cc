@@ -14,6 +14,13 @@ namespace {
 using namespace nb::literals;
 
 DatasetHandle Wrap(DatasetPtr dataset) { return DatasetHandle{std::move(dataset)}; }
+
+std::vector<DatasetPtr> Unwrap(const std::vector<DatasetHandle>& handles) {
+  std::vector<DatasetPtr> out;
+  out.reserve(handles.size());
+  for (const DatasetHandle& h : handles) out.push_back(h.dataset);
+  return out;
+}
 }  // namespace
 
 void RegisterReorder(nb::module_& m) {
@@ -33,6 +40,18 @@ void RegisterReorder(nb::module_& m) {
                            block_length, num_parallel_calls, deterministic, std::move(options)));
   }, "input"_a, "fn"_a, "cycle_length"_a, "block_length"_a, "num_parallel_calls"_a,
      "deterministic"_a, "stateful"_a);
+  m.def("sample_from_datasets", [](const std::vector<DatasetHandle>& inputs,
+                                   std::vector<double> weights, std::optional<int64_t> seed,
+                                   bool stop_on_empty_dataset) {
+    return Wrap(SampleFromDatasets(Unwrap(inputs), std::move(weights), seed,
+                                   stop_on_empty_dataset));
+  }, "inputs"_a, "weights"_a, "seed"_a.none(), "stop_on_empty_dataset"_a);
+  m.def("choose_from_datasets", [](const std::vector<DatasetHandle>& inputs,
+                                   const DatasetHandle& choice_dataset) {
+    return Wrap(ChooseFromDatasets(Unwrap(inputs), choice_dataset.dataset));
+  }, "inputs"_a, "choice_dataset"_a);
+  m.def("random", [](std::optional<int64_t> seed) { return Wrap(RandomDataset(seed)); },
+        "seed"_a.none());
   m.def("prefetch", [](const DatasetHandle& h, int64_t buffer_size) {
     return Wrap(Prefetch(h.dataset, buffer_size));
   }, "input"_a, "buffer_size"_a);

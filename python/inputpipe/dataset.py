@@ -182,8 +182,13 @@ class Dataset:
             handles, weights, None if seed is None else int(seed), bool(stop_on_empty_dataset)))
 
     @staticmethod
-    def choose_from_datasets(datasets, choice_dataset):
-        """Element k comes from datasets[c], c being element k of `choice_dataset` (int64)."""
+    def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=True):
+        """Element k comes from datasets[c], c being element k of `choice_dataset` (int64).
+        The stream ends when the choices end or a chosen dataset has ended (tf.data's
+        default stop_on_empty_dataset=True, the only mode implemented)."""
+        if not stop_on_empty_dataset:
+            raise NotImplementedError(
+                "choose_from_datasets: stop_on_empty_dataset=False is not implemented")
         return Dataset(_core.choose_from_datasets(
             [d._handle for d in datasets], choice_dataset._handle))
 

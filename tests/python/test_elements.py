@@ -1,0 +1,98 @@
+"""Elements crossing the Python boundary: numpy dtypes in and out, strings, structures, and the
+errors for values the engine cannot hold."""
+
+import numpy as np
+import pytest
+
+from inputpipe import Dataset
+
+NUMERIC = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.float16, np.float32,
+           np.float64]
+
+
+@pytest.mark.parametrize("dtype", NUMERIC)
+def test_numeric_dtypes_round_trip(dtype):
+    data = (np.arange(24) % 7).astype(dtype).reshape(2, 3, 4)
+    out = list(Dataset.from_tensor_slices(data))
+    assert len(out) == 2
+    for got, want in zip(out, data):
+        assert got.dtype == want.dtype and got.shape == (3, 4)
+        assert got.tobytes() == want.tobytes()
+    scalar = next(iter(Dataset.from_tensors(data[0, 0, 0])))
+    assert isinstance(scalar, np.generic) and scalar.dtype == dtype
+
+
+def test_python_scalars_follow_numpy_rules():
+    assert next(iter(Dataset.from_tensors(3))).dtype == np.int64
+    assert next(iter(Dataset.from_tensors(2.5))).dtype == np.float64
+    assert next(iter(Dataset.from_tensors(True))).dtype == np.bool_
+
+
+def test_arrays_out_are_writable_copies():
+    ds = Dataset.from_tensors(np.zeros(3))
+    first = next(iter(ds))
+    first += 1  # users own what they get; the dataset is unchanged
+    assert next(iter(ds)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_arrays_in_are_copied():
+    data = np.arange(4)
+    ds = Dataset.from_tensor_slices(data)
+    data[:] = 100
+    assert [int(x) for x in ds] == [0, 1, 2, 3]
+
+
+def test_non_contiguous_input():
+    data = np.arange(20).reshape(4, 5)[:, ::2]
+    assert [x.tolist() for x in Dataset.from_tensor_slices(data)] == data.tolist()
+
+
+def test_strings():
+    assert next(iter(Dataset.from_tensors("héllo"))) == "héllo".encode("utf-8")
+    assert next(iter(Dataset.from_tensors(b"\x00\xffraw"))) == b"\x00\xffraw"
+    out = next(iter(Dataset.from_tensors(np.array([["a", "bc"], ["", "d"]]))))
+    assert out.dtype == object and out.shape == (2, 2)
+    assert out.tolist() == [[b"a", b"bc"], [b"", b"d"]]
+    mixed = next(iter(Dataset.from_tensors(np.array([b"x", "y"], dtype=object))))
+    assert mixed.tolist() == [b"x", b"y"]
+    empty = next(iter(Dataset.from_tensors(np.array([], dtype=str))))
+    assert empty.dtype == object and empty.shape == (0,)
+
+
+def test_structures_are_preserved():
+    element = {"image": np.ones((2, 2), np.float32), "meta": (np.int32(1), "id")}
+    out = next(iter(Dataset.from_tensors(element)))
+    assert list(out) == ["image", "meta"]
+    assert isinstance(out["meta"], tuple)
+    assert out["meta"][0].dtype == np.int32 and out["meta"][1] == b"id"
+
+
+def test_dict_keys_come_out_sorted():
+    out = next(iter(Dataset.from_tensors({"b": 1, "a": 2, "c": 3})))
+    assert list(out) == ["a", "b", "c"]
+
+
+def test_lists_are_tensors_not_structures():
+    out = next(iter(Dataset.from_tensors([1, 2, 3])))
+    assert isinstance(out, np.ndarray) and out.tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("value, match", [
+    (np.array([1, 2], dtype=np.uint16), "uint16"),
+    (np.array([1j]), "complex"),
+    (2 ** 70, "object|int"),
+    (np.array([1, "a"], dtype=object), "str or bytes"),
+])
+def test_unsupported_values_are_value_errors(value, match):
+    with pytest.raises(ValueError, match=match):
+        Dataset.from_tensors(value)
+
+
+def test_dict_keys_must_be_str():
+    with pytest.raises(ValueError, match="dict keys"):
+        Dataset.from_tensors({1: 2})
+
+
+def test_map_result_errors_name_the_op():
+    with pytest.raises(ValueError, match="map"):
+        list(Dataset.range(2).map(lambda x: np.array([1], dtype=np.uint32)))
