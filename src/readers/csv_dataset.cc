@@ -37,6 +37,24 @@ bool ParseInt(std::string_view s, T* out) {
 template <typename T>
 bool ParseFloat(std::string_view s, T* out) {
   s = TrimNumber(s);
+  // TensorFlow also takes hexadecimal floats: "0x10" is 16, "-0x1p-2" is -0.25.
+  const bool negative = !s.empty() && s[0] == '-';
+  std::string_view digits = negative ? s.substr(1) : s;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X') &&
+      digits[2] != '-' && digits[2] != '+') {
+    digits.remove_prefix(2);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), *out,
+                                     std::chars_format::hex);
+    if (end != digits.data() + digits.size() || ec == std::errc::invalid_argument) return false;
+    if (ec == std::errc::result_out_of_range) {
+      std::string copy(s);
+      *out = std::is_same_v<T, float> ? std::strtof(copy.c_str(), nullptr)
+                                      : std::strtod(copy.c_str(), nullptr);
+      return true;
+    }
+    if (negative) *out = -*out;
+    return true;
+  }
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
   if (s.empty() || end != s.data() + s.size()) return false;
   if (ec == std::errc::result_out_of_range) {

@@ -1,7 +1,9 @@
-// text_line(filenames): one string scalar per line, without its "\n" or "\r\n" (tf.data's
-// TextLineDataset); a last line without a newline is still a line.
+// text_line(filenames): one string scalar per line (tf.data's TextLineDataset). Lines end at
+// "\n"; like TensorFlow, every "\r" is dropped (so "\r\n" endings vanish, and a lone "\r" inside
+// a line too). A last line without a newline is still a line.
 // State: the file reader's (file, offset, record = line index, fingerprint); see file_reader.cc.
 #include <cstring>
+#include <string>
 
 #include "inputpipe/readers.h"
 #include "readers/file_reader.h"
@@ -9,6 +11,12 @@
 namespace inputpipe {
 
 namespace {
+std::string WithoutCarriageReturns(const char* data, size_t len) {
+  std::string line(data, len);
+  if (std::memchr(data, '\r', len) != nullptr) std::erase(line, '\r');
+  return line;
+}
+
 class TextLineFormat : public RecordFormat {
  public:
   explicit TextLineFormat(int64_t max_record_bytes) : max_record_bytes_(max_record_bytes) {}
@@ -25,8 +33,7 @@ class TextLineFormat : public RecordFormat {
       const void* nl = std::memchr(data + scanned, '\n', avail - scanned);
       if (nl != nullptr) {
         size_t len = static_cast<const char*>(nl) - data;
-        size_t text = (len > 0 && data[len - 1] == '\r') ? len - 1 : len;
-        *out = Tensor::String(std::string(data, text));
+        *out = Tensor::String(WithoutCarriageReturns(data, len));
         in.Consume(len + 1);
         break;
       }
@@ -39,7 +46,7 @@ class TextLineFormat : public RecordFormat {
       scanned = avail;
       in.Ensure(avail + 1);
       if (in.available() == avail) {  // end of file: the last line has no newline
-        *out = Tensor::String(std::string(in.data(), avail));
+        *out = Tensor::String(WithoutCarriageReturns(in.data(), avail));
         in.Consume(avail);
         break;
       }
