@@ -1,0 +1,162 @@
+"""The demo's training job: a linear model trained with numpy on a CSV data set, with its input
+pipeline saved by CheckpointInputPipelineHook beside the model's own checkpoints.
+
+    python demo/trainer.py WORKDIR --steps 300 --save-steps 20
+
+WORKDIR/records.csv is the data set (run_demo.py writes it); WORKDIR/ckpt/ holds both kinds of
+checkpoint: the model's `model.ckpt-<step>.npz` (written here, crash-safely) and the input
+pipeline's `input.ckpt-<step>` + `checkpoint_input` (written by the hook). On start the job
+restores the newest step for which both exist, so model and data agree. It prints progress lines
+("step 40/300 loss 0.53") and appends "<step> <record ids>" per step to WORKDIR/delivered.log,
+which run_demo.py compares with an uninterrupted run.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import inputpipe
+
+BATCH = 32
+EPOCHS = 4
+FEATURES = 4
+LEARNING_RATE = 0.05
+
+
+def load_records(csv_path):
+    """(ids, features, labels) arrays of the CSV data set.
+
+    The engine's CSV reader is not exposed to Python yet, so the CSV is parsed with numpy and the
+    columns enter the pipeline through from_tensor_slices (random-access, like an indexed CSV).
+    """
+    table = np.loadtxt(csv_path, delimiter=",", skiprows=1, ndmin=2)
+    ids = table[:, 0].astype(np.int64)
+    features = table[:, 1:1 + FEATURES].astype(np.float32)
+    labels = table[:, 1 + FEATURES].astype(np.float32)
+    return ids, features, labels
+
+
+def featurize(record_id, x, y):
+    """The per-record preprocessing, run on worker threads: a scaled copy of the features plus
+    a bias input."""
+    return record_id, np.concatenate([x / 4.0, np.ones(1, np.float32)]).astype(np.float32), y
+
+
+def make_pipeline(csv_path, seed):
+    ids, features, labels = load_records(csv_path)
+    return (inputpipe.Dataset.from_tensor_slices((ids, features, labels))
+            .shuffle(seed=seed)                        # global shuffle: a permutation, no buffer
+            .repeat(EPOCHS)                            # reshuffled each epoch, deterministically
+            .map(featurize, num_parallel_calls=4)      # parallel map
+            .batch(BATCH, drop_remainder=True)
+            .prefetch(4))
+
+
+# ---- The model and its checkpoints ----------------------------------------------------------
+
+
+def model_path(ckpt_dir, step):
+    return os.path.join(ckpt_dir, f"model.ckpt-{step}.npz")
+
+
+def save_model(ckpt_dir, step, weights):
+    """Crash-safe like the hook: temporary file, fsync, rename, directory fsync."""
+    final = model_path(ckpt_dir, step)
+    temp = final + ".tmp"
+    with open(temp, "wb") as f:
+        np.savez(f, weights=weights, step=step)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, final)
+    fd = os.open(ckpt_dir, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    # Keep the model's retention in step with the hook's (max_to_keep=3).
+    for old in model_steps(ckpt_dir)[:-3]:
+        os.remove(model_path(ckpt_dir, old))
+
+
+def model_steps(ckpt_dir):
+    steps = []
+    for name in os.listdir(ckpt_dir):
+        if name.startswith("model.ckpt-") and name.endswith(".npz"):
+            try:
+                steps.append(int(name[len("model.ckpt-"):-len(".npz")]))
+            except ValueError:
+                pass
+    return sorted(steps)
+
+
+def load_model(ckpt_dir, step):
+    with np.load(model_path(ckpt_dir, step)) as data:
+        return data["weights"].copy()
+
+
+def train_step(weights, batch):
+    _, x, y = batch
+    error = x @ weights - y
+    loss = float(np.mean(error ** 2))
+    weights = weights - LEARNING_RATE * (2.0 / len(y)) * (x.T @ error)
+    return weights, loss
+
+
+# ---- The job ----------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("workdir")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--save-steps", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--step-ms", type=float, default=4.0,
+                        help="extra time per step, standing in for a real model's compute")
+    args = parser.parse_args(argv)
+
+    ckpt_dir = os.path.join(args.workdir, "ckpt")
+    os.makedirs(ckpt_dir, exist_ok=True)
+    it = iter(make_pipeline(os.path.join(args.workdir, "records.csv"), args.seed))
+    hook = inputpipe.CheckpointInputPipelineHook(it, ckpt_dir, save_steps=args.save_steps,
+                                                 max_to_keep=3)
+
+    # Resume at the newest step that both the model and the input pipeline saved.
+    weights = np.zeros(FEATURES + 1, np.float32)
+    common = sorted(set(model_steps(ckpt_dir)) & {s for s, _ in hook.checkpoints()})
+    step = 0
+    if common:
+        step = hook.restore_for_model_step(common[-1])
+        weights = load_model(ckpt_dir, step)
+        print(f"RESUMED {step}", flush=True)
+    else:
+        print("STARTED 0", flush=True)
+    hook.begin(step)
+    if step == 0:
+        save_model(ckpt_dir, 0, weights)
+
+    with open(os.path.join(args.workdir, "delivered.log"), "a") as log:
+        while step < args.steps:
+            batch = next(it)
+            weights, loss = train_step(weights, batch)
+            time.sleep(args.step_ms / 1000.0)
+            step += 1
+            log.write(f"{step} {' '.join(map(str, batch[0].tolist()))}\n")
+            log.flush()
+            if step % args.save_steps == 0:
+                save_model(ckpt_dir, step, weights)
+            hook.after_step(step)
+            print(f"STEP {step} {loss:.5f}", flush=True)
+    hook.end()
+    save_model(ckpt_dir, step, weights)
+    np.save(os.path.join(args.workdir, "final_weights.npy"), weights)
+    print("STATS " + json.dumps(hook.stats), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
