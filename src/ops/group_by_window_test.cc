@@ -1,0 +1,73 @@
+// group_by_window: tf.data's grouping and flush order; exact resumption with windows open and
+// a reduce in progress; the state's size.
+#include <gtest/gtest.h>
+
+#include "ops/reorder_test_util.h"
+
+namespace inputpipe {
+namespace {
+
+using reorder_test::Seq;
+using testing::Collect;
+
+KeyFn Mod(int64_t m) {
+  return [m](const Element& e) { return e.tensor().scalar<int64_t>() % m; };
+}
+
+// reduce_func = lambda key, window: window.batch(window_size)
+ReduceFn BatchAll(int64_t size) {
+  return [size](int64_t, DatasetPtr window) { return Batch(window, size); };
+}
+
+std::vector<std::vector<int64_t>> Rows(const std::vector<Element>& elements) {
+  std::vector<std::vector<int64_t>> out;
+  for (const auto& e : elements) {
+    const Tensor& t = e.tensor();
+    out.emplace_back(t.data<int64_t>(), t.data<int64_t>() + t.num_elements());
+  }
+  return out;
+}
+
+TEST(GroupByWindowTest, MatchesTfDataExample) {
+  // tf.data: range(10).group_by_window(key_func=lambda x: x % 2,
+  //     reduce_func=lambda key, ds: ds.batch(4), window_size=4)
+  // -> [0 2 4 6], [1 3 5 7], [8], [9]  (leftover windows flushed in key order)
+  auto out = Rows(Collect(GroupByWindow(Range(0, 10), Mod(2), BatchAll(4), 4)));
+  EXPECT_EQ(out, (std::vector<std::vector<int64_t>>{{0, 2, 4, 6}, {1, 3, 5, 7}, {8}, {9}}));
+  // Leftovers in increasing key order, whatever order the keys first appeared in.
+  auto flush = Rows(Collect(GroupByWindow(Seq(5), [](const Element& e) { return 10 - e.tensor().scalar<int64_t>(); },
+                                          BatchAll(3), 3)));
+  EXPECT_EQ(flush, (std::vector<std::vector<int64_t>>{{4}, {3}, {2}, {1}, {0}}));
+  EXPECT_THROW(GroupByWindow(Range(0, 3), Mod(2), BatchAll(1), 0), InvalidArgumentError);
+}
+
+TEST(GroupByWindowTest, ResumesExactly) {
+  testing::ExactnessOptions options;
+  options.extra_breakpoints = reorder_test::Iota(60);
+  testing::ExpectExactResume(GroupByWindow(Seq(100), Mod(3), BatchAll(4), 4), options);
+  testing::ExpectExactResume(GroupByWindow(Seq(57), Mod(5), BatchAll(2), 7), options);
+  // Unbatched windows (a reduce in progress between every two elements).
+  ReduceFn identity = [](int64_t, DatasetPtr window) { return window; };
+  testing::ExpectExactResume(GroupByWindow(Seq(80), Mod(4), identity, 6), options);
+  testing::ExpectExactResume(GroupByWindow(Prefetch(Seq(80), 3), Mod(7), identity, 5), options);
+}
+
+TEST(GroupByWindowTest, StateGrowsByABitPerElementOfTheOpenSpan) {
+  // One rare key keeps its window open across the whole input: the state holds one bit per
+  // element read since that window's first element, never an element.
+  KeyFn rare = [](const Element& e) { return e.tensor().scalar<int64_t>() % 1000 == 0 ? 1 : 0; };
+  auto ds = GroupByWindow(Seq(100000), rare, BatchAll(10), 10);
+  auto it = ds->MakeIterator();
+  testing::CollectFrom(*it, 500);  // 500 batches of key 0: about 5050 elements read
+  std::string state = it->Save();
+  std::cout << "group_by_window: state of " << state.size() << " bytes with a window open over "
+            << "about 5050 input elements\n";
+  EXPECT_GT(state.size(), 5000u / 8);
+  EXPECT_LT(state.size(), 5100u / 8 + 400);
+  auto restored = ds->MakeIterator();
+  restored->Restore(state);
+  EXPECT_EQ(Rows(testing::CollectFrom(*restored, 3)), Rows(testing::CollectFrom(*it, 3)));
+}
+
+}  // namespace
+}  // namespace inputpipe

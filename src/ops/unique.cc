@@ -1,0 +1,96 @@
+// unique(): each distinct element once, in order of first appearance (tf.data's unique).
+//
+// State: the set of elements seen is unavoidable state. It is kept (live and saved) as 64-bit
+// content hashes (HashElement: structure, dtype, shape, bytes), never as values: 8 bytes per
+// distinct element in the "seen" blob, plus the input's state. Two distinct elements with the
+// same hash would make the second one look seen: probability about d^2 / 2^65 for d distinct
+// elements (3e-8 at a million). The live iterator uses the same hashes, so a restored stream
+// always equals the uninterrupted one.
+#include <unordered_set>
+
+#include "core/tensor_ops.h"
+#include "inputpipe/ops.h"
+#include "util/coding.h"
+
+namespace inputpipe {
+
+namespace {
+constexpr char kInput[] = "input";
+constexpr char kSeen[] = "seen";  // fixed64 hashes, in order of first appearance
+
+class UniqueDataset : public Dataset {
+ public:
+  explicit UniqueDataset(DatasetPtr input) : input_(std::move(input)) {}
+  std::string op_name() const override { return "unique"; }
+  std::string params() const override { return ""; }
+  std::vector<DatasetPtr> inputs() const override { return {input_}; }
+  int64_t Cardinality() const override { return input_->Cardinality() == 0 ? 0 : kUnknownCardinality; }
+
+ protected:
+  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
+
+ private:
+  friend class UniqueIterator;
+  const DatasetPtr input_;
+};
+
+class UniqueIterator : public Iterator {
+ public:
+  explicit UniqueIterator(const UniqueDataset& ds) : Iterator(ds.shared()), input_(ds.input_->MakeIterator()) {}
+
+ protected:
+  std::optional<Element> GetNextInternal() override {
+    while (std::optional<Element> element = input_->GetNext()) {
+      for (const auto& leaf : element->FlattenLeaves()) {
+        if (leaf.is_dataset()) {
+          throw InvalidArgumentError("unique: elements must be tensors, got " + element->StructureString());
+        }
+      }
+      uint64_t hash = HashElement(*element);
+      if (seen_.insert(hash).second) {
+        order_.push_back(hash);
+        return element;
+      }
+    }
+    return std::nullopt;
+  }
+
+  void SaveInternal(StateWriter& w) override {
+    std::string seen;
+    seen.reserve(order_.size() * 8);
+    for (uint64_t hash : order_) PutFixed64(&seen, hash);
+    w.WriteBytes(kSeen, std::move(seen));
+    w.WriteChild(kInput, *input_);
+  }
+
+  void RestoreInternal(StateReader& r) override {
+    const std::string& seen = r.ReadBytes(kSeen);
+    if (seen.size() % 8 != 0) {
+      throw DataLossError("corrupt state: unique's seen set has " + std::to_string(seen.size()) +
+                          " bytes, not a multiple of 8");
+    }
+    for (size_t i = 0; i < seen.size(); i += 8) {
+      uint64_t hash = DecodeFixed64(seen.data() + i);
+      if (!seen_.insert(hash).second) throw DataLossError("corrupt state: unique's seen set repeats a hash");
+      order_.push_back(hash);
+    }
+    r.RestoreChild(kInput, *input_);
+  }
+
+ private:
+  std::unique_ptr<Iterator> input_;
+  std::unordered_set<uint64_t> seen_;
+  std::vector<uint64_t> order_;  // the same hashes, in order: a deterministic state
+};
+
+std::unique_ptr<Iterator> UniqueDataset::MakeIteratorInternal() const {
+  return std::make_unique<UniqueIterator>(*this);
+}
+}  // namespace
+
+DatasetPtr Unique(DatasetPtr input) {
+  if (!input) throw InvalidArgumentError("unique: input dataset is null");
+  return std::make_shared<UniqueDataset>(std::move(input));
+}
+
+}  // namespace inputpipe
