@@ -1,0 +1,115 @@
+"""inputpipe, written like the tf.data pipelines it mirrors (same ops, same order, same thread
+counts). Checkpoints: Iterator.save() -> bytes, Iterator.restore(bytes) on a fresh iterator.
+
+Where the Python API has no native element op (workload a's x * 2 + 1), the map is a numpy
+function, run by map(num_parallel_calls) worker threads that take the GIL for each call.
+"""
+
+import numpy as np
+
+import inputpipe as ip
+
+import common
+
+NAME = "inputpipe"
+
+
+def map_native(x, i):
+    return common.native_fn_numpy(x), i
+
+
+def map_python(x, i):
+    return common.py_fn(x), i
+
+
+class Pipeline:
+    def __init__(self, wl, shuffle, cfg):
+        self.wl, self.shuffle, self.cfg = wl, shuffle, cfg
+        self.n, self.threads = cfg["n"], cfg["threads"]
+        self._notes = []
+        self.ds = self._build()
+
+    def note(self):
+        return "; ".join(self._notes)
+
+    def _shuffle(self, ds):
+        if self.shuffle == "global":
+            return ds.shuffle(seed=common.SEED)
+        if self.shuffle:
+            return ds.shuffle(int(self.shuffle), seed=common.SEED)
+        return ds
+
+    def _build(self):
+        wl, threads = self.wl, self.threads
+        src = wl["source"]
+        if src == "array":
+            x, ids = common.make_array(self.n)
+            ds = self._shuffle(ip.Dataset.from_tensor_slices((x, ids)))
+            if wl["map"] == "native":
+                self._notes.append("no native element op in the Python API: numpy fn")
+                ds = ds.map(map_native, num_parallel_calls=threads)
+            else:
+                self._notes.append("Python fn in map threads (GIL)")
+                ds = ds.map(map_python, num_parallel_calls=threads)
+            ds = ds.batch(wl["batch"])
+        elif src == "csv":
+            if not hasattr(ip, "CsvDataset"):
+                raise common.Pending("inputpipe.CsvDataset is not in the Python API yet")
+            path = common.csv_path(self.cfg["data_dir"], self.n)
+            ds = ip.CsvDataset(path, record_defaults=[np.float32] * common.CSV_COLUMNS)
+            ds = self._shuffle(ds).batch(wl["batch"])
+        elif src == "tfrecord":
+            if not (hasattr(ip, "TFRecordDataset") and hasattr(ip, "parse_example")):
+                raise common.Pending("inputpipe.TFRecordDataset/parse_example are not in the "
+                                     "Python API yet")
+            path = common.tfrecord_path(self.cfg["data_dir"], self.n)
+            feats = {"x": ip.FixedLenFeature([common.CSV_COLUMNS], np.float32),
+                     "id": ip.FixedLenFeature([], np.int64)}
+            ds = self._shuffle(ip.TFRecordDataset(path)).batch(wl["batch"])
+            ds = ds.map(lambda s: ip.parse_example(s, feats), num_parallel_calls=threads)
+        else:
+            raise ValueError(src)
+        return ds.prefetch(ip.AUTOTUNE)
+
+    def iterator(self):
+        return iter(self.ds)
+
+    def next(self, it):
+        return next(it)
+
+    def batch_ids(self, b):
+        src = self.wl["source"]
+        if src == "array":
+            return b[1]
+        if src == "csv":
+            return np.asarray(b[0]).astype(np.int64)
+        return b["id"]
+
+    def save(self, it):
+        return it.save()
+
+    def state_size(self, blob):
+        return len(blob)
+
+    def restore(self, blob):
+        it = iter(self.ds)
+        it.restore(blob)
+        return it
+
+    def discard(self, blob):
+        pass
+
+    def close(self, it):
+        pass
+
+    def cleanup(self):
+        pass
+
+
+def build(wl, shuffle, cfg):
+    return Pipeline(wl, shuffle, cfg)
+
+
+def versions():
+    from importlib.metadata import version
+    return {"inputpipe": version("inputpipe")}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Creates bench/.venv: inputpipe plus the peers it is compared with (tf.data from tensorflow-cpu,
+# Grain, torchdata with the CPU build of torch) and matplotlib for the plots.
+# Idempotent: a second run only (re)installs inputpipe from the working tree.
+#   bench/setup.sh            set up everything
+#   bench/setup.sh --no-inputpipe   peers only (inputpipe rows are then marked "not installed")
+set -euo pipefail
+cd "$(dirname "$0")"
+BENCH=$PWD
+ROOT=$(cd .. && pwd)
+WITH_INPUTPIPE=1
+[[ "${1:-}" == "--no-inputpipe" ]] && WITH_INPUTPIPE=0
+
+TORCH_VERSION=2.13.0
+
+if [[ ! -x .venv/bin/python ]]; then
+  echo "== bench: creating bench/.venv"
+  python3 -m venv .venv
+fi
+PY=".venv/bin/python"
+# pip install, quiet; drops the warnings about index folders this machine's pip.conf names.
+PIP() {
+  shift  # "install"
+  .venv/bin/pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
+
+if ! $PY -c "import tensorflow, grain, torchdata, torch, matplotlib, psutil" >/dev/null 2>&1; then
+  echo "== bench: pip install peers (tensorflow-cpu, grain, torch ${TORCH_VERSION} CPU, torchdata)"
+  PIP install -q --upgrade pip
+  # torch first, pinned to the CPU build: otherwise torchdata's dependency pulls a CUDA build.
+  # A local CPU wheel (this machine keeps one in /opt/wheels) wins; pip prefers 2.13.0+cpu over
+  # 2.13.0 anyway, since the local version label sorts higher.
+  CPU_WHEEL=$(ls /opt/wheels/torch-${TORCH_VERSION}+cpu-*.whl 2>/dev/null | head -1 || true)
+  if [[ -n "$CPU_WHEEL" ]]; then
+    PIP install -q "$CPU_WHEEL"
+  else  # only PyPI is reachable here; its Linux wheel is the CUDA build (works on CPU, larger)
+    PIP install -q "torch==${TORCH_VERSION}"
+  fi
+  PIP install -q numpy matplotlib psutil tensorflow-cpu grain torchdata "torch==${TORCH_VERSION}"
+fi
+
+if [[ $WITH_INPUTPIPE == 1 ]]; then
+  if [[ -f "$ROOT/pyproject.toml" ]]; then
+    echo "== bench: pip install inputpipe from $ROOT (builds the C++ engine)"
+    PIP install -q scikit-build-core nanobind
+    PIP install -q --no-build-isolation -Cbuild-dir="$ROOT/build/bench-python" "$ROOT"
+  else
+    echo "== bench: $ROOT/pyproject.toml not found; inputpipe rows will say 'not installed'"
+  fi
+fi
+TF_CPP_MIN_LOG_LEVEL=3 $PY - 2>/dev/null <<'PYEOF'
+import importlib
+for m in ["numpy", "tensorflow", "grain", "torch", "torchdata", "matplotlib", "inputpipe"]:
+    try:
+        mod = importlib.import_module(m)
+        print(f"   {m:12s} {getattr(mod, '__version__', '?')}")
+    except Exception as e:  # report, don't fail: the suite marks missing libraries
+        print(f"   {m:12s} MISSING ({type(e).__name__}: {e})")
+PYEOF

@@ -1,0 +1,524 @@
+"""The benchmark suite: inputpipe, tf.data, Grain and torchdata on the same data, in one run.
+
+    bench/run.sh [--quick]                   # set-up (bench/.venv) + this script
+    bench/.venv/bin/python bench/suite.py [--quick] [--workloads a,b] [--libs inputpipe,tfdata]
+                                          [--docs docs/benchmarks.md]
+
+Each measurement runs in its own process (worker.py), libraries and repetitions interleaved so
+that a change in the machine's load hits every library alike. Results go to
+bench/results/<full|quick>/: results.json (every raw number), results.md (the tables printed at
+the end) and the PNG plots. --docs rewrites the generated part of docs/benchmarks.md (between
+its BEGIN/END GENERATED markers) and copies the plots next to it, in docs/benchmarks/.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import common  # noqa: E402
+
+LIBS = ["inputpipe", "tfdata", "grain", "torchdata"]
+LIB_NAMES = {"inputpipe": "inputpipe", "tfdata": "tf.data", "grain": "Grain",
+             "torchdata": "torchdata"}
+RESTORE_POINTS = [0.1, 0.5, 0.9]
+
+FULL = dict(n=1_000_000, reps=3, buffer_reps=2, time_cap=20.0, n_saves=50, save_budget_s=20.0,
+            restore_reps=3, short_saves=20, timeout=900)
+QUICK = dict(n=100_000, reps=2, buffer_reps=1, time_cap=3.0, n_saves=12, save_budget_s=3.0,
+             restore_reps=1, short_saves=6, timeout=300)
+
+
+# ---- running workers --------------------------------------------------------------------
+
+def run_worker(task, timeout, log):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    t = time.time()
+    try:
+        p = subprocess.run([sys.executable, os.path.join(HERE, "worker.py"), json.dumps(task)],
+                           capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        log.write(f"\n### {json.dumps(task)}\nTIMEOUT after {timeout}s\n{e.stderr or ''}\n")
+        return dict(status="error", why=f"timed out after {timeout}s")
+    log.write(f"\n### {json.dumps(task)} ({time.time() - t:.1f}s)\n{p.stderr[-4000:]}\n")
+    log.flush()
+    for line in reversed(p.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    return dict(status="error", why=f"worker exited {p.returncode} without a result "
+                                    f"(see log): {p.stderr.strip().splitlines()[-1:]}")
+
+
+def ensure_data(data_dir, n, need, log):
+    os.makedirs(data_dir, exist_ok=True)
+    jobs = []
+    if "csv" in need and not os.path.exists(common.csv_path(data_dir, n)):
+        jobs.append(("CSV", f"common.write_csv({common.csv_path(data_dir, n)!r}, {n})"))
+    if "tfrecord" in need and not os.path.exists(common.tfrecord_path(data_dir, n)):
+        jobs.append(("TFRecord", f"common.write_tfrecord({common.tfrecord_path(data_dir, n)!r}, {n})"))
+    for what, code in jobs:
+        t = time.time()
+        print(f"-- writing the {what} file ({n} records)...", flush=True)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        p = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {HERE!r}); "
+                            f"import common; {code}"], capture_output=True, text=True, env=env)
+        log.write(p.stderr)
+        if p.returncode:
+            raise SystemExit(f"writing the {what} file failed:\n{p.stderr[-3000:]}")
+        print(f"   done in {time.time() - t:.0f}s", flush=True)
+
+
+def plan(workloads, libs, cfg):
+    """The list of measurements: (key, task) in execution order."""
+    tasks = []
+    for w in workloads:
+        wl = common.WORKLOADS[w]
+        main = wl["shuffle"]
+        configs = [("main", main)] + [("buffer", b) for b in common.BUFFERS if b != main]
+        for role, shuffle in configs:
+            full_ckpt = role == "main" or w == "a"  # issue 3's table: all of a's buffers
+            reps = cfg["reps"] if role == "main" else (cfg["buffer_reps"] if w == "a" else 0)
+            for r in range(reps):
+                for lib in libs:
+                    tasks.append(((w, lib, str(shuffle), "throughput", r),
+                                  dict(lib=lib, workload=w, shuffle=shuffle, role=role,
+                                       phase="throughput")))
+            for lib in libs:
+                tasks.append(((w, lib, str(shuffle), "checkpoint", 0),
+                              dict(lib=lib, workload=w, shuffle=shuffle, role=role,
+                                   phase="checkpoint",
+                                   restore_points=RESTORE_POINTS if full_ckpt else [],
+                                   n_saves=cfg["n_saves"] if full_ckpt else cfg["short_saves"])))
+    return tasks
+
+
+def run_all(workloads, libs, cfg, out_dir, data_dir):
+    log = open(os.path.join(out_dir, "workers.log"), "w")
+    need = {common.WORKLOADS[w]["source"] for w in workloads}
+    ensure_data(data_dir, cfg["n"], need, log)
+    tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    results = {}
+    skip = {}  # (w, lib, shuffle) -> a result that makes the other measurements pointless
+    tasks = plan(workloads, libs, cfg)
+    t_start = time.time()
+    for k, (key, task) in enumerate(tasks):
+        w, lib, shuffle, phase, rep = key
+        if (w, lib, shuffle) in skip:
+            results["|".join(map(str, key))] = skip[(w, lib, shuffle)]
+            continue
+        task.update(n=cfg["n"], threads=cfg["threads"], data_dir=data_dir, tmp_dir=tmp_dir,
+                    time_cap=cfg["time_cap"], save_budget_s=cfg["save_budget_s"],
+                    restore_reps=cfg["restore_reps"])
+        t = time.time()
+        res = run_worker(task, cfg["timeout"], log)
+        res["load"] = os.getloadavg()[0]
+        results["|".join(map(str, key))] = res
+        brief = res.get("why", "")
+        if res["status"] == "ok" and phase == "throughput":
+            brief = f"{res['throughput']:,.0f} rec/s, first batch {res['ttfb_s'] * 1e3:.0f} ms"
+        elif res["status"] == "ok":
+            brief = f"state {np.median(res['state_bytes']):,.0f} B, save {np.median(res['save_s']) * 1e3:.2f} ms"
+        print(f"[{k + 1}/{len(tasks)} {time.time() - t_start:5.0f}s] {w} {LIB_NAMES[lib]:9s} "
+              f"shuffle={shuffle:7s} {phase:10s} #{rep}: {res['status']} {brief} "
+              f"({time.time() - t:.1f}s)", flush=True)
+        if res["status"] in ("not_expressible", "pending"):
+            skip[(w, lib, shuffle)] = res
+    log.close()
+    return results
+
+
+# ---- summarising ------------------------------------------------------------------------
+
+def med(xs):
+    return float(np.median(xs)) if len(xs) else math.nan
+
+
+def p99(xs):
+    return float(np.percentile(xs, 99)) if len(xs) else math.nan
+
+
+def summarise(results, workloads, libs):
+    """-> {w: {lib: {shuffle: {...medians...}}}}"""
+    out = {}
+    for w in workloads:
+        wl = common.WORKLOADS[w]
+        shuffles = [str(wl["shuffle"])] + [str(b) for b in common.BUFFERS if b != wl["shuffle"]]
+        out[w] = {}
+        for lib in libs:
+            out[w][lib] = {}
+            for s in shuffles:
+                thr = [v for k, v in results.items()
+                       if k.startswith(f"{w}|{lib}|{s}|throughput|")]
+                ck = results.get(f"{w}|{lib}|{s}|checkpoint|0")
+                entry = {}
+                bad = [r for r in thr + ([ck] if ck else []) if r["status"] != "ok"]
+                if bad:
+                    entry["status"], entry["why"] = bad[0]["status"], bad[0].get("why", "")
+                ok = [r for r in thr if r["status"] == "ok"]
+                if ok:
+                    entry.update(
+                        throughput=med([r["throughput"] for r in ok]),
+                        ttfb_s=med([r["ttfb_s"] for r in ok]),
+                        rss_mb=max(r["rss_tree_mb"] for r in ok),
+                        rss_self_mb=max(r["rss_self_mb"] for r in ok),
+                        reps=len(ok), complete=all(r["epoch_complete"] for r in ok),
+                        correct=all(r["duplicates"] == 0 and r.get("missing", 0) == 0 for r in ok),
+                        note=ok[0].get("note", ""), versions=ok[0].get("versions", {}))
+                if ck and ck["status"] == "ok":
+                    entry.update(
+                        state_bytes=med(ck["state_bytes"]), state_max=max(ck["state_bytes"]),
+                        save_med_s=med(ck["save_s"]), save_p99_s=p99(ck["save_s"]),
+                        n_saves=len(ck["save_s"]),
+                        restore={f: med(v["times"]) for f, v in ck["restores"].items()},
+                        exact=all(v["exact"] for v in ck["restores"].values()),
+                        note=entry.get("note") or ck.get("note", ""),
+                        versions=entry.get("versions") or ck.get("versions", {}))
+                if ok or (ck and ck["status"] == "ok"):
+                    entry.setdefault("status", "ok")
+                out[w][lib][s] = entry
+    return out
+
+
+# ---- formatting -------------------------------------------------------------------------
+
+def fmt_rate(x):
+    return "–" if x is None or math.isnan(x) else f"{x:,.0f}"
+
+
+def fmt_s(x):
+    if x is None or math.isnan(x):
+        return "–"
+    if x < 1e-3:
+        return f"{x * 1e6:.0f} µs"
+    if x < 1:
+        return f"{x * 1e3:.1f} ms"
+    return f"{x:.2f} s"
+
+
+def fmt_bytes(x):
+    if x is None or math.isnan(x):
+        return "–"
+    for unit, f in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if x >= f:
+            return f"{x / f:.1f} {unit}"
+    return f"{x:.0f} B"
+
+
+def ratio(a, b):
+    if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
+        return "–"
+    r = a / b
+    return f"{r:.3g}×"
+
+
+def shuffle_label(s):
+    if s == "global":
+        return "global"
+    if s == "None":
+        return "none"
+    return f"buffer {int(s) // 1000}k"
+
+
+def status_cell(e):
+    if e.get("status") == "not_expressible":
+        return "not expressible: " + e.get("why", "")
+    if e.get("status") == "pending":
+        return "pending: " + e.get("why", "")
+    if e.get("status") == "error":
+        return "error: " + e.get("why", "")
+    return None
+
+
+def tables(summary, workloads, libs):
+    md = []
+    for w in workloads:
+        wl = common.WORKLOADS[w]
+        main = str(wl["shuffle"])
+        md.append(f"### Workload {w}: {wl['title']}\n")
+        md.append("Throughput and start-up (main configuration, median of the repetitions; "
+                  "ratio = inputpipe / peer, above 1 means inputpipe is faster):\n")
+        md.append("| library | records/s | inputpipe/peer | time to first batch | peak RSS (all processes) | every record once | notes |")
+        md.append("|---|---:|---:|---:|---:|:---:|---|")
+        ip = summary[w].get("inputpipe", {}).get(main, {})
+        for lib in libs:
+            e = summary[w][lib].get(main, {})
+            bad = status_cell(e)
+            if bad and "throughput" not in e:
+                md.append(f"| {LIB_NAMES[lib]} | {bad} | | | | | |")
+                continue
+            once = "yes" if e.get("correct") else "**no**"
+            if not e.get("complete"):
+                once += " (epoch cut at the time cap)"
+            md.append(f"| {LIB_NAMES[lib]} | {fmt_rate(e.get('throughput'))} | "
+                      f"{'' if lib == 'inputpipe' else ratio(ip.get('throughput'), e.get('throughput'))} | "
+                      f"{fmt_s(e.get('ttfb_s'))} | {e.get('rss_mb', 0):,.0f} MB | {once} | "
+                      f"{e.get('note', '')}{' — ' + bad if bad else ''} |")
+        md.append("")
+        md.append("Checkpoints (state = the bytes a save produces; save = time on the training "
+                  "thread, median and p99; restore = build the pipeline + restore + first batch, "
+                  "at 10/50/90% of the epoch; ratio = inputpipe / peer on the same row "
+                  "configuration, below 1 means inputpipe is smaller/faster):\n")
+        md.append("| library | shuffle | state | state ratio | save median | save p99 | save ratio | restore 10% | restore 50% | restore 90% | resumes exactly |")
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|")
+        shuffles = list(summary[w][libs[0]].keys())
+        for s in shuffles:
+            ip = summary[w].get("inputpipe", {}).get(s, {})
+            for lib in libs:
+                e = summary[w][lib].get(s, {})
+                bad = status_cell(e)
+                if bad and "state_bytes" not in e:
+                    md.append(f"| {LIB_NAMES[lib]} | {shuffle_label(s)} | {bad} | | | | | | | | |")
+                    continue
+                rs = e.get("restore", {})
+                r = [fmt_s(rs.get(str(f))) for f in RESTORE_POINTS]
+                if "short" in rs:
+                    r = ["–", f"{fmt_s(rs['short'])} (after {e.get('n_saves')} batches)", "–"]
+                md.append(
+                    f"| {LIB_NAMES[lib]} | {shuffle_label(s)} | {fmt_bytes(e.get('state_bytes'))} | "
+                    f"{'' if lib == 'inputpipe' else ratio(ip.get('state_bytes'), e.get('state_bytes'))} | "
+                    f"{fmt_s(e.get('save_med_s'))} | {fmt_s(e.get('save_p99_s'))} | "
+                    f"{'' if lib == 'inputpipe' else ratio(ip.get('save_med_s'), e.get('save_med_s'))} | "
+                    f"{r[0]} | {r[1]} | {r[2]} | {'yes' if e.get('exact') else '**no**'} |")
+        md.append("")
+    if "a" in workloads and "inputpipe" in libs and "tfdata" in libs:
+        md.append("### Issue 3's table: buffered shuffle + parallel map + prefetch, inputpipe vs tf.data\n")
+        md.append("Workload a's pipeline with shuffle(buffer_size) in place of the global shuffle. "
+                  "Restore = to the first element after restoring at 50% of the epoch. "
+                  "Ratios are inputpipe / tf.data.\n")
+        md.append("| buffer | state inputpipe | state tf.data | ratio | save median ip | save median tf | ratio | save p99 ip | save p99 tf | restore ip | restore tf | ratio | records/s ip | records/s tf | ratio |")
+        md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for b in common.BUFFERS:
+            i = summary["a"]["inputpipe"].get(str(b), {})
+            t = summary["a"]["tfdata"].get(str(b), {})
+            ir, tr = i.get("restore", {}).get("0.5"), t.get("restore", {}).get("0.5")
+            md.append(
+                f"| {b:,} | {fmt_bytes(i.get('state_bytes'))} | {fmt_bytes(t.get('state_bytes'))} | "
+                f"{ratio(i.get('state_bytes'), t.get('state_bytes'))} | {fmt_s(i.get('save_med_s'))} | "
+                f"{fmt_s(t.get('save_med_s'))} | {ratio(i.get('save_med_s'), t.get('save_med_s'))} | "
+                f"{fmt_s(i.get('save_p99_s'))} | {fmt_s(t.get('save_p99_s'))} | {fmt_s(ir)} | "
+                f"{fmt_s(tr)} | {ratio(ir, tr)} | {fmt_rate(i.get('throughput'))} | "
+                f"{fmt_rate(t.get('throughput'))} | {ratio(i.get('throughput'), t.get('throughput'))} |")
+        md.append("")
+    return "\n".join(md)
+
+
+def machine(summary, cfg):
+    info = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        info["cpu"] = platform.processor()
+    info["cores"] = os.cpu_count()
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(next(l for l in f if l.startswith("MemTotal")).split()[1])
+        info["memory"] = f"{kb / 2**20:.1f} GiB"
+    except (OSError, StopIteration):
+        info["memory"] = "?"
+    info["os"] = platform.platform()
+    info["python"] = platform.python_version()
+    versions = {"numpy": np.__version__}
+    for w in summary.values():
+        for lib in w.values():
+            for e in lib.values():
+                versions.update(e.get("versions", {}))
+    info["versions"] = versions
+    info["threads"] = cfg["threads"]
+    return info
+
+
+def machine_md(m, cfg, started, wall, loads):
+    vs = ", ".join(f"{k} {v}" for k, v in sorted(m["versions"].items()))
+    return "\n".join([
+        f"- Run: {started} UTC, {'--quick' if cfg['quick'] else 'full'}, {wall / 60:.0f} min; "
+        f"{cfg['n']:,} records per data set; {cfg['reps']} repetitions of each throughput "
+        f"measurement (medians), {cfg['restore_reps']} of each restore.",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} memory; {m['os']}; "
+        f"Python {m['python']}.",
+        f"- Parallelism for every library: {m['threads']} (map threads / worker processes / "
+        f"reader threads).",
+        f"- Load average (1 min) during the measurements: median {np.median(loads):.1f}, "
+        f"max {max(loads):.1f}.",
+        f"- Versions: {vs}.",
+    ])
+
+
+# ---- plots ------------------------------------------------------------------------------
+
+COLORS = {"inputpipe": "#d62728", "tfdata": "#ff7f0e", "grain": "#2ca02c", "torchdata": "#1f77b4"}
+
+
+def plots(summary, workloads, libs, out_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    files = []
+
+    def grouped(metric, ylabel, fname, title, log=True, scale=1.0):
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        width = 0.8 / len(libs)
+        for j, lib in enumerate(libs):
+            xs, ys = [], []
+            for i, w in enumerate(workloads):
+                e = summary[w][lib].get(str(common.WORKLOADS[w]["shuffle"]), {})
+                v = e.get(metric)
+                if v is not None and not math.isnan(v):
+                    xs.append(i + (j - (len(libs) - 1) / 2) * width)
+                    ys.append(v * scale)
+            ax.bar(xs, ys, width, label=LIB_NAMES[lib], color=COLORS[lib])
+        ax.set_xticks(range(len(workloads)))
+        ax.set_xticklabels([f"{w}: {common.WORKLOADS[w]['source']}"
+                            f"{' + ' + common.WORKLOADS[w]['map'] + ' map' if common.WORKLOADS[w]['map'] else ''}"
+                            for w in workloads], fontsize=8)
+        if log:
+            ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        path = os.path.join(out_dir, fname)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(path)
+
+    grouped("throughput", "records / s (log)", "throughput.png",
+            "Throughput, main configuration of each workload (missing bar = not expressible)")
+    grouped("ttfb_s", "seconds (log)", "first_batch.png", "Time to first batch (build + first batch)")
+    grouped("rss_mb", "MB", "peak_rss.png", "Peak RSS, all processes of the run", log=False)
+
+    # State size and save time against the shuffle buffer, one panel per workload.
+    for metric, ylabel, fname, scale in (("state_bytes", "state bytes (log)", "state_size.png", 1.0),
+                                         ("save_med_s", "save median, ms (log)", "save_time.png", 1e3)):
+        fig, axes = plt.subplots(1, len(workloads), figsize=(3.2 * len(workloads), 3.6), squeeze=False)
+        for ax, w in zip(axes[0], workloads):
+            for lib in libs:
+                xs, ys = [], []
+                for b in common.BUFFERS:
+                    v = summary[w][lib].get(str(b), {}).get(metric)
+                    if v is not None and not math.isnan(v):
+                        xs.append(b)
+                        ys.append(max(v * scale, 1e-6))
+                if xs:
+                    ax.plot(xs, ys, "o-", label=LIB_NAMES[lib], color=COLORS[lib])
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("shuffle buffer")
+            ax.set_title(f"workload {w}", fontsize=9)
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel(ylabel)
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        path = os.path.join(out_dir, fname)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(path)
+
+    # Restore-to-first-batch at 10/50/90% of the epoch, main configuration.
+    fig, axes = plt.subplots(1, len(workloads), figsize=(3.2 * len(workloads), 3.6), squeeze=False)
+    for ax, w in zip(axes[0], workloads):
+        for lib in libs:
+            e = summary[w][lib].get(str(common.WORKLOADS[w]["shuffle"]), {})
+            rs = e.get("restore", {})
+            pts = [(f * 100, rs[str(f)]) for f in RESTORE_POINTS if str(f) in rs]
+            if pts:
+                ax.plot(*zip(*pts), "o-", label=LIB_NAMES[lib], color=COLORS[lib])
+        ax.set_yscale("log")
+        ax.set_xlabel("% of the epoch")
+        ax.set_title(f"workload {w}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("restore to first batch, s (log)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "restore.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    files.append(path)
+    return files
+
+
+# ---- docs -------------------------------------------------------------------------------
+
+BEGIN = "<!-- BEGIN GENERATED by bench/suite.py --docs: do not edit by hand -->"
+END = "<!-- END GENERATED -->"
+
+
+def update_docs(doc_path, body, plot_files):
+    img_dir = os.path.join(os.path.dirname(doc_path), "benchmarks")
+    os.makedirs(img_dir, exist_ok=True)
+    for p in plot_files:
+        shutil.copy(p, img_dir)
+    imgs = "\n\n".join(f"![{os.path.basename(p)[:-4]}](benchmarks/{os.path.basename(p)})"
+                       for p in plot_files)
+    block = f"{BEGIN}\n\n{body}\n\n#### Plots\n\n{imgs}\n\n{END}"
+    text = open(doc_path).read() if os.path.exists(doc_path) else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        pre, rest = text.split(BEGIN, 1)
+        post = rest.split(END, 1)[1]
+        text = pre + block + post
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    with open(doc_path, "w") as f:
+        f.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="100k records, fewer repetitions")
+    ap.add_argument("--workloads", default="a,b,c,d")
+    ap.add_argument("--libs", default=",".join(LIBS))
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--n", type=int, help="records per data set (default 1M, --quick 100k)")
+    ap.add_argument("--out", help="results folder (default bench/results/full or quick)")
+    ap.add_argument("--docs", help="rewrite the generated part of this markdown file")
+    ap.add_argument("--from-json", help="only re-render tables/plots from a results.json")
+    args = ap.parse_args()
+    cfg = dict(QUICK if args.quick else FULL, quick=args.quick, threads=args.threads)
+    if args.n:
+        cfg["n"] = args.n
+    workloads = args.workloads.split(",")
+    libs = args.libs.split(",")
+    out_dir = args.out or os.path.join(HERE, "results", "quick" if args.quick else "full")
+    os.makedirs(out_dir, exist_ok=True)
+    if args.from_json:
+        saved = json.load(open(args.from_json))
+        results, cfg, started, wall = saved["results"], saved["config"], saved["started"], saved["wall_s"]
+        workloads, libs = saved["workloads"], saved["libs"]
+    else:
+        started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
+        t0 = time.time()
+        print(f"== inputpipe benchmark suite ({'quick' if args.quick else 'full'}): "
+              f"{cfg['n']:,} records, workloads {workloads}, libraries {libs}", flush=True)
+        results = run_all(workloads, libs, cfg, out_dir, os.path.join(HERE, "results", "data"))
+        wall = time.time() - t0
+    summary = summarise(results, workloads, libs)
+    loads = [r["load"] for r in results.values() if "load" in r] or [float("nan")]
+    m = machine(summary, cfg)
+    body = ("#### Machine and run\n\n" + machine_md(m, cfg, started, wall, loads) + "\n\n" +
+            tables(summary, workloads, libs))
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(dict(config=cfg, started=started, wall_s=wall, workloads=workloads, libs=libs,
+                       machine=m, results=results, summary=summary), f, indent=1, default=str)
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(body + "\n")
+    files = plots(summary, workloads, libs, out_dir)
+    print("\n" + body)
+    print(f"\nresults: {out_dir}/results.md, results.json, " + ", ".join(os.path.basename(p) for p in files))
+    if args.docs:
+        update_docs(args.docs, body, files)
+        print(f"updated {args.docs}")
+
+
+if __name__ == "__main__":
+    main()
