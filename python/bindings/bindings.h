@@ -29,8 +29,10 @@
 //   (nb::python_error) keeps its original type.
 //
 // GIL rules: C++ iterates with the GIL released (PyIterator); Python callables take it back
-// (PythonCallable), so they may run on engine worker threads (prefetch, parallel map) without
-// deadlock. Nothing may wait for an engine lock while holding the GIL.
+// (PythonSection), so they may run on engine worker threads (prefetch, parallel map) without
+// deadlock. Nothing may wait for an engine lock while holding the GIL. Engine threads enter
+// Python only through a PythonSection: at interpreter exit (atexit) the module waits for the
+// sections in flight and refuses new ones, so no worker takes the GIL while Python finalises.
 #ifndef INPUTPIPE_PYTHON_BINDINGS_BINDINGS_H_
 #define INPUTPIPE_PYTHON_BINDINGS_BINDINGS_H_
 
@@ -50,6 +52,8 @@ namespace nb = nanobind;
 
 // ---- Registration (one per binding file) -------------------------------------------------
 void RegisterErrors(nb::module_& m);
+// Registers the atexit handler that closes Python to engine threads (see PythonSection).
+void RegisterShutdown(nb::module_& m);
 void RegisterDatasets(nb::module_& m);
 // Weak: null until reorder.cc / readers.cc / hook.cc define them.
 [[gnu::weak]] void RegisterReorder(nb::module_& m);
@@ -84,7 +88,24 @@ nb::object ElementToPython(const Element& element);
 // REQUIRES: the GIL.
 Element ElementFromPython(nb::handle obj, const char* what = "element");
 
+// numpy, imported once (never released: it lives as long as the interpreter).
+const nb::object& Numpy();
+
 // ---- Python callables ---------------------------------------------------------------------
+// The one way engine code (any thread) enters Python: holds the GIL for its lifetime. Throws
+// FailedPreconditionError naming `what` once the interpreter is shutting down, instead of
+// waiting for a GIL that finalisation may never hand back.
+class PythonSection {
+ public:
+  explicit PythonSection(const std::string& what);
+  ~PythonSection();
+  PythonSection(const PythonSection&) = delete;
+  PythonSection& operator=(const PythonSection&) = delete;
+
+ private:
+  PyGILState_STATE gil_;
+};
+
 // A Python callable owned by C++ std::functions that may be copied and destroyed on any thread:
 // the reference is released with the GIL held (and leaked if the interpreter is finalising).
 class PythonCallable {

@@ -5,7 +5,11 @@
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
 #include "bindings.h"
@@ -29,12 +33,6 @@ std::string Str(nb::handle obj) { return PyText(PyObject_Str(obj.ptr())); }
 std::string Repr(nb::handle obj) { return PyText(PyObject_Repr(obj.ptr())); }
 std::string TypeName(nb::handle obj) { return Py_TYPE(obj.ptr())->tp_name; }
 
-// numpy, imported once and never released (a static nb::object would be released after the
-// interpreter is gone).
-const nb::object& Numpy() {
-  static nb::object* numpy = new nb::object(nb::module_::import_("numpy"));
-  return *numpy;
-}
 
 // numpy's dtype object for `dtype`, created once per dtype (numpy's canonical int64 is "l"
 // on Linux: arrays print without "dtype=int64", as users expect).
@@ -157,16 +155,31 @@ bool IsDataset(nb::handle obj) {
   return nb::isinstance<DatasetHandle>(obj) || nb::hasattr(obj, "_handle");
 }
 
+// ---- Shutdown -------------------------------------------------------------------------------
+// Engine threads in (or waiting to enter) a PythonSection, and whether Python is closed to them.
+std::atomic<bool> python_closed{false};
+std::mutex sections_mutex;
+std::condition_variable sections_done;
+int64_t sections_in_flight = 0;  // GUARDED_BY(sections_mutex)
+
+// atexit: runs before finalisation, while worker threads can still take the GIL. Closes Python
+// to engine threads, then lets the ones already waiting for the GIL finish (bounded: a callable
+// that never returns must not hang the exit).
+void ClosePython() {
+  python_closed = true;
+  nb::gil_scoped_release release;
+  std::unique_lock<std::mutex> lock(sections_mutex);
+  sections_done.wait_for(lock, std::chrono::seconds(10), [] { return sections_in_flight == 0; });
+}
+
 // Deletes a Python reference held by C++ code, from any thread.
 void ReleaseWithGil(nb::object* fn) {
-#if PY_VERSION_HEX >= 0x030D0000
-  bool finalizing = Py_IsFinalizing();
-#else
-  bool finalizing = _Py_IsFinalizing();
-#endif
-  if (!Py_IsInitialized() || finalizing) return;  // leaked: Python can no longer take it back
-  nb::gil_scoped_acquire gil;
-  delete fn;
+  try {
+    PythonSection section("releasing a Python callable");
+    delete fn;
+  } catch (const FailedPreconditionError&) {
+    // Leaked: Python is shutting down and can no longer take the reference back.
+  }
 }
 
 }  // namespace
@@ -236,6 +249,35 @@ nb::object WrapDataset(DatasetPtr dataset) {
 
 // ---- Python callables ---------------------------------------------------------------------
 
+const nb::object& Numpy() {
+  // Never released: a static nb::object would be released after the interpreter is gone.
+  static nb::object* numpy = new nb::object(nb::module_::import_("numpy"));
+  return *numpy;
+}
+
+PythonSection::PythonSection(const std::string& what) {
+  {
+    std::lock_guard<std::mutex> lock(sections_mutex);
+    ++sections_in_flight;  // before the check: ClosePython waits for every counted section
+  }
+  if (python_closed) {
+    std::lock_guard<std::mutex> lock(sections_mutex);
+    if (--sections_in_flight == 0) sections_done.notify_all();
+    throw FailedPreconditionError(what + ": the Python interpreter is shutting down");
+  }
+  gil_ = PyGILState_Ensure();
+}
+
+PythonSection::~PythonSection() {
+  PyGILState_Release(gil_);
+  std::lock_guard<std::mutex> lock(sections_mutex);
+  if (--sections_in_flight == 0) sections_done.notify_all();
+}
+
+void RegisterShutdown(nb::module_& m) {
+  nb::module_::import_("atexit").attr("register")(nb::cpp_function(&ClosePython));
+}
+
 PythonCallable::PythonCallable(nb::object fn)
     : fn_(new nb::object(std::move(fn)), &ReleaseWithGil) {}
 
@@ -271,7 +313,7 @@ FunctionOptions CallableOptions(nb::handle fn, bool stateful) {
 
 MapFn MakeMapFn(nb::object fn, std::string op) {
   return [callable = PythonCallable(std::move(fn)), op = std::move(op)](const Element& e) {
-    nb::gil_scoped_acquire gil;
+    PythonSection section(op);
     nb::object result = callable.CallWithElement(e);
     return ElementFromPython(result, op.c_str());
   };
@@ -279,7 +321,7 @@ MapFn MakeMapFn(nb::object fn, std::string op) {
 
 PredicateFn MakePredicateFn(nb::object fn, std::string op) {
   return [callable = PythonCallable(std::move(fn)), op = std::move(op)](const Element& e) {
-    nb::gil_scoped_acquire gil;
+    PythonSection section(op);
     nb::object result = callable.CallWithElement(e);
     if (PyBool_Check(result.ptr())) return result.ptr() == Py_True;
     nb::object array = Numpy().attr("asarray")(result);
@@ -294,7 +336,7 @@ PredicateFn MakePredicateFn(nb::object fn, std::string op) {
 
 DatasetFn MakeDatasetFn(nb::object fn, std::string op) {
   return [callable = PythonCallable(std::move(fn)), op = std::move(op)](const Element& e) {
-    nb::gil_scoped_acquire gil;
+    PythonSection section(op);
     nb::object result = callable.CallWithElement(e);
     return UnwrapDataset(result, (op + ": the function's result").c_str());
   };

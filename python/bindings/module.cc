@@ -11,6 +11,7 @@ NB_MODULE(_core, m) {
   // nanobind checks for leaks at exit; the warnings would only be noise for users.
   nb::set_leak_warnings(false);
   py::RegisterErrors(m);
+  py::RegisterShutdown(m);
   py::RegisterDatasets(m);
   if (py::RegisterReorder) py::RegisterReorder(m);
   if (py::RegisterReaders) py::RegisterReaders(m);

@@ -52,6 +52,35 @@ void RegisterReorder(nb::module_& m) {
   }, "inputs"_a, "choice_dataset"_a);
   m.def("random", [](std::optional<int64_t> seed) { return Wrap(RandomDataset(seed)); },
         "seed"_a.none());
+  m.def("group_by_window", [](const DatasetHandle& h, nb::object key_func, nb::object reduce_func,
+                              int64_t window_size, bool stateful) {
+    FunctionOptions options = CallableOptions(key_func, stateful);
+    CallableOptions(reduce_func, stateful);  // checks that it is callable
+    // Both functions identify the op: "fn=mod.key_of/mod.batch_window".
+    options.name += "/" + CallableName(reduce_func);
+    KeyFn key_fn = [key = PythonCallable(std::move(key_func))](const Element& e) {
+      PythonSection section("group_by_window: key_func");
+      nb::object result = key.CallWithElement(e);
+      Element k = ElementFromPython(result, "group_by_window: key_func's result");
+      if (!k.is_tensor() || k.tensor().num_elements() != 1 || k.tensor().is_string() ||
+          k.tensor().dtype() == DType::kBool || k.tensor().dtype() == DType::kFloat16 ||
+          k.tensor().dtype() == DType::kFloat32 || k.tensor().dtype() == DType::kFloat64) {
+        throw InvalidArgumentError("group_by_window: key_func must return an integer scalar, got " +
+                                   k.DebugString());
+      }
+      return nb::cast<int64_t>(result.attr("__int__")());
+    };
+    ReduceFn reduce_fn = [reduce = PythonCallable(std::move(reduce_func))](int64_t key,
+                                                                        DatasetPtr window) {
+      PythonSection section("group_by_window: reduce_func");
+      nb::object key_object = Numpy().attr("int64")(key);
+      nb::object result = reduce.fn()(key_object, WrapDataset(std::move(window)));
+      return UnwrapDataset(result, "group_by_window: reduce_func's result");
+    };
+    return Wrap(GroupByWindow(h.dataset, std::move(key_fn), std::move(reduce_fn), window_size,
+                              std::move(options)));
+  }, "input"_a, "key_func"_a, "reduce_func"_a, "window_size"_a, "stateful"_a);
+  m.def("unique", [](const DatasetHandle& h) { return Wrap(Unique(h.dataset)); }, "input"_a);
   m.def("prefetch", [](const DatasetHandle& h, int64_t buffer_size) {
     return Wrap(Prefetch(h.dataset, buffer_size));
   }, "input"_a, "buffer_size"_a);

@@ -297,9 +297,17 @@ class Dataset:
         """Produces up to buffer_size elements ahead in a background thread."""
         return Dataset(_core.prefetch(self._handle, int(buffer_size)))
 
-    def group_by_window(self, key_func, reduce_func, window_size, stateful=False):
-        """Groups elements by key_func (an int64 key), window_size per group, and replaces each
-        group by reduce_func(key, window_dataset), a Dataset."""
+    def group_by_window(self, key_func, reduce_func, window_size=None, window_size_func=None,
+                        stateful=False):
+        """Groups elements by key_func (an integer scalar key), window_size per group, and
+        replaces each group by the elements of reduce_func(key, window_dataset), a Dataset. At
+        the end of the input the partial windows are reduced in increasing key order.
+        window_size_func (a size per key) is not implemented."""
+        if window_size_func is not None:
+            raise NotImplementedError("group_by_window: window_size_func is not implemented; "
+                                      "pass window_size")
+        if window_size is None:
+            raise ValueError("group_by_window: window_size is required")
         return Dataset(_core.group_by_window(self._handle, key_func, reduce_func,
                                              int(window_size), bool(stateful)))
 

@@ -121,3 +121,34 @@ def test_one_iterator_shared_by_python_threads_yields_each_element_once():
 def test_prefetched_python_pipeline_resumes_exactly():
     assert_exact_resume(lambda: Dataset.range(60).map(lambda x: x * x, num_parallel_calls=2)
                         .prefetch(5).batch(4).prefetch(2))
+
+
+EXIT_WITH_BUSY_WORKERS = """
+import time
+import inputpipe as ip
+
+def slow(x):
+    time.sleep(0.001)
+    return x
+
+# Module-level iterators whose worker threads are calling Python when the interpreter exits.
+it = iter(ip.Dataset.range(100000).map(slow, num_parallel_calls=4).prefetch(16))
+next(it)
+it2 = iter(ip.Dataset.range(100000).map(slow).prefetch(16))
+next(it2)
+it3 = iter(ip.Dataset.range(1000).interleave(lambda x: ip.Dataset.range(x).map(slow),
+                                             cycle_length=4, num_parallel_calls=4))
+next(it3)
+print("done")
+"""
+
+
+def test_interpreter_exit_with_busy_python_workers():
+    import subprocess
+    import sys
+
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-c", EXIT_WITH_BUSY_WORKERS],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "done"
