@@ -58,6 +58,13 @@ struct CheckpointHookOptions {
   std::function<void(const std::string&)> on_warning;
   // Seconds on a monotonic clock, for save_secs; nullptr = std::chrono::steady_clock.
   std::function<double()> clock;
+  // Where a save takes the states from; nullptr = each iterator's Save(policy, warnings) now.
+  // For frameworks that read batches ahead of training (Keras, Lightning): returns (name, state
+  // bytes) for every iterator as of the last batch actually trained on, e.g. states captured
+  // when each batch was read. Called on the training thread.
+  std::function<std::vector<std::pair<std::string, std::string>>(
+      ExternalStatePolicy policy, std::vector<std::string>* warnings)>
+      capture;
 };
 
 struct CheckpointHookStats {

@@ -28,7 +28,8 @@ class PyHook {
   PyHook(const std::vector<std::string>& names, nb::list iterators, std::string checkpoint_dir,
          std::optional<int64_t> save_steps, std::optional<double> save_secs,
          const std::string& external_state_policy, std::optional<int64_t> max_to_keep,
-         std::string task_type, int64_t task_id, nb::object warn, nb::object clock) {
+         std::string task_type, int64_t task_id, nb::object warn, nb::object clock,
+         nb::object capture) {
     if (names.size() != iterators.size()) {
       throw InvalidArgumentError("CheckpointHook: as many names as iterators are needed");
     }
@@ -68,6 +69,21 @@ class PyHook {
       options.clock = [clock = PythonCallable(std::move(clock))]() {
         nb::gil_scoped_acquire gil;
         return nb::cast<double>(clock.fn()());
+      };
+    }
+    if (!capture.is_none()) {
+      // capture(policy) -> {name: bytes}, in the order of `names`.
+      options.capture = [capture = PythonCallable(std::move(capture)), names](
+                            ExternalStatePolicy policy, std::vector<std::string>*) {
+        nb::gil_scoped_acquire gil;
+        nb::dict states = nb::cast<nb::dict>(capture.fn()(std::string(ExternalStatePolicyName(policy))));
+        std::vector<std::pair<std::string, std::string>> out;
+        for (const std::string& name : names) {
+          if (!states.contains(name.c_str())) continue;  // the hook reports the missing name
+          nb::bytes bytes = nb::cast<nb::bytes>(states[name.c_str()]);
+          out.emplace_back(name, std::string(bytes.c_str(), bytes.size()));
+        }
+        return out;
       };
     }
     hook_ = std::make_unique<CheckpointInputPipelineHook>(std::move(pairs), std::move(checkpoint_dir),
@@ -172,10 +188,10 @@ void RegisterHook(nb::module_& m) {
                      "The C++ CheckpointInputPipelineHook; use inputpipe.CheckpointInputPipelineHook.")
       .def(nb::init<const std::vector<std::string>&, nb::list, std::string, std::optional<int64_t>,
                     std::optional<double>, const std::string&, std::optional<int64_t>, std::string,
-                    int64_t, nb::object, nb::object>(),
+                    int64_t, nb::object, nb::object, nb::object>(),
            "names"_a, "iterators"_a, "checkpoint_dir"_a, "save_steps"_a.none(),
            "save_secs"_a.none(), "external_state_policy"_a, "max_to_keep"_a.none(),
-           "task_type"_a, "task_id"_a, "warn"_a.none(), "clock"_a.none())
+           "task_type"_a, "task_id"_a, "warn"_a.none(), "clock"_a.none(), "capture"_a.none())
       .def("begin", &PyHook::Begin, "global_step"_a)
       .def("restore_for_model_step", &PyHook::RestoreForModelStep, "model_step"_a)
       .def("after_step", &PyHook::AfterStep, "global_step"_a)

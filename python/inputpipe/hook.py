@@ -42,7 +42,7 @@ class CheckpointInputPipelineHook:
 
     def __init__(self, iterators, checkpoint_dir, save_steps=None, save_secs=None,
                  external_state_policy=None, max_to_keep=5, task_type=None, task_id=None,
-                 _clock=None):
+                 _clock=None, _capture=None):
         if save_steps is None and save_secs is None:
             raise ValueError("CheckpointInputPipelineHook: exactly one of save_steps and save_secs "
                              "must be given; got neither")
@@ -78,7 +78,7 @@ class CheckpointInputPipelineHook:
             None if max_to_keep is None else int(max_to_keep),
             "" if task_type is None else str(task_type),
             0 if task_id is None else int(task_id),
-            _warn, _clock)
+            _warn, _clock, _capture)
         self._began = False
         self._restored_step = None
 

@@ -333,8 +333,13 @@ class CheckpointInputPipelineHook::Impl {
     CheckpointContents contents;
     contents.step = step;
     std::vector<std::string> warnings;
-    for (const auto& [name, it] : iterators_) {
-      contents.states.emplace_back(name, it->Save(options_.external_state_policy, &warnings));
+    if (options_.capture) {
+      contents.states = options_.capture(options_.external_state_policy, &warnings);
+      CheckCapturedNames(contents.states);
+    } else {
+      for (const auto& [name, it] : iterators_) {
+        contents.states.emplace_back(name, it->Save(options_.external_state_policy, &warnings));
+      }
     }
     std::string bytes = hook_internal::EncodeCheckpointFile(contents);
     double seconds = SteadySeconds() - start;
@@ -352,6 +357,19 @@ class CheckpointInputPipelineHook::Impl {
       if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
     }
     work_cv_.notify_one();
+  }
+
+  void CheckCapturedNames(const std::vector<std::pair<std::string, std::string>>& states) const {
+    bool same = states.size() == iterators_.size();
+    for (size_t i = 0; same && i < states.size(); ++i) same = states[i].first == iterators_[i].first;
+    if (!same) {
+      std::vector<std::string> got;
+      for (const auto& [name, bytes] : states) got.push_back(name);
+      std::vector<std::string> want;
+      for (const auto& [name, it] : iterators_) want.push_back(name);
+      throw InvalidArgumentError("CheckpointInputPipelineHook: the capture function returned states for " +
+                                 JoinNames(got) + ", expected " + JoinNames(want));
+    }
   }
 
   void RaisePendingError() {

@@ -450,6 +450,46 @@ TEST(HookTest, RestoreNeedsFreshIterators) {
   EXPECT_THROW(hook.Begin(), FailedPreconditionError);
 }
 
+TEST(HookTest, CaptureFunctionForFrameworksThatReadAhead) {
+  ScratchDir dir;
+  auto it = Pipeline()->MakeIterator();
+  // The framework has read 2 batches more than it trained on: the states come from when each
+  // batch was read, not from the iterator now.
+  std::vector<std::string> state_after;  // state_after[n]: after n batches read
+  state_after.push_back(it->Save());
+  CheckpointHookOptions options = EverySteps(4);
+  int64_t trained = 0;
+  options.capture = [&](ExternalStatePolicy, std::vector<std::string>*) {
+    return std::vector<std::pair<std::string, std::string>>{{"train", state_after[trained]}};
+  };
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+  hook.Begin();
+  for (int i = 0; i < 2; ++i) {
+    NextBatch(*it);
+    state_after.push_back(it->Save());
+  }
+  for (int64_t step = 1; step <= 4; ++step) {
+    NextBatch(*it);  // read ahead
+    state_after.push_back(it->Save());
+    trained = step;
+    hook.AfterStep(step);
+  }
+  hook.End();
+  auto fresh = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook reader({{"train", fresh.get()}}, dir.path(), EverySteps(4));
+  EXPECT_EQ(reader.Begin(), 4);
+  EXPECT_EQ(NextBatch(*fresh), 16);  // the 5th batch: the first not trained on
+
+  CheckpointHookOptions wrong = EverySteps(1);
+  wrong.capture = [](ExternalStatePolicy, std::vector<std::string>*) {
+    return std::vector<std::pair<std::string, std::string>>{{"other", ""}};
+  };
+  ScratchDir dir2;
+  auto it2 = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook bad({{"train", it2.get()}}, dir2.path(), wrong);
+  EXPECT_NE(ErrorOf([&] { bad.Begin(); }).find("'other'"), std::string::npos);
+}
+
 TEST(HookTest, EndWithoutNewStepsDoesNotRewrite) {
   ScratchDir dir;
   auto it = Pipeline()->MakeIterator();
