@@ -56,7 +56,11 @@ void RegisterClasses(nb::module_& m) {
       .def("signature", [](const DatasetHandle& h) { return h.dataset->Signature(); })
       .def("pipeline", [](const DatasetHandle& h) { return h.dataset->Pipeline(); })
       .def("make_iterator",
-           [](const DatasetHandle& h) { return new PyIterator(h.dataset); },
+           [](const DatasetHandle& h) {
+             // An op may start threads or call Python while making its iterator.
+             nb::gil_scoped_release release;
+             return new PyIterator(h.dataset);
+           },
            nb::rv_policy::take_ownership);
 
   nb::class_<PyIterator>(m, "Iterator",
