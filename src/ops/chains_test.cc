@@ -47,18 +47,24 @@ TEST(ChainsTest, DictWithStringColumnThroughPaddedBatchAndUnbatch) {
     texts.push_back(std::string(i % 6, 'a' + i % 26));
     ids.push_back(1000 + i);
   }
-  auto rows = FromTensorSlices(Element::Dict({{"id", I64s(ids)}, {"text", Tensor::FromStrings(texts, {25})}}));
+  auto rows = FromTensorSlices(
+      Element::Dict({{"id", I64s(ids)}, {"text", Tensor::FromStrings(texts, {25})}}));
   // Split each text into characters: a variable-length string vector per row.
-  auto tokens = Map(rows, [](const Element& e) {
-    const std::string& text = e.at("text").tensor().strings()[0];
-    std::vector<std::string> chars;
-    for (char c : text) chars.emplace_back(1, c);
-    int64_t n = static_cast<int64_t>(chars.size());
-    return Element::Dict({{"id", e.at("id")}, {"chars", Tensor::FromStrings(chars, {n})}});
-  }, {.name = "chars"});
-  auto padded = PaddedBatch(Filter(tokens, [](const Element& e) {
-    return e.at("id").tensor().scalar<int64_t>() % 7 != 3;
-  }, {.name = "drop7"}), 4, {{}, {-1}}, {I64(-1), Tensor::String("<pad>")});
+  auto tokens =
+      Map(rows,
+          [](const Element& e) {
+            const std::string& text = e.at("text").tensor().strings()[0];
+            std::vector<std::string> chars;
+            for (char c : text) chars.emplace_back(1, c);
+            int64_t n = static_cast<int64_t>(chars.size());
+            return Element::Dict({{"id", e.at("id")}, {"chars", Tensor::FromStrings(chars, {n})}});
+          },
+          {.name = "chars"});
+  auto padded = PaddedBatch(
+      Filter(tokens,
+             [](const Element& e) { return e.at("id").tensor().scalar<int64_t>() % 7 != 3; },
+             {.name = "drop7"}),
+      4, {{}, {-1}}, {I64(-1), Tensor::String("<pad>")});
   auto ds = Unbatch(padded);
   auto out = Collect(ds);
   ASSERT_EQ(out.size(), 22u);  // ids 1004, 1011, 1018 dropped
@@ -67,14 +73,16 @@ TEST(ChainsTest, DictWithStringColumnThroughPaddedBatchAndUnbatch) {
   EXPECT_EQ(out[2].at("chars").tensor(), Tensor::FromStrings({"c", "c", "<pad>"}, {3}));
   // Row 1006 (empty text) is batched with 1005 ("fffff"): all padding.
   EXPECT_EQ(out[5].at("id").tensor().scalar<int64_t>(), 1006);
-  EXPECT_EQ(out[5].at("chars").tensor(), Tensor::FromStrings(std::vector<std::string>(5, "<pad>"), {5}));
+  EXPECT_EQ(out[5].at("chars").tensor(),
+            Tensor::FromStrings(std::vector<std::string>(5, "<pad>"), {5}));
   ExpectExactResume(ds);
   ExpectExactResume(padded);
 }
 
 TEST(ChainsTest, ZipEnumerateConcatenateSkipShard) {
   auto left = Enumerate(Zip({Range(0, 10), Map(Range(100, 120), SquareFn, {.name = "square"})}));
-  auto right = Enumerate(Zip({Filter(Range(10, 30), IsEven, {.name = "even"}), Range(200, 205)}), 10);
+  auto right =
+      Enumerate(Zip({Filter(Range(10, 30), IsEven, {.name = "even"}), Range(200, 205)}), 10);
   auto ds = Shard(Skip(Concatenate(left, right), 3), 2, 1);
   auto out = Collect(ds);
   // 10 + 5 elements, skip 3 -> 12, odd positions -> 6: indices 4, 6, 8, 10, 12, 14.
@@ -97,25 +105,32 @@ TEST(ChainsTest, ZipEnumerateConcatenateSkipShard) {
 
 TEST(ChainsTest, FlatMapOverRepeat) {
   // Each x of range(1, 4), twice, expands to x elements counting from 10x.
-  auto ds = FlatMap(Repeat(Range(1, 4), 2), [](const Element& e) {
-    int64_t x = e.tensor().scalar<int64_t>();
-    return Take(Counter(10 * x), x);
-  }, {.name = "count_from_10x"});
+  auto ds = FlatMap(Repeat(Range(1, 4), 2),
+                    [](const Element& e) {
+                      int64_t x = e.tensor().scalar<int64_t>();
+                      return Take(Counter(10 * x), x);
+                    },
+                    {.name = "count_from_10x"});
   EXPECT_EQ(Ints(ds), (std::vector<int64_t>{10, 20, 21, 30, 31, 32, 10, 20, 21, 30, 31, 32}));
   ExpectExactResume(ds, {.extra_breakpoints = {3, 4, 6, 7}});
   // And the other way round: repeat over flat_map, forever.
-  ExpectExactResume(Repeat(FlatMap(Range(0, 4), [](const Element& e) {
-    return Repeat(FromTensors(e), e.tensor().scalar<int64_t>());
-  }, {.name = "x_times"})), {.max_elements = 40});
+  ExpectExactResume(Repeat(FlatMap(Range(0, 4),
+                                   [](const Element& e) {
+                                     return Repeat(FromTensors(e), e.tensor().scalar<int64_t>());
+                                   },
+                                   {.name = "x_times"})),
+                    {.max_elements = 40});
 }
 
 TEST(ChainsTest, NestedStreamingOps) {
   // Unbatch inside flat_map inside repeat, fed by a window: every op re-reads its input.
-  auto ds = Take(Repeat(FlatMap(Window(Unbatch(Batch(Filter(Range(0, 30), IsEven, {.name = "even"}), 4)), 3, 2),
-                                [](const Element& w) { return Unbatch(Batch(w.dataset(), 2)); },
-                                {.name = "rebatch"}),
-                        -1),
-                 70);
+  auto ds = Take(
+      Repeat(
+          FlatMap(Window(Unbatch(Batch(Filter(Range(0, 30), IsEven, {.name = "even"}), 4)), 3, 2),
+                  [](const Element& w) { return Unbatch(Batch(w.dataset(), 2)); },
+                  {.name = "rebatch"}),
+          -1),
+      70);
   EXPECT_EQ(Collect(ds).size(), 70u);
   ExpectExactResume(ds, {.extra_breakpoints = {20, 21, 22, 23, 24}});
   ExpectExactResume(Zip({Unbatch(Batch(Range(0, 17), 3)), Window(Range(0, 40), 2, 3)}));

@@ -102,7 +102,7 @@ class ConcatenateIterator : public Iterator {
 
   const ConcatenateDataset& ds_;
   int64_t active_ = 0;
-  std::unique_ptr<Iterator> input_;  // of inputs_[active_]; null once exhausted
+  std::unique_ptr<Iterator> input_;       // of inputs_[active_]; null once exhausted
   std::optional<Element> last_of_first_;  // only for the structure check, never saved
 };
 

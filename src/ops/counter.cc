@@ -18,8 +18,8 @@ class CounterDataset : public Dataset {
   bool IsRandomAccess() const override { return true; }
   Element Get(int64_t index) const override {
     // Unsigned arithmetic: wraps around like tf.data's int64 counter instead of being UB.
-    uint64_t value = static_cast<uint64_t>(start_) +
-                     static_cast<uint64_t>(index) * static_cast<uint64_t>(step_);
+    uint64_t value =
+        static_cast<uint64_t>(start_) + static_cast<uint64_t>(index) * static_cast<uint64_t>(step_);
     return Tensor::Scalar<int64_t>(static_cast<int64_t>(value));
   }
 

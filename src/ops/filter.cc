@@ -64,7 +64,8 @@ std::unique_ptr<Iterator> FilterDataset::MakeIteratorInternal() const {
 DatasetPtr Filter(DatasetPtr input, PredicateFn predicate, FunctionOptions options) {
   if (!input) throw InvalidArgumentError("filter: input dataset is null");
   if (!predicate) throw InvalidArgumentError("filter: predicate is empty");
-  return std::make_shared<FilterDataset>(std::move(input), std::move(predicate), std::move(options));
+  return std::make_shared<FilterDataset>(std::move(input), std::move(predicate),
+                                         std::move(options));
 }
 
 }  // namespace inputpipe

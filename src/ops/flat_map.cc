@@ -56,7 +56,8 @@ class FlatMapIterator : public Iterator {
   }
   void SaveInternal(StateWriter& w) override {
     if (ds_.options_.stateful) {
-      w.ReportExternalState("flat_map(fn=" + ds_.options_.name + "): the function is declared stateful");
+      w.ReportExternalState("flat_map(fn=" + ds_.options_.name +
+                            "): the function is declared stateful");
     }
     w.WriteBool(kExhausted, !input_);
     w.WriteBool(kInsideElement, inner_ != nullptr);
@@ -92,7 +93,8 @@ class FlatMapIterator : public Iterator {
     }
     DatasetPtr inner = ds_.fn_(*element);
     if (!inner) {
-      throw InvalidArgumentError("flat_map(fn=" + ds_.options_.name + "): fn returned a null dataset");
+      throw InvalidArgumentError("flat_map(fn=" + ds_.options_.name +
+                                 "): fn returned a null dataset");
     }
     inner_ = inner->MakeIterator();
     return true;

@@ -36,7 +36,8 @@ class FromTensorSlicesDataset : public Dataset {
 DatasetPtr FromTensorSlices(Element element) {
   for (const auto& leaf : element.FlattenLeaves()) {
     if (leaf.is_dataset()) {
-      throw InvalidArgumentError("from_tensor_slices: element holds a dataset, which cannot be sliced");
+      throw InvalidArgumentError(
+          "from_tensor_slices: element holds a dataset, which cannot be sliced");
     }
   }
   int64_t length = FirstDimOf(element, "from_tensor_slices");

@@ -17,8 +17,11 @@ class PaddedBatchDataset : public Dataset {
  public:
   PaddedBatchDataset(DatasetPtr input, int64_t batch_size, std::vector<Shape> padded_shapes,
                      std::vector<Tensor> padding_values, bool drop_remainder)
-      : input_(std::move(input)), batch_size_(batch_size), padded_shapes_(std::move(padded_shapes)),
-        padding_values_(std::move(padding_values)), drop_remainder_(drop_remainder) {}
+      : input_(std::move(input)),
+        batch_size_(batch_size),
+        padded_shapes_(std::move(padded_shapes)),
+        padding_values_(std::move(padding_values)),
+        drop_remainder_(drop_remainder) {}
 
   std::string op_name() const override { return kOp; }
   std::string params() const override {
@@ -26,7 +29,8 @@ class PaddedBatchDataset : public Dataset {
     for (const auto& s : padded_shapes_) shapes += (shapes.empty() ? "" : ", ") + ShapeString(s);
     for (const auto& v : padding_values_) values += (values.empty() ? "" : ", ") + v.DebugString();
     return "batch_size=" + std::to_string(batch_size_) + ", padded_shapes=[" + shapes +
-           "], padding_values=[" + values + "], drop_remainder=" + (drop_remainder_ ? "true" : "false");
+           "], padding_values=[" + values +
+           "], drop_remainder=" + (drop_remainder_ ? "true" : "false");
   }
   std::vector<DatasetPtr> inputs() const override { return {input_}; }
   int64_t Cardinality() const override {
@@ -64,9 +68,9 @@ Element PaddedBatchDataset::PadAndStack(const std::vector<Element>& elements) co
   std::vector<std::vector<Tensor>> components;  // [component][element]
   for (size_t i = 0; i < elements.size(); ++i) {
     if (!elements[i].SameStructure(first)) {
-      throw InvalidArgumentError(std::string(kOp) + ": element " + std::to_string(i) + " has structure " +
-                                 elements[i].StructureString() + ", element 0 has " +
-                                 first.StructureString());
+      throw InvalidArgumentError(std::string(kOp) + ": element " + std::to_string(i) +
+                                 " has structure " + elements[i].StructureString() +
+                                 ", element 0 has " + first.StructureString());
     }
     std::vector<Element> leaves = elements[i].FlattenLeaves();
     components.resize(leaves.size());
@@ -87,7 +91,8 @@ Element PaddedBatchDataset::PadAndStack(const std::vector<Element>& elements) co
   check_count(padded_shapes_.size(), "padded_shapes");
   check_count(padding_values_.size(), "padding_values");
   std::vector<Element> stacked;
-  for (size_t c = 0; c < components.size(); ++c) stacked.emplace_back(PadComponent(components[c], c));
+  for (size_t c = 0; c < components.size(); ++c)
+    stacked.emplace_back(PadComponent(components[c], c));
   return first.PackLeaves(stacked);
 }
 
@@ -98,7 +103,8 @@ Tensor PaddedBatchDataset::PadComponent(const std::vector<Tensor>& parts, size_t
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].dtype() != first.dtype() || parts[i].rank() != first.rank()) {
       throw InvalidArgumentError(where + " of element " + std::to_string(i) + " is " +
-                                 parts[i].DebugString(0) + ", of element 0 " + first.DebugString(0));
+                                 parts[i].DebugString(0) + ", of element 0 " +
+                                 first.DebugString(0));
     }
     for (size_t d = 0; d < shape.size(); ++d) shape[d] = std::max(shape[d], parts[i].shape()[d]);
   }
@@ -121,8 +127,8 @@ Tensor PaddedBatchDataset::PadComponent(const std::vector<Tensor>& parts, size_t
   }
   Tensor pad = padding_values_.empty() ? ZeroScalar(first.dtype()) : padding_values_[c];
   if (pad.dtype() != first.dtype()) {
-    throw InvalidArgumentError(where + ": padding value " + pad.DebugString() + " is not of dtype " +
-                               std::string(DTypeName(first.dtype())));
+    throw InvalidArgumentError(where + ": padding value " + pad.DebugString() +
+                               " is not of dtype " + std::string(DTypeName(first.dtype())));
   }
   std::vector<Tensor> padded;
   padded.reserve(parts.size());
@@ -174,9 +180,8 @@ DatasetPtr PaddedBatch(DatasetPtr input, int64_t batch_size, std::vector<Shape> 
   for (size_t c = 0; c < padded_shapes.size(); ++c) {
     for (int64_t dim : padded_shapes[c]) {
       if (dim < -1) {
-        throw InvalidArgumentError("padded_batch: padded_shapes[" + std::to_string(c) +
-                                   "] = " + ShapeString(padded_shapes[c]) +
-                                   " has a dimension below -1");
+        throw InvalidArgumentError("padded_batch: padded_shapes[" + std::to_string(c) + "] = " +
+                                   ShapeString(padded_shapes[c]) + " has a dimension below -1");
       }
     }
   }
@@ -186,8 +191,9 @@ DatasetPtr PaddedBatch(DatasetPtr input, int64_t batch_size, std::vector<Shape> 
                                  "] must be a scalar, got " + padding_values[c].DebugString());
     }
   }
-  return std::make_shared<PaddedBatchDataset>(std::move(input), batch_size, std::move(padded_shapes),
-                                              std::move(padding_values), drop_remainder);
+  return std::make_shared<PaddedBatchDataset>(std::move(input), batch_size,
+                                              std::move(padded_shapes), std::move(padding_values),
+                                              drop_remainder);
 }
 
 }  // namespace inputpipe

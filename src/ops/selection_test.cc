@@ -13,13 +13,16 @@ bool LessThan3(const Element& e) { return e.tensor().scalar<int64_t>() < 3; }
 
 TEST(FilterTest, KeepsElementsMatchingThePredicate) {
   // from_tensor_slices([1, 2, 3]).filter(lambda x: x < 3): 1, 2.
-  EXPECT_EQ(Ints(Filter(FromTensorSlices(I64s({1, 2, 3})), LessThan3)), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(Ints(Filter(FromTensorSlices(I64s({1, 2, 3})), LessThan3)),
+            (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(Ints(Filter(Range(0, 10), IsEven)), (std::vector<int64_t>{0, 2, 4, 6, 8}));
-  EXPECT_EQ(Ints(Filter(Range(0, 10), [](const Element&) { return false; })), (std::vector<int64_t>{}));
+  EXPECT_EQ(Ints(Filter(Range(0, 10), [](const Element&) { return false; })),
+            (std::vector<int64_t>{}));
   EXPECT_EQ(Filter(Range(0, 10), IsEven)->Cardinality(), kUnknownCardinality);
   EXPECT_FALSE(Filter(Range(0, 10), IsEven)->IsRandomAccess());
-  EXPECT_NE(Filter(Range(0, 10), IsEven, {.name = "even"})->WhyNotRandomAccess().find(
-                "filter(predicate=even)"),
+  EXPECT_NE(Filter(Range(0, 10), IsEven, {.name = "even"})
+                ->WhyNotRandomAccess()
+                .find("filter(predicate=even)"),
             std::string::npos);
   ExpectInvalidArgument([] { Filter(nullptr, IsEven); }, {"filter", "input"});
   ExpectInvalidArgument([] { Filter(Range(0, 3), nullptr); }, {"filter", "predicate"});
@@ -37,7 +40,8 @@ TEST(FilterTest, StatefulPredicateIsExternalState) {
 
 TEST(FilterTest, ResumesExactly) {
   ExpectExactResume(Filter(Range(0, 50), IsEven, {.name = "even"}));
-  ExpectExactResume(Filter(Map(Range(0, 50), SquareFn, {.name = "square"}), LessThan3, {.name = "lt3"}));
+  ExpectExactResume(
+      Filter(Map(Range(0, 50), SquareFn, {.name = "square"}), LessThan3, {.name = "lt3"}));
 }
 
 TEST(TakeTest, TakesTheFirstElements) {
@@ -58,7 +62,10 @@ TEST(TakeTest, TakesTheFirstElements) {
 
 TEST(TakeTest, DoesNotReadPastCount) {
   int64_t reads = 0;
-  auto counted = Map(Range(0, 100), [&reads](const Element& e) { ++reads; return e; });
+  auto counted = Map(Range(0, 100), [&reads](const Element& e) {
+    ++reads;
+    return e;
+  });
   Collect(Take(counted, 3));
   EXPECT_EQ(reads, 3);
 }

@@ -84,11 +84,12 @@ std::unique_ptr<Iterator> ShardDataset::MakeIteratorInternal() const {
 DatasetPtr Shard(DatasetPtr input, int64_t num_shards, int64_t index) {
   if (!input) throw InvalidArgumentError("shard: input dataset is null");
   if (num_shards <= 0) {
-    throw InvalidArgumentError("shard: num_shards must be positive, got " + std::to_string(num_shards));
+    throw InvalidArgumentError("shard: num_shards must be positive, got " +
+                               std::to_string(num_shards));
   }
   if (index < 0 || index >= num_shards) {
-    throw InvalidArgumentError("shard: index must be in [0, num_shards=" + std::to_string(num_shards) +
-                               "), got " + std::to_string(index));
+    throw InvalidArgumentError("shard: index must be in [0, num_shards=" +
+                               std::to_string(num_shards) + "), got " + std::to_string(index));
   }
   return std::make_shared<ShardDataset>(std::move(input), num_shards, index);
 }

@@ -19,8 +19,8 @@ TEST(FromTensorSlicesTest, SlicesAlongTheFirstDimension) {
   ASSERT_EQ(pairs.size(), 2u);
   EXPECT_EQ(pairs[1], Element::Tuple({I64(2), I64(4)}));
   // A dict, with a string column, yields dicts.
-  auto ds = FromTensorSlices(Element::Dict(
-      {{"id", I64s({7, 8})}, {"name", Tensor::FromStrings({"ann", "bob"}, {2})}}));
+  auto ds = FromTensorSlices(
+      Element::Dict({{"id", I64s({7, 8})}, {"name", Tensor::FromStrings({"ann", "bob"}, {2})}}));
   auto dicts = Collect(ds);
   ASSERT_EQ(dicts.size(), 2u);
   EXPECT_EQ(dicts[1].at("id").tensor().scalar<int64_t>(), 8);
@@ -33,7 +33,9 @@ TEST(FromTensorSlicesTest, SlicesAlongTheFirstDimension) {
 TEST(FromTensorSlicesTest, RejectsScalarsAndMismatchedLengths) {
   ExpectInvalidArgument([] { FromTensorSlices(I64(3)); }, {"from_tensor_slices", "scalar"});
   ExpectInvalidArgument(
-      [] { FromTensorSlices(Element::Tuple({I64s({1, 2}), I64s({1, 2, 3})})); },
+      [] {
+        FromTensorSlices(Element::Tuple({I64s({1, 2}), I64s({1, 2, 3})}));
+      },
       {"from_tensor_slices", "2", "3"});
   ExpectInvalidArgument([] { FromTensorSlices(Element::FromDataset(Range(0, 3))); },
                         {"from_tensor_slices", "dataset"});
@@ -61,8 +63,8 @@ TEST(FromTensorSlicesTest, ResumesExactly) {
     names.push_back("row" + std::to_string(i));
     ids.push_back(i * 3);
   }
-  ExpectExactResume(FromTensorSlices(Element::Dict(
-      {{"id", I64s(ids)}, {"name", Tensor::FromStrings(names, {40})}})));
+  ExpectExactResume(FromTensorSlices(
+      Element::Dict({{"id", I64s(ids)}, {"name", Tensor::FromStrings(names, {40})}})));
   // Big rows: the state is an index, whatever the data size.
   ExpectExactResume(FromTensorSlices(Tensor::Allocate(DType::kFloat32, {30, 10000})));
 }

@@ -51,7 +51,10 @@ class WindowComponentDataset : public Dataset {
 class WindowDataset : public Dataset {
  public:
   WindowDataset(DatasetPtr input, int64_t size, int64_t shift, int64_t stride, bool drop_remainder)
-      : input_(std::move(input)), size_(size), shift_(shift), stride_(stride),
+      : input_(std::move(input)),
+        size_(size),
+        shift_(shift),
+        stride_(stride),
         drop_remainder_(drop_remainder) {}
 
   std::string op_name() const override { return "window"; }
@@ -148,17 +151,17 @@ class WindowIterator : public Iterator {
     std::vector<std::vector<Element>> components(first.FlattenLeaves().size());
     for (size_t i = 0; i < members.size(); ++i) {
       if (!members[i].SameStructure(first)) {
-        throw InvalidArgumentError("window: element " + std::to_string(i) + " of a window has structure " +
-                                   members[i].StructureString() + ", element 0 has " +
-                                   first.StructureString());
+        throw InvalidArgumentError("window: element " + std::to_string(i) +
+                                   " of a window has structure " + members[i].StructureString() +
+                                   ", element 0 has " + first.StructureString());
       }
       std::vector<Element> leaves = members[i].FlattenLeaves();
       for (size_t c = 0; c < leaves.size(); ++c) components[c].push_back(std::move(leaves[c]));
     }
     std::vector<Element> datasets;
     for (auto& component : components) {
-      datasets.push_back(Element::FromDataset(
-          std::make_shared<WindowComponentDataset>(std::move(component))));
+      datasets.push_back(
+          Element::FromDataset(std::make_shared<WindowComponentDataset>(std::move(component))));
     }
     return first.PackLeaves(datasets);
   }
@@ -174,9 +177,11 @@ std::unique_ptr<Iterator> WindowDataset::MakeIteratorInternal() const {
 }
 }  // namespace
 
-DatasetPtr Window(DatasetPtr input, int64_t size, int64_t shift, int64_t stride, bool drop_remainder) {
+DatasetPtr Window(DatasetPtr input, int64_t size, int64_t shift, int64_t stride,
+                  bool drop_remainder) {
   if (!input) throw InvalidArgumentError("window: input dataset is null");
-  if (size <= 0) throw InvalidArgumentError("window: size must be positive, got " + std::to_string(size));
+  if (size <= 0)
+    throw InvalidArgumentError("window: size must be positive, got " + std::to_string(size));
   if (stride <= 0) {
     throw InvalidArgumentError("window: stride must be positive, got " + std::to_string(stride));
   }

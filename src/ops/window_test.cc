@@ -19,8 +19,10 @@ TEST(WindowTest, MatchesTfDataExamples) {
 }
 
 TEST(WindowTest, StructuredInputsGiveStructuresOfDatasets) {
-  // from_tensor_slices(([1..5], [6..10])).window(2): ([1, 2], [6, 7]), ([3, 4], [8, 9]), ([5], [10]).
-  auto windows = Window(FromTensorSlices(Element::Tuple({I64s({1, 2, 3, 4, 5}), I64s({6, 7, 8, 9, 10})})), 2);
+  // from_tensor_slices(([1..5], [6..10])).window(2):
+  //   ([1, 2], [6, 7]), ([3, 4], [8, 9]), ([5], [10]).
+  auto windows =
+      Window(FromTensorSlices(Element::Tuple({I64s({1, 2, 3, 4, 5}), I64s({6, 7, 8, 9, 10})})), 2);
   auto it = windows->MakeIterator();
   std::optional<Element> first = it->GetNext();
   ASSERT_TRUE(first && first->is_tuple() && (*first)[0].is_dataset() && (*first)[1].is_dataset());
@@ -28,8 +30,10 @@ TEST(WindowTest, StructuredInputsGiveStructuresOfDatasets) {
   auto all = Collect(windows);
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[2], Element::Tuple({Element::Tuple({I64(5)}), Element::Tuple({I64(10)})}));
-  // Dicts: {'a': [1, 2, 3], 'b': [4, 5, 6]}.window(2) -> {'a': [1, 2], 'b': [4, 5]}, {'a': [3], 'b': [6]}.
-  auto dicts = Collect(Window(FromTensorSlices(Element::Dict({{"a", I64s({1, 2, 3})}, {"b", I64s({4, 5, 6})}})), 2));
+  // Dicts: {'a': [1, 2, 3], 'b': [4, 5, 6]}.window(2):
+  //   {'a': [1, 2], 'b': [4, 5]}, {'a': [3], 'b': [6]}.
+  auto dicts = Collect(
+      Window(FromTensorSlices(Element::Dict({{"a", I64s({1, 2, 3})}, {"b", I64s({4, 5, 6})}})), 2));
   ASSERT_EQ(dicts.size(), 2u);
   EXPECT_EQ(dicts[0].at("b"), Element::Tuple({I64(4), I64(5)}));
   EXPECT_EQ(dicts[1].at("a"), Element::Tuple({I64(3)}));
@@ -52,7 +56,8 @@ TEST(WindowTest, MatchesItsDefinitionAndCardinality) {
       for (int64_t shift : {1, 2, 3, 7})
         for (int64_t stride : {1, 2, 3})
           for (bool drop : {false, true}) {
-            SCOPED_TRACE(Window(Range(0, n), size, shift, stride, drop)->Signature() + " n=" + std::to_string(n));
+            SCOPED_TRACE(Window(Range(0, n), size, shift, stride, drop)->Signature() +
+                         " n=" + std::to_string(n));
             auto ds = Window(Range(0, n), size, shift, stride, drop);
             Windows expected = Reference(n, size, shift, stride, drop);
             ASSERT_EQ(Rows(ds), expected);
@@ -75,9 +80,10 @@ TEST(WindowTest, ResumesExactly) {
   ExpectExactResume(Window(Range(0, 30), 4, 1, 3, true));
   ExpectExactResume(Window(Range(0, 30), 2, 5, 2));
   ExpectExactResume(Window(Filter(Range(0, 60), IsEven, {.name = "even"}), 3, 2, 2, true));
-  ExpectExactResume(Window(FromTensorSlices(Element::Dict({{"a", I64s({1, 2, 3, 4, 5})},
-                                                           {"b", Tensor::FromStrings({"p", "q", "r", "s", "t"}, {5})}})),
-                           2, 1));
+  ExpectExactResume(Window(
+      FromTensorSlices(Element::Dict({{"a", I64s({1, 2, 3, 4, 5})},
+                                      {"b", Tensor::FromStrings({"p", "q", "r", "s", "t"}, {5})}})),
+      2, 1));
   ExpectExactResume(Window(Counter(), 3, 2), {.max_elements = 50});
 }
 
@@ -85,14 +91,14 @@ DatasetPtr Slices(const Element& e) { return FromTensorSlices(e); }
 
 TEST(FlatMapTest, MatchesTfDataExample) {
   // from_tensor_slices([[1, 2, 3], [4, 5, 6], [7, 8, 9]]).flat_map(from_tensor_slices): 1..9.
-  auto ds = FlatMap(FromTensorSlices(Tensor::FromVector<int64_t>({1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3})), Slices);
+  auto ds = FlatMap(
+      FromTensorSlices(Tensor::FromVector<int64_t>({1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3})), Slices);
   EXPECT_EQ(Ints(ds), (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
   EXPECT_EQ(ds->Cardinality(), kUnknownCardinality);
   EXPECT_FALSE(ds->IsRandomAccess());
   // Empty inner datasets are skipped: x -> range(x) over 0, 1, 2, 0, 3.
-  auto ranges = FlatMap(FromTensorSlices(I64s({0, 1, 2, 0, 3})), [](const Element& e) {
-    return Range(0, e.tensor().scalar<int64_t>());
-  });
+  auto ranges = FlatMap(FromTensorSlices(I64s({0, 1, 2, 0, 3})),
+                        [](const Element& e) { return Range(0, e.tensor().scalar<int64_t>()); });
   EXPECT_EQ(Ints(ranges), (std::vector<int64_t>{0, 0, 1, 0, 1, 2}));
 }
 
@@ -100,7 +106,10 @@ TEST(FlatMapTest, RejectsBadArguments) {
   ExpectInvalidArgument([] { FlatMap(nullptr, Slices); }, {"flat_map", "input"});
   ExpectInvalidArgument([] { FlatMap(Range(0, 3), nullptr); }, {"flat_map", "fn"});
   ExpectInvalidArgument(
-      [] { Collect(FlatMap(Range(0, 3), [](const Element&) { return DatasetPtr(); }, {.name = "nothing"})); },
+      [] {
+        Collect(
+            FlatMap(Range(0, 3), [](const Element&) { return DatasetPtr(); }, {.name = "nothing"}));
+      },
       {"flat_map(fn=nothing)", "null"});
   auto it = FlatMap(Range(0, 3), Slices, {.name = "rng", .stateful = true})->MakeIterator();
   EXPECT_THROW(it->Save(), ExternalStateError);
@@ -110,13 +119,17 @@ TEST(FlatMapTest, ResumesExactly) {
   auto to_range = [](const Element& e) { return Range(0, e.tensor().scalar<int64_t>() % 5); };
   ExpectExactResume(FlatMap(Range(0, 20), to_range, {.name = "to_range"}));
   // Inner datasets that are themselves pipelines with state of their own.
-  ExpectExactResume(FlatMap(Range(1, 8), [](const Element& e) {
-    int64_t x = e.tensor().scalar<int64_t>();
-    return Take(Filter(Counter(x * 100), IsEven), x);
-  }, {.name = "evens"}));
-  ExpectExactResume(FlatMap(Counter(1), [](const Element& e) {
-    return Repeat(FromTensors(e), e.tensor().scalar<int64_t>());
-  }, {.name = "repeat_x"}), {.max_elements = 60});
+  ExpectExactResume(FlatMap(Range(1, 8),
+                            [](const Element& e) {
+                              int64_t x = e.tensor().scalar<int64_t>();
+                              return Take(Filter(Counter(x * 100), IsEven), x);
+                            },
+                            {.name = "evens"}));
+  ExpectExactResume(
+      FlatMap(Counter(1),
+              [](const Element& e) { return Repeat(FromTensors(e), e.tensor().scalar<int64_t>()); },
+              {.name = "repeat_x"}),
+      {.max_elements = 60});
 }
 
 }  // namespace

@@ -47,8 +47,8 @@ TEST(ZipTest, ResumesExactly) {
   ExpectExactResume(Zip({Range(0, 20), Range(100, 113)}));
   // Not random-access: the longer input reads one element past the last tuple; the state
   // after the end says "exhausted" instead of replaying that.
-  ExpectExactResume(Zip({Filter(Range(0, 40), IsEven, {.name = "even"}), Range(100, 113)},
-                        {"even", "plain"}));
+  ExpectExactResume(
+      Zip({Filter(Range(0, 40), IsEven, {.name = "even"}), Range(100, 113)}, {"even", "plain"}));
   ExpectExactResume(Zip({Range(0, 13), Filter(Range(0, 40), IsEven, {.name = "even"})}));
 }
 
@@ -59,7 +59,8 @@ TEST(EnumerateTest, PairsIndexAndElement) {
   EXPECT_EQ(pairs[0], Element::Tuple({I64(5), I64(1)}));
   EXPECT_EQ(pairs[2], Element::Tuple({I64(7), I64(3)}));
   // Nested elements: enumerate(zip(a, b)) -> (0, (7, 8)), (1, (9, 10)).
-  auto nested = Collect(Enumerate(Zip({FromTensorSlices(I64s({7, 9})), FromTensorSlices(I64s({8, 10}))})));
+  auto nested =
+      Collect(Enumerate(Zip({FromTensorSlices(I64s({7, 9})), FromTensorSlices(I64s({8, 10}))})));
   EXPECT_EQ(nested[1], Element::Tuple({I64(1), Element::Tuple({I64(9), I64(10)})}));
   EXPECT_EQ(Enumerate(Range(0, 9))->Cardinality(), 9);
   EXPECT_EQ(Enumerate(Range(0, 9), 3)->Get(4), Element::Tuple({I64(7), I64(4)}));
@@ -92,8 +93,11 @@ TEST(ConcatenateTest, RejectsIncompatibleStructuresOrDtypes) {
   auto strings = FromTensorSlices(Tensor::FromStrings({"a", "b"}, {2}));
   // Random-access inputs are checked when the dataset is built.
   ExpectInvalidArgument([&] { Concatenate(Range(0, 3), strings); }, {"concatenate", "string"});
-  ExpectInvalidArgument([] { Concatenate(Range(0, 3), Zip({Range(0, 3), Range(0, 3)})); },
-                        {"concatenate", "structure"});
+  ExpectInvalidArgument(
+      [] {
+        Concatenate(Range(0, 3), Zip({Range(0, 3), Range(0, 3)}));
+      },
+      {"concatenate", "structure"});
   ExpectInvalidArgument([] { Concatenate(nullptr, Range(0, 3)); }, {"concatenate", "first"});
   // Others where the inputs meet.
   auto lazy = Concatenate(Filter(Range(0, 3), IsEven), strings);
