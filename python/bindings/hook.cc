@@ -61,13 +61,13 @@ class PyHook {
     options.task_id = task_id;
     if (!warn.is_none()) {
       options.on_warning = [warn = PythonCallable(std::move(warn))](const std::string& message) {
-        nb::gil_scoped_acquire gil;
+        PythonSection section("hook: on_warning");
         warn.fn()(message);
       };
     }
     if (!clock.is_none()) {
       options.clock = [clock = PythonCallable(std::move(clock))]() {
-        nb::gil_scoped_acquire gil;
+        PythonSection section("hook: clock");
         return nb::cast<double>(clock.fn()());
       };
     }
@@ -75,7 +75,7 @@ class PyHook {
       // capture(policy) -> {name: bytes}, in the order of `names`.
       options.capture = [capture = PythonCallable(std::move(capture)), names](
                             ExternalStatePolicy policy, std::vector<std::string>*) {
-        nb::gil_scoped_acquire gil;
+        PythonSection section("hook: capture");
         nb::dict states = nb::cast<nb::dict>(capture.fn()(std::string(ExternalStatePolicyName(policy))));
         std::vector<std::pair<std::string, std::string>> out;
         for (const std::string& name : names) {
@@ -158,23 +158,23 @@ class PyHook {
 // A Python generator adapter (python/inputpipe/generator.py) as a C++ Generator: next() returns
 // the converted element or None at the end; get_state() bytes; set_state(bytes).
 Generator MakeGenerator(const PythonCallable& factory, const std::string& what) {
-  nb::gil_scoped_acquire gil;
+  PythonSection section("from_generator");
   PythonCallable adapter(factory.fn()());
   Generator g;
   g.next = [adapter, what]() -> std::optional<Element> {
-    nb::gil_scoped_acquire gil;
+    PythonSection section("from_generator: next");
     nb::object value = adapter.fn().attr("next")();
     if (value.is_none()) return std::nullopt;
     return ElementFromPython(value, what.c_str());
   };
   if (nb::cast<bool>(adapter.fn().attr("checkpointable"))) {
     g.get_state = [adapter]() {
-      nb::gil_scoped_acquire gil;
+      PythonSection section("from_generator: get_state");
       nb::bytes state = nb::cast<nb::bytes>(adapter.fn().attr("get_state")());
       return std::string(state.c_str(), state.size());
     };
     g.set_state = [adapter](const std::string& state) {
-      nb::gil_scoped_acquire gil;
+      PythonSection section("from_generator: set_state");
       adapter.fn().attr("set_state")(nb::bytes(state.data(), state.size()));
     };
   }
