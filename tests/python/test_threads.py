@@ -139,6 +139,16 @@ next(it2)
 it3 = iter(ip.Dataset.range(1000).interleave(lambda x: ip.Dataset.range(x).map(slow),
                                              cycle_length=4, num_parallel_calls=4))
 next(it3)
+
+def gen():
+    i = 0
+    while True:
+        time.sleep(0.001)
+        yield i
+        i += 1
+
+it4 = iter(ip.Dataset.from_generator(gen).prefetch(8))
+next(it4)
 print("done")
 """
 
