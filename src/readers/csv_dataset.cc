@@ -164,12 +164,14 @@ class CsvFormat : public RecordFormat {
     while (true) {
       CsvStatus status = ParseCsvRecord(std::string_view(in.data(), in.available()), at_eof,
                                         dialect_, record, &consumed);
-      if (status != CsvStatus::kNeedMore) {
+      const size_t have = in.available();
+      if (status != CsvStatus::kNeedMore && consumed <= static_cast<size_t>(max_record_bytes_)) {
         in.Consume(consumed);
         return status;
       }
-      const size_t have = in.available();
-      if (have > static_cast<size_t>(max_record_bytes_)) {
+      // Over the cap, whether or not its end is in sight: the rest of the file is not read,
+      // whatever the buffer size.
+      if (status != CsvStatus::kNeedMore || have > static_cast<size_t>(max_record_bytes_)) {
         in.Consume(have);
         throw BadRecordError("csv: " + RecordLocation(in, pos, start) +
                                  ": record longer than the limit of " +

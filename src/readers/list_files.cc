@@ -1,6 +1,7 @@
 // list_files(patterns, shuffle, seed): the files matching glob patterns as string scalars,
-// sorted by name, or in a seeded random order. State: the index of the next name and the seed
-// of the order (drawn per iterator when none is given, so that a restore reproduces it).
+// sorted by name, or in a seeded random order. Without a seed, the dataset draws one when it
+// is built. State: the index of the next name and the seed of the order, so that a restore in
+// another process (which draws another seed) reproduces the saved order.
 #include <glob.h>
 
 #include <algorithm>
@@ -28,8 +29,9 @@ class ListFilesDataset : public Dataset {
  public:
   ListFilesDataset(std::vector<std::string> patterns, std::vector<std::string> names, bool shuffle,
                    std::optional<int64_t> seed)
-      : patterns_(std::move(patterns)), names_(std::move(names)), shuffle_(shuffle), seed_(seed) {
-    if (shuffle_ && seed_) order_ = Permutation(Cardinality(), *seed_);
+      : patterns_(std::move(patterns)), names_(std::move(names)), shuffle_(shuffle), seed_(seed),
+        drawn_seed_(seed ? *seed : static_cast<int64_t>(std::random_device{}() >> 1)) {
+    if (shuffle_) order_ = Permutation(Cardinality(), drawn_seed_);
   }
 
   std::string op_name() const override { return "list_files"; }
@@ -62,23 +64,20 @@ class ListFilesDataset : public Dataset {
   const std::vector<std::string> names_;
   const bool shuffle_;
   const std::optional<int64_t> seed_;
-  std::vector<int64_t> order_;  // shuffled with a fixed seed
+  const int64_t drawn_seed_;    // seed_, or one drawn at construction
+  std::vector<int64_t> order_;  // when shuffled: the permutation of drawn_seed_
 };
 
 class ListFilesIterator : public Iterator {
  public:
-  explicit ListFilesIterator(const ListFilesDataset& ds) : Iterator(ds.shared()), ds_(ds) {
-    if (ds_.shuffle_ && !ds_.seed_) {
-      seed_ = static_cast<int64_t>(std::random_device{}() >> 1);
-      order_ = Permutation(ds_.Cardinality(), seed_);
-    }
-  }
+  explicit ListFilesIterator(const ListFilesDataset& ds)
+      : Iterator(ds.shared()), ds_(ds), seed_(ds.shuffle_ ? ds.drawn_seed_ : 0) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
     if (next_ >= ds_.Cardinality()) return std::nullopt;
     int64_t i = next_++;
-    if (!order_.empty()) return Tensor::String(ds_.names_[order_[i]]);
+    if (!restored_order_.empty()) return Tensor::String(ds_.names_[restored_order_[i]]);
     return ds_.Get(i);
   }
   void SaveInternal(StateWriter& w) override {
@@ -88,17 +87,21 @@ class ListFilesIterator : public Iterator {
   void RestoreInternal(StateReader& r) override {
     next_ = r.ReadIntInRange(kNext, 0, ds_.Cardinality());
     int64_t seed = r.ReadInt(kSeed);
-    if (ds_.shuffle_ && !ds_.seed_) {
-      seed_ = seed;
-      order_ = Permutation(ds_.Cardinality(), seed_);
+    if (ds_.shuffle_ && seed != seed_) {
+      if (ds_.seed_) {
+        throw DataLossError("corrupt state: list_files seed " + std::to_string(seed) +
+                            " where the dataset's is " + std::to_string(*ds_.seed_));
+      }
+      seed_ = seed;  // saved by a process that drew another seed
+      restored_order_ = Permutation(ds_.Cardinality(), seed_);
     }
   }
 
  private:
   const ListFilesDataset& ds_;
   int64_t next_ = 0;
-  int64_t seed_ = 0;              // only for a shuffle without a fixed seed
-  std::vector<int64_t> order_;    // idem
+  int64_t seed_;
+  std::vector<int64_t> restored_order_;  // only when the saved seed differs from the dataset's
 };
 
 std::unique_ptr<Iterator> ListFilesDataset::MakeIteratorInternal() const {

@@ -33,19 +33,16 @@ class TextLineFormat : public RecordFormat {
       const void* nl = std::memchr(data + scanned, '\n', avail - scanned);
       if (nl != nullptr) {
         size_t len = static_cast<const char*>(nl) - data;
+        if (len > static_cast<size_t>(max_record_bytes_)) TooLong(in, pos, start);
         *out = Tensor::String(WithoutCarriageReturns(data, len));
         in.Consume(len + 1);
         break;
       }
-      if (avail > static_cast<size_t>(max_record_bytes_)) {
-        throw BadRecordError(op_name() + ": " + RecordLocation(in, pos, start) +
-                                 ": line longer than the limit of " +
-                                 std::to_string(max_record_bytes_) + " bytes (max_record_bytes)",
-                             true);
-      }
+      if (avail > static_cast<size_t>(max_record_bytes_)) TooLong(in, pos, start);
       scanned = avail;
       in.Ensure(avail + 1);
       if (in.available() == avail) {  // end of file: the last line has no newline
+        if (avail > static_cast<size_t>(max_record_bytes_)) TooLong(in, pos, start);
         *out = Tensor::String(WithoutCarriageReturns(in.data(), avail));
         in.Consume(avail);
         break;
@@ -57,6 +54,14 @@ class TextLineFormat : public RecordFormat {
   }
 
  private:
+  // Over the cap: the rest of the file is not read, whatever the buffer size.
+  [[noreturn]] void TooLong(InputStream& in, const RecordPosition& pos, uint64_t start) const {
+    throw BadRecordError(op_name() + ": " + RecordLocation(in, pos, start) +
+                             ": line longer than the limit of " + std::to_string(max_record_bytes_) +
+                             " bytes (max_record_bytes)",
+                         true);
+  }
+
   const int64_t max_record_bytes_;
 };
 }  // namespace
