@@ -1,6 +1,8 @@
 // Element <-> Python (numpy) conversion and Python callables wrapped as C++ functions.
 // The dtype rules are in bindings.h. Tensors are copied both ways: numpy arrays handed to
-// users are theirs to write to, and arrays passed in may change after the call.
+// users are theirs to write to, and arrays passed in may change after the call. Arrays are
+// made with numpy's C API: a Python-level np.empty per element would cost more than the
+// engine's own work per element.
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -14,6 +16,11 @@
 
 #include "bindings.h"
 #include "inputpipe/errors.h"
+
+// numpy's C API, used in this file only (its function table is static here; import_array()
+// runs in RegisterShutdown, at module import).
+#define NPY_NO_DEPRECATED_API NPY_1_19_API_VERSION
+#include <numpy/arrayobject.h>
 
 namespace inputpipe::python {
 
@@ -34,40 +41,60 @@ std::string Repr(nb::handle obj) { return PyText(PyObject_Repr(obj.ptr())); }
 std::string TypeName(nb::handle obj) { return Py_TYPE(obj.ptr())->tp_name; }
 
 
-// numpy's dtype object for `dtype`, created once per dtype (numpy's canonical int64 is "l"
-// on Linux: arrays print without "dtype=int64", as users expect).
-const nb::object& NumpyDType(DType dtype) {
-  static nb::object* dtypes[16] = {};
-  nb::object*& slot = dtypes[static_cast<int>(dtype)];
-  if (!slot) slot = new nb::object(Numpy().attr("dtype")(std::string(DTypeName(dtype))));
-  return *slot;
+// numpy's type number for `dtype`: the canonical one (NPY_INT64 is "long" on Linux, so arrays
+// print without "dtype=int64", as users expect).
+int NumpyTypeNum(DType dtype) {
+  switch (dtype) {
+    case DType::kBool: return NPY_BOOL;
+    case DType::kInt8: return NPY_INT8;
+    case DType::kInt16: return NPY_INT16;
+    case DType::kInt32: return NPY_INT32;
+    case DType::kInt64: return NPY_INT64;
+    case DType::kUInt8: return NPY_UINT8;
+    case DType::kFloat16: return NPY_FLOAT16;
+    case DType::kFloat32: return NPY_FLOAT32;
+    case DType::kFloat64: return NPY_FLOAT64;
+    case DType::kString: return NPY_OBJECT;
+  }
+  throw InvalidArgumentError("no numpy dtype for " + std::string(DTypeName(dtype)));
+}
+
+nb::object NewArray(const Tensor& t, int type_num) {
+  std::vector<npy_intp> dims(t.shape().begin(), t.shape().end());
+  PyObject* array = PyArray_SimpleNew(static_cast<int>(dims.size()), dims.data(), type_num);
+  if (!array) throw nb::python_error();
+  return nb::steal(array);
 }
 
 nb::object TensorToPython(const Tensor& t) {
   if (t.is_string()) {
     const std::vector<std::string>& strings = t.strings();
     if (t.rank() == 0) return nb::bytes(strings[0].data(), strings[0].size());
-    nb::list items;
-    for (const std::string& s : strings) items.append(nb::bytes(s.data(), s.size()));
-    nb::object array = Numpy().attr("empty")(nb::cast(t.shape()), "dtype"_a = "object");
-    // Assigning through a flat view: np.array(list_of_bytes) would guess a fixed-width dtype.
-    nb::object all = nb::steal(PySlice_New(nullptr, nullptr, nullptr));
-    if (!strings.empty()) array.attr("reshape")(-1).attr("__setitem__")(all, items);
+    nb::object array = NewArray(t, NPY_OBJECT);
+    PyObject** items =
+        static_cast<PyObject**>(PyArray_DATA(reinterpret_cast<PyArrayObject*>(array.ptr())));
+    for (size_t i = 0; i < strings.size(); ++i) {
+      PyObject* item = PyBytes_FromStringAndSize(strings[i].data(), strings[i].size());
+      if (!item) throw nb::python_error();
+      Py_XDECREF(items[i]);  // numpy fills a new object array with None (or NULL)
+      items[i] = item;
+    }
     return array;
   }
-  nb::object out = Numpy().attr("empty")(nb::cast(t.shape()), NumpyDType(t.dtype()));
-  size_t bytes = t.byte_size();
-  if (bytes > 0) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(out.ptr(), &view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0) {
-      throw nb::python_error();
-    }
-    std::memcpy(view.buf, t.raw_data(), bytes);
-    PyBuffer_Release(&view);
+  int type_num = NumpyTypeNum(t.dtype());
+  if (t.rank() == 0) {
+    // A scalar is a numpy scalar (np.int64(3)), as tf.data's as_numpy_iterator gives.
+    PyArray_Descr* descr = PyArray_DescrFromType(type_num);
+    PyObject* scalar = PyArray_Scalar(const_cast<void*>(t.raw_data()), descr, nullptr);
+    Py_DECREF(descr);
+    if (!scalar) throw nb::python_error();
+    return nb::steal(scalar);
   }
-  // A scalar is a numpy scalar (np.int64(3)), as tf.data's as_numpy_iterator gives.
-  if (t.rank() == 0) return out.attr("__getitem__")(nb::tuple());
-  return out;
+  nb::object array = NewArray(t, type_num);
+  if (size_t bytes = t.byte_size(); bytes > 0) {
+    std::memcpy(PyArray_DATA(reinterpret_cast<PyArrayObject*>(array.ptr())), t.raw_data(), bytes);
+  }
+  return array;
 }
 
 std::string BytesOf(nb::handle item, const char* what) {
@@ -84,15 +111,7 @@ std::string BytesOf(nb::handle item, const char* what) {
                              TypeName(item));
 }
 
-Shape ShapeOf(nb::handle array) {
-  Shape shape;
-  for (nb::handle d : nb::borrow<nb::tuple>(array.attr("shape"))) {
-    shape.push_back(nb::cast<int64_t>(d));
-  }
-  return shape;
-}
-
-DType NumericDType(char kind, int64_t itemsize, nb::handle array, const char* what) {
+DType NumericDType(char kind, int64_t itemsize, PyObject* array, const char* what) {
   if (kind == 'b') return DType::kBool;
   if (kind == 'i') {
     switch (itemsize) {
@@ -112,7 +131,7 @@ DType NumericDType(char kind, int64_t itemsize, nb::handle array, const char* wh
   }
   throw InvalidArgumentError(
       std::string(what) + ": unsupported dtype " +
-      Str(array.attr("dtype")) +
+      Str(nb::handle(array).attr("dtype")) +
       " (supported: bool, int8, int16, int32, int64, uint8, float16, float32, float64, string)");
 }
 
@@ -120,34 +139,32 @@ Tensor TensorFromPython(nb::handle obj, const char* what) {
   if (PyBytes_Check(obj.ptr()) || PyUnicode_Check(obj.ptr())) {
     return Tensor::String(BytesOf(obj, what));
   }
-  nb::object array = Numpy().attr("asarray")(obj);
-  nb::object dtype = array.attr("dtype");
-  std::string kind = nb::cast<std::string>(dtype.attr("kind"));
-  Shape shape = ShapeOf(array);
-  if (kind == "U" || kind == "S" || kind == "O") {
+  if (obj.is_none()) throw InvalidArgumentError(std::string(what) + ": None is not a tensor");
+  // numpy.asarray(obj), C-contiguous.
+  PyObject* raw = PyArray_FromAny(obj.ptr(), nullptr, 0, 0, NPY_ARRAY_C_CONTIGUOUS, nullptr);
+  if (!raw) throw nb::python_error();
+  nb::object owner = nb::steal(raw);
+  PyArrayObject* array = reinterpret_cast<PyArrayObject*>(raw);
+  Shape shape(PyArray_DIMS(array), PyArray_DIMS(array) + PyArray_NDIM(array));
+  char kind = PyArray_DESCR(array)->kind;
+  if (kind == 'U' || kind == 'S' || kind == 'O') {
     std::vector<std::string> strings;
     strings.reserve(NumElements(shape));
-    for (nb::handle item : array.attr("ravel")().attr("tolist")()) {
-      strings.push_back(BytesOf(item, what));
-    }
+    nb::object flat = nb::steal(PyArray_Ravel(array, NPY_CORDER));
+    if (!flat.is_valid()) throw nb::python_error();
+    for (nb::handle item : flat.attr("tolist")()) strings.push_back(BytesOf(item, what));
     return Tensor::FromStrings(std::move(strings), std::move(shape));
   }
-  DType dt = NumericDType(kind[0], nb::cast<int64_t>(dtype.attr("itemsize")), array, what);
-  nb::object contiguous = Numpy().attr("ascontiguousarray")(array);
-  Py_buffer view;
-  if (PyObject_GetBuffer(contiguous.ptr(), &view, PyBUF_C_CONTIGUOUS) != 0) {
-    throw nb::python_error();
-  }
+  DType dt = NumericDType(kind, PyArray_ITEMSIZE(array), raw, what);
   Tensor t = Tensor::Allocate(dt, std::move(shape));
-  size_t bytes = t.byte_size();
-  if (static_cast<size_t>(view.len) != bytes) {
-    PyBuffer_Release(&view);
-    throw InvalidArgumentError(std::string(what) + ": numpy buffer has " +
-                               std::to_string(view.len) + " bytes, expected " +
-                               std::to_string(bytes));
+  if (size_t bytes = t.byte_size(); bytes > 0) {
+    if (static_cast<size_t>(PyArray_NBYTES(array)) != bytes) {
+      throw InvalidArgumentError(std::string(what) + ": numpy array has " +
+                                 std::to_string(PyArray_NBYTES(array)) + " bytes, expected " +
+                                 std::to_string(bytes));
+    }
+    std::memcpy(t.mutable_raw_data(), PyArray_DATA(array), bytes);
   }
-  if (bytes > 0) std::memcpy(t.mutable_raw_data(), view.buf, bytes);
-  PyBuffer_Release(&view);
   return t;
 }
 
@@ -275,6 +292,7 @@ PythonSection::~PythonSection() {
 }
 
 void RegisterShutdown(nb::module_& m) {
+  if (_import_array() < 0) throw nb::python_error();  // numpy's C API for this file
   nb::module_::import_("atexit").attr("register")(nb::cpp_function(&ClosePython));
 }
 
@@ -324,6 +342,7 @@ PredicateFn MakePredicateFn(nb::object fn, std::string op) {
     PythonSection section(op);
     nb::object result = callable.CallWithElement(e);
     if (PyBool_Check(result.ptr())) return result.ptr() == Py_True;
+    if (PyArray_IsScalar(result.ptr(), Bool)) return PyObject_IsTrue(result.ptr()) == 1;
     nb::object array = Numpy().attr("asarray")(result);
     if (nb::cast<std::string>(array.attr("dtype").attr("kind")) != "b" ||
         nb::cast<int64_t>(array.attr("size")) != 1) {
