@@ -90,10 +90,10 @@ void RegisterSources(nb::module_& m) {
   }, "start"_a, "stop"_a, "step"_a);
   m.def("from_tensor_slices", [](nb::handle value) {
     return Wrap(FromTensorSlices(ElementFromPython(value, "from_tensor_slices")));
-  }, "value"_a);
+  }, "value"_a.none());
   m.def("from_tensors", [](nb::handle value) {
     return Wrap(FromTensors(ElementFromPython(value, "from_tensors")));
-  }, "value"_a);
+  }, "value"_a.none());
   m.def("counter", [](int64_t start, int64_t step) { return Wrap(Counter(start, step)); },
         "start"_a, "step"_a);
   m.def("zip", [](const std::vector<DatasetHandle>& inputs, std::vector<std::string> keys) {

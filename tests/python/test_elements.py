@@ -96,3 +96,23 @@ def test_dict_keys_must_be_str():
 def test_map_result_errors_name_the_op():
     with pytest.raises(ValueError, match="map"):
         list(Dataset.range(2).map(lambda x: np.array([1], dtype=np.uint32)))
+
+
+def test_none_is_not_a_tensor():
+    with pytest.raises(ValueError, match="None"):
+        Dataset.from_tensors(None)
+    with pytest.raises(ValueError, match="map.*None"):
+        list(Dataset.range(2).map(lambda x: None))
+
+
+def test_datasets_as_elements():
+    out = next(iter(Dataset.from_tensors((Dataset.range(3), 7))))
+    assert isinstance(out[0], Dataset) and [int(x) for x in out[0]] == [0, 1, 2]
+    nested = Dataset.range(3).map(lambda x: Dataset.range(x))
+    assert [[int(y) for y in d] for d in nested] == [[], [0], [0, 1]]
+
+
+def test_numpy_scalar_types_out():
+    out = next(iter(Dataset.from_tensors((np.float32(1.5), np.bool_(True), np.uint8(255)))))
+    assert [type(x) for x in out] == [np.float32, np.bool_, np.uint8]
+    assert out[0] == 1.5 and out[1] and out[2] == 255
