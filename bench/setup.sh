@@ -42,9 +42,17 @@ fi
 
 if [[ $WITH_INPUTPIPE == 1 ]]; then
   if [[ -f "$ROOT/pyproject.toml" ]]; then
-    echo "== bench: pip install inputpipe from $ROOT (builds the C++ engine)"
-    PIP install -q scikit-build-core nanobind
-    PIP install -q --no-build-isolation -Cbuild-dir="$ROOT/build/bench-python" "$ROOT"
+    # Rebuild only when the engine's sources changed since the last install into this venv.
+    STAMP=$( (cd "$ROOT" && find CMakeLists.txt pyproject.toml include src python -type f \
+               ! -name '*_test.cc' -print0 | sort -z | xargs -0 sha1sum) | sha1sum | cut -c1-40)
+    if [[ "$(cat .venv/inputpipe.stamp 2>/dev/null)" != "$STAMP" ]] || ! $PY -c "import inputpipe" 2>/dev/null; then
+      echo "== bench: pip install inputpipe from $ROOT (builds the C++ engine)"
+      PIP install -q scikit-build-core nanobind
+      PIP install -q --no-build-isolation -Cbuild-dir="$ROOT/build/bench-python" "$ROOT"
+      echo "$STAMP" > .venv/inputpipe.stamp
+    else
+      echo "== bench: inputpipe is up to date in bench/.venv"
+    fi
   else
     echo "== bench: $ROOT/pyproject.toml not found; inputpipe rows will say 'not installed'"
   fi
@@ -54,7 +62,8 @@ import importlib
 for m in ["numpy", "tensorflow", "grain", "torch", "torchdata", "matplotlib", "inputpipe"]:
     try:
         mod = importlib.import_module(m)
-        print(f"   {m:12s} {getattr(mod, '__version__', '?')}")
+        from importlib.metadata import version
+        print(f"   {m:12s} {getattr(mod, '__version__', None) or version(m)}")
     except Exception as e:  # report, don't fail: the suite marks missing libraries
         print(f"   {m:12s} MISSING ({type(e).__name__}: {e})")
 PYEOF

@@ -33,10 +33,12 @@ LIB_NAMES = {"inputpipe": "inputpipe", "tfdata": "tf.data", "grain": "Grain",
              "torchdata": "torchdata"}
 RESTORE_POINTS = [0.1, 0.5, 0.9]
 
-FULL = dict(n=1_000_000, reps=3, buffer_reps=2, time_cap=20.0, n_saves=50, save_budget_s=20.0,
-            restore_reps=3, short_saves=20, timeout=900)
-QUICK = dict(n=100_000, reps=2, buffer_reps=1, time_cap=3.0, n_saves=12, save_budget_s=3.0,
-             restore_reps=1, short_saves=6, timeout=300)
+# buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (issue 3's
+# table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d.
+FULL = dict(n=1_000_000, reps=3, buffer_reps=1, time_cap=10.0, n_saves=50, save_budget_s=15.0,
+            restore_reps=3, restore_budget_s=10.0, short_saves=20, other_buffers=True, timeout=900)
+QUICK = dict(n=100_000, reps=1, buffer_reps=0, time_cap=3.0, n_saves=12, save_budget_s=3.0,
+             restore_reps=1, restore_budget_s=3.0, short_saves=6, other_buffers=False, timeout=300)
 
 
 # ---- running workers --------------------------------------------------------------------
@@ -84,7 +86,9 @@ def plan(workloads, libs, cfg):
     for w in workloads:
         wl = common.WORKLOADS[w]
         main = wl["shuffle"]
-        configs = [("main", main)] + [("buffer", b) for b in common.BUFFERS if b != main]
+        configs = [("main", main)]
+        if w == "a" or cfg["other_buffers"]:
+            configs += [("buffer", b) for b in common.BUFFERS if b != main]
         for role, shuffle in configs:
             full_ckpt = role == "main" or w == "a"  # issue 3's table: all of a's buffers
             reps = cfg["reps"] if role == "main" else (cfg["buffer_reps"] if w == "a" else 0)
@@ -118,7 +122,7 @@ def run_all(workloads, libs, cfg, out_dir, data_dir):
             continue
         task.update(n=cfg["n"], threads=cfg["threads"], data_dir=data_dir, tmp_dir=tmp_dir,
                     time_cap=cfg["time_cap"], save_budget_s=cfg["save_budget_s"],
-                    restore_reps=cfg["restore_reps"])
+                    restore_reps=cfg["restore_reps"], restore_budget_s=cfg["restore_budget_s"])
         t = time.time()
         res = run_worker(task, cfg["timeout"], log)
         res["load"] = os.getloadavg()[0]
@@ -153,6 +157,8 @@ def summarise(results, workloads, libs):
     for w in workloads:
         wl = common.WORKLOADS[w]
         shuffles = [str(wl["shuffle"])] + [str(b) for b in common.BUFFERS if b != wl["shuffle"]]
+        shuffles = [s for s in shuffles if any(k.startswith(f"{w}|") and k.split("|")[2] == s
+                                               for k in results)]
         out[w] = {}
         for lib in libs:
             out[w][lib] = {}
@@ -169,7 +175,7 @@ def summarise(results, workloads, libs):
                     entry.update(
                         throughput=med([r["throughput"] for r in ok]),
                         ttfb_s=med([r["ttfb_s"] for r in ok]),
-                        rss_mb=max(r["rss_tree_mb"] for r in ok),
+                        rss_mb=max(max(r["rss_tree_mb"], r["rss_self_mb"]) for r in ok),
                         rss_self_mb=max(r["rss_self_mb"] for r in ok),
                         reps=len(ok), complete=all(r["epoch_complete"] for r in ok),
                         correct=all(r["duplicates"] == 0 and r.get("missing", 0) == 0 for r in ok),
@@ -401,12 +407,20 @@ def plots(summary, workloads, libs, out_dir):
     # State size and save time against the shuffle buffer, one panel per workload.
     for metric, ylabel, fname, scale in (("state_bytes", "state bytes (log)", "state_size.png", 1.0),
                                          ("save_med_s", "save median, ms (log)", "save_time.png", 1e3)):
-        fig, axes = plt.subplots(1, len(workloads), figsize=(3.2 * len(workloads), 3.6), squeeze=False)
-        for ax, w in zip(axes[0], workloads):
+        with_buffers = [w for w in workloads
+                        if sum(str(b) in summary[w][libs[0]] for b in common.BUFFERS) >= 2]
+        if not with_buffers:
+            continue
+        fig, axes = plt.subplots(1, len(with_buffers), figsize=(3.6 * len(with_buffers), 3.6),
+                                 squeeze=False)
+        for ax, w in zip(axes[0], with_buffers):
             for lib in libs:
                 xs, ys = [], []
                 for b in common.BUFFERS:
-                    v = summary[w][lib].get(str(b), {}).get(metric)
+                    e = summary[w][lib].get(str(b), {})
+                    if "in place of" in e.get("note", ""):
+                        continue  # not a buffered shuffle (torchdata's global sampler)
+                    v = e.get(metric)
                     if v is not None and not math.isnan(v):
                         xs.append(b)
                         ys.append(max(v * scale, 1e-6))
