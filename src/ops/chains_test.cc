@@ -100,6 +100,7 @@ TEST(ChainsTest, ZipEnumerateConcatenateSkipShard) {
   ASSERT_TRUE(ra->IsRandomAccess());
   ASSERT_EQ(ra->Cardinality(), 6);
   EXPECT_EQ(ra->Get(5), Element::Tuple({I64(14), Element::Tuple({I64(14), I64(204)})}));
+  ExpectGetMatchesIteration(ra);
   ExpectExactResume(ra);
 }
 

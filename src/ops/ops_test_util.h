@@ -46,6 +46,17 @@ inline Element SquareFn(const Element& e) {
 }
 inline bool IsEven(const Element& e) { return e.tensor().scalar<int64_t>() % 2 == 0; }
 
+// Asserts that a random-access dataset's Get(i) is the i-th element of its iteration.
+inline void ExpectGetMatchesIteration(const DatasetPtr& ds, int64_t limit = 200) {
+  ASSERT_TRUE(ds->IsRandomAccess()) << ds->WhyNotRandomAccess();
+  std::vector<Element> stream = Collect(ds, limit);
+  if (ds->Cardinality() >= 0) EXPECT_EQ(static_cast<int64_t>(stream.size()), ds->Cardinality());
+  for (size_t i = 0; i < stream.size(); ++i) {
+    ASSERT_TRUE(Materialize(ds->Get(static_cast<int64_t>(i))) == stream[i])
+        << ds->Signature() << ": Get(" << i << ") differs from element " << i;
+  }
+}
+
 // Asserts that `fn` throws InvalidArgumentError whose message contains every `needles`.
 template <typename Fn>
 void ExpectInvalidArgument(Fn fn, std::vector<std::string> needles) {

@@ -69,6 +69,8 @@ TEST(PaddedBatchTest, DefaultPaddingPerDtypeAndDropRemainder) {
   auto ra = PaddedBatch(Fills(6), 2);
   ASSERT_TRUE(ra->IsRandomAccess());
   EXPECT_EQ(ra->Get(2).tensor(), Matrix({5, 5, 5, 5, 5}, 1));
+  ExpectGetMatchesIteration(ra);
+  ExpectGetMatchesIteration(PaddedBatch(Fills(6), 2, {{7}}, {I64(9)}, true));
 }
 
 TEST(PaddedBatchTest, RejectsBadArgumentsAndOversizedElements) {

@@ -43,6 +43,9 @@ TEST(RepeatTest, RandomAccess) {
   auto ds = Repeat(Range(10, 13), 3);
   ASSERT_TRUE(ds->IsRandomAccess());
   EXPECT_EQ(ds->Get(7).tensor().scalar<int64_t>(), 11);
+  ExpectGetMatchesIteration(ds);
+  ExpectGetMatchesIteration(Repeat(Range(10, 13), -1), 50);
+  ExpectGetMatchesIteration(Repeat(Range(10, 13), 0));
   EXPECT_TRUE(Repeat(Range(10, 13))->IsRandomAccess());
   EXPECT_FALSE(Repeat(Filter(Range(0, 3), IsEven), 2)->IsRandomAccess());
 }

@@ -57,6 +57,8 @@ TEST(TakeTest, TakesTheFirstElements) {
   EXPECT_EQ(Take(Counter(), -1)->Cardinality(), kInfiniteCardinality);
   EXPECT_EQ(Take(Filter(Range(0, 10), IsEven), 3)->Cardinality(), kUnknownCardinality);
   EXPECT_TRUE(Take(Counter(), 4)->IsRandomAccess());
+  ExpectGetMatchesIteration(Take(Counter(), 4));
+  ExpectGetMatchesIteration(Take(Range(0, 3), 9));
   ExpectInvalidArgument([] { Take(nullptr, 1); }, {"take", "input"});
 }
 
@@ -88,6 +90,11 @@ TEST(SkipTest, SkipsTheFirstElements) {
   EXPECT_EQ(Skip(Counter(), 5)->Cardinality(), kInfiniteCardinality);
   EXPECT_EQ(Skip(Filter(Range(0, 10), IsEven), 1)->Cardinality(), kUnknownCardinality);
   EXPECT_EQ(Skip(Range(0, 10), 7)->Get(1).tensor().scalar<int64_t>(), 8);
+  EXPECT_TRUE(Skip(Counter(), 3)->IsRandomAccess());
+  EXPECT_FALSE(Skip(Counter(), -1)->IsRandomAccess());
+  ExpectGetMatchesIteration(Skip(Range(0, 10), 7));
+  ExpectGetMatchesIteration(Skip(Range(0, 10), -1));
+  ExpectGetMatchesIteration(Skip(Counter(), 3));
   ExpectInvalidArgument([] { Skip(nullptr, 1); }, {"skip", "input"});
 }
 
@@ -107,6 +114,7 @@ TEST(ShardTest, KeepsEveryNthElement) {
   EXPECT_EQ(Shard(Range(0, 10), 3, 1)->Cardinality(), 3);
   EXPECT_EQ(Shard(Counter(), 3, 1)->Cardinality(), kInfiniteCardinality);
   EXPECT_EQ(Shard(Range(0, 10), 3, 1)->Get(2).tensor().scalar<int64_t>(), 7);
+  for (int64_t index : {0, 1, 2}) ExpectGetMatchesIteration(Shard(Range(0, 10), 3, index));
 }
 
 TEST(ShardTest, ValidatesNumShardsAndIndex) {

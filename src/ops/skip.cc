@@ -25,7 +25,10 @@ class SkipDataset : public Dataset {
     if (count_ < 0) return 0;
     return n > count_ ? n - count_ : 0;
   }
-  bool IsRandomAccess() const override { return input_->IsRandomAccess(); }
+  // skip(-1) of an infinite input never yields: no index maps to an input element.
+  bool IsRandomAccess() const override {
+    return input_->IsRandomAccess() && (count_ >= 0 || input_->Cardinality() >= 0);
+  }
   Element Get(int64_t index) const override { return input_->Get(index + count_); }
 
  protected:

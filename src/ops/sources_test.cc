@@ -28,6 +28,7 @@ TEST(FromTensorSlicesTest, SlicesAlongTheFirstDimension) {
   EXPECT_EQ(ds->Cardinality(), 2);
   EXPECT_TRUE(ds->IsRandomAccess());
   EXPECT_EQ(ds->Get(0).at("name").tensor().strings()[0], "ann");
+  ExpectGetMatchesIteration(ds);
 }
 
 TEST(FromTensorSlicesTest, RejectsScalarsAndMismatchedLengths) {
@@ -92,6 +93,7 @@ TEST(CounterTest, CountsForever) {
   EXPECT_EQ(Counter()->Cardinality(), kInfiniteCardinality);
   EXPECT_TRUE(Counter()->IsRandomAccess());
   EXPECT_EQ(Counter(10, 5)->Get(1000000).tensor().scalar<int64_t>(), 5000010);
+  ExpectGetMatchesIteration(Counter(10, 5));
 }
 
 TEST(CounterTest, ResumesExactly) {

@@ -33,6 +33,7 @@ TEST(ZipTest, CardinalityAndRandomAccess) {
   EXPECT_EQ(Zip({Range(0, 5), Filter(Range(0, 5), IsEven)})->Cardinality(), kUnknownCardinality);
   EXPECT_TRUE(Zip({Range(0, 5), Counter()})->IsRandomAccess());
   EXPECT_EQ(Zip({Range(0, 5), Counter(7)})->Get(2), Element::Tuple({I64(2), I64(9)}));
+  ExpectGetMatchesIteration(Zip({Range(0, 5), Counter(7)}, {"a", "b"}));
   EXPECT_FALSE(Zip({Range(0, 5), Filter(Range(0, 5), IsEven)})->IsRandomAccess());
 }
 
@@ -64,6 +65,7 @@ TEST(EnumerateTest, PairsIndexAndElement) {
   EXPECT_EQ(nested[1], Element::Tuple({I64(1), Element::Tuple({I64(9), I64(10)})}));
   EXPECT_EQ(Enumerate(Range(0, 9))->Cardinality(), 9);
   EXPECT_EQ(Enumerate(Range(0, 9), 3)->Get(4), Element::Tuple({I64(7), I64(4)}));
+  ExpectGetMatchesIteration(Enumerate(Range(0, 9), 3));
   ExpectInvalidArgument([] { Enumerate(nullptr); }, {"enumerate", "input"});
 }
 
@@ -79,6 +81,8 @@ TEST(ConcatenateTest, AppendsTheSecondInput) {
   EXPECT_EQ(ds->Cardinality(), 7);
   EXPECT_TRUE(ds->IsRandomAccess());
   EXPECT_EQ(ds->Get(5).tensor().scalar<int64_t>(), 6);
+  ExpectGetMatchesIteration(ds);
+  ExpectGetMatchesIteration(Concatenate(Range(0, 3), Counter(10)));
   EXPECT_EQ(Ints(Concatenate(Range(0, 0), Range(4, 6))), (std::vector<int64_t>{4, 5}));
   EXPECT_EQ(Ints(Concatenate(Range(4, 6), Range(0, 0))), (std::vector<int64_t>{4, 5}));
   // Shapes may differ, as in tf.data.
