@@ -70,6 +70,7 @@ class CheckpointInputPipelineHook:
                 raise TypeError(f"CheckpointInputPipelineHook: iterator {name!r} must be an "
                                 f"inputpipe.Iterator{hint}; got {type(it).__name__}")
         self._iterators = dict(zip(names, its))
+        self._policy = policy
         self._hook = _core.CheckpointHook(
             names, its, os.fspath(checkpoint_dir),
             None if save_steps is None else int(save_steps),

@@ -68,7 +68,9 @@ class CheckpointInputPipelineHook::Impl {
     if (began_) return stats().restored_step;
     CheckStep(global_step, "begin");
     Prepare();
-    if (!restored_ && !Restore(std::nullopt)) Capture(global_step);
+    if (!restore_decided_) Restore(std::nullopt);
+    restore_decided_ = true;
+    if (!restored_) Capture(global_step);
     began_ = true;
     last_step_seen_ = restored_ ? last_save_step_ : global_step;
     return stats().restored_step;
@@ -84,6 +86,8 @@ class CheckpointInputPipelineHook::Impl {
     Prepare();
     Flush();
     std::optional<int64_t> step = Restore(model_step);
+    // Begin must not then restore a newer checkpoint than the model's step.
+    restore_decided_ = true;
     if (!step && model_step > 0) {
       std::string steps;
       for (const auto& info : List()) steps += (steps.empty() ? "" : ", ") + std::to_string(info.step);
@@ -460,6 +464,7 @@ class CheckpointInputPipelineHook::Impl {
   bool prepared_ = false;
   bool began_ = false;
   bool restored_ = false;
+  bool restore_decided_ = false;  // a restore was attempted: Begin does not try again
   int64_t last_save_step_ = -1;
   double last_save_time_ = 0;
   int64_t last_step_seen_ = 0;

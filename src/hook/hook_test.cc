@@ -317,6 +317,20 @@ TEST(HookTest, AfterRestoringAnEarlierStepTheAbandonedCheckpointsGo) {
   EXPECT_EQ(LatestInputCheckpoint(dir.path()), dir / "input.ckpt-15");
 }
 
+TEST(HookTest, ModelAtStepZeroIgnoresNewerInputCheckpoints) {
+  ScratchDir dir;
+  CheckpointHookOptions keep2 = EverySteps(10);
+  keep2.max_to_keep = 2;
+  Train(dir.path(), 30, keep2);  // 20, 30 remain
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), keep2);
+  EXPECT_EQ(hook.RestoreForModelStep(0), std::nullopt);
+  EXPECT_EQ(hook.Begin(0), std::nullopt);  // saves the start; does not restore step 30
+  EXPECT_EQ(NextBatch(*it), 0);
+  hook.Flush();
+  EXPECT_EQ(Steps(hook), (std::vector<int64_t>{0}));  // 20 and 30 were an abandoned run
+}
+
 TEST(HookTest, RestoreForModelStepWithoutAnyCheckpointBeforeIt) {
   ScratchDir dir;
   auto it = Pipeline()->MakeIterator();

@@ -1,0 +1,80 @@
+"""A PyTorch Lightning callback that checkpoints an inputpipe iterator beside the model.
+
+    import lightning as L
+    from inputpipe.integrations.lightning import InputPipelineCheckpoint
+
+    ckpt = InputPipelineCheckpoint(iter(dataset), "ckpt/", save_steps=100)
+    trainer = L.Trainer(max_steps=10_000, callbacks=[
+        ckpt, L.pytorch.callbacks.ModelCheckpoint("ckpt/", every_n_train_steps=100,
+                                                   save_top_k=-1)])
+    trainer.fit(model, train_dataloaders=ckpt.dataloader(), ckpt_path=last_or_none)
+
+When Lightning reads the first batch (after it restored the model, so trainer.global_step is
+the model's step) the callback restores the input checkpoint of that step (else the newest
+before it), or saves the start. Lightning fetches a batch ahead of the one it trains, so the data go through
+`ckpt.dataloader()` (or `ckpt.batches()` in your own IterableDataset), which records the
+iterator's position as each batch is read: a save holds the position of the last batch trained
+on. Saves happen at trainer.global_step, so with the same save_steps as ModelCheckpoint's
+every_n_train_steps both land on the same steps. Use num_workers=0: the iterator lives in the
+training process (the pipeline runs its own threads).
+"""
+
+import lightning.pytorch as pl
+import torch
+
+from inputpipe.integrations._tracking import TrackedHook
+
+
+class _Batches(torch.utils.data.IterableDataset):
+    def __init__(self, tracked):
+        super().__init__()
+        self._tracked = tracked
+
+    def __iter__(self):
+        return self._tracked.batches()
+
+
+class InputPipelineCheckpoint(pl.Callback):
+    """Saves `iterator` every `save_steps` global steps (or `save_secs` seconds) in
+    `checkpoint_dir`; the arguments are CheckpointInputPipelineHook's."""
+
+    def __init__(self, iterator, checkpoint_dir, save_steps=None, save_secs=None,
+                 external_state_policy=None, max_to_keep=5, task_type=None, task_id=None):
+        super().__init__()
+        self._tracked = TrackedHook(iterator, checkpoint_dir, save_steps=save_steps,
+                                    save_secs=save_secs, external_state_policy=external_state_policy,
+                                    max_to_keep=max_to_keep, task_type=task_type, task_id=task_id)
+
+    @property
+    def hook(self):
+        """The underlying CheckpointInputPipelineHook (stats, checkpoints(), ...)."""
+        return self._tracked.hook
+
+    def batches(self):
+        return self._tracked.batches()
+
+    def dataloader(self):
+        """A DataLoader over the iterator's batches (numpy arrays become tensors)."""
+        return torch.utils.data.DataLoader(_Batches(self._tracked), batch_size=None, num_workers=0)
+
+    def setup(self, trainer, pl_module, stage):
+        # Lightning fetches the first batch before on_train_start but after restoring the model
+        # and the loops: that first read is when the input checkpoint of the model's step is
+        # restored (trainer.global_step: 0 for a fresh model).
+        def begin():
+            step = trainer.global_step
+            self._tracked.begin(step, model_step=step)
+
+        self._tracked.before_first_read = begin
+
+    def on_train_start(self, trainer, pl_module):
+        if not self._tracked.began:
+            step = trainer.global_step
+            self._tracked.begin(step, model_step=step)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._tracked.trained()
+        self._tracked.hook.after_step(trainer.global_step)
+
+    def on_train_end(self, trainer, pl_module):
+        self._tracked.hook.end(trainer.global_step)
