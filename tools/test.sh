@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install.sh
+# Test-only: Keras / Lightning / torch (CPU) for the hook's framework callbacks (not the demo's).
+echo "== pip install -r tests/python/requirements-integrations.txt"
+.venv/bin/pip install -q -r tests/python/requirements-integrations.txt
 
 echo "== C++ tests"
 cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
