@@ -22,9 +22,7 @@ class FlatMapDataset : public Dataset {
     return "fn=" + options_.name + (options_.stateful ? ", stateful=true" : "");
   }
   std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override {
-    return input_->Cardinality() == 0 ? 0 : kUnknownCardinality;
-  }
+  int64_t Cardinality() const override { return kUnknownCardinality; }  // as tf.data
 
  protected:
   std::unique_ptr<Iterator> MakeIteratorInternal() const override;

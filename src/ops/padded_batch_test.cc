@@ -126,7 +126,7 @@ TEST(UnbatchTest, SplitsAlongTheFirstDimension) {
             (std::vector<int64_t>{}));
   EXPECT_EQ(Unbatch(Batch(Range(0, 5), 2))->Cardinality(), kUnknownCardinality);
   EXPECT_EQ(Unbatch(Batch(Counter(), 2))->Cardinality(), kInfiniteCardinality);
-  EXPECT_EQ(Unbatch(Range(0, 0))->Cardinality(), 0);
+  EXPECT_EQ(Unbatch(Range(0, 0))->Cardinality(), kUnknownCardinality);
 }
 
 TEST(UnbatchTest, RejectsScalars) {

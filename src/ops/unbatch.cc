@@ -20,10 +20,10 @@ class UnbatchDataset : public Dataset {
   std::string op_name() const override { return "unbatch"; }
   std::string params() const override { return ""; }
   std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  // Element sizes are not known statically: only the empty and infinite cases are.
+  // As tf.data when the batch dimension is not static (elements have no static shapes here).
   int64_t Cardinality() const override {
     int64_t n = input_->Cardinality();
-    return n == 0 || n == kInfiniteCardinality ? n : kUnknownCardinality;
+    return n == kInfiniteCardinality ? n : kUnknownCardinality;
   }
 
  protected:

@@ -95,6 +95,7 @@ TEST(FlatMapTest, MatchesTfDataExample) {
       FromTensorSlices(Tensor::FromVector<int64_t>({1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3})), Slices);
   EXPECT_EQ(Ints(ds), (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
   EXPECT_EQ(ds->Cardinality(), kUnknownCardinality);
+  EXPECT_EQ(FlatMap(Range(0, 0), Slices)->Cardinality(), kUnknownCardinality);  // as tf.data
   EXPECT_FALSE(ds->IsRandomAccess());
   // Empty inner datasets are skipped: x -> range(x) over 0, 1, 2, 0, 3.
   auto ranges = FlatMap(FromTensorSlices(I64s({0, 1, 2, 0, 3})),
