@@ -32,6 +32,20 @@ from inputpipe._core import (
 from inputpipe.dataset import Dataset
 from inputpipe.generator import TensorSpec
 from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint
+from inputpipe.readers import (
+    CsvDataset,
+    FixedLenFeature,
+    TextLineDataset,
+    TFRecordDataset,
+    TFRecordOptions,
+    TFRecordWriter,
+    VarLenFeature,
+    ignored_error_count,
+    parse_example,
+    parse_example_fn,
+    parse_single_example,
+    parse_single_example_fn,
+)
 
 __all__ = [
     "AUTOTUNE",
@@ -45,6 +59,18 @@ __all__ = [
     "Iterator",
     "PipelineMismatchError",
     "TensorSpec",
+    "CsvDataset",
+    "FixedLenFeature",
+    "TextLineDataset",
+    "TFRecordDataset",
+    "TFRecordOptions",
+    "TFRecordWriter",
+    "VarLenFeature",
+    "ignored_error_count",
+    "parse_example",
+    "parse_example_fn",
+    "parse_single_example",
+    "parse_single_example_fn",
     "inspect_state",
     "latest_input_checkpoint",
 ]
