@@ -95,6 +95,27 @@ TEST(GlobalShuffleTest, ReshuffledEpochsResumeInAFreshProcess) {
   EXPECT_NE(epoch0, epoch2);
 }
 
+TEST(GlobalShuffleTest, RepeatReshufflesEachEpochAndResumesInAFreshProcess) {
+  auto make = [] { return Repeat(GlobalShuffle(Range(0, 20), 5), 3); };
+  std::vector<int64_t> full = Ints(Collect(make()));
+  ASSERT_EQ(full.size(), 60u);
+  std::vector<std::vector<int64_t>> epochs;
+  for (int e = 0; e < 3; ++e) {
+    epochs.emplace_back(full.begin() + 20 * e, full.begin() + 20 * (e + 1));
+    EXPECT_EQ(Sorted(epochs.back()), Iota(20));
+  }
+  EXPECT_NE(epochs[0], epochs[1]);
+  EXPECT_NE(epochs[1], epochs[2]);
+  for (int64_t k : {0, 1, 7, 19, 20, 21, 33, 40, 59, 60}) {
+    auto it = make()->MakeIterator();
+    CollectFrom(*it, k);
+    auto restored = make()->MakeIterator();  // a new process builds the pipeline again
+    restored->Restore(it->Save());
+    EXPECT_EQ(Ints(CollectFrom(*restored)), std::vector<int64_t>(full.begin() + k, full.end()))
+        << k;
+  }
+}
+
 // Chi-square test of uniformity: over many seeds, how often element e lands at position p.
 // For a uniform permutation each cell of the n x n table expects seeds/n; the statistic has
 // (n-1)^2 degrees of freedom. Critical value at p = 0.001 from the Wilson-Hilferty

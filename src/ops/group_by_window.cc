@@ -9,8 +9,9 @@
 // reduced; captured before every read, kept per window), the number of elements read, two
 // bitmaps over the input positions from the anchor to there ("open": in an open window;
 // "current": in the window being reduced) and the reduce iterator's state. Keys are recomputed
-// by key_fn on restore, which re-reads the input from the anchor: the state grows by one bit per
-// element of that span (docs/reorder.md reports it), the replay by that span's elements.
+// by key_fn on restore, which re-reads the input from the anchor: the state grows by two bits
+// per element of that span (docs/reorder.md), the replay by that span's elements. One
+// input->SaveNode() per element read keeps an anchor ready for every window.
 #include <map>
 #include <mutex>
 

@@ -72,6 +72,25 @@ TEST(ShuffleTest, ReshuffledEpochsResumeInAFreshProcess) {
   EXPECT_EQ(Ints(Collect(fresh)), epoch2);
 }
 
+TEST(ShuffleTest, RepeatReshufflesEachEpochAndResumesInAFreshProcess) {
+  auto make = [] { return Repeat(Shuffle(Seq(30), 8, 5), 3); };
+  std::vector<int64_t> full = Ints(Collect(make()));
+  ASSERT_EQ(full.size(), 90u);
+  std::vector<int64_t> e0(full.begin(), full.begin() + 30),
+      e1(full.begin() + 30, full.begin() + 60);
+  EXPECT_EQ(Sorted(e0), Iota(30));
+  EXPECT_EQ(Sorted(e1), Iota(30));
+  EXPECT_NE(e0, e1);
+  for (int64_t k : {0, 1, 9, 29, 30, 31, 47, 60, 89, 90}) {
+    auto it = make()->MakeIterator();
+    CollectFrom(*it, k);
+    auto restored = make()->MakeIterator();
+    restored->Restore(it->Save());
+    EXPECT_EQ(Ints(CollectFrom(*restored)), std::vector<int64_t>(full.begin() + k, full.end()))
+        << k;
+  }
+}
+
 TEST(ShuffleTest, StateIsSmallAndReplayIsBoundedAtLargeBuffers) {
   // Buffer sizes of the issue: the state stays under 4 KiB and a restore re-reads fewer than
   // 8 x buffer_size elements (the documented bound).
