@@ -116,7 +116,9 @@ CheckpointIndex DecodeIndexFile(std::string_view bytes, const std::string& path)
   hex.remove_suffix(1);
   uint32_t stored = 0;
   auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), stored, 16);
-  if (ec != std::errc() || end != hex.data() + hex.size() || hex.size() != 8) {
+  // Only the lowercase digits EncodeIndexFile writes: "C" for "c" is a flipped bit (0x20).
+  if (ec != std::errc() || end != hex.data() + hex.size() || hex.size() != 8 ||
+      hex.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
     Corrupt(path, "malformed checksum line");
   }
   if (stored != crc32c::Value(covered.data(), covered.size())) Corrupt(path, "checksum mismatch");
