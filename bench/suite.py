@@ -35,7 +35,7 @@ RESTORE_POINTS = [0.1, 0.5, 0.9]
 
 # buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (issue 3's
 # table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d.
-FULL = dict(n=1_000_000, reps=3, buffer_reps=1, time_cap=10.0, n_saves=50, save_budget_s=15.0,
+FULL = dict(n=1_000_000, reps=3, buffer_reps=1, time_cap=8.0, n_saves=50, save_budget_s=15.0,
             restore_reps=3, restore_budget_s=10.0, short_saves=20, other_buffers=True, timeout=900)
 QUICK = dict(n=100_000, reps=1, buffer_reps=0, time_cap=3.0, n_saves=12, save_budget_s=3.0,
              restore_reps=1, restore_budget_s=3.0, short_saves=6, other_buffers=False, timeout=300)
@@ -90,7 +90,9 @@ def plan(workloads, libs, cfg):
         if w == "a" or cfg["other_buffers"]:
             configs += [("buffer", b) for b in common.BUFFERS if b != main]
         for role, shuffle in configs:
-            full_ckpt = role == "main" or w == "a"  # issue 3's table: all of a's buffers
+            # Restores at 10/50/90% for the main configuration; at 50% for workload a's
+            # buffered variants (issue 3's table); none (state size and saves only) otherwise.
+            restore_points = RESTORE_POINTS if role == "main" else ([0.5] if w == "a" else [])
             reps = cfg["reps"] if role == "main" else (cfg["buffer_reps"] if w == "a" else 0)
             for r in range(reps):
                 for lib in libs:
@@ -101,8 +103,8 @@ def plan(workloads, libs, cfg):
                 tasks.append(((w, lib, str(shuffle), "checkpoint", 0),
                               dict(lib=lib, workload=w, shuffle=shuffle, role=role,
                                    phase="checkpoint",
-                                   restore_points=RESTORE_POINTS if full_ckpt else [],
-                                   n_saves=cfg["n_saves"] if full_ckpt else cfg["short_saves"])))
+                                   restore_points=restore_points,
+                                   n_saves=cfg["n_saves"] if restore_points else cfg["short_saves"])))
     return tasks
 
 
@@ -175,7 +177,7 @@ def summarise(results, workloads, libs):
                     entry.update(
                         throughput=med([r["throughput"] for r in ok]),
                         ttfb_s=med([r["ttfb_s"] for r in ok]),
-                        rss_mb=max(max(r["rss_tree_mb"], r["rss_self_mb"]) for r in ok),
+                        pss_mb=max(r["rss_tree_mb"] for r in ok),
                         rss_self_mb=max(r["rss_self_mb"] for r in ok),
                         reps=len(ok), complete=all(r["epoch_complete"] for r in ok),
                         correct=all(r["duplicates"] == 0 and r.get("missing", 0) == 0 for r in ok),
@@ -224,7 +226,9 @@ def ratio(a, b):
     if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
         return "–"
     r = a / b
-    return f"{r:.3g}×"
+    if r < 0.1:
+        return f"1/{1 / r:,.0f}"
+    return f"{r:.2f}×"
 
 
 def shuffle_label(s):
@@ -252,22 +256,23 @@ def tables(summary, workloads, libs):
         main = str(wl["shuffle"])
         md.append(f"### Workload {w}: {wl['title']}\n")
         md.append("Throughput and start-up (main configuration, median of the repetitions; "
-                  "ratio = inputpipe / peer, above 1 means inputpipe is faster):\n")
-        md.append("| library | records/s | inputpipe/peer | time to first batch | peak RSS (all processes) | every record once | notes |")
-        md.append("|---|---:|---:|---:|---:|:---:|---|")
+                  "ratio = inputpipe / peer, above 1 means inputpipe is faster; RSS from ru_maxrss; PSS sampled every 50 ms, shared pages split between processes):\n")
+        md.append("| library | records/s | inputpipe/peer | time to first batch | peak RSS, main process | peak PSS, with workers | every record once | notes |")
+        md.append("|---|---:|---:|---:|---:|---:|:---:|---|")
         ip = summary[w].get("inputpipe", {}).get(main, {})
         for lib in libs:
             e = summary[w][lib].get(main, {})
             bad = status_cell(e)
             if bad and "throughput" not in e:
-                md.append(f"| {LIB_NAMES[lib]} | {bad} | | | | | |")
+                md.append(f"| {LIB_NAMES[lib]} | {bad} | | | | | | |")
                 continue
             once = "yes" if e.get("correct") else "**no**"
             if not e.get("complete"):
                 once += " (epoch cut at the time cap)"
             md.append(f"| {LIB_NAMES[lib]} | {fmt_rate(e.get('throughput'))} | "
                       f"{'' if lib == 'inputpipe' else ratio(ip.get('throughput'), e.get('throughput'))} | "
-                      f"{fmt_s(e.get('ttfb_s'))} | {e.get('rss_mb', 0):,.0f} MB | {once} | "
+                      f"{fmt_s(e.get('ttfb_s'))} | {e.get('rss_self_mb', 0):,.0f} MB | "
+                      f"{e.get('pss_mb', 0):,.0f} MB | {once} | "
                       f"{e.get('note', '')}{' — ' + bad if bad else ''} |")
         md.append("")
         md.append("Checkpoints (state = the bytes a save produces; save = time on the training "
@@ -402,7 +407,8 @@ def plots(summary, workloads, libs, out_dir):
     grouped("throughput", "records / s (log)", "throughput.png",
             "Throughput, main configuration of each workload (missing bar = not expressible)")
     grouped("ttfb_s", "seconds (log)", "first_batch.png", "Time to first batch (build + first batch)")
-    grouped("rss_mb", "MB", "peak_rss.png", "Peak RSS, all processes of the run", log=False)
+    grouped("pss_mb", "MB", "peak_memory.png",
+            "Peak memory (PSS summed over the process and its workers)", log=False)
 
     # State size and save time against the shuffle buffer, one panel per workload.
     for metric, ylabel, fname, scale in (("state_bytes", "state bytes (log)", "state_size.png", 1.0),
@@ -497,6 +503,8 @@ def main():
     ap.add_argument("--out", help="results folder (default bench/results/full or quick)")
     ap.add_argument("--docs", help="rewrite the generated part of this markdown file")
     ap.add_argument("--from-json", help="only re-render tables/plots from a results.json")
+    ap.add_argument("--merge", help="a results.json to update: this run's measurements replace "
+                    "its ones with the same keys (e.g. rerun one library), the rest is kept")
     args = ap.parse_args()
     cfg = dict(QUICK if args.quick else FULL, quick=args.quick, threads=args.threads)
     if args.n:
@@ -516,6 +524,15 @@ def main():
               f"{cfg['n']:,} records, workloads {workloads}, libraries {libs}", flush=True)
         results = run_all(workloads, libs, cfg, out_dir, os.path.join(HERE, "results", "data"))
         wall = time.time() - t0
+        if args.merge:
+            saved = json.load(open(args.merge))
+            merged = dict(saved["results"])
+            merged.update(results)
+            results = merged
+            workloads = [w for w in common.WORKLOADS if w in set(workloads) | set(saved["workloads"])]
+            libs = [l for l in LIBS if l in set(libs) | set(saved["libs"])]
+            started, wall = saved["started"] + f" (+ {', '.join(args.libs.split(','))} "
+                            f"rerun {started})", saved["wall_s"] + wall
     summary = summarise(results, workloads, libs)
     loads = [r["load"] for r in results.values() if "load" in r] or [float("nan")]
     m = machine(summary, cfg)

@@ -42,9 +42,10 @@ def rss_mb():
 
 
 class TreeRss:
-    """Samples the resident memory of this process and all its descendants (worker processes)
-    every 50 ms; `peak_mb` is the largest sum seen. Pages shared between a parent and its forked
-    workers are counted once per process, as `ps` would."""
+    """Samples the proportional set size (PSS: each shared page divided among the processes
+    sharing it) of this process and all its descendants (worker processes) every 50 ms;
+    `peak_mb` is the largest sum seen. PSS, not RSS, so that the pages a forked worker shares
+    with its parent are not counted twice."""
 
     def __init__(self):
         import threading
@@ -60,7 +61,7 @@ class TreeRss:
             total = 0
             for p in [me] + me.children(recursive=True):
                 try:
-                    total += p.memory_info().rss
+                    total += p.memory_full_info().pss
                 except psutil.Error:
                     pass
             self.peak_mb = max(self.peak_mb, total / 2**20)
