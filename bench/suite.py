@@ -531,8 +531,8 @@ def main():
             results = merged
             workloads = [w for w in common.WORKLOADS if w in set(workloads) | set(saved["workloads"])]
             libs = [l for l in LIBS if l in set(libs) | set(saved["libs"])]
-            started, wall = saved["started"] + f" (+ {', '.join(args.libs.split(','))} "
-                            f"rerun {started})", saved["wall_s"] + wall
+            started = f"{saved['started']} (+ {args.libs} on {args.workloads} rerun {started})"
+            wall = saved["wall_s"] + wall
     summary = summarise(results, workloads, libs)
     loads = [r["load"] for r in results.values() if "load" in r] or [float("nan")]
     m = machine(summary, cfg)
