@@ -33,8 +33,8 @@ INFINITE_CARDINALITY = _core.INFINITE_CARDINALITY
 UNKNOWN_CARDINALITY = _core.UNKNOWN_CARDINALITY
 
 
-def _count(value, what):
-    """None -> -1 (all / forever), as the C++ ops take it."""
+def _count(value):
+    """None -> -1 (forever), as the C++ ops take it."""
     return -1 if value is None else int(value)
 
 
@@ -249,7 +249,7 @@ class Dataset:
 
     def repeat(self, count=None):
         """The dataset count times (None or -1: forever)."""
-        return Dataset(_core.repeat(self._handle, _count(count, "repeat")))
+        return Dataset(_core.repeat(self._handle, _count(count)))
 
     def take(self, count):
         """The first count elements (-1: all)."""
