@@ -25,15 +25,13 @@ class GlobalShuffleDataset : public Dataset {
  public:
   GlobalShuffleDataset(DatasetPtr input, std::optional<int64_t> seed, bool reshuffle)
       : input_(std::move(input)),
-        seeded_(seed.has_value()),
-        seed_(seed.has_value() ? *seed : RandomSeed()),
+        seed_(OpSeed::From(seed)),
         reshuffle_(reshuffle),
         n_(input_->Cardinality()) {}
 
   std::string op_name() const override { return "global_shuffle"; }
   std::string params() const override {
-    return std::string("seed=") + (seeded_ ? std::to_string(seed_) : "random") +
-           ", reshuffle_each_iteration=" + (reshuffle_ ? "true" : "false");
+    return seed_.Param() + ", reshuffle_each_iteration=" + (reshuffle_ ? "true" : "false");
   }
   std::vector<DatasetPtr> inputs() const override { return {input_}; }
   int64_t Cardinality() const override { return n_; }
@@ -43,7 +41,7 @@ class GlobalShuffleDataset : public Dataset {
       throw InvalidArgumentError("global_shuffle: index " + std::to_string(index) +
                                  " out of range [0, " + std::to_string(n_) + ")");
     }
-    return input_->Get(Permutation(seed_, 0)(index));
+    return input_->Get(Permutation(seed_.value, 0)(index));
   }
 
   IndexPermutation Permutation(int64_t seed, int64_t epoch) const {
@@ -56,8 +54,7 @@ class GlobalShuffleDataset : public Dataset {
  private:
   friend class GlobalShuffleIterator;
   const DatasetPtr input_;
-  const bool seeded_;
-  const int64_t seed_;
+  const OpSeed seed_;
   const bool reshuffle_;
   const int64_t n_;
   mutable EpochCounter epochs_;
@@ -68,7 +65,7 @@ class GlobalShuffleIterator : public Iterator {
   explicit GlobalShuffleIterator(const GlobalShuffleDataset& ds)
       : Iterator(ds.shared()),
         ds_(ds),
-        seed_(ds.seed_),
+        seed_(ds.seed_.value),
         epoch_(ds.reshuffle_ ? ds.epochs_.Next() : 0),
         perm_(ds.Permutation(seed_, epoch_)) {}
 
@@ -83,14 +80,9 @@ class GlobalShuffleIterator : public Iterator {
     w.WriteInt(kPosition, position_);
   }
   void RestoreInternal(StateReader& r) override {
-    seed_ = r.ReadInt(kSeed);
-    if (ds_.seeded_ && seed_ != ds_.seed_) {
-      throw DataLossError("corrupt state: global_shuffle seed " + std::to_string(seed_) +
-                          " where the pipeline has seed=" + std::to_string(ds_.seed_));
-    }
-    epoch_ = r.ReadIntInRange(kEpoch, 0, ds_.reshuffle_ ? INT64_MAX - 1 : 0);
+    seed_ = ds_.seed_.Restore(r, kSeed, "global_shuffle");
+    epoch_ = ds_.epochs_.Restore(r, kEpoch, ds_.reshuffle_);
     position_ = r.ReadIntInRange(kPosition, 0, ds_.n_);
-    if (ds_.reshuffle_) ds_.epochs_.AtLeast(epoch_ + 1);
     perm_ = ds_.Permutation(seed_, epoch_);
   }
 

@@ -20,15 +20,13 @@ constexpr char kNext[] = "next";  // counter of the next element
 class RandomDatasetImpl : public Dataset {
  public:
   explicit RandomDatasetImpl(std::optional<int64_t> seed)
-      : seeded_(seed.has_value()), seed_(seed.has_value() ? *seed : RandomSeed()) {}
+      : seed_(OpSeed::From(seed)) {}
 
   std::string op_name() const override { return "random"; }
-  std::string params() const override {
-    return std::string("seed=") + (seeded_ ? std::to_string(seed_) : "random");
-  }
+  std::string params() const override { return seed_.Param(); }
   int64_t Cardinality() const override { return kInfiniteCardinality; }
   bool IsRandomAccess() const override { return true; }
-  Element Get(int64_t index) const override { return Value(seed_, index); }
+  Element Get(int64_t index) const override { return Value(seed_.value, index); }
 
   static Element Value(int64_t seed, int64_t index) {
     uint64_t bits = CounterHash(MixKey(static_cast<uint64_t>(seed), 0x72616e64ULL), static_cast<uint64_t>(index));
@@ -40,13 +38,12 @@ class RandomDatasetImpl : public Dataset {
 
  private:
   friend class RandomIterator;
-  const bool seeded_;
-  const int64_t seed_;
+  const OpSeed seed_;
 };
 
 class RandomIterator : public Iterator {
  public:
-  explicit RandomIterator(const RandomDatasetImpl& ds) : Iterator(ds.shared()), ds_(ds), seed_(ds.seed_) {}
+  explicit RandomIterator(const RandomDatasetImpl& ds) : Iterator(ds.shared()), ds_(ds), seed_(ds.seed_.value) {}
 
  protected:
   std::optional<Element> GetNextInternal() override { return RandomDatasetImpl::Value(seed_, next_++); }
@@ -55,11 +52,7 @@ class RandomIterator : public Iterator {
     w.WriteInt(kNext, next_);
   }
   void RestoreInternal(StateReader& r) override {
-    seed_ = r.ReadInt(kSeed);
-    if (ds_.seeded_ && seed_ != ds_.seed_) {
-      throw DataLossError("corrupt state: random seed " + std::to_string(seed_) +
-                          " where the pipeline has seed=" + std::to_string(ds_.seed_));
-    }
+    seed_ = ds_.seed_.Restore(r, kSeed, "random");
     next_ = r.ReadIntInRange(kNext, 0, std::numeric_limits<int64_t>::max());
   }
 

@@ -14,7 +14,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <random>
+#include <string>
+#include <string_view>
+
+#include "inputpipe/errors.h"
+#include "inputpipe/state.h"
 
 namespace inputpipe {
 
@@ -50,6 +56,28 @@ inline int64_t RandomSeed() {
   std::random_device device;
   return static_cast<int64_t>((static_cast<uint64_t>(device()) << 32) ^ device());
 }
+
+// The seed of a random op: the user's, or one drawn at creation. A drawn seed is saved in the
+// state and restored from it (a state restores in another process), and is not part of the
+// fingerprint, which says "seed=random".
+struct OpSeed {
+  bool seeded;
+  int64_t value;
+
+  static OpSeed From(std::optional<int64_t> seed) {
+    return seed.has_value() ? OpSeed{true, *seed} : OpSeed{false, RandomSeed()};
+  }
+  std::string Param() const { return "seed=" + (seeded ? std::to_string(value) : std::string("random")); }
+  // The saved seed; a DataLossError naming `op` if the pipeline has another one.
+  int64_t Restore(const StateReader& r, std::string_view key, std::string_view op) const {
+    int64_t saved = r.ReadInt(key);
+    if (seeded && saved != value) {
+      throw DataLossError("corrupt state: " + std::string(op) + " seed " + std::to_string(saved) +
+                          " where the pipeline has seed=" + std::to_string(value));
+    }
+    return saved;
+  }
+};
 
 // A keyed pseudo-random bijection of [0, n): a balanced Feistel network on the smallest even
 // number of bits covering n, with cycle walking (values >= n are encrypted again until they
@@ -103,6 +131,13 @@ class EpochCounter {
     int64_t current = next_.load();
     while (current < value && !next_.compare_exchange_weak(current, value)) {
     }
+  }
+  // Reads a restored iterator's epoch (always 0 without reshuffling) and moves the counter
+  // past it.
+  int64_t Restore(const StateReader& r, std::string_view key, bool reshuffle) {
+    int64_t epoch = r.ReadIntInRange(key, 0, reshuffle ? INT64_MAX - 1 : 0);
+    if (reshuffle) AtLeast(epoch + 1);
+    return epoch;
   }
 
  private:

@@ -28,8 +28,7 @@ class SampleDataset : public Dataset {
                 bool stop_on_empty)
       : inputs_(std::move(inputs)),
         weights_(std::move(weights)),
-        seeded_(seed.has_value()),
-        seed_(seed.has_value() ? *seed : RandomSeed()),
+        seed_(OpSeed::From(seed)),
         stop_on_empty_(stop_on_empty) {
     double total = 0;
     for (double w : weights_) total += w;
@@ -52,7 +51,7 @@ class SampleDataset : public Dataset {
       std::snprintf(buf, sizeof(buf), "%.17g", w);
       weights += (weights.empty() ? "" : " ") + std::string(buf);
     }
-    return "weights=[" + weights + "], seed=" + (seeded_ ? std::to_string(seed_) : "random") +
+    return "weights=[" + weights + "], " + seed_.Param() +
            ", stop_on_empty_dataset=" + (stop_on_empty_ ? "true" : "false");
   }
   std::vector<DatasetPtr> inputs() const override { return inputs_; }
@@ -79,14 +78,13 @@ class SampleDataset : public Dataset {
   const std::vector<DatasetPtr> inputs_;
   const std::vector<double> weights_;
   std::vector<double> cumulative_;
-  const bool seeded_;
-  const int64_t seed_;
+  const OpSeed seed_;
   const bool stop_on_empty_;
 };
 
 class SampleIterator : public Iterator {
  public:
-  explicit SampleIterator(const SampleDataset& ds) : Iterator(ds.shared()), ds_(ds), seed_(ds.seed_) {
+  explicit SampleIterator(const SampleDataset& ds) : Iterator(ds.shared()), ds_(ds), seed_(ds.seed_.value) {
     for (const auto& input : ds.inputs_) inputs_.push_back(input->MakeIterator());
     for (size_t i = 0; i < inputs_.size(); ++i) {
       if (ds.weights_[i] > 0) ++live_weighted_;
@@ -123,11 +121,7 @@ class SampleIterator : public Iterator {
   }
 
   void RestoreInternal(StateReader& r) override {
-    seed_ = r.ReadInt(kSeed);
-    if (ds_.seeded_ && seed_ != ds_.seed_) {
-      throw DataLossError("corrupt state: sample_from_datasets seed " + std::to_string(seed_) +
-                          " where the pipeline has seed=" + std::to_string(ds_.seed_));
-    }
+    seed_ = ds_.seed_.Restore(r, kSeed, "sample_from_datasets");
     draws_ = r.ReadIntInRange(kDraws, 0, std::numeric_limits<int64_t>::max());
     stopped_ = r.ReadBool(kStopped);
     live_weighted_ = 0;

@@ -42,14 +42,13 @@ class ShuffleDataset : public Dataset {
   ShuffleDataset(DatasetPtr input, int64_t buffer_size, std::optional<int64_t> seed, bool reshuffle)
       : input_(std::move(input)),
         buffer_size_(buffer_size),
-        seeded_(seed.has_value()),
-        seed_(seed.has_value() ? *seed : RandomSeed()),
+        seed_(OpSeed::From(seed)),
         reshuffle_(reshuffle) {}
 
   std::string op_name() const override { return "shuffle"; }
   std::string params() const override {
     return "buffer_size=" + std::to_string(buffer_size_) +
-           ", seed=" + (seeded_ ? std::to_string(seed_) : "random") +
+           ", " + seed_.Param() +
            ", reshuffle_each_iteration=" + (reshuffle_ ? "true" : "false");
   }
   std::vector<DatasetPtr> inputs() const override { return {input_}; }
@@ -62,8 +61,7 @@ class ShuffleDataset : public Dataset {
   friend class ShuffleIterator;
   const DatasetPtr input_;
   const int64_t buffer_size_;
-  const bool seeded_;
-  const int64_t seed_;
+  const OpSeed seed_;
   const bool reshuffle_;
   mutable EpochCounter epochs_;
 };
@@ -76,7 +74,7 @@ class ShuffleIterator : public Iterator {
         input_(ds.input_->MakeIterator()),
         buffer_(ds.buffer_size_),
         block_(kSweepEvery * ds.buffer_size_),
-        seed_(ds.seed_),
+        seed_(ds.seed_.value),
         epoch_(ds.reshuffle_ ? ds.epochs_.Next() : 0) {
     SetKeys();
   }
@@ -125,13 +123,8 @@ class ShuffleIterator : public Iterator {
   }
 
   void RestoreInternal(StateReader& r) override {
-    seed_ = r.ReadInt(kSeed);
-    if (ds_.seeded_ && seed_ != ds_.seed_) {
-      throw DataLossError("corrupt state: shuffle seed " + std::to_string(seed_) +
-                          " where the pipeline has seed=" + std::to_string(ds_.seed_));
-    }
-    epoch_ = r.ReadIntInRange(kEpoch, 0, ds_.reshuffle_ ? INT64_MAX - 1 : 0);
-    if (ds_.reshuffle_) ds_.epochs_.AtLeast(epoch_ + 1);
+    seed_ = ds_.seed_.Restore(r, kSeed, "shuffle");
+    epoch_ = ds_.epochs_.Restore(r, kEpoch, ds_.reshuffle_);
     SetKeys();
     step_ = r.ReadIntInRange(kStep, 0, INT64_MAX / 2);
     read_ = r.ReadIntInRange(kRead, 0, INT64_MAX / 2);
