@@ -67,9 +67,11 @@ TEST(CheckpointIndexTest, CorruptionIsDataLoss) {
     EXPECT_THROW(DecodeIndexFile(text.substr(0, n), "i"), DataLossError) << "length " << n;
   }
   for (size_t i = 0; i < text.size(); ++i) {
-    std::string flipped = text;
-    flipped[i] = static_cast<char>(flipped[i] ^ 0x04);
-    EXPECT_THROW(DecodeIndexFile(flipped, "i"), DataLossError) << "byte " << i;
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = text;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));  // 0x20 flips a hex digit's case
+      EXPECT_THROW(DecodeIndexFile(flipped, "i"), DataLossError) << "byte " << i << " bit " << bit;
+    }
   }
 }
 
