@@ -1,0 +1,109 @@
+// The bodies of the libFuzzer targets, shared by the *_fuzzer.cc entry points (built with
+// -DINPUTPIPE_BUILD_FUZZERS=ON and clang) and by fuzz_regression_test.cc, which replays the
+// seed corpus and every crasher kept under tests/data/fuzz/ in the ordinary test binary.
+//
+// Each takes arbitrary bytes and must never crash, hang or allocate without bound: malformed
+// input may only end in an inputpipe::Error.
+#ifndef INPUTPIPE_FUZZ_FUZZ_TARGETS_H_
+#define INPUTPIPE_FUZZ_FUZZ_TARGETS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "inputpipe/readers.h"
+#include "inputpipe/state.h"
+#include "readers/csv_parser.h"
+#include "readers/example_parser.h"
+#include "readers/input_stream.h"
+#include "readers/tfrecord_format.h"
+
+namespace inputpipe::fuzz {
+
+// Invariant violated: abort, so the fuzzer records the input.
+inline void Check(bool ok) {
+  if (!ok) std::abort();
+}
+
+// The CSV parser over every record of the input; the first byte picks the dialect.
+inline void FuzzCsv(const uint8_t* data, size_t size) {
+  if (size == 0) return;
+  CsvDialect dialect{(data[0] & 1) ? ';' : ',', (data[0] & 2) != 0};
+  std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
+  CsvRecord record;
+  while (!rest.empty()) {
+    size_t consumed = 0;
+    // Parsing a prefix either completes the same record or asks for more.
+    CsvStatus partial = ParseCsvRecord(rest.substr(0, rest.size() / 2 + 1), false, dialect,
+                                       &record, &consumed);
+    if (partial != CsvStatus::kNeedMore) Check(consumed > 0 && consumed <= rest.size() / 2 + 1);
+    CsvStatus status = ParseCsvRecord(rest, true, dialect, &record, &consumed);
+    Check(status != CsvStatus::kNeedMore);
+    Check(consumed > 0 && consumed <= rest.size());
+    for (std::string_view field : record.fields) Check(field.size() <= rest.size());
+    rest.remove_prefix(consumed);
+  }
+}
+
+// The TFRecord framing over the input as a file (the first byte picks the compression).
+inline void FuzzTFRecord(const uint8_t* data, size_t size) {
+  if (size == 0) return;
+  Compression c = data[0] % 3 == 0 ? Compression::kNone
+                  : data[0] % 3 == 1 ? Compression::kGzip : Compression::kZlib;
+  auto in = InputStream::FromBytes(std::string(reinterpret_cast<const char*>(data) + 1, size - 1),
+                                   c, "fuzz.tfrecord");
+  RecordPosition pos;
+  std::string_view record;
+  try {
+    for (int i = 0; i < 100000; ++i) {
+      try {
+        if (!ReadTFRecord(*in, /*max_record_bytes=*/1 << 20, "tfrecord", pos, &record)) return;
+        Check(record.size() <= size * 1100 + 64);  // even decompressed, bounded by the input
+      } catch (const BadRecordError& e) {
+        if (e.file_broken()) return;
+      }
+    }
+  } catch (const Error&) {
+  }
+}
+
+// tf.train.Example parsing with a spec of every kind.
+inline void FuzzExample(const uint8_t* data, size_t size) {
+  std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  static const std::vector<FeatureSpec> specs = {
+      FixedLenFeature("a", {}, DType::kInt64, Tensor::Scalar<int64_t>(0)),
+      FixedLenFeature("b", {2}, DType::kFloat32, Tensor::FromVector<float>({0, 0})),
+      FixedLenFeature("c", {}, DType::kString, Tensor::String("")),
+      VarLenFeature("d", DType::kInt64), VarLenFeature("e", DType::kFloat32),
+      VarLenFeature("f", DType::kString)};
+  try {
+    ParseSingleExample(bytes, specs);
+  } catch (const Error&) {
+  }
+  std::vector<std::pair<std::string_view, RawFeature>> features;
+  std::string error;
+  if (DecodeExample(bytes, &features, &error)) {
+    for (size_t i = 1; i < features.size(); ++i) Check(features[i - 1].first < features[i].first);
+  }
+}
+
+// The state decoder and its JSON view.
+inline void FuzzState(const uint8_t* data, size_t size) {
+  std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  try {
+    DecodedState state = DecodeState(bytes);
+    Check(EncodeState(state.pipeline, state.root).size() <= size + 64);
+  } catch (const Error&) {
+  }
+  try {
+    InspectState(bytes);
+  } catch (const Error&) {
+  }
+}
+
+}  // namespace inputpipe::fuzz
+
+#endif  // INPUTPIPE_FUZZ_FUZZ_TARGETS_H_
