@@ -41,6 +41,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "inputpipe/dataset.h"
 #include "inputpipe/element.h"
@@ -68,6 +69,13 @@ PyObject* ExternalStateWarningType();
 struct DatasetHandle {
   DatasetPtr dataset;
 };
+// The datasets of several handles (Zip, SampleFromDatasets, ...).
+inline std::vector<DatasetPtr> DatasetsOf(const std::vector<DatasetHandle>& handles) {
+  std::vector<DatasetPtr> out;
+  out.reserve(handles.size());
+  for (const DatasetHandle& h : handles) out.push_back(h.dataset);
+  return out;
+}
 // An inputpipe.Dataset (the Python class) wrapping `dataset`. REQUIRES: the GIL.
 nb::object WrapDataset(DatasetPtr dataset);
 // The dataset of an inputpipe.Dataset or a _core.DatasetHandle; TypeError (nb::type_error)

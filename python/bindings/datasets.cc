@@ -19,13 +19,6 @@ using namespace nb::literals;
 
 DatasetHandle Wrap(DatasetPtr dataset) { return DatasetHandle{std::move(dataset)}; }
 
-std::vector<DatasetPtr> Unwrap(const std::vector<DatasetHandle>& handles) {
-  std::vector<DatasetPtr> out;
-  out.reserve(handles.size());
-  for (const DatasetHandle& h : handles) out.push_back(h.dataset);
-  return out;
-}
-
 void RegisterClasses(nb::module_& m) {
   nb::class_<DatasetHandle>(m, "DatasetHandle",
                             "A C++ dataset; inputpipe.Dataset wraps one as `_handle`.")
@@ -97,7 +90,7 @@ void RegisterSources(nb::module_& m) {
   m.def("counter", [](int64_t start, int64_t step) { return Wrap(Counter(start, step)); },
         "start"_a, "step"_a);
   m.def("zip", [](const std::vector<DatasetHandle>& inputs, std::vector<std::string> keys) {
-    return Wrap(Zip(Unwrap(inputs), std::move(keys)));
+    return Wrap(Zip(DatasetsOf(inputs), std::move(keys)));
   }, "inputs"_a, "keys"_a);
 }
 

@@ -14,13 +14,6 @@ namespace {
 using namespace nb::literals;
 
 DatasetHandle Wrap(DatasetPtr dataset) { return DatasetHandle{std::move(dataset)}; }
-
-std::vector<DatasetPtr> Unwrap(const std::vector<DatasetHandle>& handles) {
-  std::vector<DatasetPtr> out;
-  out.reserve(handles.size());
-  for (const DatasetHandle& h : handles) out.push_back(h.dataset);
-  return out;
-}
 }  // namespace
 
 void RegisterReorder(nb::module_& m) {
@@ -43,12 +36,12 @@ void RegisterReorder(nb::module_& m) {
   m.def("sample_from_datasets", [](const std::vector<DatasetHandle>& inputs,
                                    std::vector<double> weights, std::optional<int64_t> seed,
                                    bool stop_on_empty_dataset) {
-    return Wrap(SampleFromDatasets(Unwrap(inputs), std::move(weights), seed,
+    return Wrap(SampleFromDatasets(DatasetsOf(inputs), std::move(weights), seed,
                                    stop_on_empty_dataset));
   }, "inputs"_a, "weights"_a, "seed"_a.none(), "stop_on_empty_dataset"_a);
   m.def("choose_from_datasets", [](const std::vector<DatasetHandle>& inputs,
                                    const DatasetHandle& choice_dataset) {
-    return Wrap(ChooseFromDatasets(Unwrap(inputs), choice_dataset.dataset));
+    return Wrap(ChooseFromDatasets(DatasetsOf(inputs), choice_dataset.dataset));
   }, "inputs"_a, "choice_dataset"_a);
   m.def("random", [](std::optional<int64_t> seed) { return Wrap(RandomDataset(seed)); },
         "seed"_a.none());
