@@ -125,8 +125,8 @@ def main():
     write_csv(csv_path, seed=2026)
     shutil.copy(csv_path, os.path.join(run_dir, "records.csv"))
     print(f"1. data set: {NUM_RECORDS} records in {csv_path} ({human(os.path.getsize(csv_path))})")
-    print("   pipeline: CSV columns -> global shuffle (seed 7) -> repeat(4) -> parallel map (4 threads)"
-          " -> batch(32) -> prefetch(4)")
+    print("   pipeline: CsvDataset (indexed, random-access) -> global shuffle (seed 7) -> repeat(4)"
+          " -> parallel map (4 threads) -> batch(32) -> prefetch(4)")
     print(f"   training: {args.steps} steps, model and input checkpoints every {args.save_steps} steps\n")
 
     print("2. uninterrupted reference run")
@@ -160,8 +160,8 @@ def main():
     model_ckpts = [n for n in os.listdir(ckpt_dir) if n.startswith("model.ckpt-")]
     input_size = max(os.path.getsize(os.path.join(ckpt_dir, n)) for n in input_ckpts)
     model_size = max(os.path.getsize(os.path.join(ckpt_dir, n)) for n in model_ckpts)
-    print(f"   input checkpoint size: {human(input_size)} (a position: global shuffle seed and index, "
-          "repeat epoch, parallel map and prefetch positions — no records), model checkpoint "
+    print(f"   input checkpoint size: {human(input_size)} (a position: CSV file fingerprint and record "
+          "index, shuffle seed, epoch, parallel map and prefetch positions — no records), model checkpoint "
           f"{human(model_size)}, data set {human(os.path.getsize(csv_path))}")
     saves = max(stats["saves_captured"], 1)
     print(f"   time per save on the training thread: mean {1e6 * stats['total_capture_seconds'] / saves:.0f} us, "

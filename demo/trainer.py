@@ -27,29 +27,19 @@ FEATURES = 4
 LEARNING_RATE = 0.05
 
 
-def load_records(csv_path):
-    """(ids, features, labels) arrays of the CSV data set.
-
-    The engine's CSV reader is not exposed to Python yet, so the CSV is parsed with numpy and the
-    columns enter the pipeline through from_tensor_slices (random-access, like an indexed CSV).
-    """
-    table = np.loadtxt(csv_path, delimiter=",", skiprows=1, ndmin=2)
-    ids = table[:, 0].astype(np.int64)
-    features = table[:, 1:1 + FEATURES].astype(np.float32)
-    labels = table[:, 1 + FEATURES].astype(np.float32)
-    return ids, features, labels
-
-
-def featurize(record_id, x, y):
-    """The per-record preprocessing, run on worker threads: a scaled copy of the features plus
-    a bias input."""
-    return record_id, np.concatenate([x / 4.0, np.ones(1, np.float32)]).astype(np.float32), y
+def featurize(record_id, x0, x1, x2, x3, label):
+    """The per-record preprocessing, run on worker threads: the scaled features plus a bias
+    input, as one float32 vector."""
+    features = np.array([x0, x1, x2, x3, 4.0], np.float32) / 4.0
+    return record_id, features, np.float32(label)
 
 
 def make_pipeline(csv_path, seed):
-    ids, features, labels = load_records(csv_path)
-    return (inputpipe.Dataset.from_tensor_slices((ids, features, labels))
-            .shuffle(seed=seed)                        # global shuffle: a permutation, no buffer
+    records = inputpipe.CsvDataset(
+        [csv_path], record_defaults=[np.int64] + [np.float32] * (FEATURES + 1), header=True,
+        index=True)                                    # indexed: random-access, so ...
+    return (records
+            .shuffle(seed=seed)                        # ... a global shuffle: a permutation, no buffer
             .repeat(EPOCHS)                            # reshuffled each epoch, deterministically
             .map(featurize, num_parallel_calls=4)      # parallel map
             .batch(BATCH, drop_remainder=True)
