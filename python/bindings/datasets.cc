@@ -7,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "bindings.h"
+#include "hook/checkpoint_file.h"
 #include "inputpipe/errors.h"
 #include "inputpipe/ops.h"
 #include "inputpipe/state.h"
@@ -72,6 +73,19 @@ void RegisterClasses(nb::module_& m) {
       "inspect_state",
       [](nb::bytes state) { return InspectState(std::string_view(state.c_str(), state.size())); },
       "state"_a, "A saved iterator state as readable JSON.");
+  m.def(
+      "decode_checkpoint_file",
+      [](nb::bytes contents, const std::string& path) {
+        hook_internal::CheckpointContents decoded = hook_internal::DecodeCheckpointFile(
+            std::string_view(contents.c_str(), contents.size()), path);
+        nb::list states;
+        for (const auto& [name, state] : decoded.states) {
+          states.append(nb::make_tuple(name, nb::bytes(state.data(), state.size())));
+        }
+        return nb::make_tuple(decoded.step, states);
+      },
+      "contents"_a, "path"_a,
+      "A hook checkpoint file (docs/hook.md) as (step, [(iterator name, state bytes)]).");
   m.attr("AUTOTUNE") = kAutotune;
   m.attr("INFINITE_CARDINALITY") = kInfiniteCardinality;
   m.attr("UNKNOWN_CARDINALITY") = kUnknownCardinality;

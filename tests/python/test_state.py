@@ -192,3 +192,26 @@ def test_cli_inspect_missing_file(tmp_path):
 def test_cli_usage_errors():
     result = subprocess.run([sys.executable, "-m", "inputpipe"], capture_output=True, text=True)
     assert result.returncode == 2 and "inspect" in result.stderr
+
+
+def test_cli_inspect_hook_checkpoint_file(tmp_path):
+    it = iter(_pipeline())
+    hook = inputpipe.CheckpointInputPipelineHook({"train": it}, tmp_path, save_steps=5)
+    hook.begin()
+    for step in range(1, 8):
+        next(it)
+        hook.after_step(step)
+    hook.end()
+    path = tmp_path / "input.ckpt-7"
+    result = subprocess.run([sys.executable, "-m", "inputpipe", "inspect", str(path)],
+                            capture_output=True, text=True, check=True)
+    doc = json.loads(result.stdout)
+    assert doc["step"] == 7 and list(doc["iterators"]) == ["train"]
+    train = doc["iterators"]["train"]
+    assert train["pipeline"][0].startswith("batch(batch_size=4")
+    assert train["state"]["input"]["input"]["next"] == 28  # 7 batches of 4
+    corrupt = tmp_path / "corrupt"
+    corrupt.write_bytes(path.read_bytes()[:-1])
+    result = subprocess.run([sys.executable, "-m", "inputpipe", "inspect", str(corrupt)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and str(corrupt) in result.stderr
