@@ -21,9 +21,12 @@ constexpr int64_t kTotalSteps = 120;
 // Rebuilt from code at every start; only the iterator's position is checkpointed.
 DatasetPtr MakePipeline() {
   DatasetPtr ds = GlobalShuffle(Range(0, 4000), /*seed=*/42);
-  ds = Map(ds, [](const Element& e) {
-    return Element(Tensor::Scalar<double>(e.tensor().scalar<int64_t>() * 0.001));
-  }, {.name = "to_feature"}, /*num_parallel_calls=*/2);
+  ds = Map(
+      ds,
+      [](const Element& e) {
+        return Element(Tensor::Scalar<double>(e.tensor().scalar<int64_t>() * 0.001));
+      },
+      {.name = "to_feature"}, /*num_parallel_calls=*/2);
   return Prefetch(Batch(ds, 16, /*drop_remainder=*/true), 4);
 }
 
@@ -54,7 +57,8 @@ std::vector<double> Train(const std::string& dir, int64_t stop_at) {
     std::printf("%lld saves, %.1f us each on the training thread (max %.1f us), %lld bytes each\n",
                 static_cast<long long>(stats.saves_captured),
                 1e6 * stats.total_capture_seconds / static_cast<double>(stats.saves_captured),
-                1e6 * stats.max_capture_seconds, static_cast<long long>(stats.last_checkpoint_bytes));
+                1e6 * stats.max_capture_seconds,
+                static_cast<long long>(stats.last_checkpoint_bytes));
   } else {
     hook.Flush();  // a real crash may lose the saves still queued; here the run is repeatable
     std::printf("crashed at step %lld\n", static_cast<long long>(step));

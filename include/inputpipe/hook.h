@@ -68,9 +68,9 @@ struct CheckpointHookOptions {
 };
 
 struct CheckpointHookStats {
-  int64_t saves_captured = 0;        // states captured on the training thread
-  int64_t saves_committed = 0;       // checkpoint files made durable by the background thread
-  int64_t saves_failed = 0;          // background writes that failed (each raised once)
+  int64_t saves_captured = 0;   // states captured on the training thread
+  int64_t saves_committed = 0;  // checkpoint files made durable by the background thread
+  int64_t saves_failed = 0;     // background writes that failed (each raised once)
   int64_t last_captured_step = -1;
   int64_t last_committed_step = -1;
   std::optional<int64_t> restored_step;

@@ -6,6 +6,8 @@
 // its iterators held (the rule of PyIterator), locked in address order so two hooks sharing an
 // iterator cannot deadlock. Python callbacks (warnings, the clock, a generator's next /
 // get_state / set_state) take the GIL back while they run.
+#include "inputpipe/hook.h"
+
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
@@ -15,7 +17,6 @@
 
 #include "bindings.h"
 #include "inputpipe/errors.h"
-#include "inputpipe/hook.h"
 
 namespace inputpipe::python {
 
@@ -76,7 +77,8 @@ class PyHook {
       options.capture = [capture = PythonCallable(std::move(capture)), names](
                             ExternalStatePolicy policy, std::vector<std::string>*) {
         PythonSection section("hook: capture");
-        nb::dict states = nb::cast<nb::dict>(capture.fn()(std::string(ExternalStatePolicyName(policy))));
+        nb::dict states =
+            nb::cast<nb::dict>(capture.fn()(std::string(ExternalStatePolicyName(policy))));
         std::vector<std::pair<std::string, std::string>> out;
         for (const std::string& name : names) {
           if (!states.contains(name.c_str())) continue;  // the hook reports the missing name
@@ -86,8 +88,8 @@ class PyHook {
         return out;
       };
     }
-    hook_ = std::make_unique<CheckpointInputPipelineHook>(std::move(pairs), std::move(checkpoint_dir),
-                                                          std::move(options));
+    hook_ = std::make_unique<CheckpointInputPipelineHook>(
+        std::move(pairs), std::move(checkpoint_dir), std::move(options));
   }
 
   ~PyHook() {
@@ -109,13 +111,21 @@ class PyHook {
     return fn();
   }
 
-  std::optional<int64_t> Begin(int64_t step) { return Locked([&] { return hook_->Begin(step); }); }
+  std::optional<int64_t> Begin(int64_t step) {
+    return Locked([&] { return hook_->Begin(step); });
+  }
   std::optional<int64_t> RestoreForModelStep(int64_t step) {
     return Locked([&] { return hook_->RestoreForModelStep(step); });
   }
-  void AfterStep(int64_t step) { Locked([&] { hook_->AfterStep(step); }); }
-  void Save(int64_t step) { Locked([&] { hook_->Save(step); }); }
-  void End(std::optional<int64_t> step) { Locked([&] { hook_->End(step); }); }
+  void AfterStep(int64_t step) {
+    Locked([&] { hook_->AfterStep(step); });
+  }
+  void Save(int64_t step) {
+    Locked([&] { hook_->Save(step); });
+  }
+  void End(std::optional<int64_t> step) {
+    Locked([&] { hook_->End(step); });
+  }
   void Flush() {
     nb::gil_scoped_release release;
     hook_->Flush();
@@ -148,7 +158,6 @@ class PyHook {
   const CheckpointInputPipelineHook& hook() const { return *hook_; }
 
  private:
-
   std::vector<PyIterator*> iterators_;
   std::vector<PyIterator*> locking_order_;
   nb::list refs_;  // keeps the Python iterators alive as long as the hook
@@ -184,14 +193,15 @@ Generator MakeGenerator(const PythonCallable& factory, const std::string& what) 
 }  // namespace
 
 void RegisterHook(nb::module_& m) {
-  nb::class_<PyHook>(m, "CheckpointHook",
-                     "The C++ CheckpointInputPipelineHook; use inputpipe.CheckpointInputPipelineHook.")
+  nb::class_<PyHook>(
+      m, "CheckpointHook",
+      "The C++ CheckpointInputPipelineHook; use inputpipe.CheckpointInputPipelineHook.")
       .def(nb::init<const std::vector<std::string>&, nb::list, std::string, std::optional<int64_t>,
                     std::optional<double>, const std::string&, std::optional<int64_t>, std::string,
                     int64_t, nb::object, nb::object, nb::object>(),
            "names"_a, "iterators"_a, "checkpoint_dir"_a, "save_steps"_a.none(),
-           "save_secs"_a.none(), "external_state_policy"_a, "max_to_keep"_a.none(),
-           "task_type"_a, "task_id"_a, "warn"_a.none(), "clock"_a.none(), "capture"_a.none())
+           "save_secs"_a.none(), "external_state_policy"_a, "max_to_keep"_a.none(), "task_type"_a,
+           "task_id"_a, "warn"_a.none(), "clock"_a.none(), "capture"_a.none())
       .def("begin", &PyHook::Begin, "global_step"_a)
       .def("restore_for_model_step", &PyHook::RestoreForModelStep, "model_step"_a)
       .def("after_step", &PyHook::AfterStep, "global_step"_a)
@@ -216,7 +226,8 @@ void RegisterHook(nb::module_& m) {
       [](nb::object factory, const std::string& name) {
         PythonCallable make(std::move(factory));
         std::string what = "from_generator(fn=" + name + ")";
-        return DatasetHandle{FromGenerator([make, what] { return MakeGenerator(make, what); }, name)};
+        return DatasetHandle{
+            FromGenerator([make, what] { return MakeGenerator(make, what); }, name)};
       },
       "factory"_a, "name"_a);
 }

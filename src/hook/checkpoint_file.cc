@@ -56,8 +56,8 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
   ByteReader in(bytes);
   std::string_view magic;
   if (!in.GetBytes(kMagic.size(), &magic) || magic != kMagic) {
-    Corrupt(path, "not an input checkpoint file (bad magic; " + std::to_string(bytes.size()) +
-                      " bytes)");
+    Corrupt(path,
+            "not an input checkpoint file (bad magic; " + std::to_string(bytes.size()) + " bytes)");
   }
   uint64_t version, body_size;
   if (!in.GetVarint64(&version)) Corrupt(path, "truncated in the header");
@@ -87,7 +87,8 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
   }
   for (uint64_t i = 0; i < count; ++i) {
     std::string_view name, state;
-    if (!b.GetLengthPrefixed(&name) || !b.GetLengthPrefixed(&state)) Corrupt(path, "malformed body");
+    if (!b.GetLengthPrefixed(&name) || !b.GetLengthPrefixed(&state))
+      Corrupt(path, "malformed body");
     contents.states.emplace_back(std::string(name), std::string(state));
   }
   if (b.remaining() != 0) Corrupt(path, "malformed body (trailing bytes)");

@@ -41,8 +41,8 @@ std::string EncodeCheckpointFile(const CheckpointContents& contents);
 CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::string& path);
 
 struct CheckpointIndex {
-  std::string latest;             // file name of the newest checkpoint
-  std::vector<std::string> all;   // file names of every retained checkpoint, oldest first
+  std::string latest;            // file name of the newest checkpoint
+  std::vector<std::string> all;  // file names of every retained checkpoint, oldest first
 };
 
 std::string EncodeIndexFile(const CheckpointIndex& index);

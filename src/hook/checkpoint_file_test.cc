@@ -38,7 +38,8 @@ TEST(CheckpointFileTest, EveryBitFlipIsDataLoss) {
     for (int bit = 0; bit < 8; ++bit) {
       std::string flipped = bytes;
       flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
-      EXPECT_THROW(DecodeCheckpointFile(flipped, "f"), DataLossError) << "byte " << i << " bit " << bit;
+      EXPECT_THROW(DecodeCheckpointFile(flipped, "f"), DataLossError)
+          << "byte " << i << " bit " << bit;
     }
   }
 }
@@ -83,10 +84,10 @@ TEST(CheckpointNamesTest, OwnNamesOnly) {
   EXPECT_EQ(IndexFileName("input_worker_3"), "checkpoint_input_worker_3");
   EXPECT_EQ(ParseCheckpointFileName("input", "input.ckpt-100"), 100);
   EXPECT_EQ(ParseCheckpointFileName("input", "input.ckpt-0"), 0);
-  for (const char* other : {"checkpoint", "checkpoint_input", "model.ckpt-100",
-                            "model.ckpt-100.index", "input.ckpt-100.tmp", "input.ckpt-",
-                            "input.ckpt--5", "input.ckpt-007", "input_worker_3.ckpt-5",
-                            "input.ckpt-1e3", "xinput.ckpt-5"}) {
+  for (const char* other :
+       {"checkpoint", "checkpoint_input", "model.ckpt-100", "model.ckpt-100.index",
+        "input.ckpt-100.tmp", "input.ckpt-", "input.ckpt--5", "input.ckpt-007",
+        "input_worker_3.ckpt-5", "input.ckpt-1e3", "xinput.ckpt-5"}) {
     EXPECT_EQ(ParseCheckpointFileName("input", other), std::nullopt) << other;
   }
   EXPECT_EQ(ParseCheckpointFileName("input_worker_3", "input_worker_3.ckpt-5"), 5);

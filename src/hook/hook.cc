@@ -90,11 +90,12 @@ class CheckpointInputPipelineHook::Impl {
     restore_decided_ = true;
     if (!step && model_step > 0) {
       std::string steps;
-      for (const auto& info : List()) steps += (steps.empty() ? "" : ", ") + std::to_string(info.step);
+      for (const auto& info : List())
+        steps += (steps.empty() ? "" : ", ") + std::to_string(info.step);
       throw FailedPreconditionError(
           "CheckpointInputPipelineHook: no valid input checkpoint at or before model step " +
-          std::to_string(model_step) + " in " + dir_ + " (input checkpoints at steps: " +
-          (steps.empty() ? "none" : steps) +
+          std::to_string(model_step) + " in " + dir_ +
+          " (input checkpoints at steps: " + (steps.empty() ? "none" : steps) +
           "); restoring the model there would make the model and its input pipeline disagree");
     }
     if (began_ && step) last_step_seen_ = *step;
@@ -167,7 +168,8 @@ class CheckpointInputPipelineHook::Impl {
     std::set<const Iterator*> seen;
     for (const auto& [name, it] : iterators_) {
       if (name.empty()) throw InvalidArgumentError(std::string(who) + "an iterator name is empty");
-      if (it == nullptr) throw InvalidArgumentError(std::string(who) + "iterator '" + name + "' is null");
+      if (it == nullptr)
+        throw InvalidArgumentError(std::string(who) + "iterator '" + name + "' is null");
       if (!names.insert(name).second) {
         throw InvalidArgumentError(std::string(who) + "iterator name '" + name + "' given twice");
       }
@@ -182,8 +184,8 @@ class CheckpointInputPipelineHook::Impl {
                                  "exactly one of save_steps and save_secs must be given; got both");
     }
     if (!options_.save_steps && !options_.save_secs) {
-      throw InvalidArgumentError(std::string(who) +
-                                 "exactly one of save_steps and save_secs must be given; got neither");
+      throw InvalidArgumentError(
+          std::string(who) + "exactly one of save_steps and save_secs must be given; got neither");
     }
     if (options_.save_steps && *options_.save_steps <= 0) {
       throw InvalidArgumentError(std::string(who) + "save_steps must be positive; got " +
@@ -194,7 +196,8 @@ class CheckpointInputPipelineHook::Impl {
                                  std::to_string(*options_.save_secs));
     }
     if (options_.max_to_keep && *options_.max_to_keep < 1) {
-      throw InvalidArgumentError(std::string(who) + "max_to_keep must be at least 1 (or None to keep all); got " +
+      throw InvalidArgumentError(std::string(who) +
+                                 "max_to_keep must be at least 1 (or None to keep all); got " +
                                  std::to_string(*options_.max_to_keep));
     }
     const std::string& type = options_.task_type;
@@ -242,10 +245,9 @@ class CheckpointInputPipelineHook::Impl {
     const std::string index_temp = hook_internal::IndexFileName(prefix_) + std::string(kTempSuffix);
     const std::string file_head = prefix_ + ".ckpt-";
     for (const auto& name : fs_->ListDir(dir_)) {
-      bool ours_temp = name == index_temp ||
-                       (name.size() > file_head.size() + kTempSuffix.size() &&
-                        name.compare(0, file_head.size(), file_head) == 0 &&
-                        name.ends_with(kTempSuffix));
+      bool ours_temp = name == index_temp || (name.size() > file_head.size() + kTempSuffix.size() &&
+                                              name.compare(0, file_head.size(), file_head) == 0 &&
+                                              name.ends_with(kTempSuffix));
       if (ours_temp) fs_->DeleteFile(JoinPath(dir_, name));
     }
     for (const auto& info : List()) retained_.push_back(info.step);
@@ -365,14 +367,16 @@ class CheckpointInputPipelineHook::Impl {
 
   void CheckCapturedNames(const std::vector<std::pair<std::string, std::string>>& states) const {
     bool same = states.size() == iterators_.size();
-    for (size_t i = 0; same && i < states.size(); ++i) same = states[i].first == iterators_[i].first;
+    for (size_t i = 0; same && i < states.size(); ++i)
+      same = states[i].first == iterators_[i].first;
     if (!same) {
       std::vector<std::string> got;
       for (const auto& [name, bytes] : states) got.push_back(name);
       std::vector<std::string> want;
       for (const auto& [name, it] : iterators_) want.push_back(name);
-      throw InvalidArgumentError("CheckpointInputPipelineHook: the capture function returned states for " +
-                                 JoinNames(got) + ", expected " + JoinNames(want));
+      throw InvalidArgumentError(
+          "CheckpointInputPipelineHook: the capture function returned states for " +
+          JoinNames(got) + ", expected " + JoinNames(want));
     }
   }
 
@@ -496,7 +500,9 @@ std::optional<int64_t> CheckpointInputPipelineHook::RestoreForModelStep(int64_t 
 }
 void CheckpointInputPipelineHook::AfterStep(int64_t global_step) { impl_->AfterStep(global_step); }
 void CheckpointInputPipelineHook::Save(int64_t global_step) { impl_->Save(global_step); }
-void CheckpointInputPipelineHook::End(std::optional<int64_t> global_step) { impl_->End(global_step); }
+void CheckpointInputPipelineHook::End(std::optional<int64_t> global_step) {
+  impl_->End(global_step);
+}
 void CheckpointInputPipelineHook::Flush() { impl_->Flush(); }
 std::vector<InputCheckpointInfo> CheckpointInputPipelineHook::ListCheckpoints() const {
   return impl_->List();
@@ -507,7 +513,8 @@ const std::string& CheckpointInputPipelineHook::checkpoint_dir() const { return 
 std::string CheckpointInputPipelineHook::index_path() const { return impl_->index_path(); }
 
 std::optional<std::string> LatestInputCheckpoint(const std::string& checkpoint_dir,
-                                                 const std::string& prefix, FileSystem* file_system) {
+                                                 const std::string& prefix,
+                                                 FileSystem* file_system) {
   FileSystem& fs = file_system != nullptr ? *file_system : DefaultFileSystem();
   std::string path = JoinPath(checkpoint_dir, hook_internal::IndexFileName(prefix));
   if (!fs.FileExists(path)) return std::nullopt;

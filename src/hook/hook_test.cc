@@ -81,7 +81,8 @@ TEST(HookTest, ArgumentErrorsSayWhatIsWrong) {
   CheckpointHookOptions both = EverySteps(10);
   both.save_secs = 5;
   EXPECT_NE(ErrorOf([&] { make(both); }).find("got both"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { make(EverySteps(0)); }).find("save_steps must be positive"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { make(EverySteps(0)); }).find("save_steps must be positive"),
+            std::string::npos);
   CheckpointHookOptions secs;
   secs.save_secs = -1;
   EXPECT_NE(ErrorOf([&] { make(secs); }).find("save_secs must be positive"), std::string::npos);
@@ -94,8 +95,9 @@ TEST(HookTest, ArgumentErrorsSayWhatIsWrong) {
   EXPECT_THROW(CheckpointInputPipelineHook({{"train", it.get()}}, "", EverySteps(1)),
                InvalidArgumentError);
   EXPECT_THROW(CheckpointInputPipelineHook({}, "/tmp/x", EverySteps(1)), InvalidArgumentError);
-  EXPECT_THROW(CheckpointInputPipelineHook({{"a", it.get()}, {"a", it.get()}}, "/tmp/x", EverySteps(1)),
-               InvalidArgumentError);
+  EXPECT_THROW(
+      CheckpointInputPipelineHook({{"a", it.get()}, {"a", it.get()}}, "/tmp/x", EverySteps(1)),
+      InvalidArgumentError);
   EXPECT_THROW(CheckpointInputPipelineHook({{"a", nullptr}}, "/tmp/x", EverySteps(1)),
                InvalidArgumentError);
   CheckpointInputPipelineHook hook({{"train", it.get()}}, "/tmp/x", EverySteps(1));
@@ -359,7 +361,8 @@ TEST(HookTest, BackgroundWriteFailureReachesTheTrainingThread) {
     NextBatch(*it);
     hook.AfterStep(2);  // captured; the write fails in the background
     // Once the writer has failed, the very next step raises it, naming the step and the cause.
-    while (hook.stats().saves_failed == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (hook.stats().saves_failed == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     NextBatch(*it);
     std::string error = ErrorOf([&] { hook.AfterStep(3); });
     EXPECT_NE(error.find("step 2"), std::string::npos) << error;
@@ -416,7 +419,8 @@ TEST(HookTest, SaveSecsUsesTheClock) {
 
 TEST(HookTest, ExternalStatePolicy) {
   auto stateful = [] {
-    return Map(Range(0, 100), [](const Element& e) { return e; }, {.name = "tick", .stateful = true});
+    return Map(Range(0, 100), [](const Element& e) { return e; },
+               {.name = "tick", .stateful = true});
   };
   {
     ScratchDir dir;

@@ -17,7 +17,8 @@ namespace inputpipe::hook_testing {
 class ScratchDir {
  public:
   ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "inputpipe_hook_XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "inputpipe_hook_XXXXXX").string();
     path_ = ::mkdtemp(pattern.data());
   }
   ~ScratchDir() { std::filesystem::remove_all(path_); }

@@ -7,8 +7,8 @@
 namespace inputpipe {
 
 namespace {
-constexpr char kProduced[] = "produced";    // elements produced so far (informational)
-constexpr char kExhausted[] = "exhausted";  // the generator returned end of sequence
+constexpr char kProduced[] = "produced";               // elements produced so far (informational)
+constexpr char kExhausted[] = "exhausted";             // the generator returned end of sequence
 constexpr char kGeneratorState[] = "generator_state";  // get_state() bytes, when checkpointable
 
 class FromGeneratorDataset : public Dataset {
@@ -23,7 +23,8 @@ class FromGeneratorDataset : public Dataset {
   Generator MakeGenerator() const {
     Generator generator = make_();
     if (!generator.next) {
-      throw InvalidArgumentError("from_generator(fn=" + name_ + "): the generator has no next function");
+      throw InvalidArgumentError("from_generator(fn=" + name_ +
+                                 "): the generator has no next function");
     }
     if (static_cast<bool>(generator.get_state) != static_cast<bool>(generator.set_state)) {
       throw InvalidArgumentError("from_generator(fn=" + name_ +

@@ -55,7 +55,8 @@ TEST(FromGeneratorTest, PlainGeneratorIsExternalState) {
     it->Save();
     FAIL() << "expected ExternalStateError";
   } catch (const ExternalStateError& e) {
-    EXPECT_NE(std::string(e.what()).find("from_generator(fn=plain)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("from_generator(fn=plain)"), std::string::npos)
+        << e.what();
   }
   // Under 'ignore' the rest is saved and a restore starts the generator from the beginning.
   std::string state = it->Save(ExternalStatePolicy::kIgnore);
@@ -68,7 +69,12 @@ TEST(FromGeneratorTest, PlainGeneratorIsExternalState) {
 
 TEST(FromGeneratorTest, ExhaustedGeneratorStaysExhaustedAfterRestore) {
   int made = 0;
-  auto ds = FromGenerator([&made] { ++made; return Counting(2, true); }, "count");
+  auto ds = FromGenerator(
+      [&made] {
+        ++made;
+        return Counting(2, true);
+      },
+      "count");
   auto it = ds->MakeIterator();
   while (it->GetNext()) {
   }
@@ -81,11 +87,13 @@ TEST(FromGeneratorTest, ExhaustedGeneratorStaysExhaustedAfterRestore) {
 
 TEST(FromGeneratorTest, BadGenerators) {
   EXPECT_THROW(FromGenerator(nullptr), InvalidArgumentError);
-  auto half = FromGenerator([] {
-    Generator g = Counting(3, true);
-    g.set_state = nullptr;
-    return g;
-  }, "half");
+  auto half = FromGenerator(
+      [] {
+        Generator g = Counting(3, true);
+        g.set_state = nullptr;
+        return g;
+      },
+      "half");
   EXPECT_THROW(half->MakeIterator()->GetNext(), InvalidArgumentError);
   auto nonext = FromGenerator([] { return Generator{}; }, "empty");
   EXPECT_THROW(nonext->MakeIterator()->GetNext(), InvalidArgumentError);
