@@ -3,8 +3,10 @@
 // One .cc per area, each exposing one Register*() function that module.cc calls:
 //   module.cc    NB_MODULE(_core): calls every Register*() below, in this order
 //   errors.cc    RegisterErrors: C++ exception types -> Python exception types (table below)
-//   elements.cc  Element <-> Python conversion, Python callables as C++ functions
-//   datasets.cc  RegisterDatasets: DatasetHandle, Iterator, the ops of issue 2
+//   elements.cc  Element <-> Python conversion (numpy's C API), Python callables as C++
+//                functions, RegisterShutdown: PythonSection's atexit handler
+//   datasets.cc  RegisterDatasets: DatasetHandle, Iterator, the ops of issue 2, inspect_state,
+//                decode_checkpoint_file (for `inputpipe inspect`)
 //   reorder.cc   RegisterReorder: the reordering / parallel ops of issue 3
 //   readers.cc   RegisterReaders (file readers), hook.cc RegisterHook (checkpoint hook)
 // RegisterReorder, RegisterReaders and RegisterHook are weak: module.cc calls them only when
