@@ -17,5 +17,12 @@ for example in build/cpp/*_example; do
   "$example" >/dev/null
 done
 
+# Sanitizers (ASan+UBSan over every test, TSan over the threaded ones) and a short fuzz run:
+# docs/reliability.md. INPUTPIPE_SKIP_SANITIZERS=1 skips both (a quick local run).
+if [ "${INPUTPIPE_SKIP_SANITIZERS:-0}" != "1" ]; then
+  bash tools/sanitizers.sh
+  bash tools/fuzz.sh
+fi
+
 echo "== Python tests"
 .venv/bin/python -m pytest -q tests/python
