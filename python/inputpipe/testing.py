@@ -125,7 +125,7 @@ def _factory_name(make_ds):
     return f"{module}:{qualname}"
 
 
-def _resume_in_fresh_process(make_ds, state, limit, policy):
+def _resume_in_fresh_process(make_ds, state, limit):
     """Restores `state` into make_ds() in a new Python process; returns the rest it yields."""
     with tempfile.TemporaryDirectory(prefix="inputpipe-exactness-") as tmp:
         state_path = os.path.join(tmp, "state")
@@ -208,7 +208,7 @@ def assert_exact_resume(make_ds, *, max_state_bytes=1024, max_elements=2000,
         else:
             _assert_same_stream(continued, resumed, f"{what}: restored rest vs saving iterator")
         if k in in_new_process:
-            fresh = _resume_in_fresh_process(make_ds, state, rest_limit, external_state_policy)
+            fresh = _resume_in_fresh_process(make_ds, state, rest_limit)
             _assert_same_stream(continued, fresh, f"{what}: rest restored in a fresh process")
     return expected
 
