@@ -154,8 +154,8 @@ def main():
 
     print("\n4. evidence")
     lost = last_step - resumed
-    print(f"   resumed from step {resumed} (killed at step {last_step}: the {lost} steps after the last "
-          "common checkpoint were trained again, as the model was restored to that step too)")
+    print(f"   resumed from step {resumed} (killed at step {last_step}: the {lost} step{'s' * (lost != 1)} after "
+          "the last common checkpoint trained again, as the model was restored to that step too)")
     input_ckpts = [n for n in os.listdir(ckpt_dir) if n.startswith("input.ckpt-")]
     model_ckpts = [n for n in os.listdir(ckpt_dir) if n.startswith("model.ckpt-")]
     input_size = max(os.path.getsize(os.path.join(ckpt_dir, n)) for n in input_ckpts)
