@@ -352,7 +352,8 @@ def machine(summary, cfg):
 def machine_md(m, cfg, started, wall, loads):
     vs = ", ".join(f"{k} {v}" for k, v in sorted(m["versions"].items()))
     return "\n".join([
-        f"- Run: {started} UTC, {'--quick' if cfg['quick'] else 'full'}, {wall / 60:.0f} min; "
+        f"- Run: {started} UTC, {'--quick' if cfg['quick'] else 'full'}, "
+        f"{'?' if math.isnan(wall) else f'{wall / 60:.0f}'} min; "
         f"{cfg['n']:,} records per data set; {cfg['reps']} repetitions of each throughput "
         f"measurement (medians), {cfg['restore_reps']} of each restore.",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} memory; {m['os']}; "
@@ -503,6 +504,8 @@ def main():
     ap.add_argument("--out", help="results folder (default bench/results/full or quick)")
     ap.add_argument("--docs", help="rewrite the generated part of this markdown file")
     ap.add_argument("--from-json", help="only re-render tables/plots from a results.json")
+    ap.add_argument("--from-journal", help="render what an interrupted run measured, from the "
+                    "workers' journal (bench/results/journal.jsonl)")
     ap.add_argument("--merge", help="a results.json to update: this run's measurements replace "
                     "its ones with the same keys (e.g. rerun one library), the rest is kept")
     args = ap.parse_args()
@@ -513,7 +516,19 @@ def main():
     libs = args.libs.split(",")
     out_dir = args.out or os.path.join(HERE, "results", "quick" if args.quick else "full")
     os.makedirs(out_dir, exist_ok=True)
-    if args.from_json:
+    if args.from_journal:
+        results, seen = {}, {}
+        for line in open(args.from_journal):
+            e = json.loads(line)
+            t = e["task"]
+            if t["n"] != cfg["n"]:
+                continue
+            k = (t["workload"], t["lib"], str(t["shuffle"]), t["phase"])
+            rep = seen[k] = seen.get(k, -1) + 1
+            results["|".join(map(str, k + (rep,)))] = dict(e["result"], load=e["load"])
+        workloads = [w for w in workloads if any(k.startswith(w + "|") for k in results)]
+        started, wall = "(from the journal of an interrupted run)", float("nan")
+    elif args.from_json:
         saved = json.load(open(args.from_json))
         results, cfg, started, wall = saved["results"], saved["config"], saved["started"], saved["wall_s"]
         workloads, libs = saved["workloads"], saved["libs"]

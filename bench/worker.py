@@ -114,6 +114,9 @@ def throughput(lib, task):
     return out
 
 
+SLOW_SAVE_S = 20.0
+
+
 def checkpoint(lib, task):
     wl = common.WORKLOADS[task["workload"]]
     n, bs = task["n"], wl["batch"]
@@ -148,6 +151,13 @@ def checkpoint(lib, task):
             sizes.append(pipe.state_size(blob))
             if count in points:
                 kept[points[count]] = blob
+                if dt > SLOW_SAVE_S and any(c > count for c in points):
+                    # A state this slow to save (whole buffers of the data set in it): keep the
+                    # 50% point only, so that the run ends in bounded time. The table shows "–"
+                    # for the points skipped.
+                    for c in [c for c in points if c > count and points[c] != 0.5]:
+                        del points[c]
+                    last = max(points)
             else:
                 pipe.discard(blob)
     pipe.close(it)
@@ -193,6 +203,14 @@ def main():
         out = dict(status="error", why=f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
     sys.stdout.flush()
     print("RESULT " + json.dumps(out), flush=True)
+    # Also appended to a journal next to the data folder, so that an interrupted suite run
+    # keeps what it measured (suite.py --from-journal renders it).
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(task["data_dir"])),
+                               "journal.jsonl"), "a") as f:
+            f.write(json.dumps(dict(task=task, result=out, load=os.getloadavg()[0])) + "\n")
+    except OSError:
+        pass
     # Worker threads/processes of some libraries can hold the interpreter at exit.
     os._exit(0)
 
