@@ -1,9 +1,11 @@
 // The byte format of a saved iterator state (docs/state_format.md):
 //
 //   magic "IPST" | version varint | body length varint | body | masked crc32c fixed32
-//   body := pipeline entry count varint, each a length-prefixed string | node
+//   body := pipeline (zlib-deflated "\n"-joined entries, length-prefixed) | node
 //   node := name str | op str | ints (count, {key str, zigzag varint}) |
 //           blobs (count, {key str, value str}) | external (count, {str}) | children (count, node)
+#include <zlib.h>
+
 #include <cstdio>
 
 #include "inputpipe/errors.h"
@@ -19,6 +21,22 @@ constexpr uint32_t kFormatVersion = 1;
 // Deeper trees than this are certainly corrupt; the bound keeps a hostile input from
 // exhausting the stack of the recursive decoder.
 constexpr int kMaxDepth = 64;
+// The inflated pipeline text is at most this long: a bound against a decompression bomb.
+constexpr size_t kMaxPipelineText = 1 << 20;
+
+// The pipeline fingerprint is text that repeats op and parameter names; deflating it keeps
+// the state of deep pipelines well under 1 KiB while the full text stays available for
+// naming the first difference on restore.
+std::string DeflatePipeline(const std::vector<std::string>& pipeline) {
+  std::string text;
+  for (size_t i = 0; i < pipeline.size(); ++i) text += (i ? "\n" : "") + pipeline[i];
+  uLongf size = compressBound(text.size());
+  std::string out(size, '\0');
+  compress2(reinterpret_cast<Bytef*>(out.data()), &size,
+            reinterpret_cast<const Bytef*>(text.data()), text.size(), Z_BEST_COMPRESSION);
+  out.resize(size);
+  return out;
+}
 
 void EncodeNode(const StateNode& node, std::string* out) {
   PutLengthPrefixed(out, node.name);
@@ -58,6 +76,36 @@ uint64_t GetCount(ByteReader& in, const char* what) {
   return n;
 }
 
+std::vector<std::string> InflatePipeline(ByteReader& in) {
+  std::string deflated = GetString(in, "pipeline");
+  z_stream z{};
+  if (inflateInit(&z) != Z_OK) throw DataLossError("corrupt state: cannot start inflating");
+  z.next_in = reinterpret_cast<Bytef*>(deflated.data());
+  z.avail_in = static_cast<uInt>(deflated.size());
+  std::string text;
+  char buffer[4096];
+  int rc;
+  do {
+    z.next_out = reinterpret_cast<Bytef*>(buffer);
+    z.avail_out = sizeof(buffer);
+    rc = inflate(&z, Z_NO_FLUSH);
+    text.append(buffer, sizeof(buffer) - z.avail_out);
+  } while (rc == Z_OK && text.size() <= kMaxPipelineText);
+  inflateEnd(&z);
+  if (rc != Z_STREAM_END || z.avail_in != 0) {
+    Corrupt(in, "pipeline fingerprint does not inflate");
+  }
+  std::vector<std::string> pipeline;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    pipeline.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return pipeline;
+}
+
 void DecodeNode(ByteReader& in, StateNode* node, int depth) {
   if (depth > kMaxDepth) Corrupt(in, "state tree deeper than " + std::to_string(kMaxDepth));
   node->name = GetString(in, "node name");
@@ -84,8 +132,7 @@ void DecodeNode(ByteReader& in, StateNode* node, int depth) {
 
 std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root) {
   std::string body;
-  PutVarint64(&body, pipeline.size());
-  for (const auto& entry : pipeline) PutLengthPrefixed(&body, entry);
+  PutLengthPrefixed(&body, DeflatePipeline(pipeline));
   EncodeNode(root, &body);
 
   std::string out(kMagic);
@@ -128,9 +175,7 @@ DecodedState DecodeState(std::string_view bytes) {
   std::string_view body;
   in.GetBytes(body_size, &body);
   ByteReader body_in(body);
-  for (uint64_t i = 0, n = GetCount(body_in, "pipeline"); i < n; ++i) {
-    decoded.pipeline.push_back(GetString(body_in, "pipeline entry"));
-  }
+  decoded.pipeline = InflatePipeline(body_in);
   DecodeNode(body_in, &decoded.root, 0);
   if (body_in.remaining() != 0) Corrupt(body_in, "trailing bytes after the state tree");
   return decoded;
