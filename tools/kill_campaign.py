@@ -18,7 +18,7 @@ The driver kills the trainer after a random number of steps plus a random sub-st
 kills land anywhere: inside GetNext, between a capture and its durable write ("during a save"),
 in the middle of a log line. When an epoch ends before the kills are spent, the next epoch
 starts in a fresh directory. Each epoch is checked:
-  - every restart resumes at a save step, never before the last step reported durable, and
+  - every restart resumes at a save step (or the last step, saved by hook.end()), never before the last step reported durable, and
     never after the last step trained;
   - a step replayed after a restart has exactly the records it had before the kill;
   - over the epoch's final timeline every record id appears exactly once, none missing.
@@ -118,6 +118,7 @@ class Violation(Exception):
 def check_epoch(log_path, records, save_steps):
     """Replays one epoch's log (see the module docstring). Returns (restarts, kills during a
     save) and raises Violation on the first problem."""
+    total_steps = -(-records // BATCH)
     timeline = {}       # step -> ids, the final timeline
     last_step = 0       # the last step trained
     durable = -1        # the last step reported durable
@@ -130,7 +131,8 @@ def check_epoch(log_path, records, save_steps):
         kind, *rest = line.split()
         if kind == "R":
             step = int(rest[0])
-            if step % save_steps != 0:
+            # Saves are every save_steps steps, plus hook.end()'s at the epoch's last step.
+            if step % save_steps != 0 and step != total_steps:
                 raise Violation(f"line {n}: resumed at {step}, not a save step")
             if step < durable:
                 raise Violation(f"line {n}: resumed at {step}, but step {durable} was reported durable")

@@ -52,12 +52,21 @@ def test_checker_accepts_a_good_log(tmp_path):
     assert (restarts, checked) == (1, 10)
 
 
+def test_checker_accepts_a_resume_at_the_final_save_of_end(tmp_path):
+    # hook.end() saves the last step (2 here, not a multiple of save_steps); a kill before DONE
+    # resumes there.
+    campaign = _campaign()
+    lines = ["R 0"] + [f"S {s} {' '.join(str(8 * (s - 1) + i) for i in range(8))}" for s in (1, 2)]
+    lines += ["D 2", "R 2", "D 2", "DONE"]
+    assert campaign.check_epoch(_log(tmp_path, lines), records=16, save_steps=3) == (1, 16)
+
+
 @pytest.mark.parametrize("bad, what", [
     ([l if l != "S 5 8 9" else "S 5 8 1" for l in GOOD], "duplicated"),            # a repeat
     ([l if l != "S 5 8 9" else "S 5 8" for l in GOOD], "missing"),                 # a loss
     ([l if l != "S 4 6 7" else "S 4 7 6" for l in GOOD[:7]] + GOOD[7:], "replayed"),  # reorder
     (GOOD[:6] + ["D 6"] + GOOD[6:], "reported durable"),   # resumed before a durable save
-    (GOOD[:7] + ["R 2"] + GOOD[8:], "not a save step"),
+    (GOOD[:7] + ["R 1"] + GOOD[8:], "not a save step"),
     (GOOD[:-1], "did not end"),
 ])
 def test_checker_rejects(tmp_path, bad, what):
