@@ -361,8 +361,11 @@ TEST(HookTest, BackgroundWriteFailureReachesTheTrainingThread) {
     NextBatch(*it);
     hook.AfterStep(2);  // captured; the write fails in the background
     // Once the writer has failed, the very next step raises it, naming the step and the cause.
-    while (hook.stats().saves_failed == 0)
+    // A guard against hanging if the write never failed, not a timing assertion.
+    for (int i = 0; i < 60000 && hook.stats().saves_failed == 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(hook.stats().saves_failed, 1);
     NextBatch(*it);
     std::string error = ErrorOf([&] { hook.AfterStep(3); });
     EXPECT_NE(error.find("step 2"), std::string::npos) << error;
