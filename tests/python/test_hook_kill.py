@@ -55,7 +55,7 @@ def _check_log(log, total_steps):
                 step = int(rest[0])
                 assert current is None or step <= current, f"resumed at {step}, after only {current}"
                 assert not restarts or step >= restarts[-1], f"resumed at {step}, before {restarts[-1]}"
-                assert step % SAVE_STEPS == 0, f"resumed at {step}: not a save step"
+                assert step % SAVE_STEPS == 0 or step == total_steps, f"resumed at {step}: not a save step"
                 restarts.append(step)
                 current = step
             elif kind == "S":
