@@ -61,6 +61,11 @@ struct ReaderOptions {
   // Hard cap on one record or line: a longer one is a DataLossError, so a corrupt or hostile
   // length field cannot allocate gigabytes.
   int64_t max_record_bytes = int64_t{256} << 20;
+  // > 0: the reader emits batches of batch_size records, exactly what
+  // Batch(reader, batch_size, drop_remainder) gives (batches span files), but the CSV reader
+  // parses straight into the batch's columns: no tensor per field. The state stays a position.
+  int64_t batch_size = 0;
+  bool drop_remainder = false;
 };
 
 // TFRecord files as TensorFlow writes them: per record a little-endian uint64 length, the

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <type_traits>
 
 #include "core/tensor_ops.h"
 #include "inputpipe/readers.h"
@@ -115,6 +117,28 @@ class CsvFormat : public RecordFormat {
   }
 
   bool ReadRecord(InputStream& in, RecordPosition& pos, Element* out) const override {
+    std::vector<Element> values;
+    bool got = ReadFields(in, pos, [&](size_t index, const auto& value) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(value)>, Tensor>) {
+        values.emplace_back(value);  // a default: shares its buffer
+      } else if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string_view>) {
+        values.emplace_back(Tensor::String(std::string(value)));
+      } else {
+        values.emplace_back(Tensor::Scalar(value));
+      }
+    });
+    if (got) *out = Element::Tuple(std::move(values));
+    return got;
+  }
+
+  std::unique_ptr<RecordBatch> NewBatch(int64_t capacity) const override;
+
+  // Reads the record at in's position and calls emit(output index, value) for each output
+  // column, value being an int32_t / int64_t / float / double / std::string_view, or the
+  // column's default Tensor. False at the end of the file; BadRecordError for a bad record
+  // (possibly after some emits).
+  template <typename Emit>
+  bool ReadFields(InputStream& in, RecordPosition& pos, const Emit& emit) const {
     if (in.Ensure(1) == 0) return false;
     const uint64_t start = in.offset();
     CsvRecord& record = scratch();
@@ -124,9 +148,7 @@ class CsvFormat : public RecordFormat {
     if (pos.line > 0) pos.line += record.line_breaks;
     if (status == CsvStatus::kError) Fail(in, here, start, record.error, record.data_ended_in_quote);
 
-    std::vector<Element> values;
-    values.reserve(columns_.size());
-    size_t selected = 0, excluded = 0;
+    size_t emitted = 0, selected = 0, excluded = 0;
     const bool select_all = csv_.select_cols.empty() && csv_.exclude_cols.empty();
     for (size_t col = 0; col < record.fields.size(); ++col) {
       const bool explicit_exclude =
@@ -138,22 +160,24 @@ class CsvFormat : public RecordFormat {
       if (explicit_exclude) ++excluded;
       if (!include) continue;
       ++selected;
-      if (values.size() >= columns_.size()) {
+      if (emitted >= columns_.size()) {
         Fail(in, here, start,
              "expected " + std::to_string(columns_.size()) + " fields but the record has more",
              false);
       }
-      values.push_back(ToTensor(record.fields[col], values.size(), col, in, here, start));
+      Convert(record.fields[col], emitted, col, in, here, start, emit);
+      ++emitted;
     }
-    if (values.size() != columns_.size()) {
+    if (emitted != columns_.size()) {
       Fail(in, here, start,
            "expected " + std::to_string(columns_.size()) + " fields but the record has " +
-               std::to_string(values.size()),
+               std::to_string(emitted),
            false);
     }
-    *out = Element::Tuple(std::move(values));
     return true;
   }
+
+  const std::vector<CsvColumn>& columns() const { return columns_; }
 
  private:
   // Parses the record at in's position, reading more as needed, and consumes it.
@@ -188,8 +212,9 @@ class CsvFormat : public RecordFormat {
     throw BadRecordError("csv: " + RecordLocation(in, pos, start) + ": " + what, file_broken);
   }
 
-  Tensor ToTensor(std::string_view field, size_t index, size_t col, const InputStream& in,
-                  const RecordPosition& pos, uint64_t start) const {
+  template <typename Emit>
+  void Convert(std::string_view field, size_t index, size_t col, const InputStream& in,
+               const RecordPosition& pos, uint64_t start, const Emit& emit) const {
     const CsvColumn& column = columns_[index];
     if (field.empty() || field == csv_.na_value) {
       if (!column.default_value) {
@@ -198,33 +223,34 @@ class CsvFormat : public RecordFormat {
                  std::string(DTypeName(column.dtype)) + ") is required but missing",
              false);
       }
-      return *column.default_value;  // shares the default's buffer
+      emit(index, *column.default_value);
+      return;
     }
     bool ok = false;
-    Tensor t;
     switch (column.dtype) {
       case DType::kInt32: {
         int32_t v;
-        if ((ok = ParseInt(field, &v))) t = Tensor::Scalar(v);
+        if ((ok = ParseInt(field, &v))) emit(index, v);
         break;
       }
       case DType::kInt64: {
         int64_t v;
-        if ((ok = ParseInt(field, &v))) t = Tensor::Scalar(v);
+        if ((ok = ParseInt(field, &v))) emit(index, v);
         break;
       }
       case DType::kFloat32: {
         float v;
-        if ((ok = ParseFloat(field, &v))) t = Tensor::Scalar(v);
+        if ((ok = ParseFloat(field, &v))) emit(index, v);
         break;
       }
       case DType::kFloat64: {
         double v;
-        if ((ok = ParseFloat(field, &v))) t = Tensor::Scalar(v);
+        if ((ok = ParseFloat(field, &v))) emit(index, v);
         break;
       }
       default:
-        return Tensor::String(std::string(field));
+        emit(index, field);
+        return;
     }
     if (!ok) {
       std::string shown(field.substr(0, 64));
@@ -234,7 +260,6 @@ class CsvFormat : public RecordFormat {
                (field.size() > 64 ? "...'" : "'"),
            false);
     }
-    return t;
   }
 
   // One record's parse storage per thread: reused, so fields allocate nothing once warm.
@@ -248,6 +273,100 @@ class CsvFormat : public RecordFormat {
   const int64_t max_record_bytes_;
   const CsvDialect dialect_;
 };
+
+// A batch of CSV rows, parsed straight into one growing vector per output column.
+class CsvBatch : public RecordBatch {
+ public:
+  CsvBatch(const CsvFormat& format, int64_t capacity) : format_(format) {
+    for (const CsvColumn& c : format.columns()) {
+      Column& col = columns_.emplace_back();
+      col.dtype = c.dtype;
+      switch (c.dtype) {
+        case DType::kInt32: col.i32.reserve(capacity); break;
+        case DType::kInt64: col.i64.reserve(capacity); break;
+        case DType::kFloat32: col.f32.reserve(capacity); break;
+        case DType::kFloat64: col.f64.reserve(capacity); break;
+        default: col.str.reserve(capacity); break;
+      }
+    }
+  }
+
+  bool Read(InputStream& in, RecordPosition& pos) override {
+    try {
+      bool got = format_.ReadFields(in, pos, [this](size_t index, const auto& value) {
+        Append(columns_[index], value);
+      });
+      if (got) ++rows_;
+      return got;
+    } catch (...) {
+      for (Column& c : columns_) c.Resize(rows_);  // drop the bad row's first fields
+      throw;
+    }
+  }
+  int64_t size() const override { return rows_; }
+  Element Finish() override {
+    std::vector<Element> out;
+    out.reserve(columns_.size());
+    for (Column& c : columns_) out.emplace_back(c.ToTensor(rows_));
+    return Element::Tuple(std::move(out));
+  }
+
+ private:
+  struct Column {
+    DType dtype = DType::kString;
+    std::vector<int32_t> i32;
+    std::vector<int64_t> i64;
+    std::vector<float> f32;
+    std::vector<double> f64;
+    std::vector<std::string> str;
+
+    void Resize(int64_t n) {
+      if (static_cast<int64_t>(i32.size()) > n) i32.resize(n);
+      if (static_cast<int64_t>(i64.size()) > n) i64.resize(n);
+      if (static_cast<int64_t>(f32.size()) > n) f32.resize(n);
+      if (static_cast<int64_t>(f64.size()) > n) f64.resize(n);
+      if (static_cast<int64_t>(str.size()) > n) str.resize(n);
+    }
+    template <typename T>
+    static Tensor Numeric(const std::vector<T>& v, int64_t n) {
+      Tensor t = Tensor::Allocate(DTypeOf<T>::value, {n});
+      if (n > 0) std::memcpy(t.mutable_data<T>(), v.data(), n * sizeof(T));
+      return t;
+    }
+    Tensor ToTensor(int64_t n) {
+      switch (dtype) {
+        case DType::kInt32: return Numeric(i32, n);
+        case DType::kInt64: return Numeric(i64, n);
+        case DType::kFloat32: return Numeric(f32, n);
+        case DType::kFloat64: return Numeric(f64, n);
+        default: return Tensor::FromStrings(std::move(str), {n});
+      }
+    }
+  };
+
+  static void Append(Column& c, const Tensor& default_value) {
+    switch (c.dtype) {
+      case DType::kInt32: c.i32.push_back(default_value.data<int32_t>()[0]); break;
+      case DType::kInt64: c.i64.push_back(default_value.data<int64_t>()[0]); break;
+      case DType::kFloat32: c.f32.push_back(default_value.data<float>()[0]); break;
+      case DType::kFloat64: c.f64.push_back(default_value.data<double>()[0]); break;
+      default: c.str.push_back(default_value.strings()[0]); break;
+    }
+  }
+  static void Append(Column& c, std::string_view v) { c.str.emplace_back(v); }
+  static void Append(Column& c, int32_t v) { c.i32.push_back(v); }
+  static void Append(Column& c, int64_t v) { c.i64.push_back(v); }
+  static void Append(Column& c, float v) { c.f32.push_back(v); }
+  static void Append(Column& c, double v) { c.f64.push_back(v); }
+
+  const CsvFormat& format_;
+  std::vector<Column> columns_;
+  int64_t rows_ = 0;
+};
+
+std::unique_ptr<RecordBatch> CsvFormat::NewBatch(int64_t capacity) const {
+  return std::make_unique<CsvBatch>(*this, capacity);
+}
 
 void CheckColumns(const std::vector<int64_t>& cols, const char* name) {
   for (size_t i = 0; i < cols.size(); ++i) {

@@ -176,6 +176,35 @@ TEST(CsvTest, SelectExcludeAndOptionsAreValidated) {
                PipelineMismatchError);
 }
 
+TEST(CsvTest, FusedBatchesEqualBatchOfTheReader) {
+  TempDir dir;
+  std::string a = dir.Write("a.csv", NastyCsv(23));
+  std::string b = dir.Write("b.csv", NastyCsv(6));
+  std::string bad = dir.Write("bad.csv", "id,name,value\n1,a,1\nx,b,2\n3,c,3\n4,d\n5,e,5\n");
+  for (int64_t n : {1, 4, 7, 100}) {
+    for (bool drop : {false, true}) {
+      for (const auto& files : std::vector<std::vector<std::string>>{{a, b}, {a, bad, b}}) {
+        auto fused = CsvDataset(files, IntStringFloat(), {.header = true},
+                                {.buffer_size = 9, .batch_size = n, .drop_remainder = drop});
+        auto unfused = Batch(CsvDataset(files, IntStringFloat(), {.header = true}), n, drop);
+        // Errors included: the batch being built is dropped, as Batch drops it.
+        EXPECT_EQ(testing::RunToText(fused), testing::RunToText(unfused)) << n << " " << drop;
+      }
+    }
+  }
+  ExpectExactResume(CsvDataset({a, b}, IntStringFloat(), {.header = true},
+                               {.buffer_size = 9, .batch_size = 4}));
+  auto indexed = CsvDataset({a, b}, IntStringFloat(), {.header = true},
+                            {.index = true, .batch_size = 4, .drop_remainder = true});
+  EXPECT_EQ(indexed->Cardinality(), 29 / 4);
+  EXPECT_EQ(indexed->Get(6), Collect(Batch(CsvDataset({a, b}, IntStringFloat(), {.header = true}), 4))[6]);
+  ExpectExactResume(indexed);
+  EXPECT_THROW(CsvDataset({a}, IntStringFloat(), {}, {.batch_size = -1}), InvalidArgumentError);
+  // Readers without their own batch stack records like Batch does.
+  auto lines = TextLineDataset({a}, {.batch_size = 5});
+  EXPECT_EQ(Collect(lines), Collect(Batch(TextLineDataset({a}), 5)));
+}
+
 TEST(CsvParserTest, NeedsMoreUntilTheRecordIsComplete) {
   CsvRecord record;
   size_t consumed = 0;

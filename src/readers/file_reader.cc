@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 
 #include "core/tensor_ops.h"
@@ -117,6 +118,26 @@ std::optional<FileIndex> DecodeSidecar(std::string_view bytes, const FileFingerp
   return index;
 }
 
+// The default batch: records read one by one, stacked at the end.
+class StackingBatch : public RecordBatch {
+ public:
+  StackingBatch(const RecordFormat& format, int64_t capacity) : format_(format) {
+    records_.reserve(capacity);
+  }
+  bool Read(InputStream& in, RecordPosition& pos) override {
+    Element e;
+    if (!format_.ReadRecord(in, pos, &e)) return false;
+    records_.push_back(std::move(e));
+    return true;
+  }
+  int64_t size() const override { return static_cast<int64_t>(records_.size()); }
+  Element Finish() override { return StackElements(records_, format_.op_name()); }
+
+ private:
+  const RecordFormat& format_;
+  std::vector<Element> records_;
+};
+
 // Open descriptors of the indexed files, for pread in Get (thread-safe, no shared offset).
 struct OpenFiles {
   std::vector<int> fds;
@@ -145,10 +166,18 @@ class FileReaderDataset : public Dataset {
     std::string own = format_->params();
     if (!own.empty()) p += ", " + own;
     if (options_.index) p += ", indexed=true";
+    if (batched()) {
+      p += ", batch_size=" + std::to_string(options_.batch_size) +
+           ", drop_remainder=" + (options_.drop_remainder ? "true" : "false");
+    }
     return p;
   }
   int64_t Cardinality() const override {
-    return options_.index ? cumulative_.back() : kUnknownCardinality;
+    if (!options_.index) return kUnknownCardinality;
+    const int64_t records = cumulative_.back();
+    if (!batched()) return records;
+    const int64_t n = options_.batch_size;
+    return options_.drop_remainder ? records / n : (records + n - 1) / n;
   }
   bool IsRandomAccess() const override { return options_.index; }
   Element Get(int64_t index) const override;
@@ -159,6 +188,9 @@ class FileReaderDataset : public Dataset {
   size_t buffer_size() const { return buffer_size_; }
   const std::vector<FileIndex>& indexes() const { return indexes_; }
   const std::vector<int64_t>& cumulative() const { return cumulative_; }
+  bool batched() const { return options_.batch_size > 0; }
+  int64_t batch_size() const { return options_.batch_size; }
+  bool drop_remainder() const { return options_.drop_remainder; }
 
  protected:
   std::unique_ptr<Iterator> MakeIteratorInternal() const override;
@@ -166,6 +198,9 @@ class FileReaderDataset : public Dataset {
  private:
   void BuildIndex();
   FileIndex ScanFile(const std::string& path) const;
+  // Calls read() on an in-memory stream holding record `index` (over all files).
+  void ReadIndexed(int64_t index,
+                   const std::function<bool(InputStream&, RecordPosition&)>& read) const;
 
   const std::shared_ptr<const RecordFormat> format_;
   const std::vector<std::string> files_;
@@ -239,10 +274,29 @@ void FileReaderDataset::BuildIndex() {
 
 Element FileReaderDataset::Get(int64_t index) const {
   const std::string op = format_->op_name();
-  if (!options_.index || index < 0 || index >= cumulative_.back()) {
+  if (!options_.index || index < 0 || index >= Cardinality()) {
     throw InvalidArgumentError(op + ": Get(" + std::to_string(index) + ") out of range [0, " +
-                               std::to_string(options_.index ? cumulative_.back() : 0) + ")");
+                               std::to_string(options_.index ? Cardinality() : 0) + ")");
   }
+  if (!batched()) {
+    Element out;
+    ReadIndexed(index, [&](InputStream& in, RecordPosition& pos) {
+      return format_->ReadRecord(in, pos, &out);
+    });
+    return out;
+  }
+  const int64_t begin = index * options_.batch_size;
+  const int64_t end = std::min(begin + options_.batch_size, cumulative_.back());
+  std::unique_ptr<RecordBatch> batch = format_->NewBatch(end - begin);
+  for (int64_t i = begin; i < end; ++i) {
+    ReadIndexed(i, [&](InputStream& in, RecordPosition& pos) { return batch->Read(in, pos); });
+  }
+  return batch->Finish();
+}
+
+void FileReaderDataset::ReadIndexed(
+    int64_t index, const std::function<bool(InputStream&, RecordPosition&)>& read) const {
+  const std::string op = format_->op_name();
   size_t f = std::upper_bound(cumulative_.begin(), cumulative_.end(), index) - cumulative_.begin() - 1;
   int64_t local = index - cumulative_[f];
   uint64_t start = indexes_[f].offsets[local], end = indexes_[f].offsets[local + 1];
@@ -261,12 +315,10 @@ Element FileReaderDataset::Get(int64_t index) const {
   }
   auto in = InputStream::FromBytes(std::move(bytes), Compression::kNone, files_[f], start);
   RecordPosition pos{local, 0};
-  Element out;
-  if (!format_->ReadRecord(*in, pos, &out)) {
+  if (!read(*in, pos)) {
     throw DataLossError(op + ": " + Quote(files_[f]) + " record " + std::to_string(local) +
                         " (byte " + std::to_string(start) + ") is empty: the file changed after it was indexed");
   }
-  return out;
 }
 
 // Streaming: one file open at a time.
@@ -276,24 +328,21 @@ class FileReaderIterator : public Iterator {
 
  protected:
   std::optional<Element> GetNextInternal() override {
-    const auto& files = ds_.files();
-    while (file_index_ < files.size()) {
-      if (!in_) Open();
+    if (!ds_.batched()) {
       Element out;
-      bool got;
-      try {
-        got = ds_.format().ReadRecord(*in_, pos_, &out);
-      } catch (const BadRecordError& e) {
-        if (e.file_broken()) NextFile();
-        throw;
-      } catch (const Error&) {
-        NextFile();  // a read error or a corrupt compressed stream: the rest is unreadable
-        throw;
-      }
-      if (got) return out;
-      NextFile();
+      if (!ReadOne([&] { return ds_.format().ReadRecord(*in_, pos_, &out); })) return std::nullopt;
+      return out;
     }
-    return std::nullopt;
+    // A batch spans files, as Batch(reader) does; records read before an error are dropped
+    // with the batch, as Batch drops them.
+    std::unique_ptr<RecordBatch> batch = ds_.format().NewBatch(ds_.batch_size());
+    while (batch->size() < ds_.batch_size()) {
+      if (!ReadOne([&] { return batch->Read(*in_, pos_); })) break;
+    }
+    if (batch->size() == 0 || (ds_.drop_remainder() && batch->size() < ds_.batch_size())) {
+      return std::nullopt;
+    }
+    return batch->Finish();
   }
 
   void SaveInternal(StateWriter& w) override {
@@ -335,6 +384,29 @@ class FileReaderIterator : public Iterator {
   }
 
  private:
+  // Calls read() (which reads one record from in_) on the current file, moving to the next
+  // file at each end; false once every file is done.
+  template <typename ReadFn>
+  bool ReadOne(const ReadFn& read) {
+    const auto& files = ds_.files();
+    while (file_index_ < files.size()) {
+      if (!in_) Open();
+      bool got;
+      try {
+        got = read();
+      } catch (const BadRecordError& e) {
+        if (e.file_broken()) NextFile();
+        throw;
+      } catch (const Error&) {
+        NextFile();  // a read error or a corrupt compressed stream: the rest is unreadable
+        throw;
+      }
+      if (got) return true;
+      NextFile();
+    }
+    return false;
+  }
+
   void Open() {
     pos_ = RecordPosition{};
     try {
@@ -403,6 +475,10 @@ std::unique_ptr<Iterator> FileReaderDataset::MakeIteratorInternal() const {
 }
 }  // namespace
 
+std::unique_ptr<RecordBatch> RecordFormat::NewBatch(int64_t capacity) const {
+  return std::make_unique<StackingBatch>(*this, capacity);
+}
+
 std::string RecordLocation(const InputStream& in, const RecordPosition& pos, uint64_t offset) {
   std::string where = Quote(in.name());
   if (pos.line > 0) where += ", line " + std::to_string(pos.line);
@@ -420,6 +496,10 @@ DatasetPtr MakeFileReaderDataset(std::shared_ptr<const RecordFormat> format,
   if (options.max_record_bytes <= 0) {
     throw InvalidArgumentError(op + ": max_record_bytes must be positive, got " +
                                std::to_string(options.max_record_bytes));
+  }
+  if (options.batch_size < 0) {
+    throw InvalidArgumentError(op + ": batch_size must be >= 0, got " +
+                               std::to_string(options.batch_size));
   }
   if (options.index_sidecar && !options.index) {
     throw InvalidArgumentError(op + ": index_sidecar=true needs index=true");

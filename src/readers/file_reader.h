@@ -36,6 +36,18 @@ class BadRecordError : public DataLossError {
   bool file_broken_;
 };
 
+// Records collected into one batch element, with the values Batch would stack.
+class RecordBatch {
+ public:
+  virtual ~RecordBatch() = default;
+  // Reads the record at in's position into the batch; false at the end of the file. A bad
+  // record throws BadRecordError, as RecordFormat::ReadRecord does, leaving the batch as it was.
+  virtual bool Read(InputStream& in, RecordPosition& pos) = 0;
+  virtual int64_t size() const = 0;
+  // The batch: every component gains a leading dimension of size(). REQUIRES: size() > 0.
+  virtual Element Finish() = 0;
+};
+
 class RecordFormat {
  public:
   virtual ~RecordFormat() = default;
@@ -47,6 +59,9 @@ class RecordFormat {
   // Reads the record at in's position into *out and advances `pos`; false at the end of the
   // file. Throws BadRecordError for a malformed record, after advancing past it.
   virtual bool ReadRecord(InputStream& in, RecordPosition& pos, Element* out) const = 0;
+  // An empty batch of up to `capacity` records. The default reads records one by one and
+  // stacks them; a format may fill its columns directly instead (the CSV reader does).
+  virtual std::unique_ptr<RecordBatch> NewBatch(int64_t capacity) const;
 };
 
 // A dataset reading `files` one after the other with `format`. Validates the options and, with
