@@ -53,13 +53,14 @@ class ChooseIterator : public Iterator {
     }
     const Element& c = *choice;
     if (!c.is_tensor() || c.tensor().dtype() != DType::kInt64 || c.tensor().rank() != 0) {
-      throw InvalidArgumentError("choose_from_datasets: choice_dataset must produce int64 scalars, got " +
-                                 c.StructureString());
+      throw InvalidArgumentError(
+          "choose_from_datasets: choice_dataset must produce int64 scalars, got " +
+          c.StructureString());
     }
     int64_t i = c.tensor().scalar<int64_t>();
     if (i < 0 || i >= static_cast<int64_t>(inputs_.size())) {
-      throw InvalidArgumentError("choose_from_datasets: choice " + std::to_string(i) + " is out of range [0, " +
-                                 std::to_string(inputs_.size()) + ")");
+      throw InvalidArgumentError("choose_from_datasets: choice " + std::to_string(i) +
+                                 " is out of range [0, " + std::to_string(inputs_.size()) + ")");
     }
     std::optional<Element> element = inputs_[i]->GetNext();
     if (!element) stopped_ = true;
@@ -91,9 +92,11 @@ std::unique_ptr<Iterator> ChooseDataset::MakeIteratorInternal() const {
 }  // namespace
 
 DatasetPtr ChooseFromDatasets(std::vector<DatasetPtr> inputs, DatasetPtr choice_dataset) {
-  if (inputs.empty()) throw InvalidArgumentError("choose_from_datasets: needs at least one dataset");
+  if (inputs.empty())
+    throw InvalidArgumentError("choose_from_datasets: needs at least one dataset");
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]) throw InvalidArgumentError("choose_from_datasets: dataset " + std::to_string(i) + " is null");
+    if (!inputs[i])
+      throw InvalidArgumentError("choose_from_datasets: dataset " + std::to_string(i) + " is null");
   }
   if (!choice_dataset) throw InvalidArgumentError("choose_from_datasets: choice_dataset is null");
   return std::make_shared<ChooseDataset>(std::move(inputs), std::move(choice_dataset));

@@ -11,8 +11,8 @@
 // seed at random when the dataset is created; the seed travels in the state, so a restore in
 // another process continues the same permutation, and the fingerprint says "seed=random"
 // rather than the number (pipelines built in two processes have equal fingerprints).
-#include "ops/random_util.h"
 #include "inputpipe/ops.h"
+#include "ops/random_util.h"
 
 namespace inputpipe {
 
@@ -99,7 +99,8 @@ std::unique_ptr<Iterator> GlobalShuffleDataset::MakeIteratorInternal() const {
 }
 }  // namespace
 
-DatasetPtr GlobalShuffle(DatasetPtr input, std::optional<int64_t> seed, bool reshuffle_each_iteration) {
+DatasetPtr GlobalShuffle(DatasetPtr input, std::optional<int64_t> seed,
+                         bool reshuffle_each_iteration) {
   if (!input) throw InvalidArgumentError("global_shuffle: input dataset is null");
   if (!input->IsRandomAccess()) {
     throw InvalidArgumentError("global_shuffle needs a random-access input, but " +

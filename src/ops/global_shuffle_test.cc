@@ -52,7 +52,8 @@ TEST(GlobalShuffleTest, NeedsARandomAccessInputAndSaysWhichOpIsNot) {
     FAIL() << "expected InvalidArgumentError";
   } catch (const InvalidArgumentError& e) {
     EXPECT_NE(std::string(e.what()).find("sequential_range(n=10) is not random-access"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
   EXPECT_NO_THROW(GlobalShuffle(Map(Range(0, 10), reorder_test::SlowSquare(0)), 1));
 }
@@ -60,7 +61,8 @@ TEST(GlobalShuffleTest, NeedsARandomAccessInputAndSaysWhichOpIsNot) {
 TEST(GlobalShuffleTest, ResumesExactly) {
   ExpectExactResume(GlobalShuffle(Range(0, 300), 5, false));
   ExpectExactResume(GlobalShuffle(Range(0, 300), std::nullopt, false));
-  ExpectExactResume(Batch(GlobalShuffle(Map(Range(0, 90), reorder_test::SlowSquare(0)), 3, false), 4));
+  ExpectExactResume(
+      Batch(GlobalShuffle(Map(Range(0, 90), reorder_test::SlowSquare(0)), 3, false), 4));
 }
 
 TEST(GlobalShuffleTest, RandomSeedTravelsInTheState) {

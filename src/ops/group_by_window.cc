@@ -22,13 +22,13 @@
 namespace inputpipe {
 
 namespace {
-constexpr char kInput[] = "input";          // the input's state at the anchor
-constexpr char kAnchor[] = "anchor";        // input position of the anchor
-constexpr char kRead[] = "read";            // elements read from the input
+constexpr char kInput[] = "input";    // the input's state at the anchor
+constexpr char kAnchor[] = "anchor";  // input position of the anchor
+constexpr char kRead[] = "read";      // elements read from the input
 constexpr char kInputDone[] = "input_done";
-constexpr char kOpen[] = "open";            // bitmap from the anchor: in an open window
-constexpr char kCurrent[] = "current";      // bitmap from the anchor: in the window being reduced
-constexpr char kReduce[] = "reduce";        // the reduce iterator's state, while one is active
+constexpr char kOpen[] = "open";        // bitmap from the anchor: in an open window
+constexpr char kCurrent[] = "current";  // bitmap from the anchor: in the window being reduced
+constexpr char kReduce[] = "reduce";    // the reduce iterator's state, while one is active
 
 // The window handed to reduce_fn: a random-access list of elements.
 class GroupWindowDataset : public Dataset {
@@ -48,7 +48,9 @@ class GroupWindowDataset : public Dataset {
   Element Get(int64_t index) const override { return elements_.at(index); }
 
  protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override { return MakeIndexIterator(shared()); }
+  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
+    return MakeIndexIterator(shared());
+  }
 
  private:
   const std::vector<Element> elements_;
@@ -72,7 +74,9 @@ class GroupByWindowDataset : public Dataset {
            ", window_size=" + std::to_string(window_size_);
   }
   std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override { return input_->Cardinality() == 0 ? 0 : kUnknownCardinality; }
+  int64_t Cardinality() const override {
+    return input_->Cardinality() == 0 ? 0 : kUnknownCardinality;
+  }
 
  protected:
   std::unique_ptr<Iterator> MakeIteratorInternal() const override;
@@ -117,7 +121,8 @@ class GroupByWindowIterator : public Iterator {
 
   void SaveInternal(StateWriter& w) override {
     if (ds_.options_.stateful) {
-      w.ReportExternalState("group_by_window(fn=" + ds_.options_.name + "): the function is declared stateful");
+      w.ReportExternalState("group_by_window(fn=" + ds_.options_.name +
+                            "): the function is declared stateful");
     }
     const Window* oldest = current_ ? &current_window_ : nullptr;
     for (const auto& [key, window] : groups_) {
@@ -155,8 +160,9 @@ class GroupByWindowIterator : public Iterator {
     const std::string& current = has_current ? r.ReadBytes(kCurrent) : empty;
     const size_t bytes = static_cast<size_t>((read_ - anchor + 7) / 8);
     if (open.size() != bytes || (has_current && current.size() != bytes)) {
-      throw DataLossError("corrupt state: group_by_window bitmaps of " + std::to_string(open.size()) +
-                          " bytes for " + std::to_string(read_ - anchor) + " positions");
+      throw DataLossError("corrupt state: group_by_window bitmaps of " +
+                          std::to_string(open.size()) + " bytes for " +
+                          std::to_string(read_ - anchor) + " positions");
     }
     // Re-read from the anchor, putting each element back where it was.
     for (int64_t position = anchor; position < read_; ++position) {
@@ -164,7 +170,8 @@ class GroupByWindowIterator : public Iterator {
       std::optional<Element> element = input_->GetNext();
       if (!element) {
         throw DataLossError("corrupt state: group_by_window's input ended at position " +
-                            std::to_string(position) + " of " + std::to_string(read_) + " during replay");
+                            std::to_string(position) + " of " + std::to_string(read_) +
+                            " during replay");
       }
       const int64_t bit = position - anchor;
       if (has_current && ((static_cast<uint8_t>(current[bit / 8]) >> (bit % 8)) & 1)) {
@@ -176,7 +183,8 @@ class GroupByWindowIterator : public Iterator {
       }
     }
     if (has_current) {
-      if (current_window_.elements.empty()) throw DataLossError("corrupt state: group_by_window: empty window");
+      if (current_window_.elements.empty())
+        throw DataLossError("corrupt state: group_by_window: empty window");
       current_window_.key = ds_.key_fn_(current_window_.elements.front());
       current_ = MakeReduceIterator(current_window_);
       current_->RestoreNode(r.ChildNode(kReduce));
@@ -217,9 +225,11 @@ class GroupByWindowIterator : public Iterator {
   }
 
   std::unique_ptr<Iterator> MakeReduceIterator(const Window& window) {
-    DatasetPtr reduced = ds_.reduce_fn_(window.key, std::make_shared<GroupWindowDataset>(window.elements));
+    DatasetPtr reduced =
+        ds_.reduce_fn_(window.key, std::make_shared<GroupWindowDataset>(window.elements));
     if (!reduced) {
-      throw InvalidArgumentError("group_by_window(fn=" + ds_.options_.name + "): reduce_fn returned a null dataset");
+      throw InvalidArgumentError("group_by_window(fn=" + ds_.options_.name +
+                                 "): reduce_fn returned a null dataset");
     }
     return reduced->MakeIterator();
   }
@@ -244,10 +254,11 @@ DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn, int
   if (!key_fn) throw InvalidArgumentError("group_by_window: key_func is empty");
   if (!reduce_fn) throw InvalidArgumentError("group_by_window: reduce_func is empty");
   if (window_size <= 0) {
-    throw InvalidArgumentError("group_by_window: window_size must be positive, got " + std::to_string(window_size));
+    throw InvalidArgumentError("group_by_window: window_size must be positive, got " +
+                               std::to_string(window_size));
   }
-  return std::make_shared<GroupByWindowDataset>(std::move(input), std::move(key_fn), std::move(reduce_fn),
-                                                window_size, std::move(options));
+  return std::make_shared<GroupByWindowDataset>(
+      std::move(input), std::move(key_fn), std::move(reduce_fn), window_size, std::move(options));
 }
 
 }  // namespace inputpipe

@@ -35,8 +35,8 @@ TEST(GroupByWindowTest, MatchesTfDataExample) {
   auto out = Rows(Collect(GroupByWindow(Range(0, 10), Mod(2), BatchAll(4), 4)));
   EXPECT_EQ(out, (std::vector<std::vector<int64_t>>{{0, 2, 4, 6}, {1, 3, 5, 7}, {8}, {9}}));
   // Leftovers in increasing key order, whatever order the keys first appeared in.
-  auto flush = Rows(Collect(GroupByWindow(Seq(5), [](const Element& e) { return 10 - e.tensor().scalar<int64_t>(); },
-                                          BatchAll(3), 3)));
+  auto flush = Rows(Collect(GroupByWindow(
+      Seq(5), [](const Element& e) { return 10 - e.tensor().scalar<int64_t>(); }, BatchAll(3), 3)));
   EXPECT_EQ(flush, (std::vector<std::vector<int64_t>>{{4}, {3}, {2}, {1}, {0}}));
   EXPECT_THROW(GroupByWindow(Range(0, 3), Mod(2), BatchAll(1), 0), InvalidArgumentError);
 }

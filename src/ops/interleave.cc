@@ -98,7 +98,8 @@ class InterleaveIterator : public Iterator {
     if (parallel && workers_.empty()) Start();
     while (!end_of_input_ || num_open_ > 0) {
       if (slots_[cycle_index_].open) {
-        std::optional<Element> element = parallel ? TakeParallel() : slots_[cycle_index_].inner->GetNext();
+        std::optional<Element> element =
+            parallel ? TakeParallel() : slots_[cycle_index_].inner->GetNext();
         if (element) {
           if (++block_index_ == ds_.block_length_) AdvanceToNextInCycle();
           return element;
@@ -116,7 +117,8 @@ class InterleaveIterator : public Iterator {
 
   void SaveInternal(StateWriter& w) override {
     if (ds_.options_.stateful) {
-      w.ReportExternalState("interleave(fn=" + ds_.options_.name + "): the function is declared stateful");
+      w.ReportExternalState("interleave(fn=" + ds_.options_.name +
+                            "): the function is declared stateful");
     }
     // Everything read here is written by the consumer's thread only (the workers touch the
     // slots' queues, never these fields), so no lock and no waiting.
@@ -190,7 +192,9 @@ class InterleaveIterator : public Iterator {
 
   std::unique_ptr<Iterator> MakeInner(const Element& element) {
     DatasetPtr inner = ds_.fn_(element);
-    if (!inner) throw InvalidArgumentError("interleave(fn=" + ds_.options_.name + "): fn returned a null dataset");
+    if (!inner)
+      throw InvalidArgumentError("interleave(fn=" + ds_.options_.name +
+                                 "): fn returned a null dataset");
     return inner->MakeIterator();
   }
 
@@ -341,7 +345,7 @@ class InterleaveIterator : public Iterator {
   int64_t num_open_ = 0;
 
   std::vector<std::thread> workers_;
-  std::mutex mu_;  // guards the slots' parallel fields and what follows
+  std::mutex mu_;                        // guards the slots' parallel fields and what follows
   std::condition_variable worker_cv_;    // a slot to read, or cancelled_
   std::condition_variable consumer_cv_;  // an item or an eof
   int64_t priority_ = 0;                 // GUARDED_BY(mu_): where workers look first
@@ -363,15 +367,18 @@ DatasetPtr Interleave(DatasetPtr input, DatasetFn fn, int64_t cycle_length, int6
                                std::to_string(cycle_length));
   }
   if (block_length <= 0) {
-    throw InvalidArgumentError("interleave: block_length must be positive, got " + std::to_string(block_length));
+    throw InvalidArgumentError("interleave: block_length must be positive, got " +
+                               std::to_string(block_length));
   }
   if (num_parallel_calls < 0 && num_parallel_calls != kAutotune) {
-    throw InvalidArgumentError("interleave: num_parallel_calls must be >= 0 or AUTOTUNE (-1), got " +
-                               std::to_string(num_parallel_calls));
+    throw InvalidArgumentError(
+        "interleave: num_parallel_calls must be >= 0 or AUTOTUNE (-1), got " +
+        std::to_string(num_parallel_calls));
   }
   int64_t threads = num_parallel_calls == kAutotune ? AutotuneThreads() : num_parallel_calls;
-  return std::make_shared<InterleaveDataset>(std::move(input), std::move(fn), cycle_length, block_length,
-                                             threads, deterministic, std::move(options));
+  return std::make_shared<InterleaveDataset>(std::move(input), std::move(fn), cycle_length,
+                                             block_length, threads, deterministic,
+                                             std::move(options));
 }
 
 }  // namespace inputpipe

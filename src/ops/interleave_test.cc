@@ -16,10 +16,12 @@ using testing::ExpectExactResume;
 // x -> x repeated `times` times (tf.data: from_tensors(x).repeat(times)).
 DatasetFn Repeated(int64_t times, int spin_micros = 0) {
   return [times, spin_micros](const Element& x) {
-    return Map(Range(0, times), [x, spin_micros](const Element&) {
-      reorder_test::Spin(spin_micros);
-      return x;
-    }, {.name = "const"});
+    return Map(Range(0, times),
+               [x, spin_micros](const Element&) {
+                 reorder_test::Spin(spin_micros);
+                 return x;
+               },
+               {.name = "const"});
   };
 }
 
@@ -28,10 +30,12 @@ DatasetFn Repeated(int64_t times, int spin_micros = 0) {
 DatasetFn Uneven(int spin_micros = 0) {
   return [spin_micros](const Element& x) {
     int64_t v = x.tensor().scalar<int64_t>();
-    return Map(Range(0, v % 5), [v, spin_micros](const Element& e) {
-      reorder_test::Spin(spin_micros);
-      return Element(Tensor::Scalar<int64_t>(v * 100 + e.tensor().scalar<int64_t>()));
-    }, {.name = "tag"});
+    return Map(Range(0, v % 5),
+               [v, spin_micros](const Element& e) {
+                 reorder_test::Spin(spin_micros);
+                 return Element(Tensor::Scalar<int64_t>(v * 100 + e.tensor().scalar<int64_t>()));
+               },
+               {.name = "tag"});
   };
 }
 
@@ -51,10 +55,12 @@ TEST(InterleaveTest, MatchesTfDataDocumentation) {
   const std::vector<int64_t> expected = {1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 2, 2, 3, 3, 3,
                                          3, 4, 4, 4, 4, 3, 3, 4, 4, 5, 5, 5, 5, 5, 5};
   for (int64_t threads : kThreads) {
-    EXPECT_EQ(Ints(Collect(Interleave(Range(1, 6), Repeated(6), 2, 4, threads))), expected) << threads;
+    EXPECT_EQ(Ints(Collect(Interleave(Range(1, 6), Repeated(6), 2, 4, threads))), expected)
+        << threads;
   }
   // cycle_length=1 is flat_map.
-  EXPECT_EQ(Ints(Collect(Interleave(Range(1, 4), Repeated(2), 1))), (std::vector<int64_t>{1, 1, 2, 2, 3, 3}));
+  EXPECT_EQ(Ints(Collect(Interleave(Range(1, 4), Repeated(2), 1))),
+            (std::vector<int64_t>{1, 1, 2, 2, 3, 3}));
   EXPECT_THROW(Interleave(Range(1, 4), Repeated(2), 0), InvalidArgumentError);
   EXPECT_THROW(Interleave(Range(1, 4), Repeated(2), 2, 0), InvalidArgumentError);
 }
@@ -90,7 +96,8 @@ TEST(InterleaveTest, SequentialAndParallelStatesAreInterchangeable) {
   testing::CollectFrom(*it, 13);
   auto restored = parallel->MakeIterator();
   restored->Restore(it->Save());
-  EXPECT_EQ(Ints(testing::CollectFrom(*restored)), std::vector<int64_t>(expected.begin() + 13, expected.end()));
+  EXPECT_EQ(Ints(testing::CollectFrom(*restored)),
+            std::vector<int64_t>(expected.begin() + 13, expected.end()));
 }
 
 TEST(InterleaveTest, NonDeterministicDeliversEachElementExactlyOnce) {
@@ -106,16 +113,19 @@ TEST(InterleaveTest, NonDeterministicDeliversEachElementExactlyOnce) {
 TEST(InterleaveTest, StressSavesWhileWorkersRun) {
   auto expected = Ints(Collect(Interleave(Seq(400), Uneven(), 4, 3)));
   reorder_test::StressSaves(Interleave(Seq(400), Uneven(10), 4, 3, 4), expected, true, 60, 5);
-  reorder_test::StressSaves(Interleave(Seq(300), Uneven(10), 4, 3, 4, false), UnevenExpected(300), false, 30, 6);
+  reorder_test::StressSaves(Interleave(Seq(300), Uneven(10), 4, 3, 4, false), UnevenExpected(300),
+                            false, 30, 6);
 }
 
 TEST(InterleaveTest, InnerErrorsReachTheConsumer) {
   DatasetFn failing = [](const Element& x) {
     int64_t v = x.tensor().scalar<int64_t>();
-    return Map(Range(0, 3), [v](const Element& e) {
-      if (v == 2 && e.tensor().scalar<int64_t>() == 1) throw InvalidArgumentError("bad");
-      return Element(Tensor::Scalar<int64_t>(v * 10 + e.tensor().scalar<int64_t>()));
-    }, {.name = "f"});
+    return Map(Range(0, 3),
+               [v](const Element& e) {
+                 if (v == 2 && e.tensor().scalar<int64_t>() == 1) throw InvalidArgumentError("bad");
+                 return Element(Tensor::Scalar<int64_t>(v * 10 + e.tensor().scalar<int64_t>()));
+               },
+               {.name = "f"});
   };
   for (int64_t threads : {0, 2}) {
     auto it = Interleave(Range(1, 3), failing, 2, 1, threads)->MakeIterator();
@@ -126,7 +136,8 @@ TEST(InterleaveTest, InnerErrorsReachTheConsumer) {
 }
 
 TEST(InterleaveTest, StatefulFunctionIsExternalState) {
-  auto it = Interleave(Range(0, 5), Repeated(2), 2, 1, 0, true, {.name = "gen", .stateful = true})->MakeIterator();
+  auto it = Interleave(Range(0, 5), Repeated(2), 2, 1, 0, true, {.name = "gen", .stateful = true})
+                ->MakeIterator();
   it->GetNext();
   EXPECT_THROW(it->Save(), ExternalStateError);
 }

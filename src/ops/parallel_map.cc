@@ -4,12 +4,13 @@
 // after each element; N workers run fn on those elements (C++ functions truly in parallel);
 // the consumer takes results in input order (deterministic) or as they complete (not).
 // Every element read lives in `window_`, ordered by input position, until it has been
-// delivered and every element before it too; the window holds at most 2N elements.
+// delivered and every element before it too; the window holds at most W = max(4N, 32)
+// elements (a larger window lets the threads run longer without waking each other).
 //
 // State: the input's state just before the oldest element not yet delivered to the consumer
 // (`base_node_`, the node captured after the element before it), plus, only when
 // deterministic=false, a bitmap of the elements after it that were already delivered
-// ("delivered_ahead", bit i = the i-th element after the base; at most 2N bits). A save never
+// ("delivered_ahead", bit i = the i-th element after the base; at most W bits). A save never
 // waits for calls in flight; elements in flight are recomputed after a restore, and the
 // restored dispatcher re-reads the elements of the bitmap without mapping or delivering them:
 // every element is delivered exactly once across the save. With deterministic=true the
@@ -32,6 +33,8 @@ namespace inputpipe {
 namespace {
 constexpr char kInput[] = "input";
 constexpr char kDeliveredAhead[] = "delivered_ahead";
+// Elements in flight: at least this many, so that the threads rarely wait for each other.
+constexpr int64_t kMinWindow = 32;
 
 class ParallelMapDataset : public Dataset {
  public:
@@ -68,7 +71,10 @@ class ParallelMapDataset : public Dataset {
 class ParallelMapIterator : public Iterator {
  public:
   explicit ParallelMapIterator(const ParallelMapDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), input_(ds.input_->MakeIterator()), capacity_(2 * ds.threads_) {}
+      : Iterator(ds.shared()),
+        ds_(ds),
+        input_(ds.input_->MakeIterator()),
+        capacity_(std::max<int64_t>(4 * ds.threads_, kMinWindow)) {}
 
   ~ParallelMapIterator() override {
     {
@@ -85,6 +91,7 @@ class ParallelMapIterator : public Iterator {
   std::optional<Element> GetNextInternal() override {
     if (!dispatcher_.joinable()) Start();
     std::shared_ptr<Slot> slot;
+    bool wake_dispatcher;
     {
       std::unique_lock<std::mutex> lock(mu_);
       consumer_cv_.wait(lock, [&] {
@@ -95,8 +102,11 @@ class ParallelMapIterator : public Iterator {
       slot->delivered = true;
       --undelivered_;
       PopDelivered();
+      // Wake the dispatcher only once the window is half empty: it then reads a run of
+      // elements instead of waking for each one.
+      wake_dispatcher = static_cast<int64_t>(window_.size()) <= capacity_ / 2;
     }
-    dispatcher_cv_.notify_one();
+    if (wake_dispatcher) dispatcher_cv_.notify_one();
     if (slot->error) std::rethrow_exception(slot->error);
     return std::move(slot->output);
   }
@@ -143,14 +153,15 @@ class ParallelMapIterator : public Iterator {
                             std::string(kDeliveredAhead) + "' bitmap");
       }
       for (size_t i = 0; i < bytes.size() * 8; ++i) {
-        if ((static_cast<uint8_t>(bytes[i / 8]) >> (i % 8)) & 1) skip_.push_back(static_cast<int64_t>(i));
+        if ((static_cast<uint8_t>(bytes[i / 8]) >> (i % 8)) & 1)
+          skip_.push_back(static_cast<int64_t>(i));
       }
     }
   }
 
  private:
   struct Slot {
-    Element input;                               // until a worker takes it
+    Element input;  // until a worker takes it
     std::optional<Element> output;
     std::exception_ptr error;
     std::shared_ptr<const StateNode> node_after;  // the input's state right after this element
@@ -199,9 +210,8 @@ class ParallelMapIterator : public Iterator {
       {
         std::unique_lock<std::mutex> lock(mu_);
         // 1. Wait for room in the window.
-        dispatcher_cv_.wait(lock, [&] {
-          return cancelled_ || static_cast<int64_t>(window_.size()) < capacity_;
-        });
+        dispatcher_cv_.wait(
+            lock, [&] { return cancelled_ || static_cast<int64_t>(window_.size()) < capacity_; });
         if (cancelled_) return;
       }
       // 2. Read the next element and capture the input's state after it, without the lock.
@@ -279,23 +289,23 @@ class ParallelMapIterator : public Iterator {
   // last_read_node_.
   std::unique_ptr<Iterator> input_;
   std::vector<int64_t> skip_;  // sorted offsets after the restored base, delivered before the save;
-                              // constant once the threads run
+                               // constant once the threads run
   std::shared_ptr<const StateNode> last_read_node_;
   const int64_t capacity_;
   std::thread dispatcher_;
   std::vector<std::thread> workers_;
 
-  std::mutex mu_;  // guards everything below; the Slots' fields too
-  std::condition_variable dispatcher_cv_;  // room in window_, or cancelled_
-  std::condition_variable worker_cv_;      // work_ non-empty, or cancelled_
-  std::condition_variable consumer_cv_;    // a slot done, or input_done_
+  std::mutex mu_;                             // guards everything below; the Slots' fields too
+  std::condition_variable dispatcher_cv_;     // room in window_, or cancelled_
+  std::condition_variable worker_cv_;         // work_ non-empty, or cancelled_
+  std::condition_variable consumer_cv_;       // a slot done, or input_done_
   std::deque<std::shared_ptr<Slot>> window_;  // GUARDED_BY(mu_): read, not all delivered; in order
   std::deque<std::shared_ptr<Slot>> work_;    // GUARDED_BY(mu_): waiting for a worker
   std::shared_ptr<const StateNode> base_node_;  // GUARDED_BY(mu_): input before window_.front()
-  int64_t popped_ = 0;  // GUARDED_BY(mu_): slots dropped from window_ since Start()
-  int64_t undelivered_ = 0;                     // GUARDED_BY(mu_): slots in window_ not delivered
-  bool input_done_ = false;                     // GUARDED_BY(mu_)
-  bool cancelled_ = false;                      // GUARDED_BY(mu_)
+  int64_t popped_ = 0;       // GUARDED_BY(mu_): slots dropped from window_ since Start()
+  int64_t undelivered_ = 0;  // GUARDED_BY(mu_): slots in window_ not delivered
+  bool input_done_ = false;  // GUARDED_BY(mu_)
+  bool cancelled_ = false;   // GUARDED_BY(mu_)
 };
 
 std::unique_ptr<Iterator> ParallelMapDataset::MakeIteratorInternal() const {

@@ -51,16 +51,20 @@ TEST(ParallelMapTest, StateRestoresAcrossThreadCounts) {
   auto restored = Map(Seq(50), SlowSquare(10), {.name = "square"}, 7)->MakeIterator();
   restored->Restore(state);
   auto expected = Squares(50);
-  EXPECT_EQ(Ints(testing::CollectFrom(*restored)), std::vector<int64_t>(expected.begin() + 17, expected.end()));
+  EXPECT_EQ(Ints(testing::CollectFrom(*restored)),
+            std::vector<int64_t>(expected.begin() + 17, expected.end()));
 }
 
 TEST(ParallelMapTest, FunctionErrorsReachTheConsumerInOrder) {
-  auto ds = Map(Range(0, 10), [](const Element& e) {
-    int64_t v = e.tensor().scalar<int64_t>();
-    if (v == 5) throw InvalidArgumentError("bad element 5");
-    reorder_test::Spin(v < 5 ? 200 : 0);  // later elements finish first
-    return Element(Tensor::Scalar<int64_t>(v));
-  }, {.name = "check"}, 4);
+  auto ds = Map(
+      Range(0, 10),
+      [](const Element& e) {
+        int64_t v = e.tensor().scalar<int64_t>();
+        if (v == 5) throw InvalidArgumentError("bad element 5");
+        reorder_test::Spin(v < 5 ? 200 : 0);  // later elements finish first
+        return Element(Tensor::Scalar<int64_t>(v));
+      },
+      {.name = "check"}, 4);
   auto it = ds->MakeIterator();
   for (int64_t i = 0; i < 5; ++i) EXPECT_EQ(it->GetNext()->tensor().scalar<int64_t>(), i);
   EXPECT_THROW(it->GetNext(), InvalidArgumentError);
@@ -71,11 +75,14 @@ TEST(ParallelMapTest, SaveNeverWaitsForCallsInFlight) {
   // Elements >= 3 block inside fn until released: if Save waited for calls in flight, this
   // test would hang instead of passing.
   auto release = std::make_shared<std::atomic<bool>>(false);
-  auto ds = Map(Range(0, 20), [release](const Element& e) {
-    int64_t v = e.tensor().scalar<int64_t>();
-    while (v >= 3 && !release->load()) std::this_thread::yield();
-    return Element(Tensor::Scalar<int64_t>(v * 10));
-  }, {.name = "gate"}, 4);
+  auto ds = Map(
+      Range(0, 20),
+      [release](const Element& e) {
+        int64_t v = e.tensor().scalar<int64_t>();
+        while (v >= 3 && !release->load()) std::this_thread::yield();
+        return Element(Tensor::Scalar<int64_t>(v * 10));
+      },
+      {.name = "gate"}, 4);
   auto it = ds->MakeIterator();
   EXPECT_EQ(Ints(testing::CollectFrom(*it, 3)), (std::vector<int64_t>{0, 10, 20}));
   std::string state = it->Save();  // workers are blocked on 3, 4, 5, 6

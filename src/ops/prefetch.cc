@@ -27,7 +27,8 @@ constexpr int64_t kAutotuneBuffer = 16;
 class PrefetchDataset : public Dataset {
  public:
   PrefetchDataset(DatasetPtr input, int64_t buffer_size)
-      : input_(std::move(input)), buffer_size_(buffer_size == kAutotune ? kAutotuneBuffer : buffer_size) {}
+      : input_(std::move(input)),
+        buffer_size_(buffer_size == kAutotune ? kAutotuneBuffer : buffer_size) {}
 
   std::string op_name() const override { return "prefetch"; }
   std::string params() const override { return ""; }
@@ -64,6 +65,7 @@ class PrefetchIterator : public Iterator {
     if (ds_.buffer_size_ == 0) return input_->GetNext();
     if (!producer_.joinable()) Start();
     Item item;
+    bool wake_producer;
     {
       std::unique_lock<std::mutex> lock(mu_);
       consumer_cv_.wait(lock, [&] { return !buffer_.empty() || finished_; });
@@ -71,8 +73,11 @@ class PrefetchIterator : public Iterator {
       item = std::move(buffer_.front());
       buffer_.pop_front();
       last_node_ = std::move(item.node);
+      // Wake the producer only once the buffer is half empty: it then refills a run of
+      // elements instead of waking for each one.
+      wake_producer = static_cast<int64_t>(buffer_.size()) <= ds_.buffer_size_ / 2;
     }
-    producer_cv_.notify_one();
+    if (wake_producer) producer_cv_.notify_one();
     if (item.error) std::rethrow_exception(item.error);
     return std::move(item.element);
   }
@@ -153,9 +158,9 @@ class PrefetchIterator : public Iterator {
   std::unique_ptr<Iterator> input_;
   std::thread producer_;
 
-  std::mutex mu_;  // guards everything below
-  std::condition_variable producer_cv_;  // room in the buffer, or cancelled_
-  std::condition_variable consumer_cv_;  // an item, or finished_
+  std::mutex mu_;                                        // guards everything below
+  std::condition_variable producer_cv_;                  // room in the buffer, or cancelled_
+  std::condition_variable consumer_cv_;                  // an item, or finished_
   std::deque<Item> buffer_;                              // GUARDED_BY(mu_)
   std::shared_ptr<const StateNode> last_node_;           // GUARDED_BY(mu_): consumer's position
   std::shared_ptr<const StateNode> last_produced_node_;  // GUARDED_BY(mu_)

@@ -50,10 +50,13 @@ TEST(PrefetchTest, StateDoesNotDependOnBufferSize) {
 
 TEST(PrefetchTest, SaveNeverWaitsForTheProducer) {
   auto release = std::make_shared<std::atomic<bool>>(false);
-  auto slow = Map(Range(0, 10), [release](const Element& e) {
-    while (e.tensor().scalar<int64_t>() >= 4 && !release->load()) std::this_thread::yield();
-    return e;
-  }, {.name = "gate"});
+  auto slow = Map(Range(0, 10),
+                  [release](const Element& e) {
+                    while (e.tensor().scalar<int64_t>() >= 4 && !release->load())
+                      std::this_thread::yield();
+                    return e;
+                  },
+                  {.name = "gate"});
   auto ds = Prefetch(slow, 8);
   auto it = ds->MakeIterator();
   EXPECT_EQ(Ints(testing::CollectFrom(*it, 2)), (std::vector<int64_t>{0, 1}));
@@ -65,10 +68,14 @@ TEST(PrefetchTest, SaveNeverWaitsForTheProducer) {
 }
 
 TEST(PrefetchTest, ErrorsReachTheConsumerInOrder) {
-  auto ds = Prefetch(Map(Range(0, 8), [](const Element& e) {
-    if (e.tensor().scalar<int64_t>() == 3) throw InvalidArgumentError("bad 3");
-    return e;
-  }, {.name = "check"}), 4);
+  auto ds = Prefetch(Map(Range(0, 8),
+                         [](const Element& e) {
+                           if (e.tensor().scalar<int64_t>() == 3)
+                             throw InvalidArgumentError("bad 3");
+                           return e;
+                         },
+                         {.name = "check"}),
+                     4);
   auto it = ds->MakeIterator();
   EXPECT_EQ(Ints(testing::CollectFrom(*it, 3)), (std::vector<int64_t>{0, 1, 2}));
   EXPECT_THROW(it->GetNext(), InvalidArgumentError);
@@ -78,8 +85,8 @@ TEST(PrefetchTest, ErrorsReachTheConsumerInOrder) {
 TEST(PrefetchTest, StressSavesWhileTheProducerIsBusy) {
   std::vector<int64_t> squares;
   for (int64_t i = 0; i < 2000; ++i) squares.push_back(i * i);
-  reorder_test::StressSaves(Prefetch(Map(Seq(2000), SlowSquare(15), {.name = "square"}), 8), squares,
-                            true, 100, 3);
+  reorder_test::StressSaves(Prefetch(Map(Seq(2000), SlowSquare(15), {.name = "square"}), 8),
+                            squares, true, 100, 3);
 }
 
 TEST(PrefetchTest, DestroysCleanlyWhileProducing) {

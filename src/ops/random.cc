@@ -19,8 +19,7 @@ constexpr char kNext[] = "next";  // counter of the next element
 
 class RandomDatasetImpl : public Dataset {
  public:
-  explicit RandomDatasetImpl(std::optional<int64_t> seed)
-      : seed_(OpSeed::From(seed)) {}
+  explicit RandomDatasetImpl(std::optional<int64_t> seed) : seed_(OpSeed::From(seed)) {}
 
   std::string op_name() const override { return "random"; }
   std::string params() const override { return seed_.Param(); }
@@ -29,7 +28,8 @@ class RandomDatasetImpl : public Dataset {
   Element Get(int64_t index) const override { return Value(seed_.value, index); }
 
   static Element Value(int64_t seed, int64_t index) {
-    uint64_t bits = CounterHash(MixKey(static_cast<uint64_t>(seed), 0x72616e64ULL), static_cast<uint64_t>(index));
+    uint64_t bits = CounterHash(MixKey(static_cast<uint64_t>(seed), 0x72616e64ULL),
+                                static_cast<uint64_t>(index));
     return Tensor::Scalar<int64_t>(static_cast<int64_t>(bits));
   }
 
@@ -43,10 +43,13 @@ class RandomDatasetImpl : public Dataset {
 
 class RandomIterator : public Iterator {
  public:
-  explicit RandomIterator(const RandomDatasetImpl& ds) : Iterator(ds.shared()), ds_(ds), seed_(ds.seed_.value) {}
+  explicit RandomIterator(const RandomDatasetImpl& ds)
+      : Iterator(ds.shared()), ds_(ds), seed_(ds.seed_.value) {}
 
  protected:
-  std::optional<Element> GetNextInternal() override { return RandomDatasetImpl::Value(seed_, next_++); }
+  std::optional<Element> GetNextInternal() override {
+    return RandomDatasetImpl::Value(seed_, next_++);
+  }
   void SaveInternal(StateWriter& w) override {
     w.WriteInt(kSeed, seed_);
     w.WriteInt(kNext, next_);
@@ -67,6 +70,8 @@ std::unique_ptr<Iterator> RandomDatasetImpl::MakeIteratorInternal() const {
 }
 }  // namespace
 
-DatasetPtr RandomDataset(std::optional<int64_t> seed) { return std::make_shared<RandomDatasetImpl>(seed); }
+DatasetPtr RandomDataset(std::optional<int64_t> seed) {
+  return std::make_shared<RandomDatasetImpl>(seed);
+}
 
 }  // namespace inputpipe

@@ -33,7 +33,8 @@ inline uint64_t Mix64(uint64_t z) {
 
 // Two values into one key (order matters).
 inline uint64_t MixKey(uint64_t a, uint64_t b) {
-  return Mix64(Mix64(a + 0x9e3779b97f4a7c15ULL) ^ (b * 0xd1b54a32d192ed03ULL + 0x632be59bd9b4e019ULL));
+  return Mix64(Mix64(a + 0x9e3779b97f4a7c15ULL) ^
+               (b * 0xd1b54a32d192ed03ULL + 0x632be59bd9b4e019ULL));
 }
 
 // The counter-th output of the stream `key`: SplitMix64 evaluated at a counter, so any
@@ -45,7 +46,8 @@ inline uint64_t CounterHash(uint64_t key, uint64_t counter) {
 // Uniform in [0, n) from 64 random bits (Lemire's multiply-high; bias below 2^-40 for the n
 // the ops use). REQUIRES: n > 0.
 inline int64_t UniformIndex(uint64_t bits, int64_t n) {
-  return static_cast<int64_t>((static_cast<unsigned __int128>(bits) * static_cast<uint64_t>(n)) >> 64);
+  return static_cast<int64_t>((static_cast<unsigned __int128>(bits) * static_cast<uint64_t>(n)) >>
+                              64);
 }
 
 // Uniform double in [0, 1) from the top 53 bits.
@@ -67,7 +69,9 @@ struct OpSeed {
   static OpSeed From(std::optional<int64_t> seed) {
     return seed.has_value() ? OpSeed{true, *seed} : OpSeed{false, RandomSeed()};
   }
-  std::string Param() const { return "seed=" + (seeded ? std::to_string(value) : std::string("random")); }
+  std::string Param() const {
+    return "seed=" + (seeded ? std::to_string(value) : std::string("random"));
+  }
   // The saved seed; a DataLossError naming `op` if the pipeline has another one.
   int64_t Restore(const StateReader& r, std::string_view key, std::string_view op) const {
     int64_t saved = r.ReadInt(key);

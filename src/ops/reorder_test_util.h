@@ -86,13 +86,15 @@ class SequentialRange : public Dataset {
   std::shared_ptr<std::atomic<int64_t>> reads_;
 };
 
-inline std::shared_ptr<SequentialRange> Seq(int64_t n) { return std::make_shared<SequentialRange>(n); }
+inline std::shared_ptr<SequentialRange> Seq(int64_t n) {
+  return std::make_shared<SequentialRange>(n);
+}
 
 // For ops whose order is not reproducible (deterministic=false): runs k elements, saves,
 // restores into a fresh iterator and checks that what came before the save plus what comes
 // after the restore is the whole expected multiset, each element exactly once.
-inline void ExpectExactlyOnceAcrossSave(const DatasetPtr& ds, const std::vector<int64_t>& expected_multiset,
-                                        int64_t k) {
+inline void ExpectExactlyOnceAcrossSave(const DatasetPtr& ds,
+                                        const std::vector<int64_t>& expected_multiset, int64_t k) {
   auto it = ds->MakeIterator();
   std::vector<int64_t> seen = Ints(testing::CollectFrom(*it, k));
   std::string state = it->Save();
@@ -105,8 +107,8 @@ inline void ExpectExactlyOnceAcrossSave(const DatasetPtr& ds, const std::vector<
 // Saves after every element of a run (thousands of saves while the producers are busy),
 // and for every `check_every`-th save restores into a fresh iterator and checks the rest of
 // the stream: identical (deterministic) or the exact complement (not).
-inline void StressSaves(const DatasetPtr& ds, const std::vector<int64_t>& expected, bool deterministic,
-                        int check_every, uint64_t seed) {
+inline void StressSaves(const DatasetPtr& ds, const std::vector<int64_t>& expected,
+                        bool deterministic, int check_every, uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto it = ds->MakeIterator();
   std::vector<int64_t> seen;

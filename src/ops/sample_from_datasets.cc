@@ -18,14 +18,14 @@ namespace inputpipe {
 
 namespace {
 constexpr char kSeed[] = "seed";
-constexpr char kDraws[] = "draws";      // random draws made so far
-constexpr char kStopped[] = "stopped";  // the stream has ended
+constexpr char kDraws[] = "draws";                                       // random draws made so far
+constexpr char kStopped[] = "stopped";                                   // the stream has ended
 std::string InputKey(size_t i) { return "input_" + std::to_string(i); }  // absent once ended
 
 class SampleDataset : public Dataset {
  public:
-  SampleDataset(std::vector<DatasetPtr> inputs, std::vector<double> weights, std::optional<int64_t> seed,
-                bool stop_on_empty)
+  SampleDataset(std::vector<DatasetPtr> inputs, std::vector<double> weights,
+                std::optional<int64_t> seed, bool stop_on_empty)
       : inputs_(std::move(inputs)),
         weights_(std::move(weights)),
         seed_(OpSeed::From(seed)),
@@ -84,7 +84,8 @@ class SampleDataset : public Dataset {
 
 class SampleIterator : public Iterator {
  public:
-  explicit SampleIterator(const SampleDataset& ds) : Iterator(ds.shared()), ds_(ds), seed_(ds.seed_.value) {
+  explicit SampleIterator(const SampleDataset& ds)
+      : Iterator(ds.shared()), ds_(ds), seed_(ds.seed_.value) {
     for (const auto& input : ds.inputs_) inputs_.push_back(input->MakeIterator());
     for (size_t i = 0; i < inputs_.size(); ++i) {
       if (ds.weights_[i] > 0) ++live_weighted_;
@@ -151,14 +152,16 @@ std::unique_ptr<Iterator> SampleDataset::MakeIteratorInternal() const {
 
 DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double> weights,
                               std::optional<int64_t> seed, bool stop_on_empty_dataset) {
-  if (inputs.empty()) throw InvalidArgumentError("sample_from_datasets: needs at least one dataset");
+  if (inputs.empty())
+    throw InvalidArgumentError("sample_from_datasets: needs at least one dataset");
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]) throw InvalidArgumentError("sample_from_datasets: dataset " + std::to_string(i) + " is null");
+    if (!inputs[i])
+      throw InvalidArgumentError("sample_from_datasets: dataset " + std::to_string(i) + " is null");
   }
   if (weights.empty()) weights.assign(inputs.size(), 1.0 / static_cast<double>(inputs.size()));
   if (weights.size() != inputs.size()) {
-    throw InvalidArgumentError("sample_from_datasets: " + std::to_string(weights.size()) + " weights for " +
-                               std::to_string(inputs.size()) + " datasets");
+    throw InvalidArgumentError("sample_from_datasets: " + std::to_string(weights.size()) +
+                               " weights for " + std::to_string(inputs.size()) + " datasets");
   }
   double total = 0;
   for (size_t i = 0; i < weights.size(); ++i) {
@@ -169,7 +172,8 @@ DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double
     total += weights[i];
   }
   if (!(total > 0)) throw InvalidArgumentError("sample_from_datasets: the weights sum to 0");
-  return std::make_shared<SampleDataset>(std::move(inputs), std::move(weights), seed, stop_on_empty_dataset);
+  return std::make_shared<SampleDataset>(std::move(inputs), std::move(weights), seed,
+                                         stop_on_empty_dataset);
 }
 
 }  // namespace inputpipe

@@ -13,7 +13,8 @@ using reorder_test::Seq;
 using testing::Collect;
 
 DatasetPtr Constant(int64_t value, int64_t count) {
-  return Map(Range(0, count), [value](const Element&) { return Element(Tensor::Scalar<int64_t>(value)); },
+  return Map(Range(0, count),
+             [value](const Element&) { return Element(Tensor::Scalar<int64_t>(value)); },
              {.name = "const" + std::to_string(value)});
 }
 
@@ -25,7 +26,8 @@ TEST(SampleFromDatasetsTest, FollowsTheWeights) {
   // Binomial(20000, 0.2): sd = 56.6; 5 sd either side.
   EXPECT_NEAR(ones, 4000, 283);
   // A zero weight is never chosen.
-  for (int64_t v : Ints(Collect(SampleFromDatasets({Constant(0, 50), Constant(1, 50)}, {1, 0}, 1)))) {
+  for (int64_t v :
+       Ints(Collect(SampleFromDatasets({Constant(0, 50), Constant(1, 50)}, {1, 0}, 1)))) {
     EXPECT_EQ(v, 0);
   }
 }
@@ -50,9 +52,12 @@ TEST(SampleFromDatasetsTest, EndOfInputRulesMatchTfData) {
 }
 
 TEST(SampleFromDatasetsTest, ResumesExactly) {
-  testing::ExpectExactResume(SampleFromDatasets({Seq(20), Range(100, 150), Seq(5)}, {0.5, 0.3, 0.2}, 7));
-  testing::ExpectExactResume(SampleFromDatasets({Seq(20), Range(100, 150)}, {}, std::nullopt, true));
-  testing::ExpectExactResume(SampleFromDatasets({Prefetch(Seq(40), 4), Map(Seq(40), reorder_test::SlowSquare(0), {}, 2)}, {}, 1));
+  testing::ExpectExactResume(
+      SampleFromDatasets({Seq(20), Range(100, 150), Seq(5)}, {0.5, 0.3, 0.2}, 7));
+  testing::ExpectExactResume(
+      SampleFromDatasets({Seq(20), Range(100, 150)}, {}, std::nullopt, true));
+  testing::ExpectExactResume(SampleFromDatasets(
+      {Prefetch(Seq(40), 4), Map(Seq(40), reorder_test::SlowSquare(0), {}, 2)}, {}, 1));
 }
 
 }  // namespace

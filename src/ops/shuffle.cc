@@ -20,8 +20,8 @@
 #include <algorithm>
 #include <deque>
 
-#include "ops/random_util.h"
 #include "inputpipe/ops.h"
+#include "ops/random_util.h"
 
 namespace inputpipe {
 
@@ -29,12 +29,12 @@ namespace {
 constexpr char kInput[] = "input";  // the input's state at the anchor
 constexpr char kSeed[] = "seed";
 constexpr char kEpoch[] = "epoch";
-constexpr char kStep[] = "step";            // elements emitted
-constexpr char kRead[] = "read";            // elements read from the input
-constexpr char kFilled[] = "filled";        // the initial fill is complete
-constexpr char kInputDone[] = "input_done"; // the input has ended (draining)
+constexpr char kStep[] = "step";               // elements emitted
+constexpr char kRead[] = "read";               // elements read from the input
+constexpr char kFilled[] = "filled";           // the initial fill is complete
+constexpr char kInputDone[] = "input_done";    // the input has ended (draining)
 constexpr char kDrainStart[] = "drain_start";  // step at which the input ended
-constexpr char kAnchor[] = "anchor";        // input position of the anchor node
+constexpr char kAnchor[] = "anchor";           // input position of the anchor node
 constexpr int64_t kSweepEvery = 4;
 
 class ShuffleDataset : public Dataset {
@@ -47,8 +47,7 @@ class ShuffleDataset : public Dataset {
 
   std::string op_name() const override { return "shuffle"; }
   std::string params() const override {
-    return "buffer_size=" + std::to_string(buffer_size_) +
-           ", " + seed_.Param() +
+    return "buffer_size=" + std::to_string(buffer_size_) + ", " + seed_.Param() +
            ", reshuffle_each_iteration=" + (reshuffle_ ? "true" : "false");
   }
   std::vector<DatasetPtr> inputs() const override { return {input_}; }
@@ -133,11 +132,15 @@ class ShuffleIterator : public Iterator {
     drain_start_ = r.ReadIntInRange(kDrainStart, 0, step_);
     const int64_t anchor = r.ReadIntInRange(kAnchor, 0, read_);
     auto corrupt = [&](const std::string& what) {
-      return DataLossError("corrupt state: shuffle(buffer_size=" + std::to_string(buffer_) + "): " + what);
+      return DataLossError("corrupt state: shuffle(buffer_size=" + std::to_string(buffer_) +
+                           "): " + what);
     };
-    if (!filled_ && (step_ != 0 || input_done_ || read_ > buffer_)) throw corrupt("unfilled buffer after a step");
-    if (filled_ && !input_done_ && read_ != buffer_ + step_) throw corrupt("read != buffer_size + step");
-    if (input_done_ && read_ > buffer_ + drain_start_) throw corrupt("read past the end of the input");
+    if (!filled_ && (step_ != 0 || input_done_ || read_ > buffer_))
+      throw corrupt("unfilled buffer after a step");
+    if (filled_ && !input_done_ && read_ != buffer_ + step_)
+      throw corrupt("read != buffer_size + step");
+    if (input_done_ && read_ > buffer_ + drain_start_)
+      throw corrupt("read past the end of the input");
     r.RestoreChild(kInput, *input_);
 
     // Which element (input position) is in which slot.
@@ -155,15 +158,16 @@ class ShuffleIterator : public Iterator {
         }
       }
       for (int64_t j = 0; j < buffer_; ++j) {
-        if (live[j] == -1) live[j] = j;               // never emptied: the initial fill
-        if (live[j] >= read_) live[j] = -1;          // the read that found the input's end
+        if (live[j] == -1) live[j] = j;      // never emptied: the initial fill
+        if (live[j] >= read_) live[j] = -1;  // the read that found the input's end
       }
       if (input_done_) {
         drain_.clear();
         for (int64_t j = 0; j < buffer_; ++j) {
           if (live[j] != -1) drain_.push_back(j);
         }
-        if (step_ - drain_start_ > static_cast<int64_t>(drain_.size())) throw corrupt("step past the end");
+        if (step_ - drain_start_ > static_cast<int64_t>(drain_.size()))
+          throw corrupt("step past the end");
         for (int64_t s = drain_start_; s < step_; ++s) live[TakeDrainSlot(s, &drain_)] = -1;
       }
     }
@@ -179,14 +183,16 @@ class ShuffleIterator : public Iterator {
     slots_.assign(buffer_, std::nullopt);
     anchors_.push_back({anchor, r.ChildNode(kInput)});
     size_t next_wanted = 0;
-    const int64_t replay_end = wanted.empty() ? anchor : (input_done_ ? wanted.back().first + 1 : read_);
+    const int64_t replay_end =
+        wanted.empty() ? anchor : (input_done_ ? wanted.back().first + 1 : read_);
     for (int64_t position = anchor; position < replay_end; ++position) {
       if (position >= buffer_ && (position - buffer_) % block_ == 0 && position != anchor) {
         AddAnchor(position, input_->SaveNode());
       }
       std::optional<Element> e = input_->GetNext();
       ++replayed_;
-      if (!e) throw corrupt("the input ended at position " + std::to_string(position) + " during replay");
+      if (!e)
+        throw corrupt("the input ended at position " + std::to_string(position) + " during replay");
       if (next_wanted < wanted.size() && wanted[next_wanted].first == position) {
         slots_[wanted[next_wanted++].second] = std::move(e);
       }
@@ -216,7 +222,8 @@ class ShuffleIterator : public Iterator {
 
   // Draining: a uniformly random remaining slot, removed from `slots` (swap with the last).
   int64_t TakeDrainSlot(int64_t s, std::vector<int64_t>* slots) const {
-    int64_t r = UniformIndex(CounterHash(drain_key_, static_cast<uint64_t>(s)), static_cast<int64_t>(slots->size()));
+    int64_t r = UniformIndex(CounterHash(drain_key_, static_cast<uint64_t>(s)),
+                             static_cast<int64_t>(slots->size()));
     int64_t j = (*slots)[r];
     (*slots)[r] = slots->back();
     slots->pop_back();
@@ -304,12 +311,15 @@ DatasetPtr Shuffle(DatasetPtr input, int64_t buffer_size, std::optional<int64_t>
                    bool reshuffle_each_iteration) {
   if (!input) throw InvalidArgumentError("shuffle: input dataset is null");
   if (buffer_size <= 0) {
-    throw InvalidArgumentError("shuffle: buffer_size must be positive, got " + std::to_string(buffer_size));
+    throw InvalidArgumentError("shuffle: buffer_size must be positive, got " +
+                               std::to_string(buffer_size));
   }
   if (buffer_size > (int64_t{1} << 40)) {
-    throw InvalidArgumentError("shuffle: buffer_size " + std::to_string(buffer_size) + " is too large");
+    throw InvalidArgumentError("shuffle: buffer_size " + std::to_string(buffer_size) +
+                               " is too large");
   }
-  return std::make_shared<ShuffleDataset>(std::move(input), buffer_size, seed, reshuffle_each_iteration);
+  return std::make_shared<ShuffleDataset>(std::move(input), buffer_size, seed,
+                                          reshuffle_each_iteration);
 }
 
 }  // namespace inputpipe

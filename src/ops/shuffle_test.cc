@@ -23,7 +23,8 @@ TEST(ShuffleTest, BehavesLikeTfDataBufferedShuffle) {
     std::vector<int64_t> out = Ints(Collect(Shuffle(Seq(300), buffer, 3)));
     EXPECT_EQ(Sorted(out), Iota(300)) << buffer;
     // The element emitted at step s was among the first s + buffer_size elements read.
-    for (size_t s = 0; s < out.size(); ++s) ASSERT_LT(out[s], static_cast<int64_t>(s) + buffer) << buffer;
+    for (size_t s = 0; s < out.size(); ++s)
+      ASSERT_LT(out[s], static_cast<int64_t>(s) + buffer) << buffer;
     if (buffer == 1) EXPECT_EQ(out, Iota(300));
     if (buffer > 1) EXPECT_NE(out, Iota(300));
   }
@@ -59,8 +60,8 @@ TEST(ShuffleTest, ResumesExactly) {
 
 TEST(ShuffleTest, ReshuffledEpochsResumeInAFreshProcess) {
   auto original = Shuffle(Seq(500), 40, 11);
-  Collect(original);                     // epoch 0
-  auto it = original->MakeIterator();    // epoch 1
+  Collect(original);                   // epoch 0
+  auto it = original->MakeIterator();  // epoch 1
   CollectFrom(*it, 123);
   std::string state = it->Save();
   std::vector<int64_t> tail = Ints(CollectFrom(*it));
@@ -131,7 +132,8 @@ TEST(ShuffleTest, PipelineWithParallelMapAndPrefetchKeepsTinyStates) {
   // caller's thread is printed (informational, not asserted).
   for (int64_t buffer : {1000, 10000, 100000}) {
     auto ds = Prefetch(Map(Shuffle(Seq(3 * buffer), buffer, 1, false), reorder_test::SlowSquare(0),
-                           {.name = "square"}, 4), 16);
+                           {.name = "square"}, 4),
+                       16);
     auto it = ds->MakeIterator();
     std::vector<double> micros;
     std::string state;
@@ -139,7 +141,9 @@ TEST(ShuffleTest, PipelineWithParallelMapAndPrefetchKeepsTinyStates) {
       CollectFrom(*it, 5 * buffer / 200);
       auto start = std::chrono::steady_clock::now();
       state = it->Save();
-      micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+      micros.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+              .count());
       ASSERT_LE(state.size(), 4096u);
     }
     std::sort(micros.begin(), micros.end());
@@ -160,7 +164,9 @@ TEST(ShuffleTest, ResumedStreamMatchesTheUninterruptedOneAtLargeBuffer) {
     CollectFrom(*it, k);
     auto restored = ds->MakeIterator();
     restored->Restore(it->Save());
-    ASSERT_EQ(Ints(CollectFrom(*restored)), std::vector<int64_t>(expected.begin() + k, expected.end())) << k;
+    ASSERT_EQ(Ints(CollectFrom(*restored)),
+              std::vector<int64_t>(expected.begin() + k, expected.end()))
+        << k;
   }
 }
 

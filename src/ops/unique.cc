@@ -24,7 +24,9 @@ class UniqueDataset : public Dataset {
   std::string op_name() const override { return "unique"; }
   std::string params() const override { return ""; }
   std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override { return input_->Cardinality() == 0 ? 0 : kUnknownCardinality; }
+  int64_t Cardinality() const override {
+    return input_->Cardinality() == 0 ? 0 : kUnknownCardinality;
+  }
 
  protected:
   std::unique_ptr<Iterator> MakeIteratorInternal() const override;
@@ -36,14 +38,16 @@ class UniqueDataset : public Dataset {
 
 class UniqueIterator : public Iterator {
  public:
-  explicit UniqueIterator(const UniqueDataset& ds) : Iterator(ds.shared()), input_(ds.input_->MakeIterator()) {}
+  explicit UniqueIterator(const UniqueDataset& ds)
+      : Iterator(ds.shared()), input_(ds.input_->MakeIterator()) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
     while (std::optional<Element> element = input_->GetNext()) {
       for (const auto& leaf : element->FlattenLeaves()) {
         if (leaf.is_dataset()) {
-          throw InvalidArgumentError("unique: elements must be tensors, got " + element->StructureString());
+          throw InvalidArgumentError("unique: elements must be tensors, got " +
+                                     element->StructureString());
         }
       }
       uint64_t hash = HashElement(*element);
@@ -71,7 +75,8 @@ class UniqueIterator : public Iterator {
     }
     for (size_t i = 0; i < seen.size(); i += 8) {
       uint64_t hash = DecodeFixed64(seen.data() + i);
-      if (!seen_.insert(hash).second) throw DataLossError("corrupt state: unique's seen set repeats a hash");
+      if (!seen_.insert(hash).second)
+        throw DataLossError("corrupt state: unique's seen set repeats a hash");
       order_.push_back(hash);
     }
     r.RestoreChild(kInput, *input_);
