@@ -79,27 +79,25 @@ Tensor SerializedBatch(nb::handle serialized) {
 }  // namespace
 
 void RegisterReaders(nb::module_& m) {
-  m.def("tfrecord", [](std::vector<std::string> filenames, std::string compression_type,
+  // tfrecord / text_line: the same arguments, another record format.
+  auto line_reader = [&m](const char* name, DatasetPtr (*make)(std::vector<std::string>, ReaderOptions)) {
+    m.def(name, [make](std::vector<std::string> filenames, std::string compression_type,
                        int64_t buffer_size, bool index, bool index_sidecar, int64_t max_record_bytes) {
-    nb::gil_scoped_release release;
-    return Wrap(TFRecordDataset(std::move(filenames), Options(std::move(compression_type), buffer_size,
-                                                              index, index_sidecar, max_record_bytes)));
-  }, "filenames"_a, "compression_type"_a, "buffer_size"_a, "index"_a, "index_sidecar"_a,
-     "max_record_bytes"_a);
-
-  m.def("text_line", [](std::vector<std::string> filenames, std::string compression_type,
-                        int64_t buffer_size, bool index, bool index_sidecar, int64_t max_record_bytes) {
-    nb::gil_scoped_release release;
-    return Wrap(TextLineDataset(std::move(filenames), Options(std::move(compression_type), buffer_size,
-                                                              index, index_sidecar, max_record_bytes)));
-  }, "filenames"_a, "compression_type"_a, "buffer_size"_a, "index"_a, "index_sidecar"_a,
-     "max_record_bytes"_a);
+      nb::gil_scoped_release release;
+      return Wrap(make(std::move(filenames), Options(std::move(compression_type), buffer_size, index,
+                                                     index_sidecar, max_record_bytes)));
+    }, "filenames"_a, "compression_type"_a, "buffer_size"_a, "index"_a, "index_sidecar"_a,
+       "max_record_bytes"_a);
+  };
+  line_reader("tfrecord", &TFRecordDataset);
+  line_reader("text_line", &TextLineDataset);
 
   m.def("csv", [](std::vector<std::string> filenames, std::vector<std::string> dtypes,
                   std::vector<nb::object> defaults, bool header, std::string field_delim,
                   bool use_quote_delim, std::string na_value, std::vector<int64_t> select_cols,
-                  std::vector<int64_t> exclude_cols, std::string compression_type,
-                  int64_t buffer_size, bool index, bool index_sidecar, int64_t max_record_bytes) {
+                  std::vector<int64_t> exclude_cols, int64_t batch_size, bool drop_remainder,
+                  std::string compression_type, int64_t buffer_size, bool index,
+                  bool index_sidecar, int64_t max_record_bytes) {
     if (dtypes.size() != defaults.size()) {
       throw InvalidArgumentError("csv: dtypes and defaults differ in length");
     }
@@ -129,10 +127,13 @@ void RegisterReaders(nb::module_& m) {
     csv.exclude_cols = std::move(exclude_cols);
     ReaderOptions options =
         Options(std::move(compression_type), buffer_size, index, index_sidecar, max_record_bytes);
+    options.batch_size = batch_size;  // Python's CsvDataset.batch fuses into the reader
+    options.drop_remainder = drop_remainder;
     nb::gil_scoped_release release;
     return Wrap(CsvDataset(std::move(filenames), std::move(columns), std::move(csv), options));
   }, "filenames"_a, "dtypes"_a, "defaults"_a, "header"_a, "field_delim"_a, "use_quote_delim"_a,
-     "na_value"_a, "select_cols"_a, "exclude_cols"_a, "compression_type"_a, "buffer_size"_a,
+     "na_value"_a, "select_cols"_a, "exclude_cols"_a, "batch_size"_a, "drop_remainder"_a,
+     "compression_type"_a, "buffer_size"_a,
      "index"_a, "index_sidecar"_a, "max_record_bytes"_a);
 
   m.def("list_files", [](std::vector<std::string> patterns, bool shuffle, std::optional<int64_t> seed) {

@@ -13,12 +13,7 @@ namespace {
 using testing::Collect;
 using testing::ExpectExactResume;
 using testing::TempDir;
-
-std::vector<std::string> Strings(const std::vector<Element>& elements) {
-  std::vector<std::string> out;
-  for (const auto& e : elements) out.push_back(e.tensor().strings()[0]);
-  return out;
-}
+using testing::Strings;
 
 TEST(ListFilesTest, SortedWhenNotShuffledAndAPermutationWhenShuffled) {
   TempDir dir;

@@ -49,6 +49,13 @@ inline std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// The bytes of string-scalar elements (records, lines, file names).
+inline std::vector<std::string> Strings(const std::vector<Element>& elements) {
+  std::vector<std::string> out;
+  for (const auto& e : elements) out.push_back(e.tensor().strings()[0]);
+  return out;
+}
+
 // `bytes` as a gzip (or, with gzip=false, zlib) stream.
 inline std::string Gzip(const std::string& bytes, bool gzip = true) {
   z_stream z{};

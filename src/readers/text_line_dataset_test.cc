@@ -13,12 +13,7 @@ using testing::Collect;
 using testing::ExpectExactResume;
 using testing::MessageHas;
 using testing::TempDir;
-
-std::vector<std::string> Lines(const std::vector<Element>& elements) {
-  std::vector<std::string> out;
-  for (const auto& e : elements) out.push_back(e.tensor().strings()[0]);
-  return out;
-}
+using testing::Strings;
 
 std::string ManyLines(int n) {
   std::string s;
@@ -32,14 +27,14 @@ TEST(TextLineTest, ReadsLinesAcrossRefillsAndCompressions) {
   std::string plain = dir.Write("a.txt", text);
   std::string gz = dir.Write("a.txt.gz", testing::Gzip(text));
   std::string zl = dir.Write("a.txt.z", testing::Gzip(text, false));
-  auto expected = Lines(Collect(TextLineDataset({plain})));
+  auto expected = Strings(Collect(TextLineDataset({plain})));
   ASSERT_EQ(expected.size(), 101u);
   EXPECT_EQ(expected[0], "line 0");
   EXPECT_EQ(expected[5], "line 5.....");
   EXPECT_EQ(expected[100], "no newline at the end");
-  EXPECT_EQ(Lines(Collect(TextLineDataset({plain}, {.buffer_size = 3}))), expected);
-  EXPECT_EQ(Lines(Collect(TextLineDataset({gz}, {.compression_type = "GZIP", .buffer_size = 5}))), expected);
-  EXPECT_EQ(Lines(Collect(TextLineDataset({zl}, {.compression_type = "ZLIB"}))), expected);
+  EXPECT_EQ(Strings(Collect(TextLineDataset({plain}, {.buffer_size = 3}))), expected);
+  EXPECT_EQ(Strings(Collect(TextLineDataset({gz}, {.compression_type = "GZIP", .buffer_size = 5}))), expected);
+  EXPECT_EQ(Strings(Collect(TextLineDataset({zl}, {.compression_type = "ZLIB"}))), expected);
   EXPECT_TRUE(Collect(TextLineDataset({dir.Write("empty", "")})).empty());
 }
 

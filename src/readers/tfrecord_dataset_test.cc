@@ -18,12 +18,7 @@ using testing::Collect;
 using testing::ExpectExactResume;
 using testing::MessageHas;
 using testing::TempDir;
-
-std::vector<std::string> Strings(const std::vector<Element>& elements) {
-  std::vector<std::string> out;
-  for (const auto& e : elements) out.push_back(e.tensor().strings()[0]);
-  return out;
-}
+using testing::Strings;
 
 std::vector<std::string> SampleRecords(int n, const std::string& tag) {
   std::vector<std::string> out;
