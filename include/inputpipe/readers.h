@@ -101,7 +101,8 @@ struct CsvOptions {
 // required field, a field that does not parse as its column's number type, a wrong number of
 // fields, a quote inside an unquoted field or an unterminated quote is a DataLossError naming
 // the file, the line and the column. Numbers are parsed with std::from_chars after trimming
-// spaces ("+1", "inf", "nan" accepted for floats as TensorFlow does).
+// spaces, accepting what TensorFlow accepts ("+1"; for floats also "inf", "nan" and hex "0x10").
+// Records end at "\n", "\r\n" or a lone "\r"; an empty line is a record of one empty field.
 DatasetPtr CsvDataset(std::vector<std::string> filenames, std::vector<CsvColumn> record_defaults,
                       CsvOptions csv = {}, ReaderOptions options = {});
 

@@ -163,7 +163,7 @@ class CsvDataset(Dataset):
     accepted too). A field that is empty or equal to na_value takes the default.
     """
 
-    __slots__ = ()
+    __slots__ = ("_batched",)
 
     def __init__(self, filenames, record_defaults, compression_type=None, buffer_size=None,
                  header=False, field_delim=",", use_quote_delim=True, na_value="",
@@ -196,13 +196,25 @@ class CsvDataset(Dataset):
             defaults.append(_numpy_value(spec, dtype))
         opts = _options(compression_type, buffer_size, index, index_sidecar, max_record_bytes)
 
-        def make(names):
+        def make(names, batch_size=0, drop_remainder=False):
             return _core.csv(names, dtypes, defaults, bool(header), field_delim,
                              bool(use_quote_delim), na_value or "",
                              [int(c) for c in (select_cols or [])],
-                             [int(c) for c in (exclude_cols or [])], **opts)
+                             [int(c) for c in (exclude_cols or [])], batch_size=batch_size,
+                             drop_remainder=drop_remainder, **opts)
 
         super().__init__(_reader(filenames, make, "CsvDataset"))
+        self._batched = None
+        if not isinstance(filenames, Dataset):
+            names = _filenames(filenames, "CsvDataset")
+            self._batched = lambda n, drop: make(names, n, drop)
+
+    def batch(self, batch_size, drop_remainder=False, **kwargs):
+        """Dataset.batch, fused into the reader: the same batches (spanning files, the
+        remainder kept unless drop_remainder), parsed straight into column arrays in C++."""
+        if self._batched is None or kwargs or int(batch_size) <= 0:
+            return super().batch(batch_size, drop_remainder, **kwargs)
+        return Dataset(self._batched(int(batch_size), bool(drop_remainder)))
 
 
 class TFRecordOptions:

@@ -156,6 +156,21 @@ def test_csv_record_defaults_follow_tensorflow_types(tmp_path):
         inputpipe.CsvDataset(str(path), [0], field_delim=";;")
 
 
+def test_csv_batch_is_fused_into_the_reader(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("".join(f"{i},{i / 2},s{i}\n" for i in range(10)))
+    ds = inputpipe.CsvDataset(str(path), [np.int64, np.float64, str])
+    fused = ds.batch(4)
+    assert "batch_size=4" in repr(fused) and "batch(" not in repr(fused)
+    unfused = Dataset.batch(ds, 4)
+    for a, b in zip(fused, unfused, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert len(list(ds.batch(4, drop_remainder=True))) == 2
+    with pytest.raises(ValueError):
+        ds.batch(0)
+
+
 def test_list_files_and_a_dataset_of_filenames(tmp_path):
     for i in (2, 0, 1):
         with inputpipe.TFRecordWriter(tmp_path / f"part-{i}.tfrecord") as w:
@@ -246,7 +261,7 @@ def make_csv_pipeline():
     d = os.environ[_DIR_ENV]
     return inputpipe.CsvDataset([os.path.join(d, "a.csv.gz"), os.path.join(d, "b.csv.gz")],
                                 [np.int64, "none", 0.5], header=True, compression_type="GZIP",
-                                buffer_size=16).batch(3)
+                                buffer_size=16).batch(3)  # fused into the reader
 
 
 def make_tfrecord_pipeline():
