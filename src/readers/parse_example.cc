@@ -247,7 +247,8 @@ Element ParseSingleExample(std::string_view serialized, const std::vector<Featur
 }
 
 Element ParseExample(const Tensor& serialized, const std::vector<FeatureSpec>& features) {
-  const Tensor& t = CheckSerialized(Element(serialized), false);
+  const Element element(serialized);  // outlives `t`, a reference into it
+  const Tensor& t = CheckSerialized(element, false);
   std::vector<std::string_view> records(t.strings().begin(), t.strings().end());
   return ExampleParser(features).Parse(records, false);
 }
