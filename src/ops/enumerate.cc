@@ -43,6 +43,13 @@ class EnumerateIterator : public Iterator {
   std::optional<Element> GetNextInternal() override {
     std::optional<Element> element = input_->GetNext();
     if (!element) return std::nullopt;
+    int64_t index;  // start + position must fit (a hostile or corrupt state can put it at the edge)
+    if (next_ == std::numeric_limits<int64_t>::max() ||
+        __builtin_add_overflow(ds_.start_, next_, &index)) {
+      throw InvalidArgumentError("enumerate(start=" + std::to_string(ds_.start_) +
+                                 "): the index overflows int64 after " + std::to_string(next_) +
+                                 " elements");
+    }
     return ds_.Pair(next_++, std::move(*element));
   }
   void SaveInternal(StateWriter& w) override {
