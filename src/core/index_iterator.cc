@@ -15,6 +15,9 @@ class IndexIterator : public Iterator {
  protected:
   std::optional<Element> GetNextInternal() override {
     if (cardinality_ >= 0 && next_ >= cardinality_) return std::nullopt;
+    if (next_ == std::numeric_limits<int64_t>::max()) {  // only a hostile state gets here
+      throw InvalidArgumentError(dataset().op_name() + ": the position overflows int64");
+    }
     return dataset().Get(next_++);
   }
   void SaveInternal(StateWriter& w) override { w.WriteInt(kNext, next_); }

@@ -99,6 +99,9 @@ class SampleIterator : public Iterator {
       size_t i = ds_.Choose(CounterHash(key, static_cast<uint64_t>(draws_)));
       if (inputs_[i]) {
         if (std::optional<Element> element = inputs_[i]->GetNext()) {
+          if (draws_ == std::numeric_limits<int64_t>::max()) {  // only a hostile state gets here
+            throw InvalidArgumentError("sample_from_datasets: the draw counter overflows int64");
+          }
           ++draws_;  // after the read: a failed read is retried with the same draw
           return element;
         }
