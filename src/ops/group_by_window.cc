@@ -13,10 +13,9 @@
 // per element of that span (docs/reorder.md), the replay by that span's elements. One
 // input->SaveNode() per element read keeps an anchor ready for every window.
 #include <map>
-#include <mutex>
 
-#include "core/index_iterator.h"
 #include "core/tensor_ops.h"
+#include "core/element_list_dataset.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
@@ -29,34 +28,6 @@ constexpr char kInputDone[] = "input_done";
 constexpr char kOpen[] = "open";        // bitmap from the anchor: in an open window
 constexpr char kCurrent[] = "current";  // bitmap from the anchor: in the window being reduced
 constexpr char kReduce[] = "reduce";    // the reduce iterator's state, while one is active
-
-// The window handed to reduce_fn: a random-access list of elements.
-class GroupWindowDataset : public Dataset {
- public:
-  explicit GroupWindowDataset(std::vector<Element> elements) : elements_(std::move(elements)) {}
-  std::string op_name() const override { return "group_window"; }
-  std::string params() const override {
-    std::call_once(hash_once_, [this] {
-      uint64_t h = elements_.size();
-      for (const auto& e : elements_) h = HashBytes(&h, sizeof(h), HashElement(e));
-      hash_ = h;
-    });
-    return "data=" + HexU64(hash_) + ", length=" + std::to_string(elements_.size());
-  }
-  int64_t Cardinality() const override { return static_cast<int64_t>(elements_.size()); }
-  bool IsRandomAccess() const override { return true; }
-  Element Get(int64_t index) const override { return elements_.at(index); }
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
-    return MakeIndexIterator(shared());
-  }
-
- private:
-  const std::vector<Element> elements_;
-  mutable std::once_flag hash_once_;
-  mutable uint64_t hash_ = 0;
-};
 
 class GroupByWindowDataset : public Dataset {
  public:
@@ -226,7 +197,7 @@ class GroupByWindowIterator : public Iterator {
 
   std::unique_ptr<Iterator> MakeReduceIterator(const Window& window) {
     DatasetPtr reduced =
-        ds_.reduce_fn_(window.key, std::make_shared<GroupWindowDataset>(window.elements));
+        ds_.reduce_fn_(window.key, MakeElementListDataset("group_window", window.elements));
     if (!reduced) {
       throw InvalidArgumentError("group_by_window(fn=" + ds_.options_.name +
                                  "): reduce_fn returned a null dataset");

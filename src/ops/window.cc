@@ -7,10 +7,9 @@
 // buffer front, whose position is always a multiple of shift), or an explicit `exhausted`
 // flag. A restore re-reads that window's elements: at most (size-1)*stride+1 of them.
 #include <deque>
-#include <mutex>
 
-#include "core/index_iterator.h"
 #include "core/tensor_ops.h"
+#include "core/element_list_dataset.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
@@ -18,35 +17,6 @@ namespace inputpipe {
 namespace {
 constexpr char kExhausted[] = "exhausted";
 constexpr char kInput[] = "input";
-
-// One component of one window: a random-access list of elements.
-class WindowComponentDataset : public Dataset {
- public:
-  explicit WindowComponentDataset(std::vector<Element> elements) : elements_(std::move(elements)) {}
-
-  std::string op_name() const override { return "window_component"; }
-  std::string params() const override {
-    std::call_once(hash_once_, [this] {
-      uint64_t h = elements_.size();
-      for (const auto& e : elements_) h = HashBytes(&h, sizeof(h), HashElement(e));
-      hash_ = h;
-    });
-    return "data=" + HexU64(hash_) + ", length=" + std::to_string(elements_.size());
-  }
-  int64_t Cardinality() const override { return static_cast<int64_t>(elements_.size()); }
-  bool IsRandomAccess() const override { return true; }
-  Element Get(int64_t index) const override { return elements_.at(index); }
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
-    return MakeIndexIterator(shared());
-  }
-
- private:
-  const std::vector<Element> elements_;
-  mutable std::once_flag hash_once_;
-  mutable uint64_t hash_ = 0;
-};
 
 class WindowDataset : public Dataset {
  public:
@@ -161,7 +131,7 @@ class WindowIterator : public Iterator {
     std::vector<Element> datasets;
     for (auto& component : components) {
       datasets.push_back(
-          Element::FromDataset(std::make_shared<WindowComponentDataset>(std::move(component))));
+          Element::FromDataset(MakeElementListDataset("window_component", std::move(component))));
     }
     return first.PackLeaves(datasets);
   }
