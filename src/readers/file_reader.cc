@@ -31,6 +31,10 @@ constexpr char kSize[] = "size";      // fingerprint of the open file
 constexpr char kMtime[] = "mtime_ns";
 constexpr char kNext[] = "next";                  // indexed: next record overall
 constexpr char kFingerprints[] = "fingerprints";  // indexed: fixed64 hash per file
+// Streaming: one hash over every listed file's fingerprint, taken when the iterator was made.
+// It catches a file rewritten before the reader opened it (a restore point ahead of the file,
+// e.g. a shuffle's anchor), which the open file's own fingerprint cannot.
+constexpr char kFilesHash[] = "files_hash";
 
 constexpr size_t kDefaultBufferSize = 1 << 20;
 constexpr char kSidecarMagic[] = "IPIDX001";
@@ -324,7 +328,8 @@ void FileReaderDataset::ReadIndexed(
 // Streaming: one file open at a time.
 class FileReaderIterator : public Iterator {
  public:
-  explicit FileReaderIterator(const FileReaderDataset& ds) : Iterator(ds.shared()), ds_(ds) {}
+  explicit FileReaderIterator(const FileReaderDataset& ds)
+      : Iterator(ds.shared()), ds_(ds), files_hash_(HashAllFiles(ds)) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -353,13 +358,22 @@ class FileReaderIterator : public Iterator {
     w.WriteInt(kLine, pos_.line);
     w.WriteInt(kSize, in_ ? in_->fingerprint().size : 0);
     w.WriteInt(kMtime, in_ ? in_->fingerprint().mtime_ns : 0);
+    w.WriteInt(kFilesHash, static_cast<int64_t>(files_hash_));
   }
 
   void RestoreInternal(StateReader& r) override {
     const auto& files = ds_.files();
     file_index_ = static_cast<size_t>(r.ReadIntInRange(kFile, 0, static_cast<int64_t>(files.size())));
+    // The open file is checked first, so that a change to it is named precisely.
+    auto check_all_files = [&] {
+      if (static_cast<uint64_t>(r.ReadInt(kFilesHash)) != files_hash_) {
+        throw PipelineMismatchError(ds_.op_name() + ": a file changed since the state was saved " +
+                                    "(the size or modification time of one of " +
+                                    FilesParam(files) + ")");
+      }
+    };
     bool opened = r.ReadBool(kOpened);
-    if (!opened) return;
+    if (!opened) return check_all_files();
     if (file_index_ == files.size()) {
       throw DataLossError("corrupt state: " + ds_.op_name() + " has an open file past the last one");
     }
@@ -381,6 +395,7 @@ class FileReaderIterator : public Iterator {
                                   " changed while the state was being restored");
     }
     in_->Seek(static_cast<uint64_t>(offset));
+    check_all_files();
   }
 
  private:
@@ -424,7 +439,23 @@ class FileReaderIterator : public Iterator {
     pos_ = RecordPosition{};
   }
 
+  // A missing file hashes as size -1: it fails when opened, naming itself.
+  static uint64_t HashAllFiles(const FileReaderDataset& ds) {
+    uint64_t h = ds.files().size();
+    for (const auto& path : ds.files()) {
+      FileFingerprint fp{-1, -1};
+      try {
+        fp = StatFile(path, ds.op_name());
+      } catch (const Error&) {
+      }
+      uint64_t one = HashFingerprint(fp);
+      h = HashBytes(&one, sizeof(one), h);
+    }
+    return h;
+  }
+
   const FileReaderDataset& ds_;
+  const uint64_t files_hash_;
   size_t file_index_ = 0;
   std::unique_ptr<InputStream> in_;
   RecordPosition pos_;

@@ -159,12 +159,10 @@ TEST(ReliabilityMismatchTest, SameFileNameWithOtherContentsIsRejected) {
   }
 }
 
-// FINDING (readers, src/readers/file_reader.cc): a streaming reader records the file's
-// fingerprint only while the file is open. Under a buffered shuffle the state restores the
-// reader at the shuffle's anchor, which can be before the file was opened (opened=false): a
-// file rewritten in place under the same name is then read silently, and the restored run
-// yields other records. Enable when the reader fingerprints files it has not opened yet.
-TEST(ReliabilityMismatchTest, DISABLED_SameFileNameWithOtherContentsUnderShuffleIsRejected) {
+// Under a buffered shuffle the state restores the reader at the shuffle's anchor, which can be
+// before the file was opened (opened=false): the reader's hash of every listed file's
+// fingerprint must still catch a file rewritten in place under the same name.
+TEST(ReliabilityMismatchTest, SameFileNameWithOtherContentsUnderShuffleIsRejected) {
   TempDir dir;
   Config base;
   base.file = WriteLines(dir / "a.txt", 300, "a");
