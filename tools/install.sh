@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: compiler, CMake/Ninja, GoogleTest and zlib (Debian's, so no network at build).
-APT_PACKAGES="g++ cmake ninja-build libgtest-dev zlib1g-dev"
+APT_PACKAGES="g++ cmake ninja-build libgtest-dev zlib1g-dev ccache"
 missing=$(dpkg-query -W -f='${Status} ${Package}\n' $APT_PACKAGES 2>/dev/null | grep -v "install ok installed" || true)
 if [[ -n "$missing" ]] || ! dpkg-query -W $APT_PACKAGES >/dev/null 2>&1; then
   echo "== apt-get install $APT_PACKAGES"
@@ -22,4 +22,8 @@ echo "== pip install (build tools, numpy, pytest)"
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -r requirements-dev.txt
 echo "== pip install . (builds the C++ engine and the inputpipe._core extension)"
-.venv/bin/pip install -q --no-build-isolation -Cbuild-dir=build/python .
+# ccache: the test builds compile the same engine sources again; a cache inside build/ turns
+# those repeats into copies, and a second run of this script into seconds.
+export CCACHE_DIR="$PWD/build/ccache" CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
+.venv/bin/pip install -q --no-build-isolation -Cbuild-dir=build/python \
+  -Ccmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache .

@@ -7,22 +7,29 @@ bash tools/install.sh
 echo "== pip install -r tests/python/requirements-integrations.txt"
 .venv/bin/pip install -q -r tests/python/requirements-integrations.txt
 
-echo "== C++ tests"
-cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DINPUTPIPE_BUILD_TESTS=ON -DINPUTPIPE_BUILD_EXAMPLES=ON >/dev/null
-cmake --build build/cpp
-./build/cpp/inputpipe_tests --gtest_brief=1
-for example in build/cpp/*_example; do
-  echo "== $example"
-  "$example" >/dev/null
-done
+export CCACHE_DIR="$PWD/build/ccache" CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
+stage() { echo "== [$(date +%T), ${SECONDS}s] $*"; }
 
-# Sanitizers (ASan+UBSan over every test, TSan over the threaded ones) and a short fuzz run:
-# docs/reliability.md. INPUTPIPE_SKIP_SANITIZERS=1 skips both (a quick local run).
+# The C++ tests run under AddressSanitizer + UndefinedBehaviorSanitizer (every test and the
+# example programs), then the threaded suites under ThreadSanitizer, then a short fuzz run:
+# docs/reliability.md. INPUTPIPE_SKIP_SANITIZERS=1 runs the C++ tests in a plain build instead
+# (a quick local run).
 if [ "${INPUTPIPE_SKIP_SANITIZERS:-0}" != "1" ]; then
-  bash tools/sanitizers.sh
+  stage "C++ tests under ASan+UBSan"
+  bash tools/sanitizers.sh asan
+  stage "C++ threaded tests under TSan"
+  bash tools/sanitizers.sh tsan
+  stage "fuzzing"
   bash tools/fuzz.sh
+else
+  stage "C++ tests (plain build)"
+  cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Release -DINPUTPIPE_BUILD_TESTS=ON \
+    -DINPUTPIPE_BUILD_EXAMPLES=ON -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
+  cmake --build build/cpp
+  ./build/cpp/inputpipe_tests --gtest_brief=1
+  for example in build/cpp/*_example; do "$example" >/dev/null; done
 fi
 
-echo "== Python tests"
+stage "Python tests"
 .venv/bin/python -m pytest -q tests/python
+stage "all tests passed"
