@@ -80,15 +80,9 @@ CHAINS = {
 }
 
 
-# The state carries the pipeline's signature as text (for mismatch errors naming the first
-# difference): a 16-op chain with long callable names needs ~1.4 KiB, more than the 1 KiB of
-# the shorter chains. Reported to the state-format owner; bounded here so growth is caught.
-CHAIN_STATE_BOUND = {"all_of_issue_2": 1536}
-
-
 @pytest.mark.parametrize("name", sorted(CHAINS))
 def test_chain_resumes_exactly(name):
-    stream = assert_exact_resume(CHAINS[name], max_state_bytes=CHAIN_STATE_BOUND.get(name, 1024))
+    stream = assert_exact_resume(CHAINS[name], max_state_bytes=1024)
     assert len(stream) > 11  # the interesting breakpoints are inside the stream
 
 
