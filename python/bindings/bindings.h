@@ -129,7 +129,8 @@ class PythonCallable {
  private:
   std::shared_ptr<nb::object> fn_;
 };
-// The fingerprint name of a callable: "module.qualname" ("__main__.parse", "mod.<lambda>").
+// The fingerprint name of a callable: "module.qualname" ("__main__.parse"); lambdas get a
+// digest of their code ("mod.<lambda>#1a2b3c4d"), since they all share one qualname.
 std::string CallableName(nb::handle fn);
 FunctionOptions CallableOptions(nb::handle fn, bool stateful);
 // C++ callables around a Python one; each takes the GIL while it runs. Results are converted

@@ -317,7 +317,14 @@ std::string CallableName(nb::handle fn) {
     module = attr(fn.type(), "__module__");
     qualname = attr(fn.type(), "__qualname__");
   }
-  return module.empty() ? qualname : module + "." + qualname;
+  std::string name = module.empty() ? qualname : module + "." + qualname;
+  // Lambdas share one qualname: a digest of their code tells them apart (_fingerprint.py).
+  if (qualname.find("<lambda>") != std::string::npos) {
+    std::string digest = nb::cast<std::string>(
+        nb::module_::import_("inputpipe._fingerprint").attr("code_digest")(fn));
+    if (!digest.empty()) name += "#" + digest;
+  }
+  return name;
 }
 
 FunctionOptions CallableOptions(nb::handle fn, bool stateful) {

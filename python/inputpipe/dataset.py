@@ -18,7 +18,8 @@ keys must be str and come out sorted, as tf.nest orders them.
 
 Functions. map / filter / flat_map / interleave functions receive a tuple element unpacked as
 positional arguments (tf.data's convention), any other element as one argument. A function is
-identified in the pipeline fingerprint by "module.qualname"; it is assumed pure unless passed
+identified in the pipeline fingerprint by "module.qualname" (a lambda also by a digest of its
+code, so that two different lambdas are told apart); it is assumed pure unless passed
 with stateful=True, which makes its op external state (see Iterator.save). Functions may run on
 the engine's worker threads (num_parallel_calls, prefetch); they take the GIL while they run.
 An exception raised by a function reaches the caller of next() with its original type.

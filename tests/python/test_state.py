@@ -215,3 +215,17 @@ def test_cli_inspect_hook_checkpoint_file(tmp_path):
     result = subprocess.run([sys.executable, "-m", "inputpipe", "inspect", str(corrupt)],
                             capture_output=True, text=True)
     assert result.returncode == 1 and str(corrupt) in result.stderr
+
+
+def test_different_lambdas_are_different_pipelines():
+    # Every lambda is "<lambda>": without a digest of its code, a state saved by one would
+    # restore silently into a pipeline using another.
+    it = iter(inputpipe.Dataset.range(10).map(lambda x: x + 1))
+    next(it)
+    state = it.save()
+    same = iter(inputpipe.Dataset.range(10).map(lambda x: x + 1))
+    same.restore(state)
+    assert next(same) == 2
+    other = iter(inputpipe.Dataset.range(10).map(lambda x: x * 2))
+    with pytest.raises(inputpipe.PipelineMismatchError, match="lambda"):
+        other.restore(state)
