@@ -2,6 +2,7 @@
 // is held, so the state is just the input's. Random-access when the input is.
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
+#include "ops/batch_input.h"
 
 namespace inputpipe {
 
@@ -52,18 +53,10 @@ class BatchIterator : public Iterator {
 
  protected:
   std::optional<Element> GetNextInternal() override {
-    std::vector<Element> elements;
-    elements.reserve(ds_.batch_size_);
-    while (static_cast<int64_t>(elements.size()) < ds_.batch_size_) {
-      std::optional<Element> element = input_->GetNext();
-      if (!element) break;
-      elements.push_back(std::move(*element));
-    }
-    if (elements.empty()) return std::nullopt;
-    if (ds_.drop_remainder_ && static_cast<int64_t>(elements.size()) < ds_.batch_size_) {
-      return std::nullopt;
-    }
-    return StackElements(elements, "batch");
+    std::optional<std::vector<Element>> elements =
+        ReadBatchElements(*input_, ds_.batch_size_, ds_.drop_remainder_);
+    if (!elements) return std::nullopt;
+    return StackElements(*elements, "batch");
   }
   void SaveInternal(StateWriter& w) override { w.WriteChild(kInput, *input_); }
   void RestoreInternal(StateReader& r) override { r.RestoreChild(kInput, *input_); }
