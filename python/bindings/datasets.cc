@@ -200,11 +200,21 @@ nb::bytes PyIterator::Save(const std::string& external_state_policy) {
   ExternalStatePolicy policy = ParseExternalStatePolicy(external_state_policy);
   std::vector<std::string> warnings;
   std::string state;
-  {
+  // A save takes microseconds and only brief locks (prefetch, parallel map and interleave
+  // never hold a lock while they call Python), so it runs holding the GIL: releasing it would
+  // mean winning it back from busy Python map threads afterwards, up to a switch interval
+  // (5 ms) per save. The one wait that could deadlock with the GIL held is this iterator's
+  // mutex, held by another thread's next() that may be calling Python: when it is taken,
+  // wait for it with the GIL released.
+  std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+  if (lock.owns_lock()) {
+    state = iterator_->Save(policy, &warnings);
+  } else {
     nb::gil_scoped_release release;
-    std::lock_guard<std::mutex> lock(mutex_);
+    lock.lock();
     state = iterator_->Save(policy, &warnings);
   }
+  lock.unlock();
   for (const std::string& warning : warnings) {
     if (PyErr_WarnEx(ExternalStateWarningType(), warning.c_str(), 1) != 0) {
       throw nb::python_error();  // warnings turned into errors by a filter

@@ -111,6 +111,24 @@ class PyHook {
     return fn();
   }
 
+  // Runs `fn` (a capture: microseconds, brief locks only, no file I/O, no wait for the writer)
+  // holding the GIL when every iterator's mutex is free: releasing the GIL on every step would
+  // mean winning it back from busy Python map threads, up to a switch interval (5 ms) each
+  // time. A mutex held by another thread's next() (which may be calling Python) is waited
+  // for with the GIL released, as in Locked.
+  template <typename F>
+  auto LockedKeepingGil(F&& fn) {
+    std::vector<std::unique_lock<std::mutex>> locks;
+    for (PyIterator* it : locking_order_) {
+      locks.emplace_back(it->mutex(), std::try_to_lock);
+      if (!locks.back().owns_lock()) {
+        locks.clear();
+        return Locked(std::forward<F>(fn));
+      }
+    }
+    return fn();
+  }
+
   std::optional<int64_t> Begin(int64_t step) {
     return Locked([&] { return hook_->Begin(step); });
   }
@@ -118,10 +136,10 @@ class PyHook {
     return Locked([&] { return hook_->RestoreForModelStep(step); });
   }
   void AfterStep(int64_t step) {
-    Locked([&] { hook_->AfterStep(step); });
+    LockedKeepingGil([&] { hook_->AfterStep(step); });
   }
   void Save(int64_t step) {
-    Locked([&] { hook_->Save(step); });
+    LockedKeepingGil([&] { hook_->Save(step); });
   }
   void End(std::optional<int64_t> step) {
     Locked([&] { hook_->End(step); });

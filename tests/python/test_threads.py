@@ -82,6 +82,49 @@ def test_save_while_workers_run_python():
     assert head + [int(x) for x in resumed] == [x * 3 for x in range(200)]
 
 
+def test_save_from_another_thread_while_next_runs_python():
+    # save() keeps the GIL when the iterator is free; here another thread's next() holds the
+    # iterator while it calls Python on its own thread (a map without threads): save() must
+    # wait for it with the GIL released instead of deadlocking.
+    def slow(x):
+        for _ in range(200):
+            pass
+        return x
+
+    ds = Dataset.range(3000).map(slow).shuffle(50, seed=3).map(slow, num_parallel_calls=2)
+    it = iter(ds)
+    taken, states, errors = [], [], []
+    stop = threading.Event()
+
+    def consume():
+        try:
+            for x in it:
+                taken.append(int(x))
+        except Exception as e:  # surfaced below
+            errors.append(e)
+        finally:
+            stop.set()
+
+    def save():
+        while not stop.is_set():
+            states.append(it.save())
+
+    threads = [threading.Thread(target=consume), threading.Thread(target=save)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert all(not t.is_alive() for t in threads), "deadlock between save() and next()"
+    assert not errors
+    assert sorted(taken) == list(range(3000)) and len(states) > 0
+    # Each state is a position of this pipeline: it restores, and the rest of the epoch is
+    # complete.
+    resumed = iter(ds)
+    resumed.restore(states[len(states) // 2])
+    rest = [int(x) for x in resumed]
+    assert len(set(rest)) == len(rest) and set(rest) <= set(range(3000))
+
+
 def test_python_threads_iterate_concurrently():
     results = {}
 
