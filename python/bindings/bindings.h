@@ -95,8 +95,11 @@ nb::object ElementToPython(const Element& element);
 // numpy.asarray: bool, int8/16/32/64, uint8, float16/32/64 keep their dtype (so a Python int
 // is int64 and a float float64); str / bytes / numpy unicode, bytes or object arrays of
 // str / bytes -> string (str encoded as UTF-8). Other dtypes are a ValueError naming `what`.
+// With zero_copy, a numeric array no one else can change (read-only, or one numpy made for
+// this call) is referenced, not copied: for datasets built once over large arrays (memory-mapped
+// .npy files); not for per-element results, whose release would need the GIL on worker threads.
 // REQUIRES: the GIL.
-Element ElementFromPython(nb::handle obj, const char* what = "element");
+Element ElementFromPython(nb::handle obj, const char* what = "element", bool zero_copy = false);
 
 // numpy, imported once (never released: it lives as long as the interpreter).
 const nb::object& Numpy();

@@ -96,10 +96,10 @@ void RegisterSources(nb::module_& m) {
     return Wrap(Range(start, stop, step));
   }, "start"_a, "stop"_a, "step"_a);
   m.def("from_tensor_slices", [](nb::handle value) {
-    return Wrap(FromTensorSlices(ElementFromPython(value, "from_tensor_slices")));
+    return Wrap(FromTensorSlices(ElementFromPython(value, "from_tensor_slices", /*zero_copy=*/true)));
   }, "value"_a.none());
   m.def("from_tensors", [](nb::handle value) {
-    return Wrap(FromTensors(ElementFromPython(value, "from_tensors")));
+    return Wrap(FromTensors(ElementFromPython(value, "from_tensors", /*zero_copy=*/true)));
   }, "value"_a.none());
   m.def("counter", [](int64_t start, int64_t step) { return Wrap(Counter(start, step)); },
         "start"_a, "step"_a);

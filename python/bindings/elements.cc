@@ -135,16 +135,38 @@ DType NumericDType(char kind, int64_t itemsize, PyObject* array, const char* wha
       " (supported: bool, int8, int16, int32, int64, uint8, float16, float32, float64, string)");
 }
 
-Tensor TensorFromPython(nb::handle obj, const char* what) {
+void ReleaseWithGil(nb::object* fn);
+
+// Keeps a numpy array alive for a tensor that points into it; the last reference may drop on
+// any thread.
+std::shared_ptr<const void> HoldArray(nb::object array) {
+  return std::shared_ptr<const void>(new nb::object(std::move(array)), [](const void* p) {
+    ReleaseWithGil(const_cast<nb::object*>(static_cast<const nb::object*>(p)));
+  });
+}
+
+Tensor TensorFromPython(nb::handle obj, const char* what, bool zero_copy) {
   if (PyBytes_Check(obj.ptr()) || PyUnicode_Check(obj.ptr())) {
     return Tensor::String(BytesOf(obj, what));
   }
   if (obj.is_none()) throw InvalidArgumentError(std::string(what) + ": None is not a tensor");
-  // numpy.asarray(obj), C-contiguous.
-  PyObject* raw = PyArray_FromAny(obj.ptr(), nullptr, 0, 0, NPY_ARRAY_C_CONTIGUOUS, nullptr);
+  // numpy.asarray(obj): C-contiguous and aligned.
+  PyObject* raw = PyArray_FromAny(obj.ptr(), nullptr, 0, 0,
+                                  NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, nullptr);
   if (!raw) throw nb::python_error();
   nb::object owner = nb::steal(raw);
   PyArrayObject* array = reinterpret_cast<PyArrayObject*>(raw);
+  if (!PyArray_ISNOTSWAPPED(array)) {
+    // A non-native byte order ('>i4' here) is converted, never read as if it were native.
+    PyArray_Descr* native = PyArray_DescrNewByteorder(PyArray_DESCR(array), NPY_NATIVE);
+    if (!native) throw nb::python_error();
+    raw = PyArray_FromAny(owner.ptr(), native, 0, 0,  // steals `native`
+                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST,
+                          nullptr);
+    if (!raw) throw nb::python_error();
+    owner = nb::steal(raw);
+    array = reinterpret_cast<PyArrayObject*>(raw);
+  }
   Shape shape(PyArray_DIMS(array), PyArray_DIMS(array) + PyArray_NDIM(array));
   char kind = PyArray_DESCR(array)->kind;
   if (kind == 'U' || kind == 'S' || kind == 'O') {
@@ -156,6 +178,15 @@ Tensor TensorFromPython(nb::handle obj, const char* what) {
     return Tensor::FromStrings(std::move(strings), std::move(shape));
   }
   DType dt = NumericDType(kind, PyArray_ITEMSIZE(array), raw, what);
+  // Zero-copy where no one else can change the bytes: an array numpy just made for us (from a
+  // list, or a converted copy), or a read-only one (np.load(mmap_mode='r'), a view with
+  // writeable=False: taken as the caller's promise not to change it). A writeable array of the
+  // caller's is copied, so later writes to it cannot change the dataset (tf.data's semantics).
+  bool private_copy = raw != obj.ptr() && PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA);
+  if (zero_copy && (private_copy || !PyArray_ISWRITEABLE(array))) {
+    return Tensor::WrapExternal(dt, std::move(shape), PyArray_DATA(array),
+                                HoldArray(std::move(owner)));
+  }
   Tensor t = Tensor::Allocate(dt, std::move(shape));
   if (size_t bytes = t.byte_size(); bytes > 0) {
     if (static_cast<size_t>(PyArray_NBYTES(array)) != bytes) {
@@ -223,11 +254,11 @@ nb::object ElementToPython(const Element& element) {
   throw InvalidArgumentError("unknown element kind");
 }
 
-Element ElementFromPython(nb::handle obj, const char* what) {
+Element ElementFromPython(nb::handle obj, const char* what, bool zero_copy) {
   if (PyTuple_Check(obj.ptr())) {
     std::vector<Element> items;
     for (nb::handle item : nb::borrow<nb::tuple>(obj)) {
-      items.push_back(ElementFromPython(item, what));
+      items.push_back(ElementFromPython(item, what, zero_copy));
     }
     return Element::Tuple(std::move(items));
   }
@@ -238,14 +269,14 @@ Element ElementFromPython(nb::handle obj, const char* what) {
         throw InvalidArgumentError(std::string(what) + ": dict keys must be str, got " +
                                    Repr(key));
       }
-      items.emplace_back(nb::cast<std::string>(key), ElementFromPython(value, what));
+      items.emplace_back(nb::cast<std::string>(key), ElementFromPython(value, what, zero_copy));
     }
     std::sort(items.begin(), items.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     return Element::Dict(std::move(items));
   }
   if (IsDataset(obj)) return Element::FromDataset(UnwrapDataset(obj, what));
-  return Element(TensorFromPython(obj, what));
+  return Element(TensorFromPython(obj, what, zero_copy));
 }
 
 DatasetPtr UnwrapDataset(nb::handle obj, const char* what) {

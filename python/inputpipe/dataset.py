@@ -116,7 +116,15 @@ class Dataset:
 
     @staticmethod
     def from_tensor_slices(tensors):
-        """Slices of `tensors` along their first dimension (a structure of arrays)."""
+        """Slices of `tensors` along their first dimension (a structure of arrays).
+
+        A writeable numpy array is copied, so later writes to it do not change the dataset
+        (tf.data's semantics). A read-only array is referenced, not copied: a memory-mapped file
+        (`np.load(path, mmap_mode='r')`) is read through its mapping, and a large in-memory
+        array can be shared by passing a read-only view (`v = x.view();
+        v.setflags(write=False)`), taken as the caller's promise not to change `x` while the
+        dataset lives (a change would not be detected by the state's fingerprint, which hashes
+        the contents when the dataset is built)."""
         return Dataset(_core.from_tensor_slices(tensors))
 
     @staticmethod

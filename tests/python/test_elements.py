@@ -42,6 +42,39 @@ def test_arrays_in_are_copied():
     assert [int(x) for x in ds] == [0, 1, 2, 3]
 
 
+def test_read_only_arrays_are_referenced_not_copied(tmp_path):
+    # A memory-mapped .npy opened read-only: the dataset reads the mapping (no copy into
+    # memory) and keeps it alive after the caller's reference is gone.
+    data = np.arange(60, dtype=np.float32).reshape(20, 3)
+    np.save(tmp_path / "x.npy", data)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    assert not mapped.flags.writeable
+    ds = Dataset.from_tensor_slices((mapped, np.arange(20)))
+    del mapped
+    import gc
+    gc.collect()
+    got = [(x.tolist(), int(i)) for x, i in ds.shuffle(seed=1)]
+    assert sorted(got, key=lambda p: p[1]) == [(row.tolist(), i) for i, row in enumerate(data)]
+    # What comes out is the user's to change, and changing it leaves the dataset as it was.
+    first = next(iter(ds))[0]
+    first += 1
+    assert next(iter(ds))[0].tolist() == data[0].tolist()
+    # Referenced, not copied: a write to the file through another mapping shows through (the
+    # documented contract: a read-only array is the caller's promise not to change it).
+    writer = np.load(tmp_path / "x.npy", mmap_mode="r+")
+    writer[0, 0] = -7.0
+    writer.flush()
+    assert next(iter(ds))[0].tolist() == [-7.0, 1.0, 2.0]
+
+
+def test_non_native_byte_order_is_converted():
+    for dtype in (">i4", ">f8", ">i8", "<i2"):
+        data = np.arange(5).astype(dtype)
+        assert [x.item() for x in Dataset.from_tensor_slices(data)] == [0, 1, 2, 3, 4]
+    out = next(iter(Dataset.range(1).map(lambda _: np.array([1, 256], dtype=">i8"))))
+    assert out.tolist() == [1, 256] and out.dtype == np.int64
+
+
 def test_non_contiguous_input():
     data = np.arange(20).reshape(4, 5)[:, ::2]
     assert [x.tolist() for x in Dataset.from_tensor_slices(data)] == data.tolist()
