@@ -3,7 +3,8 @@
 Every library reads exactly the same records:
   array     N records (features: float32[32], id: int64 = the record's index), made from a seed;
   csv       N rows x 20 float columns, column 0 = the row's index, written once to results/data;
-  tfrecord  N tf.train.Example records {"x": float[20], "id": int64}, written once by TensorFlow.
+  tfrecord  N tf.train.Example records {"x": float[20], "id": int64}, written once by TensorFlow;
+  shards    (workload r) the csv and tfrecord files split in two, byte for byte the same records.
 The id of every record travels through every pipeline, so a batch is identified by its ids: that
 is how the suite checks that a restored iterator continues exactly where the saved one was.
 """
@@ -29,6 +30,24 @@ WORKLOADS = {
               source="tfrecord", map=None, batch=1024, shuffle=None),
 }
 BUFFERS = [1_000, 10_000, 100_000]  # buffered-shuffle sizes whose state size is measured
+
+# Workload "r" (issue 4's table): the file readers alone, inputpipe against tf.data, at one and
+# two threads. 1 thread: one reader over the one file, parse and batch on the consumer's thread.
+# 2 threads: the same rows as READER_SHARDS files, each read, batched and parsed by one of the
+# interleave's 2 worker threads. No shuffle, no prefetch.
+READER_LIBS = ["inputpipe", "tfdata"]
+READER_SHARDS = 2
+READERS = {
+    f"r-{src}-{t}t": dict(title=f"{src} -> {'parse -> batch(1024)' if src == 'csv' else 'batch(1024) -> parse'}, "
+                                f"{t} thread{'s' if t > 1 else ''}",
+                          source=src, map=None, batch=1024, shuffle=None, reader_threads=t)
+    for src in ("csv", "tfrecord") for t in (1, READER_SHARDS)
+}
+
+
+def workload(key):
+    """The workload a worker runs: a key of WORKLOADS or of READERS."""
+    return WORKLOADS[key] if key in WORKLOADS else READERS[key]
 
 
 class NotExpressible(Exception):
@@ -60,6 +79,53 @@ def csv_path(data_dir, n):
 
 def tfrecord_path(data_dir, n):
     return os.path.join(data_dir, f"examples{n}.tfrecord")
+
+
+def shard_paths(path, shards=READER_SHARDS):
+    """The files that hold the rows of `path` split into `shards` consecutive parts."""
+    stem, ext = os.path.splitext(path)
+    return [f"{stem}.shard{i}of{shards}{ext}" for i in range(shards)]
+
+
+def reader_files(data_dir, n, wl):
+    """The files a READERS workload reads: the one file, or its shards."""
+    path = (csv_path if wl["source"] == "csv" else tfrecord_path)(data_dir, n)
+    return [path] if wl["reader_threads"] == 1 else shard_paths(path, wl["reader_threads"])
+
+
+def _tfrecord_spans(data):
+    """(start, end) byte offsets of every record of a TFRecord file's bytes: length (u64),
+    its CRC (u32), the data, its CRC (u32)."""
+    spans, pos = [], 0
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 8], "little")
+        end = pos + 12 + length + 4
+        if end > len(data):
+            raise ValueError(f"truncated TFRecord at byte {pos}")
+        spans.append((pos, end))
+        pos = end
+    return spans
+
+
+def write_shards(path, n, shards=READER_SHARDS):
+    """Splits a CSV or TFRecord file of n records into `shards` files of consecutive records
+    (the first n/shards rows, the next, ...), byte for byte the same records: the same rows
+    for the one-file and the sharded reads."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if path.endswith(".csv"):
+        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+        spans = list(zip(np.concatenate([[0], ends[:-1]]).tolist(), ends.tolist()))
+    else:
+        spans = _tfrecord_spans(data)
+    if len(spans) != n:
+        raise ValueError(f"{path}: {len(spans)} records, expected {n}")
+    bounds = [round(i * n / shards) for i in range(shards + 1)]
+    for i, out in enumerate(shard_paths(path, shards)):
+        first, last = bounds[i], bounds[i + 1] - 1
+        with open(out + ".tmp", "wb") as f:
+            f.write(data[spans[first][0]:spans[last][1]])
+        os.replace(out + ".tmp", out)
 
 
 def write_csv(path, n):

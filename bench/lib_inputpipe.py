@@ -5,6 +5,8 @@ Where the Python API has no native element op (workload a's x * 2 + 1), the map 
 function, run by map(num_parallel_calls) worker threads that take the GIL for each call.
 """
 
+import os
+
 import numpy as np
 
 import inputpipe as ip
@@ -39,9 +41,38 @@ class Pipeline:
             return ds.shuffle(int(self.shuffle), seed=common.SEED)
         return ds
 
+    def _tfrecord_features(self):
+        return {"x": ip.FixedLenFeature([common.CSV_COLUMNS], np.float32),
+                "id": ip.FixedLenFeature([], np.int64)}
+
+    def _read_batched(self, path):
+        """Workload r's one-thread pipeline over one file: reader -> batch(1024) (CSV: parse
+        into the batch, fused into the reader; TFRecord: then parse_example_fn, in C++)."""
+        bs = self.wl["batch"]
+        if self.wl["source"] == "csv":
+            ds = ip.CsvDataset(path, record_defaults=[np.float32] * common.CSV_COLUMNS)
+            return ds.batch(bs)
+        return ip.TFRecordDataset(path).batch(bs).apply(ip.parse_example_fn(self._tfrecord_features()))
+
+    def _build_reader(self):
+        """Workload r (issue 4's table): no shuffle, no prefetch. 2 threads: the shard files,
+        each read -> batched -> parsed inside interleave(num_parallel_calls=2), whose worker
+        threads run the inner C++ iterators."""
+        files = common.reader_files(self.cfg["data_dir"], self.n, self.wl)
+        threads = self.wl["reader_threads"]
+        if self.wl["source"] == "csv":
+            self._notes.append("CsvDataset.batch fused into the reader")
+        if threads == 1:
+            return self._read_batched(files[0])
+        names = ip.Dataset.from_tensor_slices(np.asarray(files, dtype=object))
+        return names.interleave(lambda f: self._read_batched(os.fsdecode(f)),
+                                cycle_length=threads, num_parallel_calls=threads)
+
     def _build(self):
         wl, threads = self.wl, self.threads
         src = wl["source"]
+        if "reader_threads" in wl:
+            return self._build_reader()
         if src == "array":
             x, ids = common.make_array(self.n)
             ds = self._shuffle(ip.Dataset.from_tensor_slices((x, ids)))
@@ -63,8 +94,7 @@ class Pipeline:
                 raise common.Pending("inputpipe.TFRecordDataset/parse_example are not in the "
                                      "Python API yet")
             path = common.tfrecord_path(self.cfg["data_dir"], self.n)
-            feats = {"x": ip.FixedLenFeature([common.CSV_COLUMNS], np.float32),
-                     "id": ip.FixedLenFeature([], np.int64)}
+            feats = self._tfrecord_features()
             ds = self._shuffle(ip.TFRecordDataset(path)).batch(wl["batch"])
             # parse_example_fn: the vectorised parse as a C++ map (no Python call per batch);
             # it has no num_parallel_calls, so parsing runs on one thread, ahead of prefetch.

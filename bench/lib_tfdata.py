@@ -31,6 +31,8 @@ class Pipeline:
 
     def note(self):
         notes = []
+        if "reader_threads" in self.wl:
+            notes.append("map_parallelization, inject_prefetch off; max_intra_op_parallelism 1")
         if self.shuffle == "global":
             notes.append("global shuffle = shuffle(buffer_size=N)")
         if self.wl["map"] == "python":
@@ -44,9 +46,40 @@ class Pipeline:
             return ds.shuffle(int(self.shuffle), seed=common.SEED, reshuffle_each_iteration=True)
         return ds
 
+    def _read_batched(self, path):
+        """Workload r's one-thread pipeline over one file: reader -> batch(1024) (CSV: parsed
+        by the reader; TFRecord: then the vectorised parse_example, a sequential map)."""
+        bs = self.wl["batch"]
+        if self.wl["source"] == "csv":
+            return tf.data.experimental.CsvDataset(path, [tf.float32] * common.CSV_COLUMNS).batch(bs)
+        feats = {"x": tf.io.FixedLenFeature([common.CSV_COLUMNS], tf.float32),
+                 "id": tf.io.FixedLenFeature([], tf.int64)}
+        return tf.data.TFRecordDataset(path).batch(bs).map(lambda s: tf.io.parse_example(s, feats))
+
+    def _build_reader(self):
+        """Workload r (issue 4's table): no shuffle, no prefetch. 2 threads: the shard files,
+        each read -> batched -> parsed inside interleave(num_parallel_calls=2). tf.data's
+        default rewrites would add threads and a buffer the thread count does not show (a
+        sequential map made parallel, a prefetch injected at the end, parse_example spreading a
+        batch over the intra-op pool), so they are off: both libraries run the same threads."""
+        files = common.reader_files(self.cfg["data_dir"], self.n, self.wl)
+        threads = self.wl["reader_threads"]
+        if threads == 1:
+            ds = self._read_batched(files[0])
+        else:
+            ds = tf.data.Dataset.from_tensor_slices(files).interleave(
+                self._read_batched, cycle_length=threads, num_parallel_calls=threads)
+        opts = tf.data.Options()
+        opts.experimental_optimization.map_parallelization = False
+        opts.experimental_optimization.inject_prefetch = False
+        opts.threading.max_intra_op_parallelism = 1
+        return ds.with_options(opts)
+
     def _build(self):
         wl, threads = self.wl, self.threads
         src = wl["source"]
+        if "reader_threads" in wl:
+            return self._build_reader()
         if src == "array":
             x, ids = common.make_array(self.n)
             ds = tf.data.Dataset.from_tensor_slices((x, ids))

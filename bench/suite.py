@@ -33,12 +33,18 @@ LIB_NAMES = {"inputpipe": "inputpipe", "tfdata": "tf.data", "grain": "Grain",
              "torchdata": "torchdata"}
 RESTORE_POINTS = [0.1, 0.5, 0.9]
 
+# Workload keys: a-d (common.WORKLOADS), and r, the readers alone (common.READERS: issue 4's table).
+ALL_WORKLOADS = list(common.WORKLOADS) + ["r"]
+
 # buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (issue 3's
-# table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d.
+# table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d;
+# reader_time_cap: workload r's time cap, long enough to read the whole epoch.
 FULL = dict(n=1_000_000, reps=3, buffer_reps=1, time_cap=8.0, n_saves=50, save_budget_s=15.0,
-            restore_reps=3, restore_budget_s=10.0, short_saves=20, other_buffers=False, timeout=900)
+            restore_reps=3, restore_budget_s=10.0, short_saves=20, other_buffers=False,
+            reader_time_cap=60.0, timeout=900)
 QUICK = dict(n=100_000, reps=1, buffer_reps=0, time_cap=3.0, n_saves=12, save_budget_s=3.0,
-             restore_reps=1, restore_budget_s=3.0, short_saves=6, other_buffers=False, timeout=300)
+             restore_reps=1, restore_budget_s=3.0, short_saves=6, other_buffers=False,
+             reader_time_cap=20.0, timeout=300)
 
 
 # ---- running workers --------------------------------------------------------------------
@@ -68,6 +74,10 @@ def ensure_data(data_dir, n, need, log):
         jobs.append(("CSV", f"common.write_csv({common.csv_path(data_dir, n)!r}, {n})"))
     if "tfrecord" in need and not os.path.exists(common.tfrecord_path(data_dir, n)):
         jobs.append(("TFRecord", f"common.write_tfrecord({common.tfrecord_path(data_dir, n)!r}, {n})"))
+    # Workload r's shard files: the same records as the one file, split (after it is written).
+    for src, path in (("csv", common.csv_path(data_dir, n)), ("tfrecord", common.tfrecord_path(data_dir, n))):
+        if f"{src}_shards" in need and not all(map(os.path.exists, common.shard_paths(path))):
+            jobs.append((f"{src} shard", f"common.write_shards({path!r}, {n})"))
     for what, code in jobs:
         t = time.time()
         print(f"-- writing the {what} file ({n} records)...", flush=True)
@@ -84,6 +94,14 @@ def plan(workloads, libs, cfg):
     """The list of measurements: (key, task) in execution order."""
     tasks = []
     for w in workloads:
+        if w == "r":  # the readers alone: throughput only, the two libraries interleaved
+            for r in range(cfg["reps"]):
+                for key, wl in common.READERS.items():
+                    for lib in [l for l in libs if l in common.READER_LIBS]:
+                        tasks.append(((key, lib, "None", "throughput", r),
+                                      dict(lib=lib, workload=key, shuffle=None, role="main",
+                                           phase="throughput", time_cap=cfg["reader_time_cap"])))
+            continue
         wl = common.WORKLOADS[w]
         main = wl["shuffle"]
         configs = [("main", main)]
@@ -110,7 +128,9 @@ def plan(workloads, libs, cfg):
 
 def run_all(workloads, libs, cfg, out_dir, data_dir):
     log = open(os.path.join(out_dir, "workers.log"), "w")
-    need = {common.WORKLOADS[w]["source"] for w in workloads}
+    need = {common.WORKLOADS[w]["source"] for w in workloads if w in common.WORKLOADS}
+    if "r" in workloads:
+        need |= {"csv", "tfrecord", "csv_shards", "tfrecord_shards"}
     ensure_data(data_dir, cfg["n"], need, log)
     tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
     results = {}
@@ -122,9 +142,10 @@ def run_all(workloads, libs, cfg, out_dir, data_dir):
         if (w, lib, shuffle) in skip:
             results["|".join(map(str, key))] = skip[(w, lib, shuffle)]
             continue
-        task.update(n=cfg["n"], threads=cfg["threads"], data_dir=data_dir, tmp_dir=tmp_dir,
-                    time_cap=cfg["time_cap"], save_budget_s=cfg["save_budget_s"],
-                    restore_reps=cfg["restore_reps"], restore_budget_s=cfg["restore_budget_s"])
+        task = dict(dict(n=cfg["n"], threads=cfg["threads"], data_dir=data_dir, tmp_dir=tmp_dir,
+                         time_cap=cfg["time_cap"], save_budget_s=cfg["save_budget_s"],
+                         restore_reps=cfg["restore_reps"],
+                         restore_budget_s=cfg["restore_budget_s"]), **task)
         t = time.time()
         res = run_worker(task, cfg["timeout"], log)
         res["load"] = os.getloadavg()[0]
@@ -154,9 +175,11 @@ def p99(xs):
 
 
 def summarise(results, workloads, libs):
-    """-> {w: {lib: {shuffle: {...medians...}}}}"""
+    """-> {w: {lib: {shuffle: {...medians...}}}}; workload r: {"r": {lib: {reader key: ...}}}"""
     out = {}
-    for w in workloads:
+    if "r" in workloads:
+        out["r"] = summarise_readers(results, libs)
+    for w in [w for w in workloads if w in common.WORKLOADS]:
         wl = common.WORKLOADS[w]
         shuffles = [str(wl["shuffle"])] + [str(b) for b in common.BUFFERS if b != wl["shuffle"]]
         shuffles = [s for s in shuffles if any(k.startswith(f"{w}|") and k.split("|")[2] == s
@@ -198,10 +221,43 @@ def summarise(results, workloads, libs):
     return out
 
 
+def summarise_readers(results, libs):
+    """Workload r: per library and READERS key, the median rows/s and MB/s (file bytes x rows/s
+    / rows) over the repetitions, and whether every record came exactly once."""
+    out = {}
+    for lib in [l for l in libs if l in common.READER_LIBS]:
+        out[lib] = {}
+        for key in common.READERS:
+            runs = [v for k, v in results.items() if k.startswith(f"{key}|{lib}|None|throughput|")]
+            if not runs:
+                continue
+            entry = {}
+            bad = [r for r in runs if r["status"] != "ok"]
+            if bad:
+                entry["status"], entry["why"] = bad[0]["status"], bad[0].get("why", "")
+            ok = [r for r in runs if r["status"] == "ok"]
+            if ok:
+                entry.update(
+                    status=entry.get("status", "ok"),
+                    throughput=med([r["throughput"] for r in ok]),
+                    mb_s=med([r["throughput"] * r["file_bytes"] / r["file_rows"] / 1e6 for r in ok]),
+                    file_bytes=ok[0]["file_bytes"], rows=ok[0]["file_rows"],
+                    ttfb_s=med([r["ttfb_s"] for r in ok]),
+                    reps=len(ok), complete=all(r["epoch_complete"] for r in ok),
+                    correct=all(r["duplicates"] == 0 and r.get("missing", 0) == 0 for r in ok),
+                    note=ok[0].get("note", ""), versions=ok[0].get("versions", {}))
+            out[lib][key] = entry
+    return out
+
+
 # ---- formatting -------------------------------------------------------------------------
 
 def fmt_rate(x):
     return "–" if x is None or math.isnan(x) else f"{x:,.0f}"
+
+
+def fmt_mb(x):
+    return "–" if x is None or math.isnan(x) else f"{x:,.1f}"
 
 
 def fmt_s(x):
@@ -252,7 +308,7 @@ def status_cell(e):
 
 def tables(summary, workloads, libs):
     md = []
-    for w in workloads:
+    for w in [w for w in workloads if w in common.WORKLOADS]:
         wl = common.WORKLOADS[w]
         main = str(wl["shuffle"])
         md.append(f"### Workload {w}: {wl['title']}\n")
@@ -321,6 +377,69 @@ def tables(summary, workloads, libs):
                 f"{fmt_s(tr)} | {ratio(ir, tr)} | {fmt_rate(i.get('throughput'))} | "
                 f"{fmt_rate(t.get('throughput'))} | {ratio(i.get('throughput'), t.get('throughput'))} |")
         md.append("")
+    if "r" in workloads and "r" in summary:
+        md.append(readers_table(summary["r"], libs))
+    return "\n".join(md)
+
+
+# Issue 4's targets: inputpipe / tf.data throughput, per file format.
+READER_TARGETS = {"csv": 3.0, "tfrecord": 1.0}
+
+
+def readers_table(rs, libs):
+    """Issue 4's table: the readers alone, inputpipe vs tf.data, at 1 and 2 threads."""
+    ip, tf = rs.get("inputpipe", {}), rs.get("tfdata", {})
+    any_e = next((e for lib in rs.values() for e in lib.values() if "reps" in e), {})
+    size = {src: next((e["file_bytes"] for lib in rs.values() for k, e in lib.items()
+                       if "file_bytes" in e and common.READERS[k]["source"] == src), None)
+            for src in READER_TARGETS}
+    rows = any_e.get("rows")
+    md = ["### Issue 4's table: file readers, inputpipe vs tf.data\n",
+          f"The readers alone, over the files of workloads c and d ({fmt_rate(rows) if rows else 'N'} "
+          f"rows): CSV of 20 numeric columns ({fmt_bytes(size['csv'])}) → parse → batch(1024), "
+          f"and TFRecord of tf.train.Example {{x: float[20], id: int64}} "
+          f"({fmt_bytes(size['tfrecord'])}) → batch(1024) → parse_example (vectorised), "
+          "no shuffle and no prefetch in either library. "
+          "**1 thread** = one reader over the one file, parse and batch on the consumer's "
+          "thread: tf.data `CsvDataset(file, [tf.float32]*20).batch(1024)` / "
+          "`TFRecordDataset(file).batch(1024).map(parse_example)`; inputpipe "
+          "`CsvDataset(file, [np.float32]*20).batch(1024)` (its batch is fused into the reader) / "
+          "`TFRecordDataset(file).batch(1024).apply(parse_example_fn(features))`. "
+          f"**{common.READER_SHARDS} threads** = the same rows written as {common.READER_SHARDS} "
+          "files (first half, second half, byte for byte the same records), read by "
+          f"`Dataset.from_tensor_slices(files).interleave(lambda f: <the 1-thread pipeline over f>, "
+          f"cycle_length={common.READER_SHARDS}, num_parallel_calls={common.READER_SHARDS})` in both "
+          "libraries: each worker thread reads, batches and parses one file, the consumer takes "
+          "the batches in order. tf.data's default rewrites that would add threads or a "
+          "buffer are off (`map_parallelization`, `inject_prefetch`, and "
+          "`max_intra_op_parallelism=1` so that parse_example does not spread a batch over the "
+          "intra-op pool). rows/s after the first batch over the whole epoch, median of "
+          f"{any_e.get('reps', '?')} repetition(s), each batch's id column read as numpy (the "
+          "exactly-once check), as in the rest of the suite; MB/s = file bytes × rows/s ÷ rows; ratio = inputpipe / tf.data; target = "
+          "issue 4's (≥ 3× on CSV, ≥ 1× on TFRecord + parse).\n",
+          "| data | threads | rows/s inputpipe | rows/s tf.data | ratio | target | MB/s inputpipe | MB/s tf.data | every record once (inputpipe / tf.data) |",
+          "|---|---:|---:|---:|---:|---|---:|---:|:---:|"]
+
+    def once(e):
+        if not e.get("reps"):
+            return "–"
+        return ("yes" if e.get("correct") else "**no**") + ("" if e.get("complete") else " (cut at the time cap)")
+
+    for key, wl in common.READERS.items():
+        i, t = ip.get(key, {}), tf.get(key, {})
+        cells = []
+        for e in (i, t):
+            bad = status_cell(e)
+            cells.append(bad if bad and "throughput" not in e else fmt_rate(e.get("throughput")))
+        r = (i.get("throughput") / t["throughput"]
+             if i.get("throughput") and t.get("throughput") else None)
+        goal = READER_TARGETS[wl["source"]]
+        target = f"≥ {goal:g}×" + ("" if r is None else (": met" if r >= goal else ": **not met**"))
+        md.append(f"| {'CSV' if wl['source'] == 'csv' else 'TFRecord + parse'} | "
+                  f"{wl['reader_threads']} | {cells[0]} | {cells[1]} | "
+                  f"{ratio(i.get('throughput'), t.get('throughput'))} | {target} | "
+                  f"{fmt_mb(i.get('mb_s'))} | {fmt_mb(t.get('mb_s'))} | {once(i)} / {once(t)} |")
+    md.append("")
     return "\n".join(md)
 
 
@@ -377,6 +496,9 @@ def plots(summary, workloads, libs, out_dir):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     files = []
+    workloads = [w for w in workloads if w in common.WORKLOADS]  # r: its table only
+    if not workloads:
+        return files
 
     def grouped(metric, ylabel, fname, title, log=True, scale=1.0):
         fig, ax = plt.subplots(figsize=(8, 4.2))
@@ -502,7 +624,8 @@ def update_docs(doc_path, body, plot_files):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="100k records, fewer repetitions")
-    ap.add_argument("--workloads", default="a,b,c,d")
+    ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
+                    help="a,b,c,d (see README) and r (the readers alone, issue 4's table)")
     ap.add_argument("--libs", default=",".join(LIBS))
     ap.add_argument("--all-buffers", action="store_true",
                     help="also measure the state at shuffle buffers 1k/10k/100k in workloads b, c "
@@ -524,6 +647,9 @@ def main():
     if args.all_buffers:
         cfg["other_buffers"] = True
     workloads = args.workloads.split(",")
+    unknown = [w for w in workloads if w not in ALL_WORKLOADS]
+    if unknown:
+        ap.error(f"unknown workloads {unknown}: choose from {','.join(ALL_WORKLOADS)}")
     libs = args.libs.split(",")
     out_dir = args.out or os.path.join(HERE, "results", "quick" if args.quick else "full")
     os.makedirs(out_dir, exist_ok=True)
@@ -537,7 +663,8 @@ def main():
             k = (t["workload"], t["lib"], str(t["shuffle"]), t["phase"])
             rep = seen[k] = seen.get(k, -1) + 1
             results["|".join(map(str, k + (rep,)))] = dict(e["result"], load=e["load"])
-        workloads = [w for w in workloads if any(k.startswith(w + "|") for k in results)]
+        workloads = [w for w in workloads
+                     if any(k.startswith(w + "|") or (w == "r" and k.startswith("r-")) for k in results)]
         started, wall = "(from the journal of an interrupted run)", float("nan")
     elif args.from_json:
         saved = json.load(open(args.from_json))
@@ -555,7 +682,7 @@ def main():
             merged = dict(saved["results"])
             merged.update(results)
             results = merged
-            workloads = [w for w in common.WORKLOADS if w in set(workloads) | set(saved["workloads"])]
+            workloads = [w for w in ALL_WORKLOADS if w in set(workloads) | set(saved["workloads"])]
             libs = [l for l in LIBS if l in set(libs) | set(saved["libs"])]
             started = f"{saved['started']} (+ {args.libs} on {args.workloads} rerun {started})"
             wall = saved["wall_s"] + wall

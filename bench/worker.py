@@ -73,7 +73,7 @@ class TreeRss:
 
 
 def throughput(lib, task):
-    wl = common.WORKLOADS[task["workload"]]
+    wl = common.workload(task["workload"])
     n = task["n"]
     sampler = TreeRss()
     t0 = time.perf_counter()
@@ -104,6 +104,10 @@ def throughput(lib, task):
                duplicates=int((seen > 1).sum()), note=pipe.note())
     if complete:
         out["missing"] = int((seen == 0).sum())
+    if "reader_threads" in wl:  # issue 4's table gives MB/s: the bytes of the files read
+        out["file_bytes"] = sum(os.path.getsize(p)
+                                for p in common.reader_files(task["data_dir"], n, wl))
+        out["file_rows"] = n
     out["rss_tree_mb"] = sampler.stop()
     pipe.close(it)
     del it, b
@@ -118,7 +122,7 @@ SLOW_SAVE_S = 20.0
 
 
 def checkpoint(lib, task):
-    wl = common.WORKLOADS[task["workload"]]
+    wl = common.workload(task["workload"])
     n, bs = task["n"], wl["batch"]
     batches = math.ceil(n / bs)
     pipe = lib.build(wl, task["shuffle"], task)
@@ -189,7 +193,7 @@ def main():
     task = json.loads(sys.argv[1])
     try:
         lib = importlib.import_module(LIBS[task["lib"]])
-        if common.WORKLOADS[task["workload"]]["source"] == "array":
+        if common.workload(task["workload"])["source"] == "array":
             common.make_array(task["n"])  # the in-memory data exists before the clock starts
         out = {"throughput": throughput, "checkpoint": checkpoint}[task["phase"]](lib, task)
         out["versions"] = lib.versions()
