@@ -337,25 +337,10 @@ nb::object PythonCallable::CallWithElement(const Element& element) const {
 }
 
 std::string CallableName(nb::handle fn) {
-  auto attr = [](nb::handle obj, const char* name) -> std::string {
-    if (!nb::hasattr(obj, name)) return "";
-    nb::object value = obj.attr(name);
-    return nb::isinstance<nb::str>(value) ? nb::cast<std::string>(value) : "";
-  };
-  std::string module = attr(fn, "__module__");
-  std::string qualname = attr(fn, "__qualname__");
-  if (qualname.empty()) {  // a callable object, a functools.partial: name its type
-    module = attr(fn.type(), "__module__");
-    qualname = attr(fn.type(), "__qualname__");
-  }
-  std::string name = module.empty() ? qualname : module + "." + qualname;
-  // Lambdas share one qualname: a digest of their code tells them apart (_fingerprint.py).
-  if (qualname.find("<lambda>") != std::string::npos) {
-    std::string digest = nb::cast<std::string>(
-        nb::module_::import_("inputpipe._fingerprint").attr("code_digest")(fn));
-    if (!digest.empty()) name += "#" + digest;
-  }
-  return name;
+  // Module and qualname; lambdas and functools.partial with a digest of their code and bound
+  // values, which tells apart callables that share a qualname (_fingerprint.py).
+  return nb::cast<std::string>(
+      nb::module_::import_("inputpipe._fingerprint").attr("callable_name")(fn));
 }
 
 FunctionOptions CallableOptions(nb::handle fn, bool stateful) {

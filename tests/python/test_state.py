@@ -229,3 +229,66 @@ def test_different_lambdas_are_different_pipelines():
     other = iter(inputpipe.Dataset.range(10).map(lambda x: x * 2))
     with pytest.raises(inputpipe.PipelineMismatchError, match="lambda"):
         other.restore(state)
+
+
+def _pipeline_with(fn):
+    return inputpipe.Dataset.range(10).map(fn)
+
+
+def _saved_after_one(fn):
+    it = iter(_pipeline_with(fn))
+    next(it)
+    return it.save()
+
+
+def test_lambdas_closing_over_different_values_are_different_pipelines():
+    # The same code with another captured value (closure or default) is another pipeline.
+    def adder(k):
+        return lambda x: x + k
+
+    state = _saved_after_one(adder(1))
+    same = iter(_pipeline_with(adder(1)))
+    same.restore(state)
+    assert next(same) == 2
+    with pytest.raises(inputpipe.PipelineMismatchError, match="lambda"):
+        iter(_pipeline_with(adder(2))).restore(state)
+
+    by_default = [lambda x, k=k: x + k for k in (1, 2)]
+    state = _saved_after_one(by_default[0])
+    with pytest.raises(inputpipe.PipelineMismatchError, match="lambda"):
+        iter(_pipeline_with(by_default[1])).restore(state)
+
+    table = np.array([1.0, 2.0])
+    state = _saved_after_one(lambda x: table[x % 2])
+    changed = np.array([1.0, 3.0])
+    with pytest.raises(inputpipe.PipelineMismatchError, match="lambda"):
+        iter(_pipeline_with(lambda x: changed[x % 2])).restore(state)
+
+
+def test_partials_with_different_arguments_are_different_pipelines():
+    import functools
+
+    def add(x, k):
+        return x + k
+
+    state = _saved_after_one(functools.partial(add, k=1))
+    same = iter(_pipeline_with(functools.partial(add, k=1)))
+    same.restore(state)
+    assert next(same) == 2
+    with pytest.raises(inputpipe.PipelineMismatchError, match=r"partial\(.*add\)"):
+        iter(_pipeline_with(functools.partial(add, k=2))).restore(state)
+
+
+def test_callable_names_are_stable_across_processes():
+    # Values whose repr holds a memory address enter by type only, so a restarted process
+    # gives the same names.
+    import subprocess
+    import sys
+    code = ("import functools, inputpipe._fingerprint as f\n"
+            "class Model: pass\n"
+            "m = Model()\n"
+            "fns = [lambda x: (x, m), lambda x, k=3: x + k, functools.partial(print, sep=m)]\n"
+            "print([f.callable_name(fn) for fn in fns])\n")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout for _ in range(2)}
+    assert len(runs) == 1 and "<lambda>#" in runs.pop()
