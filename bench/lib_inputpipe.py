@@ -75,6 +75,13 @@ class Pipeline:
             return self._build_reader()
         if src == "array":
             x, ids = common.make_array(self.n)
+            # Read-only views: from_tensor_slices then references the arrays instead of
+            # copying them (its documented way to share a large array, as Grain and torchdata
+            # index the caller's array); a writeable array would be copied.
+            x, ids = x.view(), ids.view()
+            x.setflags(write=False)
+            ids.setflags(write=False)
+            self._notes.append("read-only views: no copy")
             ds = self._shuffle(ip.Dataset.from_tensor_slices((x, ids)))
             if wl["map"] == "native":
                 self._notes.append("no native element op in the Python API: numpy fn")
