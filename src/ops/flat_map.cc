@@ -1,15 +1,13 @@
 // flat_map(fn): the elements of fn(x) for each input element x, one dataset after the other.
-// State, while inside fn(x): the input's state captured *before* x was read plus the state of
-// fn(x)'s iterator; a restore re-reads x, calls fn again and restores that iterator. Otherwise
-// the input's current state, or an explicit `exhausted` flag once it has ended.
+// State (element_cursor.h), while inside fn(x): the input's state captured *before* x was read
+// plus the state of fn(x)'s iterator; a restore re-reads x, calls fn again and restores that
+// iterator.
 #include "inputpipe/ops.h"
+#include "ops/element_cursor.h"
 
 namespace inputpipe {
 
 namespace {
-constexpr char kExhausted[] = "exhausted";
-constexpr char kInsideElement[] = "inside_element";
-constexpr char kInput[] = "input";
 constexpr char kInner[] = "inner";
 
 class FlatMapDataset : public Dataset {
@@ -46,10 +44,9 @@ class FlatMapIterator : public Iterator {
         if (std::optional<Element> element = inner_->GetNext()) return element;
         inner_.reset();
       }
-      if (!input_) return std::nullopt;
-      StateNode before = input_->SaveNode();
-      if (!OpenInner()) return std::nullopt;
-      before_ = std::move(before);
+      std::optional<Element> element = input_.Next();
+      if (!element) return std::nullopt;
+      OpenInner(*element);
     }
   }
   void SaveInternal(StateWriter& w) override {
@@ -57,51 +54,29 @@ class FlatMapIterator : public Iterator {
       w.ReportExternalState("flat_map(fn=" + ds_.options_.name +
                             "): the function is declared stateful");
     }
-    w.WriteBool(kExhausted, !input_);
-    w.WriteBool(kInsideElement, inner_ != nullptr);
-    if (inner_) {
-      w.WriteChildNode(kInput, before_);
-      w.WriteChild(kInner, *inner_);
-    } else if (input_) {
-      w.WriteChild(kInput, *input_);
-    }
+    input_.Save(w, /*inside=*/inner_ != nullptr);
+    if (inner_) w.WriteChild(kInner, *inner_);
   }
   void RestoreInternal(StateReader& r) override {
-    if (r.ReadBool(kExhausted)) {
-      input_.reset();
-    } else if (r.ReadBool(kInsideElement)) {
-      before_ = r.ChildNode(kInput);
-      input_->RestoreNode(before_);
-      if (!OpenInner()) {
-        throw DataLossError("flat_map: the input ended where the state expects an element");
-      }
+    if (std::optional<Element> element = input_.Restore(r, "flat_map")) {
+      OpenInner(*element);
       r.RestoreChild(kInner, *inner_);
-    } else {
-      r.RestoreChild(kInput, *input_);
     }
   }
 
  private:
-  // Reads the next input element and opens fn(element); false (and input_ reset) at the end.
-  bool OpenInner() {
-    std::optional<Element> element = input_->GetNext();
-    if (!element) {
-      input_.reset();
-      return false;
-    }
-    DatasetPtr inner = ds_.fn_(*element);
+  void OpenInner(const Element& element) {
+    DatasetPtr inner = ds_.fn_(element);
     if (!inner) {
       throw InvalidArgumentError("flat_map(fn=" + ds_.options_.name +
                                  "): fn returned a null dataset");
     }
     inner_ = inner->MakeIterator();
-    return true;
   }
 
   const FlatMapDataset& ds_;
-  std::unique_ptr<Iterator> input_;  // null once exhausted
-  StateNode before_;                 // input state before the element inner_ came from
-  std::unique_ptr<Iterator> inner_;
+  ElementCursor input_;
+  std::unique_ptr<Iterator> inner_;  // fn(x) of the element input_ read last
 };
 
 std::unique_ptr<Iterator> FlatMapDataset::MakeIteratorInternal() const {

@@ -4,6 +4,7 @@
 // errors and the input's state.
 #include <iostream>
 
+#include "core/cardinality.h"
 #include "inputpipe/readers.h"
 
 namespace inputpipe {
@@ -22,10 +23,7 @@ class IgnoreErrorsDataset : public Dataset {
   // log_warning does not change the output.
   std::string params() const override { return ""; }
   std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override {
-    int64_t n = input_->Cardinality();
-    return n == kInfiniteCardinality ? n : kUnknownCardinality;
-  }
+  int64_t Cardinality() const override { return UnknownUnlessInfinite(input_->Cardinality()); }
 
  protected:
   std::unique_ptr<Iterator> MakeIteratorInternal() const override;
