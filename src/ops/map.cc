@@ -2,6 +2,7 @@
 // and fn is pure. A stateful fn is external state: the save policy decides (see state.h).
 // num_parallel_calls != 0 is parallel_map.cc.
 #include "inputpipe/ops.h"
+#include "ops/map_dataset.h"
 #include "ops/parallel_map.h"
 
 namespace inputpipe {
@@ -9,28 +10,18 @@ namespace inputpipe {
 namespace {
 constexpr char kInput[] = "input";
 
-class MapDataset : public Dataset {
+class MapDataset : public MapDatasetBase {
  public:
-  MapDataset(DatasetPtr input, MapFn fn, FunctionOptions options)
-      : input_(std::move(input)), fn_(std::move(fn)), options_(std::move(options)) {}
+  using MapDatasetBase::MapDatasetBase;
 
   std::string op_name() const override { return "map"; }
-  std::string params() const override {
-    return "fn=" + options_.name + (options_.stateful ? ", stateful=true" : "");
-  }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override { return input_->Cardinality(); }
-  bool IsRandomAccess() const override { return !options_.stateful && input_->IsRandomAccess(); }
-  Element Get(int64_t index) const override { return fn_(input_->Get(index)); }
+  std::string params() const override { return FnParams(); }
 
  protected:
   std::unique_ptr<Iterator> MakeIteratorInternal() const override;
 
  private:
   friend class MapIterator;
-  const DatasetPtr input_;
-  const MapFn fn_;
-  const FunctionOptions options_;
 };
 
 class MapIterator : public Iterator {
@@ -45,9 +36,7 @@ class MapIterator : public Iterator {
     return ds_.fn_(*element);
   }
   void SaveInternal(StateWriter& w) override {
-    if (ds_.options_.stateful) {
-      w.ReportExternalState("map(fn=" + ds_.options_.name + "): the function is declared stateful");
-    }
+    ds_.ReportIfStateful(w);
     w.WriteChild(kInput, *input_);
   }
   void RestoreInternal(StateReader& r) override { r.RestoreChild(kInput, *input_); }

@@ -28,6 +28,8 @@
 #include <mutex>
 #include <thread>
 
+#include "ops/map_dataset.h"
+
 namespace inputpipe {
 
 namespace {
@@ -36,34 +38,24 @@ constexpr char kDeliveredAhead[] = "delivered_ahead";
 // Elements in flight: at least this many, so that the threads rarely wait for each other.
 constexpr int64_t kMinWindow = 32;
 
-class ParallelMapDataset : public Dataset {
+class ParallelMapDataset : public MapDatasetBase {
  public:
   ParallelMapDataset(DatasetPtr input, MapFn fn, FunctionOptions options, int64_t threads,
                      bool deterministic)
-      : input_(std::move(input)),
-        fn_(std::move(fn)),
-        options_(std::move(options)),
+      : MapDatasetBase(std::move(input), std::move(fn), std::move(options)),
         threads_(threads),
         deterministic_(deterministic) {}
 
   std::string op_name() const override { return "parallel_map"; }
   std::string params() const override {
-    return "fn=" + options_.name + (options_.stateful ? ", stateful=true" : "") +
-           ", deterministic=" + (deterministic_ ? "true" : "false");
+    return FnParams() + ", deterministic=" + (deterministic_ ? "true" : "false");
   }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override { return input_->Cardinality(); }
-  bool IsRandomAccess() const override { return !options_.stateful && input_->IsRandomAccess(); }
-  Element Get(int64_t index) const override { return fn_(input_->Get(index)); }
 
  protected:
   std::unique_ptr<Iterator> MakeIteratorInternal() const override;
 
  private:
   friend class ParallelMapIterator;
-  const DatasetPtr input_;
-  const MapFn fn_;
-  const FunctionOptions options_;
   const int64_t threads_;
   const bool deterministic_;
 };
@@ -112,9 +104,7 @@ class ParallelMapIterator : public Iterator {
   }
 
   void SaveInternal(StateWriter& w) override {
-    if (ds_.options_.stateful) {
-      w.ReportExternalState("map(fn=" + ds_.options_.name + "): the function is declared stateful");
-    }
+    ds_.ReportIfStateful(w);
     if (!dispatcher_.joinable()) {  // not started: the input and skip_ are ours alone
       if (base_node_) {
         w.WriteChildNode(kInput, *base_node_);
