@@ -58,6 +58,53 @@ class Pending(Exception):
     """inputpipe's part of this workload is not written yet; the message says what is missing."""
 
 
+# ---- the interface worker.py drives ------------------------------------------------------
+
+class Pipeline:
+    """One library's pipeline for one workload, as worker.py drives it. A subclass sets
+    self.ds (or overrides iterator()) and defines note(), save() and restore(); the rest here
+    is what most libraries do: a state is bytes, nothing to discard, close or clean up."""
+
+    def __init__(self, wl, shuffle, cfg):
+        self.wl, self.shuffle, self.cfg = wl, shuffle, cfg
+        self.n, self.threads = cfg["n"], cfg["threads"]
+
+    def iterator(self):
+        return iter(self.ds)
+
+    def next(self, it):
+        return next(it)
+
+    def batch_ids(self, b):
+        """The ids of a batch's records (the exactly-once check): every library batches the
+        same records, only its batch's layout and tensor type differ (_csv_ids, _numpy)."""
+        src = self.wl["source"]
+        if src == "array":
+            return self._numpy(b[1])
+        if src == "csv":
+            return self._numpy(self._csv_ids(b)).astype(np.int64)
+        return self._numpy(b["id"])
+
+    def _csv_ids(self, b):
+        """Column 0 (the row's index) of a CSV batch; here a [rows, columns] array."""
+        return b[:, 0]
+
+    def _numpy(self, ids):
+        return ids
+
+    def state_size(self, blob):
+        return len(blob)
+
+    def discard(self, blob):
+        pass
+
+    def close(self, it):
+        pass
+
+    def cleanup(self):
+        pass
+
+
 # ---- the data ---------------------------------------------------------------------------
 
 _ARRAYS = {}

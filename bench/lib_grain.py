@@ -13,7 +13,6 @@ which is not tf.data's sliding buffer, but is what Grain offers in its place.
 import json
 
 import grain
-import numpy as np
 
 import common
 
@@ -43,10 +42,9 @@ def batch_examples(records):
     return common.parse_examples(records)
 
 
-class Pipeline:
+class Pipeline(common.Pipeline):
     def __init__(self, wl, shuffle, cfg):
-        self.wl, self.shuffle, self.cfg = wl, shuffle, cfg
-        self.n, self.threads = cfg["n"], cfg["threads"]
+        super().__init__(wl, shuffle, cfg)
         self.ds = self._build()
 
     def note(self):
@@ -100,41 +98,18 @@ class Pipeline:
             return grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=4)
         raise ValueError(src)
 
-    def iterator(self):
-        return iter(self.ds)
-
-    def next(self, it):
-        return next(it)
-
-    def batch_ids(self, b):
-        src = self.wl["source"]
-        if src == "array":
-            return b[1]
-        if src == "csv":
-            return b[:, 0].astype(np.int64)
-        return b["id"]
-
     def save(self, it):
         return json.dumps(it.get_state()).encode()
-
-    def state_size(self, blob):
-        return len(blob)
 
     def restore(self, blob):
         it = iter(self.ds)
         it.set_state(json.loads(blob))
         return it
 
-    def discard(self, blob):
-        pass
-
     def close(self, it):
         close = getattr(it, "close", None)
         if close:
             close()
-
-    def cleanup(self):
-        pass
 
 
 def build(wl, shuffle, cfg):

@@ -24,10 +24,9 @@ def map_python(x, i):
     return common.py_fn(x), i
 
 
-class Pipeline:
+class Pipeline(common.Pipeline):
     def __init__(self, wl, shuffle, cfg):
-        self.wl, self.shuffle, self.cfg = wl, shuffle, cfg
-        self.n, self.threads = cfg["n"], cfg["threads"]
+        super().__init__(wl, shuffle, cfg)
         self._notes = []
         self.ds = self._build()
 
@@ -111,39 +110,16 @@ class Pipeline:
             raise ValueError(src)
         return ds.prefetch(ip.AUTOTUNE)
 
-    def iterator(self):
-        return iter(self.ds)
-
-    def next(self, it):
-        return next(it)
-
-    def batch_ids(self, b):
-        src = self.wl["source"]
-        if src == "array":
-            return b[1]
-        if src == "csv":
-            return np.asarray(b[0]).astype(np.int64)
-        return b["id"]
+    def _csv_ids(self, b):
+        return np.asarray(b[0])  # batches of CSV rows are a tuple of columns
 
     def save(self, it):
         return it.save()
-
-    def state_size(self, blob):
-        return len(blob)
 
     def restore(self, blob):
         it = iter(self.ds)
         it.restore(blob)
         return it
-
-    def discard(self, blob):
-        pass
-
-    def close(self, it):
-        pass
-
-    def cleanup(self):
-        pass
 
 
 def build(wl, shuffle, cfg):

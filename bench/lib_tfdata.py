@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 
 import common
@@ -20,11 +19,9 @@ import common
 NAME = "tf.data"
 
 
-class Pipeline:
+class Pipeline(common.Pipeline):
     def __init__(self, wl, shuffle, cfg):
-        self.wl, self.shuffle, self.cfg = wl, shuffle, cfg
-        self.n = cfg["n"]
-        self.threads = cfg["threads"]
+        super().__init__(wl, shuffle, cfg)
         self._tmp = tempfile.mkdtemp(prefix="bench_tf_", dir=cfg.get("tmp_dir"))
         self._saves = 0
         self.ds = self._build()
@@ -110,19 +107,11 @@ class Pipeline:
         return ds.prefetch(tf.data.AUTOTUNE)
 
     # ---- the interface the worker drives ----
-    def iterator(self):
-        return iter(self.ds)
+    def _csv_ids(self, b):
+        return b[0]  # batches of CSV rows are a tuple of columns
 
-    def next(self, it):
-        return next(it)
-
-    def batch_ids(self, b):
-        src = self.wl["source"]
-        if src == "array":
-            return b[1].numpy()
-        if src == "csv":
-            return b[0].numpy().astype(np.int64)
-        return b["id"].numpy()
+    def _numpy(self, ids):
+        return ids.numpy()
 
     def save(self, it):
         """tf.train.Checkpoint.write: serialises the iterator (whole shuffle/prefetch buffers)
@@ -143,9 +132,6 @@ class Pipeline:
     def discard(self, prefix):
         for p in glob.glob(prefix + "*"):
             os.remove(p)
-
-    def close(self, it):
-        del it
 
     def cleanup(self):
         shutil.rmtree(self._tmp, ignore_errors=True)

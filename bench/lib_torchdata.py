@@ -13,7 +13,6 @@ What it cannot express, and why (these rows say so in the tables):
 
 import pickle
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
@@ -47,10 +46,9 @@ class CsvDataset(Dataset):
         return torch.from_numpy(self.lines[i])
 
 
-class Pipeline:
+class Pipeline(common.Pipeline):
     def __init__(self, wl, shuffle, cfg):
-        self.wl, self.shuffle, self.cfg = wl, shuffle, cfg
-        self.n, self.threads = cfg["n"], cfg["threads"]
+        super().__init__(wl, shuffle, cfg)
         self._notes = [f"{self.threads} worker processes"]
         src = wl["source"]
         if src == "tfrecord":
@@ -85,34 +83,20 @@ class Pipeline:
     def iterator(self):
         return iter(self.loader)
 
-    def next(self, it):
-        return next(it)
-
-    def batch_ids(self, b):
-        if self.wl["source"] == "array":
-            return b[1].numpy()
-        return b[:, 0].numpy().astype(np.int64)
+    def _numpy(self, ids):
+        return ids.numpy()
 
     def save(self, it):
         return pickle.dumps(self.loader.state_dict())
-
-    def state_size(self, blob):
-        return len(blob)
 
     def restore(self, blob):
         self.loader.load_state_dict(pickle.loads(blob))
         return iter(self.loader)
 
-    def discard(self, blob):
-        pass
-
     def close(self, it):
         shutdown = getattr(it, "_shutdown_workers", None)
         if shutdown:
             shutdown()
-
-    def cleanup(self):
-        pass
 
 
 def build(wl, shuffle, cfg):
