@@ -40,6 +40,7 @@ using PredicateFn = std::function<bool(const Element&)>;
 using DatasetFn = std::function<DatasetPtr(const Element&)>;
 using KeyFn = std::function<int64_t(const Element&)>;
 using ReduceFn = std::function<DatasetPtr(int64_t key, DatasetPtr window)>;
+using WindowSizeFn = std::function<int64_t(int64_t key)>;
 
 // ---- Sources -----------------------------------------------------------------------------
 // start, start+step, ... up to (excluding) stop. int64 scalars. step != 0.
@@ -110,11 +111,22 @@ DatasetPtr Interleave(DatasetPtr input, DatasetFn fn, int64_t cycle_length, int6
 DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double> weights = {},
                               std::optional<int64_t> seed = std::nullopt,
                               bool stop_on_empty_dataset = false);
-DatasetPtr ChooseFromDatasets(std::vector<DatasetPtr> inputs, DatasetPtr choice_dataset);
+// Element k from inputs[c], c = the next choice (int64 scalars in [0, inputs.size())). When the
+// chosen input has ended: stop_on_empty_dataset ends the stream; otherwise the choice is
+// skipped, and the stream ends when the choices end or every input has ended.
+DatasetPtr ChooseFromDatasets(std::vector<DatasetPtr> inputs, DatasetPtr choice_dataset,
+                              bool stop_on_empty_dataset = true);
 // Random int64 scalars.
 DatasetPtr RandomDataset(std::optional<int64_t> seed = std::nullopt);
+// Windows of window_size elements of one key_fn key, each replaced by reduce_fn(key, window)'s
+// elements; at the end of the input the partial windows, in increasing key order.
 DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn, int64_t window_size,
                          FunctionOptions options = {});
+// The same with a size per key: window_size_fn(key), asked once per key and kept (a restored
+// iterator asks again); a value <= 0 is an InvalidArgumentError at the element that asked, which
+// is dropped. options.name identifies all three functions.
+DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn,
+                         WindowSizeFn window_size_fn, FunctionOptions options = {});
 DatasetPtr Unique(DatasetPtr input);
 
 }  // namespace inputpipe

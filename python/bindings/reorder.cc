@@ -14,6 +14,19 @@ namespace {
 using namespace nb::literals;
 
 DatasetHandle Wrap(DatasetPtr dataset) { return DatasetHandle{std::move(dataset)}; }
+
+// A Python function's result that must be an integer scalar (tf.data: an int64 scalar; Python
+// and numpy integers of any width are accepted, bool and floats are not). REQUIRES: the GIL.
+int64_t IntegerScalarFromPython(const nb::object& result, const std::string& what) {
+  Element k = ElementFromPython(result, (what + "'s result").c_str());
+  const Tensor* t = k.is_tensor() ? &k.tensor() : nullptr;
+  if (!t || t->num_elements() != 1 || t->is_string() || t->dtype() == DType::kBool ||
+      t->dtype() == DType::kFloat16 || t->dtype() == DType::kFloat32 ||
+      t->dtype() == DType::kFloat64) {
+    throw InvalidArgumentError(what + " must return an integer scalar, got " + k.DebugString());
+  }
+  return nb::cast<int64_t>(result.attr("__int__")());
+}
 }  // namespace
 
 void RegisterReorder(nb::module_& m) {
@@ -40,28 +53,28 @@ void RegisterReorder(nb::module_& m) {
                                    stop_on_empty_dataset));
   }, "inputs"_a, "weights"_a, "seed"_a.none(), "stop_on_empty_dataset"_a);
   m.def("choose_from_datasets", [](const std::vector<DatasetHandle>& inputs,
-                                   const DatasetHandle& choice_dataset) {
-    return Wrap(ChooseFromDatasets(DatasetsOf(inputs), choice_dataset.dataset));
-  }, "inputs"_a, "choice_dataset"_a);
+                                   const DatasetHandle& choice_dataset,
+                                   bool stop_on_empty_dataset) {
+    return Wrap(
+        ChooseFromDatasets(DatasetsOf(inputs), choice_dataset.dataset, stop_on_empty_dataset));
+  }, "inputs"_a, "choice_dataset"_a, "stop_on_empty_dataset"_a);
   m.def("random", [](std::optional<int64_t> seed) { return Wrap(RandomDataset(seed)); },
         "seed"_a.none());
+  // Exactly one of window_size and window_size_func (dataset.py checks it, as tf.data).
   m.def("group_by_window", [](const DatasetHandle& h, nb::object key_func, nb::object reduce_func,
-                              int64_t window_size, bool stateful) {
+                              std::optional<int64_t> window_size, nb::object window_size_func,
+                              bool stateful) {
     FunctionOptions options = CallableOptions(key_func, stateful);
     CallableOptions(reduce_func, stateful);  // checks that it is callable
-    // Both functions identify the op: "fn=mod.key_of/mod.batch_window".
+    // The functions identify the op: "fn=mod.key_of/mod.batch_window[/mod.size_of]".
     options.name += "/" + CallableName(reduce_func);
+    if (!window_size_func.is_none()) {
+      CallableOptions(window_size_func, stateful);
+      options.name += "/" + CallableName(window_size_func);
+    }
     KeyFn key_fn = [key = PythonCallable(std::move(key_func))](const Element& e) {
       PythonSection section("group_by_window: key_func");
-      nb::object result = key.CallWithElement(e);
-      Element k = ElementFromPython(result, "group_by_window: key_func's result");
-      if (!k.is_tensor() || k.tensor().num_elements() != 1 || k.tensor().is_string() ||
-          k.tensor().dtype() == DType::kBool || k.tensor().dtype() == DType::kFloat16 ||
-          k.tensor().dtype() == DType::kFloat32 || k.tensor().dtype() == DType::kFloat64) {
-        throw InvalidArgumentError("group_by_window: key_func must return an integer scalar, got " +
-                                   k.DebugString());
-      }
-      return nb::cast<int64_t>(result.attr("__int__")());
+      return IntegerScalarFromPython(key.CallWithElement(e), "group_by_window: key_func");
     };
     ReduceFn reduce_fn = [reduce = PythonCallable(std::move(reduce_func))](int64_t key,
                                                                         DatasetPtr window) {
@@ -70,9 +83,23 @@ void RegisterReorder(nb::module_& m) {
       nb::object result = reduce.fn()(key_object, WrapDataset(std::move(window)));
       return UnwrapDataset(result, "group_by_window: reduce_func's result");
     };
-    return Wrap(GroupByWindow(h.dataset, std::move(key_fn), std::move(reduce_fn), window_size,
-                              std::move(options)));
-  }, "input"_a, "key_func"_a, "reduce_func"_a, "window_size"_a, "stateful"_a);
+    if (window_size.has_value() == !window_size_func.is_none()) {
+      throw InvalidArgumentError(
+          "group_by_window: give exactly one of window_size and window_size_func");
+    }
+    if (window_size_func.is_none()) {
+      return Wrap(GroupByWindow(h.dataset, std::move(key_fn), std::move(reduce_fn), *window_size,
+                                std::move(options)));
+    }
+    WindowSizeFn size_fn = [size = PythonCallable(std::move(window_size_func))](int64_t key) {
+      PythonSection section("group_by_window: window_size_func");
+      nb::object result = size.fn()(Numpy().attr("int64")(key));
+      return IntegerScalarFromPython(result, "group_by_window: window_size_func");
+    };
+    return Wrap(GroupByWindow(h.dataset, std::move(key_fn), std::move(reduce_fn),
+                              std::move(size_fn), std::move(options)));
+  }, "input"_a, "key_func"_a, "reduce_func"_a, "window_size"_a.none(),
+     "window_size_func"_a.none(), "stateful"_a);
   m.def("unique", [](const DatasetHandle& h) { return Wrap(Unique(h.dataset)); }, "input"_a);
   m.def("prefetch", [](const DatasetHandle& h, int64_t buffer_size) {
     return Wrap(Prefetch(h.dataset, buffer_size));

@@ -25,8 +25,6 @@ the engine's worker threads (num_parallel_calls, prefetch); they take the GIL wh
 An exception raised by a function reaches the caller of next() with its original type.
 """
 
-import math
-
 from inputpipe import _core
 
 AUTOTUNE = _core.AUTOTUNE
@@ -192,14 +190,12 @@ class Dataset:
 
     @staticmethod
     def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=True):
-        """Element k comes from datasets[c], c being element k of `choice_dataset` (int64).
-        The stream ends when the choices end or a chosen dataset has ended (tf.data's
-        default stop_on_empty_dataset=True, the only mode implemented)."""
-        if not stop_on_empty_dataset:
-            raise NotImplementedError(
-                "choose_from_datasets: stop_on_empty_dataset=False is not implemented")
+        """Each element comes from datasets[c], c being the next element of `choice_dataset`
+        (int64 scalars in [0, len(datasets))). The stream ends when the choices end. When the
+        chosen dataset has ended: stop_on_empty_dataset=True (the default, as tf.data's) ends
+        the stream; False skips that choice, and the stream ends once every dataset has ended."""
         return Dataset(_core.choose_from_datasets(
-            [d._handle for d in datasets], choice_dataset._handle))
+            [d._handle for d in datasets], choice_dataset._handle, bool(stop_on_empty_dataset)))
 
     # ---- Transformations ----------------------------------------------------------------
 
@@ -308,17 +304,18 @@ class Dataset:
 
     def group_by_window(self, key_func, reduce_func, window_size=None, window_size_func=None,
                         stateful=False):
-        """Groups elements by key_func (an integer scalar key), window_size per group, and
-        replaces each group by the elements of reduce_func(key, window_dataset), a Dataset. At
-        the end of the input the partial windows are reduced in increasing key order.
-        window_size_func (a size per key) is not implemented."""
-        if window_size_func is not None:
-            raise NotImplementedError("group_by_window: window_size_func is not implemented; "
-                                      "pass window_size")
-        if window_size is None:
-            raise ValueError("group_by_window: window_size is required")
-        return Dataset(_core.group_by_window(self._handle, key_func, reduce_func,
-                                             int(window_size), bool(stateful)))
+        """Groups elements by key_func (an integer scalar key) into windows of window_size
+        elements, or of window_size_func(key) elements for that key (called once per key, as
+        tf.data; a size <= 0 is an error), and replaces each full window by the elements of
+        reduce_func(key, window_dataset), a Dataset. At the end of the input the partial
+        windows are reduced in increasing key order. Give exactly one of window_size and
+        window_size_func."""
+        if (window_size is None) == (window_size_func is None):
+            raise ValueError("group_by_window: give exactly one of window_size and "
+                             "window_size_func")
+        return Dataset(_core.group_by_window(
+            self._handle, key_func, reduce_func,
+            None if window_size is None else int(window_size), window_size_func, bool(stateful)))
 
     def bucket_by_sequence_length(self, element_length_func, bucket_boundaries,
                                   bucket_batch_sizes, padded_shapes=None, padding_values=None,
@@ -328,10 +325,9 @@ class Dataset:
         padded_batch.
 
         Bucket i holds lengths in [bucket_boundaries[i-1], bucket_boundaries[i]) and is batched
-        by bucket_batch_sizes[i] (len(bucket_boundaries) + 1 sizes). The batches are those of
-        tf.data. When the batch sizes differ, each bucket's batches come out in groups of
-        lcm(bucket_batch_sizes) / size (group_by_window takes one window size for all
-        groups), so buckets interleave differently than in tf.data.
+        by bucket_batch_sizes[i] (len(bucket_boundaries) + 1 sizes): group_by_window with a
+        window of bucket_batch_sizes[i] elements per bucket, as tf.data builds it, so the
+        batches and their order are tf.data's.
         """
         boundaries = [int(b) for b in bucket_boundaries]
         sizes = [int(s) for s in bucket_batch_sizes]
@@ -345,7 +341,6 @@ class Dataset:
         if any(s <= 0 for s in sizes):
             raise ValueError(f"bucket_by_sequence_length: bucket_batch_sizes must be > 0, "
                              f"got {sizes}")
-        window_size = math.lcm(*sizes)
         length_name = getattr(element_length_func, "__qualname__",
                               type(element_length_func).__qualname__)
 
@@ -384,7 +379,13 @@ class Dataset:
                                      f"pad_to_bucket_boundary={pad_to_bucket_boundary}, "
                                      f"no_padding={no_padding}, "
                                      f"drop_remainder={drop_remainder}]")
-        return self.group_by_window(bucket_id, batch_bucket, window_size)
+
+        def bucket_batch_size(key):
+            return sizes[int(key)]
+
+        bucket_batch_size.__module__ = bucket_id.__module__
+        bucket_batch_size.__qualname__ = f"bucket_by_sequence_length.size[sizes={sizes}]"
+        return self.group_by_window(bucket_id, batch_bucket, window_size_func=bucket_batch_size)
 
     def unique(self):
         """Each distinct element once, in order of first appearance (scalar tensors)."""

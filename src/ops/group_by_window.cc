@@ -1,7 +1,9 @@
-// group_by_window(key_fn, reduce_fn, window_size): tf.data's grouping. Elements are grouped by
-// key_fn (an int64); when a key's window holds window_size elements, reduce_fn(key, window)
-// turns it into a dataset whose elements are emitted; at the end of the input the remaining
-// windows are reduced in increasing key order (as tf.data, whose groups are a std::map).
+// group_by_window(key_fn, reduce_fn, window_size | window_size_fn): tf.data's grouping.
+// Elements are grouped by key_fn (an int64); when a key's window holds its window size
+// (window_size, or window_size_fn(key), asked once per key and kept, as tf.data does) elements,
+// reduce_fn(key, window) turns it into a dataset whose elements are emitted; at the end of the
+// input the remaining windows are reduced in increasing key order (as tf.data, whose groups
+// are a std::map).
 //
 // State: no element values, but not O(1): the open windows hold input elements, and the input
 // (not random-access in general) cannot produce them again except by re-reading. So the state
@@ -11,8 +13,11 @@
 // "current": in the window being reduced) and the reduce iterator's state. Keys are recomputed
 // by key_fn on restore, which re-reads the input from the anchor: the state grows by two bits
 // per element of that span (docs/reorder.md), the replay by that span's elements. One
-// input->SaveNode() per element read keeps an anchor ready for every window.
+// input->SaveNode() per element read keeps an anchor ready for every window. Window sizes from
+// window_size_fn are not saved: a restored iterator asks window_size_fn again (a pure function
+// gives the same sizes; a stateful one is reported as external state).
 #include <map>
+#include <unordered_map>
 
 #include "core/tensor_ops.h"
 #include "core/element_list_dataset.h"
@@ -31,18 +36,21 @@ constexpr char kReduce[] = "reduce";    // the reduce iterator's state, while on
 
 class GroupByWindowDataset : public Dataset {
  public:
+  // Exactly one of window_size (> 0) and window_size_fn is given.
   GroupByWindowDataset(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn, int64_t window_size,
-                       FunctionOptions options)
+                       WindowSizeFn window_size_fn, FunctionOptions options)
       : input_(std::move(input)),
         key_fn_(std::move(key_fn)),
         reduce_fn_(std::move(reduce_fn)),
         window_size_(window_size),
+        window_size_fn_(std::move(window_size_fn)),
         options_(std::move(options)) {}
 
   std::string op_name() const override { return "group_by_window"; }
   std::string params() const override {
     return "fn=" + options_.name + (options_.stateful ? ", stateful=true" : "") +
-           ", window_size=" + std::to_string(window_size_);
+           (window_size_fn_ ? ", window_size=window_size_func"
+                            : ", window_size=" + std::to_string(window_size_));
   }
   std::vector<DatasetPtr> inputs() const override { return {input_}; }
   int64_t Cardinality() const override {
@@ -57,7 +65,8 @@ class GroupByWindowDataset : public Dataset {
   const DatasetPtr input_;
   const KeyFn key_fn_;
   const ReduceFn reduce_fn_;
-  const int64_t window_size_;
+  const int64_t window_size_;  // 0 when window_size_fn_ gives the sizes
+  const WindowSizeFn window_size_fn_;
   const FunctionOptions options_;
 };
 
@@ -179,6 +188,9 @@ class GroupByWindowIterator : public Iterator {
 
   void Add(int64_t position, Element element, StateNode before, bool replaying) {
     int64_t key = ds_.key_fn_(element);
+    // Before the element joins a window: a failed size drops it, as in tf.data. A replayed
+    // element's window was open at the save, so it cannot fill here; its size is asked later.
+    const int64_t window_size = replaying ? 0 : WindowSize(key);
     Window& window = groups_[key];
     if (window.positions.empty()) {
       window.key = key;
@@ -186,7 +198,21 @@ class GroupByWindowIterator : public Iterator {
     }
     window.positions.push_back(position);
     window.elements.push_back(std::move(element));
-    if (!replaying && static_cast<int64_t>(window.elements.size()) == ds_.window_size_) Reduce(key);
+    if (!replaying && static_cast<int64_t>(window.elements.size()) == window_size) Reduce(key);
+  }
+
+  int64_t WindowSize(int64_t key) {
+    if (!ds_.window_size_fn_) return ds_.window_size_;
+    auto known = window_sizes_.find(key);
+    if (known != window_sizes_.end()) return known->second;
+    const int64_t size = ds_.window_size_fn_(key);
+    if (size <= 0) {
+      throw InvalidArgumentError("group_by_window(fn=" + ds_.options_.name +
+                                 "): window_size_func returned " + std::to_string(size) +
+                                 " for key " + std::to_string(key) + "; it must be positive");
+    }
+    window_sizes_.emplace(key, size);
+    return size;
   }
 
   void Reduce(int64_t key) {
@@ -207,8 +233,9 @@ class GroupByWindowIterator : public Iterator {
 
   const GroupByWindowDataset& ds_;
   std::unique_ptr<Iterator> input_;
-  std::map<int64_t, Window> groups_;  // open windows by key
-  Window current_window_;             // the window being reduced (while current_)
+  std::map<int64_t, Window> groups_;                   // open windows by key
+  std::unordered_map<int64_t, int64_t> window_sizes_;  // window_size_fn's answers, by key
+  Window current_window_;                              // the window being reduced (while current_)
   std::unique_ptr<Iterator> current_;
   int64_t read_ = 0;
   bool input_done_ = false;
@@ -217,19 +244,34 @@ class GroupByWindowIterator : public Iterator {
 std::unique_ptr<Iterator> GroupByWindowDataset::MakeIteratorInternal() const {
   return std::make_unique<GroupByWindowIterator>(*this);
 }
+
+DatasetPtr MakeGroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn,
+                             int64_t window_size, WindowSizeFn window_size_fn,
+                             FunctionOptions options) {
+  if (!input) throw InvalidArgumentError("group_by_window: input dataset is null");
+  if (!key_fn) throw InvalidArgumentError("group_by_window: key_func is empty");
+  if (!reduce_fn) throw InvalidArgumentError("group_by_window: reduce_func is empty");
+  return std::make_shared<GroupByWindowDataset>(std::move(input), std::move(key_fn),
+                                                std::move(reduce_fn), window_size,
+                                                std::move(window_size_fn), std::move(options));
+}
 }  // namespace
 
 DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn, int64_t window_size,
                          FunctionOptions options) {
-  if (!input) throw InvalidArgumentError("group_by_window: input dataset is null");
-  if (!key_fn) throw InvalidArgumentError("group_by_window: key_func is empty");
-  if (!reduce_fn) throw InvalidArgumentError("group_by_window: reduce_func is empty");
   if (window_size <= 0) {
     throw InvalidArgumentError("group_by_window: window_size must be positive, got " +
                                std::to_string(window_size));
   }
-  return std::make_shared<GroupByWindowDataset>(
-      std::move(input), std::move(key_fn), std::move(reduce_fn), window_size, std::move(options));
+  return MakeGroupByWindow(std::move(input), std::move(key_fn), std::move(reduce_fn), window_size,
+                           WindowSizeFn(), std::move(options));
+}
+
+DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn,
+                         WindowSizeFn window_size_fn, FunctionOptions options) {
+  if (!window_size_fn) throw InvalidArgumentError("group_by_window: window_size_func is empty");
+  return MakeGroupByWindow(std::move(input), std::move(key_fn), std::move(reduce_fn),
+                           /*window_size=*/0, std::move(window_size_fn), std::move(options));
 }
 
 }  // namespace inputpipe

@@ -69,5 +69,76 @@ TEST(GroupByWindowTest, StateGrowsByTwoBitsPerElementOfTheOpenSpan) {
   EXPECT_EQ(Rows(testing::CollectFrom(*restored, 3)), Rows(testing::CollectFrom(*it, 3)));
 }
 
+TEST(GroupByWindowTest, WindowSizeFuncGivesEachKeyItsSize) {
+  // tf.data: range(20).group_by_window(key_func=lambda x: x % 3,
+  //     reduce_func=lambda key, ds: ds.batch(10), window_size_func=lambda key: key + 2)
+  // (checked against tensorflow 2.21).
+  int calls = 0;
+  WindowSizeFn key_plus_two = [&calls](int64_t key) {
+    ++calls;
+    return key + 2;
+  };
+  auto out = Rows(Collect(GroupByWindow(Range(0, 20), Mod(3), BatchAll(10), key_plus_two)));
+  EXPECT_EQ(
+      out,
+      (std::vector<std::vector<int64_t>>{
+          {0, 3}, {1, 4, 7}, {6, 9}, {2, 5, 8, 11}, {12, 15}, {10, 13, 16}, {18}, {19}, {14, 17}}));
+  EXPECT_EQ(calls, 3);  // once per key, as tf.data (which keeps the sizes in a map)
+  // A constant window_size_func makes the windows of window_size.
+  auto constant = GroupByWindow(Range(0, 10), Mod(2), BatchAll(4), [](int64_t) { return 4; });
+  EXPECT_EQ(Rows(Collect(constant)),
+            Rows(Collect(GroupByWindow(Range(0, 10), Mod(2), BatchAll(4), 4))));
+  EXPECT_THROW(GroupByWindow(Range(0, 3), Mod(2), BatchAll(1), WindowSizeFn()),
+               InvalidArgumentError);
+}
+
+TEST(GroupByWindowTest, NonPositiveWindowSizeIsAnErrorAtTheElement) {
+  // tf.data: "Window size must be greater than zero"; the element that asked is dropped, its
+  // key's size is not kept (the next element of that key asks again), and the stream goes on.
+  int calls = 0;
+  WindowSizeFn odd_is_zero = [&calls](int64_t key) {
+    ++calls;
+    return key == 1 ? 0 : 2;
+  };
+  auto it = GroupByWindow(Range(0, 6), Mod(2), BatchAll(2), odd_is_zero)->MakeIterator();
+  try {
+    it->GetNext();  // reads 0 (key 0, size 2), then 1: key 1's size is 0
+    FAIL() << "expected InvalidArgumentError";
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("window_size_func returned 0 for key 1"),
+              std::string::npos)
+        << e.what();
+  }
+  std::optional<Element> batch = it->GetNext();  // reads 2: window [0, 2] is full
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(Rows({*batch}), (std::vector<std::vector<int64_t>>{{0, 2}}));
+  EXPECT_THROW(it->GetNext(), InvalidArgumentError);  // reads 3: asks again
+  EXPECT_THROW(it->GetNext(), InvalidArgumentError);  // reads 4 (window [4]), then 5
+  EXPECT_EQ(calls, 4);
+  EXPECT_EQ(Rows(testing::CollectFrom(*it)), (std::vector<std::vector<int64_t>>{{4}}));
+}
+
+TEST(GroupByWindowTest, WindowSizeFuncResumesExactly) {
+  testing::ExactnessOptions options;
+  options.extra_breakpoints = reorder_test::Iota(60);
+  WindowSizeFn sizes = [](int64_t key) { return 1 + key * 2; };  // 1, 3, 5, 7
+  testing::ExpectExactResume(GroupByWindow(Seq(100), Mod(4), BatchAll(8), sizes), options);
+  ReduceFn identity = [](int64_t, DatasetPtr window) { return window; };
+  testing::ExpectExactResume(GroupByWindow(Seq(90), Mod(4), identity, sizes), options);
+  // Sizes that depend on the key's value, many keys.
+  KeyFn tens = [](const Element& e) { return e.tensor().scalar<int64_t>() / 10 % 7; };
+  testing::ExpectExactResume(
+      GroupByWindow(Seq(150), tens, identity, [](int64_t key) { return 3 + 5 * key; }), options);
+}
+
+TEST(GroupByWindowTest, FingerprintTellsWindowSizeFromWindowSizeFunc) {
+  auto fixed = GroupByWindow(Seq(30), Mod(3), BatchAll(4), 4);
+  auto by_key = GroupByWindow(Seq(30), Mod(3), BatchAll(4), [](int64_t) { return 4; });
+  EXPECT_EQ(fixed->Signature(), "group_by_window(fn=fn, window_size=4)");
+  EXPECT_EQ(by_key->Signature(), "group_by_window(fn=fn, window_size=window_size_func)");
+  reorder_test::ExpectStateRefusedBy(fixed, by_key);
+  reorder_test::ExpectStateRefusedBy(by_key, fixed);
+}
+
 }  // namespace
 }  // namespace inputpipe

@@ -104,6 +104,15 @@ inline void ExpectExactlyOnceAcrossSave(const DatasetPtr& ds,
   ASSERT_EQ(Sorted(seen), Sorted(expected_multiset)) << "saved after " << k << " elements";
 }
 
+// A state saved by `saved` (after one element) is refused by `other`: their fingerprints differ.
+inline void ExpectStateRefusedBy(const DatasetPtr& saved, const DatasetPtr& other) {
+  auto it = saved->MakeIterator();
+  it->GetNext();
+  std::string state = it->Save();
+  EXPECT_THROW(other->MakeIterator()->Restore(state), PipelineMismatchError)
+      << saved->Signature() << " restored into " << other->Signature();
+}
+
 // Saves after every element of a run (thousands of saves while the producers are busy),
 // and for every `check_every`-th save restores into a fresh iterator and checks the rest of
 // the stream: identical (deterministic) or the exact complement (not).

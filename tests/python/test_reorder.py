@@ -98,8 +98,26 @@ def test_choose_from_datasets_matches_tf_example():
                 Dataset.from_tensors("baz").repeat()]
     choice = Dataset.range(3).repeat(3)
     assert list(Dataset.choose_from_datasets(datasets, choice)) == [b"foo", b"bar", b"baz"] * 3
-    with pytest.raises(NotImplementedError):
-        Dataset.choose_from_datasets(datasets, choice, stop_on_empty_dataset=False)
+
+
+def test_choose_from_datasets_stop_on_empty_dataset():
+    # tf.data: True (the default) ends at the first chosen input that has ended; False skips
+    # that choice and ends once every input has ended, even with choices left (here: forever).
+    inputs = [Dataset.range(2), Dataset.range(10, 13)]
+    choice = Dataset.from_tensor_slices(np.array([0, 1, 0, 1, 0, 1, 0, 1], np.int64))
+    assert ints(Dataset.choose_from_datasets(inputs, choice)) == [0, 10, 1, 11]
+    assert ints(Dataset.choose_from_datasets(inputs, choice, stop_on_empty_dataset=False)) == [
+        0, 10, 1, 11, 12]
+    forever = Dataset.range(2).repeat()
+    assert ints(Dataset.choose_from_datasets(inputs, forever, stop_on_empty_dataset=False)) == [
+        0, 10, 1, 11, 12]
+    # A choice out of range is an error, whatever the mode; the stream goes on after it.
+    bad = Dataset.from_tensor_slices(np.array([0, 5, 1], np.int64))
+    it = iter(Dataset.choose_from_datasets(inputs, bad, stop_on_empty_dataset=False))
+    assert int(next(it)) == 0
+    with pytest.raises(ValueError, match="choice 5 is out of range"):
+        next(it)
+    assert ints(it) == [10]
 
 
 def test_random():
@@ -115,6 +133,49 @@ def test_group_by_window_matches_tf_example():
         key_func=lambda x: x % 2, reduce_func=lambda key, window: window.batch(10),
         window_size=5)
     assert [b.tolist() for b in ds] == [[0, 2, 4, 6, 8], [1, 3, 5, 7, 9]]
+
+
+def test_group_by_window_window_size_func():
+    # tf.data (checked against tensorflow 2.21): a window size per key, asked once per key.
+    calls = []
+
+    def size_of(key):
+        calls.append(int(key))
+        return key + 2
+
+    ds = Dataset.range(20).group_by_window(lambda x: x % 3, lambda key, w: w.batch(10),
+                                           window_size_func=size_of)
+    assert [b.tolist() for b in ds] == [[0, 3], [1, 4, 7], [6, 9], [2, 5, 8, 11], [12, 15],
+                                        [10, 13, 16], [18], [19], [14, 17]]
+    assert calls == [0, 1, 2]
+    with pytest.raises(ValueError, match="exactly one of window_size and window_size_func"):
+        Dataset.range(4).group_by_window(lambda x: x, lambda k, w: w, 2, lambda k: 2)
+    with pytest.raises(ValueError, match="exactly one"):
+        Dataset.range(4).group_by_window(lambda x: x, lambda k, w: w)
+
+
+def test_group_by_window_size_func_errors_at_the_element():
+    # A size <= 0 (tf.data: "Window size must be greater than zero") or not an integer is an
+    # error at the element that asked; that element is dropped and the stream goes on.
+    ds = Dataset.range(6).group_by_window(lambda x: x % 2, lambda key, w: w.batch(10),
+                                          window_size_func=lambda key: 0 if key == 1 else 2)
+    it = iter(ds)
+    with pytest.raises(ValueError, match="window_size_func returned 0 for key 1"):
+        next(it)
+    assert next(it).tolist() == [0, 2]
+    events = []
+    while True:
+        try:
+            events.append(next(it).tolist())
+        except ValueError:
+            events.append("error")
+        except StopIteration:
+            break
+    assert events == ["error", "error", [4]]
+    floats = Dataset.range(3).group_by_window(lambda x: x, lambda key, w: w,
+                                              window_size_func=lambda key: 2.0)
+    with pytest.raises(ValueError, match="window_size_func must return an integer scalar"):
+        list(floats)
 
 
 def _sequences():
@@ -151,9 +212,9 @@ def test_bucket_by_sequence_length_with_different_batch_sizes_makes_tf_batches()
     ds = Dataset.range(len(lengths)).map(lambda i: np.arange(1, lengths[int(i)] + 1))
     batches = list(ds.bucket_by_sequence_length(lambda e: e.shape[0], [4], [3, 2]))
     rows = [np.count_nonzero(b, axis=1).tolist() for b in batches]
-    # tf.data's batches: per bucket, consecutive elements in batches of that bucket's size.
-    assert [r for r in rows if max(r) < 4] == [[1, 2, 1], [3, 1, 2], [1, 1]]
-    assert [r for r in rows if max(r) >= 4] == [[5, 6], [7, 5], [8]]
+    # tf.data's batches in tf.data's order (checked against tensorflow 2.21): each bucket's
+    # batch comes out when it is full, the partial ones at the end in bucket order.
+    assert rows == [[5, 6], [1, 2, 1], [7, 5], [3, 1, 2], [1, 1], [8]]
 
 
 def test_unique():
@@ -179,9 +240,14 @@ REORDER_OPS = {
         [Dataset.range(30), Dataset.range(100, 120)], weights=[1, 2], seed=4),
     "choose_from_datasets": lambda: Dataset.choose_from_datasets(
         [Dataset.range(10), Dataset.range(100, 110)], Dataset.range(18).map(lambda x: x % 2)),
+    "choose_from_datasets_skip_empty": lambda: Dataset.choose_from_datasets(
+        [Dataset.range(3), Dataset.range(100, 110).filter(pipelines.is_even), Dataset.range(0)],
+        Dataset.range(40).map(lambda x: x * 7 % 3), stop_on_empty_dataset=False),
     "random": lambda: Dataset.random(seed=1).take(30),
     "group_by_window": lambda: Dataset.range(40).group_by_window(
         lambda x: x % 3, lambda key, w: w.batch(4), window_size=4),
+    "group_by_window_size_func": lambda: Dataset.range(50).group_by_window(
+        lambda x: x % 4, lambda key, w: w.batch(8), window_size_func=lambda key: key * 2 + 1),
     "bucket_by_sequence_length": lambda: Dataset.range(40).map(
         lambda i: np.arange(int(i) % 7 + 1)).bucket_by_sequence_length(
         lambda e: e.shape[0], [3, 5], [2, 3, 2]),
