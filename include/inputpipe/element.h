@@ -5,7 +5,8 @@
 //   Element features = Element::Dict({{"x", Tensor::Scalar(1.0f)}, {"id", Tensor::Scalar<int64_t>(7)}});
 //   int64_t first = pair[0].tensor().scalar<int64_t>();
 //
-// Elements are values: copies share tensor buffers and nested datasets, never mutate them.
+// Elements are values: copies share tensor buffers, nested datasets and the children of tuples
+// and dicts (never mutated once built), so copying a tuple copies no child.
 // Dict keys keep the order they were given in; two dicts with the same keys in another order
 // have different structures.
 #ifndef INPUTPIPE_ELEMENT_H_
@@ -43,10 +44,10 @@ class Element {
   // REQUIRES: is_tensor().
   const Tensor& tensor() const;
   // Tuple items or dict values, in order. Empty for tensors and datasets.
-  const std::vector<Element>& children() const { return children_; }
+  const std::vector<Element>& children() const;
   // Dict keys, parallel to children(). REQUIRES: is_dict().
-  const std::vector<std::string>& keys() const { return keys_; }
-  size_t size() const { return children_.size(); }
+  const std::vector<std::string>& keys() const;
+  size_t size() const { return children().size(); }
   const Element& operator[](size_t index) const;
   // Dict lookup; throws InvalidArgumentError naming the missing key.
   const Element& at(const std::string& key) const;
@@ -70,12 +71,25 @@ class Element {
   std::string DebugString() const;
 
  private:
+  // What a tuple, dict or dataset element holds beyond its kind: one shared pointer, so that a
+  // tensor element (the common case: every leaf) is no bigger than its tensor plus 24 bytes.
+  struct Node;
+  static const Node& EmptyNode();
+  const Node& node() const { return node_ ? *node_ : EmptyNode(); }
+
   Kind kind_ = Kind::kTensor;
   Tensor tensor_;
-  std::vector<Element> children_;
-  std::vector<std::string> keys_;
-  DatasetPtr dataset_;
+  std::shared_ptr<const Node> node_;  // null for tensors
 };
+
+struct Element::Node {
+  std::vector<Element> children;
+  std::vector<std::string> keys;
+  DatasetPtr dataset;
+};
+
+inline const std::vector<Element>& Element::children() const { return node().children; }
+inline const std::vector<std::string>& Element::keys() const { return node().keys; }
 
 }  // namespace inputpipe
 

@@ -9,12 +9,17 @@
 // Copies share the buffer (a shared_ptr), so passing tensors between ops never copies data.
 // A tensor is built once, right after Allocate, and read-only from the moment it is handed on:
 // mutable_data() on a tensor whose buffer is shared is a FailedPreconditionError.
+// Small numeric tensors (at most kInlineBytes of data: every scalar) keep their bytes inside
+// the Tensor object instead: no allocation, and a copy copies the bytes, so their buffer is
+// never shared. Their data moves with the object: a pointer from raw_data() is valid only while
+// that Tensor object lives unmoved (stable_view() gives one that outlives it).
 // float16 values are stored as their IEEE binary16 bits (uint16_t); the engine never does
 // arithmetic on them. Strings are byte strings (std::string), not necessarily UTF-8.
 #ifndef INPUTPIPE_TENSOR_H_
 #define INPUTPIPE_TENSOR_H_
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,8 +65,17 @@ int64_t NumElements(const Shape& shape);
 
 class Tensor {
  public:
+  // Numeric tensors with at most this many bytes of data are stored inline.
+  static constexpr size_t kInlineBytes = 16;
+
   // A float32 scalar 0: tensors always hold a valid value.
   Tensor();
+  // Copies share a heap buffer and copy inline bytes. A moved-from tensor is a float32 scalar 0.
+  Tensor(const Tensor& other);
+  Tensor(Tensor&& other) noexcept;
+  Tensor& operator=(const Tensor& other);
+  Tensor& operator=(Tensor&& other) noexcept;
+  ~Tensor() = default;
 
   // Uninitialised numeric storage, or empty strings for kString.
   static Tensor Allocate(DType dtype, Shape shape);
@@ -108,11 +122,25 @@ class Tensor {
   T scalar() const;
 
   // String data, row-major. REQUIRES: is_string().
-  const std::vector<std::string>& strings() const { return *strings_; }
+  const std::vector<std::string>& strings() const {
+    return *static_cast<const std::vector<std::string>*>(owner_.get());
+  }
   std::vector<std::string>& mutable_strings();
 
-  // Keeps the storage alive, for zero-copy views (numpy arrays in the bindings).
-  std::shared_ptr<const void> storage_owner() const { return owner_; }
+  // Whether the numeric bytes live inside this object (see the top of this file).
+  bool is_inline() const { return data_ == inline_; }
+  // Keeps a heap buffer alive: raw_data() stays valid while the returned pointer lives, whatever
+  // happens to this Tensor object. Null for string tensors and for inline tensors, whose bytes
+  // die or move with the object: use stable_view() for a view that must outlive it.
+  std::shared_ptr<const void> storage_owner() const { return is_string() ? nullptr : owner_; }
+  // The numeric data at an address that `owner` keeps valid independently of this Tensor object,
+  // for zero-copy views (numpy arrays, WrapExternal): the heap buffer itself, shared, or for an
+  // inline tensor a heap copy of its bytes. REQUIRES: !is_string().
+  struct StableView {
+    const void* data;
+    std::shared_ptr<const void> owner;
+  };
+  StableView stable_view() const;
 
   // Same dtype, same shape, same bytes.
   bool operator==(const Tensor& other) const;
@@ -124,10 +152,75 @@ class Tensor {
   DType dtype_ = DType::kFloat32;
   Shape shape_;
   int64_t num_elements_ = 1;
-  const void* data_ = nullptr;                             // numeric
-  std::shared_ptr<const void> owner_;                      // numeric storage owner
-  std::shared_ptr<std::vector<std::string>> strings_;     // kString
+  // Numeric: inline_, the heap buffer owner_ holds, or external bytes owner_ keeps alive.
+  // nullptr for strings.
+  const void* data_ = nullptr;
+  // Numeric: the heap buffer's owner (null when inline). kString: the std::vector<std::string>.
+  std::shared_ptr<const void> owner_;
+  // 8-aligned: enough for every dtype, and no padding added to Tensor or Element.
+  alignas(8) unsigned char inline_[kInlineBytes];
+
+  // Points data_ at `other`'s data: this object's own copy of it when `other` is inline.
+  void TakeDataOf(const Tensor& other) {
+    if (other.is_inline()) {
+      std::memcpy(inline_, other.inline_, kInlineBytes);
+      data_ = inline_;
+    } else {
+      data_ = other.data_;
+    }
+  }
+  // Makes this a float32 scalar 0 (default-constructed and moved-from tensors).
+  void ResetToZero() noexcept;
 };
+
+inline Tensor::Tensor(const Tensor& other)
+    : dtype_(other.dtype_),
+      shape_(other.shape_),
+      num_elements_(other.num_elements_),
+      owner_(other.owner_) {
+  TakeDataOf(other);
+}
+
+inline Tensor::Tensor(Tensor&& other) noexcept
+    : dtype_(other.dtype_),
+      shape_(std::move(other.shape_)),
+      num_elements_(other.num_elements_),
+      owner_(std::move(other.owner_)) {
+  TakeDataOf(other);
+  other.ResetToZero();
+}
+
+inline Tensor& Tensor::operator=(const Tensor& other) {
+  if (this != &other) {
+    dtype_ = other.dtype_;
+    shape_ = other.shape_;
+    num_elements_ = other.num_elements_;
+    owner_ = other.owner_;
+    TakeDataOf(other);
+  }
+  return *this;
+}
+
+inline Tensor& Tensor::operator=(Tensor&& other) noexcept {
+  if (this != &other) {
+    dtype_ = other.dtype_;
+    shape_ = std::move(other.shape_);
+    num_elements_ = other.num_elements_;
+    owner_ = std::move(other.owner_);
+    TakeDataOf(other);
+    other.ResetToZero();
+  }
+  return *this;
+}
+
+inline void Tensor::ResetToZero() noexcept {
+  dtype_ = DType::kFloat32;
+  shape_.clear();
+  num_elements_ = 1;
+  owner_.reset();
+  std::memset(inline_, 0, kInlineBytes);
+  data_ = inline_;
+}
 
 template <typename T>
 Tensor Tensor::FromVector(const std::vector<T>& values, Shape shape) {

@@ -7,23 +7,30 @@ namespace inputpipe {
 
 Element::Element(Tensor tensor) : kind_(Kind::kTensor), tensor_(std::move(tensor)) {}
 
+const Element::Node& Element::EmptyNode() {
+  static const Node empty;
+  return empty;
+}
+
 Element Element::Tuple(std::vector<Element> items) {
   Element e;
   e.kind_ = Kind::kTuple;
-  e.children_ = std::move(items);
+  e.node_ = std::make_shared<const Node>(Node{std::move(items), {}, nullptr});
   return e;
 }
 
 Element Element::Dict(std::vector<std::pair<std::string, Element>> items) {
-  Element e;
-  e.kind_ = Kind::kDict;
+  Node node;
   for (auto& [key, value] : items) {
-    for (const auto& existing : e.keys_) {
+    for (const auto& existing : node.keys) {
       if (existing == key) throw InvalidArgumentError("duplicate dict key '" + key + "'");
     }
-    e.keys_.push_back(std::move(key));
-    e.children_.push_back(std::move(value));
+    node.keys.push_back(std::move(key));
+    node.children.push_back(std::move(value));
   }
+  Element e;
+  e.kind_ = Kind::kDict;
+  e.node_ = std::make_shared<const Node>(std::move(node));
   return e;
 }
 
@@ -31,7 +38,7 @@ Element Element::FromDataset(DatasetPtr dataset) {
   if (!dataset) throw InvalidArgumentError("Element::FromDataset: null dataset");
   Element e;
   e.kind_ = Kind::kDataset;
-  e.dataset_ = std::move(dataset);
+  e.node_ = std::make_shared<const Node>(Node{{}, {}, std::move(dataset)});
   return e;
 }
 
@@ -44,16 +51,16 @@ const Tensor& Element::tensor() const {
 }
 
 const Element& Element::operator[](size_t index) const {
-  if (index >= children_.size()) {
+  if (index >= children().size()) {
     throw InvalidArgumentError("index " + std::to_string(index) + " out of range for " +
                                StructureString());
   }
-  return children_[index];
+  return children()[index];
 }
 
 const Element& Element::at(const std::string& key) const {
-  for (size_t i = 0; i < keys_.size(); ++i) {
-    if (keys_[i] == key) return children_[i];
+  for (size_t i = 0; i < keys().size(); ++i) {
+    if (keys()[i] == key) return children()[i];
   }
   throw InvalidArgumentError("no key '" + key + "' in " + StructureString());
 }
@@ -62,7 +69,7 @@ const DatasetPtr& Element::dataset() const {
   if (kind_ != Kind::kDataset) {
     throw InvalidArgumentError("expected a dataset, got " + StructureString());
   }
-  return dataset_;
+  return node_->dataset;
 }
 
 namespace {
@@ -113,10 +120,13 @@ Element Element::MapTensors(const std::function<Tensor(const Tensor&)>& fn) cons
 }
 
 bool Element::SameStructure(const Element& other) const {
-  if (kind_ != other.kind_ || children_.size() != other.children_.size()) return false;
-  if (keys_ != other.keys_) return false;
-  for (size_t i = 0; i < children_.size(); ++i) {
-    if (!children_[i].SameStructure(other.children_[i])) return false;
+  if (kind_ != other.kind_) return false;
+  if (kind_ == Kind::kTensor || kind_ == Kind::kDataset || node_ == other.node_) return true;
+  const Node& mine = *node_;
+  const Node& theirs = *other.node_;
+  if (mine.children.size() != theirs.children.size() || mine.keys != theirs.keys) return false;
+  for (size_t i = 0; i < mine.children.size(); ++i) {
+    if (!mine.children[i].SameStructure(theirs.children[i])) return false;
   }
   return true;
 }
@@ -129,15 +139,15 @@ std::string Element::StructureString() const {
       return "dataset";
     case Kind::kTuple: {
       std::string s = "(";
-      for (size_t i = 0; i < children_.size(); ++i) {
-        s += (i ? ", " : "") + children_[i].StructureString();
+      for (size_t i = 0; i < children().size(); ++i) {
+        s += (i ? ", " : "") + children()[i].StructureString();
       }
-      return s + (children_.size() == 1 ? ",)" : ")");
+      return s + (children().size() == 1 ? ",)" : ")");
     }
     case Kind::kDict: {
       std::string s = "{";
-      for (size_t i = 0; i < children_.size(); ++i) {
-        s += (i ? ", " : "") + keys_[i] + ": " + children_[i].StructureString();
+      for (size_t i = 0; i < children().size(); ++i) {
+        s += (i ? ", " : "") + keys()[i] + ": " + children()[i].StructureString();
       }
       return s + "}";
     }
@@ -148,9 +158,12 @@ std::string Element::StructureString() const {
 bool Element::operator==(const Element& other) const {
   if (!SameStructure(other)) return false;
   if (kind_ == Kind::kTensor) return tensor_ == other.tensor_;
-  if (kind_ == Kind::kDataset) return dataset_ == other.dataset_;
-  for (size_t i = 0; i < children_.size(); ++i) {
-    if (children_[i] != other.children_[i]) return false;
+  if (kind_ == Kind::kDataset) return node_->dataset == other.node_->dataset;
+  if (node_ == other.node_) return true;
+  const std::vector<Element>& mine = children();
+  const std::vector<Element>& theirs = other.children();
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (mine[i] != theirs[i]) return false;
   }
   return true;
 }
@@ -160,14 +173,14 @@ std::string Element::DebugString() const {
     case Kind::kTensor:
       return tensor_.DebugString();
     case Kind::kDataset:
-      return "dataset<" + dataset_->Signature() + ">";
+      return "dataset<" + node_->dataset->Signature() + ">";
     case Kind::kTuple:
     case Kind::kDict: {
       std::string s = is_tuple() ? "(" : "{";
-      for (size_t i = 0; i < children_.size(); ++i) {
+      for (size_t i = 0; i < children().size(); ++i) {
         if (i) s += ", ";
-        if (is_dict()) s += keys_[i] + ": ";
-        s += children_[i].DebugString();
+        if (is_dict()) s += keys()[i] + ": ";
+        s += children()[i].DebugString();
       }
       return s + (is_tuple() ? ")" : "}");
     }

@@ -29,16 +29,27 @@ const DTypeInfo& Info(DType dtype) {
   throw InvalidArgumentError("unknown dtype code " + std::to_string(static_cast<int>(dtype)));
 }
 
-// 64-byte aligned storage: what SIMD loops and numpy prefer.
+// 64-byte aligned storage: what SIMD loops and numpy prefer. One allocation holds both the
+// buffer and the shared_ptr's control block.
+struct alignas(64) AlignedBlock {
+  unsigned char bytes[64];
+};
 std::shared_ptr<void> AllocateAligned(size_t bytes) {
-  size_t rounded = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  return std::shared_ptr<void>(p, std::free);
+  size_t blocks = (bytes + 63) / 64;
+  return std::make_shared_for_overwrite<AlignedBlock[]>(blocks == 0 ? 1 : blocks);
 }
 }  // namespace
 
-size_t DTypeSize(DType dtype) { return Info(dtype).size; }
+size_t DTypeSize(DType dtype) {
+  switch (dtype) {  // on every tensor's path: no table scan
+    case DType::kBool: case DType::kInt8: case DType::kUInt8: return 1;
+    case DType::kInt16: case DType::kFloat16: return 2;
+    case DType::kInt32: case DType::kFloat32: return 4;
+    case DType::kInt64: case DType::kFloat64: return 8;
+    case DType::kString: return 0;
+  }
+  return Info(dtype).size;  // throws for an unknown code
+}
 std::string_view DTypeName(DType dtype) { return Info(dtype).name; }
 
 DType DTypeFromName(std::string_view name) {
@@ -68,13 +79,8 @@ int64_t NumElements(const Shape& shape) {
   return n;
 }
 
-namespace {
-const float kZero = 0.0f;
-}  // namespace
-
-// No allocation: default-constructed tensors are everywhere (Element(), containers), and the
-// shared zero is never written because mutable_raw_data() refuses a buffer it does not own.
-Tensor::Tensor() : data_(&kZero) {}
+// No allocation: default-constructed tensors are everywhere (Element(), containers).
+Tensor::Tensor() { ResetToZero(); }
 
 Tensor Tensor::Allocate(DType dtype, Shape shape) {
   Tensor t;
@@ -82,20 +88,22 @@ Tensor Tensor::Allocate(DType dtype, Shape shape) {
   t.num_elements_ = NumElements(shape);
   t.shape_ = std::move(shape);
   if (dtype == DType::kString) {
-    t.strings_ = std::make_shared<std::vector<std::string>>(t.num_elements_);
-    t.owner_.reset();
+    t.owner_ = std::make_shared<std::vector<std::string>>(t.num_elements_);
     t.data_ = nullptr;
-  } else {
-    std::shared_ptr<void> storage = AllocateAligned(t.num_elements_ * DTypeSize(dtype));
+    return t;
+  }
+  const size_t bytes = t.num_elements_ * DTypeSize(dtype);
+  if (bytes > kInlineBytes) {
+    std::shared_ptr<void> storage = AllocateAligned(bytes);
     t.data_ = storage.get();
     t.owner_ = std::move(storage);
-  }
+  }  // else: the zeroed inline buffer ResetToZero left
   return t;
 }
 
 Tensor Tensor::String(std::string value) {
   Tensor t = Allocate(DType::kString, {});
-  (*t.strings_)[0] = std::move(value);
+  t.mutable_strings()[0] = std::move(value);
   return t;
 }
 
@@ -108,8 +116,7 @@ Tensor Tensor::FromStrings(std::vector<std::string> values, Shape shape) {
   t.dtype_ = DType::kString;
   t.num_elements_ = static_cast<int64_t>(values.size());
   t.shape_ = std::move(shape);
-  t.strings_ = std::make_shared<std::vector<std::string>>(std::move(values));
-  t.owner_.reset();
+  t.owner_ = std::make_shared<std::vector<std::string>>(std::move(values));
   t.data_ = nullptr;
   return t;
 }
@@ -129,12 +136,13 @@ Tensor Tensor::WrapExternal(DType dtype, Shape shape, const void* data,
 size_t Tensor::byte_size() const {
   if (!is_string()) return num_elements_ * DTypeSize(dtype_);
   size_t total = 0;
-  for (const auto& s : *strings_) total += s.size();
+  for (const auto& s : strings()) total += s.size();
   return total;
 }
 
 void* Tensor::mutable_raw_data() {
   if (is_string()) throw FailedPreconditionError("mutable_raw_data on a string tensor");
+  if (is_inline()) return inline_;  // never shared: copies copy it
   if (owner_ == nullptr || owner_.use_count() > 1) {
     throw FailedPreconditionError("mutable_raw_data on a tensor whose buffer is shared");
   }
@@ -143,10 +151,20 @@ void* Tensor::mutable_raw_data() {
 
 std::vector<std::string>& Tensor::mutable_strings() {
   if (!is_string()) throw FailedPreconditionError("mutable_strings on a numeric tensor");
-  if (strings_.use_count() > 1) {
+  if (owner_.use_count() > 1) {
     throw FailedPreconditionError("mutable_strings on a tensor whose buffer is shared");
   }
-  return *strings_;
+  // Created non-const by Allocate / FromStrings; owner_ only stores it as const void.
+  return *static_cast<std::vector<std::string>*>(const_cast<void*>(owner_.get()));
+}
+
+Tensor::StableView Tensor::stable_view() const {
+  if (is_string()) throw FailedPreconditionError("stable_view of a string tensor");
+  if (!is_inline()) return {data_, owner_};
+  std::shared_ptr<void> copy = AllocateAligned(kInlineBytes);
+  std::memcpy(copy.get(), inline_, kInlineBytes);
+  const void* data = copy.get();
+  return {data, std::move(copy)};
 }
 
 template <typename T>
@@ -171,7 +189,7 @@ template double Tensor::scalar<double>() const;
 
 bool Tensor::operator==(const Tensor& other) const {
   if (dtype_ != other.dtype_ || shape_ != other.shape_) return false;
-  if (is_string()) return *strings_ == *other.strings_;
+  if (is_string()) return strings() == other.strings();
   return std::memcmp(data_, other.data_, byte_size()) == 0;
 }
 
@@ -205,7 +223,7 @@ std::string Tensor::DebugString(int max_values) const {
     case DType::kFloat32: AppendValues<float>(out, data_, n); break;
     case DType::kFloat64: AppendValues<double>(out, data_, n); break;
     case DType::kString:
-      for (int64_t i = 0; i < n; ++i) out << (i ? ", " : "") << '"' << (*strings_)[i] << '"';
+      for (int64_t i = 0; i < n; ++i) out << (i ? ", " : "") << '"' << strings()[i] << '"';
       break;
   }
   if (num_elements_ > n) out << ", ...";

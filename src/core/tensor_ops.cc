@@ -1,5 +1,6 @@
 #include "core/tensor_ops.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "inputpipe/dataset.h"
@@ -42,39 +43,89 @@ Tensor SliceRange(const Tensor& t, int64_t begin, int64_t end) {
 }
 
 Tensor SliceFirstDim(const Tensor& t, int64_t index) {
-  Tensor range = SliceRange(t, index, index + 1);
-  Shape shape(t.shape().begin() + 1, t.shape().end());
-  if (t.is_string()) return Tensor::FromStrings(range.strings(), shape);
-  return Tensor::WrapExternal(t.dtype(), shape, range.raw_data(), range.storage_owner());
+  RequireRank1(t, "slice");
+  if (index < 0 || index >= t.shape()[0]) {
+    throw InvalidArgumentError("slice [" + std::to_string(index) + ", " + std::to_string(index + 1) +
+                               ") out of range for shape " + ShapeString(t.shape()));
+  }
+  // Straight into the row's own tensor: one allocation, none for a row small enough to be inline.
+  Tensor out = Tensor::Allocate(t.dtype(), Shape(t.shape().begin() + 1, t.shape().end()));
+  const int64_t row = out.num_elements();
+  if (t.is_string()) {
+    std::copy(t.strings().begin() + index * row, t.strings().begin() + (index + 1) * row,
+              out.mutable_strings().begin());
+  } else if (size_t row_bytes = out.byte_size(); row_bytes > 0) {
+    std::memcpy(out.mutable_raw_data(), static_cast<const char*>(t.raw_data()) + index * row_bytes,
+                row_bytes);
+  }
+  return out;
 }
 
-Tensor Stack(const std::vector<Tensor>& parts, const std::string& what) {
-  if (parts.empty()) throw InvalidArgumentError(what + ": cannot stack zero tensors");
-  const Tensor& first = parts[0];
-  for (size_t i = 1; i < parts.size(); ++i) {
-    if (parts[i].dtype() != first.dtype() || parts[i].shape() != first.shape()) {
+namespace {
+// Copies n parts of `bytes` bytes each into dst, back to back. A known size lets the compiler
+// turn each copy into a single load and store (batches of scalars copy 4 or 8 bytes per part).
+template <size_t kBytes, typename PartAt>
+void CopyParts(char* dst, size_t n, const PartAt& part) {
+  for (size_t i = 0; i < n; ++i) std::memcpy(dst + i * kBytes, part(i).raw_data(), kBytes);
+}
+
+// Stack over parts given by index (part(i) -> const Tensor&), so callers need not copy tensors
+// into a vector first.
+template <typename PartAt>
+Tensor StackParts(size_t n, const PartAt& part, const std::string& what) {
+  if (n == 0) throw InvalidArgumentError(what + ": cannot stack zero tensors");
+  const Tensor& first = part(0);
+  for (size_t i = 1; i < n; ++i) {
+    const Tensor& p = part(i);
+    if (p.dtype() != first.dtype() || p.shape() != first.shape()) {
       throw InvalidArgumentError(
           what + ": cannot batch elements of different dtypes or shapes: element 0 is " +
           std::string(DTypeName(first.dtype())) + ShapeString(first.shape()) + ", element " +
-          std::to_string(i) + " is " + std::string(DTypeName(parts[i].dtype())) +
-          ShapeString(parts[i].shape()) + " (use padded_batch for varying shapes)");
+          std::to_string(i) + " is " + std::string(DTypeName(p.dtype())) +
+          ShapeString(p.shape()) + " (use padded_batch for varying shapes)");
     }
   }
-  Shape shape = first.shape();
-  shape.insert(shape.begin(), static_cast<int64_t>(parts.size()));
-  Tensor out = Tensor::Allocate(first.dtype(), shape);
+  Shape shape;
+  shape.reserve(first.shape().size() + 1);
+  shape.push_back(static_cast<int64_t>(n));
+  shape.insert(shape.end(), first.shape().begin(), first.shape().end());
+  Tensor out = Tensor::Allocate(first.dtype(), std::move(shape));
   if (first.is_string()) {
     auto& dst = out.mutable_strings();
     size_t k = 0;
-    for (const auto& p : parts) {
-      for (const auto& s : p.strings()) dst[k++] = s;
+    for (size_t i = 0; i < n; ++i) {
+      for (const auto& s : part(i).strings()) dst[k++] = s;
     }
-  } else {
-    size_t bytes = first.byte_size();
-    char* dst = static_cast<char*>(out.mutable_raw_data());
-    for (size_t i = 0; i < parts.size(); ++i) std::memcpy(dst + i * bytes, parts[i].raw_data(), bytes);
+    return out;
+  }
+  const size_t bytes = first.byte_size();
+  if (bytes == 0) return out;
+  char* dst = static_cast<char*>(out.mutable_raw_data());
+  switch (bytes) {
+    case 1: CopyParts<1>(dst, n, part); break;
+    case 2: CopyParts<2>(dst, n, part); break;
+    case 4: CopyParts<4>(dst, n, part); break;
+    case 8: CopyParts<8>(dst, n, part); break;
+    default:
+      for (size_t i = 0; i < n; ++i) std::memcpy(dst + i * bytes, part(i).raw_data(), bytes);
   }
   return out;
+}
+
+// Appends pointers to e's leaves (tensors and datasets), depth-first, as FlattenLeaves orders
+// them, without copying them.
+void AppendLeaves(const Element& e, std::vector<const Element*>* out) {
+  if (e.is_tuple() || e.is_dict()) {
+    for (const auto& child : e.children()) AppendLeaves(child, out);
+  } else {
+    out->push_back(&e);
+  }
+}
+}  // namespace
+
+Tensor Stack(const std::vector<Tensor>& parts, const std::string& what) {
+  return StackParts(
+      parts.size(), [&](size_t i) -> const Tensor& { return parts[i]; }, what);
 }
 
 Tensor ConcatFirstDim(const std::vector<Tensor>& parts, const std::string& what) {
@@ -161,24 +212,105 @@ Tensor PadTo(const Tensor& t, const Shape& shape, const Tensor& pad, const std::
   return out;
 }
 
+namespace {
+// Where StackElements copies one numeric leaf's values to: the output tensor, built from
+// element 0's leaf, and each element's leaf checked against it.
+struct StackTarget {
+  size_t leaf;
+  const Tensor* first;
+  size_t bytes;
+  char* dst;
+};
+
+// Copies element i's numeric leaves into their outputs. False if one is not a tensor or differs
+// from element 0's in dtype or shape (nothing is reported here: see StackElements).
+bool CopyNumericLeaves(const Element* const* leaves, size_t i,
+                       const std::vector<StackTarget>& targets) {
+  for (const StackTarget& target : targets) {
+    const Element& e = *leaves[target.leaf];
+    if (!e.is_tensor()) return false;
+    const Tensor& t = e.tensor();
+    if (t.dtype() != target.first->dtype() || t.shape() != target.first->shape()) return false;
+    char* dst = target.dst + i * target.bytes;
+    switch (target.bytes) {  // a known size is one load and one store
+      case 4: std::memcpy(dst, t.raw_data(), 4); break;
+      case 8: std::memcpy(dst, t.raw_data(), 8); break;
+      default: std::memcpy(dst, t.raw_data(), target.bytes);
+    }
+  }
+  return true;
+}
+
+// Asks the CPU to fetch the tuple/dict node `ahead` elements on and the children of the one
+// half as far on. Elements that come out of a shuffle buffer lie anywhere in memory, and this
+// walk over them is otherwise one cache miss after another.
+void PrefetchChildren(const std::vector<Element>& elements, size_t i) {
+  constexpr size_t kNodeAhead = 8, kChildrenAhead = 4;
+  if (i + kNodeAhead < elements.size()) {
+    __builtin_prefetch(&elements[i + kNodeAhead].children());  // no load: an address
+  }
+  if (i + kChildrenAhead < elements.size()) {
+    const std::vector<Element>& children = elements[i + kChildrenAhead].children();
+    const char* begin = reinterpret_cast<const char*>(children.data());
+    const size_t bytes = children.size() * sizeof(Element);
+    for (size_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(begin + offset);
+  }
+}
+}  // namespace
+
 Element StackElements(const std::vector<Element>& elements, const std::string& what) {
   if (elements.empty()) throw InvalidArgumentError(what + ": cannot batch zero elements");
   const Element& first = elements[0];
-  std::vector<std::vector<Element>> leaves;
-  for (size_t i = 0; i < elements.size(); ++i) {
+  const size_t n = elements.size();
+  // Every element's leaves, by pointer: element i's leaf l is leaves[i * per_element + l].
+  std::vector<const Element*> leaves;
+  AppendLeaves(first, &leaves);
+  const size_t per_element = leaves.size();
+  leaves.reserve(per_element * n);
+
+  // The numeric leaves are copied in the same pass that checks each element's structure, while
+  // the element is in cache; the other leaves (strings, datasets) are stacked leaf by leaf below.
+  // Never resized: a small output's dst points into its Tensor object here (inline bytes).
+  std::vector<Tensor> outputs(per_element);
+  std::vector<StackTarget> targets;
+  for (size_t leaf = 0; leaf < per_element; ++leaf) {
+    const Element& e = *leaves[leaf];
+    if (!e.is_tensor() || e.tensor().is_string()) continue;
+    const Tensor& t = e.tensor();
+    Shape shape;
+    shape.reserve(t.shape().size() + 1);
+    shape.push_back(static_cast<int64_t>(n));
+    shape.insert(shape.end(), t.shape().begin(), t.shape().end());
+    outputs[leaf] = Tensor::Allocate(t.dtype(), std::move(shape));
+    targets.push_back({leaf, &t, t.byte_size(), static_cast<char*>(outputs[leaf].mutable_raw_data())});
+  }
+  bool copied = CopyNumericLeaves(leaves.data(), 0, targets);
+  for (size_t i = 1; i < n; ++i) {
+    PrefetchChildren(elements, i);
     if (!elements[i].SameStructure(first)) {
       throw InvalidArgumentError(what + ": element " + std::to_string(i) + " has structure " +
                                  elements[i].StructureString() + ", element 0 has " +
                                  first.StructureString());
     }
-    leaves.push_back(elements[i].FlattenLeaves());
+    AppendLeaves(elements[i], &leaves);
+    if (copied) copied = CopyNumericLeaves(&leaves[i * per_element], i, targets);
+  }
+
+  std::vector<bool> done(per_element, false);
+  // A mismatch: every leaf is stacked by StackParts, leaf by leaf, which reports the first one.
+  if (copied) {
+    for (const StackTarget& target : targets) done[target.leaf] = true;
   }
   std::vector<Element> stacked;
-  for (size_t leaf = 0; leaf < leaves[0].size(); ++leaf) {
-    std::vector<Tensor> parts;
-    parts.reserve(elements.size());
-    for (auto& l : leaves) parts.push_back(l[leaf].tensor());
-    stacked.emplace_back(Stack(parts, what));
+  stacked.reserve(per_element);
+  for (size_t leaf = 0; leaf < per_element; ++leaf) {
+    if (done[leaf]) {
+      stacked.emplace_back(std::move(outputs[leaf]));
+      continue;
+    }
+    stacked.emplace_back(StackParts(
+        n, [&](size_t i) -> const Tensor& { return leaves[i * per_element + leaf]->tensor(); },
+        what));
   }
   return first.PackLeaves(stacked);
 }

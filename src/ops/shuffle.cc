@@ -87,7 +87,12 @@ class ShuffleIterator : public Iterator {
       ++step_;
       return TakeSlot(j);
     }
-    int64_t j = PickSlot(step_);
+    const int64_t j = next_pick_step_ == step_ ? next_pick_ : PickSlot(step_);
+    // The next step's slot is known now: fetch it into cache while the input reads a record
+    // (the buffer is large and its slots are visited at random).
+    next_pick_step_ = step_ + 1;
+    next_pick_ = PickSlot(next_pick_step_);
+    __builtin_prefetch(&slots_[next_pick_]);
     if (step_ % block_ == 0 && (anchors_.empty() || anchors_.back().index != read_)) {
       AddAnchor(read_, input_->SaveNode());
     }
@@ -208,6 +213,7 @@ class ShuffleIterator : public Iterator {
   void SetKeys() {
     key_ = MixKey(static_cast<uint64_t>(seed_), static_cast<uint64_t>(epoch_));
     drain_key_ = MixKey(key_, 0x64726169ULL);
+    next_pick_step_ = -1;  // picked with the old key
   }
 
   // The slot emitted at steady step s: a pure function of (key, s).
@@ -292,6 +298,8 @@ class ShuffleIterator : public Iterator {
   uint64_t key_ = 0, drain_key_ = 0;
 
   std::vector<std::optional<Element>> slots_;
+  int64_t next_pick_step_ = -1;  // PickSlot(next_pick_step_) == next_pick_, computed a step early
+  int64_t next_pick_ = 0;
   int64_t step_ = 0;
   int64_t read_ = 0;
   bool filled_ = false;

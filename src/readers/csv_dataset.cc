@@ -118,9 +118,10 @@ class CsvFormat : public RecordFormat {
 
   bool ReadRecord(InputStream& in, RecordPosition& pos, Element* out) const override {
     std::vector<Element> values;
+    values.reserve(columns_.size());
     bool got = ReadFields(in, pos, [&](size_t index, const auto& value) {
       if constexpr (std::is_same_v<std::decay_t<decltype(value)>, Tensor>) {
-        values.emplace_back(value);  // a default: shares its buffer
+        values.emplace_back(value);  // a default: a copy (a scalar's bytes are inline)
       } else if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string_view>) {
         values.emplace_back(Tensor::String(std::string(value)));
       } else {

@@ -42,6 +42,33 @@ def test_arrays_in_are_copied():
     assert [int(x) for x in ds] == [0, 1, 2, 3]
 
 
+def test_values_out_outlive_the_pipeline(tmp_path):
+    # Scalars live inside the engine's tensor objects (no heap buffer of their own), batches in
+    # shared buffers: what comes out must not point into either. Values stay right after the
+    # iterators, the datasets and every engine tensor are gone and their memory is reused.
+    import gc
+
+    import inputpipe
+
+    path = tmp_path / "rows.csv"
+    path.write_text("".join(f"{i},{i * 0.5}\n" for i in range(10)))
+    csv = inputpipe.CsvDataset(str(path), [np.int64, np.float32])
+    it = iter(csv.shuffle(4, seed=3))
+    rows = list(it)
+    batch = next(iter(csv.batch(4)))
+    unfused = next(iter(csv.map(lambda i, x: (i, x)).batch(4)))
+    slices = list(Dataset.from_tensor_slices(np.arange(12, dtype=np.int32).reshape(4, 3)))
+    del it, csv
+    gc.collect()
+    churn = [np.full(4, -1, dtype=np.int64) for _ in range(10_000)]  # reuse the freed memory
+    assert sorted((int(i), float(x)) for i, x in rows) == [(i, i * 0.5) for i in range(10)]
+    for b in (batch, unfused):
+        assert b[0].tolist() == [0, 1, 2, 3] and b[1].tolist() == [0.0, 0.5, 1.0, 1.5]
+        assert all(a.flags.owndata for a in b)  # numpy's own copies, not views
+    assert [s.tolist() for s in slices] == np.arange(12).reshape(4, 3).tolist()
+    del churn
+
+
 def test_read_only_arrays_are_referenced_not_copied(tmp_path):
     # A memory-mapped .npy opened read-only: the dataset reads the mapping (no copy into
     # memory) and keeps it alive after the caller's reference is gone.
