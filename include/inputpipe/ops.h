@@ -33,6 +33,11 @@ inline constexpr int64_t kAutotune = -1;
 struct FunctionOptions {
   std::string name = "fn";
   bool stateful = false;
+  // For a function that must hold a lock of its own to run (the Python bindings: the GIL):
+  // runs `calls` (several calls of the function) under one acquisition of it, so that
+  // parallel map's workers do not hand the lock over for every call. Unset: calls run as they
+  // come. Not part of the fingerprint.
+  std::function<void(const std::function<void()>& calls)> run_calls;
 };
 
 using MapFn = std::function<Element(const Element&)>;

@@ -349,7 +349,12 @@ FunctionOptions CallableOptions(nb::handle fn, bool stateful) {
         ("expected a callable, got " + TypeName(fn))
             .c_str());
   }
-  return FunctionOptions{.name = CallableName(fn), .stateful = stateful};
+  return FunctionOptions{.name = CallableName(fn),
+                         .stateful = stateful,
+                         .run_calls = [](const std::function<void()>& calls) {
+                           PythonSection section("calling a Python function");
+                           calls();
+                         }};
 }
 
 MapFn MakeMapFn(nb::object fn, std::string op) {

@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "ops/map_dataset.h"
 
@@ -37,6 +38,8 @@ constexpr char kInput[] = "input";
 constexpr char kDeliveredAhead[] = "delivered_ahead";
 // Elements in flight: at least this many, so that the threads rarely wait for each other.
 constexpr int64_t kMinWindow = 32;
+// Calls one worker runs under one acquisition of the function's own lock (run_calls).
+constexpr size_t kMaxGroupedCalls = 16;
 
 class ParallelMapDataset : public MapDatasetBase {
  public:
@@ -249,29 +252,57 @@ class ParallelMapIterator : public Iterator {
   }
 
   void Work() {
+    // A function that needs a lock of its own to run (Python's GIL: options.run_calls) runs a
+    // run of queued calls under one acquisition: handing that lock from thread to thread for
+    // every short call costs more than the call.
+    const bool grouped = static_cast<bool>(ds_.options_.run_calls);
+    std::vector<std::shared_ptr<Slot>> run;
     while (true) {
-      std::shared_ptr<Slot> slot;
+      run.clear();
       {
         std::unique_lock<std::mutex> lock(mu_);
         worker_cv_.wait(lock, [&] { return cancelled_ || !work_.empty(); });
         if (cancelled_) return;
-        slot = std::move(work_.front());
-        work_.pop_front();
+        size_t take = grouped ? std::min(work_.size(), kMaxGroupedCalls) : 1;
+        for (size_t i = 0; i < take; ++i) {
+          run.push_back(std::move(work_.front()));
+          work_.pop_front();
+        }
       }
-      std::optional<Element> output;
-      std::exception_ptr error;
+      size_t called = 0;
+      auto call_all = [&] {
+        for (; called < run.size(); ++called) {
+          std::optional<Element> output;
+          std::exception_ptr error;
+          try {
+            output = ds_.fn_(run[called]->input);
+          } catch (...) {
+            error = std::current_exception();
+          }
+          Publish(*run[called], std::move(output), error);
+        }
+      };
+      if (!grouped) {
+        call_all();
+        continue;
+      }
       try {
-        output = ds_.fn_(slot->input);
-      } catch (...) {
-        error = std::current_exception();
+        ds_.options_.run_calls(call_all);
+      } catch (...) {  // run_calls itself failed (e.g. Python is shutting down)
+        for (; called < run.size(); ++called) {
+          Publish(*run[called], std::nullopt, std::current_exception());
+        }
       }
-      std::lock_guard<std::mutex> lock(mu_);
-      slot->output = std::move(output);
-      slot->error = error;
-      slot->input = Element();
-      slot->done = true;
-      consumer_cv_.notify_one();
     }
+  }
+
+  void Publish(Slot& slot, std::optional<Element> output, std::exception_ptr error) {
+    std::lock_guard<std::mutex> lock(mu_);
+    slot.output = std::move(output);
+    slot.error = error;
+    slot.input = Element();
+    slot.done = true;
+    consumer_cv_.notify_one();
   }
 
   const ParallelMapDataset& ds_;

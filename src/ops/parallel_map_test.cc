@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
+#include <mutex>
 
 #include "ops/reorder_test_util.h"
 
@@ -167,6 +169,47 @@ TEST(ParallelMapTest, DestroysCleanlyWithWorkInFlight) {
     auto it = Map(Range(0, 1000), SlowSquare(100), {}, 4)->MakeIterator();
     it->GetNext();
   }  // each destructor joins its threads while calls are running
+}
+
+// A function with a lock of its own (the bindings: Python's GIL) declares it through
+// run_calls: every call runs inside it, several per acquisition, and the results are the same.
+TEST(ParallelMapTest, RunCallsHoldsTheFunctionsLockForEveryCall) {
+  struct Lock {
+    std::mutex mu;
+    std::atomic<int64_t> acquisitions{0};
+  };
+  auto lock = std::make_shared<Lock>();
+  thread_local bool held = false;
+  FunctionOptions options{.name = "square", .run_calls = [lock](const std::function<void()>& calls) {
+                            std::lock_guard<std::mutex> guard(lock->mu);
+                            ++lock->acquisitions;
+                            held = true;
+                            calls();
+                            held = false;
+                          }};
+  auto square = SlowSquare(5);
+  std::atomic<int64_t> outside{0};
+  MapFn checked = [square, &outside](const Element& e) {
+    if (!held) ++outside;
+    return square(e);
+  };
+  for (int64_t threads : {1, 2, 4}) {
+    lock->acquisitions = 0;
+    auto ds = Map(Range(0, 500), checked, options, threads);
+    EXPECT_EQ(Ints(Collect(ds)), Squares(500)) << threads;
+    EXPECT_GT(lock->acquisitions.load(), 0);
+    EXPECT_LE(lock->acquisitions.load(), 500);
+    ExpectExactResume(Map(Seq(80), checked, options, threads));
+  }
+  EXPECT_EQ(outside.load(), 0) << "a call ran without the function's lock";
+}
+
+TEST(ParallelMapTest, RunCallsFailureReachesTheConsumerAsTheElementsError) {
+  FunctionOptions options{.name = "square", .run_calls = [](const std::function<void()>&) {
+                            throw FailedPreconditionError("the interpreter is shutting down");
+                          }};
+  auto it = Map(Range(0, 5), SlowSquare(0), options, 2)->MakeIterator();
+  EXPECT_THROW(it->GetNext(), FailedPreconditionError);
 }
 
 }  // namespace
