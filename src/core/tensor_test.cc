@@ -232,32 +232,27 @@ TEST(StackElementsTest, StacksMixedLeavesInElementOrder) {
   EXPECT_EQ(batch[2].at("b").tensor().data<bool>()[3], true);
 }
 
+void ExpectStackError(const std::vector<Element>& rows, const std::string& message) {
+  try {
+    StackElements(rows, "batch");
+    FAIL() << "expected an error containing: " << message;
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+  }
+}
+
 TEST(StackElementsTest, MismatchesAreReportedForTheFirstDifferingLeaf) {
   // A string leaf before a numeric one: the error names the first leaf that differs, whichever
   // way the numeric leaves are copied.
+  ExpectStackError({Element::Tuple({Tensor::String("a"), Tensor::Scalar<float>(1)}),
+                    Element::Tuple({Tensor::FromStrings({"b", "c"}, {2}), Tensor::Scalar<float>(2)})},
+                   "element 0 is string[], element 1 is string[2]");
+  ExpectStackError({Element::Tuple({Tensor::Scalar<int32_t>(1), Tensor::Scalar<float>(1)}),
+                    Element::Tuple({Tensor::Scalar<int32_t>(2), Tensor::Scalar<double>(2)})},
+                   "element 0 is float32[], element 1 is float64[]");
   std::vector<Element> rows = {
-      Element::Tuple({Tensor::String("a"), Tensor::Scalar<float>(1)}),
-      Element::Tuple({Tensor::FromStrings({"b", "c"}, {2}), Tensor::Scalar<float>(2)})};
-  try {
-    StackElements(rows, "batch");
-    FAIL() << "expected an error";
-  } catch (const InvalidArgumentError& e) {
-    EXPECT_NE(std::string(e.what()).find("element 0 is string[], element 1 is string[2]"),
-              std::string::npos)
-        << e.what();
-  }
-  rows = {Element::Tuple({Tensor::Scalar<int32_t>(1), Tensor::Scalar<float>(1)}),
-          Element::Tuple({Tensor::Scalar<int32_t>(2), Tensor::Scalar<double>(2)})};
-  try {
-    StackElements(rows, "batch");
-    FAIL() << "expected an error";
-  } catch (const InvalidArgumentError& e) {
-    EXPECT_NE(std::string(e.what()).find("element 0 is float32[], element 1 is float64[]"),
-              std::string::npos)
-        << e.what();
-  }
-  rows = {Element::Tuple({Tensor::Scalar<int32_t>(1)}),
-          Element::Tuple({Tensor::Scalar<int32_t>(1), Tensor::Scalar<int32_t>(1)})};
+      Element::Tuple({Tensor::Scalar<int32_t>(1)}),
+      Element::Tuple({Tensor::Scalar<int32_t>(1), Tensor::Scalar<int32_t>(1)})};
   EXPECT_THROW(StackElements(rows, "batch"), InvalidArgumentError);
 }
 
