@@ -146,6 +146,11 @@ void* Tensor::mutable_raw_data() {
   if (owner_ == nullptr || owner_.use_count() > 1) {
     throw FailedPreconditionError("mutable_raw_data on a tensor whose buffer is shared");
   }
+  // WrapExternal bytes (a caller's read-only numpy array, a memory-mapped file) are never
+  // written, even when this tensor holds their only reference: only Allocate's buffers are.
+  if (data_ != owner_.get()) {
+    throw FailedPreconditionError("mutable_raw_data on a tensor that wraps memory it does not own");
+  }
   return const_cast<void*>(data_);
 }
 

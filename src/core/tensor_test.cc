@@ -77,6 +77,18 @@ TEST(TensorTest, CopiesOfHeapTensorsShareTheBuffer) {
   EXPECT_EQ(c.storage_owner(), nullptr);  // strings have no numeric storage
 }
 
+TEST(TensorTest, WrappedMemoryIsNeverWritableEvenWhenItsOnlyReference) {
+  // The bindings wrap a caller's read-only numpy array (or a read-only memory map): a tensor
+  // holding the only reference must still refuse to write into it.
+  auto bytes = std::make_shared<std::vector<int64_t>>(std::vector<int64_t>{1, 2, 3, 4});
+  Tensor wrapped = Tensor::WrapExternal(DType::kInt64, {4}, bytes->data(), bytes);
+  bytes.reset();
+  EXPECT_EQ(wrapped.data<int64_t>()[3], 4);
+  EXPECT_THROW(wrapped.mutable_raw_data(), FailedPreconditionError);
+  Tensor own = Tensor::FromVector<int64_t>({1, 2, 3, 4});
+  EXPECT_NO_THROW(own.mutable_raw_data());  // Allocate's buffer, one reference: writable
+}
+
 TEST(TensorTest, MovesRepointInlineDataAndLeaveAZeroScalar) {
   Tensor a = Tensor::Scalar<int64_t>(42);
   Tensor b = std::move(a);
