@@ -21,44 +21,47 @@ void RequireRank1(const Tensor& t, const char* op) {
 }
 }  // namespace
 
-Tensor SliceRange(const Tensor& t, int64_t begin, int64_t end) {
+namespace {
+// Rows [begin, end) of t copied into a new tensor of `shape` (which holds that many rows).
+Tensor CopyRows(const Tensor& t, int64_t begin, int64_t end, Shape shape) {
   RequireRank1(t, "slice");
   if (begin < 0 || end < begin || end > t.shape()[0]) {
     throw InvalidArgumentError("slice [" + std::to_string(begin) + ", " + std::to_string(end) +
                                ") out of range for shape " + ShapeString(t.shape()));
   }
-  Shape shape = t.shape();
-  shape[0] = end - begin;
-  Tensor out = Tensor::Allocate(t.dtype(), shape);
-  int64_t row = RowElements(t);
+  // One allocation, none for a result small enough to be inline.
+  Tensor out = Tensor::Allocate(t.dtype(), std::move(shape));
+  const int64_t row = RowElements(t);
   if (t.is_string()) {
-    auto& dst = out.mutable_strings();
-    std::copy(t.strings().begin() + begin * row, t.strings().begin() + end * row, dst.begin());
-  } else {
+    std::copy(t.strings().begin() + begin * row, t.strings().begin() + end * row,
+              out.mutable_strings().begin());
+  } else if (size_t bytes = out.byte_size(); bytes > 0) {
     size_t row_bytes = row * DTypeSize(t.dtype());
     std::memcpy(out.mutable_raw_data(), static_cast<const char*>(t.raw_data()) + begin * row_bytes,
-                (end - begin) * row_bytes);
+                bytes);
   }
   return out;
 }
 
-Tensor SliceFirstDim(const Tensor& t, int64_t index) {
-  RequireRank1(t, "slice");
-  if (index < 0 || index >= t.shape()[0]) {
-    throw InvalidArgumentError("slice [" + std::to_string(index) + ", " + std::to_string(index + 1) +
-                               ") out of range for shape " + ShapeString(t.shape()));
-  }
-  // Straight into the row's own tensor: one allocation, none for a row small enough to be inline.
-  Tensor out = Tensor::Allocate(t.dtype(), Shape(t.shape().begin() + 1, t.shape().end()));
-  const int64_t row = out.num_elements();
-  if (t.is_string()) {
-    std::copy(t.strings().begin() + index * row, t.strings().begin() + (index + 1) * row,
-              out.mutable_strings().begin());
-  } else if (size_t row_bytes = out.byte_size(); row_bytes > 0) {
-    std::memcpy(out.mutable_raw_data(), static_cast<const char*>(t.raw_data()) + index * row_bytes,
-                row_bytes);
-  }
+// [n, shape...]: the shape of n stacked tensors of `shape`.
+Shape WithLeadingDim(int64_t n, const Shape& shape) {
+  Shape out;
+  out.reserve(shape.size() + 1);
+  out.push_back(n);
+  out.insert(out.end(), shape.begin(), shape.end());
   return out;
+}
+}  // namespace
+
+Tensor SliceRange(const Tensor& t, int64_t begin, int64_t end) {
+  Shape shape = t.shape();
+  if (!shape.empty()) shape[0] = end - begin;
+  return CopyRows(t, begin, end, std::move(shape));
+}
+
+Tensor SliceFirstDim(const Tensor& t, int64_t index) {
+  Shape row_shape = t.rank() >= 1 ? Shape(t.shape().begin() + 1, t.shape().end()) : Shape{};
+  return CopyRows(t, index, index + 1, std::move(row_shape));
 }
 
 namespace {
@@ -85,11 +88,8 @@ Tensor StackParts(size_t n, const PartAt& part, const std::string& what) {
           ShapeString(p.shape()) + " (use padded_batch for varying shapes)");
     }
   }
-  Shape shape;
-  shape.reserve(first.shape().size() + 1);
-  shape.push_back(static_cast<int64_t>(n));
-  shape.insert(shape.end(), first.shape().begin(), first.shape().end());
-  Tensor out = Tensor::Allocate(first.dtype(), std::move(shape));
+  Tensor out =
+      Tensor::Allocate(first.dtype(), WithLeadingDim(static_cast<int64_t>(n), first.shape()));
   if (first.is_string()) {
     auto& dst = out.mutable_strings();
     size_t k = 0;
@@ -277,11 +277,7 @@ Element StackElements(const std::vector<Element>& elements, const std::string& w
     const Element& e = *leaves[leaf];
     if (!e.is_tensor() || e.tensor().is_string()) continue;
     const Tensor& t = e.tensor();
-    Shape shape;
-    shape.reserve(t.shape().size() + 1);
-    shape.push_back(static_cast<int64_t>(n));
-    shape.insert(shape.end(), t.shape().begin(), t.shape().end());
-    outputs[leaf] = Tensor::Allocate(t.dtype(), std::move(shape));
+    outputs[leaf] = Tensor::Allocate(t.dtype(), WithLeadingDim(static_cast<int64_t>(n), t.shape()));
     targets.push_back({leaf, &t, t.byte_size(), static_cast<char*>(outputs[leaf].mutable_raw_data())});
   }
   bool copied = CopyNumericLeaves(leaves.data(), 0, targets);
