@@ -6,36 +6,36 @@
 #include <string>
 #include <vector>
 
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
 
-class MapDatasetBase : public Dataset {
+class MapDatasetBase : public UnaryDataset {
  public:
   MapDatasetBase(DatasetPtr input, MapFn fn, FunctionOptions options)
-      : input_(std::move(input)), fn_(std::move(fn)), options_(std::move(options)) {}
+      : UnaryDataset(std::move(input)), fn(std::move(fn)), options(std::move(options)) {}
 
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override { return input_->Cardinality(); }
-  bool IsRandomAccess() const override { return !options_.stateful && input_->IsRandomAccess(); }
-  Element Get(int64_t index) const override { return fn_(input_->Get(index)); }
+  bool IsRandomAccess() const override { return !options.stateful && input_->IsRandomAccess(); }
+  Element Get(int64_t index) const override { return fn(input_->Get(index)); }
 
   // A stateful fn is external state: the save policy decides (see state.h).
   void ReportIfStateful(StateWriter& w) const {
-    if (options_.stateful) {
-      w.ReportExternalState("map(fn=" + options_.name + "): the function is declared stateful");
+    if (options.stateful) {
+      w.ReportExternalState("map(fn=" + options.name + "): the function is declared stateful");
     }
   }
 
  protected:
   // The start of params(): "fn=NAME" and ", stateful=true" when it is.
   std::string FnParams() const {
-    return "fn=" + options_.name + (options_.stateful ? ", stateful=true" : "");
+    return "fn=" + options.name + (options.stateful ? ", stateful=true" : "");
   }
 
-  const DatasetPtr input_;
-  const MapFn fn_;
-  const FunctionOptions options_;
+ public:
+  // File-local iterators of map and parallel map read these directly.
+  const MapFn fn;
+  const FunctionOptions options;
 };
 
 }  // namespace inputpipe

@@ -255,7 +255,7 @@ class ParallelMapIterator : public Iterator {
     // A function that needs a lock of its own to run (Python's GIL: options.run_calls) runs a
     // run of queued calls under one acquisition: handing that lock from thread to thread for
     // every short call costs more than the call.
-    const bool grouped = static_cast<bool>(ds_.options_.run_calls);
+    const bool grouped = static_cast<bool>(ds_.options.run_calls);
     std::vector<std::shared_ptr<Slot>> run;
     while (true) {
       run.clear();
@@ -275,7 +275,7 @@ class ParallelMapIterator : public Iterator {
           std::optional<Element> output;
           std::exception_ptr error;
           try {
-            output = ds_.fn_(run[called]->input);
+            output = ds_.fn(run[called]->input);
           } catch (...) {
             error = std::current_exception();
           }
@@ -287,7 +287,7 @@ class ParallelMapIterator : public Iterator {
         continue;
       }
       try {
-        ds_.options_.run_calls(call_all);
+        ds_.options.run_calls(call_all);
       } catch (...) {  // run_calls itself failed (e.g. Python is shutting down)
         for (; called < run.size(); ++called) {
           Publish(*run[called], std::nullopt, std::current_exception());
