@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: compiler, CMake/Ninja, GoogleTest and zlib (Debian's, so no network at build).
-APT_PACKAGES="g++ cmake ninja-build libgtest-dev zlib1g-dev ccache"
+# System packages: compiler, CMake/Ninja, GoogleTest and zlib (Debian's, so no network at build);
+# pkgconf for tools/consumer.sh's pkg-config build.
+APT_PACKAGES="g++ cmake ninja-build libgtest-dev zlib1g-dev ccache pkgconf"
 missing=$(dpkg-query -W -f='${Status} ${Package}\n' $APT_PACKAGES 2>/dev/null | grep -v "install ok installed" || true)
 if [[ -n "$missing" ]] || ! dpkg-query -W $APT_PACKAGES >/dev/null 2>&1; then
   echo "== apt-get install $APT_PACKAGES"

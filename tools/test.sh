@@ -29,6 +29,8 @@ else
   ./build/cpp/inputpipe_tests --gtest_brief=1
   for example in build/cpp/*_example; do "$example" >/dev/null; done
 fi
+stage "C++ consumer of the installed package"
+bash tools/consumer.sh
 
 stage "Python tests"
 .venv/bin/python -m pytest -q tests/python
