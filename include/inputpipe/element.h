@@ -91,6 +91,11 @@ struct Element::Node {
 inline const std::vector<Element>& Element::children() const { return node().children; }
 inline const std::vector<std::string>& Element::keys() const { return node().keys; }
 
+// 16 hex digits of a 64-bit hash of the element's content (structure, dtypes, shapes, bytes):
+// how pipeline fingerprints name data ("from_tensors(data=...)"), so two pipelines over other
+// data are told apart. The same for the same content in every process.
+std::string ElementDigest(const Element& element);
+
 }  // namespace inputpipe
 
 #endif  // INPUTPIPE_ELEMENT_H_

@@ -32,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -145,6 +146,18 @@ class CheckpointInputPipelineHook {
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The contents of one input checkpoint file (`<prefix>.ckpt-<step>`, docs/hook.md).
+struct InputCheckpointContents {
+  int64_t step = 0;
+  // (iterator name, Iterator::Save() bytes), in the order the hook was given the iterators.
+  std::vector<std::pair<std::string, std::string>> states;
+};
+
+// Decodes the bytes of an input checkpoint file, for tools (`inputpipe inspect`); each state
+// can then be restored or shown with InspectState. Throws DataLossError naming `path` and what
+// is wrong (magic, version, length, checksum).
+InputCheckpointContents DecodeInputCheckpoint(std::string_view bytes, const std::string& path);
 
 // The newest checkpoint named by the index file of `prefix` in `checkpoint_dir`, or nullopt
 // when there is no index. Throws DataLossError when the index is corrupt.

@@ -25,6 +25,7 @@
 
 namespace inputpipe {
 
+class Dataset;
 class Iterator;
 
 // What Save does when part of the pipeline depends on state it cannot capture (a Python
@@ -105,6 +106,15 @@ struct DecodedState {
 // bytes that are truncated, corrupt (checksum), of another format or of a newer version.
 std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root);
 DecodedState DecodeState(std::string_view bytes);
+
+// What makes a state unrestorable into `dataset`: "" when `saved` (a DecodedState's pipeline)
+// equals dataset.Pipeline(), else the message of the PipelineMismatchError Iterator::Restore
+// throws, naming the first differing op in pre-order. Compares the fingerprints only: nothing is
+// restored, so a caller (the hook) can check every iterator before restoring any.
+std::string DescribePipelineMismatch(const std::vector<std::string>& saved,
+                                     const Dataset& dataset);
+// Throws PipelineMismatchError with DescribePipelineMismatch's message unless it is "".
+void CheckPipelineMatches(const std::vector<std::string>& saved, const Dataset& dataset);
 
 // Saved state as readable JSON: format version, pipeline and the state tree.
 std::string InspectState(std::string_view bytes);

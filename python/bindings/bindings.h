@@ -5,9 +5,10 @@
 //   errors.cc    RegisterErrors: C++ exception types -> Python exception types (table below)
 //   elements.cc  Element <-> Python conversion (numpy's C API), Python callables as C++
 //                functions, RegisterShutdown: PythonSection's atexit handler
-//   datasets.cc  RegisterDatasets: DatasetHandle, Iterator, the ops of issue 2, inspect_state,
-//                decode_checkpoint_file (for `inputpipe inspect`)
-//   reorder.cc   RegisterReorder: the reordering / parallel ops of issue 3
+//   datasets.cc  RegisterDatasets: DatasetHandle, Iterator, the core sources (from_generator
+//                too) and transformations, inspect_state, decode_checkpoint_file (for
+//                `inputpipe inspect`)
+//   reorder.cc   RegisterReorder: the reordering / parallel ops (shuffle, prefetch, ...)
 //   readers.cc   RegisterReaders (file readers), hook.cc RegisterHook (checkpoint hook)
 // RegisterReorder, RegisterReaders and RegisterHook are weak: module.cc calls them only when
 // their file is linked in, so a new area needs no edit of module.cc.
@@ -42,7 +43,9 @@
 
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "inputpipe/dataset.h"
@@ -158,8 +161,8 @@ class PyIterator {
   // Iterator::Save under the named policy; 'warn' issues an ExternalStateWarning per op.
   nb::bytes Save(const std::string& external_state_policy);
   void Restore(const nb::bytes& state);
-  // The C++ iterator, for other bindings (the hook). Lock mutex() while using it, with the
-  // GIL released.
+  // The C++ iterator, for other bindings (the hook). Use it under WithIteratorsLocked or
+  // WithIteratorsLockedKeepingGil (below).
   Iterator& iterator() { return *iterator_; }
   std::mutex& mutex() { return mutex_; }
   const DatasetPtr& dataset() const { return dataset_; }
@@ -169,6 +172,45 @@ class PyIterator {
   std::unique_ptr<Iterator> iterator_;
   std::mutex mutex_;
 };
+
+// ---- Iterator locks -----------------------------------------------------------------------
+// `iterators`: distinct, sorted by address, the one locking order, so that two callers sharing
+// iterators (two hooks, a hook and Iterator.save) cannot deadlock.
+//
+// Runs fn() with the GIL released and the mutex of every iterator held; returns its result.
+// REQUIRES: the GIL.
+template <typename F>
+auto WithIteratorsLocked(std::span<PyIterator* const> iterators, F&& fn) {
+  nb::gil_scoped_release release;
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(iterators.size());
+  for (PyIterator* it : iterators) locks.emplace_back(it->mutex());
+  return fn();
+}
+
+// As WithIteratorsLocked, but keeping the GIL when every mutex is free: for a save (Save
+// takes microseconds and only brief locks: prefetch, parallel map and interleave never hold a
+// lock while they call Python), where releasing the GIL would mean winning it back from busy
+// Python map threads afterwards, up to a switch interval (5 ms) per save. A mutex held by
+// another thread's next(), which may be calling Python, is waited for with the GIL released:
+// the one wait that could deadlock with it held. REQUIRES: the GIL.
+template <typename F>
+auto WithIteratorsLockedKeepingGil(std::span<PyIterator* const> iterators, F&& fn) {
+  {
+    std::vector<std::unique_lock<std::mutex>> locks;
+    locks.reserve(iterators.size());
+    bool all_free = true;
+    for (PyIterator* it : iterators) {
+      locks.emplace_back(it->mutex(), std::try_to_lock);
+      if (!locks.back().owns_lock()) {
+        all_free = false;
+        break;
+      }
+    }
+    if (all_free) return fn();
+  }  // the locks taken so far are released before waiting for all of them
+  return WithIteratorsLocked(iterators, std::forward<F>(fn));
+}
 
 }  // namespace inputpipe::python
 

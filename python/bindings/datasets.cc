@@ -1,14 +1,15 @@
-// RegisterDatasets: `_core.DatasetHandle`, `_core.Iterator`, inspect_state, and the ops of
-// issue 2 (sources and transformations of ops.h) as module functions taking and returning
-// DatasetHandles. python/inputpipe/dataset.py builds the tf.data-style API on top: it maps
-// Python defaults (None, AUTOTUNE) to the C++ ones before calling these.
+// RegisterDatasets: `_core.DatasetHandle`, `_core.Iterator`, inspect_state, and the core ops
+// (sources, from_generator included, and transformations of ops.h) as module functions taking
+// and returning DatasetHandles. python/inputpipe/dataset.py builds the tf.data-style API on
+// top: it maps Python defaults (None, AUTOTUNE) to the C++ ones before calling these;
+// python/inputpipe/generator.py wraps the generator in the adapter from_generator drives.
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include "bindings.h"
-#include "hook/checkpoint_file.h"
 #include "inputpipe/errors.h"
+#include "inputpipe/hook.h"
 #include "inputpipe/ops.h"
 #include "inputpipe/state.h"
 
@@ -76,8 +77,8 @@ void RegisterClasses(nb::module_& m) {
   m.def(
       "decode_checkpoint_file",
       [](nb::bytes contents, const std::string& path) {
-        hook_internal::CheckpointContents decoded = hook_internal::DecodeCheckpointFile(
-            std::string_view(contents.c_str(), contents.size()), path);
+        InputCheckpointContents decoded =
+            DecodeInputCheckpoint(std::string_view(contents.c_str(), contents.size()), path);
         nb::list states;
         for (const auto& [name, state] : decoded.states) {
           states.append(nb::make_tuple(name, nb::bytes(state.data(), state.size())));
@@ -89,6 +90,32 @@ void RegisterClasses(nb::module_& m) {
   m.attr("AUTOTUNE") = kAutotune;
   m.attr("INFINITE_CARDINALITY") = kInfiniteCardinality;
   m.attr("UNKNOWN_CARDINALITY") = kUnknownCardinality;
+}
+
+// A Python generator adapter (python/inputpipe/generator.py) as a C++ Generator: next() returns
+// the converted element or None at the end; get_state() bytes; set_state(bytes).
+Generator MakeGenerator(const PythonCallable& factory, const std::string& what) {
+  PythonSection section("from_generator");
+  PythonCallable adapter(factory.fn()());
+  Generator g;
+  g.next = [adapter, what]() -> std::optional<Element> {
+    PythonSection section("from_generator: next");
+    nb::object value = adapter.fn().attr("next")();
+    if (value.is_none()) return std::nullopt;
+    return ElementFromPython(value, what.c_str());
+  };
+  if (nb::cast<bool>(adapter.fn().attr("checkpointable"))) {
+    g.get_state = [adapter]() {
+      PythonSection section("from_generator: get_state");
+      nb::bytes state = nb::cast<nb::bytes>(adapter.fn().attr("get_state")());
+      return std::string(state.c_str(), state.size());
+    };
+    g.set_state = [adapter](const std::string& state) {
+      PythonSection section("from_generator: set_state");
+      adapter.fn().attr("set_state")(nb::bytes(state.data(), state.size()));
+    };
+  }
+  return g;
 }
 
 void RegisterSources(nb::module_& m) {
@@ -106,6 +133,11 @@ void RegisterSources(nb::module_& m) {
   m.def("zip", [](const std::vector<DatasetHandle>& inputs, std::vector<std::string> keys) {
     return Wrap(Zip(DatasetsOf(inputs), std::move(keys)));
   }, "inputs"_a, "keys"_a);
+  m.def("from_generator", [](nb::object factory, const std::string& name) {
+    PythonCallable make(std::move(factory));
+    std::string what = "from_generator(fn=" + name + ")";
+    return Wrap(FromGenerator([make, what] { return MakeGenerator(make, what); }, name));
+  }, "factory"_a, "name"_a);
 }
 
 void RegisterTransformations(nb::module_& m) {
@@ -186,12 +218,9 @@ PyIterator::~PyIterator() {
 }
 
 nb::object PyIterator::Next() {
-  std::optional<Element> element;
-  {
-    nb::gil_scoped_release release;
-    std::lock_guard<std::mutex> lock(mutex_);
-    element = iterator_->GetNext();
-  }
+  PyIterator* self[] = {this};
+  std::optional<Element> element =
+      WithIteratorsLocked(self, [&] { return iterator_->GetNext(); });
   if (!element) throw nb::stop_iteration();
   return ElementToPython(*element);
 }
@@ -199,22 +228,9 @@ nb::object PyIterator::Next() {
 nb::bytes PyIterator::Save(const std::string& external_state_policy) {
   ExternalStatePolicy policy = ParseExternalStatePolicy(external_state_policy);
   std::vector<std::string> warnings;
-  std::string state;
-  // A save takes microseconds and only brief locks (prefetch, parallel map and interleave
-  // never hold a lock while they call Python), so it runs holding the GIL: releasing it would
-  // mean winning it back from busy Python map threads afterwards, up to a switch interval
-  // (5 ms) per save. The one wait that could deadlock with the GIL held is this iterator's
-  // mutex, held by another thread's next() that may be calling Python: when it is taken,
-  // wait for it with the GIL released.
-  std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
-  if (lock.owns_lock()) {
-    state = iterator_->Save(policy, &warnings);
-  } else {
-    nb::gil_scoped_release release;
-    lock.lock();
-    state = iterator_->Save(policy, &warnings);
-  }
-  lock.unlock();
+  PyIterator* self[] = {this};
+  std::string state =
+      WithIteratorsLockedKeepingGil(self, [&] { return iterator_->Save(policy, &warnings); });
   for (const std::string& warning : warnings) {
     if (PyErr_WarnEx(ExternalStateWarningType(), warning.c_str(), 1) != 0) {
       throw nb::python_error();  // warnings turned into errors by a filter
@@ -225,9 +241,8 @@ nb::bytes PyIterator::Save(const std::string& external_state_policy) {
 
 void PyIterator::Restore(const nb::bytes& state) {
   std::string bytes(state.c_str(), state.size());
-  nb::gil_scoped_release release;
-  std::lock_guard<std::mutex> lock(mutex_);
-  iterator_->Restore(bytes);
+  PyIterator* self[] = {this};
+  WithIteratorsLocked(self, [&] { iterator_->Restore(bytes); });
 }
 
 void RegisterDatasets(nb::module_& m) {

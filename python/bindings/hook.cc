@@ -1,11 +1,13 @@
 // RegisterHook: `_core.CheckpointHook` (the C++ CheckpointInputPipelineHook driving
-// `_core.Iterator`s), `_core.latest_input_checkpoint`, and `_core.from_generator`.
-// python/inputpipe/hook.py and python/inputpipe/generator.py build the public API on top.
+// `_core.Iterator`s) and `_core.latest_input_checkpoint`. python/inputpipe/hook.py builds the
+// public API on top.
 //
-// GIL: every hook call that saves or restores runs with the GIL released and the mutexes of
-// its iterators held (the rule of PyIterator), locked in address order so two hooks sharing an
-// iterator cannot deadlock. Python callbacks (warnings, the clock, a generator's next /
-// get_state / set_state) take the GIL back while they run.
+// GIL: every hook call that saves or restores holds the mutexes of its iterators (the rule of
+// PyIterator), locked in address order so two hooks sharing an iterator cannot deadlock (see
+// WithIteratorsLocked in bindings.h). begin, restore_for_model_step and end release the GIL;
+// after_step and save, a capture of microseconds, keep it unless an iterator is busy. Python
+// callbacks (warnings, the clock, a generator's get_state / set_state) take the GIL back while
+// they run.
 #include "inputpipe/hook.h"
 
 #include <nanobind/stl/optional.h>
@@ -44,11 +46,10 @@ class PyHook {
                                  .c_str());
       }
       PyIterator* it = nb::cast<PyIterator*>(obj);
-      iterators_.push_back(it);
+      locking_order_.push_back(it);
       pairs.emplace_back(names[i], &it->iterator());
     }
     refs_ = iterators;
-    locking_order_ = iterators_;
     std::sort(locking_order_.begin(), locking_order_.end());
     locking_order_.erase(std::unique(locking_order_.begin(), locking_order_.end()),
                          locking_order_.end());
@@ -102,47 +103,22 @@ class PyHook {
     }
   }
 
-  // Runs `fn` with the GIL released and every iterator's mutex held.
-  template <typename F>
-  auto Locked(F&& fn) {
-    nb::gil_scoped_release release;
-    std::vector<std::unique_lock<std::mutex>> locks;
-    for (PyIterator* it : locking_order_) locks.emplace_back(it->mutex());
-    return fn();
-  }
-
-  // Runs `fn` (a capture: microseconds, brief locks only, no file I/O, no wait for the writer)
-  // holding the GIL when every iterator's mutex is free: releasing the GIL on every step would
-  // mean winning it back from busy Python map threads, up to a switch interval (5 ms) each
-  // time. A mutex held by another thread's next() (which may be calling Python) is waited
-  // for with the GIL released, as in Locked.
-  template <typename F>
-  auto LockedKeepingGil(F&& fn) {
-    std::vector<std::unique_lock<std::mutex>> locks;
-    for (PyIterator* it : locking_order_) {
-      locks.emplace_back(it->mutex(), std::try_to_lock);
-      if (!locks.back().owns_lock()) {
-        locks.clear();
-        return Locked(std::forward<F>(fn));
-      }
-    }
-    return fn();
-  }
-
+  // Restores and the final save wait for the writer or read files: without the GIL.
   std::optional<int64_t> Begin(int64_t step) {
-    return Locked([&] { return hook_->Begin(step); });
+    return WithIteratorsLocked(locking_order_, [&] { return hook_->Begin(step); });
   }
   std::optional<int64_t> RestoreForModelStep(int64_t step) {
-    return Locked([&] { return hook_->RestoreForModelStep(step); });
+    return WithIteratorsLocked(locking_order_, [&] { return hook_->RestoreForModelStep(step); });
   }
+  // A capture: microseconds, brief locks only, no file I/O, no wait for the writer.
   void AfterStep(int64_t step) {
-    LockedKeepingGil([&] { hook_->AfterStep(step); });
+    WithIteratorsLockedKeepingGil(locking_order_, [&] { hook_->AfterStep(step); });
   }
   void Save(int64_t step) {
-    LockedKeepingGil([&] { hook_->Save(step); });
+    WithIteratorsLockedKeepingGil(locking_order_, [&] { hook_->Save(step); });
   }
   void End(std::optional<int64_t> step) {
-    Locked([&] { hook_->End(step); });
+    WithIteratorsLocked(locking_order_, [&] { hook_->End(step); });
   }
   void Flush() {
     nb::gil_scoped_release release;
@@ -176,37 +152,10 @@ class PyHook {
   const CheckpointInputPipelineHook& hook() const { return *hook_; }
 
  private:
-  std::vector<PyIterator*> iterators_;
-  std::vector<PyIterator*> locking_order_;
+  std::vector<PyIterator*> locking_order_;  // distinct, by address (WithIteratorsLocked)
   nb::list refs_;  // keeps the Python iterators alive as long as the hook
   std::unique_ptr<CheckpointInputPipelineHook> hook_;
 };
-
-// A Python generator adapter (python/inputpipe/generator.py) as a C++ Generator: next() returns
-// the converted element or None at the end; get_state() bytes; set_state(bytes).
-Generator MakeGenerator(const PythonCallable& factory, const std::string& what) {
-  PythonSection section("from_generator");
-  PythonCallable adapter(factory.fn()());
-  Generator g;
-  g.next = [adapter, what]() -> std::optional<Element> {
-    PythonSection section("from_generator: next");
-    nb::object value = adapter.fn().attr("next")();
-    if (value.is_none()) return std::nullopt;
-    return ElementFromPython(value, what.c_str());
-  };
-  if (nb::cast<bool>(adapter.fn().attr("checkpointable"))) {
-    g.get_state = [adapter]() {
-      PythonSection section("from_generator: get_state");
-      nb::bytes state = nb::cast<nb::bytes>(adapter.fn().attr("get_state")());
-      return std::string(state.c_str(), state.size());
-    };
-    g.set_state = [adapter](const std::string& state) {
-      PythonSection section("from_generator: set_state");
-      adapter.fn().attr("set_state")(nb::bytes(state.data(), state.size()));
-    };
-  }
-  return g;
-}
 
 }  // namespace
 
@@ -238,16 +187,6 @@ void RegisterHook(nb::module_& m) {
         return LatestInputCheckpoint(dir, prefix);
       },
       "checkpoint_dir"_a, "prefix"_a = "input");
-
-  m.def(
-      "from_generator",
-      [](nb::object factory, const std::string& name) {
-        PythonCallable make(std::move(factory));
-        std::string what = "from_generator(fn=" + name + ")";
-        return DatasetHandle{
-            FromGenerator([make, what] { return MakeGenerator(make, what); }, name)};
-      },
-      "factory"_a, "name"_a);
 }
 
 }  // namespace inputpipe::python

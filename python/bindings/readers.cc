@@ -8,7 +8,6 @@
 #include <nanobind/stl/vector.h>
 
 #include "bindings.h"
-#include "core/tensor_ops.h"
 #include "inputpipe/readers.h"
 
 namespace inputpipe::python {
@@ -62,7 +61,7 @@ std::string FeaturesName(const std::vector<FeatureSpec>& features) {
             std::string(DTypeName(f.dtype));
     if (f.kind == FeatureSpec::Kind::kFixedLen) {
       name += ShapeString(f.shape);
-      if (f.default_value) name += "=" + HexU64(HashElement(Element(*f.default_value))).substr(0, 8);
+      if (f.default_value) name += "=" + ElementDigest(Element(*f.default_value)).substr(0, 8);
     }
   }
   return name;
@@ -146,9 +145,8 @@ void RegisterReaders(nb::module_& m) {
   }, "input"_a, "log_warning"_a);
 
   m.def("ignored_error_count", [](PyIterator& it) {
-    nb::gil_scoped_release release;
-    std::lock_guard<std::mutex> lock(it.mutex());
-    return IgnoredErrorCount(it.iterator());
+    PyIterator* locked[] = {&it};
+    return WithIteratorsLocked(locked, [&] { return IgnoredErrorCount(it.iterator()); });
   }, "iterator"_a, "Errors skipped so far by the ignore_errors ops of the iterator's pipeline.");
 
   nb::class_<TFRecordWriter>(m, "TFRecordWriter")

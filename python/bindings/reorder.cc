@@ -1,4 +1,4 @@
-// RegisterReorder: the reordering and parallel ops of issue 3 (docs/reorder.md) as module
+// RegisterReorder: the reordering and parallel ops (docs/reorder.md) as module
 // functions taking and returning DatasetHandles; python/inputpipe/dataset.py wraps them
 // (shuffle without buffer_size is global_shuffle). An unset seed is None -> std::nullopt.
 #include <nanobind/stl/optional.h>

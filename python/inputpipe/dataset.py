@@ -26,6 +26,7 @@ An exception raised by a function reaches the caller of next() with its original
 """
 
 from inputpipe import _core
+from inputpipe._paths import filenames as _filenames
 
 AUTOTUNE = _core.AUTOTUNE
 INFINITE_CARDINALITY = _core.INFINITE_CARDINALITY
@@ -142,6 +143,16 @@ class Dataset:
         inputpipe.generator."""
         from inputpipe.generator import from_generator
         return from_generator(generator, output_signature=output_signature, name=name)
+
+    @staticmethod
+    def list_files(file_pattern, shuffle=None, seed=None):
+        """The files matching the glob pattern(s) as scalar bytes (tf.data.Dataset.list_files):
+        shuffled by default; sorted by name with shuffle=False. A pattern matching nothing is a
+        ValueError. The readers (inputpipe.CsvDataset, TFRecordDataset, TextLineDataset) take
+        such a dataset of names."""
+        patterns = _filenames(file_pattern, "list_files")
+        shuffle = True if shuffle is None else bool(shuffle)
+        return Dataset(_core.list_files(patterns, shuffle, None if seed is None else int(seed)))
 
     @staticmethod
     def zip(*args, datasets=None):
@@ -390,6 +401,11 @@ class Dataset:
     def unique(self):
         """Each distinct element once, in order of first appearance (scalar tensors)."""
         return Dataset(_core.unique(self._handle))
+
+    def ignore_errors(self, log_warning=False):
+        """Skips elements whose production raised a data error (malformed record, missing file)
+        and counts them: inputpipe.ignored_error_count(iterator)."""
+        return Dataset(_core.ignore_errors(self._handle, bool(log_warning)))
 
     def apply(self, transformation_func):
         """transformation_func(self), which must return a Dataset."""

@@ -25,6 +25,7 @@ import os
 import numpy as np
 
 from inputpipe import _core
+from inputpipe._paths import filenames as _filenames
 from inputpipe.dataset import Dataset
 
 __all__ = [
@@ -85,19 +86,6 @@ def _numpy_value(value, dtype):
             value = value.encode()
         return np.asarray(value, dtype=object)
     return np.asarray(value, dtype=dtype)
-
-
-def _filenames(filenames, what):
-    if isinstance(filenames, (str, bytes, os.PathLike)):
-        return [os.fsdecode(filenames)]
-    if isinstance(filenames, np.ndarray):
-        filenames = filenames.reshape(-1).tolist()
-    try:
-        names = [os.fsdecode(f) for f in filenames]
-    except TypeError:
-        raise TypeError(f"{what}: filenames must be a path, a list of paths or a Dataset of "
-                        f"paths, got {type(filenames).__name__}") from None
-    return names
 
 
 def _reader(filenames, make, what, num_parallel_reads=None):
@@ -326,27 +314,7 @@ def parse_example_fn(features):
     return lambda ds: Dataset(_core.map_parse_example(ds._handle, specs, False))
 
 
-# ---- Dataset methods -------------------------------------------------------------------------
-def _list_files(file_pattern, shuffle=None, seed=None):
-    """The files matching the glob pattern(s) as scalar bytes (tf.data.Dataset.list_files):
-    shuffled by default; sorted by name with shuffle=False. A pattern matching nothing is a
-    ValueError."""
-    patterns = _filenames(file_pattern, "list_files")
-    shuffle = True if shuffle is None else bool(shuffle)
-    return Dataset(_core.list_files(patterns, shuffle, None if seed is None else int(seed)))
-
-
-def _ignore_errors(self, log_warning=False):
-    """Skips elements whose production raised a data error (malformed record, missing file) and
-    counts them: inputpipe.ignored_error_count(iterator)."""
-    return Dataset(_core.ignore_errors(self._handle, bool(log_warning)))
-
-
 def ignored_error_count(iterator):
-    """How many errors the ignore_errors ops of the iterator's pipeline have skipped (the count
-    is part of the saved state)."""
+    """How many errors the ignore_errors ops (Dataset.ignore_errors) of the iterator's pipeline
+    have skipped (the count is part of the saved state)."""
     return _core.ignored_error_count(iterator)
-
-
-Dataset.list_files = staticmethod(_list_files)
-Dataset.ignore_errors = _ignore_errors

@@ -85,19 +85,7 @@ std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>*
 
 void Iterator::Restore(std::string_view state) {
   DecodedState decoded = DecodeState(state);
-  std::vector<std::string> pipeline = dataset_->Pipeline();
-  if (decoded.pipeline != pipeline) {
-    size_t i = 0;
-    while (i < decoded.pipeline.size() && i < pipeline.size() && decoded.pipeline[i] == pipeline[i]) ++i;
-    auto describe = [](const std::vector<std::string>& p, size_t i) {
-      return i < p.size() ? "'" + p[i].substr(p[i].find_first_not_of(' ')) + "'"
-                          : std::string("nothing (it ends there)");
-    };
-    throw PipelineMismatchError(
-        "the state was saved by a different pipeline; first difference at op #" +
-        std::to_string(i) + " (pre-order): the saved pipeline has " +
-        describe(decoded.pipeline, i) + ", this pipeline has " + describe(pipeline, i));
-  }
+  CheckPipelineMatches(decoded.pipeline, *dataset_);
   RestoreNode(decoded.root);
 }
 

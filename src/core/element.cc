@@ -1,5 +1,6 @@
 #include "inputpipe/element.h"
 
+#include "core/tensor_ops.h"
 #include "inputpipe/dataset.h"
 #include "inputpipe/errors.h"
 
@@ -187,5 +188,7 @@ std::string Element::DebugString() const {
   }
   return "?";
 }
+
+std::string ElementDigest(const Element& element) { return HexU64(HashElement(element)); }
 
 }  // namespace inputpipe

@@ -28,13 +28,12 @@
 #include <utility>
 #include <vector>
 
+#include "inputpipe/hook.h"
+
 namespace inputpipe::hook_internal {
 
-struct CheckpointContents {
-  int64_t step = 0;
-  // (iterator name, Iterator::Save() bytes), in the order the hook was given the iterators.
-  std::vector<std::pair<std::string, std::string>> states;
-};
+// Public as inputpipe::InputCheckpointContents (tools decode the files too).
+using CheckpointContents = InputCheckpointContents;
 
 std::string EncodeCheckpointFile(const CheckpointContents& contents);
 // Throws DataLossError naming `path` and what is wrong (magic, version, length, checksum).

@@ -3,21 +3,24 @@
 //
 // Lock order: one mutex (mu_) guards the queue, the pending error and the stats. The writer
 // never holds it while touching the file system, so the training thread never waits on a disk.
+//
+// Lifecycle: one Phase (below) says how far the hook got; the transitions are written down in
+// IsLegal and every change goes through SetPhase, which checks them.
 #include "inputpipe/hook.h"
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <exception>
 #include <iostream>
-#include <mutex>
 #include <set>
 #include <thread>
 
 #include "hook/checkpoint_file.h"
 #include "inputpipe/errors.h"
+#include "util/mutex.h"
+#include "util/thread_annotations.h"
 
 namespace inputpipe {
 
@@ -32,6 +35,57 @@ std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& name : names) out += (out.empty() ? "'" : ", '") + name + "'";
   return "[" + out + "]";
+}
+
+// How far the hook got. Begin and RestoreForModelStep move it forward; AfterStep, Save and End
+// need a running phase and leave it there (End does not end the hook: it stays usable).
+enum class Phase {
+  kCreated,           // constructed; the directory not touched yet
+  kPrepared,          // directory made, stray temporaries removed; no restore decided (the
+                      // attempts so far threw)
+  kNothingRestored,   // a restore was looked for and found nothing: Begin does not look again
+  kRestored,          // RestoreForModelStep restored the iterators; Begin not called yet
+  kRunning,           // Begin saved the initial state; RestoreForModelStep may still restore
+  kRunningRestored,   // Begin done, the iterators restored (by Begin or RestoreForModelStep)
+};
+
+const char* PhaseName(Phase phase) {
+  switch (phase) {
+    case Phase::kCreated: return "created";
+    case Phase::kPrepared: return "prepared";
+    case Phase::kNothingRestored: return "nothing-restored";
+    case Phase::kRestored: return "restored";
+    case Phase::kRunning: return "running";
+    case Phase::kRunningRestored: return "running-restored";
+  }
+  return "?";
+}
+
+// Every legal transition, in one place (from -> to: made by):
+//   kCreated         -> kPrepared         Prepare: the first thing Begin / RestoreForModelStep do
+//   kPrepared        -> kRestored         a checkpoint restored (Begin, RestoreForModelStep)
+//   kPrepared        -> kNothingRestored  no checkpoint to restore
+//   kNothingRestored -> kRestored         RestoreForModelStep, to another model step
+//   kNothingRestored -> kRunning          Begin, having saved the initial state
+//   kRestored        -> kRunningRestored  Begin
+//   kRunning         -> kRunningRestored  RestoreForModelStep after Begin (iterators still fresh)
+// A call that throws keeps the transitions it made before the throw: a Begin whose restore
+// failed (corrupt files, another pipeline) leaves kPrepared, and a later Begin tries again.
+bool IsLegal(Phase from, Phase to) {
+  switch (from) {
+    case Phase::kCreated: return to == Phase::kPrepared;
+    case Phase::kPrepared: return to == Phase::kNothingRestored || to == Phase::kRestored;
+    case Phase::kNothingRestored: return to == Phase::kRestored || to == Phase::kRunning;
+    case Phase::kRestored: return to == Phase::kRunningRestored;
+    case Phase::kRunning: return to == Phase::kRunningRestored;
+    case Phase::kRunningRestored: return false;
+  }
+  return false;
+}
+
+bool IsRunning(Phase phase) { return phase == Phase::kRunning || phase == Phase::kRunningRestored; }
+bool IsRestored(Phase phase) {
+  return phase == Phase::kRestored || phase == Phase::kRunningRestored;
 }
 }  // namespace
 
@@ -48,14 +102,16 @@ class CheckpointInputPipelineHook::Impl {
 
   ~Impl() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
-    work_cv_.notify_all();
+    work_cv_.SignalAll();
     if (writer_.joinable()) writer_.join();
-    if (error_) {
+    // The writer has exited: error_ is no longer shared.
+    std::exception_ptr error = TakePendingError();
+    if (error) {
       try {
-        std::rethrow_exception(error_);
+        std::rethrow_exception(error);
       } catch (const std::exception& e) {
         std::cerr << "inputpipe: error: an input checkpoint save failed and was never reported "
                      "(call end() or flush()): "
@@ -64,30 +120,39 @@ class CheckpointInputPipelineHook::Impl {
     }
   }
 
+  // Any phase; from a running one it only returns the restored step.
   std::optional<int64_t> Begin(int64_t global_step) {
-    if (began_) return stats().restored_step;
+    if (IsRunning(phase_)) return stats().restored_step;
     CheckStep(global_step, "begin");
-    Prepare();
-    if (!restore_decided_) Restore(std::nullopt);
-    restore_decided_ = true;
-    if (!restored_) Capture(global_step);
-    began_ = true;
-    last_step_seen_ = restored_ ? last_save_step_ : global_step;
+    if (phase_ == Phase::kCreated) Prepare();
+    if (phase_ == Phase::kPrepared) {
+      if (!Restore(std::nullopt)) SetPhase(Phase::kNothingRestored);
+    }
+    if (phase_ == Phase::kRestored) {
+      SetPhase(Phase::kRunningRestored);
+      last_step_seen_ = last_save_step_;
+    } else {
+      Capture(global_step);  // kNothingRestored: the initial state
+      SetPhase(Phase::kRunning);
+      last_step_seen_ = global_step;
+    }
     return stats().restored_step;
   }
 
+  // Any phase but a restored one (the iterators are no longer fresh).
   std::optional<int64_t> RestoreForModelStep(int64_t model_step) {
     CheckStep(model_step, "restore_for_model_step");
-    if (restored_) {
+    if (IsRestored(phase_)) {
       throw FailedPreconditionError(
-          "CheckpointInputPipelineHook: the iterators were already restored (to step " +
+          std::string("CheckpointInputPipelineHook.restore_for_model_step (phase '") +
+          PhaseName(phase_) + "'): the iterators were already restored (to step " +
           std::to_string(stats().restored_step.value_or(-1)) + "); restore needs fresh iterators");
     }
-    Prepare();
+    if (phase_ == Phase::kCreated) Prepare();
     Flush();
     std::optional<int64_t> step = Restore(model_step);
     // Begin must not then restore a newer checkpoint than the model's step.
-    restore_decided_ = true;
+    if (!step && phase_ == Phase::kPrepared) SetPhase(Phase::kNothingRestored);
     if (!step && model_step > 0) {
       std::string steps;
       for (const auto& info : List())
@@ -98,12 +163,12 @@ class CheckpointInputPipelineHook::Impl {
           " (input checkpoints at steps: " + (steps.empty() ? "none" : steps) +
           "); restoring the model there would make the model and its input pipeline disagree");
     }
-    if (began_ && step) last_step_seen_ = *step;
+    if (IsRunning(phase_) && step) last_step_seen_ = *step;
     return step;
   }
 
   void AfterStep(int64_t global_step) {
-    RequireBegun("after_step");
+    RequireRunning("after_step");
     CheckStep(global_step, "after_step");
     RaisePendingError();
     last_step_seen_ = global_step;
@@ -113,7 +178,7 @@ class CheckpointInputPipelineHook::Impl {
   }
 
   void Save(int64_t global_step) {
-    RequireBegun("save");
+    RequireRunning("save");
     CheckStep(global_step, "save");
     RaisePendingError();
     last_step_seen_ = global_step;
@@ -121,16 +186,16 @@ class CheckpointInputPipelineHook::Impl {
   }
 
   void End(std::optional<int64_t> global_step) {
-    RequireBegun("end");
+    RequireRunning("end");
     int64_t step = global_step.value_or(last_step_seen_);
     CheckStep(step, "end");
     Capture(step);
     Flush();
   }
 
-  void Flush() {
-    std::unique_lock<std::mutex> lock(mu_);
-    idle_cv_.wait(lock, [&] { return queue_.empty() && !writing_; });
+  void Flush() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    while (!queue_.empty() || writing_) idle_cv_.Wait(mu_);
     RaisePendingErrorLocked();
   }
 
@@ -146,8 +211,8 @@ class CheckpointInputPipelineHook::Impl {
     return out;
   }
 
-  CheckpointHookStats stats() const {
-    std::lock_guard<std::mutex> lock(mu_);
+  CheckpointHookStats stats() const EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     return stats_;
   }
 
@@ -222,10 +287,19 @@ class CheckpointInputPipelineHook::Impl {
     }
   }
 
-  void RequireBegun(const char* call) const {
-    if (!began_) {
+  void SetPhase(Phase to) {
+    if (!IsLegal(phase_, to)) {  // a bug in this file, not a misuse of the hook
+      throw FailedPreconditionError(std::string("CheckpointInputPipelineHook: internal error: no "
+                                                "transition from phase '") +
+                                    PhaseName(phase_) + "' to '" + PhaseName(to) + "'");
+    }
+    phase_ = to;
+  }
+
+  void RequireRunning(const char* call) const {
+    if (!IsRunning(phase_)) {
       throw FailedPreconditionError(std::string("CheckpointInputPipelineHook.") + call +
-                                    " called before begin()");
+                                    " called before begin() (phase '" + PhaseName(phase_) + "')");
     }
   }
 
@@ -237,10 +311,10 @@ class CheckpointInputPipelineHook::Impl {
     }
   }
 
-  // Once per hook, on the training thread, before the writer starts: the directory exists, no
-  // temporary file of ours is left, and retention knows the checkpoints already there.
+  // Once per hook (kCreated -> kPrepared), on the training thread, before the writer starts: the
+  // directory exists, no temporary file of ours is left, and retention knows the checkpoints
+  // already there.
   void Prepare() {
-    if (prepared_) return;
     fs_->CreateDirs(dir_);
     const std::string index_temp = hook_internal::IndexFileName(prefix_) + std::string(kTempSuffix);
     const std::string file_head = prefix_ + ".ckpt-";
@@ -251,16 +325,18 @@ class CheckpointInputPipelineHook::Impl {
       if (ours_temp) fs_->DeleteFile(JoinPath(dir_, name));
     }
     for (const auto& info : List()) retained_.push_back(info.step);
-    prepared_ = true;
+    SetPhase(Phase::kPrepared);
   }
 
-  // Restores the newest valid checkpoint with step <= max_step (any step when nullopt).
-  std::optional<int64_t> Restore(std::optional<int64_t> max_step) {
+  // Restores the newest valid checkpoint with step <= max_step (any step when nullopt), moving
+  // to the restored phase that follows the current one; nullopt (phase unchanged) when there is
+  // no checkpoint to restore.
+  std::optional<int64_t> Restore(std::optional<int64_t> max_step) EXCLUDES(mu_) {
     std::vector<InputCheckpointInfo> candidates = List();
     std::vector<std::string> skipped;
     for (auto c = candidates.rbegin(); c != candidates.rend(); ++c) {
       if (max_step && c->step > *max_step) continue;
-      std::vector<DecodedState> decoded;
+      std::vector<DecodedState> decoded;  // contents.states decoded, in the same order
       CheckpointContents contents;
       try {
         contents = hook_internal::DecodeCheckpointFile(fs_->ReadFile(c->path), c->path);
@@ -276,10 +352,10 @@ class CheckpointInputPipelineHook::Impl {
         continue;
       }
       RestoreFrom(contents, decoded, c->path);
-      restored_ = true;
       last_save_step_ = contents.step;
       last_save_time_ = options_.clock();
-      std::lock_guard<std::mutex> lock(mu_);
+      SetPhase(IsRunning(phase_) ? Phase::kRunningRestored : Phase::kRestored);
+      MutexLock lock(mu_);
       stats_.restored_step = contents.step;
       stats_.last_captured_step = contents.step;
       stats_.last_committed_step = contents.step;
@@ -293,7 +369,8 @@ class CheckpointInputPipelineHook::Impl {
   }
 
   // Checks every iterator's state against its pipeline before restoring any, so that a
-  // mismatch leaves all the iterators untouched.
+  // mismatch leaves all the iterators untouched. Each state is decoded once (by Restore) and
+  // each iterator restored once, from the decoded tree.
   void RestoreFrom(const CheckpointContents& contents, const std::vector<DecodedState>& decoded,
                    const std::string& path) {
     std::vector<std::string> saved_names, names;
@@ -320,20 +397,19 @@ class CheckpointInputPipelineHook::Impl {
             "' has already produced elements; restore (begin / restore_for_model_step) needs "
             "fresh iterators");
       }
-      if (decoded[state_of(name)].pipeline != it->dataset().Pipeline()) {
-        try {
-          it->Restore(contents.states[state_of(name)].second);  // throws, naming the difference
-        } catch (const PipelineMismatchError& e) {
-          throw PipelineMismatchError("input checkpoint " + path + ", iterator '" + name +
-                                      "': " + e.what());
-        }
+      std::string mismatch = DescribePipelineMismatch(decoded[state_of(name)].pipeline,
+                                                      it->dataset());
+      if (!mismatch.empty()) {
+        throw PipelineMismatchError("input checkpoint " + path + ", iterator '" + name +
+                                    "': " + mismatch);
       }
     }
-    for (const auto& [name, it] : iterators_) it->Restore(contents.states[state_of(name)].second);
+    // What Iterator::Restore would do after its own decode and pipeline check, both done above.
+    for (const auto& [name, it] : iterators_) it->RestoreNode(decoded[state_of(name)].root);
   }
 
   // On the training thread: the only work a save costs it.
-  void Capture(int64_t step) {
+  void Capture(int64_t step) EXCLUDES(mu_) {
     if (step == last_save_step_) return;
     double start = SteadySeconds();
     CheckpointContents contents;
@@ -353,7 +429,7 @@ class CheckpointInputPipelineHook::Impl {
     last_save_step_ = step;
     last_save_time_ = options_.clock();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       queue_.push_back({step, std::move(bytes)});
       stats_.saves_captured++;
       stats_.last_captured_step = step;
@@ -362,7 +438,7 @@ class CheckpointInputPipelineHook::Impl {
       stats_.total_capture_seconds += seconds;
       if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
     }
-    work_cv_.notify_one();
+    work_cv_.Signal();
   }
 
   void CheckCapturedNames(const std::vector<std::pair<std::string, std::string>>& states) const {
@@ -380,27 +456,35 @@ class CheckpointInputPipelineHook::Impl {
     }
   }
 
-  void RaisePendingError() {
-    std::lock_guard<std::mutex> lock(mu_);
+  void RaisePendingError() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     RaisePendingErrorLocked();
   }
-  void RaisePendingErrorLocked() {
+  void RaisePendingErrorLocked() REQUIRES(mu_) {
     if (!error_) return;
     std::exception_ptr error = error_;
     error_ = nullptr;
     std::rethrow_exception(error);
   }
+  std::exception_ptr TakePendingError() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    std::exception_ptr error = error_;
+    error_ = nullptr;
+    return error;
+  }
 
   // The background thread. Drains the queue before exiting so no captured save is dropped.
-  void WriterLoop() {
-    std::unique_lock<std::mutex> lock(mu_);
+  void WriterLoop() EXCLUDES(mu_) {
+    // Lock / Unlock by hand: clang 14's analysis cannot follow a MutexUnlock scope inside a
+    // MutexLock one. Nothing between them throws (Commit's errors are caught).
+    mu_.Lock();
     while (true) {
-      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, nothing left
+      while (!stopping_ && queue_.empty()) work_cv_.Wait(mu_);
+      if (queue_.empty()) break;  // stopping, nothing left
       PendingSave save = std::move(queue_.front());
       queue_.pop_front();
       writing_ = true;
-      lock.unlock();
+      mu_.Unlock();  // the file system is slow: the training thread must never wait for it
       double start = SteadySeconds();
       std::exception_ptr error;
       try {
@@ -413,7 +497,7 @@ class CheckpointInputPipelineHook::Impl {
         error = std::current_exception();
       }
       double seconds = SteadySeconds() - start;
-      lock.lock();
+      mu_.Lock();
       writing_ = false;
       if (error) {
         stats_.saves_failed++;
@@ -425,8 +509,9 @@ class CheckpointInputPipelineHook::Impl {
         stats_.total_write_seconds += seconds;
         stats_.last_checkpoint_bytes = static_cast<int64_t>(save.bytes.size());
       }
-      idle_cv_.notify_all();
+      idle_cv_.SignalAll();
     }
+    mu_.Unlock();
   }
 
   // Writer thread only (retained_ is its own once the writer runs).
@@ -465,24 +550,21 @@ class CheckpointInputPipelineHook::Impl {
   std::string prefix_;
 
   // Training thread only.
-  bool prepared_ = false;
-  bool began_ = false;
-  bool restored_ = false;
-  bool restore_decided_ = false;  // a restore was attempted: Begin does not try again
+  Phase phase_ = Phase::kCreated;
   int64_t last_save_step_ = -1;
   double last_save_time_ = 0;
   int64_t last_step_seen_ = 0;
   std::vector<int64_t> retained_;  // written by Prepare before the writer starts, then writer-only
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;  // queue_ gained an item, or stopping_
-  std::condition_variable idle_cv_;  // the writer finished an item
-  std::deque<PendingSave> queue_;    // GUARDED_BY(mu_)
-  bool writing_ = false;             // GUARDED_BY(mu_)
-  bool stopping_ = false;            // GUARDED_BY(mu_)
-  std::exception_ptr error_;         // GUARDED_BY(mu_)
-  CheckpointHookStats stats_;        // GUARDED_BY(mu_)
-  std::thread writer_;               // started by the first Capture
+  mutable Mutex mu_;
+  CondVar work_cv_;  // queue_ gained an item, or stopping_
+  CondVar idle_cv_;  // the writer finished an item
+  std::deque<PendingSave> queue_ GUARDED_BY(mu_);
+  bool writing_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::exception_ptr error_ GUARDED_BY(mu_);
+  CheckpointHookStats stats_ GUARDED_BY(mu_);
+  std::thread writer_;  // started by the first Capture (under mu_), joined by the destructor
 };
 
 CheckpointInputPipelineHook::CheckpointInputPipelineHook(
@@ -511,6 +593,10 @@ CheckpointHookStats CheckpointInputPipelineHook::stats() const { return impl_->s
 const std::string& CheckpointInputPipelineHook::prefix() const { return impl_->prefix(); }
 const std::string& CheckpointInputPipelineHook::checkpoint_dir() const { return impl_->dir(); }
 std::string CheckpointInputPipelineHook::index_path() const { return impl_->index_path(); }
+
+InputCheckpointContents DecodeInputCheckpoint(std::string_view bytes, const std::string& path) {
+  return hook_internal::DecodeCheckpointFile(bytes, path);
+}
 
 std::optional<std::string> LatestInputCheckpoint(const std::string& checkpoint_dir,
                                                  const std::string& prefix,

@@ -102,6 +102,8 @@ TEST(HookTest, ArgumentErrorsSayWhatIsWrong) {
                InvalidArgumentError);
   CheckpointInputPipelineHook hook({{"train", it.get()}}, "/tmp/x", EverySteps(1));
   EXPECT_THROW(hook.AfterStep(1), FailedPreconditionError);  // before begin()
+  EXPECT_NE(ErrorOf([&] { hook.AfterStep(1); }).find("before begin() (phase 'created')"),
+            std::string::npos);
 }
 
 TEST(HookTest, SavesInitialStateThenEveryNStepsThenAtEnd) {
@@ -521,6 +523,69 @@ TEST(HookTest, EndWithoutNewStepsDoesNotRewrite) {
   hook.AfterStep(2);
   hook.End();
   EXPECT_EQ(hook.stats().saves_captured, 2);  // 0 and 2; End at 2 adds nothing
+}
+
+// The hook compares each saved pipeline with its iterator's directly (no restore attempted to
+// obtain the message): the message is Iterator::Restore's, prefixed with the file and name.
+TEST(HookTest, MismatchMessageIsTheOneRestoreGives) {
+  ScratchDir dir;
+  Train(dir.path(), 10, EverySteps(5));
+  std::string path = dir / "input.ckpt-10";
+  InputCheckpointContents contents =
+      DecodeInputCheckpoint(DefaultFileSystem().ReadFile(path), path);
+  ASSERT_EQ(contents.states.size(), 1u);
+  auto probe = Batch(Range(0, 400), 8)->MakeIterator();
+  std::string restore_error = ErrorOf([&] { probe->Restore(contents.states[0].second); });
+  ASSERT_NE(restore_error.find("different pipeline"), std::string::npos) << restore_error;
+
+  auto it = Batch(Range(0, 400), 8)->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(5));
+  EXPECT_THROW(hook.Begin(), PipelineMismatchError);
+  EXPECT_EQ(ErrorOf([&] { hook.Begin(); }),
+            "input checkpoint " + path + ", iterator 'train': " + restore_error);
+  EXPECT_FALSE(it->started());
+}
+
+// Each phase allows its calls only; the errors name the phase the hook is in.
+TEST(HookTest, LifecycleErrorsNameThePhase) {
+  ScratchDir dir;
+  Train(dir.path(), 10, EverySteps(10));  // 0, 10
+
+  // A failed restore leaves the hook prepared; a later Begin tries again.
+  auto wrong = Batch(Range(0, 400), 8)->MakeIterator();
+  CheckpointInputPipelineHook mismatched({{"train", wrong.get()}}, dir.path(), EverySteps(10));
+  EXPECT_THROW(mismatched.Begin(), PipelineMismatchError);
+  EXPECT_NE(ErrorOf([&] { mismatched.Save(1); }).find("phase 'prepared'"), std::string::npos);
+  EXPECT_THROW(mismatched.Begin(), PipelineMismatchError);
+
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(10));
+  EXPECT_EQ(hook.RestoreForModelStep(10), 10);
+  std::string again = ErrorOf([&] { hook.RestoreForModelStep(10); });
+  EXPECT_NE(again.find("phase 'restored'"), std::string::npos) << again;
+  EXPECT_NE(again.find("already restored (to step 10)"), std::string::npos) << again;
+  EXPECT_NE(ErrorOf([&] { hook.End(); }).find("before begin() (phase 'restored')"),
+            std::string::npos);
+  EXPECT_EQ(hook.Begin(), 10);
+  EXPECT_NE(ErrorOf([&] { hook.RestoreForModelStep(10); }).find("phase 'running-restored'"),
+            std::string::npos);
+  EXPECT_EQ(NextBatch(*it), 40);
+  hook.AfterStep(11);
+
+  // Nothing to restore at model step 0: Begin then saves the start instead of looking again.
+  ScratchDir empty;
+  auto fresh = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook first({{"train", fresh.get()}}, empty.path(), EverySteps(10));
+  EXPECT_EQ(first.RestoreForModelStep(0), std::nullopt);
+  EXPECT_NE(ErrorOf([&] { first.AfterStep(1); }).find("phase 'nothing-restored'"),
+            std::string::npos);
+  EXPECT_EQ(first.Begin(), std::nullopt);
+  // Running, nothing restored: the iterators are still fresh, so a restore is still allowed.
+  EXPECT_EQ(first.RestoreForModelStep(0), 0);
+  EXPECT_EQ(first.Begin(), 0);
+  EXPECT_EQ(NextBatch(*fresh), 0);
+  first.End(1);
+  EXPECT_EQ(Steps(first), (std::vector<int64_t>{0, 1}));
 }
 
 }  // namespace

@@ -10,8 +10,9 @@ ExternalStatePolicy ParseExternalStatePolicy(std::string_view name) {
   if (name == "fail") return ExternalStatePolicy::kFail;
   if (name == "warn") return ExternalStatePolicy::kWarn;
   if (name == "ignore") return ExternalStatePolicy::kIgnore;
-  throw InvalidArgumentError("external_state_policy must be one of 'ignore', 'warn', 'fail'; got '" +
-                             std::string(name) + "'");
+  throw InvalidArgumentError(
+      "external_state_policy must be one of 'ignore', 'warn', 'fail'; got '" + std::string(name) +
+      "'");
 }
 
 std::string_view ExternalStatePolicyName(ExternalStatePolicy policy) {
@@ -57,6 +58,26 @@ void StateWriter::WriteChildNode(std::string_view key, StateNode node) {
 
 void StateWriter::ReportExternalState(std::string what) {
   node_->external_state.push_back(std::move(what));
+}
+
+std::string DescribePipelineMismatch(const std::vector<std::string>& saved,
+                                     const Dataset& dataset) {
+  std::vector<std::string> pipeline = dataset.Pipeline();
+  if (saved == pipeline) return "";
+  size_t i = 0;
+  while (i < saved.size() && i < pipeline.size() && saved[i] == pipeline[i]) ++i;
+  auto describe = [](const std::vector<std::string>& p, size_t i) {
+    return i < p.size() ? "'" + p[i].substr(p[i].find_first_not_of(' ')) + "'"
+                        : std::string("nothing (it ends there)");
+  };
+  return "the state was saved by a different pipeline; first difference at op #" +
+         std::to_string(i) + " (pre-order): the saved pipeline has " + describe(saved, i) +
+         ", this pipeline has " + describe(pipeline, i);
+}
+
+void CheckPipelineMatches(const std::vector<std::string>& saved, const Dataset& dataset) {
+  std::string mismatch = DescribePipelineMismatch(saved, dataset);
+  if (!mismatch.empty()) throw PipelineMismatchError(mismatch);
 }
 
 namespace {

@@ -62,7 +62,7 @@ CHAINS = {
     "window_flat_map": pipelines.window_flat_map,
     "strings_dicts_padded_unbatch_enumerate": pipelines.strings_and_dicts,
     "nested_flat_map_shard_skip": pipelines.nested_flat_map,
-    "all_of_issue_2": lambda: (
+    "all_core_ops_chained": lambda: (
         Dataset.zip(Dataset.range(100), Dataset.counter(1000))
         .map(lambda a, b: (a, b - a))
         .filter(lambda a, b: a % 3 != 0)

@@ -86,7 +86,7 @@ def test_other_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="already given"):
         CheckpointInputPipelineHook({"a": it, "b": it}, tmp_path, save_steps=1)
     hook = CheckpointInputPipelineHook(it, tmp_path, save_steps=1)
-    with pytest.raises(RuntimeError, match="before begin"):
+    with pytest.raises(RuntimeError, match=r"before begin\(\) \(phase 'created'\)"):
         hook.after_step(1)
 
 
@@ -175,6 +175,24 @@ def test_another_pipeline_is_a_mismatch(tmp_path):
     other = iter(Dataset.range(1000).shuffle(seed=12).map(triple).batch(5).prefetch(2))
     with pytest.raises(inputpipe.PipelineMismatchError, match="seed"):
         CheckpointInputPipelineHook(other, tmp_path, save_steps=5).begin()
+
+
+def test_mismatch_message_is_the_one_restore_gives(tmp_path):
+    train(tmp_path, 10)
+    other = lambda: Dataset.range(1000).shuffle(seed=12).map(triple).batch(5).prefetch(2)
+    path = os.path.join(tmp_path, "input.ckpt-10")
+    with open(path, "rb") as f:
+        step, states = inputpipe._core.decode_checkpoint_file(f.read(), path)
+    assert step == 10 and [name for name, _ in states] == ["iterator"]
+    with pytest.raises(inputpipe.PipelineMismatchError) as restore_error:
+        iter(other()).restore(states[0][1])
+    it = iter(other())
+    hook = CheckpointInputPipelineHook(it, tmp_path, save_steps=5)
+    with pytest.raises(inputpipe.PipelineMismatchError) as hook_error:
+        hook.begin()
+    assert str(hook_error.value) == (f"input checkpoint {path}, iterator 'iterator': "
+                                     f"{restore_error.value}")
+    assert next(it) is not None  # untouched: still fresh, and usable
 
 
 def test_save_secs_uses_the_clock(tmp_path):

@@ -1,5 +1,6 @@
-"""Behaviour of every issue-2 op, compared with the results tf.data documents for the same
-calls (the examples of the tf.data.Dataset API reference)."""
+"""Behaviour of every core op (the sources and transformations of ops.h), compared with the
+results tf.data documents for the same calls (the examples of the tf.data.Dataset API
+reference)."""
 
 import numpy as np
 import pytest

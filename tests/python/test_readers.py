@@ -291,3 +291,12 @@ def reader_files(tmp_path, monkeypatch):
 @pytest.mark.parametrize("make", [make_csv_pipeline, make_tfrecord_pipeline, make_indexed_pipeline])
 def test_readers_resume_exactly(reader_files, make):
     assert_exact_resume(make, fresh_process=True)
+
+
+def test_reader_methods_are_defined_with_the_dataset_class():
+    # Dataset.list_files and Dataset.ignore_errors are methods of the class itself, not
+    # attached to it when inputpipe.readers is imported.
+    assert Dataset.__dict__["list_files"].__func__.__module__ == "inputpipe.dataset"
+    assert Dataset.ignore_errors.__qualname__ == "Dataset.ignore_errors"
+    assert Dataset.list_files.__qualname__ == "Dataset.list_files"
+    assert inputpipe.CsvDataset.ignore_errors is Dataset.ignore_errors

@@ -1,6 +1,6 @@
-"""The reordering and parallel ops (issue 3) from Python: behaviour against tf.data's
-documented results where they are deterministic, properties where they are random, and the
-exactness harness for each."""
+"""The reordering and parallel ops (shuffle, prefetch, interleave, ...) from Python: behaviour
+against tf.data's documented results where they are deterministic, properties where they are
+random, and the exactness harness for each."""
 
 import collections
 
