@@ -56,7 +56,9 @@ class SCOPED_CAPABILITY MutexLock {
 class SCOPED_CAPABILITY MutexUnlock {
  public:
   explicit MutexUnlock(Mutex& mu) RELEASE(mu) : mu_(mu) { mu_.Unlock(); }
-  ~MutexUnlock() ACQUIRE() { mu_.Lock(); }
+  // RELEASE() ends the scope, whatever its constructor did: clang 14 mis-reads ACQUIRE() here
+  // ("releasing mutex that was not held" at the end of the enclosing MutexLock).
+  ~MutexUnlock() RELEASE() { mu_.Lock(); }
   MutexUnlock(const MutexUnlock&) = delete;
   MutexUnlock& operator=(const MutexUnlock&) = delete;
 
