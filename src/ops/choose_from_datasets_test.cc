@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "ops/reorder_test_util.h"
+#include "testing/expect_error.h"
 
 namespace inputpipe {
 namespace {
@@ -103,14 +104,12 @@ TEST(ChooseFromDatasetsTest, WithoutStopOnEmptySkipsEndedInputs) {
 TEST(ChooseFromDatasetsTest, RejectsBadChoices) {
   auto it = ChooseFromDatasets({Range(0, 5)}, Choices({0, 3}))->MakeIterator();
   it->GetNext();
-  try {
-    it->GetNext();
-    FAIL() << "expected InvalidArgumentError";
-  } catch (const InvalidArgumentError& e) {
-    EXPECT_NE(std::string(e.what()).find("choice 3 is out of range [0, 1)"), std::string::npos)
-        << e.what();
-  }
+  testing::ExpectError<InvalidArgumentError>([&] { it->GetNext(); },
+                                             {"choice 3 is out of range [0, 1)"});
   EXPECT_THROW(ChooseFromDatasets({}, Choices({0})), InvalidArgumentError);
+  testing::ExpectError<InvalidArgumentError>(
+      [] { ChooseFromDatasets({Range(0, 1), nullptr}, Choices({0})); },
+      {"choose_from_datasets: datasets[1] is null"});
   // Out of range is an error even once every input named before has ended (tf.data checks the
   // index first); the stream then goes on with the next choice.
   auto skipping =
