@@ -1,26 +1,31 @@
 // The skeleton of an op: the bases that own what every op would otherwise repeat (making its
-// iterator, holding its input, the typed dataset accessor, the argument checks), so that an op
-// file holds only what is particular to it. The model of a simple op is src/ops/batch.cc:
+// iterator, holding its inputs, the typed dataset accessor, the argument checks, the common
+// state), so that an op file holds only what is particular to it. A simple op (filter.cc,
+// map.cc are the models):
 //
-//   class TakeIterator;
-//   class TakeDataset : public OpDataset<TakeDataset, TakeIterator, UnaryDataset> {
+//   class FilterIterator;
+//   class FilterDataset
+//       : public OpDataset<FilterDataset, FilterIterator, SequentialUnaryDataset> {
 //    public:
-//     TakeDataset(DatasetPtr input, int64_t count) : OpDataset(std::move(input)), count(count) {}
-//     std::string op_name() const override { return "take"; }
-//     std::string params() const override { return "count=" + std::to_string(count); }
-//     const int64_t count;  // file-local class: its iterator reads the parameters directly
+//     FilterDataset(DatasetPtr input, PredicateFn predicate, FunctionOptions options) ...
+//     std::string op_name() const override { return "filter"; }
+//     std::string params() const override { return FnParam("predicate", options); }
+//     int64_t Cardinality() const override { return kUnknownCardinality; }
+//     const PredicateFn predicate;  // file-local class: its iterator reads the parameters
+//     const FunctionOptions options;
 //   };
-//   class TakeIterator : public UnaryIterator<TakeDataset> {
+//   class FilterIterator : public UnaryIterator<FilterDataset> {
 //    public:
 //     using UnaryIterator::UnaryIterator;
 //    protected:
-//     std::optional<Element> GetNextInternal() override { ... dataset().count ... input_ ... }
-//     void SaveInternal(StateWriter& w) override { SaveInput(w); ... }
-//     void RestoreInternal(StateReader& r) override { RestoreInput(r); ... }
+//     std::optional<Element> GetNextInternal() override { ... input_ ... dataset().predicate }
+//     void SaveInternal(StateWriter& w) override { ...; SaveInput(w); }
+//     void RestoreInternal(StateReader& r) override { RestoreInput(r); }
 //   };
-//   DatasetPtr Take(DatasetPtr input, int64_t count) {
-//     CheckInput(input, "take");
-//     return std::make_shared<TakeDataset>(std::move(input), count);
+//   DatasetPtr Filter(DatasetPtr input, PredicateFn predicate, FunctionOptions options) {
+//     CheckInput(input, "filter");
+//     CheckFn(predicate, "filter", "predicate");
+//     return std::make_shared<FilterDataset>(std::move(input), ...);
 //   }
 //
 // UnaryDataset's defaults are those of an op that passes its input's elements through one for
@@ -28,20 +33,20 @@
 // never random-access derives from SequentialUnaryDataset instead.
 //
 // The rest of the skeleton, for the ops that need it:
-// - An op that drops its input once exhausted (take, skip, shard, repeat) returns
-//   ExhaustInput() at the input's end and saves with SaveInputOrExhausted: an explicit
-//   `exhausted` flag, and the input's state while it is live.
-// - An op over several inputs (zip, sample/choose_from_datasets) derives its dataset from
-//   NaryDataset and its iterator from NaryIterator<D>: one iterator per input, saved under
-//   "input_0", "input_1", ...; an input that has ended is null and absent from the state.
-// - A random-access source (range, from_tensors, ...) derives from RandomAccessSource
-//   (core/index_iterator.h): it defines Cardinality and Get, the iterator is an index.
-// - An op that takes a callable spells its fingerprint with FnParam and reports a stateful
-//   callable with ReportIfStateful.
-// - An op whose state is one counter and its input's (take, enumerate, ...) derives its
+// - An op whose state is one counter and its input's (take.cc, enumerate.cc) derives its
 //   iterator from CounterIterator<D> and writes only GetNextInternal. Another counter in a
 //   state is read back with ReadCounter (bounded by CountLimit(count) for a count where < 0
 //   means "all").
+// - An op that drops its input once exhausted (take, skip, shard, repeat) returns
+//   ExhaustInput() at the input's end and saves with SaveInputOrExhausted: an explicit
+//   `exhausted` flag, and the input's state while it is live.
+// - An op over several inputs (zip.cc, sample/choose_from_datasets) derives its dataset from
+//   NaryDataset and its iterator from NaryIterator<D>: one iterator per input, saved under
+//   "input_0", "input_1", ...; an input that has ended is null and absent from the state.
+// - A random-access source (range.cc, from_tensors.cc, ...) derives from RandomAccessSource
+//   (core/index_iterator.h): it defines Cardinality and Get, the iterator is an index.
+// - An op that takes a callable spells its fingerprint with FnParam and reports a stateful
+//   callable with ReportIfStateful.
 #ifndef INPUTPIPE_CORE_OP_SKELETON_H_
 #define INPUTPIPE_CORE_OP_SKELETON_H_
 

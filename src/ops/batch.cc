@@ -1,9 +1,8 @@
 // batch(n, drop_remainder): stacks n consecutive elements. Between two GetNext calls no element
 // is held, so the state is just the input's. Random-access when the input is.
 //
-// The model of a simple op (src/core/op_skeleton.h): the dataset holds the parameters and
-// what they change (fingerprint, cardinality, random access), the iterator what it does; here
-// both come from the half batch shares with padded_batch (ops/batch_input.h).
+// The parameters, cardinality, random access and the iterator are the half batch shares with
+// padded_batch (ops/batch_input.h); this file says only how a batch's elements are combined.
 #include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
