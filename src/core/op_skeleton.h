@@ -234,19 +234,22 @@ inline int64_t CountLimit(int64_t count) {
   return count < 0 ? std::numeric_limits<int64_t>::max() : count;
 }
 
+// What an iterator does with its input once the input has ended.
+enum class AtInputEnd {
+  kKeep,  // keeps it (its state says it has ended): enumerate, ignore_errors
+  kDrop,  // drops it and says `exhausted` (UnaryIterator::ExhaustInput): take, skip, shard
+};
+
 // An iterator whose state is one counter and its input's: take's elements taken, enumerate's
 // next index, ignore_errors' errors skipped. Save and restore are written once, here, so they
 // cannot drift apart: the counter under `key` (at most `limit` on restore), then the input's
-// state, or, for an op that drops its input once exhausted (kDropsInput: take, skip, shard),
-// SaveInputOrExhausted's.
+// state (SaveInput, or SaveInputOrExhausted for AtInputEnd::kDrop).
 template <typename D>
 class CounterIterator : public UnaryIterator<D> {
  protected:
-  static constexpr bool kDropsInput = true;
-
-  CounterIterator(const D& ds, const char* key, bool drops_input,
+  CounterIterator(const D& ds, const char* key, AtInputEnd at_end,
                   int64_t limit = std::numeric_limits<int64_t>::max())
-      : UnaryIterator<D>(ds), key_(key), drops_input_(drops_input), limit_(limit) {}
+      : UnaryIterator<D>(ds), key_(key), drops_input_(at_end == AtInputEnd::kDrop), limit_(limit) {}
 
   void SaveInternal(StateWriter& w) override {
     w.WriteInt(key_, counter_);

@@ -30,7 +30,7 @@ class EnumerateDataset : public OpDataset<EnumerateDataset, EnumerateIterator, U
 class EnumerateIterator : public CounterIterator<EnumerateDataset> {
  public:
   explicit EnumerateIterator(const EnumerateDataset& ds)
-      : CounterIterator(ds, kNext, /*drops_input=*/false) {}
+      : CounterIterator(ds, kNext, AtInputEnd::kKeep) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {

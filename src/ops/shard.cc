@@ -32,7 +32,8 @@ class ShardDataset : public OpDataset<ShardDataset, ShardIterator, UnaryDataset>
 
 class ShardIterator : public CounterIterator<ShardDataset> {
  public:
-  explicit ShardIterator(const ShardDataset& ds) : CounterIterator(ds, kPosition, kDropsInput) {}
+  explicit ShardIterator(const ShardDataset& ds)
+      : CounterIterator(ds, kPosition, AtInputEnd::kDrop) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {

@@ -35,7 +35,7 @@ class SkipDataset : public OpDataset<SkipDataset, SkipIterator, UnaryDataset> {
 class SkipIterator : public CounterIterator<SkipDataset> {
  public:
   explicit SkipIterator(const SkipDataset& ds)
-      : CounterIterator(ds, kSkipped, kDropsInput, CountLimit(ds.count)) {}
+      : CounterIterator(ds, kSkipped, AtInputEnd::kDrop, CountLimit(ds.count)) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {

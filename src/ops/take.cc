@@ -32,7 +32,7 @@ class TakeDataset : public OpDataset<TakeDataset, TakeIterator, UnaryDataset> {
 class TakeIterator : public CounterIterator<TakeDataset> {
  public:
   explicit TakeIterator(const TakeDataset& ds)
-      : CounterIterator(ds, kTaken, kDropsInput, CountLimit(ds.count)) {}
+      : CounterIterator(ds, kTaken, AtInputEnd::kDrop, CountLimit(ds.count)) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {

@@ -33,7 +33,7 @@ class IgnoreErrorsDataset
 class IgnoreErrorsIterator : public CounterIterator<IgnoreErrorsDataset> {
  public:
   explicit IgnoreErrorsIterator(const IgnoreErrorsDataset& ds)
-      : CounterIterator(ds, kIgnored, /*drops_input=*/false) {}
+      : CounterIterator(ds, kIgnored, AtInputEnd::kKeep) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
