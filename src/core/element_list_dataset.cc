@@ -8,7 +8,7 @@
 namespace inputpipe {
 
 namespace {
-class ElementListDataset : public Dataset {
+class ElementListDataset : public RandomAccessSource {
  public:
   ElementListDataset(std::string op_name, std::vector<Element> elements)
       : op_name_(std::move(op_name)), elements_(std::move(elements)) {}
@@ -24,13 +24,7 @@ class ElementListDataset : public Dataset {
     return "data=" + HexU64(hash_) + ", length=" + std::to_string(elements_.size());
   }
   int64_t Cardinality() const override { return static_cast<int64_t>(elements_.size()); }
-  bool IsRandomAccess() const override { return true; }
   Element Get(int64_t index) const override { return elements_.at(index); }
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
-    return MakeIndexIterator(shared());
-  }
 
  private:
   const std::string op_name_;

@@ -1,5 +1,15 @@
-// The elements of the next batch, shared by batch and padded_batch: they differ only in how the
-// elements are combined.
+// The half shared by batch and padded_batch, which differ only in how a batch's elements are
+// combined (Combine): the parameters, the number of batches, random access, and an iterator
+// that reads batch_size elements at a time. Between two GetNext calls no element is held, so
+// the state is just the input's.
+//
+//   class BatchDataset : public OpDataset<BatchDataset, BatchingIterator, BatchingDataset> {
+//    public:
+//     using OpDataset::OpDataset;
+//     std::string op_name() const override { return "batch"; }
+//     std::string params() const override { ... }
+//     Element Combine(const std::vector<Element>& elements) const override { ... }
+//   };
 #ifndef INPUTPIPE_OPS_BATCH_INPUT_H_
 #define INPUTPIPE_OPS_BATCH_INPUT_H_
 
@@ -7,26 +17,63 @@
 #include <optional>
 #include <vector>
 
+#include "core/op_skeleton.h"
 #include "inputpipe/dataset.h"
 
 namespace inputpipe {
 
-// Up to batch_size elements read from `input`; std::nullopt when there is no batch: the input
-// had ended, or (with drop_remainder) fewer than batch_size elements were left.
-inline std::optional<std::vector<Element>> ReadBatchElements(Iterator& input, int64_t batch_size,
-                                                             bool drop_remainder) {
-  std::vector<Element> elements;
-  // Bounded: batch(n) with a huge n is a common way to say "everything in one batch".
-  elements.reserve(static_cast<size_t>(std::min<int64_t>(batch_size, 1024)));
-  while (static_cast<int64_t>(elements.size()) < batch_size) {
-    std::optional<Element> element = input.GetNext();
-    if (!element) break;
-    elements.push_back(std::move(*element));
+class BatchingDataset : public UnaryDataset {
+ public:
+  BatchingDataset(DatasetPtr input, int64_t batch_size, bool drop_remainder)
+      : UnaryDataset(std::move(input)), batch_size(batch_size), drop_remainder(drop_remainder) {}
+
+  int64_t Cardinality() const override {
+    int64_t n = input_->Cardinality();
+    if (n < 0) return n;
+    return drop_remainder ? n / batch_size : (n + batch_size - 1) / batch_size;
   }
-  if (elements.empty()) return std::nullopt;
-  if (drop_remainder && static_cast<int64_t>(elements.size()) < batch_size) return std::nullopt;
-  return elements;
-}
+  // Random-access when the input is: batch i is input[i * batch_size, ...).
+  Element Get(int64_t index) const override {
+    const int64_t begin = index * batch_size;
+    const int64_t end = std::min(input_->Cardinality(), begin + batch_size);
+    std::vector<Element> elements;
+    elements.reserve(end - begin);
+    for (int64_t i = begin; i < end; ++i) elements.push_back(input_->Get(i));
+    return Combine(elements);
+  }
+
+  // The batch of `elements`: 1 to batch_size of them (fewer only for the last one).
+  virtual Element Combine(const std::vector<Element>& elements) const = 0;
+
+  const int64_t batch_size;
+  const bool drop_remainder;
+};
+
+class BatchingIterator : public UnaryIterator<BatchingDataset> {
+ public:
+  using UnaryIterator::UnaryIterator;
+
+ protected:
+  std::optional<Element> GetNextInternal() override {
+    const int64_t batch_size = dataset().batch_size;
+    std::vector<Element> elements;
+    // Bounded: batch(n) with a huge n is a common way to say "everything in one batch".
+    elements.reserve(static_cast<size_t>(std::min<int64_t>(batch_size, 1024)));
+    while (static_cast<int64_t>(elements.size()) < batch_size) {
+      std::optional<Element> element = input_->GetNext();
+      if (!element) break;
+      elements.push_back(std::move(*element));
+    }
+    // No batch: the input had ended, or (with drop_remainder) fewer than batch_size were left.
+    if (elements.empty()) return std::nullopt;
+    if (dataset().drop_remainder && static_cast<int64_t>(elements.size()) < batch_size) {
+      return std::nullopt;
+    }
+    return dataset().Combine(elements);
+  }
+  void SaveInternal(StateWriter& w) override { SaveInput(w); }
+  void RestoreInternal(StateReader& r) override { RestoreInput(r); }
+};
 
 }  // namespace inputpipe
 

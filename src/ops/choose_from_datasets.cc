@@ -7,51 +7,47 @@
 //
 // State: the choice iterator's state, a stopped flag, and the state of every input not ended
 // (absent = ended, which is all that stop_on_empty_dataset=false needs to remember).
+#include <algorithm>
+
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
 
 namespace {
 constexpr char kChoice[] = "choice";
-constexpr char kStopped[] = "stopped";                                   // the stream has ended
-std::string InputKey(size_t i) { return "input_" + std::to_string(i); }  // absent once ended
+constexpr char kStopped[] = "stopped";  // the stream has ended
 
-class ChooseDataset : public Dataset {
+class ChooseIterator;
+
+class ChooseDataset : public OpDataset<ChooseDataset, ChooseIterator, NaryDataset> {
  public:
   ChooseDataset(std::vector<DatasetPtr> inputs, DatasetPtr choice, bool stop_on_empty)
-      : inputs_(std::move(inputs)), choice_(std::move(choice)), stop_on_empty_(stop_on_empty) {}
+      : OpDataset(std::move(inputs)), choice(std::move(choice)), stop_on_empty(stop_on_empty) {}
 
   std::string op_name() const override { return "choose_from_datasets"; }
   std::string params() const override {
     return "num_datasets=" + std::to_string(inputs_.size()) +
-           ", stop_on_empty_dataset=" + (stop_on_empty_ ? "true" : "false");
+           ", stop_on_empty_dataset=" + (stop_on_empty ? "true" : "false");
   }
   std::vector<DatasetPtr> inputs() const override {
-    std::vector<DatasetPtr> all = {choice_};
+    std::vector<DatasetPtr> all = {choice};
     all.insert(all.end(), inputs_.begin(), inputs_.end());
     return all;
   }
   int64_t Cardinality() const override {
-    return choice_->Cardinality() == 0 ? 0 : kUnknownCardinality;
+    return choice->Cardinality() == 0 ? 0 : kUnknownCardinality;
   }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class ChooseIterator;
-  const std::vector<DatasetPtr> inputs_;
-  const DatasetPtr choice_;
-  const bool stop_on_empty_;
+  const DatasetPtr choice;
+  const bool stop_on_empty;
 };
 
-class ChooseIterator : public Iterator {
+// inputs_[i] (input_<i> in the state) is dropped once it has ended.
+class ChooseIterator : public NaryIterator<ChooseDataset> {
  public:
   explicit ChooseIterator(const ChooseDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), choice_(ds.choice_->MakeIterator()) {
-    for (const auto& input : ds.inputs_) inputs_.push_back(input->MakeIterator());
-    live_ = static_cast<int64_t>(inputs_.size());
-  }
+      : NaryIterator(ds), choice_(ds.choice->MakeIterator()), live_(inputs_.size()) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -63,7 +59,7 @@ class ChooseIterator : public Iterator {
       if (std::optional<Element> element = inputs_[i]->GetNext()) return element;
       inputs_[i].reset();
       --live_;
-      if (ds_.stop_on_empty_ || live_ == 0) break;
+      if (dataset().stop_on_empty || live_ == 0) break;
     }
     stopped_ = true;
     return std::nullopt;
@@ -72,23 +68,15 @@ class ChooseIterator : public Iterator {
   void SaveInternal(StateWriter& w) override {
     w.WriteBool(kStopped, stopped_);
     w.WriteChild(kChoice, *choice_);
-    for (size_t i = 0; i < inputs_.size(); ++i) {
-      if (inputs_[i]) w.WriteChild(InputKey(i), *inputs_[i]);
-    }
+    SaveInputs(w);
   }
 
   void RestoreInternal(StateReader& r) override {
     stopped_ = r.ReadBool(kStopped);
     r.RestoreChild(kChoice, *choice_);
-    live_ = 0;
-    for (size_t i = 0; i < inputs_.size(); ++i) {
-      if (r.HasChild(InputKey(i))) {
-        r.RestoreChild(InputKey(i), *inputs_[i]);
-        ++live_;
-      } else {
-        inputs_[i].reset();
-      }
-    }
+    RestoreLiveInputs(r);
+    live_ = std::count_if(inputs_.begin(), inputs_.end(),
+                          [](const std::unique_ptr<Iterator>& in) { return in != nullptr; });
     if (live_ == 0 && !stopped_) {
       throw DataLossError(
           "corrupt state: choose_from_datasets: every input ended but the stream "
@@ -113,26 +101,17 @@ class ChooseIterator : public Iterator {
     return static_cast<size_t>(i);
   }
 
-  const ChooseDataset& ds_;
   std::unique_ptr<Iterator> choice_;
-  std::vector<std::unique_ptr<Iterator>> inputs_;  // null once ended
-  int64_t live_ = 0;                               // inputs not ended
+  int64_t live_;  // inputs not ended
   bool stopped_ = false;
 };
-
-std::unique_ptr<Iterator> ChooseDataset::MakeIteratorInternal() const {
-  return std::make_unique<ChooseIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr ChooseFromDatasets(std::vector<DatasetPtr> inputs, DatasetPtr choice_dataset,
                               bool stop_on_empty_dataset) {
   if (inputs.empty())
     throw InvalidArgumentError("choose_from_datasets: needs at least one dataset");
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i])
-      throw InvalidArgumentError("choose_from_datasets: dataset " + std::to_string(i) + " is null");
-  }
+  CheckInputs(inputs, "choose_from_datasets", "datasets");
   if (!choice_dataset) throw InvalidArgumentError("choose_from_datasets: choice_dataset is null");
   return std::make_shared<ChooseDataset>(std::move(inputs), std::move(choice_dataset),
                                          stop_on_empty_dataset);

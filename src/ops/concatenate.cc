@@ -4,6 +4,7 @@
 // inputs are and `first` is finite.
 #include <limits>
 
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
@@ -32,14 +33,15 @@ void CheckSpec(const Element& first, const Element& second) {
   }
 }
 
-class ConcatenateDataset : public Dataset {
+class ConcatenateIterator;
+
+class ConcatenateDataset : public OpDataset<ConcatenateDataset, ConcatenateIterator, NaryDataset> {
  public:
   ConcatenateDataset(DatasetPtr first, DatasetPtr second)
-      : inputs_{std::move(first), std::move(second)} {}
+      : OpDataset(std::vector<DatasetPtr>{std::move(first), std::move(second)}) {}
 
   std::string op_name() const override { return "concatenate"; }
   std::string params() const override { return ""; }
-  std::vector<DatasetPtr> inputs() const override { return inputs_; }
   int64_t Cardinality() const override {
     int64_t a = inputs_[0]->Cardinality(), b = inputs_[1]->Cardinality();
     if (a == kInfiniteCardinality || b == kInfiniteCardinality) return kInfiniteCardinality;
@@ -54,19 +56,14 @@ class ConcatenateDataset : public Dataset {
     int64_t n = inputs_[0]->Cardinality();
     return index < n ? inputs_[0]->Get(index) : inputs_[1]->Get(index - n);
   }
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class ConcatenateIterator;
-  const std::vector<DatasetPtr> inputs_;
 };
 
-class ConcatenateIterator : public Iterator {
+// One input iterator at a time, not NaryIterator's one per input: the second is made when the
+// first ends, as tf.data does.
+class ConcatenateIterator : public DatasetIterator<ConcatenateDataset> {
  public:
   explicit ConcatenateIterator(const ConcatenateDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), input_(ds.inputs_[0]->MakeIterator()) {}
+      : DatasetIterator(ds), input_(ds.input_list()[0]->MakeIterator()) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -96,19 +93,16 @@ class ConcatenateIterator : public Iterator {
 
  private:
   void Activate(int64_t active) {
-    if (active != active_) input_ = active < kDone ? ds_.inputs_[active]->MakeIterator() : nullptr;
+    if (active != active_) {
+      input_ = active < kDone ? dataset().input_list()[active]->MakeIterator() : nullptr;
+    }
     active_ = active;
   }
 
-  const ConcatenateDataset& ds_;
   int64_t active_ = 0;
-  std::unique_ptr<Iterator> input_;       // of inputs_[active_]; null once exhausted
+  std::unique_ptr<Iterator> input_;       // of input active_; null once exhausted
   std::optional<Element> last_of_first_;  // only for the structure check, never saved
 };
-
-std::unique_ptr<Iterator> ConcatenateDataset::MakeIteratorInternal() const {
-  return std::make_unique<ConcatenateIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr Concatenate(DatasetPtr first, DatasetPtr second) {

@@ -3,6 +3,7 @@
 
 #include "inputpipe/ops.h"
 #include "testing/exactness.h"
+#include "testing/expect_error.h"
 
 namespace inputpipe {
 namespace {
@@ -47,12 +48,7 @@ TEST(MapTest, StatefulFunctionIsExternalState) {
   EXPECT_FALSE(ds->IsRandomAccess());
   auto it = ds->MakeIterator();
   it->GetNext();
-  try {
-    it->Save();
-    FAIL() << "expected ExternalStateError";
-  } catch (const ExternalStateError& e) {
-    EXPECT_NE(std::string(e.what()).find("map(fn=counter)"), std::string::npos) << e.what();
-  }
+  testing::ExpectError<ExternalStateError>([&] { it->Save(); }, {"map(fn=counter)"});
   std::vector<std::string> warnings;
   std::string state = it->Save(ExternalStatePolicy::kWarn, &warnings);
   ASSERT_EQ(warnings.size(), 1u);

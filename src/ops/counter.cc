@@ -1,12 +1,12 @@
 // counter(start, step): int64 scalars start, start+step, ... forever. Random-access with
-// infinite cardinality; its state is the index of the next element (MakeIndexIterator).
+// infinite cardinality; its state is the index of the next element (IndexIterator).
 #include "core/index_iterator.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
 
 namespace {
-class CounterDataset : public Dataset {
+class CounterDataset : public RandomAccessSource {
  public:
   CounterDataset(int64_t start, int64_t step) : start_(start), step_(step) {}
 
@@ -15,17 +15,11 @@ class CounterDataset : public Dataset {
     return "start=" + std::to_string(start_) + ", step=" + std::to_string(step_);
   }
   int64_t Cardinality() const override { return kInfiniteCardinality; }
-  bool IsRandomAccess() const override { return true; }
   Element Get(int64_t index) const override {
     // Unsigned arithmetic: wraps around like tf.data's int64 counter instead of being UB.
     uint64_t value =
         static_cast<uint64_t>(start_) + static_cast<uint64_t>(index) * static_cast<uint64_t>(step_);
     return Tensor::Scalar<int64_t>(static_cast<int64_t>(value));
-  }
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
-    return MakeIndexIterator(shared());
   }
 
  private:

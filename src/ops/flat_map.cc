@@ -2,6 +2,7 @@
 // State (element_cursor.h), while inside fn(x): the input's state captured *before* x was read
 // plus the state of fn(x)'s iterator; a restore re-reads x, calls fn again and restores that
 // iterator.
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/element_cursor.h"
 
@@ -10,32 +11,25 @@ namespace inputpipe {
 namespace {
 constexpr char kInner[] = "inner";
 
-class FlatMapDataset : public Dataset {
+class FlatMapIterator;
+
+class FlatMapDataset : public OpDataset<FlatMapDataset, FlatMapIterator, SequentialUnaryDataset> {
  public:
   FlatMapDataset(DatasetPtr input, DatasetFn fn, FunctionOptions options)
-      : input_(std::move(input)), fn_(std::move(fn)), options_(std::move(options)) {}
+      : OpDataset(std::move(input)), fn(std::move(fn)), options(std::move(options)) {}
 
   std::string op_name() const override { return "flat_map"; }
-  std::string params() const override {
-    return "fn=" + options_.name + (options_.stateful ? ", stateful=true" : "");
-  }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
+  std::string params() const override { return FnParam("fn", options); }
   int64_t Cardinality() const override { return kUnknownCardinality; }  // as tf.data
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class FlatMapIterator;
-  const DatasetPtr input_;
-  const DatasetFn fn_;
-  const FunctionOptions options_;
+  const DatasetFn fn;
+  const FunctionOptions options;
 };
 
-class FlatMapIterator : public Iterator {
+class FlatMapIterator : public DatasetIterator<FlatMapDataset> {
  public:
   explicit FlatMapIterator(const FlatMapDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), input_(ds.input_->MakeIterator()) {}
+      : DatasetIterator(ds), input_(ds.input()->MakeIterator()) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -50,10 +44,7 @@ class FlatMapIterator : public Iterator {
     }
   }
   void SaveInternal(StateWriter& w) override {
-    if (ds_.options_.stateful) {
-      w.ReportExternalState("flat_map(fn=" + ds_.options_.name +
-                            "): the function is declared stateful");
-    }
+    ReportIfStateful(w, dataset().options, "flat_map");
     input_.Save(w, /*inside=*/inner_ != nullptr);
     if (inner_) w.WriteChild(kInner, *inner_);
   }
@@ -66,27 +57,22 @@ class FlatMapIterator : public Iterator {
 
  private:
   void OpenInner(const Element& element) {
-    DatasetPtr inner = ds_.fn_(element);
+    DatasetPtr inner = dataset().fn(element);
     if (!inner) {
-      throw InvalidArgumentError("flat_map(fn=" + ds_.options_.name +
+      throw InvalidArgumentError("flat_map(fn=" + dataset().options.name +
                                  "): fn returned a null dataset");
     }
     inner_ = inner->MakeIterator();
   }
 
-  const FlatMapDataset& ds_;
   ElementCursor input_;
   std::unique_ptr<Iterator> inner_;  // fn(x) of the element input_ read last
 };
-
-std::unique_ptr<Iterator> FlatMapDataset::MakeIteratorInternal() const {
-  return std::make_unique<FlatMapIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr FlatMap(DatasetPtr input, DatasetFn fn, FunctionOptions options) {
-  if (!input) throw InvalidArgumentError("flat_map: input dataset is null");
-  if (!fn) throw InvalidArgumentError("flat_map: fn is empty");
+  CheckInput(input, "flat_map");
+  CheckFn(fn, "flat_map");
   return std::make_shared<FlatMapDataset>(std::move(input), std::move(fn), std::move(options));
 }
 

@@ -2,6 +2,7 @@
 // iterator. State: the count of elements produced, whether the generator ended, and — the one
 // user payload a state may hold — the generator's own get_state() bytes. A generator without
 // get_state/set_state is external state (the save policy decides; a restore restarts it).
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
@@ -11,7 +12,10 @@ constexpr char kProduced[] = "produced";               // elements produced so f
 constexpr char kExhausted[] = "exhausted";             // the generator returned end of sequence
 constexpr char kGeneratorState[] = "generator_state";  // get_state() bytes, when checkpointable
 
-class FromGeneratorDataset : public Dataset {
+class FromGeneratorIterator;
+
+class FromGeneratorDataset
+    : public OpDataset<FromGeneratorDataset, FromGeneratorIterator> {
  public:
   FromGeneratorDataset(std::function<Generator()> make, std::string name)
       : make_(std::move(make)), name_(std::move(name)) {}
@@ -34,17 +38,14 @@ class FromGeneratorDataset : public Dataset {
   }
   const std::string& name() const { return name_; }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
  private:
   const std::function<Generator()> make_;
   const std::string name_;
 };
 
-class FromGeneratorIterator : public Iterator {
+class FromGeneratorIterator : public DatasetIterator<FromGeneratorDataset> {
  public:
-  explicit FromGeneratorIterator(const FromGeneratorDataset& ds) : Iterator(ds.shared()), ds_(ds) {}
+  using DatasetIterator::DatasetIterator;
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -66,7 +67,7 @@ class FromGeneratorIterator : public Iterator {
     // Made now if not yet, so a save before the first GetNext already knows which kind it is.
     EnsureGenerator();
     if (!generator_->get_state) {
-      w.ReportExternalState("from_generator(fn=" + ds_.name() +
+      w.ReportExternalState("from_generator(fn=" + dataset().name() +
                             "): the generator has no get_state()/set_state()");
     } else {
       w.WriteBytes(kGeneratorState, generator_->get_state());
@@ -74,14 +75,14 @@ class FromGeneratorIterator : public Iterator {
   }
 
   void RestoreInternal(StateReader& r) override {
-    produced_ = r.ReadIntInRange(kProduced, 0, INT64_MAX);
+    produced_ = ReadCounter(r, kProduced);
     exhausted_ = r.ReadBool(kExhausted);
     if (exhausted_) return;
     for (const auto& [key, bytes] : r.node().blobs) {
       if (key != kGeneratorState) continue;
       EnsureGenerator();
       if (!generator_->set_state) {
-        throw PipelineMismatchError("from_generator(fn=" + ds_.name() +
+        throw PipelineMismatchError("from_generator(fn=" + dataset().name() +
                                     "): the state holds a generator state but this generator has "
                                     "no set_state()");
       }
@@ -91,22 +92,18 @@ class FromGeneratorIterator : public Iterator {
 
  private:
   void EnsureGenerator() {
-    if (!generator_) generator_ = ds_.MakeGenerator();
+    if (!generator_) generator_ = dataset().MakeGenerator();
   }
 
-  const FromGeneratorDataset& ds_;
   std::optional<Generator> generator_;
   int64_t produced_ = 0;
   bool exhausted_ = false;
 };
 
-std::unique_ptr<Iterator> FromGeneratorDataset::MakeIteratorInternal() const {
-  return std::make_unique<FromGeneratorIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr FromGenerator(std::function<Generator()> make, std::string name) {
-  if (!make) throw InvalidArgumentError("from_generator: the generator factory is empty");
+  CheckFn(make, "from_generator", "the generator factory");
   if (name.empty()) throw InvalidArgumentError("from_generator: name is empty");
   return std::make_shared<FromGeneratorDataset>(std::move(make), std::move(name));
 }

@@ -6,6 +6,7 @@
 
 #include "inputpipe/ops.h"
 #include "testing/exactness.h"
+#include "testing/expect_error.h"
 
 namespace inputpipe {
 namespace {
@@ -51,13 +52,7 @@ TEST(FromGeneratorTest, PlainGeneratorIsExternalState) {
   auto ds = FromGenerator([] { return Counting(10, false); }, "plain");
   auto it = ds->MakeIterator();
   it->GetNext();
-  try {
-    it->Save();
-    FAIL() << "expected ExternalStateError";
-  } catch (const ExternalStateError& e) {
-    EXPECT_NE(std::string(e.what()).find("from_generator(fn=plain)"), std::string::npos)
-        << e.what();
-  }
+  testing::ExpectError<ExternalStateError>([&] { it->Save(); }, {"from_generator(fn=plain)"});
   // Under 'ignore' the rest is saved and a restore starts the generator from the beginning.
   std::string state = it->Save(ExternalStatePolicy::kIgnore);
   auto restored = ds->MakeIterator();

@@ -1,5 +1,5 @@
 // from_tensor_slices(element): element i is the i-th slice of every tensor along the first
-// dimension. Random-access; its state is the index of the next slice (MakeIndexIterator), and
+// dimension. Random-access; its state is the index of the next slice (IndexIterator), and
 // its fingerprint is a hash of the data, never the values.
 #include "core/index_iterator.h"
 #include "core/tensor_ops.h"
@@ -8,7 +8,7 @@
 namespace inputpipe {
 
 namespace {
-class FromTensorSlicesDataset : public Dataset {
+class FromTensorSlicesDataset : public RandomAccessSource {
  public:
   FromTensorSlicesDataset(Element element, int64_t length)
       : element_(std::move(element)), length_(length), hash_(HashElement(element_)) {}
@@ -18,13 +18,7 @@ class FromTensorSlicesDataset : public Dataset {
     return "data=" + HexU64(hash_) + ", length=" + std::to_string(length_);
   }
   int64_t Cardinality() const override { return length_; }
-  bool IsRandomAccess() const override { return true; }
   Element Get(int64_t index) const override { return SliceElement(element_, index); }
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
-    return MakeIndexIterator(shared());
-  }
 
  private:
   const Element element_;

@@ -1,5 +1,5 @@
 // from_tensors(element): the single element `element`. Random-access (one element); its state
-// is whether that element was produced (MakeIndexIterator); its fingerprint hashes the data.
+// is whether that element was produced (IndexIterator); its fingerprint hashes the data.
 #include "core/index_iterator.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
@@ -7,7 +7,7 @@
 namespace inputpipe {
 
 namespace {
-class FromTensorsDataset : public Dataset {
+class FromTensorsDataset : public RandomAccessSource {
  public:
   explicit FromTensorsDataset(Element element)
       : element_(std::move(element)), hash_(HashElement(element_)) {}
@@ -15,13 +15,7 @@ class FromTensorsDataset : public Dataset {
   std::string op_name() const override { return "from_tensors"; }
   std::string params() const override { return "data=" + HexU64(hash_); }
   int64_t Cardinality() const override { return 1; }
-  bool IsRandomAccess() const override { return true; }
   Element Get(int64_t index) const override { return element_; }
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
-    return MakeIndexIterator(shared());
-  }
 
  private:
   const Element element_;

@@ -11,97 +11,72 @@
 // seed at random when the dataset is created; the seed travels in the state, so a restore in
 // another process continues the same permutation, and the fingerprint says "seed=random"
 // rather than the number (pipelines built in two processes have equal fingerprints).
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/random_util.h"
 
 namespace inputpipe {
 
 namespace {
-constexpr char kSeed[] = "seed";
-constexpr char kEpoch[] = "epoch";
 constexpr char kPosition[] = "position";
 
-class GlobalShuffleDataset : public Dataset {
+class GlobalShuffleIterator;
+
+class GlobalShuffleDataset
+    : public OpDataset<GlobalShuffleDataset, GlobalShuffleIterator, UnaryDataset> {
  public:
   GlobalShuffleDataset(DatasetPtr input, std::optional<int64_t> seed, bool reshuffle)
-      : input_(std::move(input)),
-        seed_(OpSeed::From(seed)),
-        reshuffle_(reshuffle),
-        n_(input_->Cardinality()) {}
+      : OpDataset(std::move(input)), seed(seed, reshuffle), n(input_->Cardinality()) {}
 
   std::string op_name() const override { return "global_shuffle"; }
-  std::string params() const override {
-    return seed_.Param() + ", reshuffle_each_iteration=" + (reshuffle_ ? "true" : "false");
-  }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override { return n_; }
+  std::string params() const override { return seed.Param(); }
+  int64_t Cardinality() const override { return n; }
   bool IsRandomAccess() const override { return true; }
   Element Get(int64_t index) const override {
-    if (index < 0 || index >= n_) {
+    if (index < 0 || index >= n) {
       throw InvalidArgumentError("global_shuffle: index " + std::to_string(index) +
-                                 " out of range [0, " + std::to_string(n_) + ")");
+                                 " out of range [0, " + std::to_string(n) + ")");
     }
-    return input_->Get(Permutation(seed_.value, 0)(index));
+    return input_->Get(Permutation({seed.seed.value, 0})(index));
   }
 
-  IndexPermutation Permutation(int64_t seed, int64_t epoch) const {
-    return IndexPermutation(n_, MixKey(static_cast<uint64_t>(seed), static_cast<uint64_t>(epoch)));
-  }
+  IndexPermutation Permutation(const SeedEpoch& s) const { return IndexPermutation(n, s.Key()); }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class GlobalShuffleIterator;
-  const DatasetPtr input_;
-  const OpSeed seed_;
-  const bool reshuffle_;
-  const int64_t n_;
-  mutable EpochCounter epochs_;
+  const ShuffleSeed seed;
+  const int64_t n;
 };
 
-class GlobalShuffleIterator : public Iterator {
+// Reads the input by index (Get): it makes no input iterator.
+class GlobalShuffleIterator : public DatasetIterator<GlobalShuffleDataset> {
  public:
   explicit GlobalShuffleIterator(const GlobalShuffleDataset& ds)
-      : Iterator(ds.shared()),
-        ds_(ds),
-        seed_(ds.seed_.value),
-        epoch_(ds.reshuffle_ ? ds.epochs_.Next() : 0),
-        perm_(ds.Permutation(seed_, epoch_)) {}
+      : DatasetIterator(ds), seed_(ds.seed.Start()), perm_(ds.Permutation(seed_)) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
-    if (position_ >= ds_.n_) return std::nullopt;
-    return ds_.input_->Get(perm_(position_++));
+    if (position_ >= dataset().n) return std::nullopt;
+    return dataset().input()->Get(perm_(position_++));
   }
   void SaveInternal(StateWriter& w) override {
-    w.WriteInt(kSeed, seed_);
-    w.WriteInt(kEpoch, epoch_);
+    dataset().seed.Save(w, seed_);
     w.WriteInt(kPosition, position_);
   }
   void RestoreInternal(StateReader& r) override {
-    seed_ = ds_.seed_.Restore(r, kSeed, "global_shuffle");
-    epoch_ = ds_.epochs_.Restore(r, kEpoch, ds_.reshuffle_);
-    position_ = r.ReadIntInRange(kPosition, 0, ds_.n_);
-    perm_ = ds_.Permutation(seed_, epoch_);
+    seed_ = dataset().seed.Restore(r, "global_shuffle");
+    position_ = ReadCounter(r, kPosition, dataset().n);
+    perm_ = dataset().Permutation(seed_);
   }
 
  private:
-  const GlobalShuffleDataset& ds_;
-  int64_t seed_;
-  int64_t epoch_;
+  SeedEpoch seed_;
   IndexPermutation perm_;
   int64_t position_ = 0;
 };
-
-std::unique_ptr<Iterator> GlobalShuffleDataset::MakeIteratorInternal() const {
-  return std::make_unique<GlobalShuffleIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr GlobalShuffle(DatasetPtr input, std::optional<int64_t> seed,
                          bool reshuffle_each_iteration) {
-  if (!input) throw InvalidArgumentError("global_shuffle: input dataset is null");
+  CheckInput(input, "global_shuffle");
   if (!input->IsRandomAccess()) {
     throw InvalidArgumentError("global_shuffle needs a random-access input, but " +
                                input->WhyNotRandomAccess() +

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ops/reorder_test_util.h"
+#include "testing/expect_error.h"
 
 namespace inputpipe {
 namespace {
@@ -47,14 +48,11 @@ TEST(GlobalShuffleTest, ReproducibleFromTheSeedAndDifferentPerEpoch) {
 }
 
 TEST(GlobalShuffleTest, NeedsARandomAccessInputAndSaysWhichOpIsNot) {
-  try {
-    GlobalShuffle(Map(reorder_test::Seq(10), reorder_test::SlowSquare(0), {.name = "sq"}), 1);
-    FAIL() << "expected InvalidArgumentError";
-  } catch (const InvalidArgumentError& e) {
-    EXPECT_NE(std::string(e.what()).find("sequential_range(n=10) is not random-access"),
-              std::string::npos)
-        << e.what();
-  }
+  testing::ExpectError<InvalidArgumentError>(
+      [] {
+        GlobalShuffle(Map(reorder_test::Seq(10), reorder_test::SlowSquare(0), {.name = "sq"}), 1);
+      },
+      {"sequential_range(n=10) is not random-access"});
   EXPECT_NO_THROW(GlobalShuffle(Map(Range(0, 10), reorder_test::SlowSquare(0)), 1));
 }
 

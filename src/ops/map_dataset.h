@@ -20,17 +20,11 @@ class MapDatasetBase : public UnaryDataset {
   Element Get(int64_t index) const override { return fn(input_->Get(index)); }
 
   // A stateful fn is external state: the save policy decides (see state.h).
-  void ReportIfStateful(StateWriter& w) const {
-    if (options.stateful) {
-      w.ReportExternalState("map(fn=" + options.name + "): the function is declared stateful");
-    }
-  }
+  void ReportIfStateful(StateWriter& w) const { inputpipe::ReportIfStateful(w, options, "map"); }
 
  protected:
   // The start of params(): "fn=NAME" and ", stateful=true" when it is.
-  std::string FnParams() const {
-    return "fn=" + options.name + (options.stateful ? ", stateful=true" : "");
-  }
+  std::string FnParams() const { return FnParam("fn", options); }
 
  public:
   // File-local iterators of map and parallel map read these directly.

@@ -10,6 +10,7 @@
 
 #include "inputpipe/ops.h"
 #include "testing/exactness.h"
+#include "testing/expect_error.h"
 
 namespace inputpipe::testing {
 
@@ -60,15 +61,7 @@ inline void ExpectGetMatchesIteration(const DatasetPtr& ds, int64_t limit = 200)
 // Asserts that `fn` throws InvalidArgumentError whose message contains every `needles`.
 template <typename Fn>
 void ExpectInvalidArgument(Fn fn, std::vector<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected InvalidArgumentError mentioning " << needles[0];
-  } catch (const InvalidArgumentError& e) {
-    for (const auto& needle : needles) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-          << "'" << needle << "' not in: " << e.what();
-    }
-  }
+  ExpectError<InvalidArgumentError>(fn, needles);
 }
 
 }  // namespace inputpipe::testing

@@ -1,9 +1,10 @@
 // padded_batch(n, padded_shapes, padding_values, drop_remainder): stacks n consecutive
 // elements after padding each component to a common shape: padded_shapes[c] where given (-1 =
 // the batch's longest in that dimension), else the batch's longest. Holds no element between
-// calls, so its state is the input's. Random-access when the input is.
+// calls, so its state is the input's (ops/batch_input.h). Random-access when the input is.
 #include <algorithm>
 
+#include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
 #include "ops/batch_input.h"
@@ -11,60 +12,37 @@
 namespace inputpipe {
 
 namespace {
-constexpr char kInput[] = "input";
 constexpr char kOp[] = "padded_batch";
 
-class PaddedBatchDataset : public Dataset {
+class PaddedBatchDataset
+    : public OpDataset<PaddedBatchDataset, BatchingIterator, BatchingDataset> {
  public:
   PaddedBatchDataset(DatasetPtr input, int64_t batch_size, std::vector<Shape> padded_shapes,
                      std::vector<Tensor> padding_values, bool drop_remainder)
-      : input_(std::move(input)),
-        batch_size_(batch_size),
+      : OpDataset(std::move(input), batch_size, drop_remainder),
         padded_shapes_(std::move(padded_shapes)),
-        padding_values_(std::move(padding_values)),
-        drop_remainder_(drop_remainder) {}
+        padding_values_(std::move(padding_values)) {}
 
   std::string op_name() const override { return kOp; }
   std::string params() const override {
     std::string shapes, values;
     for (const auto& s : padded_shapes_) shapes += (shapes.empty() ? "" : ", ") + ShapeString(s);
     for (const auto& v : padding_values_) values += (values.empty() ? "" : ", ") + v.DebugString();
-    return "batch_size=" + std::to_string(batch_size_) + ", padded_shapes=[" + shapes +
+    return "batch_size=" + std::to_string(batch_size) + ", padded_shapes=[" + shapes +
            "], padding_values=[" + values +
-           "], drop_remainder=" + (drop_remainder_ ? "true" : "false");
+           "], drop_remainder=" + (drop_remainder ? "true" : "false");
   }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override {
-    int64_t n = input_->Cardinality();
-    if (n < 0) return n;
-    return drop_remainder_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
-  }
-  bool IsRandomAccess() const override { return input_->IsRandomAccess(); }
-  Element Get(int64_t index) const override {
-    int64_t begin = index * batch_size_;
-    int64_t end = std::min(input_->Cardinality(), begin + batch_size_);
-    std::vector<Element> elements;
-    for (int64_t i = begin; i < end; ++i) elements.push_back(input_->Get(i));
-    return PadAndStack(elements);
-  }
-
-  Element PadAndStack(const std::vector<Element>& elements) const;
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
+  // Pads and stacks.
+  Element Combine(const std::vector<Element>& elements) const override;
 
  private:
-  friend class PaddedBatchIterator;
   Tensor PadComponent(const std::vector<Tensor>& parts, size_t c) const;
 
-  const DatasetPtr input_;
-  const int64_t batch_size_;
   const std::vector<Shape> padded_shapes_;
   const std::vector<Tensor> padding_values_;
-  const bool drop_remainder_;
 };
 
-Element PaddedBatchDataset::PadAndStack(const std::vector<Element>& elements) const {
+Element PaddedBatchDataset::Combine(const std::vector<Element>& elements) const {
   const Element& first = elements[0];
   std::vector<std::vector<Tensor>> components;  // [component][element]
   for (size_t i = 0; i < elements.size(); ++i) {
@@ -139,38 +117,12 @@ Tensor PaddedBatchDataset::PadComponent(const std::vector<Tensor>& parts, size_t
   return Stack(padded, kOp);
 }
 
-class PaddedBatchIterator : public Iterator {
- public:
-  explicit PaddedBatchIterator(const PaddedBatchDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), input_(ds.input_->MakeIterator()) {}
-
- protected:
-  std::optional<Element> GetNextInternal() override {
-    std::optional<std::vector<Element>> elements =
-        ReadBatchElements(*input_, ds_.batch_size_, ds_.drop_remainder_);
-    if (!elements) return std::nullopt;
-    return ds_.PadAndStack(*elements);
-  }
-  void SaveInternal(StateWriter& w) override { w.WriteChild(kInput, *input_); }
-  void RestoreInternal(StateReader& r) override { r.RestoreChild(kInput, *input_); }
-
- private:
-  const PaddedBatchDataset& ds_;
-  std::unique_ptr<Iterator> input_;
-};
-
-std::unique_ptr<Iterator> PaddedBatchDataset::MakeIteratorInternal() const {
-  return std::make_unique<PaddedBatchIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr PaddedBatch(DatasetPtr input, int64_t batch_size, std::vector<Shape> padded_shapes,
                        std::vector<Tensor> padding_values, bool drop_remainder) {
-  if (!input) throw InvalidArgumentError("padded_batch: input dataset is null");
-  if (batch_size <= 0) {
-    throw InvalidArgumentError("padded_batch: batch_size must be positive, got " +
-                               std::to_string(batch_size));
-  }
+  CheckInput(input, kOp);
+  CheckPositive(batch_size, kOp, "batch_size");
   for (size_t c = 0; c < padded_shapes.size(); ++c) {
     for (int64_t dim : padded_shapes[c]) {
       if (dim < -1) {

@@ -8,6 +8,7 @@
 // rerandomize_each_iteration=False).
 #include <limits>
 
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/random_util.h"
 
@@ -17,15 +18,17 @@ namespace {
 constexpr char kSeed[] = "seed";
 constexpr char kNext[] = "next";  // counter of the next element
 
-class RandomDatasetImpl : public Dataset {
+class RandomIterator;
+
+class RandomDatasetImpl : public OpDataset<RandomDatasetImpl, RandomIterator> {
  public:
-  explicit RandomDatasetImpl(std::optional<int64_t> seed) : seed_(OpSeed::From(seed)) {}
+  explicit RandomDatasetImpl(std::optional<int64_t> seed) : seed(OpSeed::From(seed)) {}
 
   std::string op_name() const override { return "random"; }
-  std::string params() const override { return seed_.Param(); }
+  std::string params() const override { return seed.Param(); }
   int64_t Cardinality() const override { return kInfiniteCardinality; }
   bool IsRandomAccess() const override { return true; }
-  Element Get(int64_t index) const override { return Value(seed_.value, index); }
+  Element Get(int64_t index) const override { return Value(seed.value, index); }
 
   static Element Value(int64_t seed, int64_t index) {
     uint64_t bits = CounterHash(MixKey(static_cast<uint64_t>(seed), 0x72616e64ULL),
@@ -33,18 +36,13 @@ class RandomDatasetImpl : public Dataset {
     return Tensor::Scalar<int64_t>(static_cast<int64_t>(bits));
   }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class RandomIterator;
-  const OpSeed seed_;
+  const OpSeed seed;
 };
 
-class RandomIterator : public Iterator {
+class RandomIterator : public DatasetIterator<RandomDatasetImpl> {
  public:
   explicit RandomIterator(const RandomDatasetImpl& ds)
-      : Iterator(ds.shared()), ds_(ds), seed_(ds.seed_.value) {}
+      : DatasetIterator(ds), seed_(ds.seed.value) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -55,19 +53,14 @@ class RandomIterator : public Iterator {
     w.WriteInt(kNext, next_);
   }
   void RestoreInternal(StateReader& r) override {
-    seed_ = ds_.seed_.Restore(r, kSeed, "random");
+    seed_ = dataset().seed.Restore(r, kSeed, "random");
     next_ = r.ReadIntInRange(kNext, 0, std::numeric_limits<int64_t>::max());
   }
 
  private:
-  const RandomDatasetImpl& ds_;
-  int64_t seed_;
+  int64_t seed_;  // the dataset's, or the one a restore brought
   int64_t next_ = 0;
 };
-
-std::unique_ptr<Iterator> RandomDatasetImpl::MakeIteratorInternal() const {
-  return std::make_unique<RandomIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr RandomDataset(std::optional<int64_t> seed) {

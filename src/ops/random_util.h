@@ -8,7 +8,8 @@
 //   IndexPermutation perm(n, key);                  // a bijection of [0, n), O(1) memory
 //   int64_t shuffled = perm(i);
 //
-// Also the epoch counter shared by the iterators of a reshuffling dataset (EpochCounter).
+// Also the epoch counter shared by the iterators of a reshuffling dataset (EpochCounter), and
+// the seed and epochs of a reshuffling dataset together (ShuffleSeed).
 #ifndef INPUTPIPE_OPS_RANDOM_UTIL_H_
 #define INPUTPIPE_OPS_RANDOM_UTIL_H_
 
@@ -146,6 +147,47 @@ class EpochCounter {
 
  private:
   std::atomic<int64_t> next_{0};
+};
+
+// An iterator's seed and epoch, which key its random order (shuffle, global_shuffle).
+struct SeedEpoch {
+  int64_t seed;
+  int64_t epoch;
+
+  uint64_t Key() const { return MixKey(static_cast<uint64_t>(seed), static_cast<uint64_t>(epoch)); }
+};
+
+// The seed and epochs of a reshuffling dataset (shuffle, global_shuffle): its fingerprint
+// part, each new iterator's SeedEpoch, and their state under the keys "seed" and "epoch".
+class ShuffleSeed {
+ public:
+  ShuffleSeed(std::optional<int64_t> seed, bool reshuffle)
+      : seed(OpSeed::From(seed)), reshuffle(reshuffle) {}
+
+  // "seed=7, reshuffle_each_iteration=true".
+  std::string Param() const {
+    return seed.Param() + ", reshuffle_each_iteration=" + (reshuffle ? "true" : "false");
+  }
+  // A new iterator's: with reshuffling the k-th iterator made has epoch k, else every one 0.
+  SeedEpoch Start() const { return {seed.value, reshuffle ? epochs_.Next() : 0}; }
+  void Save(StateWriter& w, const SeedEpoch& s) const {
+    w.WriteInt(kSeed, s.seed);
+    w.WriteInt(kEpoch, s.epoch);
+  }
+  // DataLossError naming `op` for a seed other than the dataset's.
+  SeedEpoch Restore(const StateReader& r, std::string_view op) const {
+    int64_t saved_seed = seed.Restore(r, kSeed, op);
+    return {saved_seed, epochs_.Restore(r, kEpoch, reshuffle)};
+  }
+
+  const OpSeed seed;
+  const bool reshuffle;
+
+ private:
+  static constexpr char kSeed[] = "seed";
+  static constexpr char kEpoch[] = "epoch";
+
+  mutable EpochCounter epochs_;
 };
 
 }  // namespace inputpipe

@@ -6,9 +6,10 @@
 namespace inputpipe {
 
 namespace {
-class RangeDataset : public Dataset {
+class RangeDataset : public RandomAccessSource {
  public:
-  RangeDataset(int64_t start, int64_t stop, int64_t step) : start_(start), stop_(stop), step_(step) {}
+  RangeDataset(int64_t start, int64_t stop, int64_t step)
+      : start_(start), stop_(stop), step_(step) {}
 
   std::string op_name() const override { return "range"; }
   std::string params() const override {
@@ -19,14 +20,8 @@ class RangeDataset : public Dataset {
     if (step_ > 0) return stop_ > start_ ? (stop_ - start_ + step_ - 1) / step_ : 0;
     return start_ > stop_ ? (start_ - stop_ - step_ - 1) / -step_ : 0;
   }
-  bool IsRandomAccess() const override { return true; }
   Element Get(int64_t index) const override {
     return Tensor::Scalar<int64_t>(start_ + index * step_);
-  }
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
-    return MakeIndexIterator(shared());
   }
 
  private:

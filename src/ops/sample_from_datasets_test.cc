@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/reorder_test_util.h"
+#include "testing/expect_error.h"
 
 namespace inputpipe {
 namespace {
@@ -49,6 +50,8 @@ TEST(SampleFromDatasetsTest, EndOfInputRulesMatchTfData) {
   EXPECT_THROW(SampleFromDatasets({Range(0, 3)}, {1, 2}), InvalidArgumentError);
   EXPECT_THROW(SampleFromDatasets({Range(0, 3)}, {-1}), InvalidArgumentError);
   EXPECT_THROW(SampleFromDatasets({Range(0, 3), Range(0, 3)}, {0, 0}), InvalidArgumentError);
+  testing::ExpectError<InvalidArgumentError>([] { SampleFromDatasets({nullptr, Range(0, 3)}); },
+                                             {"sample_from_datasets: datasets[0] is null"});
 }
 
 TEST(SampleFromDatasetsTest, ResumesExactly) {

@@ -2,6 +2,7 @@
 // end), cardinality, random access and exact resumption.
 #include <gtest/gtest.h>
 
+#include "inputpipe/readers.h"
 #include "ops/ops_test_util.h"
 
 namespace inputpipe {
@@ -42,6 +43,18 @@ TEST(FilterTest, ResumesExactly) {
   ExpectExactResume(Filter(Range(0, 50), IsEven, {.name = "even"}));
   ExpectExactResume(
       Filter(Map(Range(0, 50), SquareFn, {.name = "square"}), LessThan3, {.name = "lt3"}));
+}
+
+// An op that is not random-access refuses Get, rather than passing its input's elements
+// through (the default of a one-input dataset).
+TEST(FilterTest, OpsThatAreNotRandomAccessRefuseGet) {
+  auto r = Range(0, 10);
+  for (const DatasetPtr& ds :
+       {Filter(r, IsEven, {.name = "even"}), FlatMap(r, [r](const Element&) { return r; }),
+        Unbatch(Batch(r, 2)), Unique(r), Window(r, 2), Shuffle(r, 4, 1), IgnoreErrors(r)}) {
+    EXPECT_FALSE(ds->IsRandomAccess()) << ds->Signature();
+    EXPECT_THROW(ds->Get(0), UnimplementedError) << ds->Signature();
+  }
 }
 
 TEST(TakeTest, TakesTheFirstElements) {

@@ -20,15 +20,14 @@
 #include <algorithm>
 #include <deque>
 
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/random_util.h"
 
 namespace inputpipe {
 
 namespace {
-constexpr char kInput[] = "input";  // the input's state at the anchor
-constexpr char kSeed[] = "seed";
-constexpr char kEpoch[] = "epoch";
+// "input" (kInputKey): the input's state at the anchor; "seed", "epoch": ShuffleSeed.
 constexpr char kStep[] = "step";               // elements emitted
 constexpr char kRead[] = "read";               // elements read from the input
 constexpr char kFilled[] = "filled";           // the initial fill is complete
@@ -37,44 +36,29 @@ constexpr char kDrainStart[] = "drain_start";  // step at which the input ended
 constexpr char kAnchor[] = "anchor";           // input position of the anchor node
 constexpr int64_t kSweepEvery = 4;
 
-class ShuffleDataset : public Dataset {
+class ShuffleIterator;
+
+class ShuffleDataset : public OpDataset<ShuffleDataset, ShuffleIterator, SequentialUnaryDataset> {
  public:
   ShuffleDataset(DatasetPtr input, int64_t buffer_size, std::optional<int64_t> seed, bool reshuffle)
-      : input_(std::move(input)),
-        buffer_size_(buffer_size),
-        seed_(OpSeed::From(seed)),
-        reshuffle_(reshuffle) {}
+      : OpDataset(std::move(input)), buffer_size(buffer_size), seed(seed, reshuffle) {}
 
   std::string op_name() const override { return "shuffle"; }
   std::string params() const override {
-    return "buffer_size=" + std::to_string(buffer_size_) + ", " + seed_.Param() +
-           ", reshuffle_each_iteration=" + (reshuffle_ ? "true" : "false");
+    return "buffer_size=" + std::to_string(buffer_size) + ", " + seed.Param();
   }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override { return input_->Cardinality(); }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class ShuffleIterator;
-  const DatasetPtr input_;
-  const int64_t buffer_size_;
-  const OpSeed seed_;
-  const bool reshuffle_;
-  mutable EpochCounter epochs_;
+  const int64_t buffer_size;
+  const ShuffleSeed seed;
 };
 
-class ShuffleIterator : public Iterator {
+class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
  public:
   explicit ShuffleIterator(const ShuffleDataset& ds)
-      : Iterator(ds.shared()),
-        ds_(ds),
-        input_(ds.input_->MakeIterator()),
-        buffer_(ds.buffer_size_),
-        block_(kSweepEvery * ds.buffer_size_),
-        seed_(ds.seed_.value),
-        epoch_(ds.reshuffle_ ? ds.epochs_.Next() : 0) {
+      : UnaryIterator(ds),
+        buffer_(ds.buffer_size),
+        block_(kSweepEvery * ds.buffer_size),
+        seed_(ds.seed.Start()) {
     SetKeys();
   }
 
@@ -109,8 +93,7 @@ class ShuffleIterator : public Iterator {
   }
 
   void SaveInternal(StateWriter& w) override {
-    w.WriteInt(kSeed, seed_);
-    w.WriteInt(kEpoch, epoch_);
+    dataset().seed.Save(w, seed_);
     w.WriteInt(kStep, step_);
     w.WriteInt(kRead, read_);
     w.WriteBool(kFilled, filled_);
@@ -118,17 +101,16 @@ class ShuffleIterator : public Iterator {
     w.WriteInt(kDrainStart, drain_start_);
     if (anchors_.empty()) {  // nothing read yet
       w.WriteInt(kAnchor, read_);
-      w.WriteChild(kInput, *input_);
+      SaveInput(w);
       return;
     }
     const Anchor& anchor = AnchorFor(input_done_ ? drain_start_ : step_);
     w.WriteInt(kAnchor, anchor.index);
-    w.WriteChildNode(kInput, anchor.node);
+    w.WriteChildNode(kInputKey, anchor.node);
   }
 
   void RestoreInternal(StateReader& r) override {
-    seed_ = ds_.seed_.Restore(r, kSeed, "shuffle");
-    epoch_ = ds_.epochs_.Restore(r, kEpoch, ds_.reshuffle_);
+    seed_ = dataset().seed.Restore(r, "shuffle");
     SetKeys();
     step_ = r.ReadIntInRange(kStep, 0, INT64_MAX / 2);
     read_ = r.ReadIntInRange(kRead, 0, INT64_MAX / 2);
@@ -146,7 +128,7 @@ class ShuffleIterator : public Iterator {
       throw corrupt("read != buffer_size + step");
     if (input_done_ && read_ > buffer_ + drain_start_)
       throw corrupt("read past the end of the input");
-    r.RestoreChild(kInput, *input_);
+    RestoreInput(r);
 
     // Which element (input position) is in which slot.
     std::vector<int64_t> live(buffer_, -1);  // input position per slot, -1 = empty
@@ -186,7 +168,7 @@ class ShuffleIterator : public Iterator {
     }
     std::sort(wanted.begin(), wanted.end());
     slots_.assign(buffer_, std::nullopt);
-    anchors_.push_back({anchor, r.ChildNode(kInput)});
+    anchors_.push_back({anchor, r.ChildNode(kInputKey)});
     size_t next_wanted = 0;
     const int64_t replay_end =
         wanted.empty() ? anchor : (input_done_ ? wanted.back().first + 1 : read_);
@@ -211,7 +193,7 @@ class ShuffleIterator : public Iterator {
   };
 
   void SetKeys() {
-    key_ = MixKey(static_cast<uint64_t>(seed_), static_cast<uint64_t>(epoch_));
+    key_ = seed_.Key();
     drain_key_ = MixKey(key_, 0x64726169ULL);
     next_pick_step_ = -1;  // picked with the old key
   }
@@ -289,12 +271,9 @@ class ShuffleIterator : public Iterator {
     while (anchors_.size() > 1 && anchors_[1].index <= bound) anchors_.pop_front();
   }
 
-  const ShuffleDataset& ds_;
-  std::unique_ptr<Iterator> input_;
   const int64_t buffer_;
   const int64_t block_;
-  int64_t seed_;
-  int64_t epoch_;
+  SeedEpoch seed_;
   uint64_t key_ = 0, drain_key_ = 0;
 
   std::vector<std::optional<Element>> slots_;
@@ -310,18 +289,12 @@ class ShuffleIterator : public Iterator {
   int64_t replayed_ = 0;        // elements re-read by RestoreInternal
 };
 
-std::unique_ptr<Iterator> ShuffleDataset::MakeIteratorInternal() const {
-  return std::make_unique<ShuffleIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr Shuffle(DatasetPtr input, int64_t buffer_size, std::optional<int64_t> seed,
                    bool reshuffle_each_iteration) {
-  if (!input) throw InvalidArgumentError("shuffle: input dataset is null");
-  if (buffer_size <= 0) {
-    throw InvalidArgumentError("shuffle: buffer_size must be positive, got " +
-                               std::to_string(buffer_size));
-  }
+  CheckInput(input, "shuffle");
+  CheckPositive(buffer_size, "shuffle", "buffer_size");
   if (buffer_size > (int64_t{1} << 40)) {
     throw InvalidArgumentError("shuffle: buffer_size " + std::to_string(buffer_size) +
                                " is too large");

@@ -2,6 +2,7 @@
 // State (element_cursor.h), while inside an input element: the input's state captured *before*
 // that element was read, plus the position inside it; a restore re-reads that one element.
 #include "core/cardinality.h"
+#include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
 #include "ops/element_cursor.h"
@@ -11,28 +12,22 @@ namespace inputpipe {
 namespace {
 constexpr char kPosition[] = "position";  // next slice of the current input element
 
-class UnbatchDataset : public Dataset {
+class UnbatchIterator;
+
+class UnbatchDataset : public OpDataset<UnbatchDataset, UnbatchIterator, SequentialUnaryDataset> {
  public:
-  explicit UnbatchDataset(DatasetPtr input) : input_(std::move(input)) {}
+  using OpDataset::OpDataset;
 
   std::string op_name() const override { return "unbatch"; }
   std::string params() const override { return ""; }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
   // As tf.data when the batch dimension is not static (elements have no static shapes here).
   int64_t Cardinality() const override { return UnknownUnlessInfinite(input_->Cardinality()); }
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class UnbatchIterator;
-  const DatasetPtr input_;
 };
 
-class UnbatchIterator : public Iterator {
+class UnbatchIterator : public DatasetIterator<UnbatchDataset> {
  public:
   explicit UnbatchIterator(const UnbatchDataset& ds)
-      : Iterator(ds.shared()), input_(ds.input_->MakeIterator()) {}
+      : DatasetIterator(ds), input_(ds.input()->MakeIterator()) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -68,14 +63,10 @@ class UnbatchIterator : public Iterator {
   int64_t length_ = 0;
   int64_t position_ = 0;
 };
-
-std::unique_ptr<Iterator> UnbatchDataset::MakeIteratorInternal() const {
-  return std::make_unique<UnbatchIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr Unbatch(DatasetPtr input) {
-  if (!input) throw InvalidArgumentError("unbatch: input dataset is null");
+  CheckInput(input, "unbatch");
   return std::make_shared<UnbatchDataset>(std::move(input));
 }
 

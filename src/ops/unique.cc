@@ -8,6 +8,7 @@
 // always equals the uninterrupted one.
 #include <unordered_set>
 
+#include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
 #include "util/coding.h"
@@ -15,31 +16,24 @@
 namespace inputpipe {
 
 namespace {
-constexpr char kInput[] = "input";
 constexpr char kSeen[] = "seen";  // fixed64 hashes, in order of first appearance
 
-class UniqueDataset : public Dataset {
+class UniqueIterator;
+
+class UniqueDataset : public OpDataset<UniqueDataset, UniqueIterator, SequentialUnaryDataset> {
  public:
-  explicit UniqueDataset(DatasetPtr input) : input_(std::move(input)) {}
+  using OpDataset::OpDataset;
+
   std::string op_name() const override { return "unique"; }
   std::string params() const override { return ""; }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
   int64_t Cardinality() const override {
     return input_->Cardinality() == 0 ? 0 : kUnknownCardinality;
   }
-
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class UniqueIterator;
-  const DatasetPtr input_;
 };
 
-class UniqueIterator : public Iterator {
+class UniqueIterator : public UnaryIterator<UniqueDataset> {
  public:
-  explicit UniqueIterator(const UniqueDataset& ds)
-      : Iterator(ds.shared()), input_(ds.input_->MakeIterator()) {}
+  using UnaryIterator::UnaryIterator;
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -64,7 +58,7 @@ class UniqueIterator : public Iterator {
     seen.reserve(order_.size() * 8);
     for (uint64_t hash : order_) PutFixed64(&seen, hash);
     w.WriteBytes(kSeen, std::move(seen));
-    w.WriteChild(kInput, *input_);
+    SaveInput(w);
   }
 
   void RestoreInternal(StateReader& r) override {
@@ -79,22 +73,17 @@ class UniqueIterator : public Iterator {
         throw DataLossError("corrupt state: unique's seen set repeats a hash");
       order_.push_back(hash);
     }
-    r.RestoreChild(kInput, *input_);
+    RestoreInput(r);
   }
 
  private:
-  std::unique_ptr<Iterator> input_;
   std::unordered_set<uint64_t> seen_;
   std::vector<uint64_t> order_;  // the same hashes, in order: a deterministic state
 };
-
-std::unique_ptr<Iterator> UniqueDataset::MakeIteratorInternal() const {
-  return std::make_unique<UniqueIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr Unique(DatasetPtr input) {
-  if (!input) throw InvalidArgumentError("unique: input dataset is null");
+  CheckInput(input, "unique");
   return std::make_shared<UniqueDataset>(std::move(input));
 }
 

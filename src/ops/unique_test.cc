@@ -2,21 +2,26 @@
 // element).
 #include <gtest/gtest.h>
 
-#include "ops/reorder_test_util.h"
+#include <iostream>
+
+#include "ops/ops_test_util.h"
 
 namespace inputpipe {
 namespace {
 
-using reorder_test::Ints;
-using testing::Collect;
+using namespace testing;  // NOLINT: test helpers
 
-DatasetPtr Values(std::vector<int64_t> values) {
-  return FromTensorSlices(Element(Tensor::FromVector<int64_t>(values)));
+// 0, 0, 1, 1, 2, 2, ...: n / 2 distinct elements.
+DatasetPtr Halves(int64_t n) {
+  return Map(
+      Range(0, n), [](const Element& e) { return I64(e.tensor().scalar<int64_t>() / 2); },
+      {.name = "half"});
 }
 
 TEST(UniqueTest, MatchesTfDataExample) {
   // tf.data: [1, 37, 2, 37, 2, 1] -> [1, 37, 2]
-  EXPECT_EQ(Ints(Collect(Unique(Values({1, 37, 2, 37, 2, 1})))), (std::vector<int64_t>{1, 37, 2}));
+  EXPECT_EQ(Ints(Unique(FromTensorSlices(I64s({1, 37, 2, 37, 2, 1})))),
+            (std::vector<int64_t>{1, 37, 2}));
   auto strings = Collect(
       Unique(FromTensorSlices(Element(Tensor::FromStrings({"a", "b", "a", "c", "b"}, {5})))));
   ASSERT_EQ(strings.size(), 3u);
@@ -26,28 +31,17 @@ TEST(UniqueTest, MatchesTfDataExample) {
 TEST(UniqueTest, ResumesExactly) {
   std::vector<int64_t> values;
   for (int i = 0; i < 200; ++i) values.push_back((i * 37) % 61);
-  testing::ExpectExactResume(Unique(Values(values)));
+  ExpectExactResume(Unique(FromTensorSlices(I64s(values))));
 }
 
 TEST(UniqueTest, StateIsEightBytesPerDistinctElement) {
-  auto it = Unique(Map(Range(0, 20000),
-                       [](const Element& e) {
-                         return Element(Tensor::Scalar<int64_t>(e.tensor().scalar<int64_t>() / 2));
-                       },
-                       {.name = "half"}))
-                ->MakeIterator();
-  testing::CollectFrom(*it, 5000);
+  auto it = Unique(Halves(20000))->MakeIterator();
+  CollectFrom(*it, 5000);
   std::string state = it->Save();
   std::cout << "unique: state of " << state.size() << " bytes after 5000 distinct elements\n";
   EXPECT_GE(state.size(), 5000u * 8);
   EXPECT_LT(state.size(), 5000u * 8 + 300);
-  auto restored =
-      Unique(Map(Range(0, 20000),
-                 [](const Element& e) {
-                   return Element(Tensor::Scalar<int64_t>(e.tensor().scalar<int64_t>() / 2));
-                 },
-                 {.name = "half"}))
-          ->MakeIterator();
+  auto restored = Unique(Halves(20000))->MakeIterator();
   restored->Restore(state);
   EXPECT_EQ(restored->GetNext()->tensor().scalar<int64_t>(), 5000);
 }

@@ -8,70 +8,62 @@
 // flag. A restore re-reads that window's elements: at most (size-1)*stride+1 of them.
 #include <deque>
 
-#include "core/tensor_ops.h"
 #include "core/element_list_dataset.h"
+#include "core/op_skeleton.h"
+#include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
 
 namespace {
-constexpr char kExhausted[] = "exhausted";
-constexpr char kInput[] = "input";
+class WindowIterator;
 
-class WindowDataset : public Dataset {
+class WindowDataset : public OpDataset<WindowDataset, WindowIterator, SequentialUnaryDataset> {
  public:
   WindowDataset(DatasetPtr input, int64_t size, int64_t shift, int64_t stride, bool drop_remainder)
-      : input_(std::move(input)),
-        size_(size),
-        shift_(shift),
-        stride_(stride),
-        drop_remainder_(drop_remainder) {}
+      : OpDataset(std::move(input)),
+        size(size),
+        shift(shift),
+        stride(stride),
+        drop_remainder(drop_remainder) {}
 
   std::string op_name() const override { return "window"; }
   std::string params() const override {
-    return "size=" + std::to_string(size_) + ", shift=" + std::to_string(shift_) +
-           ", stride=" + std::to_string(stride_) +
-           ", drop_remainder=" + (drop_remainder_ ? "true" : "false");
+    return "size=" + std::to_string(size) + ", shift=" + std::to_string(shift) +
+           ", stride=" + std::to_string(stride) +
+           ", drop_remainder=" + (drop_remainder ? "true" : "false");
   }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
   int64_t Cardinality() const override {
     int64_t n = input_->Cardinality();
     if (n < 0) return n;
-    if (!drop_remainder_) return (n + shift_ - 1) / shift_;
+    if (!drop_remainder) return (n + shift - 1) / shift;
     int64_t rest = n - Span();
-    return rest < 0 ? 0 : rest / shift_ + 1;
+    return rest < 0 ? 0 : rest / shift + 1;
   }
   // Input elements one full window spans.
-  int64_t Span() const { return (size_ - 1) * stride_ + 1; }
+  int64_t Span() const { return (size - 1) * stride + 1; }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class WindowIterator;
-  const DatasetPtr input_;
-  const int64_t size_, shift_, stride_;
-  const bool drop_remainder_;
+  const int64_t size, shift, stride;
+  const bool drop_remainder;
 };
 
-class WindowIterator : public Iterator {
+class WindowIterator : public UnaryIterator<WindowDataset> {
  public:
-  explicit WindowIterator(const WindowDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), input_(ds.input_->MakeIterator()) {}
+  using UnaryIterator::UnaryIterator;
 
  protected:
   std::optional<Element> GetNextInternal() override {
-    const size_t span = ds_.Span();
+    const WindowDataset& ds = dataset();
+    const size_t span = ds.Span();
     while (input_ && buffer_.size() < span) Read(/*keep=*/true);
-    if (buffer_.empty() || (ds_.drop_remainder_ && buffer_.size() < span)) {
+    if (buffer_.empty() || (ds.drop_remainder && buffer_.size() < span)) {
       buffer_.clear();
-      input_.reset();  // exhausted
-      return std::nullopt;
+      return ExhaustInput();
     }
     std::vector<Element> members;
-    for (size_t i = 0; i < buffer_.size(); i += ds_.stride_) members.push_back(buffer_[i].element);
+    for (size_t i = 0; i < buffer_.size(); i += ds.stride) members.push_back(buffer_[i].element);
     // Move to the next window's first element, reading past the elements in between.
-    const size_t shift = ds_.shift_;
+    const size_t shift = ds.shift;
     if (shift < buffer_.size()) {
       buffer_.erase(buffer_.begin(), buffer_.begin() + shift);
     } else {
@@ -82,19 +74,15 @@ class WindowIterator : public Iterator {
     return MakeWindow(members);
   }
   void SaveInternal(StateWriter& w) override {
-    w.WriteBool(kExhausted, buffer_.empty() && !input_);
-    if (!buffer_.empty()) {
-      w.WriteChildNode(kInput, *buffer_.front().before);
-    } else if (input_) {
-      w.WriteChild(kInput, *input_);
+    if (buffer_.empty()) {
+      SaveInputOrExhausted(w);
+    } else {
+      w.WriteBool(kExhaustedKey, false);
+      w.WriteChildNode(kInputKey, *buffer_.front().before);
     }
   }
   void RestoreInternal(StateReader& r) override {
-    if (r.ReadBool(kExhausted)) {
-      input_.reset();
-    } else {
-      r.RestoreChild(kInput, *input_);  // at a window's first element: position 0 mod shift
-    }
+    RestoreInputOrExhausted(r);  // at a window's first element: position 0 mod shift
   }
 
  private:
@@ -106,7 +94,7 @@ class WindowIterator : public Iterator {
   // Reads one input element (buffering it when `keep`); resets input_ at its end.
   void Read(bool keep) {
     std::optional<StateNode> before;
-    if (position_ % ds_.shift_ == 0) before = input_->SaveNode();
+    if (position_ % dataset().shift == 0) before = input_->SaveNode();
     std::optional<Element> element = input_->GetNext();
     if (!element) {
       input_.reset();
@@ -136,25 +124,17 @@ class WindowIterator : public Iterator {
     return first.PackLeaves(datasets);
   }
 
-  const WindowDataset& ds_;
-  std::unique_ptr<Iterator> input_;  // null once the input has ended
   std::deque<Buffered> buffer_;      // front: the next window's first element
   int64_t position_ = 0;             // input elements read, counted from a window start
 };
 
-std::unique_ptr<Iterator> WindowDataset::MakeIteratorInternal() const {
-  return std::make_unique<WindowIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr Window(DatasetPtr input, int64_t size, int64_t shift, int64_t stride,
                   bool drop_remainder) {
-  if (!input) throw InvalidArgumentError("window: input dataset is null");
-  if (size <= 0)
-    throw InvalidArgumentError("window: size must be positive, got " + std::to_string(size));
-  if (stride <= 0) {
-    throw InvalidArgumentError("window: stride must be positive, got " + std::to_string(stride));
-  }
+  CheckInput(input, "window");
+  CheckPositive(size, "window", "size");
+  CheckPositive(stride, "window", "stride");
   if (shift <= 0) shift = size;
   return std::make_shared<WindowDataset>(std::move(input), size, shift, stride, drop_remainder);
 }

@@ -1,24 +1,24 @@
 // zip(inputs, keys): tuples (or dicts named by `keys`) of one element from each input, ending
-// with the shortest input. State: each input's state, or an explicit `exhausted` flag once an
-// input has ended (the others may have read one element past the last tuple). Random-access
-// when every input is.
+// with the shortest input. State: each input's state ("input_0", ...), or an explicit
+// `exhausted` flag once an input has ended (the others may have read one element past the last
+// tuple). Random-access when every input is.
 #include <algorithm>
 #include <set>
 
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
 
 namespace {
 constexpr char kExhausted[] = "exhausted";
-constexpr char kInputPrefix[] = "input_";  // input_0, input_1, ...
 
-std::string InputKey(size_t i) { return kInputPrefix + std::to_string(i); }
+class ZipIterator;
 
-class ZipDataset : public Dataset {
+class ZipDataset : public OpDataset<ZipDataset, ZipIterator, NaryDataset> {
  public:
   ZipDataset(std::vector<DatasetPtr> inputs, std::vector<std::string> keys)
-      : inputs_(std::move(inputs)), keys_(std::move(keys)) {}
+      : OpDataset(std::move(inputs)), keys_(std::move(keys)) {}
 
   std::string op_name() const override { return "zip"; }
   std::string params() const override {
@@ -30,7 +30,6 @@ class ZipDataset : public Dataset {
     }
     return out;
   }
-  std::vector<DatasetPtr> inputs() const override { return inputs_; }
   // As tf.data: unknown if any input is unknown, else the shortest finite one, else infinite.
   int64_t Cardinality() const override {
     int64_t result = kInfiniteCardinality;
@@ -58,20 +57,13 @@ class ZipDataset : public Dataset {
     return Element::Dict(std::move(named));
   }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
  private:
-  friend class ZipIterator;
-  const std::vector<DatasetPtr> inputs_;
   const std::vector<std::string> keys_;
 };
 
-class ZipIterator : public Iterator {
+class ZipIterator : public NaryIterator<ZipDataset> {
  public:
-  explicit ZipIterator(const ZipDataset& ds) : Iterator(ds.shared()), ds_(ds) {
-    for (const auto& input : ds.inputs_) inputs_.push_back(input->MakeIterator());
-  }
+  using NaryIterator::NaryIterator;
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -86,37 +78,29 @@ class ZipIterator : public Iterator {
       }
       items.push_back(std::move(*item));
     }
-    return ds_.Pack(std::move(items));
+    return dataset().Pack(std::move(items));
   }
   void SaveInternal(StateWriter& w) override {
     w.WriteBool(kExhausted, exhausted_);
-    for (size_t i = 0; i < inputs_.size(); ++i) w.WriteChild(InputKey(i), *inputs_[i]);
+    SaveInputs(w);
   }
   void RestoreInternal(StateReader& r) override {
     exhausted_ = r.ReadBool(kExhausted);
     if (exhausted_) {
       inputs_.clear();
-      return;
+    } else {
+      RestoreInputs(r);
     }
-    for (size_t i = 0; i < inputs_.size(); ++i) r.RestoreChild(InputKey(i), *inputs_[i]);
   }
 
  private:
-  const ZipDataset& ds_;
-  std::vector<std::unique_ptr<Iterator>> inputs_;
   bool exhausted_ = false;
 };
-
-std::unique_ptr<Iterator> ZipDataset::MakeIteratorInternal() const {
-  return std::make_unique<ZipIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr Zip(std::vector<DatasetPtr> inputs, std::vector<std::string> keys) {
   if (inputs.empty()) throw InvalidArgumentError("zip: inputs must hold at least one dataset");
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]) throw InvalidArgumentError("zip: inputs[" + std::to_string(i) + "] is null");
-  }
+  CheckInputs(inputs, "zip");
   if (!keys.empty()) {
     if (keys.size() != inputs.size()) {
       throw InvalidArgumentError("zip: keys has " + std::to_string(keys.size()) + " names for " +

@@ -1,6 +1,7 @@
 #include "readers/csv_parser.h"
 
 #include <cstring>
+#include <optional>
 
 namespace inputpipe {
 
@@ -38,6 +39,17 @@ CsvStatus ParseCsvRecord(std::string_view data, bool at_eof, const CsvDialect& d
     return true;
   };
   auto finish = [&]() { return record->error.empty() ? CsvStatus::kRecord : CsvStatus::kError; };
+  // After a field that ends at p[j] (a delimiter, a line break or the end of the data): the
+  // status of the record, or std::nullopt when a next field starts at j + 1.
+  auto after_field = [&](size_t j) -> std::optional<CsvStatus> {
+    if (j >= n) {
+      *consumed = n;
+      return finish();
+    }
+    if (p[j] == delim) return std::nullopt;
+    if (!end_at_break(j)) return CsvStatus::kNeedMore;
+    return finish();
+  };
 
   while (true) {
     if (i >= n) {
@@ -91,16 +103,9 @@ CsvStatus ParseCsvRecord(std::string_view data, bool at_eof, const CsvDialect& d
       } else {
         record->fields.emplace_back();
       }
-      if (j >= n) {
-        *consumed = n;
-        return finish();
-      }
-      if (p[j] == delim) {
-        i = j + 1;
-        continue;
-      }
-      if (!end_at_break(j)) return CsvStatus::kNeedMore;
-      return finish();
+      if (std::optional<CsvStatus> status = after_field(j)) return *status;
+      i = j + 1;
+      continue;
     }
     // Unquoted field: up to the delimiter, a line break or the end.
     size_t j = i;
@@ -114,16 +119,8 @@ CsvStatus ParseCsvRecord(std::string_view data, bool at_eof, const CsvDialect& d
     }
     if (j >= n && !at_eof) return CsvStatus::kNeedMore;
     record->fields.emplace_back(p + i, j - i);
-    if (j >= n) {
-      *consumed = n;
-      return finish();
-    }
-    if (p[j] == delim) {
-      i = j + 1;
-      continue;
-    }
-    if (!end_at_break(j)) return CsvStatus::kNeedMore;
-    return finish();
+    if (std::optional<CsvStatus> status = after_field(j)) return *status;
+    i = j + 1;
   }
 }
 

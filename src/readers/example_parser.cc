@@ -48,6 +48,17 @@ bool Skip(ByteReader& r, int wire, const char* message, std::string* error) {
   return ok;
 }
 
+// Reads up to the next field 1, skipping the others: the one field of Example, Features and
+// the value lists. False at the end of the message or (with *error) when malformed.
+bool NextField1(ByteReader& r, const char* message, int* wire, std::string* error) {
+  int field;
+  while (NextField(r, message, &field, wire, error)) {
+    if (field == 1) return true;
+    if (!Skip(r, *wire, message, error)) return false;
+  }
+  return false;
+}
+
 bool GetMessage(ByteReader& r, int wire, const char* message, std::string_view* out,
                 std::string* error) {
   if (wire != kLengthDelimited) {
@@ -86,19 +97,11 @@ bool DecodeExample(std::string_view serialized,
   error->clear();
   ByteReader example(serialized);
   int field, wire;
-  while (NextField(example, "Example", &field, &wire, error)) {
-    if (field != 1) {
-      if (!Skip(example, wire, "Example", error)) return false;
-      continue;
-    }
+  while (NextField1(example, "Example", &wire, error)) {
     std::string_view features_bytes;
     if (!GetMessage(example, wire, "Features message", &features_bytes, error)) return false;
     ByteReader fr(features_bytes);
-    while (NextField(fr, "Features", &field, &wire, error)) {
-      if (field != 1) {
-        if (!Skip(fr, wire, "Features", error)) return false;
-        continue;
-      }
+    while (NextField1(fr, "Features", &wire, error)) {
       std::string_view entry;
       if (!GetMessage(fr, wire, "feature map entry", &entry, error)) return false;
       ByteReader er(entry);
@@ -136,11 +139,9 @@ bool DecodeExample(std::string_view serialized,
 
 bool DecodeInt64List(std::string_view list, std::vector<int64_t>* out, std::string* error) {
   ByteReader r(list);
-  int field, wire;
-  while (NextField(r, "Int64List", &field, &wire, error)) {
-    if (field != 1) {
-      if (!Skip(r, wire, "Int64List", error)) return false;
-    } else if (wire == kVarint) {
+  int wire;
+  while (NextField1(r, "Int64List", &wire, error)) {
+    if (wire == kVarint) {
       uint64_t v;
       if (!r.GetVarint64(&v)) {
         *error = "truncated Int64List value";
@@ -172,13 +173,9 @@ bool DecodeInt64List(std::string_view list, std::vector<int64_t>* out, std::stri
 
 bool DecodeFloatList(std::string_view list, std::vector<float>* out, std::string* error) {
   ByteReader r(list);
-  int field, wire;
-  while (NextField(r, "FloatList", &field, &wire, error)) {
+  int wire;
+  while (NextField1(r, "FloatList", &wire, error)) {
     std::string_view bytes;
-    if (field != 1) {
-      if (!Skip(r, wire, "FloatList", error)) return false;
-      continue;
-    }
     if (wire == kFixed32) {
       if (!r.GetBytes(4, &bytes)) {
         *error = "truncated FloatList value";
@@ -205,12 +202,8 @@ bool DecodeFloatList(std::string_view list, std::vector<float>* out, std::string
 
 bool DecodeBytesList(std::string_view list, std::vector<std::string_view>* out, std::string* error) {
   ByteReader r(list);
-  int field, wire;
-  while (NextField(r, "BytesList", &field, &wire, error)) {
-    if (field != 1) {
-      if (!Skip(r, wire, "BytesList", error)) return false;
-      continue;
-    }
+  int wire;
+  while (NextField1(r, "BytesList", &wire, error)) {
     std::string_view value;
     if (!GetMessage(r, wire, "BytesList value", &value, error)) return false;
     out->push_back(value);

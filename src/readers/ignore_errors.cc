@@ -5,39 +5,35 @@
 #include <iostream>
 
 #include "core/cardinality.h"
+#include "core/op_skeleton.h"
 #include "inputpipe/readers.h"
 
 namespace inputpipe {
 
 namespace {
-constexpr char kInput[] = "input";
-constexpr char kIgnored[] = "ignored";  // errors skipped so far
+constexpr char kIgnored[] = "ignored";  // the counter: errors skipped so far
 constexpr char kOpName[] = "ignore_errors";
 
-class IgnoreErrorsDataset : public Dataset {
+class IgnoreErrorsIterator;
+
+class IgnoreErrorsDataset
+    : public OpDataset<IgnoreErrorsDataset, IgnoreErrorsIterator, SequentialUnaryDataset> {
  public:
   IgnoreErrorsDataset(DatasetPtr input, bool log_warning)
-      : input_(std::move(input)), log_warning_(log_warning) {}
+      : OpDataset(std::move(input)), log_warning(log_warning) {}
 
   std::string op_name() const override { return kOpName; }
   // log_warning does not change the output.
   std::string params() const override { return ""; }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
   int64_t Cardinality() const override { return UnknownUnlessInfinite(input_->Cardinality()); }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class IgnoreErrorsIterator;
-  const DatasetPtr input_;
-  const bool log_warning_;
+  const bool log_warning;
 };
 
-class IgnoreErrorsIterator : public Iterator {
+class IgnoreErrorsIterator : public CounterIterator<IgnoreErrorsDataset> {
  public:
   explicit IgnoreErrorsIterator(const IgnoreErrorsDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), input_(ds.input_->MakeIterator()) {}
+      : CounterIterator(ds, kIgnored, AtInputEnd::kKeep) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -53,29 +49,15 @@ class IgnoreErrorsIterator : public Iterator {
       }
     }
   }
-  void SaveInternal(StateWriter& w) override {
-    w.WriteInt(kIgnored, ignored_);
-    w.WriteChild(kInput, *input_);
-  }
-  void RestoreInternal(StateReader& r) override {
-    ignored_ = r.ReadIntInRange(kIgnored, 0, INT64_MAX);
-    r.RestoreChild(kInput, *input_);
-  }
 
  private:
   void Skipped(const Error& e) {
-    ++ignored_;
-    if (ds_.log_warning_) std::cerr << "inputpipe: warning: ignored error: " << e.what() << std::endl;
+    ++counter_;
+    if (dataset().log_warning) {
+      std::cerr << "inputpipe: warning: ignored error: " << e.what() << std::endl;
+    }
   }
-
-  const IgnoreErrorsDataset& ds_;
-  std::unique_ptr<Iterator> input_;
-  int64_t ignored_ = 0;
 };
-
-std::unique_ptr<Iterator> IgnoreErrorsDataset::MakeIteratorInternal() const {
-  return std::make_unique<IgnoreErrorsIterator>(*this);
-}
 
 int64_t SumIgnored(const StateNode& node) {
   int64_t total = 0;
@@ -90,7 +72,7 @@ int64_t SumIgnored(const StateNode& node) {
 }  // namespace
 
 DatasetPtr IgnoreErrors(DatasetPtr input, bool log_warning) {
-  if (!input) throw InvalidArgumentError("ignore_errors: input dataset is null");
+  CheckInput(input, kOpName);
   return std::make_shared<IgnoreErrorsDataset>(std::move(input), log_warning);
 }
 

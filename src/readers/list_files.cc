@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <random>
 
+#include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/readers.h"
 
@@ -25,88 +26,82 @@ std::vector<int64_t> Permutation(int64_t n, int64_t seed) {
   return order;
 }
 
-class ListFilesDataset : public Dataset {
+class ListFilesIterator;
+
+class ListFilesDataset : public OpDataset<ListFilesDataset, ListFilesIterator> {
  public:
   ListFilesDataset(std::vector<std::string> patterns, std::vector<std::string> names, bool shuffle,
                    std::optional<int64_t> seed)
-      : patterns_(std::move(patterns)), names_(std::move(names)), shuffle_(shuffle), seed_(seed),
-        drawn_seed_(seed ? *seed : static_cast<int64_t>(std::random_device{}() >> 1)) {
-    if (shuffle_) order_ = Permutation(Cardinality(), drawn_seed_);
+      : patterns(std::move(patterns)), names(std::move(names)), shuffle(shuffle), seed(seed),
+        drawn_seed(seed ? *seed : static_cast<int64_t>(std::random_device{}() >> 1)) {
+    if (shuffle) order_ = Permutation(Cardinality(), drawn_seed);
   }
 
   std::string op_name() const override { return "list_files"; }
   std::string params() const override {
     std::string p = "patterns=[";
-    for (size_t i = 0; i < patterns_.size(); ++i) p += (i ? ", '" : "'") + patterns_[i] + "'";
+    for (size_t i = 0; i < patterns.size(); ++i) p += (i ? ", '" : "'") + patterns[i] + "'";
     std::string all;
-    for (const auto& n : names_) all += n + '\0';
-    p += "], files=" + std::to_string(names_.size()) + " (hash " +
+    for (const auto& n : names) all += n + '\0';
+    p += "], files=" + std::to_string(names.size()) + " (hash " +
          HexU64(HashBytes(all.data(), all.size())) + ")";
-    p += std::string(", shuffle=") + (shuffle_ ? "true" : "false");
-    if (shuffle_ && seed_) p += ", seed=" + std::to_string(*seed_);
+    p += std::string(", shuffle=") + (shuffle ? "true" : "false");
+    if (shuffle && seed) p += ", seed=" + std::to_string(*seed);
     return p;
   }
-  int64_t Cardinality() const override { return static_cast<int64_t>(names_.size()); }
-  bool IsRandomAccess() const override { return !shuffle_ || seed_.has_value(); }
+  int64_t Cardinality() const override { return static_cast<int64_t>(names.size()); }
+  bool IsRandomAccess() const override { return !shuffle || seed.has_value(); }
   Element Get(int64_t index) const override {
     if (index < 0 || index >= Cardinality()) {
       throw InvalidArgumentError("list_files: Get(" + std::to_string(index) + ") out of range");
     }
-    return Tensor::String(names_[shuffle_ ? order_[index] : index]);
+    return Tensor::String(names[shuffle ? order_[index] : index]);
   }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
+  const std::vector<std::string> patterns;
+  const std::vector<std::string> names;
+  const bool shuffle;
+  const std::optional<int64_t> seed;
+  const int64_t drawn_seed;  // seed, or one drawn at construction
 
  private:
-  friend class ListFilesIterator;
-  const std::vector<std::string> patterns_;
-  const std::vector<std::string> names_;
-  const bool shuffle_;
-  const std::optional<int64_t> seed_;
-  const int64_t drawn_seed_;    // seed_, or one drawn at construction
-  std::vector<int64_t> order_;  // when shuffled: the permutation of drawn_seed_
+  std::vector<int64_t> order_;  // when shuffled: the permutation of drawn_seed
 };
 
-class ListFilesIterator : public Iterator {
+class ListFilesIterator : public DatasetIterator<ListFilesDataset> {
  public:
   explicit ListFilesIterator(const ListFilesDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), seed_(ds.shuffle_ ? ds.drawn_seed_ : 0) {}
+      : DatasetIterator(ds), seed_(ds.shuffle ? ds.drawn_seed : 0) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
-    if (next_ >= ds_.Cardinality()) return std::nullopt;
+    if (next_ >= dataset().Cardinality()) return std::nullopt;
     int64_t i = next_++;
-    if (!restored_order_.empty()) return Tensor::String(ds_.names_[restored_order_[i]]);
-    return ds_.Get(i);
+    if (!restored_order_.empty()) return Tensor::String(dataset().names[restored_order_[i]]);
+    return dataset().Get(i);
   }
   void SaveInternal(StateWriter& w) override {
     w.WriteInt(kNext, next_);
     w.WriteInt(kSeed, seed_);
   }
   void RestoreInternal(StateReader& r) override {
-    next_ = r.ReadIntInRange(kNext, 0, ds_.Cardinality());
+    next_ = ReadCounter(r, kNext, dataset().Cardinality());
     int64_t seed = r.ReadInt(kSeed);
-    if (ds_.shuffle_ && seed != seed_) {
-      if (ds_.seed_) {
+    if (dataset().shuffle && seed != seed_) {
+      if (dataset().seed) {
         throw DataLossError("corrupt state: list_files seed " + std::to_string(seed) +
-                            " where the dataset's is " + std::to_string(*ds_.seed_));
+                            " where the dataset's is " + std::to_string(*dataset().seed));
       }
       seed_ = seed;  // saved by a process that drew another seed
-      restored_order_ = Permutation(ds_.Cardinality(), seed_);
+      restored_order_ = Permutation(dataset().Cardinality(), seed_);
     }
   }
 
  private:
-  const ListFilesDataset& ds_;
   int64_t next_ = 0;
   int64_t seed_;
   std::vector<int64_t> restored_order_;  // only when the saved seed differs from the dataset's
 };
-
-std::unique_ptr<Iterator> ListFilesDataset::MakeIteratorInternal() const {
-  return std::make_unique<ListFilesIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr ListFiles(std::vector<std::string> patterns, bool shuffle, std::optional<int64_t> seed) {

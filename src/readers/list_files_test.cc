@@ -5,15 +5,11 @@
 
 #include "inputpipe/readers.h"
 #include "readers/readers_test_util.h"
-#include "testing/exactness.h"
 
 namespace inputpipe {
 namespace {
 
-using testing::Collect;
-using testing::ExpectExactResume;
-using testing::TempDir;
-using testing::Strings;
+using namespace testing;  // NOLINT: test helpers
 
 TEST(ListFilesTest, SortedWhenNotShuffledAndAPermutationWhenShuffled) {
   TempDir dir;

@@ -1,6 +1,7 @@
 // Helpers of the reader tests: a temporary directory, the golden files under tests/data, and
 // the canonical text of elements that tests/data/make_golden.py writes for TensorFlow's
-// outputs (see its docstring), so the two can be compared line for line.
+// outputs (see its docstring), so the two can be compared line for line. Includes the shared
+// test helpers (testing/exactness.h, testing/expect_error.h): a reader test includes this one.
 #ifndef INPUTPIPE_READERS_READERS_TEST_UTIL_H_
 #define INPUTPIPE_READERS_READERS_TEST_UTIL_H_
 
@@ -19,6 +20,8 @@
 
 #include "inputpipe/dataset.h"
 #include "inputpipe/errors.h"
+#include "testing/exactness.h"
+#include "testing/expect_error.h"
 
 namespace inputpipe::testing {
 

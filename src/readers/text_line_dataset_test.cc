@@ -4,16 +4,11 @@
 
 #include "inputpipe/readers.h"
 #include "readers/readers_test_util.h"
-#include "testing/exactness.h"
 
 namespace inputpipe {
 namespace {
 
-using testing::Collect;
-using testing::ExpectExactResume;
-using testing::MessageHas;
-using testing::TempDir;
-using testing::Strings;
+using namespace testing;  // NOLINT: test helpers
 
 std::string ManyLines(int n) {
   std::string s;

@@ -7,18 +7,13 @@
 #include "inputpipe/readers.h"
 #include "readers/readers_test_util.h"
 #include "readers/tfrecord_format.h"
-#include "testing/exactness.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 
 namespace inputpipe {
 namespace {
 
-using testing::Collect;
-using testing::ExpectExactResume;
-using testing::MessageHas;
-using testing::TempDir;
-using testing::Strings;
+using namespace testing;  // NOLINT: test helpers
 
 std::vector<std::string> SampleRecords(int n, const std::string& tag) {
   std::vector<std::string> out;
