@@ -136,13 +136,12 @@ class GroupByWindowIterator : public UnaryIterator<GroupByWindowDataset> {
     RestoreInput(r);
     const int64_t span = read_ - anchor;
     const bool has_current = r.HasChild(kReduce);
-    const PositionBitmap open = span > 0 ? PositionBitmap::Decode(r.ReadBytes(kOpen), span,
-                                                                  "group_by_window 'open'")
-                                         : PositionBitmap();
-    const PositionBitmap current =
-        has_current ? PositionBitmap::Decode(r.ReadBytes(kCurrent), span,
-                                             "group_by_window 'current'")
-                    : PositionBitmap(span);
+    const PositionBitmap open =
+        span > 0 ? PositionBitmap::Decode(r.ReadBytes(kOpen), span, "group_by_window 'open'")
+                 : PositionBitmap();
+    const PositionBitmap current = has_current ? PositionBitmap::Decode(r.ReadBytes(kCurrent), span,
+                                                                        "group_by_window 'current'")
+                                               : PositionBitmap(span);
     // Re-read from the anchor, putting each element back where it was.
     for (int64_t position = anchor; position < read_; ++position) {
       StateNode before = input_->SaveNode();

@@ -21,8 +21,8 @@ namespace inputpipe {
 
 class InterleaveDatasetBase : public UnaryDataset {
  public:
-  InterleaveDatasetBase(DatasetPtr input, DatasetFn fn, int64_t cycle_length,
-                        int64_t block_length, bool deterministic, FunctionOptions options)
+  InterleaveDatasetBase(DatasetPtr input, DatasetFn fn, int64_t cycle_length, int64_t block_length,
+                        bool deterministic, FunctionOptions options)
       : UnaryDataset(std::move(input)),
         fn(std::move(fn)),
         cycle_length(cycle_length),

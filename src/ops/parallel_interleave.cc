@@ -85,8 +85,8 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
 
   void OnOpen(int64_t i, std::unique_ptr<Iterator> inner,
               std::shared_ptr<const StateNode> restored) override EXCLUDES(mu_) {
-    auto initial = restored ? std::move(restored)
-                            : std::make_shared<const StateNode>(inner->SaveNode());
+    auto initial =
+        restored ? std::move(restored) : std::make_shared<const StateNode>(inner->SaveNode());
     consumed_[i] = initial;
     MutexLock lock(mu_);
     Slot& slot = slots_[i];
@@ -182,7 +182,7 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
   CondVar worker_cv_;    // a slot to read, or stopping
   CondVar consumer_cv_;  // an item or an eof, or stopping
   std::vector<Slot> slots_ GUARDED_BY(mu_);
-  int64_t priority_ GUARDED_BY(mu_) = 0;  // where workers look first
+  int64_t priority_ GUARDED_BY(mu_) = 0;                      // where workers look first
   WorkerThreads threads_{mu_, {&worker_cv_, &consumer_cv_}};  // last: joined first
 };
 
@@ -191,9 +191,9 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
 DatasetPtr MakeParallelInterleave(DatasetPtr input, DatasetFn fn, int64_t cycle_length,
                                   int64_t block_length, int64_t threads, bool deterministic,
                                   FunctionOptions options) {
-  return std::make_shared<ParallelInterleaveDataset>(std::move(input), std::move(fn),
-                                                     cycle_length, block_length, threads,
-                                                     deterministic, std::move(options));
+  return std::make_shared<ParallelInterleaveDataset>(std::move(input), std::move(fn), cycle_length,
+                                                     block_length, threads, deterministic,
+                                                     std::move(options));
 }
 
 }  // namespace inputpipe

@@ -81,8 +81,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
     std::shared_ptr<Slot> slot;
     {
       MutexLock lock(mu_);
-      while (!(slot = ReadySlot()) && !(input_done_ && undelivered_ == 0) &&
-             !threads_.stopping()) {
+      while (!(slot = ReadySlot()) && !(input_done_ && undelivered_ == 0) && !threads_.stopping()) {
         consumer_cv_.Wait(mu_);
       }
       threads_.RethrowIfFailed();
@@ -139,9 +138,9 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
         throw DataLossError("corrupt state: parallel_map(deterministic=true) has a '" +
                             std::string(kDeliveredAhead) + "' bitmap");
       }
-      skip_ = PositionBitmap::DecodeAtMost(bytes, kMaxDeliveredAhead,
-                                           "parallel_map 'delivered_ahead'")
-                  .Positions();
+      skip_ =
+          PositionBitmap::DecodeAtMost(bytes, kMaxDeliveredAhead, "parallel_map 'delivered_ahead'")
+              .Positions();
     }
   }
 
@@ -279,8 +278,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
     }
   }
 
-  void Publish(Slot& slot, std::optional<Element> output, std::exception_ptr error)
-      EXCLUDES(mu_) {
+  void Publish(Slot& slot, std::optional<Element> output, std::exception_ptr error) EXCLUDES(mu_) {
     MutexLock lock(mu_);
     slot.output = std::move(output);
     slot.error = error;
@@ -296,12 +294,12 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
   PairedReader reader_;
   std::vector<int64_t> skip_;
 
-  Mutex mu_;                // also guards the fields of the Slots in window_ and work_
-  CondVar dispatcher_cv_;   // room in window_, or stopping
-  CondVar worker_cv_;       // work_ non-empty, or stopping
-  CondVar consumer_cv_;     // a slot done, input_done_, or stopping
-  std::deque<std::shared_ptr<Slot>> window_ GUARDED_BY(mu_);  // read, not all delivered; in order
-  std::deque<std::shared_ptr<Slot>> work_ GUARDED_BY(mu_);    // waiting for a worker
+  Mutex mu_;               // also guards the fields of the Slots in window_ and work_
+  CondVar dispatcher_cv_;  // room in window_, or stopping
+  CondVar worker_cv_;      // work_ non-empty, or stopping
+  CondVar consumer_cv_;    // a slot done, input_done_, or stopping
+  std::deque<std::shared_ptr<Slot>> window_ GUARDED_BY(mu_);    // read, not all delivered; in order
+  std::deque<std::shared_ptr<Slot>> work_ GUARDED_BY(mu_);      // waiting for a worker
   std::shared_ptr<const StateNode> base_node_ GUARDED_BY(mu_);  // input before window_.front()
   int64_t popped_ GUARDED_BY(mu_) = 0;       // slots dropped from window_ since Start()
   int64_t undelivered_ GUARDED_BY(mu_) = 0;  // slots in window_ not delivered

@@ -126,7 +126,7 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
   CondVar consumer_cv_;  // an item, finished_, or stopping
   std::deque<PairedElement> buffer_ GUARDED_BY(mu_);
   std::shared_ptr<const StateNode> last_taken_ GUARDED_BY(mu_);  // the consumer's position
-  bool finished_ GUARDED_BY(mu_) = false;                         // the input ended
+  bool finished_ GUARDED_BY(mu_) = false;                        // the input ended
   WorkerThreads threads_{mu_, {&producer_cv_, &consumer_cv_}};   // last: joined first
 };
 

@@ -61,8 +61,7 @@ TEST(PositionBitmapTest, DecodeAtMostIsBoundedByItsMaximum) {
   EXPECT_EQ(PositionBitmap::DecodeAtMost("", 64, "test").Positions(), std::vector<int64_t>{});
   EXPECT_THROW(PositionBitmap::DecodeAtMost(std::string(9, '\x01'), 64, "test"), DataLossError);
   // Within the bytes allowed, but a position past the maximum.
-  EXPECT_THROW(PositionBitmap::DecodeAtMost(bitmap.Trimmed().Encode(), 33, "test"),
-               DataLossError);
+  EXPECT_THROW(PositionBitmap::DecodeAtMost(bitmap.Trimmed().Encode(), 33, "test"), DataLossError);
   EXPECT_EQ(PositionBitmap::DecodeAtMost(bitmap.Trimmed().Encode(), 34, "test").size(), 40);
 }
 
