@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/index_iterator.h"
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "testing/exactness.h"
 
@@ -52,38 +53,41 @@ inline MapFn SlowSquare(int micros) {
 
 // 0, 1, ..., n-1 through an iterator that is not random-access (stands for a filter or a file
 // reader): state = the next value; counts the elements read, for replay measurements.
-class SequentialRange : public Dataset {
+class SequentialRangeIterator;
+
+class SequentialRange : public OpDataset<SequentialRange, SequentialRangeIterator> {
  public:
   explicit SequentialRange(int64_t n, std::shared_ptr<std::atomic<int64_t>> reads = nullptr)
-      : n_(n), reads_(reads ? reads : std::make_shared<std::atomic<int64_t>>(0)) {}
+      : n(n), reads_(reads ? reads : std::make_shared<std::atomic<int64_t>>(0)) {}
   std::string op_name() const override { return "sequential_range"; }
-  std::string params() const override { return "n=" + std::to_string(n_); }
-  int64_t Cardinality() const override { return n_; }
+  std::string params() const override { return "n=" + std::to_string(n); }
+  int64_t Cardinality() const override { return n; }
   int64_t reads() const { return reads_->load(); }
+  void CountRead() const { reads_->fetch_add(1); }
+
+  const int64_t n;
+
+ private:
+  std::shared_ptr<std::atomic<int64_t>> reads_;
+};
+
+class SequentialRangeIterator : public DatasetIterator<SequentialRange> {
+ public:
+  using DatasetIterator::DatasetIterator;
 
  protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
-    class It : public Iterator {
-     public:
-      explicit It(const SequentialRange& ds) : Iterator(ds.shared()), ds_(ds) {}
-      std::optional<Element> GetNextInternal() override {
-        if (next_ >= ds_.n_) return std::nullopt;
-        ds_.reads_->fetch_add(1);
-        return Element(Tensor::Scalar<int64_t>(next_++));
-      }
-      void SaveInternal(StateWriter& w) override { w.WriteInt("next", next_); }
-      void RestoreInternal(StateReader& r) override { next_ = r.ReadIntInRange("next", 0, ds_.n_); }
-
-     private:
-      const SequentialRange& ds_;
-      int64_t next_ = 0;
-    };
-    return std::make_unique<It>(*this);
+  std::optional<Element> GetNextInternal() override {
+    if (next_ >= dataset().n) return std::nullopt;
+    dataset().CountRead();
+    return Element(Tensor::Scalar<int64_t>(next_++));
+  }
+  void SaveInternal(StateWriter& w) override { w.WriteInt("next", next_); }
+  void RestoreInternal(StateReader& r) override {
+    next_ = r.ReadIntInRange("next", 0, dataset().n);
   }
 
  private:
-  const int64_t n_;
-  std::shared_ptr<std::atomic<int64_t>> reads_;
+  int64_t next_ = 0;
 };
 
 inline std::shared_ptr<SequentialRange> Seq(int64_t n) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
@@ -70,36 +71,36 @@ TEST(PairedReaderTest, AFailedReadCarriesItsErrorAndTheStateAfterIt) {
 }
 
 // An input that cannot report its state after a failed read.
-class BrokenAfterFailure : public Dataset {
+class BrokenAfterFailureIterator;
+
+class BrokenAfterFailure : public OpDataset<BrokenAfterFailure, BrokenAfterFailureIterator> {
  public:
   std::string op_name() const override { return "broken_after_failure"; }
   std::string params() const override { return ""; }
   int64_t Cardinality() const override { return kUnknownCardinality; }
+};
+
+class BrokenAfterFailureIterator : public DatasetIterator<BrokenAfterFailure> {
+ public:
+  using DatasetIterator::DatasetIterator;
 
  protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override {
-    class It : public Iterator {
-     public:
-      using Iterator::Iterator;
-      std::optional<Element> GetNextInternal() override {
-        if (next_ == 1) {
-          broken_ = true;
-          throw DataLossError("read failed");
-        }
-        return Element(Tensor::Scalar<int64_t>(next_++));
-      }
-      void SaveInternal(StateWriter& w) override {
-        if (broken_) throw DataLossError("no state");
-        w.WriteInt("next", next_);
-      }
-      void RestoreInternal(StateReader& r) override { next_ = r.ReadInt("next"); }
-
-     private:
-      int64_t next_ = 0;
-      bool broken_ = false;
-    };
-    return std::make_unique<It>(shared());
+  std::optional<Element> GetNextInternal() override {
+    if (next_ == 1) {
+      broken_ = true;
+      throw DataLossError("read failed");
+    }
+    return Element(Tensor::Scalar<int64_t>(next_++));
   }
+  void SaveInternal(StateWriter& w) override {
+    if (broken_) throw DataLossError("no state");
+    w.WriteInt("next", next_);
+  }
+  void RestoreInternal(StateReader& r) override { next_ = r.ReadInt("next"); }
+
+ private:
+  int64_t next_ = 0;
+  bool broken_ = false;
 };
 
 TEST(PairedReaderTest, KeepsThePreviousStateWhenTheInputCannotReportOne) {
