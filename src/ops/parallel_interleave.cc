@@ -77,8 +77,8 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
       slot.items.pop_front();
       consumed_[k] = item.state;
       priority_ = k;
-      worker_cv_.Signal();
     }
+    worker_cv_.Signal();
     if (item.error) std::rethrow_exception(item.error);  // the position stays on this slot
     return std::move(item.element);
   }
@@ -160,13 +160,15 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
         reader = &slots_[k].reader;
       }
       PairedElement item = reader->Read();
-      MutexLock lock(mu_);
-      Slot& slot = slots_[k];
-      slot.busy = false;
-      if (item.end()) {
-        slot.eof = true;
-      } else {
-        slot.items.push_back(std::move(item));
+      {
+        MutexLock lock(mu_);
+        Slot& slot = slots_[k];
+        slot.busy = false;
+        if (item.end()) {
+          slot.eof = true;
+        } else {
+          slot.items.push_back(std::move(item));
+        }
       }
       consumer_cv_.Signal();
       worker_cv_.Signal();

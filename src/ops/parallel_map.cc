@@ -79,6 +79,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
   std::optional<Element> GetNextInternal() override EXCLUDES(mu_) {
     if (!threads_.started()) Start();
     std::shared_ptr<Slot> slot;
+    bool wake_dispatcher;
     {
       MutexLock lock(mu_);
       while (!(slot = ReadySlot()) && !(input_done_ && undelivered_ == 0) && !threads_.stopping()) {
@@ -91,8 +92,9 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
       PopDelivered();
       // Wake the dispatcher only once the window is half empty: it then reads a run of
       // elements instead of waking for each one.
-      if (static_cast<int64_t>(window_.size()) <= capacity_ / 2) dispatcher_cv_.Signal();
+      wake_dispatcher = static_cast<int64_t>(window_.size()) <= capacity_ / 2;
     }
+    if (wake_dispatcher) dispatcher_cv_.Signal();
     if (slot->error) std::rethrow_exception(slot->error);
     return std::move(slot->output);
   }

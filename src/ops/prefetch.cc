@@ -47,6 +47,7 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
     if (dataset().buffer_size == 0) return input_->GetNext();
     if (!threads_.started()) Start();
     PairedElement item;
+    bool wake_producer;
     {
       MutexLock lock(mu_);
       while (buffer_.empty() && !finished_ && !threads_.stopping()) consumer_cv_.Wait(mu_);
@@ -57,10 +58,9 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
       last_taken_ = item.state;
       // Wake the producer only once the buffer is half empty: it then refills a run of
       // elements instead of waking for each one.
-      if (static_cast<int64_t>(buffer_.size()) <= dataset().buffer_size / 2) {
-        producer_cv_.Signal();
-      }
+      wake_producer = static_cast<int64_t>(buffer_.size()) <= dataset().buffer_size / 2;
     }
+    if (wake_producer) producer_cv_.Signal();
     if (item.error) std::rethrow_exception(item.error);
     return std::move(item.element);
   }
