@@ -16,14 +16,17 @@
 // the element's place and the next read continues after it, as in the sequential ops); when the
 // input cannot report a state after a failure, the state after the previous element stands.
 //
-// Worker processes (docs/reorder.md, "Next"): the parent process keeps the order and the
-// consumer's position, the workers only compute. A process-worker map reuses this reader as
-// is in the parent (read, pair, ship element i to a worker, re-order the results by i, report
-// the state paired with the last result taken), WorkerThreads (worker_threads.h) for the
-// parent's dispatcher and collector threads, and PositionBitmap (position_bitmap.h) for the
-// "delivered ahead" set when it delivers out of order: its state is then byte for byte that of
-// parallel_map, so a state restores with 0, 2 or 32 workers. Rank splitting plugs in at the
-// same place: a reader over a rank's share of the input is still a reader of an Iterator.
+// Worker processes (not built yet): the parent process keeps the order and the consumer's
+// position, the workers only compute. A process-worker map over a streaming input reuses this
+// reader as is in the parent (read, pair, ship element i to a worker, re-order the results by
+// i, report the state paired with the last result taken), WorkerThreads (worker_threads.h) for
+// the parent's dispatcher and collector threads, and PositionBitmap (position_bitmap.h) for the
+// "delivered ahead" set when it delivers out of order: its state can then be parallel_map's,
+// byte for byte, so a state restores with 0, 2 or 32 workers. Over a random-access input the
+// parent hands out indices instead and needs no reader (the state: the next index taken). The
+// piece to extract next for it is parallel_map's window (in-flight slots in input order, the
+// base state, the delivered-ahead set). Rank splitting plugs in at the same place: a reader
+// over a rank's share of the input is still a reader of an Iterator.
 //
 // Thread-safety: one thread at a time (a handover through a mutex, as interleave's slots do).
 #ifndef INPUTPIPE_OPS_THREADING_PAIRED_READER_H_

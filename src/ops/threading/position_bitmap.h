@@ -12,7 +12,7 @@
 // read with DecodeAtMost.
 //
 // Bytes: position i is bit (i % 8) of byte i / 8, least significant bit first; ceil(size / 8)
-// bytes, the padding bits of the last byte clear (docs/state_format.md). A decoder is bounded by
+// bytes, the padding bits of the last byte clear (docs/reorder.md). A decoder is bounded by
 // the size the reader expects (or a maximum), and corrupt bytes are a DataLossError naming what
 // was being read: a state never makes a restore allocate more than its caller allows.
 #ifndef INPUTPIPE_OPS_THREADING_POSITION_BITMAP_H_
