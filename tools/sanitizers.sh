@@ -26,7 +26,7 @@ if [ -z "${INPUTPIPE_SOAK_ELEMENTS:-}" ] && [ "${INPUTPIPE_LONG:-0}" != "1" ]; t
 fi
 ASAN_BUILD_DIR="${ASAN_BUILD_DIR:-build/asan}"
 TSAN_BUILD_DIR="${TSAN_BUILD_DIR:-build/tsan}"
-TSAN_FILTER="${TSAN_FILTER:-ParallelMap*:Prefetch*:Interleave*:Hook*:Storage*:Reliability*}"
+TSAN_FILTER="${TSAN_FILTER:-ParallelMap*:Prefetch*:Interleave*:WorkerThreads*:Hook*:Storage*:Reliability*}"
 
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi

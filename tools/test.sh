@@ -19,6 +19,8 @@ if [ "${INPUTPIPE_SKIP_SANITIZERS:-0}" != "1" ]; then
   bash tools/sanitizers.sh asan
   stage "C++ threaded tests under TSan"
   bash tools/sanitizers.sh tsan
+  stage "thread-safety analysis (clang -Wthread-safety)"
+  bash tools/thread_safety.sh
   stage "fuzzing"
   bash tools/fuzz.sh
 else

@@ -10,70 +10,69 @@
 // is an *anchor* (the input's state before the oldest element still in a window: open or being
 // reduced; captured before every read, kept per window), the number of elements read, two
 // bitmaps over the input positions from the anchor to there ("open": in an open window;
-// "current": in the window being reduced) and the reduce iterator's state. Keys are recomputed
-// by key_fn on restore, which re-reads the input from the anchor: the state grows by two bits
-// per element of that span (docs/reorder.md), the replay by that span's elements. One
+// "current": in the window being reduced; coded by threading/position_bitmap.h) and the reduce
+// iterator's state. Keys are recomputed by key_fn on restore, which re-reads the input from the
+// anchor: the state grows by two bits per element of that span (docs/reorder.md), the replay
+// by that span's elements. One
 // input->SaveNode() per element read keeps an anchor ready for every window. Window sizes from
 // window_size_fn are not saved: a restored iterator asks window_size_fn again (a pure function
 // gives the same sizes; a stateful one is reported as external state).
 #include <map>
 #include <unordered_map>
 
-#include "core/tensor_ops.h"
 #include "core/element_list_dataset.h"
+#include "core/op_skeleton.h"
+#include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
+#include "ops/threading/position_bitmap.h"
 
 namespace inputpipe {
 
 namespace {
-constexpr char kInput[] = "input";    // the input's state at the anchor
-constexpr char kAnchor[] = "anchor";  // input position of the anchor
+constexpr char kAnchor[] = "anchor";  // input position of the anchor; "input": the state there
 constexpr char kRead[] = "read";      // elements read from the input
 constexpr char kInputDone[] = "input_done";
 constexpr char kOpen[] = "open";        // bitmap from the anchor: in an open window
 constexpr char kCurrent[] = "current";  // bitmap from the anchor: in the window being reduced
 constexpr char kReduce[] = "reduce";    // the reduce iterator's state, while one is active
 
-class GroupByWindowDataset : public Dataset {
+class GroupByWindowIterator;
+
+class GroupByWindowDataset
+    : public OpDataset<GroupByWindowDataset, GroupByWindowIterator, UnaryDataset> {
  public:
   // Exactly one of window_size (> 0) and window_size_fn is given.
   GroupByWindowDataset(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn, int64_t window_size,
                        WindowSizeFn window_size_fn, FunctionOptions options)
-      : input_(std::move(input)),
-        key_fn_(std::move(key_fn)),
-        reduce_fn_(std::move(reduce_fn)),
-        window_size_(window_size),
-        window_size_fn_(std::move(window_size_fn)),
-        options_(std::move(options)) {}
+      : OpDataset(std::move(input)),
+        key_fn(std::move(key_fn)),
+        reduce_fn(std::move(reduce_fn)),
+        window_size(window_size),
+        window_size_fn(std::move(window_size_fn)),
+        options(std::move(options)) {}
 
   std::string op_name() const override { return "group_by_window"; }
   std::string params() const override {
-    return "fn=" + options_.name + (options_.stateful ? ", stateful=true" : "") +
-           (window_size_fn_ ? ", window_size=window_size_func"
-                            : ", window_size=" + std::to_string(window_size_));
+    return "fn=" + options.name + (options.stateful ? ", stateful=true" : "") +
+           (window_size_fn ? ", window_size=window_size_func"
+                           : ", window_size=" + std::to_string(window_size));
   }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
   int64_t Cardinality() const override {
     return input_->Cardinality() == 0 ? 0 : kUnknownCardinality;
   }
+  bool IsRandomAccess() const override { return false; }
+  Element Get(int64_t index) const override { return Dataset::Get(index); }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class GroupByWindowIterator;
-  const DatasetPtr input_;
-  const KeyFn key_fn_;
-  const ReduceFn reduce_fn_;
-  const int64_t window_size_;  // 0 when window_size_fn_ gives the sizes
-  const WindowSizeFn window_size_fn_;
-  const FunctionOptions options_;
+  const KeyFn key_fn;
+  const ReduceFn reduce_fn;
+  const int64_t window_size;  // 0 when window_size_fn gives the sizes
+  const WindowSizeFn window_size_fn;
+  const FunctionOptions options;
 };
 
-class GroupByWindowIterator : public Iterator {
+class GroupByWindowIterator : public UnaryIterator<GroupByWindowDataset> {
  public:
-  explicit GroupByWindowIterator(const GroupByWindowDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), input_(ds.input_->MakeIterator()) {}
+  using UnaryIterator::UnaryIterator;
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -100,8 +99,9 @@ class GroupByWindowIterator : public Iterator {
   }
 
   void SaveInternal(StateWriter& w) override {
-    if (ds_.options_.stateful) {
-      w.ReportExternalState("group_by_window(fn=" + ds_.options_.name +
+    const GroupByWindowDataset& ds = dataset();
+    if (ds.options.stateful) {
+      w.ReportExternalState("group_by_window(fn=" + ds.options.name +
                             "): the function is declared stateful");
     }
     const Window* oldest = current_ ? &current_window_ : nullptr;
@@ -112,19 +112,19 @@ class GroupByWindowIterator : public Iterator {
     w.WriteBool(kInputDone, input_done_);
     if (!oldest) {
       w.WriteInt(kAnchor, read_);
-      w.WriteChild(kInput, *input_);
+      SaveInput(w);
       return;
     }
     const int64_t anchor = oldest->positions.front();
     w.WriteInt(kAnchor, anchor);
-    w.WriteChildNode(kInput, oldest->first_node);
-    std::string open((read_ - anchor + 7) / 8, '\0');
-    for (const auto& [key, window] : groups_) SetBits(window.positions, anchor, &open);
-    w.WriteBytes(kOpen, std::move(open));
+    w.WriteChildNode(kInputKey, oldest->first_node);
+    PositionBitmap open(read_ - anchor);
+    for (const auto& [key, window] : groups_) SetPositions(window.positions, anchor, &open);
+    w.WriteBytes(kOpen, open.Encode());
     if (current_) {
-      std::string current((read_ - anchor + 7) / 8, '\0');
-      SetBits(current_window_.positions, anchor, &current);
-      w.WriteBytes(kCurrent, std::move(current));
+      PositionBitmap current(read_ - anchor);
+      SetPositions(current_window_.positions, anchor, &current);
+      w.WriteBytes(kCurrent, current.Encode());
       w.WriteChild(kReduce, *current_);
     }
   }
@@ -133,17 +133,15 @@ class GroupByWindowIterator : public Iterator {
     read_ = r.ReadIntInRange(kRead, 0, INT64_MAX);
     input_done_ = r.ReadBool(kInputDone);
     const int64_t anchor = r.ReadIntInRange(kAnchor, 0, read_);
-    r.RestoreChild(kInput, *input_);
-    const std::string empty;
-    const std::string& open = anchor < read_ ? r.ReadBytes(kOpen) : empty;
+    RestoreInput(r);
+    const int64_t span = read_ - anchor;
     const bool has_current = r.HasChild(kReduce);
-    const std::string& current = has_current ? r.ReadBytes(kCurrent) : empty;
-    const size_t bytes = static_cast<size_t>((read_ - anchor + 7) / 8);
-    if (open.size() != bytes || (has_current && current.size() != bytes)) {
-      throw DataLossError("corrupt state: group_by_window bitmaps of " +
-                          std::to_string(open.size()) + " bytes for " +
-                          std::to_string(read_ - anchor) + " positions");
-    }
+    const PositionBitmap open =
+        span > 0 ? PositionBitmap::Decode(r.ReadBytes(kOpen), span, "group_by_window 'open'")
+                 : PositionBitmap();
+    const PositionBitmap current = has_current ? PositionBitmap::Decode(r.ReadBytes(kCurrent), span,
+                                                                        "group_by_window 'current'")
+                                               : PositionBitmap(span);
     // Re-read from the anchor, putting each element back where it was.
     for (int64_t position = anchor; position < read_; ++position) {
       StateNode before = input_->SaveNode();
@@ -154,18 +152,18 @@ class GroupByWindowIterator : public Iterator {
                             " during replay");
       }
       const int64_t bit = position - anchor;
-      if (has_current && ((static_cast<uint8_t>(current[bit / 8]) >> (bit % 8)) & 1)) {
+      if (current.Test(bit)) {
         if (current_window_.positions.empty()) current_window_.first_node = std::move(before);
         current_window_.positions.push_back(position);
         current_window_.elements.push_back(std::move(*element));
-      } else if ((static_cast<uint8_t>(open[bit / 8]) >> (bit % 8)) & 1) {
+      } else if (open.Test(bit)) {
         Add(position, std::move(*element), std::move(before), /*replaying=*/true);
       }
     }
     if (has_current) {
       if (current_window_.elements.empty())
         throw DataLossError("corrupt state: group_by_window: empty window");
-      current_window_.key = ds_.key_fn_(current_window_.elements.front());
+      current_window_.key = dataset().key_fn(current_window_.elements.front());
       current_ = MakeReduceIterator(current_window_);
       current_->RestoreNode(r.ChildNode(kReduce));
     }
@@ -179,15 +177,13 @@ class GroupByWindowIterator : public Iterator {
     StateNode first_node;            // the input's state before elements[0]
   };
 
-  static void SetBits(const std::vector<int64_t>& positions, int64_t anchor, std::string* bitmap) {
-    for (int64_t p : positions) {
-      int64_t bit = p - anchor;
-      (*bitmap)[bit / 8] = static_cast<char>((*bitmap)[bit / 8] | (1 << (bit % 8)));
-    }
+  static void SetPositions(const std::vector<int64_t>& positions, int64_t anchor,
+                           PositionBitmap* bitmap) {
+    for (int64_t p : positions) bitmap->Set(p - anchor);
   }
 
   void Add(int64_t position, Element element, StateNode before, bool replaying) {
-    int64_t key = ds_.key_fn_(element);
+    int64_t key = dataset().key_fn(element);
     // Before the element joins a window: a failed size drops it, as in tf.data. A replayed
     // element's window was open at the save, so it cannot fill here; its size is asked later.
     const int64_t window_size = replaying ? 0 : WindowSize(key);
@@ -202,12 +198,13 @@ class GroupByWindowIterator : public Iterator {
   }
 
   int64_t WindowSize(int64_t key) {
-    if (!ds_.window_size_fn_) return ds_.window_size_;
+    const GroupByWindowDataset& ds = dataset();
+    if (!ds.window_size_fn) return ds.window_size;
     auto known = window_sizes_.find(key);
     if (known != window_sizes_.end()) return known->second;
-    const int64_t size = ds_.window_size_fn_(key);
+    const int64_t size = ds.window_size_fn(key);
     if (size <= 0) {
-      throw InvalidArgumentError("group_by_window(fn=" + ds_.options_.name +
+      throw InvalidArgumentError("group_by_window(fn=" + ds.options.name +
                                  "): window_size_func returned " + std::to_string(size) +
                                  " for key " + std::to_string(key) + "; it must be positive");
     }
@@ -222,17 +219,16 @@ class GroupByWindowIterator : public Iterator {
   }
 
   std::unique_ptr<Iterator> MakeReduceIterator(const Window& window) {
+    const GroupByWindowDataset& ds = dataset();
     DatasetPtr reduced =
-        ds_.reduce_fn_(window.key, MakeElementListDataset("group_window", window.elements));
+        ds.reduce_fn(window.key, MakeElementListDataset("group_window", window.elements));
     if (!reduced) {
-      throw InvalidArgumentError("group_by_window(fn=" + ds_.options_.name +
+      throw InvalidArgumentError("group_by_window(fn=" + ds.options.name +
                                  "): reduce_fn returned a null dataset");
     }
     return reduced->MakeIterator();
   }
 
-  const GroupByWindowDataset& ds_;
-  std::unique_ptr<Iterator> input_;
   std::map<int64_t, Window> groups_;                   // open windows by key
   std::unordered_map<int64_t, int64_t> window_sizes_;  // window_size_fn's answers, by key
   Window current_window_;                              // the window being reduced (while current_)
@@ -241,16 +237,12 @@ class GroupByWindowIterator : public Iterator {
   bool input_done_ = false;
 };
 
-std::unique_ptr<Iterator> GroupByWindowDataset::MakeIteratorInternal() const {
-  return std::make_unique<GroupByWindowIterator>(*this);
-}
-
 DatasetPtr MakeGroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn,
                              int64_t window_size, WindowSizeFn window_size_fn,
                              FunctionOptions options) {
-  if (!input) throw InvalidArgumentError("group_by_window: input dataset is null");
-  if (!key_fn) throw InvalidArgumentError("group_by_window: key_func is empty");
-  if (!reduce_fn) throw InvalidArgumentError("group_by_window: reduce_func is empty");
+  CheckInput(input, "group_by_window");
+  CheckFn(key_fn, "group_by_window", "key_func");
+  CheckFn(reduce_fn, "group_by_window", "reduce_func");
   return std::make_shared<GroupByWindowDataset>(std::move(input), std::move(key_fn),
                                                 std::move(reduce_fn), window_size,
                                                 std::move(window_size_fn), std::move(options));
@@ -259,17 +251,14 @@ DatasetPtr MakeGroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn,
 
 DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn, int64_t window_size,
                          FunctionOptions options) {
-  if (window_size <= 0) {
-    throw InvalidArgumentError("group_by_window: window_size must be positive, got " +
-                               std::to_string(window_size));
-  }
+  CheckPositive(window_size, "group_by_window", "window_size");
   return MakeGroupByWindow(std::move(input), std::move(key_fn), std::move(reduce_fn), window_size,
                            WindowSizeFn(), std::move(options));
 }
 
 DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn,
                          WindowSizeFn window_size_fn, FunctionOptions options) {
-  if (!window_size_fn) throw InvalidArgumentError("group_by_window: window_size_func is empty");
+  CheckFn(window_size_fn, "group_by_window", "window_size_func");
   return MakeGroupByWindow(std::move(input), std::move(key_fn), std::move(reduce_fn),
                            /*window_size=*/0, std::move(window_size_fn), std::move(options));
 }

@@ -212,5 +212,20 @@ TEST(ParallelMapTest, RunCallsFailureReachesTheConsumerAsTheElementsError) {
   EXPECT_THROW(it->GetNext(), FailedPreconditionError);
 }
 
+TEST(ParallelMapTest, AnOversizedDeliveredAheadBitmapIsDataLoss) {
+  // A corrupt state must not make a restore skip (or allocate for) millions of elements: the
+  // bitmap is bounded far above any window.
+  auto ds = Map(Seq(100), SlowSquare(0), {.name = "square"}, 2, /*deterministic=*/false);
+  auto it = ds->MakeIterator();
+  it->GetNext();
+  DecodedState decoded = DecodeState(it->Save());
+  decoded.root.blobs.clear();
+  decoded.root.blobs.emplace_back("delivered_ahead", "\x02");
+  EXPECT_NO_THROW(ds->MakeIterator()->Restore(EncodeState(decoded.pipeline, decoded.root)));
+  decoded.root.blobs.back().second = std::string(1 << 20, '\xff');  // 8M elements
+  EXPECT_THROW(ds->MakeIterator()->Restore(EncodeState(decoded.pipeline, decoded.root)),
+               DataLossError);
+}
+
 }  // namespace
 }  // namespace inputpipe

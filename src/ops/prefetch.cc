@@ -1,180 +1,139 @@
 // prefetch(buffer_size): a background thread reads the input ahead into a buffer of up to
 // buffer_size elements (kAutotune: kAutotuneBuffer; 0: no thread, reads in the caller's thread).
 //
-// State: the input's state paired with the last element the consumer took. The producer
-// captures input->SaveNode() right after reading each element and buffers the pair; Save
-// reports the node of the last element handed out (or the input's state before the thread
-// started), so it never waits for the producer and never holds a buffered element. Restore
-// restores the input to that node; the thread starts again at the first GetNext.
+// State: the input's state paired with the last element the consumer took. The producer reads
+// through a PairedReader (threading/paired_reader.h: each element with the input's state right
+// after it) and buffers the pairs; Save reports the state of the last item handed out (or the
+// input's state before the thread started), so it never waits for the producer and never holds
+// a buffered element. Restore restores the input to that state; the thread starts again at the
+// first GetNext.
 //
 // The buffer size does not change the output, so it is not in the fingerprint: a state saved
 // with one buffer size restores into a pipeline with another.
-#include <condition_variable>
 #include <deque>
-#include <exception>
 #include <memory>
-#include <mutex>
-#include <thread>
 
+#include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/threading/paired_reader.h"
+#include "ops/threading/worker_threads.h"
+#include "util/mutex.h"
 
 namespace inputpipe {
 
 namespace {
-constexpr char kInput[] = "input";
 constexpr int64_t kAutotuneBuffer = 16;
 
-class PrefetchDataset : public Dataset {
+class PrefetchIterator;
+
+class PrefetchDataset : public OpDataset<PrefetchDataset, PrefetchIterator, UnaryDataset> {
  public:
   PrefetchDataset(DatasetPtr input, int64_t buffer_size)
-      : input_(std::move(input)),
-        buffer_size_(buffer_size == kAutotune ? kAutotuneBuffer : buffer_size) {}
+      : OpDataset(std::move(input)),
+        buffer_size(buffer_size == kAutotune ? kAutotuneBuffer : buffer_size) {}
 
   std::string op_name() const override { return "prefetch"; }
   std::string params() const override { return ""; }
-  std::vector<DatasetPtr> inputs() const override { return {input_}; }
-  int64_t Cardinality() const override { return input_->Cardinality(); }
-  bool IsRandomAccess() const override { return input_->IsRandomAccess(); }
-  Element Get(int64_t index) const override { return input_->Get(index); }
 
- protected:
-  std::unique_ptr<Iterator> MakeIteratorInternal() const override;
-
- private:
-  friend class PrefetchIterator;
-  const DatasetPtr input_;
-  const int64_t buffer_size_;
+  const int64_t buffer_size;
 };
 
-class PrefetchIterator : public Iterator {
+class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
  public:
-  explicit PrefetchIterator(const PrefetchDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), input_(ds.input_->MakeIterator()) {}
-
-  ~PrefetchIterator() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      cancelled_ = true;
-    }
-    producer_cv_.notify_all();
-    if (producer_.joinable()) producer_.join();
-  }
+  using UnaryIterator::UnaryIterator;
 
  protected:
-  std::optional<Element> GetNextInternal() override {
-    if (ds_.buffer_size_ == 0) return input_->GetNext();
-    if (!producer_.joinable()) Start();
-    Item item;
+  std::optional<Element> GetNextInternal() override EXCLUDES(mu_) {
+    if (dataset().buffer_size == 0) return input_->GetNext();
+    if (!threads_.started()) Start();
+    PairedElement item;
     bool wake_producer;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      consumer_cv_.wait(lock, [&] { return !buffer_.empty() || finished_; });
+      MutexLock lock(mu_);
+      while (buffer_.empty() && !finished_ && !threads_.stopping()) consumer_cv_.Wait(mu_);
+      threads_.RethrowIfFailed();
       if (buffer_.empty()) return std::nullopt;
       item = std::move(buffer_.front());
       buffer_.pop_front();
-      last_node_ = std::move(item.node);
+      last_taken_ = item.state;
       // Wake the producer only once the buffer is half empty: it then refills a run of
       // elements instead of waking for each one.
-      wake_producer = static_cast<int64_t>(buffer_.size()) <= ds_.buffer_size_ / 2;
+      wake_producer = static_cast<int64_t>(buffer_.size()) <= dataset().buffer_size / 2;
     }
-    if (wake_producer) producer_cv_.notify_one();
+    if (wake_producer) producer_cv_.Signal();
     if (item.error) std::rethrow_exception(item.error);
     return std::move(item.element);
   }
 
-  void SaveInternal(StateWriter& w) override {
-    if (!producer_.joinable()) {  // no thread: the input is ours to read
-      w.WriteChild(kInput, *input_);
+  void SaveInternal(StateWriter& w) override EXCLUDES(mu_) {
+    if (!threads_.started()) {  // no thread: the input is ours to read
+      SaveInput(w);
       return;
     }
-    std::shared_ptr<const StateNode> node;
+    std::shared_ptr<const StateNode> state;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      node = last_node_;
+      MutexLock lock(mu_);
+      state = last_taken_;
     }
-    w.WriteChildNode(kInput, *node);
+    w.WriteChildNode(kInputKey, *state);
   }
 
-  void RestoreInternal(StateReader& r) override { r.RestoreChild(kInput, *input_); }
+  void RestoreInternal(StateReader& r) override { RestoreInput(r); }
 
  private:
-  struct Item {
-    std::optional<Element> element;
-    std::exception_ptr error;
-    std::shared_ptr<const StateNode> node;  // the input's state right after this element
-  };
-
   // Called by the consumer before the first read: from here on only the producer touches
-  // input_.
-  void Start() {
-    last_node_ = std::make_shared<const StateNode>(input_->SaveNode());
-    last_produced_node_ = last_node_;
-    producer_ = std::thread([this] { Produce(); });
+  // input_ (through reader_).
+  void Start() EXCLUDES(mu_) {
+    reader_ = PairedReader(*input_);
+    {
+      MutexLock lock(mu_);
+      last_taken_ = reader_.last_state();
+    }
+    threads_.Start(1, [this] { Produce(); });
   }
 
-  void Produce() {
+  void Produce() EXCLUDES(mu_) {
     while (true) {
       {
-        std::unique_lock<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         // 1. Wait for room in the buffer (or for the destructor).
-        producer_cv_.wait(lock, [&] {
-          return cancelled_ || static_cast<int64_t>(buffer_.size()) < ds_.buffer_size_;
-        });
-        if (cancelled_) return;
-      }
-      // 2. Read one element and capture the input's state right after it, without the lock,
-      //    so a Save on the consumer's thread never waits for a slow read.
-      Item item;
-      try {
-        item.element = input_->GetNext();
-        if (!item.element) {
-          std::lock_guard<std::mutex> lock(mu_);
-          finished_ = true;
-          consumer_cv_.notify_one();
-          return;
+        while (!threads_.stopping() &&
+               static_cast<int64_t>(buffer_.size()) >= dataset().buffer_size) {
+          producer_cv_.Wait(mu_);
         }
-        item.node = std::make_shared<const StateNode>(input_->SaveNode());
-      } catch (...) {
-        item.element.reset();
-        item.error = std::current_exception();
-        // The input's position after a failed read: whatever it reports now.
-        try {
-          item.node = std::make_shared<const StateNode>(input_->SaveNode());
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(mu_);
-          item.node = last_produced_node_;
-        }
+        if (threads_.stopping()) return;
       }
-      // 3. Publish the pair.
-      std::lock_guard<std::mutex> lock(mu_);
-      last_produced_node_ = item.node;
+      // 2. Read one element and its state, without the lock, so that a Save on the consumer's
+      //    thread never waits for a slow read.
+      PairedElement item = reader_.Read();
+      // 3. Publish the pair (or the end).
+      MutexLock lock(mu_);
+      if (item.end()) {
+        finished_ = true;
+        consumer_cv_.Signal();
+        return;
+      }
       buffer_.push_back(std::move(item));
-      consumer_cv_.notify_one();
+      consumer_cv_.Signal();
     }
   }
 
-  const PrefetchDataset& ds_;
-  // Read by the producer thread only once it runs; by the consumer before that.
-  std::unique_ptr<Iterator> input_;
-  std::thread producer_;
+  // The producer's alone once it runs (the consumer's before).
+  PairedReader reader_;
 
-  std::mutex mu_;                                        // guards everything below
-  std::condition_variable producer_cv_;                  // room in the buffer, or cancelled_
-  std::condition_variable consumer_cv_;                  // an item, or finished_
-  std::deque<Item> buffer_;                              // GUARDED_BY(mu_)
-  std::shared_ptr<const StateNode> last_node_;           // GUARDED_BY(mu_): consumer's position
-  std::shared_ptr<const StateNode> last_produced_node_;  // GUARDED_BY(mu_)
-  bool finished_ = false;                                // GUARDED_BY(mu_): input ended
-  bool cancelled_ = false;                               // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar producer_cv_;  // room in the buffer, or stopping
+  CondVar consumer_cv_;  // an item, finished_, or stopping
+  std::deque<PairedElement> buffer_ GUARDED_BY(mu_);
+  std::shared_ptr<const StateNode> last_taken_ GUARDED_BY(mu_);  // the consumer's position
+  bool finished_ GUARDED_BY(mu_) = false;                        // the input ended
+  WorkerThreads threads_{mu_, {&producer_cv_, &consumer_cv_}};   // last: joined first
 };
 
-std::unique_ptr<Iterator> PrefetchDataset::MakeIteratorInternal() const {
-  return std::make_unique<PrefetchIterator>(*this);
-}
 }  // namespace
 
 DatasetPtr Prefetch(DatasetPtr input, int64_t buffer_size) {
-  if (!input) throw InvalidArgumentError("prefetch: input dataset is null");
+  CheckInput(input, "prefetch");
   if (buffer_size < 0 && buffer_size != kAutotune) {
     throw InvalidArgumentError("prefetch: buffer_size must be >= 0 or AUTOTUNE (-1), got " +
                                std::to_string(buffer_size));
