@@ -208,7 +208,9 @@ bool IsDataset(nb::handle obj) {
 std::atomic<bool> python_closed{false};
 std::mutex sections_mutex;
 std::condition_variable sections_done;
-int64_t sections_in_flight = 0;  // GUARDED_BY(sections_mutex)
+// Read and written with sections_mutex held. (The bindings see only the public headers, so
+// they use std::mutex without the engine's checked annotations.)
+int64_t sections_in_flight = 0;
 
 // atexit: runs before finalisation, while worker threads can still take the GIL. Closes Python
 // to engine threads, then lets the ones already waiting for the GIL finish (bounded: a callable
