@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include "inputpipe/checkpoint_storage.h"
+#include "inputpipe/file_system.h"
 #include "inputpipe/errors.h"
 
 namespace inputpipe::reliability {

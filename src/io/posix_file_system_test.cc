@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "hook/hook_test_util.h"
-#include "inputpipe/checkpoint_storage.h"
+#include "inputpipe/file_system.h"
 #include "inputpipe/errors.h"
 
 namespace inputpipe {
