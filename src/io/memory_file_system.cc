@@ -198,12 +198,14 @@ class MemoryFileSystem : public FileSystem {
   }
   void CreateDirs(const std::string& dir) override {
     MutexLock lock(store_->mu);
+    std::vector<std::string> made;
     for (std::string d = Key(dir); DirName(d) != d && d != "."; d = DirName(d)) {
       if (store_->files.count(d)) {
         throw FileSystemError("mkdir", d, "exists and is not a directory", ENOTDIR);
       }
-      store_->dirs.insert(d);
+      made.push_back(d);
     }
+    store_->dirs.insert(made.begin(), made.end());
   }
   void SyncDir(const std::string& dir) override {}
 
