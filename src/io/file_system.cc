@@ -5,12 +5,12 @@
 // bytes that were fsynced before the rename gave them that name, and the rename is made durable
 // by the directory fsync before the call returns. A crash before the rename leaves at most a
 // stray "*.tmp" file, which readers ignore and the next write overwrites.
+#include "inputpipe/file_system.h"
+
 #include <fnmatch.h>
 
 #include <algorithm>
 #include <cerrno>
-
-#include "inputpipe/file_system.h"
 
 namespace inputpipe {
 
@@ -49,8 +49,11 @@ std::string Child(const std::string& dir, std::string_view name) {
 
 FileSystemError::FileSystemError(std::string operation, std::string path, std::string reason,
                                  int code)
-    : IOError(operation + " " + path + ": " + reason), operation_(std::move(operation)),
-      path_(std::move(path)), reason_(std::move(reason)), code_(code) {}
+    : IOError(operation + " " + path + ": " + reason),
+      operation_(std::move(operation)),
+      path_(std::move(path)),
+      reason_(std::move(reason)),
+      code_(code) {}
 
 std::string IOErrorReason(const IOError& e) {
   if (auto* fs_error = dynamic_cast<const FileSystemError*>(&e)) return fs_error->reason();
@@ -136,7 +139,8 @@ std::vector<std::string> MatchPaths(FileSystem& fs, const std::string& pattern) 
         throw;
       }
       for (const std::string& name : names) {
-        if (::fnmatch(glob.c_str(), name.c_str(), FNM_PERIOD) == 0) next.push_back(Child(dir, name));
+        if (::fnmatch(glob.c_str(), name.c_str(), FNM_PERIOD) == 0)
+          next.push_back(Child(dir, name));
       }
     }
     candidates = std::move(next);

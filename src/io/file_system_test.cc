@@ -1,6 +1,8 @@
 // The seam: paths with schemes, the registry, the in-memory file system, glob matching over
 // ListDir (checked against glob(3)), and every reader, list_files, TFRecordWriter and the hook
 // working on a store other than POSIX.
+#include "inputpipe/file_system.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include <thread>
 
 #include "hook/hook_test_util.h"
-#include "inputpipe/file_system.h"
 #include "inputpipe/hook.h"
 #include "inputpipe/ops.h"
 #include "inputpipe/readers.h"
@@ -158,9 +159,9 @@ TEST(FileSystemTest, MatchPathsAgreesWithGlob) {
     fs.CreateDirs(DirName(dir / name));
     WriteFileAtomically(fs, dir / name, "1\n");
   }
-  for (const char* pattern : {"*/x?.csv", "a/*", "a/.h*", "*/*/*.csv", "*.csv", "a/x[12].csv",
-                              "a/x[!1].csv", "nothing/*", "c.csv", "missing.csv", "a/*/x",
-                              "c.csv/*", "\\[lit\\].csv", "*/sub"}) {
+  for (const char* pattern :
+       {"*/x?.csv", "a/*", "a/.h*", "*/*/*.csv", "*.csv", "a/x[12].csv", "a/x[!1].csv", "nothing/*",
+        "c.csv", "missing.csv", "a/*/x", "c.csv/*", "\\[lit\\].csv", "*/sub"}) {
     SCOPED_TRACE(pattern);
     std::vector<std::string> by_glob = fs.GetMatchingPaths(dir / pattern);
     std::sort(by_glob.begin(), by_glob.end());
@@ -221,8 +222,8 @@ TEST(FileSystemTest, ReadersOnTheMemoryFileSystem) {
   auto lines = Strings(Collect(TextLineDataset({"memtest://d/lines.txt"})));
   ASSERT_EQ(lines.size(), 500u);
   EXPECT_EQ(lines[7], "line 7");
-  auto records = Strings(Collect(TFRecordDataset({"memtest://d/recs.tfrecord"},
-                                                 {.compression_type = "GZIP"})));
+  auto records = Strings(
+      Collect(TFRecordDataset({"memtest://d/recs.tfrecord"}, {.compression_type = "GZIP"})));
   ASSERT_EQ(records.size(), 300u);
   EXPECT_EQ(records[299], "record 299");
   ExpectExactResume(TextLineDataset({"memtest://d/lines.txt"}, {.buffer_size = 64}));

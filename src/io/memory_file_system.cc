@@ -164,8 +164,8 @@ class MemoryFileSystem : public FileSystem {
   std::vector<std::string> ListDir(const std::string& dir) override {
     MutexLock lock(store_->mu);
     const std::string key = Key(dir);
-    if (store_->files.count(key)) Fail("opendir", dir, ENOTDIR);
-    if (!store_->IsDir(key)) Fail("opendir", dir, ENOENT);
+    if (store_->files.count(key)) Fail("list directory", dir, ENOTDIR);
+    if (!store_->IsDir(key)) Fail("list directory", dir, ENOENT);
     const std::string prefix = ChildPrefix(key);
     std::set<std::string> names;
     auto add = [&](const std::string& path) {
@@ -194,7 +194,7 @@ class MemoryFileSystem : public FileSystem {
   }
   void DeleteFile(const std::string& path) override {
     MutexLock lock(store_->mu);
-    if (!store_->files.erase(Key(path))) Fail("unlink", path, ENOENT);
+    if (!store_->files.erase(Key(path))) Fail("delete", path, ENOENT);
   }
   void CreateDirs(const std::string& dir) override {
     MutexLock lock(store_->mu);

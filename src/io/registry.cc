@@ -37,8 +37,9 @@ class Registry {
                                  "or '.')");
     }
     if (scheme == kPosixScheme) {
-      throw InvalidArgumentError("RegisterFileSystem: 'file' is the POSIX file system and "
-                                 "cannot be replaced");
+      throw InvalidArgumentError(
+          "RegisterFileSystem: 'file' is the POSIX file system and "
+          "cannot be replaced");
     }
     if (fs == nullptr) throw InvalidArgumentError("RegisterFileSystem: null file system");
     MutexLock lock(mu_);
@@ -66,9 +67,8 @@ class Registry {
     if (it != by_scheme_.end()) return it->second;
     std::string known;
     for (const auto& [name, fs] : by_scheme_) known += (known.empty() ? "" : ", ") + name;
-    throw InvalidArgumentError("no file system is registered for scheme '" +
-                               std::string(scheme) + "' (path '" + std::string(path) +
-                               "'); registered: " + known);
+    throw InvalidArgumentError("no file system is registered for scheme '" + std::string(scheme) +
+                               "' (path '" + std::string(path) + "'); registered: " + known);
   }
 
   std::vector<std::string> Schemes() {

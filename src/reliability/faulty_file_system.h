@@ -55,8 +55,8 @@ class FaultyFileSystem : public FileSystem {
   // The mutating operations, each one event.
   enum class Op { kOpen, kAppend, kSync, kClose, kRename, kSyncDir, kDelete };
   static const char* OpName(Op op) {
-    static const char* names[] = {"open", "write", "fsync", "close", "rename", "fsync directory",
-                                  "unlink"};
+    static const char* names[] = {"open",   "write",           "fsync", "close",
+                                  "rename", "fsync directory", "unlink"};
     return names[static_cast<int>(op)];
   }
   struct Event {

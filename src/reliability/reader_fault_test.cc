@@ -60,7 +60,8 @@ std::vector<std::string> PathsOf(const Files& files, const std::string& scheme) 
 class FaultyStore {
  public:
   explicit FaultyStore(const Files& files) : fs_(std::make_shared<FaultyFileSystem>()) {
-    for (const auto& [name, bytes] : files) fs_->AddFile(std::string(kScheme) + ":///data/" + name, bytes);
+    for (const auto& [name, bytes] : files)
+      fs_->AddFile(std::string(kScheme) + ":///data/" + name, bytes);
     RegisterFileSystem(kScheme, fs_);
   }
   ~FaultyStore() { UnregisterFileSystem(kScheme); }
@@ -157,21 +158,30 @@ std::vector<CsvColumn> CsvColumns() {
 std::vector<ReaderCase> Cases() {
   const ReaderOptions small{.buffer_size = 4096};
   return {
-      {"TextLineDataset", "text_line", {{"a.txt", Lines(400, 1)}, {"b.txt", Lines(300, 2)}},
+      {"TextLineDataset",
+       "text_line",
+       {{"a.txt", Lines(400, 1)}, {"b.txt", Lines(300, 2)}},
        [=](const auto& paths) { return TextLineDataset(paths, small); }},
-      {"TextLineDataset GZIP", "text_line",
+      {"TextLineDataset GZIP",
+       "text_line",
        {{"a.txt.gz", Gzip(Lines(3000, 3))}, {"b.txt.gz", Gzip(Lines(200, 4))}},
        [=](const auto& paths) {
          return TextLineDataset(paths, {.compression_type = "GZIP", .buffer_size = 4096});
        }},
-      {"CsvDataset", "csv", {{"a.csv", Csv(300, 1)}, {"b.csv", Csv(200, 2)}},
+      {"CsvDataset",
+       "csv",
+       {{"a.csv", Csv(300, 1)}, {"b.csv", Csv(200, 2)}},
        [=](const auto& paths) { return CsvDataset(paths, CsvColumns(), {.header = true}, small); }},
-      {"CsvDataset indexed", "csv", {{"a.csv", Csv(300, 1)}, {"b.csv", Csv(200, 2)}},
+      {"CsvDataset indexed",
+       "csv",
+       {{"a.csv", Csv(300, 1)}, {"b.csv", Csv(200, 2)}},
        [=](const auto& paths) {
          return CsvDataset(paths, CsvColumns(), {.header = true},
                            {.buffer_size = 4096, .index = true});
        }},
-      {"TFRecordDataset", "tfrecord", {{"a.tfrecord", Records(150, 1)}, {"b.tfrecord", Records(80, 2)}},
+      {"TFRecordDataset",
+       "tfrecord",
+       {{"a.tfrecord", Records(150, 1)}, {"b.tfrecord", Records(80, 2)}},
        [=](const auto& paths) { return TFRecordDataset(paths, small); }},
   };
 }
@@ -180,7 +190,8 @@ std::vector<ReaderCase> Cases() {
 std::vector<std::string> Reference(const ReaderCase& c) {
   RegisterFileSystem("faultref", NewMemoryFileSystem());
   auto fs = FileSystemForPath("faultref://");
-  for (const auto& [name, bytes] : c.files) WriteFileAtomically(*fs, "faultref:///data/" + name, bytes);
+  for (const auto& [name, bytes] : c.files)
+    WriteFileAtomically(*fs, "faultref:///data/" + name, bytes);
   Outcome out = RunReader(c.make, PathsOf(c.files, "faultref"));
   UnregisterFileSystem("faultref");
   EXPECT_EQ(out.errors, 0) << out.error;
@@ -253,7 +264,9 @@ TEST(ReaderFaultTest, EveryReadFaultIsReportedAndNoElementIsWrong) {
 }
 
 TEST(ReaderFaultTest, ListFilesReportsAListingError) {
-  const Files files = {{"x/part-0.csv", "1\n"}, {"x/part-1.csv", "2\n"}, {"y/part-0.csv", "3\n"},
+  const Files files = {{"x/part-0.csv", "1\n"},
+                       {"x/part-1.csv", "2\n"},
+                       {"y/part-0.csv", "3\n"},
                        {"y/other.txt", "4\n"}};
   const std::string pattern = "faulty:///data/*/part-*.csv";
   std::vector<FaultyFileSystem::ReadEvent> reads;
@@ -296,14 +309,15 @@ std::vector<std::string> AllByGet(const DatasetPtr& ds) {
 
 int64_t SequentialReadsOf(const FaultyFileSystem& fs, const std::string& path) {
   int64_t n = 0;
-  for (const auto& r : fs.reads()) n += r.kind == FaultyFileSystem::ReadKind::kSequential && r.path == path;
+  for (const auto& r : fs.reads())
+    n += r.kind == FaultyFileSystem::ReadKind::kSequential && r.path == path;
   return n;
 }
 
 struct SidecarFixture {
   Files files{{"rows.csv", Csv(400, 5)}};
   std::vector<std::string> expected;
-  std::string sidecar;  // the sidecar a clean run writes
+  std::string sidecar;                      // the sidecar a clean run writes
   int64_t write_first = 0, write_last = 0;  // its write's events
 
   SidecarFixture() {
