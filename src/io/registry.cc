@@ -42,8 +42,11 @@ class Registry {
           "cannot be replaced");
     }
     if (fs == nullptr) throw InvalidArgumentError("RegisterFileSystem: null file system");
+    // The one replaced is released after the lock: its destructor may wait (for the GIL, when
+    // it is written in Python).
+    std::shared_ptr<FileSystem> replaced = std::move(fs);
     MutexLock lock(mu_);
-    by_scheme_[scheme] = std::move(fs);
+    std::swap(by_scheme_[scheme], replaced);
   }
 
   bool Unregister(const std::string& scheme) {

@@ -292,6 +292,37 @@ TEST(ReaderFaultTest, ListFilesReportsAListingError) {
   }
 }
 
+// TFRecordWriter writes through the seam: ENOSPC on its open, a write and its close is an
+// IOError naming the writer, the file and the reason.
+TEST(ReaderFaultTest, TFRecordWriterReportsWriteFaults) {
+  int64_t first, last;
+  {
+    FaultyStore store({});
+    store.fs().CreateDirs("faulty:///out");
+    first = store.fs().event_count();
+    TFRecordWriter writer("faulty:///out/a.tfrecord");
+    writer.Write("x");
+    writer.Close();
+    last = store.fs().event_count();
+  }
+  ASSERT_EQ(last - first, 3) << "open, write, close";
+  for (int64_t k = first; k < last; ++k) {
+    SCOPED_TRACE("ENOSPC at event " + std::to_string(k));
+    FaultyStore store({});
+    store.fs().CreateDirs("faulty:///out");
+    store.fs().FailAt(k, ENOSPC);
+    try {
+      TFRecordWriter writer("faulty:///out/a.tfrecord");
+      writer.Write("x");
+      writer.Close();
+      ADD_FAILURE() << "no error";
+    } catch (const IOError& e) {
+      EXPECT_TRUE(MessageHas(e.what(), {"TFRecordWriter: cannot", "'faulty:///out/a.tfrecord'",
+                                        std::strerror(ENOSPC)}));
+    }
+  }
+}
+
 // ---- The row-index sidecar ---------------------------------------------------------------------
 const std::string kData = "faulty:///data/rows.csv";
 const std::string kSidecar = kData + ".ipidx";

@@ -133,6 +133,23 @@ def test_random_access_and_sidecar_through_a_python_file_system(pyfs):
     assert [int(r[1]) for r in rows] == [2 * i for i in range(500)]
 
 
+def test_engine_threads_read_through_a_python_file_system(pyfs):
+    # Parallel interleave: each file is read on an engine worker thread, which takes the GIL
+    # for every call into the Python file system; random reads of indexed files from several
+    # threads share one file object each under its lock.
+    names = [f"pyfs://par/{i}.txt" for i in range(8)]
+    for i, name in enumerate(names):
+        pyfs.files[name] = "".join(f"{i}:{j}\n" for j in range(300)).encode()
+    files = inputpipe.Dataset.from_tensor_slices(np.asarray(names, dtype=object))
+    ds = files.interleave(lambda f: inputpipe.TextLineDataset(f, buffer_size=16), cycle_length=4,
+                          num_parallel_calls=4, deterministic=True)
+    got = sorted(bytes(x) for x in ds)
+    assert got == sorted(f"{i}:{j}".encode() for i in range(8) for j in range(300))
+    indexed = inputpipe.TextLineDataset(names[0], index=True)
+    reads = indexed.shuffle(seed=1).map(lambda x: x, num_parallel_calls=4).prefetch(8)
+    assert sorted(bytes(x) for x in reads) == sorted(f"0:{j}".encode() for j in range(300))
+
+
 def test_errors_name_the_file_and_keep_the_python_reason(pyfs):
     with pytest.raises(OSError, match=r"text_line: cannot open 'pyfs://nope.txt'.*FileNotFoundError"):
         list(inputpipe.TextLineDataset("pyfs://nope.txt"))
