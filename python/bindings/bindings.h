@@ -10,8 +10,9 @@
 //                `inputpipe inspect`)
 //   reorder.cc   RegisterReorder: the reordering / parallel ops (shuffle, prefetch, ...)
 //   readers.cc   RegisterReaders (file readers), hook.cc RegisterHook (checkpoint hook)
-// RegisterReorder, RegisterReaders and RegisterHook are weak: module.cc calls them only when
-// their file is linked in, so a new area needs no edit of module.cc.
+//   file_system.cc  RegisterFileSystems: file systems written in Python, by scheme
+// The Register*() of reorder.cc, readers.cc, hook.cc and file_system.cc are weak: module.cc calls
+// them only when their file is linked in.
 //
 // How a C++ dataset crosses into Python: a `_core.DatasetHandle` holds the DatasetPtr; the Python
 // class inputpipe.Dataset (python/inputpipe/dataset.py) wraps one handle as `self._handle`. A
@@ -65,6 +66,7 @@ void RegisterDatasets(nb::module_& m);
 [[gnu::weak]] void RegisterReorder(nb::module_& m);
 [[gnu::weak]] void RegisterReaders(nb::module_& m);
 [[gnu::weak]] void RegisterHook(nb::module_& m);
+[[gnu::weak]] void RegisterFileSystems(nb::module_& m);
 
 // The Python type of inputpipe.ExternalStateWarning (a UserWarning), set by RegisterErrors.
 PyObject* ExternalStateWarningType();

@@ -16,4 +16,5 @@ NB_MODULE(_core, m) {
   if (py::RegisterReorder) py::RegisterReorder(m);
   if (py::RegisterReaders) py::RegisterReaders(m);
   if (py::RegisterHook) py::RegisterHook(m);
+  if (py::RegisterFileSystems) py::RegisterFileSystems(m);
 }

@@ -16,6 +16,9 @@ what users need. Errors: bad arguments are ValueError, file problems OSError, co
 bytes DataLossError, a state restored into another pipeline PipelineMismatchError (both
 ValueErrors), saving a pipeline whose state cannot be captured ExternalStateError (a
 RuntimeError).
+
+Paths may name a store by scheme: "memory://..." (in-process), or one registered with
+inputpipe.register_file_system("pyfs", fs) by a Python object with open / stat / list methods.
 """
 
 from inputpipe._core import (
@@ -28,6 +31,11 @@ from inputpipe._core import (
     Iterator,
     PipelineMismatchError,
     inspect_state,
+    read_file,
+    register_file_system,
+    registered_file_systems,
+    unregister_file_system,
+    write_file,
 )
 from inputpipe.dataset import Dataset
 from inputpipe.generator import TensorSpec
@@ -73,4 +81,9 @@ __all__ = [
     "parse_single_example_fn",
     "inspect_state",
     "latest_input_checkpoint",
+    "read_file",
+    "register_file_system",
+    "registered_file_systems",
+    "unregister_file_system",
+    "write_file",
 ]

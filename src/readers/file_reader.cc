@@ -5,13 +5,8 @@
 // file, checked on restore.
 #include "readers/file_reader.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <functional>
 #include <iostream>
 
@@ -142,19 +137,52 @@ class StackingBatch : public RecordBatch {
   std::vector<Element> records_;
 };
 
-// Open descriptors of the indexed files, for pread in Get (thread-safe, no shared offset).
+// The indexed files, open for Get (RandomAccessFile::Read is thread-safe, like pread).
 struct OpenFiles {
-  std::vector<int> fds;
-  ~OpenFiles() {
-    for (int fd : fds) ::close(fd);
-  }
+  std::vector<std::unique_ptr<RandomAccessFile>> files;
 };
+
+// The file system of each file, resolved once: a store registered later does not change
+// what a built dataset reads.
+std::vector<std::shared_ptr<FileSystem>> FileSystemsOf(const std::vector<std::string>& files,
+                                                       const std::string& op) {
+  std::vector<std::shared_ptr<FileSystem>> out;
+  out.reserve(files.size());
+  for (const auto& path : files) {
+    try {
+      out.push_back(FileSystemForPath(path));
+    } catch (const InvalidArgumentError& e) {
+      throw InvalidArgumentError(op + ": " + e.what());
+    }
+  }
+  return out;
+}
+
+// The sidecar index of a file, or nothing when it is missing, unreadable (a warning: the index
+// is rebuilt), stale or corrupt. A short or failed read can only make it fail its checksum.
+std::optional<FileIndex> ReadSidecar(FileSystem& fs, const std::string& sidecar,
+                                     const FileFingerprint& fp, const std::string& signature,
+                                     const std::string& op) {
+  std::string bytes;
+  try {
+    bytes = fs.ReadFile(sidecar);
+  } catch (const IOError& e) {
+    auto* fs_error = dynamic_cast<const FileSystemError*>(&e);
+    if (fs_error == nullptr || fs_error->code() != ENOENT) {
+      std::cerr << "inputpipe: warning: " << op << ": cannot read the index file "
+                << Quote(sidecar) << " (" << e.what() << "); rebuilding the index" << std::endl;
+    }
+    return std::nullopt;
+  }
+  return DecodeSidecar(bytes, fp, signature);
+}
 
 class FileReaderDataset : public Dataset {
  public:
   FileReaderDataset(std::shared_ptr<const RecordFormat> format, std::vector<std::string> files,
                     const ReaderOptions& options)
-      : format_(std::move(format)), files_(std::move(files)), options_(options),
+      : format_(std::move(format)), files_(std::move(files)),
+        file_systems_(FileSystemsOf(files_, format_->op_name())), options_(options),
         compression_(ParseCompression(options.compression_type, format_->op_name())),
         buffer_size_(options.buffer_size > 0 ? static_cast<size_t>(options.buffer_size)
                                              : kDefaultBufferSize) {
@@ -187,6 +215,7 @@ class FileReaderDataset : public Dataset {
   Element Get(int64_t index) const override;
 
   const std::vector<std::string>& files() const { return files_; }
+  FileSystem& file_system(size_t f) const { return *file_systems_[f]; }
   const RecordFormat& format() const { return *format_; }
   Compression compression() const { return compression_; }
   size_t buffer_size() const { return buffer_size_; }
@@ -201,13 +230,14 @@ class FileReaderDataset : public Dataset {
 
  private:
   void BuildIndex();
-  FileIndex ScanFile(const std::string& path) const;
+  FileIndex ScanFile(size_t f) const;
   // Calls read() on an in-memory stream holding record `index` (over all files).
   void ReadIndexed(int64_t index,
                    const std::function<bool(InputStream&, RecordPosition&)>& read) const;
 
   const std::shared_ptr<const RecordFormat> format_;
   const std::vector<std::string> files_;
+  const std::vector<std::shared_ptr<FileSystem>> file_systems_;  // one per file
   const ReaderOptions options_;
   const Compression compression_;
   const size_t buffer_size_;
@@ -217,8 +247,9 @@ class FileReaderDataset : public Dataset {
   std::shared_ptr<OpenFiles> open_files_;
 };
 
-FileIndex FileReaderDataset::ScanFile(const std::string& path) const {
-  auto in = InputStream::OpenFile(path, compression_, buffer_size_, format_->op_name());
+FileIndex FileReaderDataset::ScanFile(size_t f) const {
+  auto in = InputStream::OpenFile(*file_systems_[f], files_[f], compression_, buffer_size_,
+                                  format_->op_name());
   FileIndex index;
   index.fingerprint = in->fingerprint();
   RecordPosition pos;
@@ -242,32 +273,28 @@ void FileReaderDataset::BuildIndex() {
   open_files_ = std::make_shared<OpenFiles>();
   // The sidecar depends on the format and its parameters, not on the other files listed.
   const std::string signature = op + "(" + format_->params() + ")";
-  for (const auto& path : files_) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw IOError(op + ": cannot open " + Quote(path) + ": " + std::strerror(errno));
-    open_files_->fds.push_back(fd);
-    FileFingerprint fp = StatFile(path, op);
+  for (size_t f = 0; f < files_.size(); ++f) {
+    const std::string& path = files_[f];
+    FileSystem& fs = *file_systems_[f];
+    try {
+      open_files_->files.push_back(fs.NewRandomAccessFile(path));
+    } catch (const IOError& e) {
+      throw OpenError(op, path, e);
+    }
+    FileFingerprint fp = StatFile(fs, path, op);
     std::optional<FileIndex> index;
     const std::string sidecar = path + kSidecarSuffix;
-    if (options_.index_sidecar) {
-      std::ifstream f(sidecar, std::ios::binary);
-      if (f) {
-        std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-        index = DecodeSidecar(bytes, fp, signature);
-      }
-    }
+    if (options_.index_sidecar) index = ReadSidecar(fs, sidecar, fp, signature, op);
     if (!index) {
-      index = ScanFile(path);
+      index = ScanFile(f);
       if (options_.index_sidecar) {
-        std::string tmp = sidecar + ".tmp";
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        std::string bytes = EncodeSidecar(*index, signature);
-        f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        f.close();
-        if (!f || std::rename(tmp.c_str(), sidecar.c_str()) != 0) {
-          std::remove(tmp.c_str());
+        // Crash-safe: a sidecar is either whole (and checksummed) or absent, never torn.
+        try {
+          WriteFileAtomically(fs, sidecar, EncodeSidecar(*index, signature));
+        } catch (const IOError& e) {
           std::cerr << "inputpipe: warning: " << op << ": cannot write the index file "
-                    << Quote(sidecar) << "; the index stays in memory only" << std::endl;
+                    << Quote(sidecar) << " (" << e.what() << "); the index stays in memory only"
+                    << std::endl;
         }
       }
     }
@@ -305,15 +332,20 @@ void FileReaderDataset::ReadIndexed(
   int64_t local = index - cumulative_[f];
   uint64_t start = indexes_[f].offsets[local], end = indexes_[f].offsets[local + 1];
   std::string bytes(end - start, '\0');
+  const RandomAccessFile& file = *open_files_->files[f];
   size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t got = ::pread(open_files_->fds[f], bytes.data() + done, bytes.size() - done,
-                          static_cast<off_t>(start + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
+  while (done < bytes.size()) {  // a short read is retried; only an empty one is the end
+    size_t got;
+    try {
+      got = file.Read(start + done, bytes.size() - done, bytes.data() + done);
+    } catch (const IOError& e) {
+      throw IOError(op + ": cannot read " + Quote(files_[f]) + " record " + std::to_string(local) +
+                    " at byte " + std::to_string(start + done) + ": " + IOErrorReason(e));
+    }
+    if (got == 0) {
       throw DataLossError(op + ": " + Quote(files_[f]) + " record " + std::to_string(local) +
-                          " (byte " + std::to_string(start) + "): the file is shorter than when it was " +
-                          "indexed" + (got < 0 ? std::string(": ") + std::strerror(errno) : ""));
+                          " (byte " + std::to_string(start) + "): the file is shorter than when " +
+                          "it was indexed");
     }
     done += got;
   }
@@ -379,7 +411,7 @@ class FileReaderIterator : public Iterator {
     }
     const std::string& path = files[file_index_];
     FileFingerprint saved{r.ReadInt(kSize), r.ReadInt(kMtime)};
-    FileFingerprint now = StatFile(path, ds_.op_name());
+    FileFingerprint now = StatFile(ds_.file_system(file_index_), path, ds_.op_name());
     if (!(saved == now)) {
       throw PipelineMismatchError(ds_.op_name() + ": file " + Quote(path) +
                                   " changed since the state was saved (saved: " +
@@ -389,7 +421,8 @@ class FileReaderIterator : public Iterator {
     int64_t offset = r.ReadIntInRange(kOffset, 0, now.size > 0 ? INT64_MAX : 0);
     pos_.record = r.ReadIntInRange(kRecord, 0, INT64_MAX);
     pos_.line = r.ReadIntInRange(kLine, 0, INT64_MAX);
-    in_ = InputStream::OpenFile(path, ds_.compression(), ds_.buffer_size(), ds_.op_name());
+    in_ = InputStream::OpenFile(ds_.file_system(file_index_), path, ds_.compression(),
+                                ds_.buffer_size(), ds_.op_name());
     if (!(in_->fingerprint() == saved)) {
       throw PipelineMismatchError(ds_.op_name() + ": file " + Quote(path) +
                                   " changed while the state was being restored");
@@ -425,8 +458,8 @@ class FileReaderIterator : public Iterator {
   void Open() {
     pos_ = RecordPosition{};
     try {
-      in_ = InputStream::OpenFile(ds_.files()[file_index_], ds_.compression(), ds_.buffer_size(),
-                                  ds_.op_name());
+      in_ = InputStream::OpenFile(ds_.file_system(file_index_), ds_.files()[file_index_],
+                                  ds_.compression(), ds_.buffer_size(), ds_.op_name());
       ds_.format().StartFile(*in_, pos_);
     } catch (const Error&) {
       NextFile();
@@ -442,10 +475,10 @@ class FileReaderIterator : public Iterator {
   // A missing file hashes as size -1: it fails when opened, naming itself.
   static uint64_t HashAllFiles(const FileReaderDataset& ds) {
     uint64_t h = ds.files().size();
-    for (const auto& path : ds.files()) {
+    for (size_t f = 0; f < ds.files().size(); ++f) {
       FileFingerprint fp{-1, -1};
       try {
-        fp = StatFile(path, ds.op_name());
+        fp = StatFile(ds.file_system(f), ds.files()[f], ds.op_name());
       } catch (const Error&) {
       }
       uint64_t one = HashFingerprint(fp);

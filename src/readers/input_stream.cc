@@ -1,15 +1,11 @@
-// The byte sources behind InputStream: a file descriptor or bytes in memory (raw), and zlib's
-// inflate over one of them (GZIP, ZLIB). Concatenated gzip members are read as one stream, as
-// gzip(1) and TensorFlow do.
+// The byte sources behind InputStream: a SequentialFile of any FileSystem or bytes in memory
+// (raw), and zlib's inflate over one of them (GZIP, ZLIB). Concatenated gzip members are read as
+// one stream, as gzip(1) and TensorFlow do.
 #include "readers/input_stream.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 #include "inputpipe/errors.h"
@@ -21,6 +17,14 @@ constexpr size_t kCompressedChunk = 256 << 10;
 
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 }  // namespace
+
+IOError OpenError(const std::string& op, const std::string& path, const IOError& e) {
+  // A directory opens but cannot be read: POSIX reports it from "read".
+  auto* fs_error = dynamic_cast<const FileSystemError*>(&e);
+  const bool read = fs_error != nullptr && fs_error->operation() == "read";
+  return IOError(op + (read ? ": cannot read " : ": cannot open ") + Quote(path) + ": " +
+                 IOErrorReason(e));
+}
 
 Compression ParseCompression(std::string_view name, const std::string& op) {
   if (name.empty()) return Compression::kNone;
@@ -41,13 +45,13 @@ std::string_view CompressionName(Compression c) {
   }
 }
 
-FileFingerprint StatFile(const std::string& path, const std::string& op) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    throw IOError(op + ": cannot stat " + Quote(path) + ": " + std::strerror(errno));
+FileFingerprint StatFile(FileSystem& fs, const std::string& path, const std::string& op) {
+  try {
+    FileStat st = fs.Stat(path);
+    return {st.size, st.mtime_ns};
+  } catch (const IOError& e) {
+    throw IOError(op + ": cannot stat " + Quote(path) + ": " + IOErrorReason(e));
   }
-  return {static_cast<int64_t>(st.st_size),
-          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
 class InputStream::Source {
@@ -63,51 +67,79 @@ class InputStream::Source {
 
 class InputStream::RawSource : public Source {
  public:
-  RawSource(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  // A file of `fs`; `op` names the reader in errors.
+  RawSource(FileSystem& fs, std::string path, std::string op)
+      : fs_(&fs), name_(std::move(path)), op_(std::move(op)) {
+    Open();
+    try {
+      stat_ = file_->Stat();
+    } catch (const IOError& e) {
+      throw IOError(op_ + ": cannot stat " + Quote(name_) + ": " + IOErrorReason(e));
+    }
+  }
   RawSource(std::string bytes, std::string name)
       : bytes_(std::move(bytes)), name_(std::move(name)) {}
-  ~RawSource() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
 
   size_t Read(char* dst, size_t n) override {
-    if (fd_ < 0) {
-      size_t k = std::min(n, bytes_.size() - pos_);
+    if (file_ == nullptr) {
+      size_t k = std::min<uint64_t>(n, bytes_.size() - pos_);
       std::memcpy(dst, bytes_.data() + pos_, k);
       pos_ += k;
       return k;
     }
-    while (true) {
-      ssize_t got = ::read(fd_, dst, n);
-      if (got >= 0) {
-        pos_ += got;
-        return static_cast<size_t>(got);
-      }
-      if (errno != EINTR) {
-        throw IOError("cannot read " + Quote(name_) + " at byte " + std::to_string(pos_) + ": " +
-                      std::strerror(errno));
-      }
+    size_t got;
+    try {
+      got = file_->Read(dst, n);
+    } catch (const IOError& e) {
+      throw IOError(op_ + ": cannot read " + Quote(name_) + " at byte " + std::to_string(pos_) +
+                    ": " + IOErrorReason(e));
     }
+    // The end before the size the file had when opened: a read that came back empty too early,
+    // or a file truncated under the reader. Either way the bytes after are missing, and a
+    // record cut here must not pass for a whole one.
+    if (got == 0 && pos_ < static_cast<uint64_t>(stat_.size)) {
+      throw IOError(op_ + ": cannot read " + Quote(name_) + " at byte " + std::to_string(pos_) +
+                    ": the file ends there, before its size when opened (" +
+                    std::to_string(stat_.size) + " bytes)");
+    }
+    pos_ += got;
+    return got;
   }
   bool Seek(uint64_t offset) override {
-    if (fd_ < 0) {
+    if (file_ == nullptr) {
       pos_ = std::min<uint64_t>(offset, bytes_.size());
       return true;
     }
-    if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
-      throw IOError("cannot seek in " + Quote(name_) + " to byte " + std::to_string(offset) +
-                    ": " + std::strerror(errno));
+    if (offset < pos_) Open();  // a sequential file goes forward only: start again
+    try {
+      file_->Skip(offset - pos_);
+    } catch (const IOError& e) {
+      throw IOError(op_ + ": cannot seek in " + Quote(name_) + " to byte " +
+                    std::to_string(offset) + ": " + IOErrorReason(e));
     }
     pos_ = offset;
     return true;
   }
   void Rewind() override { Seek(0); }
   uint64_t position() const { return pos_; }
+  const FileStat& stat() const { return stat_; }
 
  private:
-  int fd_ = -1;
-  std::string bytes_;  // when fd_ < 0
+  void Open() {
+    try {
+      file_ = fs_->NewSequentialFile(name_);
+    } catch (const IOError& e) {
+      throw OpenError(op_, name_, e);
+    }
+    pos_ = 0;
+  }
+
+  FileSystem* fs_ = nullptr;
+  std::unique_ptr<SequentialFile> file_;  // null for bytes in memory
+  std::string bytes_;
   std::string name_;
+  std::string op_;
+  FileStat stat_;
   uint64_t pos_ = 0;
 };
 
@@ -188,20 +220,11 @@ InputStream::InputStream(std::unique_ptr<Source> source, std::string name, size_
 
 InputStream::~InputStream() = default;
 
-std::unique_ptr<InputStream> InputStream::OpenFile(const std::string& path, Compression compression,
-                                                   size_t buffer_size, const std::string& op) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw IOError(op + ": cannot open " + Quote(path) + ": " + std::strerror(errno));
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-    int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
-    ::close(fd);
-    throw IOError(op + ": cannot read " + Quote(path) + ": " + std::strerror(err));
-  }
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  auto raw = std::make_unique<RawSource>(fd, path);
+std::unique_ptr<InputStream> InputStream::OpenFile(FileSystem& fs, const std::string& path,
+                                                   Compression compression, size_t buffer_size,
+                                                   const std::string& op) {
+  auto raw = std::make_unique<RawSource>(fs, path, op);
+  const FileFingerprint fingerprint{raw->stat().size, raw->stat().mtime_ns};
   std::unique_ptr<Source> source;
   if (compression == Compression::kNone) {
     source = std::move(raw);
@@ -209,8 +232,7 @@ std::unique_ptr<InputStream> InputStream::OpenFile(const std::string& path, Comp
     source = std::make_unique<ZlibSource>(std::move(raw), compression, path);
   }
   std::unique_ptr<InputStream> in(new InputStream(std::move(source), path, buffer_size));
-  in->fingerprint_ = {static_cast<int64_t>(st.st_size),
-                      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  in->fingerprint_ = fingerprint;
   return in;
 }
 

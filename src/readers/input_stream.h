@@ -1,13 +1,16 @@
-// A buffered, forward-reading byte stream over a file (raw, GZIP or ZLIB) or over bytes in
-// memory, with the uncompressed offset of every position. The readers parse in place in its
-// window: Ensure(n) makes n bytes contiguous at data() (growing the buffer only for records
-// longer than it), Consume(n) moves past them.
+// A buffered, forward-reading byte stream over a file of any FileSystem (raw, GZIP or ZLIB) or
+// over bytes in memory, with the uncompressed offset of every position. The readers parse in
+// place in its window: Ensure(n) makes n bytes contiguous at data() (growing the buffer only for
+// records longer than it), Consume(n) moves past them.
 //
-//   auto in = InputStream::OpenFile("a.csv.gz", Compression::kGzip, 1 << 20, "csv");
+//   auto fs = FileSystemForPath("a.csv.gz");
+//   auto in = InputStream::OpenFile(*fs, "a.csv.gz", Compression::kGzip, 1 << 20, "csv");
 //   while (in->Ensure(1) > 0) { ... parse in->data()[0, in->available()) ...; in->Consume(k); }
 //
-// Errors are thrown: IOError (cannot open or read, naming the file), DataLossError (corrupt or
-// truncated compressed stream, naming the file and the offsets).
+// Errors are thrown: IOError (cannot open or read, naming the op, the file and the byte offset;
+// a file that ends before the size it had when opened is one too, never a silently shorter
+// stream), DataLossError (corrupt or truncated compressed stream, naming the file and the
+// offsets). Short reads of the file system are retried.
 #ifndef INPUTPIPE_READERS_INPUT_STREAM_H_
 #define INPUTPIPE_READERS_INPUT_STREAM_H_
 
@@ -16,6 +19,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "inputpipe/file_system.h"
 
 namespace inputpipe {
 
@@ -31,13 +36,19 @@ struct FileFingerprint {
   bool operator==(const FileFingerprint&) const = default;
 };
 // IOError naming `op` and the file when it cannot be stat'ed.
-FileFingerprint StatFile(const std::string& path, const std::string& op);
+FileFingerprint StatFile(FileSystem& fs, const std::string& path, const std::string& op);
+
+// The reader's IOError for `path` that `fs` could not open: "op: cannot open 'path': reason"
+// ("cannot read" for a directory).
+IOError OpenError(const std::string& op, const std::string& path, const IOError& e);
 
 class InputStream {
  public:
-  // Opens `path`; IOError naming `op` and the file if it cannot.
-  static std::unique_ptr<InputStream> OpenFile(const std::string& path, Compression compression,
-                                               size_t buffer_size, const std::string& op);
+  // Opens `path` of `fs` (which must outlive the stream); IOError naming `op` and the file if
+  // it cannot.
+  static std::unique_ptr<InputStream> OpenFile(FileSystem& fs, const std::string& path,
+                                               Compression compression, size_t buffer_size,
+                                               const std::string& op);
   // Bytes already in memory; `name` and `base_offset` are used in error messages and
   // offset(), as if the bytes had been read from that file at that offset.
   static std::unique_ptr<InputStream> FromBytes(std::string bytes, Compression compression,
@@ -58,7 +69,7 @@ class InputStream {
   void Seek(uint64_t offset);
 
   const std::string& name() const { return name_; }
-  // Fingerprint of the open file (fstat at open); zero for in-memory bytes.
+  // Fingerprint of the open file (SequentialFile::Stat at open); zero for in-memory bytes.
   const FileFingerprint& fingerprint() const { return fingerprint_; }
 
  private:

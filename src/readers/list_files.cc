@@ -2,13 +2,12 @@
 // sorted by name, or in a seeded random order. Without a seed, the dataset draws one when it
 // is built. State: the index of the next name and the seed of the order, so that a restore in
 // another process (which draws another seed) reproduces the saved order.
-#include <glob.h>
-
 #include <algorithm>
 #include <random>
 
 #include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
+#include "inputpipe/file_system.h"
 #include "inputpipe/readers.h"
 
 namespace inputpipe {
@@ -104,21 +103,23 @@ class ListFilesIterator : public DatasetIterator<ListFilesDataset> {
 };
 }  // namespace
 
+// Each pattern is expanded by the file system of its scheme (glob(3) for POSIX).
 DatasetPtr ListFiles(std::vector<std::string> patterns, bool shuffle, std::optional<int64_t> seed) {
   if (patterns.empty()) throw InvalidArgumentError("list_files: no file pattern given");
   std::vector<std::string> names;
   for (const auto& pattern : patterns) {
-    glob_t g;
-    int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
-    if (rc == GLOB_NOMATCH) {
+    std::vector<std::string> matched;
+    try {
+      matched = FileSystemForPath(pattern)->GetMatchingPaths(pattern);
+    } catch (const InvalidArgumentError& e) {
+      throw InvalidArgumentError(std::string("list_files: ") + e.what());
+    } catch (const IOError& e) {
+      throw IOError("list_files: cannot expand pattern '" + pattern + "': " + e.what());
+    }
+    if (matched.empty()) {
       throw InvalidArgumentError("list_files: no files matched pattern '" + pattern + "'");
     }
-    if (rc != 0) {
-      ::globfree(&g);
-      throw IOError("list_files: cannot expand pattern '" + pattern + "'");
-    }
-    for (size_t i = 0; i < g.gl_pathc; ++i) names.emplace_back(g.gl_pathv[i]);
-    ::globfree(&g);
+    for (auto& name : matched) names.push_back(std::move(name));
   }
   std::sort(names.begin(), names.end());
   return std::make_shared<ListFilesDataset>(std::move(patterns), std::move(names), shuffle, seed);

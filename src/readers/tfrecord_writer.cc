@@ -1,13 +1,12 @@
 // TFRecordWriter: frames records as TensorFlow does (tfrecord_format.h), optionally through
-// zlib's deflate (GZIP or ZLIB), into a file written with plain write(2) calls.
-#include <fcntl.h>
-#include <unistd.h>
+// zlib's deflate (GZIP or ZLIB), into a WritableFile of the path's file system (no fsync: a
+// TFRecord file is data, not a checkpoint; Close is where the last bytes are written).
 #include <zlib.h>
 
-#include <cerrno>
 #include <cstring>
 #include <iostream>
 
+#include "inputpipe/file_system.h"
 #include "inputpipe/readers.h"
 #include "readers/input_stream.h"
 #include "readers/tfrecord_format.h"
@@ -21,20 +20,24 @@ constexpr size_t kFlushBytes = 1 << 20;
 class TFRecordWriter::Impl {
  public:
   Impl(const std::string& path, Compression compression) : path_(path), compression_(compression) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) Fail("cannot create");
+    try {
+      fs_ = FileSystemForPath(path);
+      file_ = fs_->NewWritableFile(path);
+    } catch (const Error& e) {
+      Fail("cannot create", e);
+    }
     if (compression_ != Compression::kNone) {
       std::memset(&z_, 0, sizeof(z_));
       int window_bits = compression_ == Compression::kGzip ? 16 + MAX_WBITS : MAX_WBITS;
       if (deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8,
                        Z_DEFAULT_STRATEGY) != Z_OK) {
-        ::close(fd_);
+        file_.reset();
         throw IOError("TFRecordWriter: cannot initialise zlib for '" + path_ + "'");
       }
     }
   }
   ~Impl() {
-    if (fd_ >= 0) {
+    if (file_ != nullptr) {
       try {
         Close();
       } catch (const Error& e) {
@@ -44,21 +47,24 @@ class TFRecordWriter::Impl {
   }
 
   void Write(std::string_view record) {
-    if (fd_ < 0) throw FailedPreconditionError("TFRecordWriter: '" + path_ + "' is closed");
+    if (file_ == nullptr) throw FailedPreconditionError("TFRecordWriter: '" + path_ + "' is closed");
     AppendTFRecord(&pending_, record);
     if (pending_.size() >= kFlushBytes) Drain(Z_NO_FLUSH);
   }
   void Flush() {
-    if (fd_ < 0) return;
+    if (file_ == nullptr) return;
     Drain(compression_ == Compression::kNone ? Z_NO_FLUSH : Z_SYNC_FLUSH);
   }
   void Close() {
-    if (fd_ < 0) return;
+    if (file_ == nullptr) return;
     Drain(Z_FINISH);
     if (compression_ != Compression::kNone) deflateEnd(&z_);
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) Fail("cannot close");
+    std::unique_ptr<WritableFile> file = std::move(file_);
+    try {
+      file->Close();
+    } catch (const Error& e) {
+      Fail("cannot close", e);
+    }
   }
 
  private:
@@ -83,21 +89,25 @@ class TFRecordWriter::Impl {
     pending_.clear();
   }
   void WriteAll(const char* p, size_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd_, p, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) Fail("cannot write");
-      p += w;
-      n -= static_cast<size_t>(w);
+    if (n == 0) return;
+    try {
+      file_->Append(std::string_view(p, n));
+    } catch (const Error& e) {
+      Fail("cannot write", e);
     }
   }
-  [[noreturn]] void Fail(const std::string& what) {
-    throw IOError("TFRecordWriter: " + what + " '" + path_ + "': " + std::strerror(errno));
+  // An IOError naming the writer, the file and the store's reason; an unknown scheme stays an
+  // InvalidArgumentError.
+  [[noreturn]] void Fail(const std::string& what, const Error& e) {
+    std::string message = "TFRecordWriter: " + what + " '" + path_ + "': ";
+    if (auto* io = dynamic_cast<const IOError*>(&e)) throw IOError(message + IOErrorReason(*io));
+    throw InvalidArgumentError(message + e.what());
   }
 
   std::string path_;
   Compression compression_;
-  int fd_ = -1;
+  std::shared_ptr<FileSystem> fs_;
+  std::unique_ptr<WritableFile> file_;  // null once closed
   z_stream z_;
   std::string pending_;
 };

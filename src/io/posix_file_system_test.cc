@@ -5,8 +5,8 @@
 #include <algorithm>
 
 #include "hook/hook_test_util.h"
-#include "inputpipe/checkpoint_storage.h"
 #include "inputpipe/errors.h"
+#include "inputpipe/file_system.h"
 
 namespace inputpipe {
 namespace {

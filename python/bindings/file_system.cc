@@ -1,0 +1,312 @@
+// RegisterFileSystems: a file system written in Python, registered under a scheme of the C++
+// registry (include/inputpipe/file_system.h), so that every reader, list_files, TFRecordWriter
+// and the hook reach it by path:
+//
+//   class DictFS:                                  # what the wrapper calls; see the docstring
+//       def open(self, path, mode): return io.BytesIO(self.files[path])      # "rb" / "wb"
+//       def stat(self, path): return {"size": len(self.files[path])}
+//       def list(self, path): return [names of the entries of directory `path`]
+//   inputpipe.register_file_system("pyfs", DictFS())
+//   inputpipe.TextLineDataset("pyfs://data/a.txt")
+//
+// Each call takes the GIL (PythonSection), so engine threads may read through it. Python
+// exceptions become FileSystemErrors (IOError -> OSError) with the exception's type and message
+// as the reason and an OSError's errno as the code, so a FileNotFoundError is a missing file.
+// RandomAccessFile::Read (seek + read on one file object) is serialised by a threading.Lock,
+// whose wait releases the GIL: no engine lock is ever waited for with the GIL held.
+#include "inputpipe/file_system.h"
+
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "bindings.h"
+
+namespace inputpipe::python {
+
+namespace {
+using namespace nb::literals;
+
+// The errno of a Python exception: an OSError's errno, else 0.
+int ErrnoOf(const nb::python_error& e) {
+  if (!e.matches(PyExc_OSError)) return 0;
+  nb::object value = nb::getattr(e.value(), "errno", nb::none());
+  if (PyLong_Check(value.ptr())) return static_cast<int>(PyLong_AsLong(value.ptr()));
+  if (e.matches(PyExc_FileNotFoundError)) return ENOENT;
+  if (e.matches(PyExc_NotADirectoryError)) return ENOTDIR;
+  if (e.matches(PyExc_IsADirectoryError)) return EISDIR;
+  return EIO;
+}
+
+// Runs fn (which must return C++ values only) holding the GIL; a Python exception or a result of
+// the wrong type becomes a FileSystemError for `what` on `path`.
+template <typename Fn>
+auto CallPython(const std::string& what, const std::string& path, Fn&& fn) -> decltype(fn()) {
+  PythonSection section("file system: " + what + " " + path);
+  try {
+    return fn();
+  } catch (nb::python_error& e) {
+    std::string reason = nb::type_name(e.type()).c_str();
+    std::string message = nb::str(e.value()).c_str();
+    if (!message.empty()) reason += ": " + message;
+    throw FileSystemError(what, path, reason, ErrnoOf(e));
+  } catch (const std::bad_cast&) {
+    throw FileSystemError(what, path, "the Python file system returned a value of the wrong type",
+                          EIO);
+  }
+}
+
+// `obj` as bytes (bytes, bytearray, memoryview, ...). REQUIRES: the GIL.
+nb::bytes AsBytes(const nb::handle& obj) {
+  if (PyBytes_Check(obj.ptr())) return nb::borrow<nb::bytes>(obj);
+  PyObject* b = PyBytes_FromObject(obj.ptr());
+  if (b == nullptr) throw nb::python_error();
+  return nb::steal<nb::bytes>(b);
+}
+
+// A Python object held by C++ (any thread): released with the GIL, closed first when it is a
+// file.
+class PyRef {
+ public:
+  explicit PyRef(nb::object obj) : ref_(std::move(obj)) {}
+  const nb::object& get() const { return ref_.fn(); }
+
+ private:
+  PythonCallable ref_;  // its deleter takes the GIL
+};
+
+// Closes a file object, best effort (a close error has no one to go to here).
+void CloseQuietly(const PyRef& file) {
+  try {
+    PythonSection section("file system: close");
+    try {
+      file.get().attr("close")();
+    } catch (nb::python_error& e) {
+      e.discard_as_unraisable("inputpipe file system: close");
+    }
+  } catch (const Error&) {
+    // Python is shutting down.
+  }
+}
+
+FileStat StatFromPython(const nb::handle& st) {
+  if (PyLong_Check(st.ptr())) return {nb::cast<int64_t>(st), 0, ""};
+  nb::dict d = nb::cast<nb::dict>(st);
+  FileStat out;
+  out.size = nb::cast<int64_t>(d["size"]);
+  if (d.contains("mtime_ns")) out.mtime_ns = nb::cast<int64_t>(d["mtime_ns"]);
+  if (d.contains("identity")) out.identity = nb::cast<std::string>(nb::str(d["identity"]));
+  return out;
+}
+
+class PySequentialFile : public SequentialFile {
+ public:
+  PySequentialFile(std::string path, nb::object file, FileStat stat)
+      : path_(std::move(path)), file_(std::move(file)), stat_(std::move(stat)) {}
+  ~PySequentialFile() override { CloseQuietly(file_); }
+
+  size_t Read(char* dst, size_t n) override {
+    return CallPython("read", path_, [&] {
+      nb::bytes got = AsBytes(file_.get().attr("read")(n));
+      if (got.size() > n) throw std::bad_cast();
+      std::memcpy(dst, got.c_str(), got.size());
+      return got.size();
+    });
+  }
+  void Skip(uint64_t n) override {
+    CallPython("seek", path_, [&] { file_.get().attr("seek")(n, 1); });
+  }
+  FileStat Stat() override { return stat_; }
+
+ private:
+  const std::string path_;
+  const PyRef file_;
+  const FileStat stat_;
+};
+
+class PyRandomAccessFile : public RandomAccessFile {
+ public:
+  PyRandomAccessFile(std::string path, nb::object file, nb::object lock)
+      : path_(std::move(path)), file_(std::move(file)), lock_(std::move(lock)) {}
+  ~PyRandomAccessFile() override { CloseQuietly(file_); }
+
+  size_t Read(uint64_t offset, size_t n, char* dst) const override {
+    return CallPython("read", path_, [&] {
+      nb::object locked = lock_.get();
+      locked.attr("acquire")();  // waits with the GIL released
+      struct Release {
+        nb::object& lock;
+        ~Release() {
+          try {
+            lock.attr("release")();
+          } catch (nb::python_error& e) {
+            e.discard_as_unraisable("inputpipe file system: lock release");
+          }
+        }
+      } release{locked};
+      file_.get().attr("seek")(offset);
+      nb::bytes got = AsBytes(file_.get().attr("read")(n));
+      if (got.size() > n) throw std::bad_cast();
+      std::memcpy(dst, got.c_str(), got.size());
+      return got.size();
+    });
+  }
+
+ private:
+  const std::string path_;
+  const PyRef file_;
+  const PyRef lock_;  // a threading.Lock: seek + read as one step
+};
+
+class PyWritableFile : public WritableFile {
+ public:
+  PyWritableFile(std::string path, nb::object file)
+      : path_(std::move(path)), file_(std::move(file)) {}
+  ~PyWritableFile() override {
+    if (!closed_) CloseQuietly(file_);
+  }
+  void Append(std::string_view data) override {
+    CallPython("write", path_,
+               [&] { file_.get().attr("write")(nb::bytes(data.data(), data.size())); });
+  }
+  void Sync() override {
+    CallPython("fsync", path_, [&] { file_.get().attr("flush")(); });
+  }
+  void Close() override {
+    closed_ = true;
+    CallPython("close", path_, [&] { file_.get().attr("close")(); });
+  }
+
+ private:
+  const std::string path_;
+  const PyRef file_;
+  bool closed_ = false;
+};
+
+// The C++ side of a Python file system. Optional methods it lacks: exists (stat instead),
+// makedirs (nothing to do, as in an object store), rename and remove (FileSystemError ENOSYS).
+class PythonFileSystem : public FileSystem {
+ public:
+  explicit PythonFileSystem(nb::object fs) : fs_(std::move(fs)) {}
+
+  std::unique_ptr<SequentialFile> NewSequentialFile(const std::string& path) override {
+    FileStat st = Stat(path);
+    nb::object file = Open(path, "rb");
+    return std::make_unique<PySequentialFile>(path, std::move(file), std::move(st));
+  }
+  std::unique_ptr<RandomAccessFile> NewRandomAccessFile(const std::string& path) override {
+    nb::object file = Open(path, "rb");
+    nb::object lock = CallPython(
+        "open", path, [&] { return nb::object(nb::module_::import_("threading").attr("Lock")()); });
+    return std::make_unique<PyRandomAccessFile>(path, std::move(file), std::move(lock));
+  }
+  std::unique_ptr<WritableFile> NewWritableFile(const std::string& path) override {
+    return std::make_unique<PyWritableFile>(path, Open(path, "wb"));
+  }
+  FileStat Stat(const std::string& path) override {
+    return CallPython("stat", path, [&] { return StatFromPython(fs_.get().attr("stat")(path)); });
+  }
+  std::vector<std::string> ListDir(const std::string& dir) override {
+    return CallPython("list directory", dir, [&] {
+      std::vector<std::string> names;
+      for (nb::handle name : fs_.get().attr("list")(dir))
+        names.push_back(nb::cast<std::string>(name));
+      return names;
+    });
+  }
+  bool FileExists(const std::string& path) override {
+    if (Has("exists")) {
+      return CallPython("stat", path,
+                        [&] { return nb::cast<bool>(fs_.get().attr("exists")(path)); });
+    }
+    try {
+      Stat(path);
+      return true;
+    } catch (const FileSystemError& e) {
+      if (e.code() == ENOENT || e.code() == ENOTDIR) return false;
+      throw;
+    }
+  }
+  void RenameFile(const std::string& from, const std::string& to) override {
+    Optional("rename", "rename " + from + " to", to, [&] { fs_.get().attr("rename")(from, to); });
+  }
+  void DeleteFile(const std::string& path) override {
+    Optional("remove", "delete", path, [&] { fs_.get().attr("remove")(path); });
+  }
+  void CreateDirs(const std::string& dir) override {
+    if (Has("makedirs")) CallPython("mkdir", dir, [&] { fs_.get().attr("makedirs")(dir); });
+  }
+  void SyncDir(const std::string& dir) override {}
+
+ private:
+  // A holder of a new reference, so that it is released with the GIL on any thread.
+  nb::object Open(const std::string& path, const char* mode) {
+    return CallPython("open", path, [&] { return nb::object(fs_.get().attr("open")(path, mode)); });
+  }
+  bool Has(const char* method) {
+    return CallPython(method, "", [&] { return nb::hasattr(fs_.get(), method); });
+  }
+  template <typename Fn>
+  void Optional(const char* method, const std::string& what, const std::string& path, Fn&& fn) {
+    if (!Has(method)) {
+      throw FileSystemError(what, path,
+                            std::string("the Python file system has no ") + method + "()", ENOSYS);
+    }
+    CallPython(what, path, fn);
+  }
+
+  const PyRef fs_;
+};
+
+void Register(const std::string& scheme, nb::object fs) {
+  for (const char* method : {"open", "stat", "list"}) {
+    if (!nb::hasattr(fs, method)) {
+      throw nb::type_error(("register_file_system: the file system for '" + scheme + "' has no " +
+                            method + "() method")
+                               .c_str());
+    }
+  }
+  RegisterFileSystem(scheme, std::make_shared<PythonFileSystem>(std::move(fs)));
+}
+}  // namespace
+
+void RegisterFileSystems(nb::module_& m) {
+  m.def("register_file_system", &Register, "scheme"_a, "fs"_a,
+        "Makes `fs` the file system of paths '<scheme>://...' for every reader, list_files, "
+        "TFRecordWriter and the checkpoint hook. `fs` has open(path, mode) -> a binary file "
+        "(mode 'rb': read(n), seek(offset[, whence]); 'wb': write(b), flush(), close()), "
+        "stat(path) -> the size or {'size', 'mtime_ns', 'identity'}, list(path) -> entry "
+        "names; optionally exists, makedirs, rename, remove. Raise FileNotFoundError for a "
+        "missing path. Paths are passed whole, scheme included.");
+  m.def(
+      "unregister_file_system",
+      [](const std::string& scheme) { return UnregisterFileSystem(scheme); }, "scheme"_a,
+      "Removes the file system of `scheme`; False when there was none. Datasets already built "
+      "keep theirs.");
+  m.def("registered_file_systems", &RegisteredFileSystems, "The registered schemes, sorted.");
+  m.def(
+      "write_file",
+      [](const std::string& path, nb::bytes data) {
+        std::string contents(data.c_str(), data.size());
+        nb::gil_scoped_release release;
+        WriteFileAtomically(DefaultFileSystem(), path, contents);
+      },
+      "path"_a, "data"_a,
+      "Writes `data` to `path` through the file system of its scheme (e.g. 'memory://'), "
+      "crash-safely: a temporary file, fsync, rename.");
+  m.def(
+      "read_file",
+      [](const std::string& path) {
+        std::string contents;
+        {
+          nb::gil_scoped_release release;
+          contents = DefaultFileSystem().ReadFile(path);
+        }
+        return nb::bytes(contents.data(), contents.size());
+      },
+      "path"_a, "The contents of `path`, through the file system of its scheme.");
+}
+
+}  // namespace inputpipe::python
