@@ -31,7 +31,7 @@ WORKLOADS = {
 }
 BUFFERS = [1_000, 10_000, 100_000]  # buffered-shuffle sizes whose state size is measured
 
-# Workload "r" (issue 4's table): the file readers alone, inputpipe against tf.data, at one and
+# Workload "r" (the readers table): the file readers alone, inputpipe against tf.data, at one and
 # two threads. 1 thread: one reader over the one file, parse and batch on the consumer's thread.
 # 2 threads: the same rows as READER_SHARDS files, each read, batched and parsed by one of the
 # interleave's 2 worker threads. No shuffle, no prefetch.

@@ -54,7 +54,7 @@ class Pipeline(common.Pipeline):
         return ip.TFRecordDataset(path).batch(bs).apply(ip.parse_example_fn(self._tfrecord_features()))
 
     def _build_reader(self):
-        """Workload r (issue 4's table): no shuffle, no prefetch. 2 threads: the shard files,
+        """Workload r (the readers table): no shuffle, no prefetch. 2 threads: the shard files,
         each read -> batched -> parsed inside interleave(num_parallel_calls=2), whose worker
         threads run the inner C++ iterators."""
         files = common.reader_files(self.cfg["data_dir"], self.n, self.wl)

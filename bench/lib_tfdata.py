@@ -54,7 +54,7 @@ class Pipeline(common.Pipeline):
         return tf.data.TFRecordDataset(path).batch(bs).map(lambda s: tf.io.parse_example(s, feats))
 
     def _build_reader(self):
-        """Workload r (issue 4's table): no shuffle, no prefetch. 2 threads: the shard files,
+        """Workload r (the readers table): no shuffle, no prefetch. 2 threads: the shard files,
         each read -> batched -> parsed inside interleave(num_parallel_calls=2). tf.data's
         default rewrites would add threads and a buffer the thread count does not show (a
         sequential map made parallel, a prefetch injected at the end, parse_example spreading a

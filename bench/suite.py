@@ -33,10 +33,10 @@ LIB_NAMES = {"inputpipe": "inputpipe", "tfdata": "tf.data", "grain": "Grain",
              "torchdata": "torchdata"}
 RESTORE_POINTS = [0.1, 0.5, 0.9]
 
-# Workload keys: a-d (common.WORKLOADS), and r, the readers alone (common.READERS: issue 4's table).
+# Workload keys: a-d (common.WORKLOADS), and r, the readers alone (common.READERS).
 ALL_WORKLOADS = list(common.WORKLOADS) + ["r"]
 
-# buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (issue 3's
+# buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (their table);
 # table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d;
 # reader_time_cap: workload r's time cap, long enough to read the whole epoch.
 FULL = dict(n=1_000_000, reps=3, buffer_reps=1, time_cap=8.0, n_saves=50, save_budget_s=15.0,
@@ -109,7 +109,7 @@ def plan(workloads, libs, cfg):
             configs += [("buffer", b) for b in common.BUFFERS if b != main]
         for role, shuffle in configs:
             # Restores at 10/50/90% for the main configuration; at 50% for workload a's
-            # buffered variants (issue 3's table); none (state size and saves only) otherwise.
+            # buffered variants (their table); none (state size and saves only) otherwise.
             restore_points = RESTORE_POINTS if role == "main" else ([0.5] if w == "a" else [])
             reps = cfg["reps"] if role == "main" else (cfg["buffer_reps"] if w == "a" else 0)
             for r in range(reps):
@@ -359,7 +359,7 @@ def tables(summary, workloads, libs):
                     f"{r[0]} | {r[1]} | {r[2]} | {'yes' if e.get('exact') else '**no**'} |")
         md.append("")
     if "a" in workloads and "inputpipe" in libs and "tfdata" in libs:
-        md.append("### Issue 3's table: buffered shuffle + parallel map + prefetch, inputpipe vs tf.data\n")
+        md.append("### Buffered shuffle + parallel map + prefetch, inputpipe vs tf.data\n")
         md.append("Workload a's pipeline with shuffle(buffer_size) in place of the global shuffle. "
                   "Restore = to the first element after restoring at 50% of the epoch. "
                   "Ratios are inputpipe / tf.data.\n")
@@ -382,19 +382,19 @@ def tables(summary, workloads, libs):
     return "\n".join(md)
 
 
-# Issue 4's targets: inputpipe / tf.data throughput, per file format.
+# The readers' targets: inputpipe / tf.data throughput, per file format.
 READER_TARGETS = {"csv": 3.0, "tfrecord": 1.0}
 
 
 def readers_table(rs, libs):
-    """Issue 4's table: the readers alone, inputpipe vs tf.data, at 1 and 2 threads."""
+    """The readers table: the readers alone, inputpipe vs tf.data, at 1 and 2 threads."""
     ip, tf = rs.get("inputpipe", {}), rs.get("tfdata", {})
     any_e = next((e for lib in rs.values() for e in lib.values() if "reps" in e), {})
     size = {src: next((e["file_bytes"] for lib in rs.values() for k, e in lib.items()
                        if "file_bytes" in e and common.READERS[k]["source"] == src), None)
             for src in READER_TARGETS}
     rows = any_e.get("rows")
-    md = ["### Issue 4's table: file readers, inputpipe vs tf.data\n",
+    md = ["### The readers table: file readers, inputpipe vs tf.data\n",
           f"The readers alone, over the files of workloads c and d ({fmt_rate(rows) if rows else 'N'} "
           f"rows): CSV of 20 numeric columns ({fmt_bytes(size['csv'])}) → parse → batch(1024), "
           f"and TFRecord of tf.train.Example {{x: float[20], id: int64}} "
@@ -416,7 +416,7 @@ def readers_table(rs, libs):
           "intra-op pool). rows/s after the first batch over the whole epoch, median of "
           f"{any_e.get('reps', '?')} repetition(s), each batch's id column read as numpy (the "
           "exactly-once check), as in the rest of the suite; MB/s = file bytes × rows/s ÷ rows; ratio = inputpipe / tf.data; target = "
-          "issue 4's (≥ 3× on CSV, ≥ 1× on TFRecord + parse).\n",
+          "the readers' targets (≥ 3× on CSV, ≥ 1× on TFRecord + parse).\n",
           "| data | threads | rows/s inputpipe | rows/s tf.data | ratio | target | MB/s inputpipe | MB/s tf.data | every record once (inputpipe / tf.data) |",
           "|---|---:|---:|---:|---:|---|---:|---:|:---:|"]
 
@@ -625,7 +625,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="100k records, fewer repetitions")
     ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
-                    help="a,b,c,d (see README) and r (the readers alone, issue 4's table)")
+                    help="a,b,c,d (see README) and r (the readers alone, the readers table)")
     ap.add_argument("--libs", default=",".join(LIBS))
     ap.add_argument("--all-buffers", action="store_true",
                     help="also measure the state at shuffle buffers 1k/10k/100k in workloads b, c "

@@ -104,7 +104,7 @@ def throughput(lib, task):
                duplicates=int((seen > 1).sum()), note=pipe.note())
     if complete:
         out["missing"] = int((seen == 0).sum())
-    if "reader_threads" in wl:  # issue 4's table gives MB/s: the bytes of the files read
+    if "reader_threads" in wl:  # the readers table gives MB/s: the bytes of the files read
         out["file_bytes"] = sum(os.path.getsize(p)
                                 for p in common.reader_files(task["data_dir"], n, wl))
         out["file_rows"] = n

@@ -1,4 +1,4 @@
-// Corruption of committed checkpoints and of state bytes (issue 7, item 3).
+// Corruption of committed checkpoints and of state bytes.
 //
 //   - single-bit flips at >= 10,000 positions of committed checkpoint files (every bit of the
 //     files when they are smaller than that) and of Iterator::Save() bytes of several pipelines;

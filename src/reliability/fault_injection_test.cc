@@ -1,4 +1,4 @@
-// Fault injection and crash simulation under the hook's checkpoint storage (issue 7, item 2).
+// Fault injection and crash simulation under the hook's checkpoint storage.
 //
 // Through FaultyFileSystem (faulty_file_system.h), for a hook saving a shuffled, batched,
 // prefetched pipeline:

@@ -1,4 +1,4 @@
-// Restoring into another pipeline (issue 7, item 4).
+// Restoring into another pipeline.
 //
 // A state saved by a text-file pipeline (read, shuffle, parallel map, batch, prefetch) is
 // restored into pipelines that differ from it in exactly one thing: the source file, its

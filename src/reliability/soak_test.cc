@@ -1,4 +1,4 @@
-// Soak (issue 7, item 6): N elements through shuffle + parallel map + prefetch, with the hook
+// Soak: N elements through shuffle + parallel map + prefetch, with the hook
 // saving every 10 ms to a real directory, while the consumer checks every element exactly once.
 // Reports and bounds peak RSS; counts threads (/proc/self/task) and file descriptors
 // (/proc/self/fd) during and after the run: after the iterators and hook are gone both are back
