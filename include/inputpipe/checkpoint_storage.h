@@ -1,6 +1,5 @@
-// The checkpoint storage is the general file-system seam: FileSystem, WritableFile and
-// WriteFileAtomically live in inputpipe/file_system.h. This header stays for the code that
-// includes it by its old name (inputpipe/hook.h).
+// Kept for C++ code written against earlier versions, which included the file-system seam by
+// this name: FileSystem, WritableFile and WriteFileAtomically live in inputpipe/file_system.h.
 #ifndef INPUTPIPE_CHECKPOINT_STORAGE_H_
 #define INPUTPIPE_CHECKPOINT_STORAGE_H_
 

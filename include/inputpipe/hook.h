@@ -36,8 +36,8 @@
 #include <utility>
 #include <vector>
 
-#include "inputpipe/checkpoint_storage.h"
 #include "inputpipe/dataset.h"
+#include "inputpipe/file_system.h"
 #include "inputpipe/state.h"
 
 namespace inputpipe {

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <string>
 
-#include "inputpipe/checkpoint_storage.h"
+#include "inputpipe/file_system.h"
 #include "inputpipe/errors.h"
 
 namespace inputpipe::hook_testing {
