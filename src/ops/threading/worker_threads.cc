@@ -21,6 +21,9 @@ void WorkerThreads::Run(const std::function<void()>& body) {
     {
       MutexLock lock(error_mu_);
       if (!error_) error_ = std::current_exception();
+      // Inside the section, after the error: whoever sees the error sees stopping(), and
+      // whoever sees stopping() set by a failure finds the error.
+      stopping_.store(true, std::memory_order_release);
     }
     Stop();  // the other threads return, the consumer wakes and rethrows
   }
