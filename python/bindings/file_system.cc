@@ -77,10 +77,13 @@ class PyRef {
   PythonCallable ref_;  // its deleter takes the GIL
 };
 
-// Closes a file object, best effort (a close error has no one to go to here).
+// Closes a file object, best effort (a close error has no one to go to here). Runs from
+// destructors, also while an exception is on its way to Python (an iterator dropped as next()
+// raises): the pending exception is set aside for the call, not replaced or lost.
 void CloseQuietly(const PyRef& file) {
   try {
     PythonSection section("file system: close");
+    nb::error_scope pending;
     try {
       file.get().attr("close")();
     } catch (nb::python_error& e) {

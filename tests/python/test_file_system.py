@@ -199,3 +199,18 @@ def test_memory_file_system():
     assert [bytes(n) for n in names] == [b"memory://test_file_system/a.txt"]
     with pytest.raises(OSError, match="No such file"):
         inputpipe.read_file("memory://test_file_system/missing")
+
+
+def test_an_error_keeps_its_type_when_the_iterator_with_an_open_file_is_dropped(pyfs):
+    # next(iter(ds)) drops the iterator while the map's exception is on its way out; closing
+    # the Python file then must not replace the exception (a SystemError) or lose it.
+    pyfs.files["pyfs://drop/a.txt"] = lines_text(10)
+
+    def fails(x):
+        raise ValueError("from map")
+
+    ds = inputpipe.TextLineDataset("pyfs://drop/a.txt")
+    for pipeline in (ds.map(fails), ds.map(fails).prefetch(2)):
+        with pytest.raises(ValueError, match="from map"):
+            next(iter(pipeline))
+
