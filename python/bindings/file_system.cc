@@ -11,7 +11,8 @@
 //
 // Each call takes the GIL (PythonSection), so engine threads may read through it. Python
 // exceptions become FileSystemErrors (IOError -> OSError) with the exception's type and message
-// as the reason and an OSError's errno as the code, so a FileNotFoundError is a missing file.
+// as the reason and an OSError's errno as the code, so a FileNotFoundError is a missing file;
+// a BaseException that is no Exception (KeyboardInterrupt, SystemExit) keeps its type.
 // RandomAccessFile::Read (seek + read on one file object) is serialised by a threading.Lock,
 // whose wait releases the GIL: no engine lock is ever waited for with the GIL held.
 #include "inputpipe/file_system.h"
@@ -48,6 +49,9 @@ auto CallPython(const std::string& what, const std::string& path, Fn&& fn) -> de
   try {
     return fn();
   } catch (nb::python_error& e) {
+    // KeyboardInterrupt, SystemExit: not a failure of the store, and not to be skipped as a bad
+    // file by ignore_errors: they reach the caller as they are, as from a map function.
+    if (!e.matches(PyExc_Exception)) throw;
     std::string reason = nb::type_name(e.type()).c_str();
     std::string message = nb::str(e.value()).c_str();
     if (!message.empty()) reason += ": " + message;
@@ -77,10 +81,13 @@ class PyRef {
   PythonCallable ref_;  // its deleter takes the GIL
 };
 
-// Closes a file object, best effort (a close error has no one to go to here).
+// Closes a file object, best effort (a close error has no one to go to here). Runs from
+// destructors, also while an exception is on its way to Python (an iterator dropped as next()
+// raises): the pending exception is set aside for the call, not replaced or lost.
 void CloseQuietly(const PyRef& file) {
   try {
     PythonSection section("file system: close");
+    nb::error_scope pending;
     try {
       file.get().attr("close")();
     } catch (nb::python_error& e) {

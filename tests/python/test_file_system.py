@@ -199,3 +199,35 @@ def test_memory_file_system():
     assert [bytes(n) for n in names] == [b"memory://test_file_system/a.txt"]
     with pytest.raises(OSError, match="No such file"):
         inputpipe.read_file("memory://test_file_system/missing")
+
+
+def test_an_error_keeps_its_type_when_the_iterator_with_an_open_file_is_dropped(pyfs):
+    # next(iter(ds)) drops the iterator while the map's exception is on its way out; closing
+    # the Python file then must not replace the exception (a SystemError) or lose it.
+    pyfs.files["pyfs://drop/a.txt"] = lines_text(10)
+
+    def fails(x):
+        raise ValueError("from map")
+
+    ds = inputpipe.TextLineDataset("pyfs://drop/a.txt")
+    for pipeline in (ds.map(fails), ds.map(fails).prefetch(2)):
+        with pytest.raises(ValueError, match="from map"):
+            next(iter(pipeline))
+
+
+def test_keyboard_interrupt_in_a_python_file_system_is_not_a_bad_file(pyfs):
+    # Ctrl-C while the store reads must stop the program, not become an OSError that
+    # ignore_errors counts as a bad file and skips.
+    pyfs.files["pyfs://ki/a.txt"] = lines_text(10)
+
+    class Interrupted(io.BytesIO):
+        def read(self, n=-1):
+            raise KeyboardInterrupt()
+
+    opened = pyfs.open
+    pyfs.open = lambda path, mode: Interrupted() if path.startswith("pyfs://ki/") else opened(
+        path, mode)
+    ds = inputpipe.TextLineDataset(["pyfs://ki/a.txt", "pyfs://ki/a.txt"])
+    for pipeline in (ds, ds.ignore_errors(), ds.ignore_errors().prefetch(2)):
+        with pytest.raises(KeyboardInterrupt):
+            list(pipeline)
