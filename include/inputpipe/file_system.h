@@ -18,7 +18,9 @@
 //   DatasetPtr ds = TextLineDataset({"mystore://bucket/a.txt"});
 //
 // Paths are passed to a FileSystem whole, scheme included ("memory://d/a.csv"); PosixFileSystem
-// strips "file://". No scheme means POSIX.
+// strips "file://". No scheme means POSIX. A scheme is matched exactly, as registered (lower case
+// by convention: "FILE://a" is not "file://a"); "foo://x" with no "foo" registered is an
+// InvalidArgumentError listing the registered schemes, never a relative POSIX path.
 //
 // Errors: every operation throws FileSystemError (an IOError) naming the operation, the path and
 // the store's reason ("fsync /ckpt/input.ckpt-100.tmp: No space left on device"); the readers

@@ -98,13 +98,18 @@ void CloseQuietly(const PyRef& file) {
   }
 }
 
+// A size below zero is the store's bug, not an empty file: refused like a value of the wrong type.
 FileStat StatFromPython(const nb::handle& st) {
-  if (PyLong_Check(st.ptr())) return {nb::cast<int64_t>(st), 0, ""};
-  nb::dict d = nb::cast<nb::dict>(st);
   FileStat out;
-  out.size = nb::cast<int64_t>(d["size"]);
-  if (d.contains("mtime_ns")) out.mtime_ns = nb::cast<int64_t>(d["mtime_ns"]);
-  if (d.contains("identity")) out.identity = nb::cast<std::string>(nb::str(d["identity"]));
+  if (PyLong_Check(st.ptr())) {
+    out.size = nb::cast<int64_t>(st);
+  } else {
+    nb::dict d = nb::cast<nb::dict>(st);
+    out.size = nb::cast<int64_t>(d["size"]);
+    if (d.contains("mtime_ns")) out.mtime_ns = nb::cast<int64_t>(d["mtime_ns"]);
+    if (d.contains("identity")) out.identity = nb::cast<std::string>(nb::str(d["identity"]));
+  }
+  if (out.size < 0) throw std::bad_cast();
   return out;
 }
 
@@ -217,9 +222,11 @@ class PythonFileSystem : public FileSystem {
   }
   std::vector<std::string> ListDir(const std::string& dir) override {
     return CallPython("list directory", dir, [&] {
+      nb::object listed = fs_.get().attr("list")(dir);
+      // A str is iterable too, but as characters: a store returning one name is a bug.
+      if (PyUnicode_Check(listed.ptr()) || PyBytes_Check(listed.ptr())) throw std::bad_cast();
       std::vector<std::string> names;
-      for (nb::handle name : fs_.get().attr("list")(dir))
-        names.push_back(nb::cast<std::string>(name));
+      for (nb::handle name : listed) names.push_back(nb::cast<std::string>(name));
       return names;
     });
   }

@@ -231,3 +231,14 @@ def test_keyboard_interrupt_in_a_python_file_system_is_not_a_bad_file(pyfs):
     for pipeline in (ds, ds.ignore_errors(), ds.ignore_errors().prefetch(2)):
         with pytest.raises(KeyboardInterrupt):
             list(pipeline)
+
+
+def test_a_python_file_system_returning_nonsense_is_an_error_naming_the_call(pyfs):
+    pyfs.files["pyfs://d/a.txt"] = lines_text(3)
+    pyfs.stat = lambda path: -1  # a negative size is not an empty file
+    with pytest.raises(OSError, match=r"pyfs://d/a.txt.*returned a value of the wrong type"):
+        list(inputpipe.TextLineDataset("pyfs://d/a.txt"))
+    del pyfs.stat
+    pyfs.list = lambda path: "a.txt"  # one name as a str, not a list of names
+    with pytest.raises(OSError, match=r"pyfs://d.*returned a value of the wrong type"):
+        inputpipe.Dataset.list_files("pyfs://d/*.txt", shuffle=False)
