@@ -25,6 +25,8 @@ the engine's worker threads (num_parallel_calls, prefetch); they take the GIL wh
 An exception raised by a function reaches the caller of next() with its original type.
 """
 
+import operator
+
 from inputpipe import _core
 from inputpipe._paths import filenames as _filenames
 
@@ -111,7 +113,9 @@ class Dataset:
             start, stop = args
         else:
             start, stop, step = args
-        return Dataset(_core.range(int(start), int(stop), int(step)))
+        # operator.index: integers only (numpy's too); range(2.5) is a TypeError, not range(2).
+        start, stop, step = (operator.index(a) for a in (start, stop, step))
+        return Dataset(_core.range(start, stop, step))
 
     @staticmethod
     def from_tensor_slices(tensors):
@@ -291,6 +295,9 @@ class Dataset:
         """Windows of `size` elements as nested Datasets (a structure of them for structured
         elements), each starting `shift` (default size) after the previous one and taking
         every stride-th element."""
+        # The engine reads shift 0 as "not given"; an explicit 0 is an error, as in tf.data.
+        if shift is not None and int(shift) <= 0:
+            raise ValueError(f"window: shift must be positive, got {int(shift)}")
         return Dataset(_core.window(self._handle, int(size), 0 if shift is None else int(shift),
                                     int(stride), bool(drop_remainder)))
 

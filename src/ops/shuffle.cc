@@ -128,6 +128,9 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
       throw corrupt("read != buffer_size + step");
     if (input_done_ && read_ > buffer_ + drain_start_)
       throw corrupt("read past the end of the input");
+    // A save's anchor is less than two blocks (8 * buffer_size elements) behind `read`; a state
+    // that says otherwise would make the replay below as long as it likes (2^40 elements).
+    if (read_ - anchor > 2 * block_) throw corrupt("anchor more than 8 * buffer_size behind read");
     RestoreInput(r);
 
     // Which element (input position) is in which slot.

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ops/reorder_test_util.h"
+#include "testing/expect_error.h"
 
 namespace inputpipe {
 namespace {
@@ -30,6 +31,24 @@ TEST(ShuffleTest, BehavesLikeTfDataBufferedShuffle) {
   }
   EXPECT_EQ(Shuffle(Seq(30), 4, 1)->Cardinality(), 30);
   EXPECT_THROW(Shuffle(Seq(3), 0), InvalidArgumentError);
+}
+
+TEST(ShuffleTest, AStateWhoseReplayWouldBeUnboundedIsDataLoss) {
+  // Checksum-valid but hostile: step 2^40 with the anchor at 0 asks the restore to re-read
+  // 2^40 elements; a save's anchor is never more than 8 * buffer_size behind `read`.
+  DatasetPtr ds = Shuffle(Range(0, int64_t{1} << 50), 8, 1, false);
+  auto it = ds->MakeIterator();
+  for (int i = 0; i < 3; ++i) it->GetNext();
+  DecodedState decoded = DecodeState(it->Save());
+  for (auto& [key, value] : decoded.root.ints) {
+    if (key == "step") value = int64_t{1} << 40;
+    if (key == "read") value = (int64_t{1} << 40) + 8;
+    if (key == "anchor") value = 0;
+  }
+  auto restored = ds->MakeIterator();
+  testing::ExpectError<DataLossError>(
+      [&] { restored->Restore(EncodeState(decoded.pipeline, decoded.root)); },
+      {"shuffle(buffer_size=8)", "anchor more than 8 * buffer_size behind read"});
 }
 
 TEST(ShuffleTest, ReproducibleFromTheSeedAndDifferentPerEpoch) {

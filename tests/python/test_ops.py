@@ -50,6 +50,11 @@ def test_range_bad_arguments():
         Dataset.range()
     with pytest.raises(ValueError, match="step"):
         Dataset.range(0, 10, 0)
+    # Not truncated: a float (or a float array) is not an integer argument.
+    for args in [(2.5,), (0, 2.5), (0, 10, 1.5), (np.float64(3),)]:
+        with pytest.raises(TypeError):
+            Dataset.range(*args)
+    assert values(Dataset.range(np.int32(2), np.int64(4))) == [2, 3]
 
 
 def test_from_tensor_slices():
@@ -262,6 +267,14 @@ def test_window():
     assert values(ds.window(3, drop_remainder=True)) == [[0, 1, 2], [3, 4, 5]]
     assert values(ds.window(3, 2, 1, True)) == [[0, 1, 2], [2, 3, 4], [4, 5, 6]]
     assert values(ds.window(3, 1, 2, True)) == [[0, 2, 4], [1, 3, 5], [2, 4, 6]]
+
+
+def test_window_shift_must_be_positive_when_given():
+    # shift=0 is not "not given" (tf.data also refuses it); None is the default, size.
+    for shift in [0, -1]:
+        with pytest.raises(ValueError, match=f"window: shift must be positive, got {shift}"):
+            Dataset.range(7).window(3, shift=shift)
+    assert values(Dataset.range(7).window(3, shift=None)) == [[0, 1, 2], [3, 4, 5], [6]]
 
 
 def test_window_elements_are_datasets():
