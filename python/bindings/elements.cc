@@ -375,7 +375,7 @@ PredicateFn MakePredicateFn(nb::object fn, std::string op) {
     if (PyArray_IsScalar(result.ptr(), Bool)) return PyObject_IsTrue(result.ptr()) == 1;
     nb::object array = Numpy().attr("asarray")(result);
     if (nb::cast<std::string>(array.attr("dtype").attr("kind")) != "b" ||
-        nb::cast<int64_t>(array.attr("size")) != 1) {
+        nb::cast<int64_t>(array.attr("ndim")) != 0) {
       throw InvalidArgumentError(op + ": the predicate must return a scalar bool, got " +
                                  Repr(result));
     }

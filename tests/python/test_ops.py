@@ -149,6 +149,11 @@ def test_filter():
 def test_filter_predicate_must_be_scalar_bool():
     with pytest.raises(ValueError, match="scalar bool"):
         list(Dataset.range(3).filter(lambda x: x))
+    # A bool array of one element is not a scalar (tf.data refuses it too).
+    for shape in [(1,), (1, 1)]:
+        with pytest.raises(ValueError, match=r"filter: the predicate must return a scalar bool"):
+            list(Dataset.range(3).filter(lambda x: np.ones(shape, dtype=bool)))
+    assert values(Dataset.range(3).filter(lambda x: np.array(x > 0))) == [1, 2]
 
 
 def test_batch():
