@@ -67,8 +67,9 @@ std::string DescribePipelineMismatch(const std::vector<std::string>& saved,
   size_t i = 0;
   while (i < saved.size() && i < pipeline.size() && saved[i] == pipeline[i]) ++i;
   auto describe = [](const std::vector<std::string>& p, size_t i) {
-    return i < p.size() ? "'" + p[i].substr(p[i].find_first_not_of(' ')) + "'"
-                        : std::string("nothing (it ends there)");
+    if (i >= p.size()) return std::string("nothing (it ends there)");
+    const size_t indent = p[i].find_first_not_of(' ');
+    return "'" + (indent == std::string::npos ? p[i] : p[i].substr(indent)) + "'";
   };
   return "the state was saved by a different pipeline; first difference at op #" +
          std::to_string(i) + " (pre-order): the saved pipeline has " + describe(saved, i) +

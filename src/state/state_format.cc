@@ -101,6 +101,11 @@ std::vector<std::string> InflatePipeline(ByteReader& in) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
     pipeline.push_back(text.substr(start, end - start));
+    // Every entry is "op(params)" after its indentation: an empty one is not a pipeline.
+    if (pipeline.back().find_first_not_of(' ') == std::string::npos) {
+      Corrupt(in, "empty entry #" + std::to_string(pipeline.size() - 1) +
+                      " in the pipeline fingerprint");
+    }
     start = end + 1;
   }
   return pipeline;
