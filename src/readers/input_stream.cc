@@ -16,6 +16,10 @@ namespace {
 constexpr size_t kCompressedChunk = 256 << 10;
 
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
+
+IOError StatError(const std::string& op, const std::string& path, const IOError& e) {
+  return IOError(op + ": cannot stat " + Quote(path) + ": " + IOErrorReason(e));
+}
 }  // namespace
 
 IOError OpenError(const std::string& op, const std::string& path, const IOError& e) {
@@ -50,7 +54,7 @@ FileFingerprint StatFile(FileSystem& fs, const std::string& path, const std::str
     FileStat st = fs.Stat(path);
     return {st.size, st.mtime_ns};
   } catch (const IOError& e) {
-    throw IOError(op + ": cannot stat " + Quote(path) + ": " + IOErrorReason(e));
+    throw StatError(op, path, e);
   }
 }
 
@@ -74,7 +78,7 @@ class InputStream::RawSource : public Source {
     try {
       stat_ = file_->Stat();
     } catch (const IOError& e) {
-      throw IOError(op_ + ": cannot stat " + Quote(name_) + ": " + IOErrorReason(e));
+      throw StatError(op_, name_, e);
     }
   }
   RawSource(std::string bytes, std::string name)
@@ -91,16 +95,14 @@ class InputStream::RawSource : public Source {
     try {
       got = file_->Read(dst, n);
     } catch (const IOError& e) {
-      throw IOError(op_ + ": cannot read " + Quote(name_) + " at byte " + std::to_string(pos_) +
-                    ": " + IOErrorReason(e));
+      throw ReadError(IOErrorReason(e));
     }
     // The end before the size the file had when opened: a read that came back empty too early,
     // or a file truncated under the reader. Either way the bytes after are missing, and a
     // record cut here must not pass for a whole one.
     if (got == 0 && pos_ < static_cast<uint64_t>(stat_.size)) {
-      throw IOError(op_ + ": cannot read " + Quote(name_) + " at byte " + std::to_string(pos_) +
-                    ": the file ends there, before its size when opened (" +
-                    std::to_string(stat_.size) + " bytes)");
+      throw ReadError("the file ends there, before its size when opened (" +
+                      std::to_string(stat_.size) + " bytes)");
     }
     pos_ += got;
     return got;
@@ -125,6 +127,11 @@ class InputStream::RawSource : public Source {
   const FileStat& stat() const { return stat_; }
 
  private:
+  // "op: cannot read 'path' at byte N: reason", at the current position.
+  IOError ReadError(const std::string& reason) const {
+    return IOError(op_ + ": cannot read " + Quote(name_) + " at byte " + std::to_string(pos_) +
+                   ": " + reason);
+  }
   void Open() {
     try {
       file_ = fs_->NewSequentialFile(name_);
