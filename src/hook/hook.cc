@@ -475,29 +475,29 @@ class CheckpointInputPipelineHook::Impl {
 
   // The background thread. Drains the queue before exiting so no captured save is dropped.
   void WriterLoop() EXCLUDES(mu_) {
-    // Lock / Unlock by hand: clang 14's analysis cannot follow a MutexUnlock scope inside a
-    // MutexLock one. Nothing between them throws (Commit's errors are caught).
-    mu_.Lock();
+    MutexLock lock(mu_);
     while (true) {
       while (!stopping_ && queue_.empty()) work_cv_.Wait(mu_);
       if (queue_.empty()) break;  // stopping, nothing left
       PendingSave save = std::move(queue_.front());
       queue_.pop_front();
       writing_ = true;
-      mu_.Unlock();  // the file system is slow: the training thread must never wait for it
-      double start = SteadySeconds();
       std::exception_ptr error;
-      try {
-        Commit(save);
-      } catch (const IOError& e) {
-        error = std::make_exception_ptr(IOError("saving input checkpoint at step " +
-                                                std::to_string(save.step) + " in " + dir_ +
-                                                " failed: " + e.what()));
-      } catch (...) {
-        error = std::current_exception();
+      double seconds = 0;
+      {
+        MutexUnlock unlock(mu_);  // the file system is slow: the training thread never waits on it
+        const double start = SteadySeconds();
+        try {
+          Commit(save);
+        } catch (const IOError& e) {
+          error = std::make_exception_ptr(IOError("saving input checkpoint at step " +
+                                                  std::to_string(save.step) + " in " + dir_ +
+                                                  " failed: " + e.what()));
+        } catch (...) {
+          error = std::current_exception();
+        }
+        seconds = SteadySeconds() - start;
       }
-      double seconds = SteadySeconds() - start;
-      mu_.Lock();
       writing_ = false;
       if (error) {
         stats_.saves_failed++;
@@ -511,7 +511,6 @@ class CheckpointInputPipelineHook::Impl {
       }
       idle_cv_.SignalAll();
     }
-    mu_.Unlock();
   }
 
   // Writer thread only (retained_ is its own once the writer runs).
