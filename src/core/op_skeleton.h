@@ -318,14 +318,6 @@ inline void CheckPositive(int64_t value, std::string_view op, std::string_view a
   }
 }
 
-// value >= 0.
-inline void CheckNonNegative(int64_t value, std::string_view op, std::string_view arg) {
-  if (value < 0) {
-    throw InvalidArgumentError(std::string(op) + ": " + std::string(arg) +
-                               " must be non-negative, got " + std::to_string(value));
-  }
-}
-
 // A callable argument (std::function) is set.
 template <typename Fn>
 void CheckFn(const Fn& fn, std::string_view op, std::string_view arg = "fn") {
