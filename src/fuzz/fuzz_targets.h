@@ -150,6 +150,16 @@ inline std::vector<Element> FirstElements(Iterator& it, int n) {
   return out;
 }
 
+// The number of integers in the state of pipeline `pipeline` saved after `taken` elements.
+inline size_t RestoreStateIntCount(size_t pipeline, int taken) {
+  std::unique_ptr<Iterator> it = RestorePipelines()[pipeline]->MakeIterator();
+  FirstElements(*it, taken);
+  DecodedState decoded = DecodeState(it->Save());
+  std::vector<int64_t*> ints;
+  CollectStateInts(decoded.root, ints);
+  return ints.size();
+}
+
 // Input: byte 0 picks the pipeline, byte 1 how many elements it produces before the save; then
 // 9-byte records (which integer of the state tree, its new little-endian value). The state is
 // re-encoded with a valid checksum and restored into a fresh iterator. A rejected restore must

@@ -8,9 +8,10 @@
 // Every load must end in a typed error (DataLossError for flips and truncations, whose checksum
 // or length cannot match), or, for re-encoded states, either a typed error or a restore that
 // runs; after a typed error the iterator must be fresh (its next elements the pipeline's
-// first ones, include/inputpipe/dataset.h); never a crash, a hang (a watchdog aborts after 60 s without progress) or a silent
-// restore to another position. Through the hook, a corrupt newest checkpoint is skipped with a
-// warning naming it and the previous one resumes exactly. Counts are printed.
+// first ones, include/inputpipe/dataset.h); never a crash, a hang (a watchdog aborts after
+// 60 s without progress) or a silent restore to another position. Through the hook, a corrupt
+// newest checkpoint is skipped with a warning naming it and the previous one resumes exactly.
+// Counts are printed.
 #include <gtest/gtest.h>
 
 #include <atomic>

@@ -421,7 +421,8 @@ TEST(RestoreRejectedTest, OutOfRangeIntegersEndQuicklyAndARejectedRestoreLeavesI
        }},
       {"text-indexed", [&] { return TextLineDataset({a, b}, indexed); }},
       {"csv", [&] {
-         return CsvDataset({csv}, {CsvColumn::Required(DType::kInt64), CsvColumn::Required(DType::kInt64)}, {.header = true}, batched);
+         const CsvColumn int64 = CsvColumn::Required(DType::kInt64);
+         return CsvDataset({csv}, {int64, int64}, {.header = true}, batched);
        }},
       {"prefetch-map-shuffle-text", [&] {
          return Prefetch(Map(Shuffle(TextLineDataset({a, b}), 16, 2, false), id, {"id"}, 2), 2);
@@ -431,7 +432,8 @@ TEST(RestoreRejectedTest, OutOfRangeIntegersEndQuicklyAndARejectedRestoreLeavesI
            return TextLineDataset({e.tensor().scalar<int64_t>() == 0 ? a : b});
          }, 2, 1, 1, true, {"texts"});
        }},
-      {"repeat-take-skip-batch", [] { return Batch(Skip(Take(Repeat(Range(0, 50), 4), 150), 7), 6); }},
+      {"repeat-take-skip-batch",
+       [] { return Batch(Skip(Take(Repeat(Range(0, 50), 4), 150), 7), 6); }},
       {"global-shuffle-window-flat-map", [] {
          return FlatMap(Window(GlobalShuffle(Range(0, 200), 4, false), 5, 2),
                         [](const Element& e) { return e.dataset(); }, {"flatten"});

@@ -187,7 +187,8 @@ def test_next_after_a_rejected_restore_is_the_fresh_streams_first_element(tmp_pa
     first = next(it2)
     # Reshuffling: a fresh iterator has the next epoch's order, so compare the lines: all 50,
     # none lost to a half-restored buffer.
-    assert sorted([first] + list(it2)) == sorted(_lines("rewritten line ", 50).encode().splitlines())
+    lines = _lines("rewritten line ", 50).encode().splitlines()
+    assert sorted([first] + list(it2)) == sorted(lines)
 
 
 def test_next_after_a_rejected_restore_without_reshuffling_is_exactly_the_fresh_stream(tmp_path):
