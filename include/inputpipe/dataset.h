@@ -93,17 +93,34 @@ class Iterator {
   // Moves this iterator to the position saved in `state`.
   // REQUIRES: a fresh iterator whose GetNext has never been called (else
   // FailedPreconditionError). Throws PipelineMismatchError naming the first difference when
-  // the state comes from another pipeline, DataLossError when the bytes are corrupt.
+  // the state comes from another pipeline, DataLossError when the bytes are corrupt or an op
+  // rejects what they hold (an offset past the end of its file, a count out of range, ...).
+  //
+  // A restore that throws leaves the iterator fresh: GetNext yields the first element, and
+  // another Restore may be tried. Ops restore in place, so one that throws half way through
+  // has already changed some of the tree; that tree is set aside (kept until the iterator is
+  // destroyed, never run again) and the iterator forwards to a fresh one made from its
+  // dataset. Only if that fresh iterator cannot be made does the iterator become unusable:
+  // every later call throws FailedPreconditionError saying so.
   void Restore(std::string_view state);
+  // As Restore, for a state already decoded (the hook decodes each checkpoint once).
+  void Restore(const DecodedState& state);
+  // Back to a fresh iterator at the first element, as after a failed Restore: the current
+  // tree is set aside. For the hook, which restores several iterators from one checkpoint and
+  // must undo the ones already restored when a later one rejects its state.
+  void Reset();
 
   // The state tree, for ops saving their inputs (see StateWriter::WriteChild).
   StateNode SaveNode();
-  // REQUIRES: as Restore. Throws DataLossError when the node was written by another op.
+  // An op restoring an input it owns: not transactional (the op's own Restore, further up,
+  // sets the whole tree aside when this throws). REQUIRES: as Restore. Throws DataLossError
+  // when the node was written by another op.
   void RestoreNode(const StateNode& node);
 
   const Dataset& dataset() const { return *dataset_; }
-  // True once GetNext has been called or a state restored.
-  bool started() const { return started_; }
+  // True once GetNext has been called or a state restored (false again after a failed Restore
+  // or a Reset).
+  bool started() const { return fresh_ != nullptr ? fresh_->started() : started_; }
 
  protected:
   virtual std::optional<Element> GetNextInternal() = 0;
@@ -111,8 +128,16 @@ class Iterator {
   virtual void RestoreInternal(StateReader& reader) = 0;
 
  private:
+  // Where the calls go after a failed Restore or a Reset: the fresh iterator, or null when
+  // this one serves them itself. Throws FailedPreconditionError when unusable.
+  Iterator* Forwarded();
+  // Sets this iterator's current tree aside: calls go to a new fresh iterator from here on.
+  void SetAside();
+
   DatasetPtr dataset_;
   bool started_ = false;
+  std::unique_ptr<Iterator> fresh_;  // see Restore: the iterator calls are forwarded to
+  std::string unusable_;             // why no fresh iterator could be made; empty if usable
 };
 
 }  // namespace inputpipe

@@ -105,11 +105,13 @@ class CheckpointInputPipelineHook {
   CheckpointInputPipelineHook& operator=(const CheckpointInputPipelineHook&) = delete;
 
   // The first step: creates the directory, removes temporary files a crash left, then restores
-  // the newest valid input checkpoint (skipping corrupt ones with a warning naming the file) and
-  // returns its step; with none, saves the initial state at `global_step` and returns nullopt.
+  // the newest valid input checkpoint (skipping, with a warning naming the file, corrupt ones and
+  // ones whose state an op rejects: a DataLossError of the restore) and returns its step; with
+  // none, saves the initial state at `global_step` and returns nullopt.
   // If RestoreForModelStep already restored, returns that step. Later calls return the same.
   // Throws DataLossError when checkpoints exist but none is valid, PipelineMismatchError when
-  // the newest valid one was saved by another pipeline or another set of iterator names.
+  // the newest valid one was saved by another pipeline or another set of iterator names (not a
+  // fallback: docs/hook.md). A restore that throws leaves every iterator fresh.
   // REQUIRES: iterators fresh (no GetNext yet) if a checkpoint may be restored.
   std::optional<int64_t> Begin(int64_t global_step = 0);
 

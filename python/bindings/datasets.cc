@@ -112,7 +112,16 @@ Generator MakeGenerator(const PythonCallable& factory, const std::string& what) 
     };
     g.set_state = [adapter](const std::string& state) {
       PythonSection section("from_generator: set_state");
-      adapter.fn().attr("set_state")(nb::bytes(state.data(), state.size()));
+      try {
+        adapter.fn().attr("set_state")(nb::bytes(state.data(), state.size()));
+      } catch (nb::python_error& e) {
+        // The adapter's verdict that the saved bytes are corrupt becomes the engine's
+        // DataLossError (the same type back in Python), which the hook falls back past.
+        if (e.matches(nb::module_::import_("inputpipe._core").attr("DataLossError"))) {
+          throw DataLossError(nb::cast<std::string>(nb::str(e.value())));
+        }
+        throw;
+      }
     };
   }
   return g;

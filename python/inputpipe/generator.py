@@ -15,7 +15,9 @@
 `generator` is a callable returning the generator (as in tf.data): each iterator calls it for a
 fresh one. If that object has `get_state()` and `set_state(state)`, a saved iterator holds
 `get_state()`'s value (bytes as they are, anything else as JSON) and a restore calls
-`set_state` on a fresh generator: the stream resumes exactly. A plain generator cannot be
+`set_state` on a fresh generator: the stream resumes exactly (a state it cannot take, whose
+set_state raises KeyError, IndexError, TypeError or ValueError, is an inputpipe.DataLossError
+naming the generator, as is an undecodable saved value). A plain generator cannot be
 saved: it is external state, and the save policy ('fail' / 'warn' / 'ignore') applies, naming
 `from_generator(fn=<module.qualname>)`.
 
@@ -111,13 +113,29 @@ class _Adapter:
                             f"JSON-serialisable value, got {type(state).__name__}") from None
 
     def set_state(self, state):
+        # The bytes come from a saved state: whatever is wrong with them is a DataLossError
+        # naming the op, never a json / Unicode error from inside the adapter.
+        where = f"corrupt state: from_generator(fn={self._name})"
         tag, payload = state[:1], state[1:]
         if tag == _BYTES_TAG:
-            self._generator.set_state(payload)
+            value = bytes(payload)
         elif tag == _JSON_TAG:
-            self._generator.set_state(json.loads(payload.decode()))
+            try:
+                value = json.loads(payload.decode())
+            except (UnicodeDecodeError, ValueError) as e:
+                raise _core.DataLossError(f"{where}: the generator state is not valid JSON "
+                                          f"({e})") from None
         else:
-            raise _core.DataLossError(f"from_generator(fn={self._name}): unknown generator state tag {tag!r}")
+            raise _core.DataLossError(f"{where}: unknown generator state tag {tag!r}")
+        try:
+            self._generator.set_state(value)
+        except _core.DataLossError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            # What a set_state raises for a state of the wrong shape; other errors (OSError,
+            # ...) are the generator's own and keep their type.
+            raise _core.DataLossError(f"{where}: set_state() rejects the saved state: "
+                                      f"{type(e).__name__}: {e}") from e
 
 
 def from_generator(generator, output_signature=None, name=None):

@@ -13,9 +13,10 @@
 Files (docs/hook.md): `ckpt/input.ckpt-<step>` (`input_<task_type>_<task_id>.ckpt-<step>` for
 one worker of several) and the index `ckpt/checkpoint_input`: a model checkpoint manager may
 write `checkpoint` and `model.ckpt-*` in the same directory. Writes are crash-safe (temporary
-file, fsync, rename, directory fsync); a corrupt newest checkpoint is skipped with a warning
-naming it. The training thread only captures the states; a background thread writes them, and
-a failed write is raised (OSError) at the next after_step() or at end().
+file, fsync, rename, directory fsync); a corrupt newest checkpoint, or one whose state an op
+rejects (a DataLossError of the restore), is skipped with a warning naming it. The training
+thread only captures the states; a background thread writes them, and a failed write is raised
+(OSError) at the next after_step() or at end().
 
 Restoring with a model: restore the model first, then `hook.restore_for_model_step(step)` with
 the model's step: the input checkpoint saved at that step (or the newest before it) is restored,

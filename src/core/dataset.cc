@@ -35,11 +35,38 @@ std::vector<std::string> Dataset::Pipeline() const {
 }
 
 std::optional<Element> Iterator::GetNext() {
+  if (Iterator* fresh = Forwarded()) return fresh->GetNext();
   started_ = true;
   return GetNextInternal();
 }
 
+Iterator* Iterator::Forwarded() {
+  if (!unusable_.empty()) {
+    throw FailedPreconditionError(dataset_->op_name() + " iterator: a failed restore left it "
+                                  "unusable (" + unusable_ + "); make a new iterator");
+  }
+  return fresh_.get();
+}
+
+// The tree set aside is kept, not destroyed: it is this object's own members. A fresh iterator
+// that was itself set aside is destroyed (replaced), so at most one tree is ever kept.
+void Iterator::SetAside() {
+  try {
+    fresh_ = dataset_->MakeIterator();
+  } catch (const std::exception& e) {
+    fresh_.reset();
+    unusable_ = std::string("making a fresh iterator failed: ") + e.what();
+  }
+}
+
+void Iterator::Reset() {
+  if (!unusable_.empty()) return;  // nothing to go back to: stays unusable
+  if (!started()) return;          // already fresh
+  SetAside();
+}
+
 StateNode Iterator::SaveNode() {
+  if (Iterator* fresh = Forwarded()) return fresh->SaveNode();
   StateNode node;
   node.op = dataset_->op_name();
   StateWriter writer(&node);
@@ -48,6 +75,7 @@ StateNode Iterator::SaveNode() {
 }
 
 void Iterator::RestoreNode(const StateNode& node) {
+  if (Iterator* fresh = Forwarded()) return fresh->RestoreNode(node);
   if (started_) {
     throw FailedPreconditionError("Restore needs a fresh iterator: this " + dataset_->op_name() +
                                   " iterator has already produced elements or been restored");
@@ -83,10 +111,21 @@ std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>*
   return EncodeState(dataset_->Pipeline(), root);
 }
 
-void Iterator::Restore(std::string_view state) {
-  DecodedState decoded = DecodeState(state);
-  CheckPipelineMatches(decoded.pipeline, *dataset_);
-  RestoreNode(decoded.root);
+void Iterator::Restore(std::string_view state) { Restore(DecodeState(state)); }
+
+void Iterator::Restore(const DecodedState& state) {
+  CheckPipelineMatches(state.pipeline, *dataset_);
+  Iterator* target = Forwarded();
+  if (target == nullptr) target = this;
+  const bool was_fresh = !target->started_;
+  try {
+    target->RestoreNode(state.root);
+  } catch (...) {
+    // RestoreNode refuses a started iterator or another op's node before touching anything;
+    // past that, ops may have changed part of the tree before the one that threw.
+    if (was_fresh && target->started_) SetAside();
+    throw;
+  }
 }
 
 }  // namespace inputpipe

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 
 #include "fuzz/fuzz_targets.h"
 #include "readers/readers_test_util.h"
@@ -31,6 +32,33 @@ TEST(FuzzRegressionTest, CsvCorpus) { Replay("csv", fuzz::FuzzCsv); }
 TEST(FuzzRegressionTest, TFRecordCorpus) { Replay("tfrecord", fuzz::FuzzTFRecord); }
 TEST(FuzzRegressionTest, ExampleCorpus) { Replay("example", fuzz::FuzzExample); }
 TEST(FuzzRegressionTest, StateCorpus) { Replay("state", fuzz::FuzzState); }
+TEST(FuzzRegressionTest, RestoreCorpus) { Replay("restore", fuzz::FuzzRestore); }
+
+// FuzzRestore over a sweep: every pipeline, saved at the start and after a few elements, with
+// each integer of its state set to each out-of-range value. A rejected restore leaves the
+// iterator fresh (FuzzRestore aborts otherwise).
+TEST(FuzzRegressionTest, RestoreSweepOfOutOfRangeIntegers) {
+  const int64_t values[] = {0, -1, int64_t{1} << 31, int64_t{1} << 62, -(int64_t{1} << 62),
+                            std::numeric_limits<int64_t>::max(),
+                            std::numeric_limits<int64_t>::min()};
+  for (uint8_t pipeline = 0; pipeline < fuzz::RestorePipelines().size(); ++pipeline) {
+    for (uint8_t taken : {0, 9}) {
+      const size_t fields = fuzz::RestoreStateIntCount(pipeline, taken);
+      for (size_t field = 0; field < fields && field < 256; ++field) {
+        for (int64_t value : values) {
+          uint8_t input[11] = {pipeline, taken, static_cast<uint8_t>(field)};
+          for (int k = 0; k < 8; ++k) {
+            input[3 + k] = static_cast<uint8_t>(static_cast<uint64_t>(value) >> (8 * k));
+          }
+          SCOPED_TRACE(::testing::Message() << "pipeline " << int{pipeline} << ", after "
+                                            << int{taken} << ", int #" << field << " = "
+                                            << value);
+          fuzz::FuzzRestore(input, sizeof(input));
+        }
+      }
+    }
+  }
+}
 
 }  // namespace
 }  // namespace inputpipe

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "inputpipe/file_system.h"
+#include "inputpipe/ops.h"
 #include "inputpipe/readers.h"
 #include "inputpipe/state.h"
 #include "readers/csv_parser.h"
@@ -102,6 +104,103 @@ inline void FuzzState(const uint8_t* data, size_t size) {
     InspectState(bytes);
   } catch (const Error&) {
   }
+}
+
+// ---- Restoring checksum-valid states with out-of-range integers -----------------------------
+
+// The pipelines FuzzRestore restores into: in-memory sources and files, buffers, nesting. None
+// reshuffles, so that every fresh iterator yields the same stream.
+inline const std::vector<DatasetPtr>& RestorePipelines() {
+  static const std::vector<DatasetPtr> pipelines = [] {
+    const std::string a = "memory://fuzz_restore/a.txt", b = "memory://fuzz_restore/b.txt";
+    std::string lines;
+    for (int i = 0; i < 40; ++i) lines += "line " + std::to_string(i) + "\n";
+    WriteFileAtomically(*FileSystemForPath(a), a, lines);
+    WriteFileAtomically(*FileSystemForPath(b), b, lines.substr(0, 100));
+    ReaderOptions batched;
+    batched.batch_size = 3;
+    return std::vector<DatasetPtr>{
+        Batch(Shuffle(Range(0, 200), 16, 1, false), 4),
+        Shuffle(TextLineDataset({a, b}), 8, 2, false),
+        TextLineDataset({a, b}, batched),
+        FlatMap(Window(Repeat(Range(0, 30), 3), 4, 3), [](const Element& e) { return e.dataset(); },
+                {"flatten"}),
+        Zip({Enumerate(Skip(Take(Counter(0, 3), 500), 4)), GlobalShuffle(Range(0, 100), 5, false)}),
+        Interleave(Range(0, 4), [](const Element& e) {
+          int64_t x = e.tensor().scalar<int64_t>();
+          return Range(x * 10, x * 10 + 7);
+        }, 2, 2, 0, true, {"ranges"}),
+    };
+  }();
+  return pipelines;
+}
+
+inline void CollectStateInts(StateNode& node, std::vector<int64_t*>& out) {
+  for (auto& [key, value] : node.ints) out.push_back(&value);
+  for (auto& child : node.children) CollectStateInts(child, out);
+}
+
+inline std::vector<Element> FirstElements(Iterator& it, int n) {
+  std::vector<Element> out;
+  for (int i = 0; i < n; ++i) {
+    std::optional<Element> e = it.GetNext();
+    if (!e) break;
+    out.push_back(*e);
+  }
+  return out;
+}
+
+// The number of integers in the state of pipeline `pipeline` saved after `taken` elements.
+inline size_t RestoreStateIntCount(size_t pipeline, int taken) {
+  std::unique_ptr<Iterator> it = RestorePipelines()[pipeline]->MakeIterator();
+  FirstElements(*it, taken);
+  DecodedState decoded = DecodeState(it->Save());
+  std::vector<int64_t*> ints;
+  CollectStateInts(decoded.root, ints);
+  return ints.size();
+}
+
+// Input: byte 0 picks the pipeline, byte 1 how many elements it produces before the save; then
+// 9-byte records (which integer of the state tree, its new little-endian value). The state is
+// re-encoded with a valid checksum and restored into a fresh iterator. A rejected restore must
+// be a DataLossError or PipelineMismatchError and leave the iterator fresh (its next elements
+// are the pipeline's first ones); an accepted one must then run (a few elements).
+inline void FuzzRestore(const uint8_t* data, size_t size) {
+  if (size < 2) return;
+  const std::vector<DatasetPtr>& pipelines = RestorePipelines();
+  const DatasetPtr& ds = pipelines[data[0] % pipelines.size()];
+  std::unique_ptr<Iterator> it = ds->MakeIterator();
+  FirstElements(*it, data[1] % 32);
+  DecodedState decoded = DecodeState(it->Save());
+  std::vector<int64_t*> ints;
+  CollectStateInts(decoded.root, ints);
+  if (ints.empty()) return;
+  for (size_t i = 2; i + 9 <= size; i += 9) {
+    uint64_t value = 0;
+    for (int k = 0; k < 8; ++k) value |= uint64_t{data[i + 1 + k]} << (8 * k);
+    *ints[data[i] % ints.size()] = static_cast<int64_t>(value);
+  }
+  const std::string state = EncodeState(decoded.pipeline, decoded.root);
+  std::unique_ptr<Iterator> restored = ds->MakeIterator();
+  bool rejected = false;
+  try {
+    restored->Restore(state);
+  } catch (const DataLossError&) {
+    rejected = true;
+  } catch (const PipelineMismatchError&) {
+    rejected = true;
+  }
+  if (!rejected) {
+    try {
+      FirstElements(*restored, 8);
+    } catch (const Error&) {
+      // A legal other position may hit an error of the data; it must only be a typed one.
+    }
+    return;
+  }
+  std::vector<Element> fresh = FirstElements(*ds->MakeIterator(), 4);
+  Check(!restored->started());
+  Check(FirstElements(*restored, 4) == fresh);
 }
 
 }  // namespace inputpipe::fuzz

@@ -9,8 +9,9 @@ SECONDS_PER_TARGET="${1:-30}"
 BUILD="${FUZZ_BUILD_DIR:-build-fuzz}"
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DINPUTPIPE_BUILD_FUZZERS=ON >/dev/null
-cmake --build "$BUILD" --target csv_fuzzer tfrecord_fuzzer example_fuzzer state_fuzzer
-for target in csv tfrecord example state; do
+cmake --build "$BUILD" --target csv_fuzzer tfrecord_fuzzer example_fuzzer state_fuzzer \
+  restore_fuzzer
+for target in csv tfrecord example state restore; do
   corpus="$(mktemp -d)"  # new inputs stay out of the committed seed corpus
   cp tests/data/fuzz/"$target"/* "$corpus"/
   echo "== ${target}_fuzzer for ${SECONDS_PER_TARGET}s"

@@ -351,7 +351,17 @@ class CheckpointInputPipelineHook::Impl {
         skipped.push_back(c->path);
         continue;
       }
-      RestoreFrom(contents, decoded, c->path);
+      try {
+        RestoreFrom(contents, decoded, c->path);
+      } catch (const DataLossError& e) {
+        // Checksums valid, but an op rejects what its state holds: as corrupt as a bad checksum
+        // (RestoreFrom left every iterator fresh). A PipelineMismatchError is not caught: it
+        // means another pipeline or changed data, which an older checkpoint does not fix.
+        Warn("skipping input checkpoint " + c->path + " (step " + std::to_string(c->step) +
+             "): " + e.what() + "; falling back to the previous one");
+        skipped.push_back(c->path);
+        continue;
+      }
       last_save_step_ = contents.step;
       last_save_time_ = options_.clock();
       SetPhase(IsRunning(phase_) ? Phase::kRunningRestored : Phase::kRestored);
@@ -363,14 +373,18 @@ class CheckpointInputPipelineHook::Impl {
     }
     if (!skipped.empty()) {
       throw DataLossError("CheckpointInputPipelineHook: no valid input checkpoint in " + dir_ +
-                          "; every candidate is corrupt: " + JoinNames(skipped));
+                          "; every candidate is corrupt or holds a state an op rejects: " +
+                          JoinNames(skipped));
     }
     return std::nullopt;
   }
 
   // Checks every iterator's state against its pipeline before restoring any, so that a
   // mismatch leaves all the iterators untouched. Each state is decoded once (by Restore) and
-  // each iterator restored once, from the decoded tree.
+  // each iterator restored once, from the decoded tree. When an op rejects a state (or any
+  // other error stops the restores), the iterators already restored are reset, so that all
+  // are fresh again for the previous checkpoint or a later call (a failed Iterator::Restore
+  // leaves its own iterator fresh).
   void RestoreFrom(const CheckpointContents& contents, const std::vector<DecodedState>& decoded,
                    const std::string& path) {
     std::vector<std::string> saved_names, names;
@@ -404,8 +418,18 @@ class CheckpointInputPipelineHook::Impl {
                                     "': " + mismatch);
       }
     }
-    // What Iterator::Restore would do after its own decode and pipeline check, both done above.
-    for (const auto& [name, it] : iterators_) it->RestoreNode(decoded[state_of(name)].root);
+    for (size_t i = 0; i < iterators_.size(); ++i) {
+      const auto& [name, it] = iterators_[i];
+      try {
+        it->Restore(decoded[state_of(name)]);
+      } catch (const DataLossError& e) {
+        for (size_t j = 0; j < i; ++j) iterators_[j].second->Reset();
+        throw DataLossError("iterator '" + name + "': " + e.what());
+      } catch (...) {
+        for (size_t j = 0; j < i; ++j) iterators_[j].second->Reset();
+        throw;
+      }
+    }
   }
 
   // On the training thread: the only work a save costs it.

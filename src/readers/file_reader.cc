@@ -419,6 +419,13 @@ class FileReaderIterator : public Iterator {
                                   ")");
     }
     int64_t offset = r.ReadIntInRange(kOffset, 0, now.size > 0 ? INT64_MAX : 0);
+    // A raw file's offsets are its bytes: one past its size is corrupt, not a short stream. A
+    // compressed one's are uncompressed bytes, only known by inflating: Seek finds the end.
+    if (ds_.compression() == Compression::kNone && offset > now.size) {
+      throw DataLossError("corrupt state: " + ds_.op_name() + ": offset " +
+                          std::to_string(offset) + " is past the end of " + Quote(path) + " (" +
+                          std::to_string(now.size) + " bytes)");
+    }
     pos_.record = r.ReadIntInRange(kRecord, 0, INT64_MAX);
     pos_.line = r.ReadIntInRange(kLine, 0, INT64_MAX);
     in_ = InputStream::OpenFile(ds_.file_system(file_index_), path, ds_.compression(),
@@ -427,7 +434,12 @@ class FileReaderIterator : public Iterator {
       throw PipelineMismatchError(ds_.op_name() + ": file " + Quote(path) +
                                   " changed while the state was being restored");
     }
-    in_->Seek(static_cast<uint64_t>(offset));
+    try {
+      in_->Seek(static_cast<uint64_t>(offset));
+    } catch (const DataLossError& e) {
+      throw DataLossError("corrupt state: " + ds_.op_name() + ": offset " +
+                          std::to_string(offset) + ": " + e.what());
+    }
     check_all_files();
   }
 

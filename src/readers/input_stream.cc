@@ -112,6 +112,12 @@ class InputStream::RawSource : public Source {
       pos_ = std::min<uint64_t>(offset, bytes_.size());
       return true;
     }
+    // Past the end, a skip would "succeed" and the stream end there silently.
+    if (offset > static_cast<uint64_t>(stat_.size)) {
+      throw DataLossError(op_ + ": cannot seek in " + Quote(name_) + " to byte " +
+                          std::to_string(offset) + ": past the end of the file (" +
+                          std::to_string(stat_.size) + " bytes)");
+    }
     if (offset < pos_) Open();  // a sequential file goes forward only: start again
     try {
       file_->Skip(offset - pos_);

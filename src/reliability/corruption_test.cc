@@ -7,9 +7,11 @@
 //     re-encoded (what a buggy writer or a hand-edited state looks like).
 // Every load must end in a typed error (DataLossError for flips and truncations, whose checksum
 // or length cannot match), or, for re-encoded states, either a typed error or a restore that
-// runs; never a crash, a hang (a watchdog aborts after 60 s without progress) or a silent
-// restore to another position. Through the hook, a corrupt newest checkpoint is skipped with a
-// warning naming it and the previous one resumes exactly. Counts are printed.
+// runs; after a typed error the iterator must be fresh (its next elements the pipeline's
+// first ones, include/inputpipe/dataset.h); never a crash, a hang (a watchdog aborts after
+// 60 s without progress) or a silent restore to another position. Through the hook, a corrupt
+// newest checkpoint is skipped with a warning naming it and the previous one resumes exactly.
+// Counts are printed.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -143,26 +145,53 @@ struct Outcome {
 };
 
 // Restores `state` into a fresh iterator of `make()`: records the outcome. When `expected` is
-// given, a successful restore must continue with it.
+// given, a successful restore must continue with it. A rejected restore must leave the
+// iterator fresh: its next elements are `fresh` (the first ones of the pipeline), or, when
+// `fresh` is empty (a reshuffling pipeline, whose every new iterator has another order),
+// kCompared elements without error.
 void TryRestore(const std::function<DatasetPtr()>& make, const std::string& state,
-                const std::vector<Element>* expected, const std::string& what, Outcome& out) {
+                const std::vector<Element>* expected, const std::vector<Element>& fresh,
+                const std::string& what, Outcome& out) {
   ++out.tried;
+  std::unique_ptr<Iterator> it = make()->MakeIterator();
+  bool restored = false;
   try {
-    auto it = make()->MakeIterator();
     it->Restore(state);
+    restored = true;
     std::vector<Element> got = NextN(*it, kCompared);
     if (expected != nullptr && got != *expected) {
       out.failures.push_back(what + ": restored silently to another position");
     } else {
       ++out.restored_same;
     }
+    return;
   } catch (const DataLossError&) {
     ++out.data_loss;
   } catch (const Error&) {
     ++out.other_typed;
   } catch (const std::exception& e) {
     out.failures.push_back(what + ": untyped exception: " + e.what());
+    return;
   }
+  if (restored) return;  // restored to a legal other position, whose data then failed
+  try {
+    if (it->started()) out.failures.push_back(what + ": started after the rejected restore");
+    std::vector<Element> got = NextN(*it, kCompared);
+    if (fresh.empty() ? got.size() != static_cast<size_t>(kCompared) : got != fresh) {
+      out.failures.push_back(what + ": after the rejected restore, not the fresh stream");
+    }
+  } catch (const std::exception& e) {
+    out.failures.push_back(what + ": after the rejected restore, GetNext threw: " + e.what());
+  }
+}
+
+// The first elements of `make()`'s iterators, when every new iterator yields them (a failed
+// restore leaves a new one in place); empty for a reshuffling pipeline.
+std::vector<Element> FreshStream(const std::function<DatasetPtr()>& make) {
+  DatasetPtr ds = make();
+  std::vector<Element> first = NextN(*ds->MakeIterator(), kCompared);
+  if (NextN(*ds->MakeIterator(), kCompared) != first) return {};
+  return first;
 }
 
 int64_t g_corruptions = 0;
@@ -172,23 +201,24 @@ TEST(ReliabilityCorruptionTest, StateBytesBitFlipsAndTruncations) {
   std::mt19937_64 rng(20261127);
   Outcome flips, truncations;
   for (const auto& [name, make] : Pipelines()) {
+    const std::vector<Element> fresh = FreshStream(make);
     auto it = make()->MakeIterator();
     NextN(*it, 7);
     const std::string state = it->Save();
     const std::vector<Element> expected = NextN(*it, kCompared);
     // The intact state resumes exactly (the baseline the corruptions are compared with).
     Outcome intact;
-    TryRestore(make, state, &expected, name, intact);
+    TryRestore(make, state, &expected, fresh, name, intact);
     ASSERT_EQ(intact.restored_same, 1) << name;
     for (int64_t bit : BitPositions(state.size(), kSampledFlips / 5, rng)) {
       std::string what = name + ": state bit " + std::to_string(bit) + " flipped";
       watchdog.Tick(what);
-      TryRestore(make, Flip(state, bit), &expected, what, flips);
+      TryRestore(make, Flip(state, bit), &expected, fresh, what, flips);
     }
     for (size_t n = 0; n < state.size(); ++n) {
       std::string what = name + ": state truncated to " + std::to_string(n) + " bytes";
       watchdog.Tick(what);
-      TryRestore(make, state.substr(0, n), &expected, what, truncations);
+      TryRestore(make, state.substr(0, n), &expected, fresh, what, truncations);
     }
   }
   EXPECT_EQ(flips.failures, std::vector<std::string>{});
@@ -211,10 +241,11 @@ void MutateInts(StateNode& node, std::vector<int64_t*>& out) {
 TEST(ReliabilityCorruptionTest, ChecksumValidHostileIntegersNeverCrashOrHang) {
   Watchdog watchdog;
   Outcome outcome;
-  const int64_t hostile[] = {-1, 1, -(int64_t{1} << 62), int64_t{1} << 62,
+  const int64_t hostile[] = {0, -1, 1, -(int64_t{1} << 62), int64_t{1} << 62,
                              std::numeric_limits<int64_t>::min(),
                              std::numeric_limits<int64_t>::max()};
   for (const auto& [name, make] : Pipelines()) {
+    const std::vector<Element> fresh = FreshStream(make);
     auto it = make()->MakeIterator();
     NextN(*it, 7);
     DecodedState decoded = DecodeState(it->Save());
@@ -228,7 +259,8 @@ TEST(ReliabilityCorruptionTest, ChecksumValidHostileIntegersNeverCrashOrHang) {
         watchdog.Tick(what);
         // A changed integer may be a legal other position: only a crash, a hang or an untyped
         // exception is a failure here (ASan/UBSan runs make this strict).
-        TryRestore(make, EncodeState(decoded.pipeline, decoded.root), nullptr, what, outcome);
+        TryRestore(make, EncodeState(decoded.pipeline, decoded.root), nullptr, fresh, what,
+                   outcome);
       }
       *ints[i] = original;
     }
