@@ -95,6 +95,13 @@ class Iterator {
   // FailedPreconditionError). Throws PipelineMismatchError naming the first difference when
   // the state comes from another pipeline, DataLossError when the bytes are corrupt.
   void Restore(std::string_view state);
+  // Restore under `options` (state.h): with allow_changes, a state of a pipeline whose op
+  // structure is the same but whose parameters, functions or file identities differ is
+  // restored, and one warning listing every difference is appended to `warnings` (or printed to
+  // stderr when it is null), as Save's warnings are. A different structure is still a
+  // PipelineMismatchError; a state the op's new parameters make invalid a DataLossError.
+  void Restore(std::string_view state, const RestoreOptions& options,
+               std::vector<std::string>* warnings = nullptr);
 
   // The state tree, for ops saving their inputs (see StateWriter::WriteChild).
   StateNode SaveNode();

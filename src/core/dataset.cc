@@ -52,7 +52,7 @@ void Iterator::RestoreNode(const StateNode& node) {
     throw FailedPreconditionError("Restore needs a fresh iterator: this " + dataset_->op_name() +
                                   " iterator has already produced elements or been restored");
   }
-  if (node.op != dataset_->op_name()) {
+  if (!SameStateOp(node.op, dataset_->op_name())) {
     throw DataLossError("corrupt state: a '" + node.op + "' state where the pipeline has '" +
                         dataset_->op_name() + "'");
   }
@@ -87,6 +87,27 @@ void Iterator::Restore(std::string_view state) {
   DecodedState decoded = DecodeState(state);
   CheckPipelineMatches(decoded.pipeline, *dataset_);
   RestoreNode(decoded.root);
+}
+
+void Iterator::Restore(std::string_view state, const RestoreOptions& options,
+                       std::vector<std::string>* warnings) {
+  DecodedState decoded = DecodeState(state);
+  std::vector<std::string> changes;
+  std::string differences = CheckPipelineAllowing(decoded.pipeline, *dataset_, options);
+  const bool differences_found = !differences.empty();
+  if (differences_found) changes.push_back(std::move(differences));
+  {
+    RestoreScope scope(options, &changes);
+    RestoreNode(decoded.root);
+  }
+  if (changes.empty()) return;
+  std::string message = differences_found ? "" : "restoring past changes (allow_changes): ";
+  for (size_t i = 0; i < changes.size(); ++i) message += (i ? "; " : "") + changes[i];
+  if (warnings != nullptr) {
+    warnings->push_back(std::move(message));
+  } else {
+    std::cerr << "inputpipe: warning: " << message << std::endl;
+  }
 }
 
 }  // namespace inputpipe

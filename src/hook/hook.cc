@@ -390,6 +390,7 @@ class CheckpointInputPipelineHook::Impl {
       }
       return 0;  // unreachable: the name sets are equal
     };
+    std::vector<std::string> changes;  // what allow_changes let pass, warned once
     for (const auto& [name, it] : iterators_) {
       if (it->started()) {
         throw FailedPreconditionError(
@@ -397,15 +398,24 @@ class CheckpointInputPipelineHook::Impl {
             "' has already produced elements; restore (begin / restore_for_model_step) needs "
             "fresh iterators");
       }
-      std::string mismatch = DescribePipelineMismatch(decoded[state_of(name)].pipeline,
-                                                      it->dataset());
-      if (!mismatch.empty()) {
+      std::string differences;
+      try {
+        differences = CheckPipelineAllowing(decoded[state_of(name)].pipeline, it->dataset(),
+                                            {.allow_changes = options_.allow_changes});
+      } catch (const PipelineMismatchError& e) {
         throw PipelineMismatchError("input checkpoint " + path + ", iterator '" + name +
-                                    "': " + mismatch);
+                                    "': " + e.what());
       }
+      if (!differences.empty()) changes.push_back("iterator '" + name + "': " + differences);
     }
     // What Iterator::Restore would do after its own decode and pipeline check, both done above.
-    for (const auto& [name, it] : iterators_) it->RestoreNode(decoded[state_of(name)].root);
+    {
+      RestoreScope scope({.allow_changes = options_.allow_changes}, &changes);
+      for (const auto& [name, it] : iterators_) it->RestoreNode(decoded[state_of(name)].root);
+    }
+    std::string warning;
+    for (const auto& change : changes) warning += (warning.empty() ? "" : "; ") + change;
+    if (!warning.empty()) Warn("input checkpoint " + path + " (allow_changes): " + warning);
   }
 
   // On the training thread: the only work a save costs it.
