@@ -2,12 +2,18 @@
 // CheckPipelineMatches): the one check behind Iterator::Restore and the hook's restore.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 
 #include "inputpipe/dataset.h"
 #include "inputpipe/errors.h"
 #include "inputpipe/ops.h"
+#include "inputpipe/readers.h"
 #include "inputpipe/state.h"
 
 namespace inputpipe {
@@ -205,6 +211,44 @@ TEST(StateTest, AllowChangesOverParameterChangesRestoresOrIsDataLoss) {
   }
   std::cout << "[allow_changes] restored " << restored << ", refused (DataLossError) " << refused
             << std::endl;
+}
+
+
+// A reader's own check of its file goes the same way: refused by default; under allow_changes
+// listed in the warning, with the saved offset still checked against the file as it is now.
+TEST(StateTest, AllowChangesRestoresPastAChangedFileButNotPastItsEnd) {
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("inputpipe_identity_" + std::to_string(::getpid()));
+  auto write = [&](int64_t lines, const std::string& tag) {
+    std::ofstream out(path, std::ios::trunc);
+    for (int64_t i = 0; i < lines; ++i) out << tag << i << "\n";
+  };
+  write(50, "a");
+  auto make = [&] { return TextLineDataset({path.string()}); };
+  auto it = make()->MakeIterator();
+  for (int i = 0; i < 20; ++i) it->GetNext();
+  const std::string state = it->Save();
+
+  write(60, "a");  // appended to: the saved offset is still the start of line 20
+  std::filesystem::last_write_time(path,
+                                   std::filesystem::last_write_time(path) + std::chrono::seconds(5));
+  EXPECT_THROW(make()->MakeIterator()->Restore(state), PipelineMismatchError);
+  auto restored = make()->MakeIterator();
+  std::vector<std::string> warnings;
+  restored->Restore(state, {.allow_changes = true}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("changed since the state was saved"), std::string::npos)
+      << warnings[0];
+  EXPECT_EQ(restored->GetNext()->tensor().strings().at(0), "a20");
+
+  write(3, "a");  // shorter than the saved offset
+  try {
+    make()->MakeIterator()->Restore(state, {.allow_changes = true});
+    ADD_FAILURE() << "restored an offset past the end of the file";
+  } catch (const DataLossError& e) {
+    EXPECT_NE(std::string(e.what()).find("offset"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
 }
 
 }  // namespace
