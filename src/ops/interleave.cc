@@ -95,9 +95,8 @@ void InterleaveIteratorBase::RestoreInternal(StateReader& r) {
     const std::string slot = child.name.substr(6);
     if (slot.empty() || slot.size() > 18 || slot.find_first_not_of("0123456789") != slot.npos ||
         std::stoll(slot) >= ds.cycle_length) {
-      throw DataLossError("corrupt state: interleave(" + ds.params() + ") has slot '" +
-                          child.name + "', outside its cycle of " +
-                          std::to_string(ds.cycle_length));
+      throw DataLossError("corrupt state: interleave(" + ds.params() + ") has slot '" + child.name +
+                          "', outside its cycle of " + std::to_string(ds.cycle_length));
     }
   }
   for (size_t i = 0; i < open_.size(); ++i) {

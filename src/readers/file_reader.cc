@@ -400,8 +400,8 @@ class FileReaderIterator : public Iterator {
     auto check_all_files = [&] {
       if (static_cast<uint64_t>(r.ReadInt(kFilesHash)) != files_hash_) {
         RefuseChangeUnlessAllowed(ds_.op_name() + ": a file changed since the state was saved " +
-                                  "(the size or modification time of one of " +
-                                  FilesParam(files) + ")");
+                                  "(the size or modification time of one of " + FilesParam(files) +
+                                  ")");
       }
     };
     bool opened = r.ReadBool(kOpened);
@@ -413,10 +413,9 @@ class FileReaderIterator : public Iterator {
     FileFingerprint saved{r.ReadInt(kSize), r.ReadInt(kMtime)};
     FileFingerprint now = StatFile(ds_.file_system(file_index_), path, ds_.op_name());
     if (!(saved == now)) {
-      RefuseChangeUnlessAllowed(ds_.op_name() + ": file " + Quote(path) +
-                                " changed since the state was saved (saved: " +
-                                FingerprintString(saved) + "; now: " + FingerprintString(now) +
-                                ")");
+      RefuseChangeUnlessAllowed(
+          ds_.op_name() + ": file " + Quote(path) + " changed since the state was saved (saved: " +
+          FingerprintString(saved) + "; now: " + FingerprintString(now) + ")");
     }
     // A changed file restored past (allow_changes) must still hold the saved offset.
     const bool raw = ds_.compression() == Compression::kNone;

@@ -1,7 +1,6 @@
 // The pipeline comparison of a saved state against a dataset (DescribePipelineMismatch,
 // CheckPipelineMatches): the one check behind Iterator::Restore and the hook's restore.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -67,7 +66,6 @@ TEST(StateTest, AnEmptyPipelineEntryIsDataLossNotAnIndexError) {
   // The mismatch message copes with such an entry too (it never reaches it from a decode).
   EXPECT_NE(DescribePipelineMismatch({"   "}, *Range(0, 3)).find("'   '"), std::string::npos);
 }
-
 
 // ---- Identity across versions and allow_changes.
 
@@ -179,12 +177,22 @@ TEST(StateTest, AllowChangesOverParameterChangesRestoresOrIsDataLoss) {
       {[] { return Window(Range(0, 50), 4, 3, 1); }, [] { return Window(Range(0, 50), 2, 5, 2); }},
       {[] { return Shuffle(Range(0, 50), 8, 1); }, [] { return Shuffle(Range(0, 50), 3, 2); }},
       {[] { return GlobalShuffle(Range(0, 50), 1); }, [] { return GlobalShuffle(Range(0, 9), 2); }},
-      {[] { return Interleave(Range(1, 9), [](const Element& e) {
-             return Range(0, e.tensor().scalar<int64_t>()); }, 4, 2, 0, true, {.name = "r"}); },
-       [] { return Interleave(Range(1, 9), [](const Element& e) {
-             return Range(0, e.tensor().scalar<int64_t>()); }, 2, 3, 0, true, {.name = "r"}); }},
-      {[] { return SampleFromDatasets({Range(0, 20), Range(100, 130)}, {0.5, 0.5}, 3); },
-       [] { return SampleFromDatasets({Range(0, 20), Range(100, 130)}, {0.9, 0.1}, 4); }},
+      {[] {
+         return Interleave(Range(1, 9),
+                           [](const Element& e) { return Range(0, e.tensor().scalar<int64_t>()); },
+                           4, 2, 0, true, {.name = "r"});
+       },
+       [] {
+         return Interleave(Range(1, 9),
+                           [](const Element& e) { return Range(0, e.tensor().scalar<int64_t>()); },
+                           2, 3, 0, true, {.name = "r"});
+       }},
+      {[] {
+         return SampleFromDatasets({Range(0, 20), Range(100, 130)}, {0.5, 0.5}, 3);
+       },
+       [] {
+         return SampleFromDatasets({Range(0, 20), Range(100, 130)}, {0.9, 0.1}, 4);
+       }},
       {[] { return Enumerate(Range(0, 50), 0); }, [] { return Enumerate(Range(0, 50), 100); }},
   };
   int64_t restored = 0, refused = 0;
@@ -213,7 +221,6 @@ TEST(StateTest, AllowChangesOverParameterChangesRestoresOrIsDataLoss) {
             << std::endl;
 }
 
-
 // A reader's own check of its file goes the same way: refused by default; under allow_changes
 // listed in the warning, with the saved offset still checked against the file as it is now.
 TEST(StateTest, AllowChangesRestoresPastAChangedFileButNotPastItsEnd) {
@@ -230,8 +237,8 @@ TEST(StateTest, AllowChangesRestoresPastAChangedFileButNotPastItsEnd) {
   const std::string state = it->Save();
 
   write(60, "a");  // appended to: the saved offset is still the start of line 20
-  std::filesystem::last_write_time(path,
-                                   std::filesystem::last_write_time(path) + std::chrono::seconds(5));
+  const auto mtime = std::filesystem::last_write_time(path);
+  std::filesystem::last_write_time(path, mtime + std::chrono::seconds(5));
   EXPECT_THROW(make()->MakeIterator()->Restore(state), PipelineMismatchError);
   auto restored = make()->MakeIterator();
   std::vector<std::string> warnings;
