@@ -103,8 +103,17 @@ class Iterator {
   // dataset. Only if that fresh iterator cannot be made does the iterator become unusable:
   // every later call throws FailedPreconditionError saying so.
   void Restore(std::string_view state);
-  // As Restore, for a state already decoded (the hook decodes each checkpoint once).
-  void Restore(const DecodedState& state);
+  // Restore under `options` (state.h): with allow_changes, a state of a pipeline whose op
+  // structure is the same but whose parameters, functions or file identities differ is
+  // restored, and one warning listing every difference is appended to `warnings` (or printed to
+  // stderr when it is null), as Save's warnings are. A different structure is still a
+  // PipelineMismatchError; a state the op's new parameters make invalid a DataLossError.
+  void Restore(std::string_view state, const RestoreOptions& options,
+               std::vector<std::string>* warnings = nullptr);
+  // As Restore, for a state already decoded (the hook decodes each checkpoint once): what
+  // allow_changes restored past is appended to `changes`, one entry per difference, unwarned.
+  void Restore(const DecodedState& state, const RestoreOptions& options,
+               std::vector<std::string>* changes);
   // Back to a fresh iterator at the first element, as after a failed Restore: the current
   // tree is set aside. For the hook, which restores several iterators from one checkpoint and
   // must undo the ones already restored when a later one rejects its state.

@@ -47,6 +47,10 @@ struct CheckpointHookOptions {
   std::optional<int64_t> save_steps;
   std::optional<double> save_secs;
   ExternalStatePolicy external_state_policy = ExternalStatePolicy::kFail;
+  // Restore a checkpoint whose pipelines differ in parameters, functions or file identities but
+  // not in op structure, with one warning (on_warning) listing the differences: as
+  // RestoreOptions::allow_changes (state.h). Default: strict.
+  bool allow_changes = false;
   // Checkpoints kept (the newest ones); nullopt keeps them all.
   std::optional<int64_t> max_to_keep = 5;
   // For one worker of several: files become input_<task_type>_<task_id>.ckpt-<step>.

@@ -107,14 +107,68 @@ struct DecodedState {
 std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root);
 DecodedState DecodeState(std::string_view bytes);
 
+// How Iterator::Restore (and the hook) treat a state saved by a pipeline that differs.
+struct RestoreOptions {
+  // false (the default): the saved fingerprint must equal the pipeline's, entry for entry.
+  // true: the op structure must be the same (the same ops, in the same order and nesting), but
+  // their parameters, functions and file identities may differ (a fixed bug in a map function,
+  // data that changed); the positions are restored and every difference is reported in one
+  // warning. An op still refuses a state its new parameters make invalid (DataLossError naming
+  // the op: a shuffle whose buffer_size changed), and a different structure is still a
+  // PipelineMismatchError. docs/state_format.md lists what is safe to resume past.
+  bool allow_changes = false;
+};
+
 // What makes a state unrestorable into `dataset`: "" when `saved` (a DecodedState's pipeline)
 // equals dataset.Pipeline(), else the message of the PipelineMismatchError Iterator::Restore
 // throws, naming the first differing op in pre-order. Compares the fingerprints only: nothing is
-// restored, so a caller (the hook) can check every iterator before restoring any.
+// restored, so a caller (the hook) can check every iterator before restoring any. Entries that
+// older versions spelled otherwise for the same identity are compared as today's code spells
+// them (CanonicalPipelineEntry).
 std::string DescribePipelineMismatch(const std::vector<std::string>& saved,
                                      const Dataset& dataset);
 // Throws PipelineMismatchError with DescribePipelineMismatch's message unless it is "".
 void CheckPipelineMatches(const std::vector<std::string>& saved, const Dataset& dataset);
+// The check of a restore under `options`. Strict: as CheckPipelineMatches, returns "". With
+// allow_changes: throws PipelineMismatchError only when the op structure differs, naming the
+// first difference; else returns "" when nothing differs, or the warning listing every entry
+// that differs ("the state was saved by a pipeline that differs in 2 ops; restored anyway
+// (allow_changes): op #1 was 'map(fn=old)', is 'map(fn=new)'; ...").
+std::string CheckPipelineAllowing(const std::vector<std::string>& saved, const Dataset& dataset,
+                                  const RestoreOptions& options);
+
+// A fingerprint entry of an older version as today's code writes the same identity, keeping
+// its indentation; other entries unchanged. "parallel_map(fn=f, deterministic=true)" is
+// "map(fn=f)": a deterministic parallel map's output is map's whatever its thread count.
+std::string CanonicalPipelineEntry(std::string_view entry);
+// Whether an iterator of op `op` restores a node written by op `saved`: the same name, or
+// "map" and "parallel_map", whose iterators share one node layout (the input's state; a
+// parallel map with deterministic=false may add a bitmap, which map's restore refuses).
+bool SameStateOp(std::string_view saved, std::string_view op);
+
+// For an op's own identity checks while it restores (a reader finding that a file changed
+// since the save): throws PipelineMismatchError(what) unless the restore running on this
+// thread allows changes (RestoreOptions::allow_changes); then `what` joins that restore's
+// warning and the op continues, validating the position it restores against what it has now.
+void RefuseChangeUnlessAllowed(const std::string& what);
+
+// Set by a restore for its duration, on its thread: what RefuseChangeUnlessAllowed consults.
+// Not nested across threads; a nested scope (an op restoring a child by a restore of its own)
+// keeps the outer one.
+class RestoreScope {
+ public:
+  // `changes`: where RefuseChangeUnlessAllowed appends the changes it lets pass.
+  RestoreScope(const RestoreOptions& options, std::vector<std::string>* changes);
+  ~RestoreScope();
+  RestoreScope(const RestoreScope&) = delete;
+  RestoreScope& operator=(const RestoreScope&) = delete;
+
+ private:
+  friend void RefuseChangeUnlessAllowed(const std::string& what);
+  const RestoreOptions options_;
+  std::vector<std::string>* const changes_;
+  const bool active_;
+};
 
 // Saved state as readable JSON: format version, pipeline and the state tree.
 std::string InspectState(std::string_view bytes);

@@ -162,7 +162,9 @@ class PyIterator {
   nb::object Next();
   // Iterator::Save under the named policy; 'warn' issues an ExternalStateWarning per op.
   nb::bytes Save(const std::string& external_state_policy);
-  void Restore(const nb::bytes& state);
+  // Iterator::Restore; allow_changes: under RestoreOptions::allow_changes, its warning issued
+  // as a UserWarning.
+  void Restore(const nb::bytes& state, bool allow_changes);
   // The C++ iterator, for other bindings (the hook). Use it under WithIteratorsLocked or
   // WithIteratorsLockedKeepingGil (below).
   Iterator& iterator() { return *iterator_; }

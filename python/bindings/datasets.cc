@@ -67,8 +67,11 @@ void RegisterClasses(nb::module_& m) {
            "The iterator's position as bytes (docs/state_format.md). external_state_policy: "
            "'fail' (raise ExternalStateError naming the op whose state cannot be saved), 'warn' "
            "(save the rest, issue an ExternalStateWarning naming it) or 'ignore'.")
-      .def("restore", &PyIterator::Restore, "state"_a,
-           "Moves this fresh iterator to the position saved in `state`.");
+      .def("restore", &PyIterator::Restore, "state"_a, "allow_changes"_a = false,
+           "Moves this fresh iterator to the position saved in `state`. allow_changes=True "
+           "restores a state of a pipeline with the same ops (same order and nesting) whose "
+           "parameters, functions or files differ, with one UserWarning listing every "
+           "difference; another op structure is still a PipelineMismatchError.");
 
   m.def(
       "inspect_state",
@@ -248,10 +251,20 @@ nb::bytes PyIterator::Save(const std::string& external_state_policy) {
   return nb::bytes(state.data(), state.size());
 }
 
-void PyIterator::Restore(const nb::bytes& state) {
+void PyIterator::Restore(const nb::bytes& state, bool allow_changes) {
   std::string bytes(state.c_str(), state.size());
   PyIterator* self[] = {this};
-  WithIteratorsLocked(self, [&] { iterator_->Restore(bytes); });
+  std::vector<std::string> warnings;
+  WithIteratorsLocked(self, [&] {
+    if (allow_changes) {
+      iterator_->Restore(bytes, {.allow_changes = true}, &warnings);
+    } else {
+      iterator_->Restore(bytes);
+    }
+  });
+  for (const std::string& warning : warnings) {
+    if (PyErr_WarnEx(PyExc_UserWarning, warning.c_str(), 1) != 0) throw nb::python_error();
+  }
 }
 
 void RegisterDatasets(nb::module_& m) {

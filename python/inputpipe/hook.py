@@ -38,12 +38,14 @@ class CheckpointInputPipelineHook:
     save_steps / save_secs: exactly one. external_state_policy: None (= 'fail'), 'fail', 'warn'
     or 'ignore' (what a save does with ops whose state cannot be captured, e.g. a plain
     generator). max_to_keep: newest checkpoints kept (None keeps all). task_type / task_id: for
-    one worker of several, which gets its own file names.
+    one worker of several, which gets its own file names. allow_changes: restore a checkpoint
+    whose pipelines have the same ops but other parameters, functions or files, with one
+    UserWarning listing the differences (Iterator.restore's allow_changes); default strict.
     """
 
     def __init__(self, iterators, checkpoint_dir, save_steps=None, save_secs=None,
                  external_state_policy=None, max_to_keep=5, task_type=None, task_id=None,
-                 _clock=None, _capture=None):
+                 allow_changes=False, _clock=None, _capture=None):
         if save_steps is None and save_secs is None:
             raise ValueError("CheckpointInputPipelineHook: exactly one of save_steps and save_secs "
                              "must be given; got neither")
@@ -80,7 +82,7 @@ class CheckpointInputPipelineHook:
             None if max_to_keep is None else int(max_to_keep),
             "" if task_type is None else str(task_type),
             0 if task_id is None else int(task_id),
-            _warn, _clock, _capture)
+            _warn, _clock, _capture, allow_changes=bool(allow_changes))
         self._began = False
         self._restored_step = None
 
@@ -173,4 +175,6 @@ def latest_input_checkpoint(checkpoint_dir, prefix="input"):
 
 def _warn(message):
     category = _core.ExternalStateWarning if "external state" in message else RuntimeWarning
+    if "(allow_changes)" in message:
+        category = UserWarning
     warnings.warn(message, category, stacklevel=3)

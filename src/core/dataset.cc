@@ -80,7 +80,7 @@ void Iterator::RestoreNode(const StateNode& node) {
     throw FailedPreconditionError("Restore needs a fresh iterator: this " + dataset_->op_name() +
                                   " iterator has already produced elements or been restored");
   }
-  if (node.op != dataset_->op_name()) {
+  if (!SameStateOp(node.op, dataset_->op_name())) {
     throw DataLossError("corrupt state: a '" + node.op + "' state where the pipeline has '" +
                         dataset_->op_name() + "'");
   }
@@ -111,14 +111,35 @@ std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>*
   return EncodeState(dataset_->Pipeline(), root);
 }
 
-void Iterator::Restore(std::string_view state) { Restore(DecodeState(state)); }
+void Iterator::Restore(std::string_view state) { Restore(state, RestoreOptions{}); }
 
-void Iterator::Restore(const DecodedState& state) {
-  CheckPipelineMatches(state.pipeline, *dataset_);
+void Iterator::Restore(std::string_view state, const RestoreOptions& options,
+                       std::vector<std::string>* warnings) {
+  std::vector<std::string> changes;
+  Restore(DecodeState(state), options, &changes);
+  if (changes.empty()) return;
+  std::string message;
+  for (size_t i = 0; i < changes.size(); ++i) message += (i ? "; " : "") + changes[i];
+  // The pipeline check's own warning says that it comes from allow_changes; an op's does not.
+  if (message.find("(allow_changes)") == std::string::npos) {
+    message = "restoring past changes (allow_changes): " + message;
+  }
+  if (warnings != nullptr) {
+    warnings->push_back(std::move(message));
+  } else {
+    std::cerr << "inputpipe: warning: " << message << std::endl;
+  }
+}
+
+void Iterator::Restore(const DecodedState& state, const RestoreOptions& options,
+                       std::vector<std::string>* changes) {
+  std::string differences = CheckPipelineAllowing(state.pipeline, *dataset_, options);
+  if (!differences.empty()) changes->push_back(std::move(differences));
   Iterator* target = Forwarded();
   if (target == nullptr) target = this;
   const bool was_fresh = !target->started_;
   try {
+    RestoreScope scope(options, changes);
     target->RestoreNode(state.root);
   } catch (...) {
     // RestoreNode refuses a started iterator or another op's node before touching anything;

@@ -404,6 +404,7 @@ class CheckpointInputPipelineHook::Impl {
       }
       return 0;  // unreachable: the name sets are equal
     };
+    std::vector<std::string> changes;  // what allow_changes let pass, warned once
     for (const auto& [name, it] : iterators_) {
       if (it->started()) {
         throw FailedPreconditionError(
@@ -411,17 +412,24 @@ class CheckpointInputPipelineHook::Impl {
             "' has already produced elements; restore (begin / restore_for_model_step) needs "
             "fresh iterators");
       }
-      std::string mismatch = DescribePipelineMismatch(decoded[state_of(name)].pipeline,
-                                                      it->dataset());
-      if (!mismatch.empty()) {
+      // Every iterator is checked before any is restored (the differences are collected by
+      // the restores below).
+      try {
+        CheckPipelineAllowing(decoded[state_of(name)].pipeline, it->dataset(),
+                              {.allow_changes = options_.allow_changes});
+      } catch (const PipelineMismatchError& e) {
         throw PipelineMismatchError("input checkpoint " + path + ", iterator '" + name +
-                                    "': " + mismatch);
+                                    "': " + e.what());
       }
     }
+    // Each restore is transactional (a failed one leaves its iterator fresh); the ones already
+    // done are reset when a later iterator rejects its state.
     for (size_t i = 0; i < iterators_.size(); ++i) {
       const auto& [name, it] = iterators_[i];
+      std::vector<std::string> its_changes;
       try {
-        it->Restore(decoded[state_of(name)]);
+        it->Restore(decoded[state_of(name)], {.allow_changes = options_.allow_changes},
+                    &its_changes);
       } catch (const DataLossError& e) {
         for (size_t j = 0; j < i; ++j) iterators_[j].second->Reset();
         throw DataLossError("iterator '" + name + "': " + e.what());
@@ -429,7 +437,13 @@ class CheckpointInputPipelineHook::Impl {
         for (size_t j = 0; j < i; ++j) iterators_[j].second->Reset();
         throw;
       }
+      for (std::string& change : its_changes) {
+        changes.push_back("iterator '" + name + "': " + std::move(change));
+      }
     }
+    std::string warning;
+    for (const auto& change : changes) warning += (warning.empty() ? "" : "; ") + change;
+    if (!warning.empty()) Warn("input checkpoint " + path + " (allow_changes): " + warning);
   }
 
   // On the training thread: the only work a save costs it.

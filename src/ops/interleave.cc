@@ -88,6 +88,17 @@ void InterleaveIteratorBase::RestoreInternal(StateReader& r) {
   cycle_index_ = r.ReadIntInRange(kCycleIndex, 0, ds.cycle_length - 1);
   block_index_ = r.ReadIntInRange(kBlockIndex, 0, ds.block_length - 1);
   end_of_input_ = r.ReadBool(kEndOfInput);
+  // A slot past the cycle (a state of a longer cycle_length, restored past the change with
+  // allow_changes) would be dropped with its elements: refused.
+  for (const StateNode& child : r.node().children) {
+    if (!child.name.starts_with("outer_")) continue;
+    const std::string slot = child.name.substr(6);
+    if (slot.empty() || slot.size() > 18 || slot.find_first_not_of("0123456789") != slot.npos ||
+        std::stoll(slot) >= ds.cycle_length) {
+      throw DataLossError("corrupt state: interleave(" + ds.params() + ") has slot '" + child.name +
+                          "', outside its cycle of " + std::to_string(ds.cycle_length));
+    }
+  }
   for (size_t i = 0; i < open_.size(); ++i) {
     if (!r.HasChild(OuterKey(i))) continue;
     const StateNode& outer_node = r.ChildNode(OuterKey(i));

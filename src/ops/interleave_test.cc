@@ -149,5 +149,44 @@ TEST(InterleaveTest, DestroysCleanlyWithWorkersReading) {
   }
 }
 
+// Neither the thread count nor the threading is part of a deterministic interleave's identity:
+// a state of either form restores into the other at any thread count, both ways.
+TEST(InterleaveTest, StatesRestoreAcrossThreadCountsBothWays) {
+  auto sequential = Interleave(Seq(30), Uneven(), 3, 2);
+  const std::vector<int64_t> expected = Ints(Collect(sequential));
+  for (int64_t threads : {int64_t{1}, int64_t{4}, kAutotune}) {
+    SCOPED_TRACE(threads);
+    auto parallel = Interleave(Seq(30), Uneven(), 3, 2, threads);
+    EXPECT_EQ(parallel->Pipeline(), sequential->Pipeline());
+    for (auto [from, to] : {std::pair{sequential, parallel}, std::pair{parallel, sequential}}) {
+      auto it = from->MakeIterator();
+      testing::CollectFrom(*it, 19);
+      auto restored = to->MakeIterator();
+      restored->Restore(it->Save());
+      EXPECT_EQ(Ints(testing::CollectFrom(*restored)),
+                std::vector<int64_t>(expected.begin() + 19, expected.end()));
+    }
+  }
+  // deterministic=false follows completion: its own identity.
+  EXPECT_NE(Interleave(Seq(30), Uneven(), 3, 2, 2, false)->Pipeline(), sequential->Pipeline());
+}
+
+// With allow_changes a state of a longer cycle restores only if it fits the new cycle: a slot
+// past it is a DataLossError naming interleave, never dropped with its elements.
+TEST(InterleaveTest, AllowChangesRefusesASlotOutsideTheCycle) {
+  auto it = Interleave(Seq(30), Uneven(), 4, 1)->MakeIterator();
+  testing::CollectFrom(*it, 6);
+  const std::string state = it->Save();
+  ASSERT_NE(InspectState(state).find("outer_3"), std::string::npos);
+  auto shorter = Interleave(Seq(30), Uneven(), 3, 1)->MakeIterator();
+  EXPECT_THROW(shorter->Restore(state), PipelineMismatchError);
+  try {
+    Interleave(Seq(30), Uneven(), 3, 1)->MakeIterator()->Restore(state, {.allow_changes = true});
+    FAIL() << "a slot outside the cycle was accepted";
+  } catch (const DataLossError& e) {
+    EXPECT_NE(std::string(e.what()).find("interleave"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace inputpipe

@@ -1,6 +1,7 @@
 // map(fn): fn applied to each element, in the caller's thread. Random-access when its input is
 // and fn is pure. A stateful fn is external state: the save policy decides (see state.h).
-// num_parallel_calls != 0 is parallel_map.cc.
+// num_parallel_calls != 0 is parallel_map.cc; with deterministic=true it is the same op to a
+// state (same fingerprint, same node), so a state of either restores into the other.
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/map_dataset.h"
@@ -34,7 +35,16 @@ class MapIterator : public UnaryIterator<MapDataset> {
     dataset().ReportIfStateful(w);
     SaveInput(w);
   }
-  void RestoreInternal(StateReader& r) override { RestoreInput(r); }
+  // A node of a deterministic parallel map (this layout) restores here too; one with the
+  // elements a deterministic=false parallel map delivered ahead of its input's state does not:
+  // restoring only the input would deliver those again.
+  void RestoreInternal(StateReader& r) override {
+    if (!r.node().blobs.empty()) {
+      throw DataLossError("corrupt state: map(" + dataset().params() + ") has a '" +
+                          r.node().blobs.front().first + "' field; a map's state is its input's");
+    }
+    RestoreInput(r);
+  }
 };
 
 }  // namespace

@@ -20,8 +20,14 @@
 // every element is delivered exactly once across the save. With deterministic=true the
 // bitmap is always empty and the state is the node paired with the last element delivered.
 //
-// The number of threads does not change the output, so it is not in the fingerprint (a state
-// restores on a machine where AUTOTUNE means another thread count).
+// Identity: the number of threads does not change the output, so it is not in the fingerprint
+// (a state restores on a machine where AUTOTUNE means another thread count). With
+// deterministic=true neither does the threading itself: the output is map's, so the op is "map"
+// with map's fingerprint and node layout (the input's state), and a state saved by map(fn)
+// restores into map(fn, num_parallel_calls=N) and back. Older versions called it
+// "parallel_map(fn=..., deterministic=true)": state.cc reads that as "map(fn=...)". With
+// deterministic=false the order depends on timing: "parallel_map(fn=..., deterministic=false)",
+// an identity of its own.
 #include "ops/parallel_map.h"
 
 #include <algorithm>
@@ -61,9 +67,9 @@ class ParallelMapDataset
         threads(threads),
         deterministic(deterministic) {}
 
-  std::string op_name() const override { return "parallel_map"; }
+  std::string op_name() const override { return deterministic ? "map" : "parallel_map"; }
   std::string params() const override {
-    return FnParams() + ", deterministic=" + (deterministic ? "true" : "false");
+    return deterministic ? FnParams() : FnParams() + ", deterministic=false";
   }
 
   const int64_t threads;

@@ -227,5 +227,85 @@ TEST(ParallelMapTest, AnOversizedDeliveredAheadBitmapIsDataLoss) {
                DataLossError);
 }
 
+// ---- Identity: the thread count and the threading itself are not part of a deterministic
+// map's identity.
+
+// The stream of `to` after restoring the state `from` saved after k elements.
+std::vector<int64_t> ContinueIn(const DatasetPtr& from, const DatasetPtr& to, int64_t k) {
+  auto it = from->MakeIterator();
+  testing::CollectFrom(*it, k);
+  auto restored = to->MakeIterator();
+  restored->Restore(it->Save());
+  return Ints(testing::CollectFrom(*restored));
+}
+
+TEST(ParallelMapTest, DeterministicParallelMapIsMapToAState) {
+  auto sequential = Map(Seq(50), SlowSquare(10), {.name = "square"});
+  const auto expected = Squares(50);
+  for (int64_t threads : kThreadCounts) {
+    SCOPED_TRACE(threads);
+    auto parallel = Map(Seq(50), SlowSquare(10), {.name = "square"}, threads);
+    EXPECT_EQ(parallel->Pipeline(), sequential->Pipeline());
+    EXPECT_EQ(parallel->Signature(), "map(fn=square)");
+    for (int64_t k : {0, 1, 17, 50}) {
+      SCOPED_TRACE(k);
+      const std::vector<int64_t> rest(expected.begin() + k, expected.end());
+      EXPECT_EQ(ContinueIn(sequential, parallel, k), rest) << "map -> parallel map";
+      EXPECT_EQ(ContinueIn(parallel, sequential, k), rest) << "parallel map -> map";
+    }
+    // Saved after the same elements, both save the same bytes.
+    auto a = sequential->MakeIterator();
+    auto b = parallel->MakeIterator();
+    testing::CollectFrom(*a, 9);
+    testing::CollectFrom(*b, 9);
+    EXPECT_EQ(a->Save(), b->Save());
+  }
+}
+
+// deterministic=false delivers in completion order: an identity of its own, refused by map
+// (and map's by it), even with allow_changes (another op).
+TEST(ParallelMapTest, NonDeterministicKeepsADistinctIdentity) {
+  auto sequential = Map(Seq(30), SlowSquare(0), {.name = "square"});
+  auto unordered = Map(Seq(30), SlowSquare(0), {.name = "square"}, 3, /*deterministic=*/false);
+  EXPECT_EQ(unordered->Signature(), "parallel_map(fn=square, deterministic=false)");
+  for (auto [from, to] : {std::pair{sequential, unordered}, std::pair{unordered, sequential}}) {
+    std::string state = from->MakeIterator()->Save();
+    EXPECT_THROW(to->MakeIterator()->Restore(state), PipelineMismatchError);
+    EXPECT_THROW(to->MakeIterator()->Restore(state, {.allow_changes = true}),
+                 PipelineMismatchError);
+  }
+  // Its thread count is not identity either.
+  auto more = Map(Seq(30), SlowSquare(0), {.name = "square"}, kAutotune, false);
+  EXPECT_EQ(more->Pipeline(), unordered->Pipeline());
+}
+
+// States saved before the change name the op "parallel_map(fn=..., deterministic=true)" and
+// its node "parallel_map" (src/state/testdata/v1): they restore into map and parallel map.
+TEST(ParallelMapTest, OldDeterministicParallelMapStatesRestoreIntoMapAndParallelMap) {
+  auto parallel = Map(Seq(40), SlowSquare(0), {.name = "square"}, 3);
+  auto it = parallel->MakeIterator();
+  testing::CollectFrom(*it, 11);
+  DecodedState decoded = DecodeState(it->Save());
+  ASSERT_EQ(decoded.pipeline[0], "map(fn=square)");
+  ASSERT_EQ(decoded.root.op, "map");
+  decoded.pipeline[0] = "parallel_map(fn=square, deterministic=true)";
+  decoded.root.op = "parallel_map";
+  const std::string old_state = EncodeState(decoded.pipeline, decoded.root);
+  const auto expected = Squares(40);
+  const std::vector<int64_t> rest(expected.begin() + 11, expected.end());
+  for (const DatasetPtr& into : {parallel, Map(Seq(40), SlowSquare(0), {.name = "square"})}) {
+    auto restored = into->MakeIterator();
+    restored->Restore(old_state);
+    EXPECT_EQ(Ints(testing::CollectFrom(*restored)), rest);
+  }
+  // A nondeterministic state's bitmap is not map's: refused, not ignored.
+  decoded.root.blobs.emplace_back("delivered_ahead", std::string("\x01\x01", 2));
+  decoded.pipeline[0] = "map(fn=square)";
+  EXPECT_THROW(Map(Seq(40), SlowSquare(0), {.name = "square"})
+                   ->MakeIterator()
+                   ->Restore(EncodeState(decoded.pipeline, decoded.root)),
+               DataLossError);
+}
+
 }  // namespace
 }  // namespace inputpipe

@@ -87,6 +87,10 @@ struct SavedState {
   int64_t k;                  // elements taken before the save
   std::vector<int64_t> seen;  // deterministic=false: their values
   const char* hex;
+  // Where today's code saves other bytes for the same position: those. A deterministic parallel
+  // map is "map(fn=...)" to a state since its threading stopped being part of its identity
+  // (the old "parallel_map(..., deterministic=true)" is read as that).
+  const char* today_hex = nullptr;
 };
 
 // clang-format off
@@ -211,7 +215,10 @@ const SavedState kSavedStates[] = {
      {},
      "4950535401784f78da1dc6310a80300c05d0dd5364b4d04117b79c45827ea5d0c690a69e5ff04dcfc4a556d4"
      "bd89cd97f250bcd04c2702de8a961ee5e0f0813411b9e88db98778f092a9c763bcfd81f19a3e5bd71b09000c"
-     "706172616c6c656c5f6d61700000000105696e7075740572616e676501046e657874220000002bc03da1"},
+     "706172616c6c656c5f6d61700000000105696e7075740572616e676501046e657874220000002bc03da1",
+     "4950535401543478dacb4d2cd048cbb32dcd4b2d4bcdd3e45250284acc4b4fd5282e492c2ab135d051282ec9"
+     "2fb0350333520b6c0d35018f190fa000036d61700000000105696e7075740572616e676501046e6578742200"
+     "0000c22906c3"},
     {"prefetch", 20,
      {},
      "4950535401553078da2b284a4d4b2d49ced0d0e45250284acc4b4fd5282e492c2ab135d051282ec92fb03505"
@@ -229,14 +236,15 @@ TEST(SavedThreadedStatesTest, RestoreSaveTheSameBytesAndContinue) {
     const std::vector<int64_t> all = Values(testing::Collect(Pipeline(saved.pipeline)));
 
     auto restored = Pipeline(saved.pipeline)->MakeIterator();
+    const std::string today = saved.today_hex ? FromHex(saved.today_hex) : state;
     restored->Restore(state);
-    EXPECT_EQ(restored->Save(), state) << "a restored state saved again before any element";
+    EXPECT_EQ(restored->Save(), today) << "a restored state saved again before any element";
     std::vector<int64_t> rest = Values(testing::CollectFrom(*restored));
 
     if (deterministic) {
       auto it = Pipeline(saved.pipeline)->MakeIterator();
       std::vector<int64_t> before = Values(testing::CollectFrom(*it, saved.k));
-      EXPECT_EQ(it->Save(), state) << "today's bytes after the same elements";
+      EXPECT_EQ(it->Save(), today) << "today's bytes after the same elements";
       before.insert(before.end(), rest.begin(), rest.end());
       EXPECT_EQ(before, all);
     } else {

@@ -399,9 +399,9 @@ class FileReaderIterator : public Iterator {
     // The open file is checked first, so that a change to it is named precisely.
     auto check_all_files = [&] {
       if (static_cast<uint64_t>(r.ReadInt(kFilesHash)) != files_hash_) {
-        throw PipelineMismatchError(ds_.op_name() + ": a file changed since the state was saved " +
-                                    "(the size or modification time of one of " +
-                                    FilesParam(files) + ")");
+        RefuseChangeUnlessAllowed(ds_.op_name() + ": a file changed since the state was saved " +
+                                  "(the size or modification time of one of " + FilesParam(files) +
+                                  ")");
       }
     };
     bool opened = r.ReadBool(kOpened);
@@ -413,14 +413,14 @@ class FileReaderIterator : public Iterator {
     FileFingerprint saved{r.ReadInt(kSize), r.ReadInt(kMtime)};
     FileFingerprint now = StatFile(ds_.file_system(file_index_), path, ds_.op_name());
     if (!(saved == now)) {
-      throw PipelineMismatchError(ds_.op_name() + ": file " + Quote(path) +
-                                  " changed since the state was saved (saved: " +
-                                  FingerprintString(saved) + "; now: " + FingerprintString(now) +
-                                  ")");
+      RefuseChangeUnlessAllowed(
+          ds_.op_name() + ": file " + Quote(path) + " changed since the state was saved (saved: " +
+          FingerprintString(saved) + "; now: " + FingerprintString(now) + ")");
     }
+    // A raw file's offsets are its bytes: one past its size is corrupt, not a short stream (a
+    // changed file restored past under allow_changes too). A compressed one's are uncompressed
+    // bytes, only known by inflating: Seek finds the end.
     int64_t offset = r.ReadIntInRange(kOffset, 0, now.size > 0 ? INT64_MAX : 0);
-    // A raw file's offsets are its bytes: one past its size is corrupt, not a short stream. A
-    // compressed one's are uncompressed bytes, only known by inflating: Seek finds the end.
     if (ds_.compression() == Compression::kNone && offset > now.size) {
       throw DataLossError("corrupt state: " + ds_.op_name() + ": offset " +
                           std::to_string(offset) + " is past the end of " + Quote(path) + " (" +
@@ -430,7 +430,7 @@ class FileReaderIterator : public Iterator {
     pos_.line = r.ReadIntInRange(kLine, 0, INT64_MAX);
     in_ = InputStream::OpenFile(ds_.file_system(file_index_), path, ds_.compression(),
                                 ds_.buffer_size(), ds_.op_name());
-    if (!(in_->fingerprint() == saved)) {
+    if (!(in_->fingerprint() == now)) {
       throw PipelineMismatchError(ds_.op_name() + ": file " + Quote(path) +
                                   " changed while the state was being restored");
     }
@@ -533,9 +533,9 @@ class IndexedReaderIterator : public Iterator {
     }
     for (size_t f = 0; f < indexes.size(); ++f) {
       if (DecodeFixed64(hashes.data() + 8 * f) != HashFingerprint(indexes[f].fingerprint)) {
-        throw PipelineMismatchError(ds_.op_name() + ": file " + Quote(ds_.files()[f]) +
-                                    " changed since the state was saved (now " +
-                                    FingerprintString(indexes[f].fingerprint) + ")");
+        RefuseChangeUnlessAllowed(ds_.op_name() + ": file " + Quote(ds_.files()[f]) +
+                                  " changed since the state was saved (now " +
+                                  FingerprintString(indexes[f].fingerprint) + ")");
       }
     }
   }

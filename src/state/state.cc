@@ -60,16 +60,66 @@ void StateWriter::ReportExternalState(std::string what) {
   node_->external_state.push_back(std::move(what));
 }
 
-std::string DescribePipelineMismatch(const std::vector<std::string>& saved,
+namespace {
+
+// An entry without its indentation ("  map(fn=f)" -> "map(fn=f)").
+std::string_view Unindented(std::string_view entry) {
+  const size_t indent = entry.find_first_not_of(' ');
+  return indent == std::string_view::npos ? entry : entry.substr(indent);
+}
+
+// The op of an entry: its name before the parameters ("map(fn=f)" -> "map"), with its
+// indentation, which is its depth: two entries lists with equal ops are the same tree of ops.
+std::string_view OpOfEntry(std::string_view entry) {
+  const size_t open = entry.find('(');
+  return open == std::string_view::npos ? entry : entry.substr(0, open);
+}
+
+std::vector<std::string> Canonical(const std::vector<std::string>& saved) {
+  std::vector<std::string> out;
+  out.reserve(saved.size());
+  for (const auto& entry : saved) out.push_back(CanonicalPipelineEntry(entry));
+  return out;
+}
+
+std::string Quoted(std::string_view entry) { return "'" + std::string(Unindented(entry)) + "'"; }
+
+// The outermost restore running on this thread; null outside a restore.
+thread_local const RestoreScope* current_scope = nullptr;
+
+}  // namespace
+
+std::string CanonicalPipelineEntry(std::string_view entry) {
+  constexpr std::string_view kOldHead = "parallel_map(";
+  constexpr std::string_view kOldTail = ", deterministic=true)";
+  const std::string_view body = Unindented(entry);
+  if (body.size() < kOldHead.size() + kOldTail.size() || !body.starts_with(kOldHead) ||
+      !body.ends_with(kOldTail)) {
+    return std::string(entry);
+  }
+  const std::string_view indent = entry.substr(0, entry.size() - body.size());
+  const std::string_view fn_params =
+      body.substr(kOldHead.size(), body.size() - kOldHead.size() - kOldTail.size());
+  return std::string(indent) + "map(" + std::string(fn_params) + ")";
+}
+
+bool SameStateOp(std::string_view saved, std::string_view op) {
+  auto canonical = [](std::string_view name) {
+    return name == "parallel_map" ? std::string_view("map") : name;
+  };
+  return canonical(saved) == canonical(op);
+}
+
+std::string DescribePipelineMismatch(const std::vector<std::string>& saved_entries,
                                      const Dataset& dataset) {
+  const std::vector<std::string> saved = Canonical(saved_entries);
   std::vector<std::string> pipeline = dataset.Pipeline();
   if (saved == pipeline) return "";
   size_t i = 0;
   while (i < saved.size() && i < pipeline.size() && saved[i] == pipeline[i]) ++i;
   auto describe = [](const std::vector<std::string>& p, size_t i) {
     if (i >= p.size()) return std::string("nothing (it ends there)");
-    const size_t indent = p[i].find_first_not_of(' ');
-    return "'" + (indent == std::string::npos ? p[i] : p[i].substr(indent)) + "'";
+    return Quoted(p[i]);
   };
   return "the state was saved by a different pipeline; first difference at op #" +
          std::to_string(i) + " (pre-order): the saved pipeline has " + describe(saved, i) +
@@ -79,6 +129,57 @@ std::string DescribePipelineMismatch(const std::vector<std::string>& saved,
 void CheckPipelineMatches(const std::vector<std::string>& saved, const Dataset& dataset) {
   std::string mismatch = DescribePipelineMismatch(saved, dataset);
   if (!mismatch.empty()) throw PipelineMismatchError(mismatch);
+}
+
+std::string CheckPipelineAllowing(const std::vector<std::string>& saved_entries,
+                                  const Dataset& dataset, const RestoreOptions& options) {
+  if (!options.allow_changes) {
+    CheckPipelineMatches(saved_entries, dataset);
+    return "";
+  }
+  const std::vector<std::string> saved = Canonical(saved_entries);
+  const std::vector<std::string> pipeline = dataset.Pipeline();
+  // The structure first: the same ops at the same depths, in pre-order.
+  size_t i = 0;
+  while (i < saved.size() && i < pipeline.size() && OpOfEntry(saved[i]) == OpOfEntry(pipeline[i])) {
+    ++i;
+  }
+  if (i < saved.size() || i < pipeline.size()) {
+    auto describe = [](const std::vector<std::string>& p, size_t i) {
+      return i < p.size() ? Quoted(p[i]) : std::string("nothing (it ends there)");
+    };
+    throw PipelineMismatchError(
+        "the state was saved by a pipeline of another structure, which allow_changes does not "
+        "restore past; first difference in the ops at op #" +
+        std::to_string(i) + " (pre-order): the saved pipeline has " + describe(saved, i) +
+        ", this pipeline has " + describe(pipeline, i));
+  }
+  std::string differences;
+  int64_t count = 0;
+  for (size_t k = 0; k < saved.size(); ++k) {
+    if (saved[k] == pipeline[k]) continue;
+    ++count;
+    differences += (differences.empty() ? "" : "; ") + std::string("op #") + std::to_string(k) +
+                   " was " + Quoted(saved[k]) + ", is " + Quoted(pipeline[k]);
+  }
+  if (count == 0) return "";
+  return "restoring a state saved by a pipeline that differs in " + std::to_string(count) +
+         (count == 1 ? " op" : " ops") + " (allow_changes): " + differences;
+}
+
+RestoreScope::RestoreScope(const RestoreOptions& options, std::vector<std::string>* changes)
+    : options_(options), changes_(changes), active_(current_scope == nullptr) {
+  if (active_) current_scope = this;
+}
+
+RestoreScope::~RestoreScope() {
+  if (active_) current_scope = nullptr;
+}
+
+void RefuseChangeUnlessAllowed(const std::string& what) {
+  const RestoreScope* scope = current_scope;
+  if (scope == nullptr || !scope->options_.allow_changes) throw PipelineMismatchError(what);
+  if (scope->changes_ != nullptr) scope->changes_->push_back(what);
 }
 
 namespace {

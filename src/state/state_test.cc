@@ -1,14 +1,24 @@
 // The pipeline comparison of a saved state against a dataset (DescribePipelineMismatch,
 // CheckPipelineMatches): the one check behind Iterator::Restore and the hook's restore.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
 
 #include "inputpipe/dataset.h"
 #include "inputpipe/errors.h"
 #include "inputpipe/ops.h"
+#include "inputpipe/readers.h"
 #include "inputpipe/state.h"
 
 namespace inputpipe {
 namespace {
+
+bool IsEvenForTest(const Element& e) { return e.tensor().scalar<int64_t>() % 2 == 0; }
 
 std::string RestoreError(const Dataset& dataset, const std::string& state) {
   auto it = dataset.MakeIterator();
@@ -55,6 +65,197 @@ TEST(StateTest, AnEmptyPipelineEntryIsDataLossNotAnIndexError) {
   }
   // The mismatch message copes with such an entry too (it never reaches it from a decode).
   EXPECT_NE(DescribePipelineMismatch({"   "}, *Range(0, 3)).find("'   '"), std::string::npos);
+}
+
+// ---- Identity across versions and allow_changes.
+
+TEST(StateTest, OldParallelMapEntriesReadAsMap) {
+  EXPECT_EQ(CanonicalPipelineEntry("parallel_map(fn=sq, deterministic=true)"), "map(fn=sq)");
+  EXPECT_EQ(CanonicalPipelineEntry("    parallel_map(fn=f, stateful=true, deterministic=true)"),
+            "    map(fn=f, stateful=true)");
+  for (const char* kept : {"parallel_map(fn=sq, deterministic=false)", "map(fn=sq)",
+                           "batch(batch_size=2, drop_remainder=false)", "", "   "}) {
+    EXPECT_EQ(CanonicalPipelineEntry(kept), kept);
+  }
+  DatasetPtr ds = Batch(Map(Range(0, 10), [](const Element& e) { return e; }, {.name = "id"}), 2);
+  std::vector<std::string> old = ds->Pipeline();
+  old[1] = "  parallel_map(fn=id, deterministic=true)";
+  EXPECT_EQ(DescribePipelineMismatch(old, *ds), "");
+  old[1] = "  parallel_map(fn=id, deterministic=false)";
+  EXPECT_NE(DescribePipelineMismatch(old, *ds), "");
+  EXPECT_TRUE(SameStateOp("parallel_map", "map"));
+  EXPECT_TRUE(SameStateOp("map", "parallel_map"));
+  EXPECT_FALSE(SameStateOp("map", "batch"));
+}
+
+Element Identity(const Element& e) { return e; }
+
+DatasetPtr Mapped(const std::string& fn, int64_t batch_size = 3) {
+  return Batch(Map(Range(0, 40), Identity, {.name = fn}), batch_size);
+}
+
+TEST(StateTest, AllowChangesRestoresPastParametersAndFunctionsWithOneWarning) {
+  auto it = Mapped("parse_v1")->MakeIterator();
+  std::vector<Element> before;
+  for (int i = 0; i < 4; ++i) it->GetNext();
+  const std::string state = it->Save();
+  const std::string expected = it->GetNext()->DebugString();
+
+  // Strict by default: the function's name is its identity.
+  EXPECT_THROW(Mapped("parse_v2")->MakeIterator()->Restore(state), PipelineMismatchError);
+  EXPECT_THROW(Mapped("parse_v2")->MakeIterator()->Restore(state, RestoreOptions{}),
+               PipelineMismatchError);
+
+  auto restored = Mapped("parse_v2")->MakeIterator();
+  std::vector<std::string> warnings;
+  restored->Restore(state, {.allow_changes = true}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("allow_changes"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("'map(fn=parse_v1)'"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("'map(fn=parse_v2)'"), std::string::npos) << warnings[0];
+  EXPECT_EQ(restored->GetNext()->DebugString(), expected);
+
+  // Every difference is listed, in one warning.
+  auto both = Batch(Map(Range(0, 40), Identity, {.name = "parse_v2"}), 5)->MakeIterator();
+  warnings.clear();
+  both->Restore(state, {.allow_changes = true}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("differs in 2 ops"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("batch_size=5"), std::string::npos) << warnings[0];
+
+  // Nothing differs: no warning.
+  warnings.clear();
+  Mapped("parse_v1")->MakeIterator()->Restore(state, {.allow_changes = true}, &warnings);
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(StateTest, AllowChangesStillRefusesAnotherOpStructure) {
+  const std::string state = Mapped("f")->MakeIterator()->Save();
+  for (const DatasetPtr& other :
+       {Batch(Filter(Range(0, 40), IsEvenForTest, {.name = "f"}), 3),  // another op
+        Batch(Map(Map(Range(0, 40), Identity, {.name = "f"}), Identity, {.name = "g"}), 3),
+        Map(Range(0, 40), Identity, {.name = "f"}),  // an op removed
+        Batch(Map(Range(0, 40), Identity, {.name = "f"}, 2, /*deterministic=*/false), 3)}) {
+    SCOPED_TRACE(other->Pipeline()[0]);
+    try {
+      other->MakeIterator()->Restore(state, {.allow_changes = true});
+      ADD_FAILURE() << "restored into another op structure";
+    } catch (const PipelineMismatchError& e) {
+      EXPECT_NE(std::string(e.what()).find("structure"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A parameter change the op's state cannot follow is the op's DataLossError, naming it.
+TEST(StateTest, AllowChangesLeavesInvalidStatesToTheOpsValidation) {
+  auto it = Shuffle(Range(0, 100), 10, 7)->MakeIterator();
+  for (int i = 0; i < 5; ++i) it->GetNext();
+  const std::string state = it->Save();
+  try {
+    Shuffle(Range(0, 100), 20, 7)->MakeIterator()->Restore(state, {.allow_changes = true});
+    FAIL() << "a shuffle state of buffer_size=10 restored into buffer_size=20";
+  } catch (const DataLossError& e) {
+    EXPECT_NE(std::string(e.what()).find("shuffle"), std::string::npos) << e.what();
+  }
+}
+
+// Every kind of parameter change restores past under allow_changes or is a clean DataLossError;
+// never a crash or another error. Each pipeline is saved at several points and restored into
+// its variant; the variant must then run to its end.
+TEST(StateTest, AllowChangesOverParameterChangesRestoresOrIsDataLoss) {
+  struct Case {
+    std::function<DatasetPtr()> saved, changed;
+  };
+  const std::vector<Case> cases = {
+      {[] { return Range(0, 50); }, [] { return Range(0, 20); }},
+      {[] { return Range(0, 50); }, [] { return Range(5, 50, 3); }},
+      {[] { return Batch(Range(0, 50), 4); }, [] { return Batch(Range(0, 50), 7, true); }},
+      {[] { return Take(Range(0, 50), 30); }, [] { return Take(Range(0, 50), 5); }},
+      {[] { return Skip(Range(0, 50), 30); }, [] { return Skip(Range(0, 50), 2); }},
+      {[] { return Repeat(Range(0, 5), 6); }, [] { return Repeat(Range(0, 5), 2); }},
+      {[] { return Shard(Range(0, 50), 3, 1); }, [] { return Shard(Range(0, 50), 7, 6); }},
+      {[] { return Window(Range(0, 50), 4, 3, 1); }, [] { return Window(Range(0, 50), 2, 5, 2); }},
+      {[] { return Shuffle(Range(0, 50), 8, 1); }, [] { return Shuffle(Range(0, 50), 3, 2); }},
+      {[] { return GlobalShuffle(Range(0, 50), 1); }, [] { return GlobalShuffle(Range(0, 9), 2); }},
+      {[] {
+         return Interleave(Range(1, 9),
+                           [](const Element& e) { return Range(0, e.tensor().scalar<int64_t>()); },
+                           4, 2, 0, true, {.name = "r"});
+       },
+       [] {
+         return Interleave(Range(1, 9),
+                           [](const Element& e) { return Range(0, e.tensor().scalar<int64_t>()); },
+                           2, 3, 0, true, {.name = "r"});
+       }},
+      {[] {
+         return SampleFromDatasets({Range(0, 20), Range(100, 130)}, {0.5, 0.5}, 3);
+       },
+       [] {
+         return SampleFromDatasets({Range(0, 20), Range(100, 130)}, {0.9, 0.1}, 4);
+       }},
+      {[] { return Enumerate(Range(0, 50), 0); }, [] { return Enumerate(Range(0, 50), 100); }},
+  };
+  int64_t restored = 0, refused = 0;
+  for (size_t c = 0; c < cases.size(); ++c) {
+    for (int64_t k : {0, 1, 6, 25, 200}) {
+      SCOPED_TRACE(cases[c].saved()->Pipeline()[0] + " after " + std::to_string(k));
+      auto it = cases[c].saved()->MakeIterator();
+      for (int64_t i = 0; i < k && it->GetNext(); ++i) {
+      }
+      const std::string state = it->Save();
+      auto into = cases[c].changed()->MakeIterator();
+      std::vector<std::string> warnings;
+      try {
+        into->Restore(state, {.allow_changes = true}, &warnings);
+      } catch (const DataLossError&) {
+        ++refused;
+        continue;
+      }
+      EXPECT_EQ(warnings.size(), 1u);
+      for (int64_t i = 0; i < 1000 && into->GetNext(); ++i) {
+      }
+      ++restored;
+    }
+  }
+  std::cout << "[allow_changes] restored " << restored << ", refused (DataLossError) " << refused
+            << std::endl;
+}
+
+// A reader's own check of its file goes the same way: refused by default; under allow_changes
+// listed in the warning, with the saved offset still checked against the file as it is now.
+TEST(StateTest, AllowChangesRestoresPastAChangedFileButNotPastItsEnd) {
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("inputpipe_identity_" + std::to_string(::getpid()));
+  auto write = [&](int64_t lines, const std::string& tag) {
+    std::ofstream out(path, std::ios::trunc);
+    for (int64_t i = 0; i < lines; ++i) out << tag << i << "\n";
+  };
+  write(50, "a");
+  auto make = [&] { return TextLineDataset({path.string()}); };
+  auto it = make()->MakeIterator();
+  for (int i = 0; i < 20; ++i) it->GetNext();
+  const std::string state = it->Save();
+
+  write(60, "a");  // appended to: the saved offset is still the start of line 20
+  const auto mtime = std::filesystem::last_write_time(path);
+  std::filesystem::last_write_time(path, mtime + std::chrono::seconds(5));
+  EXPECT_THROW(make()->MakeIterator()->Restore(state), PipelineMismatchError);
+  auto restored = make()->MakeIterator();
+  std::vector<std::string> warnings;
+  restored->Restore(state, {.allow_changes = true}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("changed since the state was saved"), std::string::npos)
+      << warnings[0];
+  EXPECT_EQ(restored->GetNext()->tensor().strings().at(0), "a20");
+
+  write(3, "a");  // shorter than the saved offset
+  try {
+    make()->MakeIterator()->Restore(state, {.allow_changes = true});
+    ADD_FAILURE() << "restored an offset past the end of the file";
+  } catch (const DataLossError& e) {
+    EXPECT_NE(std::string(e.what()).find("offset"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
 }
 
 }  // namespace
