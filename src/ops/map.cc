@@ -2,6 +2,7 @@
 // and fn is pure. A stateful fn is external state: the save policy decides (see state.h).
 // num_parallel_calls != 0 is parallel_map.cc.
 #include "core/op_skeleton.h"
+#include "core/record_location.h"
 #include "inputpipe/ops.h"
 #include "ops/map_dataset.h"
 #include "ops/parallel_map.h"
@@ -28,7 +29,15 @@ class MapIterator : public UnaryIterator<MapDataset> {
   std::optional<Element> GetNextInternal() override {
     std::optional<Element> element = input_->GetNext();
     if (!element) return std::nullopt;
-    return dataset().fn(*element);
+    try {
+      return dataset().fn(*element);
+    } catch (const Error& e) {
+      // A reader as the input: name the file, record and byte offset of the rejected record.
+      if (const auto* locator = dynamic_cast<const RecordLocator*>(input_.get())) {
+        RethrowAtRecord(e, locator->LastRecordLocation());
+      }
+      throw;
+    }
   }
   void SaveInternal(StateWriter& w) override {
     dataset().ReportIfStateful(w);
