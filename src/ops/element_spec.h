@@ -50,7 +50,12 @@ inline void CheckRandomAccessInputSpecs(const std::vector<DatasetPtr>& inputs,
   size_t first_index = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i]->IsRandomAccess() || inputs[i]->Cardinality() <= 0) continue;
-    Element e = inputs[i]->Get(0);
+    Element e;
+    try {
+      e = inputs[i]->Get(0);
+    } catch (const Error&) {
+      continue;  // a bad element 0 is the iterator's to report (ignore_errors may skip it)
+    }
     if (!first) {
       first = std::move(e);
       first_index = i;

@@ -87,6 +87,15 @@ TEST(SampleFromDatasetsTest, RejectsInputsOfDifferentDtypesOrStructures) {
   // Same dtype, other shapes: allowed, as tf.data.
   DatasetPtr rows = FromTensorSlices(Element(Tensor::FromVector<int64_t>({7, 8, 9, 10}, {2, 2})));
   EXPECT_EQ(Collect(SampleFromDatasets({Range(0, 3), rows}, {}, 7)).size(), 5u);
+  // A bad element 0 is not the check's to report: the op is made, the iterator reports it.
+  DatasetPtr bad_first = Map(
+      Range(0, 3),
+      [](const Element& e) {
+        if (e.tensor().scalar<int64_t>() == 0) throw DataLossError("bad element 0");
+        return e;
+      },
+      {.name = "bad_first"});
+  EXPECT_NO_THROW(SampleFromDatasets({bad_first, Range(0, 3)}, {}, 7));
 }
 
 }  // namespace

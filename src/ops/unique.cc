@@ -101,8 +101,16 @@ class UniqueIterator : public UnaryIterator<UniqueDataset> {
 
 DatasetPtr Unique(DatasetPtr input) {
   CheckInput(input, "unique");
-  // Checked now where the input can tell (its element 0), else at each element.
-  if (input->IsRandomAccess() && input->Cardinality() > 0) CheckUniqueElement(input->Get(0));
+  // Checked now where the input can tell (its element 0), else at each element. A bad element
+  // 0 is the iterator's to report (ignore_errors may skip it).
+  if (input->IsRandomAccess() && input->Cardinality() > 0) {
+    std::optional<Element> first;
+    try {
+      first = input->Get(0);
+    } catch (const Error&) {
+    }
+    if (first) CheckUniqueElement(*first);
+  }
   return std::make_shared<UniqueDataset>(std::move(input));
 }
 
