@@ -170,6 +170,22 @@ TEST(ExampleTest, ParseErrorsInATFRecordPipelineNameTheFileRecordAndOffset) {
   EXPECT_EQ(message.find("line"), std::string::npos) << message;
   EXPECT_FALSE(it->GetNext());
 
+  // Indexed (random-access) reader: the location comes from the index.
+  auto indexed = Map(TFRecordDataset({path}, {.index = true}), ParseSingleExampleFn(Spec()),
+                     {.name = "parse"})
+                     ->MakeIterator();
+  indexed->GetNext();
+  indexed->GetNext();
+  message.clear();
+  try {
+    indexed->GetNext();
+  } catch (const InvalidArgumentError& e) {
+    message = e.what();
+  }
+  EXPECT_TRUE(MessageHas(message, {"feature 'x'", path,
+                                   "record 2 (byte " + std::to_string(third) + ")"}))
+      << message;
+
   // The reader's own error: a corrupt CRC names the record and the offset, not a line.
   std::string corrupt = bytes;
   corrupt[third + 12] ^= 1;

@@ -523,14 +523,29 @@ class FileReaderIterator : public Iterator, public RecordLocator {
 };
 
 // Indexed: element i is Get(i); the fingerprints guard against files changed since the save.
-class IndexedReaderIterator : public Iterator {
+class IndexedReaderIterator : public Iterator, public RecordLocator {
  public:
   explicit IndexedReaderIterator(const FileReaderDataset& ds) : Iterator(ds.shared()), ds_(ds) {}
+
+  // From the index: the file, the record in it and its byte offset (no line: not indexed).
+  std::string LastRecordLocation() const override {
+    if (!last_ || ds_.batched()) return "";
+    const auto& cumulative = ds_.cumulative();
+    size_t f = std::upper_bound(cumulative.begin(), cumulative.end(), *last_) -
+               cumulative.begin() - 1;
+    int64_t local = *last_ - cumulative[f];
+    return Quote(ds_.files()[f]) + ", record " + std::to_string(local) + " (byte " +
+           std::to_string(ds_.indexes()[f].offsets[local]) + ")";
+  }
 
  protected:
   std::optional<Element> GetNextInternal() override {
     if (next_ >= ds_.Cardinality()) return std::nullopt;
-    return ds_.Get(next_++);
+    last_.reset();
+    const int64_t index = next_++;  // first: a bad record is passed, as the streaming reader does
+    Element element = ds_.Get(index);
+    last_ = index;
+    return element;
   }
   void SaveInternal(StateWriter& w) override {
     w.WriteInt(kNext, next_);
@@ -559,6 +574,7 @@ class IndexedReaderIterator : public Iterator {
  private:
   const FileReaderDataset& ds_;
   int64_t next_ = 0;
+  std::optional<int64_t> last_;  // the index GetNext returned last (not part of the state)
 };
 
 std::unique_ptr<Iterator> FileReaderDataset::MakeIteratorInternal() const {
