@@ -76,6 +76,11 @@ struct CheckpointHookStats {
   int64_t saves_captured = 0;   // states captured on the training thread
   int64_t saves_committed = 0;  // checkpoint files made durable by the background thread
   int64_t saves_failed = 0;     // background writes that failed (each raised once)
+  // Saves dropped unwritten because max_to_keep newer ones were queued behind them (retention
+  // would have deleted them at once; docs/hook.md, "Saves faster than the disk").
+  int64_t saves_dropped = 0;
+  // The most saves ever queued unwritten at once: at most max_to_keep (16 when keeping all).
+  int64_t max_queued_saves = 0;
   int64_t last_captured_step = -1;
   int64_t last_committed_step = -1;
   std::optional<int64_t> restored_step;

@@ -119,6 +119,9 @@ DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double
 // Element k from inputs[c], c = the next choice (int64 scalars in [0, inputs.size())). When the
 // chosen input has ended: stop_on_empty_dataset ends the stream; otherwise the choice is
 // skipped, and the stream ends when the choices end or every input has ended.
+// Choose and sample: the inputs must produce one structure and dtypes (shapes may differ), as
+// concatenate; else InvalidArgumentError (when made, for random-access inputs; else at the first
+// element of each input).
 DatasetPtr ChooseFromDatasets(std::vector<DatasetPtr> inputs, DatasetPtr choice_dataset,
                               bool stop_on_empty_dataset = true);
 // Random int64 scalars.
@@ -132,6 +135,9 @@ DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn, int
 // is dropped. options.name identifies all three functions.
 DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn,
                          WindowSizeFn window_size_fn, FunctionOptions options = {});
+// Each distinct element once, in order of first appearance. Elements must be one tensor of an
+// integer, bool or string dtype (tf.data: int32, int64, string); a float tensor or a tuple /
+// dict is an InvalidArgumentError.
 DatasetPtr Unique(DatasetPtr input);
 
 }  // namespace inputpipe

@@ -156,6 +156,17 @@ Tensor TensorFromPython(nb::handle obj, const char* what, bool zero_copy) {
   if (!raw) throw nb::python_error();
   nb::object owner = nb::steal(raw);
   PyArrayObject* array = reinterpret_cast<PyArrayObject*>(raw);
+  if (!PyArray_Check(obj.ptr()) &&
+      (PyArray_DESCR(array)->kind == 'S' || PyArray_DESCR(array)->kind == 'U')) {
+    // Python strings (a list of bytes): numpy's fixed-width 'S' / 'U' dtypes drop trailing NULs
+    // (b"ab\0" -> b"ab"), so they are converted again as objects, byte-exact. A numpy 'S' array
+    // given as such keeps numpy's meaning (its trailing NULs are padding).
+    raw = PyArray_FromAny(obj.ptr(), PyArray_DescrFromType(NPY_OBJECT), 0, 0,  // steals it
+                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, nullptr);
+    if (!raw) throw nb::python_error();
+    owner = nb::steal(raw);
+    array = reinterpret_cast<PyArrayObject*>(raw);
+  }
   if (!PyArray_ISNOTSWAPPED(array)) {
     // A non-native byte order ('>i4' here) is converted, never read as if it were native.
     PyArray_Descr* native = PyArray_DescrNewByteorder(PyArray_DESCR(array), NPY_NATIVE);

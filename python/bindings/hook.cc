@@ -5,7 +5,8 @@
 // GIL: every hook call that saves or restores holds the mutexes of its iterators (the rule of
 // PyIterator), locked in address order so two hooks sharing an iterator cannot deadlock (see
 // WithIteratorsLocked in bindings.h). begin, restore_for_model_step and end release the GIL;
-// after_step and save, a capture of microseconds, keep it unless an iterator is busy. Python
+// after_step and save, a capture of microseconds, keep it unless an iterator is busy or the
+// hook keeps every checkpoint (a capture may then wait for the writer). Python
 // callbacks (warnings, the clock, a generator's get_state / set_state) take the GIL back while
 // they run.
 #include "inputpipe/hook.h"
@@ -59,6 +60,7 @@ class PyHook {
     options.save_secs = save_secs;
     options.external_state_policy = ParseExternalStatePolicy(external_state_policy);
     options.max_to_keep = max_to_keep;
+    keeps_all_ = !max_to_keep;
     options.task_type = std::move(task_type);
     options.task_id = task_id;
     options.allow_changes = allow_changes;
@@ -111,12 +113,22 @@ class PyHook {
   std::optional<int64_t> RestoreForModelStep(int64_t step) {
     return WithIteratorsLocked(locking_order_, [&] { return hook_->RestoreForModelStep(step); });
   }
-  // A capture: microseconds, brief locks only, no file I/O, no wait for the writer.
+  // A capture: microseconds, brief locks only, no file I/O. Keeping every checkpoint, a capture
+  // may wait for room in the writer's queue (docs/hook.md), and the writer may need the GIL (a
+  // Python file system): then without the GIL.
   void AfterStep(int64_t step) {
-    WithIteratorsLockedKeepingGil(locking_order_, [&] { hook_->AfterStep(step); });
+    if (keeps_all_) {
+      WithIteratorsLocked(locking_order_, [&] { hook_->AfterStep(step); });
+    } else {
+      WithIteratorsLockedKeepingGil(locking_order_, [&] { hook_->AfterStep(step); });
+    }
   }
   void Save(int64_t step) {
-    WithIteratorsLockedKeepingGil(locking_order_, [&] { hook_->Save(step); });
+    if (keeps_all_) {
+      WithIteratorsLocked(locking_order_, [&] { hook_->Save(step); });
+    } else {
+      WithIteratorsLockedKeepingGil(locking_order_, [&] { hook_->Save(step); });
+    }
   }
   void End(std::optional<int64_t> step) {
     WithIteratorsLocked(locking_order_, [&] { hook_->End(step); });
@@ -138,6 +150,8 @@ class PyHook {
     d["saves_captured"] = s.saves_captured;
     d["saves_committed"] = s.saves_committed;
     d["saves_failed"] = s.saves_failed;
+    d["saves_dropped"] = s.saves_dropped;
+    d["max_queued_saves"] = s.max_queued_saves;
     d["last_captured_step"] = s.last_captured_step;
     d["last_committed_step"] = s.last_committed_step;
     d["restored_step"] = s.restored_step ? nb::cast(*s.restored_step) : nb::none();
@@ -154,6 +168,7 @@ class PyHook {
 
  private:
   std::vector<PyIterator*> locking_order_;  // distinct, by address (WithIteratorsLocked)
+  bool keeps_all_ = false;                  // max_to_keep is None
   nb::list refs_;  // keeps the Python iterators alive as long as the hook
   std::unique_ptr<CheckpointInputPipelineHook> hook_;
 };

@@ -12,7 +12,11 @@ Dataset. Out of an iterator, a tensor is a numpy array (a fresh copy), a scalar 
 a scalar string `bytes`, a string array a numpy object array of bytes. Python values going in
 (from_tensor_slices, from_tensors, what map returns) go through numpy.asarray, so dtypes follow
 numpy, not TensorFlow: a Python int is int64, a float float64, str and bytes are strings (str
-encoded as UTF-8), lists are tensors (not structures). Supported dtypes: bool, int8, int16,
+encoded as UTF-8), lists are tensors (not structures). Strings are byte-exact both ways: a
+list of bytes / str is converted as an object array, never numpy's fixed-width 'S' / 'U'
+dtypes, which drop trailing NULs (a numpy 'S' array passed as such keeps numpy's values, its
+trailing NULs being padding); out of an iterator they are bytes and object arrays of bytes, as
+tf's .numpy() gives. Supported dtypes: bool, int8, int16,
 int32, int64, uint8, float16, float32, float64, string. Tuples and dicts are structures; dict
 keys must be str and come out sorted, as tf.nest orders them.
 
@@ -346,6 +350,12 @@ class Dataset:
         by bucket_batch_sizes[i] (len(bucket_boundaries) + 1 sizes): group_by_window with a
         window of bucket_batch_sizes[i] elements per bucket, as tf.data builds it, so the
         batches and their order are tf.data's.
+
+        pad_to_bucket_boundary=True pads bucket i's batches to bucket_boundaries[i] - 1 in the
+        None dimensions of padded_shapes. Without padded_shapes, tf.data pads the dimensions
+        its static element shapes leave unknown; elements have no static shapes here, so the
+        first dimension of every non-scalar component (its sequence dimension) is padded to the
+        boundary and the others to the batch's longest. Pass padded_shapes for other layouts.
         """
         boundaries = [int(b) for b in bucket_boundaries]
         sizes = [int(s) for s in bucket_batch_sizes]
@@ -383,11 +393,13 @@ class Dataset:
                 if key >= len(boundaries):
                     raise ValueError("bucket_by_sequence_length: with pad_to_bucket_boundary="
                                      "True, elements must have length < max(bucket_boundaries)")
-                if shapes is None:
-                    raise ValueError("bucket_by_sequence_length: pad_to_bucket_boundary=True "
-                                     "needs padded_shapes (with None for the padded dimension)")
                 fill = boundaries[key] - 1
-                shapes = _replace_none(shapes, fill)
+                if shapes is None:
+                    # tf.data pads the dimensions its static shapes leave unknown; without
+                    # static shapes, the first (sequence) dimension of each component.
+                    shapes = _sequence_shapes(next(iter(window)), fill)
+                else:
+                    shapes = _replace_none(shapes, fill)
             return window.padded_batch(sizes[key], shapes, padding_values,
                                        drop_remainder=drop_remainder)
 
@@ -406,7 +418,11 @@ class Dataset:
         return self.group_by_window(bucket_id, batch_bucket, window_size_func=bucket_batch_size)
 
     def unique(self):
-        """Each distinct element once, in order of first appearance (scalar tensors)."""
+        """Each distinct element once, in order of first appearance.
+
+        Elements must be one tensor (any shape) of an integer, bool or string dtype, as
+        tf.data's unique takes int32, int64 or string: a float tensor (no exact equality: 0.0
+        and -0.0, NaN) or a tuple / dict element is a ValueError."""
         return Dataset(_core.unique(self._handle))
 
     def ignore_errors(self, log_warning=False):
@@ -454,6 +470,18 @@ class Dataset:
 
     def __repr__(self):
         return f"<inputpipe.Dataset {self._handle.signature()}>"
+
+
+def _sequence_shapes(element, fill):
+    """The padded_shapes of bucket_by_sequence_length's boundary padding without padded_shapes:
+    for each component of `element`, `fill` for its first dimension, None (the batch's longest)
+    for the others; [] for a scalar."""
+    if isinstance(element, tuple):
+        return tuple(_sequence_shapes(e, fill) for e in element)
+    if isinstance(element, dict):
+        return {k: _sequence_shapes(v, fill) for k, v in element.items()}
+    ndim = getattr(element, "ndim", 0)
+    return [fill] + [None] * (ndim - 1) if ndim > 0 else []
 
 
 def _replace_none(shapes, fill):

@@ -146,7 +146,8 @@ class CheckpointInputPipelineHook:
 
     @property
     def stats(self):
-        """Counts and timings: saves_captured, saves_committed, saves_failed,
+        """Counts and timings: saves_captured, saves_committed, saves_failed, saves_dropped
+        and max_queued_saves (saves faster than the disk, docs/hook.md),
         last_capture_seconds / max_capture_seconds / total_capture_seconds (training-thread
         time per save), last_write_seconds (background), last_checkpoint_bytes, ..."""
         return self._hook.stats()

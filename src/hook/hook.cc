@@ -221,6 +221,11 @@ class CheckpointInputPipelineHook::Impl {
   std::string index_path() const { return JoinPath(dir_, hook_internal::IndexFileName(prefix_)); }
 
  private:
+  // With max_to_keep = nullopt (keep every checkpoint), the most saves queued unwritten before
+  // a capture waits for the writer: enough to absorb a burst, little memory (states are
+  // positions), and end() waits for at most this many writes.
+  static constexpr size_t kMaxQueuedSavesKeepingAll = 16;
+
   struct PendingSave {
     int64_t step;
     std::string bytes;
@@ -468,13 +473,29 @@ class CheckpointInputPipelineHook::Impl {
     last_save_time_ = options_.clock();
     {
       MutexLock lock(mu_);
+      if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
+      // Backpressure (docs/hook.md, "Saves faster than the disk"). With max_to_keep, a queued
+      // save that max_to_keep newer ones follow would be deleted by retention as soon as those
+      // are written: it is dropped unwritten, oldest first, so the queue never holds more than
+      // max_to_keep saves and the newest one (End's) is always written. Keeping every
+      // checkpoint, none may be dropped: the training thread waits for room instead.
+      if (!options_.max_to_keep) {
+        while (queue_.size() >= kMaxQueuedSavesKeepingAll) idle_cv_.Wait(mu_);
+      }
       queue_.push_back({step, std::move(bytes)});
+      if (options_.max_to_keep) {
+        while (static_cast<int64_t>(queue_.size()) > *options_.max_to_keep) {
+          queue_.pop_front();
+          stats_.saves_dropped++;
+        }
+      }
+      stats_.max_queued_saves =
+          std::max(stats_.max_queued_saves, static_cast<int64_t>(queue_.size()));
       stats_.saves_captured++;
       stats_.last_captured_step = step;
       stats_.last_capture_seconds = seconds;
       stats_.max_capture_seconds = std::max(stats_.max_capture_seconds, seconds);
       stats_.total_capture_seconds += seconds;
-      if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
     }
     work_cv_.Signal();
   }
@@ -596,7 +617,7 @@ class CheckpointInputPipelineHook::Impl {
   mutable Mutex mu_;
   CondVar work_cv_;  // queue_ gained an item, or stopping_
   CondVar idle_cv_;  // the writer finished an item
-  std::deque<PendingSave> queue_ GUARDED_BY(mu_);
+  std::deque<PendingSave> queue_ GUARDED_BY(mu_);  // captured, not yet being written
   bool writing_ GUARDED_BY(mu_) = false;
   bool stopping_ GUARDED_BY(mu_) = false;
   std::exception_ptr error_ GUARDED_BY(mu_);

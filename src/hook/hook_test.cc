@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "hook/checkpoint_file.h"
@@ -586,6 +589,122 @@ TEST(HookTest, LifecycleErrorsNameThePhase) {
   EXPECT_EQ(NextBatch(*fresh), 0);
   first.End(1);
   EXPECT_EQ(Steps(first), (std::vector<int64_t>{0, 1}));
+}
+
+
+// The real file system, with every file creation held at a gate until it opens: the writer
+// thread is then stuck on its first checkpoint while the training thread keeps capturing.
+class GatedFileSystem : public FileSystem {
+ public:
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  // Waits until the writer is blocked at the gate.
+  void WaitForWaiter() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return waiting_ > 0; });
+  }
+  std::unique_ptr<WritableFile> NewWritableFile(const std::string& path) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++waiting_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return open_; });
+      --waiting_;
+    }
+    return base().NewWritableFile(path);
+  }
+  std::string ReadFile(const std::string& path) override { return base().ReadFile(path); }
+  bool FileExists(const std::string& path) override { return base().FileExists(path); }
+  std::vector<std::string> ListDir(const std::string& dir) override { return base().ListDir(dir); }
+  void RenameFile(const std::string& from, const std::string& to) override {
+    base().RenameFile(from, to);
+  }
+  void DeleteFile(const std::string& path) override { base().DeleteFile(path); }
+  void CreateDirs(const std::string& dir) override { base().CreateDirs(dir); }
+  void SyncDir(const std::string& dir) override { base().SyncDir(dir); }
+
+ private:
+  static FileSystem& base() { return DefaultFileSystem(); }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int waiting_ = 0;
+};
+
+// Saves captured faster than the disk writes them: a queued save that max_to_keep newer ones
+// follow is dropped unwritten (retention would delete it at once), so the queue, the memory
+// and end()'s wait stay bounded; the newest save, end()'s, is always written.
+TEST(HookTest, SavesFasterThanTheDiskDropSupersededOnesAndKeepTheNewest) {
+  ScratchDir dir;
+  GatedFileSystem gated;
+  auto it = Pipeline()->MakeIterator();
+  CheckpointHookOptions options = EverySteps(1);
+  options.max_to_keep = 2;
+  options.file_system = &gated;
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+  EXPECT_EQ(hook.Begin(), std::nullopt);  // step 0: the writer takes it and waits at the gate
+  gated.WaitForWaiter();
+  for (int64_t step = 1; step <= 90; ++step) {
+    NextBatch(*it);
+    hook.AfterStep(step);
+  }
+  CheckpointHookStats stats = hook.stats();
+  EXPECT_EQ(stats.saves_captured, 91);
+  EXPECT_EQ(stats.max_queued_saves, 2);  // 89 and 90 wait; 1 ... 88 were superseded
+  EXPECT_EQ(stats.saves_dropped, 88);
+  EXPECT_EQ(stats.saves_committed, 0);
+  gated.Open();
+  NextBatch(*it);
+  hook.End(91);  // asked for step 91: written whatever is queued
+  stats = hook.stats();
+  EXPECT_EQ(stats.saves_captured, 92);
+  EXPECT_EQ(stats.saves_committed + stats.saves_dropped, 92);
+  EXPECT_LE(stats.saves_committed, 4);  // 0, then at most 89, 90, 91
+  EXPECT_LE(stats.max_queued_saves, 2);
+  EXPECT_EQ(stats.last_committed_step, 91);
+  EXPECT_EQ(Steps(hook), (std::vector<int64_t>{90, 91}));  // what writing them all would leave
+  EXPECT_EQ(LatestInputCheckpoint(dir.path()), dir / "input.ckpt-91");
+  // The newest checkpoint resumes exactly.
+  auto resumed = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook again({{"train", resumed.get()}}, dir.path(), EverySteps(1));
+  EXPECT_EQ(again.Begin(), 91);
+  EXPECT_EQ(NextBatch(*resumed), 91 * 4);
+}
+
+// Keeping every checkpoint, none may be dropped: a capture waits for room in a bounded queue.
+TEST(HookTest, SavesFasterThanTheDiskKeepingAllWaitOnABoundedQueue) {
+  ScratchDir dir;
+  GatedFileSystem gated;
+  auto it = Pipeline()->MakeIterator();
+  CheckpointHookOptions options = EverySteps(1);
+  options.max_to_keep = std::nullopt;
+  options.file_system = &gated;
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+  hook.Begin();
+  gated.WaitForWaiter();
+  std::thread training([&] {
+    for (int64_t step = 1; step <= 40; ++step) {
+      NextBatch(*it);
+      hook.AfterStep(step);
+    }
+  });
+  // The training thread fills the queue (16 saves behind step 0) and waits there.
+  while (hook.stats().saves_captured < 17) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(hook.stats().saves_captured, 17);
+  EXPECT_EQ(hook.stats().max_queued_saves, 16);
+  gated.Open();
+  training.join();
+  hook.End();
+  CheckpointHookStats stats = hook.stats();
+  EXPECT_EQ(stats.saves_captured, 41);
+  EXPECT_EQ(stats.saves_committed, 41);
+  EXPECT_EQ(stats.saves_dropped, 0);
+  EXPECT_EQ(stats.max_queued_saves, 16);
+  EXPECT_EQ(Steps(hook).size(), 41u);
 }
 
 }  // namespace

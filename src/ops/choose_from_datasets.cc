@@ -3,7 +3,8 @@
 // else InvalidArgumentError). The stream ends when the choices end. When the chosen input has
 // ended: with stop_on_empty_dataset (tf.data's default) the stream ends; without, the choice is
 // skipped and the next one read, and the stream ends once every input has ended (tf.data's
-// DirectedInterleave: an ended input is never read again, even if chosen).
+// DirectedInterleave: an ended input is never read again, even if chosen). The inputs must
+// produce one structure and dtypes (shapes may differ), as concatenate: ops/element_spec.h.
 //
 // State: the choice iterator's state, a stopped flag, and the state of every input not ended
 // (absent = ended, which is all that stop_on_empty_dataset=false needs to remember).
@@ -11,6 +12,7 @@
 
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/element_spec.h"
 
 namespace inputpipe {
 
@@ -47,7 +49,10 @@ class ChooseDataset : public OpDataset<ChooseDataset, ChooseIterator, NaryDatase
 class ChooseIterator : public NaryIterator<ChooseDataset> {
  public:
   explicit ChooseIterator(const ChooseDataset& ds)
-      : NaryIterator(ds), choice_(ds.choice->MakeIterator()), live_(inputs_.size()) {}
+      : NaryIterator(ds),
+        choice_(ds.choice->MakeIterator()),
+        live_(inputs_.size()),
+        specs_("choose_from_datasets", inputs_.size()) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -56,7 +61,10 @@ class ChooseIterator : public NaryIterator<ChooseDataset> {
       if (!choice) break;
       const size_t i = CheckedChoice(*choice);
       if (!inputs_[i]) continue;  // ended before: skipped (only without stop_on_empty)
-      if (std::optional<Element> element = inputs_[i]->GetNext()) return element;
+      if (std::optional<Element> element = inputs_[i]->GetNext()) {
+        specs_.Check(i, *element);
+        return element;
+      }
       inputs_[i].reset();
       --live_;
       if (dataset().stop_on_empty || live_ == 0) break;
@@ -104,6 +112,7 @@ class ChooseIterator : public NaryIterator<ChooseDataset> {
   std::unique_ptr<Iterator> choice_;
   int64_t live_;  // inputs not ended
   bool stopped_ = false;
+  InputSpecChecker specs_;  // not saved: a restored iterator checks its inputs again
 };
 }  // namespace
 
@@ -112,6 +121,7 @@ DatasetPtr ChooseFromDatasets(std::vector<DatasetPtr> inputs, DatasetPtr choice_
   if (inputs.empty())
     throw InvalidArgumentError("choose_from_datasets: needs at least one dataset");
   CheckInputs(inputs, "choose_from_datasets", "datasets");
+  CheckRandomAccessInputSpecs(inputs, "choose_from_datasets");
   if (!choice_dataset) throw InvalidArgumentError("choose_from_datasets: choice_dataset is null");
   return std::make_shared<ChooseDataset>(std::move(inputs), std::move(choice_dataset),
                                          stop_on_empty_dataset);

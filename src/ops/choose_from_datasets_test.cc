@@ -160,5 +160,29 @@ TEST(ChooseFromDatasetsTest, FingerprintTellsTheModesApart) {
   reorder_test::ExpectStateRefusedBy(skip, stop);
 }
 
+
+// The inputs must produce one structure and dtypes, as concatenate (tf.data checks the static
+// element specs): random-access inputs when the op is made, the others at their first element.
+TEST(ChooseFromDatasetsTest, RejectsInputsOfDifferentDtypesOrStructures) {
+  DatasetPtr words = FromTensorSlices(Element(Tensor::FromStrings({"a", "b"}, {2})));
+  testing::ExpectError<InvalidArgumentError>(
+      [&] { ChooseFromDatasets({Range(0, 3), words}, Choices({0, 1})); },
+      {"choose_from_datasets", "incompatible element structures or dtypes", "datasets[0] has",
+       "datasets[1] has"});
+  testing::ExpectError<InvalidArgumentError>(
+      [&] { ChooseFromDatasets({Range(0, 3), Zip({Range(0, 3), Range(0, 3)})}, Choices({0})); },
+      {"choose_from_datasets", "datasets[1] has"});
+  // Not random-access: found where the second input first produces an element.
+  DatasetPtr filtered_words = Filter(words, [](const Element&) { return true; }, {.name = "all"});
+  auto it = ChooseFromDatasets({reorder_test::Seq(5), filtered_words}, Choices({0, 0, 1}))
+                ->MakeIterator();
+  EXPECT_EQ(Ints(testing::CollectFrom(*it, 2)), (std::vector<int64_t>{0, 1}));
+  testing::ExpectError<InvalidArgumentError>(
+      [&] { it->GetNext(); }, {"choose_from_datasets", "datasets[0] has", "datasets[1] has"});
+  // Shapes may differ (as tf.data): int64 scalars and int64 vectors mix.
+  DatasetPtr rows = FromTensorSlices(Element(Tensor::FromVector<int64_t>({7, 8, 9, 10}, {2, 2})));
+  EXPECT_EQ(Collect(ChooseFromDatasets({Range(0, 3), rows}, Choices({0, 1, 0, 1}))).size(), 4u);
+}
+
 }  // namespace
 }  // namespace inputpipe

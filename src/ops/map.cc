@@ -3,6 +3,7 @@
 // num_parallel_calls != 0 is parallel_map.cc; with deterministic=true it is the same op to a
 // state (same fingerprint, same node), so a state of either restores into the other.
 #include "core/op_skeleton.h"
+#include "core/record_location.h"
 #include "inputpipe/ops.h"
 #include "ops/map_dataset.h"
 #include "ops/parallel_map.h"
@@ -29,7 +30,15 @@ class MapIterator : public UnaryIterator<MapDataset> {
   std::optional<Element> GetNextInternal() override {
     std::optional<Element> element = input_->GetNext();
     if (!element) return std::nullopt;
-    return dataset().fn(*element);
+    try {
+      return dataset().fn(*element);
+    } catch (const Error& e) {
+      // A reader as the input: name the file, record and byte offset of the rejected record.
+      if (const auto* locator = dynamic_cast<const RecordLocator*>(input_.get())) {
+        RethrowAtRecord(e, locator->LastRecordLocation());
+      }
+      throw;
+    }
   }
   void SaveInternal(StateWriter& w) override {
     dataset().ReportIfStateful(w);

@@ -151,5 +151,17 @@ TEST(UnbatchTest, ResumesExactlyWithoutStoringTheElement) {
       mixed, [](const Element& e) { return e.tensor().num_elements() != 2; }, {.name = "not2"})));
 }
 
+
+// tf.data: batch(3, drop_remainder=True).unbatch() has a static batch dimension, so its
+// cardinality is known (9 for 9 or 10 inputs); padded_batch likewise.
+TEST(PaddedBatchTest, UnbatchOfADropRemainderBatchHasAKnownCardinality) {
+  EXPECT_EQ(Unbatch(Batch(Range(0, 9), 3, true))->Cardinality(), 9);
+  EXPECT_EQ(Unbatch(Batch(Range(0, 10), 3, true))->Cardinality(), 9);
+  EXPECT_EQ(testing::Collect(Unbatch(Batch(Range(0, 10), 3, true))).size(), 9u);
+  EXPECT_EQ(Unbatch(PaddedBatch(Range(0, 8), 4, {}, {}, true))->Cardinality(), 8);
+  EXPECT_EQ(Unbatch(Batch(Range(0, 9), 3, false))->Cardinality(), kUnknownCardinality);
+  EXPECT_EQ(Unbatch(Batch(Counter(), 3, true))->Cardinality(), kInfiniteCardinality);
+}
+
 }  // namespace
 }  // namespace inputpipe

@@ -2,7 +2,8 @@
 // input i with probability weights[i] / sum(weights) (uniform when no weights are given).
 // When the chosen input has ended: stop (stop_on_empty_dataset) or draw again, so the
 // remaining inputs are sampled in proportion to their weights; the stream ends when every
-// input of positive weight has ended (tf.data's semantics).
+// input of positive weight has ended (tf.data's semantics). The inputs must produce one
+// structure and dtypes (shapes may differ), as concatenate: ops/element_spec.h.
 //
 // The draw number c uses CounterHash(seed, c) (random_util.h), so the state is: the draw
 // counter, the seed, which inputs have ended, whether the stream stopped, and the inputs'
@@ -13,6 +14,7 @@
 
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/element_spec.h"
 #include "ops/random_util.h"
 
 namespace inputpipe {
@@ -82,7 +84,8 @@ class SampleDataset : public OpDataset<SampleDataset, SampleIterator, NaryDatase
 // inputs_[i] (input_<i> in the state) is dropped once it has ended.
 class SampleIterator : public NaryIterator<SampleDataset> {
  public:
-  explicit SampleIterator(const SampleDataset& ds) : NaryIterator(ds), seed_(ds.seed.value) {
+  explicit SampleIterator(const SampleDataset& ds)
+      : NaryIterator(ds), seed_(ds.seed.value), specs_("sample_from_datasets", inputs_.size()) {
     CountLiveWeighted();
   }
 
@@ -97,6 +100,7 @@ class SampleIterator : public NaryIterator<SampleDataset> {
             throw InvalidArgumentError("sample_from_datasets: the draw counter overflows int64");
           }
           ++draws_;  // after the read: a failed read is retried with the same draw
+          specs_.Check(i, *element);
           return element;
         }
         inputs_[i].reset();
@@ -136,6 +140,7 @@ class SampleIterator : public NaryIterator<SampleDataset> {
   int64_t draws_ = 0;
   int64_t live_weighted_ = 0;  // inputs with weight > 0 not ended
   bool stopped_ = false;
+  InputSpecChecker specs_;  // not saved: a restored iterator checks its inputs again
 };
 }  // namespace
 
@@ -144,6 +149,7 @@ DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double
   if (inputs.empty())
     throw InvalidArgumentError("sample_from_datasets: needs at least one dataset");
   CheckInputs(inputs, "sample_from_datasets", "datasets");
+  CheckRandomAccessInputSpecs(inputs, "sample_from_datasets");
   if (weights.empty()) weights.assign(inputs.size(), 1.0 / static_cast<double>(inputs.size()));
   if (weights.size() != inputs.size()) {
     throw InvalidArgumentError("sample_from_datasets: " + std::to_string(weights.size()) +

@@ -63,5 +63,40 @@ TEST(SampleFromDatasetsTest, ResumesExactly) {
       {Prefetch(Seq(40), 4), Map(Seq(40), reorder_test::SlowSquare(0), {}, 2)}, {}, 1));
 }
 
+
+// The inputs must produce one structure and dtypes, as concatenate (tf.data checks the static
+// element specs): random-access inputs when the op is made, the others at their first element.
+TEST(SampleFromDatasetsTest, RejectsInputsOfDifferentDtypesOrStructures) {
+  DatasetPtr words = FromTensorSlices(Element(Tensor::FromStrings({"a", "b", "c"}, {3})));
+  testing::ExpectError<InvalidArgumentError>(
+      [&] { SampleFromDatasets({Range(0, 3), words}, {}, 7); },
+      {"sample_from_datasets", "incompatible element structures or dtypes", "datasets[0] has",
+       "datasets[1] has"});
+  // Not random-access: found when the strings are first drawn, whatever came first.
+  DatasetPtr filtered_words = Filter(words, [](const Element&) { return true; }, {.name = "all"});
+  auto it = SampleFromDatasets({Seq(100), filtered_words}, {}, 7)->MakeIterator();
+  std::string message;
+  try {
+    for (int i = 0; i < 100; ++i) it->GetNext();
+  } catch (const InvalidArgumentError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("sample_from_datasets: the inputs have incompatible element"),
+            std::string::npos)
+      << message;
+  // Same dtype, other shapes: allowed, as tf.data.
+  DatasetPtr rows = FromTensorSlices(Element(Tensor::FromVector<int64_t>({7, 8, 9, 10}, {2, 2})));
+  EXPECT_EQ(Collect(SampleFromDatasets({Range(0, 3), rows}, {}, 7)).size(), 5u);
+  // A bad element 0 is not the check's to report: the op is made, the iterator reports it.
+  DatasetPtr bad_first = Map(
+      Range(0, 3),
+      [](const Element& e) {
+        if (e.tensor().scalar<int64_t>() == 0) throw DataLossError("bad element 0");
+        return e;
+      },
+      {.name = "bad_first"});
+  EXPECT_NO_THROW(SampleFromDatasets({bad_first, Range(0, 3)}, {}, 7));
+}
+
 }  // namespace
 }  // namespace inputpipe

@@ -1,10 +1,13 @@
 // unbatch(): splits each input element along its first dimension into that many elements.
 // State (element_cursor.h), while inside an input element: the input's state captured *before*
 // that element was read, plus the position inside it; a restore re-reads that one element.
+#include <limits>
+
 #include "core/cardinality.h"
 #include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
+#include "ops/batch_input.h"
 #include "ops/element_cursor.h"
 
 namespace inputpipe {
@@ -20,8 +23,19 @@ class UnbatchDataset : public OpDataset<UnbatchDataset, UnbatchIterator, Sequent
 
   std::string op_name() const override { return "unbatch"; }
   std::string params() const override { return ""; }
-  // As tf.data when the batch dimension is not static (elements have no static shapes here).
-  int64_t Cardinality() const override { return UnknownUnlessInfinite(input_->Cardinality()); }
+  // Elements have no static shapes here; the one static batch dimension there is, is that of
+  // batch / padded_batch with drop_remainder: then n batches of batch_size make n * batch_size
+  // elements, as tf.data computes. Otherwise unknown (or infinite), as tf.data without a
+  // static batch dimension.
+  int64_t Cardinality() const override {
+    const int64_t n = input_->Cardinality();
+    const auto* batching = dynamic_cast<const BatchingDataset*>(input_.get());
+    if (n >= 0 && batching != nullptr && batching->drop_remainder &&
+        n <= std::numeric_limits<int64_t>::max() / batching->batch_size) {
+      return n * batching->batch_size;
+    }
+    return UnknownUnlessInfinite(n);
+  }
 };
 
 class UnbatchIterator : public DatasetIterator<UnbatchDataset> {

@@ -1,4 +1,5 @@
 // unique(): each distinct element once, in order of first appearance (tf.data's unique).
+// Elements: one tensor of an integer, bool or string dtype (CheckUniqueElement).
 //
 // State: the set of elements seen is unavoidable state. It is kept (live and saved) as 64-bit
 // content hashes (HashElement: structure, dtype, shape, bytes), never as values: 8 bytes per
@@ -17,6 +18,27 @@ namespace inputpipe {
 
 namespace {
 constexpr char kSeen[] = "seen";  // fixed64 hashes, in order of first appearance
+
+// tf.data's unique takes one int32, int64 or string component. The other integer dtypes and
+// bool compare as exactly; floats do not (0.0 == -0.0 with different bytes, NaN != NaN), and a
+// tuple or dict is not one component: both are rejected rather than given a meaning of ours.
+void CheckUniqueElement(const Element& element) {
+  bool ok = element.is_tensor();
+  if (ok) {
+    switch (element.tensor().dtype()) {
+      case DType::kFloat16:
+      case DType::kFloat32:
+      case DType::kFloat64: ok = false; break;
+      default: break;
+    }
+  }
+  if (!ok) {
+    throw InvalidArgumentError(
+        "unique: elements must be one integer, bool or string tensor (tf.data's unique takes "
+        "int32, int64 or string), got " + element.StructureString() +
+        (element.is_tensor() ? "; floats have no exact equality (0.0 and -0.0, NaN)" : ""));
+  }
+}
 
 class UniqueIterator;
 
@@ -38,12 +60,7 @@ class UniqueIterator : public UnaryIterator<UniqueDataset> {
  protected:
   std::optional<Element> GetNextInternal() override {
     while (std::optional<Element> element = input_->GetNext()) {
-      for (const auto& leaf : element->FlattenLeaves()) {
-        if (leaf.is_dataset()) {
-          throw InvalidArgumentError("unique: elements must be tensors, got " +
-                                     element->StructureString());
-        }
-      }
+      CheckUniqueElement(*element);
       uint64_t hash = HashElement(*element);
       if (seen_.insert(hash).second) {
         order_.push_back(hash);
@@ -84,6 +101,16 @@ class UniqueIterator : public UnaryIterator<UniqueDataset> {
 
 DatasetPtr Unique(DatasetPtr input) {
   CheckInput(input, "unique");
+  // Checked now where the input can tell (its element 0), else at each element. A bad element
+  // 0 is the iterator's to report (ignore_errors may skip it).
+  if (input->IsRandomAccess() && input->Cardinality() > 0) {
+    std::optional<Element> first;
+    try {
+      first = input->Get(0);
+    } catch (const Error&) {
+    }
+    if (first) CheckUniqueElement(*first);
+  }
   return std::make_shared<UniqueDataset>(std::move(input));
 }
 

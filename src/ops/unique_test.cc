@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "ops/ops_test_util.h"
+#include "testing/expect_error.h"
 
 namespace inputpipe {
 namespace {
@@ -44,6 +45,27 @@ TEST(UniqueTest, StateIsEightBytesPerDistinctElement) {
   auto restored = Unique(Halves(20000))->MakeIterator();
   restored->Restore(state);
   EXPECT_EQ(restored->GetNext()->tensor().scalar<int64_t>(), 5000);
+}
+
+
+// tf.data's unique takes int32, int64 or string components; floats (no exact equality) and
+// tuples / dicts are rejected, at creation where the input is random-access.
+TEST(UniqueTest, RejectsFloatsAndStructures) {
+  testing::ExpectError<InvalidArgumentError>(
+      [] { Unique(FromTensorSlices(Element(Tensor::FromVector<float>({0.0f, -0.0f})))); },
+      {"unique", "float32", "integer, bool or string"});
+  testing::ExpectError<InvalidArgumentError>(
+      [] { Unique(Zip({Range(0, 3), Range(0, 3)})); }, {"unique", "one integer"});
+  Element doubles(Tensor::FromVector<double>({1.5, 1.5}));
+  auto floats = Unique(
+      Filter(FromTensorSlices(doubles), [](const Element&) { return true; }, {.name = "all"}));
+  auto it = floats->MakeIterator();
+  testing::ExpectError<InvalidArgumentError>([&] { it->GetNext(); }, {"unique", "float64"});
+  // Integers of any width, bool, strings, and non-scalar tensors are fine.
+  Element int32s(Tensor::FromVector<int32_t>({3, 3, 4}));
+  EXPECT_EQ(Collect(Unique(FromTensorSlices(int32s))).size(), 2u);
+  Element rows(Tensor::FromVector<int64_t>({1, 2, 1, 2}, {2, 2}));
+  EXPECT_EQ(Collect(Unique(FromTensorSlices(rows))).size(), 1u);
 }
 
 }  // namespace

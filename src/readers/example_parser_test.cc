@@ -132,5 +132,78 @@ TEST(ExampleTest, ParsingInsideMapOverTFRecordsResumesExactly) {
                                  {.name = "parse_batch"}));
 }
 
+
+// A record parse_single_example rejects inside a TFRecord pipeline: the error names the file,
+// the record and its byte offset, as the reader's own errors do, and no line (nor "record 0").
+TEST(ExampleTest, ParseErrorsInATFRecordPipelineNameTheFileRecordAndOffset) {
+  testing::TempDir dir;
+  std::string bytes;
+  std::string good = Example({{"x", {Kind::kFloat, EncodeFloatList({1, 2})}}});
+  AppendTFRecord(&bytes, good);
+  AppendTFRecord(&bytes, good);
+  const size_t third = bytes.size();
+  AppendTFRecord(&bytes, Example({{"x", {Kind::kFloat, EncodeFloatList({1, 2, 3})}}}));
+  AppendTFRecord(&bytes, good.substr(0, good.size() - 3));  // not an Example
+  std::string path = dir.Write("bad.tfrecord", bytes);
+  auto it = Map(TFRecordDataset({path}), ParseSingleExampleFn(Spec()), {.name = "parse"})
+                ->MakeIterator();
+  ASSERT_TRUE(it->GetNext());
+  ASSERT_TRUE(it->GetNext());
+  std::string message;
+  try {
+    it->GetNext();
+  } catch (const InvalidArgumentError& e) {
+    message = e.what();
+  }
+  EXPECT_TRUE(MessageHas(message, {"parse_single_example", "feature 'x'", "expected 2 float32",
+                                   path, "record 2 (byte " + std::to_string(third) + ")"}))
+      << message;
+  EXPECT_EQ(message.find("record 0"), std::string::npos) << message;
+  EXPECT_EQ(message.find("line"), std::string::npos) << message;
+  message.clear();
+  try {
+    it->GetNext();
+  } catch (const DataLossError& e) {
+    message = e.what();
+  }
+  EXPECT_TRUE(MessageHas(message, {"not a valid tf.train.Example", path, "record 3"})) << message;
+  EXPECT_EQ(message.find("line"), std::string::npos) << message;
+  EXPECT_FALSE(it->GetNext());
+
+  // Indexed (random-access) reader: the location comes from the index.
+  auto indexed = Map(TFRecordDataset({path}, {.index = true}), ParseSingleExampleFn(Spec()),
+                     {.name = "parse"})
+                     ->MakeIterator();
+  indexed->GetNext();
+  indexed->GetNext();
+  message.clear();
+  try {
+    indexed->GetNext();
+  } catch (const InvalidArgumentError& e) {
+    message = e.what();
+  }
+  EXPECT_TRUE(MessageHas(message, {"feature 'x'", path,
+                                   "record 2 (byte " + std::to_string(third) + ")"}))
+      << message;
+
+  // The reader's own error: a corrupt CRC names the record and the offset, not a line.
+  std::string corrupt = bytes;
+  corrupt[third + 12] ^= 1;
+  std::string corrupt_path = dir.Write("crc.tfrecord", corrupt);
+  auto reader = TFRecordDataset({corrupt_path})->MakeIterator();
+  reader->GetNext();
+  reader->GetNext();
+  message.clear();
+  try {
+    reader->GetNext();
+  } catch (const DataLossError& e) {
+    message = e.what();
+  }
+  EXPECT_TRUE(MessageHas(message, {corrupt_path, "record 2 (byte " + std::to_string(third) + ")",
+                                   "CRC32C"}))
+      << message;
+  EXPECT_EQ(message.find("line"), std::string::npos) << message;
+}
+
 }  // namespace
 }  // namespace inputpipe

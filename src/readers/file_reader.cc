@@ -10,6 +10,7 @@
 #include <functional>
 #include <iostream>
 
+#include "core/record_location.h"
 #include "core/tensor_ops.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
@@ -358,18 +359,36 @@ void FileReaderDataset::ReadIndexed(
 }
 
 // Streaming: one file open at a time.
-class FileReaderIterator : public Iterator {
+class FileReaderIterator : public Iterator, public RecordLocator {
  public:
   explicit FileReaderIterator(const FileReaderDataset& ds)
       : Iterator(ds.shared()), ds_(ds), files_hash_(HashAllFiles(ds)) {}
+
+  std::string LastRecordLocation() const override {
+    if (!last_) return "";
+    std::string where = Quote(ds_.files()[last_->file]);
+    if (last_->line > 0 && ds_.format().counts_lines()) {
+      where += ", line " + std::to_string(last_->line);
+    }
+    return where + ", record " + std::to_string(last_->record) + " (byte " +
+           std::to_string(last_->offset) + ")";
+  }
 
  protected:
   std::optional<Element> GetNextInternal() override {
     if (!ds_.batched()) {
       Element out;
-      if (!ReadOne([&] { return ds_.format().ReadRecord(*in_, pos_, &out); })) return std::nullopt;
+      Located at;
+      if (!ReadOne([&] {
+            at = {file_index_, pos_.record, pos_.line, in_->offset()};
+            return ds_.format().ReadRecord(*in_, pos_, &out);
+          })) {
+        return std::nullopt;
+      }
+      last_ = at;
       return out;
     }
+    last_.reset();  // a batch of records: no one location
     // A batch spans files, as Batch(reader) does; records read before an error are dropped
     // with the batch, as Batch drops them.
     std::unique_ptr<RecordBatch> batch = ds_.format().NewBatch(ds_.batch_size());
@@ -499,22 +518,46 @@ class FileReaderIterator : public Iterator {
     return h;
   }
 
+  // Where a record starts (for LastRecordLocation; not part of the state).
+  struct Located {
+    size_t file;
+    int64_t record;
+    int64_t line;
+    uint64_t offset;
+  };
+
   const FileReaderDataset& ds_;
   const uint64_t files_hash_;
   size_t file_index_ = 0;
   std::unique_ptr<InputStream> in_;
   RecordPosition pos_;
+  std::optional<Located> last_;  // the record GetNext returned last
 };
 
 // Indexed: element i is Get(i); the fingerprints guard against files changed since the save.
-class IndexedReaderIterator : public Iterator {
+class IndexedReaderIterator : public Iterator, public RecordLocator {
  public:
   explicit IndexedReaderIterator(const FileReaderDataset& ds) : Iterator(ds.shared()), ds_(ds) {}
+
+  // From the index: the file, the record in it and its byte offset (no line: not indexed).
+  std::string LastRecordLocation() const override {
+    if (!last_ || ds_.batched()) return "";
+    const auto& cumulative = ds_.cumulative();
+    size_t f = std::upper_bound(cumulative.begin(), cumulative.end(), *last_) -
+               cumulative.begin() - 1;
+    int64_t local = *last_ - cumulative[f];
+    return Quote(ds_.files()[f]) + ", record " + std::to_string(local) + " (byte " +
+           std::to_string(ds_.indexes()[f].offsets[local]) + ")";
+  }
 
  protected:
   std::optional<Element> GetNextInternal() override {
     if (next_ >= ds_.Cardinality()) return std::nullopt;
-    return ds_.Get(next_++);
+    last_.reset();
+    const int64_t index = next_++;  // first: a bad record is passed, as the streaming reader does
+    Element element = ds_.Get(index);
+    last_ = index;
+    return element;
   }
   void SaveInternal(StateWriter& w) override {
     w.WriteInt(kNext, next_);
@@ -543,6 +586,7 @@ class IndexedReaderIterator : public Iterator {
  private:
   const FileReaderDataset& ds_;
   int64_t next_ = 0;
+  std::optional<int64_t> last_;  // the index GetNext returned last (not part of the state)
 };
 
 std::unique_ptr<Iterator> FileReaderDataset::MakeIteratorInternal() const {

@@ -54,6 +54,8 @@ class RecordFormat {
   virtual std::string op_name() const = 0;
   // The format's own parameters for Dataset::params() ("" when none).
   virtual std::string params() const = 0;
+  // Whether RecordPosition::line means something (text and CSV; not TFRecord).
+  virtual bool counts_lines() const { return true; }
   // Called once after opening a file at offset 0 (the CSV reader skips its header here).
   virtual void StartFile(InputStream& in, RecordPosition& pos) const {}
   // Reads the record at in's position into *out and advances `pos`; false at the end of the

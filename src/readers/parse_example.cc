@@ -79,8 +79,7 @@ class ExampleParser {
     Values values;
     for (int64_t row = 0; row < rows; ++row) {
       if (!DecodeExample(records[row], &raw, &error)) {
-        throw DataLossError("parse_example: record " + std::to_string(row) +
-                            " is not a valid tf.train.Example: " + error);
+        throw DataLossError(Where(single, row) + ": not a valid tf.train.Example: " + error);
       }
       for (size_t f = 0; f < features_.size(); ++f) {
         const FeatureSpec& spec = features_[f];
@@ -90,9 +89,9 @@ class ExampleParser {
             (it != raw.end() && it->first == spec.key && it->second.kind != Kind::kNone) ? &it->second
                                                                                          : nullptr;
         values.clear();
-        if (found != nullptr) Decode(*found, spec, row, &values);
+        if (found != nullptr) Decode(*found, spec, single ? -1 : row, &values);
         if (spec.kind == FeatureSpec::Kind::kFixedLen) {
-          FillDense(spec, row, found != nullptr, values, &dense[f]);
+          FillDense(spec, row, single, found != nullptr, values, &dense[f]);
         } else {
           Append(spec, row, single, values, &sparse[f]);
         }
@@ -112,8 +111,15 @@ class ExampleParser {
   }
 
  private:
-  std::string Where(const FeatureSpec& spec, int64_t row) const {
-    return "parse_example: record " + std::to_string(row) + ", feature '" + spec.key + "'";
+  // A single example has no row to name: the map over a reader appends the file, record and
+  // byte offset (core/record_location.h). In a batch, the row is the record's place in it.
+  static std::string Where(bool single, int64_t row) {
+    return single ? std::string("parse_single_example")
+                  : "parse_example: record " + std::to_string(row) + " of the batch";
+  }
+  // row < 0: a single example.
+  static std::string Where(const FeatureSpec& spec, int64_t row) {
+    return Where(row < 0, row) + ", feature '" + spec.key + "'";
   }
 
   void Decode(const RawFeature& raw, const FeatureSpec& spec, int64_t row, Values* out) const {
@@ -129,13 +135,14 @@ class ExampleParser {
     if (!ok) throw DataLossError(Where(spec, row) + ": malformed value list: " + error);
   }
 
-  void FillDense(const FeatureSpec& spec, int64_t row, bool present, const Values& values,
-                 Tensor* out) const {
+  void FillDense(const FeatureSpec& spec, int64_t row, bool single, bool present,
+                 const Values& values, Tensor* out) const {
     const int64_t n = NumElements(spec.shape);
+    const int64_t where = single ? -1 : row;
     const int64_t begin = row * n;
     if (!present) {
       if (!spec.default_value) {
-        throw InvalidArgumentError(Where(spec, row) + " (" + std::string(DTypeName(spec.dtype)) +
+        throw InvalidArgumentError(Where(spec, where) + " (" + std::string(DTypeName(spec.dtype)) +
                                    ") is required but could not be found");
       }
       const Tensor& d = *spec.default_value;
@@ -152,7 +159,7 @@ class ExampleParser {
       return;
     }
     if (static_cast<int64_t>(values.size(spec.dtype)) != n) {
-      throw InvalidArgumentError(Where(spec, row) + ": expected " + std::to_string(n) + " " +
+      throw InvalidArgumentError(Where(spec, where) + ": expected " + std::to_string(n) + " " +
                                  std::string(DTypeName(spec.dtype)) + " values (shape " +
                                  ShapeString(spec.shape) + "), the example has " +
                                  std::to_string(values.size(spec.dtype)));

@@ -12,6 +12,7 @@ class TFRecordFormat : public RecordFormat {
   explicit TFRecordFormat(int64_t max_record_bytes) : max_record_bytes_(max_record_bytes) {}
   std::string op_name() const override { return "tfrecord"; }
   std::string params() const override { return ""; }
+  bool counts_lines() const override { return false; }
   bool ReadRecord(InputStream& in, RecordPosition& pos, Element* out) const override {
     std::string_view data;
     if (!ReadTFRecord(in, max_record_bytes_, op_name(), pos, &data)) return false;

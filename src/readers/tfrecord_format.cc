@@ -17,8 +17,10 @@ void AppendTFRecord(std::string* out, std::string_view data) {
 bool ReadTFRecord(InputStream& in, int64_t max_record_bytes, const std::string& op,
                   RecordPosition& pos, std::string_view* data) {
   const uint64_t start = in.offset();
+  // Records, not lines: the location names the record and its byte offset only.
+  auto where = [&] { return RecordLocation(in, RecordPosition{pos.record, 0}, start); };
   auto fail = [&](const std::string& what, bool file_broken) {
-    throw BadRecordError(op + ": " + RecordLocation(in, pos, start) + ": " + what, file_broken);
+    throw BadRecordError(op + ": " + where() + ": " + what, file_broken);
   };
   size_t got = in.Ensure(kTFRecordHeaderBytes);
   if (got == 0) return false;
@@ -50,7 +52,7 @@ bool ReadTFRecord(InputStream& in, int64_t max_record_bytes, const std::string& 
   const uint32_t expected = crc32c::Unmask(DecodeFixed32(p + kTFRecordHeaderBytes + length));
   in.Consume(total);
   if (crc32c::Value(p + kTFRecordHeaderBytes, length) != expected) {
-    std::string message = op + ": " + RecordLocation(in, pos, start) +
+    std::string message = op + ": " + where() +
                           ": corrupt record: the CRC32C of the data does not match";
     ++pos.record;  // the length was sound: the next record can still be read
     throw BadRecordError(message, false);

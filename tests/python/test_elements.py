@@ -176,3 +176,24 @@ def test_numpy_scalar_types_out():
     out = next(iter(Dataset.from_tensors((np.float32(1.5), np.bool_(True), np.uint8(255)))))
     assert [type(x) for x in out] == [np.float32, np.bool_, np.uint8]
     assert out[0] == 1.5 and out[1] and out[2] == 255
+
+
+def test_bytes_with_trailing_nuls_are_byte_exact():
+    """numpy's 'S' dtype drops trailing NULs (np.asarray([b"ab\\0"]) holds b"ab"); every path in
+    and out keeps the bytes exactly, as tf.data does."""
+    values = [b"ab\x00", b"\x00", b"", b"\x00c\x00\x00"]
+    out = list(Dataset.from_tensor_slices(values))
+    assert out == values and all(type(v) is bytes for v in out)
+    batch = next(iter(Dataset.from_tensors(values)))
+    assert batch.dtype == object and list(batch) == values
+    nested = next(iter(Dataset.from_tensors([[b"a\x00", b"b"], [b"c", b"\x00\x00"]])))
+    assert nested.shape == (2, 2) and nested.tolist() == [[b"a\x00", b"b"], [b"c", b"\x00\x00"]]
+    assert next(iter(Dataset.from_tensors(b"x\x00"))) == b"x\x00"
+    assert list(Dataset.from_tensor_slices(["é\x00", "\x00"])) == ["é\x00".encode(), b"\x00"]
+    mapped = Dataset.range(2).map(lambda i: [b"k\x00", b"\x00"])
+    assert [list(m) for m in mapped] == [[b"k\x00", b"\x00"]] * 2
+    assert list(Dataset.range(1).map(lambda i: (b"t\x00", [b"u\x00"])))[0][0] == b"t\x00"
+    generated = Dataset.from_generator(lambda: iter([b"g\x00", b"\x00"]))
+    assert list(generated) == [b"g\x00", b"\x00"]
+    # Through the engine and back: batch / unbatch keep them too.
+    assert list(Dataset.from_tensor_slices(values).batch(3).unbatch()) == values

@@ -319,3 +319,49 @@ def test_model_manager_in_the_same_directory(tmp_path):
     hook = CheckpointInputPipelineHook(it, tmp_path, save_steps=4, max_to_keep=2)
     assert hook.restore_for_model_step(8) == 8
     assert batch_ids(next(it)) == uninterrupted(9)[8]
+
+
+# ---- Saves faster than the disk -------------------------------------------------------------
+
+
+def test_saves_faster_than_the_disk_are_bounded(tmp_path):
+    """save_secs=1e-9: every step is due. A queued save that max_to_keep newer ones follow is
+    dropped unwritten (retention would delete it at once): the queue never holds more than
+    max_to_keep saves, end() writes a bounded number, and the newest save is always written."""
+    it = iter(Dataset.range(10**6))
+    ticks = iter(range(10**9))
+    hook = CheckpointInputPipelineHook(it, tmp_path, save_secs=1e-9, max_to_keep=2,
+                                       _clock=lambda: float(next(ticks)))
+    hook.begin()
+    for step in range(1, 3001):
+        next(it)
+        hook.after_step(step)
+    next(it)
+    hook.end(3001)  # asked for: written
+    stats = hook.stats
+    assert stats["saves_captured"] == 3002
+    assert stats["max_queued_saves"] <= 2
+    assert stats["saves_committed"] + stats["saves_dropped"] == 3002
+    assert stats["saves_failed"] == 0
+    assert stats["last_committed_step"] == 3001
+    assert names(tmp_path) == ["checkpoint_input", "input.ckpt-3000", "input.ckpt-3001"]
+    it = iter(Dataset.range(10**6))
+    assert CheckpointInputPipelineHook(it, tmp_path, save_steps=1).begin() == 3001
+    assert int(next(it)) == 3001
+
+
+def test_saves_faster_than_the_disk_keeping_all_are_all_written(tmp_path):
+    """max_to_keep=None: no save may be dropped; a capture waits (without the GIL) for room in
+    a bounded queue, and every checkpoint is written."""
+    it = iter(Dataset.range(1000))
+    hook = CheckpointInputPipelineHook(it, tmp_path, save_steps=1, max_to_keep=None)
+    hook.begin()
+    for step in range(1, 201):
+        next(it)
+        hook.after_step(step)
+    hook.end()
+    stats = hook.stats
+    assert stats["saves_captured"] == stats["saves_committed"] == 201
+    assert stats["saves_dropped"] == 0
+    assert 1 <= stats["max_queued_saves"] <= 16
+    assert [s for s, _ in hook.checkpoints()] == list(range(201))

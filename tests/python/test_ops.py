@@ -343,3 +343,76 @@ def test_is_random_access():
 def test_dataset_is_not_built_directly():
     with pytest.raises(TypeError):
         Dataset(42)
+
+
+# ---- choose / sample element specs, unique's dtypes, unbatch cardinality, bucket padding ----
+
+
+def test_choose_and_sample_reject_inputs_of_different_dtypes_or_structures():
+    """As concatenate (and tf.data's static element specs): one structure and dtypes."""
+    ints_ds, words = Dataset.range(3), Dataset.from_tensor_slices([b"a", b"b"])
+    with pytest.raises(ValueError, match=r"choose_from_datasets: .*datasets\[1\] has"):
+        Dataset.choose_from_datasets([ints_ds, words], Dataset.range(2))
+    with pytest.raises(ValueError, match=r"sample_from_datasets: .*incompatible"):
+        Dataset.sample_from_datasets([ints_ds, words], seed=1)
+    pairs = Dataset.range(3).map(lambda x: (x, x))
+    with pytest.raises(ValueError, match="sample_from_datasets"):
+        Dataset.sample_from_datasets([ints_ds, pairs], seed=1)
+    # Not random-access (filter): at the first element of the other input.
+    lazy_words = words.filter(lambda w: True)
+    with pytest.raises(ValueError, match="choose_from_datasets"):
+        list(Dataset.choose_from_datasets([ints_ds, lazy_words],
+                                          Dataset.from_tensor_slices([0, 1])))
+    with pytest.raises(ValueError, match="sample_from_datasets"):
+        list(Dataset.sample_from_datasets([ints_ds.repeat(), lazy_words.repeat()], seed=3))
+    # Same dtype, other shapes: allowed, as tf.data.
+    rows = Dataset.from_tensor_slices(np.arange(4).reshape(2, 2))
+    assert len(list(Dataset.choose_from_datasets([ints_ds, rows],
+                                                 Dataset.from_tensor_slices([0, 1, 1])))) == 3
+
+
+def test_unique_takes_integers_and_strings_only():
+    """tf.data's unique takes int32 / int64 / string components: floats and tuples are
+    rejected (the docstring's contract), integers of other widths and strings work."""
+    with pytest.raises(ValueError, match="unique.*float64"):
+        Dataset.from_tensor_slices([1.5, 1.5]).unique()
+    with pytest.raises(ValueError, match="unique.*float32"):
+        list(Dataset.range(3).map(lambda x: np.float32(x)).filter(lambda x: True).unique())
+    with pytest.raises(ValueError, match="unique"):
+        list(Dataset.range(3).map(lambda x: (x, x)).unique())
+    assert list(Dataset.from_tensor_slices(np.array([3, 3, 4], np.int32)).unique()) == [3, 4]
+    assert list(Dataset.from_tensor_slices([b"a\x00", b"a", b"a\x00"]).unique()) == [b"a\x00",
+                                                                                       b"a"]
+
+
+def test_unbatch_of_a_drop_remainder_batch_has_a_known_cardinality():
+    """tf.data: batch(3, drop_remainder=True) has a static batch dimension of 3."""
+    assert Dataset.range(9).batch(3, drop_remainder=True).unbatch().cardinality() == 9
+    assert Dataset.range(10).batch(3, drop_remainder=True).unbatch().cardinality() == 9
+    assert Dataset.range(8).padded_batch(4, drop_remainder=True).unbatch().cardinality() == 8
+    assert (Dataset.range(9).batch(3).unbatch().cardinality()
+            == inputpipe.UNKNOWN_CARDINALITY)
+
+
+def test_bucket_by_sequence_length_pads_to_the_boundary_without_padded_shapes():
+    """tf.data infers the padded shapes (its unknown dimensions) when padded_shapes is None;
+    here the first dimension of each component is padded to bucket_boundary - 1."""
+    elements = [[0], [1, 2, 3, 4], [5, 6, 7], [7, 8, 9, 10, 11], [13, 14, 15, 16, 19, 20],
+                [21, 22]]
+    sequences = Dataset.range(len(elements)).map(lambda i: np.array(elements[int(i)]))
+    inferred = sequences.bucket_by_sequence_length(
+        lambda e: e.shape[0], [3, 7], [2, 2, 2], pad_to_bucket_boundary=True,
+        padding_values=np.int64(-1))
+    explicit = sequences.bucket_by_sequence_length(
+        lambda e: e.shape[0], [3, 7], [2, 2, 2], padded_shapes=[None],
+        pad_to_bucket_boundary=True, padding_values=np.int64(-1))
+    got = [b.tolist() for b in inferred]
+    assert got == [b.tolist() for b in explicit]
+    assert sorted(np.array(b).shape for b in got) == [(2, 2), (2, 6), (2, 6)]
+    # A tuple (sequence, label): the label (a scalar) is stacked, the sequence padded.
+    labelled = Dataset.range(len(elements)).map(
+        lambda i: (np.array(elements[int(i)]), np.int64(i)))
+    batches = list(labelled.bucket_by_sequence_length(
+        lambda seq, label: seq.shape[0], [3, 7], [2, 2, 2], pad_to_bucket_boundary=True))
+    assert sorted((s.shape, l.shape) for s, l in batches) == [((2, 2), (2,)), ((2, 6), (2,)),
+                                                              ((2, 6), (2,))]

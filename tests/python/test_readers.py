@@ -300,3 +300,35 @@ def test_reader_methods_are_defined_with_the_dataset_class():
     assert Dataset.ignore_errors.__qualname__ == "Dataset.ignore_errors"
     assert Dataset.list_files.__qualname__ == "Dataset.list_files"
     assert inputpipe.CsvDataset.ignore_errors is Dataset.ignore_errors
+
+
+def test_parse_errors_in_a_tfrecord_pipeline_name_the_file_record_and_offset(tmp_path):
+    """parse_single_example over a TFRecord reader: a rejected record is named as the reader
+    names its own bad records (file, record, byte offset), never as 'record 0' or a line."""
+    records = _tf_records()[:2]
+    path = tmp_path / "mixed.tfrecord"
+    with inputpipe.TFRecordWriter(path) as w:
+        for r in records + [b"\xff\xff\xff"]:
+            w.write(r)
+    offset = sum(12 + len(r) + 4 for r in records)
+    it = iter(inputpipe.TFRecordDataset(str(path)).apply(
+        inputpipe.parse_single_example_fn(FEATURES)))
+    next(it)
+    next(it)
+    with pytest.raises(inputpipe.DataLossError) as error:
+        next(it)
+    message = str(error.value)
+    assert "not a valid tf.train.Example" in message
+    assert f"mixed.tfrecord', record 2 (byte {offset})" in message
+    assert "record 0" not in message and "line" not in message
+    # The reader's own errors say no line either.
+    data = bytearray(path.read_bytes())
+    data[offset + 12] ^= 1
+    (tmp_path / "crc.tfrecord").write_bytes(bytes(data))
+    it = iter(inputpipe.TFRecordDataset(str(tmp_path / "crc.tfrecord")))
+    next(it)
+    next(it)
+    with pytest.raises(inputpipe.DataLossError) as error:
+        next(it)
+    assert f"record 2 (byte {offset})" in str(error.value)
+    assert "line" not in str(error.value)
