@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "core/interrupt.h"
+
 namespace inputpipe {
 
 Element Dataset::Get(int64_t index) const {
@@ -36,7 +38,22 @@ std::vector<std::string> Dataset::Pipeline() const {
 
 std::optional<Element> Iterator::GetNext() {
   started_ = true;
-  return GetNextInternal();
+  // The interruption frame (core/interrupt.h): nothing to keep on a thread without a check.
+  interrupt_internal::ThreadState& interrupt = interrupt_internal::thread_state;
+  if (interrupt.check == nullptr) return GetNextInternal();
+  // RAII: the parent's flags come back whether the call returns or throws; a returned element
+  // marks the parent as having taken one.
+  struct Frame {
+    interrupt_internal::ThreadState& state;
+    const unsigned char parent;
+    bool took = false;
+    ~Frame() { state.flags = parent | (took ? interrupt_internal::kTook : 0); }
+  } frame{interrupt, interrupt.flags};
+  interrupt.flags = interrupt_internal::ChildFlags(frame.parent);
+  if (frame.parent & interrupt_internal::kRestoring) interrupt_internal::PollDuringRestore(interrupt);
+  std::optional<Element> element = GetNextInternal();
+  frame.took = element.has_value();
+  return element;
 }
 
 StateNode Iterator::SaveNode() {
@@ -84,6 +101,7 @@ std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>*
 }
 
 void Iterator::Restore(std::string_view state) {
+  RestoreInterruptScope interruptible;  // core/interrupt.h: a restore is interrupted as a whole
   DecodedState decoded = DecodeState(state);
   CheckPipelineMatches(decoded.pipeline, *dataset_);
   RestoreNode(decoded.root);
