@@ -35,6 +35,8 @@
 namespace inputpipe {
 
 // Returns to let the wait go on; throws to interrupt it (the exception leaves GetNext/Restore).
+// Throw a type of your own, not an inputpipe::Error: ops that skip data errors (ignore_errors)
+// catch those.
 using InterruptCheck = std::function<void()>;
 
 // How often a waiting GetNext or a Restore calls the check.
