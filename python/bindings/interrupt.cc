@@ -12,11 +12,12 @@
 // (save it on SIGINT or SIGTERM) and the iterator's lock is held by this next(): so other
 // signals, and SIGINT under a handler of the user's, stay pending and run when next() returns,
 // as before (the SIGINT flag is set again for that).
+#include "inputpipe/interrupt.h"
+
 #include <csignal>
 #include <optional>
 
 #include "bindings.h"
-#include "inputpipe/interrupt.h"
 
 namespace inputpipe::python {
 

@@ -50,7 +50,9 @@ std::optional<Element> Iterator::GetNext() {
     ~Frame() { state.flags = parent | (took ? interrupt_internal::kTook : 0); }
   } frame{interrupt, interrupt.flags};
   interrupt.flags = interrupt_internal::ChildFlags(frame.parent);
-  if (frame.parent & interrupt_internal::kRestoring) interrupt_internal::PollDuringRestore(interrupt);
+  if (frame.parent & interrupt_internal::kRestoring) {
+    interrupt_internal::PollDuringRestore(interrupt);
+  }
   std::optional<Element> element = GetNextInternal();
   frame.took = element.has_value();
   return element;

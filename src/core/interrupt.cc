@@ -42,7 +42,9 @@ void InterruptibleWait::Wait(CondVar& cv, Mutex& mu) {
     return;
   }
   const auto now = std::chrono::steady_clock::now();
-  if (deadline_ == std::chrono::steady_clock::time_point{}) deadline_ = now + kInterruptPollInterval;
+  if (deadline_ == std::chrono::steady_clock::time_point{}) {
+    deadline_ = now + kInterruptPollInterval;
+  }
   if (now < deadline_ && cv.WaitUntil(mu, deadline_)) return;  // woken: the caller looks again
   deadline_ = std::chrono::steady_clock::now() + kInterruptPollInterval;
   // Without the op's lock: the check may take a lock of its own (Python's GIL) that a thread of

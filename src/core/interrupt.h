@@ -65,7 +65,8 @@ void PollDuringRestore(ThreadState& state);
 inline bool InterruptionAllowed() {
   const interrupt_internal::ThreadState& s = interrupt_internal::thread_state;
   if (s.check == nullptr) return false;
-  return (s.flags & interrupt_internal::kRestoring) || s.flags == interrupt_internal::kInterruptible;
+  return (s.flags & interrupt_internal::kRestoring) ||
+         s.flags == interrupt_internal::kInterruptible;
 }
 
 // The current GetNext's elements taken so far are kept in the op's members, so an interrupt from
@@ -79,8 +80,8 @@ inline void MarkInputsKept() {
 class RestoreInterruptScope {
  public:
   RestoreInterruptScope() : saved_(interrupt_internal::thread_state.flags) {
-    interrupt_internal::thread_state.flags = interrupt_internal::kRestoring |
-                                             interrupt_internal::kInterruptible;
+    interrupt_internal::thread_state.flags =
+        interrupt_internal::kRestoring | interrupt_internal::kInterruptible;
   }
   ~RestoreInterruptScope() { interrupt_internal::thread_state.flags = saved_; }
   RestoreInterruptScope(const RestoreInterruptScope&) = delete;

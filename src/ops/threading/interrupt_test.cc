@@ -2,6 +2,8 @@
 // the check is honoured where nothing taken in the current call would be lost (the top-level
 // wait, a wait under ops that took nothing yet) and only there; an interrupted GetNext loses
 // nothing, and a save right after it is exact.
+#include "inputpipe/interrupt.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,7 +11,6 @@
 #include <memory>
 #include <thread>
 
-#include "inputpipe/interrupt.h"
 #include "ops/ops_test_util.h"
 #include "ops/reorder_test_util.h"
 
@@ -82,11 +83,13 @@ TEST(InterruptTest, TopLevelWaitsAreInterruptedAndLoseNothing) {
   const Case cases[] = {
       {"parallel_map",
        [](MapFn fn) { return Map(Range(0, 10), std::move(fn), {.name = "gate"}, 2); }},
-      {"prefetch", [](MapFn fn) { return Prefetch(Map(Range(0, 10), std::move(fn), {.name = "gate"}), 1); }},
+      {"prefetch",
+       [](MapFn fn) { return Prefetch(Map(Range(0, 10), std::move(fn), {.name = "gate"}), 1); }},
       {"parallel_interleave",
        [](MapFn fn) {
          auto inner = Map(Range(0, 10), std::move(fn), {.name = "gate"});
-         return Interleave(Range(0, 1), [inner](const Element&) { return inner; }, 1, 1, 2);
+         return Interleave(
+             Range(0, 1), [inner](const Element&) { return inner; }, 1, 1, 2);
        }},
   };
   for (const Case& c : cases) {
@@ -183,7 +186,8 @@ TEST(InterruptTest, InterleaveWaitsForANewSlotsFirstElementAreInterrupted) {
   // interrupted, and nothing is lost.
   Gate gate(0);
   auto inner = Prefetch(Map(Range(0, 3), gate.Fn(), {.name = "gate"}), 1);
-  auto ds = Interleave(Range(0, 2), [inner](const Element&) { return inner; }, 1);
+  auto ds = Interleave(
+      Range(0, 2), [inner](const Element&) { return inner; }, 1);
   auto it = ds->MakeIterator();
   Check check;
   {
