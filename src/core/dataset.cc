@@ -38,23 +38,27 @@ std::vector<std::string> Dataset::Pipeline() const {
 
 std::optional<Element> Iterator::GetNext() {
   started_ = true;
-  // The interruption frame (core/interrupt.h): nothing to keep on a thread without a check.
-  interrupt_internal::ThreadState& interrupt = interrupt_internal::thread_state;
-  if (interrupt.check == nullptr) return GetNextInternal();
-  // RAII: the parent's flags come back whether the call returns or throws; a returned element
-  // marks the parent as having taken one.
-  struct Frame {
-    interrupt_internal::ThreadState& state;
-    const unsigned char parent;
-    bool took = false;
-    ~Frame() { state.flags = parent | (took ? interrupt_internal::kTook : 0); }
-  } frame{interrupt, interrupt.flags};
-  interrupt.flags = interrupt_internal::ChildFlags(frame.parent);
-  if (frame.parent & interrupt_internal::kRestoring) {
-    interrupt_internal::PollDuringRestore(interrupt);
-  }
+  // Without an interrupt check on this thread (C++ callers, the engine's own threads) there is
+  // no frame to keep: a tail call, as cheap as before.
+  if (interrupt_internal::thread_state.check == nullptr) [[likely]] return GetNextInternal();
+  return GetNextInInterruptFrame();
+}
+
+// The interruption frame (core/interrupt.h): the call may be interrupted only if its parent
+// may be and has taken nothing yet; a returned element marks the parent as having taken one.
+std::optional<Element> Iterator::GetNextInInterruptFrame() {
+  using namespace interrupt_internal;
+  ThreadState& interrupt = thread_state;
+  const unsigned char parent = interrupt.flags;
+  if (parent & kRestoring) PollDuringRestore(interrupt);  // a replay: may throw, nothing to undo
+  struct Frame {  // the parent's flags come back whether the call returns or throws
+    ThreadState& state;
+    unsigned char on_exit;
+    ~Frame() { state.flags = on_exit; }
+  } frame{interrupt, parent};
+  interrupt.flags = ChildFlags(parent);
   std::optional<Element> element = GetNextInternal();
-  frame.took = element.has_value();
+  if (element) frame.on_exit |= kTook;
   return element;
 }
 
