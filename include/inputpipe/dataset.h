@@ -83,6 +83,7 @@ class Iterator {
   Iterator& operator=(const Iterator&) = delete;
 
   // The next element, or std::nullopt once the sequence has ended (and on every later call).
+  // A wait inside it can be interrupted (Ctrl-C, a stop flag): inputpipe/interrupt.h.
   std::optional<Element> GetNext();
 
   // The iterator's position as bytes (docs/state_format.md). Cheap, never waits for work in
@@ -90,7 +91,8 @@ class Iterator {
   // state are appended to `warnings` (or printed to stderr when it is null).
   std::string Save(ExternalStatePolicy policy = ExternalStatePolicy::kFail,
                    std::vector<std::string>* warnings = nullptr);
-  // Moves this iterator to the position saved in `state`.
+  // Moves this iterator to the position saved in `state`. Interruptible as a whole
+  // (inputpipe/interrupt.h): an interrupted restore is a failed one (below).
   // REQUIRES: a fresh iterator whose GetNext has never been called (else
   // FailedPreconditionError). Throws PipelineMismatchError naming the first difference when
   // the state comes from another pipeline, DataLossError when the bytes are corrupt or an op
@@ -142,6 +144,8 @@ class Iterator {
   Iterator* Forwarded();
   // Sets this iterator's current tree aside: calls go to a new fresh iterator from here on.
   void SetAside();
+  // GetNext on a thread with an interrupt check installed (inputpipe/interrupt.h).
+  std::optional<Element> GetNextInInterruptFrame();
 
   DatasetPtr dataset_;
   bool started_ = false;

@@ -51,6 +51,7 @@
 
 #include "inputpipe/dataset.h"
 #include "inputpipe/element.h"
+#include "inputpipe/interrupt.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe::python {
@@ -176,6 +177,12 @@ class PyIterator {
   std::unique_ptr<Iterator> iterator_;
   std::mutex mutex_;
 };
+
+// The interrupt check of next() and restore() (interrupt.cc): on the main thread, raises
+// KeyboardInterrupt for a SIGINT that arrives while the engine waits (Python's default handler
+// only; other handlers run when the call returns, as before); empty elsewhere. Install it with
+// ScopedInterruptCheck. REQUIRES: the GIL.
+InterruptCheck PythonInterruptCheck();
 
 // ---- Iterator locks -----------------------------------------------------------------------
 // `iterators`: distinct, sorted by address, the one locking order, so that two callers sharing

@@ -230,6 +230,7 @@ PyIterator::~PyIterator() {
 }
 
 nb::object PyIterator::Next() {
+  ScopedInterruptCheck interrupt(PythonInterruptCheck());  // Ctrl-C interrupts the wait
   PyIterator* self[] = {this};
   std::optional<Element> element =
       WithIteratorsLocked(self, [&] { return iterator_->GetNext(); });
@@ -252,6 +253,7 @@ nb::bytes PyIterator::Save(const std::string& external_state_policy) {
 }
 
 void PyIterator::Restore(const nb::bytes& state, bool allow_changes) {
+  ScopedInterruptCheck interrupt(PythonInterruptCheck());  // Ctrl-C interrupts the restore
   std::string bytes(state.c_str(), state.size());
   PyIterator* self[] = {this};
   std::vector<std::string> warnings;

@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "core/interrupt.h"
+
 namespace inputpipe {
 
 Element Dataset::Get(int64_t index) const {
@@ -37,7 +39,28 @@ std::vector<std::string> Dataset::Pipeline() const {
 std::optional<Element> Iterator::GetNext() {
   if (Iterator* fresh = Forwarded()) return fresh->GetNext();
   started_ = true;
-  return GetNextInternal();
+  // Without an interrupt check on this thread (C++ callers, the engine's own threads) there is
+  // no frame to keep: a tail call, as cheap as before.
+  if (interrupt_internal::thread_state.check == nullptr) [[likely]] return GetNextInternal();
+  return GetNextInInterruptFrame();
+}
+
+// The interruption frame (core/interrupt.h): the call may be interrupted only if its parent
+// may be and has taken nothing yet; a returned element marks the parent as having taken one.
+std::optional<Element> Iterator::GetNextInInterruptFrame() {
+  using namespace interrupt_internal;
+  ThreadState& interrupt = thread_state;
+  const unsigned char parent = interrupt.flags;
+  if (parent & kRestoring) PollDuringRestore(interrupt);  // a replay: may throw, nothing to undo
+  struct Frame {  // the parent's flags come back whether the call returns or throws
+    ThreadState& state;
+    unsigned char on_exit;
+    ~Frame() { state.flags = on_exit; }
+  } frame{interrupt, parent};
+  interrupt.flags = ChildFlags(parent);
+  std::optional<Element> element = GetNextInternal();
+  if (element) frame.on_exit |= kTook;
+  return element;
 }
 
 Iterator* Iterator::Forwarded() {
@@ -133,6 +156,7 @@ void Iterator::Restore(std::string_view state, const RestoreOptions& options,
 
 void Iterator::Restore(const DecodedState& state, const RestoreOptions& options,
                        std::vector<std::string>* changes) {
+  RestoreInterruptScope interruptible;  // core/interrupt.h: a restore is interrupted as a whole
   std::string differences = CheckPipelineAllowing(state.pipeline, *dataset_, options);
   if (!differences.empty()) changes->push_back(std::move(differences));
   Iterator* target = Forwarded();

@@ -10,6 +10,7 @@
 // State (interleave_dataset.h): the outer input's state; the cycle position; per open slot, the
 // outer state before the element that made it and its inner state. Restore re-reads one outer
 // element per open slot and restores its inner iterator.
+#include "core/interrupt.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/interleave_dataset.h"
@@ -137,6 +138,9 @@ void InterleaveIteratorBase::Open(int64_t i) {
   open_[i] = true;
   ++num_open_;
   OnOpen(i, std::move(inner), nullptr);
+  // The outer element lives in the open slot now: an interrupt of a later wait of this call
+  // (the slot's first element) loses nothing.
+  MarkInputsKept();
 }
 
 void InterleaveIteratorBase::Close(int64_t i) {

@@ -15,6 +15,7 @@
 #include <deque>
 #include <memory>
 
+#include "core/interrupt.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/interleave_dataset.h"
@@ -62,9 +63,10 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
   std::optional<Element> TakeFromSlot() override EXCLUDES(mu_) {
     PairedElement item;
     {
+      InterruptibleWait wait;  // an interrupt leaves before the item is taken: nothing lost
       MutexLock lock(mu_);
       int64_t k = -1;
-      while ((k = ReadySlot()) < 0 && !threads_.stopping()) consumer_cv_.Wait(mu_);
+      while ((k = ReadySlot()) < 0 && !threads_.stopping()) wait.Wait(consumer_cv_, mu_);
       threads_.RethrowIfFailed();
       if (k < 0) return std::nullopt;
       if (k != cycle_index_) {  // deterministic=false: continue from the slot that has one

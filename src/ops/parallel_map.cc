@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/interrupt.h"
 #include "core/op_skeleton.h"
 #include "ops/map_dataset.h"
 #include "ops/threading/paired_reader.h"
@@ -87,9 +88,10 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
     std::shared_ptr<Slot> slot;
     bool wake_dispatcher;
     {
+      InterruptibleWait wait;  // an interrupt leaves before the slot is delivered: nothing lost
       MutexLock lock(mu_);
       while (!(slot = ReadySlot()) && !(input_done_ && undelivered_ == 0) && !threads_.stopping()) {
-        consumer_cv_.Wait(mu_);
+        wait.Wait(consumer_cv_, mu_);
       }
       threads_.RethrowIfFailed();
       if (!slot) return std::nullopt;

@@ -13,6 +13,7 @@
 #include <deque>
 #include <memory>
 
+#include "core/interrupt.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/threading/paired_reader.h"
@@ -49,8 +50,9 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
     PairedElement item;
     bool wake_producer;
     {
+      InterruptibleWait wait;  // an interrupt leaves before the item is taken: nothing lost
       MutexLock lock(mu_);
-      while (buffer_.empty() && !finished_ && !threads_.stopping()) consumer_cv_.Wait(mu_);
+      while (buffer_.empty() && !finished_ && !threads_.stopping()) wait.Wait(consumer_cv_, mu_);
       threads_.RethrowIfFailed();
       if (buffer_.empty()) return std::nullopt;
       item = std::move(buffer_.front());

@@ -1,0 +1,56 @@
+#include "core/interrupt.h"
+
+#include <utility>
+
+namespace inputpipe {
+
+namespace interrupt_internal {
+
+constinit thread_local ThreadState thread_state;
+
+void PollDuringRestore(ThreadState& state) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < state.next_poll) return;
+  state.next_poll = now + kInterruptPollInterval;
+  (*state.check)();
+}
+
+}  // namespace interrupt_internal
+
+using interrupt_internal::thread_state;
+
+ScopedInterruptCheck::ScopedInterruptCheck(InterruptCheck check)
+    : check_(std::move(check)),
+      previous_check_(thread_state.check),
+      previous_flags_(thread_state.flags) {
+  if (!check_) return;
+  thread_state.check = &check_;
+  // A fresh top-level frame: an enclosing GetNext (this scope opened inside a user function)
+  // is another pipeline's; its frames are restored on exit.
+  thread_state.flags = interrupt_internal::kScope;
+  thread_state.next_poll = {};
+}
+
+ScopedInterruptCheck::~ScopedInterruptCheck() {
+  thread_state.check = previous_check_;
+  thread_state.flags = previous_flags_;
+}
+
+void InterruptibleWait::Wait(CondVar& cv, Mutex& mu) {
+  if (!enabled_) {
+    cv.Wait(mu);
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (deadline_ == std::chrono::steady_clock::time_point{}) {
+    deadline_ = now + kInterruptPollInterval;
+  }
+  if (now < deadline_ && cv.WaitUntil(mu, deadline_)) return;  // woken: the caller looks again
+  deadline_ = std::chrono::steady_clock::now() + kInterruptPollInterval;
+  // Without the op's lock: the check may take a lock of its own (Python's GIL) that a thread of
+  // the op holds while it waits for `mu`.
+  MutexUnlock unlock(mu);
+  (*thread_state.check)();
+}
+
+}  // namespace inputpipe

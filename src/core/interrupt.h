@@ -1,0 +1,113 @@
+// The engine's side of include/inputpipe/interrupt.h: where an installed interrupt check may be
+// called, and the per-thread bookkeeping that decides when calling it loses nothing.
+//
+//   // A consumer's wait in a threaded op: the check runs every kInterruptPollInterval while
+//   // the wait lasts, without `mu_`, and its exception leaves with nothing taken yet.
+//   InterruptibleWait wait;                          // before the lock: reads this thread's frame
+//   MutexLock lock(mu_);
+//   while (buffer_.empty() && !threads_.stopping()) wait.Wait(consumer_cv_, mu_);
+//   ... take buffer_.front() ...                     // only after the loop
+//
+// The rule, kept by Iterator::GetNext on a thread that has a check installed: each GetNext call
+// is a frame; a frame is interruptible when its parent frame is and the parent has not yet
+// received an element from any input during its own current call. So the top-level call is
+// interruptible, and so is the chain under it down to the first op that has taken something
+// (batch after its first element, zip after its first input, filter after a rejected element):
+// below that, waits are not interrupted and the call finishes. Nothing an op took is then ever
+// dropped by an interrupt, whatever the op, without auditing each op. An op whose taken
+// elements live in its members (interleave's open slots) may say so (MarkInputsKept) to keep
+// its later waits interruptible. During Iterator::Restore every frame is interruptible (an
+// interrupted restore fails as a whole) and each GetNext polls the check.
+//
+// Cost: without a check installed (C++ users, the engine's threads) GetNext reads one
+// thread-local pointer; with one, it also saves and restores one thread-local byte.
+#ifndef INPUTPIPE_CORE_INTERRUPT_H_
+#define INPUTPIPE_CORE_INTERRUPT_H_
+
+#include <chrono>
+
+#include "inputpipe/interrupt.h"
+#include "util/mutex.h"
+
+namespace inputpipe {
+
+namespace interrupt_internal {
+
+// Bits of ThreadState::flags.
+inline constexpr unsigned char kInterruptible = 1;  // the current frame may be interrupted
+inline constexpr unsigned char kTook = 2;  // the current frame received an element from an input
+inline constexpr unsigned char kRestoring = 4;  // inside Iterator::Restore
+// The scope's own level, the caller of the top-level GetNext: each of its calls is a fresh
+// top-level call, whatever the previous ones returned.
+inline constexpr unsigned char kScope = 8;
+
+struct ThreadState {
+  const InterruptCheck* check = nullptr;  // the innermost ScopedInterruptCheck's, or null
+  unsigned char flags = 0;
+  std::chrono::steady_clock::time_point next_poll{};  // Restore's polling
+};
+
+extern constinit thread_local ThreadState thread_state;
+
+// The flags of a GetNext frame entered under a frame with `parent` flags.
+inline unsigned char ChildFlags(unsigned char parent) {
+  if (parent & kRestoring) return kRestoring | kInterruptible;
+  if (parent & kScope) return kInterruptible;
+  return parent == kInterruptible ? kInterruptible : 0;
+}
+
+// Calls the check when the poll interval has passed since the last poll (Restore's GetNexts).
+void PollDuringRestore(ThreadState& state);
+
+}  // namespace interrupt_internal
+
+// True when the calling thread's current GetNext (or Restore) may be interrupted now.
+inline bool InterruptionAllowed() {
+  const interrupt_internal::ThreadState& s = interrupt_internal::thread_state;
+  if (s.check == nullptr) return false;
+  return (s.flags & interrupt_internal::kRestoring) ||
+         s.flags == interrupt_internal::kInterruptible;
+}
+
+// The current GetNext's elements taken so far are kept in the op's members, so an interrupt from
+// here on loses none of them: its later waits (and its inputs' calls) become interruptible again
+// if the call was.
+inline void MarkInputsKept() {
+  interrupt_internal::thread_state.flags &= static_cast<unsigned char>(~interrupt_internal::kTook);
+}
+
+// Iterator::Restore's scope: every GetNext under it is interruptible and polls the check.
+class RestoreInterruptScope {
+ public:
+  RestoreInterruptScope() : saved_(interrupt_internal::thread_state.flags) {
+    interrupt_internal::thread_state.flags =
+        interrupt_internal::kRestoring | interrupt_internal::kInterruptible;
+  }
+  ~RestoreInterruptScope() { interrupt_internal::thread_state.flags = saved_; }
+  RestoreInterruptScope(const RestoreInterruptScope&) = delete;
+  RestoreInterruptScope& operator=(const RestoreInterruptScope&) = delete;
+
+ private:
+  unsigned char saved_;
+};
+
+// One wait loop's waits (see the banner). Whether the loop may be interrupted is read once, at
+// construction, on the consumer's thread; on any other thread it never is.
+class InterruptibleWait {
+ public:
+  InterruptibleWait() : enabled_(InterruptionAllowed()) {}
+  InterruptibleWait(const InterruptibleWait&) = delete;
+  InterruptibleWait& operator=(const InterruptibleWait&) = delete;
+
+  // cv.Wait(mu), but calling the check (with `mu` released) each time the loop has waited a
+  // poll interval; the check's exception leaves with `mu` held, as the caller's lock expects.
+  void Wait(CondVar& cv, Mutex& mu) REQUIRES(mu);
+
+ private:
+  const bool enabled_;
+  std::chrono::steady_clock::time_point deadline_{};
+};
+
+}  // namespace inputpipe
+
+#endif  // INPUTPIPE_CORE_INTERRUPT_H_
