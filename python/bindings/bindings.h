@@ -191,7 +191,7 @@ class PyIterator {
   // The next element as Python, or raises StopIteration.
   nb::object Next();
   // ValueError if the calling thread is working for this iterator (re-entrance, above) and
-  // would wait for itself; `what`: the method, "next()".
+  // would wait for itself; `what` names the call: "inputpipe.Iterator.save()".
   void CheckNotExecuting(const char* what) const;
   // Iterator::Save under the named policy; 'warn' issues an ExternalStateWarning per op.
   nb::bytes Save(const std::string& external_state_policy);
@@ -226,6 +226,10 @@ auto ServingIterators(std::span<PyIterator* const> iterators, F&& fn) {
   return fn();
 }
 
+// What CheckNotExecuting names for a locked use other than PyIterator's methods' (which check
+// first, naming themselves): the hook's.
+inline constexpr char kLockedUse[] = "inputpipe.CheckpointInputPipelineHook";
+
 // `iterators`: distinct, sorted by address, the one locking order, so that two callers sharing
 // iterators (two hooks, a hook and Iterator.save) cannot deadlock.
 //
@@ -233,6 +237,7 @@ auto ServingIterators(std::span<PyIterator* const> iterators, F&& fn) {
 // REQUIRES: the GIL.
 template <typename F>
 auto WithIteratorsLocked(std::span<PyIterator* const> iterators, F&& fn) {
+  for (PyIterator* it : iterators) it->CheckNotExecuting(kLockedUse);
   GilRelease release;
   std::vector<std::unique_lock<std::mutex>> locks;
   locks.reserve(iterators.size());
@@ -248,6 +253,7 @@ auto WithIteratorsLocked(std::span<PyIterator* const> iterators, F&& fn) {
 // the one wait that could deadlock with it held. REQUIRES: the GIL.
 template <typename F>
 auto WithIteratorsLockedKeepingGil(std::span<PyIterator* const> iterators, F&& fn) {
+  for (PyIterator* it : iterators) it->CheckNotExecuting(kLockedUse);
   {
     std::vector<std::unique_lock<std::mutex>> locks;
     locks.reserve(iterators.size());

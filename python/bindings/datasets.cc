@@ -279,14 +279,14 @@ PyIterator::~PyIterator() {
 void PyIterator::CheckNotExecuting(const char* what) const {
   if (!IsServing(id_)) return;
   throw nb::value_error(
-      (std::string("inputpipe.Iterator.") + what +
+      (std::string(what) +
        ": iterator already executing: called from this iterator's own map function, predicate "
        "or generator (which runs inside its next()), it would wait for itself forever")
           .c_str());
 }
 
 nb::object PyIterator::Next() {
-  CheckNotExecuting("__next__()");
+  CheckNotExecuting("inputpipe.Iterator.__next__()");
   PyIterator* self[] = {this};
   std::optional<Element> element =
       WithIteratorsLocked(self, [&] { return iterator_->GetNext(); });
@@ -295,7 +295,7 @@ nb::object PyIterator::Next() {
 }
 
 nb::bytes PyIterator::Save(const std::string& external_state_policy) {
-  CheckNotExecuting("save()");
+  CheckNotExecuting("inputpipe.Iterator.save()");
   ExternalStatePolicy policy = ParseExternalStatePolicy(external_state_policy);
   std::vector<std::string> warnings;
   PyIterator* self[] = {this};
@@ -310,7 +310,7 @@ nb::bytes PyIterator::Save(const std::string& external_state_policy) {
 }
 
 void PyIterator::Restore(const nb::bytes& state) {
-  CheckNotExecuting("restore()");
+  CheckNotExecuting("inputpipe.Iterator.restore()");
   std::string bytes(state.c_str(), state.size());
   PyIterator* self[] = {this};
   WithIteratorsLocked(self, [&] { iterator_->Restore(bytes); });

@@ -107,6 +107,17 @@ def test_the_error_names_the_method():
         run_bounded(lambda: list(it))
 
 
+def test_own_callable_saving_through_a_hook_is_a_value_error(tmp_path):
+    from inputpipe import CheckpointInputPipelineHook
+
+    holder = {}
+    it = self_calling(PIPELINES["parallel_map"], lambda it: holder["hook"].save(5))
+    with CheckpointInputPipelineHook(it, str(tmp_path), save_steps=1000) as hook:
+        holder["hook"] = hook
+        with pytest.raises(ValueError, match="CheckpointInputPipelineHook: iterator " + ALREADY):
+            run_bounded(lambda: list(it))
+
+
 def test_callables_may_use_other_iterators():
     # Not re-entrance: a map function (here on worker threads too) driving iterators of its own,
     # threaded ones included, and an iterator shared with an unrelated thread.
