@@ -37,6 +37,8 @@
 // deadlock. Nothing may wait for an engine lock while holding the GIL. Engine threads enter
 // Python only through a PythonSection: at interpreter exit (atexit) the module waits for the
 // sections in flight and refuses new ones, so no worker takes the GIL while Python finalises.
+// Bindings release the GIL with GilRelease, never nb::gil_scoped_release: a daemon thread coming
+// back from C++ after that atexit handler must not take the GIL again (see GilRelease).
 #ifndef INPUTPIPE_PYTHON_BINDINGS_BINDINGS_H_
 #define INPUTPIPE_PYTHON_BINDINGS_BINDINGS_H_
 

@@ -96,7 +96,7 @@ class PyHook {
   ~PyHook() {
     // The writer thread may be fsyncing: wait for it without blocking other Python threads.
     if (PyGILState_Check()) {
-      nb::gil_scoped_release release;
+      GilRelease release;
       hook_.reset();
     } else {
       hook_.reset();
@@ -121,7 +121,7 @@ class PyHook {
     WithIteratorsLocked(locking_order_, [&] { hook_->End(step); });
   }
   void Flush() {
-    nb::gil_scoped_release release;
+    GilRelease release;
     hook_->Flush();
   }
 
