@@ -133,7 +133,7 @@ TEST(WorkerThreadsTest, ThreadsAreMarkedAndServeWhatTheirStarterServed) {
 // A thread that destroys its own WorkerThreads (a map function dropping the last owner of its
 // iterator) cannot join itself: std::thread::join would throw EDEADLK out of the destructor,
 // std::terminate. It stays in the destructor for good instead, and the owner leaks; the other
-// threads stop.
+// threads stop and are joined.
 TEST(WorkerThreadsTest, DestroyedOnItsOwnThreadDoesNotAbort) {
   struct Owner {
     Mutex mu;
@@ -143,16 +143,18 @@ TEST(WorkerThreadsTest, DestroyedOnItsOwnThreadDoesNotAbort) {
   };
   auto* owner = new Owner();
   std::atomic<bool>* sibling_done = &owner->sibling_done;  // never freed: the owner leaks
-  std::atomic<bool> deleting{false};
+  std::atomic<bool> go{false}, deleting{false};
   owner->threads.Start(1, [owner] {
     MutexLock lock(owner->mu);
     while (!owner->threads.stopping()) owner->cv.Wait(owner->mu);
     owner->sibling_done = true;
   });
-  owner->threads.Start(1, [owner, &deleting] {
+  owner->threads.Start(1, [owner, &go, &deleting] {
+    while (!go) std::this_thread::yield();  // Start has returned: threads_ is complete
     deleting = true;
     delete owner;
   });
+  go = true;
   while (!deleting) std::this_thread::yield();
   while (!*sibling_done) std::this_thread::yield();  // stopped, as by any destruction
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // no abort meanwhile
