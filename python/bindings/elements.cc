@@ -210,37 +210,41 @@ bool IsDataset(nb::handle obj) {
 // while the process runs its static destructors, after the interpreter is gone. (The bindings
 // see only the public headers, so they use std::mutex without the engine's checked annotations.)
 struct Shutdown {
-  std::mutex mu;
+  // Sequentially consistent: a caller counts itself in, then reads `closed`; ClosePython sets
+  // `closed`, then reads the count. One of the two sees the other.
+  std::atomic<bool> closed{false};
+  std::atomic<int64_t> in_flight{0};
+  std::mutex mu;                // orders the last leaver's notify after ClosePython's check
   std::condition_variable done;
-  // Guarded by mu.
-  bool closed = false;
-  int64_t in_flight = 0;
-  std::thread::id finalizing;  // the thread that ran ClosePython
+  std::thread::id finalizing;   // the thread that ran ClosePython; guarded by mu
 };
 Shutdown& TheShutdown() {
   static Shutdown* shutdown = new Shutdown();
   return *shutdown;
 }
 
+void LeavePython() {
+  Shutdown& s = TheShutdown();
+  if (s.in_flight.fetch_sub(1) == 1 && s.closed.load()) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.done.notify_all();
+  }
+}
 // Counts the caller in, as one about to take the GIL; false (not counted) once Python is closed.
 bool EnterPython() {
   Shutdown& s = TheShutdown();
-  std::lock_guard<std::mutex> lock(s.mu);
-  if (s.closed) return false;
-  ++s.in_flight;
-  return true;
-}
-void LeavePython() {
-  Shutdown& s = TheShutdown();
-  std::lock_guard<std::mutex> lock(s.mu);
-  if (--s.in_flight == 0) s.done.notify_all();
+  s.in_flight.fetch_add(1);  // before the check: ClosePython waits for every counted caller
+  if (!s.closed.load()) return true;
+  LeavePython();
+  return false;
 }
 // Python is closed and the caller is not the thread finalising it (which may still run Python:
 // the garbage collector, atexit handlers registered before this module's).
 bool ClosedToThisThread() {
   Shutdown& s = TheShutdown();
+  if (!s.closed.load()) return false;
   std::lock_guard<std::mutex> lock(s.mu);
-  return s.closed && s.finalizing != std::this_thread::get_id();
+  return s.finalizing != std::this_thread::get_id();
 }
 
 // A thread that must never run again: it sleeps until the process exits.
@@ -257,12 +261,12 @@ void ClosePython() {
   Shutdown& s = TheShutdown();
   {
     std::lock_guard<std::mutex> lock(s.mu);
-    s.closed = true;
     s.finalizing = std::this_thread::get_id();
   }
+  s.closed.store(true);
   nb::gil_scoped_release release;
   std::unique_lock<std::mutex> lock(s.mu);
-  s.done.wait_for(lock, std::chrono::seconds(10), [&] { return s.in_flight == 0; });
+  s.done.wait_for(lock, std::chrono::seconds(10), [&] { return s.in_flight.load() == 0; });
 }
 
 // Deletes a Python reference held by C++ code, from any thread.
