@@ -214,9 +214,9 @@ struct Shutdown {
   // `closed`, then reads the count. One of the two sees the other.
   std::atomic<bool> closed{false};
   std::atomic<int64_t> in_flight{0};
-  std::mutex mu;                // orders the last leaver's notify after ClosePython's check
+  std::mutex mu;  // orders the last leaver's notify after ClosePython's check
   std::condition_variable done;
-  std::thread::id finalizing;   // the thread that ran ClosePython; guarded by mu
+  std::thread::id finalizing;  // the thread that ran ClosePython; guarded by mu
 };
 Shutdown& TheShutdown() {
   static Shutdown* shutdown = new Shutdown();

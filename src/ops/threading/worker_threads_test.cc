@@ -156,8 +156,9 @@ TEST(WorkerThreadsTest, DestroyedOnItsOwnThreadDoesNotAbort) {
   });
   go = true;
   while (!deleting) std::this_thread::yield();
-  while (!*sibling_done) std::this_thread::yield();  // stopped, as by any destruction
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // no abort meanwhile
+  // The other thread is stopped, as by any destruction, and nothing aborts meanwhile.
+  while (!*sibling_done) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
 }  // namespace
