@@ -13,7 +13,9 @@
 //
 // Thread-safety: a Dataset may be shared by any number of threads and iterators. An Iterator is
 // used by one thread at a time (ops that run threads inside, such as prefetch, synchronise
-// internally).
+// internally). Destroy an iterator on any thread but its own worker threads (a map function
+// must not drop the last owner of the iterator that runs it): a thread cannot join itself, so
+// that thread would stay in the destructor for good and the iterator leak (docs/architecture.md).
 #ifndef INPUTPIPE_DATASET_H_
 #define INPUTPIPE_DATASET_H_
 

@@ -37,6 +37,8 @@
 // deadlock. Nothing may wait for an engine lock while holding the GIL. Engine threads enter
 // Python only through a PythonSection: at interpreter exit (atexit) the module waits for the
 // sections in flight and refuses new ones, so no worker takes the GIL while Python finalises.
+// Bindings release the GIL with GilRelease, never nb::gil_scoped_release: a daemon thread coming
+// back from C++ after that atexit handler must not take the GIL again (see GilRelease).
 #ifndef INPUTPIPE_PYTHON_BINDINGS_BINDINGS_H_
 #define INPUTPIPE_PYTHON_BINDINGS_BINDINGS_H_
 
@@ -53,6 +55,7 @@
 #include "inputpipe/element.h"
 #include "inputpipe/interrupt.h"
 #include "inputpipe/ops.h"
+#include "inputpipe/thread_context.h"
 
 namespace inputpipe::python {
 
@@ -110,6 +113,24 @@ Element ElementFromPython(nb::handle obj, const char* what = "element", bool zer
 // numpy, imported once (never released: it lives as long as the interpreter).
 const nb::object& Numpy();
 
+// ---- The GIL -------------------------------------------------------------------------------
+// nb::gil_scoped_release for code a Python thread may still be running when the interpreter
+// exits (a daemon thread inside next()): CPython 3.11 ends a thread that takes the GIL back
+// after finalisation began with pthread_exit, whose unwinding through a noexcept destructor
+// (gil_scoped_release's) calls std::terminate. Once the atexit handler has closed Python
+// (PythonSection), the destructor parks the thread for good instead, as Python 3.14 itself
+// does: the process exits around it. REQUIRES: the GIL, on construction.
+class GilRelease {
+ public:
+  GilRelease();
+  ~GilRelease();
+  GilRelease(const GilRelease&) = delete;
+  GilRelease& operator=(const GilRelease&) = delete;
+
+ private:
+  PyThreadState* state_;
+};
+
 // ---- Python callables ---------------------------------------------------------------------
 // The one way engine code (any thread) enters Python: holds the GIL for its lifetime. Throws
 // FailedPreconditionError naming `what` once the interpreter is shutting down, instead of
@@ -152,6 +173,17 @@ DatasetFn MakeDatasetFn(nb::object fn, std::string op);
 // `_core.Iterator`: one C++ iterator driven from Python. GetNext, Save and Restore run with the
 // GIL released and under a mutex (Python threads may share an iterator); the destructor
 // releases the GIL while the iterator's worker threads stop.
+//
+// Re-entrance: next(), save() or restore() called by the iterator's own map function or
+// generator (on the thread of the next() that runs it, or on one of the iterator's worker
+// threads) would wait for itself forever; it is a ValueError, as a generator's "generator
+// already executing". The thread-local mark is inputpipe/thread_context.h's ServingScope, set
+// while the mutex is held (WithIteratorsLocked) and inherited by the worker threads started
+// meanwhile. Another Python thread sharing the iterator just waits for the mutex.
+//
+// Destruction: the last reference may drop on any thread, an engine worker thread included (the
+// garbage collector running inside a map function, on a parallel map's worker); that thread
+// cannot join itself, so there the C++ iterator goes to a reaper thread, which destroys it.
 class PyIterator {
  public:
   explicit PyIterator(DatasetPtr dataset);
@@ -161,6 +193,9 @@ class PyIterator {
 
   // The next element as Python, or raises StopIteration.
   nb::object Next();
+  // ValueError if the calling thread is working for this iterator (re-entrance, above) and
+  // would wait for itself; `what` names the call: "inputpipe.Iterator.save()".
+  void CheckNotExecuting(const char* what) const;
   // Iterator::Save under the named policy; 'warn' issues an ExternalStateWarning per op.
   nb::bytes Save(const std::string& external_state_policy);
   // Iterator::Restore; allow_changes: under RestoreOptions::allow_changes, its warning issued
@@ -171,8 +206,11 @@ class PyIterator {
   Iterator& iterator() { return *iterator_; }
   std::mutex& mutex() { return mutex_; }
   const DatasetPtr& dataset() const { return dataset_; }
+  // A number no other PyIterator of this process has: the ServingScope id.
+  uint64_t id() const { return id_; }
 
  private:
+  const uint64_t id_;
   DatasetPtr dataset_;
   std::unique_ptr<Iterator> iterator_;
   std::mutex mutex_;
@@ -185,6 +223,24 @@ class PyIterator {
 InterruptCheck PythonInterruptCheck();
 
 // ---- Iterator locks -----------------------------------------------------------------------
+// fn() with the calling thread (and the worker threads started meanwhile) marked as serving
+// `iterators`: what CheckNotExecuting looks for.
+template <typename F>
+auto ServingIterators(std::span<PyIterator* const> iterators, F&& fn) {
+  if (iterators.size() == 1) {  // next(), save(), restore(): no allocation
+    ServingScope serving(iterators[0]->id());
+    return fn();
+  }
+  std::vector<std::unique_ptr<ServingScope>> serving;
+  serving.reserve(iterators.size());
+  for (PyIterator* it : iterators) serving.push_back(std::make_unique<ServingScope>(it->id()));
+  return fn();
+}
+
+// What CheckNotExecuting names for a locked use other than PyIterator's methods' (which check
+// first, naming themselves): the hook's.
+inline constexpr char kLockedUse[] = "inputpipe.CheckpointInputPipelineHook";
+
 // `iterators`: distinct, sorted by address, the one locking order, so that two callers sharing
 // iterators (two hooks, a hook and Iterator.save) cannot deadlock.
 //
@@ -192,11 +248,12 @@ InterruptCheck PythonInterruptCheck();
 // REQUIRES: the GIL.
 template <typename F>
 auto WithIteratorsLocked(std::span<PyIterator* const> iterators, F&& fn) {
-  nb::gil_scoped_release release;
+  for (PyIterator* it : iterators) it->CheckNotExecuting(kLockedUse);
+  GilRelease release;
   std::vector<std::unique_lock<std::mutex>> locks;
   locks.reserve(iterators.size());
   for (PyIterator* it : iterators) locks.emplace_back(it->mutex());
-  return fn();
+  return ServingIterators(iterators, std::forward<F>(fn));
 }
 
 // As WithIteratorsLocked, but keeping the GIL when every mutex is free: for a save (Save
@@ -207,6 +264,7 @@ auto WithIteratorsLocked(std::span<PyIterator* const> iterators, F&& fn) {
 // the one wait that could deadlock with it held. REQUIRES: the GIL.
 template <typename F>
 auto WithIteratorsLockedKeepingGil(std::span<PyIterator* const> iterators, F&& fn) {
+  for (PyIterator* it : iterators) it->CheckNotExecuting(kLockedUse);
   {
     std::vector<std::unique_lock<std::mutex>> locks;
     locks.reserve(iterators.size());
@@ -218,7 +276,7 @@ auto WithIteratorsLockedKeepingGil(std::span<PyIterator* const> iterators, F&& f
         break;
       }
     }
-    if (all_free) return fn();
+    if (all_free) return ServingIterators(iterators, std::forward<F>(fn));
   }  // the locks taken so far are released before waiting for all of them
   return WithIteratorsLocked(iterators, std::forward<F>(fn));
 }

@@ -7,6 +7,11 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
 #include "bindings.h"
 #include "inputpipe/errors.h"
 #include "inputpipe/hook.h"
@@ -42,7 +47,7 @@ void RegisterClasses(nb::module_& m) {
              }
              Element element;
              {
-               nb::gil_scoped_release release;
+               GilRelease release;
                element = h.dataset->Get(index);
              }
              return ElementToPython(element);
@@ -53,7 +58,7 @@ void RegisterClasses(nb::module_& m) {
       .def("make_iterator",
            [](const DatasetHandle& h) {
              // An op may start threads or call Python while making its iterator.
-             nb::gil_scoped_release release;
+             GilRelease release;
              return new PyIterator(h.dataset);
            },
            nb::rv_policy::take_ownership);
@@ -215,21 +220,85 @@ void RegisterTransformations(nb::module_& m) {
 
 // ---- PyIterator ---------------------------------------------------------------------------
 
+namespace {
+
+std::atomic<uint64_t> next_iterator_id{1};  // 0 is never a ServingScope id
+
+// Destroys the C++ iterators that an engine worker thread let go of (PyIterator's destructor):
+// one detached thread, started on first use. Never destroyed, so that it may still be at work
+// while the process exits; what it destroys may outlive the interpreter (its callables are then
+// leaked, as PythonCallable does).
+class Reaper {
+ public:
+  static void DestroyLater(std::unique_ptr<Iterator> iterator) {
+    static Reaper* reaper = new Reaper();
+    std::lock_guard<std::mutex> lock(reaper->mu_);
+    reaper->queue_.push_back(std::move(iterator));
+    reaper->cv_.notify_one();
+  }
+
+ private:
+  Reaper() {
+    std::thread([this] { Run(); }).detach();
+  }
+  [[noreturn]] void Run() {
+    for (;;) {
+      std::unique_ptr<Iterator> iterator;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty(); });
+        iterator = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      // Stops and joins its worker threads, the one that let it go included (it has returned to
+      // its loop by now, or will: it sees stopping()). No GIL here: a worker calling Python may
+      // take it meanwhile.
+      iterator.reset();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Iterator>> queue_;  // guarded by mu_
+};
+
+}  // namespace
+
 PyIterator::PyIterator(DatasetPtr dataset)
-    : dataset_(std::move(dataset)), iterator_(dataset_->MakeIterator()) {}
+    : id_(next_iterator_id.fetch_add(1, std::memory_order_relaxed)),
+      dataset_(std::move(dataset)),
+      iterator_(dataset_->MakeIterator()) {}
 
 PyIterator::~PyIterator() {
+  if (OnEngineThread()) {
+    // The last reference dropped on an engine worker thread (the garbage collector, or a del,
+    // inside a map function): if that thread is one of this iterator's, destroying the
+    // iterator here would join the thread with itself. The reaper destroys it; this thread
+    // returns to its work and is joined there. The C++ iterator keeps its dataset alive.
+    Reaper::DestroyLater(std::move(iterator_));
+    return;
+  }
   // Worker threads (prefetch, parallel map) may be waiting for the GIL to run a Python
   // callable: stop them with the GIL released.
   if (PyGILState_Check()) {
-    nb::gil_scoped_release release;
+    GilRelease release;
     iterator_.reset();
   } else {
     iterator_.reset();
   }
 }
 
+void PyIterator::CheckNotExecuting(const char* what) const {
+  if (!IsServing(id_)) return;
+  throw nb::value_error(
+      (std::string(what) +
+       ": iterator already executing: called from this iterator's own map function, predicate "
+       "or generator (which runs inside its next()), it would wait for itself forever")
+          .c_str());
+}
+
 nb::object PyIterator::Next() {
+  CheckNotExecuting("inputpipe.Iterator.__next__()");
   ScopedInterruptCheck interrupt(PythonInterruptCheck());  // Ctrl-C interrupts the wait
   PyIterator* self[] = {this};
   std::optional<Element> element =
@@ -239,6 +308,7 @@ nb::object PyIterator::Next() {
 }
 
 nb::bytes PyIterator::Save(const std::string& external_state_policy) {
+  CheckNotExecuting("inputpipe.Iterator.save()");
   ExternalStatePolicy policy = ParseExternalStatePolicy(external_state_policy);
   std::vector<std::string> warnings;
   PyIterator* self[] = {this};
@@ -253,6 +323,7 @@ nb::bytes PyIterator::Save(const std::string& external_state_policy) {
 }
 
 void PyIterator::Restore(const nb::bytes& state, bool allow_changes) {
+  CheckNotExecuting("inputpipe.Iterator.restore()");
   ScopedInterruptCheck interrupt(PythonInterruptCheck());  // Ctrl-C interrupts the restore
   std::string bytes(state.c_str(), state.size());
   PyIterator* self[] = {this};

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "bindings.h"
@@ -215,22 +216,68 @@ bool IsDataset(nb::handle obj) {
 }
 
 // ---- Shutdown -------------------------------------------------------------------------------
-// Engine threads in (or waiting to enter) a PythonSection, and whether Python is closed to them.
-std::atomic<bool> python_closed{false};
-std::mutex sections_mutex;
-std::condition_variable sections_done;
-// Read and written with sections_mutex held. (The bindings see only the public headers, so
-// they use std::mutex without the engine's checked annotations.)
-int64_t sections_in_flight = 0;
+// Engine threads in (or waiting to enter) a PythonSection, Python threads taking the GIL back
+// (GilRelease), and whether Python is closed to them. Never destroyed: threads may still use it
+// while the process runs its static destructors, after the interpreter is gone. (The bindings
+// see only the public headers, so they use std::mutex without the engine's checked annotations.)
+struct Shutdown {
+  // Sequentially consistent: a caller counts itself in, then reads `closed`; ClosePython sets
+  // `closed`, then reads the count. One of the two sees the other.
+  std::atomic<bool> closed{false};
+  std::atomic<int64_t> in_flight{0};
+  std::mutex mu;  // orders the last leaver's notify after ClosePython's check
+  std::condition_variable done;
+  std::thread::id finalizing;  // the thread that ran ClosePython; guarded by mu
+};
+Shutdown& TheShutdown() {
+  static Shutdown* shutdown = new Shutdown();
+  return *shutdown;
+}
 
-// atexit: runs before finalisation, while worker threads can still take the GIL. Closes Python
-// to engine threads, then lets the ones already waiting for the GIL finish (bounded: a callable
-// that never returns must not hang the exit).
+void LeavePython() {
+  Shutdown& s = TheShutdown();
+  if (s.in_flight.fetch_sub(1) == 1 && s.closed.load()) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.done.notify_all();
+  }
+}
+// Counts the caller in, as one about to take the GIL; false (not counted) once Python is closed.
+bool EnterPython() {
+  Shutdown& s = TheShutdown();
+  s.in_flight.fetch_add(1);  // before the check: ClosePython waits for every counted caller
+  if (!s.closed.load()) return true;
+  LeavePython();
+  return false;
+}
+// Python is closed and the caller is not the thread finalising it (which may still run Python:
+// the garbage collector, atexit handlers registered before this module's).
+bool ClosedToThisThread() {
+  Shutdown& s = TheShutdown();
+  if (!s.closed.load()) return false;
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.finalizing != std::this_thread::get_id();
+}
+
+// A thread that must never run again: it sleeps until the process exits.
+[[noreturn]] void ParkForever() {
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+// atexit: runs before finalisation, while worker threads can still take the GIL (CPython runs
+// atexit handlers after joining the non-daemon threads, before it starts finalising). Closes
+// Python to engine threads and to Python threads coming back from C++, then lets the ones
+// already waiting for the GIL finish (bounded: a callable that never returns must not hang the
+// exit).
 void ClosePython() {
-  python_closed = true;
+  Shutdown& s = TheShutdown();
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.finalizing = std::this_thread::get_id();
+  }
+  s.closed.store(true);
   nb::gil_scoped_release release;
-  std::unique_lock<std::mutex> lock(sections_mutex);
-  sections_done.wait_for(lock, std::chrono::seconds(10), [] { return sections_in_flight == 0; });
+  std::unique_lock<std::mutex> lock(s.mu);
+  s.done.wait_for(lock, std::chrono::seconds(10), [&] { return s.in_flight.load() == 0; });
 }
 
 // Deletes a Python reference held by C++ code, from any thread.
@@ -317,13 +364,8 @@ const nb::object& Numpy() {
 }
 
 PythonSection::PythonSection(const std::string& what) {
-  {
-    std::lock_guard<std::mutex> lock(sections_mutex);
-    ++sections_in_flight;  // before the check: ClosePython waits for every counted section
-  }
-  if (python_closed) {
-    std::lock_guard<std::mutex> lock(sections_mutex);
-    if (--sections_in_flight == 0) sections_done.notify_all();
+  // Counted before the GIL is taken: ClosePython waits for every counted section.
+  if (!EnterPython()) {
     throw FailedPreconditionError(what + ": the Python interpreter is shutting down");
   }
   gil_ = PyGILState_Ensure();
@@ -331,8 +373,22 @@ PythonSection::PythonSection(const std::string& what) {
 
 PythonSection::~PythonSection() {
   PyGILState_Release(gil_);
-  std::lock_guard<std::mutex> lock(sections_mutex);
-  if (--sections_in_flight == 0) sections_done.notify_all();
+  LeavePython();
+}
+
+GilRelease::GilRelease() : state_(PyEval_SaveThread()) {}
+
+GilRelease::~GilRelease() {
+  if (EnterPython()) {
+    PyEval_RestoreThread(state_);
+    LeavePython();
+  } else if (ClosedToThisThread()) {
+    // Taking the GIL now could end this thread with pthread_exit (finalisation may have begun),
+    // unwinding through this noexcept destructor: std::terminate. The process is exiting.
+    ParkForever();
+  } else {
+    PyEval_RestoreThread(state_);  // the finalising thread: it holds the interpreter
+  }
 }
 
 void RegisterShutdown(nb::module_& m) {

@@ -304,7 +304,7 @@ void RegisterFileSystems(nb::module_& m) {
       "write_file",
       [](const std::string& path, nb::bytes data) {
         std::string contents(data.c_str(), data.size());
-        nb::gil_scoped_release release;
+        GilRelease release;
         WriteFileAtomically(DefaultFileSystem(), path, contents);
       },
       "path"_a, "data"_a,
@@ -315,7 +315,7 @@ void RegisterFileSystems(nb::module_& m) {
       [](const std::string& path) {
         std::string contents;
         {
-          nb::gil_scoped_release release;
+          GilRelease release;
           contents = DefaultFileSystem().ReadFile(path);
         }
         return nb::bytes(contents.data(), contents.size());

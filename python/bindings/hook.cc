@@ -99,7 +99,7 @@ class PyHook {
   ~PyHook() {
     // The writer thread may be fsyncing: wait for it without blocking other Python threads.
     if (PyGILState_Check()) {
-      nb::gil_scoped_release release;
+      GilRelease release;
       hook_.reset();
     } else {
       hook_.reset();
@@ -134,7 +134,7 @@ class PyHook {
     WithIteratorsLocked(locking_order_, [&] { hook_->End(step); });
   }
   void Flush() {
-    nb::gil_scoped_release release;
+    GilRelease release;
     hook_->Flush();
   }
 

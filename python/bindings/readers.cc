@@ -82,7 +82,7 @@ void RegisterReaders(nb::module_& m) {
   auto line_reader = [&m](const char* name, DatasetPtr (*make)(std::vector<std::string>, ReaderOptions)) {
     m.def(name, [make](std::vector<std::string> filenames, std::string compression_type,
                        int64_t buffer_size, bool index, bool index_sidecar, int64_t max_record_bytes) {
-      nb::gil_scoped_release release;
+      GilRelease release;
       return Wrap(make(std::move(filenames), Options(std::move(compression_type), buffer_size, index,
                                                      index_sidecar, max_record_bytes)));
     }, "filenames"_a, "compression_type"_a, "buffer_size"_a, "index"_a, "index_sidecar"_a,
@@ -128,7 +128,7 @@ void RegisterReaders(nb::module_& m) {
         Options(std::move(compression_type), buffer_size, index, index_sidecar, max_record_bytes);
     options.batch_size = batch_size;  // Python's CsvDataset.batch fuses into the reader
     options.drop_remainder = drop_remainder;
-    nb::gil_scoped_release release;
+    GilRelease release;
     return Wrap(CsvDataset(std::move(filenames), std::move(columns), std::move(csv), options));
   }, "filenames"_a, "dtypes"_a, "defaults"_a, "header"_a, "field_delim"_a, "use_quote_delim"_a,
      "na_value"_a, "select_cols"_a, "exclude_cols"_a, "batch_size"_a, "drop_remainder"_a,
@@ -136,7 +136,7 @@ void RegisterReaders(nb::module_& m) {
      "index"_a, "index_sidecar"_a, "max_record_bytes"_a);
 
   m.def("list_files", [](std::vector<std::string> patterns, bool shuffle, std::optional<int64_t> seed) {
-    nb::gil_scoped_release release;
+    GilRelease release;
     return Wrap(ListFiles(std::move(patterns), shuffle, seed));
   }, "patterns"_a, "shuffle"_a, "seed"_a.none());
 
@@ -161,7 +161,7 @@ void RegisterReaders(nb::module_& m) {
     std::vector<FeatureSpec> specs = Features(features);
     Element parsed;
     {
-      nb::gil_scoped_release release;
+      GilRelease release;
       parsed = ParseSingleExample(std::string_view(serialized.c_str(), serialized.size()), specs);
     }
     return ElementToPython(parsed);
@@ -172,7 +172,7 @@ void RegisterReaders(nb::module_& m) {
     Tensor batch = SerializedBatch(serialized);
     Element parsed;
     {
-      nb::gil_scoped_release release;
+      GilRelease release;
       parsed = ParseExample(batch, specs);
     }
     return ElementToPython(parsed);

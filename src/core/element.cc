@@ -9,8 +9,10 @@ namespace inputpipe {
 Element::Element(Tensor tensor) : kind_(Kind::kTensor), tensor_(std::move(tensor)) {}
 
 const Element::Node& Element::EmptyNode() {
-  static const Node empty;
-  return empty;
+  // Never destroyed: threads still running while the process exits (a prefetch's producer under
+  // a Python daemon thread) read it after static destructors have run.
+  static const Node* empty = new Node();
+  return *empty;
 }
 
 Element Element::Tuple(std::vector<Element> items) {

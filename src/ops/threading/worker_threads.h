@@ -30,6 +30,12 @@
 //
 // The owner's thread (the consumer's) calls Start, started and Stop; stopping() may be read
 // anywhere. How a process-worker map would reuse this: paired_reader.h.
+//
+// Each thread is marked as the engine's and serves the iterators its starter served
+// (inputpipe/thread_context.h: how the Python bindings tell an iterator's next() from its own
+// map function). A destructor running on one of its own threads (a map function dropping the
+// last owner of its iterator) cannot join that thread: it stops the others and parks it for
+// good, leaking the owner, rather than std::terminate or a return into destroyed members.
 #ifndef INPUTPIPE_OPS_THREADING_WORKER_THREADS_H_
 #define INPUTPIPE_OPS_THREADING_WORKER_THREADS_H_
 
@@ -54,8 +60,8 @@ class WorkerThreads {
   WorkerThreads(const WorkerThreads&) = delete;
   WorkerThreads& operator=(const WorkerThreads&) = delete;
 
-  // Starts `n` threads running body(); may be called again for another kind of thread.
-  // REQUIRES: `mu` not held.
+  // Starts `n` threads running body(), serving what the calling thread serves; may be called
+  // again for another kind of thread. REQUIRES: `mu` not held.
   void Start(int64_t n, std::function<void()> body);
   // Some thread was started.
   bool started() const { return !threads_.empty(); }

@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
+#include <thread>
+
+#include "inputpipe/thread_context.h"
 
 namespace inputpipe {
 namespace {
@@ -100,6 +105,60 @@ TEST(WorkerThreadsTest, AnEscapedExceptionReachesTheConsumer) {
   EXPECT_TRUE(failed);
   EXPECT_TRUE(squares.threads().stopping());
   EXPECT_THROW(squares.Take(), std::runtime_error);
+}
+
+TEST(WorkerThreadsTest, ThreadsAreMarkedAndServeWhatTheirStarterServed) {
+  EXPECT_FALSE(OnEngineThread());
+  Mutex mu;
+  CondVar cv;
+  std::atomic<int> seen{0};
+  {
+    WorkerThreads threads(mu, {&cv});
+    ServingScope outer(7);
+    {
+      ServingScope inner(8);
+      EXPECT_TRUE(IsServing(7) && IsServing(8));
+      threads.Start(2, [&] {
+        // Copied at the start: the starter's scopes have ended by the time this runs.
+        if (OnEngineThread() && IsServing(7) && IsServing(8) && !IsServing(9)) ++seen;
+      });
+    }
+    EXPECT_TRUE(IsServing(7));
+    EXPECT_FALSE(IsServing(8));
+  }  // joined
+  EXPECT_EQ(seen.load(), 2);
+  EXPECT_FALSE(IsServing(7));
+}
+
+// A thread that destroys its own WorkerThreads (a map function dropping the last owner of its
+// iterator) cannot join itself: std::thread::join would throw EDEADLK out of the destructor,
+// std::terminate. It stays in the destructor for good instead, and the owner leaks; the other
+// threads stop and are joined.
+TEST(WorkerThreadsTest, DestroyedOnItsOwnThreadDoesNotAbort) {
+  struct Owner {
+    Mutex mu;
+    CondVar cv;
+    std::atomic<bool> sibling_done{false};
+    WorkerThreads threads{mu, {&cv}};
+  };
+  auto* owner = new Owner();
+  std::atomic<bool>* sibling_done = &owner->sibling_done;  // never freed: the owner leaks
+  std::atomic<bool> go{false}, deleting{false};
+  owner->threads.Start(1, [owner] {
+    MutexLock lock(owner->mu);
+    while (!owner->threads.stopping()) owner->cv.Wait(owner->mu);
+    owner->sibling_done = true;
+  });
+  owner->threads.Start(1, [owner, &go, &deleting] {
+    while (!go) std::this_thread::yield();  // Start has returned: threads_ is complete
+    deleting = true;
+    delete owner;
+  });
+  go = true;
+  while (!deleting) std::this_thread::yield();
+  // The other thread is stopped, as by any destruction, and nothing aborts meanwhile.
+  while (!*sibling_done) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
 }  // namespace
