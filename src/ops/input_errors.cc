@@ -110,8 +110,7 @@ void InputErrorLog::Restore(const StateReader& r, int64_t from, int64_t to, cons
   last_lost_ = -1;
   for (const auto& [key, value] : r.node().ints) {
     if (key != kLost) continue;
-    throw DataLossError(op.Signature() +
-                        ": this state cannot be replayed: more than " +
+    throw DataLossError(op.Signature() + ": this state cannot be replayed: more than " +
                         std::to_string(kMaxInputErrors) +
                         " input errors were raised inside its replay span and the state does "
                         "not list them all; restore an older checkpoint");

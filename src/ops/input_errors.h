@@ -100,9 +100,9 @@ class InputErrorLog {
   void Note(int64_t position, bool data);
   std::vector<Listed>::const_iterator From(int64_t position) const;
 
-  std::vector<Listed> errors_;   // position non-decreasing
-  size_t next_ = 0;              // errors_[next_ ..] are listed and not met again yet
-  int64_t last_lost_ = -1;       // the position of the last error not noted (the cap)
+  std::vector<Listed> errors_;  // position non-decreasing
+  size_t next_ = 0;             // errors_[next_ ..] are listed and not met again yet
+  int64_t last_lost_ = -1;      // the position of the last error not noted (the cap)
 };
 
 }  // namespace inputpipe

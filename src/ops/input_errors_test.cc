@@ -2,16 +2,17 @@
 // group_by_window) with an input that raises: an error the consumer skipped is skipped again by
 // the replay, so a state saved after it restores to the live stream; an error the live run did
 // not raise still fails the restore; the state stays small.
+#include "ops/input_errors.h"
+
 #include <gtest/gtest.h>
 
+#include <array>
 #include <functional>
 #include <memory>
-#include <array>
 #include <set>
 
 #include "core/op_skeleton.h"
 #include "inputpipe/readers.h"
-#include "ops/input_errors.h"
 #include "ops/ops_test_util.h"
 
 namespace inputpipe {
@@ -149,8 +150,8 @@ TEST(InputErrorsTest, ShuffleSkipsOnReplayTheErrorsTheConsumerSkipped) {
 }
 
 TEST(InputErrorsTest, WindowSkipsOnReplayTheErrorsTheConsumerSkipped) {
-  for (auto [size, shift, stride] : std::vector<std::array<int64_t, 3>>{
-           {3, 2, 1}, {4, 3, 2}, {2, 5, 1}, {3, 3, 1}, {1, 1, 1}}) {
+  for (auto [size, shift, stride] :
+       std::vector<std::array<int64_t, 3>>{{3, 2, 1}, {4, 3, 2}, {2, 5, 1}, {3, 3, 1}, {1, 1, 1}}) {
     for (bool drop : {false, true}) {
       Op op = [=](DatasetPtr in) { return Window(in, size, shift, stride, drop); };
       ExpectErrorsSkippedOnReplay(op, 40, {0, 3, 4, 12, 17, 39});
@@ -179,7 +180,8 @@ TEST(InputErrorsTest, AReplayThatDivergesFailsTheRestore) {
     int64_t transient, transient_at, missed_at, new_bad, new_bad_at;
   };
   std::vector<Case> cases = {
-      {Batch(Shuffle(Faulty(80, faults), 8, 1, false), 2), 3, "shuffle(buffer_size=8", 2, 2, 5, 3, 3},
+      {Batch(Shuffle(Faulty(80, faults), 8, 1, false), 2), 3, "shuffle(buffer_size=8", 2, 2, 5, 3,
+       3},
       // The first window holds 0-4 and 6-10; the state's window starts at 3.
       {Window(Faulty(80, faults), 10, 3, 1, false), 1, "window(size=10", 3, 0, 2, 4, 1},
       {GroupByWindow(
@@ -193,9 +195,9 @@ TEST(InputErrorsTest, AReplayThatDivergesFailsTheRestore) {
     {
       faults->transient = c.transient;
       std::unique_ptr<Iterator> it = c.ds->MakeIterator();
-      ExpectError<IOError>([&] { it->Restore(state); },
-                           {c.op, "replay diverged at input element " + At(c.transient_at),
-                            "transient read error"});
+      ExpectError<IOError>(
+          [&] { it->Restore(state); },
+          {c.op, "replay diverged at input element " + At(c.transient_at), "transient read error"});
       faults->transient = -1;
     }
     {
@@ -271,8 +273,7 @@ TEST(InputErrorsTest, OtherErrorsAreListedAsMayNotRecur) {
       return e;
     };
     DatasetPtr in = Map(Range(0, 40), fn, {.name = "fn"});
-    DatasetPtr ds =
-        Shuffle(std::make_shared<InterruptOnceDataset>(in, interrupt_at), 8, 1, false);
+    DatasetPtr ds = Shuffle(std::make_shared<InterruptOnceDataset>(in, interrupt_at), 8, 1, false);
     std::unique_ptr<Iterator> it = ds->MakeIterator();
     EXPECT_THROW(it->GetNext(), FailedPreconditionError);  // 0 1 2 read
     // Without the interrupt, 3 was dropped: 4 5 read, then 6 raises; with it, 3 4 read.

@@ -110,8 +110,9 @@ class WindowIterator : public UnaryIterator<WindowDataset> {
     const int64_t span = ds.Span();
     errors_.Restore(r, 1, span - 1, ds);
     if (errors_.empty()) return;
-    if (skip_ > 0) throw DataLossError("corrupt state: " + ds.Signature() + ": '" + kSkip +
-                                       "' with input errors listed");
+    if (skip_ > 0)
+      throw DataLossError("corrupt state: " + ds.Signature() + ": '" + kSkip +
+                          "' with input errors listed");
     // The live run's errors were raised while this window filled: re-read up to the last of
     // them now, so that a replay that diverges fails the restore.
     const int64_t last = errors_.last();
