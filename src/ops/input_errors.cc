@@ -58,21 +58,12 @@ DataLossError Missed(const Dataset& op, int64_t position) {
 }
 }  // namespace
 
-std::optional<Element> InputErrorLog::Read(Iterator& input, int64_t position) {
-  try {
-    return input.GetNext();
-  } catch (...) {
-    Note(position, IsDataError());
-    throw;
-  }
-}
-
-void InputErrorLog::Note(int64_t position, bool data) {
+void InputErrorLog::NoteCurrent(int64_t position) {
   if (static_cast<int64_t>(errors_.size()) >= kMaxInputErrors) {
     last_lost_ = position;
     return;
   }
-  errors_.push_back({position, data});
+  errors_.push_back({position, IsDataError()});
   next_ = errors_.size();
 }
 

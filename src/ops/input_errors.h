@@ -56,7 +56,15 @@ class InputErrorLog {
 
   // A live read: input.GetNext(), the op having read `position` elements. An error is noted
   // at `position` and rethrown.
-  std::optional<Element> Read(Iterator& input, int64_t position);
+  // Inline: it is on every read of the ops' hot paths.
+  std::optional<Element> Read(Iterator& input, int64_t position) {
+    try {
+      return input.GetNext();
+    } catch (...) {
+      NoteCurrent(position);
+      throw;
+    }
+  }
 
   // Forgets the errors before `position`: no save needs them any more.
   void DropBefore(int64_t position);
@@ -97,7 +105,8 @@ class InputErrorLog {
 
   // Errors listed by a restore and not met again yet.
   bool replaying() const { return next_ < errors_.size(); }
-  void Note(int64_t position, bool data);
+  // REQUIRES: an exception is being handled: notes it at `position`.
+  void NoteCurrent(int64_t position);
   std::vector<Listed>::const_iterator From(int64_t position) const;
 
   std::vector<Listed> errors_;  // position non-decreasing
