@@ -17,6 +17,12 @@
 // input->SaveNode() per element read keeps an anchor ready for every window. Window sizes from
 // window_size_fn are not saved: a restored iterator asks window_size_fn again (a pure function
 // gives the same sizes; a stateful one is reported as external state).
+//
+// An error of the input passes through and changes nothing (no element, no window touched);
+// the state lists where such errors were raised after the anchor, so that the replay skips
+// them as the consumer did (ops/input_errors.h). An error of key_fn, window_size_fn or
+// reduce_fn drops the element (the window) it was called for: the bitmaps say so.
+#include <algorithm>
 #include <map>
 #include <unordered_map>
 
@@ -24,6 +30,7 @@
 #include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
+#include "ops/input_errors.h"
 #include "ops/threading/position_bitmap.h"
 
 namespace inputpipe {
@@ -81,10 +88,11 @@ class GroupByWindowIterator : public UnaryIterator<GroupByWindowDataset> {
         if (std::optional<Element> element = current_->GetNext()) return element;
         current_.reset();
         current_window_ = Window();
+        if (!errors_.empty()) errors_.DropBefore(OldestPosition());
       }
       if (!input_done_) {
         StateNode before = input_->SaveNode();
-        std::optional<Element> element = input_->GetNext();
+        std::optional<Element> element = errors_.Read(*input_, read_);
         if (!element) {
           input_done_ = true;
           continue;
@@ -121,6 +129,8 @@ class GroupByWindowIterator : public UnaryIterator<GroupByWindowDataset> {
     PositionBitmap open(read_ - anchor);
     for (const auto& [key, window] : groups_) SetPositions(window.positions, anchor, &open);
     w.WriteBytes(kOpen, open.Encode());
+    // The anchor's node was captured by the read that succeeded, after the errors there.
+    errors_.Save(w, anchor + 1);
     if (current_) {
       PositionBitmap current(read_ - anchor);
       SetPositions(current_window_.positions, anchor, &current);
@@ -142,10 +152,11 @@ class GroupByWindowIterator : public UnaryIterator<GroupByWindowDataset> {
     const PositionBitmap current = has_current ? PositionBitmap::Decode(r.ReadBytes(kCurrent), span,
                                                                         "group_by_window 'current'")
                                                : PositionBitmap(span);
+    errors_.Restore(r, anchor + 1, read_, dataset());
     // Re-read from the anchor, putting each element back where it was.
     for (int64_t position = anchor; position < read_; ++position) {
-      StateNode before = input_->SaveNode();
-      std::optional<Element> element = input_->GetNext();
+      StateNode before;
+      std::optional<Element> element = errors_.Replay(*input_, position, dataset(), &before);
       if (!element) {
         throw DataLossError("corrupt state: group_by_window's input ended at position " +
                             std::to_string(position) + " of " + std::to_string(read_) +
@@ -159,6 +170,13 @@ class GroupByWindowIterator : public UnaryIterator<GroupByWindowDataset> {
       } else if (open.Test(bit)) {
         Add(position, std::move(*element), std::move(before), /*replaying=*/true);
       }
+    }
+    // Past the last element read, the errors the live run raised since: the input moved past
+    // them. Once the input has ended nothing reads it again.
+    if (input_done_) {
+      errors_.EndReplay();
+    } else {
+      errors_.ReplayTrailing(*input_, read_, dataset());
     }
     if (has_current) {
       if (current_window_.elements.empty())
@@ -176,6 +194,14 @@ class GroupByWindowIterator : public UnaryIterator<GroupByWindowDataset> {
     std::vector<int64_t> positions;  // input positions of `elements`
     StateNode first_node;            // the input's state before elements[0]
   };
+
+  // The input position of the oldest element in a window (open or being reduced); read_ when
+  // there is none.
+  int64_t OldestPosition() const {
+    int64_t oldest = current_ ? current_window_.positions.front() : read_;
+    for (const auto& [key, window] : groups_) oldest = std::min(oldest, window.positions.front());
+    return oldest;
+  }
 
   static void SetPositions(const std::vector<int64_t>& positions, int64_t anchor,
                            PositionBitmap* bitmap) {
@@ -235,6 +261,7 @@ class GroupByWindowIterator : public UnaryIterator<GroupByWindowDataset> {
   std::unique_ptr<Iterator> current_;
   int64_t read_ = 0;
   bool input_done_ = false;
+  InputErrorLog errors_;  // the input's errors since the oldest element in a window
 };
 
 DatasetPtr MakeGroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn,

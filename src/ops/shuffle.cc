@@ -16,12 +16,17 @@
 // input to the anchor and re-reads from there, keeping the elements still buffered: fewer than
 // 2L = 8B elements re-read (docs/reorder.md; measured in shuffle_test.cc).
 //
+// An error of the input passes through and changes nothing (the buffer keeps its elements, the
+// step is retried); the state lists where such errors were raised since the anchor, so that
+// the replay skips them as the consumer did (ops/input_errors.h).
+//
 // Epochs, seeds and fingerprint as global_shuffle.cc.
 #include <algorithm>
 #include <deque>
 
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/input_errors.h"
 #include "ops/random_util.h"
 
 namespace inputpipe {
@@ -80,7 +85,8 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
     if (step_ % block_ == 0 && (anchors_.empty() || anchors_.back().index != read_)) {
       AddAnchor(read_, input_->SaveNode());
     }
-    std::optional<Element> next = input_->GetNext();  // may throw: then nothing was taken
+    // May throw: then nothing was taken, and the next call retries this step.
+    std::optional<Element> next = errors_.Read(*input_, read_);
     Element out = TakeSlot(j);
     ++step_;
     if (next) {
@@ -107,6 +113,7 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
     const Anchor& anchor = AnchorFor(input_done_ ? drain_start_ : step_);
     w.WriteInt(kAnchor, anchor.index);
     w.WriteChildNode(kInputKey, anchor.node);
+    errors_.Save(w, anchor.index);  // the anchor node was captured before them
   }
 
   void RestoreInternal(StateReader& r) override {
@@ -132,6 +139,7 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
     // that says otherwise would make the replay below as long as it likes (2^40 elements).
     if (read_ - anchor > 2 * block_) throw corrupt("anchor more than 8 * buffer_size behind read");
     RestoreInput(r);
+    errors_.Restore(r, anchor, read_, dataset());
 
     // Which element (input position) is in which slot.
     std::vector<int64_t> live(buffer_, -1);  // input position per slot, -1 = empty
@@ -179,13 +187,20 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
       if (position >= buffer_ && (position - buffer_) % block_ == 0 && position != anchor) {
         AddAnchor(position, input_->SaveNode());
       }
-      std::optional<Element> e = input_->GetNext();
+      std::optional<Element> e = errors_.Replay(*input_, position, dataset());
       ++replayed_;
       if (!e)
         throw corrupt("the input ended at position " + std::to_string(position) + " during replay");
       if (next_wanted < wanted.size() && wanted[next_wanted].first == position) {
         slots_[wanted[next_wanted++].second] = std::move(e);
       }
+    }
+    // Past the last element read, the errors the live run raised since: the input moved past
+    // them. Once the input has ended nothing reads it again.
+    if (input_done_) {
+      errors_.EndReplay();
+    } else {
+      errors_.ReplayTrailing(*input_, read_, dataset());
     }
   }
 
@@ -231,7 +246,7 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
     if (anchors_.empty()) AddAnchor(read_, input_->SaveNode());
     slots_.resize(buffer_);
     while (read_ < buffer_) {
-      std::optional<Element> e = input_->GetNext();
+      std::optional<Element> e = errors_.Read(*input_, read_);
       if (!e) {
         filled_ = true;
         StartDrain();
@@ -272,6 +287,7 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
     // Drop the anchors older than the one a save needs now (the bound only grows).
     const int64_t bound = OldestBufferedBound(step_);
     while (anchors_.size() > 1 && anchors_[1].index <= bound) anchors_.pop_front();
+    errors_.DropBefore(anchors_.front().index);
   }
 
   const int64_t buffer_;
@@ -289,6 +305,7 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
   int64_t drain_start_ = 0;
   std::vector<int64_t> drain_;  // slots still full once the input has ended
   std::deque<Anchor> anchors_;  // increasing index; at most three
+  InputErrorLog errors_;        // the input's errors since the oldest anchor
   int64_t replayed_ = 0;        // elements re-read by RestoreInternal
 };
 

@@ -6,16 +6,27 @@
 // State: the input's state captured just before the first element of the next window (the
 // buffer front, whose position is always a multiple of shift), or an explicit `exhausted`
 // flag. A restore re-reads that window's elements: at most (size-1)*stride+1 of them.
+//
+// An error of the input passes through: the window being filled keeps the elements read so
+// far and the next call goes on filling it, so the error drops only what the input dropped.
+// The state lists where such errors were raised since the buffer front (ops/input_errors.h),
+// and a restore that lists some re-reads up to the last of them at once, skipping them as the
+// consumer did. The elements between windows (shift > span) are skipped at the start of the
+// next call, so an error among them cannot take the window just made; a save before that
+// writes the input's state and `skip`, the elements still to skip (absent: none).
 #include <deque>
 
 #include "core/element_list_dataset.h"
 #include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
+#include "ops/input_errors.h"
 
 namespace inputpipe {
 
 namespace {
+constexpr char kSkip[] = "skip";  // input elements to skip before the next window's first
+
 class WindowIterator;
 
 class WindowDataset : public OpDataset<WindowDataset, WindowIterator, SequentialUnaryDataset> {
@@ -55,6 +66,10 @@ class WindowIterator : public UnaryIterator<WindowDataset> {
   std::optional<Element> GetNextInternal() override {
     const WindowDataset& ds = dataset();
     const size_t span = ds.Span();
+    while (input_ && skip_ > 0) {
+      Read(/*keep=*/false);
+      --skip_;
+    }
     while (input_ && buffer_.size() < span) Read(/*keep=*/true);
     if (buffer_.empty() || (ds.drop_remainder && buffer_.size() < span)) {
       buffer_.clear();
@@ -62,27 +77,62 @@ class WindowIterator : public UnaryIterator<WindowDataset> {
     }
     std::vector<Element> members;
     for (size_t i = 0; i < buffer_.size(); i += ds.stride) members.push_back(buffer_[i].element);
-    // Move to the next window's first element, reading past the elements in between.
+    // Move to the next window's first element; the elements in between are read past by the
+    // next call.
     const size_t shift = ds.shift;
     if (shift < buffer_.size()) {
       buffer_.erase(buffer_.begin(), buffer_.begin() + shift);
     } else {
-      size_t skip = shift - buffer_.size();
+      skip_ = input_ ? static_cast<int64_t>(shift - buffer_.size()) : 0;
       buffer_.clear();
-      while (input_ && skip-- > 0) Read(/*keep=*/false);
     }
+    if (!errors_.empty()) errors_.DropBefore(position_ - static_cast<int64_t>(buffer_.size()));
     return MakeWindow(members);
   }
   void SaveInternal(StateWriter& w) override {
     if (buffer_.empty()) {
       SaveInputOrExhausted(w);
+      if (input_ && skip_ > 0) w.WriteInt(kSkip, skip_);
     } else {
       w.WriteBool(kExhaustedKey, false);
       w.WriteChildNode(kInputKey, *buffer_.front().before);
+      // The front's node was captured by the read that succeeded, after the errors there.
+      errors_.Save(w, position_ - static_cast<int64_t>(buffer_.size()) + 1);
     }
   }
   void RestoreInternal(StateReader& r) override {
     RestoreInputOrExhausted(r);  // at a window's first element: position 0 mod shift
+    const WindowDataset& ds = dataset();
+    for (const auto& [key, value] : r.node().ints) {
+      if (key == kSkip) skip_ = r.ReadIntInRange(kSkip, 1, ds.shift - 1);
+    }
+    if (!input_) return;
+    const int64_t span = ds.Span();
+    errors_.Restore(r, 1, span - 1, ds);
+    if (errors_.empty()) return;
+    if (skip_ > 0)
+      throw DataLossError("corrupt state: " + ds.Signature() + ": '" + kSkip +
+                          "' with input errors listed");
+    // The live run's errors were raised while this window filled: re-read up to the last of
+    // them now, so that a replay that diverges fails the restore.
+    const int64_t last = errors_.last();
+    while (position_ < last) {
+      std::optional<StateNode> before;
+      std::optional<Element> element;
+      if (position_ % ds.shift == 0) {
+        before.emplace();
+        element = errors_.Replay(*input_, position_, ds, &*before);
+      } else {
+        element = errors_.Replay(*input_, position_, ds);
+      }
+      if (!element) {
+        throw DataLossError("corrupt state: " + ds.Signature() + ": the input ended at element " +
+                            std::to_string(position_) + " of the window during replay");
+      }
+      buffer_.push_back({std::move(*element), std::move(before)});
+      ++position_;
+    }
+    errors_.ReplayTrailing(*input_, last, ds);
   }
 
  private:
@@ -95,7 +145,7 @@ class WindowIterator : public UnaryIterator<WindowDataset> {
   void Read(bool keep) {
     std::optional<StateNode> before;
     if (position_ % dataset().shift == 0) before = input_->SaveNode();
-    std::optional<Element> element = input_->GetNext();
+    std::optional<Element> element = errors_.Read(*input_, position_);
     if (!element) {
       input_.reset();
       return;
@@ -124,8 +174,10 @@ class WindowIterator : public UnaryIterator<WindowDataset> {
     return first.PackLeaves(datasets);
   }
 
-  std::deque<Buffered> buffer_;      // front: the next window's first element
-  int64_t position_ = 0;             // input elements read, counted from a window start
+  std::deque<Buffered> buffer_;  // front: the next window's first element
+  int64_t position_ = 0;         // input elements read, counted from a window start
+  int64_t skip_ = 0;             // input elements to read past before the next window
+  InputErrorLog errors_;         // the input's errors since the buffer front
 };
 
 }  // namespace
