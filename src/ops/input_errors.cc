@@ -160,22 +160,42 @@ std::optional<Element> InputErrorLog::Replay(Iterator& input, int64_t position, 
   }
 }
 
+bool InputErrorLog::SkipPendingOther(int64_t position) {
+  if (position != pending_at_ || IsDataError()) return false;
+  --pending_others_;
+  return true;
+}
+
 void InputErrorLog::ReplayTrailing(Iterator& input, int64_t position, const Dataset& op) {
+  pending_others_ = 0;
+  pending_at_ = position;
   for (; replaying() && errors_[next_].position == position; ++next_) {
-    // Not a data error: it may have used up nothing (an interrupted wait); the read after the
-    // restore meets it again if it happens again.
-    if (!errors_[next_].data) continue;
-    bool raised = false;
-    try {
-      input.GetNext();
-    } catch (...) {
-      if (!IsDataError()) {
-        RethrowWithPrefix(DivergedAt(op, position) +
-                          "the input raised an error the live run did not: ");
-      }
-      raised = true;
+    // Not a data error: it may have used up nothing (an interrupted wait); the live read after
+    // the restore skips it if it happens again.
+    if (!errors_[next_].data) {
+      ++pending_others_;
+      continue;
     }
-    if (!raised) throw Missed(op, position);
+    bool raised = false;
+    while (!raised) {
+      bool read = false;
+      try {
+        input.GetNext();
+        read = true;
+      } catch (...) {
+        // A data error: the one listed. Another one: one of those listed before it here,
+        // happening again, else an error the live run did not raise.
+        if (IsDataError()) {
+          raised = true;
+        } else if (pending_others_ > 0) {
+          --pending_others_;
+        } else {
+          RethrowWithPrefix(DivergedAt(op, position) +
+                            "the input raised an error the live run did not: ");
+        }
+      }
+      if (read) throw Missed(op, position);
+    }
   }
   if (replaying()) throw Missed(op, errors_[next_].position);
 }

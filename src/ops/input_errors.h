@@ -24,10 +24,10 @@
 //   input changed since the save and the restore fails (DataLossError, "replay diverged");
 // - any other exception (a user function's own, e.g. a Python exception from map's fn; an
 //   interrupt, which takes nothing from the input) is skipped where it happens again and
-//   passed over where it does not. One raised by the last read before the save is not re-read
-//   by the restore: the first read after it meets it again if it happens again (a
-//   deterministic function's exception reaches the consumer a second time, the elements are
-//   the same).
+//   passed over where it does not. Those raised after the last element read before the save
+//   are not re-read by the restore (an interrupt may not happen again, and a read that
+//   succeeds must not be taken at restore time): the first live read after it skips them where
+//   they happen again.
 // An error the replay meets where none is listed (a transient EIO during the restore) fails the
 // restore with its own type, its message prefixed with "replay diverged" and the op.
 //
@@ -58,11 +58,16 @@ class InputErrorLog {
   // at `position` and rethrown.
   // Inline: it is on every read of the ops' hot paths.
   std::optional<Element> Read(Iterator& input, int64_t position) {
-    try {
-      return input.GetNext();
-    } catch (...) {
-      NoteCurrent(position);
-      throw;
+    while (true) {
+      try {
+        std::optional<Element> element = input.GetNext();
+        pending_others_ = 0;  // those a restore left to meet did not happen again: passed over
+        return element;
+      } catch (...) {
+        if (pending_others_ > 0 && SkipPendingOther(position)) continue;
+        NoteCurrent(position);
+        throw;
+      }
     }
   }
 
@@ -86,6 +91,9 @@ class InputErrorLog {
 
   // Meets again the data errors listed at `position` (after the last element read), which the
   // live run had moved past: each read must raise one. Then every listed error must be met.
+  // The other errors listed there are left to the next live Read at `position`: one that
+  // happens again there is skipped (the consumer skipped it before the save), so that neither
+  // the consumer nor an op above re-reading its current element meets it twice.
   void ReplayTrailing(Iterator& input, int64_t position, const Dataset& op);
 
   // Ends a replay that stops before the listed errors after it (the input had ended: nothing
@@ -107,11 +115,16 @@ class InputErrorLog {
   bool replaying() const { return next_ < errors_.size(); }
   // REQUIRES: an exception is being handled: notes it at `position`.
   void NoteCurrent(int64_t position);
+  // REQUIRES: an exception is being handled. True when it is one of the other errors a restore
+  // left to meet at `position` (ReplayTrailing): it is skipped, still listed for a save.
+  bool SkipPendingOther(int64_t position);
   std::vector<Listed>::const_iterator From(int64_t position) const;
 
   std::vector<Listed> errors_;  // position non-decreasing
   size_t next_ = 0;             // errors_[next_ ..] are listed and not met again yet
   int64_t last_lost_ = -1;      // the position of the last error not noted (the cap)
+  int64_t pending_others_ = 0;  // other errors ReplayTrailing left to meet, at pending_at_
+  int64_t pending_at_ = -1;
 };
 
 }  // namespace inputpipe
