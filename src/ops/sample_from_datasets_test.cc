@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "ops/reorder_test_util.h"
 #include "testing/expect_error.h"
@@ -96,6 +97,28 @@ TEST(SampleFromDatasetsTest, RejectsInputsOfDifferentDtypesOrStructures) {
       },
       {.name = "bad_first"});
   EXPECT_NO_THROW(SampleFromDatasets({bad_first, Range(0, 3)}, {}, 7));
+}
+
+}  // namespace
+}  // namespace inputpipe
+
+namespace inputpipe {
+namespace {
+
+// A checksum-valid state whose draw counter is near INT64_MAX is refused by the restore (it
+// used to be accepted, and the next GetNext overflowed: under ignore_errors an input vanished).
+TEST(SampleFromDatasetsTest, AHostileDrawCounterIsRefusedOnRestore) {
+  DatasetPtr ds = SampleFromDatasets({Range(0, 10), Range(100, 110)}, {0.5, 0.5}, 3);
+  std::unique_ptr<Iterator> it = ds->MakeIterator();
+  it->GetNext();
+  StateNode node = it->SaveNode();
+  for (int64_t draws : {std::numeric_limits<int64_t>::max(), (int64_t{1} << 62) + 1}) {
+    for (auto& [key, value] : node.ints) {
+      if (key == "draws") value = draws;
+    }
+    std::unique_ptr<Iterator> restored = ds->MakeIterator();
+    EXPECT_THROW(restored->RestoreNode(node), DataLossError) << draws;
+  }
 }
 
 }  // namespace
