@@ -74,6 +74,8 @@ void RegisterDatasets(nb::module_& m);
 
 // The Python type of inputpipe.ExternalStateWarning (a UserWarning), set by RegisterErrors.
 PyObject* ExternalStateWarningType();
+// The Python type of inputpipe.DataLossError (a ValueError), set by RegisterErrors.
+PyObject* DataLossErrorType();
 
 // ---- Datasets -----------------------------------------------------------------------------
 // What Python holds of a C++ dataset: `_core.DatasetHandle`.

@@ -401,8 +401,15 @@ PythonCallable::PythonCallable(nb::object fn)
 
 nb::object PythonCallable::CallWithElement(const Element& element) const {
   nb::object arg = ElementToPython(element);
-  if (element.is_tuple()) return (*fn_)(*nb::borrow<nb::tuple>(arg));
-  return (*fn_)(arg);
+  try {
+    if (element.is_tuple()) return (*fn_)(*nb::borrow<nb::tuple>(arg));
+    return (*fn_)(arg);
+  } catch (nb::python_error& e) {
+    // A function raising inputpipe.DataLossError reports a bad record, as a reader does: the
+    // engine's own type, so that ignore_errors skips it and a replay expects it again.
+    if (!e.matches(DataLossErrorType())) throw;
+    throw DataLossError(nb::cast<std::string>(nb::str(e.value())));
+  }
 }
 
 std::string CallableName(nb::handle fn) {

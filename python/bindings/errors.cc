@@ -48,6 +48,7 @@ void Translate(const std::exception_ptr& p, void*) {
 }  // namespace
 
 PyObject* ExternalStateWarningType() { return external_state_warning; }
+PyObject* DataLossErrorType() { return data_loss_error; }
 
 void RegisterErrors(nb::module_& m) {
   data_loss_error = NewType(m, "DataLossError",

@@ -165,3 +165,41 @@ def test_a_transient_error_during_the_replay_fails_the_restore(tmp_path):
     resumed = iter(ds)
     resumed.restore(state)  # the error has passed: the restore succeeds
     assert list(resumed) == list(it)
+
+
+def test_a_function_raising_data_loss_error_is_a_bad_record():
+    """inputpipe.DataLossError raised by a map function is the engine's own bad-record error:
+    ignore_errors skips it, and under a shuffle a save after it restores to the live stream."""
+
+    def check(x):
+        if int(x) in (3, 7):
+            raise inputpipe.DataLossError(f"bad record {int(x)}")
+        return x
+
+    skipped = [int(x) for x in inputpipe.Dataset.range(10).map(check).ignore_errors()]
+    assert skipped == [0, 1, 2, 4, 5, 6, 8, 9]
+
+    def make():
+        return inputpipe.Dataset.range(20).map(check).shuffle(4, seed=3)
+
+    def drain(it, limit=None):
+        out, errors = [], 0
+        while limit is None or len(out) + errors < limit:
+            try:
+                out.append(int(next(it)))
+            except inputpipe.DataLossError as e:
+                assert "bad record" in str(e)
+                errors += 1
+            except StopIteration:
+                break
+        return out, errors
+
+    live, errors = drain(iter(make()))
+    assert errors == 2 and sorted(live) == [x for x in range(20) if x not in (3, 7)]
+    for k in range(len(live) + errors + 1):
+        it = iter(make())
+        got, before = drain(it, limit=k)
+        restored = iter(make())
+        restored.restore(it.save())
+        rest, after = drain(restored)
+        assert got + rest == live and before + after == errors, k
