@@ -214,3 +214,19 @@ def test_golden_generator_state_holds_the_generator_state():
     doc = json.loads(inputpipe.inspect_state(_read(os.path.join(STATES, "from_generator-6.state"))))
     assert any("from_generator" in entry for entry in doc["pipeline"])
     assert "golden_counting" in json.dumps(doc["pipeline"])
+
+
+def test_a_state_of_a_newer_format_is_refused_naming_both_versions():
+    # The decoder of test_restore_rejected re-encodes a state with a valid checksum.
+    from test_restore_rejected import decode_state, encode_state
+
+    version, pipeline, root = decode_state(_read(os.path.join(STATES, "from_generator-6.state")))
+    assert version == 1
+    it = iter(_generator())
+    it.restore(encode_state(version, pipeline, root))  # the re-encoding itself is faithful
+    assert _text(next(it)) == "int64[] 6"
+    with pytest.raises(inputpipe.DataLossError) as raised:
+        iter(_generator()).restore(encode_state(version + 1, pipeline, root))
+    message = str(raised.value)
+    assert "state format version 2" in message and "reads version 1" in message, message
+    assert "saved by a newer inputpipe" in message, message
