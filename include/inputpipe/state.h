@@ -84,6 +84,18 @@ class StateReader {
   int64_t ReadIntInRange(std::string_view key, int64_t lo, int64_t hi) const;
   bool ReadBool(std::string_view key) const { return ReadIntInRange(key, 0, 1) != 0; }
   const std::string& ReadBytes(std::string_view key) const;
+
+  // A field added after v1 of the format: absent in older states, so it is read with the value
+  // that means "as before it existed" (docs/state_format.md "Versioning"). A present field is
+  // read and checked as ReadInt / ReadIntInRange / ReadBool would; `absent` may lie outside
+  // [lo, hi] (window's `skip`: 0 when absent, else in [1, shift - 1]).
+  int64_t ReadIntOr(std::string_view key, int64_t absent) const;
+  int64_t ReadIntInRangeOr(std::string_view key, int64_t lo, int64_t hi, int64_t absent) const;
+  bool ReadBoolOr(std::string_view key, bool absent) const;
+  // The bytes of an added (or only sometimes written) field, or null when the state has none:
+  // an empty payload and no payload differ (shuffle's `input_errors`).
+  const std::string* FindBytes(std::string_view key) const;
+
   bool HasChild(std::string_view key) const;
   void RestoreChild(std::string_view key, Iterator& child) const;
   const StateNode& ChildNode(std::string_view key) const;

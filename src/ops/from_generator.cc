@@ -78,15 +78,15 @@ class FromGeneratorIterator : public DatasetIterator<FromGeneratorDataset> {
     produced_ = ReadCounter(r, kProduced);
     exhausted_ = r.ReadBool(kExhausted);
     if (exhausted_) return;
-    for (const auto& [key, bytes] : r.node().blobs) {
-      if (key != kGeneratorState) continue;
+    // Written only by a generator with get_state().
+    if (const std::string* bytes = r.FindBytes(kGeneratorState)) {
       EnsureGenerator();
       if (!generator_->set_state) {
         throw PipelineMismatchError("from_generator(fn=" + dataset().name() +
                                     "): the state holds a generator state but this generator has "
                                     "no set_state()");
       }
-      generator_->set_state(bytes);
+      generator_->set_state(*bytes);
     }
   }
 

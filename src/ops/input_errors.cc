@@ -99,20 +99,19 @@ void InputErrorLog::Restore(const StateReader& r, int64_t from, int64_t to, cons
   errors_.clear();
   next_ = 0;
   last_lost_ = -1;
-  for (const auto& [key, value] : r.node().ints) {
-    if (key != kLost) continue;
+  // Both fields were added after v1: a state without them lists no error.
+  if (r.ReadBoolOr(kLost, false)) {
     throw DataLossError(op.Signature() + ": this state cannot be replayed: more than " +
                         std::to_string(kMaxInputErrors) +
                         " input errors were raised inside its replay span and the state does "
                         "not list them all; restore an older checkpoint");
   }
-  for (const auto& [key, bytes] : r.node().blobs) {
-    if (key != kErrors) continue;
+  if (const std::string* bytes = r.FindBytes(kErrors)) {
     auto corrupt = [&](const std::string& what) {
       return DataLossError("corrupt state: " + op.Signature() + ": '" + kErrors + "' " + what);
     };
     if (to < from) throw corrupt("where the state re-reads nothing");
-    ByteReader reader(bytes);
+    ByteReader reader(*bytes);
     uint64_t count = 0;
     if (!reader.GetVarint64(&count)) throw corrupt("truncated");
     if (count == 0 || count > static_cast<uint64_t>(kMaxInputErrors))

@@ -142,14 +142,14 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
       MutexLock lock(mu_);
       base_node_ = std::make_shared<const StateNode>(r.ChildNode(kInputKey));
     }
-    for (const auto& [key, bytes] : r.node().blobs) {
-      if (key != kDeliveredAhead) continue;
+    // Written only by deterministic=false, when elements were delivered ahead.
+    if (const std::string* bytes = r.FindBytes(kDeliveredAhead)) {
       if (dataset().deterministic) {
         throw DataLossError("corrupt state: parallel_map(deterministic=true) has a '" +
                             std::string(kDeliveredAhead) + "' bitmap");
       }
       skip_ =
-          PositionBitmap::DecodeAtMost(bytes, kMaxDeliveredAhead, "parallel_map 'delivered_ahead'")
+          PositionBitmap::DecodeAtMost(*bytes, kMaxDeliveredAhead, "parallel_map 'delivered_ahead'")
               .Positions();
     }
   }

@@ -280,7 +280,7 @@ TEST(ParallelMapTest, NonDeterministicKeepsADistinctIdentity) {
 }
 
 // States saved before the change name the op "parallel_map(fn=..., deterministic=true)" and
-// its node "parallel_map" (src/state/testdata/v1): they restore into map and parallel map.
+// its node "parallel_map" (tests/data/states/v1): they restore into map and parallel map.
 TEST(ParallelMapTest, OldDeterministicParallelMapStatesRestoreIntoMapAndParallelMap) {
   auto parallel = Map(Seq(40), SlowSquare(0), {.name = "square"}, 3);
   auto it = parallel->MakeIterator();

@@ -103,9 +103,8 @@ class WindowIterator : public UnaryIterator<WindowDataset> {
   void RestoreInternal(StateReader& r) override {
     RestoreInputOrExhausted(r);  // at a window's first element: position 0 mod shift
     const WindowDataset& ds = dataset();
-    for (const auto& [key, value] : r.node().ints) {
-      if (key == kSkip) skip_ = r.ReadIntInRange(kSkip, 1, ds.shift - 1);
-    }
+    // Written only when positive, and added after v1: absent is 0.
+    skip_ = r.ReadIntInRangeOr(kSkip, 1, ds.shift - 1, 0);
     if (!input_) return;
     const int64_t span = ds.Span();
     errors_.Restore(r, 1, span - 1, ds);

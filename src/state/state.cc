@@ -187,30 +187,62 @@ namespace {
   throw DataLossError("corrupt state: " + std::string(kind) + " '" + std::string(key) +
                       "' missing from the state of op '" + node.op + "'");
 }
-}  // namespace
 
-int64_t StateReader::ReadInt(std::string_view key) const {
-  for (const auto& [k, v] : node_->ints) {
-    if (k == key) return v;
+
+const int64_t* FindInt(const StateNode& node, std::string_view key) {
+  for (const auto& [k, v] : node.ints) {
+    if (k == key) return &v;
   }
-  Missing(*node_, "field", key);
+  return nullptr;
 }
 
-int64_t StateReader::ReadIntInRange(std::string_view key, int64_t lo, int64_t hi) const {
-  int64_t value = ReadInt(key);
+int64_t InRange(const StateNode& node, std::string_view key, int64_t value, int64_t lo,
+                int64_t hi) {
   if (value < lo || value > hi) {
-    throw DataLossError("corrupt state: field '" + std::string(key) + "' of op '" + node_->op +
+    throw DataLossError("corrupt state: field '" + std::string(key) + "' of op '" + node.op +
                         "' is " + std::to_string(value) + ", outside [" + std::to_string(lo) +
                         ", " + std::to_string(hi) + "]");
   }
   return value;
 }
+}  // namespace
+
+int64_t StateReader::ReadInt(std::string_view key) const {
+  const int64_t* value = FindInt(*node_, key);
+  if (value == nullptr) Missing(*node_, "field", key);
+  return *value;
+}
+
+int64_t StateReader::ReadIntInRange(std::string_view key, int64_t lo, int64_t hi) const {
+  return InRange(*node_, key, ReadInt(key), lo, hi);
+}
 
 const std::string& StateReader::ReadBytes(std::string_view key) const {
+  const std::string* bytes = FindBytes(key);
+  if (bytes == nullptr) Missing(*node_, "field", key);
+  return *bytes;
+}
+
+int64_t StateReader::ReadIntOr(std::string_view key, int64_t absent) const {
+  const int64_t* value = FindInt(*node_, key);
+  return value == nullptr ? absent : *value;
+}
+
+int64_t StateReader::ReadIntInRangeOr(std::string_view key, int64_t lo, int64_t hi,
+                                      int64_t absent) const {
+  const int64_t* value = FindInt(*node_, key);
+  return value == nullptr ? absent : InRange(*node_, key, *value, lo, hi);
+}
+
+bool StateReader::ReadBoolOr(std::string_view key, bool absent) const {
+  return ReadIntInRangeOr(key, 0, 1, absent ? 1 : 0) != 0;
+}
+
+const std::string* StateReader::FindBytes(std::string_view key) const {
   for (const auto& [k, v] : node_->blobs) {
-    if (k == key) return v;
+    if (k == key) return &v;
   }
-  Missing(*node_, "field", key);
+  return nullptr;
 }
 
 bool StateReader::HasChild(std::string_view key) const { return node_->FindChild(key) != nullptr; }

@@ -1,33 +1,42 @@
 // Cross-version state compatibility: states saved by an earlier version of the code must still
 // restore, and continue exactly where they were saved.
 //
-// testdata/v1/ holds the bytes of Iterator::Save() written by the code of the first version of
-// the state format, for every pipeline of Cases() at each of its breakpoints, one file each:
-// <case>-<step>.state (step "end": saved after the last element). The check rebuilds each
-// pipeline with today's code, restores each fixture into a fresh iterator and compares the rest
-// of the stream, element by element, with the tail of an uninterrupted run from the start.
-// A failure here means that a change broke old checkpoints (an op's name, params, state keys or
-// the byte format): fix the change, do not regenerate the fixtures.
+// tests/data/states/v1/ holds the bytes of Iterator::Save() written by the code of the first
+// version of the state format, for every pipeline of Cases() at each of its breakpoints, one
+// file each: <case>-<step>.state (step "end": saved after the last element). Beside them,
+// next_elements.txt pins, as literal text, the elements each state continues with (the next
+// kPinned, then "end" if the stream ends there): an order that changed fails here even if
+// today's code would produce the changed order from the start as well. The check rebuilds
+// each pipeline with today's code, restores each fixture into a fresh iterator, compares the
+// first elements with the pins and the rest of the stream, element by element, with the tail
+// of an uninterrupted run from the start. A failure here means that a change broke old
+// checkpoints (an op's name, params, state keys, the byte format or a pinned order): fix the
+// change, do not regenerate the fixtures.
 //
-// The fixtures are written by the same binary (only when a new case is added, or for a new
-// format version in a new directory):
+// New fixtures (only for a new case, or a new format version in a new directory) are written
+// by the same binary, which never overwrites a fixture or a pin already on disk:
 //
-//   INPUTPIPE_WRITE_STATE_FIXTURES=src/state/testdata/v1 \
+//   INPUTPIPE_WRITE_STATE_FIXTURES=tests/data/states/v1 \
 //     ./build/cpp/inputpipe_tests --gtest_filter='StateCompatFixtures.Write'
 //
 // Every pipeline is deterministic (explicit seeds, deterministic parallelism, explicit thread
-// counts) and reads no file, so that its fingerprint depends on nothing but the code.
+// counts). The readers read the small files of tests/data through the "golden://" store below,
+// which gives every file a fixed modification time, so that the fingerprint and the state
+// depend on the code and the files' bytes only, not on where or when the tree was checked out.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "inputpipe/file_system.h"
 #include "inputpipe/readers.h"
 #include "ops/ops_test_util.h"
 
@@ -38,6 +47,185 @@ using namespace testing;  // NOLINT: test helpers
 
 // A step of kEnd: the state saved after the stream ended.
 constexpr int64_t kEnd = -1;
+// Elements pinned after each fixture in next_elements.txt.
+constexpr int kPinned = 5;
+
+// ---- Where the committed files are ----------------------------------------------------------
+
+// tests/data: INPUTPIPE_TEST_DATA, else the source tree the binary was built from (a compile
+// definition), else above this file or the working directory.
+std::filesystem::path DataDir() {
+  std::vector<std::filesystem::path> candidates;
+  if (const char* env = std::getenv("INPUTPIPE_TEST_DATA")) candidates.emplace_back(env);
+#ifdef INPUTPIPE_SOURCE_DIR
+  candidates.push_back(std::filesystem::path(INPUTPIPE_SOURCE_DIR) / "tests" / "data");
+#endif
+  candidates.push_back(std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "tests" /
+                       "data");
+  std::filesystem::path dir = std::filesystem::current_path();
+  for (int i = 0; i < 6; ++i, dir = dir.parent_path()) candidates.push_back(dir / "tests" / "data");
+  for (const auto& c : candidates) {
+    if (std::filesystem::is_directory(c / "states" / "v1")) return c;
+  }
+  ADD_FAILURE() << "tests/data/states/v1 not found (set INPUTPIPE_TEST_DATA)";
+  return "tests/data";
+}
+
+// tests/data/states/v1, or INPUTPIPE_STATE_TESTDATA.
+std::filesystem::path FixtureDir() {
+  if (const char* env = std::getenv("INPUTPIPE_STATE_TESTDATA")) return env;
+  return DataDir() / "states" / "v1";
+}
+
+// ---- The "golden://" store: tests/data with a fixed modification time ----------------------
+// A reader's state holds its open file's (size, mtime_ns), and its check of the files listed a
+// hash of them: a checkout's files have the time of the checkout, so a state saved over
+// tests/data itself would restore nowhere else. "golden://csv/quoted.csv" reads the committed
+// bytes of tests/data/csv/quoted.csv, with a modification time fixed here.
+constexpr int64_t kGoldenMtimeNs = 1'700'000'000'000'000'000;
+constexpr std::string_view kGoldenScheme = "golden://";
+
+FileStat FixedTime(FileStat stat) {
+  stat.mtime_ns = kGoldenMtimeNs;
+  return stat;
+}
+
+class FixedTimeFile : public SequentialFile {
+ public:
+  explicit FixedTimeFile(std::unique_ptr<SequentialFile> file) : file_(std::move(file)) {}
+  size_t Read(char* dst, size_t n) override { return file_->Read(dst, n); }
+  void Skip(uint64_t n) override { file_->Skip(n); }
+  FileStat Stat() override { return FixedTime(file_->Stat()); }
+
+ private:
+  std::unique_ptr<SequentialFile> file_;
+};
+
+class GoldenFileSystem : public FileSystem {
+ public:
+  explicit GoldenFileSystem(std::filesystem::path root)
+      : root_(std::move(root)), posix_(FileSystemForPath("/")) {}
+  std::unique_ptr<SequentialFile> NewSequentialFile(const std::string& path) override {
+    return std::make_unique<FixedTimeFile>(posix_->NewSequentialFile(Local(path)));
+  }
+  std::unique_ptr<RandomAccessFile> NewRandomAccessFile(const std::string& path) override {
+    return posix_->NewRandomAccessFile(Local(path));
+  }
+  FileStat Stat(const std::string& path) override { return FixedTime(posix_->Stat(Local(path))); }
+  bool FileExists(const std::string& path) override { return posix_->FileExists(Local(path)); }
+  std::vector<std::string> ListDir(const std::string& dir) override {
+    return posix_->ListDir(Local(dir));
+  }
+  void RenameFile(const std::string& from, const std::string&) override { ReadOnly(from); }
+  void DeleteFile(const std::string& path) override { ReadOnly(path); }
+  void CreateDirs(const std::string& dir) override { ReadOnly(dir); }
+  void SyncDir(const std::string&) override {}
+  std::unique_ptr<WritableFile> NewWritableFile(const std::string& path) override {
+    ReadOnly(path);
+  }
+
+ private:
+  std::string Local(const std::string& path) const {
+    return (root_ / path.substr(std::min(path.size(), kGoldenScheme.size()))).string();
+  }
+  [[noreturn]] static void ReadOnly(const std::string& path) {
+    throw FileSystemError("write", path, "the golden:// store of the state fixtures is read-only");
+  }
+
+  const std::filesystem::path root_;
+  const std::shared_ptr<FileSystem> posix_;
+};
+
+// "golden://<relative>", registering the store on first use.
+std::string Golden(const std::string& relative) {
+  static const bool registered = [] {
+    RegisterFileSystem("golden", std::make_shared<GoldenFileSystem>(DataDir()));
+    return true;
+  }();
+  (void)registered;
+  return std::string(kGoldenScheme) + relative;
+}
+
+// ---- Elements as text --------------------------------------------------------------------
+// One line per element, exact (floats with enough digits to round-trip), for the pins.
+
+std::string QuotedText(const std::string& bytes) {
+  std::string out = "\"";
+  for (unsigned char c : bytes) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string TensorText(const Tensor& t) {
+  std::string out(DTypeName(t.dtype()));
+  out += "[";
+  for (size_t i = 0; i < t.shape().size(); ++i) {
+    out += (i ? "," : "") + std::to_string(t.shape()[i]);
+  }
+  out += "]";
+  char buf[40];
+  for (int64_t i = 0; i < t.num_elements(); ++i) {
+    out += i ? "," : " ";
+    switch (t.dtype()) {
+      case DType::kInt32: out += std::to_string(t.data<int32_t>()[i]); break;
+      case DType::kInt64: out += std::to_string(t.data<int64_t>()[i]); break;
+      case DType::kFloat32:
+        std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(t.data<float>()[i]));
+        out += buf;
+        break;
+      case DType::kFloat64:
+        std::snprintf(buf, sizeof(buf), "%.17g", t.data<double>()[i]);
+        out += buf;
+        break;
+      case DType::kString: out += QuotedText(t.strings()[i]); break;
+      default: ADD_FAILURE() << "no text for dtype " << DTypeName(t.dtype()); out += "?";
+    }
+  }
+  return out;
+}
+
+std::string ElementText(const Element& e) {
+  if (e.is_tensor()) return TensorText(e.tensor());
+  if (e.is_dataset()) {
+    std::string out = "<";
+    std::unique_ptr<Iterator> it = e.dataset()->MakeIterator();
+    for (int i = 0; std::optional<Element> x = it->GetNext(); ++i) {
+      out += (i ? ", " : "") + ElementText(*x);
+    }
+    return out + ">";
+  }
+  std::string out = e.is_dict() ? "{" : "(";
+  for (size_t i = 0; i < e.size(); ++i) {
+    out += i ? ", " : "";
+    if (e.is_dict()) out += e.keys()[i] + ": ";
+    out += ElementText(e[i]);
+  }
+  return out + (e.is_dict() ? "}" : ")");
+}
+
+// The next kPinned elements of `it` as one line ("a | b | ..."), then "end" if it ended
+// before; the elements taken are appended to `taken`.
+std::string NextText(Iterator& it, std::vector<Element>* taken) {
+  std::string out;
+  for (int i = 0; i < kPinned; ++i) {
+    std::optional<Element> e = it.GetNext();
+    out += i ? " | " : "";
+    if (!e) return out + "end";
+    out += ElementText(*e);
+    taken->push_back(Materialize(*e));  // as Collect gives them: windows as tuples
+  }
+  return out;
+}
 
 struct CompatCase {
   std::string name;
@@ -72,6 +260,16 @@ Generator Counting(int64_t n) {
   g.get_state = [=] { return std::to_string(*next_value); };
   g.set_state = [=](const std::string& s) { *next_value = std::stoll(s); };
   return g;
+}
+
+// tests/data/csv/quoted.csv (quotes, embedded newlines and delimiters, empty fields, a header)
+// as make_golden.py's "quoted" case reads it.
+DatasetPtr QuotedCsv() {
+  return CsvDataset({Golden("csv/quoted.csv")},
+                    {CsvColumn::Required(DType::kInt64), CsvColumn::Default(Tensor::String("anon")),
+                     CsvColumn::Default(Tensor::Scalar<float>(0)),
+                     CsvColumn::Default(Tensor::String(""))},
+                    {.header = true});
 }
 
 DatasetPtr Repeated(const Element& e) {
@@ -221,6 +419,44 @@ const std::vector<CompatCase>& Cases() {
          return Prefetch(Batch(Enumerate(ds), 6), 2);
        },
        {0, 1, 6, kEnd}},
+      // The readers, over committed files (see "golden://" above).
+      {"csv", [] { return QuotedCsv(); }, {0, 2, 3, kEnd}},
+      {"csv_shuffle", [] { return Repeat(Shuffle(QuotedCsv(), 3, 7), 2); }, {0, 4, 7, kEnd}},
+      {"tfrecord",
+       [] {
+         return TFRecordDataset(
+             {Golden("tfrecord/examples.tfrecord"), Golden("tfrecord/examples.tfrecord")});
+       },
+       {0, 3, 5, kEnd}},
+      {"tfrecord_gzip",
+       [] {
+         return TFRecordDataset({Golden("tfrecord/examples.tfrecord.gz")},
+                                {.compression_type = "GZIP"});
+       },
+       {0, 2, kEnd}},
+      {"tfrecord_indexed_global_shuffle",
+       [] {
+         return GlobalShuffle(TFRecordDataset({Golden("tfrecord/examples.tfrecord"),
+                                               Golden("tfrecord/examples.tfrecord")},
+                                              {.index = true}),
+                              3);
+       },
+       {0, 3, kEnd}},
+      {"interleave_tfrecord",
+       [] {
+         DatasetPtr files = FromTensorSlices(Tensor::FromStrings(
+             {Golden("tfrecord/examples.tfrecord"), Golden("tfrecord/examples.tfrecord.gz")},
+             {2}));
+         return Interleave(
+             files,
+             [](const Element& e) {
+               const std::string& path = e.tensor().strings()[0];
+               return TFRecordDataset({path}, {.compression_type = path.ends_with(".gz") ? "GZIP"
+                                                                                         : ""});
+             },
+             2, 1, 0, true, {.name = "tfrecord_of"});
+       },
+       {0, 3, kEnd}},
   };
   return *cases;
 }
@@ -229,26 +465,6 @@ const std::vector<CompatCase>& Cases() {
 
 std::string FixtureName(const CompatCase& c, int64_t step) {
   return c.name + "-" + (step == kEnd ? std::string("end") : std::to_string(step)) + ".state";
-}
-
-// src/state/testdata/v1: INPUTPIPE_STATE_TESTDATA, else the source tree the binary was built
-// from (a compile definition), else beside this file or above the working directory.
-std::filesystem::path FixtureDir() {
-  std::vector<std::filesystem::path> candidates;
-  if (const char* env = std::getenv("INPUTPIPE_STATE_TESTDATA")) candidates.emplace_back(env);
-#ifdef INPUTPIPE_SOURCE_DIR
-  candidates.push_back(std::filesystem::path(INPUTPIPE_SOURCE_DIR) / "src/state/testdata/v1");
-#endif
-  candidates.push_back(std::filesystem::path(__FILE__).parent_path() / "testdata" / "v1");
-  std::filesystem::path dir = std::filesystem::current_path();
-  for (int i = 0; i < 6; ++i, dir = dir.parent_path()) {
-    candidates.push_back(dir / "src" / "state" / "testdata" / "v1");
-  }
-  for (const auto& c : candidates) {
-    if (std::filesystem::is_directory(c)) return c;
-  }
-  ADD_FAILURE() << "state fixtures not found: src/state/testdata/v1 (set INPUTPIPE_STATE_TESTDATA)";
-  return "src/state/testdata/v1";
 }
 
 bool ReadBytes(const std::filesystem::path& path, std::string* bytes) {
@@ -269,22 +485,66 @@ std::unique_ptr<Iterator> Advanced(const DatasetPtr& ds, int64_t step) {
   return it;
 }
 
-TEST(StateCompatFixtures, Write) {
-  const char* dir = std::getenv("INPUTPIPE_WRITE_STATE_FIXTURES");
-  if (dir == nullptr) GTEST_SKIP() << "set INPUTPIPE_WRITE_STATE_FIXTURES=dir to write them";
-  std::filesystem::create_directories(dir);
-  for (const CompatCase& c : Cases()) {
-    for (int64_t step : c.steps) {
-      std::string state = Advanced(c.make(), step)->Save();
-      std::filesystem::path path = std::filesystem::path(dir) / FixtureName(c, step);
-      std::ofstream f(path, std::ios::binary | std::ios::trunc);
-      f.write(state.data(), static_cast<std::streamsize>(state.size()));
-      ASSERT_TRUE(f.good()) << "cannot write " << path;
+constexpr char kPinsFile[] = "next_elements.txt";
+
+// next_elements.txt: "<fixture>: <element> | <element> | ..." per line; '#' starts a comment.
+std::map<std::string, std::string> ReadPins(const std::filesystem::path& dir) {
+  std::map<std::string, std::string> pins;
+  std::ifstream f(dir / kPinsFile);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t colon = line.find(": ");
+    if (colon == std::string::npos) {
+      ADD_FAILURE() << dir / kPinsFile << ": not '<fixture>: <elements>': " << line;
+      continue;
     }
+    pins[line.substr(0, colon)] = line.substr(colon + 2);
   }
+  return pins;
 }
 
-// Every fixture on disk belongs to a case, so a case cannot be dropped silently.
+// The continuation of the fixture `name` of case `c`, restored by today's code.
+std::string RestoredNextText(const CompatCase& c, const std::string& state) {
+  std::unique_ptr<Iterator> it = c.make()->MakeIterator();
+  it->Restore(state);
+  std::vector<Element> taken;
+  return NextText(*it, &taken);
+}
+
+// Writes the fixtures and pins missing from `dir`. A fixture on disk is never rewritten: its
+// worth is having been saved by older code. A missing pin is taken from the fixture on disk.
+TEST(StateCompatFixtures, Write) {
+  const char* env = std::getenv("INPUTPIPE_WRITE_STATE_FIXTURES");
+  if (env == nullptr) GTEST_SKIP() << "set INPUTPIPE_WRITE_STATE_FIXTURES=dir to write them";
+  const std::filesystem::path dir(env);
+  std::filesystem::create_directories(dir);
+  std::map<std::string, std::string> pins = ReadPins(dir);
+  for (const CompatCase& c : Cases()) {
+    for (int64_t step : c.steps) {
+      const std::filesystem::path path = dir / FixtureName(c, step);
+      if (!std::filesystem::exists(path)) {
+        std::string state = Advanced(c.make(), step)->Save();
+        std::ofstream f(path, std::ios::binary | std::ios::trunc);
+        f.write(state.data(), static_cast<std::streamsize>(state.size()));
+        ASSERT_TRUE(f.good()) << "cannot write " << path;
+      }
+      std::string& pin = pins[FixtureName(c, step)];
+      if (!pin.empty()) continue;
+      std::string state;
+      ASSERT_TRUE(ReadBytes(path, &state)) << path;
+      pin = RestoredNextText(c, state);
+    }
+  }
+  std::ofstream f(dir / kPinsFile, std::ios::trunc);
+  f << "# The elements each state of this directory continues with after a restore: the next "
+    << kPinned << ",\n# then \"end\" if the stream ends before. Written once by "
+    << "src/state/state_compat_test.cc; never edit a line.\n";
+  for (const auto& [name, text] : pins) f << name << ": " << text << "\n";
+  ASSERT_TRUE(f.good()) << "cannot write " << dir / kPinsFile;
+}
+
+// Every fixture and pin on disk belongs to a case, so a case cannot be dropped silently.
 TEST(StateCompatFixtures, EveryFixtureHasACase) {
   std::set<std::string> expected;
   for (const CompatCase& c : Cases()) {
@@ -293,11 +553,15 @@ TEST(StateCompatFixtures, EveryFixtureHasACase) {
   std::filesystem::path dir = FixtureDir();
   int found = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".state") continue;
     std::string name = entry.path().filename().string();
     EXPECT_TRUE(expected.count(name)) << dir / name << " is not the fixture of any case";
     ++found;
   }
   EXPECT_EQ(found, static_cast<int>(expected.size())) << "fixtures in " << dir;
+  std::set<std::string> pinned;
+  for (const auto& [name, text] : ReadPins(dir)) pinned.insert(name);
+  EXPECT_EQ(pinned, expected) << "the fixtures of " << dir / kPinsFile;
 }
 
 class StateCompatTest : public ::testing::TestWithParam<CompatCase> {};
@@ -305,6 +569,7 @@ class StateCompatTest : public ::testing::TestWithParam<CompatCase> {};
 TEST_P(StateCompatTest, OldStateRestoresAndContinuesExactly) {
   const CompatCase& c = GetParam();
   std::filesystem::path dir = FixtureDir();
+  const std::map<std::string, std::string> pins = ReadPins(dir);
   int64_t longest = 0;
   for (int64_t step : c.steps) longest = std::max(longest, step);
   const bool finite = c.steps.back() == kEnd;
@@ -324,10 +589,25 @@ TEST_P(StateCompatTest, OldStateRestoresAndContinuesExactly) {
     } catch (const std::exception& e) {
       FAIL() << "a state saved by the first version no longer restores: " << e.what();
     }
+    // The pinned continuation first: literal, so a changed order is caught even where the
+    // uninterrupted run changed with it.
+    std::vector<Element> rest;
+    const std::string next = NextText(*it, &rest);
+    auto pin = pins.find(FixtureName(c, step));
+    if (pin == pins.end()) {
+      ADD_FAILURE() << "no line for " << FixtureName(c, step) << " in " << dir / kPinsFile;
+    } else {
+      EXPECT_EQ(next, pin->second) << "the elements after the restore are not the pinned ones";
+    }
+    const bool ended = next.ends_with("end");
     const size_t start = step == kEnd ? full.size() : static_cast<size_t>(step);
     ASSERT_LE(start, full.size());
     const size_t end = finite ? full.size() : std::min(full.size(), start + c.tail);
-    std::vector<Element> rest = CollectFrom(*it, finite ? -1 : static_cast<int64_t>(end - start));
+    if (!ended && rest.size() < end - start) {
+      std::vector<Element> more =
+          CollectFrom(*it, finite ? -1 : static_cast<int64_t>(end - start - rest.size()));
+      for (auto& e : more) rest.push_back(std::move(e));
+    }
     ASSERT_EQ(rest.size(), end - start) << "length of the resumed stream";
     for (size_t i = 0; i < rest.size(); ++i) {
       ASSERT_TRUE(rest[i] == full[start + i])

@@ -157,6 +157,14 @@ DecodedState DecodeState(std::string_view bytes) {
   DecodedState decoded;
   uint64_t version, body_size;
   if (!in.GetVarint64(&version)) throw DataLossError("corrupt state: truncated in the header");
+  // Refused before the checksum: a newer layout may place it elsewhere.
+  if (version > kFormatVersion) {
+    throw DataLossError("state format version " + std::to_string(version) +
+                        " is not supported by this inputpipe (reads version " +
+                        std::to_string(kFormatVersion) +
+                        "): the state was saved by a newer inputpipe; restore it with that "
+                        "version or a later one");
+  }
   if (version != kFormatVersion) {
     throw DataLossError("state format version " + std::to_string(version) +
                         " is not supported by this inputpipe (reads version " +

@@ -14,6 +14,8 @@
 #include "inputpipe/ops.h"
 #include "inputpipe/readers.h"
 #include "inputpipe/state.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
 
 namespace inputpipe {
 namespace {
@@ -256,6 +258,141 @@ TEST(StateTest, AllowChangesRestoresPastAChangedFileButNotPastItsEnd) {
     EXPECT_NE(std::string(e.what()).find("offset"), std::string::npos) << e.what();
   }
   std::filesystem::remove(path);
+}
+
+// ---- Versions: fields added later, and states of a newer format.
+
+TEST(StateReaderTest, FieldsAddedLaterReadAsTheirDefaultWhenAbsent) {
+  StateNode node;
+  node.op = "shuffle";
+  node.ints = {{"skip", 2}, {"flag", 1}};
+  node.blobs = {{"input_errors", std::string("\x01\x00", 2)}, {"empty", ""}};
+  StateReader r(&node);
+  EXPECT_EQ(r.ReadIntOr("skip", 0), 2);
+  EXPECT_EQ(r.ReadIntOr("added_later", 7), 7);
+  EXPECT_EQ(r.ReadIntInRangeOr("skip", 1, 3, 0), 2);
+  EXPECT_EQ(r.ReadIntInRangeOr("added_later", 1, 3, 0), 0);  // the default may lie outside
+  EXPECT_TRUE(r.ReadBoolOr("flag", false));
+  EXPECT_TRUE(r.ReadBoolOr("added_later", true));
+  EXPECT_FALSE(r.ReadBoolOr("added_later", false));
+  ASSERT_NE(r.FindBytes("input_errors"), nullptr);
+  EXPECT_EQ(*r.FindBytes("input_errors"), std::string("\x01\x00", 2));
+  ASSERT_NE(r.FindBytes("empty"), nullptr);  // present and empty is not absent
+  EXPECT_EQ(r.FindBytes("added_later"), nullptr);
+  // A present field is still validated, naming the op and the field.
+  try {
+    r.ReadIntInRangeOr("skip", 3, 5, 0);
+    ADD_FAILURE() << "an out-of-range field was accepted";
+  } catch (const DataLossError& e) {
+    EXPECT_NE(std::string(e.what()).find("'skip' of op 'shuffle' is 2, outside [3, 5]"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(r.ReadBoolOr("skip", false), DataLossError);
+  // The required readers still refuse a missing field.
+  EXPECT_THROW(r.ReadInt("added_later"), DataLossError);
+  EXPECT_THROW(r.ReadBytes("added_later"), DataLossError);
+}
+
+// A shuffle over a map whose fn fails on 3: the consumer skips the error and goes on.
+DatasetPtr ShuffleOverAFailingMap() {
+  return Shuffle(Map(Range(0, 20),
+                     [](const Element& e) {
+                       if (e.tensor().scalar<int64_t>() == 3) throw InvalidArgumentError("bad 3");
+                       return e;
+                     },
+                     {.name = "fail_at_3"}),
+                 6, 1);
+}
+
+std::vector<int64_t> Drain(Iterator& it) {
+  std::vector<int64_t> out;
+  while (true) {
+    try {
+      std::optional<Element> e = it.GetNext();
+      if (!e) return out;
+      out.push_back(e->tensor().scalar<int64_t>());
+    } catch (const InvalidArgumentError&) {
+    }
+  }
+}
+
+TEST(StateVersionTest, AShuffleStateWithoutInputErrorsListsNone) {
+  // A state saved before input_errors existed, as every one without an error in its replay
+  // span still is today: it restores, listing none, and continues exactly.
+  auto clean = Shuffle(Range(0, 20), 6, 1);
+  auto live = clean->MakeIterator();
+  for (int i = 0; i < 4; ++i) live->GetNext();
+  const std::string state = live->Save();
+  const DecodedState decoded = DecodeState(state);
+  EXPECT_EQ(StateReader(&decoded.root).FindBytes("input_errors"), nullptr);
+  auto restored = clean->MakeIterator();
+  restored->Restore(state);
+  EXPECT_EQ(Drain(*restored), Drain(*live));
+
+  // The same absence in a state whose span did hold an error means "none was raised": the
+  // replay meets one where none is listed and refuses, rather than skip it unasked.
+  auto failing = ShuffleOverAFailingMap()->MakeIterator();
+  int taken = 0;
+  while (taken < 2) {
+    try {
+      failing->GetNext();
+      ++taken;
+    } catch (const InvalidArgumentError&) {
+    }
+  }
+  DecodedState with_errors = DecodeState(failing->Save());
+  ASSERT_NE(StateReader(&with_errors.root).FindBytes("input_errors"), nullptr);
+  auto fresh = ShuffleOverAFailingMap()->MakeIterator();
+  fresh->Restore(EncodeState(with_errors.pipeline, with_errors.root));
+  const std::vector<int64_t> expected = Drain(*failing);
+  EXPECT_EQ(Drain(*fresh), expected);
+  auto& blobs = with_errors.root.blobs;
+  std::erase_if(blobs, [](const auto& kv) { return kv.first == "input_errors"; });
+  try {
+    ShuffleOverAFailingMap()->MakeIterator()->Restore(
+        EncodeState(with_errors.pipeline, with_errors.root));
+    ADD_FAILURE() << "a replay that meets an unlisted error was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("replay diverged"), std::string::npos) << e.what();
+  }
+}
+
+// `state` with its format version replaced, the checksum made valid again.
+std::string WithVersion(const std::string& state, uint64_t version) {
+  std::string out = "IPST";
+  PutVarint64(&out, version);
+  ByteReader in(std::string_view(state).substr(4, state.size() - 8));
+  uint64_t old_version;
+  EXPECT_TRUE(in.GetVarint64(&old_version));
+  std::string_view rest;
+  in.GetBytes(in.remaining(), &rest);
+  out += rest;
+  PutFixed32(&out, crc32c::Mask(crc32c::Value(out.data(), out.size())));
+  return out;
+}
+
+TEST(StateVersionTest, AStateOfANewerFormatIsRefusedNamingBothVersions) {
+  const std::string state = Batch(Range(0, 10), 2)->MakeIterator()->Save();
+  const uint32_t current = DecodeState(state).format_version;
+  EXPECT_EQ(DecodeState(WithVersion(state, current)).format_version, current);
+  const std::string newer = WithVersion(state, current + 1);
+  for (auto restore : std::vector<std::function<void()>>{
+           [&] { DecodeState(newer); },
+           [&] { Batch(Range(0, 10), 2)->MakeIterator()->Restore(newer); }}) {
+    try {
+      restore();
+      ADD_FAILURE() << "a state of format version " << current + 1 << " was accepted";
+    } catch (const DataLossError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("state format version " + std::to_string(current + 1)),
+                std::string::npos)
+          << what;
+      EXPECT_NE(what.find("reads version " + std::to_string(current)), std::string::npos)
+          << what;
+      EXPECT_NE(what.find("saved by a newer inputpipe"), std::string::npos) << what;
+    }
+  }
 }
 
 }  // namespace
