@@ -148,10 +148,11 @@ def _free_names(code: types.CodeType, out):
     return out
 
 
-def _compiles_to(node, code: types.CodeType, filename) -> bool:
-    """Whether `node`, compiled on its own by this interpreter, has `code`'s constants and
-    names: the source found is the running code's, not a file edited since. Compiled alone,
-    the function's free variables become globals, so its names may hold those too."""
+def _compiled(node, code: types.CodeType, filename):
+    """`node` compiled on its own by this interpreter, when that has `code`'s constants and
+    names (the source found is the running code's, not a file edited since); else None.
+    Compiled alone, the function's free variables become globals, so its names may hold those
+    too."""
     if isinstance(node, ast.Lambda):
         tree = ast.Expression(body=node)
         mode = "eval"
@@ -161,14 +162,16 @@ def _compiles_to(node, code: types.CodeType, filename) -> bool:
     try:
         module = compile(tree, filename, mode, dont_inherit=True)
     except (SyntaxError, ValueError, TypeError):
-        return False
+        return None
     compiled = next((c for c in module.co_consts if isinstance(c, types.CodeType)), None)
     if compiled is None or compiled.co_name != code.co_name:
-        return False
+        return None
     names = _names(code, set())
     compiled_names = _names(compiled, set())
-    return (_constants(compiled, []) == _constants(code, []) and names <= compiled_names
-            and compiled_names <= names | _free_names(code, set()))
+    if (_constants(compiled, []) == _constants(code, []) and names <= compiled_names
+            and compiled_names <= names | _free_names(code, set())):
+        return compiled
+    return None
 
 
 def _within(node, code: types.CodeType) -> bool:
@@ -210,7 +213,15 @@ def _source_node(fn):
              and (lam or n.name == code.co_name) and _argument_names(n.args) == want_args]
     if len(nodes) > 1:
         nodes = [n for n in nodes if _within(n, code)]
-    nodes = [n for n in nodes if _compiles_to(n, code, filename)]
+    compiled = [(n, _compiled(n, code, filename)) for n in nodes]
+    compiled = [(n, c) for n, c in compiled if c is not None]
+    if len(compiled) > 1:
+        # Before 3.11 (no columns), lambdas of one line are told apart by their bytecode as
+        # this interpreter compiles them (to find the node only: the digest never holds it).
+        same = [(n, c) for n, c in compiled if c.co_code == code.co_code]
+        if same:
+            compiled = same
+    nodes = [n for n, _ in compiled]
     if not nodes:
         return None
     if len(nodes) > 1:

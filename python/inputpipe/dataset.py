@@ -64,8 +64,10 @@ def _function_name(name, op):
     """An op's name= when it has a function: None, or the function's identity (a str)."""
     if name is None:
         return None
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"{op}: name must be a non-empty str, got {name!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"{op}: name must be a str, got {type(name).__name__}")
+    if not name or "\n" in name or "\r" in name:  # a fingerprint is one entry per line
+        raise ValueError(f"{op}: name must be a non-empty str on one line, got {name!r}")
     return name
 
 
