@@ -393,7 +393,7 @@ def main_module_name():
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     name = getattr(spec, "name", None)
-    if isinstance(name, str) and name and name != "__main__":
+    if isinstance(name, str) and name and name not in ("__main__", "__mp_main__"):
         return name
     path = getattr(main, "__file__", None)
     if isinstance(path, str) and path:
@@ -404,9 +404,10 @@ def main_module_name():
 
 
 def module_name(module):
-    """`module`, "__main__" replaced by the main script's module name (see main_module_name),
+    """`module`, "__main__" (or "__mp_main__", the main script in a process multiprocessing
+    spawned) replaced by the main script's module name (see main_module_name),
     which is passed to the engine once, for reading "__main__." in older states."""
-    if module != "__main__":
+    if module not in ("__main__", "__mp_main__"):  # the latter: multiprocessing's spawned main
         return module
     name = main_module_name()
     if name is None:
