@@ -379,3 +379,25 @@ def test_lambda_names_are_the_same_in_a_fresh_process(tmp_path):
     runs = {_python(tmp_path, "fe.py") for _ in range(2)}
     runs.add(_python(tmp_path, "-c", "import fe"))
     assert len(runs) == 1 and "fe.<lambda>#" in runs.pop()
+
+
+def test_a_process_spawned_by_the_script_names_its_functions_alike(tmp_path):
+    # multiprocessing's spawn runs the script again as "__mp_main__" (a data-loading worker).
+    (tmp_path / "spawner.py").write_text(textwrap.dedent("""
+        import multiprocessing
+        import inputpipe._fingerprint as f
+
+        def decode(x):
+            return x
+
+        def child(q):
+            q.put(f.callable_name(decode))
+
+        if __name__ == "__main__":
+            q = multiprocessing.get_context("spawn").Queue()
+            p = multiprocessing.get_context("spawn").Process(target=child, args=(q,))
+            p.start()
+            print(f.callable_name(decode), q.get())
+            p.join()
+    """))
+    assert _python(tmp_path, "spawner.py").split() == ["spawner.decode", "spawner.decode"]
