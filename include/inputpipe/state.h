@@ -152,7 +152,14 @@ std::string CheckPipelineAllowing(const std::vector<std::string>& saved, const D
 // A fingerprint entry of an older version as today's code writes the same identity, keeping
 // its indentation; other entries unchanged. "parallel_map(fn=f, deterministic=true)" is
 // "map(fn=f)": a deterministic parallel map's output is map's whatever its thread count.
+// A function of the program's main script was named "__main__.f" by older versions; today it
+// is named by the script's module name ("train.f" for `python train.py`), so that the script run
+// and imported agree. Once SetMainModuleName("train") was called (the Python bindings do when
+// they name such a function), "__main__." in a saved entry reads as "train.": a state saved by
+// the script restores into the same script run again.
 std::string CanonicalPipelineEntry(std::string_view entry);
+// The main script's module name for CanonicalPipelineEntry; "" (the default) rewrites nothing.
+void SetMainModuleName(std::string name);
 // Whether an iterator of op `op` restores a node written by op `saved`: the same name, or
 // "map" and "parallel_map", whose iterators share one node layout (the input's state; a
 // parallel map with deterministic=false may add a bitmap, which map's restore refuses).

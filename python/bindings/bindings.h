@@ -46,6 +46,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -161,10 +162,13 @@ class PythonCallable {
  private:
   std::shared_ptr<nb::object> fn_;
 };
-// The fingerprint name of a callable: "module.qualname" ("__main__.parse"); lambdas get a
-// digest of their code ("mod.<lambda>#1a2b3c4d"), since they all share one qualname.
+// The fingerprint name of a callable: "module.qualname" ("train.parse", a function of the main
+// script named by the script's module); lambdas get a digest of their source
+// ("mod.<lambda>#1a2b3c4d"), since they all share one qualname (_fingerprint.py).
 std::string CallableName(nb::handle fn);
-FunctionOptions CallableOptions(nb::handle fn, bool stateful);
+// `name`: the user's name=, which replaces the callable's name in the fingerprint when given.
+FunctionOptions CallableOptions(nb::handle fn, bool stateful,
+                                const std::optional<std::string>& name = std::nullopt);
 // C++ callables around a Python one; each takes the GIL while it runs. Results are converted
 // with ElementFromPython / a bool / UnwrapDataset, errors naming `op`.
 MapFn MakeMapFn(nb::object fn, std::string op);

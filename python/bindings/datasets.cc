@@ -159,16 +159,18 @@ void RegisterSources(nb::module_& m) {
 
 void RegisterTransformations(nb::module_& m) {
   m.def("map", [](const DatasetHandle& h, nb::object fn, bool stateful, int64_t num_parallel_calls,
-                  bool deterministic) {
-    FunctionOptions options = CallableOptions(fn, stateful);
+                  bool deterministic, std::optional<std::string> name) {
+    FunctionOptions options = CallableOptions(fn, stateful, name);
     return Wrap(Map(h.dataset, MakeMapFn(std::move(fn), "map"), std::move(options),
                     num_parallel_calls, deterministic));
-  }, "input"_a, "fn"_a, "stateful"_a, "num_parallel_calls"_a, "deterministic"_a);
-  m.def("filter", [](const DatasetHandle& h, nb::object predicate, bool stateful) {
-    FunctionOptions options = CallableOptions(predicate, stateful);
+  }, "input"_a, "fn"_a, "stateful"_a, "num_parallel_calls"_a, "deterministic"_a,
+     "name"_a = nb::none());
+  m.def("filter", [](const DatasetHandle& h, nb::object predicate, bool stateful,
+                     std::optional<std::string> name) {
+    FunctionOptions options = CallableOptions(predicate, stateful, name);
     return Wrap(Filter(h.dataset, MakePredicateFn(std::move(predicate), "filter"),
                        std::move(options)));
-  }, "input"_a, "predicate"_a, "stateful"_a);
+  }, "input"_a, "predicate"_a, "stateful"_a, "name"_a = nb::none());
   m.def("batch", [](const DatasetHandle& h, int64_t batch_size, bool drop_remainder) {
     return Wrap(Batch(h.dataset, batch_size, drop_remainder));
   }, "input"_a, "batch_size"_a, "drop_remainder"_a);
@@ -206,10 +208,13 @@ void RegisterTransformations(nb::module_& m) {
   m.def("concatenate", [](const DatasetHandle& h, const DatasetHandle& other) {
     return Wrap(Concatenate(h.dataset, other.dataset));
   }, "input"_a, "other"_a);
-  m.def("flat_map", [](const DatasetHandle& h, nb::object fn, bool stateful) {
-    FunctionOptions options = CallableOptions(fn, stateful);
+  m.def("flat_map", [](const DatasetHandle& h, nb::object fn, bool stateful,
+                       std::optional<std::string> name) {
+    FunctionOptions options = CallableOptions(fn, stateful, name);
     return Wrap(FlatMap(h.dataset, MakeDatasetFn(std::move(fn), "flat_map"), std::move(options)));
-  }, "input"_a, "fn"_a, "stateful"_a);
+  }, "input"_a, "fn"_a, "stateful"_a, "name"_a = nb::none());
+  // The main script's module name, for reading older states' "__main__.f" (_fingerprint.py).
+  m.def("_set_main_module_name", &SetMainModuleName, "name"_a);
   m.def("window", [](const DatasetHandle& h, int64_t size, int64_t shift, int64_t stride,
                      bool drop_remainder) {
     return Wrap(Window(h.dataset, size, shift, stride, drop_remainder));

@@ -419,13 +419,14 @@ std::string CallableName(nb::handle fn) {
       nb::module_::import_("inputpipe._fingerprint").attr("callable_name")(fn));
 }
 
-FunctionOptions CallableOptions(nb::handle fn, bool stateful) {
+FunctionOptions CallableOptions(nb::handle fn, bool stateful,
+                                const std::optional<std::string>& name) {
   if (!PyCallable_Check(fn.ptr())) {
     throw nb::type_error(
         ("expected a callable, got " + TypeName(fn))
             .c_str());
   }
-  return FunctionOptions{.name = CallableName(fn),
+  return FunctionOptions{.name = name ? *name : CallableName(fn),
                          .stateful = stateful,
                          .run_calls = [](const std::function<void()>& calls) {
                            PythonSection section("calling a Python function");

@@ -40,12 +40,12 @@ void RegisterReorder(nb::module_& m) {
   }, "input"_a, "buffer_size"_a, "seed"_a.none(), "reshuffle_each_iteration"_a);
   m.def("interleave", [](const DatasetHandle& h, nb::object fn, int64_t cycle_length,
                          int64_t block_length, int64_t num_parallel_calls, bool deterministic,
-                         bool stateful) {
-    FunctionOptions options = CallableOptions(fn, stateful);
+                         bool stateful, std::optional<std::string> name) {
+    FunctionOptions options = CallableOptions(fn, stateful, name);
     return Wrap(Interleave(h.dataset, MakeDatasetFn(std::move(fn), "interleave"), cycle_length,
                            block_length, num_parallel_calls, deterministic, std::move(options)));
   }, "input"_a, "fn"_a, "cycle_length"_a, "block_length"_a, "num_parallel_calls"_a,
-     "deterministic"_a, "stateful"_a);
+     "deterministic"_a, "stateful"_a, "name"_a = nb::none());
   m.def("sample_from_datasets", [](const std::vector<DatasetHandle>& inputs,
                                    std::vector<double> weights, std::optional<int64_t> seed,
                                    bool stop_on_empty_dataset) {
@@ -63,14 +63,15 @@ void RegisterReorder(nb::module_& m) {
   // Exactly one of window_size and window_size_func (dataset.py checks it, as tf.data).
   m.def("group_by_window", [](const DatasetHandle& h, nb::object key_func, nb::object reduce_func,
                               std::optional<int64_t> window_size, nb::object window_size_func,
-                              bool stateful) {
-    FunctionOptions options = CallableOptions(key_func, stateful);
-    CallableOptions(reduce_func, stateful);  // checks that it is callable
-    // The functions identify the op: "fn=mod.key_of/mod.batch_window[/mod.size_of]".
-    options.name += "/" + CallableName(reduce_func);
+                              bool stateful, std::optional<std::string> name) {
+    FunctionOptions options = CallableOptions(key_func, stateful, name);
+    CallableOptions(reduce_func, stateful, name);  // checks that it is callable
+    // The functions identify the op: "fn=mod.key_of/mod.batch_window[/mod.size_of]", or the
+    // user's name= alone.
+    if (!name) options.name += "/" + CallableName(reduce_func);
     if (!window_size_func.is_none()) {
-      CallableOptions(window_size_func, stateful);
-      options.name += "/" + CallableName(window_size_func);
+      CallableOptions(window_size_func, stateful, name);
+      if (!name) options.name += "/" + CallableName(window_size_func);
     }
     KeyFn key_fn = [key = PythonCallable(std::move(key_func))](const Element& e) {
       PythonSection section("group_by_window: key_func");
@@ -99,7 +100,7 @@ void RegisterReorder(nb::module_& m) {
     return Wrap(GroupByWindow(h.dataset, std::move(key_fn), std::move(reduce_fn),
                               std::move(size_fn), std::move(options)));
   }, "input"_a, "key_func"_a, "reduce_func"_a, "window_size"_a.none(),
-     "window_size_func"_a.none(), "stateful"_a);
+     "window_size_func"_a.none(), "stateful"_a, "name"_a = nb::none());
   m.def("unique", [](const DatasetHandle& h) { return Wrap(Unique(h.dataset)); }, "input"_a);
   m.def("prefetch", [](const DatasetHandle& h, int64_t buffer_size) {
     return Wrap(Prefetch(h.dataset, buffer_size));

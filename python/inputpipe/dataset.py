@@ -22,11 +22,18 @@ keys must be str and come out sorted, as tf.nest orders them.
 
 Functions. map / filter / flat_map / interleave functions receive a tuple element unpacked as
 positional arguments (tf.data's convention), any other element as one argument. A function is
-identified in the pipeline fingerprint by "module.qualname" (a lambda also by a digest of its
-code, so that two different lambdas are told apart); it is assumed pure unless passed
+identified in the pipeline fingerprint by its name= when given ("map(fn=decode)"), else by
+"module.qualname" (the main script's functions by the script's module name, so that `python
+train.py` and `import train` agree; a lambda also by a digest of its source, so that two
+different lambdas are told apart; see inputpipe._fingerprint); it is assumed pure unless passed
 with stateful=True, which makes its op external state (see Iterator.save). Functions may run on
 the engine's worker threads (num_parallel_calls, prefetch); they take the GIL while they run.
 An exception raised by a function reaches the caller of next() with its original type.
+
+Names. Every op takes name= as tf.data's do. On an op with functions (map, filter, flat_map,
+interleave, group_by_window, bucket_by_sequence_length, from_generator) it is the functions'
+identity in the fingerprint; on the others (batch, shuffle, ...) it is accepted and enters
+nothing, so naming an op never invalidates a checkpoint.
 """
 
 import operator
@@ -51,6 +58,17 @@ def _parallelism(num_parallel_calls):
 
 def _deterministic(deterministic):
     return True if deterministic is None else bool(deterministic)
+
+
+def _function_name(name, op):
+    """An op's name= when it has a function: None, or the function's identity (a str)."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(f"{op}: name must be a str, got {type(name).__name__}")
+    if not name or "\n" in name or "\r" in name:  # a fingerprint is one entry per line
+        raise ValueError(f"{op}: name must be a non-empty str on one line, got {name!r}")
+    return name
 
 
 def _is_shape(value):
@@ -106,7 +124,7 @@ class Dataset:
     # ---- Sources ------------------------------------------------------------------------
 
     @staticmethod
-    def range(*args):
+    def range(*args, name=None):
         """range(stop), range(start, stop) or range(start, stop, step): int64 scalars."""
         if not 1 <= len(args) <= 3:
             raise TypeError(f"range expects 1 to 3 arguments (start, stop, step), got {len(args)}")
@@ -122,7 +140,7 @@ class Dataset:
         return Dataset(_core.range(start, stop, step))
 
     @staticmethod
-    def from_tensor_slices(tensors):
+    def from_tensor_slices(tensors, name=None):
         """Slices of `tensors` along their first dimension (a structure of arrays).
 
         A writeable numpy array is copied, so later writes to it do not change the dataset
@@ -135,12 +153,12 @@ class Dataset:
         return Dataset(_core.from_tensor_slices(tensors))
 
     @staticmethod
-    def from_tensors(tensors):
+    def from_tensors(tensors, name=None):
         """The single element `tensors`."""
         return Dataset(_core.from_tensors(tensors))
 
     @staticmethod
-    def counter(start=0, step=1):
+    def counter(start=0, step=1, name=None):
         """start, start + step, ... forever (int64 scalars)."""
         return Dataset(_core.counter(int(start), int(step)))
 
@@ -153,7 +171,7 @@ class Dataset:
         return from_generator(generator, output_signature=output_signature, name=name)
 
     @staticmethod
-    def list_files(file_pattern, shuffle=None, seed=None):
+    def list_files(file_pattern, shuffle=None, seed=None, name=None):
         """The files matching the glob pattern(s) as scalar bytes (tf.data.Dataset.list_files):
         shuffled by default; sorted by name with shuffle=False. A pattern matching nothing is a
         ValueError. The readers (inputpipe.CsvDataset, TFRecordDataset, TextLineDataset) take
@@ -163,7 +181,7 @@ class Dataset:
         return Dataset(_core.list_files(patterns, shuffle, None if seed is None else int(seed)))
 
     @staticmethod
-    def zip(*args, datasets=None):
+    def zip(*args, datasets=None, name=None):
         """Elements of several datasets together, up to the shortest.
 
         zip((a, b)), zip(a, b) and zip(datasets=(a, b)) give tuples; zip({"x": a, "y": b})
@@ -195,12 +213,13 @@ class Dataset:
                         f"got {type(structure).__name__}")
 
     @staticmethod
-    def random(seed=None):
+    def random(seed=None, name=None):
         """Random int64 scalars forever; seed=None picks one (saved with the state)."""
         return Dataset(_core.random(None if seed is None else int(seed)))
 
     @staticmethod
-    def sample_from_datasets(datasets, weights=None, seed=None, stop_on_empty_dataset=False):
+    def sample_from_datasets(datasets, weights=None, seed=None, stop_on_empty_dataset=False,
+                             name=None):
         """Elements of `datasets`, each drawn from input i with probability weights[i]."""
         handles = [d._handle for d in datasets]
         weights = [] if weights is None else [float(w) for w in weights]
@@ -208,7 +227,7 @@ class Dataset:
             handles, weights, None if seed is None else int(seed), bool(stop_on_empty_dataset)))
 
     @staticmethod
-    def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=True):
+    def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=True, name=None):
         """Each element comes from datasets[c], c being the next element of `choice_dataset`
         (int64 scalars in [0, len(datasets))). The stream ends when the choices end. When the
         chosen dataset has ended: stop_on_empty_dataset=True (the default, as tf.data's) ends
@@ -218,39 +237,49 @@ class Dataset:
 
     # ---- Transformations ----------------------------------------------------------------
 
-    def map(self, map_func, num_parallel_calls=None, deterministic=None, stateful=False):
+    def map(self, map_func, num_parallel_calls=None, deterministic=None, stateful=False,
+            name=None):
         """map_func applied to every element.
 
         num_parallel_calls: None = in the caller's thread; N or AUTOTUNE = worker threads.
         deterministic=False lets elements come in completion order. stateful=True declares
         that map_func has state of its own, which a save cannot capture (external state).
+        name="decode" is map_func's identity in the state's fingerprint ("map(fn=decode)"), in
+        place of its module.qualname or a lambda's source digest: a state restores into a map
+        of any function of that name, so that a function may be renamed, moved or edited; a
+        state saved under another name is a PipelineMismatchError (allow_changes=True restores
+        past it). Every op takes name= as tf.data's do; only an op's function is named by it.
         """
         return Dataset(_core.map(self._handle, map_func, bool(stateful),
                                  _parallelism(num_parallel_calls),
-                                 _deterministic(deterministic)))
+                                 _deterministic(deterministic),
+                                 name=_function_name(name, "map")))
 
-    def filter(self, predicate, stateful=False):
+    def filter(self, predicate, stateful=False, name=None):
         """The elements for which predicate returns True (a bool or a numpy bool scalar)."""
-        return Dataset(_core.filter(self._handle, predicate, bool(stateful)))
+        return Dataset(_core.filter(self._handle, predicate, bool(stateful),
+                                    name=_function_name(name, "filter")))
 
-    def flat_map(self, map_func, stateful=False):
+    def flat_map(self, map_func, stateful=False, name=None):
         """The elements of the datasets map_func returns, one dataset after the other."""
-        return Dataset(_core.flat_map(self._handle, map_func, bool(stateful)))
+        return Dataset(_core.flat_map(self._handle, map_func, bool(stateful),
+                                      name=_function_name(name, "flat_map")))
 
     def interleave(self, map_func, cycle_length=None, block_length=None, num_parallel_calls=None,
-                   deterministic=None, stateful=False):
+                   deterministic=None, stateful=False, name=None):
         """The datasets map_func returns, cycle_length at a time, block_length elements each."""
         return Dataset(_core.interleave(
             self._handle, map_func, AUTOTUNE if cycle_length is None else int(cycle_length),
             1 if block_length is None else int(block_length), _parallelism(num_parallel_calls),
-            _deterministic(deterministic), bool(stateful)))
+            _deterministic(deterministic), bool(stateful),
+            name=_function_name(name, "interleave")))
 
-    def batch(self, batch_size, drop_remainder=False):
+    def batch(self, batch_size, drop_remainder=False, name=None):
         """batch_size consecutive elements stacked (the last batch smaller unless dropped)."""
         return Dataset(_core.batch(self._handle, int(batch_size), bool(drop_remainder)))
 
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
-                     drop_remainder=False):
+                     drop_remainder=False, name=None):
         """batch, padding each tensor to padded_shapes (None / -1 = the batch's longest).
 
         padded_shapes and padding_values follow the element's structure; a shape is a list
@@ -267,35 +296,35 @@ class Dataset:
         return Dataset(_core.padded_batch(self._handle, int(batch_size), shapes, values,
                                           bool(drop_remainder)))
 
-    def unbatch(self):
+    def unbatch(self, name=None):
         """The slices of each element along its first dimension."""
         return Dataset(_core.unbatch(self._handle))
 
-    def repeat(self, count=None):
+    def repeat(self, count=None, name=None):
         """The dataset count times (None or -1: forever)."""
         return Dataset(_core.repeat(self._handle, _count(count)))
 
-    def take(self, count):
+    def take(self, count, name=None):
         """The first count elements (-1: all)."""
         return Dataset(_core.take(self._handle, int(count)))
 
-    def skip(self, count):
+    def skip(self, count, name=None):
         """All but the first count elements (-1: skip all)."""
         return Dataset(_core.skip(self._handle, int(count)))
 
-    def shard(self, num_shards, index):
+    def shard(self, num_shards, index, name=None):
         """Every num_shards-th element, starting at index."""
         return Dataset(_core.shard(self._handle, int(num_shards), int(index)))
 
-    def enumerate(self, start=0):
+    def enumerate(self, start=0, name=None):
         """(index, element) tuples, index counting from start."""
         return Dataset(_core.enumerate(self._handle, int(start)))
 
-    def concatenate(self, dataset):
+    def concatenate(self, dataset, name=None):
         """This dataset's elements, then dataset's (same structure and dtypes)."""
         return Dataset(_core.concatenate(self._handle, dataset._handle))
 
-    def window(self, size, shift=None, stride=1, drop_remainder=False):
+    def window(self, size, shift=None, stride=1, drop_remainder=False, name=None):
         """Windows of `size` elements as nested Datasets (a structure of them for structured
         elements), each starting `shift` (default size) after the previous one and taking
         every stride-th element."""
@@ -305,7 +334,7 @@ class Dataset:
         return Dataset(_core.window(self._handle, int(size), 0 if shift is None else int(shift),
                                     int(stride), bool(drop_remainder)))
 
-    def shuffle(self, buffer_size=None, seed=None, reshuffle_each_iteration=True):
+    def shuffle(self, buffer_size=None, seed=None, reshuffle_each_iteration=True, name=None):
         """Elements in random order.
 
         Without buffer_size: a global shuffle of a random-access dataset (a permutation of the
@@ -320,12 +349,12 @@ class Dataset:
         return Dataset(_core.shuffle(self._handle, int(buffer_size), seed,
                                      bool(reshuffle_each_iteration)))
 
-    def prefetch(self, buffer_size=AUTOTUNE):
+    def prefetch(self, buffer_size=AUTOTUNE, name=None):
         """Produces up to buffer_size elements ahead in a background thread."""
         return Dataset(_core.prefetch(self._handle, int(buffer_size)))
 
     def group_by_window(self, key_func, reduce_func, window_size=None, window_size_func=None,
-                        stateful=False):
+                        stateful=False, name=None):
         """Groups elements by key_func (an integer scalar key) into windows of window_size
         elements, or of window_size_func(key) elements for that key (called once per key, as
         tf.data; a size <= 0 is an error), and replaces each full window by the elements of
@@ -337,12 +366,13 @@ class Dataset:
                              "window_size_func")
         return Dataset(_core.group_by_window(
             self._handle, key_func, reduce_func,
-            None if window_size is None else int(window_size), window_size_func, bool(stateful)))
+            None if window_size is None else int(window_size), window_size_func, bool(stateful),
+            name=_function_name(name, "group_by_window")))
 
     def bucket_by_sequence_length(self, element_length_func, bucket_boundaries,
                                   bucket_batch_sizes, padded_shapes=None, padding_values=None,
                                   pad_to_bucket_boundary=False, no_padding=False,
-                                  drop_remainder=False):
+                                  drop_remainder=False, name=None):
         """Batches elements of similar length together, as tf.data's, from group_by_window and
         padded_batch.
 
@@ -369,8 +399,8 @@ class Dataset:
         if any(s <= 0 for s in sizes):
             raise ValueError(f"bucket_by_sequence_length: bucket_batch_sizes must be > 0, "
                              f"got {sizes}")
-        length_name = getattr(element_length_func, "__qualname__",
-                              type(element_length_func).__qualname__)
+        length_name = _function_name(name, "bucket_by_sequence_length") or getattr(
+            element_length_func, "__qualname__", type(element_length_func).__qualname__)
 
         def bucket_id(*args):
             length = int(element_length_func(*args))
@@ -417,7 +447,7 @@ class Dataset:
         bucket_batch_size.__qualname__ = f"bucket_by_sequence_length.size[sizes={sizes}]"
         return self.group_by_window(bucket_id, batch_bucket, window_size_func=bucket_batch_size)
 
-    def unique(self):
+    def unique(self, name=None):
         """Each distinct element once, in order of first appearance.
 
         Elements must be one tensor (any shape) of an integer, bool or string dtype, as
@@ -425,7 +455,7 @@ class Dataset:
         and -0.0, NaN) or a tuple / dict element is a ValueError."""
         return Dataset(_core.unique(self._handle))
 
-    def ignore_errors(self, log_warning=False):
+    def ignore_errors(self, log_warning=False, name=None):
         """Skips elements whose production raised a data error (malformed record, missing file)
         and counts them: inputpipe.ignored_error_count(iterator)."""
         return Dataset(_core.ignore_errors(self._handle, bool(log_warning)))

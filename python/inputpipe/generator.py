@@ -42,9 +42,12 @@ _JSON_TAG = b"j"
 
 
 def callable_name(fn):
-    """"module.qualname" of a callable, as the engine's fingerprints name functions."""
+    """"module.qualname" of a callable, as the engine's fingerprints name functions (the main
+    script's module by its name, as _fingerprint.module_name)."""
+    from inputpipe._fingerprint import module_name
     target = fn if hasattr(fn, "__qualname__") else type(fn)
-    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
+    module = module_name(getattr(target, '__module__', '?'))
+    return f"{module}.{getattr(target, '__qualname__', '?')}"
 
 
 def _numpy_dtype(dtype):

@@ -14,7 +14,8 @@ Everything runs in the C++ engine (include/inputpipe/readers.h): iterators save 
 (file, byte offset, fingerprint of the file) and resume mid-file exactly; index=True scans the
 files once so the dataset is random-access (len(), global shuffle). Errors: a missing file is an
 OSError, a malformed record an inputpipe.DataLossError naming the file, line or byte offset; a
-restore after a file changed an inputpipe.PipelineMismatchError naming the file.
+restore after a file changed an inputpipe.PipelineMismatchError naming the file. The readers
+take name= as tf.data's do; it enters no fingerprint (a reader has no function to name).
 
 A VarLenFeature comes out as TensorFlow's SparseTensor would, as a dict
 {"indices": int64[n, rank], "values": dtype[n], "dense_shape": int64[rank]}.
@@ -123,7 +124,7 @@ class TFRecordDataset(Dataset):
     __slots__ = ()
 
     def __init__(self, filenames, compression_type=None, buffer_size=None, num_parallel_reads=None,
-                 index=False, index_sidecar=False, max_record_bytes=None):
+                 index=False, index_sidecar=False, max_record_bytes=None, name=None):
         opts = _options(compression_type, buffer_size, index, index_sidecar, max_record_bytes)
         super().__init__(_reader(filenames, lambda names: _core.tfrecord(names, **opts),
                                  "TFRecordDataset", num_parallel_reads))
@@ -136,7 +137,7 @@ class TextLineDataset(Dataset):
     __slots__ = ()
 
     def __init__(self, filenames, compression_type=None, buffer_size=None, num_parallel_reads=None,
-                 index=False, index_sidecar=False, max_record_bytes=None):
+                 index=False, index_sidecar=False, max_record_bytes=None, name=None):
         opts = _options(compression_type, buffer_size, index, index_sidecar, max_record_bytes)
         super().__init__(_reader(filenames, lambda names: _core.text_line(names, **opts),
                                  "TextLineDataset", num_parallel_reads))
@@ -156,7 +157,7 @@ class CsvDataset(Dataset):
     def __init__(self, filenames, record_defaults, compression_type=None, buffer_size=None,
                  header=False, field_delim=",", use_quote_delim=True, na_value="",
                  select_cols=None, exclude_cols=None, index=False, index_sidecar=False,
-                 max_record_bytes=None):
+                 max_record_bytes=None, name=None):
         dtypes, defaults = [], []
         for i, spec in enumerate(record_defaults):
             if isinstance(spec, (list, tuple)):
@@ -197,11 +198,11 @@ class CsvDataset(Dataset):
             names = _filenames(filenames, "CsvDataset")
             self._batched = lambda n, drop: make(names, n, drop)
 
-    def batch(self, batch_size, drop_remainder=False, **kwargs):
+    def batch(self, batch_size, drop_remainder=False, name=None, **kwargs):
         """Dataset.batch, fused into the reader: the same batches (spanning files, the
         remainder kept unless drop_remainder), parsed straight into column arrays in C++."""
         if self._batched is None or kwargs or int(batch_size) <= 0:
-            return super().batch(batch_size, drop_remainder, **kwargs)
+            return super().batch(batch_size, drop_remainder, name=name, **kwargs)
         return Dataset(self._batched(int(batch_size), bool(drop_remainder)))
 
 

@@ -1,6 +1,8 @@
 // StateNode, StateWriter and StateReader: building and reading an iterator's state tree.
 #include "inputpipe/state.h"
 
+#include <mutex>
+
 #include "inputpipe/dataset.h"
 #include "inputpipe/errors.h"
 
@@ -89,18 +91,51 @@ thread_local const RestoreScope* current_scope = nullptr;
 
 }  // namespace
 
+namespace {
+
+std::mutex main_module_mu;
+std::string& MainModuleName() {
+  static std::string* name = new std::string;  // never destroyed: read while the process exits
+  return *name;
+}
+
+// "__main__.f" -> "train.f" (SetMainModuleName), everywhere in the entry: a group_by_window's
+// "fn=__main__.key/__main__.reduce", a partial's "functools.partial(__main__.f)#...".
+std::string WithMainModuleName(std::string entry) {
+  constexpr std::string_view kMain = "__main__.";
+  std::string name;
+  {
+    std::lock_guard<std::mutex> lock(main_module_mu);
+    name = MainModuleName();
+  }
+  if (name.empty()) return entry;
+  name += '.';
+  for (size_t at = entry.find(kMain); at != std::string::npos; at = entry.find(kMain, at)) {
+    entry.replace(at, kMain.size(), name);
+    at += name.size();
+  }
+  return entry;
+}
+
+}  // namespace
+
+void SetMainModuleName(std::string name) {
+  std::lock_guard<std::mutex> lock(main_module_mu);
+  MainModuleName() = std::move(name);
+}
+
 std::string CanonicalPipelineEntry(std::string_view entry) {
   constexpr std::string_view kOldHead = "parallel_map(";
   constexpr std::string_view kOldTail = ", deterministic=true)";
   const std::string_view body = Unindented(entry);
   if (body.size() < kOldHead.size() + kOldTail.size() || !body.starts_with(kOldHead) ||
       !body.ends_with(kOldTail)) {
-    return std::string(entry);
+    return WithMainModuleName(std::string(entry));
   }
   const std::string_view indent = entry.substr(0, entry.size() - body.size());
   const std::string_view fn_params =
       body.substr(kOldHead.size(), body.size() - kOldHead.size() - kOldTail.size());
-  return std::string(indent) + "map(" + std::string(fn_params) + ")";
+  return WithMainModuleName(std::string(indent) + "map(" + std::string(fn_params) + ")");
 }
 
 bool SameStateOp(std::string_view saved, std::string_view op) {

@@ -71,6 +71,27 @@ TEST(StateTest, AnEmptyPipelineEntryIsDataLossNotAnIndexError) {
 
 // ---- Identity across versions and allow_changes.
 
+// Older versions named a function of the main script "__main__.f"; today's name it by the
+// script's module ("train.f"), which the bindings pass to SetMainModuleName.
+TEST(StateTest, OldMainModuleEntriesReadAsTheScriptsModule) {
+  EXPECT_EQ(CanonicalPipelineEntry("  map(fn=__main__.parse)"), "  map(fn=__main__.parse)");
+  SetMainModuleName("train");
+  EXPECT_EQ(CanonicalPipelineEntry("  map(fn=__main__.parse)"), "  map(fn=train.parse)");
+  EXPECT_EQ(CanonicalPipelineEntry("group_by_window(fn=__main__.key/__main__.reduce)"),
+            "group_by_window(fn=train.key/train.reduce)");
+  EXPECT_EQ(CanonicalPipelineEntry("parallel_map(fn=__main__.f, deterministic=true)"),
+            "map(fn=train.f)");
+  EXPECT_EQ(CanonicalPipelineEntry("map(fn=lib.parse)"), "map(fn=lib.parse)");
+  DatasetPtr ds = Map(Range(0, 10), [](const Element& e) { return e; }, {.name = "train.parse"});
+  std::vector<std::string> old = ds->Pipeline();
+  old[0] = "map(fn=__main__.parse)";
+  EXPECT_EQ(DescribePipelineMismatch(old, *ds), "");
+  old[0] = "map(fn=__main__.other)";
+  EXPECT_NE(DescribePipelineMismatch(old, *ds), "");
+  SetMainModuleName("");
+  EXPECT_EQ(CanonicalPipelineEntry("map(fn=__main__.parse)"), "map(fn=__main__.parse)");
+}
+
 TEST(StateTest, OldParallelMapEntriesReadAsMap) {
   EXPECT_EQ(CanonicalPipelineEntry("parallel_map(fn=sq, deterministic=true)"), "map(fn=sq)");
   EXPECT_EQ(CanonicalPipelineEntry("    parallel_map(fn=f, stateful=true, deterministic=true)"),
