@@ -135,6 +135,14 @@ TEST(RandomMapTest, SeedIsPartOfTheFingerprint) {
   std::string state = it->Save();
   testing::ExpectError<PipelineMismatchError>(
       [&] { Seeded(10, 8)->MakeIterator()->Restore(state); }, {"seed=7", "seed=8"});
+  // Past the change: the saved position, the new seed's draws.
+  std::vector<std::string> warnings;
+  auto changed = Seeded(10, 8)->MakeIterator();
+  changed->Restore(state, RestoreOptions{.allow_changes = true}, &warnings);
+  std::vector<int64_t> expected = Expected(10, 8);
+  EXPECT_EQ(reorder_test::Ints(CollectFrom(*changed)),
+            std::vector<int64_t>(expected.begin() + 1, expected.end()));
+  EXPECT_EQ(warnings.size(), 1u);
 }
 
 TEST(RandomMapTest, PositionCountsAcrossRepeatWhenMapIsAfterIt) {
