@@ -126,7 +126,8 @@ def main():
     shutil.copy(csv_path, os.path.join(run_dir, "records.csv"))
     print(f"1. data set: {NUM_RECORDS} records in {csv_path} ({human(os.path.getsize(csv_path))})")
     print("   pipeline: CsvDataset (indexed, random-access) -> global shuffle (seed 7) -> repeat(4)"
-          " -> parallel map (4 threads) -> batch(32) -> prefetch(4)")
+          " -> parallel map (4 threads)\n             -> random augmentation (map with seed 7, 2 threads)"
+          " -> batch(32) -> prefetch(4)")
     print(f"   training: {args.steps} steps, model and input checkpoints every {args.save_steps} steps\n")
 
     print("2. uninterrupted reference run")

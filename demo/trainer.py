@@ -34,6 +34,19 @@ def featurize(record_id, x0, x1, x2, x3, label):
     return record_id, features, np.float32(label)
 
 
+def augment(record_id, features, label, rng):
+    """Random augmentation, the stand-in for an image's random crop and flip: with probability
+    1/2 a random "crop" (one of the four features, at a random place, zeroed) and small noise
+    on the features. `rng` is the numpy Generator map(seed=...) derives from the seed and the
+    element's position, so the resumed run draws exactly what the uninterrupted one drew (a
+    global np.random here would not resume: it is external state)."""
+    features = features.copy()
+    if rng.random() < 0.5:
+        features[rng.integers(FEATURES)] = 0.0
+    features[:FEATURES] += rng.normal(0.0, 0.01, FEATURES).astype(np.float32)
+    return record_id, features, label
+
+
 def make_pipeline(csv_path, seed):
     records = inputpipe.CsvDataset(
         [csv_path], record_defaults=[np.int64] + [np.float32] * (FEATURES + 1), header=True,
@@ -42,6 +55,7 @@ def make_pipeline(csv_path, seed):
             .shuffle(seed=seed)                        # ... a global shuffle: a permutation, no buffer
             .repeat(EPOCHS)                            # reshuffled each epoch, deterministically
             .map(featurize, num_parallel_calls=4)      # parallel map
+            .map(augment, seed=seed, num_parallel_calls=2)  # random, yet resumes exactly
             .batch(BATCH, drop_remainder=True)
             .prefetch(4))
 

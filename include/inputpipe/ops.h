@@ -41,6 +41,48 @@ struct FunctionOptions {
 };
 
 using MapFn = std::function<Element(const Element&)>;
+
+// The random numbers of one element of a seeded map (the Map overload taking a RandomMapFn):
+// a counter-based stream that is a pure function of (seed, position), where position is the
+// element's index in map's input since the iterator began (counted across a save and restore,
+// and the same with any number of threads). So a replay, a parallel map and a restored
+// iterator draw exactly the same numbers for the same element. A map under repeat() restarts
+// its positions each repetition (the same draws every epoch); a map after repeat() counts on
+// across repetitions (new draws every epoch).
+//
+//   DatasetPtr ds = Map(Repeat(images), [](const Element& e, ElementRng& rng) {
+//     bool flip = rng.UniformDouble() < 0.5;
+//     int64_t dx = rng.Uniform(9);  // a crop offset in [0, 9)
+//     return Crop(e, dx, flip);
+//   }, /*seed=*/42, {.name = "augment"});
+//
+// Also a UniformRandomBitGenerator, for the <random> distributions (whose results differ
+// between standard libraries: prefer Uniform / UniformDouble for outputs pinned everywhere).
+// Thread-safety: one call's object; not shared between calls.
+class ElementRng {
+ public:
+  using result_type = uint64_t;
+  ElementRng(int64_t seed, int64_t position);
+
+  // The next 64 random bits.
+  uint64_t operator()();
+  // Uniform in [0, n). REQUIRES: n > 0.
+  int64_t Uniform(int64_t n);
+  // Uniform in [0, 1), 53 random bits.
+  double UniformDouble();
+
+  int64_t seed() const { return seed_; }
+  int64_t position() const { return position_; }
+  static constexpr uint64_t min() { return 0; }
+  static constexpr uint64_t max() { return ~uint64_t{0}; }
+
+ private:
+  int64_t seed_;
+  int64_t position_;
+  uint64_t key_;
+  uint64_t counter_ = 0;
+};
+using RandomMapFn = std::function<Element(const Element&, ElementRng&)>;
 using PredicateFn = std::function<bool(const Element&)>;
 using DatasetFn = std::function<DatasetPtr(const Element&)>;
 using KeyFn = std::function<int64_t(const Element&)>;
@@ -75,6 +117,13 @@ DatasetPtr FromGenerator(std::function<Generator()> make, std::string name = "ge
 // num_parallel_calls: 0 = in the caller's thread; N > 0 or kAutotune = worker threads.
 // deterministic=false lets outputs come in completion order (still exactly once across a save).
 DatasetPtr Map(DatasetPtr input, MapFn fn, FunctionOptions options = {},
+               int64_t num_parallel_calls = 0, bool deterministic = true);
+// map with random numbers: fn(element, rng), rng an ElementRng of (seed, the element's
+// position), so random augmentation resumes exactly (a function that draws from a global
+// generator instead is external state, which a save cannot capture). The seed is part of the
+// fingerprint; the state gains the position ("position"), which a map without a seed does not
+// save.
+DatasetPtr Map(DatasetPtr input, RandomMapFn fn, int64_t seed, FunctionOptions options = {},
                int64_t num_parallel_calls = 0, bool deterministic = true);
 DatasetPtr Filter(DatasetPtr input, PredicateFn predicate, FunctionOptions options = {});
 DatasetPtr Batch(DatasetPtr input, int64_t batch_size, bool drop_remainder = false);

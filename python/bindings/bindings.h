@@ -157,6 +157,8 @@ class PythonCallable {
   // fn(*element) for a tuple element, fn(element) otherwise (tf.data's convention).
   // REQUIRES: the GIL.
   nb::object CallWithElement(const Element& element) const;
+  // The same with `last` as one more argument: fn(*element, last).
+  nb::object CallWithElement(const Element& element, nb::handle last) const;
   const nb::object& fn() const { return *fn_; }
 
  private:
@@ -172,6 +174,9 @@ FunctionOptions CallableOptions(nb::handle fn, bool stateful,
 // C++ callables around a Python one; each takes the GIL while it runs. Results are converted
 // with ElementFromPython / a bool / UnwrapDataset, errors naming `op`.
 MapFn MakeMapFn(nb::object fn, std::string op);
+// fn(*element, rng) with rng the numpy.random.Generator of the call's ElementRng's (seed,
+// position): inputpipe._random.element_rng.
+RandomMapFn MakeRandomMapFn(nb::object fn, std::string op);
 PredicateFn MakePredicateFn(nb::object fn, std::string op);
 DatasetFn MakeDatasetFn(nb::object fn, std::string op);
 

@@ -159,12 +159,16 @@ void RegisterSources(nb::module_& m) {
 
 void RegisterTransformations(nb::module_& m) {
   m.def("map", [](const DatasetHandle& h, nb::object fn, bool stateful, int64_t num_parallel_calls,
-                  bool deterministic, std::optional<std::string> name) {
+                  bool deterministic, std::optional<int64_t> seed, std::optional<std::string> name) {
     FunctionOptions options = CallableOptions(fn, stateful, name);
+    if (seed) {
+      return Wrap(Map(h.dataset, MakeRandomMapFn(std::move(fn), "map"), *seed, std::move(options),
+                      num_parallel_calls, deterministic));
+    }
     return Wrap(Map(h.dataset, MakeMapFn(std::move(fn), "map"), std::move(options),
                     num_parallel_calls, deterministic));
   }, "input"_a, "fn"_a, "stateful"_a, "num_parallel_calls"_a, "deterministic"_a,
-     "name"_a = nb::none());
+     "seed"_a.none() = nb::none(), "name"_a = nb::none());
   m.def("filter", [](const DatasetHandle& h, nb::object predicate, bool stateful,
                      std::optional<std::string> name) {
     FunctionOptions options = CallableOptions(predicate, stateful, name);

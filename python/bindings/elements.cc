@@ -412,6 +412,12 @@ nb::object PythonCallable::CallWithElement(const Element& element) const {
   }
 }
 
+nb::object PythonCallable::CallWithElement(const Element& element, nb::handle last) const {
+  nb::object arg = ElementToPython(element);
+  if (element.is_tuple()) return (*fn_)(*nb::borrow<nb::tuple>(arg), last);
+  return (*fn_)(arg, last);
+}
+
 std::string CallableName(nb::handle fn) {
   // Module and qualname; lambdas and functools.partial with a digest of their code and bound
   // values, which tells apart callables that share a qualname (_fingerprint.py).
@@ -438,6 +444,21 @@ MapFn MakeMapFn(nb::object fn, std::string op) {
   return [callable = PythonCallable(std::move(fn)), op = std::move(op)](const Element& e) {
     PythonSection section(op);
     nb::object result = callable.CallWithElement(e);
+    return ElementFromPython(result, op.c_str());
+  };
+}
+
+RandomMapFn MakeRandomMapFn(nb::object fn, std::string op) {
+  nb::object element_rng;
+  {
+    PythonSection section(op);
+    element_rng = nb::module_::import_("inputpipe._random").attr("element_rng");
+  }
+  return [callable = PythonCallable(std::move(fn)), make_rng = PythonCallable(element_rng),
+          op = std::move(op)](const Element& e, ElementRng& rng) {
+    PythonSection section(op);
+    nb::object generator = make_rng.fn()(rng.seed(), rng.position());
+    nb::object result = callable.CallWithElement(e, generator);
     return ElementFromPython(result, op.c_str());
   };
 }

@@ -238,7 +238,7 @@ class Dataset:
     # ---- Transformations ----------------------------------------------------------------
 
     def map(self, map_func, num_parallel_calls=None, deterministic=None, stateful=False,
-            name=None):
+            seed=None, name=None):
         """map_func applied to every element.
 
         num_parallel_calls: None = in the caller's thread; N or AUTOTUNE = worker threads.
@@ -249,10 +249,24 @@ class Dataset:
         of any function of that name, so that a function may be renamed, moved or edited; a
         state saved under another name is a PipelineMismatchError (allow_changes=True restores
         past it). Every op takes name= as tf.data's do; only an op's function is named by it.
+
+        seed=S (an int) is for random augmentation: map_func(element, rng) gets, as its last
+        argument, a numpy.random.Generator that is a pure function of (S, the element's
+        position in map's input since the iterator began), so the draws are the same on
+        replay, with any num_parallel_calls and after a restore, in this process or another.
+        Place the map after repeat() for new draws every epoch (its positions count on across
+        repetitions); a map before repeat() draws the same numbers each epoch. The seed is part
+        of the pipeline's identity. The exact rule is in docs/random_augmentation.md.
+
+        A map_func that draws from global random state (np.random.rand, random.random, a
+        Generator created outside it) is external state: a save cannot capture that state, so
+        a restored run draws other numbers than the uninterrupted one, silently. Use seed= and
+        the rng argument instead.
         """
         return Dataset(_core.map(self._handle, map_func, bool(stateful),
                                  _parallelism(num_parallel_calls),
                                  _deterministic(deterministic),
+                                 None if seed is None else int(seed),
                                  name=_function_name(name, "map")))
 
     def filter(self, predicate, stateful=False, name=None):

@@ -2,11 +2,15 @@
 // and fn is pure. A stateful fn is external state: the save policy decides (see state.h).
 // num_parallel_calls != 0 is parallel_map.cc; with deterministic=true it is the same op to a
 // state (same fingerprint, same node), so a state of either restores into the other.
+//
+// map(fn, seed): fn(element, rng) with an ElementRng of (seed, position) (map_dataset.h); the
+// state is then the input's plus "position", the elements read so far.
 #include "core/op_skeleton.h"
 #include "core/record_location.h"
 #include "inputpipe/ops.h"
 #include "ops/map_dataset.h"
 #include "ops/parallel_map.h"
+#include "ops/random_util.h"
 
 namespace inputpipe {
 
@@ -28,10 +32,16 @@ class MapIterator : public UnaryIterator<MapDataset> {
 
  protected:
   std::optional<Element> GetNextInternal() override {
-    std::optional<Element> element = input_->GetNext();
+    std::optional<Element> element;
+    try {
+      element = input_->GetNext();
+    } catch (const Error&) {
+      ++position_;  // an input error takes a position, as it takes a slot of parallel map's
+      throw;
+    }
     if (!element) return std::nullopt;
     try {
-      return dataset().fn(*element);
+      return dataset().fn(*element, position_++);
     } catch (const Error& e) {
       // A reader as the input: name the file, record and byte offset of the rejected record.
       if (const auto* locator = dynamic_cast<const RecordLocator*>(input_.get())) {
@@ -43,6 +53,7 @@ class MapIterator : public UnaryIterator<MapDataset> {
   void SaveInternal(StateWriter& w) override {
     dataset().ReportIfStateful(w);
     SaveInput(w);
+    dataset().SavePosition(w, position_);
   }
   // A node of a deterministic parallel map (this layout) restores here too; one with the
   // elements a deterministic=false parallel map delivered ahead of its input's state does not:
@@ -53,20 +64,54 @@ class MapIterator : public UnaryIterator<MapDataset> {
                           r.node().blobs.front().first + "' field; a map's state is its input's");
     }
     RestoreInput(r);
+    position_ = dataset().RestorePosition(r);
   }
+
+ private:
+  int64_t position_ = 0;  // elements read from the input (an input error counts as one)
 };
 
-}  // namespace
-
-DatasetPtr Map(DatasetPtr input, MapFn fn, FunctionOptions options, int64_t num_parallel_calls,
-               bool deterministic) {
-  CheckInput(input, "map");
-  CheckFn(fn, "map");
+DatasetPtr MakeMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
+                   int64_t num_parallel_calls, bool deterministic) {
   if (num_parallel_calls != 0) {
     return MakeParallelMap(std::move(input), std::move(fn), std::move(options), num_parallel_calls,
                            deterministic);
   }
   return std::make_shared<MapDataset>(std::move(input), std::move(fn), std::move(options));
+}
+
+}  // namespace
+
+ElementRng::ElementRng(int64_t seed, int64_t position)
+    : seed_(seed),
+      position_(position),
+      key_(MixKey(static_cast<uint64_t>(seed), static_cast<uint64_t>(position))) {}
+
+uint64_t ElementRng::operator()() { return CounterHash(key_, counter_++); }
+
+int64_t ElementRng::Uniform(int64_t n) {
+  if (n <= 0) {
+    throw InvalidArgumentError("ElementRng::Uniform: n must be > 0, got " + std::to_string(n));
+  }
+  return UniformIndex((*this)(), n);
+}
+
+double ElementRng::UniformDouble() { return inputpipe::UniformDouble((*this)()); }
+
+DatasetPtr Map(DatasetPtr input, MapFn fn, FunctionOptions options, int64_t num_parallel_calls,
+               bool deterministic) {
+  CheckInput(input, "map");
+  CheckFn(fn, "map");
+  return MakeMap(std::move(input), MapFunction{std::move(fn), {}, std::nullopt}, std::move(options),
+                 num_parallel_calls, deterministic);
+}
+
+DatasetPtr Map(DatasetPtr input, RandomMapFn fn, int64_t seed, FunctionOptions options,
+               int64_t num_parallel_calls, bool deterministic) {
+  CheckInput(input, "map");
+  CheckFn(fn, "map");
+  return MakeMap(std::move(input), MapFunction{{}, std::move(fn), seed}, std::move(options),
+                 num_parallel_calls, deterministic);
 }
 
 }  // namespace inputpipe

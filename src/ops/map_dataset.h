@@ -1,35 +1,84 @@
 // The dataset half shared by map and parallel_map: the same fn over the same input, so the
 // same cardinality, random access and fingerprint start; they differ only in their iterators.
+//
+// A seeded map (Map with a RandomMapFn) calls fn(element, ElementRng(seed, position)), where
+// position is the element's index in map's input since the iterator began: both iterators
+// count it the same way (an input error counts as an element, as it takes a place in parallel
+// map's window) and save it under "position" only when seeded, so an unseeded map's state is
+// its input's, byte for byte as before seeds existed.
 #ifndef INPUTPIPE_OPS_MAP_DATASET_H_
 #define INPUTPIPE_OPS_MAP_DATASET_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/op_skeleton.h"
+#include "inputpipe/errors.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
 
+// map's function: fn(element), or random_fn(element, rng) when seeded.
+struct MapFunction {
+  MapFn fn;
+  RandomMapFn random_fn;
+  std::optional<int64_t> seed;  // set iff random_fn is
+
+  // The element at `position` of map's input, mapped.
+  Element operator()(const Element& element, int64_t position) const {
+    if (!seed) return fn(element);
+    ElementRng rng(*seed, position);
+    return random_fn(element, rng);
+  }
+};
+
 class MapDatasetBase : public UnaryDataset {
  public:
-  MapDatasetBase(DatasetPtr input, MapFn fn, FunctionOptions options)
+  MapDatasetBase(DatasetPtr input, MapFunction fn, FunctionOptions options)
       : UnaryDataset(std::move(input)), fn(std::move(fn)), options(std::move(options)) {}
 
   bool IsRandomAccess() const override { return !options.stateful && input_->IsRandomAccess(); }
-  Element Get(int64_t index) const override { return fn(input_->Get(index)); }
+  // The index-th element is the one at position index of an iterator's input.
+  Element Get(int64_t index) const override { return fn(input_->Get(index), index); }
 
   // A stateful fn is external state: the save policy decides (see state.h).
   void ReportIfStateful(StateWriter& w) const { inputpipe::ReportIfStateful(w, options, "map"); }
 
+  // A seeded map's position in its state; nothing without a seed.
+  void SavePosition(StateWriter& w, int64_t position) const {
+    if (fn.seed) w.WriteInt(kPosition, position);
+  }
+  // The saved position: 0 without a seed or where the state has none (saved without a seed and
+  // restored with allow_changes).
+  int64_t RestorePosition(const StateReader& r) const {
+    if (!fn.seed) return 0;
+    for (const auto& [key, value] : r.node().ints) {
+      if (key != kPosition) continue;
+      if (value < 0) {
+        throw DataLossError("corrupt state: map(" + params() + ") has position " +
+                            std::to_string(value));
+      }
+      return value;
+    }
+    return 0;
+  }
+
  protected:
-  // The start of params(): "fn=NAME" and ", stateful=true" when it is.
-  std::string FnParams() const { return FnParam("fn", options); }
+  // The start of params(): "fn=NAME", ", stateful=true" when it is, ", seed=S" when seeded.
+  std::string FnParams() const {
+    std::string params = FnParam("fn", options);
+    if (fn.seed) params += ", seed=" + std::to_string(*fn.seed);
+    return params;
+  }
 
  public:
   // File-local iterators of map and parallel map read these directly.
-  const MapFn fn;
+  const MapFunction fn;
   const FunctionOptions options;
+
+ private:
+  static constexpr char kPosition[] = "position";
 };
 
 }  // namespace inputpipe

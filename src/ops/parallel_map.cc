@@ -28,6 +28,10 @@
 // "parallel_map(fn=..., deterministic=true)": state.cc reads that as "map(fn=...)". With
 // deterministic=false the order depends on timing: "parallel_map(fn=..., deterministic=false)",
 // an identity of its own.
+//
+// Seeded (map(fn, seed)): each slot carries its position, the restored position plus its
+// offset from the dispatcher's start, so fn draws what the sequential map draws for that
+// element whatever the thread count; the state adds "position", the elements before the base.
 #include "ops/parallel_map.h"
 
 #include <algorithm>
@@ -62,7 +66,7 @@ class ParallelMapIterator;
 class ParallelMapDataset
     : public OpDataset<ParallelMapDataset, ParallelMapIterator, MapDatasetBase> {
  public:
-  ParallelMapDataset(DatasetPtr input, MapFn fn, FunctionOptions options, int64_t threads,
+  ParallelMapDataset(DatasetPtr input, MapFunction fn, FunctionOptions options, int64_t threads,
                      bool deterministic)
       : OpDataset(std::move(input), std::move(fn), std::move(options)),
         threads(threads),
@@ -111,9 +115,11 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
     dataset().ReportIfStateful(w);
     std::shared_ptr<const StateNode> base;
     std::vector<int64_t> ahead;
+    int64_t position;
     {
       MutexLock lock(mu_);
       base = base_node_;
+      position = start_position_ + popped_;
       for (size_t i = 0; i < window_.size(); ++i) {
         if (window_[i]->delivered) ahead.push_back(static_cast<int64_t>(i));
       }
@@ -129,6 +135,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
     } else {  // neither started nor restored: the input is ours to save
       SaveInput(w);
     }
+    dataset().SavePosition(w, position);
     if (!ahead.empty()) {
       PositionBitmap delivered(ahead.back() + 1);
       for (int64_t i : ahead) delivered.Set(i);
@@ -142,6 +149,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
       MutexLock lock(mu_);
       base_node_ = std::make_shared<const StateNode>(r.ChildNode(kInputKey));
     }
+    start_position_ = dataset().RestorePosition(r);
     // Written only by deterministic=false, when elements were delivered ahead.
     if (const std::string* bytes = r.FindBytes(kDeliveredAhead)) {
       if (dataset().deterministic) {
@@ -162,6 +170,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
     std::optional<Element> output;
     std::exception_ptr error;
     std::shared_ptr<const StateNode> node_after;  // the input's state right after this element
+    int64_t position = 0;                         // in the input since the iterator began
     bool done = false;                            // fn returned or threw
     bool delivered = false;                       // handed to the consumer (or before the save)
   };
@@ -216,6 +225,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
       if (skip) ++next_skip;
       auto slot = std::make_shared<Slot>();
       slot->node_after = read.state;
+      slot->position = start_position_ + offset;
       MutexLock lock(mu_);
       if (read.end()) {
         input_done_ = true;
@@ -267,7 +277,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
           std::optional<Element> output;
           std::exception_ptr error;
           try {
-            output = dataset().fn(run[called]->input);
+            output = dataset().fn(run[called]->input, run[called]->position);
           } catch (...) {
             error = std::current_exception();
           }
@@ -300,9 +310,11 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
   const int64_t capacity_;
   // The dispatcher's alone once started (the consumer's before): reader_ (so input_) and
   // skip_, the sorted offsets after the restored base delivered before the save, constant once
-  // the threads run.
+  // the threads run. start_position_, the restored position (0 when not restored), is constant
+  // once they run.
   PairedReader reader_;
   std::vector<int64_t> skip_;
+  int64_t start_position_ = 0;
 
   Mutex mu_;               // also guards the fields of the Slots in window_ and work_
   CondVar dispatcher_cv_;  // room in window_, or stopping
@@ -323,7 +335,7 @@ int64_t AutotuneThreads() {
   return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
 }
 
-DatasetPtr MakeParallelMap(DatasetPtr input, MapFn fn, FunctionOptions options,
+DatasetPtr MakeParallelMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
                            int64_t num_parallel_calls, bool deterministic) {
   if (num_parallel_calls < 0 && num_parallel_calls != kAutotune) {
     throw InvalidArgumentError("map: num_parallel_calls must be >= 0 or AUTOTUNE (-1), got " +

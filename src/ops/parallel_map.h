@@ -6,11 +6,12 @@
 #include <cstdint>
 
 #include "inputpipe/ops.h"
+#include "ops/map_dataset.h"
 
 namespace inputpipe {
 
 // REQUIRES: input and fn non-null; num_parallel_calls > 0 or kAutotune.
-DatasetPtr MakeParallelMap(DatasetPtr input, MapFn fn, FunctionOptions options,
+DatasetPtr MakeParallelMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
                            int64_t num_parallel_calls, bool deterministic);
 
 // The thread count kAutotune stands for: the hardware threads (at least 1).
