@@ -139,7 +139,9 @@ std::string CheckPipelineAllowing(const std::vector<std::string>& saved, const D
 
 // A fingerprint entry of an older version as today's code writes the same identity, keeping
 // its indentation; other entries unchanged. "parallel_map(fn=f, deterministic=true)" is
-// "map(fn=f)": a deterministic parallel map's output is map's whatever its thread count.
+// "map(fn=f)": a deterministic parallel map's output is map's whatever its thread count. A
+// reader's "csv(files=['a.csv', 'b.csv'])" is "csv(files=2)": files are identified by their
+// contents, which the reader checks itself (src/readers/file_identity.h).
 std::string CanonicalPipelineEntry(std::string_view entry);
 // Whether an iterator of op `op` restores a node written by op `saved`: the same name, or
 // "map" and "parallel_map", whose iterators share one node layout (the input's state; a
