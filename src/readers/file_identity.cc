@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <tuple>
 
 #include "core/tensor_ops.h"
@@ -25,7 +26,18 @@ constexpr uint64_t kListSeed = 0x66696c652d6c7374ULL;      // "file-lst"
 // this forgets them all at once and computes again (only a cost, never a wrong answer).
 class DigestCache {
  public:
-  using Key = std::tuple<const FileSystem*, std::string, int64_t, int64_t>;
+  struct Key {
+    std::weak_ptr<FileSystem> fs;  // by owner: unique while the entry lives
+    std::string path;
+    int64_t size, mtime_ns;
+  };
+  struct KeyLess {
+    bool operator()(const Key& a, const Key& b) const {
+      if (a.fs.owner_before(b.fs)) return true;
+      if (b.fs.owner_before(a.fs)) return false;
+      return std::tie(a.path, a.size, a.mtime_ns) < std::tie(b.path, b.size, b.mtime_ns);
+    }
+  };
   bool Find(const Key& key, uint64_t* digest) {
     MutexLock lock(mu_);
     auto it = digests_.find(key);
@@ -42,7 +54,7 @@ class DigestCache {
  private:
   static constexpr size_t kMaxEntries = 1 << 16;
   Mutex mu_;
-  std::map<Key, uint64_t> digests_ GUARDED_BY(mu_);
+  std::map<Key, uint64_t, KeyLess> digests_ GUARDED_BY(mu_);
 };
 
 DigestCache& Cache() {
@@ -168,25 +180,27 @@ bool ParseOldFilesParam(std::string_view s, size_t pos, int64_t* count, size_t* 
 
 }  // namespace
 
-FileIdentity IdentifyFile(FileSystem& fs, const std::string& path, const FileStat& stat,
-                          const std::string& op) {
+FileIdentity IdentifyFile(const std::shared_ptr<FileSystem>& fs, const std::string& path,
+                          const FileStat& stat, const std::string& op) {
   FileIdentity id{stat.size, 0};
   if (!stat.identity.empty()) {
     id.digest = HashBytes(stat.identity.data(), stat.identity.size(), kIdentitySeed);
     return id;
   }
-  DigestCache::Key key{&fs, path, stat.size, stat.mtime_ns};
+  DigestCache::Key key{fs, path, stat.size, stat.mtime_ns};
   if (Cache().Find(key, &id.digest)) return id;
-  id.digest = DigestBytes(fs, path, stat.size, op);
+  id.digest = DigestBytes(*fs, path, stat.size, op);
   Cache().Insert(std::move(key), id.digest);
   return id;
 }
 
-FileIdentity IdentifyFile(FileSystem& fs, const std::string& path, const std::string& op) {
-  return IdentifyFile(fs, path, StatFileFully(fs, path, op), op);
+FileIdentity IdentifyFile(const std::shared_ptr<FileSystem>& fs, const std::string& path,
+                          const std::string& op) {
+  return IdentifyFile(fs, path, StatFileFully(*fs, path, op), op);
 }
 
 std::string DescribeIdentityChange(const FileIdentity& saved, const FileIdentity& now) {
+  if (now.size < 0) return "not found now, " + std::to_string(saved.size) + " bytes when saved";
   if (saved.size != now.size) {
     return std::to_string(now.size) + " bytes, " + std::to_string(saved.size) + " when saved";
   }

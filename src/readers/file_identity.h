@@ -29,6 +29,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,12 +50,14 @@ struct FileIdentity {
   bool operator==(const FileIdentity&) const = default;
 };
 
-// The identity of the file `stat` describes (a Stat of `path` on `fs`). IOError naming `op` and
-// the file when it cannot be read.
-FileIdentity IdentifyFile(FileSystem& fs, const std::string& path, const FileStat& stat,
-                          const std::string& op);
+// The identity of the file `stat` describes (a Stat of `path` on `fs`). IOError naming `op`, the
+// file and the byte offset when it cannot be read. The cache knows `fs` by its owner, so a file
+// system destroyed and another made at the same address never share digests.
+FileIdentity IdentifyFile(const std::shared_ptr<FileSystem>& fs, const std::string& path,
+                          const FileStat& stat, const std::string& op);
 // Stats `path` first (IOError naming `op` and the file if it cannot).
-FileIdentity IdentifyFile(FileSystem& fs, const std::string& path, const std::string& op);
+FileIdentity IdentifyFile(const std::shared_ptr<FileSystem>& fs, const std::string& path,
+                          const std::string& op);
 
 // What differs between two identities of one file: "120 bytes, 100 when saved" or "the same
 // size (100 bytes), other bytes".

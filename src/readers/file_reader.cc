@@ -13,8 +13,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <exception>
 #include <functional>
 #include <iostream>
+#include <utility>
 
 #include "core/record_location.h"
 #include "readers/file_identity.h"
@@ -249,6 +251,9 @@ class FileReaderDataset : public Dataset {
 
   const std::vector<std::string>& files() const { return files_; }
   FileSystem& file_system(size_t f) const { return *file_systems_[f]; }
+  const std::shared_ptr<FileSystem>& shared_file_system(size_t f) const {
+    return file_systems_[f];
+  }
   const RecordFormat& format() const { return *format_; }
   Compression compression() const { return compression_; }
   size_t buffer_size() const { return buffer_size_; }
@@ -319,7 +324,7 @@ void FileReaderDataset::BuildIndex() {
     }
     const FileStat stat = StatFileFully(fs, path, op);
     const FileFingerprint fp{stat.size, stat.mtime_ns};
-    const FileIdentity identity = IdentifyFile(fs, path, stat, op);
+    const FileIdentity identity = IdentifyFile(file_systems_[f], path, stat, op);
     std::optional<FileIndex> index;
     const std::string sidecar = path + kSidecarSuffix;
     if (options_.index_sidecar) index = ReadSidecar(fs, sidecar, fp, signature, op);
@@ -402,9 +407,10 @@ void FileReaderDataset::ReadIndexed(
 // Streaming: one file open at a time.
 class FileReaderIterator : public Iterator, public RecordLocator {
  public:
-  explicit FileReaderIterator(const FileReaderDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), identities_(IdentifyAllFiles(ds)),
-        encoded_identities_(EncodeFileIdentities(identities_)) {}
+  explicit FileReaderIterator(const FileReaderDataset& ds) : Iterator(ds.shared()), ds_(ds) {
+    IdentifyAllFiles();
+    encoded_identities_ = EncodeFileIdentities(identities_);
+  }
 
   std::string LastRecordLocation() const override {
     if (!last_) return "";
@@ -458,6 +464,10 @@ class FileReaderIterator : public Iterator, public RecordLocator {
     const auto& files = ds_.files();
     const std::string& op = ds_.op_name();
     file_index_ = static_cast<size_t>(r.ReadIntInRange(kFile, 0, static_cast<int64_t>(files.size())));
+    // A file that cannot be read now cannot be compared: its error, not a "change".
+    for (auto& error : identify_errors_) {
+      if (error) std::rethrow_exception(error);
+    }
     // Saved by an older version: files identified by (size, mtime).
     const bool old_state = !HasInt(r, kDigest);
     // The open file is checked first, so that a change to it is named precisely.
@@ -481,6 +491,7 @@ class FileReaderIterator : public Iterator, public RecordLocator {
     }
     const std::string& path = files[file_index_];
     FileSystem& fs = ds_.file_system(file_index_);
+    const std::shared_ptr<FileSystem>& shared_fs = ds_.shared_file_system(file_index_);
     const FileStat stat = StatFileFully(fs, path, op);
     const FileFingerprint now{stat.size, stat.mtime_ns};
     if (old_state) {
@@ -493,7 +504,7 @@ class FileReaderIterator : public Iterator, public RecordLocator {
       }
     } else {
       FileIdentity saved{r.ReadInt(kSize), static_cast<uint64_t>(r.ReadInt(kDigest))};
-      FileIdentity identity = IdentifyFile(fs, path, stat, op);
+      FileIdentity identity = IdentifyFile(shared_fs, path, stat, op);
       if (!(saved == identity)) {
         RefuseChangeUnlessAllowed(op + ": file " + FileInList(files, file_index_) +
                                   " changed since the state was saved: " +
@@ -516,7 +527,7 @@ class FileReaderIterator : public Iterator, public RecordLocator {
       throw PipelineMismatchError(op + ": file " + Quote(path) +
                                   " changed while the state was being restored");
     }
-    open_identity_ = IdentifyFile(fs, path, in_->stat(), op);
+    open_identity_ = IdentifyFile(shared_fs, path, in_->stat(), op);
     try {
       in_->Seek(static_cast<uint64_t>(offset));
     } catch (const DataLossError& e) {
@@ -553,11 +564,15 @@ class FileReaderIterator : public Iterator, public RecordLocator {
   void Open() {
     pos_ = RecordPosition{};
     try {
-      FileSystem& fs = ds_.file_system(file_index_);
+      if (identify_errors_[file_index_]) {
+        std::rethrow_exception(std::exchange(identify_errors_[file_index_], nullptr));
+      }
       const std::string& path = ds_.files()[file_index_];
-      in_ = InputStream::OpenFile(fs, path, ds_.compression(), ds_.buffer_size(), ds_.op_name());
+      in_ = InputStream::OpenFile(ds_.file_system(file_index_), path, ds_.compression(),
+                                  ds_.buffer_size(), ds_.op_name());
       // As the file is now (cached: computed when the iterator was made, unless it changed).
-      open_identity_ = IdentifyFile(fs, path, in_->stat(), ds_.op_name());
+      open_identity_ =
+          IdentifyFile(ds_.shared_file_system(file_index_), path, in_->stat(), ds_.op_name());
       ds_.format().StartFile(*in_, pos_);
     } catch (const Error&) {
       NextFile();
@@ -570,19 +585,28 @@ class FileReaderIterator : public Iterator, public RecordLocator {
     pos_ = RecordPosition{};
   }
 
-  // A missing or unreadable file is size -1: it fails when opened, naming itself.
-  static std::vector<FileIdentity> IdentifyAllFiles(const FileReaderDataset& ds) {
-    std::vector<FileIdentity> out;
-    out.reserve(ds.files().size());
-    for (size_t f = 0; f < ds.files().size(); ++f) {
-      FileIdentity id{-1, 0};
+  // Every file's identity now. One that cannot be stat'ed (missing) is size -1: it fails when
+  // opened, naming itself. One that stats but cannot be read keeps its error, thrown when the
+  // reader opens the file (a read fault is reported where the file is read, and moves the
+  // reader past that file, as any other) or when a state is restored.
+  void IdentifyAllFiles() {
+    const size_t n = ds_.files().size();
+    identities_.assign(n, FileIdentity{-1, 0});
+    identify_errors_.assign(n, nullptr);
+    for (size_t f = 0; f < n; ++f) {
+      FileStat stat;
       try {
-        id = IdentifyFile(ds.file_system(f), ds.files()[f], ds.op_name());
+        stat = StatFileFully(ds_.file_system(f), ds_.files()[f], ds_.op_name());
       } catch (const Error&) {
+        continue;
       }
-      out.push_back(id);
+      try {
+        identities_[f] = IdentifyFile(ds_.shared_file_system(f), ds_.files()[f], stat,
+                                      ds_.op_name());
+      } catch (const Error&) {
+        identify_errors_[f] = std::current_exception();
+      }
     }
-    return out;
   }
 
   // What an older version saved as files_hash.
@@ -609,8 +633,9 @@ class FileReaderIterator : public Iterator, public RecordLocator {
   };
 
   const FileReaderDataset& ds_;
-  const std::vector<FileIdentity> identities_;  // of every file, when the iterator was made
-  const std::string encoded_identities_;
+  std::vector<FileIdentity> identities_;  // of every file, when the iterator was made
+  std::vector<std::exception_ptr> identify_errors_;  // why a file could not be identified then
+  std::string encoded_identities_;
   size_t file_index_ = 0;
   std::unique_ptr<InputStream> in_;
   FileIdentity open_identity_;  // of in_'s file
