@@ -262,6 +262,42 @@ std::string DescribeFileListChange(std::string_view saved, const std::vector<Fil
          " changed since the state was saved";
 }
 
+std::string ContentParam(const std::vector<FileIdentity>& identities) {
+  std::string listed;
+  for (const auto& id : identities) {
+    PutFixed64(&listed, static_cast<uint64_t>(id.size));
+    PutFixed64(&listed, id.digest);
+  }
+  return " (content " + HexU64(HashBytes(listed.data(), listed.size(), kListSeed)) + ")";
+}
+
+std::string CompleteOldReaderEntry(const std::string& entry, const std::string& current) {
+  constexpr std::string_view kContent = " (content ";
+  const size_t at = current.find(kContent);
+  if (at == std::string::npos || entry.find(kContent) != std::string::npos) return entry;
+  const size_t close = current.find(')', at);
+  if (close == std::string::npos) return entry;
+  std::string without = current.substr(0, at) + current.substr(close + 1);
+  return without == entry ? current : entry;
+}
+
+namespace {
+// `entry` without its " (content ...)" part; "" when it has none.
+std::string WithoutContent(const std::string& entry) {
+  const size_t at = entry.find(" (content ");
+  const size_t close = at == std::string::npos ? at : entry.find(')', at);
+  if (close == std::string::npos) return "";
+  return entry.substr(0, at) + entry.substr(close + 1);
+}
+}  // namespace
+
+std::string ReaderContentChangeNote(const std::string& saved, const std::string& current) {
+  const std::string a = WithoutContent(saved);
+  if (a.empty() || a != WithoutContent(current)) return "";
+  return ": the size or bytes of one or more of its files changed since the state was saved "
+         "(a restore with allow_changes names them in its warning)";
+}
+
 std::string CanonicalReaderEntry(std::string_view entry) {
   const size_t indent = std::min(entry.find_first_not_of(' '), entry.size());
   const std::string_view body = entry.substr(indent);

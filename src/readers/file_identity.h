@@ -82,6 +82,19 @@ std::string DescribeFileListChange(std::string_view saved, const std::vector<Fil
 // "csv(files=2, header=true)"); any other entry unchanged. See CanonicalPipelineEntry.
 std::string CanonicalReaderEntry(std::string_view entry);
 
+// An indexed reader's entry holds its files' content digest ("csv(files=2 (content 0123...),
+// indexed=true)"), so that a change is refused even where no reader iterator restores (under a
+// global shuffle, which reads by index). An older version's entry, canonical, lacks it: `entry`
+// is then `current` (today's entry at the same place) when the two are equal but for it, and the
+// files are compared by the old state's size and mtime where a reader iterator restores. Any
+// other entry unchanged.
+std::string CompleteOldReaderEntry(const std::string& entry, const std::string& current);
+// When `saved` and `current` are one indexed reader's entry but for the content digest, what to
+// add to the pipeline mismatch: that its files changed, and how to see which; else "".
+std::string ReaderContentChangeNote(const std::string& saved, const std::string& current);
+// " (content 0123456789abcdef)": what an indexed reader adds to "files=N".
+std::string ContentParam(const std::vector<FileIdentity>& identities);
+
 }  // namespace inputpipe
 
 #endif  // INPUTPIPE_READERS_FILE_IDENTITY_H_

@@ -183,6 +183,16 @@ TEST(FileIdentityTest, IndexedCsvUnderGlobalShuffleRestoresFromACopy) {
                       2);
       },
       from, to, {0, 1, 40, 73, 100});
+  // A changed file is refused there too, though no reader iterator restores under it.
+  const std::string b = to.path() + "/b.csv";
+  Overwrite(b, 20, testing::ReadFile(b)[20] == '9' ? '8' : '9');
+  auto shuffled = [](const std::string& d) {
+    return GlobalShuffle(CsvDataset({d + "/a.csv", d + "/b.csv"}, IntString(), {.header = true},
+                                    {.index = true}),
+                         11);
+  };
+  EXPECT_TRUE(MessageHas(RefusalOf(shuffled(to.path()), SavedAfter(shuffled(from.path()), 5)),
+                         {"csv(files=2 (content "}));
   ExpectRestoresFromTheCopy(
       [](const std::string& d) {
         return CsvDataset({d + "/a.csv"}, IntString(), {.header = true},
@@ -250,14 +260,18 @@ TEST(FileIdentityTest, AChangedByteIsRefusedNamingTheFileAndWhatDiffers) {
   EXPECT_TRUE(MessageHas(warnings[0], {a, "other bytes"}));
   EXPECT_EQ(allowed->GetNext()->tensor().strings()[0], "a5.....");
 
-  // Indexed: every file is checked the same way.
+  // Indexed: the files' content digest is in the fingerprint (a global shuffle reads by index,
+  // with no reader iterator to check them); the reader's own check names the file.
   const std::string c = dir.Write("c.csv", Rows(30));
   auto indexed = [&] { return CsvDataset({c}, IntString(), {.header = true}, {.index = true}); };
   const std::string csv_state = SavedAfter(indexed(), 2);
   const size_t middle = testing::ReadFile(c).size() / 2;
   Overwrite(c, middle, testing::ReadFile(c)[middle] == '9' ? '8' : '9');
-  EXPECT_TRUE(
-      MessageHas(RefusalOf(indexed(), csv_state), {"csv: file '" + c + "' (file 1 of 1: the same size"}));
+  EXPECT_TRUE(MessageHas(RefusalOf(indexed(), csv_state), {"csv(files=1 (content "}));
+  warnings.clear();
+  indexed()->MakeIterator()->Restore(csv_state, {.allow_changes = true}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(MessageHas(warnings[0], {"csv: file '" + c + "' (file 1 of 1: the same size"}));
 }
 
 TEST(FileIdentityTest, AFileWhoseSizeChangedIsRefused) {
@@ -272,7 +286,11 @@ TEST(FileIdentityTest, AFileWhoseSizeChangedIsRefused) {
   const std::string now = std::to_string(fs::file_size(a)) + " bytes, " + std::to_string(size) +
                           " when saved";
   EXPECT_TRUE(MessageHas(RefusalOf(streaming(), streaming_state), {"tfrecord: file '" + a, now}));
-  EXPECT_TRUE(MessageHas(RefusalOf(indexed(), indexed_state), {"'" + a + "' (file 1 of 1", now}));
+  EXPECT_TRUE(MessageHas(RefusalOf(indexed(), indexed_state), {"(content ", "changed"}));
+  std::vector<std::string> warnings;
+  indexed()->MakeIterator()->Restore(indexed_state, {.allow_changes = true}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(MessageHas(warnings[0], {"'" + a + "' (file 1 of 1", now}));
 }
 
 TEST(FileIdentityTest, AnotherFileUnderListFilesIsRefused) {

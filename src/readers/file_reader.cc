@@ -81,7 +81,8 @@ std::string FingerprintString(const FileFingerprint& fp) {
 
 // Files in params: only their number. Their paths are not their identity (the same data
 // staged elsewhere restores) and their contents are checked by the iterator, which can name
-// the file that changed.
+// the file that changed. An indexed reader adds its files' content digest (ContentParam): it
+// may be read by index with no iterator of its own to check them (under a global shuffle).
 std::string FilesParam(const std::vector<std::string>& files) {
   return "files=" + std::to_string(files.size());
 }
@@ -226,7 +227,7 @@ class FileReaderDataset : public Dataset {
 
   std::string op_name() const override { return format_->op_name(); }
   std::string params() const override {
-    std::string p = FilesParam(files_);
+    std::string p = FilesParam(files_) + content_param_;
     if (compression_ != Compression::kNone) {
       p += ", compression_type=" + std::string(CompressionName(compression_));
     }
@@ -285,6 +286,7 @@ class FileReaderDataset : public Dataset {
   std::vector<FileIndex> indexes_;
   std::vector<int64_t> cumulative_{0};  // cumulative_[f] = records in files before f
   std::string encoded_identities_;
+  std::string content_param_;  // ContentParam of the files, in params
   std::shared_ptr<OpenFiles> open_files_;
 };
 
@@ -348,6 +350,7 @@ void FileReaderDataset::BuildIndex() {
   std::vector<FileIdentity> identities;
   for (const auto& index : indexes_) identities.push_back(index.identity);
   encoded_identities_ = EncodeFileIdentities(identities);
+  content_param_ = ContentParam(identities);
 }
 
 Element FileReaderDataset::Get(int64_t index) const {
