@@ -306,8 +306,8 @@ std::string CanonicalReaderEntry(std::string_view entry) {
     int64_t count;
     size_t end;
     if (!ParseOldFilesParam(body, op.size(), &count, &end)) break;
-    return std::string(entry.substr(0, indent)) + std::string(op) + "files=" +
-           std::to_string(count) + std::string(body.substr(end));
+    return std::string(entry.substr(0, indent)) + std::string(op) +
+           "files=" + std::to_string(count) + std::string(body.substr(end));
   }
   constexpr std::string_view kList = "list_files(patterns=[";
   if (body.starts_with(kList)) {
@@ -318,9 +318,9 @@ std::string CanonicalReaderEntry(std::string_view entry) {
         body.substr(end, kFiles.size()) == kFiles &&
         ParseCount(body, end + kFiles.size(), &files, &after_count) &&
         ParseHashSuffix(body, after_count, &after_hash)) {
-      return std::string(entry.substr(0, indent)) + "list_files(patterns=" +
-             std::to_string(patterns) + ", files=" + std::to_string(files) +
-             std::string(body.substr(after_hash));
+      return std::string(entry.substr(0, indent)) +
+             "list_files(patterns=" + std::to_string(patterns) +
+             ", files=" + std::to_string(files) + std::string(body.substr(after_hash));
     }
   }
   return std::string(entry);

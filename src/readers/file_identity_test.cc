@@ -4,8 +4,8 @@
 // test pins the documented limit of the sampled digest of a large file.
 #include "readers/file_identity.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,13 +34,15 @@ std::string Lines(int n, const std::string& tag) {
 
 std::string Records(int n, const std::string& tag) {
   std::string out;
-  for (int i = 0; i < n; ++i) AppendTFRecord(&out, tag + std::to_string(i) + std::string(i % 9, 'r'));
+  for (int i = 0; i < n; ++i)
+    AppendTFRecord(&out, tag + std::to_string(i) + std::string(i % 9, 'r'));
   return out;
 }
 
 std::string Rows(int n) {
   std::string out = "id,name\n";
-  for (int i = 0; i < n; ++i) out += std::to_string(i) + ",name" + std::to_string(i * 7 % 10) + "\n";
+  for (int i = 0; i < n; ++i)
+    out += std::to_string(i) + ",name" + std::to_string(i * 7 % 10) + "\n";
   return out;
 }
 
@@ -136,7 +138,9 @@ TEST(FileIdentityTest, StreamingReadersRestoreFromACopyInAnotherDirectory) {
   CopyFiles(from, to);
   auto in = [](const std::string& dir, const char* name) { return dir + "/" + name; };
   ExpectRestoresFromTheCopy(
-      [&](const std::string& d) { return TextLineDataset({in(d, "a.txt"), in(d, "b.txt")}); },
+      [&](const std::string& d) {
+        return TextLineDataset({in(d, "a.txt"), in(d, "b.txt")});
+      },
       from, to, {0, 3, 25, 40, 55});
   ExpectRestoresFromTheCopy(
       [&](const std::string& d) { return TFRecordDataset({in(d, "a.tfrecord")}); }, from, to,
@@ -161,11 +165,10 @@ TEST(FileIdentityTest, StreamingReadersRestoreFromACopyInAnotherDirectory) {
   // not (the relative names), and the readers it feeds identify their files by content.
   ExpectRestoresFromTheCopy(
       [&](const std::string& d) {
-        return Interleave(ListFiles({d + "/*.txt"}, /*shuffle=*/true, 3),
-                          [](const Element& f) {
-                            return TextLineDataset({f.tensor().strings()[0]});
-                          },
-                          2, 3, 0, true, {.name = "read_lines"});
+        return Interleave(
+            ListFiles({d + "/*.txt"}, /*shuffle=*/true, 3),
+            [](const Element& f) { return TextLineDataset({f.tensor().strings()[0]}); }, 2, 3, 0,
+            true, {.name = "read_lines"});
       },
       from, to, {0, 4, 33});
 }
@@ -187,9 +190,9 @@ TEST(FileIdentityTest, IndexedCsvUnderGlobalShuffleRestoresFromACopy) {
   const std::string b = to.path() + "/b.csv";
   Overwrite(b, 20, testing::ReadFile(b)[20] == '9' ? '8' : '9');
   auto shuffled = [](const std::string& d) {
-    return GlobalShuffle(CsvDataset({d + "/a.csv", d + "/b.csv"}, IntString(), {.header = true},
-                                    {.index = true}),
-                         11);
+    return GlobalShuffle(
+        CsvDataset({d + "/a.csv", d + "/b.csv"}, IntString(), {.header = true}, {.index = true}),
+        11);
   };
   EXPECT_TRUE(MessageHas(RefusalOf(shuffled(to.path()), SavedAfter(shuffled(from.path()), 5)),
                          {"csv(files=2 (content "}));
@@ -248,7 +251,7 @@ TEST(FileIdentityTest, AChangedByteIsRefusedNamingTheFileAndWhatDiffers) {
 
   dir.Write("b.txt", Lines(40, "b"));
   auto back = make()->MakeIterator();
-  back->Restore(state);  // the same bytes again: accepted
+  back->Restore(state);                                // the same bytes again: accepted
   Overwrite(a, testing::ReadFile(a).size() / 2, '#');  // the open file
   EXPECT_TRUE(MessageHas(RefusalOf(make(), state), {"'" + a + "' (file 1 of 2", "the same size"}));
 
@@ -283,8 +286,8 @@ TEST(FileIdentityTest, AFileWhoseSizeChangedIsRefused) {
   const std::string indexed_state = SavedAfter(indexed(), 3);
   const int64_t size = static_cast<int64_t>(fs::file_size(a));
   dir.Write("a.tfrecord", Records(11, "a"));  // appended to
-  const std::string now = std::to_string(fs::file_size(a)) + " bytes, " + std::to_string(size) +
-                          " when saved";
+  const std::string now =
+      std::to_string(fs::file_size(a)) + " bytes, " + std::to_string(size) + " when saved";
   EXPECT_TRUE(MessageHas(RefusalOf(streaming(), streaming_state), {"tfrecord: file '" + a, now}));
   EXPECT_TRUE(MessageHas(RefusalOf(indexed(), indexed_state), {"(content ", "changed"}));
   std::vector<std::string> warnings;
@@ -412,14 +415,15 @@ TEST(FileIdentityTest, EntriesOfOlderVersionsAreReadAsToday) {
 }
 
 // States written by the version that identified files by path, size and mtime
-// (tests/data/readers_old_states/make_old_states.py): they restore over the same bytes at another path
-// when the mtime is the one they saved, and are refused otherwise, saying that allow_changes
+// (tests/data/readers_old_states/make_old_states.py): they restore over the same bytes at another
+// path when the mtime is the one they saved, and are refused otherwise, saying that allow_changes
 // restores past it.
 TEST(FileIdentityTest, StatesOfOlderVersionsRestoreComparedTheOldWay) {
   const std::string fixtures = TestDataDir() + "/readers_old_states";
   constexpr int64_t kSavedMtimeNs = 1'600'000'000'123'456'789LL;  // make_old_states.py's
   auto set_mtime = [](const std::string& path, int64_t ns) {
-    const timespec t{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    const timespec t{static_cast<time_t>(ns / 1'000'000'000),
+                     static_cast<long>(ns % 1'000'000'000)};
     const timespec both[2] = {t, t};
     ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), both, 0), 0);
   };
@@ -430,9 +434,10 @@ TEST(FileIdentityTest, StatesOfOlderVersionsRestoreComparedTheOldWay) {
   auto text = [&] { return TextLineDataset({lines}); };
   auto shuffled = [&] { return Shuffle(TextLineDataset({lines}), 8, 3); };
   auto csv = [&] {
-    return CsvDataset({rows}, {CsvColumn::Default(Tensor::Scalar<int32_t>(0)),
-                               CsvColumn::Default(Tensor::String(""))},
-                      {.header = true}, {.index = true});
+    return CsvDataset(
+        {rows},
+        {CsvColumn::Default(Tensor::Scalar<int32_t>(0)), CsvColumn::Default(Tensor::String(""))},
+        {.header = true}, {.index = true});
   };
   for (const std::string& f : {lines, rows}) set_mtime(f, kSavedMtimeNs);
   auto it = text()->MakeIterator();
@@ -449,13 +454,12 @@ TEST(FileIdentityTest, StatesOfOlderVersionsRestoreComparedTheOldWay) {
 
   // Another mtime: the old identity cannot tell a copy from an edit.
   for (const std::string& f : {lines, rows}) set_mtime(f, kSavedMtimeNs + 1'000'000'000);
-  for (auto [name, ds] : {std::pair{"text_line-5.state", text()},
-                          std::pair{"text_line_shuffle-5.state", shuffled()},
-                          std::pair{"csv_indexed-3.state", csv()}}) {
+  for (auto [name, ds] :
+       {std::pair{"text_line-5.state", text()}, std::pair{"text_line_shuffle-5.state", shuffled()},
+        std::pair{"csv_indexed-3.state", csv()}}) {
     SCOPED_TRACE(name);
-    EXPECT_TRUE(MessageHas(RefusalOf(ds, state(name)),
-                           {"changed since the state was saved", "older version",
-                            "allow_changes"}));
+    EXPECT_TRUE(MessageHas(RefusalOf(ds, state(name)), {"changed since the state was saved",
+                                                        "older version", "allow_changes"}));
   }
   std::vector<std::string> warnings;
   it = text()->MakeIterator();

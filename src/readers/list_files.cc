@@ -75,7 +75,8 @@ class ListFilesDataset : public OpDataset<ListFilesDataset, ListFilesIterator> {
   ListFilesDataset(std::vector<std::string> patterns, std::vector<std::string> names,
                    uint64_t names_digest, bool shuffle, std::optional<int64_t> seed)
       : patterns(std::move(patterns)), names(std::move(names)), names_digest(names_digest),
-        shuffle(shuffle), seed(seed), drawn_seed(seed ? *seed : static_cast<int64_t>(std::random_device{}() >> 1)) {
+        shuffle(shuffle), seed(seed),
+        drawn_seed(seed ? *seed : static_cast<int64_t>(std::random_device{}() >> 1)) {
     if (shuffle) order_ = Permutation(Cardinality(), drawn_seed);
   }
 
