@@ -151,7 +151,9 @@ std::string CheckPipelineAllowing(const std::vector<std::string>& saved, const D
 
 // A fingerprint entry of an older version as today's code writes the same identity, keeping
 // its indentation; other entries unchanged. "parallel_map(fn=f, deterministic=true)" is
-// "map(fn=f)": a deterministic parallel map's output is map's whatever its thread count.
+// "map(fn=f)": a deterministic parallel map's output is map's whatever its thread count. A
+// reader's "csv(files=['a.csv', 'b.csv'])" is "csv(files=2)": files are identified by their
+// contents, which the reader checks itself (src/readers/file_identity.h).
 // A function of the program's main script was named "__main__.f" by older versions; today it
 // is named by the script's module name ("train.f" for `python train.py`), so that the script run
 // and imported agree. Once SetMainModuleName("train") was called (the Python bindings do when

@@ -1,16 +1,25 @@
 // file readers (tfrecord, text_line, csv): the files one after the other, one record at a time.
 // Streaming state: file index, whether that file is open, the record index, line and
-// uncompressed byte offset of the next record, and the open file's fingerprint (size, mtime).
-// Indexed (random-access) state: the index of the next record and one fingerprint hash per
-// file, checked on restore.
+// uncompressed byte offset of the next record, the open file's identity (size, content digest)
+// and the identity of every listed file (file_identity.h). Indexed (random-access) state: the
+// index of the next record and the identity of every file. Both are checked on restore: a file
+// is what it holds, never where it is, so a state restores over a copy of its files in another
+// directory and refuses a file whose bytes changed, naming it.
+//
+// States of older versions hold (size, mtime_ns) of the open file and a hash of every file's
+// (size, mtime_ns) instead: they are compared the old way (a new mtime is a change; the message
+// says that allow_changes restores past it).
 #include "readers/file_reader.h"
 
 #include <algorithm>
 #include <cerrno>
+#include <exception>
 #include <functional>
 #include <iostream>
+#include <utility>
 
 #include "core/record_location.h"
+#include "readers/file_identity.h"
 #include "core/tensor_ops.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
@@ -23,14 +32,22 @@ constexpr char kOpened[] = "opened";  // whether that file has been opened
 constexpr char kOffset[] = "offset";  // uncompressed byte offset of the next record
 constexpr char kRecord[] = "record";  // index of the next record in the file
 constexpr char kLine[] = "line";      // its line (text formats)
-constexpr char kSize[] = "size";      // fingerprint of the open file
+constexpr char kSize[] = "size";      // identity of the open file: its size
+constexpr char kDigest[] = "digest";  // and its content digest (bits of a uint64)
+constexpr char kNext[] = "next";      // indexed: next record overall
+// Every listed file's identity (EncodeFileIdentities), taken when the iterator was made (for a
+// streaming reader) or the index built. It catches a file rewritten before the reader opened
+// it (a restore point ahead of the file, e.g. a shuffle's anchor), which the open file's own
+// identity cannot.
+constexpr char kFileIdentities[] = "file_identities";
+// Older versions' states: the open file's mtime; a hash of every file's (size, mtime) for a
+// streaming reader, one such hash per file for an indexed one.
 constexpr char kMtime[] = "mtime_ns";
-constexpr char kNext[] = "next";                  // indexed: next record overall
-constexpr char kFingerprints[] = "fingerprints";  // indexed: fixed64 hash per file
-// Streaming: one hash over every listed file's fingerprint, taken when the iterator was made.
-// It catches a file rewritten before the reader opened it (a restore point ahead of the file,
-// e.g. a shuffle's anchor), which the open file's own fingerprint cannot.
 constexpr char kFilesHash[] = "files_hash";
+constexpr char kFingerprints[] = "fingerprints";
+constexpr char kOldStateHint[] =
+    " (a state saved by an older version, which identified files by size and modification "
+    "time: if the bytes are the same, restore with allow_changes)";
 
 constexpr size_t kDefaultBufferSize = 1 << 20;
 constexpr char kSidecarMagic[] = "IPIDX001";
@@ -38,6 +55,21 @@ constexpr char kSidecarSuffix[] = ".ipidx";
 
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
+bool HasInt(const StateReader& r, std::string_view key) {
+  for (const auto& [k, v] : r.node().ints) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+bool HasBytes(const StateReader& r, std::string_view key) {
+  for (const auto& [k, v] : r.node().blobs) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+// What older versions saved as a file's identity.
 uint64_t HashFingerprint(const FileFingerprint& fp) {
   int64_t both[2] = {fp.size, fp.mtime_ns};
   return HashBytes(both, sizeof(both));
@@ -47,22 +79,25 @@ std::string FingerprintString(const FileFingerprint& fp) {
   return "size " + std::to_string(fp.size) + ", mtime_ns " + std::to_string(fp.mtime_ns);
 }
 
-// Files in params: listed when short, else counted and hashed (the pipeline signature is
-// saved with every state, so it must stay small).
+// Files in params: only their number. Their paths are not their identity (the same data
+// staged elsewhere restores) and their contents are checked by the iterator, which can name
+// the file that changed. An indexed reader adds its files' content digest (ContentParam): it
+// may be read by index with no iterator of its own to check them (under a global shuffle).
 std::string FilesParam(const std::vector<std::string>& files) {
-  std::string listed;
-  for (const auto& f : files) listed += (listed.empty() ? "" : ", ") + Quote(f);
-  if (listed.size() <= 240) return "files=[" + listed + "]";
-  std::string all;
-  for (const auto& f : files) all += f + '\0';
-  return "files=" + std::to_string(files.size()) + " files from " + Quote(files.front()) + " to " +
-         Quote(files.back()) + " (hash " + HexU64(HashBytes(all.data(), all.size())) + ")";
+  return "files=" + std::to_string(files.size());
+}
+
+// "'b.csv' (file 2 of 3)": a file as the state knows it, by its place in the list.
+std::string FileInList(const std::vector<std::string>& files, size_t f) {
+  return Quote(files[f]) + " (file " + std::to_string(f + 1) + " of " +
+         std::to_string(files.size()) + ")";
 }
 
 // The record offsets of one file: offsets[i] is where record i starts, offsets.back() where
 // the last one ends.
 struct FileIndex {
-  FileFingerprint fingerprint;
+  FileFingerprint fingerprint;  // what the sidecar is keyed by
+  FileIdentity identity;        // what a restore checks
   std::vector<uint64_t> offsets;
   int64_t count() const { return static_cast<int64_t>(offsets.size()) - 1; }
 };
@@ -192,7 +227,7 @@ class FileReaderDataset : public Dataset {
 
   std::string op_name() const override { return format_->op_name(); }
   std::string params() const override {
-    std::string p = FilesParam(files_);
+    std::string p = FilesParam(files_) + content_param_;
     if (compression_ != Compression::kNone) {
       p += ", compression_type=" + std::string(CompressionName(compression_));
     }
@@ -217,10 +252,15 @@ class FileReaderDataset : public Dataset {
 
   const std::vector<std::string>& files() const { return files_; }
   FileSystem& file_system(size_t f) const { return *file_systems_[f]; }
+  const std::shared_ptr<FileSystem>& shared_file_system(size_t f) const {
+    return file_systems_[f];
+  }
   const RecordFormat& format() const { return *format_; }
   Compression compression() const { return compression_; }
   size_t buffer_size() const { return buffer_size_; }
   const std::vector<FileIndex>& indexes() const { return indexes_; }
+  // Indexed: EncodeFileIdentities of every file, as indexed.
+  const std::string& encoded_identities() const { return encoded_identities_; }
   const std::vector<int64_t>& cumulative() const { return cumulative_; }
   bool batched() const { return options_.batch_size > 0; }
   int64_t batch_size() const { return options_.batch_size; }
@@ -245,6 +285,8 @@ class FileReaderDataset : public Dataset {
   // Indexed mode only.
   std::vector<FileIndex> indexes_;
   std::vector<int64_t> cumulative_{0};  // cumulative_[f] = records in files before f
+  std::string encoded_identities_;
+  std::string content_param_;  // ContentParam of the files, in params
   std::shared_ptr<OpenFiles> open_files_;
 };
 
@@ -282,7 +324,9 @@ void FileReaderDataset::BuildIndex() {
     } catch (const IOError& e) {
       throw OpenError(op, path, e);
     }
-    FileFingerprint fp = StatFile(fs, path, op);
+    const FileStat stat = StatFileFully(fs, path, op);
+    const FileFingerprint fp{stat.size, stat.mtime_ns};
+    const FileIdentity identity = IdentifyFile(file_systems_[f], path, stat, op);
     std::optional<FileIndex> index;
     const std::string sidecar = path + kSidecarSuffix;
     if (options_.index_sidecar) index = ReadSidecar(fs, sidecar, fp, signature, op);
@@ -299,9 +343,14 @@ void FileReaderDataset::BuildIndex() {
         }
       }
     }
+    index->identity = identity;
     cumulative_.push_back(cumulative_.back() + index->count());
     indexes_.push_back(std::move(*index));
   }
+  std::vector<FileIdentity> identities;
+  for (const auto& index : indexes_) identities.push_back(index.identity);
+  encoded_identities_ = EncodeFileIdentities(identities);
+  content_param_ = ContentParam(identities);
 }
 
 Element FileReaderDataset::Get(int64_t index) const {
@@ -361,8 +410,10 @@ void FileReaderDataset::ReadIndexed(
 // Streaming: one file open at a time.
 class FileReaderIterator : public Iterator, public RecordLocator {
  public:
-  explicit FileReaderIterator(const FileReaderDataset& ds)
-      : Iterator(ds.shared()), ds_(ds), files_hash_(HashAllFiles(ds)) {}
+  explicit FileReaderIterator(const FileReaderDataset& ds) : Iterator(ds.shared()), ds_(ds) {
+    IdentifyAllFiles();
+    encoded_identities_ = EncodeFileIdentities(identities_);
+  }
 
   std::string LastRecordLocation() const override {
     if (!last_) return "";
@@ -407,34 +458,61 @@ class FileReaderIterator : public Iterator, public RecordLocator {
     w.WriteInt(kOffset, in_ ? static_cast<int64_t>(in_->offset()) : 0);
     w.WriteInt(kRecord, pos_.record);
     w.WriteInt(kLine, pos_.line);
-    w.WriteInt(kSize, in_ ? in_->fingerprint().size : 0);
-    w.WriteInt(kMtime, in_ ? in_->fingerprint().mtime_ns : 0);
-    w.WriteInt(kFilesHash, static_cast<int64_t>(files_hash_));
+    w.WriteInt(kSize, in_ ? open_identity_.size : 0);
+    w.WriteInt(kDigest, in_ ? static_cast<int64_t>(open_identity_.digest) : 0);
+    w.WriteBytes(kFileIdentities, encoded_identities_);
   }
 
   void RestoreInternal(StateReader& r) override {
     const auto& files = ds_.files();
+    const std::string& op = ds_.op_name();
     file_index_ = static_cast<size_t>(r.ReadIntInRange(kFile, 0, static_cast<int64_t>(files.size())));
+    // A file that cannot be read now cannot be compared: its error, not a "change".
+    for (auto& error : identify_errors_) {
+      if (error) std::rethrow_exception(error);
+    }
+    // Saved by an older version: files identified by (size, mtime).
+    const bool old_state = !HasInt(r, kDigest);
     // The open file is checked first, so that a change to it is named precisely.
-    auto check_all_files = [&] {
-      if (static_cast<uint64_t>(r.ReadInt(kFilesHash)) != files_hash_) {
-        RefuseChangeUnlessAllowed(ds_.op_name() + ": a file changed since the state was saved " +
-                                  "(the size or modification time of one of " + FilesParam(files) +
-                                  ")");
+    auto check_all_files = [&](size_t checked) {
+      if (old_state) {
+        if (static_cast<uint64_t>(r.ReadInt(kFilesHash)) != OldHashOfAllFiles(ds_)) {
+          RefuseChangeUnlessAllowed(op + ": a file changed since the state was saved (the size " +
+                                    "or modification time of one of its " +
+                                    std::to_string(files.size()) + " files)" + kOldStateHint);
+        }
+        return;
       }
+      std::string change =
+          DescribeFileListChange(r.ReadBytes(kFileIdentities), identities_, files, checked, op);
+      if (!change.empty()) RefuseChangeUnlessAllowed(change);
     };
     bool opened = r.ReadBool(kOpened);
-    if (!opened) return check_all_files();
+    if (!opened) return check_all_files(kNoFile);
     if (file_index_ == files.size()) {
-      throw DataLossError("corrupt state: " + ds_.op_name() + " has an open file past the last one");
+      throw DataLossError("corrupt state: " + op + " has an open file past the last one");
     }
     const std::string& path = files[file_index_];
-    FileFingerprint saved{r.ReadInt(kSize), r.ReadInt(kMtime)};
-    FileFingerprint now = StatFile(ds_.file_system(file_index_), path, ds_.op_name());
-    if (!(saved == now)) {
-      RefuseChangeUnlessAllowed(
-          ds_.op_name() + ": file " + Quote(path) + " changed since the state was saved (saved: " +
-          FingerprintString(saved) + "; now: " + FingerprintString(now) + ")");
+    FileSystem& fs = ds_.file_system(file_index_);
+    const std::shared_ptr<FileSystem>& shared_fs = ds_.shared_file_system(file_index_);
+    const FileStat stat = StatFileFully(fs, path, op);
+    const FileFingerprint now{stat.size, stat.mtime_ns};
+    if (old_state) {
+      FileFingerprint saved{r.ReadInt(kSize), r.ReadInt(kMtime)};
+      if (!(saved == now)) {
+        RefuseChangeUnlessAllowed(op + ": file " + FileInList(files, file_index_) +
+                                  " changed since the state was saved (saved: " +
+                                  FingerprintString(saved) + "; now: " + FingerprintString(now) +
+                                  ")" + kOldStateHint);
+      }
+    } else {
+      FileIdentity saved{r.ReadInt(kSize), static_cast<uint64_t>(r.ReadInt(kDigest))};
+      FileIdentity identity = IdentifyFile(shared_fs, path, stat, op);
+      if (!(saved == identity)) {
+        RefuseChangeUnlessAllowed(op + ": file " + FileInList(files, file_index_) +
+                                  " changed since the state was saved: " +
+                                  DescribeIdentityChange(saved, identity));
+      }
     }
     // A raw file's offsets are its bytes: one past its size is corrupt, not a short stream (a
     // changed file restored past under allow_changes too). A compressed one's are uncompressed
@@ -447,19 +525,19 @@ class FileReaderIterator : public Iterator, public RecordLocator {
     }
     pos_.record = r.ReadIntInRange(kRecord, 0, INT64_MAX);
     pos_.line = r.ReadIntInRange(kLine, 0, INT64_MAX);
-    in_ = InputStream::OpenFile(ds_.file_system(file_index_), path, ds_.compression(),
-                                ds_.buffer_size(), ds_.op_name());
+    in_ = InputStream::OpenFile(fs, path, ds_.compression(), ds_.buffer_size(), op);
     if (!(in_->fingerprint() == now)) {
-      throw PipelineMismatchError(ds_.op_name() + ": file " + Quote(path) +
+      throw PipelineMismatchError(op + ": file " + Quote(path) +
                                   " changed while the state was being restored");
     }
+    open_identity_ = IdentifyFile(shared_fs, path, in_->stat(), op);
     try {
       in_->Seek(static_cast<uint64_t>(offset));
     } catch (const DataLossError& e) {
       throw DataLossError("corrupt state: " + ds_.op_name() + ": offset " +
                           std::to_string(offset) + ": " + e.what());
     }
-    check_all_files();
+    check_all_files(file_index_);
   }
 
  private:
@@ -489,8 +567,15 @@ class FileReaderIterator : public Iterator, public RecordLocator {
   void Open() {
     pos_ = RecordPosition{};
     try {
-      in_ = InputStream::OpenFile(ds_.file_system(file_index_), ds_.files()[file_index_],
-                                  ds_.compression(), ds_.buffer_size(), ds_.op_name());
+      if (identify_errors_[file_index_]) {
+        std::rethrow_exception(std::exchange(identify_errors_[file_index_], nullptr));
+      }
+      const std::string& path = ds_.files()[file_index_];
+      in_ = InputStream::OpenFile(ds_.file_system(file_index_), path, ds_.compression(),
+                                  ds_.buffer_size(), ds_.op_name());
+      // As the file is now (cached: computed when the iterator was made, unless it changed).
+      open_identity_ =
+          IdentifyFile(ds_.shared_file_system(file_index_), path, in_->stat(), ds_.op_name());
       ds_.format().StartFile(*in_, pos_);
     } catch (const Error&) {
       NextFile();
@@ -503,8 +588,32 @@ class FileReaderIterator : public Iterator, public RecordLocator {
     pos_ = RecordPosition{};
   }
 
-  // A missing file hashes as size -1: it fails when opened, naming itself.
-  static uint64_t HashAllFiles(const FileReaderDataset& ds) {
+  // Every file's identity now. One that cannot be stat'ed (missing) is size -1: it fails when
+  // opened, naming itself. One that stats but cannot be read keeps its error, thrown when the
+  // reader opens the file (a read fault is reported where the file is read, and moves the
+  // reader past that file, as any other) or when a state is restored.
+  void IdentifyAllFiles() {
+    const size_t n = ds_.files().size();
+    identities_.assign(n, FileIdentity{-1, 0});
+    identify_errors_.assign(n, nullptr);
+    for (size_t f = 0; f < n; ++f) {
+      FileStat stat;
+      try {
+        stat = StatFileFully(ds_.file_system(f), ds_.files()[f], ds_.op_name());
+      } catch (const Error&) {
+        continue;
+      }
+      try {
+        identities_[f] = IdentifyFile(ds_.shared_file_system(f), ds_.files()[f], stat,
+                                      ds_.op_name());
+      } catch (const Error&) {
+        identify_errors_[f] = std::current_exception();
+      }
+    }
+  }
+
+  // What an older version saved as files_hash.
+  static uint64_t OldHashOfAllFiles(const FileReaderDataset& ds) {
     uint64_t h = ds.files().size();
     for (size_t f = 0; f < ds.files().size(); ++f) {
       FileFingerprint fp{-1, -1};
@@ -527,9 +636,12 @@ class FileReaderIterator : public Iterator, public RecordLocator {
   };
 
   const FileReaderDataset& ds_;
-  const uint64_t files_hash_;
+  std::vector<FileIdentity> identities_;  // of every file, when the iterator was made
+  std::vector<std::exception_ptr> identify_errors_;  // why a file could not be identified then
+  std::string encoded_identities_;
   size_t file_index_ = 0;
   std::unique_ptr<InputStream> in_;
+  FileIdentity open_identity_;  // of in_'s file
   RecordPosition pos_;
   std::optional<Located> last_;  // the record GetNext returned last
 };
@@ -561,14 +673,20 @@ class IndexedReaderIterator : public Iterator, public RecordLocator {
   }
   void SaveInternal(StateWriter& w) override {
     w.WriteInt(kNext, next_);
-    std::string hashes;
-    for (const auto& index : ds_.indexes()) PutFixed64(&hashes, HashFingerprint(index.fingerprint));
-    w.WriteBytes(kFingerprints, std::move(hashes));
+    w.WriteBytes(kFileIdentities, ds_.encoded_identities());
   }
   void RestoreInternal(StateReader& r) override {
     next_ = r.ReadIntInRange(kNext, 0, ds_.Cardinality());
-    const std::string& hashes = r.ReadBytes(kFingerprints);
     const auto& indexes = ds_.indexes();
+    if (HasBytes(r, kFileIdentities)) {
+      std::vector<FileIdentity> identities;
+      for (const auto& index : indexes) identities.push_back(index.identity);
+      std::string change = DescribeFileListChange(r.ReadBytes(kFileIdentities), identities,
+                                                  ds_.files(), kNoFile, ds_.op_name());
+      if (!change.empty()) RefuseChangeUnlessAllowed(change);
+      return;
+    }
+    const std::string& hashes = r.ReadBytes(kFingerprints);  // an older version's state
     if (hashes.size() != 8 * indexes.size()) {
       throw DataLossError("corrupt state: " + ds_.op_name() + " fingerprints for " +
                           std::to_string(hashes.size() / 8) + " files, the dataset has " +
@@ -578,7 +696,8 @@ class IndexedReaderIterator : public Iterator, public RecordLocator {
       if (DecodeFixed64(hashes.data() + 8 * f) != HashFingerprint(indexes[f].fingerprint)) {
         RefuseChangeUnlessAllowed(ds_.op_name() + ": file " + Quote(ds_.files()[f]) +
                                   " changed since the state was saved (now " +
-                                  FingerprintString(indexes[f].fingerprint) + ")");
+                                  FingerprintString(indexes[f].fingerprint) + ")" +
+                                  kOldStateHint);
       }
     }
   }

@@ -49,13 +49,17 @@ std::string_view CompressionName(Compression c) {
   }
 }
 
-FileFingerprint StatFile(FileSystem& fs, const std::string& path, const std::string& op) {
+FileStat StatFileFully(FileSystem& fs, const std::string& path, const std::string& op) {
   try {
-    FileStat st = fs.Stat(path);
-    return {st.size, st.mtime_ns};
+    return fs.Stat(path);
   } catch (const IOError& e) {
     throw StatError(op, path, e);
   }
+}
+
+FileFingerprint StatFile(FileSystem& fs, const std::string& path, const std::string& op) {
+  FileStat st = StatFileFully(fs, path, op);
+  return {st.size, st.mtime_ns};
 }
 
 class InputStream::Source {
@@ -237,7 +241,8 @@ std::unique_ptr<InputStream> InputStream::OpenFile(FileSystem& fs, const std::st
                                                    Compression compression, size_t buffer_size,
                                                    const std::string& op) {
   auto raw = std::make_unique<RawSource>(fs, path, op);
-  const FileFingerprint fingerprint{raw->stat().size, raw->stat().mtime_ns};
+  const FileStat stat = raw->stat();
+  const FileFingerprint fingerprint{stat.size, stat.mtime_ns};
   std::unique_ptr<Source> source;
   if (compression == Compression::kNone) {
     source = std::move(raw);
@@ -246,6 +251,7 @@ std::unique_ptr<InputStream> InputStream::OpenFile(FileSystem& fs, const std::st
   }
   std::unique_ptr<InputStream> in(new InputStream(std::move(source), path, buffer_size));
   in->fingerprint_ = fingerprint;
+  in->stat_ = stat;
   return in;
 }
 

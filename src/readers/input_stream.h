@@ -37,6 +37,8 @@ struct FileFingerprint {
 };
 // IOError naming `op` and the file when it cannot be stat'ed.
 FileFingerprint StatFile(FileSystem& fs, const std::string& path, const std::string& op);
+// The same, with all the store says (its content identity too).
+FileStat StatFileFully(FileSystem& fs, const std::string& path, const std::string& op);
 
 // The reader's IOError for `path` that `fs` could not open: "op: cannot open 'path': reason"
 // ("cannot read" for a directory).
@@ -71,6 +73,8 @@ class InputStream {
   const std::string& name() const { return name_; }
   // Fingerprint of the open file (SequentialFile::Stat at open); zero for in-memory bytes.
   const FileFingerprint& fingerprint() const { return fingerprint_; }
+  // All of that Stat (the store's content identity too); zero for in-memory bytes.
+  const FileStat& stat() const { return stat_; }
 
  private:
   class Source;
@@ -81,6 +85,7 @@ class InputStream {
   std::unique_ptr<Source> source_;
   std::string name_;
   FileFingerprint fingerprint_;
+  FileStat stat_;
   std::vector<char> buffer_;
   size_t begin_ = 0, end_ = 0;
   uint64_t window_offset_ = 0;  // uncompressed offset of buffer_[0]

@@ -243,8 +243,15 @@ TEST(TFRecordTest, IndexedRestoreChecksEveryFileFingerprint) {
     TFRecordDataset({a, b}, {.index = true})->MakeIterator()->Restore(state);
     FAIL() << "expected PipelineMismatchError";
   } catch (const PipelineMismatchError& e) {
-    EXPECT_TRUE(MessageHas(e.what(), {b, "changed"}));
+    // The fingerprint holds the files' content digest; allow_changes names the file.
+    EXPECT_TRUE(MessageHas(e.what(), {"tfrecord(files=2 (content ", "changed"}));
   }
+  std::vector<std::string> warnings;
+  TFRecordDataset({a, b}, {.index = true})
+      ->MakeIterator()
+      ->Restore(state, {.allow_changes = true}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(MessageHas(warnings[0], {b, "changed"}));
 }
 
 TEST(TFRecordTest, SidecarIndexIsWrittenReusedAndRebuiltWhenStale) {

@@ -5,6 +5,7 @@
 
 #include "inputpipe/dataset.h"
 #include "inputpipe/errors.h"
+#include "readers/file_identity.h"
 
 namespace inputpipe {
 
@@ -77,10 +78,16 @@ std::string_view OpOfEntry(std::string_view entry) {
   return open == std::string_view::npos ? entry : entry.substr(0, open);
 }
 
-std::vector<std::string> Canonical(const std::vector<std::string>& saved) {
+// `pipeline`: today's entries, for the old entries only today's code can complete (an indexed
+// reader's content digest, which older versions did not write).
+std::vector<std::string> Canonical(const std::vector<std::string>& saved,
+                                   const std::vector<std::string>& pipeline) {
   std::vector<std::string> out;
   out.reserve(saved.size());
-  for (const auto& entry : saved) out.push_back(CanonicalPipelineEntry(entry));
+  for (size_t i = 0; i < saved.size(); ++i) {
+    out.push_back(CanonicalPipelineEntry(saved[i]));
+    if (i < pipeline.size()) out.back() = CompleteOldReaderEntry(out.back(), pipeline[i]);
+  }
   return out;
 }
 
@@ -128,6 +135,8 @@ std::string CanonicalPipelineEntry(std::string_view entry) {
   constexpr std::string_view kOldHead = "parallel_map(";
   constexpr std::string_view kOldTail = ", deterministic=true)";
   const std::string_view body = Unindented(entry);
+  // The readers' entries named their files by path; today they count them.
+  if (!body.starts_with(kOldHead)) return CanonicalReaderEntry(entry);
   if (body.size() < kOldHead.size() + kOldTail.size() || !body.starts_with(kOldHead) ||
       !body.ends_with(kOldTail)) {
     return WithMainModuleName(std::string(entry));
@@ -147,8 +156,8 @@ bool SameStateOp(std::string_view saved, std::string_view op) {
 
 std::string DescribePipelineMismatch(const std::vector<std::string>& saved_entries,
                                      const Dataset& dataset) {
-  const std::vector<std::string> saved = Canonical(saved_entries);
   std::vector<std::string> pipeline = dataset.Pipeline();
+  const std::vector<std::string> saved = Canonical(saved_entries, pipeline);
   if (saved == pipeline) return "";
   size_t i = 0;
   while (i < saved.size() && i < pipeline.size() && saved[i] == pipeline[i]) ++i;
@@ -158,7 +167,9 @@ std::string DescribePipelineMismatch(const std::vector<std::string>& saved_entri
   };
   return "the state was saved by a different pipeline; first difference at op #" +
          std::to_string(i) + " (pre-order): the saved pipeline has " + describe(saved, i) +
-         ", this pipeline has " + describe(pipeline, i);
+         ", this pipeline has " + describe(pipeline, i) +
+         (i < saved.size() && i < pipeline.size() ? ReaderContentChangeNote(saved[i], pipeline[i])
+                                                  : "");
 }
 
 void CheckPipelineMatches(const std::vector<std::string>& saved, const Dataset& dataset) {
@@ -172,8 +183,8 @@ std::string CheckPipelineAllowing(const std::vector<std::string>& saved_entries,
     CheckPipelineMatches(saved_entries, dataset);
     return "";
   }
-  const std::vector<std::string> saved = Canonical(saved_entries);
   const std::vector<std::string> pipeline = dataset.Pipeline();
+  const std::vector<std::string> saved = Canonical(saved_entries, pipeline);
   // The structure first: the same ops at the same depths, in pre-order.
   size_t i = 0;
   while (i < saved.size() && i < pipeline.size() && OpOfEntry(saved[i]) == OpOfEntry(pipeline[i])) {
