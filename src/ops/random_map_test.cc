@@ -234,10 +234,10 @@ TEST(RandomMapTest, ACorruptPositionIsDataLoss) {
                                       {"map(fn=augment, seed=7)", "position -3"});
 }
 
-// A state of src/state/testdata/v1 (state_compat_test.cc): beside the source tree or above the
+// A state of tests/data/states/v1 (state_compat_test.cc): beside the source tree or above the
 // working directory.
 std::string Fixture(const std::string& name) {
-  std::filesystem::path path = std::filesystem::path("src/state/testdata/v1") / name;
+  std::filesystem::path path = std::filesystem::path("tests/data/states/v1") / name;
   std::filesystem::path dir = std::filesystem::current_path();
   for (int i = 0; i < 6 && !std::filesystem::exists(dir / path); ++i) dir = dir.parent_path();
   path = dir / path;

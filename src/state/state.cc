@@ -136,7 +136,7 @@ std::string CanonicalPipelineEntry(std::string_view entry) {
   constexpr std::string_view kOldTail = ", deterministic=true)";
   const std::string_view body = Unindented(entry);
   // The readers' entries named their files by path; today they count them.
-  if (!body.starts_with(kOldHead)) return CanonicalReaderEntry(entry);
+  if (!body.starts_with(kOldHead)) return WithMainModuleName(CanonicalReaderEntry(entry));
   if (body.size() < kOldHead.size() + kOldTail.size() || !body.starts_with(kOldHead) ||
       !body.ends_with(kOldTail)) {
     return WithMainModuleName(std::string(entry));
