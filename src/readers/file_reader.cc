@@ -523,8 +523,11 @@ class FileReaderIterator : public Iterator, public RecordLocator {
                           std::to_string(offset) + " is past the end of " + Quote(path) + " (" +
                           std::to_string(now.size) + " bytes)");
     }
-    pos_.record = r.ReadIntInRange(kRecord, 0, INT64_MAX);
-    pos_.line = r.ReadIntInRange(kLine, 0, INT64_MAX);
+    // Counters of records and lines: no file holds 2^62 of them (a state past it is hostile,
+    // refused here rather than overflowing as the reader counts on).
+    constexpr int64_t kMaxCount = int64_t{1} << 62;
+    pos_.record = r.ReadIntInRange(kRecord, 0, kMaxCount);
+    pos_.line = r.ReadIntInRange(kLine, 0, kMaxCount);
     in_ = InputStream::OpenFile(fs, path, ds_.compression(), ds_.buffer_size(), op);
     if (!(in_->fingerprint() == now)) {
       throw PipelineMismatchError(op + ": file " + Quote(path) +
