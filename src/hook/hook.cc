@@ -85,6 +85,9 @@ bool IsLegal(Phase from, Phase to) {
 }
 
 bool IsRunning(Phase phase) { return phase == Phase::kRunning || phase == Phase::kRunningRestored; }
+bool IsRestored(Phase phase) {
+  return phase == Phase::kRestored || phase == Phase::kRunningRestored;
+}
 
 // The checkpoint files of `prefix` in `dir`, oldest first (by name only).
 std::vector<InputCheckpointInfo> ListCheckpointFiles(FileSystem& fs, const std::string& dir,
@@ -109,9 +112,6 @@ CheckpointContents ReadCheckpoint(FileSystem& fs, const InputCheckpointInfo& inf
                         std::to_string(contents.step));
   }
   return contents;
-}
-bool IsRestored(Phase phase) {
-  return phase == Phase::kRestored || phase == Phase::kRunningRestored;
 }
 }  // namespace
 
