@@ -134,6 +134,10 @@ class Iterator {
   // True once GetNext has been called or a state restored (false again after a failed Restore
   // or a Reset).
   bool started() const { return fresh_ != nullptr ? fresh_->started() : started_; }
+  // True once GetNext has returned the end of the sequence (false again after a failed Restore
+  // or a Reset; a restored iterator starts false even if its state is at the end). The hook
+  // records it in each checkpoint, to tell a finished pass from one in progress.
+  bool ended() const { return fresh_ != nullptr ? fresh_->ended() : ended_; }
 
  protected:
   virtual std::optional<Element> GetNextInternal() = 0;
@@ -151,6 +155,7 @@ class Iterator {
 
   DatasetPtr dataset_;
   bool started_ = false;
+  bool ended_ = false;
   std::unique_ptr<Iterator> fresh_;  // see Restore: the iterator calls are forwarded to
   std::string unusable_;             // why no fresh iterator could be made; empty if usable
 };

@@ -13,6 +13,9 @@
 //   }
 //   hook.End();                                  // final save; waits; reports any write error
 //
+// Epochs (docs/hook.md): one hook over dataset.repeat(), or a fresh iterator and hook per epoch
+// with options.epoch = epoch, the loop starting at ResumeEpoch(dir).
+//
 // Files (docs/hook.md): `<dir>/input.ckpt-<step>` (or `input_<task_type>_<task_id>.ckpt-<step>`
 // for one worker of several) and the index `<dir>/checkpoint_input`, so a model checkpoint
 // manager can write `checkpoint` and `model.ckpt-*` in the same directory. Each file is written
@@ -51,6 +54,15 @@ struct CheckpointHookOptions {
   // not in op structure, with one warning (on_warning) listing the differences: as
   // RestoreOptions::allow_changes (state.h). Default: strict.
   bool allow_changes = false;
+  // For a loop that makes a fresh iterator (and hook) per epoch (docs/hook.md, "Epochs"): the
+  // epoch this hook's iterators go through, >= 0, recorded in every checkpoint. Begin and
+  // RestoreForModelStep then restore only a checkpoint of this epoch; after one of an earlier
+  // epoch (normally its end) this epoch starts fresh at that checkpoint's step; one of a later
+  // epoch, or one saved without an epoch, is a FailedPreconditionError. ResumeEpoch (below)
+  // says which epoch a restarted loop starts at. nullopt: any checkpoint is restored, as for
+  // one iterator over dataset.repeat(), except one at the end of its data (every iterator had
+  // ended: restoring it would deliver nothing), which is a FailedPreconditionError saying so.
+  std::optional<int64_t> epoch;
   // Checkpoints kept (the newest ones); nullopt keeps them all.
   std::optional<int64_t> max_to_keep = 5;
   // For one worker of several: files become input_<task_type>_<task_id>.ckpt-<step>.
@@ -163,12 +175,50 @@ struct InputCheckpointContents {
   int64_t step = 0;
   // (iterator name, Iterator::Save() bytes), in the order the hook was given the iterators.
   std::vector<std::pair<std::string, std::string>> states;
+  // The hook's CheckpointHookOptions::epoch, when it had one.
+  std::optional<int64_t> epoch;
+  // Parallel to `states`: whether that iterator had returned the end of its sequence when its
+  // state was captured (Iterator::ended). Empty when none had (and for files written before
+  // the field existed, or by a capture function, which cannot tell).
+  std::vector<bool> ended;
+
+  // Every iterator had ended: restoring this checkpoint delivers nothing.
+  bool AtEnd() const {
+    if (ended.empty() || ended.size() != states.size()) return false;
+    for (bool e : ended) {
+      if (!e) return false;
+    }
+    return true;
+  }
 };
 
 // Decodes the bytes of an input checkpoint file, for tools (`inputpipe inspect`); each state
 // can then be restored or shown with InspectState. Throws DataLossError naming `path` and what
 // is wrong (magic, version, length, checksum).
 InputCheckpointContents DecodeInputCheckpoint(std::string_view bytes, const std::string& path);
+
+// What the newest valid input checkpoint says about where a restarted loop is.
+struct InputCheckpointStatus {
+  int64_t step = 0;
+  std::string path;
+  std::optional<int64_t> epoch;  // CheckpointHookOptions::epoch of the hook that saved it
+  bool at_end = false;           // every iterator had ended when it was saved
+};
+
+// The newest input checkpoint of `prefix` in `checkpoint_dir` (at or before `max_step` when
+// given) whose file decodes, by the directory listing as the hook restores (corrupt files are
+// skipped silently here; the hook warns when it skips them); nullopt when there is none.
+std::optional<InputCheckpointStatus> NewestInputCheckpoint(
+    const std::string& checkpoint_dir, const std::string& prefix = "input",
+    std::optional<int64_t> max_step = std::nullopt, FileSystem* file_system = nullptr);
+
+// The epoch an epoch-aware loop (CheckpointHookOptions::epoch) resumes at: 0 without a
+// checkpoint; else the newest checkpoint's epoch, plus one when it was saved at the end of that
+// epoch's data. `max_step`: the model's restored step (as RestoreForModelStep). Throws
+// FailedPreconditionError when that checkpoint was saved by a hook without an epoch.
+int64_t ResumeEpoch(const std::string& checkpoint_dir, const std::string& prefix = "input",
+                    std::optional<int64_t> max_step = std::nullopt,
+                    FileSystem* file_system = nullptr);
 
 // The newest checkpoint named by the index file of `prefix` in `checkpoint_dir`, or nullopt
 // when there is no index. Throws DataLossError when the index is corrupt.

@@ -33,7 +33,7 @@ class PyHook {
          std::optional<int64_t> save_steps, std::optional<double> save_secs,
          const std::string& external_state_policy, std::optional<int64_t> max_to_keep,
          std::string task_type, int64_t task_id, nb::object warn, nb::object clock,
-         nb::object capture, bool allow_changes) {
+         nb::object capture, bool allow_changes, std::optional<int64_t> epoch) {
     if (names.size() != iterators.size()) {
       throw InvalidArgumentError("CheckpointHook: as many names as iterators are needed");
     }
@@ -64,6 +64,7 @@ class PyHook {
     options.task_type = std::move(task_type);
     options.task_id = task_id;
     options.allow_changes = allow_changes;
+    options.epoch = epoch;
     if (!warn.is_none()) {
       options.on_warning = [warn = PythonCallable(std::move(warn))](const std::string& message) {
         PythonSection section("hook: on_warning");
@@ -181,11 +182,11 @@ void RegisterHook(nb::module_& m) {
       "The C++ CheckpointInputPipelineHook; use inputpipe.CheckpointInputPipelineHook.")
       .def(nb::init<const std::vector<std::string>&, nb::list, std::string, std::optional<int64_t>,
                     std::optional<double>, const std::string&, std::optional<int64_t>, std::string,
-                    int64_t, nb::object, nb::object, nb::object, bool>(),
+                    int64_t, nb::object, nb::object, nb::object, bool, std::optional<int64_t>>(),
            "names"_a, "iterators"_a, "checkpoint_dir"_a, "save_steps"_a.none(),
            "save_secs"_a.none(), "external_state_policy"_a, "max_to_keep"_a.none(), "task_type"_a,
            "task_id"_a, "warn"_a.none(), "clock"_a.none(), "capture"_a.none(),
-           "allow_changes"_a = false)
+           "allow_changes"_a = false, "epoch"_a.none() = nb::none())
       .def("begin", &PyHook::Begin, "global_step"_a)
       .def("restore_for_model_step", &PyHook::RestoreForModelStep, "model_step"_a)
       .def("after_step", &PyHook::AfterStep, "global_step"_a)
@@ -204,6 +205,12 @@ void RegisterHook(nb::module_& m) {
         return LatestInputCheckpoint(dir, prefix);
       },
       "checkpoint_dir"_a, "prefix"_a = "input");
+  m.def(
+      "resume_epoch",
+      [](const std::string& dir, const std::string& prefix, std::optional<int64_t> max_step) {
+        return ResumeEpoch(dir, prefix, max_step);
+      },
+      "checkpoint_dir"_a, "prefix"_a = "input", "max_step"_a.none() = nb::none());
 }
 
 }  // namespace inputpipe::python

@@ -39,7 +39,7 @@ from inputpipe._core import (
 )
 from inputpipe.dataset import Dataset
 from inputpipe.generator import TensorSpec
-from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint
+from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint, resume_epoch
 from inputpipe.readers import (
     CsvDataset,
     FixedLenFeature,
@@ -81,6 +81,7 @@ __all__ = [
     "parse_single_example_fn",
     "inspect_state",
     "latest_input_checkpoint",
+    "resume_epoch",
     "read_file",
     "register_file_system",
     "registered_file_systems",

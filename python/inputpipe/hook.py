@@ -21,6 +21,24 @@ thread only captures the states; a background thread writes them, and a failed w
 Restoring with a model: restore the model first, then `hook.restore_for_model_step(step)` with
 the model's step: the input checkpoint saved at that step (or the newest before it) is restored,
 so model and data agree.
+
+Epochs (docs/hook.md, "Epochs"): either one iterator and hook over `dataset.repeat()`, or a fresh
+iterator and hook per epoch that knows its epoch:
+
+    step = 0
+    for epoch in range(inputpipe.resume_epoch("ckpt/"), num_epochs):
+        it = iter(make_dataset(epoch))
+        with inputpipe.CheckpointInputPipelineHook(it, "ckpt/", save_steps=100,
+                                                   epoch=epoch) as hook:
+            step = hook.restored_step or step   # the position in this epoch, or its start
+            for batch in it:
+                train(batch)
+                step += 1
+                hook.after_step(step)
+
+Without `epoch=`, a checkpoint saved after the iterators reached the end of their data (the
+previous epoch's last one) is refused (RuntimeError saying what to do) instead of restored into
+an iterator that would deliver nothing.
 """
 
 import os
@@ -41,11 +59,14 @@ class CheckpointInputPipelineHook:
     one worker of several, which gets its own file names. allow_changes: restore a checkpoint
     whose pipelines have the same ops but other parameters, functions or files, with one
     UserWarning listing the differences (Iterator.restore's allow_changes); default strict.
+    epoch: for a fresh iterator per epoch, the epoch (an int >= 0) these iterators go through;
+    only a checkpoint of this epoch is restored, after the end of an earlier one the epoch starts
+    fresh at its step, a later epoch's is a RuntimeError; start the loop at resume_epoch(dir).
     """
 
     def __init__(self, iterators, checkpoint_dir, save_steps=None, save_secs=None,
                  external_state_policy=None, max_to_keep=5, task_type=None, task_id=None,
-                 allow_changes=False, _clock=None, _capture=None):
+                 allow_changes=False, epoch=None, _clock=None, _capture=None):
         if save_steps is None and save_secs is None:
             raise ValueError("CheckpointInputPipelineHook: exactly one of save_steps and save_secs "
                              "must be given; got neither")
@@ -72,7 +93,12 @@ class CheckpointInputPipelineHook:
                 hint = " (pass iter(dataset), not the dataset)" if hasattr(it, "_handle") else ""
                 raise TypeError(f"CheckpointInputPipelineHook: iterator {name!r} must be an "
                                 f"inputpipe.Iterator{hint}; got {type(it).__name__}")
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)
+                                  or epoch < 0):
+            raise ValueError("CheckpointInputPipelineHook: epoch must be an int >= 0 (or None); "
+                             f"got {epoch!r}")
         self._iterators = dict(zip(names, its))
+        self._epoch = epoch
         self._policy = policy
         self._hook = _core.CheckpointHook(
             names, its, os.fspath(checkpoint_dir),
@@ -82,7 +108,7 @@ class CheckpointInputPipelineHook:
             None if max_to_keep is None else int(max_to_keep),
             "" if task_type is None else str(task_type),
             0 if task_id is None else int(task_id),
-            _warn, _clock, _capture, allow_changes=bool(allow_changes))
+            _warn, _clock, _capture, allow_changes=bool(allow_changes), epoch=epoch)
         self._began = False
         self._restored_step = None
 
@@ -90,7 +116,9 @@ class CheckpointInputPipelineHook:
 
     def begin(self, global_step=0):
         """The first step: restores the newest valid input checkpoint and returns its step, or
-        (none there) saves the initial state at `global_step` and returns None."""
+        (none there) saves the initial state at `global_step` and returns None. With `epoch`,
+        after an earlier epoch's checkpoint at step s the epoch starts fresh: its initial state is
+        saved at s, and s is returned."""
         self._restored_step = self._hook.begin(int(global_step))
         self._began = True
         return self._restored_step
@@ -140,6 +168,11 @@ class CheckpointInputPipelineHook:
     # ---- Inspection ---------------------------------------------------------------------
 
     @property
+    def epoch(self):
+        """The epoch given to the constructor, or None."""
+        return self._epoch
+
+    @property
     def restored_step(self):
         """The step restored by begin() / restore_for_model_step(), or None."""
         return self._restored_step
@@ -174,8 +207,18 @@ def latest_input_checkpoint(checkpoint_dir, prefix="input"):
     return _core.latest_input_checkpoint(os.fspath(checkpoint_dir), prefix)
 
 
+def resume_epoch(checkpoint_dir, prefix="input", model_step=None):
+    """The epoch an epoch-aware loop (hooks given epoch=) starts at after a restart: 0 without
+    an input checkpoint; else the newest checkpoint's epoch, plus one when it was saved at the
+    end of that epoch's data. model_step: the restored model's step (the checkpoint at or before
+    it counts, as for restore_for_model_step). RuntimeError when that checkpoint was saved by a
+    hook without epoch=."""
+    return _core.resume_epoch(os.fspath(checkpoint_dir), prefix,
+                              None if model_step is None else int(model_step))
+
+
 def _warn(message):
     category = _core.ExternalStateWarning if "external state" in message else RuntimeWarning
-    if "(allow_changes)" in message:
+    if "(allow_changes)" in message or message.startswith("CheckpointInputPipelineHook (epoch "):
         category = UserWarning
     warnings.warn(message, category, stacklevel=3)

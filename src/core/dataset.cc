@@ -40,9 +40,14 @@ std::optional<Element> Iterator::GetNext() {
   if (Iterator* fresh = Forwarded()) return fresh->GetNext();
   started_ = true;
   // Without an interrupt check on this thread (C++ callers, the engine's own threads) there is
-  // no frame to keep: a tail call, as cheap as before.
-  if (interrupt_internal::thread_state.check == nullptr) [[likely]] return GetNextInternal();
-  return GetNextInInterruptFrame();
+  // no frame to keep.
+  std::optional<Element> element = interrupt_internal::thread_state.check == nullptr
+                                       ? GetNextInternal()
+                                       : GetNextInInterruptFrame();
+  if (!element) [[unlikely]] {
+    ended_ = true;  // for the hook: a checkpoint at the end of its data
+  }
+  return element;
 }
 
 // The interruption frame (core/interrupt.h): the call may be interrupted only if its parent

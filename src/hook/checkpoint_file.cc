@@ -3,6 +3,7 @@
 #include "hook/checkpoint_file.h"
 
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 
 #include "inputpipe/errors.h"
@@ -13,7 +14,9 @@ namespace inputpipe::hook_internal {
 
 namespace {
 constexpr std::string_view kMagic = "IPCK";
-constexpr uint64_t kFileVersion = 1;
+// Version 1: step and states. Version 2 adds the epoch and the ended flags (checkpoint_file.h).
+constexpr uint64_t kFileVersionV1 = 1;
+constexpr uint64_t kFileVersion = 2;
 constexpr std::string_view kIndexHeader =
     "# inputpipe input checkpoint index (docs/hook.md). Checksummed: do not edit.\n";
 constexpr std::string_view kIndexFormat = "format: 1\n";
@@ -44,8 +47,18 @@ std::string EncodeCheckpointFile(const CheckpointContents& contents) {
     PutLengthPrefixed(&body, name);
     PutLengthPrefixed(&body, state);
   }
+  bool any_ended = false;
+  for (bool ended : contents.ended) any_ended = any_ended || ended;
+  // Nothing new to say: version 1, readable by builds that predate version 2.
+  const bool v2 = contents.epoch.has_value() || any_ended;
+  if (v2) {
+    PutVarint64(&body, contents.epoch ? static_cast<uint64_t>(*contents.epoch) + 1 : 0);
+    for (size_t i = 0; i < contents.states.size(); ++i) {
+      body.push_back(i < contents.ended.size() && contents.ended[i] ? 1 : 0);
+    }
+  }
   std::string out(kMagic);
-  PutVarint64(&out, kFileVersion);
+  PutVarint64(&out, v2 ? kFileVersion : kFileVersionV1);
   PutVarint64(&out, body.size());
   out += body;
   PutFixed32(&out, crc32c::Mask(crc32c::Value(body.data(), body.size())));
@@ -61,9 +74,9 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
   }
   uint64_t version, body_size;
   if (!in.GetVarint64(&version)) Corrupt(path, "truncated in the header");
-  if (version != kFileVersion) {
-    Corrupt(path, "format version " + std::to_string(version) + ", this build reads version " +
-                      std::to_string(kFileVersion));
+  if (version != kFileVersionV1 && version != kFileVersion) {
+    Corrupt(path, "format version " + std::to_string(version) + ", this build reads versions " +
+                      std::to_string(kFileVersionV1) + " to " + std::to_string(kFileVersion));
   }
   if (!in.GetVarint64(&body_size)) Corrupt(path, "truncated in the header");
   if (body_size + 4 != in.remaining()) {
@@ -90,6 +103,24 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
     if (!b.GetLengthPrefixed(&name) || !b.GetLengthPrefixed(&state))
       Corrupt(path, "malformed body");
     contents.states.emplace_back(std::string(name), std::string(state));
+  }
+  if (version >= 2) {
+    uint64_t epoch;
+    if (!b.GetVarint64(&epoch) || (epoch != 0 && epoch - 1 > uint64_t{INT64_MAX}) ||
+        b.remaining() < count) {
+      Corrupt(path, "malformed body (epoch or ended flags)");
+    }
+    if (epoch != 0) contents.epoch = static_cast<int64_t>(epoch - 1);
+    std::string_view flags;
+    b.GetBytes(count, &flags);
+    bool any_ended = false;
+    for (char flag : flags) {
+      if (flag != 0 && flag != 1) Corrupt(path, "malformed body (an ended flag is not 0 or 1)");
+      any_ended = any_ended || flag == 1;
+    }
+    if (any_ended) {
+      for (char flag : flags) contents.ended.push_back(flag == 1);
+    }
   }
   if (b.remaining() != 0) Corrupt(path, "malformed body (trailing bytes)");
   return contents;

@@ -5,10 +5,13 @@
 //
 //   magic "IPCK" | version varint | body length varint | body | masked crc32c(body) fixed32
 //   body := step zigzag varint | iterator count varint | {name str, state str} ...
+//           [version 2: | epoch varint (0: none, else epoch + 1) | {ended byte (0/1)} x count]
 //
 // where each state is Iterator::Save()'s bytes (themselves versioned and checksummed) and str is
 // a varint length followed by the bytes. The file must be exactly that long: a truncated or
-// extended file is corrupt.
+// extended file is corrupt. Version 2 is written only when there is an epoch or an ended
+// iterator to record; otherwise version 1, byte for byte what earlier builds wrote (and read).
+// Both versions are read.
 //
 // The index (`checkpoint_input`) is text, for people and tools, with a checksum line last:
 //

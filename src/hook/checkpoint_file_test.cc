@@ -53,6 +53,88 @@ TEST(CheckpointFileTest, ErrorsNameTheFile) {
   }
 }
 
+CheckpointContents SampleWithEpoch() {
+  CheckpointContents c = Sample();
+  c.epoch = 3;
+  c.ended = {true, false};
+  return c;
+}
+
+TEST(CheckpointFileTest, EpochAndEndedFlagsRoundTrip) {
+  std::string bytes = EncodeCheckpointFile(SampleWithEpoch());
+  EXPECT_EQ(bytes[4], 2);  // version 2
+  CheckpointContents back = DecodeCheckpointFile(bytes, "x");
+  EXPECT_EQ(back.step, 1234);
+  EXPECT_EQ(back.states, Sample().states);
+  EXPECT_EQ(back.epoch, 3);
+  EXPECT_EQ(back.ended, (std::vector<bool>{true, false}));
+  EXPECT_FALSE(back.AtEnd());
+  CheckpointContents all_ended = Sample();
+  all_ended.ended = {true, true};
+  CheckpointContents decoded = DecodeCheckpointFile(EncodeCheckpointFile(all_ended), "x");
+  EXPECT_EQ(decoded.epoch, std::nullopt);
+  EXPECT_TRUE(decoded.AtEnd());
+  CheckpointContents epoch_zero = Sample();
+  epoch_zero.epoch = 0;
+  decoded = DecodeCheckpointFile(EncodeCheckpointFile(epoch_zero), "x");
+  EXPECT_EQ(decoded.epoch, 0);
+  EXPECT_TRUE(decoded.ended.empty());
+}
+
+// Nothing new to record: the bytes earlier builds wrote (version 1), so they can read them.
+TEST(CheckpointFileTest, WithoutEpochOrEndedItIsVersionOne) {
+  CheckpointContents c = Sample();
+  c.ended = {false, false};
+  std::string bytes = EncodeCheckpointFile(c);
+  EXPECT_EQ(bytes[4], 1);
+  EXPECT_EQ(bytes, EncodeCheckpointFile(Sample()));
+}
+
+// A file written by a version-1 build (bytes from the format in checkpoint_file.h: step 7, one
+// iterator "train" with state "abc") still decodes: no epoch, nothing ended.
+TEST(CheckpointFileTest, VersionOneFilesStillDecode) {
+  const std::string v1(
+      "\x49\x50\x43\x4b\x01\x0c\x0e\x01\x05\x74\x72\x61\x69\x6e\x03\x61\x62\x63\x34\x00\x78"
+      "\x32",
+      22);
+  CheckpointContents back = DecodeCheckpointFile(v1, "old");
+  EXPECT_EQ(back.step, 7);
+  ASSERT_EQ(back.states.size(), 1u);
+  EXPECT_EQ(back.states[0].first, "train");
+  EXPECT_EQ(back.states[0].second, "abc");
+  EXPECT_EQ(back.epoch, std::nullopt);
+  EXPECT_TRUE(back.ended.empty());
+  EXPECT_EQ(EncodeCheckpointFile(back), v1);
+}
+
+TEST(CheckpointFileTest, VersionTwoTruncationsAndBitFlipsAreDataLoss) {
+  std::string bytes = EncodeCheckpointFile(SampleWithEpoch());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_THROW(DecodeCheckpointFile(bytes.substr(0, n), "f"), DataLossError) << "length " << n;
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = bytes;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+      EXPECT_THROW(DecodeCheckpointFile(flipped, "f"), DataLossError)
+          << "byte " << i << " bit " << bit;
+    }
+  }
+}
+
+TEST(CheckpointFileTest, NewerVersionIsRefusedNamingBoth) {
+  std::string bytes = EncodeCheckpointFile(Sample());
+  bytes[4] = 3;
+  try {
+    DecodeCheckpointFile(bytes, "f");
+    FAIL();
+  } catch (const DataLossError& e) {
+    EXPECT_NE(std::string(e.what()).find("format version 3, this build reads versions 1 to 2"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(CheckpointIndexTest, RoundTripsAndIsReadable) {
   CheckpointIndex index{"input.ckpt-300", {"input.ckpt-200", "input.ckpt-300"}};
   std::string text = EncodeIndexFile(index);

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <iostream>
@@ -87,6 +88,31 @@ bool IsRunning(Phase phase) { return phase == Phase::kRunning || phase == Phase:
 bool IsRestored(Phase phase) {
   return phase == Phase::kRestored || phase == Phase::kRunningRestored;
 }
+
+// The checkpoint files of `prefix` in `dir`, oldest first (by name only).
+std::vector<InputCheckpointInfo> ListCheckpointFiles(FileSystem& fs, const std::string& dir,
+                                                     const std::string& prefix) {
+  std::vector<InputCheckpointInfo> out;
+  if (!fs.FileExists(dir)) return out;
+  for (const auto& name : fs.ListDir(dir)) {
+    if (auto step = hook_internal::ParseCheckpointFileName(prefix, name)) {
+      out.push_back({*step, JoinPath(dir, name)});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+  return out;
+}
+
+// The file of `info`, decoded; throws DataLossError (or IOError) when it is corrupt.
+CheckpointContents ReadCheckpoint(FileSystem& fs, const InputCheckpointInfo& info) {
+  CheckpointContents contents =
+      hook_internal::DecodeCheckpointFile(fs.ReadFile(info.path), info.path);
+  if (contents.step != info.step) {
+    throw DataLossError("corrupt input checkpoint " + info.path + ": it holds step " +
+                        std::to_string(contents.step));
+  }
+  return contents;
+}
 }  // namespace
 
 class CheckpointInputPipelineHook::Impl {
@@ -130,6 +156,10 @@ class CheckpointInputPipelineHook::Impl {
     }
     if (phase_ == Phase::kRestored) {
       SetPhase(Phase::kRunningRestored);
+      if (epoch_start_step_) {  // this epoch starts fresh where an earlier one ended
+        Capture(*epoch_start_step_);
+        epoch_start_step_.reset();
+      }
       last_step_seen_ = last_save_step_;
     } else {
       Capture(global_step);  // kNothingRestored: the initial state
@@ -199,17 +229,7 @@ class CheckpointInputPipelineHook::Impl {
     RaisePendingErrorLocked();
   }
 
-  std::vector<InputCheckpointInfo> List() const {
-    std::vector<InputCheckpointInfo> out;
-    if (!fs_->FileExists(dir_)) return out;
-    for (const auto& name : fs_->ListDir(dir_)) {
-      if (auto step = hook_internal::ParseCheckpointFileName(prefix_, name)) {
-        out.push_back({*step, JoinPath(dir_, name)});
-      }
-    }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
-    return out;
-  }
+  std::vector<InputCheckpointInfo> List() const { return ListCheckpointFiles(*fs_, dir_, prefix_); }
 
   CheckpointHookStats stats() const EXCLUDES(mu_) {
     MutexLock lock(mu_);
@@ -269,6 +289,10 @@ class CheckpointInputPipelineHook::Impl {
       throw InvalidArgumentError(std::string(who) +
                                  "max_to_keep must be at least 1 (or None to keep all); got " +
                                  std::to_string(*options_.max_to_keep));
+    }
+    if (options_.epoch && (*options_.epoch < 0 || *options_.epoch == INT64_MAX)) {
+      throw InvalidArgumentError(std::string(who) + "epoch must be >= 0; got " +
+                                 std::to_string(*options_.epoch));
     }
     const std::string& type = options_.task_type;
     if (!type.empty()) {
@@ -344,11 +368,7 @@ class CheckpointInputPipelineHook::Impl {
       std::vector<DecodedState> decoded;  // contents.states decoded, in the same order
       CheckpointContents contents;
       try {
-        contents = hook_internal::DecodeCheckpointFile(fs_->ReadFile(c->path), c->path);
-        if (contents.step != c->step) {
-          throw DataLossError("corrupt input checkpoint " + c->path + ": it holds step " +
-                              std::to_string(contents.step));
-        }
+        contents = ReadCheckpoint(*fs_, *c);
         for (const auto& [name, bytes] : contents.states) decoded.push_back(DecodeState(bytes));
       } catch (const Error& e) {  // DataLossError, or IOError reading the file
         Warn("skipping input checkpoint " + c->path + ": " + e.what() +
@@ -356,6 +376,9 @@ class CheckpointInputPipelineHook::Impl {
         skipped.push_back(c->path);
         continue;
       }
+      // Not a fallback when refused (another epoch, or the end of the data): an older
+      // checkpoint would be a silent rewind, not a fix.
+      if (!MatchEpoch(contents, c->path)) return StartEpoch(c->step);
       try {
         RestoreFrom(contents, decoded, c->path);
       } catch (const DataLossError& e) {
@@ -368,6 +391,8 @@ class CheckpointInputPipelineHook::Impl {
         continue;
       }
       last_save_step_ = contents.step;
+      last_saved_ended_ = contents.ended;
+      last_saved_ended_.resize(iterators_.size(), false);
       last_save_time_ = options_.clock();
       SetPhase(IsRunning(phase_) ? Phase::kRunningRestored : Phase::kRestored);
       MutexLock lock(mu_);
@@ -382,6 +407,77 @@ class CheckpointInputPipelineHook::Impl {
                           JoinNames(skipped));
     }
     return std::nullopt;
+  }
+
+  // Whether `contents` may be restored into this hook's iterators (docs/hook.md, "Epochs"):
+  // true to restore it, false when it is of an earlier epoch and this epoch starts fresh.
+  // Throws FailedPreconditionError when it must not be restored: without an epoch, a checkpoint
+  // at the end of its data; with one, a checkpoint of a later epoch or of a hook without epochs.
+  bool MatchEpoch(const CheckpointContents& contents, const std::string& path) {
+    const std::string where =
+        "input checkpoint " + path + " (step " + std::to_string(contents.step) + ")";
+    if (!options_.epoch) {
+      if (!contents.AtEnd()) return true;
+      throw FailedPreconditionError(
+          "CheckpointInputPipelineHook: " + where + " was saved after every iterator had " +
+          "reached the end of its data: restoring it would deliver no element. If the run had " +
+          "finished, there is nothing left to resume. To make another pass over the data, use " +
+          "one iterator and hook over dataset.repeat(), or give each epoch's fresh iterator a " +
+          "hook with epoch=<the epoch> and start the epoch loop at inputpipe.resume_epoch('" +
+          dir_ + "') (C++: ResumeEpoch; docs/hook.md, \"Epochs\")");
+    }
+    const int64_t epoch = *options_.epoch;
+    const std::string who = "CheckpointInputPipelineHook (epoch " + std::to_string(epoch) + "): ";
+    if (!contents.epoch) {
+      throw FailedPreconditionError(
+          who + where + " was saved by a hook without an epoch, so the epoch it belongs to is " +
+          "unknown: keep the hook without epoch= for this run, or start the epoch-aware loop " +
+          "in another directory (docs/hook.md, \"Epochs\")");
+    }
+    const std::string saved = std::to_string(*contents.epoch);
+    if (*contents.epoch == epoch) return true;
+    if (*contents.epoch > epoch) {
+      throw FailedPreconditionError(
+          who + where + " is of epoch " + saved + ": epoch " + std::to_string(epoch) +
+          " finished before it, and a checkpoint is never restored into another epoch's " +
+          "iterators. Start the epoch loop at inputpipe.resume_epoch('" + dir_ + "') (C++: " +
+          "ResumeEpoch; here epoch " + saved + (contents.AtEnd() ? " + 1" : "") +
+          "; docs/hook.md, \"Epochs\")");
+    }
+    if (!contents.AtEnd()) {
+      Warn(who + where + " is of epoch " + saved + " and was saved before its iterators " +
+           "reached the end of their data (epoch " + saved + " was left unfinished, or its " +
+           "end was never seen): epoch " + std::to_string(epoch) + " starts fresh at step " +
+           std::to_string(contents.step) + ", and whatever epoch " + saved + " had left is " +
+           "not delivered. To finish it first, start the epoch loop at " +
+           "inputpipe.resume_epoch(dir) (docs/hook.md, \"Epochs\")");
+    }
+    return false;
+  }
+
+  // The newest checkpoint is of an earlier epoch: this epoch starts fresh at its step (the end
+  // of that epoch is the start of this one). Nothing is restored; the start is saved there by
+  // Begin (now, when Begin already ran), replacing the earlier epoch's file of the same step,
+  // so that a restart finds this epoch. Returns the step, as a restore would.
+  int64_t StartEpoch(int64_t step) {
+    for (const auto& [name, it] : iterators_) {
+      if (it->started()) {
+        throw FailedPreconditionError(
+            "CheckpointInputPipelineHook: iterator '" + name +
+            "' has already produced elements; a new epoch needs fresh iterators");
+      }
+    }
+    SetPhase(IsRunning(phase_) ? Phase::kRunningRestored : Phase::kRestored);
+    {
+      MutexLock lock(mu_);
+      stats_.restored_step = step;
+    }
+    if (IsRunning(phase_)) {
+      Capture(step);
+    } else {
+      epoch_start_step_ = step;
+    }
+    return step;
   }
 
   // Checks every iterator's state against its pipeline before restoring any, so that a
@@ -453,10 +549,20 @@ class CheckpointInputPipelineHook::Impl {
 
   // On the training thread: the only work a save costs it.
   void Capture(int64_t step) EXCLUDES(mu_) {
-    if (step == last_save_step_) return;
+    // Which iterators have ended: a capture function's states are older than the iterators'
+    // positions, so then it is unknown (recorded as not ended).
+    std::vector<bool> ended(iterators_.size(), false);
+    if (!options_.capture) {
+      for (size_t i = 0; i < iterators_.size(); ++i) ended[i] = iterators_[i].second->ended();
+    }
+    // Saved at this step already, unless an iterator has ended since (End after the last
+    // periodic save): the file is then rewritten so that it says so.
+    if (step == last_save_step_ && ended == last_saved_ended_) return;
     double start = SteadySeconds();
     CheckpointContents contents;
     contents.step = step;
+    contents.epoch = options_.epoch;
+    contents.ended = ended;
     std::vector<std::string> warnings;
     if (options_.capture) {
       contents.states = options_.capture(options_.external_state_policy, &warnings);
@@ -470,6 +576,7 @@ class CheckpointInputPipelineHook::Impl {
     double seconds = SteadySeconds() - start;
     for (const auto& warning : warnings) Warn(warning);
     last_save_step_ = step;
+    last_saved_ended_ = std::move(ended);
     last_save_time_ = options_.clock();
     {
       MutexLock lock(mu_);
@@ -610,6 +717,8 @@ class CheckpointInputPipelineHook::Impl {
   // Training thread only.
   Phase phase_ = Phase::kCreated;
   int64_t last_save_step_ = -1;
+  std::vector<bool> last_saved_ended_;      // Iterator::ended of each iterator at that save
+  std::optional<int64_t> epoch_start_step_;  // StartEpoch's step, for Begin to save there
   double last_save_time_ = 0;
   int64_t last_step_seen_ = 0;
   std::vector<int64_t> retained_;  // written by Prepare before the writer starts, then writer-only
@@ -654,6 +763,39 @@ std::string CheckpointInputPipelineHook::index_path() const { return impl_->inde
 
 InputCheckpointContents DecodeInputCheckpoint(std::string_view bytes, const std::string& path) {
   return hook_internal::DecodeCheckpointFile(bytes, path);
+}
+
+std::optional<InputCheckpointStatus> NewestInputCheckpoint(const std::string& checkpoint_dir,
+                                                           const std::string& prefix,
+                                                           std::optional<int64_t> max_step,
+                                                           FileSystem* file_system) {
+  FileSystem& fs = file_system != nullptr ? *file_system : DefaultFileSystem();
+  std::vector<InputCheckpointInfo> candidates = ListCheckpointFiles(fs, checkpoint_dir, prefix);
+  for (auto c = candidates.rbegin(); c != candidates.rend(); ++c) {
+    if (max_step && c->step > *max_step) continue;
+    CheckpointContents contents;
+    try {
+      contents = ReadCheckpoint(fs, *c);
+    } catch (const Error&) {  // corrupt or unreadable: the hook skips it too (with a warning)
+      continue;
+    }
+    return InputCheckpointStatus{c->step, c->path, contents.epoch, contents.AtEnd()};
+  }
+  return std::nullopt;
+}
+
+int64_t ResumeEpoch(const std::string& checkpoint_dir, const std::string& prefix,
+                    std::optional<int64_t> max_step, FileSystem* file_system) {
+  std::optional<InputCheckpointStatus> newest =
+      NewestInputCheckpoint(checkpoint_dir, prefix, max_step, file_system);
+  if (!newest) return 0;
+  if (!newest->epoch) {
+    throw FailedPreconditionError(
+        "resume_epoch: input checkpoint " + newest->path + " (step " +
+        std::to_string(newest->step) + ") was saved by a hook without an epoch; an epoch-aware " +
+        "loop needs checkpoints saved with epoch= (docs/hook.md, \"Epochs\")");
+  }
+  return *newest->epoch + (newest->at_end ? 1 : 0);
 }
 
 std::optional<std::string> LatestInputCheckpoint(const std::string& checkpoint_dir,

@@ -707,5 +707,264 @@ TEST(HookTest, SavesFasterThanTheDiskKeepingAllWaitOnABoundedQueue) {
   EXPECT_EQ(Steps(hook).size(), 41u);
 }
 
+// ---- Epochs (docs/hook.md, "Epochs") ---------------------------------------------------------
+
+// One epoch: 10 batches of 4, in an order of its own (a shuffle seeded by the epoch).
+DatasetPtr EpochPipeline(int64_t epoch) { return Batch(Shuffle(Range(0, 40), 8, 100 + epoch), 4); }
+
+CheckpointHookOptions EpochOptions(int64_t save_steps, std::optional<int64_t> epoch) {
+  CheckpointHookOptions options = EverySteps(save_steps);
+  options.epoch = epoch;
+  options.on_warning = [](const std::string& warning) { ADD_FAILURE() << warning; };
+  return options;
+}
+
+// The loop a user writes: a fresh iterator and hook per epoch, starting at ResumeEpoch. Returns
+// (step, first value of the batch) for every step trained; stops ("crashes", without End)
+// after step `crash_after` when given, or after that step's End when `crash_after_end`.
+std::vector<std::pair<int64_t, int64_t>> EpochLoop(const std::string& dir, int64_t epochs,
+                                                   int64_t save_steps,
+                                                   std::optional<int64_t> crash_after,
+                                                   bool crash_after_end = false) {
+  std::vector<std::pair<int64_t, int64_t>> trained;
+  int64_t step = 0;
+  for (int64_t epoch = ResumeEpoch(dir); epoch < epochs; ++epoch) {
+    auto it = EpochPipeline(epoch)->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir, EpochOptions(save_steps, epoch));
+    step = hook.Begin(step).value_or(step);
+    while (std::optional<Element> batch = it->GetNext()) {
+      trained.emplace_back(++step, batch->tensor().data<int64_t>()[0]);
+      hook.AfterStep(step);
+      if (crash_after == step && !crash_after_end) return trained;  // no End: a crash
+    }
+    hook.End();
+    if (crash_after == step && crash_after_end) return trained;
+  }
+  return trained;
+}
+
+// The broken pattern: a fresh iterator per epoch, one hook directory, no epoch. The second
+// epoch's Begin would restore the first epoch's exhausted state and train zero batches; it is
+// refused, saying what to do. Also when End's step is the step of the last periodic save (End
+// then rewrites that checkpoint to record that the data had ended).
+TEST(HookEpochTest, FreshIteratorPerEpochWithoutEpochIsRefusedSayingWhatToDo) {
+  for (int64_t save_steps : {3, 5}) {
+    ScratchDir dir;
+    {
+      auto it = Pipeline()->MakeIterator();
+      CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(save_steps));
+      hook.Begin();
+      int64_t step = 0;
+      for (int i = 0; i < 100; ++i) {
+        NextBatch(*it);
+        hook.AfterStep(++step);
+      }
+      EXPECT_EQ(it->GetNext(), std::nullopt);
+      hook.End();
+    }
+    auto it = Pipeline()->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(save_steps));
+    std::string error = ErrorOf([&] { hook.Begin(); });
+    EXPECT_THROW(hook.Begin(), FailedPreconditionError);
+    for (const char* what : {"input.ckpt-100 (step 100)", "end of its data", "deliver no element",
+                             "dataset.repeat()", "epoch=", "inputpipe.resume_epoch("}) {
+      EXPECT_NE(error.find(what), std::string::npos) << save_steps << ": " << what << "\n"
+                                                     << error;
+    }
+    EXPECT_FALSE(it->started());  // nothing restored
+    EXPECT_EQ(NextBatch(*it), 0);
+  }
+}
+
+// A checkpoint of the last batch, saved before the iterator reported its end (a crash between
+// the last AfterStep and End), restores (the end was not seen); the End that follows rewrites
+// it as ended, and a later restart is then refused.
+TEST(HookEpochTest, EndRecordsTheEndOfTheDataAtTheSameStep) {
+  ScratchDir dir;
+  {
+    auto it = Pipeline()->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(100));
+    hook.Begin();
+    for (int64_t step = 1; step <= 100; ++step) {
+      NextBatch(*it);
+      hook.AfterStep(step);
+    }
+    hook.Flush();  // the crash: no End
+  }
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(100));
+  EXPECT_EQ(hook.Begin(), 100);
+  EXPECT_EQ(it->GetNext(), std::nullopt);
+  hook.End();
+  EXPECT_EQ(hook.stats().saves_captured, 1);  // step 100 again, now as ended
+  auto again = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook refused({{"train", again.get()}}, dir.path(), EverySteps(100));
+  EXPECT_THROW(refused.Begin(), FailedPreconditionError);
+}
+
+// The first pattern that works: one hook over repeat(); a crash in the second pass resumes
+// exactly, and the files are the version-1 files earlier builds wrote (nothing has ended).
+TEST(HookEpochTest, OneHookOverRepeatResumesExactly) {
+  auto repeated = [] { return Repeat(EpochPipeline(0), 3); };
+  std::vector<int64_t> uninterrupted;
+  auto reference = repeated()->MakeIterator();
+  while (auto batch = reference->GetNext()) {
+    uninterrupted.push_back(batch->tensor().data<int64_t>()[0]);
+  }
+  ASSERT_EQ(uninterrupted.size(), 30u);
+
+  ScratchDir dir;
+  std::vector<int64_t> all;
+  {
+    auto it = repeated()->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(4));
+    hook.Begin();
+    for (int64_t step = 1; step <= 14; ++step) {  // crash after step 14: last save at 12
+      all.push_back(NextBatch(*it));
+      hook.AfterStep(step);
+    }
+  }
+  std::string bytes = DefaultFileSystem().ReadFile(dir / "input.ckpt-12");
+  EXPECT_EQ(bytes[4], 1);  // checkpoint format version 1
+  all.resize(12);
+  auto it = repeated()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(4));
+  int64_t step = hook.Begin().value_or(0);
+  EXPECT_EQ(step, 12);
+  while (auto batch = it->GetNext()) {
+    all.push_back(batch->tensor().data<int64_t>()[0]);
+    hook.AfterStep(++step);
+  }
+  hook.End();
+  EXPECT_EQ(all, uninterrupted);
+}
+
+// The second pattern that works: an epoch-aware loop. A crash anywhere (mid-epoch, on the last
+// batch before End, right after End) resumes exactly: the restarted run retrains only the steps
+// after the last save, with the same batches, and the whole run equals an uninterrupted one.
+TEST(HookEpochTest, EpochAwareLoopResumesExactlyAfterACrash) {
+  std::vector<std::pair<int64_t, int64_t>> uninterrupted;
+  {
+    ScratchDir dir;
+    uninterrupted = EpochLoop(dir.path(), 3, 3, std::nullopt);
+  }
+  ASSERT_EQ(uninterrupted.size(), 30u);
+  EXPECT_EQ(uninterrupted.back().first, 30);
+  struct Crash {
+    int64_t after;
+    bool after_end;
+  };
+  for (Crash crash : std::vector<Crash>{{14, false}, {15, false}, {20, false}, {20, true},
+                                        {10, true}, {21, false}, {30, false}}) {
+    SCOPED_TRACE(std::to_string(crash.after) + (crash.after_end ? " after End" : ""));
+    ScratchDir dir;
+    std::vector<std::pair<int64_t, int64_t>> first =
+        EpochLoop(dir.path(), 3, 3, crash.after, crash.after_end);
+    std::vector<std::pair<int64_t, int64_t>> second = EpochLoop(dir.path(), 3, 3, std::nullopt);
+    // The restart resumes at the last save at or before the crash, and from there on is the
+    // uninterrupted run.
+    int64_t resumed = second.empty() ? 30 : second.front().first - 1;
+    EXPECT_LE(resumed, crash.after);
+    EXPECT_GT(resumed, crash.after - 3);
+    std::vector<std::pair<int64_t, int64_t>> run(first.begin(), first.begin() + resumed);
+    run.insert(run.end(), second.begin(), second.end());
+    EXPECT_EQ(run, uninterrupted);
+    // Replayed steps delivered the same batches.
+    for (size_t i = resumed; i < first.size(); ++i) EXPECT_EQ(first[i], uninterrupted[i]);
+  }
+}
+
+TEST(HookEpochTest, ResumeEpochAndNewestCheckpoint) {
+  ScratchDir dir;
+  EXPECT_EQ(ResumeEpoch(dir.path()), 0);
+  EXPECT_EQ(NewestInputCheckpoint(dir.path()), std::nullopt);
+  EpochLoop(dir.path(), 2, 4, 6);  // crash in epoch 0 after step 6: last save at 4
+  EXPECT_EQ(ResumeEpoch(dir.path()), 0);
+  std::optional<InputCheckpointStatus> newest = NewestInputCheckpoint(dir.path());
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_EQ(newest->step, 4);
+  EXPECT_EQ(newest->epoch, 0);
+  EXPECT_FALSE(newest->at_end);
+  ScratchDir done;
+  EpochLoop(done.path(), 1, 4, 10, /*crash_after_end=*/true);  // epoch 0 ended at step 10
+  EXPECT_EQ(ResumeEpoch(done.path()), 1);
+  EXPECT_EQ(ResumeEpoch(done.path(), "input", 9), 0);  // a model restored to step 9: epoch 0
+  newest = NewestInputCheckpoint(done.path());
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_TRUE(newest->at_end);
+  EXPECT_EQ(newest->path, done / "input.ckpt-10");
+  // A corrupt newest file is skipped, as the hook skips it.
+  std::ofstream(done / "input.ckpt-11") << "garbage";
+  EXPECT_EQ(ResumeEpoch(done.path()), 1);
+  // Checkpoints of a hook without epochs: an epoch-aware loop cannot use them.
+  ScratchDir plain;
+  Train(plain.path(), 5, EverySteps(5));
+  EXPECT_THROW(ResumeEpoch(plain.path()), FailedPreconditionError);
+}
+
+// A checkpoint is never restored into another epoch's iterators: a later epoch's is refused
+// (naming the epoch to resume), an earlier epoch's end starts this epoch fresh at its step,
+// one saved without an epoch is refused.
+TEST(HookEpochTest, AnotherEpochsCheckpointIsNeverRestored) {
+  ScratchDir dir;
+  EpochLoop(dir.path(), 2, 4, 15);  // epoch 1 (from step 10), crash after 15: last save at 14
+  {
+    auto it = EpochPipeline(0)->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EpochOptions(4, 0));
+    std::string error = ErrorOf([&] { hook.Begin(); });
+    EXPECT_NE(error.find("(epoch 0): input checkpoint "), std::string::npos) << error;
+    EXPECT_NE(error.find("is of epoch 1: epoch 0 finished before it"), std::string::npos) << error;
+    EXPECT_NE(error.find("resume_epoch"), std::string::npos) << error;
+    EXPECT_THROW(hook.Begin(), FailedPreconditionError);
+    EXPECT_FALSE(it->started());
+  }
+  {
+    // Epoch 2 after an unfinished epoch 1: starts fresh at step 14, with a warning.
+    auto it = EpochPipeline(2)->MakeIterator();
+    CheckpointHookOptions options = EpochOptions(4, 2);
+    std::vector<std::string> warnings;
+    options.on_warning = [&](const std::string& w) { warnings.push_back(w); };
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+    EXPECT_EQ(hook.Begin(), 14);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("left unfinished"), std::string::npos) << warnings[0];
+    auto reference = EpochPipeline(2)->MakeIterator();
+    EXPECT_EQ(NextBatch(*it), NextBatch(*reference));  // the start of epoch 2
+    hook.End();
+    EXPECT_EQ(ResumeEpoch(dir.path()), 2);
+  }
+  {
+    // Without epochs, the checkpoint of an epoch-aware hook restores (it is not at its end).
+    auto it = EpochPipeline(2)->MakeIterator();
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(4));
+    EXPECT_EQ(hook.Begin(), 14);
+  }
+  ScratchDir plain;
+  Train(plain.path(), 5, EverySteps(5));
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, plain.path(), EpochOptions(5, 0));
+  std::string error = ErrorOf([&] { hook.Begin(); });
+  EXPECT_NE(error.find("saved by a hook without an epoch"), std::string::npos) << error;
+  CheckpointHookOptions negative = EpochOptions(5, -1);
+  EXPECT_THROW(CheckpointInputPipelineHook({{"train", it.get()}}, plain.path(), negative),
+               InvalidArgumentError);
+}
+
+// With a model: RestoreForModelStep applies the same rules; the epoch to resume is the one of
+// the checkpoint at or before the model's step.
+TEST(HookEpochTest, RestoreForModelStepWithEpochs) {
+  ScratchDir dir;
+  EpochLoop(dir.path(), 3, 4, 25);  // epoch 2 at the crash; saves at ..., 20 (end of 1), 24
+  int64_t model_step = 22;          // the model was saved less often
+  int64_t epoch = ResumeEpoch(dir.path(), "input", model_step);
+  EXPECT_EQ(epoch, 2);
+  auto it = EpochPipeline(epoch)->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EpochOptions(4, epoch));
+  EXPECT_EQ(hook.RestoreForModelStep(model_step), 20);  // epoch 2's start, saved at 20
+  EXPECT_EQ(hook.Begin(model_step), 20);
+  auto reference = EpochPipeline(2)->MakeIterator();
+  EXPECT_EQ(NextBatch(*it), NextBatch(*reference));
+}
+
 }  // namespace
 }  // namespace inputpipe
