@@ -221,18 +221,21 @@ class NaryIterator : public DatasetIterator<D> {
 
 // ---- Counters in a state.
 
+// The most a counter of elements can reach: no stream yields 2^62 elements (a century at a
+// billion a second), so a state past it is hostile; refusing it on restore keeps every
+// `counter++` of the ops from overflowing.
+inline constexpr int64_t kMaxElementCount = int64_t{1} << 62;
+
 // A counter saved by an op (elements taken, read, produced), read back and checked to lie in
 // [0, limit]: a larger one is a DataLossError.
 inline int64_t ReadCounter(const StateReader& r, std::string_view key,
-                           int64_t limit = std::numeric_limits<int64_t>::max()) {
+                           int64_t limit = kMaxElementCount) {
   return r.ReadIntInRange(key, 0, limit);
 }
 
 // The limit of a counter of `count` elements, where a negative count means "all" or "forever"
 // (take, skip, repeat).
-inline int64_t CountLimit(int64_t count) {
-  return count < 0 ? std::numeric_limits<int64_t>::max() : count;
-}
+inline int64_t CountLimit(int64_t count) { return count < 0 ? kMaxElementCount : count; }
 
 // What an iterator does with its input once the input has ended.
 enum class AtInputEnd {
@@ -248,7 +251,7 @@ template <typename D>
 class CounterIterator : public UnaryIterator<D> {
  protected:
   CounterIterator(const D& ds, const char* key, AtInputEnd at_end,
-                  int64_t limit = std::numeric_limits<int64_t>::max())
+                  int64_t limit = kMaxElementCount)
       : UnaryIterator<D>(ds), key_(key), drops_input_(at_end == AtInputEnd::kDrop), limit_(limit) {}
 
   void SaveInternal(StateWriter& w) override {

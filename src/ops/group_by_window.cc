@@ -140,7 +140,7 @@ class GroupByWindowIterator : public UnaryIterator<GroupByWindowDataset> {
   }
 
   void RestoreInternal(StateReader& r) override {
-    read_ = r.ReadIntInRange(kRead, 0, INT64_MAX);
+    read_ = ReadCounter(r, kRead);
     input_done_ = r.ReadBool(kInputDone);
     const int64_t anchor = r.ReadIntInRange(kAnchor, 0, read_);
     RestoreInput(r);

@@ -54,7 +54,7 @@ class RandomIterator : public DatasetIterator<RandomDatasetImpl> {
   }
   void RestoreInternal(StateReader& r) override {
     seed_ = dataset().seed.Restore(r, kSeed, "random");
-    next_ = r.ReadIntInRange(kNext, 0, std::numeric_limits<int64_t>::max());
+    next_ = ReadCounter(r, kNext);
   }
 
  private:

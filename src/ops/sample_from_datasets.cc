@@ -122,9 +122,7 @@ class SampleIterator : public NaryIterator<SampleDataset> {
 
   void RestoreInternal(StateReader& r) override {
     seed_ = dataset().seed.Restore(r, kSeed, "sample_from_datasets");
-    // No stream reaches 2^62 draws (a century at a billion a second): a state past it is
-    // hostile, refused here rather than overflowing in a later GetNext.
-    draws_ = ReadCounter(r, kDraws, int64_t{1} << 62);
+    draws_ = ReadCounter(r, kDraws);
     stopped_ = r.ReadBool(kStopped);
     RestoreLiveInputs(r);
     CountLiveWeighted();
