@@ -150,8 +150,10 @@ TEST(InputErrorsTest, ShuffleSkipsOnReplayTheErrorsTheConsumerSkipped) {
 }
 
 TEST(InputErrorsTest, WindowSkipsOnReplayTheErrorsTheConsumerSkipped) {
-  for (auto [size, shift, stride] :
+  for (const std::array<int64_t, 3>& params :
        std::vector<std::array<int64_t, 3>>{{3, 2, 1}, {4, 3, 2}, {2, 5, 1}, {3, 3, 1}, {1, 1, 1}}) {
+    // Plain locals: clang 14 cannot capture structured bindings in a lambda.
+    const int64_t size = params[0], shift = params[1], stride = params[2];
     for (bool drop : {false, true}) {
       Op op = [=](DatasetPtr in) { return Window(in, size, shift, stride, drop); };
       ExpectErrorsSkippedOnReplay(op, 40, {0, 3, 4, 12, 17, 39});
