@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/op_skeleton.h"
+#include "ops/element_spec.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
@@ -14,19 +15,8 @@ constexpr char kActive[] = "active";  // 0: first, 1: second, 2: exhausted
 constexpr char kInput[] = "input";
 constexpr int64_t kDone = 2;
 
-// Same structure and, leaf by leaf, the same dtype (or both datasets).
-bool SameSpec(const Element& a, const Element& b) {
-  if (!a.SameStructure(b)) return false;
-  std::vector<Element> la = a.FlattenLeaves(), lb = b.FlattenLeaves();
-  for (size_t i = 0; i < la.size(); ++i) {
-    if (la[i].is_dataset() != lb[i].is_dataset()) return false;
-    if (la[i].is_tensor() && la[i].tensor().dtype() != lb[i].tensor().dtype()) return false;
-  }
-  return true;
-}
-
 void CheckSpec(const Element& first, const Element& second) {
-  if (!SameSpec(first, second)) {
+  if (!SameElementSpec(first, second)) {
     throw InvalidArgumentError(
         "concatenate: the inputs have incompatible element structures or dtypes: first has " +
         first.StructureString() + ", second has " + second.StructureString());
