@@ -9,29 +9,9 @@ import pytest
 import inputpipe
 from inputpipe import CheckpointInputPipelineHook, TensorSpec
 
+from counting import Counting
+
 Dataset = inputpipe.Dataset
-
-
-class Numbers:
-    """0, 1, ..., n-1 with its own state."""
-
-    def __init__(self, n=50, as_bytes=False):
-        self.i, self.n, self.as_bytes = 0, n, as_bytes
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self.i >= self.n:
-            raise StopIteration
-        self.i += 1
-        return self.i - 1
-
-    def get_state(self):
-        return str(self.i).encode() if self.as_bytes else {"i": self.i}
-
-    def set_state(self, state):
-        self.i = int(state.decode()) if self.as_bytes else state["i"]
 
 
 def plain():
@@ -49,7 +29,7 @@ def values(it, n=None):
 
 @pytest.mark.parametrize("as_bytes", [False, True])
 def test_checkpointable_generator_resumes_exactly(as_bytes):
-    ds = Dataset.from_generator(lambda: Numbers(as_bytes=as_bytes),
+    ds = Dataset.from_generator(lambda: Counting(as_bytes=as_bytes),
                                 output_signature=TensorSpec((), "int64"))
     it = iter(ds)
     assert values(it, 7) == list(range(7))
@@ -61,7 +41,7 @@ def test_checkpointable_generator_resumes_exactly(as_bytes):
 
 
 def test_generator_state_through_a_batch_and_the_hook(tmp_path):
-    ds = Dataset.from_generator(Numbers, output_signature=TensorSpec((), "int64")).batch(4)
+    ds = Dataset.from_generator(Counting, output_signature=TensorSpec((), "int64")).batch(4)
     it = iter(ds)
     with CheckpointInputPipelineHook(it, tmp_path, save_steps=2) as hook:
         for step in range(1, 6):

@@ -11,6 +11,8 @@ import pytest
 
 import inputpipe
 
+from counting import Counting
+
 
 # ---- A codec of the state format (docs/state_format.md), for checksum-valid tampering --------
 
@@ -254,32 +256,8 @@ def test_file_offset_past_the_end_is_data_loss(tmp_path, offset):
     assert next(it2) == b"line0"  # fresh
 
 
-class Items:
-    """A checkpointable generator over `n` numbers."""
-
-    def __init__(self, n):
-        self.n, self.i = n, 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self.i >= self.n:
-            raise StopIteration
-        self.i += 1
-        return self.i - 1
-
-    def get_state(self):
-        return {"i": self.i}
-
-    def set_state(self, state):
-        if not 0 <= state["i"] <= self.n:
-            raise ValueError(f"position {state['i']} is past the end ({self.n} items)")
-        self.i = state["i"]
-
-
 def _items(n):
-    return inputpipe.Dataset.from_generator(lambda: Items(n), name="items")
+    return inputpipe.Dataset.from_generator(lambda: Counting(n), name="items")
 
 
 def _with_blob(state, blob):
