@@ -34,6 +34,9 @@ fi
 stage "C++ consumer of the installed package"
 bash tools/consumer.sh
 
+stage "wheel: pip wheel, auditwheel, install into a fresh venv without a compiler, smoke test"
+bash tools/wheel.sh
+
 stage "Python tests"
 .venv/bin/python -m pytest -q tests/python
 stage "all tests passed"

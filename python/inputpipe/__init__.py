@@ -21,6 +21,7 @@ Paths may name a store by scheme: "memory://..." (in-process), or one registered
 inputpipe.register_file_system("pyfs", fs) by a Python object with open / stat / list methods.
 """
 
+from inputpipe._core import __version__  # the engine's, = pyproject.toml's version
 from inputpipe._core import (
     AUTOTUNE,
     INFINITE_CARDINALITY,
