@@ -40,8 +40,11 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 
 class MotoServer:
     def __init__(self):
+        # Objects kept in memory, not spooled to temporary files past 5 MB: moto reads the whole
+        # object for every ranged GET, from disk otherwise.
+        env = dict(os.environ, MOTO_S3_DEFAULT_KEY_BUFFER_SIZE=str(1 << 30))
         self.process = subprocess.Popen([sys.executable, "-c", _LAUNCH], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         text=True)
         line = self.process.stdout.readline()
         if not line.strip():
