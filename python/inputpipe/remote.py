@@ -281,9 +281,11 @@ class _WholeObjectWriter(io.BytesIO):
 
 
 def _content_identity(info):
-    """The store's hash of the object's bytes: S3's ETag, GCS's generation (or md5), Azure's
-    etag, an HTTP ETag; "" when the store gives none."""
-    for key in ("ETag", "etag", "generation", "md5Hash", "crc32c", "Content-MD5", "Digest"):
+    """The store's identity of the object's bytes, a content hash first: GCS's md5Hash, S3's
+    ETag (the MD5 of a single-part upload), an HTTP Content-MD5; else a version (Azure's etag,
+    GCS's generation: a rewrite of the same bytes then reads as a change); "" when the store
+    gives none (the digest of the bytes is then used: docs/readers.md)."""
+    for key in ("md5Hash", "ETag", "Content-MD5", "Digest", "etag", "generation", "crc32c"):
         value = info.get(key)
         if value:
             return f"{key}:{str(value).strip(chr(34))}"
