@@ -19,7 +19,7 @@
 // missing object or a refused permission: ENOENT, ENOTDIR, EISDIR, EACCES, EPERM, EINVAL,
 // ENOSYS) is thrown at once; any other is retried up to max_attempts times in all, with backoff
 // doubling from initial_backoff_s, then thrown as a FileSystemError naming the path, the byte
-// offset and the number of attempts: "read s3://b/k: at byte 8388608 (8388608 bytes), after 4
+// offset and the number of attempts: "read s3://b/k: bytes 8388608..16777215, after 4
 // attempts: ConnectionResetError: ...".
 //
 // Thread-safety: a ReadAheadFile is used by one thread at a time (its own fetcher thread aside);

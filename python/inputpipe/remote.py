@@ -248,7 +248,7 @@ class _ScrubbedErrors:
                 code = _ERRNO_BY_TYPE.get(type(value), errno.EIO)
             new = _OSERROR_BY_ERRNO.get(code, OSError)(code, message)
         else:
-            new = OSError(errno.EIO, f"{type(value).__name__}: {message}")
+            new = OSError(f"{type(value).__name__}: {message}")  # errno None: retryable
         raise new from None
 
 

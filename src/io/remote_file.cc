@@ -44,8 +44,9 @@ bool Retryable(int code) {
   }
 }
 
+// "bytes 300..399": the range of the request, first and last byte.
 std::string Where(uint64_t offset, size_t n) {
-  return "at byte " + std::to_string(offset) + " (" + std::to_string(n) + " bytes)";
+  return "bytes " + std::to_string(offset) + ".." + std::to_string(offset + n - 1);
 }
 
 struct Block {

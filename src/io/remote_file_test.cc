@@ -118,7 +118,7 @@ TEST(RemoteFileTest, APersistentFaultNamesTheObjectAndTheOffsetAfterBoundedAttem
     while (size_t n = f->Read(buf.data(), buf.size())) got.append(buf.data(), n);
     FAIL() << "no error";
   } catch (const FileSystemError& e) {
-    EXPECT_TRUE(MessageHas(e.what(), {"fake://b/k", "at byte 300", "after 4 attempts",
+    EXPECT_TRUE(MessageHas(e.what(), {"fake://b/k", "bytes 300..399", "after 4 attempts",
                                       "ConnectionResetError"}))
         << e.what();
   }
@@ -136,7 +136,7 @@ TEST(RemoteFileTest, AMissingObjectIsNotRetried) {
     FAIL();
   } catch (const FileSystemError& e) {
     EXPECT_EQ(e.code(), ENOENT);
-    EXPECT_TRUE(MessageHas(e.what(), {"fake://b/k", "at byte 0"})) << e.what();
+    EXPECT_TRUE(MessageHas(e.what(), {"fake://b/k", "bytes 0..99"})) << e.what();
   }
   EXPECT_EQ(ranges->calls_.load(), 1);
 }

@@ -104,6 +104,16 @@ def test_readers_deliver_the_same_as_local(s3, tmp_path):
     assert gets <= len(lines) // BLOCK + 3, gets
 
 
+def test_tfrecord_writer_puts_one_object(s3):
+    s3.clear()
+    with inputpipe.TFRecordWriter("s3://data/written.tfrecord", "GZIP") as w:
+        for i in range(500):
+            w.write(b"r%d" % i)
+    assert [m for m, p, _ in s3.requests if "written" in p] == ["PUT"]
+    got = _values(inputpipe.TFRecordDataset("s3://data/written.tfrecord", compression_type="GZIP"))
+    assert got == [b"r%d" % i for i in range(500)]
+
+
 def test_exact_resume_over_a_remote_file(s3):
     remote = _put(s3, "resume.txt", _lines(5000))
     ds = inputpipe.TextLineDataset(remote).batch(7)
@@ -197,6 +207,7 @@ def test_a_persistent_fault_names_the_object_and_the_offset(s3):
         while True:
             got.append(next(it).decode())
     message = str(e.value)
+    print(message)
     assert "s3://data/broken.txt" in message and "at byte" in message
     assert "after 4 attempts" in message, message
     assert got == expected[: len(got)]  # a prefix of the truth, nothing made up
