@@ -191,10 +191,10 @@ inline constexpr std::string_view kTempSuffix = ".tmp";
 
 // Writes `contents` to `path` crash-safely: path + kTempSuffix, fsync, close, rename over
 // `path`, fsync the directory; on a store with HasAtomicWholeFileWrites(path), one write of
-// `path` itself (an object store's single PUT), no temporary and no rename. After return the file holds `contents` durably; a crash at any
-// instant before leaves the previous file (or none) at `path`, never a torn one. Throws IOError
-// (after removing the temporary file when it can); on error the previous contents of `path`, if
-// any, are intact.
+// `path` itself (an object store's single PUT), no temporary and no rename. After return the
+// file holds `contents` durably; a crash at any instant before leaves the previous file (or
+// none) at `path`, never a torn one. Throws IOError (after removing the temporary file when it
+// can); on error the previous contents of `path`, if any, are intact.
 void WriteFileAtomically(FileSystem& fs, const std::string& path, std::string_view contents);
 
 }  // namespace inputpipe

@@ -238,8 +238,7 @@ class PyRangeReader : public RangeReader {
 // makedirs (nothing to do, as in an object store), rename and remove (FileSystemError ENOSYS).
 class PythonFileSystem : public FileSystem {
  public:
-  PythonFileSystem(nb::object fs, PythonStoreTraits traits)
-      : fs_(std::move(fs)), traits_(traits) {}
+  PythonFileSystem(nb::object fs, PythonStoreTraits traits) : fs_(std::move(fs)), traits_(traits) {}
 
   std::unique_ptr<SequentialFile> NewSequentialFile(const std::string& path) override {
     FileStat st = Stat(path);
@@ -263,9 +262,7 @@ class PythonFileSystem : public FileSystem {
   std::unique_ptr<WritableFile> NewWritableFile(const std::string& path) override {
     return std::make_unique<PyWritableFile>(path, Open(path, "wb"));
   }
-  bool HasAtomicWholeFileWrites(const std::string& path) override {
-    return traits_.atomic_writes;
-  }
+  bool HasAtomicWholeFileWrites(const std::string& path) override { return traits_.atomic_writes; }
   std::string ReadFile(const std::string& path) override {
     if (!traits_.read_range) return FileSystem::ReadFile(path);
     // A whole small file (a checkpoint, an index sidecar): one request, retried, no thread.

@@ -68,8 +68,8 @@ struct Shared {
   Mutex mu;
   CondVar cv;  // the fetcher waits for room or a new position, the reader for a block
   std::deque<Block> blocks GUARDED_BY(mu);
-  uint64_t fetch_at GUARDED_BY(mu) = 0;    // offset of the next block to request
-  uint64_t generation GUARDED_BY(mu) = 0;  // bumped by a Skip that moves fetch_at
+  uint64_t fetch_at GUARDED_BY(mu) = 0;     // offset of the next block to request
+  uint64_t generation GUARDED_BY(mu) = 0;   // bumped by a Skip that moves fetch_at
   std::exception_ptr error GUARDED_BY(mu);  // of the block at fetch_at
   bool stop GUARDED_BY(mu) = false;
 };

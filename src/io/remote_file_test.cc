@@ -79,8 +79,8 @@ TEST(RemoteFileTest, ReadAheadDeliversExactlyTheBytes) {
 
 TEST(RemoteFileTest, SkipsInsideAndPastTheQueue) {
   const std::string bytes = Bytes(2000);
-  auto f = NewReadAheadFile(std::make_shared<FakeRanges>(bytes), "fake://b/k", StatOf(bytes),
-                            Small());
+  auto f =
+      NewReadAheadFile(std::make_shared<FakeRanges>(bytes), "fake://b/k", StatOf(bytes), Small());
   char buf[50];
   std::string got;
   ASSERT_EQ(f->Read(buf, 10), 10u);
@@ -118,8 +118,8 @@ TEST(RemoteFileTest, APersistentFaultNamesTheObjectAndTheOffsetAfterBoundedAttem
     while (size_t n = f->Read(buf.data(), buf.size())) got.append(buf.data(), n);
     FAIL() << "no error";
   } catch (const FileSystemError& e) {
-    EXPECT_TRUE(MessageHas(e.what(), {"fake://b/k", "bytes 300..399", "after 4 attempts",
-                                      "ConnectionResetError"}))
+    EXPECT_TRUE(MessageHas(
+        e.what(), {"fake://b/k", "bytes 300..399", "after 4 attempts", "ConnectionResetError"}))
         << e.what();
   }
   EXPECT_EQ(got, bytes.substr(0, 300));  // what came before, and nothing after
