@@ -27,6 +27,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
+import remote  # noqa: E402  (workload "s": local vs S3 on loopback, its own table)
 
 LIBS = ["inputpipe", "tfdata", "grain", "torchdata"]
 LIB_NAMES = {"inputpipe": "inputpipe", "tfdata": "tf.data", "grain": "Grain",
@@ -34,7 +35,7 @@ LIB_NAMES = {"inputpipe": "inputpipe", "tfdata": "tf.data", "grain": "Grain",
 RESTORE_POINTS = [0.1, 0.5, 0.9]
 
 # Workload keys: a-d (common.WORKLOADS), and r, the readers alone (common.READERS).
-ALL_WORKLOADS = list(common.WORKLOADS) + ["r"]
+ALL_WORKLOADS = list(common.WORKLOADS) + ["r"] + list(remote.WORKLOADS)
 
 # buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (their table);
 # table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d;
@@ -94,6 +95,8 @@ def plan(workloads, libs, cfg):
     """The list of measurements: (key, task) in execution order."""
     tasks = []
     for w in workloads:
+        if w in remote.WORKLOADS:  # run by remote.run, in this process
+            continue
         if w == "r":  # the readers alone: throughput only, the two libraries interleaved
             for r in range(cfg["reps"]):
                 for key, wl in common.READERS.items():
@@ -676,6 +679,7 @@ def main():
         print(f"== inputpipe benchmark suite ({'quick' if args.quick else 'full'}): "
               f"{cfg['n']:,} records, workloads {workloads}, libraries {libs}", flush=True)
         results = run_all(workloads, libs, cfg, out_dir, os.path.join(HERE, "results", "data"))
+        results.update(remote.run(workloads, cfg, os.path.join(HERE, "results", "data")))
         wall = time.time() - t0
         if args.merge:
             saved = json.load(open(args.merge))
@@ -690,7 +694,7 @@ def main():
     loads = [r["load"] for r in results.values() if "load" in r] or [float("nan")]
     m = machine(summary, cfg)
     body = ("#### Machine and run\n\n" + machine_md(m, cfg, started, wall, loads) + "\n\n" +
-            tables(summary, workloads, libs))
+            tables(summary, workloads, libs) + remote.suite_table(results, workloads))
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(dict(config=cfg, started=started, wall_s=wall, workloads=workloads, libs=libs,
                        machine=m, results=results, summary=summary), f, indent=1, default=str)

@@ -6,6 +6,8 @@ bash tools/install.sh
 # Test-only: Keras / Lightning / torch (CPU) for the hook's framework callbacks (not the demo's).
 echo "== pip install -r tests/python/requirements-integrations.txt"
 .venv/bin/pip install -q -r tests/python/requirements-integrations.txt
+# Test-only: a real S3 server (moto) and fsspec's S3 store for the remote-file tests.
+.venv/bin/pip install -q -r tests/python/requirements-remote.txt
 
 export CCACHE_DIR="$PWD/build/ccache" CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 stage() { echo "== [$(date +%T), ${SECONDS}s] $*"; }

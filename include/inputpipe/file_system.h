@@ -136,6 +136,13 @@ class FileSystem {
 
   // ---- Writing. Creates `path` (truncating an existing file) for writing.
   virtual std::unique_ptr<WritableFile> NewWritableFile(const std::string& path) = 0;
+
+  // True when a WritableFile of `path` publishes its bytes there all at once, at Close (an
+  // object store's single PUT): until Close returns, and forever if the writer dies first,
+  // readers see the previous object or none, never a part. Such a store has no rename, and
+  // needs none: WriteFileAtomically writes `path` directly. False by default (POSIX: a file
+  // is visible, partly written, as soon as it is created).
+  virtual bool HasAtomicWholeFileWrites(const std::string& /*path*/) { return false; }
 };
 
 // ---- The registry by scheme ----------------------------------------------------------------
@@ -183,10 +190,11 @@ std::vector<std::string> MatchPaths(FileSystem& fs, const std::string& pattern);
 inline constexpr std::string_view kTempSuffix = ".tmp";
 
 // Writes `contents` to `path` crash-safely: path + kTempSuffix, fsync, close, rename over
-// `path`, fsync the directory. After return the file holds `contents` durably; a crash at any
-// instant before leaves the previous file (or none) at `path`, never a torn one. Throws IOError
-// (after removing the temporary file when it can); on error the previous contents of `path`, if
-// any, are intact.
+// `path`, fsync the directory; on a store with HasAtomicWholeFileWrites(path), one write of
+// `path` itself (an object store's single PUT), no temporary and no rename. After return the
+// file holds `contents` durably; a crash at any instant before leaves the previous file (or
+// none) at `path`, never a torn one. Throws IOError (after removing the temporary file when it
+// can); on error the previous contents of `path`, if any, are intact.
 void WriteFileAtomically(FileSystem& fs, const std::string& path, std::string_view contents);
 
 }  // namespace inputpipe

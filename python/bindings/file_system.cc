@@ -15,15 +15,27 @@
 // a BaseException that is no Exception (KeyboardInterrupt, SystemExit) keeps its type.
 // RandomAccessFile::Read (seek + read on one file object) is serialised by a threading.Lock,
 // whose wait releases the GIL: no engine lock is ever waited for with the GIL held.
+//
+// A store with a round trip per request (inputpipe.remote's fsspec stores) adds
+// read_range(path, offset, n) -> bytes: its files are then read through inputpipe/remote_file.h,
+// in large blocks fetched ahead on a C++ thread (random access: a cache of aligned blocks), each
+// request retried with backoff, so that the GIL and the latency are paid per block, not per
+// record; the block sizes and retries come from the object's optional attributes
+// (read_block_size, read_ahead_blocks, random_block_size, cached_blocks, max_attempts,
+// initial_backoff_s). glob(pattern) -> paths answers list_files in one listing; a true
+// atomic_writes says that a file written is published whole at close (one PUT), so checkpoints
+// and sidecars are written without the temporary file and rename a store may not have.
 #include "inputpipe/file_system.h"
 
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "bindings.h"
+#include "inputpipe/remote_file.h"
 
 namespace inputpipe::python {
 
@@ -36,6 +48,7 @@ int ErrnoOf(const nb::python_error& e) {
   nb::object value = nb::getattr(e.value(), "errno", nb::none());
   if (PyLong_Check(value.ptr())) return static_cast<int>(PyLong_AsLong(value.ptr()));
   if (e.matches(PyExc_FileNotFoundError)) return ENOENT;
+  if (e.matches(PyExc_PermissionError)) return EACCES;
   if (e.matches(PyExc_NotADirectoryError)) return ENOTDIR;
   if (e.matches(PyExc_IsADirectoryError)) return EISDIR;
   return EIO;
@@ -197,18 +210,50 @@ class PyWritableFile : public WritableFile {
   bool closed_ = false;
 };
 
+// What Register learns once from the Python object's optional members.
+struct PythonStoreTraits {
+  bool read_range = false;     // has read_range(path, offset, n): block reads
+  bool glob = false;           // has glob(pattern)
+  bool atomic_writes = false;  // atomic_writes is true
+  BlockReadOptions blocks;
+};
+
+// read_range(path, offset, n) of a Python store, for the block files of inputpipe/remote_file.h.
+class PyRangeReader : public RangeReader {
+ public:
+  PyRangeReader(PyRef fs, std::string path) : fs_(std::move(fs)), path_(std::move(path)) {}
+  std::string ReadRange(uint64_t offset, size_t n) override {
+    return CallPython("read", path_, [&] {
+      nb::bytes got = AsBytes(fs_.get().attr("read_range")(path_, offset, n));
+      return std::string(got.c_str(), got.size());
+    });
+  }
+
+ private:
+  const PyRef fs_;
+  const std::string path_;
+};
+
 // The C++ side of a Python file system. Optional methods it lacks: exists (stat instead),
 // makedirs (nothing to do, as in an object store), rename and remove (FileSystemError ENOSYS).
 class PythonFileSystem : public FileSystem {
  public:
-  explicit PythonFileSystem(nb::object fs) : fs_(std::move(fs)) {}
+  PythonFileSystem(nb::object fs, PythonStoreTraits traits) : fs_(std::move(fs)), traits_(traits) {}
 
   std::unique_ptr<SequentialFile> NewSequentialFile(const std::string& path) override {
     FileStat st = Stat(path);
+    if (traits_.read_range) {
+      return NewReadAheadFile(std::make_shared<PyRangeReader>(fs_, path), path, std::move(st),
+                              traits_.blocks);
+    }
     nb::object file = Open(path, "rb");
     return std::make_unique<PySequentialFile>(path, std::move(file), std::move(st));
   }
   std::unique_ptr<RandomAccessFile> NewRandomAccessFile(const std::string& path) override {
+    if (traits_.read_range) {
+      return NewBlockCacheFile(std::make_shared<PyRangeReader>(fs_, path), path, Stat(path),
+                               traits_.blocks);
+    }
     nb::object file = Open(path, "rb");
     nb::object lock = CallPython(
         "open", path, [&] { return nb::object(nb::module_::import_("threading").attr("Lock")()); });
@@ -216,6 +261,27 @@ class PythonFileSystem : public FileSystem {
   }
   std::unique_ptr<WritableFile> NewWritableFile(const std::string& path) override {
     return std::make_unique<PyWritableFile>(path, Open(path, "wb"));
+  }
+  bool HasAtomicWholeFileWrites(const std::string& path) override { return traits_.atomic_writes; }
+  std::string ReadFile(const std::string& path) override {
+    if (!traits_.read_range) return FileSystem::ReadFile(path);
+    // A whole small file (a checkpoint, an index sidecar): one request, retried, no thread.
+    const FileStat st = Stat(path);
+    PyRangeReader ranges(fs_, path);
+    return ReadRangeWithRetries(ranges, path, st.size, 0, static_cast<size_t>(st.size),
+                                traits_.blocks);
+  }
+  std::vector<std::string> GetMatchingPaths(const std::string& pattern) override {
+    if (!traits_.glob) return FileSystem::GetMatchingPaths(pattern);
+    std::vector<std::string> paths = CallPython("list files", pattern, [&] {
+      nb::object listed = fs_.get().attr("glob")(pattern);
+      if (PyUnicode_Check(listed.ptr()) || PyBytes_Check(listed.ptr())) throw std::bad_cast();
+      std::vector<std::string> out;
+      for (nb::handle p : listed) out.push_back(nb::cast<std::string>(p));
+      return out;
+    });
+    std::sort(paths.begin(), paths.end());
+    return paths;
   }
   FileStat Stat(const std::string& path) override {
     return CallPython("stat", path, [&] { return StatFromPython(fs_.get().attr("stat")(path)); });
@@ -272,7 +338,23 @@ class PythonFileSystem : public FileSystem {
   }
 
   const PyRef fs_;
+  const PythonStoreTraits traits_;
 };
+
+// The optional attribute `name` of `fs` as T, else `fallback`; a TypeError naming the scheme
+// for a value of the wrong type or not positive.
+template <typename T>
+T PositiveAttr(const nb::object& fs, const char* name, T fallback, const std::string& scheme) {
+  nb::object value = nb::getattr(fs, name, nb::none());
+  if (value.is_none()) return fallback;
+  T out;
+  if (!nb::try_cast<T>(value, out) || !(out > 0)) {
+    throw nb::type_error(("register_file_system: " + std::string(name) + " of the file system " +
+                          "for '" + scheme + "' must be a positive number")
+                             .c_str());
+  }
+  return out;
+}
 
 void Register(const std::string& scheme, nb::object fs) {
   for (const char* method : {"open", "stat", "list"}) {
@@ -282,7 +364,21 @@ void Register(const std::string& scheme, nb::object fs) {
                                .c_str());
     }
   }
-  RegisterFileSystem(scheme, std::make_shared<PythonFileSystem>(std::move(fs)));
+  PythonStoreTraits traits;
+  traits.read_range = nb::hasattr(fs, "read_range");
+  traits.glob = nb::hasattr(fs, "glob");
+  nb::object atomic = nb::getattr(fs, "atomic_writes", nb::none());
+  const int truth = PyObject_IsTrue(atomic.ptr());
+  if (truth < 0) throw nb::python_error();
+  traits.atomic_writes = truth == 1;
+  BlockReadOptions& b = traits.blocks;
+  b.block_size = PositiveAttr<size_t>(fs, "read_block_size", b.block_size, scheme);
+  b.read_ahead_blocks = PositiveAttr<int>(fs, "read_ahead_blocks", b.read_ahead_blocks, scheme);
+  b.random_block_size = PositiveAttr<size_t>(fs, "random_block_size", b.random_block_size, scheme);
+  b.cached_blocks = PositiveAttr<size_t>(fs, "cached_blocks", b.cached_blocks, scheme);
+  b.max_attempts = PositiveAttr<int>(fs, "max_attempts", b.max_attempts, scheme);
+  b.initial_backoff_s = PositiveAttr<double>(fs, "initial_backoff_s", b.initial_backoff_s, scheme);
+  RegisterFileSystem(scheme, std::make_shared<PythonFileSystem>(std::move(fs), traits));
 }
 }  // namespace
 
@@ -292,8 +388,11 @@ void RegisterFileSystems(nb::module_& m) {
         "TFRecordWriter and the checkpoint hook. `fs` has open(path, mode) -> a binary file "
         "(mode 'rb': read(n), seek(offset[, whence]); 'wb': write(b), flush(), close()), "
         "stat(path) -> the size or {'size', 'mtime_ns', 'identity'}, list(path) -> entry "
-        "names; optionally exists, makedirs, rename, remove. Raise FileNotFoundError for a "
-        "missing path. Paths are passed whole, scheme included.");
+        "names; optionally exists, makedirs, rename, remove; read_range(path, offset, n) -> bytes "
+        "(then files are read in large blocks, ahead, on a C++ thread, with retries), "
+        "glob(pattern) -> paths, atomic_writes = True (a file written is published whole at "
+        "close: no temporary file and rename). Raise FileNotFoundError for a missing path, "
+        "PermissionError for a refused one. Paths are passed whole, scheme included.");
   m.def(
       "unregister_file_system",
       [](const std::string& scheme) { return UnregisterFileSystem(scheme); }, "scheme"_a,

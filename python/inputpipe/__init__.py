@@ -17,8 +17,10 @@ bytes DataLossError, a state restored into another pipeline PipelineMismatchErro
 ValueErrors), saving a pipeline whose state cannot be captured ExternalStateError (a
 RuntimeError).
 
-Paths may name a store by scheme: "memory://..." (in-process), or one registered with
-inputpipe.register_file_system("pyfs", fs) by a Python object with open / stat / list methods.
+Paths may name a store by scheme: "memory://..." (in-process), "s3://", "gs://", "az://",
+"http(s)://" (through fsspec, with `pip install 'inputpipe[remote]'`; inputpipe.remote), or one
+registered with inputpipe.register_file_system("pyfs", fs) by a Python object with open / stat /
+list methods.
 """
 
 from inputpipe._core import __version__  # the engine's, = pyproject.toml's version
@@ -41,6 +43,9 @@ from inputpipe._core import (
 from inputpipe.dataset import Dataset
 from inputpipe.generator import TensorSpec
 from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint, resume_epoch
+# Remote stores: s3://, gs://, az://, http(s):// through fsspec, imported on first use.
+from inputpipe import remote
+remote.register_default_schemes()
 from inputpipe.readers import (
     CsvDataset,
     FixedLenFeature,

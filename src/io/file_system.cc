@@ -4,7 +4,9 @@
 // WriteFileAtomically's crash-safety argument (docs/hook.md): a file's name only ever points at
 // bytes that were fsynced before the rename gave them that name, and the rename is made durable
 // by the directory fsync before the call returns. A crash before the rename leaves at most a
-// stray "*.tmp" file, which readers ignore and the next write overwrites.
+// stray "*.tmp" file, which readers ignore and the next write overwrites. An object store has
+// no rename but publishes a whole object at once (HasAtomicWholeFileWrites): the one write of
+// the name is the commit there.
 #include "inputpipe/file_system.h"
 
 #include <fnmatch.h>
@@ -153,6 +155,14 @@ std::vector<std::string> MatchPaths(FileSystem& fs, const std::string& pattern) 
 }
 
 void WriteFileAtomically(FileSystem& fs, const std::string& path, std::string_view contents) {
+  if (fs.HasAtomicWholeFileWrites(path)) {
+    // The store publishes the object at Close or not at all: a writer that dies before leaves
+    // the previous object (or none), which is what the rename buys elsewhere.
+    std::unique_ptr<WritableFile> file = fs.NewWritableFile(path);
+    file->Append(contents);
+    file->Close();
+    return;
+  }
   const std::string temp = path + std::string(kTempSuffix);
   try {
     std::unique_ptr<WritableFile> file = fs.NewWritableFile(temp);

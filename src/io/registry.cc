@@ -127,6 +127,9 @@ class RoutingFileSystem : public FileSystem {
   std::unique_ptr<WritableFile> NewWritableFile(const std::string& path) override {
     return FileSystemForPath(path)->NewWritableFile(path);
   }
+  bool HasAtomicWholeFileWrites(const std::string& path) override {
+    return FileSystemForPath(path)->HasAtomicWholeFileWrites(path);
+  }
 };
 }  // namespace
 

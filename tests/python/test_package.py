@@ -24,4 +24,4 @@ def test_metadata_names_license_and_extras():
     meta = importlib.metadata.metadata("inputpipe")
     assert meta["License-Expression"] == "Apache-2.0"
     extras = set(meta.get_all("Provides-Extra"))
-    assert {"test", "torch", "docs"} <= extras
+    assert {"test", "torch", "docs", "remote"} <= extras

@@ -1,0 +1,214 @@
+"""Local files against the same files served by S3 on loopback: MB/s of each reader over one
+file, local disk (page cache warm) vs a moto S3 server on 127.0.0.1 (a child process, as the
+tests start it: tests/python/s3_server.py), read through inputpipe.remote (fsspec + s3fs) with
+the engine's block reads and read-ahead (inputpipe/remote_file.h). The target: remote >= 0.5x
+local on loopback (docs/remote.md says what loopback does not show: real latency).
+
+    .venv/bin/python bench/remote.py [--mb 64] [--reps 3]      # standalone, the project's venv
+    bench/.venv/bin/python bench/suite.py --workloads s         # in the suite (workload "s")
+
+Formats: FORMATS below; TFRecord (records of 1 KiB, raw: no parse, so the number is the I/O
+path's) and Parquet when inputpipe.ParquetDataset and pyarrow are installed (the Parquet/Arrow
+sources; until then its row says "not available"). Each cell is the best of --reps epochs: the
+machine is shared, the best epoch is the least disturbed one. Needs moto[server], s3fs, boto3
+(tests/python/requirements-remote.txt).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "python"))
+
+# Suite registration (bench/suite.py): the workload key this file adds, and its title.
+WORKLOADS = {"s": "local vs S3 on loopback (moto), MB/s per reader: remote >= 0.5x local"}
+TARGET = 0.5
+RECORD_BYTES = 1024
+
+
+def write_tfrecord(path, mb):
+    import inputpipe
+    payload = bytes(range(256)) * (RECORD_BYTES // 256)
+    with inputpipe.TFRecordWriter(path) as w:
+        for i in range(mb * 1024 * 1024 // (RECORD_BYTES + 16)):
+            w.write(i.to_bytes(8, "little") + payload[8:])
+
+
+def read_tfrecord(path):
+    import inputpipe
+    n = 0
+    for batch in inputpipe.TFRecordDataset(path).batch(256):
+        n += len(batch)
+    return n
+
+
+def write_parquet(path, mb):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rows = mb * 1024 * 1024 // (8 * 17)
+    cols = {"id": np.arange(rows, dtype=np.int64)}
+    rng = np.random.default_rng(1234)
+    for c in range(16):
+        cols[f"x{c}"] = rng.standard_normal(rows)
+    pq.write_table(pa.table(cols), path, row_group_size=64 * 1024, compression="NONE")
+
+
+def read_parquet(path):
+    import inputpipe
+    n = 0
+    for batch in inputpipe.ParquetDataset(path).batch(1024):
+        n += len(batch["id"])
+    return n
+
+
+def parquet_available():
+    try:
+        import pyarrow  # noqa: F401
+        import inputpipe
+        return hasattr(inputpipe, "ParquetDataset")
+    except ImportError:
+        return False
+
+
+# name -> (write(path, mb), read(path) -> records, available() -> bool)
+FORMATS = {
+    "tfrecord": (write_tfrecord, read_tfrecord, lambda: True),
+    "parquet": (write_parquet, read_parquet, parquet_available),
+}
+
+
+def best_mb_per_s(read, path, size, reps):
+    best, records = 0.0, None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        n = read(path)
+        dt = time.perf_counter() - t0
+        if records is not None and n != records:
+            raise SystemExit(f"{path}: {n} records, then {records}")
+        records = n
+        best = max(best, size / dt / 1e6)
+    return best, records
+
+
+# Block sizes of the remote reads measured: the default, and one block per 32 MiB (what moto,
+# whose every ranged GET costs time in proportion to the whole object, needs; docs/benchmarks.md).
+BLOCKS_MIB = [8, 32]
+
+
+def server_ceiling(fs, key, size, block, reps):
+    """MB/s of the server alone: s3fs ranged GETs of `block` bytes over the object, one after
+    the other, the bytes dropped: what any client of this server gets at best, serially."""
+    best = 0.0
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for offset in range(0, size, block):
+            fs.cat_file(key, start=offset, end=min(size, offset + block))
+        best = max(best, size / (time.perf_counter() - t0) / 1e6)
+    return best
+
+
+def measure(mb=64, reps=3, data_dir=None):
+    """-> {format: {local_mb_s, remote: {block MiB: MB/s}, ceiling: {...}, bytes, records} or
+    {why}}"""
+    import inputpipe
+    import s3_server
+
+    data_dir = data_dir or os.path.join(HERE, "results", "data")
+    os.makedirs(data_dir, exist_ok=True)
+    os.environ.update({k: v for k, v in s3_server.CREDENTIALS.items()})
+    out = {}
+    with s3_server.MotoServer() as moto:
+        s3_server.create_bucket(moto.url, "bench")
+        for name, (write, read, available) in FORMATS.items():
+            if not available():
+                out[name] = {"why": "not available (inputpipe.ParquetDataset / pyarrow missing)"}
+                continue
+            path = os.path.join(data_dir, f"remote-{name}-{mb}mb.{name}")
+            if not os.path.exists(path):
+                write(path, mb)
+            size = os.path.getsize(path)
+            key = f"bench/{os.path.basename(path)}"
+            local_mb_s, n_local = best_mb_per_s(read, path, size, reps)
+            r = dict(local_mb_s=local_mb_s, remote={}, ceiling={}, bytes=size, records=n_local)
+            for mib in BLOCKS_MIB:
+                store = inputpipe.remote.FsspecFileSystem("s3", **s3_server.storage_options(moto.url))
+                store.read_block_size = mib << 20
+                inputpipe.register_file_system("s3", store)
+                fs = store._filesystem()
+                if not fs.exists(key):
+                    fs.put_file(path, key)
+                remote_mb_s, n_remote = best_mb_per_s(read, f"s3://{key}", size, reps)
+                if n_local != n_remote:
+                    raise SystemExit(f"{name}: {n_local} records locally, {n_remote} from S3")
+                r["remote"][mib] = remote_mb_s
+                r["ceiling"][mib] = server_ceiling(fs, key, size, mib << 20, reps)
+            out[name] = r
+        inputpipe.remote.register("s3")
+    return out
+
+
+def table(results):
+    """The markdown table of measure()'s results."""
+    md = ["#### Remote files: local vs S3 on loopback (moto)", "",
+          "| format | file | local MB/s | S3 block | S3 MB/s (inputpipe) | server alone MB/s "
+          "| inputpipe / server | S3 / local (target >= 0.5x) |",
+          "|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        if "why" in r:
+            md.append(f"| {name} | {r['why']} | | | | | | |")
+            continue
+        for mib, remote in r["remote"].items():
+            ratio = remote / r["local_mb_s"]
+            ok = "met" if ratio >= TARGET else "**missed**"
+            ceiling = r["ceiling"][mib]
+            md.append(f"| {name} | {r['bytes'] / 1e6:.0f} MB, {r['records']:,} records | "
+                      f"{r['local_mb_s']:,.0f} | {mib} MiB | {remote:,.0f} | {ceiling:,.0f} | "
+                      f"{remote / ceiling:.2f}x | {ratio:.2f}x: {ok} |")
+    return "\n".join(md)
+
+
+# ---- the suite's hooks (bench/suite.py, workload "s") ---------------------------------------
+
+def run(workloads, cfg, data_dir):
+    """The suite's results entries for workload "s" (none when it was not asked for)."""
+    if "s" not in workloads:
+        return {}
+    mb = 32 if cfg.get("quick") else 128
+    reps = 1 if cfg.get("quick") else 3
+    try:
+        return {"s|remote": dict(status="ok", formats=measure(mb, reps, data_dir))}
+    except ImportError as e:
+        return {"s|remote": dict(status="not installed", why=f"{e} (pip install -r "
+                                 "tests/python/requirements-remote.txt)")}
+
+
+def suite_table(results, workloads):
+    r = results.get("s|remote")
+    if "s" not in workloads or r is None:
+        return ""
+    if r["status"] != "ok":
+        return f"#### Remote files: local vs S3 on loopback (moto)\n\n{r['status']}: {r['why']}\n"
+    return table(r["formats"]) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mb", type=int, default=64, help="file size per format")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    import inputpipe
+    print(f"inputpipe from {os.path.dirname(inputpipe.__file__)}; load {os.getloadavg()[0]:.1f}")
+    results = measure(args.mb, args.reps)
+    print(table(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+// Files of a store where every request costs a round trip (an object store, HTTP) and, when the
+// store is written in Python, the GIL: sequential reads in large blocks fetched ahead on a
+// background thread, random reads through a small cache of aligned blocks, each request retried
+// with backoff a bounded number of times. A store supplies one thing, ranged reads; these
+// wrappers turn them into the SequentialFile and RandomAccessFile the readers use, so that the
+// per-request cost is paid per megabytes, not per record.
+//
+//   class S3Ranges : public RangeReader {                  // thread-safe
+//     std::string ReadRange(uint64_t offset, size_t n) override { ... GET with Range ... }
+//   };
+//   FileStat st = ...;                                      // the size is needed up front
+//   auto ranges = std::make_shared<S3Ranges>(...);
+//   std::unique_ptr<SequentialFile> seq = NewReadAheadFile(ranges, "s3://b/k", st, {});
+//   std::unique_ptr<RandomAccessFile> ra = NewBlockCacheFile(ranges, "s3://b/k", st, {});
+//
+// What is delivered is exactly the object's bytes [0, stat.size) as they were at Stat: a range
+// that comes back shorter than asked (a connection reset mid-body) is an error of that attempt,
+// retried, never passed on as a short file. An error that retrying cannot fix (the errno of a
+// missing object or a refused permission: ENOENT, ENOTDIR, EISDIR, EACCES, EPERM, EINVAL,
+// ENOSYS) is thrown at once; any other is retried up to max_attempts times in all, with backoff
+// doubling from initial_backoff_s, then thrown as a FileSystemError naming the path, the byte
+// offset and the number of attempts: "read s3://b/k: bytes 8388608..16777215, after 4
+// attempts: ConnectionResetError: ...".
+//
+// Thread-safety: a ReadAheadFile is used by one thread at a time (its own fetcher thread aside);
+// a BlockCacheFile's Read is safe from several threads at once. The fetcher thread holds the
+// RangeReader by shared_ptr and is never joined by the destructor (a file may be dropped on a
+// thread holding the GIL that the fetcher waits for): it is told to stop and ends after at most
+// the one request in flight.
+#ifndef INPUTPIPE_REMOTE_FILE_H_
+#define INPUTPIPE_REMOTE_FILE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "inputpipe/file_system.h"
+
+namespace inputpipe {
+
+// Ranged reads of one object. Safe for concurrent calls.
+class RangeReader {
+ public:
+  virtual ~RangeReader() = default;
+  // Bytes [offset, offset + n) of the object; fewer only where the object ends. Throws
+  // FileSystemError (its code() says whether a retry can help; see above).
+  virtual std::string ReadRange(uint64_t offset, size_t n) = 0;
+};
+
+struct BlockReadOptions {
+  // Sequential reads: bytes per request, and how many blocks are fetched ahead of the reader.
+  size_t block_size = 8 << 20;
+  int read_ahead_blocks = 2;
+  // Random reads: bytes per request (aligned blocks) and how many blocks are kept (LRU).
+  size_t random_block_size = 1 << 20;
+  size_t cached_blocks = 16;
+  // Attempts per request in all (1: no retry), and the wait before the first retry.
+  int max_attempts = 4;
+  double initial_backoff_s = 0.05;
+};
+
+// A sequential file of bytes [0, stat.size) of `ranges`; the first Read starts the fetcher.
+// REQUIRES: options' sizes and counts positive.
+std::unique_ptr<SequentialFile> NewReadAheadFile(std::shared_ptr<RangeReader> ranges,
+                                                 std::string path, FileStat stat,
+                                                 const BlockReadOptions& options);
+// A random-access file of bytes [0, stat.size) of `ranges`.
+std::unique_ptr<RandomAccessFile> NewBlockCacheFile(std::shared_ptr<RangeReader> ranges,
+                                                    std::string path, FileStat stat,
+                                                    const BlockReadOptions& options);
+// Bytes [offset, offset + n) of `ranges` (n clipped to `size`), with the retries above: what
+// both files do per request, and what a store's ReadFile can use for a whole small object.
+std::string ReadRangeWithRetries(RangeReader& ranges, const std::string& path, int64_t size,
+                                 uint64_t offset, size_t n, const BlockReadOptions& options);
+
+}  // namespace inputpipe
+
+#endif  // INPUTPIPE_REMOTE_FILE_H_

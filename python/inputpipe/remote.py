@@ -1,0 +1,324 @@
+"""Remote files: s3://, gs://, az://, http(s):// paths through fsspec's file systems.
+
+    import inputpipe
+    ds = inputpipe.TFRecordDataset("s3://bucket/train-*.tfrecord")      # nothing to set up
+    files = inputpipe.Dataset.list_files("gs://bucket/data/*.csv")
+    hook = inputpipe.CheckpointInputPipelineHook(it, "s3://bucket/run/ckpt", save_steps=100)
+
+    # A store of your own (an S3-compatible server, options for the library):
+    inputpipe.remote.register("s3", client_kwargs={"endpoint_url": "http://127.0.0.1:9000"})
+
+Needs `pip install 'inputpipe[remote]'` (fsspec and s3fs; gcsfs for gs://, adlfs for az://);
+without them the first use of such a path fails with an OSError saying what to install. Every
+scheme below is registered when inputpipe is imported, but nothing is imported until a path of
+that scheme is used.
+
+Where the work is done (docs/remote.md): this module only turns a path into fsspec calls —
+stat (size and the store's content hash: the ETag, the generation), ranged reads, one listing
+per glob, one PUT per file written. The block reads, the read-ahead on a background thread and
+the retries with backoff are C++, in the engine's file-system seam (inputpipe/remote_file.h), so
+that every store written in Python gets them and the GIL is taken once per block (8 MiB by
+default), never per record.
+
+Credentials come from where each library looks for them (for S3: the AWS environment
+variables, ~/.aws, the instance role). inputpipe never logs them, and the messages of the errors
+that pass through here have every credential this module can know of replaced by '***'.
+"""
+
+import errno
+import io
+import os
+import re
+import threading
+
+import inputpipe._core as _core
+
+# Scheme -> (fsspec protocol, the pip package that implements it).
+SCHEMES = {
+    "s3": ("s3", "s3fs"),
+    "s3a": ("s3", "s3fs"),
+    "gs": ("gcs", "gcsfs"),
+    "gcs": ("gcs", "gcsfs"),
+    "az": ("az", "adlfs"),
+    "abfs": ("abfs", "adlfs"),
+    "abfss": ("abfs", "adlfs"),
+    "http": ("http", "aiohttp"),
+    "https": ("https", "aiohttp"),
+}
+_READ_ONLY = {"http", "https"}
+
+# Environment variables whose values are secrets, whatever library reads them.
+_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+               "AZURE_STORAGE_KEY", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN",
+               "AZURE_STORAGE_CONNECTION_STRING", "AZURE_CLIENT_SECRET")
+_SECRET_OPTION = re.compile(r"secret|token|password|passwd|credential|key|sas|connection",
+                            re.IGNORECASE)
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def _secret_values(options):
+    """Strings in `options` (nested dicts too) under a key that names a secret."""
+    out = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            out += _secret_values(value)
+        elif isinstance(value, str) and value and _SECRET_OPTION.search(str(key)):
+            out.append(value)
+    return out
+
+
+class FsspecFileSystem:
+    """The file system of one scheme, through fsspec (what register() registers).
+
+    The protocol inputpipe.register_file_system calls: stat, read_range, list, glob, exists,
+    open (writes: a buffer sent as one object at close), remove, makedirs (nothing: an object
+    store has no directories). The fsspec file system is made on first use.
+    """
+
+    # Read in blocks of this many bytes, this many ahead (C++; see inputpipe/remote_file.h).
+    read_block_size = 8 << 20
+    read_ahead_blocks = 2
+    random_block_size = 1 << 20
+    cached_blocks = 16
+    max_attempts = 4
+    initial_backoff_s = 0.05
+
+    def __init__(self, scheme, protocol=None, package=None, **storage_options):
+        default_protocol, default_package = SCHEMES.get(scheme, (scheme, None))
+        self.scheme = scheme
+        self._protocol = protocol or default_protocol
+        self._package = package or default_package
+        self._options = storage_options
+        self._secrets = _secret_values(storage_options)
+        self._fs = None
+        self._lock = threading.Lock()
+        # One PUT per file: committed whole at close, or not at all (docs/remote.md).
+        self.atomic_writes = self._protocol not in _READ_ONLY
+
+    def __repr__(self):  # never the options: they may hold credentials
+        return f"FsspecFileSystem({self.scheme!r}, protocol={self._protocol!r})"
+
+    # ---- the protocol of register_file_system ---------------------------------------------
+
+    def stat(self, path):
+        with self._errors(path):
+            fs = self._filesystem()
+            info = fs.info(path)
+            if info.get("type") == "directory":
+                raise IsADirectoryError(errno.EISDIR, "is a directory (a prefix)", path)
+            out = {"size": int(info["size"])}
+            identity = _content_identity(info)
+            if identity:
+                out["identity"] = identity
+            mtime = _mtime_ns(info)
+            if mtime is not None:
+                out["mtime_ns"] = mtime
+            return out
+
+    def read_range(self, path, offset, n):
+        with self._errors(path):
+            return self._filesystem().cat_file(path, start=offset, end=offset + n)
+
+    def list(self, path):
+        with self._errors(path):
+            fs = self._filesystem()
+            fs.invalidate_cache(path)
+            try:
+                entries = fs.ls(path, detail=False)
+            except FileNotFoundError:
+                # An object store has no directories: a prefix with nothing under it is an
+                # empty one, while its bucket exists.
+                if self._bucket_exists(fs, path):
+                    return []
+                raise
+            base = path.rstrip("/").split("://", 1)[-1]
+            names = []
+            for entry in entries:
+                entry = entry.rstrip("/").split("://", 1)[-1]
+                if entry == base:
+                    continue  # a file listed as itself
+                names.append(entry.rsplit("/", 1)[-1])
+            return names
+
+    def glob(self, pattern):
+        with self._errors(pattern):
+            fs = self._filesystem()
+            fs.invalidate_cache()
+            found = fs.glob(pattern)
+            if not found and not self._bucket_exists(fs, pattern):
+                # Nothing matched because there is nothing to match in: say so, not "no files".
+                raise FileNotFoundError(errno.ENOENT, "the bucket does not exist", pattern)
+            # fsspec drops the scheme; the paths go back as the user wrote them.
+            return [p if "://" in p else f"{self.scheme}://{p}" for p in found
+                    if not p.endswith("/")]
+
+    def exists(self, path):
+        with self._errors(path):
+            fs = self._filesystem()
+            fs.invalidate_cache(path)
+            return bool(fs.exists(path))
+
+    def open(self, path, mode):
+        with self._errors(path):
+            if mode == "rb":
+                return self._filesystem().open(path, "rb")
+            if self._protocol in _READ_ONLY:
+                raise PermissionError(errno.EACCES, f"{self.scheme}:// is read only", path)
+            return _WholeObjectWriter(self, path)
+
+    def remove(self, path):
+        with self._errors(path):
+            fs = self._filesystem()
+            fs.rm_file(path)
+            fs.invalidate_cache(path)
+
+    def makedirs(self, path):
+        pass  # prefixes exist when objects lie under them
+
+    def put(self, path, data):
+        """Writes `data` to `path` as one object (one PUT): it exists whole or not at all."""
+        with self._errors(path):
+            fs = self._filesystem()
+            fs.pipe_file(path, bytes(data))
+            fs.invalidate_cache(path)
+
+    # ---- internals --------------------------------------------------------------------------
+
+    def _filesystem(self):
+        with self._lock:
+            if self._fs is None:
+                self._fs = self._make()
+            return self._fs
+
+    def _make(self):
+        hint = f"pip install 'inputpipe[remote]'"
+        if self._package and self._package != "s3fs":
+            hint += f" {self._package}"
+        try:
+            import fsspec
+        except ImportError:
+            raise ModuleNotFoundError(
+                f"{self.scheme}:// paths need fsspec and {self._package or 'an fsspec store'}:"
+                f" {hint}") from None
+        try:
+            return fsspec.filesystem(self._protocol, **self._options)
+        except ImportError as e:
+            raise ModuleNotFoundError(
+                f"{self.scheme}:// paths need the package {self._package or e.name}: {hint} "
+                f"({e})") from None
+
+    def _bucket_exists(self, fs, path):
+        bucket = path.split("://", 1)[-1].split("/", 1)[0]
+        try:
+            return bool(fs.exists(bucket))
+        except Exception:
+            return False
+
+    def _scrub(self, text):
+        for secret in self._secrets + [os.environ.get(v, "") for v in _SECRET_ENV]:
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return _URL_USERINFO.sub("***@", text)
+
+    def _errors(self, path):
+        return _ScrubbedErrors(self)
+
+
+class _ScrubbedErrors:
+    """Re-raises an exception with the credentials removed from its message; an OSError keeps
+    its type and errno (FileNotFoundError, PermissionError), anything else becomes an OSError
+    of the same message, since what a store raises for a refused request or a lost connection
+    (botocore's, aiohttp's) is an I/O failure to the readers."""
+
+    def __init__(self, fs):
+        self._fs = fs
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if value is None or not isinstance(value, Exception):
+            return False
+        if isinstance(value, ModuleNotFoundError):
+            return False
+        message = self._fs._scrub(str(value))
+        if isinstance(value, OSError):
+            code = value.errno
+            if code is None:
+                code = _ERRNO_BY_TYPE.get(type(value), errno.EIO)
+            new = _OSERROR_BY_ERRNO.get(code, OSError)(code, message)
+        else:
+            new = OSError(f"{type(value).__name__}: {message}")  # errno None: retryable
+        raise new from None
+
+
+_ERRNO_BY_TYPE = {FileNotFoundError: errno.ENOENT, PermissionError: errno.EACCES,
+                  IsADirectoryError: errno.EISDIR, NotADirectoryError: errno.ENOTDIR,
+                  TimeoutError: errno.ETIMEDOUT, ConnectionResetError: errno.ECONNRESET}
+_OSERROR_BY_ERRNO = {errno.ENOENT: FileNotFoundError, errno.EACCES: PermissionError,
+                     errno.EPERM: PermissionError, errno.EISDIR: IsADirectoryError,
+                     errno.ENOTDIR: NotADirectoryError}
+
+
+class _WholeObjectWriter(io.BytesIO):
+    """A file opened "wb": the bytes are kept and sent as one object at close, so a writer that
+    dies first leaves nothing (or the previous object) behind."""
+
+    def __init__(self, fs, path):
+        super().__init__()
+        self._store, self._path, self._done = fs, path, False
+
+    def flush(self):
+        pass  # a PUT per flush would publish a partial object
+
+    def close(self):
+        if not self._done and not self.closed:
+            self._done = True
+            data = self.getvalue()
+            super().close()
+            self._store.put(self._path, data)
+        super().close()
+
+
+def _content_identity(info):
+    """The store's identity of the object's bytes, a content hash first: GCS's md5Hash, S3's
+    ETag (the MD5 of a single-part upload), an HTTP Content-MD5; else a version (Azure's etag,
+    GCS's generation: a rewrite of the same bytes then reads as a change); "" when the store
+    gives none (the digest of the bytes is then used: docs/readers.md)."""
+    for key in ("md5Hash", "ETag", "Content-MD5", "Digest", "etag", "generation", "crc32c"):
+        value = info.get(key)
+        if value:
+            return f"{key}:{str(value).strip(chr(34))}"
+    return ""
+
+
+def _mtime_ns(info):
+    for key in ("LastModified", "last_modified", "mtime", "updated", "Last-Modified"):
+        value = info.get(key)
+        if value is None:
+            continue
+        try:
+            if hasattr(value, "timestamp"):
+                return int(value.timestamp() * 1e9)
+            if isinstance(value, (int, float)):
+                return int(value * 1e9)
+        except (OverflowError, ValueError, OSError):
+            return None
+    return None
+
+
+def register(scheme, protocol=None, **storage_options):
+    """Makes `scheme://` paths go to fsspec's `protocol` (by default the one of SCHEMES), made
+    with `storage_options` (e.g. client_kwargs={"endpoint_url": ...} for an S3-compatible
+    server; credentials are better left to the library's environment). Replaces the store
+    registered for `scheme`; returns it."""
+    store = FsspecFileSystem(scheme, protocol, **storage_options)
+    _core.register_file_system(scheme, store)
+    return store
+
+
+def register_default_schemes():
+    """Registers every scheme of SCHEMES with default options (what `import inputpipe` does).
+    Nothing is imported until a path is used."""
+    for scheme in SCHEMES:
+        register(scheme)

@@ -1,0 +1,279 @@
+// Block reads over a RangeReader (inputpipe/remote_file.h).
+//
+// The read-ahead file, in steps:
+//   1. The first Read starts a fetcher thread, detached: it shares the queue (Shared) with the
+//      file by shared_ptr, so the file's destructor only sets `stop` and never joins.
+//   2. The fetcher requests block after block from `fetch_at` while fewer than
+//      read_ahead_blocks are queued, each with ReadRangeWithRetries, the lock released meanwhile.
+//   3. Read copies from the front block, pops it once consumed, and wakes the fetcher.
+//   4. Skip drops what lies before the new position; past the queue (and the block in flight)
+//      it moves `fetch_at` and bumps `generation`, so a block requested for the old position is
+//      dropped when it arrives instead of being delivered at the wrong offset.
+//   5. A failed request stops the fetcher; its error is thrown by the Read that reaches the
+//      block, not before: bytes before it are still delivered, nothing after it is.
+#include "inputpipe/remote_file.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <list>
+#include <thread>
+#include <unordered_map>
+
+#include "util/mutex.h"
+
+namespace inputpipe {
+
+namespace {
+// Errors a retry cannot fix: the object is missing, is a directory, or may not be read.
+bool Retryable(int code) {
+  switch (code) {
+    case ENOENT:
+    case ENOTDIR:
+    case EISDIR:
+    case EACCES:
+    case EPERM:
+    case EINVAL:
+    case ENOSYS:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// "bytes 300..399": the range of the request, first and last byte.
+std::string Where(uint64_t offset, size_t n) {
+  return "bytes " + std::to_string(offset) + ".." + std::to_string(offset + n - 1);
+}
+
+struct Block {
+  uint64_t offset = 0;
+  std::string bytes;
+  uint64_t end() const { return offset + bytes.size(); }
+};
+
+// What the read-ahead file and its fetcher thread share.
+struct Shared {
+  Shared(std::shared_ptr<RangeReader> r, std::string p, int64_t s, BlockReadOptions o)
+      : ranges(std::move(r)), path(std::move(p)), size(static_cast<uint64_t>(s)), options(o) {}
+
+  const std::shared_ptr<RangeReader> ranges;
+  const std::string path;
+  const uint64_t size;
+  const BlockReadOptions options;
+
+  Mutex mu;
+  CondVar cv;  // the fetcher waits for room or a new position, the reader for a block
+  std::deque<Block> blocks GUARDED_BY(mu);
+  uint64_t fetch_at GUARDED_BY(mu) = 0;     // offset of the next block to request
+  uint64_t generation GUARDED_BY(mu) = 0;   // bumped by a Skip that moves fetch_at
+  std::exception_ptr error GUARDED_BY(mu);  // of the block at fetch_at
+  bool stop GUARDED_BY(mu) = false;
+};
+
+void Fetch(const std::shared_ptr<Shared>& s) EXCLUDES(s->mu) {
+  MutexLock lock(s->mu);
+  while (!s->stop) {
+    if (s->error || s->fetch_at >= s->size ||
+        s->blocks.size() >= static_cast<size_t>(s->options.read_ahead_blocks)) {
+      s->cv.Wait(s->mu);
+      continue;
+    }
+    const uint64_t at = s->fetch_at;
+    const uint64_t generation = s->generation;
+    const size_t n = std::min<uint64_t>(s->options.block_size, s->size - at);
+    std::string bytes;
+    std::exception_ptr error;
+    {
+      MutexUnlock unlock(s->mu);
+      try {
+        bytes = ReadRangeWithRetries(*s->ranges, s->path, s->size, at, n, s->options);
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    if (generation != s->generation) continue;  // a Skip moved on meanwhile
+    if (error) {
+      s->error = error;
+    } else {
+      s->blocks.push_back({at, std::move(bytes)});
+      s->fetch_at = at + n;
+    }
+    s->cv.SignalAll();
+  }
+}
+
+class ReadAheadFile : public SequentialFile {
+ public:
+  ReadAheadFile(std::shared_ptr<RangeReader> ranges, std::string path, FileStat stat,
+                const BlockReadOptions& options)
+      : stat_(stat),
+        shared_(std::make_shared<Shared>(std::move(ranges), std::move(path), stat.size, options)) {}
+
+  ~ReadAheadFile() override {
+    MutexLock lock(shared_->mu);
+    shared_->stop = true;
+    shared_->cv.SignalAll();
+  }
+
+  size_t Read(char* dst, size_t n) override {
+    if (n == 0 || pos_ >= shared_->size) return 0;
+    Shared& s = *shared_;
+    MutexLock lock(s.mu);
+    if (!started_) {
+      started_ = true;
+      std::thread([shared = shared_] { Fetch(shared); }).detach();
+    }
+    while (true) {
+      if (!s.blocks.empty()) {
+        const Block& front = s.blocks.front();
+        const size_t k = std::min<uint64_t>(n, front.end() - pos_);
+        std::memcpy(dst, front.bytes.data() + (pos_ - front.offset), k);
+        pos_ += k;
+        if (pos_ >= front.end()) {
+          s.blocks.pop_front();
+          s.cv.SignalAll();
+        }
+        return k;
+      }
+      if (s.error) std::rethrow_exception(s.error);
+      s.cv.Wait(s.mu);
+    }
+  }
+
+  void Skip(uint64_t n) override {
+    pos_ = std::min<uint64_t>(shared_->size, pos_ + n);
+    Shared& s = *shared_;
+    MutexLock lock(s.mu);
+    while (!s.blocks.empty() && s.blocks.front().end() <= pos_) s.blocks.pop_front();
+    if (!s.blocks.empty()) return;  // pos_ is inside the front block
+    // The block in flight (or next requested) starts at fetch_at: it serves pos_ only if it
+    // covers it; else start over from pos_.
+    const bool covered = s.fetch_at <= pos_ && pos_ < s.fetch_at + s.options.block_size;
+    if (covered && !s.error) return;
+    s.fetch_at = pos_;
+    s.generation++;
+    s.error = nullptr;
+    s.cv.SignalAll();
+  }
+
+  FileStat Stat() override { return stat_; }
+
+ private:
+  const FileStat stat_;
+  const std::shared_ptr<Shared> shared_;
+  uint64_t pos_ = 0;
+  bool started_ = false;
+};
+
+class BlockCacheFile : public RandomAccessFile {
+ public:
+  BlockCacheFile(std::shared_ptr<RangeReader> ranges, std::string path, FileStat stat,
+                 const BlockReadOptions& options)
+      : ranges_(std::move(ranges)),
+        path_(std::move(path)),
+        size_(static_cast<uint64_t>(stat.size)),
+        options_(options) {}
+
+  size_t Read(uint64_t offset, size_t n, char* dst) const override {
+    if (n == 0 || offset >= size_) return 0;
+    const uint64_t index = offset / options_.random_block_size;
+    std::shared_ptr<const std::string> block = Lookup(index);
+    if (block == nullptr) {
+      // Fetched without the lock: two threads missing the same block both fetch it, which
+      // costs a request but never blocks one reader behind another's slow one.
+      const uint64_t start = index * options_.random_block_size;
+      block = std::make_shared<const std::string>(ReadRangeWithRetries(
+          *ranges_, path_, size_, start, options_.random_block_size, options_));
+      Insert(index, block);
+    }
+    const size_t in_block = offset - index * options_.random_block_size;
+    const size_t k = std::min<size_t>(n, block->size() - in_block);
+    std::memcpy(dst, block->data() + in_block, k);
+    return k;
+  }
+
+ private:
+  using Lru = std::list<std::pair<uint64_t, std::shared_ptr<const std::string>>>;
+
+  std::shared_ptr<const std::string> Lookup(uint64_t index) const EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    auto it = where_.find(index);
+    if (it == where_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return it->second->second;
+  }
+  void Insert(uint64_t index, std::shared_ptr<const std::string> block) const EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (where_.count(index)) return;
+    lru_.emplace_front(index, std::move(block));
+    where_[index] = lru_.begin();
+    while (lru_.size() > options_.cached_blocks) {
+      where_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+  }
+
+  const std::shared_ptr<RangeReader> ranges_;
+  const std::string path_;
+  const uint64_t size_;
+  const BlockReadOptions options_;
+  mutable Mutex mu_;
+  mutable Lru lru_ GUARDED_BY(mu_);  // most recently used first
+  mutable std::unordered_map<uint64_t, Lru::iterator> where_ GUARDED_BY(mu_);
+};
+}  // namespace
+
+std::string ReadRangeWithRetries(RangeReader& ranges, const std::string& path, int64_t size,
+                                 uint64_t offset, size_t n, const BlockReadOptions& options) {
+  if (size < 0 || offset >= static_cast<uint64_t>(size)) return {};
+  n = std::min<uint64_t>(n, static_cast<uint64_t>(size) - offset);
+  double backoff_s = options.initial_backoff_s;
+  for (int attempt = 1;; ++attempt) {
+    std::string reason;
+    int code = EIO;
+    try {
+      std::string got = ranges.ReadRange(offset, n);
+      if (got.size() == n) return got;
+      // Short: the body was cut, or the object shrank since its Stat. Either way these are not
+      // the bytes asked for, and a reader must not parse them as if they were.
+      reason = "the store returned " + std::to_string(got.size()) + " of " + std::to_string(n) +
+               " bytes";
+    } catch (const FileSystemError& e) {
+      if (!Retryable(e.code())) {
+        throw FileSystemError("read", path, Where(offset, n) + ": " + e.reason(), e.code());
+      }
+      reason = e.reason();
+      code = e.code() != 0 ? e.code() : EIO;
+    } catch (const IOError& e) {
+      reason = e.what();
+    }
+    if (attempt >= std::max(1, options.max_attempts)) {
+      throw FileSystemError("read", path,
+                            Where(offset, n) + ", after " + std::to_string(attempt) +
+                                (attempt == 1 ? " attempt: " : " attempts: ") + reason,
+                            code);
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(backoff_s));
+    backoff_s = std::min(backoff_s * 2, 2.0);
+  }
+}
+
+std::unique_ptr<SequentialFile> NewReadAheadFile(std::shared_ptr<RangeReader> ranges,
+                                                 std::string path, FileStat stat,
+                                                 const BlockReadOptions& options) {
+  return std::make_unique<ReadAheadFile>(std::move(ranges), std::move(path), std::move(stat),
+                                         options);
+}
+
+std::unique_ptr<RandomAccessFile> NewBlockCacheFile(std::shared_ptr<RangeReader> ranges,
+                                                    std::string path, FileStat stat,
+                                                    const BlockReadOptions& options) {
+  return std::make_unique<BlockCacheFile>(std::move(ranges), std::move(path), std::move(stat),
+                                          options);
+}
+
+}  // namespace inputpipe

@@ -1,0 +1,293 @@
+// Block reads over ranged requests (inputpipe/remote_file.h): exact bytes whatever the block
+// size and the skips, faults retried a bounded number of times and then reported with the path
+// and the offset, short ranges never delivered; and a store whose writes publish a whole object
+// at once, with no rename, under WriteFileAtomically and the checkpoint hook.
+#include "inputpipe/remote_file.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "inputpipe/hook.h"
+#include "inputpipe/ops.h"
+#include "readers/readers_test_util.h"
+
+namespace inputpipe {
+namespace {
+
+using testing::MessageHas;
+
+// An object in memory served by ranges, with faults on chosen calls.
+class FakeRanges : public RangeReader {
+ public:
+  explicit FakeRanges(std::string bytes) : bytes_(std::move(bytes)) {}
+  std::string ReadRange(uint64_t offset, size_t n) override {
+    const int call = calls_++;
+    if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    if (call < fail_first_ || (fail_at_ >= 0 && offset == static_cast<uint64_t>(fail_at_))) {
+      throw FileSystemError("read", "fake://b/k", "ConnectionResetError: reset by peer", code_);
+    }
+    std::string out = bytes_.substr(offset, n);
+    if (call < short_first_) out.resize(out.size() / 2);
+    return out;
+  }
+  std::atomic<int> calls_{0};
+  int fail_first_ = 0, short_first_ = 0, code_ = 0, delay_ms_ = 0;
+  int64_t fail_at_ = -1;
+
+ private:
+  const std::string bytes_;
+};
+
+std::string Bytes(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 13) % 26);
+  return s;
+}
+
+FileStat StatOf(const std::string& bytes) { return {.size = static_cast<int64_t>(bytes.size())}; }
+
+BlockReadOptions Small() {
+  BlockReadOptions o;
+  o.block_size = 100;
+  o.read_ahead_blocks = 2;
+  o.random_block_size = 64;
+  o.cached_blocks = 3;
+  o.initial_backoff_s = 0.001;
+  return o;
+}
+
+std::string ReadAll(SequentialFile& f, size_t chunk) {
+  std::string out, buf(chunk, '\0');
+  while (size_t got = f.Read(buf.data(), chunk)) out.append(buf.data(), got);
+  return out;
+}
+
+TEST(RemoteFileTest, ReadAheadDeliversExactlyTheBytes) {
+  const std::string bytes = Bytes(1234);
+  for (size_t chunk : {1, 7, 100, 333, 5000}) {
+    auto ranges = std::make_shared<FakeRanges>(bytes);
+    auto f = NewReadAheadFile(ranges, "fake://b/k", StatOf(bytes), Small());
+    EXPECT_EQ(ReadAll(*f, chunk), bytes) << chunk;
+    EXPECT_EQ(ranges->calls_.load(), 13);  // ceil(1234 / 100) requests, whatever the chunk
+  }
+}
+
+TEST(RemoteFileTest, SkipsInsideAndPastTheQueue) {
+  const std::string bytes = Bytes(2000);
+  auto f =
+      NewReadAheadFile(std::make_shared<FakeRanges>(bytes), "fake://b/k", StatOf(bytes), Small());
+  char buf[50];
+  std::string got;
+  ASSERT_EQ(f->Read(buf, 10), 10u);
+  got.append(buf, 10);
+  f->Skip(30);  // inside the first block
+  ASSERT_EQ(f->Read(buf, 5), 5u);
+  EXPECT_EQ(std::string(buf, 5), bytes.substr(40, 5));
+  f->Skip(1000);  // far past what is queued
+  ASSERT_EQ(f->Read(buf, 50), 50u);
+  EXPECT_EQ(std::string(buf, 50), bytes.substr(1045, 50));
+  f->Skip(5000);  // past the end
+  EXPECT_EQ(f->Read(buf, 50), 0u);
+}
+
+TEST(RemoteFileTest, TransientFaultsAndShortRangesAreRetried) {
+  const std::string bytes = Bytes(500);
+  auto ranges = std::make_shared<FakeRanges>(bytes);
+  ranges->fail_first_ = 2;
+  auto f = NewReadAheadFile(ranges, "fake://b/k", StatOf(bytes), Small());
+  EXPECT_EQ(ReadAll(*f, 64), bytes);
+
+  auto cut = std::make_shared<FakeRanges>(bytes);
+  cut->short_first_ = 3;  // a body cut mid-way, three times: never delivered as the bytes
+  auto g = NewReadAheadFile(cut, "fake://b/k", StatOf(bytes), Small());
+  EXPECT_EQ(ReadAll(*g, 64), bytes);
+}
+
+TEST(RemoteFileTest, APersistentFaultNamesTheObjectAndTheOffsetAfterBoundedAttempts) {
+  const std::string bytes = Bytes(500);
+  auto ranges = std::make_shared<FakeRanges>(bytes);
+  ranges->fail_at_ = 300;
+  auto f = NewReadAheadFile(ranges, "fake://b/k", StatOf(bytes), Small());
+  std::string got, buf(64, '\0');
+  try {
+    while (size_t n = f->Read(buf.data(), buf.size())) got.append(buf.data(), n);
+    FAIL() << "no error";
+  } catch (const FileSystemError& e) {
+    EXPECT_TRUE(MessageHas(
+        e.what(), {"fake://b/k", "bytes 300..399", "after 4 attempts", "ConnectionResetError"}))
+        << e.what();
+  }
+  EXPECT_EQ(got, bytes.substr(0, 300));  // what came before, and nothing after
+  EXPECT_LE(ranges->calls_.load(), 3 + 4 + 2);
+}
+
+TEST(RemoteFileTest, AMissingObjectIsNotRetried) {
+  const std::string bytes = Bytes(500);
+  auto ranges = std::make_shared<FakeRanges>(bytes);
+  ranges->fail_first_ = 100;
+  ranges->code_ = ENOENT;
+  try {
+    ReadRangeWithRetries(*ranges, "fake://b/k", 500, 0, 100, Small());
+    FAIL();
+  } catch (const FileSystemError& e) {
+    EXPECT_EQ(e.code(), ENOENT);
+    EXPECT_TRUE(MessageHas(e.what(), {"fake://b/k", "bytes 0..99"})) << e.what();
+  }
+  EXPECT_EQ(ranges->calls_.load(), 1);
+}
+
+TEST(RemoteFileTest, BlockCacheServesRandomReadsFromAlignedBlocks) {
+  const std::string bytes = Bytes(1000);
+  auto ranges = std::make_shared<FakeRanges>(bytes);
+  auto f = NewBlockCacheFile(ranges, "fake://b/k", StatOf(bytes), Small());
+  char buf[200];
+  for (uint64_t offset : {130, 10, 135, 999, 640, 0}) {
+    size_t got = f->Read(offset, 20, buf);
+    const size_t expected = std::min<uint64_t>({20, 1000 - offset, 64 - offset % 64});
+    ASSERT_EQ(got, expected) << offset;
+    EXPECT_EQ(std::string(buf, got), bytes.substr(offset, got)) << offset;
+  }
+  EXPECT_EQ(f->Read(1000, 20, buf), 0u);
+  // Blocks 2, 0, 15, 10 fetched, 135 served from block 2; with 3 blocks kept, fetching 10
+  // evicted 0 (the least recently used), so 0 is fetched again.
+  EXPECT_EQ(ranges->calls_.load(), 5);
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      char b[16];
+      for (int i = 0; i < 200; ++i) {
+        uint64_t offset = (i * 37 + t * 101) % 990;
+        size_t got = f->Read(offset, 10, b);
+        if (got == 0 || std::string(b, got) != bytes.substr(offset, got)) wrong++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(RemoteFileTest, DroppingAFileWithARequestInFlightDoesNotWait) {
+  const std::string bytes = Bytes(1000);
+  auto ranges = std::make_shared<FakeRanges>(bytes);
+  ranges->delay_ms_ = 300;
+  auto start = std::chrono::steady_clock::now();
+  {
+    auto f = NewReadAheadFile(ranges, "fake://b/k", StatOf(bytes), Small());
+    char buf[10];
+    EXPECT_EQ(f->Read(buf, 10), 10u);  // waits for the first block; the second is in flight
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(550));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // the fetcher ends on its own
+}
+
+// An object store in memory: no rename, and a file written appears whole at Close or never.
+class ObjectStore : public FileSystem {
+ public:
+  class Writer : public WritableFile {
+   public:
+    Writer(ObjectStore* store, std::string path) : store_(store), path_(std::move(path)) {}
+    void Append(std::string_view data) override {
+      if (store_->fail_appends_) throw FileSystemError("write", path_, "connection lost", EIO);
+      data_ += data;
+    }
+    void Sync() override {}
+    void Close() override { store_->objects_[path_] = data_; }
+
+   private:
+    ObjectStore* store_;
+    std::string path_, data_;
+  };
+  std::unique_ptr<SequentialFile> NewSequentialFile(const std::string& path) override {
+    return memory_->NewSequentialFile(Publish(path));
+  }
+  FileStat Stat(const std::string& path) override { return memory_->Stat(Publish(path)); }
+  bool FileExists(const std::string& path) override {
+    if (objects_.count(path)) return true;
+    for (const auto& [name, bytes] : objects_) {
+      if (name.starts_with(path + "/")) return true;
+    }
+    return false;
+  }
+  std::vector<std::string> ListDir(const std::string& dir) override {
+    std::vector<std::string> names;
+    for (const auto& [name, bytes] : objects_) {
+      if (name.starts_with(dir + "/")) names.push_back(name.substr(dir.size() + 1));
+    }
+    return names;
+  }
+  void RenameFile(const std::string& from, const std::string& to) override {
+    throw FileSystemError("rename " + from + " to", to, "an object store has no rename", ENOSYS);
+  }
+  void DeleteFile(const std::string& path) override { objects_.erase(path); }
+  void CreateDirs(const std::string& dir) override {}
+  void SyncDir(const std::string& dir) override {}
+  std::unique_ptr<WritableFile> NewWritableFile(const std::string& path) override {
+    return std::make_unique<Writer>(this, path);
+  }
+  bool HasAtomicWholeFileWrites(const std::string& path) override { return true; }
+
+  std::map<std::string, std::string> objects_;
+  bool fail_appends_ = false;
+
+ private:
+  // The object, copied into a memory store for reading (paths "memory://objects/<path>").
+  std::string Publish(const std::string& path) {
+    auto it = objects_.find(path);
+    if (it == objects_.end()) throw FileSystemError("open", path, "no such object", ENOENT);
+    std::string copy = "objects/" + path.substr(path.find("://") + 3);
+    WriteFileAtomically(*memory_, copy, it->second);
+    return copy;
+  }
+  std::shared_ptr<FileSystem> memory_ = NewMemoryFileSystem();
+};
+
+TEST(RemoteFileTest, WriteFileAtomicallyOnAStoreWithoutRenameIsOneWrite) {
+  ObjectStore store;
+  WriteFileAtomically(store, "obj://b/k", "first");
+  EXPECT_EQ(store.objects_.at("obj://b/k"), "first");
+  EXPECT_EQ(store.objects_.size(), 1u);  // no temporary object
+  store.fail_appends_ = true;
+  EXPECT_THROW(WriteFileAtomically(store, "obj://b/k", "second"), IOError);
+  EXPECT_EQ(store.objects_.at("obj://b/k"), "first");  // the failed write published nothing
+}
+
+TEST(RemoteFileTest, HookCheckpointsOnAStoreWithoutRename) {
+  auto store = std::make_shared<ObjectStore>();
+  auto ds = Range(0, 100);
+  auto it = ds->MakeIterator();
+  CheckpointHookOptions options;
+  options.save_steps = 1'000'000;
+  options.max_to_keep = 2;
+  options.file_system = store.get();
+  {
+    CheckpointInputPipelineHook hook({{"train", it.get()}}, "obj://run/ckpt", options);
+    hook.Begin();
+    for (int step = 1; step <= 4; ++step) {
+      it->GetNext();
+      hook.Save(step);
+      hook.Flush();
+    }
+    hook.End();
+  }
+  std::vector<std::string> names;
+  for (const auto& [name, bytes] : store->objects_) names.push_back(name);
+  // Retention deleted steps 1 and 2 (and End saved nothing new: step 4 was saved already).
+  EXPECT_EQ(names, (std::vector<std::string>{"obj://run/ckpt/checkpoint_input",
+                                             "obj://run/ckpt/input.ckpt-3",
+                                             "obj://run/ckpt/input.ckpt-4"}));
+  // The newest object corrupt: the reader falls back to the one before.
+  store->objects_["obj://run/ckpt/input.ckpt-4"][7] ^= 1;
+  auto restored = ds->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", restored.get()}}, "obj://run/ckpt", options);
+  EXPECT_EQ(hook.Begin(), 3);
+  EXPECT_EQ(restored->GetNext()->tensor(), Tensor::Scalar<int64_t>(3));
+}
+
+}  // namespace
+}  // namespace inputpipe

@@ -1,0 +1,265 @@
+"""Remote files against a real S3 server (moto, in a child process on 127.0.0.1) behind a proxy
+that injects faults: every reader, list_files with globs, global shuffle over an indexed remote
+CSV, the store's ETag as the file identity, http:// reads, faults retried then reported with the
+object and the offset, bad input named at build, no credential in a message, and the error
+that says what to install when fsspec is missing. The hook on S3: test_remote_hook.py."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("moto")
+pytest.importorskip("s3fs")
+
+import inputpipe  # noqa: E402
+import s3_server  # noqa: E402
+
+BLOCK = 64 << 10  # small blocks, so that the test files span many of them
+
+
+@pytest.fixture(scope="module")
+def s3():
+    mp = pytest.MonkeyPatch()
+    for k, v in s3_server.CREDENTIALS.items():
+        mp.setenv(k, v)
+    with s3_server.MotoServer() as moto, s3_server.FaultProxy(moto.url) as proxy:
+        store = inputpipe.remote.FsspecFileSystem("s3", **proxy.storage_options())
+        store.read_block_size = BLOCK
+        store.random_block_size = 16 << 10
+        store.initial_backoff_s = 0.01
+        inputpipe.register_file_system("s3", store)
+        fs = s3_server.single_attempt(store)
+        s3_server.create_bucket(moto.url, "data")
+        proxy.moto_url = moto.url
+        proxy.fs = fs
+        try:
+            yield proxy
+        finally:
+            inputpipe.remote.register("s3")
+            mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def _no_faults(request):
+    if "s3" in request.fixturenames:
+        request.getfixturevalue("s3").clear()
+
+
+def _lines(n):
+    return "".join(f"line {i} {'x' * (i % 50)}\n" for i in range(n)).encode()
+
+
+def _csv(n):
+    return ("a,b,c\n" + "".join(f"{i},{i * 0.5},name{i}\n" for i in range(n))).encode()
+
+
+def _tfrecord(tmp_path, n, compression=None):
+    path = str(tmp_path / f"r{compression or ''}.tfrecord")
+    with inputpipe.TFRecordWriter(path, compression) as w:
+        for i in range(n):
+            w.write(b"record-%d-" % i + b"y" * (i % 300))
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _put(s3, key, data):
+    s3.fs.pipe_file(f"data/{key}", data)
+    return f"s3://data/{key}"
+
+
+def _values(ds):
+    out = []
+    for e in ds:
+        out.append(tuple(np.asarray(v).tolist() for v in e) if isinstance(e, tuple)
+                   else np.asarray(e).tolist())
+    return out
+
+
+def test_readers_deliver_the_same_as_local(s3, tmp_path):
+    lines = _lines(20000)  # ~0.8 MB: a dozen blocks
+    local = tmp_path / "lines.txt"
+    local.write_bytes(lines)
+    remote = _put(s3, "lines.txt", lines)
+    assert _values(inputpipe.TextLineDataset(remote)) == _values(inputpipe.TextLineDataset(str(local)))
+
+    for compression in (None, "GZIP"):
+        data = _tfrecord(tmp_path, 3000, compression)
+        remote = _put(s3, f"r{compression}.tfrecord", data)
+        got = _values(inputpipe.TFRecordDataset(remote, compression_type=compression))
+        assert len(got) == 3000 and got[2999] == b"record-2999-" + b"y" * (2999 % 300)
+
+    csv = _csv(5000)
+    (tmp_path / "rows.csv").write_bytes(csv)
+    remote = _put(s3, "rows.csv", csv)
+    defaults = [np.int64, np.float64, np.bytes_]
+    assert (_values(inputpipe.CsvDataset(remote, defaults, header=True))
+            == _values(inputpipe.CsvDataset(str(tmp_path / "rows.csv"), defaults, header=True)))
+    # Blocks, not records: the 0.8 MB file took about size / block requests.
+    s3.clear()
+    list(inputpipe.TextLineDataset(_put(s3, "lines2.txt", lines)))
+    gets = s3.count("GET", "/data/lines2.txt")
+    assert gets <= len(lines) // BLOCK + 3, gets
+
+
+def test_tfrecord_writer_puts_one_object(s3):
+    s3.clear()
+    with inputpipe.TFRecordWriter("s3://data/written.tfrecord", "GZIP") as w:
+        for i in range(500):
+            w.write(b"r%d" % i)
+    assert [m for m, p, _ in s3.requests if "written" in p] == ["PUT"]
+    got = _values(inputpipe.TFRecordDataset("s3://data/written.tfrecord", compression_type="GZIP"))
+    assert got == [b"r%d" % i for i in range(500)]
+
+
+def test_exact_resume_over_a_remote_file(s3):
+    remote = _put(s3, "resume.txt", _lines(5000))
+    ds = inputpipe.TextLineDataset(remote).batch(7)
+    it = iter(ds)
+    for _ in range(300):
+        next(it)
+    state = it.save()
+    rest = _values(it)
+    it2 = iter(ds)
+    it2.restore(state)
+    assert _values(it2) == rest
+
+
+def test_list_files_with_globs_is_one_listing(s3):
+    for name in ("g/a-1.csv", "g/a-2.csv", "g/b-1.csv", "g/sub/a-3.csv", "g/notes.txt"):
+        _put(s3, name, b"x\n")
+    s3.clear()
+    files = [f.decode() for f in inputpipe.Dataset.list_files("s3://data/g/a-*.csv", shuffle=False)]
+    assert files == ["s3://data/g/a-1.csv", "s3://data/g/a-2.csv"]
+    assert s3.count("GET") <= 2, s3.requests  # a prefix listing, not a walk
+    files = [f.decode() for f in inputpipe.Dataset.list_files("s3://data/g/*/a-?.csv", shuffle=False)]
+    assert files == ["s3://data/g/sub/a-3.csv"]
+    lines = _values(inputpipe.TextLineDataset(inputpipe.Dataset.list_files("s3://data/g/*.csv")))
+    assert lines == [b"x"] * 3
+
+
+def test_global_shuffle_over_an_indexed_remote_csv(s3, tmp_path):
+    csv = _csv(3000)
+    (tmp_path / "rows.csv").write_bytes(csv)
+    remote = _put(s3, "shuffled.csv", csv)
+    defaults = [np.int64, np.float64, np.bytes_]
+
+    def pipeline(path, sidecar=False):
+        return (inputpipe.CsvDataset(path, defaults, header=True, index=True, index_sidecar=sidecar)
+                .shuffle(seed=7))  # no buffer: a global shuffle
+
+    remote_rows = _values(pipeline(remote, sidecar=True))
+    assert remote_rows == _values(pipeline(str(tmp_path / "rows.csv")))
+    assert sorted(r[0] for r in remote_rows) == list(range(3000))
+    assert s3.fs.exists("data/shuffled.csv.ipidx")  # the sidecar, written as one object
+    it = iter(pipeline(remote, sidecar=True))
+    for _ in range(1234):
+        next(it)
+    state = it.save()
+    rest = _values(it)
+    it2 = iter(pipeline(remote, sidecar=True))
+    it2.restore(state)
+    assert _values(it2) == rest
+
+
+def test_identity_is_the_stores_etag(s3):
+    remote = _put(s3, "ident.txt", _lines(1000))
+    st = s3.fs.info("data/ident.txt")
+    assert inputpipe.remote._content_identity(st).startswith("ETag:")
+    ds = inputpipe.TextLineDataset(remote)
+    it = iter(ds)
+    next(it)
+    state = it.save()
+    _put(s3, "ident.txt", _lines(1000))  # the same bytes again: the same ETag, restores
+    it2 = iter(ds)
+    it2.restore(state)
+    assert np.asarray(next(it2)).tolist() == b"line 1 x"
+    changed = bytearray(_lines(1000))
+    changed[-5] ^= 1  # same size, other bytes: another ETag
+    _put(s3, "ident.txt", bytes(changed))
+    it3 = iter(inputpipe.TextLineDataset(remote))
+    with pytest.raises(ValueError, match="ident.txt"):
+        it3.restore(state)
+
+
+def test_faults_are_retried_and_nothing_wrong_is_delivered(s3):
+    data = _lines(20000)
+    remote = _put(s3, "faults.txt", data)
+    expected = data.decode().splitlines()
+    for kind in ("reset", "500", "slow"):
+        s3.clear()
+        s3.inject(kind, times=2, path="/data/faults.txt", delay=0.3)
+        got = [x.decode() for x in _values(inputpipe.TextLineDataset(remote))]
+        assert got == expected, kind
+
+
+def test_a_persistent_fault_names_the_object_and_the_offset(s3):
+    data = _lines(20000)
+    remote = _put(s3, "broken.txt", data)
+    expected = data.decode().splitlines()
+    ds = inputpipe.TextLineDataset(remote)
+    it = iter(ds)
+    got = [next(it).decode() for _ in range(10)]  # the first block came through
+    s3.inject("reset", times=-1, path="/data/broken.txt")
+    with pytest.raises(OSError) as e:
+        while True:
+            got.append(next(it).decode())
+    message = str(e.value)
+    print(message)
+    assert "s3://data/broken.txt" in message and "at byte" in message
+    assert "after 4 attempts" in message, message
+    assert got == expected[: len(got)]  # a prefix of the truth, nothing made up
+    # Bounded: at most 4 attempts for each of the 2 blocks read ahead.
+    assert s3.count("GET", "/data/broken.txt") <= 2 + 2 * 4
+
+
+def test_http_is_read_only(s3):
+    data = _lines(3000)
+    url = s3_server.put_public(s3.moto_url, "data", "public.txt", data)
+    assert [x.decode() for x in _values(inputpipe.TextLineDataset(url))] == data.decode().splitlines()
+    with pytest.raises(OSError, match="read only"):
+        inputpipe.write_file(f"{s3.moto_url}/data/new.txt", b"x")
+
+
+def test_missing_bucket_and_object_fail_at_build_naming_the_path(s3):
+    # A streaming reader opens its files when it reaches them (as tf.data): the first next().
+    with pytest.raises(OSError, match="s3://no-such-bucket/a.tfrecord"):
+        next(iter(inputpipe.TFRecordDataset("s3://no-such-bucket/a.tfrecord")))
+    with pytest.raises(OSError, match="s3://data/missing.csv"):
+        inputpipe.CsvDataset("s3://data/missing.csv", [np.int64], index=True)
+    with pytest.raises(OSError, match="no-such-bucket"):
+        inputpipe.Dataset.list_files("s3://no-such-bucket/*.csv", shuffle=False)
+
+
+def test_permission_error_names_the_path_and_no_secret(s3):
+    remote = _put(s3, "private.txt", b"a\nb\n")
+    s3.inject("403", times=-1, method="HEAD", path="/data/private.txt")
+    s3.inject("403", times=-1, method="GET", path="/data/private.txt")
+    with pytest.raises(OSError) as e:
+        list(inputpipe.TextLineDataset(remote))
+    message = str(e.value)
+    assert "s3://data/private.txt" in message
+    assert "Permission" in message or "Forbidden" in message or "AccessDenied" in message, message
+    assert s3_server.CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in message
+    # A secret in the options, echoed by a failing library, is masked too.
+    store = inputpipe.remote.FsspecFileSystem("s3", key="AKIDEXAMPLE", secret="hunter2-secret")
+    assert "hunter2" not in repr(store)
+    assert store._scrub("bad secret hunter2-secret in https://u:pw@host/x") == \
+        "bad secret *** in https://***@host/x"
+
+
+def test_without_fsspec_the_error_says_what_to_install():
+    code = (
+        "import sys; sys.modules['fsspec'] = None; sys.modules['s3fs'] = None\n"
+        "import inputpipe\n"
+        "try:\n"
+        "    next(iter(inputpipe.TFRecordDataset('s3://bucket/train.tfrecord')))\n"
+        "except OSError as e:\n"
+        "    print('ERROR', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env=s3_server.environment())
+    assert "ERROR" in out.stdout, out.stderr
+    assert "s3://bucket/train.tfrecord" in out.stdout
+    assert "pip install 'inputpipe[remote]'" in out.stdout, out.stdout
