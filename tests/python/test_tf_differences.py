@@ -215,6 +215,18 @@ class TestGeneratorWithoutSignature:
             tf.data.Dataset.from_generator(numbers)
 
 
+class TestPrefetchDefault:
+    """prefetch() without buffer_size prefetches AUTOTUNE elements; TensorFlow requires
+    buffer_size."""
+
+    def test_inputpipe(self):
+        assert [int(x) for x in Dataset.range(5).prefetch()] == list(range(5))
+
+    def test_tensorflow(self, tf):
+        with pytest.raises(TypeError, match="buffer_size"):
+            tf.data.Dataset.range(5).prefetch()
+
+
 # ---- Files ----------------------------------------------------------------------------------
 
 
