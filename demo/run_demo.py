@@ -65,6 +65,7 @@ def run_trainer(workdir, args, kill_at=None):
            "--save-steps", str(args.save_steps)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1)
     started, step, stats, killed = None, 0, None, False
+    assert proc.stdout is not None  # stdout=PIPE
     for line in proc.stdout:
         kind, _, rest = line.strip().partition(" ")
         if kind in ("STARTED", "RESUMED"):
@@ -91,11 +92,12 @@ def run_trainer(workdir, args, kill_at=None):
 def final_timeline(log_path):
     """step -> record ids, the last delivery of each step winning (a restart replays the steps
     after its checkpoint, as the model does); also the replays that differed (must be none)."""
-    records, replay_mismatches = {}, []
+    records: dict[int, list[str]] = {}
+    replay_mismatches = []
     with open(log_path) as f:
         for line in f:
-            step, *ids = line.split()
-            step = int(step)
+            first, *ids = line.split()
+            step = int(first)
             if step in records and records[step] != ids:
                 replay_mismatches.append(step)
             records[step] = ids
@@ -184,7 +186,7 @@ def main():
     run_stream = [r for s in sorted(interrupted) for r in interrupted[s]]
     same = (sorted(interrupted) == list(range(1, args.steps + 1)) and run_stream == ref_stream
             and not replay_mismatches)
-    counts = {}
+    counts: dict[str, int] = {}
     for r in run_stream:
         counts[r] = counts.get(r, 0) + 1
     expected_each = len(ref_stream) // NUM_RECORDS

@@ -134,7 +134,9 @@ def main(argv=None):
     common = sorted(set(model_steps(ckpt_dir)) & {s for s, _ in hook.checkpoints()})
     step = 0
     if common:
-        step = hook.restore_for_model_step(common[-1])
+        restored = hook.restore_for_model_step(common[-1])
+        assert restored is not None, "a step both the model and the pipeline saved"
+        step = restored
         weights = load_model(ckpt_dir, step)
         print(f"RESUMED {step}", flush=True)
     else:

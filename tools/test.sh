@@ -39,6 +39,8 @@ bash tools/consumer.sh
 stage "wheel: pip wheel, auditwheel, install into a fresh venv without a compiler, smoke test"
 bash tools/wheel.sh
 
+stage "typecheck: mypy over tests/python and demo/"; bash tools/typecheck.sh
+stage "docs: the user guide built to HTML, warnings as errors"; bash tools/docs.sh
 stage "Python tests"
 .venv/bin/python -m pytest -q tests/python
 stage "all tests passed"

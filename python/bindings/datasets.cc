@@ -66,8 +66,11 @@ void RegisterClasses(nb::module_& m) {
   nb::class_<PyIterator>(m, "Iterator",
                          "An iterator over an inputpipe.Dataset whose position can be saved "
                          "(save() -> bytes) and restored into a fresh iterator (restore).")
-      .def("__iter__", [](nb::handle self) { return nb::borrow(self); })
-      .def("__next__", &PyIterator::Next)
+      .def("__iter__", [](nb::handle self) { return nb::borrow(self); },
+           nb::sig("def __iter__(self) -> Iterator"))
+      // Any, not object: an element is a numpy array, a scalar, bytes or a tuple / dict of
+      // them, and typed user code indexes and calls methods on it without casts.
+      .def("__next__", &PyIterator::Next, nb::sig("def __next__(self) -> typing.Any"))
       .def("save", &PyIterator::Save, "external_state_policy"_a = "fail",
            "The iterator's position as bytes (docs/state_format.md). external_state_policy: "
            "'fail' (raise ExternalStateError naming the op whose state cannot be saved), 'warn' "

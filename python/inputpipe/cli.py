@@ -9,9 +9,12 @@ Exit status: 0 on success, 1 when the file cannot be read or is not a valid stat
 is printed on stderr), 2 for a bad command line.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import sys
+from typing import Sequence
 
 from inputpipe import _core
 
@@ -20,7 +23,7 @@ from inputpipe import _core
 _CHECKPOINT_MAGIC = b"IPCK"
 
 
-def _inspect(args):
+def _inspect(args: argparse.Namespace) -> None:
     with open(args.file, "rb") as f:
         contents = f.read()
     if not contents.startswith(_CHECKPOINT_MAGIC):
@@ -32,7 +35,7 @@ def _inspect(args):
     print(json.dumps(doc, indent=2))
 
 
-def _parser():
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inputpipe", description="Tools for inputpipe iterator states.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -46,7 +49,7 @@ def _parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         args.run(args)

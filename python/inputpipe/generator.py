@@ -27,8 +27,11 @@ dtype. Values are converted to the spec's dtype and their shapes checked (None m
 size); a mismatch is a ValueError naming the generator and the element.
 """
 
+from __future__ import annotations
+
 import collections
 import json
+from typing import Any, Callable
 
 import numpy as np
 
@@ -41,7 +44,7 @@ _BYTES_TAG = b"b"
 _JSON_TAG = b"j"
 
 
-def callable_name(fn):
+def callable_name(fn: Callable[..., Any]) -> str:
     """"module.qualname" of a callable, as the engine's fingerprints name functions (the main
     script's module by its name, as _fingerprint.module_name)."""
     from inputpipe._fingerprint import module_name

@@ -41,10 +41,15 @@ previous epoch's last one) is refused (RuntimeError saying what to do) instead o
 an iterator that would deliver nothing.
 """
 
+from __future__ import annotations
+
 import os
 import warnings
+from types import TracebackType
+from typing import Any, Literal
 
 from inputpipe import _core
+from inputpipe._typing import StrPath
 
 _POLICIES = ("ignore", "warn", "fail")
 
@@ -114,7 +119,7 @@ class CheckpointInputPipelineHook:
 
     # ---- Lifecycle ----------------------------------------------------------------------
 
-    def begin(self, global_step=0):
+    def begin(self, global_step: int = 0) -> int | None:
         """The first step: restores the newest valid input checkpoint and returns its step, or
         (none there) saves the initial state at `global_step` and returns None. With `epoch`,
         after an earlier epoch's checkpoint at step s the epoch starts fresh: its initial state is
@@ -123,37 +128,38 @@ class CheckpointInputPipelineHook:
         self._began = True
         return self._restored_step
 
-    def restore_for_model_step(self, model_step):
+    def restore_for_model_step(self, model_step: int) -> int | None:
         """Restores the input checkpoint saved at `model_step` (the model's restored step), else
         the newest one before it; returns the step restored (None when model_step is 0 and
         nothing was saved). Call before begin(), on fresh iterators."""
         self._restored_step = self._hook.restore_for_model_step(int(model_step))
         return self._restored_step
 
-    def after_step(self, global_step):
+    def after_step(self, global_step: int) -> None:
         """After training step `global_step`: raises a failed background write, then captures
         the states if a save is due."""
         self._hook.after_step(int(global_step))
 
-    def save(self, global_step):
+    def save(self, global_step: int) -> None:
         """Captures the states at `global_step` now, due or not."""
         self._hook.save(int(global_step))
 
-    def end(self, global_step=None):
+    def end(self, global_step: int | None = None) -> None:
         """Saves the final state (at the last step seen, or `global_step`), waits until every
         save is durable and raises any failed write."""
         self._hook.end(None if global_step is None else int(global_step))
 
-    def flush(self):
+    def flush(self) -> None:
         """Waits until every captured save is durable; raises a failed write."""
         self._hook.flush()
 
-    def __enter__(self):
+    def __enter__(self) -> CheckpointInputPipelineHook:
         if not self._began:
             self.begin()
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc_type is None:
             self.end()
         else:
@@ -168,46 +174,50 @@ class CheckpointInputPipelineHook:
     # ---- Inspection ---------------------------------------------------------------------
 
     @property
-    def epoch(self):
+    def epoch(self) -> int | None:
         """The epoch given to the constructor, or None."""
         return self._epoch
 
     @property
-    def restored_step(self):
+    def restored_step(self) -> int | None:
         """The step restored by begin() / restore_for_model_step(), or None."""
         return self._restored_step
 
     @property
-    def stats(self):
+    def stats(self) -> dict[str, Any]:
         """Counts and timings: saves_captured, saves_committed, saves_failed, saves_dropped
         and max_queued_saves (saves faster than the disk, docs/hook.md),
         last_capture_seconds / max_capture_seconds / total_capture_seconds (training-thread
         time per save), last_write_seconds (background), last_checkpoint_bytes, ..."""
         return self._hook.stats()
 
-    def checkpoints(self):
+    def checkpoints(self) -> list[tuple[int, str]]:
         """[(step, path)] of this hook's checkpoint files in the directory, oldest first."""
         return self._hook.checkpoints()
 
     @property
-    def prefix(self):
+    def prefix(self) -> str:
+        """The file-name prefix: 'input', or 'input_<task_type>_<task_id>'."""
         return self._hook.prefix
 
     @property
-    def checkpoint_dir(self):
+    def checkpoint_dir(self) -> str:
+        """The directory the checkpoints are written to."""
         return self._hook.checkpoint_dir
 
     @property
-    def index_path(self):
+    def index_path(self) -> str:
+        """The index file naming the newest and retained checkpoints."""
         return self._hook.index_path
 
 
-def latest_input_checkpoint(checkpoint_dir, prefix="input"):
+def latest_input_checkpoint(checkpoint_dir: StrPath, prefix: str = "input") -> str | None:
     """The newest input checkpoint named by the index file, or None."""
     return _core.latest_input_checkpoint(os.fspath(checkpoint_dir), prefix)
 
 
-def resume_epoch(checkpoint_dir, prefix="input", model_step=None):
+def resume_epoch(checkpoint_dir: StrPath, prefix: str = "input",
+                 model_step: int | None = None) -> int:
     """The epoch an epoch-aware loop (hooks given epoch=) starts at after a restart: 0 without
     an input checkpoint; else the newest checkpoint's epoch, plus one when it was saved at the
     end of that epoch's data. model_step: the restored model's step (the checkpoint at or before
@@ -217,8 +227,8 @@ def resume_epoch(checkpoint_dir, prefix="input", model_step=None):
                               None if model_step is None else int(model_step))
 
 
-def _warn(message):
-    category = _core.ExternalStateWarning if "external state" in message else RuntimeWarning
+def _warn(message: str) -> None:
+    category: type[Warning] = _core.ExternalStateWarning if "external state" in message else RuntimeWarning
     if "(allow_changes)" in message or message.startswith("CheckpointInputPipelineHook (epoch "):
         category = UserWarning
     warnings.warn(message, category, stacklevel=3)

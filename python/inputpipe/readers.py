@@ -21,12 +21,16 @@ A VarLenFeature comes out as TensorFlow's SparseTensor would, as a dict
 {"indices": int64[n, rank], "values": dtype[n], "dense_shape": int64[rank]}.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any, Callable, Sequence, Union, cast
 
 import numpy as np
 
 from inputpipe import _core
 from inputpipe._paths import filenames as _filenames
+from inputpipe._typing import DType, Features, Paths, StrPath
 from inputpipe.dataset import Dataset
 
 __all__ = [
@@ -43,6 +47,9 @@ __all__ = [
     "parse_single_example",
     "parse_single_example_fn",
 ]
+
+# What the readers read: paths (a path, a list, a numpy array of them) or a Dataset of names.
+Filenames = Union[Paths, Dataset]
 
 _DTYPE_NAMES = {
     "int32": "int32", "int64": "int64", "float32": "float32", "float64": "float64",
@@ -123,8 +130,10 @@ class TFRecordDataset(Dataset):
 
     __slots__ = ()
 
-    def __init__(self, filenames, compression_type=None, buffer_size=None, num_parallel_reads=None,
-                 index=False, index_sidecar=False, max_record_bytes=None, name=None):
+    def __init__(self, filenames: Filenames, compression_type: str | None = None,
+                 buffer_size: int | None = None, num_parallel_reads: int | None = None,
+                 index: bool = False, index_sidecar: bool = False,
+                 max_record_bytes: int | None = None, name: str | None = None) -> None:
         opts = _options(compression_type, buffer_size, index, index_sidecar, max_record_bytes)
         super().__init__(_reader(filenames, lambda names: _core.tfrecord(names, **opts),
                                  "TFRecordDataset", num_parallel_reads))
@@ -136,8 +145,10 @@ class TextLineDataset(Dataset):
 
     __slots__ = ()
 
-    def __init__(self, filenames, compression_type=None, buffer_size=None, num_parallel_reads=None,
-                 index=False, index_sidecar=False, max_record_bytes=None, name=None):
+    def __init__(self, filenames: Filenames, compression_type: str | None = None,
+                 buffer_size: int | None = None, num_parallel_reads: int | None = None,
+                 index: bool = False, index_sidecar: bool = False,
+                 max_record_bytes: int | None = None, name: str | None = None) -> None:
         opts = _options(compression_type, buffer_size, index, index_sidecar, max_record_bytes)
         super().__init__(_reader(filenames, lambda names: _core.text_line(names, **opts),
                                  "TextLineDataset", num_parallel_reads))
@@ -154,11 +165,15 @@ class CsvDataset(Dataset):
 
     __slots__ = ("_batched",)
 
-    def __init__(self, filenames, record_defaults, compression_type=None, buffer_size=None,
-                 header=False, field_delim=",", use_quote_delim=True, na_value="",
-                 select_cols=None, exclude_cols=None, index=False, index_sidecar=False,
-                 max_record_bytes=None, name=None):
-        dtypes, defaults = [], []
+    def __init__(self, filenames: Filenames, record_defaults: Sequence[Any],
+                 compression_type: str | None = None, buffer_size: int | None = None,
+                 header: bool = False, field_delim: str = ",", use_quote_delim: bool = True,
+                 na_value: str = "", select_cols: Sequence[int] | None = None,
+                 exclude_cols: Sequence[int] | None = None, index: bool = False,
+                 index_sidecar: bool = False, max_record_bytes: int | None = None,
+                 name: str | None = None) -> None:
+        dtypes: list[str] = []
+        defaults: list[Any] = []
         for i, spec in enumerate(record_defaults):
             if isinstance(spec, (list, tuple)):
                 if len(spec) == 0:
@@ -193,12 +208,13 @@ class CsvDataset(Dataset):
                              drop_remainder=drop_remainder, **opts)
 
         super().__init__(_reader(filenames, make, "CsvDataset"))
-        self._batched = None
+        self._batched: Callable[[int, bool], _core.DatasetHandle] | None = None
         if not isinstance(filenames, Dataset):
             names = _filenames(filenames, "CsvDataset")
             self._batched = lambda n, drop: make(names, n, drop)
 
-    def batch(self, batch_size, drop_remainder=False, name=None, **kwargs):
+    def batch(self, batch_size: int, drop_remainder: bool = False, name: str | None = None,
+              **kwargs: Any) -> Dataset:
         """Dataset.batch, fused into the reader: the same batches (spanning files, the
         remainder kept unless drop_remainder), parsed straight into column arrays in C++."""
         if self._batched is None or kwargs or int(batch_size) <= 0:
@@ -209,7 +225,7 @@ class CsvDataset(Dataset):
 class TFRecordOptions:
     """tf.io.TFRecordOptions' compression_type, for TFRecordWriter(path, options)."""
 
-    def __init__(self, compression_type=None):
+    def __init__(self, compression_type: str | None = None) -> None:
         self.compression_type = compression_type or ""
 
 
@@ -217,27 +233,29 @@ class TFRecordWriter:
     """Writes TFRecord files (tf.io.TFRecordWriter), readable by TensorFlow and by
     TFRecordDataset. options: None, 'GZIP', 'ZLIB' or a TFRecordOptions."""
 
-    def __init__(self, path, options=None):
-        compression = getattr(options, "compression_type", options) or ""
+    def __init__(self, path: StrPath, options: str | TFRecordOptions | None = None) -> None:
+        compression = cast(str, getattr(options, "compression_type", options) or "")
         self._writer = _core.TFRecordWriter(os.fspath(path), compression)
 
-    def write(self, record):
+    def write(self, record: bytes | bytearray | memoryview | str) -> None:
+        """Appends one record (str is encoded as UTF-8)."""
         if isinstance(record, str):
             record = record.encode()
         self._writer.write(bytes(record))
 
-    def flush(self):
+    def flush(self) -> None:
+        """Pushes the written records to the file."""
         self._writer.flush()
 
-    def close(self):
+    def close(self) -> None:
+        """Flushes and closes the file; later writes fail."""
         self._writer.close()
 
-    def __enter__(self):
+    def __enter__(self) -> TFRecordWriter:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
-        return False
 
 
 # ---- tf.train.Example ----------------------------------------------------------------------
@@ -247,7 +265,8 @@ class FixedLenFeature:
 
     __slots__ = ("shape", "dtype", "default_value")
 
-    def __init__(self, shape, dtype, default_value=None):
+    def __init__(self, shape: int | list[int] | tuple[int, ...], dtype: DType,
+                 default_value: Any = None) -> None:
         self.shape = [int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape])]
         self.dtype = _dtype_name(dtype, "FixedLenFeature")
         self.default_value = default_value
@@ -263,7 +282,7 @@ class VarLenFeature:
 
     __slots__ = ("dtype",)
 
-    def __init__(self, dtype):
+    def __init__(self, dtype: DType) -> None:
         self.dtype = _dtype_name(dtype, "VarLenFeature")
 
     def _spec(self, key):
@@ -290,32 +309,34 @@ def _record_bytes(value):
     return bytes(value)
 
 
-def parse_single_example(serialized, features):
+def parse_single_example(serialized: bytes | str | np.ndarray,
+                         features: Features) -> dict[str, Any]:
     """One serialized tf.train.Example -> {key: numpy value} (tf.io.parse_single_example)."""
-    return _core.parse_single_example(_record_bytes(serialized), _features(features))
+    return cast("dict[str, Any]", _core.parse_single_example(_record_bytes(serialized),
+                                                             _features(features)))
 
 
-def parse_example(serialized, features):
+def parse_example(serialized: Sequence[bytes] | np.ndarray, features: Features) -> dict[str, Any]:
     """A batch of serialized Examples -> {key: batched value} (tf.io.parse_example): FixedLen
     features gain a leading batch dimension, VarLen ones are sparse with rows (row, position)."""
     records = np.asarray([_record_bytes(s) for s in serialized], dtype=object)
-    return _core.parse_example(records, _features(features))
+    return cast("dict[str, Any]", _core.parse_example(records, _features(features)))
 
 
-def parse_single_example_fn(features):
+def parse_single_example_fn(features: Features) -> Callable[[Dataset], Dataset]:
     """For Dataset.apply: maps a dataset of serialized Examples through
     parse_single_example, in C++ (no Python call per element)."""
     specs = _features(features)
     return lambda ds: Dataset(_core.map_parse_example(ds._handle, specs, True))
 
 
-def parse_example_fn(features):
+def parse_example_fn(features: Features) -> Callable[[Dataset], Dataset]:
     """For Dataset.apply: parse_example on a dataset of batches of serialized Examples, in C++."""
     specs = _features(features)
     return lambda ds: Dataset(_core.map_parse_example(ds._handle, specs, False))
 
 
-def ignored_error_count(iterator):
+def ignored_error_count(iterator: _core.Iterator) -> int:
     """How many errors the ignore_errors ops (Dataset.ignore_errors) of the iterator's pipeline
     have skipped (the count is part of the saved state)."""
     return _core.ignored_error_count(iterator)

@@ -19,6 +19,8 @@ new Python process that builds the pipeline again, as a resumed training job wou
 The C++ counterpart is src/testing/exactness.h.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import pickle
@@ -26,13 +28,22 @@ import random
 import subprocess
 import sys
 import tempfile
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Union
 
 import numpy as np
+
+from inputpipe._typing import Element
+
+if TYPE_CHECKING:  # the package imports this module lazily: no import cycle at run time
+    from inputpipe.dataset import Dataset
+
+# What assert_exact_resume takes: a function building the pipeline, or the Dataset itself.
+DatasetFactory = Union[Callable[[], "Dataset"], "Dataset"]
 
 __all__ = ["assert_exact_resume", "collect", "materialize", "assert_same_element"]
 
 
-def materialize(element):
+def materialize(element: Element) -> Any:
     """element with every nested Dataset replaced by ("<dataset>", [its elements])."""
     from inputpipe.dataset import Dataset  # noqa: PLC0415 (the package imports this module lazily)
 
@@ -45,9 +56,9 @@ def materialize(element):
     return element
 
 
-def collect(iterator, limit=None):
+def collect(iterator: Iterator[Element], limit: int | None = None) -> list[Any]:
     """Up to `limit` (all when None) materialised elements of `iterator`."""
-    out = []
+    out: list[Any] = []
     while limit is None or len(out) < limit:
         try:
             element = next(iterator)
@@ -63,7 +74,7 @@ def _describe(value):
     return f"{type(value).__name__} {value!r}"
 
 
-def assert_same_element(expected, actual, where="element"):
+def assert_same_element(expected: Any, actual: Any, where: str = "element") -> None:
     """Equal structure, types, dtypes, shapes and bytes; AssertionError naming the path."""
     if type(expected) is not type(actual):
         raise AssertionError(f"{where}: expected {_describe(expected)}, got {_describe(actual)}")
@@ -146,9 +157,11 @@ def _resume_in_fresh_process(make_ds, state, limit):
             return pickle.load(f)
 
 
-def assert_exact_resume(make_ds, *, max_state_bytes=1024, max_elements=2000,
-                        extra_breakpoints=(), seed=20261127, external_state_policy="fail",
-                        fresh_process=False, deterministic=True, ordered=True):
+def assert_exact_resume(make_ds: DatasetFactory, *, max_state_bytes: int = 1024,
+                        max_elements: int = 2000, extra_breakpoints: Iterable[int] = (),
+                        seed: int = 20261127, external_state_policy: str = "fail",
+                        fresh_process: bool = False, deterministic: bool = True,
+                        ordered: bool = True) -> list[Any]:
     """Asserts that make_ds's iterators resume exactly (see the module docstring).
 
     make_ds: a function building the pipeline (called for every iterator, as a restarted job
@@ -225,7 +238,7 @@ def _child_main(argv=None):
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args(argv)
     module_name, qualname = args.factory.split(":")
-    factory = importlib.import_module(module_name)
+    factory: Any = importlib.import_module(module_name)
     for part in qualname.split("."):
         factory = getattr(factory, part)
     with open(args.state, "rb") as f:

@@ -105,8 +105,8 @@ def test_text_lines_through_a_python_file_system(pyfs):
 
 def test_csv_and_list_files_through_a_python_file_system(pyfs):
     for part in range(3):
-        rows = "".join(f"{part * 100 + i},{(part * 100 + i) * 0.5}\n" for i in range(100))
-        pyfs.files[f"pyfs://data/csv/part-{part}.csv"] = ("a,b\n" + rows).encode()
+        lines = "".join(f"{part * 100 + i},{(part * 100 + i) * 0.5}\n" for i in range(100))
+        pyfs.files[f"pyfs://data/csv/part-{part}.csv"] = ("a,b\n" + lines).encode()
     pyfs.files["pyfs://data/csv/README"] = b"not csv"
     names = inputpipe.Dataset.list_files("pyfs://data/*/part-*.csv", shuffle=False)
     names = [bytes(n).decode() for n in names]

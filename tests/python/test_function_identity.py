@@ -100,14 +100,14 @@ def test_a_name_must_be_a_non_empty_str_on_one_line():
     for bad in (3, b"decode"):
         with pytest.raises(TypeError, match="map: name"):
             Dataset.range(3).map(double, name=bad)
-    for bad in ("", "two\nlines"):  # the fingerprint holds one entry per line
+    for bad_name in ("", "two\nlines"):  # the fingerprint holds one entry per line
         with pytest.raises(ValueError, match="interleave: name"):
-            Dataset.range(3).interleave(lambda x: Dataset.range(x), name=bad)
+            Dataset.range(3).interleave(lambda x: Dataset.range(x), name=bad_name)
 
 
 # Minimal arguments of every public method of Dataset that builds an op.
 _SMALL = Dataset.range(12)
-_OP_CALLS = {
+_OP_CALLS: dict = {  # op -> a builder taking name=, or None
     "range": lambda n: Dataset.range(12, name=n),
     "from_tensor_slices": lambda n: Dataset.from_tensor_slices(np.arange(12), name=n),
     "from_tensors": lambda n: Dataset.from_tensors(np.arange(6), name=n).repeat(6),
@@ -338,8 +338,8 @@ def test_lambdas_of_one_source_in_other_files_and_lines_are_alike(tmp_path, monk
     (tmp_path / "fb.py").write_text("\n\n\ndef g():\n    pass\n\n\nf = (lambda x:\n"
                                     "     x*3+1)  # spacing, lines and comments do not count\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    import fa
-    import fb
+    import fa  # type: ignore[import-not-found]  # written into tmp_path above
+    import fb  # type: ignore[import-not-found]
     assert _digest_part(fa.f) == _digest_part(fb.f)
     assert _fingerprint.callable_name(fa.f) == "fa.<lambda>#" + _digest_part(fa.f)
 
@@ -363,10 +363,10 @@ def test_lambdas_differing_in_an_operator_or_value_are_told_apart():
 def test_a_lambda_whose_file_changed_is_never_named_by_the_new_source(tmp_path, monkeypatch):
     (tmp_path / "fc.py").write_text("f = lambda x: x + 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    import fc
+    import fc  # type: ignore[import-not-found]  # written into tmp_path above
     (tmp_path / "fc.py").write_text("f = lambda x: x * 2 + 1\n")
     (tmp_path / "fd.py").write_text("f = lambda x: x * 2 + 1\n")
-    import fd
+    import fd  # type: ignore[import-not-found]
     assert _digest_part(fc.f) != _digest_part(fd.f)
 
 

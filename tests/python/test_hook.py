@@ -234,7 +234,7 @@ def test_corrupt_newest_falls_back_with_a_warning(tmp_path, damage):
     elif damage == "flip":
         data[len(data) // 2] ^= 0x08
     else:
-        data = b""
+        data = bytearray()
     newest.write_bytes(bytes(data))
     it = iter(pipeline())
     hook = CheckpointInputPipelineHook(it, tmp_path, save_steps=10)

@@ -162,7 +162,8 @@ def test_one_hook_over_repeat_resumes_exactly_after_a_crash(tmp_path):
                     hook.flush()
                     raise Crash()
 
-    first, second = [], []
+    first: list = []
+    second: list = []
     with pytest.raises(Crash):
         run(first, crash_after=17)  # in the second pass; the last save at 15
     run(second)

@@ -78,7 +78,7 @@ def test_lightning_callback_follows_the_model_step(tmp_path):
     L = pytest.importorskip("lightning")
     from inputpipe.integrations.lightning import InputPipelineCheckpoint
 
-    class Model(L.LightningModule):
+    class Model(L.LightningModule):  # type: ignore[name-defined]  # L: importorskip's module
         def __init__(self):
             super().__init__()
             self.layer = torch.nn.Linear(3, 1)

@@ -47,7 +47,9 @@ def _wait_for_steps(proc, log, offset, steps):
 
 def _check_log(log, total_steps):
     """Replays the log; returns (per-step records of the final timeline, restart steps)."""
-    records, restarts, current = {}, [], None
+    records: dict[int, list[str]] = {}
+    restarts: list[int] = []
+    current: int | None = None
     with open(log) as f:
         for line in f:
             kind, *rest = line.split()
@@ -60,6 +62,7 @@ def _check_log(log, total_steps):
                 current = step
             elif kind == "S":
                 step, ids = int(rest[0]), rest[1:]
+                assert current is not None, f"step {step} logged before any start"
                 assert step == current + 1, f"step {step} logged after step {current}"
                 if step in records:
                     assert records[step] == ids, f"replayed step {step} delivered other records"

@@ -48,7 +48,7 @@ def run_child(code, timeout=60):
 
 def self_calling(make, call, at=2):
     """An iterator of make(fn) whose fn calls call(it) on element `at`."""
-    holder = {}
+    holder: dict = {}
 
     def fn(x):
         if int(x) == at:
@@ -87,7 +87,7 @@ def test_own_callable_calling_restore_is_a_value_error():
 
 
 def test_own_generator_calling_the_iterator_is_a_value_error():
-    holder = {}
+    holder: dict = {}
 
     def gen():
         yield 1
@@ -110,7 +110,7 @@ def test_the_error_names_the_method():
 def test_own_callable_saving_through_a_hook_is_a_value_error(tmp_path):
     from inputpipe import CheckpointInputPipelineHook
 
-    holder = {}
+    holder: dict = {}
     it = self_calling(PIPELINES["parallel_map"], lambda it: holder["hook"].save(5))
     with CheckpointInputPipelineHook(it, str(tmp_path), save_steps=1000) as hook:
         holder["hook"] = hook
@@ -248,7 +248,7 @@ def test_interpreter_exit_with_daemon_threads_inside_next():
     for _ in range(20):
         procs.append(subprocess.Popen([sys.executable, "-c", DAEMON_EXIT], text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    results = [(p.wait(timeout=120), p.stdout.read()) for p in procs]
+    results = [(p.wait(timeout=120), p.stdout.read() if p.stdout else "") for p in procs]
     for rc, out in results:
         assert rc == 0 and out.strip().endswith("ok"), (rc, out)
 

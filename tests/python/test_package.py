@@ -12,7 +12,9 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 def _declared_version():
     with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:
-        return re.search(r'^version = "([0-9.]+)"', f.read(), re.M).group(1)
+        match = re.search(r'^version = "([0-9.]+)"', f.read(), re.M)
+    assert match is not None, "pyproject.toml has no version"
+    return match.group(1)
 
 
 def test_version_is_pyprojects_in_the_engine_and_the_metadata():
@@ -23,5 +25,5 @@ def test_version_is_pyprojects_in_the_engine_and_the_metadata():
 def test_metadata_names_license_and_extras():
     meta = importlib.metadata.metadata("inputpipe")
     assert meta["License-Expression"] == "Apache-2.0"
-    extras = set(meta.get_all("Provides-Extra"))
+    extras = set(meta.get_all("Provides-Extra") or [])
     assert {"test", "torch", "docs", "remote"} <= extras

@@ -18,6 +18,7 @@ KILLS = int(os.environ.get("INPUTPIPE_CAMPAIGN_KILLS",
 def _campaign():
     spec = importlib.util.spec_from_file_location(
         "kill_campaign", os.path.join(ROOT, "tools", "kill_campaign.py"))
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -144,7 +144,7 @@ def test_window_and_group_by_window_restart_after_a_bad_crc(tmp_path):
 
 def test_a_transient_error_during_the_replay_fails_the_restore(tmp_path):
     path = write_records(tmp_path / "data.tfrecord", bad=BAD)
-    failing = {"at": None}
+    failing: dict[str, int | None] = {"at": None}
 
     def flaky(record):
         if int(bytes(record)[3:]) == failing["at"]:
@@ -183,7 +183,8 @@ def test_a_function_raising_data_loss_error_is_a_bad_record():
         return inputpipe.Dataset.range(20).map(check).shuffle(4, seed=3)
 
     def drain(it, limit=None):
-        out, errors = [], 0
+        out: list[int] = []
+        errors = 0
         while limit is None or len(out) + errors < limit:
             try:
                 out.append(int(next(it)))

@@ -59,7 +59,7 @@ def test_callable_error_on_a_worker_thread_keeps_its_type():
 
 def test_callable_error_in_the_callers_thread_keeps_its_type():
     with pytest.raises(KeyError):
-        list(Dataset.range(3).map(lambda x: {}["missing"]))
+        list(Dataset.range(3).map(lambda x: {}["missing"]))  # type: ignore[index]
     with pytest.raises(ZeroDivisionError):
         list(Dataset.range(3).flat_map(lambda x: 1 // 0))
 

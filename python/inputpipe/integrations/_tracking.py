@@ -1,6 +1,7 @@
 """The read-ahead bookkeeping shared by the framework callbacks."""
 
 import warnings
+from typing import Any, Callable
 
 from inputpipe.hook import CheckpointInputPipelineHook
 
@@ -28,7 +29,7 @@ class TrackedHook:
         self.began = False
         # Called at the first read when begin() has not run yet: frameworks read batches before
         # their "training starts" callbacks, so this is the last moment a restore can happen.
-        self.before_first_read = self.begin
+        self.before_first_read: Callable[[], Any] = self.begin
 
     def begin(self, global_step=0, model_step=None):
         """Restores the checkpoint matching `model_step` (else the newest one before it), or

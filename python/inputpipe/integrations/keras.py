@@ -17,8 +17,15 @@ weights at the same steps (keras.callbacks.ModelCheckpoint(save_freq=save_steps)
 step to restore(model_step=...): model and data then agree after a restart.
 """
 
+from __future__ import annotations
+
+from typing import Any, Iterator as _Iterator
+
 import keras
 
+from inputpipe._core import Iterator
+from inputpipe._typing import StrPath
+from inputpipe.hook import CheckpointInputPipelineHook
 from inputpipe.integrations._tracking import TrackedHook
 
 
@@ -26,8 +33,10 @@ class InputPipelineCheckpoint(keras.callbacks.Callback):
     """Saves `iterator` every `save_steps` trained batches (or `save_secs` seconds) in
     `checkpoint_dir`; the arguments are CheckpointInputPipelineHook's."""
 
-    def __init__(self, iterator, checkpoint_dir, save_steps=None, save_secs=None,
-                 external_state_policy=None, max_to_keep=5, task_type=None, task_id=None):
+    def __init__(self, iterator: Iterator, checkpoint_dir: StrPath,
+                 save_steps: int | None = None, save_secs: float | None = None,
+                 external_state_policy: str | None = None, max_to_keep: int | None = 5,
+                 task_type: str | None = None, task_id: int | None = None) -> None:
         super().__init__()
         self._tracked = TrackedHook(iterator, checkpoint_dir, save_steps=save_steps,
                                     save_secs=save_secs, external_state_policy=external_state_policy,
@@ -36,11 +45,11 @@ class InputPipelineCheckpoint(keras.callbacks.Callback):
         self._tracked.before_first_read = self.restore
 
     @property
-    def hook(self):
+    def hook(self) -> CheckpointInputPipelineHook:
         """The underlying CheckpointInputPipelineHook (stats, checkpoints(), ...)."""
         return self._tracked.hook
 
-    def restore(self, model_step=None):
+    def restore(self, model_step: int | None = None) -> int | None:
         """Restores the input checkpoint of `model_step` (else the newest before it), or the
         newest valid one when no model step is given; returns the step restored (None: nothing
         restored, the start is saved). Call before fit."""
@@ -48,18 +57,18 @@ class InputPipelineCheckpoint(keras.callbacks.Callback):
         self.global_step = restored or 0
         return restored
 
-    def batches(self):
+    def batches(self) -> _Iterator[Any]:
         """What to pass to fit as x: the iterator's batches."""
         return self._tracked.batches()
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         if not self._tracked.began:
             self.restore()
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._tracked.trained()
         self.global_step += 1
         self._tracked.hook.after_step(self.global_step)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         self._tracked.hook.end(self.global_step)

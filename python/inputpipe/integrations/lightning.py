@@ -19,9 +19,16 @@ every_n_train_steps both land on the same steps. Use num_workers=0: the iterator
 training process (the pipeline runs its own threads).
 """
 
+from __future__ import annotations
+
+from typing import Any, Iterator as _Iterator
+
 import lightning.pytorch as pl
 import torch
 
+from inputpipe._core import Iterator
+from inputpipe._typing import StrPath
+from inputpipe.hook import CheckpointInputPipelineHook
 from inputpipe.integrations._tracking import TrackedHook
 
 
@@ -38,26 +45,29 @@ class InputPipelineCheckpoint(pl.Callback):
     """Saves `iterator` every `save_steps` global steps (or `save_secs` seconds) in
     `checkpoint_dir`; the arguments are CheckpointInputPipelineHook's."""
 
-    def __init__(self, iterator, checkpoint_dir, save_steps=None, save_secs=None,
-                 external_state_policy=None, max_to_keep=5, task_type=None, task_id=None):
+    def __init__(self, iterator: Iterator, checkpoint_dir: StrPath,
+                 save_steps: int | None = None, save_secs: float | None = None,
+                 external_state_policy: str | None = None, max_to_keep: int | None = 5,
+                 task_type: str | None = None, task_id: int | None = None) -> None:
         super().__init__()
         self._tracked = TrackedHook(iterator, checkpoint_dir, save_steps=save_steps,
                                     save_secs=save_secs, external_state_policy=external_state_policy,
                                     max_to_keep=max_to_keep, task_type=task_type, task_id=task_id)
 
     @property
-    def hook(self):
+    def hook(self) -> CheckpointInputPipelineHook:
         """The underlying CheckpointInputPipelineHook (stats, checkpoints(), ...)."""
         return self._tracked.hook
 
-    def batches(self):
+    def batches(self) -> _Iterator[Any]:
+        """The iterator's batches, for an IterableDataset of your own."""
         return self._tracked.batches()
 
-    def dataloader(self):
+    def dataloader(self) -> torch.utils.data.DataLoader:
         """A DataLoader over the iterator's batches (numpy arrays become tensors)."""
         return torch.utils.data.DataLoader(_Batches(self._tracked), batch_size=None, num_workers=0)
 
-    def setup(self, trainer, pl_module, stage):
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # Lightning fetches the first batch before on_train_start but after restoring the model
         # and the loops: that first read is when the input checkpoint of the model's step is
         # restored (trainer.global_step: 0 for a fresh model).
@@ -67,14 +77,15 @@ class InputPipelineCheckpoint(pl.Callback):
 
         self._tracked.before_first_read = begin
 
-    def on_train_start(self, trainer, pl_module):
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._tracked.began:
             step = trainer.global_step
             self._tracked.begin(step, model_step=step)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
         self._tracked.trained()
         self._tracked.hook.after_step(trainer.global_step)
 
-    def on_train_end(self, trainer, pl_module):
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._tracked.hook.end(trainer.global_step)
