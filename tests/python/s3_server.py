@@ -46,6 +46,7 @@ class MotoServer:
         self.process = subprocess.Popen([sys.executable, "-c", _LAUNCH], stdin=subprocess.PIPE,
                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         text=True)
+        assert self.process.stdout is not None and self.process.stdin is not None
         line = self.process.stdout.readline()
         if not line.strip():
             self.process.kill()
@@ -55,6 +56,7 @@ class MotoServer:
 
     def close(self):
         if self.process.poll() is None:
+            assert self.process.stdin is not None
             self.process.stdin.close()
             try:
                 self.process.wait(timeout=5)
@@ -203,8 +205,8 @@ class FaultProxy:
                                  "server"):
                 h.send_header(k, v)
         # A HEAD's length is the object's, not that of its (empty) body.
-        length = resp.getheader("Content-Length") if h.command == "HEAD" else len(data)
-        h.send_header("Content-Length", str(length or 0))
+        sent = resp.getheader("Content-Length") if h.command == "HEAD" else len(data)
+        h.send_header("Content-Length", str(sent or 0))
         h.end_headers()
         if h.command == "HEAD":
             return

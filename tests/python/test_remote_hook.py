@@ -62,7 +62,7 @@ def test_checkpoints_are_single_objects_with_retention_and_fallback(s3):
     puts = [p for m, p, _ in s3.requests if m == "PUT"]
     assert not any(".tmp" in p for p in puts), puts  # no temporary object, no copy/rename
     assert not any(m == "POST" or "x-amz-copy-source" in p for m, p, _ in s3.requests)
-    assert inputpipe.latest_input_checkpoint(ckpt).endswith("input.ckpt-4")
+    assert str(inputpipe.latest_input_checkpoint(ckpt)).endswith("input.ckpt-4")
 
     expected = list(iter(ds))[4:]
     it2 = iter(ds)
