@@ -34,7 +34,7 @@ LIB_NAMES = {"inputpipe": "inputpipe", "tfdata": "tf.data", "grain": "Grain",
 RESTORE_POINTS = [0.1, 0.5, 0.9]
 
 # Workload keys: a-d (common.WORKLOADS), and r, the readers alone (common.READERS).
-ALL_WORKLOADS = list(common.WORKLOADS) + ["r"]
+ALL_WORKLOADS = list(common.WORKLOADS) + ["r", "e"]  # e: bench/python_fn.py, run after the rest
 
 # buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (their table);
 # table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d;
@@ -651,6 +651,8 @@ def main():
     if unknown:
         ap.error(f"unknown workloads {unknown}: choose from {','.join(ALL_WORKLOADS)}")
     libs = args.libs.split(",")
+    run_e = "e" in workloads and not (args.from_json or args.from_journal)
+    workloads = [w for w in workloads if w != "e"]
     out_dir = args.out or os.path.join(HERE, "results", "quick" if args.quick else "full")
     os.makedirs(out_dir, exist_ok=True)
     if args.from_journal:
@@ -702,6 +704,10 @@ def main():
     if args.docs:
         update_docs(args.docs, body, files)
         print(f"updated {args.docs}")
+    if run_e:  # workload e: its own rows and tables (python_fn.json / .md in the same folder)
+        import python_fn
+        e_libs = [{"torchdata": "torch"}.get(l, l) for l in libs]
+        print("\n" + python_fn.run(list(python_fn.VARIANTS), e_libs, args.quick, out_dir)[1])
 
 
 if __name__ == "__main__":

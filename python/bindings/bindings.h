@@ -44,7 +44,6 @@
 
 #include <nanobind/nanobind.h>
 
-#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -163,7 +162,6 @@ class PythonCallGroup {
  private:
   PythonSection section_;
   int previous_depth_;
-  std::chrono::steady_clock::time_point previous_since_;
 };
 
 // ---- The GIL hand-off (gil_handoff.cc) ----------------------------------------------------
@@ -183,8 +181,10 @@ class ReturningToPython {
 // Waits (at most a switch interval) until a thread counted as returning got the GIL, or none
 // is left. REQUIRES: the caller does not hold the GIL.
 void LetReturningThreadsIn();
-// PythonSection's constructor, before it takes the GIL, and its destructor, after it released it.
+// PythonSection's constructor, before and after it takes the GIL, and its destructor, after it
+// released it.
 void PythonSectionOpening();
+void PythonSectionOpened();
 void PythonSectionClosed();
 
 // A Python callable owned by C++ std::functions that may be copied and destroyed on any thread:

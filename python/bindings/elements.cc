@@ -368,8 +368,9 @@ PythonSection::PythonSection(const std::string& what) {
   if (!EnterPython()) {
     throw FailedPreconditionError(what + ": the Python interpreter is shutting down");
   }
-  PythonSectionOpening();  // Python threads coming back from C++ first (gil_handoff.cc)
+  PythonSectionOpening();  // other threads waiting for the GIL first (gil_handoff.cc)
   gil_ = PyGILState_Ensure();
+  PythonSectionOpened();
 }
 
 PythonSection::~PythonSection() {

@@ -16,10 +16,13 @@
 // the GIL for a call (a PythonSection that does not hold it yet) first lets the returning
 // threads in (LetReturningThreadsIn), and a run of calls under one acquisition (the parallel
 // map's grouped calls, PythonCallGroup) hands the GIL over between two calls. A consumer then
-// waits for the GIL at most the rest of the call in progress. The wait is bounded by the switch
-// interval: a returning thread that cannot take the GIL (another Python thread holds it) delays
-// an engine thread no longer than CPython's own switch would. Cost when no thread is returning:
-// one atomic load per Python call.
+// waits for the GIL at most the rest of the call in progress. Threads the engine cannot see
+// (the consumer coming back from a training step that released the GIL) get a pause: an engine
+// thread that held the GIL for a slice (2 ms) leaves it free for 50 us between two calls.
+// Waits are bounded: a returning thread that cannot take the GIL (another Python thread holds
+// it) delays an engine thread no longer than CPython's own switch interval would. Cost when no
+// thread is waiting: an atomic load and two clock reads per Python call, and the pauses (2.5%
+// of an engine thread's GIL time).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -36,10 +39,16 @@ namespace {
 // The longest an engine thread waits for the returning threads: CPython's default switch
 // interval, what the returning thread would have waited for a forced switch anyway.
 constexpr std::chrono::milliseconds kMaxHandOffWait{5};
-// The longest a group of calls keeps the GIL without giving other threads a chance: grouping
-// saves the hand-offs of short calls; a group of long calls would otherwise hold the GIL up to
-// CPython's forced switch (5 ms), or for good in a C call that keeps it.
-constexpr std::chrono::microseconds kCallGroupSlice{1000};
+// Any other thread waiting for the GIL (a consumer back from a training step that released it,
+// in time.sleep, torch, numpy) is invisible to the engine, and CPython's own switch never lets
+// it in while an engine thread releases and retakes the GIL call after call (each retake by a
+// new thread state counts as a switch, which restarts the waiter's interval). So an engine
+// thread that held the GIL for kSlice in all pauses kPause before taking it again, between two
+// calls: time for a woken waiter to take it. Cost without a waiter: kPause / kSlice (2.5%).
+// Grouped calls (which would otherwise keep the GIL up to CPython's 5 ms forced switch, or for
+// good in a C call that keeps it) do the same between two calls.
+constexpr std::chrono::microseconds kSlice{2000};
+constexpr std::chrono::microseconds kPause{50};
 
 struct HandOff {
   // Sequentially consistent: a returning thread counts itself in `admitted`, out of `returning`,
@@ -61,8 +70,19 @@ HandOff& TheHandOff() {
 // section (0: none): a section opened at exactly that depth is one of the group's calls.
 thread_local int section_depth = 0;
 thread_local int call_group_depth = 0;
-// When the innermost group took the GIL or last handed it over.
-thread_local std::chrono::steady_clock::time_point call_group_since;
+// An engine thread's GIL time since it last let other threads in: the time of its closed
+// sections, plus, while its outermost section holds the GIL, the time since `held_since`.
+thread_local std::chrono::steady_clock::duration held_total{};
+thread_local std::chrono::steady_clock::time_point held_since;
+
+// Gives a thread that waits for the GIL (just released by the caller) the time to wake up and
+// take it: yields the processor until kPause passed.
+void PauseForWaiters() {
+  const auto until = std::chrono::steady_clock::now() + kPause;
+  do {
+    std::this_thread::yield();
+  } while (std::chrono::steady_clock::now() < until);
+}
 
 }  // namespace
 
@@ -94,42 +114,48 @@ void LetReturningThreadsIn() {
 }
 
 void PythonSectionOpening() {
-  if (!PyGILState_Check()) {
-    LetReturningThreadsIn();  // a fresh acquisition: the returning threads go first
+  if (!PyGILState_Check()) {  // a fresh acquisition
+    if (TheHandOff().returning.load() > 0) {
+      LetReturningThreadsIn();  // the returning threads go first
+      held_total = {};
+    } else if (held_total >= kSlice && OnEngineThread()) {
+      PauseForWaiters();
+      held_total = {};
+    }
   } else if (call_group_depth > 0 && section_depth == call_group_depth) {
     // Between two calls of a group: nothing of Python is in use on this thread (the group's
     // section holds the GIL for C++ code that calls the functions), so the GIL can be handed
-    // over here: to a returning thread at once, to any other thread (a consumer back from a
-    // training step that released the GIL) once the group held it for a slice. The group's
-    // section is counted as in flight, so the interpreter cannot be finalised meanwhile
-    // (ClosePython waits for it): taking the GIL back is safe.
+    // over here. The group's section is counted as in flight, so the interpreter cannot be
+    // finalised meanwhile (ClosePython waits for it): taking the GIL back is safe.
     const auto now = std::chrono::steady_clock::now();
     const bool returning = TheHandOff().returning.load() > 0;
-    if (returning || now - call_group_since >= kCallGroupSlice) {
+    if (returning || held_total + (now - held_since) >= kSlice) {
       PyThreadState* state = PyEval_SaveThread();
       if (returning) {
         LetReturningThreadsIn();
       } else {
-        std::this_thread::yield();  // the woken waiter may take the GIL meanwhile
+        PauseForWaiters();
       }
       PyEval_RestoreThread(state);
-      call_group_since = std::chrono::steady_clock::now();
+      held_total = {};
+      held_since = std::chrono::steady_clock::now();
     }
   }
-  ++section_depth;
 }
 
-void PythonSectionClosed() { --section_depth; }
+void PythonSectionOpened() {
+  if (++section_depth == 1) held_since = std::chrono::steady_clock::now();
+}
+
+void PythonSectionClosed() {
+  if (--section_depth == 0) held_total += std::chrono::steady_clock::now() - held_since;
+}
 
 PythonCallGroup::PythonCallGroup(const std::string& what)
-    : section_(what), previous_depth_(call_group_depth), previous_since_(call_group_since) {
+    : section_(what), previous_depth_(call_group_depth) {
   call_group_depth = section_depth;
-  call_group_since = std::chrono::steady_clock::now();
 }
 
-PythonCallGroup::~PythonCallGroup() {
-  call_group_depth = previous_depth_;
-  call_group_since = previous_since_;
-}
+PythonCallGroup::~PythonCallGroup() { call_group_depth = previous_depth_; }
 
 }  // namespace inputpipe::python

@@ -9,7 +9,7 @@ call (libc usleep through ctypes.PyDLL, which does not release it), as a pure-Py
 does, without using the CPU, so a loaded machine changes little. CPython's forced switch (the
 switch interval) is turned off for the test, so that only the engine's own hand-offs let the
 consumer in: without them the consumer waited until a group of calls ended and then raced the
-other worker for the GIL; its lead grew to about the window (32 elements), median about 20.
+other worker for the GIL; its lead grew to the window (32 elements).
 """
 
 import ctypes
@@ -24,11 +24,10 @@ if not hasattr(libc, "usleep"):
     pytest.skip("libc usleep is needed", allow_module_level=True)
 
 N = 120
-# Far below parallel map's window (32): the consumer received its elements soon after they were
-# computed, not after the workers filled the window (measured: median 7 with the hand-off, 19 to
-# 22 without).
-MAX_LEAD = 12
-
+# Below parallel map's window (32): the consumer received its elements soon after they were
+# computed, never after the workers filled the window. The largest lead measured with the
+# hand-off: 15 to 18 (median 6 to 14); without: 32 to 37 (median 16 to 22).
+MAX_LEAD = 25
 
 @pytest.fixture
 def no_forced_switch():
@@ -62,5 +61,4 @@ def leads(ds):
 ])
 def test_consumer_is_not_starved_by_python_calls(make, no_forced_switch):
     lead = leads(make)
-    # The median element: steady state, past the start-up of the threads.
-    assert sorted(lead)[len(lead) // 2] <= MAX_LEAD, lead
+    assert max(lead) <= MAX_LEAD, lead
