@@ -10,20 +10,28 @@ Two variants of the per-record function, the same code for every library (record
          word, padded to int32[128]: about 1 ms of pure Python per record, all of it under the GIL;
   image  a 224x224x3 uint8 image "decoded" (zlib.decompress of its stored bytes) and augmented
          with numpy (random crop, flip, brightness, resize back by index arithmetic) into
-         uint8[224, 224, 3]: about 2.5 ms of CPU, much of it in numpy and zlib, which release the GIL.
+         uint8[224, 224, 3]: about 2.5 ms of CPU, much of it in numpy and zlib (they release
+         the GIL).
 The pipeline: in-memory records -> global shuffle (seed) -> map(fn) -> batch(32) -> a read-ahead
 of 2 batches (prefetch(2); DataLoader's prefetch_factor=2 per worker; Grain's
-prefetch_buffer_size=2), written in each library's own way (the rows say how). Rows per variant: inputpipe sequential,
-2 threads, processes at 1, 2 (and 8 for text) workers (`map(fn, num_parallel_calls=N,
-processes=True)`; "not available" where the installed inputpipe has no `processes=`), Grain
-`mp_prefetch` at 1 and 2 (8) workers, torch DataLoader and torchdata StatefulDataLoader with
-num_workers 1 and 2 (8), tf.data `py_function` in `map(num_parallel_calls=2)`.
+prefetch_buffer_size=2), written in each library's own way (the rows say how). Rows per
+variant: inputpipe sequential, 2 threads, processes at 1, 2 (and 8 for text) workers
+(`map(fn, num_parallel_calls=N, processes=True)`; "not available" where the installed inputpipe
+has no `processes=`), Grain `mp_prefetch` at 1 and 2 (8) workers, torch DataLoader and torchdata
+StatefulDataLoader with num_workers 1 and 2 (8), tf.data `py_function` in
+`map(num_parallel_calls=2)`. --quick: the image variant at 2 workers only, the 8-worker row for
+inputpipe only, tf.data for text only (its start-up and the peers' 8 workers take 10-30 s each
+on 2 cores).
+
+The prefetch table (inputpipe only; `--prefetch-only` runs it alone, e.g. to compare two builds):
+`map(fn[, num_parallel_calls=2]).batch(32)` with and without `prefetch(2)`, consumed with no work
+or with a training step that releases the GIL, for a function that holds the GIL.
 
 Checkpoint rows (text variant, 2 workers where the library has workers): the state's bytes, the
 save median on the training thread, and restore + first batch at 90% of the epoch (building the
 pipeline, restoring, taking one batch), checked against the batch the uninterrupted run gave.
 
-Each measurement runs in its own process (this file, `--task '<json>'`); results go to
+Each measurement runs in its own process (worker_main(task) of this file); results go to
 bench/results/<quick|full>/python_fn.json and .md. A measurement that fails reports its error in
 its row; one that cannot be expressed says why. The machine's load changes these numbers: run
 on an idle machine for anything but an indication.
@@ -566,11 +574,13 @@ def plan(variants, libs, quick):
             add(v, "torch", "processes", w, f"torch DataLoader ({w})")
         for w in counts:
             add(v, "torchdata", "processes", w, f"torchdata StatefulDataLoader ({w})")
-        add(v, "tfdata", "threads", 2, "tf.data py_function (2 threads)")
-        if v == "text":  # the 8-worker row: 2 cores, it cannot scale; it must not fall over
+        if not (quick and v == "image"):  # tf.data starts in ~5 s: once in --quick
+            add(v, "tfdata", "threads", 2, "tf.data py_function (2 threads)")
+        if v == "text":  # the 8-worker rows: 2 cores, it cannot scale; it must not fall over
             add(v, "inputpipe", "processes", 8, "inputpipe processes (8)")
-            add(v, "grain", "processes", 8, "Grain mp_prefetch (8)")
-            add(v, "torch", "processes", 8, "torch DataLoader (8)")
+            if not quick:  # the peers' 8 workers start in 10-30 s on 2 cores
+                add(v, "grain", "processes", 8, "Grain mp_prefetch (8)")
+                add(v, "torch", "processes", 8, "torch DataLoader (8)")
     ck = []
     if "text" in variants:
         for lib, mode, w, label in [("inputpipe", "sequential", 0, "inputpipe sequential"),
@@ -696,7 +706,8 @@ def tables(saved):
           "- The pipeline: in-memory records → global shuffle → map(fn) → batch(32) → a "
           f"read-ahead of {PREFETCH} batches, "
           "in each library's own way (notes column). Ratios: inputpipe processes at the same "
-          "worker count / the row (above 1: inputpipe faster); scaling: the row / its 1-worker row.",
+          "worker count / the row (above 1: inputpipe faster); scaling: the row / its 1-worker "
+          "row.",
           ""]
     by = {}
     for r in results["throughput"]:
@@ -720,7 +731,8 @@ def tables(saved):
                 continue
             thr = rate(label)
             workers = label.rsplit("(", 1)[-1].rstrip(")") if "(" in label else None
-            ipr = rate(f"inputpipe processes ({workers})") if workers and workers.isdigit() else None
+            numbered = bool(workers and workers.isdigit())
+            ipr = rate(f"inputpipe processes ({workers})") if numbered else None
             vs = f"{ipr / thr:.2f}×" if ipr and not label.startswith("inputpipe processes") else ""
             one = label.rsplit("(", 1)[0] + "(1)" if workers and workers.isdigit() else None
             base = rate(one) if one and one != label else None

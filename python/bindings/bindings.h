@@ -11,6 +11,7 @@
 //   reorder.cc   RegisterReorder: the reordering / parallel ops (shuffle, prefetch, ...)
 //   readers.cc   RegisterReaders (file readers), hook.cc RegisterHook (checkpoint hook)
 //   file_system.cc  RegisterFileSystems: file systems written in Python, by scheme
+//   gil_handoff.cc  the GIL hand-off: the consumer and engine threads calling Python take turns
 // The Register*() of reorder.cc, readers.cc, hook.cc and file_system.cc are weak: module.cc calls
 // them only when their file is linked in.
 //
