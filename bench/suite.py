@@ -625,7 +625,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="100k records, fewer repetitions")
     ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
-                    help="a,b,c,d (see README) and r (the readers alone, the readers table)")
+                    help="a,b,c,d (see README), r (the readers alone, the readers table) and e "
+                    "(a Python function per record: bench/python_fn.py)")
     ap.add_argument("--libs", default=",".join(LIBS))
     ap.add_argument("--all-buffers", action="store_true",
                     help="also measure the state at shuffle buffers 1k/10k/100k in workloads b, c "

@@ -153,7 +153,9 @@ void PythonSectionClosed() {
 
 PythonCallGroup::PythonCallGroup(const std::string& what)
     : section_(what), previous_depth_(call_group_depth) {
-  call_group_depth = section_depth;
+  // Only a group that took the GIL itself (its section is the thread's outermost) may hand it
+  // over: under an enclosing section, Python code of the caller may be in the middle of its work.
+  call_group_depth = section_depth == 1 ? 1 : 0;
 }
 
 PythonCallGroup::~PythonCallGroup() { call_group_depth = previous_depth_; }
