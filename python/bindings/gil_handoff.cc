@@ -41,8 +41,8 @@ namespace {
 constexpr std::chrono::milliseconds kMaxHandOffWait{5};
 // Any other thread waiting for the GIL (a consumer back from a training step that released it,
 // in time.sleep, torch, numpy) is invisible to the engine, and CPython's own switch never lets
-// it in while an engine thread releases and retakes the GIL call after call (each retake by a
-// new thread state counts as a switch, which restarts the waiter's interval). So an engine
+// it in while an engine thread releases and retakes the GIL call after call (each release wakes
+// the waiter, which finds the GIL taken again and waits a fresh interval). So an engine
 // thread that held the GIL for kSlice in all pauses kPause before taking it again, between two
 // calls: time for a woken waiter to take it. Cost without a waiter: kPause / kSlice (2.5%).
 // Grouped calls (which would otherwise keep the GIL up to CPython's 5 ms forced switch, or for
