@@ -35,7 +35,7 @@ LIB_NAMES = {"inputpipe": "inputpipe", "tfdata": "tf.data", "grain": "Grain",
 RESTORE_POINTS = [0.1, 0.5, 0.9]
 
 # Workload keys: a-d (common.WORKLOADS), and r, the readers alone (common.READERS).
-ALL_WORKLOADS = list(common.WORKLOADS) + ["r"] + list(remote.WORKLOADS)
+ALL_WORKLOADS = list(common.WORKLOADS) + ["r"] + list(remote.WORKLOADS) + ["e"]  # e: python_fn.py, last
 
 # buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (their table);
 # table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d;
@@ -628,7 +628,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="100k records, fewer repetitions")
     ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
-                    help="a,b,c,d (see README) and r (the readers alone, the readers table)")
+                    help="a,b,c,d (see README), r (the readers alone, the readers table) and e "
+                    "(a Python function per record: bench/python_fn.py)")
     ap.add_argument("--libs", default=",".join(LIBS))
     ap.add_argument("--all-buffers", action="store_true",
                     help="also measure the state at shuffle buffers 1k/10k/100k in workloads b, c "
@@ -654,6 +655,8 @@ def main():
     if unknown:
         ap.error(f"unknown workloads {unknown}: choose from {','.join(ALL_WORKLOADS)}")
     libs = args.libs.split(",")
+    run_e = "e" in workloads and not (args.from_json or args.from_journal)
+    workloads = [w for w in workloads if w != "e"]
     out_dir = args.out or os.path.join(HERE, "results", "quick" if args.quick else "full")
     os.makedirs(out_dir, exist_ok=True)
     if args.from_journal:
@@ -706,6 +709,10 @@ def main():
     if args.docs:
         update_docs(args.docs, body, files)
         print(f"updated {args.docs}")
+    if run_e:  # workload e: its own rows and tables (python_fn.json / .md in the same folder)
+        import python_fn
+        e_libs = [{"torchdata": "torch"}.get(l, l) for l in libs]
+        print("\n" + python_fn.run(list(python_fn.VARIANTS), e_libs, args.quick, out_dir)[1])
 
 
 if __name__ == "__main__":

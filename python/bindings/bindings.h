@@ -11,6 +11,7 @@
 //   reorder.cc   RegisterReorder: the reordering / parallel ops (shuffle, prefetch, ...)
 //   readers.cc   RegisterReaders (file readers), hook.cc RegisterHook (checkpoint hook)
 //   file_system.cc  RegisterFileSystems: file systems written in Python, by scheme
+//   gil_handoff.cc  the GIL hand-off: the consumer and engine threads calling Python take turns
 // The Register*() of reorder.cc, readers.cc, hook.cc and file_system.cc are weak: module.cc calls
 // them only when their file is linked in.
 //
@@ -148,6 +149,44 @@ class PythonSection {
  private:
   PyGILState_STATE gil_;
 };
+
+// A run of calls of Python functions under one acquisition of the GIL (a parallel map's grouped
+// calls, FunctionOptions::run_calls): a PythonSection whose calls' own sections hand the GIL to
+// a Python thread coming back from C++ between two calls (gil_handoff.cc).
+class PythonCallGroup {
+ public:
+  explicit PythonCallGroup(const std::string& what);
+  ~PythonCallGroup();
+  PythonCallGroup(const PythonCallGroup&) = delete;
+  PythonCallGroup& operator=(const PythonCallGroup&) = delete;
+
+ private:
+  PythonSection section_;
+  int previous_depth_;
+};
+
+// ---- The GIL hand-off (gil_handoff.cc) ----------------------------------------------------
+// A Python thread coming back from C++ takes the GIL before an engine thread's next Python call:
+// without it, CPython's switch interval let a producer calling Python element after element
+// starve the consumer (see gil_handoff.cc). Used by GilRelease and PythonSection only.
+//
+// While it lives, the calling thread counts as one waiting to take the GIL back (GilRelease's
+// destructor, around PyEval_RestoreThread).
+class ReturningToPython {
+ public:
+  ReturningToPython();
+  ~ReturningToPython();
+  ReturningToPython(const ReturningToPython&) = delete;
+  ReturningToPython& operator=(const ReturningToPython&) = delete;
+};
+// Waits (at most a switch interval) until a thread counted as returning got the GIL, or none
+// is left. REQUIRES: the caller does not hold the GIL.
+void LetReturningThreadsIn();
+// PythonSection's constructor, before and after it takes the GIL, and its destructor, after it
+// released it.
+void PythonSectionOpening();
+void PythonSectionOpened();
+void PythonSectionClosed();
 
 // A Python callable owned by C++ std::functions that may be copied and destroyed on any thread:
 // the reference is released with the GIL held (and leaked if the interpreter is finalising).

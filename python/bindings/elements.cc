@@ -368,11 +368,14 @@ PythonSection::PythonSection(const std::string& what) {
   if (!EnterPython()) {
     throw FailedPreconditionError(what + ": the Python interpreter is shutting down");
   }
+  PythonSectionOpening();  // other threads waiting for the GIL first (gil_handoff.cc)
   gil_ = PyGILState_Ensure();
+  PythonSectionOpened();
 }
 
 PythonSection::~PythonSection() {
   PyGILState_Release(gil_);
+  PythonSectionClosed();
   LeavePython();
 }
 
@@ -380,7 +383,10 @@ GilRelease::GilRelease() : state_(PyEval_SaveThread()) {}
 
 GilRelease::~GilRelease() {
   if (EnterPython()) {
-    PyEval_RestoreThread(state_);
+    {
+      ReturningToPython returning;  // engine threads let this thread take the GIL first
+      PyEval_RestoreThread(state_);
+    }
     LeavePython();
   } else if (ClosedToThisThread()) {
     // Taking the GIL now could end this thread with pthread_exit (finalisation may have begun),
@@ -435,7 +441,7 @@ FunctionOptions CallableOptions(nb::handle fn, bool stateful,
   return FunctionOptions{.name = name ? *name : CallableName(fn),
                          .stateful = stateful,
                          .run_calls = [](const std::function<void()>& calls) {
-                           PythonSection section("calling a Python function");
+                           PythonCallGroup group("calling a Python function");
                            calls();
                          }};
 }
