@@ -34,8 +34,9 @@ LIB_NAMES = {"inputpipe": "inputpipe", "tfdata": "tf.data", "grain": "Grain",
              "torchdata": "torchdata"}
 RESTORE_POINTS = [0.1, 0.5, 0.9]
 
-# Workload keys: a-d (common.WORKLOADS), and r, the readers alone (common.READERS).
-ALL_WORKLOADS = list(common.WORKLOADS) + ["r"] + list(remote.WORKLOADS) + ["e"]  # e: python_fn.py, last
+# Workload keys: a-d (common.WORKLOADS), r, the readers alone (common.READERS), s, remote files
+# (remote.WORKLOADS), and e, a Python function per record (bench/python_fn.py, run last).
+ALL_WORKLOADS = list(common.WORKLOADS) + ["r"] + list(remote.WORKLOADS) + ["e"]
 
 # buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (their table);
 # table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d;
