@@ -6,6 +6,9 @@ bash tools/install.sh
 # Test-only: Keras / Lightning / torch (CPU) for the hook's framework callbacks (not the demo's).
 echo "== pip install -r tests/python/requirements-integrations.txt"
 .venv/bin/pip install -q -r tests/python/requirements-integrations.txt
+# Test-only: pyarrow for the Parquet / Arrow readers' tests (a wheel, seconds).
+echo "== pip install -r tests/python/requirements-parquet.txt"
+.venv/bin/pip install -q -r tests/python/requirements-parquet.txt
 
 export CCACHE_DIR="$PWD/build/ccache" CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 stage() { echo "== [$(date +%T), ${SECONDS}s] $*"; }
