@@ -16,7 +16,7 @@ written once to bench/results/data/ with pyarrow):
 and the shuffles over Parquet, each with the restore time (building the pipeline, restoring a
 state saved at 10/50/90% of the epoch, taking one batch) and the state's size:
 
-    global     ParquetDataset(path).global_shuffle(seed).batch(1024)   (exact, any order)
+    global     ParquetDataset(path).shuffle(seed) (global).batch(1024)   (exact, any order)
     windowed   ParquetDataset(path, shuffle_seed, shuffle_window=4).batch(1024)
                (row-group-aware: row groups permuted, rows permuted within 4 row groups)
     full       the same with shuffle_window = every row group: an exact uniform shuffle of
@@ -168,7 +168,7 @@ def main():
         results["hf"] = rate(lambda: hf_rows(hf), rows, reps) if hf is not None else None
 
     def global_shuffle():
-        return inputpipe.ParquetDataset(parquet).global_shuffle(seed=SEED).batch(BATCH)
+        return inputpipe.ParquetDataset(parquet).shuffle(seed=SEED).batch(BATCH)
 
     def windowed():
         return inputpipe.ParquetDataset(parquet, shuffle_seed=SEED, shuffle_window=4).batch(BATCH)
@@ -178,7 +178,7 @@ def main():
         return inputpipe.ParquetDataset(parquet, shuffle_seed=SEED,
                                         shuffle_window=groups).batch(BATCH)
 
-    shuffles = {"global_shuffle(seed).batch(1024)": shuffle_run(global_shuffle, rows),
+    shuffles = {"shuffle(seed) (global) .batch(1024)": shuffle_run(global_shuffle, rows),
                 "shuffle_seed, shuffle_window=4, batch fused": shuffle_run(windowed, rows),
                 "shuffle_seed, shuffle_window=all row groups (a full shuffle), batch fused":
                     shuffle_run(full_window, rows)}

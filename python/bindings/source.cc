@@ -9,6 +9,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <cerrno>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,11 +28,20 @@ using namespace nb::literals;
 // A file of the seam, read at any offset; the GIL is released while it reads.
 class PyRandomAccessFile {
  public:
+  // A missing file is a FileNotFoundError (errno ENOENT, the path as its filename), whatever
+  // the store; other failures the usual OSError.
   explicit PyRandomAccessFile(std::string path) : path_(std::move(path)) {
-    GilRelease release;
-    std::shared_ptr<FileSystem> fs = FileSystemForPath(path_);
-    size_ = fs->Stat(path_).size;
-    file_ = fs->NewRandomAccessFile(path_);
+    try {
+      GilRelease release;
+      std::shared_ptr<FileSystem> fs = FileSystemForPath(path_);
+      size_ = fs->Stat(path_).size;
+      file_ = fs->NewRandomAccessFile(path_);
+    } catch (const FileSystemError& e) {
+      if (e.code() != ENOENT) throw;
+      nb::object error = nb::handle(PyExc_FileNotFoundError)(ENOENT, e.what(), path_);
+      PyErr_SetObject(PyExc_FileNotFoundError, error.ptr());
+      throw nb::python_error();
+    }
   }
 
   nb::bytes Read(int64_t offset, int64_t n) const {

@@ -5,7 +5,7 @@
     rows = inputpipe.ParquetDataset(["a.parquet", "b.parquet"], columns=["label", "text"])
     next(iter(rows))                     # {"label": np.int64(3), "text": b"..."}
     batches = rows.batch(1024)           # fused: one slice per batch, no per-row Python
-    shuffled = rows.global_shuffle(seed=1)                      # exact, any order
+    shuffled = rows.shuffle(seed=1)                      # exact, any order
     nearby = inputpipe.ParquetDataset(files, shuffle_seed=1)    # row-group-aware shuffle
     hf = inputpipe.ArrowDataset(["cache-0001.arrow"])           # IPC file or stream format
 
@@ -14,7 +14,7 @@
 
 Both readers are `from_source` sources (C++: include/inputpipe/source.h): their element i is
 found by (row group, row) from the files' metadata, so len() is known, a restore is a seek and
-global_shuffle is exact; the state is one index, and the fingerprint holds the files' content
+shuffle(seed) (the global shuffle) is exact; the state is one index, and the fingerprint holds the files' content
 identity, so a state restored over changed files is a PipelineMismatchError. Decoded row groups
 (record batches for Arrow) are kept in an LRU cache bounded in bytes (cache_bytes).
 
@@ -152,6 +152,8 @@ def _open_input(pa, path, what):
         raise FileNotFoundError(e.errno, f"{what}: cannot open {path!r}: {e.strerror or e}",
                                 path) from None
     except OSError as e:
+        if e.errno is None:
+            raise OSError(f"{what}: cannot open {path!r}: {e}") from None
         raise type(e)(e.errno, f"{what}: cannot open {path!r}: {e.strerror or e}", path) from None
 
 
@@ -507,7 +509,7 @@ class ParquetDataset(_SourceDataset):
     columns: the columns to read (default: all of the first file's). defaults: {column: value}
     for nulls (else a null is a DataLossError naming file, row group, row and column).
     cache_bytes: how much decoded data (Arrow bytes) the LRU cache of row groups keeps, at least
-    one row group, or shuffle_window of them; a global_shuffle over more data than that decodes
+    one row group, or shuffle_window of them; a global shuffle over more data than that decodes
     a row group per row read: use shuffle_seed (a shuffle_window of every row group is an exact
     full shuffle, and batch(n) then gathers n rows at once). Errors when the
     pipeline is built: a missing file (FileNotFoundError), a file that is not Parquet or is

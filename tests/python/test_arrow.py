@@ -58,7 +58,7 @@ def make_rows():
 
 
 def make_shuffled_batches():
-    return inputpipe.ArrowDataset(_files(), columns=["id", "labels"]).global_shuffle(seed=4) \
+    return inputpipe.ArrowDataset(_files(), columns=["id", "emb"]).shuffle(seed=4) \
         .batch(6)
 
 

@@ -55,7 +55,7 @@ def make_batches():
 
 
 def make_global_shuffle():
-    return inputpipe.ParquetDataset(_files(), columns=["id", "tokens"]).global_shuffle(seed=3)
+    return inputpipe.ParquetDataset(_files(), columns=["id", "tokens"]).shuffle(seed=3)
 
 
 def make_windowed_shuffle():
@@ -173,8 +173,10 @@ def test_bad_input_is_named_when_the_pipeline_is_built(parquet_files, tmp_path):
     with pytest.raises(ValueError, match=r"schema of '.*other.parquet' differs.*column 'id' is "
                                          r"string, was int64"):
         inputpipe.ParquetDataset([good, str(other)], columns=["id"])
-    with pytest.raises(ValueError, match="other.parquet' has no column 'name'"):
-        inputpipe.ParquetDataset([good, str(other)])
+    narrow = tmp_path / "narrow.parquet"
+    pq.write_table(pa.table({"id": pa.array([1]), "x": pa.array([1.0], pa.float32())}), narrow)
+    with pytest.raises(ValueError, match="narrow.parquet' has no column 'name'"):
+        inputpipe.ParquetDataset([good, str(narrow)])
     with pytest.raises(ValueError, match=r"column 'nope' does not exist in '.*part-0.parquet' "
                                          r"\(columns: id, x, name, vec, tokens\)"):
         inputpipe.ParquetDataset(good, columns=["id", "nope"])
@@ -258,7 +260,7 @@ class Squares:
 
 
 def make_squares():
-    return inputpipe.from_source(Squares(), name="squares").global_shuffle(seed=2).batch(3)
+    return inputpipe.from_source(Squares(), name="squares").shuffle(seed=2).batch(3)
 
 
 def test_from_source_is_random_access_and_resumes(monkeypatch):
