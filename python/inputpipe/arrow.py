@@ -362,43 +362,78 @@ class _ChunkedSource:
         return out
 
     def _pieces(self, indices):
-        """[(chunk, rows)] covering `indices` (an int64 array of unshuffled indices), in order:
-        contiguous runs as slices."""
+        """[(chunk, rows, positions)] covering `indices` (an int64 array of unshuffled indices).
+        In file order: runs of one chunk, rows a slice where contiguous, positions None (the
+        pieces concatenate in order). Shuffled: one piece per chunk, rows an index array,
+        positions where they go in the batch (so a batch costs one gather per chunk, not one
+        per run)."""
         chunks = np.searchsorted(self._starts, indices, side="right") - 1
+        steps = np.diff(chunks)
+        if np.all(steps >= 0):
+            pieces = []
+            bounds = np.flatnonzero(steps) + 1
+            for lo, hi in zip(np.concatenate([[0], bounds]),
+                              np.concatenate([bounds, [len(indices)]])):
+                c = int(chunks[lo])
+                rows = indices[lo:hi] - self._starts[c]
+                if rows[-1] - rows[0] == hi - lo - 1 and np.all(np.diff(rows) == 1):
+                    rows = slice(int(rows[0]), int(rows[-1]) + 1)
+                pieces.append((c, rows, None))
+            return pieces
+        order = np.argsort(chunks, kind="stable")
+        sorted_chunks = chunks[order]
+        bounds = np.flatnonzero(np.diff(sorted_chunks)) + 1
         pieces = []
-        bounds = np.flatnonzero(np.diff(chunks)) + 1
-        for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(indices)]])):
-            c = int(chunks[lo])
-            rows = indices[lo:hi] - self._starts[c]
-            if rows[-1] - rows[0] == hi - lo - 1 and np.all(np.diff(rows) == 1):
-                rows = slice(int(rows[0]), int(rows[-1]) + 1)
-            pieces.append((c, rows))
+        for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(order)]])):
+            c = int(sorted_chunks[lo])
+            positions = order[lo:hi]
+            pieces.append((c, indices[positions] - self._starts[c], positions))
         return pieces
 
     def _batch(self, indices):
+        n = len(indices)
+        pieces = self._pieces(indices)
         parts = {name: [] for name in self._columns}
-        for c, rows in self._pieces(indices):
+        for c, rows, _ in pieces:
             cols = self._decoded(c)
             for name, col in cols.items():
                 if col.mask is not None:
                     nulls = np.flatnonzero(col.mask[rows])
                     if len(nulls):
-                        first = nulls[0] + (rows.start if isinstance(rows, slice) else 0)
-                        raise self._null_error(c, int(first if isinstance(rows, slice)
-                                                      else rows[nulls[0]]), name)
+                        first = (nulls[0] + rows.start if isinstance(rows, slice)
+                                 else rows[nulls[0]])
+                        raise self._null_error(c, int(first), name)
                 parts[name].append(col.rows(rows))
+        scattered = pieces[0][2] is not None
         out = {}
-        n = len(indices)
         for name, got in parts.items():
             if isinstance(got[0], tuple):  # variable-length: parse_example's sparse batch
-                lengths = np.concatenate([g[0] for g in got]).astype(np.int64)
-                values = np.concatenate([g[1] for g in got])
+                if scattered:
+                    lengths = np.empty(n, dtype=np.int64)
+                    for (_, _, pos), (piece_lengths, _) in zip(pieces, got):
+                        lengths[pos] = piece_lengths
+                    ends = np.cumsum(lengths)
+                    values = np.empty(int(ends[-1]) if n else 0, dtype=got[0][1].dtype)
+                    for (_, _, pos), (piece_lengths, piece_values) in zip(pieces, got):
+                        piece_starts = np.cumsum(piece_lengths) - piece_lengths
+                        within = (np.arange(len(piece_values), dtype=np.int64)
+                                  - np.repeat(piece_starts, piece_lengths))
+                        values[np.repeat(ends[pos] - lengths[pos], piece_lengths) + within] = \
+                            piece_values
+                else:
+                    lengths = np.concatenate([g[0] for g in got]).astype(np.int64)
+                    values = np.concatenate([g[1] for g in got])
                 row_ids = np.repeat(np.arange(n, dtype=np.int64), lengths)
                 starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
                 positions = np.arange(len(values), dtype=np.int64) - starts
                 out[name] = {"indices": np.stack([row_ids, positions], axis=1),
                              "values": values,
                              "dense_shape": np.array([n, lengths.max(initial=0)], np.int64)}
+            elif scattered:
+                column = np.empty((n,) + got[0].shape[1:], dtype=got[0].dtype)
+                for (_, _, pos), part in zip(pieces, got):
+                    column[pos] = part
+                out[name] = column
             else:
                 out[name] = got[0] if len(got) == 1 else np.concatenate(got)
         return out

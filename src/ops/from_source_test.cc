@@ -55,7 +55,7 @@ TEST(FromSourceTest, FusedBatchEqualsBatch) {
 TEST(FromSourceTest, ResumesExactly) {
   ExpectExactResume(FromSource(Squares(40), {.name = "squares"}));
   ExpectExactResume(FromSource(Squares(41), {.name = "squares", .batch_size = 4}));
-  ExpectExactResume(GlobalShuffle(FromSource(Squares(50), {.name = "squares"}), 7));
+  ExpectExactResume(GlobalShuffle(FromSource(Squares(50), {.name = "squares"}), 7, false));
 }
 
 TEST(FromSourceTest, FilesEnterTheFingerprint) {

@@ -129,6 +129,18 @@ def test_row_group_aware_shuffle_is_a_permutation_read_window_by_window(parquet_
     other = [int(r["id"]) for r in inputpipe.ParquetDataset(parquet_files, columns=["id"],
                                                              shuffle_seed=6, shuffle_window=2)]
     assert again == ids and other != ids
+    # The fused batches gather the same rows in the same order, lists included.
+    rows = list(inputpipe.ParquetDataset(parquet_files, columns=["id", "tokens"], shuffle_seed=5,
+                                         shuffle_window=2))
+    batches = list(inputpipe.ParquetDataset(parquet_files, columns=["id", "tokens"],
+                                            shuffle_seed=5, shuffle_window=2).batch(9))
+    assert np.concatenate([b["id"] for b in batches]).tolist() == ids
+    for k, b in enumerate(batches):
+        t = b["tokens"]
+        for j in range(len(b["id"])):
+            want = rows[9 * k + j]["tokens"]["values"].tolist()
+            assert t["values"][t["indices"][:, 0] == j].tolist() == want
+            assert t["indices"][t["indices"][:, 0] == j, 1].tolist() == list(range(len(want)))
 
 
 def test_the_state_is_an_index_and_names_no_rows(parquet_files):
