@@ -285,3 +285,52 @@ def test_from_source_is_random_access_and_resumes(monkeypatch):
         np.testing.assert_array_equal(a["sq"], b["sq"])
     assert_exact_resume(make_squares, fresh_process=True)
     assert "from_source(fn=squares, size=20)" in ds._handle.signature()
+
+
+# ---- Golden states: saved once, committed; they must restore and continue as pinned ----------
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "parquet")
+GOLDEN_PIPELINES = {
+    "rows": lambda f: inputpipe.ParquetDataset(f, columns=["id", "name"]),
+    "windowed_batches": lambda f: inputpipe.ParquetDataset(f, shuffle_seed=7,
+                                                           shuffle_window=2).batch(4),
+    "global_shuffle": lambda f: inputpipe.ParquetDataset(f, columns=["id"]).shuffle(
+        seed=3, reshuffle_each_iteration=False),
+}
+
+
+def _ids(element):
+    return np.asarray(element["id"]).reshape(-1).tolist()
+
+
+def test_write_golden_states():
+    """Writes tests/data/parquet/ once (INPUTPIPE_WRITE_GOLDEN_STATES=1): never regenerate."""
+    if os.environ.get("INPUTPIPE_WRITE_GOLDEN_STATES") != "1":
+        pytest.skip("writes the golden states only when asked")
+    import json  # noqa: PLC0415
+
+    os.makedirs(GOLDEN, exist_ok=True)
+    path = os.path.join(GOLDEN, "golden.parquet")
+    if not os.path.exists(path):
+        pq.write_table(_table(0, 45), path, row_group_size=ROW_GROUP)
+    pins = {}
+    for name, make in GOLDEN_PIPELINES.items():
+        it = iter(make(path))
+        for _ in range(3):
+            next(it)
+        state = it.save()
+        pins[name] = {"state": state.hex(), "next": [_ids(next(it)) for _ in range(3)]}
+    with open(os.path.join(GOLDEN, "states.json"), "w") as f:
+        json.dump(pins, f, indent=1)
+
+
+def test_golden_states_restore_and_continue_as_pinned():
+    import json  # noqa: PLC0415
+
+    path = os.path.join(GOLDEN, "golden.parquet")
+    with open(os.path.join(GOLDEN, "states.json")) as f:
+        pins = json.load(f)
+    assert set(pins) == set(GOLDEN_PIPELINES)
+    for name, pin in pins.items():
+        it = iter(GOLDEN_PIPELINES[name](path))
+        it.restore(bytes.fromhex(pin["state"]))
+        assert [_ids(next(it)) for _ in range(3)] == pin["next"], name
