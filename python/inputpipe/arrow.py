@@ -493,6 +493,17 @@ class _WindowedOrder:
 
 
 # ---- The datasets ---------------------------------------------------------------------------
+def _file_list(filenames, what):
+    """[str] of a path, a list of paths, or a Dataset of paths (list_files: read out now, since
+    the reader needs every file's metadata to be random-access)."""
+    if isinstance(filenames, Dataset):
+        filenames = [os.fsdecode(np.asarray(e).reshape(()).item()) for e in filenames]
+    files = _filenames(filenames, what)
+    if not files:
+        raise ValueError(f"{what}: no files")
+    return files
+
+
 def _check_columns(what, path, schema, columns):
     names = schema.names
     for c in columns:
@@ -558,9 +569,7 @@ class ParquetDataset(_SourceDataset):
         what = "ParquetDataset"
         pa = _pyarrow(what)
         pq = pa.parquet
-        files = _filenames(filenames, what)
-        if not files:
-            raise ValueError(f"{what}: no files")
+        files = _file_list(filenames, what)
         shuffle_window = _check_window(what, shuffle_window)
         readers, chunks = [], []
         first_schema = None
@@ -605,9 +614,7 @@ class ArrowDataset(_SourceDataset):
                  shuffle_window=4, cache_bytes=_DEFAULT_CACHE_BYTES, name=None):
         what = "ArrowDataset"
         pa = _pyarrow(what)
-        files = _filenames(filenames, what)
-        if not files:
-            raise ValueError(f"{what}: no files")
+        files = _file_list(filenames, what)
         shuffle_window = _check_window(what, shuffle_window)
         getters, chunks = [], []
         first_schema = None

