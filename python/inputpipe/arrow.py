@@ -504,12 +504,39 @@ def _file_list(filenames, what):
     return files
 
 
+def _flat_type(pa, t):
+    t = t.value_type if pa.types.is_dictionary(t) else t
+    return any(f(t) for f in (
+        pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_string,
+        pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary,
+        pa.types.is_fixed_size_binary, pa.types.is_timestamp, pa.types.is_date,
+        pa.types.is_time, pa.types.is_duration))
+
+
+def _supported_type(pa, t):
+    """The column types elements can hold (the table in docs/parquet.md)."""
+    if pa.types.is_fixed_size_list(t):
+        inner = t.value_type
+        return _flat_type(pa, inner) or (pa.types.is_fixed_size_list(inner)
+                                          and _supported_type(pa, inner))
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _flat_type(pa, t.value_type)
+    return _flat_type(pa, t)
+
+
 def _check_columns(what, path, schema, columns):
+    import pyarrow as pa  # noqa: PLC0415 (present: the caller opened the file with it)
+
     names = schema.names
     for c in columns:
         if c not in names:
             raise ValueError(f"{what}: column {c!r} does not exist in {path!r} (columns: "
                              f"{', '.join(names)})")
+        t = schema.field(c).type
+        if not _supported_type(pa, t):
+            raise ValueError(f"{what}: column {c!r} of {path!r} has type {t}, which elements "
+                             "cannot hold (numbers, strings, binaries, times, fixed-size lists "
+                             "of them, lists of flat values); select other columns")
 
 
 def _check_same_schema(what, first_path, first, path, schema, columns):

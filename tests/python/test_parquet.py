@@ -202,6 +202,11 @@ def test_bad_input_is_named_when_the_pipeline_is_built(parquet_files, tmp_path):
     with pytest.raises(ValueError, match=r"column 'nope' does not exist in '.*part-0.parquet' "
                                          r"\(columns: id, x, name, vec, tokens\)"):
         inputpipe.ParquetDataset(good, columns=["id", "nope"])
+    nested = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"id": pa.array([1]), "s": pa.array([{"a": 1}])}), nested)
+    with pytest.raises(ValueError, match=r"column 's' of '.*nested.parquet' has type struct"):
+        inputpipe.ParquetDataset(str(nested))
+    assert len(inputpipe.ParquetDataset(str(nested), columns=["id"])) == 1
     with pytest.raises(FileNotFoundError, match="missing.parquet"):
         inputpipe.ParquetDataset([good, str(tmp_path / "missing.parquet")])
     with pytest.raises(FileNotFoundError, match="memory://nowhere/x.parquet"):
