@@ -55,11 +55,19 @@ struct SourceOptions {
   // drop_remainder (Batch fused into the source).
   int64_t batch_size = 0;
   bool drop_remainder = false;
+  // > 0 (and batch_size == 0): get(i) is not called; row i is sliced out of the block
+  // get_batch(b * block_rows, block_rows) that holds it, and blocks stay in an LRU cache of at
+  // most cache_bytes (at least one block). For sources whose per-call cost dominates (a Python
+  // object): one call per block, and a global shuffle over data that fits the cache runs in
+  // C++ once every block was read. REQUIRES: get_batch, whose batches slice back into get's
+  // elements (every leaf stacked along a first dimension). Changes no element: not in params.
+  int64_t block_rows = 0;
+  int64_t cache_bytes = int64_t{256} << 20;
 };
 
 // A random-access dataset of fns.size elements (or ceil/floor(size / batch_size) batches).
-// InvalidArgumentError for a missing function, a negative size or an empty name; IOError for a
-// file that cannot be identified.
+// InvalidArgumentError for a missing function, a negative size, batch_size or block_rows, a
+// block_rows without get_batch or an empty name; IOError for a file that cannot be identified.
 DatasetPtr FromSource(RandomAccessFunctions fns, SourceOptions options);
 
 }  // namespace inputpipe

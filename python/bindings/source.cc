@@ -4,7 +4,8 @@
 // read paths with a scheme through).
 //
 //   h = _core.from_source(source, name="parquet", params="columns=[a]", files=["a.parquet"],
-//                         batch_size=0, drop_remainder=False)
+//                         batch_size=0, drop_remainder=False, block_rows=1024,
+//                         cache_bytes=256 << 20)
 //   f = _core.open_random_access("memory://d/a.parquet"); f.size; f.read(offset, n) -> bytes
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -76,7 +77,8 @@ void RegisterRandomAccessSources(nb::module_& m) {
   m.def(
       "from_source",
       [](nb::object source, const std::string& name, const std::string& params,
-         std::vector<std::string> files, int64_t batch_size, bool drop_remainder) {
+         std::vector<std::string> files, int64_t batch_size, bool drop_remainder,
+         int64_t block_rows, int64_t cache_bytes) {
         const std::string what = "from_source(fn=" + name + ")";
         PythonCallable holder(source);
         RandomAccessFunctions fns;
@@ -95,7 +97,9 @@ void RegisterRandomAccessSources(nb::module_& m) {
                               .params = params,
                               .files = std::move(files),
                               .batch_size = batch_size,
-                              .drop_remainder = drop_remainder};
+                              .drop_remainder = drop_remainder,
+                              .block_rows = block_rows,
+                              .cache_bytes = cache_bytes};
         DatasetPtr ds;
         {
           GilRelease release;  // identifying the files may call a Python file system
@@ -104,10 +108,12 @@ void RegisterRandomAccessSources(nb::module_& m) {
         return DatasetHandle{std::move(ds)};
       },
       "source"_a, "name"_a, "params"_a = "", "files"_a = std::vector<std::string>{},
-      "batch_size"_a = 0, "drop_remainder"_a = false,
+      "batch_size"_a = 0, "drop_remainder"_a = false, "block_rows"_a = 0,
+      "cache_bytes"_a = int64_t{256} << 20,
       "A random-access dataset over `source`: len(source) elements, element i = source[i]; "
-      "with batch_size > 0, element j = source.get_batch(j * batch_size, count). `files` enter "
-      "the fingerprint by content.");
+      "with batch_size > 0, element j = source.get_batch(j * batch_size, count); with "
+      "block_rows > 0 (unbatched), row i sliced out of source.get_batch(block start, "
+      "block_rows), blocks cached up to cache_bytes. `files` enter the fingerprint by content.");
 
   nb::class_<PyRandomAccessFile>(m, "RandomAccessFile",
                                  "A file of the file-system seam, read at any offset.")

@@ -51,7 +51,9 @@ __all__ = ["ArrowDataset", "ParquetDataset", "from_source"]
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Decoded row groups kept, in bytes of their Arrow data: enough for a global shuffle over a
 # few hundred MB without decoding a row group per row.
-_DEFAULT_CACHE_BYTES = 512 << 20
+_DEFAULT_CACHE_BYTES = 256 << 20
+# Rows read through get_batch at a time for the unbatched elements (a Python call per block).
+_BLOCK_ROWS = 1024
 
 
 def _pyarrow(what):
@@ -66,23 +68,33 @@ def _pyarrow(what):
     return pyarrow
 
 
-def from_source(source, name=None, params="", files=None):
+def from_source(source, name=None, params="", files=None, block_rows=0,
+                cache_bytes=_DEFAULT_CACHE_BYTES):
     """A random-access Dataset over `source`: len(source) elements, element i = source[i] (a
     dict, tuple or array, converted as from_tensors converts). When `source` has
-    get_batch(start, count), dataset.batch(n) is fused: one get_batch call per batch. `name`
-    (default: the source's class name) and `params` enter the fingerprint with len(source);
-    `files` enter it by content, so a state restored over changed files is refused. source[i]
-    may be called from several engine threads (it runs under the GIL)."""
+    get_batch(start, count), dataset.batch(n) is fused: one get_batch call per batch, and
+    block_rows > 0 reads rows a block at a time: row i is sliced (in C++) out of
+    get_batch(block start, block_rows), blocks kept up to cache_bytes, so a Python call and a
+    conversion are paid per block, not per row (get_batch's arrays must slice back into
+    source[i]'s values). `name` (default: the source's class name) and `params` enter the
+    fingerprint with len(source); `files` enter it by content, so a state restored over changed
+    files is refused. source[i] may be called from several engine threads (it runs under the
+    GIL)."""
     name = name or type(source).__qualname__
-    return _SourceDataset(source, str(name), str(params), list(files or ()))
+    if int(block_rows) and not hasattr(source, "get_batch"):
+        raise ValueError(f"from_source({name}): block_rows needs a get_batch method")
+    return _SourceDataset(source, str(name), str(params), list(files or ()), int(block_rows),
+                          int(cache_bytes))
 
 
 class _SourceDataset(Dataset):
     __slots__ = ("_make",)
 
-    def __init__(self, source, name, params, files):
+    def __init__(self, source, name, params, files, block_rows=0,
+                 cache_bytes=_DEFAULT_CACHE_BYTES):
         def make(batch_size=0, drop_remainder=False):
-            return _core.from_source(source, name, params, files, batch_size, drop_remainder)
+            return _core.from_source(source, name, params, files, batch_size, drop_remainder,
+                                     block_rows if batch_size == 0 else 0, cache_bytes)
 
         super().__init__(make())
         self._make = make if hasattr(source, "get_batch") else None
@@ -567,6 +579,18 @@ def _params(columns, defaults, shuffle_seed, shuffle_window):
     return p
 
 
+def _block_rows(schema, columns):
+    """Rows per block of the C++ row cache (from_source's block_rows): 0 with a list column,
+    whose batched form (parse_example's) does not slice back into rows."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    for c in columns:
+        t = schema.field(c).type
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            return 0
+    return _BLOCK_ROWS
+
+
 def _check_window(what, shuffle_window):
     shuffle_window = int(shuffle_window)
     if shuffle_window <= 0:
@@ -581,10 +605,12 @@ class ParquetDataset(_SourceDataset):
 
     columns: the columns to read (default: all of the first file's). defaults: {column: value}
     for nulls (else a null is a DataLossError naming file, row group, row and column).
-    cache_bytes: how much decoded data (Arrow bytes) the LRU cache of row groups keeps, at least
-    one row group, or shuffle_window of them; a global shuffle over more data than that decodes
-    a row group per row read: use shuffle_seed (a shuffle_window of every row group is an exact
-    full shuffle, and batch(n) then gathers n rows at once). Errors when the
+    cache_bytes: the bound of each of two LRU caches: decoded row groups (in Arrow bytes; at
+    least one, or shuffle_window of them), and, for unbatched rows without a list column,
+    blocks of 1024 converted rows in C++ (so a row costs no Python call once its block was
+    read). A global shuffle over more data than that decodes a row group per miss: use
+    shuffle_seed (a shuffle_window of every row group is an exact full shuffle, and batch(n)
+    then gathers n rows at once). Errors when the
     pipeline is built: a missing file (FileNotFoundError), a file that is not Parquet or is
     truncated (DataLossError), a column that does not exist or a schema that differs from the
     first file's (ValueError), each naming the path."""
@@ -626,7 +652,8 @@ class ParquetDataset(_SourceDataset):
         source = _ChunkedSource(pa, what, files, chunks, load, columns, defaults,
                                 cache_bytes, shuffle_seed, shuffle_window, "row group")
         super().__init__(source, "parquet", _params(columns, defaults, shuffle_seed,
-                                                    shuffle_window), files)
+                                                    shuffle_window), files,
+                         _block_rows(readers[0].schema_arrow, columns), cache_bytes)
 
 
 class ArrowDataset(_SourceDataset):
@@ -680,4 +707,5 @@ class ArrowDataset(_SourceDataset):
                                 cache_bytes, shuffle_seed, shuffle_window,
                                 "record batch")
         super().__init__(source, "arrow", _params(columns, defaults, shuffle_seed,
-                                                  shuffle_window), files)
+                                                  shuffle_window), files,
+                         _block_rows(first_schema, columns), cache_bytes)

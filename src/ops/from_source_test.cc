@@ -58,6 +58,44 @@ TEST(FromSourceTest, ResumesExactly) {
   ExpectExactResume(GlobalShuffle(FromSource(Squares(50), {.name = "squares"}), 7, false));
 }
 
+TEST(FromSourceTest, BlocksReadRowsThroughGetBatchOncePerBlock) {
+  auto calls = std::make_shared<int>(0);
+  RandomAccessFunctions fns = Squares(23);
+  RandomAccessFunctions counted = fns;
+  counted.get = [](int64_t) -> Element { throw InvalidArgumentError("get must not be called"); };
+  counted.get_batch = [fns, calls](int64_t start, int64_t count) {
+    ++*calls;
+    return fns.get_batch(start, count);
+  };
+  DatasetPtr plain = FromSource(fns, {.name = "squares"});
+  DatasetPtr blocked = FromSource(counted, {.name = "squares", .block_rows = 5});
+  EXPECT_EQ(blocked->Signature(), plain->Signature());  // the same elements, the same state
+  EXPECT_EQ(Collect(blocked), Collect(plain));
+  EXPECT_EQ(*calls, 5);  // 23 rows in blocks of 5
+  // A cache of one block: a global shuffle reads a block per miss, and is still exact.
+  DatasetPtr small = FromSource(counted, {.name = "squares", .block_rows = 4, .cache_bytes = 1});
+  EXPECT_EQ(Collect(GlobalShuffle(small, 3, false)), Collect(GlobalShuffle(plain, 3, false)));
+  ExpectExactResume(GlobalShuffle(blocked, 9, false));
+  ExpectInvalidArgument([&] { FromSource(counted, {.name = "s", .block_rows = -1}); },
+                        {"from_source(fn=s)", "block_rows"});
+}
+
+TEST(FromSourceTest, ABlockThatFailsIsReadRowByRow) {
+  RandomAccessFunctions fns = Squares(10);
+  RandomAccessFunctions bad = fns;
+  bad.get = [](int64_t i) {
+    if (i == 6) throw DataLossError("row 6 is bad");
+    return Row(i);
+  };
+  bad.get_batch = [fns](int64_t start, int64_t count) {
+    if (start <= 6 && 6 < start + count) throw DataLossError("a block with row 6");
+    return fns.get_batch(start, count);
+  };
+  auto it = FromSource(bad, {.name = "bad", .block_rows = 4})->MakeIterator();
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(*it->GetNext(), Row(i));  // 4, 5: one by one
+  ExpectError<DataLossError>([&] { it->GetNext(); }, {"row 6 is bad"});
+}
+
 TEST(FromSourceTest, FilesEnterTheFingerprint) {
   TempDir dir;
   std::string path = dir.Write("a.bin", "abc");

@@ -349,3 +349,28 @@ def test_golden_states_restore_and_continue_as_pinned():
         it = iter(GOLDEN_PIPELINES[name](path))
         it.restore(bytes.fromhex(pin["state"]))
         assert [_ids(next(it)) for _ in range(3)] == pin["next"], name
+
+
+class CountingSquares(Squares):
+    def __init__(self):
+        self.rows = self.batches = 0
+
+    def __getitem__(self, i):
+        self.rows += 1
+        return super().__getitem__(i)
+
+    def get_batch(self, start, count):
+        self.batches += 1
+        return super().get_batch(start, count)
+
+
+def test_from_source_block_rows_read_a_block_per_call():
+    src = CountingSquares()
+    ds = inputpipe.from_source(src, name="squares", block_rows=8)
+    rows = collect(iter(ds))
+    assert [int(r["i"]) for r in rows] == list(range(20)) and rows[3]["sq"].tolist() == [3, 9]
+    assert (src.rows, src.batches) == (0, 3)
+    shuffled = [int(r["i"]) for r in ds.shuffle(seed=1)]
+    assert sorted(shuffled) == list(range(20)) and src.batches == 3  # all cached
+    with pytest.raises(ValueError, match="block_rows needs a get_batch"):
+        inputpipe.from_source([1, 2, 3], name="list", block_rows=2)
