@@ -7,6 +7,8 @@
 //                         batch_size=0, drop_remainder=False, block_rows=1024,
 //                         cache_bytes=256 << 20)
 //   f = _core.open_random_access("memory://d/a.parquet"); f.size; f.read(offset, n) -> bytes
+#include "inputpipe/source.h"
+
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -18,7 +20,6 @@
 
 #include "bindings.h"
 #include "inputpipe/file_system.h"
-#include "inputpipe/source.h"
 
 namespace inputpipe::python {
 

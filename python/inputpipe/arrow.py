@@ -14,9 +14,10 @@
 
 Both readers are `from_source` sources (C++: include/inputpipe/source.h): their element i is
 found by (row group, row) from the files' metadata, so len() is known, a restore is a seek and
-shuffle(seed) (the global shuffle) is exact; the state is one index, and the fingerprint holds the files' content
-identity, so a state restored over changed files is a PipelineMismatchError. Decoded row groups
-(record batches for Arrow) are kept in an LRU cache bounded in bytes (cache_bytes).
+the global shuffle(seed) is exact; the state is one index, and the fingerprint holds the files'
+content identity, so a state restored over changed files is a PipelineMismatchError. Decoded
+row groups (record batches for Arrow) are kept in an LRU cache bounded in bytes (cache_bytes),
+and unbatched rows are sliced in C++ out of cached blocks of 1024 (from_source's block_rows).
 
 Elements are dicts of numpy values: numbers as numpy scalars, strings and binaries as bytes,
 fixed-size lists as arrays, variable-length lists as VarLenFeature's sparse dict

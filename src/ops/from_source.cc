@@ -5,8 +5,6 @@
 // are computed once, here, and enter the fingerprint. With block_rows, rows are sliced out of
 // blocks read through get_batch and kept in a byte-bounded LRU cache (BlockCache): what makes a
 // Python source cheap per row.
-#include "inputpipe/source.h"
-
 #include <algorithm>
 #include <list>
 #include <memory>
@@ -17,6 +15,7 @@
 #include "core/index_iterator.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/file_system.h"
+#include "inputpipe/source.h"
 #include "readers/file_identity.h"
 #include "util/mutex.h"
 
@@ -141,7 +140,7 @@ class FromSourceDataset : public RandomAccessSource {
       try {
         rows = std::make_shared<const Element>(fns_.get_batch(start, count));
       } catch (const FailedPreconditionError&) {
-        throw;  // not the data's fault (a Python interpreter shutting down)
+        throw;         // not the data's fault (a Python interpreter shutting down)
       } catch (...) {  // a null, a corrupt row group, ...: found again, precisely, by get
         blocks_->MarkFailed(block);
         return fns_.get(index);
@@ -159,7 +158,7 @@ class FromSourceDataset : public RandomAccessSource {
 
   const RandomAccessFunctions fns_;
   const SourceOptions options_;
-  const std::string content_;          // ContentParam of the files
+  const std::string content_;           // ContentParam of the files
   std::unique_ptr<BlockCache> blocks_;  // with block_rows (unbatched): rows by block
 };
 

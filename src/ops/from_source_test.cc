@@ -1,9 +1,8 @@
 // from_source: elements by index from user functions, the fused batch equal to Batch's, exact
 // resumption (and under a global shuffle), the files' identities in the fingerprint.
-#include "inputpipe/source.h"
-
 #include <gtest/gtest.h>
 
+#include "inputpipe/source.h"
 #include "ops/ops_test_util.h"
 #include "readers/readers_test_util.h"
 

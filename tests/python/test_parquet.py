@@ -170,8 +170,8 @@ def test_nulls_are_an_error_naming_file_row_group_row_column_or_take_a_default(t
     pq.write_table(table, path, row_group_size=2)
     it = iter(inputpipe.ParquetDataset(path, columns=["a"]))
     next(it), next(it)
-    with pytest.raises(inputpipe.DataLossError,
-                       match=r"nulls.parquet'.*row group 1, row 0 \(row 2 of the file\), column 'a'"):
+    where = r"nulls.parquet'.*row group 1, row 0 \(row 2 of the file\), column 'a'"
+    with pytest.raises(inputpipe.DataLossError, match=where):
         next(it)
     with pytest.raises(inputpipe.DataLossError, match=r"row group 0, row 1 .*column 's'"):
         list(inputpipe.ParquetDataset(path, columns=["s"]).batch(4))
