@@ -154,12 +154,15 @@ def _local_path(path):
     return path[len("file://"):] if path.startswith("file://") else path
 
 
-def _open_input(pa, path, what):
-    """A pyarrow input for `path`: its own local file, or the seam's. A missing file is a
-    FileNotFoundError naming the path."""
+def _open_input(pa, path, what, memory_map=False):
+    """A pyarrow input for `path`: its own local file (memory-mapped for Arrow, whose batches
+    are then zero-copy; read with pread for Parquet, which decodes into new buffers anyway and
+    so need not risk a SIGBUS when the file is truncated under it), or the seam's. A missing
+    file is a FileNotFoundError naming the path."""
     try:
         if _is_local(path):
-            return pa.memory_map(_local_path(path), "r")
+            local = _local_path(path)
+            return pa.memory_map(local, "r") if memory_map else pa.OSFile(local, "r")
         return pa.PythonFile(_SeamFile(path), mode="r")
     except FileNotFoundError as e:
         raise FileNotFoundError(e.errno, f"{what}: cannot open {path!r}: {e.strerror or e}",
@@ -674,7 +677,7 @@ class ArrowDataset(_SourceDataset):
         getters, chunks = [], []
         first_schema = None
         for f, path in enumerate(files):
-            source = _open_input(pa, path, what)
+            source = _open_input(pa, path, what, memory_map=True)
             try:
                 try:
                     reader = pa.ipc.open_file(source)
@@ -684,7 +687,7 @@ class ArrowDataset(_SourceDataset):
                 except pa.ArrowInvalid:
                     source.seek(0)
                     batches = list(pa.ipc.open_stream(source))
-                    schema = (pa.ipc.open_stream(_open_input(pa, path, what)).schema
+                    schema = (pa.ipc.open_stream(_open_input(pa, path, what, True)).schema
                               if not batches else batches[0].schema)
                     getter = batches.__getitem__
                     counts = [b.num_rows for b in batches]
