@@ -39,6 +39,11 @@ if ! $PY -c "import tensorflow, grain, torchdata, torch, matplotlib, psutil" >/d
   fi
   PIP install -q numpy matplotlib psutil tensorflow-cpu grain torchdata "torch==${TORCH_VERSION}"
 fi
+# Workload p (bench/parquet.py): pyarrow, and HuggingFace datasets to compare with.
+if ! $PY -c "import pyarrow, datasets" >/dev/null 2>&1; then
+  echo "== bench: pip install pyarrow datasets (workload p)"
+  PIP install -q pyarrow datasets
+fi
 
 if [[ $WITH_INPUTPIPE == 1 ]]; then
   if [[ -f "$ROOT/pyproject.toml" ]]; then

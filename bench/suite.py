@@ -35,8 +35,9 @@ LIB_NAMES = {"inputpipe": "inputpipe", "tfdata": "tf.data", "grain": "Grain",
 RESTORE_POINTS = [0.1, 0.5, 0.9]
 
 # Workload keys: a-d (common.WORKLOADS), r, the readers alone (common.READERS), s, remote files
-# (remote.WORKLOADS), and e, a Python function per record (bench/python_fn.py, run last).
-ALL_WORKLOADS = list(common.WORKLOADS) + ["r"] + list(remote.WORKLOADS) + ["e"]
+# (remote.WORKLOADS), p, the Parquet / Arrow sources (bench/parquet.py, its own table, run as
+# its own process), and e, a Python function per record (bench/python_fn.py, run last).
+ALL_WORKLOADS = list(common.WORKLOADS) + ["r"] + list(remote.WORKLOADS) + ["p", "e"]
 
 # buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (their table);
 # table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d;
@@ -660,6 +661,13 @@ def main():
     workloads = [w for w in workloads if w != "e"]
     out_dir = args.out or os.path.join(HERE, "results", "quick" if args.quick else "full")
     os.makedirs(out_dir, exist_ok=True)
+    if "p" in workloads:  # bench/parquet.py: its table is printed and written on its own
+        workloads.remove("p")
+        subprocess.run([sys.executable, os.path.join(HERE, "parquet.py"), "--rows",
+                        str(cfg["n"]), "--reps", str(cfg["reps"]), "--out",
+                        os.path.join(out_dir, "parquet.md")], check=False)
+        if not workloads and not run_e:
+            return
     if args.from_journal:
         results, seen = {}, {}
         for line in open(args.from_journal):

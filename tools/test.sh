@@ -8,6 +8,9 @@ echo "== pip install -r tests/python/requirements-integrations.txt"
 .venv/bin/pip install -q -r tests/python/requirements-integrations.txt
 # Test-only: a real S3 server (moto) and fsspec's S3 store for the remote-file tests.
 .venv/bin/pip install -q -r tests/python/requirements-remote.txt
+# Test-only: pyarrow for the Parquet / Arrow readers' tests (a wheel, seconds).
+echo "== pip install -r tests/python/requirements-parquet.txt"
+.venv/bin/pip install -q -r tests/python/requirements-parquet.txt
 
 export CCACHE_DIR="$PWD/build/ccache" CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 stage() { echo "== [$(date +%T), ${SECONDS}s] $*"; }

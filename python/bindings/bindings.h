@@ -73,6 +73,8 @@ void RegisterDatasets(nb::module_& m);
 [[gnu::weak]] void RegisterReaders(nb::module_& m);
 [[gnu::weak]] void RegisterHook(nb::module_& m);
 [[gnu::weak]] void RegisterFileSystems(nb::module_& m);
+// source.cc: from_source over a Python object, seam files opened for ranged reads.
+[[gnu::weak]] void RegisterRandomAccessSources(nb::module_& m);
 
 // The Python type of inputpipe.ExternalStateWarning (a UserWarning), set by RegisterErrors.
 PyObject* ExternalStateWarningType();

@@ -19,4 +19,5 @@ NB_MODULE(_core, m) {
   if (py::RegisterReaders) py::RegisterReaders(m);
   if (py::RegisterHook) py::RegisterHook(m);
   if (py::RegisterFileSystems) py::RegisterFileSystems(m);
+  if (py::RegisterRandomAccessSources) py::RegisterRandomAccessSources(m);
 }

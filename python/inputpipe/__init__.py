@@ -61,6 +61,9 @@ from inputpipe.readers import (
     parse_single_example_fn,
 )
 
+# Parquet and Arrow IPC (pyarrow, imported on first use), and random-access Python sources.
+from inputpipe.arrow import ArrowDataset, ParquetDataset, from_source
+
 __all__ = [
     "AUTOTUNE",
     "CheckpointInputPipelineHook",
@@ -93,4 +96,8 @@ __all__ = [
     "registered_file_systems",
     "unregister_file_system",
     "write_file",
+    # Parquet and Arrow IPC, random-access Python sources.
+    "ArrowDataset",
+    "ParquetDataset",
+    "from_source",
 ]
