@@ -40,6 +40,9 @@ class MapIterator : public UnaryIterator<MapDataset> {
       throw;
     }
     if (!element) return std::nullopt;
+    if (!held_ && dataset().options.hold_for_iterator) {
+      held_ = dataset().options.hold_for_iterator();
+    }
     try {
       return dataset().fn(*element, position_++);
     } catch (const Error& e) {
@@ -69,6 +72,7 @@ class MapIterator : public UnaryIterator<MapDataset> {
 
  private:
   int64_t position_ = 0;  // elements read from the input (an input error counts as one)
+  std::shared_ptr<void> held_;  // options.hold_for_iterator's, from the first call on
 };
 
 DatasetPtr MakeMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
@@ -80,7 +84,17 @@ DatasetPtr MakeMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
   return std::make_shared<MapDataset>(std::move(input), std::move(fn), std::move(options));
 }
 
+thread_local int64_t current_map_position = -1;
+
 }  // namespace
+
+int64_t CurrentMapPosition() { return current_map_position; }
+
+ScopedMapPosition::ScopedMapPosition(int64_t position) : saved_(current_map_position) {
+  current_map_position = position;
+}
+
+ScopedMapPosition::~ScopedMapPosition() { current_map_position = saved_; }
 
 ElementRng::ElementRng(int64_t seed, int64_t position)
     : seed_(seed),
