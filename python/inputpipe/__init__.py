@@ -40,6 +40,7 @@ from inputpipe._core import (
 from inputpipe.dataset import Dataset
 from inputpipe.generator import TensorSpec
 from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint, resume_epoch
+from inputpipe._processes import WorkerProcessError  # map(fn, processes=True)
 from inputpipe.readers import (
     CsvDataset,
     FixedLenFeature,
@@ -87,4 +88,5 @@ __all__ = [
     "registered_file_systems",
     "unregister_file_system",
     "write_file",
+    "WorkerProcessError",
 ]

@@ -244,18 +244,21 @@ def _die_with_parent(parent_pid):
 
 
 def _error_frame(exc):
+    """(the exception cloudpickled or None, its type's name, message, traceback text).
+    cloudpickle: an exception class defined in the parent's __main__ came here by value, and
+    goes back as the parent's own class (cloudpickle tracks such classes), so `except` works."""
     import traceback
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     message = str(exc)
     type_name = f"{type(exc).__module__}.{type(exc).__qualname__}"
     try:
+        import cloudpickle
         exc.__traceback__ = None
-        data = pickle.dumps(exc, protocol=5)
+        data = cloudpickle.dumps(exc)
         pickle.loads(data)  # an exception that does not come back is sent by name and message
-        payload = exc
     except Exception:  # noqa: BLE001 - any failure to pickle means: by name
-        payload = None
-    return (payload, type_name, message, text)
+        data = None
+    return (data, type_name, message, text)
 
 
 class _Unpicklable:

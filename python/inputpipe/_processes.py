@@ -28,6 +28,7 @@ The wire format and the worker side are in _process_worker.py (standard library 
 import atexit
 import itertools
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -331,8 +332,14 @@ class _Pool:
 
 
 def _rebuild_error(payload, worker, pid):
-    exc, type_name, message, text = payload
-    if exc is None:
+    data, type_name, message, text = payload
+    exc = None
+    if data is not None:
+        try:
+            exc = pickle.loads(data)
+        except Exception:  # noqa: BLE001 - a type this process cannot rebuild: by name
+            exc = None
+    if not isinstance(exc, BaseException):
         exc = RuntimeError(f"{type_name}: {message}")
     note = f"raised in worker process {worker.index} (pid {pid}):\n{text.rstrip()}"
     if hasattr(exc, "add_note"):
