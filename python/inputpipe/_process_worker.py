@@ -1,8 +1,8 @@
-"""The worker side of map(fn, processes=True): the wire format, the fork server and the worker loop.
+"""The worker side of map(fn, processes=True): the wire format, fork server and worker loop.
 
-This file imports only the standard library, so that it can run as a script (the fork server is
-`python .../_process_worker.py FD`) without importing the inputpipe package and its C++
-extension: workers import what the user's function needs and nothing else. The parent side,
+This file imports only the standard library, so that it can run by path (the fork server is
+`python -P -c "import runpy; runpy.run_path(PATH, ...)" PATH FD`) without importing the inputpipe
+package and its C++ extension: workers import what the user's function needs and nothing else. The parent side,
 inputpipe._processes, imports it as a module for the wire format.
 
     parent ──socketpair──► fork server (one per parent process, single-threaded):
@@ -156,6 +156,13 @@ def recv_frame(sock, loads=None):
 # ---- The fork server ---------------------------------------------------------------------------
 
 
+def _reply(ctl, kind, obj):
+    try:
+        send_frame(ctl, kind, obj)
+    except OSError:
+        os._exit(0)  # the parent is gone (or closing): quietly, the workers follow
+
+
 def _serve(ctl):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     kind, (path, preload), _ = recv_frame(ctl)
@@ -184,10 +191,7 @@ def _serve(ctl):
                 break
             if pid == 0:
                 break
-            try:
-                send_frame(ctl, EXITED, (pid, status))
-            except OSError:
-                os._exit(0)
+            _reply(ctl, EXITED, (pid, status))
         if ctl not in readable:
             continue
         try:
@@ -224,7 +228,7 @@ def _serve(ctl):
                 code = 1
             os._exit(code)
         os.close(fds[0])
-        send_frame(ctl, FORKED, (pid,))
+        _reply(ctl, FORKED, (pid,))
 
 
 # ---- A worker ----------------------------------------------------------------------------------
@@ -291,5 +295,5 @@ def _work(sock, fn, server_pid):
             send_frame(sock, ERROR, _error_frame(exc))
 
 
-if __name__ == "__main__":
-    _serve(socket.socket(fileno=int(sys.argv[1])))
+if __name__ == "__main__":  # python -c "runpy.run_path(THIS_FILE)" FD (see _processes.py)
+    _serve(socket.socket(fileno=int(sys.argv[-1])))

@@ -96,10 +96,15 @@ class _ForkServer:
         self._functions = set()  # ids of the functions sent to this server
         self._statuses = {}  # pid -> wait status
         self.dead = False
-        # -I: neither the script's directory (inputpipe's own, which would shadow top-level
-        # modules) nor PYTHON* variables; the server takes this process's sys.path instead.
+        # Run by path from -c, not as a script: a script's directory (inputpipe's own) would
+        # come first in sys.path and shadow top-level modules; -P (3.11+) keeps the current
+        # directory out too. The environment is kept (PYTHONHASHSEED, PYTHONWARNINGS, ...);
+        # the server takes this process's sys.path before importing anything of the user's.
+        safe_path = ["-P"] if sys.version_info >= (3, 11) else []
         self._process = subprocess.Popen(
-            [sys.executable, "-I", wire.__file__, str(child.fileno())],
+            [sys.executable, *safe_path, "-c",
+             "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')",
+             wire.__file__, str(child.fileno())],
             pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, close_fds=True)
         child.close()
         wire.send_frame(self._ctl, wire.INIT, (list(sys.path), ["numpy", "cloudpickle", "ctypes"]))
@@ -389,6 +394,8 @@ class ProcessFunction:
 
     def _current_pool(self, fresh):
         with self._lock:
+            if _exiting:  # an engine thread still calling while the interpreter exits
+                raise WorkerProcessError(f"{self._what}: the interpreter is exiting")
             if self._pool is None or (fresh and self._pool.broken is not None):
                 old = self._pool
                 self._pool = _Pool(self._id, self._fn_bytes, self._size, self._what)
@@ -448,8 +455,13 @@ def call_unpacked(fn):
     return call
 
 
+_exiting = False
+
+
 @atexit.register
 def _stop_everything():
+    global _exiting
+    _exiting = True
     for function in list(_live):
         function.close()
     _ForkServer.close_current()
