@@ -347,3 +347,11 @@ def test_first_batch_with_two_workers_is_quick():
     next(it)
     elapsed = time.monotonic() - start
     assert elapsed < 10, elapsed
+
+
+def test_a_global_shuffle_after_the_map_reads_it_by_index():
+    # The shuffle calls the map's Get(i) (no map iterator): the pool starts without a lease.
+    procs = Dataset.range(30).map(square_plus, num_parallel_calls=2, processes=True)
+    assert procs.is_random_access()
+    expected = values(Dataset.range(30).map(square_plus).shuffle(seed=9))
+    assert values(procs.shuffle(seed=9)) == expected
