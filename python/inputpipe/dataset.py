@@ -248,7 +248,11 @@ class Dataset:
         map(map_func) with threads or none: a state saved with any number of processes
         restores with any other, with threads or sequentially, and back. map_func is shipped
         with cloudpickle (lambdas, closures, partials, bound methods and __main__ functions
-        work); large numpy arrays travel through shared memory. See docs/processes.md.
+        work); large numpy arrays travel through shared memory. With deterministic=False
+        results come as they finish, and a restore delivers every element exactly once across
+        the save, in an order that depends on timing. A worker that dies raises
+        inputpipe.WorkerProcessError (its index, pid, signal and the element's position); the
+        iterator is then unusable and its last checkpoint restores. See docs/processes.md.
         deterministic=False lets elements come in completion order. stateful=True declares
         that map_func has state of its own, which a save cannot capture (external state).
         name="decode" is map_func's identity in the state's fingerprint ("map(fn=decode)"), in
