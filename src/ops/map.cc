@@ -32,6 +32,10 @@ class MapIterator : public UnaryIterator<MapDataset> {
 
  protected:
   std::optional<Element> GetNextInternal() override {
+    // Before the read: a hold that fails (no worker processes) loses no element.
+    if (!held_ && dataset().options.hold_for_iterator) {
+      held_ = dataset().options.hold_for_iterator();
+    }
     std::optional<Element> element;
     try {
       element = input_->GetNext();
@@ -40,9 +44,6 @@ class MapIterator : public UnaryIterator<MapDataset> {
       throw;
     }
     if (!element) return std::nullopt;
-    if (!held_ && dataset().options.hold_for_iterator) {
-      held_ = dataset().options.hold_for_iterator();
-    }
     try {
       return dataset().fn(*element, position_++);
     } catch (const Error& e) {
