@@ -37,6 +37,7 @@ decides what it means.
 """
 
 import array
+import io
 import mmap
 import os
 import pickle
@@ -67,13 +68,48 @@ def _aligned(n):
     return (n + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
-def send_frame(sock, kind, obj, fds=(), dumps=None):
+_pickler = None  # made on first use: numpy is imported by then, where there is one
+
+
+def _make_pickler():
+    """A Pickler with a short path for numpy values, the engine's elements: a scalar as its type
+    and Python value (exact for the integer, bool and float64 types), a C-contiguous array as
+    numpy.ndarray(shape, dtype, buffer) with the buffer out of band. numpy's own reduction
+    pickles the dtype object each time, several times the cost of the round trip itself."""
+    try:
+        import numpy as np
+    except ImportError:
+        return pickle.Pickler
+    scalars = {np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+               np.uint64, np.float64}
+    ndarray = np.ndarray
+
+    class Pickler(pickle.Pickler):
+        def reducer_override(self, obj):
+            t = type(obj)
+            if t in scalars:
+                return t, (obj.item(),)
+            if (t is ndarray and obj.flags.c_contiguous and not obj.dtype.hasobject and
+                    obj.dtype.names is None):
+                return ndarray, (obj.shape, obj.dtype.str, pickle.PickleBuffer(obj))
+            return NotImplemented
+
+    return Pickler
+
+
+def dumps(obj, buffer_callback):
+    global _pickler
+    if _pickler is None:
+        _pickler = _make_pickler()
+    out = io.BytesIO()
+    _pickler(out, protocol=5, buffer_callback=buffer_callback).dump(obj)
+    return out.getvalue()
+
+
+def send_frame(sock, kind, obj, fds=()):
     """Sends obj as one frame; fds (file descriptors) travel with it and stay open here."""
     buffers = []
-    if dumps is not None:
-        body = dumps(obj)
-    else:
-        body = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    body = dumps(obj, buffers.append)
     raws = [b.raw() for b in buffers]
     sizes = [r.nbytes for r in raws]
     memfd = -1
@@ -116,7 +152,7 @@ def _recv_exact(sock, n):
     return buf
 
 
-def recv_frame(sock, loads=None):
+def recv_frame(sock):
     """(kind, obj, fds) of the next frame; EOFError when the other end has closed. fds are the
     descriptors that came with the frame other than the buffers' memfd (the caller owns them)."""
     head, ancillary, _, _ = sock.recvmsg(_HEADER.size, socket.CMSG_SPACE(_MAX_FDS * 4))
@@ -146,11 +182,7 @@ def recv_frame(sock, loads=None):
             offset += _aligned(size)
     else:
         buffers = [_recv_exact(sock, size) for size in sizes]  # bytearrays: writable arrays
-    if loads is not None:
-        obj = loads(body, buffers=buffers)
-    else:
-        obj = pickle.loads(body, buffers=buffers)
-    return kind, obj, fds
+    return kind, pickle.loads(body, buffers=buffers), fds
 
 
 # ---- The fork server ---------------------------------------------------------------------------

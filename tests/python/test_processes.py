@@ -8,6 +8,7 @@ the parent killed, the interpreter exiting) are in test_processes_failures.py.
 """
 
 import functools
+import pickle
 import os
 import subprocess
 import sys
@@ -355,3 +356,23 @@ def test_a_global_shuffle_after_the_map_reads_it_by_index():
     assert procs.is_random_access()
     expected = values(Dataset.range(30).map(square_plus).shuffle(seed=9))
     assert values(procs.shuffle(seed=9)) == expected
+
+
+def _identity(*args):
+    return args if len(args) > 1 else args[0]
+
+
+def test_every_dtype_crosses_the_process_boundary_bit_for_bit():
+    nan_payload = np.frombuffer(b"\x01\x00\x00\x00\x00\x00\xf8\x7f", "<f8")
+    columns = (np.array([-3, 7], np.int8), np.array([0, 255], np.uint8),
+               np.concatenate([nan_payload, [-0.0]]), np.array([1.5, np.nan], np.float32),
+               np.array([2.5, -0.0], np.float16), np.array([True, False]),
+               np.array([b"a\0", b""], dtype=object), np.arange(12, dtype=np.int32).reshape(2, 6))
+    ds = Dataset.from_tensor_slices(columns)
+    expected = collect(iter(ds.map(_identity)))
+    got = collect(iter(ds.map(_identity, num_parallel_calls=2, processes=True)))
+    assert len(got) == len(expected) == 2
+    for e_row, g_row in zip(expected, got):
+        for e, g in zip(e_row, g_row):
+            assert type(e) is type(g) and np.asarray(e).dtype == np.asarray(g).dtype
+            assert pickle.dumps(e) == pickle.dumps(g)
