@@ -1,9 +1,9 @@
 """The worker side of map(fn, processes=True): the wire format, fork server and worker loop.
 
 This file imports only the standard library, so that it can run by path (the fork server is
-`python -P -c "import runpy; runpy.run_path(PATH, ...)" PATH FD`) without importing the inputpipe
-package and its C++ extension: workers import what the user's function needs and nothing else. The parent side,
-inputpipe._processes, imports it as a module for the wire format.
+`python -P -c "import runpy; runpy.run_path(PATH, ...)" PATH FD`) without importing the
+inputpipe package and its C++ extension: workers import what the user's function needs and
+nothing else. The parent side, inputpipe._processes, imports it as a module for the wire format.
 
     parent ──socketpair──► fork server (one per parent process, single-threaded):
        │                     FUNCTION (unpickled here, once), FORK, FORGET

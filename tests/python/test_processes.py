@@ -110,9 +110,12 @@ def test_functions_as_users_write_them():
     partial = functools.partial(sum_pair, 10)
     bound = Scaler(4).apply
     ds = Dataset.range(8)
-    assert values(ds.map(closure, num_parallel_calls=2, processes=True)) == [x * 3 for x in range(8)]
-    assert values(ds.map(partial, num_parallel_calls=2, processes=True)) == [x + 10 for x in range(8)]
-    assert values(ds.map(bound, num_parallel_calls=2, processes=True)) == [x * 4 for x in range(8)]
+
+    def run(fn):
+        return values(ds.map(fn, num_parallel_calls=2, processes=True))
+    assert run(closure) == [x * 3 for x in range(8)]
+    assert run(partial) == [x + 10 for x in range(8)]
+    assert run(bound) == [x * 4 for x in range(8)]
     pairs = Dataset.zip((ds, ds)).map(sum_pair, num_parallel_calls=2, processes=True)
     assert values(pairs) == [2 * x for x in range(8)]
     dicts = Dataset.from_tensor_slices({"a": np.arange(4), "s": ["w", "x", "y", "z"]})

@@ -5,7 +5,8 @@ equal an uninterrupted run (none lost, none repeated), and after each kill no wo
 of the killed trainer survives it.
 
 CI runs 8 kills (each restart starts a fork server: about a second on a loaded 2-core machine).
-More: INPUTPIPE_PROCESS_KILLS=50 .venv/bin/python -m pytest -q -s tests/python/test_processes_kill.py
+More kills: INPUTPIPE_PROCESS_KILLS=50 .venv/bin/python -m pytest -q -s \
+    tests/python/test_processes_kill.py
 """
 
 import os
