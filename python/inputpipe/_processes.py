@@ -119,6 +119,7 @@ class _ForkServer:
                 with self._cv:
                     if kind == wire.FORKED:
                         self._pending.pop(0)["pid"] = obj[0]
+                        self._statuses.pop(obj[0], None)  # a reused pid: not that one's end
                     elif kind == wire.EXITED:
                         self._statuses[obj[0]] = obj[1]
                     self._cv.notify_all()
@@ -374,7 +375,7 @@ class _Lease:
 class ProcessFunction:
     """What the engine's map calls in place of fn: each call runs fn in a worker process.
 
-    `filter_mode`: the call returns (fn's result, the element) rather than fn's result, for
+    mode="filter": the call returns (fn's result, the element) rather than fn's result, for
     filter(processes=True), which runs as a map of the predicate then a filter on that flag."""
 
     def __init__(self, fn, size, what, mode="map"):
