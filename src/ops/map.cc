@@ -33,8 +33,9 @@ class MapIterator : public UnaryIterator<MapDataset> {
  protected:
   std::optional<Element> GetNextInternal() override {
     // Before the read: a hold that fails (no worker processes) loses no element.
-    if (!held_ && dataset().options.hold_for_iterator) {
+    if (!holding_ && dataset().options.hold_for_iterator) {
       held_ = dataset().options.hold_for_iterator();
+      holding_ = true;
     }
     std::optional<Element> element;
     try {
@@ -73,7 +74,8 @@ class MapIterator : public UnaryIterator<MapDataset> {
 
  private:
   int64_t position_ = 0;  // elements read from the input (an input error counts as one)
-  std::shared_ptr<void> held_;  // options.hold_for_iterator's, from the first call on
+  std::shared_ptr<void> held_;  // options.hold_for_iterator's (may be null), from the first call
+  bool holding_ = false;        // held_ was taken
 };
 
 DatasetPtr MakeMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
