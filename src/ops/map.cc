@@ -74,8 +74,9 @@ class MapIterator : public UnaryIterator<MapDataset> {
 
  private:
   int64_t position_ = 0;  // elements read from the input (an input error counts as one)
-  std::shared_ptr<void> held_;  // options.hold_for_iterator's (may be null), from the first call
-  bool holding_ = false;        // held_ was taken
+  // options.hold_for_iterator's (may be null), from the first call; holding_: it was taken.
+  std::shared_ptr<void> held_;
+  bool holding_ = false;
 };
 
 DatasetPtr MakeMap(DatasetPtr input, MapFunction fn, FunctionOptions options,

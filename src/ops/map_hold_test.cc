@@ -72,13 +72,14 @@ TEST(MapHoldTest, CurrentMapPositionNamesTheElementWhileTheFunctionRuns) {
     SCOPED_TRACE(threads);
     std::mutex mu;
     std::set<std::pair<int64_t, int64_t>> seen;  // (element, position)
-    auto ds = Map(Range(100, 130),
-                  [&](const Element& e) {
-                    std::lock_guard<std::mutex> lock(mu);
-                    seen.emplace(e.tensor().scalar<int64_t>(), CurrentMapPosition());
-                    return e;
-                  },
-                  {.name = "record"}, threads);
+    auto ds = Map(
+        Range(100, 130),
+        [&](const Element& e) {
+          std::lock_guard<std::mutex> lock(mu);
+          seen.emplace(e.tensor().scalar<int64_t>(), CurrentMapPosition());
+          return e;
+        },
+        {.name = "record"}, threads);
     CollectFrom(*ds->MakeIterator(), 30);
     ASSERT_EQ(seen.size(), 30u);
     for (const auto& [element, position] : seen) EXPECT_EQ(position, element - 100);
