@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,7 +39,18 @@ struct FunctionOptions {
   // parallel map's workers do not hand the lock over for every call. Unset: calls run as they
   // come. Not part of the fingerprint.
   std::function<void(const std::function<void()>& calls)> run_calls;
+  // For a function backed by resources that live as long as the iterators using them (the
+  // Python bindings' worker processes, map(fn, processes=True)): map's iterators call it once,
+  // before their first call of the function, and hold what it returns until they are
+  // destroyed (after their threads are joined). Unset: nothing. Not part of the fingerprint.
+  std::function<std::shared_ptr<void>()> hold_for_iterator;
 };
+
+// While a map function runs on this thread: the position of its element in map's input since
+// the iterator began (since the restore for an unseeded map, whose state holds no position);
+// -1 on a thread that is not running one. For the errors of a function that hands its work to
+// another process (the Python bindings' worker processes), which name the failed element.
+int64_t CurrentMapPosition();
 
 using MapFn = std::function<Element(const Element&)>;
 

@@ -220,6 +220,9 @@ void RegisterTransformations(nb::module_& m) {
     FunctionOptions options = CallableOptions(fn, stateful, name);
     return Wrap(FlatMap(h.dataset, MakeDatasetFn(std::move(fn), "flat_map"), std::move(options)));
   }, "input"_a, "fn"_a, "stateful"_a, "name"_a = nb::none());
+  // The position of the element whose map function runs on this thread, -1 outside one: for
+  // the errors of functions run by worker processes (inputpipe._processes).
+  m.def("_current_map_position", &CurrentMapPosition);
   // The main script's module name, for reading older states' "__main__.f" (_fingerprint.py).
   m.def("_set_main_module_name", &SetMainModuleName, "name"_a);
   m.def("window", [](const DatasetHandle& h, int64_t size, int64_t shift, int64_t stride,

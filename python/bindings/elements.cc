@@ -438,12 +438,22 @@ FunctionOptions CallableOptions(nb::handle fn, bool stateful,
         ("expected a callable, got " + TypeName(fn))
             .c_str());
   }
-  return FunctionOptions{.name = name ? *name : CallableName(fn),
-                         .stateful = stateful,
-                         .run_calls = [](const std::function<void()>& calls) {
-                           PythonCallGroup group("calling a Python function");
-                           calls();
-                         }};
+  FunctionOptions options{.name = name ? *name : CallableName(fn),
+                          .stateful = stateful,
+                          .run_calls = [](const std::function<void()>& calls) {
+                            PythonCallGroup group("calling a Python function");
+                            calls();
+                          }};
+  // A function run by worker processes (inputpipe._processes) holds its pool through each
+  // iterator that calls it: hold() returns a lease, released when the iterator is destroyed.
+  if (nb::hasattr(fn, "_inputpipe_hold_for_iterator")) {
+    PythonCallable hold(nb::borrow(fn.attr("_inputpipe_hold_for_iterator")));
+    options.hold_for_iterator = [hold]() -> std::shared_ptr<void> {
+      PythonSection section("starting worker processes");
+      return std::make_shared<PythonCallable>(hold.fn()());
+    };
+  }
+  return options;
 }
 
 MapFn MakeMapFn(nb::object fn, std::string op) {

@@ -46,6 +46,7 @@ from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint,
 # Remote stores: s3://, gs://, az://, http(s):// through fsspec, imported on first use.
 from inputpipe import remote
 remote.register_default_schemes()
+from inputpipe._processes import WorkerProcessError  # map(fn, processes=True)
 from inputpipe.readers import (
     CsvDataset,
     FixedLenFeature,
@@ -100,4 +101,5 @@ __all__ = [
     "ArrowDataset",
     "ParquetDataset",
     "from_source",
+    "WorkerProcessError",
 ]

@@ -238,10 +238,21 @@ class Dataset:
     # ---- Transformations ----------------------------------------------------------------
 
     def map(self, map_func, num_parallel_calls=None, deterministic=None, stateful=False,
-            seed=None, name=None):
+            seed=None, name=None, processes=False):
         """map_func applied to every element.
 
         num_parallel_calls: None = in the caller's thread; N or AUTOTUNE = worker threads.
+        processes=True runs map_func in worker processes instead, N of them (AUTOTUNE: one per
+        CPU of the affinity mask; None: one, called from the caller's thread), so that Python
+        functions run truly in parallel. The output, the state and the fingerprint are those of
+        map(map_func) with threads or none: a state saved with any number of processes
+        restores with any other, with threads or sequentially, and back. map_func is shipped
+        with cloudpickle (lambdas, closures, partials, bound methods and __main__ functions
+        work); large numpy arrays travel through shared memory. With deterministic=False
+        results come as they finish, and a restore delivers every element exactly once across
+        the save, in an order that depends on timing. A worker that dies raises
+        inputpipe.WorkerProcessError (its index, pid, signal and the element's position); the
+        iterator is then unusable and its last checkpoint restores. See docs/processes.md.
         deterministic=False lets elements come in completion order. stateful=True declares
         that map_func has state of its own, which a save cannot capture (external state).
         name="decode" is map_func's identity in the state's fingerprint ("map(fn=decode)"), in
@@ -263,19 +274,45 @@ class Dataset:
         a restored run draws other numbers than the uninterrupted one, silently. Use seed= and
         the rng argument instead.
         """
+        if processes:
+            map_func, num_parallel_calls, name = _in_processes(map_func, num_parallel_calls,
+                                                               name, "map")
         return Dataset(_core.map(self._handle, map_func, bool(stateful),
                                  _parallelism(num_parallel_calls),
                                  _deterministic(deterministic),
                                  None if seed is None else int(seed),
                                  name=_function_name(name, "map")))
 
-    def filter(self, predicate, stateful=False, name=None):
-        """The elements for which predicate returns True (a bool or a numpy bool scalar)."""
+    def filter(self, predicate, stateful=False, name=None, num_parallel_calls=None,
+               deterministic=None, processes=False):
+        """The elements for which predicate returns True (a bool or a numpy bool scalar).
+
+        processes=True runs predicate in num_parallel_calls worker processes (as map's
+        processes=True; num_parallel_calls needs processes=True). It runs as a map of the
+        predicate in the processes, then a filter on its result in this process, so its state
+        is that op chain's: it restores with any number of processes (the count is not part of
+        the identity), but not into filter(predicate) without processes, nor the other way.
+        """
+        if processes:
+            return _filter_in_processes(self, predicate, stateful, name, num_parallel_calls,
+                                        deterministic)
+        if num_parallel_calls is not None or deterministic is not None:
+            raise ValueError("filter: num_parallel_calls and deterministic go with "
+                             "processes=True (a Python predicate gains nothing from threads)")
         return Dataset(_core.filter(self._handle, predicate, bool(stateful),
                                     name=_function_name(name, "filter")))
 
-    def flat_map(self, map_func, stateful=False, name=None):
-        """The elements of the datasets map_func returns, one dataset after the other."""
+    def flat_map(self, map_func, stateful=False, name=None, processes=False):
+        """The elements of the datasets map_func returns, one dataset after the other.
+
+        processes=True is refused (ValueError): map_func returns a Dataset, an engine object
+        that lives in one process. Compute in processes with map(..., processes=True) returning
+        a batch of elements, then .unbatch() (or flat_map over that map's output)."""
+        if processes:
+            raise ValueError("flat_map: processes=True is not supported: the function returns "
+                             "a Dataset, which cannot leave its process; use "
+                             "map(fn, num_parallel_calls=N, processes=True) returning a batch "
+                             "of elements, then .unbatch()")
         return Dataset(_core.flat_map(self._handle, map_func, bool(stateful),
                                       name=_function_name(name, "flat_map")))
 
@@ -514,6 +551,45 @@ class Dataset:
 
     def __repr__(self):
         return f"<inputpipe.Dataset {self._handle.signature()}>"
+
+
+def _in_processes(fn, num_parallel_calls, name, op):
+    """(the process-running stand-in for fn, the engine's num_parallel_calls, fn's name): the
+    name is fn's own identity (name= or module.qualname / lambda digest), never the proxy's,
+    so the fingerprint is that of the op without processes."""
+    from inputpipe import _fingerprint, _processes
+    if not callable(fn):
+        raise TypeError(f"{op}: expected a callable, got {type(fn).__name__}")
+    count = _processes.worker_count(num_parallel_calls)
+    name = _function_name(name, op) or _fingerprint.callable_name(fn)
+    if op == "filter":
+        proxy = _processes.ProcessFunction(_processes.call_unpacked(fn), count,
+                                           f"filter(predicate={name})", mode="filter")
+    else:
+        proxy = _processes.ProcessFunction(fn, count, f"{op}(fn={name})")
+    return proxy, (None if num_parallel_calls is None else count), name
+
+
+def _filter_keep(keep, element):
+    return keep
+
+
+def _filter_element(keep, element):
+    return element
+
+
+def _filter_in_processes(ds, predicate, stateful, name, num_parallel_calls, deterministic):
+    """filter(predicate, processes=True): zip((ds,)) hands each element whole to a map that
+    returns (predicate's result, element), the predicate running in the processes; a filter
+    and a map in this process keep the elements and drop the flag."""
+    proxy, parallel, name = _in_processes(predicate, num_parallel_calls, name, "filter")
+    marked = Dataset(_core.map(Dataset.zip((ds,))._handle, proxy, bool(stateful),
+                               _parallelism(parallel), _deterministic(deterministic), None,
+                               name=f"filter_in_processes({name})"))
+    kept = Dataset(_core.filter(marked._handle, _filter_keep, False,
+                                name="filter_in_processes.keep"))
+    return Dataset(_core.map(kept._handle, _filter_element, False, 0, True, None,
+                             name="filter_in_processes.element"))
 
 
 def _sequence_shapes(element, fill):

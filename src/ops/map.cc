@@ -32,6 +32,11 @@ class MapIterator : public UnaryIterator<MapDataset> {
 
  protected:
   std::optional<Element> GetNextInternal() override {
+    // Before the read: a hold that fails (no worker processes) loses no element.
+    if (!holding_ && dataset().options.hold_for_iterator) {
+      held_ = dataset().options.hold_for_iterator();
+      holding_ = true;
+    }
     std::optional<Element> element;
     try {
       element = input_->GetNext();
@@ -69,6 +74,9 @@ class MapIterator : public UnaryIterator<MapDataset> {
 
  private:
   int64_t position_ = 0;  // elements read from the input (an input error counts as one)
+  // options.hold_for_iterator's (may be null), from the first call; holding_: it was taken.
+  std::shared_ptr<void> held_;
+  bool holding_ = false;
 };
 
 DatasetPtr MakeMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
@@ -80,7 +88,17 @@ DatasetPtr MakeMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
   return std::make_shared<MapDataset>(std::move(input), std::move(fn), std::move(options));
 }
 
+thread_local int64_t current_map_position = -1;
+
 }  // namespace
+
+int64_t CurrentMapPosition() { return current_map_position; }
+
+ScopedMapPosition::ScopedMapPosition(int64_t position) : saved_(current_map_position) {
+  current_map_position = position;
+}
+
+ScopedMapPosition::~ScopedMapPosition() { current_map_position = saved_; }
 
 ElementRng::ElementRng(int64_t seed, int64_t position)
     : seed_(seed),

@@ -19,6 +19,18 @@
 
 namespace inputpipe {
 
+// Sets CurrentMapPosition() (ops.h) on this thread for one call of map's function (map.cc).
+class ScopedMapPosition {
+ public:
+  explicit ScopedMapPosition(int64_t position);
+  ~ScopedMapPosition();
+  ScopedMapPosition(const ScopedMapPosition&) = delete;
+  ScopedMapPosition& operator=(const ScopedMapPosition&) = delete;
+
+ private:
+  int64_t saved_;  // a map function may run a nested pipeline's map: restored on exit
+};
+
 // map's function: fn(element), or random_fn(element, rng) when seeded.
 struct MapFunction {
   MapFn fn;
@@ -27,6 +39,7 @@ struct MapFunction {
 
   // The element at `position` of map's input, mapped.
   Element operator()(const Element& element, int64_t position) const {
+    ScopedMapPosition scope(position);
     if (!seed) return fn(element);
     ElementRng rng(*seed, position);
     return random_fn(element, rng);

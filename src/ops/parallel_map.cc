@@ -198,6 +198,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
   // Called by the consumer before the first read: from here on only the dispatcher touches
   // input_ (through reader_) and skip_.
   void Start() EXCLUDES(mu_) {
+    if (dataset().options.hold_for_iterator) held_ = dataset().options.hold_for_iterator();
     {
       MutexLock lock(mu_);
       reader_ = PairedReader(*input_, base_node_);
@@ -315,6 +316,8 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
   PairedReader reader_;
   std::vector<int64_t> skip_;
   int64_t start_position_ = 0;
+  // options.hold_for_iterator's, from Start() on; released after the threads are joined.
+  std::shared_ptr<void> held_;
 
   Mutex mu_;               // also guards the fields of the Slots in window_ and work_
   CondVar dispatcher_cv_;  // room in window_, or stopping

@@ -1,0 +1,468 @@
+"""Python functions in worker processes: map(fn, num_parallel_calls=N, processes=True).
+
+    ds = Dataset.range(10_000).map(decode, num_parallel_calls=4, processes=True).batch(32)
+
+The engine's parallel map already does the hard part: its N threads call fn on the elements in
+input order, it delivers the results in order, and its state is the consumer's position (each
+element paired with its input's state), whatever N is. Here fn is replaced by a ProcessFunction:
+a callable that sends its arguments to a free worker process, waits for the result with the GIL
+released, and returns it (or raises the worker's exception: same type, message, and the worker's
+traceback as a note). N threads drive N processes; the state is the same bytes as map(fn) with
+threads or none, by construction, and the fingerprint names fn, never the proxy.
+
+Pool lifetime: one pool per ProcessFunction (per map op), started by the first iterator that
+calls it and ended when the last iterator holding it is destroyed (FunctionOptions::
+hold_for_iterator: each map iterator holds a lease from its first call until it is destroyed).
+Two live iterators of one dataset share the pool (N processes, not 2N); the function is per
+dataset in the engine, and so is the pool. Calls made without an iterator (a random-access Get,
+e.g. a global shuffle after the map) start it too; it then lives until the dataset is dropped
+or the interpreter exits.
+
+Failure: a worker that dies breaks its pool: the call raises WorkerProcessError naming the
+worker's index, pid, its exit signal (or code) and the element's position; so does every later
+call, until a new iterator starts, which gets a fresh pool (restore the last checkpoint into it).
+
+The wire format and the worker side are in _process_worker.py (standard library only).
+"""
+
+import atexit
+import itertools
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import weakref
+
+from inputpipe import _process_worker as wire
+
+
+class WorkerProcessError(RuntimeError):
+    """A worker process of map(fn, processes=True) died (killed, crashed, out of memory), or the
+    fork server that starts them could not run. The iterator whose call failed is unusable;
+    restore its last checkpoint into a new iterator."""
+
+
+def worker_count(num_parallel_calls):
+    """The number of worker processes: N, or one per CPU this process may run on for AUTOTUNE
+    (the affinity mask, not the machine's cores: a container or taskset restricts it)."""
+    from inputpipe._core import AUTOTUNE
+    if num_parallel_calls is None:
+        return 1
+    n = int(num_parallel_calls)
+    if n == AUTOTUNE:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
+    if n <= 0:
+        raise ValueError(f"processes=True needs num_parallel_calls > 0 or AUTOTUNE, got {n}")
+    return n
+
+
+# ---- The fork server -----------------------------------------------------------------------
+
+
+class _ForkServer:
+    """The one fork server of this process (see _process_worker.py): started on first use,
+    replaced if it dies. A reader thread takes its replies: the pids of forked workers, in
+    order, and the wait status of each worker that exited."""
+
+    _lock = threading.Lock()
+    _current = None
+
+    @classmethod
+    def get(cls):
+        with cls._lock:
+            if cls._current is None or cls._current.dead:
+                cls._current = _ForkServer()
+            return cls._current
+
+    @classmethod
+    def close_current(cls):
+        with cls._lock:
+            server, cls._current = cls._current, None
+        if server is not None:
+            server.close()
+
+    def __init__(self):
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._ctl = parent
+        self._send_lock = threading.Lock()
+        self._cv = threading.Condition()
+        self._pending = []  # [result dict] of FORK frames without a reply yet, in order
+        self._functions = set()  # ids of the functions sent to this server
+        self._statuses = {}  # pid -> wait status
+        self.dead = False
+        # Run by path from -c, not as a script: a script's directory (inputpipe's own) would
+        # come first in sys.path and shadow top-level modules; -P (3.11+) keeps the current
+        # directory out too. The environment is kept (PYTHONHASHSEED, PYTHONWARNINGS, ...);
+        # the server takes this process's sys.path before importing anything of the user's.
+        safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+        self._process = subprocess.Popen(
+            [sys.executable, *safe_path, "-c",
+             "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')",
+             wire.__file__, str(child.fileno())],
+            pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, close_fds=True)
+        child.close()
+        wire.send_frame(self._ctl, wire.INIT, (list(sys.path), ["numpy", "cloudpickle", "ctypes"]))
+        self._reader = threading.Thread(target=self._read, name="inputpipe-fork-server",
+                                        daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        try:
+            while True:
+                kind, obj, _ = wire.recv_frame(self._ctl)
+                with self._cv:
+                    if kind == wire.FORKED:
+                        self._pending.pop(0)["pid"] = obj[0]
+                        self._statuses.pop(obj[0], None)  # a reused pid: not that one's end
+                    elif kind == wire.EXITED:
+                        self._statuses[obj[0]] = obj[1]
+                    self._cv.notify_all()
+        except (EOFError, OSError):
+            pass
+        with self._cv:
+            self.dead = True
+            for request in self._pending:
+                request["pid"] = None
+            self._pending.clear()
+            self._cv.notify_all()
+
+    def register(self, function_id, fn_bytes):
+        """Sends a function to the server once (it unpickles it, importing its modules)."""
+        with self._send_lock:
+            if function_id not in self._functions:
+                wire.send_frame(self._ctl, wire.FUNCTION, (function_id, fn_bytes))
+                self._functions.add(function_id)
+
+    def forget(self, function_id):
+        with self._send_lock:
+            if function_id in self._functions and not self.dead:
+                self._functions.discard(function_id)
+                try:
+                    wire.send_frame(self._ctl, wire.FORGET, (function_id,))
+                except OSError:
+                    pass
+
+    def fork(self, index, sock, function_id, fn_bytes):
+        """Starts worker `index` of a function on its end of a socketpair; returns a request
+        whose "pid" the reader fills in (None if the server died)."""
+        self.register(function_id, fn_bytes)
+        request = {}
+        with self._send_lock:
+            with self._cv:
+                if self.dead:
+                    raise WorkerProcessError("map(processes=True): the fork server has exited")
+                self._pending.append(request)
+            wire.send_frame(self._ctl, wire.FORK, (index, function_id), fds=[sock.fileno()])
+        return request
+
+    def wait_pid(self, request, timeout):
+        with self._cv:
+            self._cv.wait_for(lambda: "pid" in request, timeout)
+            return request.get("pid")
+
+    def wait_status(self, pid, timeout):
+        """The wait status of an exited worker, or None if not known within timeout."""
+        with self._cv:
+            self._cv.wait_for(lambda: pid in self._statuses or self.dead, timeout)
+            return self._statuses.get(pid)
+
+    def close(self):
+        try:
+            self._ctl.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._ctl.close()
+        try:
+            self._process.wait(2)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
+def _describe_status(status):
+    if status is None:
+        return "exited (status unknown)"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        return f"was killed by {name}"
+    return f"exited with code {os.WEXITSTATUS(status)}"
+
+
+# ---- A pool of workers ---------------------------------------------------------------------
+
+
+class _Worker:
+    __slots__ = ("index", "sock", "request", "pid", "busy")
+
+    def __init__(self, index, sock, request):
+        self.index = index
+        self.sock = sock
+        self.request = request  # the fork request; pid once the server replied
+        self.pid = None
+        self.busy = False  # a CALL is outstanding: its reply must be read before the next
+
+
+class _Pool:
+    def __init__(self, function_id, fn_bytes, size, what):
+        self._function_id = function_id
+        self._what = what
+        self._server = _ForkServer.get()
+        self._cv = threading.Condition()
+        self._idle = []
+        self._closed = False
+        self.broken = None  # the WorkerProcessError of the first death
+        self._fn_bytes = fn_bytes
+        self._workers = [self._start(index) for index in range(size)]
+        self._idle = list(reversed(self._workers))  # pop() takes worker 0 first
+
+    def _pid(self, worker):
+        if worker.pid is None:
+            worker.pid = self._server.wait_pid(worker.request, 10)
+        return worker.pid
+
+    def _acquire(self):
+        with self._cv:
+            while not self._idle and self.broken is None and not self._closed:
+                self._cv.wait()
+            if self.broken is not None:  # a copy: one exception object per raise
+                raise WorkerProcessError(str(self.broken))
+            if self._closed:
+                raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
+                                         "(the iterator was dropped or the interpreter exits)")
+            return self._idle.pop()
+
+    def _release(self, worker):
+        with self._cv:
+            self._idle.append(worker)
+            self._cv.notify()
+
+    def _died(self, worker, position, cause):
+        pid = self._pid(worker)
+        status = None if pid is None else self._server.wait_status(pid, 5)
+        where = "" if position is None or position < 0 else (
+            f" while computing the element at position {position} of map's input")
+        error = WorkerProcessError(
+            f"{self._what}: worker process {worker.index} (pid {pid}) {_describe_status(status)}"
+            f"{where}; the iterator is unusable: restore its last checkpoint into a new "
+            f"iterator")
+        error.__cause__ = cause
+        with self._cv:
+            if self.broken is None:
+                self.broken = error
+            self._cv.notify_all()
+        return error
+
+    def call(self, args, position):
+        worker = self._acquire()
+        worker.busy = True
+        try:
+            wire.send_frame(worker.sock, wire.CALL, args)
+            kind, obj, _ = wire.recv_frame(worker.sock)
+        except (EOFError, OSError) as exc:
+            if self._closed:
+                raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
+                                         "(the iterator was dropped)") from exc
+            raise self._died(worker, position, exc) from exc
+        except BaseException:
+            # Interrupted (KeyboardInterrupt in the caller's thread) with the reply still to
+            # come, perhaps half read: that worker's stream is out of step; start a new one.
+            self._replace(worker)
+            raise
+        worker.busy = False
+        self._release(worker)
+        if kind == wire.RESULT:
+            return obj
+        raise _rebuild_error(obj, worker, self._pid(worker))
+
+    def _start(self, index):
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            request = self._server.fork(index, theirs, self._function_id, self._fn_bytes)
+        finally:
+            theirs.close()
+        return _Worker(index, mine, request)
+
+    def _replace(self, worker):
+        self._kill(worker)
+        fresh = self._start(worker.index)
+        with self._cv:
+            self._workers[self._workers.index(worker)] = fresh
+        self._release(fresh)
+
+    @staticmethod
+    def _kill(worker):
+        pid = worker.pid if worker.pid is not None else worker.request.get("pid")
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            worker.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        worker.sock.close()
+
+    def close(self):
+        """Ends the workers: an idle one exits on its socket's EOF, a busy one is killed."""
+        with self._cv:
+            if self._closed:
+                return
+            self._closed = True
+            self._cv.notify_all()
+        for worker in list(self._workers):
+            if worker.busy:
+                self._kill(worker)
+            else:
+                try:
+                    worker.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                worker.sock.close()
+
+    def __del__(self):
+        if hasattr(self, "_workers"):
+            self.close()
+
+    def pids(self):
+        return [self._pid(w) for w in self._workers]
+
+
+def _rebuild_error(payload, worker, pid):
+    data, type_name, message, text = payload
+    exc = None
+    if data is not None:
+        try:
+            exc = pickle.loads(data)
+        except Exception:  # noqa: BLE001 - a type this process cannot rebuild: by name
+            exc = None
+    if not isinstance(exc, BaseException):
+        exc = RuntimeError(f"{type_name}: {message}")
+    note = f"raised in worker process {worker.index} (pid {pid}):\n{text.rstrip()}"
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:  # Python < 3.11: the traceback text where a note would be
+        exc.worker_traceback = note
+    return exc
+
+
+# ---- The function the engine calls ---------------------------------------------------------
+
+
+_live = weakref.WeakSet()
+_function_ids = itertools.count(1)
+
+
+class _Lease:
+    __slots__ = ("_owner", "__weakref__")
+
+    def __init__(self, owner):
+        self._owner = owner
+
+    def __del__(self):
+        self._owner._release_lease()
+
+
+class ProcessFunction:
+    """What the engine's map calls in place of fn: each call runs fn in a worker process.
+
+    mode="filter": the call returns (fn's result, the element) rather than fn's result, for
+    filter(processes=True), which runs as a map of the predicate then a filter on that flag."""
+
+    def __init__(self, fn, size, what, mode="map"):
+        import cloudpickle
+        self._fn_bytes = cloudpickle.dumps(fn)
+        self._size = size
+        self._what = what
+        self._mode = mode
+        self._lock = threading.Lock()
+        self._pool = None
+        self._leases = 0
+        self._id = next(_function_ids)
+        _live.add(self)
+        # Sent now: the server imports what fn needs while the pipeline is being built.
+        self._server = _ForkServer.get()
+        self._server.register(self._id, self._fn_bytes)
+
+    def _current_pool(self, fresh):
+        with self._lock:
+            if _exiting:  # an engine thread still calling while the interpreter exits
+                raise WorkerProcessError(f"{self._what}: the interpreter is exiting")
+            if self._pool is None or (fresh and self._pool.broken is not None):
+                old = self._pool
+                self._pool = _Pool(self._id, self._fn_bytes, self._size, self._what)
+                if old is not None:
+                    old.close()
+            return self._pool
+
+    def _inputpipe_hold_for_iterator(self):
+        """Called by each map iterator before its first call: the pool lives while any lease
+        does. A pool broken by a worker's death is replaced here (a new iterator)."""
+        self._current_pool(fresh=True)
+        with self._lock:
+            self._leases += 1
+        return _Lease(self)
+
+    def _release_lease(self):
+        with self._lock:
+            self._leases -= 1
+            if self._leases > 0:
+                return
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def close(self):
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def worker_pids(self):
+        """The pids of the current pool's workers ([] when none runs); for tests."""
+        with self._lock:
+            pool = self._pool
+        return [] if pool is None else pool.pids()
+
+    def __call__(self, *args):
+        from inputpipe._core import _current_map_position
+        position = _current_map_position()
+        pool = self._current_pool(fresh=False)
+        if self._mode == "filter":
+            (element,) = args  # zip((ds,)): the element whole
+            return (pool.call((element,), position), element)
+        return pool.call(args, position)
+
+    def __del__(self):
+        if hasattr(self, "_lock"):
+            self.close()
+            self._server.forget(self._id)
+
+
+def call_unpacked(fn):
+    """fn(*element) for a tuple element, fn(element) otherwise: the engine's convention, for a
+    function that receives the element whole (filter's predicate, through zip((ds,)))."""
+    def call(element):
+        return fn(*element) if isinstance(element, tuple) else fn(element)
+    return call
+
+
+_exiting = False
+
+
+@atexit.register
+def _stop_everything():
+    global _exiting
+    _exiting = True
+    for function in list(_live):
+        function.close()
+    _ForkServer.close_current()

@@ -1,0 +1,91 @@
+// map's two hooks for functions that run elsewhere (the Python bindings' worker processes):
+// FunctionOptions::hold_for_iterator (each map iterator holds what it returns from its first
+// call until it is destroyed, after its threads are joined) and CurrentMapPosition() (the
+// element's position while the function runs).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "inputpipe/ops.h"
+#include "ops/reorder_test_util.h"
+
+namespace inputpipe {
+namespace {
+
+using testing::CollectFrom;
+
+// Counts the holds taken and the ones still alive.
+struct HoldCounter {
+  std::atomic<int> taken{0};
+  std::atomic<int> alive{0};
+
+  FunctionOptions Options() {
+    FunctionOptions options{.name = "held"};
+    options.hold_for_iterator = [this]() -> std::shared_ptr<void> {
+      ++taken;
+      ++alive;
+      return std::shared_ptr<void>(nullptr, [this](void*) { --alive; });
+    };
+    return options;
+  }
+};
+
+Element Identity(const Element& e) { return e; }
+
+TEST(MapHoldTest, EachIteratorHoldsFromItsFirstCallUntilDestroyed) {
+  for (int64_t threads : {0, 1, 3}) {
+    SCOPED_TRACE(threads);
+    HoldCounter holds;
+    auto ds = Map(Range(0, 20), Identity, holds.Options(), threads);
+    {
+      auto a = ds->MakeIterator();
+      EXPECT_EQ(holds.taken, 0);  // nothing before the first call
+      CollectFrom(*a, 3);
+      EXPECT_EQ(holds.taken, 1);
+      auto b = ds->MakeIterator();
+      CollectFrom(*b, 20);  // to the end: still held until destroyed
+      EXPECT_EQ(holds.taken, 2);
+      EXPECT_EQ(holds.alive, 2);
+      b.reset();
+      EXPECT_EQ(holds.alive, 1);
+    }
+    EXPECT_EQ(holds.alive, 0);
+    EXPECT_EQ(holds.taken, 2);
+  }
+}
+
+TEST(MapHoldTest, TheHoldIsNotPartOfTheState) {
+  HoldCounter holds;
+  auto held = Map(Range(0, 20), Identity, holds.Options(), 2)->MakeIterator();
+  auto plain = Map(Range(0, 20), Identity, {.name = "held"}, 2)->MakeIterator();
+  CollectFrom(*held, 5);
+  CollectFrom(*plain, 5);
+  EXPECT_EQ(held->Save(), plain->Save());
+}
+
+TEST(MapHoldTest, CurrentMapPositionNamesTheElementWhileTheFunctionRuns) {
+  EXPECT_EQ(CurrentMapPosition(), -1);
+  for (int64_t threads : {0, 4}) {
+    SCOPED_TRACE(threads);
+    std::mutex mu;
+    std::set<std::pair<int64_t, int64_t>> seen;  // (element, position)
+    auto ds = Map(
+        Range(100, 130),
+        [&](const Element& e) {
+          std::lock_guard<std::mutex> lock(mu);
+          seen.emplace(e.tensor().scalar<int64_t>(), CurrentMapPosition());
+          return e;
+        },
+        {.name = "record"}, threads);
+    CollectFrom(*ds->MakeIterator(), 30);
+    ASSERT_EQ(seen.size(), 30u);
+    for (const auto& [element, position] : seen) EXPECT_EQ(position, element - 100);
+  }
+  EXPECT_EQ(CurrentMapPosition(), -1);
+}
+
+}  // namespace
+}  // namespace inputpipe

@@ -1,0 +1,381 @@
+"""map(fn, processes=True): worker processes whose pipeline state does not know they exist.
+
+The state of a pipeline with N worker processes is the same bytes as with threads or none, and
+restores into any worker count; the output is the sequential map's. Functions as users write
+them (lambdas, closures, partials, bound methods, __main__ functions) work; large arrays travel
+through shared memory; exceptions keep their type. The failure modes (a worker killed, Ctrl-C,
+the parent killed, the interpreter exiting) are in test_processes_failures.py.
+"""
+
+import functools
+import pickle
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import inputpipe
+from inputpipe import Dataset
+from inputpipe.testing import assert_exact_resume, collect
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def square_plus(x):
+    return x * x + 1
+
+
+def heavy_pair(x):
+    # A tuple result with an array: structure and dtypes cross the process boundary.
+    return x, np.full((3,), x, dtype=np.float32) * 0.5
+
+
+def is_even(x):
+    return x % 2 == 0
+
+
+def sum_pair(a, b):
+    return a + b
+
+
+def augment(x, rng):
+    return x + rng.integers(0, 1000)
+
+
+def fails_at_7(x):
+    if int(x) == 7:
+        raise KeyError(f"no record {int(x)}")
+    return x
+
+
+class Scaler:
+    def __init__(self, k):
+        self.k = k
+
+    def apply(self, x):
+        return x * self.k
+
+
+def pipeline(kind, n=None, deterministic=None):
+    """One pipeline, its map run sequentially ("seq"), by threads or by n processes."""
+    ds = Dataset.range(60).shuffle(seed=5)
+    if kind == "seq":
+        ds = ds.map(square_plus)
+    elif kind == "threads":
+        ds = ds.map(square_plus, num_parallel_calls=n, deterministic=deterministic)
+    else:
+        ds = ds.map(square_plus, num_parallel_calls=n, deterministic=deterministic,
+                    processes=True)
+    return ds.batch(4).prefetch(2)
+
+
+def make_processes_2():
+    return pipeline("processes", 2)
+
+
+def make_processes_tuple():
+    return (Dataset.range(40).map(heavy_pair, num_parallel_calls=2, processes=True)
+            .map(lambda x, y: (x, y.sum())).batch(3))
+
+
+def make_filter_processes():
+    return Dataset.range(50).filter(is_even, num_parallel_calls=2, processes=True).batch(3)
+
+
+def make_seeded_processes():
+    return Dataset.range(30).repeat(2).map(augment, num_parallel_calls=2, seed=11,
+                                           processes=True)
+
+
+def values(it):
+    return [np.asarray(e).tolist() for e in it]
+
+
+# ---- Output and functions ------------------------------------------------------------------
+
+
+def test_output_is_the_sequential_maps_for_every_worker_count():
+    expected = values(pipeline("seq"))
+    for n in (1, 2, 4, inputpipe.AUTOTUNE):
+        assert values(pipeline("processes", n)) == expected, n
+    assert values(pipeline("processes", None)) == expected  # one process, the caller's thread
+
+
+def test_functions_as_users_write_them():
+    k = 3
+    closure = lambda x: x * k  # noqa: E731 - a lambda over a local
+    partial = functools.partial(sum_pair, 10)
+    bound = Scaler(4).apply
+    ds = Dataset.range(8)
+
+    def run(fn):
+        return values(ds.map(fn, num_parallel_calls=2, processes=True))
+    assert run(closure) == [x * 3 for x in range(8)]
+    assert run(partial) == [x + 10 for x in range(8)]
+    assert run(bound) == [x * 4 for x in range(8)]
+    pairs = Dataset.zip((ds, ds)).map(sum_pair, num_parallel_calls=2, processes=True)
+    assert values(pairs) == [2 * x for x in range(8)]
+    dicts = Dataset.from_tensor_slices({"a": np.arange(4), "s": ["w", "x", "y", "z"]})
+    out = list(dicts.map(lambda d: {"a": d["a"] + 1, "s": d["s"] + b"!"}, num_parallel_calls=2,
+                         processes=True))
+    assert [int(e["a"]) for e in out] == [1, 2, 3, 4]
+    assert [e["s"] for e in out] == [b"w!", b"x!", b"y!", b"z!"]
+
+
+def test_functions_of_the_main_script_work(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import inputpipe\n"
+        "class BadRecord(Exception):\n"
+        "    pass\n"
+        "class NeedsTwo(Exception):\n"
+        "    def __init__(self, a, b):\n"
+        "        super().__init__(f'{a}/{b}')\n"
+        "def double(x):\n"
+        "    return x * 2\n"
+        "def bad(x):\n"
+        "    raise BadRecord(f'record {int(x)}')\n"
+        "def odd(x):\n"
+        "    raise NeedsTwo(1, 2)\n"
+        "if __name__ == '__main__':\n"
+        "    ds = inputpipe.Dataset.range(6).map(double, num_parallel_calls=2, processes=True)\n"
+        "    print([int(v) for v in ds])\n"
+        "    try:\n"
+        "        next(iter(inputpipe.Dataset.range(3).map(bad, processes=True)))\n"
+        "    except BadRecord as e:\n"
+        "        print('caught', e)\n"
+        "    try:\n"
+        "        next(iter(inputpipe.Dataset.range(3).map(odd, processes=True)))\n"
+        "    except Exception as e:\n"
+        "        print(type(e).__name__, e)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "[0, 2, 4, 6, 8, 10]"
+    assert lines[1] == "caught record 0"  # the parent's own class: `except BadRecord` works
+    assert lines[2] in ("NeedsTwo 1/2", "RuntimeError __main__.NeedsTwo: 1/2"), lines[2]
+
+
+def test_the_fingerprint_names_the_function_not_the_proxy():
+    plain = Dataset.range(5).map(square_plus)
+    procs = Dataset.range(5).map(square_plus, num_parallel_calls=3, processes=True)
+    assert procs._handle.pipeline() == plain._handle.pipeline()
+    assert "map(fn=test_processes.square_plus)" in procs._handle.pipeline()
+    lam = lambda x: x + 1  # noqa: E731
+    assert (Dataset.range(5).map(lam, processes=True)._handle.pipeline() ==
+            Dataset.range(5).map(lam)._handle.pipeline())
+    named = Dataset.range(5).map(lam, num_parallel_calls=2, processes=True, name="decode")
+    assert "map(fn=decode)" in named._handle.pipeline()
+
+
+def test_seeded_map_draws_what_the_sequential_one_draws():
+    expected = values(Dataset.range(30).repeat(2).map(augment, seed=11))
+    assert values(make_seeded_processes()) == expected
+
+
+def test_structured_results_and_string_elements():
+    out = list(Dataset.range(5).map(heavy_pair, num_parallel_calls=2, processes=True))
+    assert [int(x) for x, _ in out] == list(range(5))
+    assert all(y.dtype == np.float32 and y.tolist() == [x * 0.5] * 3 for x, y in out)
+
+
+def test_filter_in_processes_keeps_what_filter_keeps():
+    expected = values(Dataset.range(50).filter(is_even).batch(3))
+    assert values(make_filter_processes()) == expected
+    tuples = Dataset.zip((Dataset.range(9), Dataset.range(9)))
+    kept = tuples.filter(lambda a, b: a % 3 == 0, num_parallel_calls=2, processes=True)
+    assert [(int(a), int(b)) for a, b in kept] == [(0, 0), (3, 3), (6, 6)]
+    with pytest.raises(ValueError, match="processes=True"):
+        Dataset.range(3).filter(is_even, num_parallel_calls=2)
+
+
+def test_flat_map_in_processes_is_refused_with_the_alternative():
+    with pytest.raises(ValueError, match="unbatch"):
+        Dataset.range(3).flat_map(lambda x: Dataset.range(x), processes=True)
+
+
+def test_bad_worker_count():
+    with pytest.raises(ValueError, match="num_parallel_calls"):
+        Dataset.range(3).map(square_plus, num_parallel_calls=0, processes=True)
+
+
+# ---- Large arrays ----------------------------------------------------------------------------
+
+
+def test_elements_of_tens_of_megabytes_in_and_out():
+    big = np.arange(6 * 1024 * 1024, dtype=np.float64).reshape(2, -1)  # 2 rows of 24 MiB
+    ds = Dataset.from_tensor_slices(big).map(lambda row: row * 2 + 1, num_parallel_calls=2,
+                                             processes=True)
+    out = list(ds)
+    assert len(out) == 2
+    np.testing.assert_array_equal(out[0], big[0] * 2 + 1)
+    np.testing.assert_array_equal(out[1], big[1] * 2 + 1)
+    # The worker may write to its input (a fresh copy, as with threads).
+    inplace = Dataset.from_tensor_slices(big[:1]).map(_add_in_place, num_parallel_calls=1,
+                                                      processes=True)
+    np.testing.assert_array_equal(next(iter(inplace)), big[0] + 1)
+
+
+def _add_in_place(row):
+    row += 1
+    return row
+
+
+# ---- Exceptions ------------------------------------------------------------------------------
+
+
+def test_an_exception_keeps_its_type_message_order_and_the_workers_traceback():
+    it = iter(Dataset.range(10).map(fails_at_7, num_parallel_calls=2, processes=True))
+    assert [int(next(it)) for _ in range(7)] == list(range(7))
+    with pytest.raises(KeyError, match="no record 7") as info:
+        next(it)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "raised in worker process" in notes and "fails_at_7" in notes
+    assert [int(v) for v in it] == [8, 9]  # as with threads: the stream goes on
+
+
+def test_a_data_loss_error_in_a_worker_is_skipped_by_ignore_errors():
+    def bad_odd(x):
+        if x % 2:
+            raise inputpipe.DataLossError(f"bad record {int(x)}")
+        return x
+    ds = Dataset.range(6).map(bad_odd, num_parallel_calls=2, processes=True).ignore_errors()
+    assert values(ds) == [0, 2, 4]
+
+
+# ---- The state does not know about processes -------------------------------------------------
+
+
+def _states_at(make, steps):
+    it = iter(make())
+    states = []
+    for k in range(steps + 1):
+        states.append(it.save())
+        next(it)
+    return states
+
+
+def test_state_bytes_are_the_same_with_processes_threads_or_none():
+    steps = 8
+    reference = _states_at(lambda: pipeline("seq"), steps)
+    for make in (lambda: pipeline("threads", 2), lambda: pipeline("processes", 1),
+                 lambda: pipeline("processes", 2), lambda: pipeline("processes", 4)):
+        assert _states_at(make, steps) == reference
+
+
+def _rest_after_restore(state, make):
+    it = iter(make())
+    it.restore(state)
+    return values(it)
+
+
+def test_a_state_restores_into_any_worker_count_and_back():
+    expected = values(pipeline("seq"))
+    for saved_with in (("processes", 4), ("processes", 1), ("threads", 2), ("seq", None)):
+        it = iter(pipeline(*saved_with))
+        head = [np.asarray(next(it)).tolist() for _ in range(5)]
+        state = it.save()
+        assert head == expected[:5]
+        for restored_with in (("processes", 4), ("processes", 2), ("processes", 1),
+                              ("threads", 2), ("seq", None)):
+            rest = _rest_after_restore(state, lambda: pipeline(*restored_with))
+            assert rest == expected[5:], (saved_with, restored_with)
+
+
+def test_exact_resume_harness_with_processes_in_a_fresh_process():
+    assert_exact_resume(make_processes_2, fresh_process=True)
+
+
+def test_exact_resume_harness_structured_and_filter():
+    assert_exact_resume(make_processes_tuple)
+    assert_exact_resume(make_filter_processes)
+
+
+def test_filter_state_restores_into_other_worker_counts():
+    expected = values(Dataset.range(50).filter(is_even).batch(3))
+    it = iter(Dataset.range(50).filter(is_even, num_parallel_calls=4, processes=True).batch(3))
+    head = [np.asarray(next(it)).tolist() for _ in range(3)]
+    state = it.save()
+    for n in (1, 2, None):
+        rest = _rest_after_restore(
+            state, lambda: Dataset.range(50).filter(is_even, num_parallel_calls=n,
+                                                    processes=True).batch(3))
+        assert head + rest == expected, n
+
+
+def test_deterministic_false_delivers_every_element_once_across_a_restore():
+    def make():
+        return Dataset.range(60).map(square_plus, num_parallel_calls=3, deterministic=False,
+                                     processes=True)
+    assert_exact_resume(make, ordered=False)
+
+
+def test_two_iterators_of_one_dataset_share_its_pool():
+    ds = Dataset.range(20).map(square_plus, num_parallel_calls=2, processes=True)
+    a, b = iter(ds), iter(ds)
+    out_a, out_b = [], []
+    for _ in range(20):
+        out_a.append(int(next(a)))
+        out_b.append(int(next(b)))
+    assert out_a == out_b == [square_plus(x) for x in range(20)]
+
+
+def test_saving_every_step_with_the_hook_and_four_workers(tmp_path):
+    ds = Dataset.range(80).shuffle(seed=3).map(square_plus, num_parallel_calls=4,
+                                               processes=True).batch(4).prefetch(2)
+    it = iter(ds)
+    seen = []
+    with inputpipe.CheckpointInputPipelineHook(it, str(tmp_path), save_steps=1) as hook:
+        for step in range(1, 11):
+            seen.append(np.asarray(next(it)).tolist())
+            hook.after_step(step)
+    resumed = iter(Dataset.range(80).shuffle(seed=3).map(square_plus).batch(4).prefetch(2))
+    with inputpipe.CheckpointInputPipelineHook(resumed, str(tmp_path), save_steps=1) as hook:
+        assert hook.restored_step == 10
+        rest = values(resumed)
+    assert seen + rest == values(pipeline_like_hook())
+
+
+def pipeline_like_hook():
+    return Dataset.range(80).shuffle(seed=3).map(square_plus).batch(4)
+
+
+def test_first_batch_with_two_workers_is_quick():
+    # Indicative (the machine may be loaded): start-up to the first batch, fork server included.
+    start = time.monotonic()
+    it = iter(Dataset.range(100).map(square_plus, num_parallel_calls=2, processes=True).batch(8))
+    next(it)
+    elapsed = time.monotonic() - start
+    assert elapsed < 10, elapsed
+
+
+def test_a_global_shuffle_after_the_map_reads_it_by_index():
+    # The shuffle calls the map's Get(i) (no map iterator): the pool starts without a lease.
+    procs = Dataset.range(30).map(square_plus, num_parallel_calls=2, processes=True)
+    assert procs.is_random_access()
+    expected = values(Dataset.range(30).map(square_plus).shuffle(seed=9))
+    assert values(procs.shuffle(seed=9)) == expected
+
+
+def _identity(*args):
+    return args if len(args) > 1 else args[0]
+
+
+def test_every_dtype_crosses_the_process_boundary_bit_for_bit():
+    nan_payload = np.frombuffer(b"\x01\x00\x00\x00\x00\x00\xf8\x7f", "<f8")
+    columns = (np.array([-3, 7], np.int8), np.array([0, 255], np.uint8),
+               np.concatenate([nan_payload, [-0.0]]), np.array([1.5, np.nan], np.float32),
+               np.array([2.5, -0.0], np.float16), np.array([True, False]),
+               np.array([b"a\0", b""], dtype=object), np.arange(12, dtype=np.int32).reshape(2, 6))
+    ds = Dataset.from_tensor_slices(columns)
+    expected = collect(iter(ds.map(_identity)))
+    got = collect(iter(ds.map(_identity, num_parallel_calls=2, processes=True)))
+    assert len(got) == len(expected) == 2
+    for e_row, g_row in zip(expected, got):
+        for e, g in zip(e_row, g_row):
+            assert type(e) is type(g) and np.asarray(e).dtype == np.asarray(g).dtype
+            assert pickle.dumps(e) == pickle.dumps(g)

@@ -1,0 +1,225 @@
+"""map(fn, processes=True) when things go wrong: loud, prompt, clean.
+
+A worker killed (SIGKILL) or crashing (SIGSEGV) -> WorkerProcessError naming the worker, its pid,
+the signal and the element's position, within seconds; the iterator is then unusable and the
+last checkpoint restores into a new one. Ctrl-C in the parent -> one KeyboardInterrupt, no
+tracebacks from the workers. The parent SIGKILLed, or exiting, or dropping its iterator -> no
+worker outlives it, nothing is left in /dev/shm. The scenarios that signal or kill the parent
+run in a child process.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from inputpipe import Dataset
+from inputpipe import _processes
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def slow_at_5(x):
+    if int(x) == 5:
+        time.sleep(30)  # killed before it returns
+    return x
+
+
+def crash_at_5(x):
+    if int(x) == 5:
+        import ctypes
+        ctypes.string_at(0)  # SIGSEGV, as a faulty extension would
+    return x
+
+
+def _children_of(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry))
+    return out
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_until(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def _server_pid():
+    return _processes._ForkServer.get()._process.pid
+
+
+def test_a_killed_worker_is_named_with_its_signal_and_position_then_the_checkpoint_restores():
+    def make(fn):  # one name for both functions: the restore sees the same pipeline
+        return Dataset.range(10).map(fn, num_parallel_calls=2, processes=True, name="step")
+    it = iter(make(slow_at_5))
+    assert [int(next(it)) for _ in range(3)] == [0, 1, 2]
+    state = it.save()
+    assert [int(next(it)) for _ in range(2)] == [3, 4]
+    server = _server_pid()
+    assert _wait_until(lambda: len(_children_of(server)) >= 2, 10)
+    # The worker computing element 5: the one whose /proc shows it sleeping longest is not
+    # knowable from outside, so kill every worker; the one with element 5 is the one waited on.
+    victims = _children_of(server)
+    start = time.monotonic()
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(_processes.WorkerProcessError) as info:
+        for _ in range(10):
+            next(it)
+    elapsed = time.monotonic() - start
+    message = str(info.value)
+    assert elapsed < 10, elapsed
+    assert "SIGKILL" in message and "worker process" in message and "pid" in message, message
+    assert "position 5" in message and "map(fn=step)" in message, message
+    print(message)
+    with pytest.raises(_processes.WorkerProcessError):
+        next(it)  # unusable
+    del it
+    # The last checkpoint restores into a new iterator (a fresh pool).
+    fresh = iter(make(lambda x: x))
+    fresh.restore(state)
+    assert [int(v) for v in fresh] == list(range(3, 10))
+
+
+def test_a_segfault_in_a_worker_names_sigsegv_and_the_element():
+    it = iter(Dataset.range(10).map(crash_at_5, num_parallel_calls=1, processes=True))
+    assert [int(next(it)) for _ in range(5)] == list(range(5))
+    start = time.monotonic()
+    with pytest.raises(_processes.WorkerProcessError, match="SIGSEGV") as info:
+        next(it)
+    assert time.monotonic() - start < 10
+    assert "position 5" in str(info.value)
+
+
+def test_dropping_the_iterator_ends_its_workers():
+    ds = Dataset.range(100).map(lambda x: x, num_parallel_calls=2, processes=True)
+    server = _server_pid()
+    before = set(_children_of(server))
+    it = iter(ds)
+    next(it)
+    workers = set(_children_of(server)) - before
+    assert len(workers) == 2
+    del it
+    assert _wait_until(lambda: not any(_alive(p) for p in workers), 5)
+
+
+CHILD = r'''
+import json, os, signal, sys, threading, time
+from inputpipe import Dataset, _processes
+
+scenario = sys.argv[1]
+
+def slow(x):
+    time.sleep(0.2)
+    return x
+
+def report(**kw):
+    print(json.dumps(kw), flush=True)
+
+ds = Dataset.range(1000).map(slow, num_parallel_calls=2, processes=True)
+it = iter(ds)
+next(it)
+server = _processes._ForkServer.get()._process.pid
+workers = [int(p) for p in os.popen(f"pgrep -P {server}").read().split()]
+report(server=server, workers=workers)
+if scenario == "sigint":
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    start = time.monotonic()
+    try:
+        for _ in it:
+            pass
+    except KeyboardInterrupt:
+        report(interrupted=True, delay=time.monotonic() - start)
+    raise KeyboardInterrupt  # as an unhandled Ctrl-C ends a training script
+elif scenario == "exit":
+    sys.exit(0)  # the iterator still alive: the interpreter's exit ends the workers
+elif scenario == "sigkill":
+    time.sleep(60)  # killed by the test
+'''
+
+
+def _run_child(scenario):
+    shm_before = set(os.listdir("/dev/shm"))
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, scenario], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    first = json.loads(proc.stdout.readline())
+    return proc, first, shm_before
+
+
+def _ours(names):
+    # Other programs on the machine use /dev/shm too (multiprocessing's sem.mp-*, psm_*);
+    # inputpipe never names an entry there (memfds), so any of ours would say so.
+    return {n for n in names if "inputpipe" in n}
+
+
+def _assert_no_orphans(first, shm_before):
+    pids = [first["server"]] + first["workers"]
+    assert len(first["workers"]) == 2
+    assert _wait_until(lambda: not any(_alive(p) for p in pids), 5), \
+        [p for p in pids if _alive(p)]
+    assert _ours(set(os.listdir("/dev/shm")) - shm_before) == set()
+
+
+def test_ctrl_c_stops_the_workers_without_a_flood_of_tracebacks():
+    proc, first, shm_before = _run_child("sigint")
+    out, err = proc.communicate(timeout=60)
+    reports = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert reports and reports[0]["interrupted"] and reports[0]["delay"] < 5, (out, err)
+    assert err.count("Traceback") == 1, err  # the parent's own KeyboardInterrupt, nothing else
+    _assert_no_orphans(first, shm_before)
+
+
+def test_exiting_the_interpreter_ends_the_workers():
+    proc, first, shm_before = _run_child("exit")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    _assert_no_orphans(first, shm_before)
+
+
+def test_no_worker_outlives_a_sigkilled_parent():
+    proc, first, shm_before = _run_child("sigkill")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    _assert_no_orphans(first, shm_before)
+
+
+def _maps_while_computing(row):
+    with open("/proc/self/maps") as f:
+        maps = f.read()
+    # The input row (4 MiB) came through an anonymous memfd; nothing maps a /dev/shm file.
+    return row + 1, "memfd:inputpipe" in maps, "/dev/shm/" in maps
+
+
+def test_large_elements_travel_through_anonymous_shared_memory_not_dev_shm():
+    before = set(os.listdir("/dev/shm"))
+    big = np.ones((4, 1 << 20), dtype=np.float32)
+    out = list(Dataset.from_tensor_slices(big).map(_maps_while_computing, num_parallel_calls=2,
+                                                   processes=True))
+    assert len(out) == 4 and float(out[3][0][0]) == 2.0
+    assert all(bool(in_memfd) and not bool(in_shm) for _, in_memfd, in_shm in out)
+    assert _ours(set(os.listdir("/dev/shm")) - before) == set()
