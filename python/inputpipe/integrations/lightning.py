@@ -39,11 +39,13 @@ class InputPipelineCheckpoint(pl.Callback):
     `checkpoint_dir`; the arguments are CheckpointInputPipelineHook's."""
 
     def __init__(self, iterator, checkpoint_dir, save_steps=None, save_secs=None,
-                 external_state_policy=None, max_to_keep=5, task_type=None, task_id=None):
+                 external_state_policy=None, max_to_keep=5, task_type=None, task_id=None,
+                 rank=None, num_ranks=None, gather="auto"):
         super().__init__()
         self._tracked = TrackedHook(iterator, checkpoint_dir, save_steps=save_steps,
                                     save_secs=save_secs, external_state_policy=external_state_policy,
-                                    max_to_keep=max_to_keep, task_type=task_type, task_id=task_id)
+                                    max_to_keep=max_to_keep, task_type=task_type, task_id=task_id,
+                                    rank=rank, num_ranks=num_ranks, gather=gather)
 
     @property
     def hook(self):
