@@ -2,7 +2,7 @@
 
     rank, world = inputpipe.distributed.rank_and_world()
     # global-batch mode: every rank gets its rows of each global batch
-    ds = records.global_shuffle(seed=7).map(decode).batch(256).distribute()
+    ds = records.shuffle(seed=7).map(decode).batch(256).distribute()
     # sharded-input mode: every rank its part of the input, the rest per rank
     ds = files.shard(world, rank, elastic=True).interleave(read).map(parse).batch(32)
     it = iter(ds)

@@ -513,7 +513,11 @@ class CheckpointInputPipelineHook::Impl {
         // Every rank's state decoded; this rank's computed from them (not a fallback when
         // refused: an older checkpoint of the same ranks would be refused too).
         std::vector<std::vector<DecodedState>> ranks;
-        for (const CheckpointContents& rank : contents.ranks) {
+        // A file of one process, on several ranks: a checkpoint of one rank.
+        const std::vector<CheckpointContents> one = {contents};
+        const auto& saved_ranks =
+            contents.ranks.empty() && options_.num_ranks > 1 ? one : contents.ranks;
+        for (const CheckpointContents& rank : saved_ranks) {
           ranks.emplace_back();
           for (const auto& [name, bytes] : rank.states) ranks.back().push_back(DecodeState(bytes));
         }

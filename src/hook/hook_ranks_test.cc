@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "hook/checkpoint_file.h"
 #include "hook/hook_test_util.h"
 #include "inputpipe/hook.h"
 #include "inputpipe/ops.h"
@@ -187,3 +188,27 @@ TEST(HookRanksTest, SaveSecsIsRefusedOnSeveralRanks) {
 
 }  // namespace
 }  // namespace inputpipe
+
+namespace inputpipe::hook_internal {
+namespace {
+TEST(RanksFileTest, RoundTripsAndEveryRankMustBeThere) {
+  auto it = Range(0, 4)->MakeIterator();
+  std::vector<std::string> files;
+  for (int64_t r = 0; r < 3; ++r) {
+    CheckpointContents rank;
+    rank.step = 7;
+    rank.states = {{"train", it->Save()}};
+    rank.ended = {r != 1};
+    files.push_back(EncodeCheckpointFile(rank));
+  }
+  CheckpointContents back = DecodeCheckpointFile(EncodeRanksFile(7, files), "f");
+  EXPECT_EQ(back.step, 7);
+  ASSERT_EQ(back.ranks.size(), 3u);
+  EXPECT_FALSE(back.AtEnd());  // rank 1 had not ended
+  EXPECT_EQ(back.states, back.ranks[2].states);
+  std::string truncated = EncodeRanksFile(7, {files[0], files[1].substr(0, 10)});
+  EXPECT_THROW(DecodeCheckpointFile(truncated, "f"), DataLossError);
+  EXPECT_THROW(DecodeCheckpointFile(EncodeRanksFile(8, files), "f"), DataLossError);  // a step
+}
+}  // namespace
+}  // namespace inputpipe::hook_internal

@@ -47,7 +47,7 @@ def test_explicit_rank_and_num_ranks_win():
 
 
 def _global(n=96, batch=12):
-    return inputpipe.Dataset.range(n).global_shuffle(seed=3).batch(batch)
+    return inputpipe.Dataset.range(n).shuffle(seed=3).batch(batch)
 
 
 def test_distribute_union_of_ranks_is_the_global_batch():
@@ -200,7 +200,7 @@ N_SHARD = 400
 
 
 def _global_dataset():
-    return inputpipe.Dataset.range(N_GLOBAL).global_shuffle(seed=5).batch(B_GLOBAL).distribute()
+    return inputpipe.Dataset.range(N_GLOBAL).shuffle(seed=5).batch(B_GLOBAL).distribute()
 
 
 def _shard_dataset():
@@ -304,7 +304,7 @@ def test_torch_distributed_resize_with_sigkill(tmp_path):
         text = " ".join(line)
         assert "rank 1 of 2" in text and "range(" in text, text
 
-    single = [b.tolist() for b in inputpipe.Dataset.range(N_GLOBAL).global_shuffle(seed=5)
+    single = [b.tolist() for b in inputpipe.Dataset.range(N_GLOBAL).shuffle(seed=5)
               .batch(B_GLOBAL)]
     rows_at, seen = {}, {}
     for world, logs in all_logs:
