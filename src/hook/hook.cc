@@ -413,8 +413,9 @@ class CheckpointInputPipelineHook::Impl {
                                  std::to_string(*options_.max_to_keep));
     }
     if (options_.num_ranks < 1 || options_.rank < 0 || options_.rank >= options_.num_ranks) {
-      throw InvalidArgumentError(std::string(who) + "rank must be in [0, num_ranks), num_ranks >= 1; "
-                                 "got rank=" + std::to_string(options_.rank) +
+      throw InvalidArgumentError(std::string(who) +
+                                 "rank must be in [0, num_ranks), num_ranks >= 1; got rank=" +
+                                 std::to_string(options_.rank) +
                                  ", num_ranks=" + std::to_string(options_.num_ranks));
     }
     if (options_.num_ranks > 1 && options_.save_secs) {

@@ -1,5 +1,7 @@
 // The hook on W ranks: one file per step holding every rank's state (a process group, played
 // here by threads and an in-process gather), or one file per rank; restore on W' ranks.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <barrier>
 #include <filesystem>
@@ -8,8 +10,6 @@
 #include <map>
 #include <mutex>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "hook/checkpoint_file.h"
 #include "hook/hook_test_util.h"
@@ -125,7 +125,8 @@ TEST(HookRanksTest, ElasticShardOverResizes) {
   std::map<int64_t, std::vector<int64_t>> seen;
   for (auto [w, steps] : std::vector<std::pair<int64_t, int64_t>>{{2, 5}, {3, 4}, {1, -1}}) {
     auto [restored, rows] = RunRanks(dir.path(), w, steps, /*grouped=*/true, make);
-    for (auto it = seen.begin(); it != seen.end();) it = it->first > restored ? seen.erase(it) : ++it;
+    for (auto it = seen.begin(); it != seen.end();)
+      it = it->first > restored ? seen.erase(it) : ++it;
     for (auto& [step, v] : rows) seen[step] = v;
   }
   // The last run (one rank) went to the end: every kept element exactly once.
@@ -182,7 +183,9 @@ TEST(HookRanksTest, SaveSecsIsRefusedOnSeveralRanks) {
   options.save_secs = 1.0;
   options.num_ranks = 2;
   testing::ExpectError<InvalidArgumentError>(
-      [&] { CheckpointInputPipelineHook hook({{"train", it.get()}}, "/tmp/x", options); },
+      [&] {
+        CheckpointInputPipelineHook hook({{"train", it.get()}}, "/tmp/x", options);
+      },
       {"save_secs", "num_ranks=2", "save_steps"});
 }
 

@@ -32,7 +32,8 @@ constexpr char kBatches[] = "batches";  // by index: global batches produced so 
 // Rows [begin, end) of every tensor leaf, keeping the structure.
 Element SliceRows(const Element& element, int64_t begin, int64_t end) {
   switch (element.kind()) {
-    case Element::Kind::kTensor: return SliceRange(element.tensor(), begin, end);
+    case Element::Kind::kTensor:
+      return SliceRange(element.tensor(), begin, end);
     case Element::Kind::kTuple: {
       std::vector<Element> items;
       for (const Element& child : element.children()) items.push_back(SliceRows(child, begin, end));
@@ -45,7 +46,8 @@ Element SliceRows(const Element& element, int64_t begin, int64_t end) {
       }
       return Element::Dict(std::move(items));
     }
-    case Element::Kind::kDataset: break;
+    case Element::Kind::kDataset:
+      break;
   }
   throw InvalidArgumentError("distribute: a global batch holding a dataset cannot be split");
 }

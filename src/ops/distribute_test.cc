@@ -106,7 +106,8 @@ TEST(DistributeTest, RankCountIsNotInTheFingerprint) {
 TEST(DistributeTest, ABatchTheRanksDoNotDivideIsAnError) {
   ExpectInvalidArgument([] { Distribute(Batch(Range(0, 8), 6), 4, 0); },
                         {"distribute", "global batch size 6", "num_ranks=4"});
-  ExpectInvalidArgument([] { Distribute(Batch(Range(0, 8), 4), 2, 2); }, {"rank", "[0, num_ranks=2)"});
+  ExpectInvalidArgument([] { Distribute(Batch(Range(0, 8), 4), 2, 2); },
+                        {"rank", "[0, num_ranks=2)"});
   // Only known when the first batch comes (the batch is under another op).
   MapFn identity = [](const Element& e) { return e; };
   auto it = Distribute(Map(Batch(Range(0, 8), 6), identity, {.name = "id"}), 4, 0)->MakeIterator();

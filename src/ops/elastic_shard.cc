@@ -142,8 +142,8 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
       throw FailedPreconditionError(
           "shard(elastic=true): the state is rank " + std::to_string(rank) + " of " +
           std::to_string(ranks) + " ranks, this iterator is shard " +
-          std::to_string(dataset().index) + " of num_shards=" +
-          std::to_string(dataset().num_shards) +
+          std::to_string(dataset().index) +
+          " of num_shards=" + std::to_string(dataset().num_shards) +
           ": a checkpoint of other ranks is restored through the hook (or "
           "inputpipe.distributed.reshard_states), which computes each new rank's state");
     }
@@ -214,9 +214,8 @@ bool SameNode(const StateNode& a, const StateNode& b) {
 // Ops that hold no input element between two GetNext calls: a resize above an elastic shard
 // keeps them exact (file banner).
 bool ResizeSafe(const StateNode& node) {
-  static const std::set<std::string> kSafe = {"map",           "filter",   "batch",
-                                              "padded_batch",  "prefetch", "ignore_errors",
-                                              "parallel_map"};
+  static const std::set<std::string> kSafe = {
+      "map", "filter", "batch", "padded_batch", "prefetch", "ignore_errors", "parallel_map"};
   if (!kSafe.count(node.op)) return false;
   // A non-deterministic parallel map's elements delivered ahead of their turn.
   for (const auto& [key, bytes] : node.blobs) {
@@ -254,8 +253,8 @@ StateNode ReshardShard(const std::vector<const StateNode*>& nodes, int64_t rank,
     const StateNode& node = *nodes[r];
     if (IntOf(node, kRanks) != w || IntOf(node, kRank) != r) {
       throw FailedPreconditionError("shard(elastic=true): the checkpoint's state " +
-                                    std::to_string(r) + " of " + std::to_string(w) +
-                                    " is rank " + std::to_string(IntOf(node, kRank)) + " of " +
+                                    std::to_string(r) + " of " + std::to_string(w) + " is rank " +
+                                    std::to_string(IntOf(node, kRank)) + " of " +
                                     std::to_string(IntOf(node, kRanks)));
     }
     if (IntOf(node, kTail) != tail || BlobOf(node, kHoles) != holes_bytes) {
@@ -309,8 +308,8 @@ StateNode Reshard(const std::vector<const StateNode*>& nodes, int64_t rank, int6
       if (!SameNode(*nodes[0], *nodes[r])) {
         throw FailedPreconditionError(
             "cannot resize from " + std::to_string(nodes.size()) + " to " +
-            std::to_string(num_ranks) + " ranks: the ranks' states differ at op '" +
-            nodes[0]->op + "' (rank 0 and rank " + std::to_string(r) +
+            std::to_string(num_ranks) + " ranks: the ranks' states differ at op '" + nodes[0]->op +
+            "' (rank 0 and rank " + std::to_string(r) +
             "), and no shard(elastic=true) or distribute() below it says how to split its " +
             "input again");
       }
@@ -319,8 +318,8 @@ StateNode Reshard(const std::vector<const StateNode*>& nodes, int64_t rank, int6
   }
   if (!ResizeSafe(base)) {
     throw FailedPreconditionError(
-        "cannot resize from " + std::to_string(nodes.size()) + " to " +
-        std::to_string(num_ranks) + " ranks: op '" + base.op + "' after shard(elastic=true) " +
+        "cannot resize from " + std::to_string(nodes.size()) + " to " + std::to_string(num_ranks) +
+        " ranks: op '" + base.op + "' after shard(elastic=true) " +
         "holds input elements read but not yet consumed, or counts per rank, so a new split " +
         "would lose or repeat some (docs/distributed.md, \"Resizing\"); restore on " +
         std::to_string(nodes.size()) + " ranks, or move it before the shard");
@@ -333,8 +332,8 @@ StateNode Reshard(const std::vector<const StateNode*>& nodes, int64_t rank, int6
       const StateNode* peer = nodes[r]->FindChild(child.name);
       if (peer == nullptr) {
         throw FailedPreconditionError("cannot resize: rank " + std::to_string(r) +
-                                      "'s state has no '" + child.name + "' under op '" +
-                                      base.op + "'");
+                                      "'s state has no '" + child.name + "' under op '" + base.op +
+                                      "'");
       }
       peers.push_back(peer);
     }
@@ -354,8 +353,7 @@ DatasetPtr ElasticShard(DatasetPtr input, int64_t num_shards, int64_t index) {
   return std::make_shared<ElasticShardDataset>(std::move(input), num_shards, index);
 }
 
-std::string ReshardStates(const std::vector<std::string>& states, int64_t rank,
-                          int64_t num_ranks) {
+std::string ReshardStates(const std::vector<std::string>& states, int64_t rank, int64_t num_ranks) {
   if (states.empty()) throw InvalidArgumentError("reshard_states: no states given");
   if (num_ranks < 1 || rank < 0 || rank >= num_ranks) {
     throw InvalidArgumentError("reshard_states: rank " + std::to_string(rank) +
@@ -366,8 +364,7 @@ std::string ReshardStates(const std::vector<std::string>& states, int64_t rank,
   return EncodeState(decoded[0].pipeline, ReshardDecoded(decoded, rank, num_ranks));
 }
 
-StateNode ReshardDecoded(const std::vector<DecodedState>& states, int64_t rank,
-                         int64_t num_ranks) {
+StateNode ReshardDecoded(const std::vector<DecodedState>& states, int64_t rank, int64_t num_ranks) {
   std::vector<const StateNode*> roots;
   for (size_t r = 0; r < states.size(); ++r) {
     if (states[r].pipeline != states[0].pipeline) {

@@ -16,8 +16,7 @@ namespace inputpipe {
 // Otherwise every shard(elastic=true) node gets the new layout and the rest is taken as the
 // banner says. Throws PipelineMismatchError when the ranks' pipelines differ and
 // FailedPreconditionError naming the op when the pipeline cannot be resized.
-StateNode ReshardDecoded(const std::vector<DecodedState>& states, int64_t rank,
-                         int64_t num_ranks);
+StateNode ReshardDecoded(const std::vector<DecodedState>& states, int64_t rank, int64_t num_ranks);
 
 }  // namespace inputpipe
 

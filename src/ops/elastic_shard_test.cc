@@ -41,7 +41,8 @@ std::vector<int64_t> Sorted(std::vector<int64_t> v) {
 TEST(ElasticShardTest, StartsAsShard) {
   EXPECT_EQ(Ints(ElasticShard(Range(0, 10), 3, 1)), Ints(Shard(Range(0, 10), 3, 1)));
   EXPECT_EQ(Ints(ElasticShard(Seq(10), 3, 2)), Ints(Shard(Range(0, 10), 3, 2)));
-  EXPECT_EQ(ElasticShard(Range(0, 10), 3, 1)->Pipeline(), ElasticShard(Range(0, 10), 2, 0)->Pipeline());
+  EXPECT_EQ(ElasticShard(Range(0, 10), 3, 1)->Pipeline(),
+            ElasticShard(Range(0, 10), 2, 0)->Pipeline());
 }
 
 TEST(ElasticShardTest, ResumesExactly) {
@@ -104,8 +105,11 @@ TEST(ElasticShardTest, AStateOfOtherRanksIsNotRestoredDirectly) {
 TEST(ElasticShardTest, RanksOfAnotherPipelineAreRefused) {
   auto a = ElasticShard(Range(0, 10), 2, 0)->MakeIterator();
   auto b = ElasticShard(Range(0, 12), 2, 1)->MakeIterator();
-  ExpectError<PipelineMismatchError>([&] { ReshardStates({a->Save(), b->Save()}, 0, 3); },
-                                     {"rank 1"});
+  ExpectError<PipelineMismatchError>(
+      [&] {
+        ReshardStates({a->Save(), b->Save()}, 0, 3);
+      },
+      {"rank 1"});
 }
 
 }  // namespace

@@ -36,6 +36,25 @@ def test_rank_and_world_from_the_environment_without_importing_frameworks():
     assert "RANK=3 is not in [0, WORLD_SIZE=3)" in e.value.stderr
 
 
+def test_rank_and_world_from_an_initialised_jax_runtime():
+    # JAX is not installed on this machine: its runtime is stood in for by modules with the
+    # attributes rank_and_world reads (jax.process_index / process_count, and the distributed
+    # client that jax.distributed.initialize sets). Uninitialised, the environment decides.
+    code = """
+import sys, types
+jax = types.ModuleType("jax"); src = types.ModuleType("jax._src")
+dist = types.ModuleType("jax._src.distributed")
+dist.global_state = types.SimpleNamespace(client=None)
+jax.process_index = lambda: 1; jax.process_count = lambda: 2; jax._src = src; src.distributed = dist
+sys.modules.update({"jax": jax, "jax._src": src, "jax._src.distributed": dist})
+import inputpipe
+before = inputpipe.distributed.rank_and_world()
+dist.global_state.client = object()   # what jax.distributed.initialize leaves
+print(before, inputpipe.distributed.rank_and_world())
+"""
+    assert _run_python(code, {"RANK": "0", "WORLD_SIZE": "4"}) == "(0, 4) (1, 2)"
+
+
 def test_explicit_rank_and_num_ranks_win():
     ds = inputpipe.Dataset.range(8).batch(4).distribute(num_ranks=2, rank=1)
     assert [b.tolist() for b in ds] == [[2, 3], [6, 7]]
