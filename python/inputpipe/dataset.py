@@ -340,7 +340,7 @@ class Dataset:
             return Dataset(_core.elastic_shard(self._handle, num_shards, index))
         return Dataset(_core.shard(self._handle, int(num_shards), int(index)))
 
-    def distribute(self, num_ranks=None, rank=None):
+    def distribute(self, num_ranks=None, rank=None, name=None):
         """Global-batch mode (docs/distributed.md): this dataset yields global batches
         (batch(B)); rank r of num_ranks gets rows [r*B/W, (r+1)*B/W) of each. The state is the
         global position, the same on every rank, so a checkpoint continues on any rank count

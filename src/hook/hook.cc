@@ -527,12 +527,11 @@ class CheckpointInputPipelineHook::Impl {
         } else {
           for (const auto& [name, bytes] : contents.states) decoded.push_back(DecodeState(bytes));
         }
-      } catch (const DataLossError& e) {
-        Warn("skipping input checkpoint " + c->path + ": " + e.what() +
-             "; falling back to the previous one");
-        skipped.push_back(c->path);
-        continue;
-      } catch (const IOError& e) {  // reading the file
+      } catch (const FailedPreconditionError&) {  // a resize the pipeline forbids
+        throw;
+      } catch (const PipelineMismatchError&) {  // ranks of different pipelines
+        throw;
+      } catch (const Error& e) {  // DataLossError, or IOError reading the file
         Warn("skipping input checkpoint " + c->path + ": " + e.what() +
              "; falling back to the previous one");
         skipped.push_back(c->path);
