@@ -68,6 +68,22 @@ struct CheckpointHookOptions {
   // For one worker of several: files become input_<task_type>_<task_id>.ckpt-<step>.
   std::string task_type;
   int64_t task_id = 0;
+  // Many ranks (docs/distributed.md): this process is rank `rank` of `num_ranks`, each with its
+  // own hook over its own iterators, all in one checkpoint_dir (a shared file system). With
+  // num_ranks > 1 only save_steps is allowed (every rank must agree on the save steps without
+  // talking), and:
+  // - `gather` set (a process group): at each save every rank calls it with its encoded
+  //   state; it returns every rank's, in rank order, on rank 0 (on every rank when `all`), and
+  //   nothing elsewhere: one small collective per save step, none on other steps. Rank 0 writes
+  //   ONE file per step holding all the states; at the first save (`all`) every rank compares
+  //   the ranks' pipelines (PipelineMismatchError naming the rank and the op).
+  // - `gather` null: each rank writes its own files (`<prefix>.ckpt-<step>.rank-<r>-of-<W>`); a
+  //   step is restored only when the files of all W ranks are there and decode.
+  // Begin / RestoreForModelStep on W' ranks restore a step saved by W ranks: with W' = W each
+  // rank its own state; else the state ReshardStates (ops.h) computes for it.
+  int64_t rank = 0;
+  int64_t num_ranks = 1;
+  std::function<std::vector<std::string>(const std::string& bytes, bool all)> gather;
   // Where files are written; nullptr = DefaultFileSystem(). Not owned; must outlive the hook.
   FileSystem* file_system = nullptr;
   // Receives warnings (corrupt checkpoint skipped, external state under 'warn'), always on the
@@ -181,6 +197,10 @@ struct InputCheckpointContents {
   // state was captured (Iterator::ended). Empty when none had (and for files written before
   // the field existed, or by a capture function, which cannot tell).
   std::vector<bool> ended;
+  // A checkpoint of several ranks (CheckpointHookOptions::num_ranks): every rank's contents, in
+  // rank order; then `states` are rank 0's, `epoch` its epoch and `ended` true for an iterator
+  // only where it had ended on every rank. Empty for a file of one process.
+  std::vector<InputCheckpointContents> ranks;
 
   // Every iterator had ended: restoring this checkpoint delivers nothing.
   bool AtEnd() const {

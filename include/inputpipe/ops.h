@@ -152,6 +152,22 @@ DatasetPtr Take(DatasetPtr input, int64_t count);
 // count < 0: all.
 DatasetPtr Skip(DatasetPtr input, int64_t count);
 DatasetPtr Shard(DatasetPtr input, int64_t num_shards, int64_t index);
+// ---- Many ranks (docs/distributed.md).
+// shard(elastic=true): rank `index` of `num_shards` takes its part of the input, and a
+// checkpoint of every rank's state continues on another rank count exactly (each input element
+// consumed before it never again, every other one once). num_shards and index are not part of
+// the fingerprint. Not random-access (a global shuffle goes before it). src/ops/elastic_shard.cc.
+DatasetPtr ElasticShard(DatasetPtr input, int64_t num_shards, int64_t index);
+// The state rank `rank` of `num_ranks` restores from the states (Iterator::Save bytes) one
+// iterator had on each rank of a checkpoint, in rank order: with as many ranks, states[rank];
+// else the elastic shards' new split (FailedPreconditionError naming an op that forbids it).
+std::string ReshardStates(const std::vector<std::string>& states, int64_t rank,
+                          int64_t num_ranks);
+// Global-batch mode: `input` yields global batches; rank `rank` of `num_ranks` gets rows
+// [rank*B/W, (rank+1)*B/W) of each (an InvalidArgumentError naming both numbers when W does not
+// divide B). The state is the global position, the same on every rank. When input is batch()
+// of a random-access dataset each rank computes only its rows. src/ops/distribute.cc.
+DatasetPtr Distribute(DatasetPtr input, int64_t num_ranks, int64_t rank);
 // (index, element) tuples, index from `start`.
 DatasetPtr Enumerate(DatasetPtr input, int64_t start = 0);
 // REQUIRES: same element structure and dtypes.

@@ -209,6 +209,24 @@ void RegisterTransformations(nb::module_& m) {
   m.def("shard", [](const DatasetHandle& h, int64_t num_shards, int64_t index) {
     return Wrap(Shard(h.dataset, num_shards, index));
   }, "input"_a, "num_shards"_a, "index"_a);
+  // Many ranks (docs/distributed.md).
+  m.def("elastic_shard", [](const DatasetHandle& h, int64_t num_shards, int64_t index) {
+    return Wrap(ElasticShard(h.dataset, num_shards, index));
+  }, "input"_a, "num_shards"_a, "index"_a);
+  m.def("distribute", [](const DatasetHandle& h, int64_t num_ranks, int64_t rank) {
+    return Wrap(Distribute(h.dataset, num_ranks, rank));
+  }, "input"_a, "num_ranks"_a, "rank"_a);
+  m.def("reshard_states", [](const std::vector<nb::bytes>& states, int64_t rank,
+                             int64_t num_ranks) {
+    std::vector<std::string> raw;
+    for (const nb::bytes& b : states) raw.emplace_back(b.c_str(), b.size());
+    std::string out;
+    {
+      nb::gil_scoped_release release;
+      out = ReshardStates(raw, rank, num_ranks);
+    }
+    return nb::bytes(out.data(), out.size());
+  }, "states"_a, "rank"_a, "num_ranks"_a);
   m.def("enumerate", [](const DatasetHandle& h, int64_t start) {
     return Wrap(Enumerate(h.dataset, start));
   }, "input"_a, "start"_a);

@@ -33,7 +33,8 @@ class PyHook {
          std::optional<int64_t> save_steps, std::optional<double> save_secs,
          const std::string& external_state_policy, std::optional<int64_t> max_to_keep,
          std::string task_type, int64_t task_id, nb::object warn, nb::object clock,
-         nb::object capture, bool allow_changes, std::optional<int64_t> epoch) {
+         nb::object capture, bool allow_changes, std::optional<int64_t> epoch, int64_t rank,
+         int64_t num_ranks, nb::object gather) {
     if (names.size() != iterators.size()) {
       throw InvalidArgumentError("CheckpointHook: as many names as iterators are needed");
     }
@@ -89,6 +90,22 @@ class PyHook {
           if (!states.contains(name.c_str())) continue;  // the hook reports the missing name
           nb::bytes bytes = nb::cast<nb::bytes>(states[name.c_str()]);
           out.emplace_back(name, std::string(bytes.c_str(), bytes.size()));
+        }
+        return out;
+      };
+    }
+    options.rank = rank;
+    options.num_ranks = num_ranks;
+    if (!gather.is_none()) {
+      // gather(bytes, to_all) -> [bytes] per rank (on rank 0, or on all when to_all), else [].
+      options.gather = [gather = PythonCallable(std::move(gather))](const std::string& bytes,
+                                                                   bool all) {
+        PythonSection section("hook: gather");
+        nb::object got = gather.fn()(nb::bytes(bytes.data(), bytes.size()), all);
+        std::vector<std::string> out;
+        for (nb::handle item : got) {
+          nb::bytes b = nb::cast<nb::bytes>(item);
+          out.emplace_back(b.c_str(), b.size());
         }
         return out;
       };
@@ -182,11 +199,13 @@ void RegisterHook(nb::module_& m) {
       "The C++ CheckpointInputPipelineHook; use inputpipe.CheckpointInputPipelineHook.")
       .def(nb::init<const std::vector<std::string>&, nb::list, std::string, std::optional<int64_t>,
                     std::optional<double>, const std::string&, std::optional<int64_t>, std::string,
-                    int64_t, nb::object, nb::object, nb::object, bool, std::optional<int64_t>>(),
+                    int64_t, nb::object, nb::object, nb::object, bool, std::optional<int64_t>,
+                    int64_t, int64_t, nb::object>(),
            "names"_a, "iterators"_a, "checkpoint_dir"_a, "save_steps"_a.none(),
            "save_secs"_a.none(), "external_state_policy"_a, "max_to_keep"_a.none(), "task_type"_a,
            "task_id"_a, "warn"_a.none(), "clock"_a.none(), "capture"_a.none(),
-           "allow_changes"_a = false, "epoch"_a.none() = nb::none())
+           "allow_changes"_a = false, "epoch"_a.none() = nb::none(), "rank"_a = 0,
+           "num_ranks"_a = 1, "gather"_a.none() = nb::none())
       .def("begin", &PyHook::Begin, "global_step"_a)
       .def("restore_for_model_step", &PyHook::RestoreForModelStep, "model_step"_a)
       .def("after_step", &PyHook::AfterStep, "global_step"_a)

@@ -40,6 +40,7 @@ from inputpipe._core import (
     unregister_file_system,
     write_file,
 )
+from inputpipe import distributed  # noqa: F401 (inputpipe.distributed.rank_and_world)
 from inputpipe.dataset import Dataset
 from inputpipe.generator import TensorSpec
 from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint, resume_epoch
@@ -102,4 +103,5 @@ __all__ = [
     "ParquetDataset",
     "from_source",
     "WorkerProcessError",
+    "distributed",
 ]

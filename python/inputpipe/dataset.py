@@ -363,9 +363,29 @@ class Dataset:
         """All but the first count elements (-1: skip all)."""
         return Dataset(_core.skip(self._handle, int(count)))
 
-    def shard(self, num_shards, index, name=None):
-        """Every num_shards-th element, starting at index."""
+    def shard(self, num_shards, index, name=None, elastic=False):
+        """Every num_shards-th element, starting at index.
+
+        elastic=True (docs/distributed.md, sharded-input mode): rank `index` of `num_shards`
+        takes its part of the input, and a checkpoint of every rank (the hook's) continues on
+        another number of ranks, each element consumed before it never again and every other
+        once. num_shards / index None: from inputpipe.distributed.rank_and_world(). Not part
+        of the fingerprint; not random-access (put a global shuffle before it)."""
+        if elastic:
+            from inputpipe import distributed  # noqa: PLC0415
+            index, num_shards = distributed.resolve(index, num_shards, "shard(elastic=True)")
+            return Dataset(_core.elastic_shard(self._handle, num_shards, index))
         return Dataset(_core.shard(self._handle, int(num_shards), int(index)))
+
+    def distribute(self, num_ranks=None, rank=None, name=None):
+        """Global-batch mode (docs/distributed.md): this dataset yields global batches
+        (batch(B)); rank r of num_ranks gets rows [r*B/W, (r+1)*B/W) of each. The state is the
+        global position, the same on every rank, so a checkpoint continues on any rank count
+        that divides B. After batch() of a random-access dataset each rank computes only its
+        own rows. num_ranks / rank None: from inputpipe.distributed.rank_and_world()."""
+        from inputpipe import distributed  # noqa: PLC0415
+        rank, num_ranks = distributed.resolve(rank, num_ranks, "distribute")
+        return Dataset(_core.distribute(self._handle, num_ranks, rank))
 
     def enumerate(self, start=0, name=None):
         """(index, element) tuples, index counting from start."""

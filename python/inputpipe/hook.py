@@ -64,6 +64,14 @@ class CheckpointInputPipelineHook:
     one worker of several, which gets its own file names. allow_changes: restore a checkpoint
     whose pipelines have the same ops but other parameters, functions or files, with one
     UserWarning listing the differences (Iterator.restore's allow_changes); default strict.
+    rank / num_ranks / gather (docs/distributed.md): this process is rank `rank` of `num_ranks`
+    (default: inputpipe.distributed.rank_and_world(); rank 0 of 1 with task_type), every rank
+    with its own hook over its own iterators, in one shared checkpoint_dir. gather='auto': with
+    an initialised torch.distributed group, the states are gathered to rank 0 at each save
+    step (one collective) and rank 0 writes one file per step holding all of them; else (or
+    gather=None) each rank writes its own files and a step counts only with every rank's. A
+    checkpoint of W ranks restores on any W' (each rank its own state when W' = W). With several
+    ranks only save_steps may be used.
     epoch: for a fresh iterator per epoch, the epoch (an int >= 0) these iterators go through;
     only a checkpoint of this epoch is restored, after the end of an earlier one the epoch starts
     fresh at its step, a later epoch's is a RuntimeError; start the loop at resume_epoch(dir).
@@ -71,7 +79,8 @@ class CheckpointInputPipelineHook:
 
     def __init__(self, iterators, checkpoint_dir, save_steps=None, save_secs=None,
                  external_state_policy=None, max_to_keep=5, task_type=None, task_id=None,
-                 allow_changes=False, epoch=None, _clock=None, _capture=None):
+                 allow_changes=False, epoch=None, rank=None, num_ranks=None, gather="auto",
+                 _clock=None, _capture=None):
         if save_steps is None and save_secs is None:
             raise ValueError("CheckpointInputPipelineHook: exactly one of save_steps and save_secs "
                              "must be given; got neither")
@@ -102,6 +111,16 @@ class CheckpointInputPipelineHook:
                                   or epoch < 0):
             raise ValueError("CheckpointInputPipelineHook: epoch must be an int >= 0 (or None); "
                              f"got {epoch!r}")
+        if task_type is not None and rank is None and num_ranks is None:
+            rank, num_ranks = 0, 1  # one worker of several, with its own files (as before)
+        from inputpipe import distributed  # noqa: PLC0415
+        rank, num_ranks = distributed.resolve(rank, num_ranks, "CheckpointInputPipelineHook")
+        if gather == "auto":
+            gather = distributed.torch_gather(num_ranks) if num_ranks > 1 else None
+        elif gather is not None and not callable(gather):
+            raise TypeError("CheckpointInputPipelineHook: gather must be 'auto', None or a "
+                            f"callable; got {gather!r}")
+        self._rank, self._num_ranks = rank, num_ranks
         self._iterators = dict(zip(names, its))
         self._epoch = epoch
         self._policy = policy
@@ -113,7 +132,8 @@ class CheckpointInputPipelineHook:
             None if max_to_keep is None else int(max_to_keep),
             "" if task_type is None else str(task_type),
             0 if task_id is None else int(task_id),
-            _warn, _clock, _capture, allow_changes=bool(allow_changes), epoch=epoch)
+            _warn, _clock, _capture, allow_changes=bool(allow_changes), epoch=epoch,
+            rank=rank, num_ranks=num_ranks, gather=gather if num_ranks > 1 else None)
         self._began = False
         self._restored_step = None
 
@@ -177,6 +197,16 @@ class CheckpointInputPipelineHook:
     def epoch(self) -> int | None:
         """The epoch given to the constructor, or None."""
         return self._epoch
+
+    @property
+    def rank(self) -> int:
+        """This hook's rank."""
+        return self._rank
+
+    @property
+    def num_ranks(self) -> int:
+        """The number of ranks this hook saves with."""
+        return self._num_ranks
 
     @property
     def restored_step(self) -> int | None:

@@ -17,6 +17,7 @@ constexpr std::string_view kMagic = "IPCK";
 // Version 1: step and states. Version 2 adds the epoch and the ended flags (checkpoint_file.h).
 constexpr uint64_t kFileVersionV1 = 1;
 constexpr uint64_t kFileVersion = 2;
+constexpr uint64_t kFileVersionRanks = 3;  // the files of several ranks
 constexpr std::string_view kIndexHeader =
     "# inputpipe input checkpoint index (docs/hook.md). Checksummed: do not edit.\n";
 constexpr std::string_view kIndexFormat = "format: 1\n";
@@ -74,9 +75,9 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
   }
   uint64_t version, body_size;
   if (!in.GetVarint64(&version)) Corrupt(path, "truncated in the header");
-  if (version != kFileVersionV1 && version != kFileVersion) {
+  if (version != kFileVersionV1 && version != kFileVersion && version != kFileVersionRanks) {
     Corrupt(path, "format version " + std::to_string(version) + ", this build reads versions " +
-                      std::to_string(kFileVersionV1) + " to " + std::to_string(kFileVersion));
+                      std::to_string(kFileVersionV1) + " to " + std::to_string(kFileVersionRanks));
   }
   if (!in.GetVarint64(&body_size)) Corrupt(path, "truncated in the header");
   if (body_size + 4 != in.remaining()) {
@@ -97,6 +98,19 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
   uint64_t count;
   if (!b.GetZigZag64(&contents.step) || !b.GetVarint64(&count) || count > b.remaining()) {
     Corrupt(path, "malformed body");
+  }
+  if (version == kFileVersionRanks) {
+    std::vector<CheckpointContents> ranks;
+    for (uint64_t r = 0; r < count; ++r) {
+      std::string_view file;
+      if (!b.GetLengthPrefixed(&file)) Corrupt(path, "malformed body (rank files)");
+      ranks.push_back(DecodeCheckpointFile(file, path + " (rank " + std::to_string(r) + ")"));
+    }
+    if (b.remaining() != 0 || count == 0) Corrupt(path, "malformed body (rank files)");
+    const int64_t step = contents.step;
+    SetRanks(std::move(ranks), path, &contents);
+    if (contents.step != step) Corrupt(path, "a rank's file holds another step");
+    return contents;
   }
   for (uint64_t i = 0; i < count; ++i) {
     std::string_view name, state;
@@ -124,6 +138,51 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
   }
   if (b.remaining() != 0) Corrupt(path, "malformed body (trailing bytes)");
   return contents;
+}
+
+std::string EncodeRanksFile(int64_t step, const std::vector<std::string>& rank_files) {
+  std::string body;
+  PutZigZag64(&body, step);
+  PutVarint64(&body, rank_files.size());
+  for (const std::string& file : rank_files) PutLengthPrefixed(&body, file);
+  std::string out(kMagic);
+  PutVarint64(&out, kFileVersionRanks);
+  PutVarint64(&out, body.size());
+  out += body;
+  PutFixed32(&out, crc32c::Mask(crc32c::Value(body.data(), body.size())));
+  return out;
+}
+
+void SetRanks(std::vector<CheckpointContents> ranks, const std::string& path,
+              CheckpointContents* contents) {
+  if (ranks.empty()) Corrupt(path, "no rank's state");
+  const CheckpointContents& first = ranks[0];
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    const CheckpointContents& rank = ranks[r];
+    if (!rank.ranks.empty()) Corrupt(path, "rank " + std::to_string(r) + " holds ranks itself");
+    bool same = rank.step == first.step && rank.states.size() == first.states.size();
+    for (size_t i = 0; same && i < rank.states.size(); ++i) {
+      same = rank.states[i].first == first.states[i].first;
+    }
+    if (!same) {
+      Corrupt(path, "rank " + std::to_string(r) + "'s state is of another step or other "
+                    "iterators than rank 0's");
+    }
+  }
+  contents->step = first.step;
+  contents->states = first.states;
+  contents->epoch = first.epoch;
+  contents->ended.clear();
+  bool any = false;
+  std::vector<bool> ended(first.states.size(), true);
+  for (const CheckpointContents& rank : ranks) {
+    for (size_t i = 0; i < ended.size(); ++i) {
+      ended[i] = ended[i] && i < rank.ended.size() && rank.ended[i];
+    }
+  }
+  for (bool e : ended) any = any || e;
+  if (any) contents->ended = ended;
+  contents->ranks = std::move(ranks);
 }
 
 std::string EncodeIndexFile(const CheckpointIndex& index) {

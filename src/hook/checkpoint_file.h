@@ -7,6 +7,10 @@
 //   body := step zigzag varint | iterator count varint | {name str, state str} ...
 //           [version 2: | epoch varint (0: none, else epoch + 1) | {ended byte (0/1)} x count]
 //
+// A checkpoint of several ranks, written by rank 0 (version 3, read by this build on):
+//   body := step zigzag varint | rank count varint | {rank file str} x count
+// where each rank file is the version 1 or 2 file that rank would have written alone.
+//
 // where each state is Iterator::Save()'s bytes (themselves versioned and checksummed) and str is
 // a varint length followed by the bytes. The file must be exactly that long: a truncated or
 // extended file is corrupt. Version 2 is written only when there is an epoch or an ended
@@ -39,6 +43,12 @@ namespace inputpipe::hook_internal {
 using CheckpointContents = InputCheckpointContents;
 
 std::string EncodeCheckpointFile(const CheckpointContents& contents);
+// The version 3 file of `step` holding the files of every rank (EncodeCheckpointFile's bytes).
+std::string EncodeRanksFile(int64_t step, const std::vector<std::string>& rank_files);
+// Fills `ranks` with the decoded rank files, and states / epoch / ended from them
+// (InputCheckpointContents::ranks). Throws DataLossError naming `path` and the rank.
+void SetRanks(std::vector<CheckpointContents> ranks, const std::string& path,
+              CheckpointContents* contents);
 // Throws DataLossError naming `path` and what is wrong (magic, version, length, checksum).
 CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::string& path);
 

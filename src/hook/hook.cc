@@ -15,11 +15,13 @@
 #include <deque>
 #include <exception>
 #include <iostream>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "hook/checkpoint_file.h"
 #include "inputpipe/errors.h"
+#include "ops/elastic_shard.h"
 #include "util/mutex.h"
 #include "util/thread_annotations.h"
 
@@ -103,6 +105,88 @@ std::vector<InputCheckpointInfo> ListCheckpointFiles(FileSystem& fs, const std::
   return out;
 }
 
+// ---- Many ranks (docs/distributed.md, "Checkpoint layout").
+
+// ".rank-<r>-of-<W>": the tail of a rank's own file names when ranks write one file each.
+std::string RankSuffix(int64_t rank, int64_t num_ranks) {
+  return ".rank-" + std::to_string(rank) + "-of-" + std::to_string(num_ranks);
+}
+
+// The (rank, W) of a ".rank-<r>-of-<W>" tail; nullopt for anything else.
+std::optional<std::pair<int64_t, int64_t>> ParseRankSuffix(std::string_view tail) {
+  constexpr std::string_view kHead = ".rank-", kOf = "-of-";
+  if (tail.substr(0, kHead.size()) != kHead) return std::nullopt;
+  tail.remove_prefix(kHead.size());
+  size_t of = tail.find(kOf);
+  if (of == std::string_view::npos) return std::nullopt;
+  auto number = [](std::string_view digits) -> std::optional<int64_t> {
+    if (digits.empty() || digits.size() > 9 || (digits.size() > 1 && digits[0] == '0')) {
+      return std::nullopt;
+    }
+    int64_t v = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + (c - '0');
+    }
+    return v;
+  };
+  auto rank = number(tail.substr(0, of)), ranks = number(tail.substr(of + kOf.size()));
+  if (!rank || !ranks || *ranks < 1 || *rank >= *ranks) return std::nullopt;
+  return std::make_pair(*rank, *ranks);
+}
+
+// A step that can be restored: one file (of one process, or of every rank, written by rank 0),
+// or the files each of W ranks wrote alone (`rank_paths`, in rank order).
+struct Candidate {
+  int64_t step = 0;
+  std::string path;                     // the file, or rank 0's
+  std::vector<std::string> rank_paths;  // the ranks' own files; empty for one file
+};
+
+// Every candidate in `dir`, oldest first. A step whose ranks' own files are incomplete is left
+// out, with the missing ranks in `incomplete` ("step 40: rank 1 of 2 missing").
+std::vector<Candidate> ListCandidates(FileSystem& fs, const std::string& dir,
+                                      const std::string& prefix,
+                                      std::vector<std::string>* incomplete) {
+  std::vector<Candidate> out;
+  if (!fs.FileExists(dir)) return out;
+  const std::string head = prefix + ".ckpt-";
+  // (step, W) -> rank -> name
+  std::map<std::pair<int64_t, int64_t>, std::map<int64_t, std::string>> per_rank;
+  for (const auto& name : fs.ListDir(dir)) {
+    if (auto step = hook_internal::ParseCheckpointFileName(prefix, name)) {
+      out.push_back({*step, JoinPath(dir, name), {}});
+      continue;
+    }
+    if (name.compare(0, head.size(), head) != 0) continue;
+    size_t dot = name.find('.', head.size());
+    if (dot == std::string::npos) continue;
+    auto step = hook_internal::ParseCheckpointFileName(prefix, name.substr(0, dot));
+    auto rank = ParseRankSuffix(std::string_view(name).substr(dot));
+    if (step && rank) per_rank[{*step, rank->second}][rank->first] = name;
+  }
+  for (const auto& [key, files] : per_rank) {
+    const auto [step, ranks] = key;
+    if (static_cast<int64_t>(files.size()) == ranks) {
+      Candidate c{step, JoinPath(dir, files.begin()->second), {}};
+      for (const auto& [rank, name] : files) c.rank_paths.push_back(JoinPath(dir, name));
+      out.push_back(std::move(c));
+      continue;
+    }
+    std::string missing;
+    for (int64_t r = 0; r < ranks; ++r) {
+      if (!files.count(r)) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    }
+    if (incomplete != nullptr) {
+      incomplete->push_back("step " + std::to_string(step) + ": the file of rank(s) " + missing +
+                            " of " + std::to_string(ranks) + " is missing");
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.step < b.step; });
+  return out;
+}
+
 // The file of `info`, decoded; throws DataLossError (or IOError) when it is corrupt.
 CheckpointContents ReadCheckpoint(FileSystem& fs, const InputCheckpointInfo& info) {
   CheckpointContents contents =
@@ -111,6 +195,16 @@ CheckpointContents ReadCheckpoint(FileSystem& fs, const InputCheckpointInfo& inf
     throw DataLossError("corrupt input checkpoint " + info.path + ": it holds step " +
                         std::to_string(contents.step));
   }
+  return contents;
+}
+
+// A candidate's contents: one file, or every rank's own file gathered (contents.ranks).
+CheckpointContents ReadCandidate(FileSystem& fs, const Candidate& c) {
+  if (c.rank_paths.empty()) return ReadCheckpoint(fs, {c.step, c.path});
+  std::vector<CheckpointContents> ranks;
+  for (const std::string& path : c.rank_paths) ranks.push_back(ReadCheckpoint(fs, {c.step, path}));
+  CheckpointContents contents;
+  hook_internal::SetRanks(std::move(ranks), c.path, &contents);
   return contents;
 }
 }  // namespace
@@ -123,6 +217,9 @@ class CheckpointInputPipelineHook::Impl {
     Validate();
     fs_ = options_.file_system != nullptr ? options_.file_system : &DefaultFileSystem();
     prefix_ = hook_internal::CheckpointPrefix(options_.task_type, options_.task_id);
+    if (options_.num_ranks > 1 && !options_.gather) {
+      suffix_ = RankSuffix(options_.rank, options_.num_ranks);
+    }
     if (!options_.clock) options_.clock = SteadySeconds;
   }
 
@@ -219,7 +316,7 @@ class CheckpointInputPipelineHook::Impl {
     RequireRunning("end");
     int64_t step = global_step.value_or(last_step_seen_);
     CheckStep(step, "end");
-    Capture(step);
+    Capture(step, /*at_end=*/true);
     Flush();
   }
 
@@ -229,7 +326,30 @@ class CheckpointInputPipelineHook::Impl {
     RaisePendingErrorLocked();
   }
 
-  std::vector<InputCheckpointInfo> List() const { return ListCheckpointFiles(*fs_, dir_, prefix_); }
+  // This hook's own files (a rank's own, when ranks write one file each).
+  std::vector<InputCheckpointInfo> List() const {
+    if (suffix_.empty()) return ListCheckpointFiles(*fs_, dir_, prefix_);
+    std::vector<InputCheckpointInfo> out;
+    std::vector<std::string> unused;
+    for (const Candidate& c : ListCandidates(*fs_, dir_, prefix_, &unused)) {
+      for (const std::string& path : c.rank_paths) {
+        if (path.ends_with(suffix_)) out.push_back({c.step, path});
+      }
+    }
+    if (!fs_->FileExists(dir_)) return out;
+    // A rank's files of a step the other ranks have not written (yet) are its own too.
+    for (const auto& name : fs_->ListDir(dir_)) {
+      if (!name.ends_with(suffix_)) continue;
+      std::string head = name.substr(0, name.size() - suffix_.size());
+      auto step = hook_internal::ParseCheckpointFileName(prefix_, head);
+      if (!step) continue;
+      bool listed = false;
+      for (const auto& info : out) listed = listed || info.step == *step;
+      if (!listed) out.push_back({*step, JoinPath(dir_, name)});
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+    return out;
+  }
 
   CheckpointHookStats stats() const EXCLUDES(mu_) {
     MutexLock lock(mu_);
@@ -238,7 +358,9 @@ class CheckpointInputPipelineHook::Impl {
 
   const std::string& prefix() const { return prefix_; }
   const std::string& dir() const { return dir_; }
-  std::string index_path() const { return JoinPath(dir_, hook_internal::IndexFileName(prefix_)); }
+  std::string index_path() const {
+    return JoinPath(dir_, hook_internal::IndexFileName(prefix_) + suffix_);
+  }
 
  private:
   // With max_to_keep = nullopt (keep every checkpoint), the most saves queued unwritten before
@@ -289,6 +411,18 @@ class CheckpointInputPipelineHook::Impl {
       throw InvalidArgumentError(std::string(who) +
                                  "max_to_keep must be at least 1 (or None to keep all); got " +
                                  std::to_string(*options_.max_to_keep));
+    }
+    if (options_.num_ranks < 1 || options_.rank < 0 || options_.rank >= options_.num_ranks) {
+      throw InvalidArgumentError(std::string(who) +
+                                 "rank must be in [0, num_ranks), num_ranks >= 1; got rank=" +
+                                 std::to_string(options_.rank) +
+                                 ", num_ranks=" + std::to_string(options_.num_ranks));
+    }
+    if (options_.num_ranks > 1 && options_.save_secs) {
+      throw InvalidArgumentError(
+          std::string(who) + "save_secs cannot be used with num_ranks=" +
+          std::to_string(options_.num_ranks) + ": the ranks' clocks would choose different save "
+          "steps (a save is a collective); use save_steps");
     }
     if (options_.epoch && (*options_.epoch < 0 || *options_.epoch == INT64_MAX)) {
       throw InvalidArgumentError(std::string(who) + "epoch must be >= 0; got " +
@@ -351,6 +485,12 @@ class CheckpointInputPipelineHook::Impl {
       bool ours_temp = name == index_temp || (name.size() > file_head.size() + kTempSuffix.size() &&
                                               name.compare(0, file_head.size(), file_head) == 0 &&
                                               name.ends_with(kTempSuffix));
+      // Ranks share the directory: a rank removes only its own temporaries (rank 0 writes the
+      // files of a process group), never a peer's being written.
+      if (ours_temp && !suffix_.empty()) ours_temp = name.find(suffix_) != std::string::npos;
+      if (ours_temp && suffix_.empty() && options_.num_ranks > 1) {
+        ours_temp = options_.rank == 0 && name.find(".rank-") == std::string::npos;
+      }
       if (ours_temp) fs_->DeleteFile(JoinPath(dir_, name));
     }
     for (const auto& info : List()) retained_.push_back(info.step);
@@ -361,15 +501,36 @@ class CheckpointInputPipelineHook::Impl {
   // to the restored phase that follows the current one; nullopt (phase unchanged) when there is
   // no checkpoint to restore.
   std::optional<int64_t> Restore(std::optional<int64_t> max_step) EXCLUDES(mu_) {
-    std::vector<InputCheckpointInfo> candidates = List();
-    std::vector<std::string> skipped;
+    std::vector<std::string> incomplete;
+    std::vector<Candidate> candidates = ListCandidates(*fs_, dir_, prefix_, &incomplete);
+    for (const auto& what : incomplete) Warn("skipping input checkpoint " + what);
+    std::vector<std::string> skipped = incomplete;
     for (auto c = candidates.rbegin(); c != candidates.rend(); ++c) {
       if (max_step && c->step > *max_step) continue;
       std::vector<DecodedState> decoded;  // contents.states decoded, in the same order
       CheckpointContents contents;
       try {
-        contents = ReadCheckpoint(*fs_, *c);
-        for (const auto& [name, bytes] : contents.states) decoded.push_back(DecodeState(bytes));
+        contents = ReadCandidate(*fs_, *c);
+        // Every rank's state decoded; this rank's computed from them (not a fallback when
+        // refused: an older checkpoint of the same ranks would be refused too).
+        std::vector<std::vector<DecodedState>> ranks;
+        // A file of one process, on several ranks: a checkpoint of one rank.
+        const std::vector<CheckpointContents> one = {contents};
+        const auto& saved_ranks =
+            contents.ranks.empty() && options_.num_ranks > 1 ? one : contents.ranks;
+        for (const CheckpointContents& rank : saved_ranks) {
+          ranks.emplace_back();
+          for (const auto& [name, bytes] : rank.states) ranks.back().push_back(DecodeState(bytes));
+        }
+        if (!ranks.empty()) {
+          decoded = ForThisRank(contents, ranks, c->path);
+        } else {
+          for (const auto& [name, bytes] : contents.states) decoded.push_back(DecodeState(bytes));
+        }
+      } catch (const FailedPreconditionError&) {  // a resize the pipeline forbids
+        throw;
+      } catch (const PipelineMismatchError&) {  // ranks of different pipelines
+        throw;
       } catch (const Error& e) {  // DataLossError, or IOError reading the file
         Warn("skipping input checkpoint " + c->path + ": " + e.what() +
              "; falling back to the previous one");
@@ -407,6 +568,67 @@ class CheckpointInputPipelineHook::Impl {
                           JoinNames(skipped));
     }
     return std::nullopt;
+  }
+
+  // The decoded state of each of `contents.states` that this rank restores, from the states of
+  // every rank (ranks[r][i]: rank r's state of iterator i): its own when the rank count is the
+  // same, else what ReshardDecoded computes (docs/distributed.md). FailedPreconditionError naming
+  // the op when a resize is impossible; PipelineMismatchError when the ranks' pipelines differ.
+  std::vector<DecodedState> ForThisRank(const CheckpointContents& contents,
+                                        std::vector<std::vector<DecodedState>>& ranks,
+                                        const std::string& path) {
+    const int64_t saved = static_cast<int64_t>(ranks.size());
+    std::vector<DecodedState> out;
+    for (size_t i = 0; i < contents.states.size(); ++i) {
+      std::vector<DecodedState> peers;
+      for (auto& rank : ranks) peers.push_back(std::move(rank[i]));
+      DecodedState mine;
+      mine.format_version = peers[0].format_version;
+      mine.pipeline = peers[0].pipeline;
+      try {
+        mine.root = ReshardDecoded(peers, options_.rank, options_.num_ranks);
+      } catch (const FailedPreconditionError& e) {
+        throw FailedPreconditionError("input checkpoint " + path + " (saved by " +
+                                      std::to_string(saved) + " ranks), iterator '" +
+                                      contents.states[i].first + "', on rank " +
+                                      std::to_string(options_.rank) + " of " +
+                                      std::to_string(options_.num_ranks) + ": " + e.what());
+      } catch (const PipelineMismatchError& e) {
+        throw PipelineMismatchError("input checkpoint " + path + ", iterator '" +
+                                    contents.states[i].first + "': " + e.what());
+      }
+      out.push_back(std::move(mine));
+    }
+    return out;
+  }
+
+  // At the first save of a process group, on every rank: the pipelines of all the ranks
+  // (`all`: each rank's encoded file) must be the same. PipelineMismatchError naming the rank,
+  // the iterator and the op.
+  void CheckRanksAgree(const std::vector<std::string>& all) const {
+    std::vector<CheckpointContents> ranks;
+    for (size_t r = 0; r < all.size(); ++r) {
+      ranks.push_back(hook_internal::DecodeCheckpointFile(all[r], "rank " + std::to_string(r)));
+    }
+    for (size_t r = 1; r < ranks.size(); ++r) {
+      for (size_t i = 0; i < ranks[0].states.size() && i < ranks[r].states.size(); ++i) {
+        const auto mine = DecodeState(ranks[0].states[i].second).pipeline;
+        const auto theirs = DecodeState(ranks[r].states[i].second).pipeline;
+        for (size_t k = 0; k < std::max(mine.size(), theirs.size()); ++k) {
+          std::string a = k < mine.size() ? mine[k] : "(nothing)";
+          std::string b = k < theirs.size() ? theirs[k] : "(nothing)";
+          if (a == b) continue;
+          auto trim = [](std::string x) { return x.erase(0, x.find_first_not_of(' ')); };
+          throw PipelineMismatchError(
+              "CheckpointInputPipelineHook: rank " + std::to_string(r) + " of " +
+              std::to_string(all.size()) + " was built with another pipeline than rank 0: " +
+              "iterator '" + ranks[0].states[i].first + "', op #" + std::to_string(k) +
+              " is '" + trim(b) + "' on rank " + std::to_string(r) + ", '" + trim(a) +
+              "' on rank 0 (every rank must build the same pipeline; the rank goes into " +
+              "distribute() or shard(elastic=True), which leave it out of the fingerprint)");
+        }
+      }
+    }
   }
 
   // Whether `contents` may be restored into this hook's iterators (docs/hook.md, "Epochs"):
@@ -548,7 +770,11 @@ class CheckpointInputPipelineHook::Impl {
   }
 
   // On the training thread: the only work a save costs it.
-  void Capture(int64_t step) EXCLUDES(mu_) {
+  // A process group writes one file for all the ranks (CheckpointHookOptions::gather).
+  bool grouped() const { return options_.num_ranks > 1 && static_cast<bool>(options_.gather); }
+
+  // `at_end`: End's save, which every rank makes (see the skip below).
+  void Capture(int64_t step, bool at_end = false) EXCLUDES(mu_) {
     // Which iterators have ended: a capture function's states are older than the iterators'
     // positions, so then it is unknown (recorded as not ended).
     std::vector<bool> ended(iterators_.size(), false);
@@ -556,8 +782,11 @@ class CheckpointInputPipelineHook::Impl {
       for (size_t i = 0; i < iterators_.size(); ++i) ended[i] = iterators_[i].second->ended();
     }
     // Saved at this step already, unless an iterator has ended since (End after the last
-    // periodic save): the file is then rewritten so that it says so.
-    if (step == last_save_step_ && ended == last_saved_ended_) return;
+    // periodic save): the file is then rewritten so that it says so. In a process group every
+    // rank must make the same decision (a save is a collective), and ranks end apart: there,
+    // only End (which every rank calls) saves at a step saved already.
+    if (step == last_save_step_ && ended == last_saved_ended_ && !grouped()) return;
+    if (step == last_save_step_ && grouped() && !at_end) return;
     double start = SteadySeconds();
     CheckpointContents contents;
     contents.step = step;
@@ -573,8 +802,33 @@ class CheckpointInputPipelineHook::Impl {
       }
     }
     std::string bytes = hook_internal::EncodeCheckpointFile(contents);
-    double seconds = SteadySeconds() - start;
     for (const auto& warning : warnings) Warn(warning);
+    if (grouped()) {
+      // The one collective of a save step: every rank's file to rank 0 (to every rank at the
+      // first save, so that every rank checks the pipelines and raises the same error).
+      const bool first = !gathered_;
+      std::vector<std::string> all = options_.gather(bytes, first);
+      gathered_ = true;
+      if (first || options_.rank == 0) {
+        if (static_cast<int64_t>(all.size()) != options_.num_ranks) {
+          throw FailedPreconditionError(
+              "CheckpointInputPipelineHook: the gather returned " + std::to_string(all.size()) +
+              " states, expected num_ranks=" + std::to_string(options_.num_ranks));
+        }
+      }
+      if (first) CheckRanksAgree(all);
+      if (options_.rank != 0) {  // rank 0 writes the step's file
+        last_save_step_ = step;
+        last_saved_ended_ = std::move(ended);
+        last_save_time_ = options_.clock();
+        MutexLock lock(mu_);
+        stats_.saves_captured++;
+        stats_.last_captured_step = step;
+        return;
+      }
+      bytes = hook_internal::EncodeRanksFile(step, all);
+    }
+    double seconds = SteadySeconds() - start;
     last_save_step_ = step;
     last_saved_ended_ = std::move(ended);
     last_save_time_ = options_.clock();
@@ -679,9 +933,14 @@ class CheckpointInputPipelineHook::Impl {
     }
   }
 
+  // "<prefix>.ckpt-<step>", plus this rank's suffix when ranks write one file each.
+  std::string FileName(int64_t step) const {
+    return hook_internal::CheckpointFileName(prefix_, step) + suffix_;
+  }
+
   // Writer thread only (retained_ is its own once the writer runs).
   void Commit(const PendingSave& save) {
-    const std::string path = JoinPath(dir_, hook_internal::CheckpointFileName(prefix_, save.step));
+    const std::string path = JoinPath(dir_, FileName(save.step));
     WriteFileAtomically(*fs_, path, save.bytes);
     // The new checkpoint is durable. Newer ones are from a run abandoned by a restore to an
     // earlier step; then the oldest beyond max_to_keep. The newest (this one) always stays.
@@ -697,13 +956,13 @@ class CheckpointInputPipelineHook::Impl {
       kept.erase(kept.begin(), kept.begin() + excess);
     }
     for (int64_t step : doomed) {
-      std::string old = JoinPath(dir_, hook_internal::CheckpointFileName(prefix_, step));
+      std::string old = JoinPath(dir_, FileName(step));
       if (fs_->FileExists(old)) fs_->DeleteFile(old);
     }
     retained_ = kept;
     hook_internal::CheckpointIndex index;
-    index.latest = hook_internal::CheckpointFileName(prefix_, save.step);
-    for (int64_t step : kept) index.all.push_back(hook_internal::CheckpointFileName(prefix_, step));
+    index.latest = FileName(save.step);
+    for (int64_t step : kept) index.all.push_back(FileName(step));
     // The index write fsyncs the directory, which also makes the deletions durable.
     WriteFileAtomically(*fs_, index_path(), hook_internal::EncodeIndexFile(index));
   }
@@ -713,6 +972,8 @@ class CheckpointInputPipelineHook::Impl {
   CheckpointHookOptions options_;
   FileSystem* fs_ = nullptr;
   std::string prefix_;
+  std::string suffix_;  // RankSuffix when ranks write one file each, else ""
+  bool gathered_ = false;  // the first save of a process group (it compares the pipelines) done
 
   // Training thread only.
   Phase phase_ = Phase::kCreated;
@@ -770,12 +1031,12 @@ std::optional<InputCheckpointStatus> NewestInputCheckpoint(const std::string& ch
                                                            std::optional<int64_t> max_step,
                                                            FileSystem* file_system) {
   FileSystem& fs = file_system != nullptr ? *file_system : DefaultFileSystem();
-  std::vector<InputCheckpointInfo> candidates = ListCheckpointFiles(fs, checkpoint_dir, prefix);
+  std::vector<Candidate> candidates = ListCandidates(fs, checkpoint_dir, prefix, nullptr);
   for (auto c = candidates.rbegin(); c != candidates.rend(); ++c) {
     if (max_step && c->step > *max_step) continue;
     CheckpointContents contents;
     try {
-      contents = ReadCheckpoint(fs, *c);
+      contents = ReadCandidate(fs, *c);
     } catch (const Error&) {  // corrupt or unreadable: the hook skips it too (with a warning)
       continue;
     }

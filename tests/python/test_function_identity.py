@@ -145,6 +145,7 @@ _OP_CALLS: dict = {  # op -> a builder taking name=, or None
         lambda x: len(x), [3], [2, 2], name=n),
     "unique": lambda n: _SMALL.unique(name=n),
     "ignore_errors": lambda n: _SMALL.ignore_errors(name=n),
+    "distribute": lambda n: _SMALL.batch(2).distribute(num_ranks=2, rank=0, name=n),
 }
 # Public methods that build no op: apply runs the user's transformation (whose ops take
 # name=); the others are properties and iteration.

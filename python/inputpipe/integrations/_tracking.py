@@ -17,12 +17,23 @@ class TrackedHook:
     NAME = "iterator"
 
     def __init__(self, iterator, checkpoint_dir, save_steps=None, save_secs=None,
-                 external_state_policy=None, max_to_keep=5, task_type=None, task_id=None):
+                 external_state_policy=None, max_to_keep=5, task_type=None, task_id=None,
+                 rank=None, num_ranks=None, gather="auto"):
         self.iterator = iterator
-        self.hook = CheckpointInputPipelineHook(
-            iterator, checkpoint_dir, save_steps=save_steps, save_secs=save_secs,
-            external_state_policy=external_state_policy, max_to_keep=max_to_keep,
-            task_type=task_type, task_id=task_id, _capture=self._capture)
+        kwargs = dict(save_steps=save_steps, save_secs=save_secs,
+                      external_state_policy=external_state_policy, max_to_keep=max_to_keep,
+                      task_type=task_type, task_id=task_id, _capture=self._capture)
+        ranks = dict(rank=rank, num_ranks=num_ranks, gather=gather)
+        if rank is None and num_ranks is None and task_type is None:
+            # Many ranks (docs/distributed.md): a framework starts its process group after the
+            # callback is made (Lightning's DDP in trainer.fit), so the hook that finds the
+            # ranks is made at the first read; its arguments are checked now, on one rank.
+            CheckpointInputPipelineHook(iterator, checkpoint_dir, rank=0, num_ranks=1, **kwargs)
+            self._make = lambda: CheckpointInputPipelineHook(iterator, checkpoint_dir, **ranks,
+                                                             **kwargs)
+            self._hook = None
+        else:
+            self._hook = CheckpointInputPipelineHook(iterator, checkpoint_dir, **ranks, **kwargs)
         self._read = 0          # batches read from the iterator since begin
         self._trained = 0       # batches trained on since begin
         self._after_read = {}   # n -> (state after the n-th read, warnings issued then)
@@ -30,6 +41,13 @@ class TrackedHook:
         # Called at the first read when begin() has not run yet: frameworks read batches before
         # their "training starts" callbacks, so this is the last moment a restore can happen.
         self.before_first_read: Callable[[], Any] = self.begin
+
+    @property
+    def hook(self):
+        """The CheckpointInputPipelineHook (made at the first use when it finds the ranks)."""
+        if self._hook is None:
+            self._hook = self._make()
+        return self._hook
 
     def begin(self, global_step=0, model_step=None):
         """Restores the checkpoint matching `model_step` (else the newest one before it), or

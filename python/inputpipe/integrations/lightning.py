@@ -48,11 +48,14 @@ class InputPipelineCheckpoint(pl.Callback):
     def __init__(self, iterator: Iterator, checkpoint_dir: StrPath,
                  save_steps: int | None = None, save_secs: float | None = None,
                  external_state_policy: str | None = None, max_to_keep: int | None = 5,
-                 task_type: str | None = None, task_id: int | None = None) -> None:
+                 task_type: str | None = None, task_id: int | None = None,
+                 rank: int | None = None, num_ranks: int | None = None,
+                 gather: str = "auto") -> None:
         super().__init__()
         self._tracked = TrackedHook(iterator, checkpoint_dir, save_steps=save_steps,
                                     save_secs=save_secs, external_state_policy=external_state_policy,
-                                    max_to_keep=max_to_keep, task_type=task_type, task_id=task_id)
+                                    max_to_keep=max_to_keep, task_type=task_type, task_id=task_id,
+                                    rank=rank, num_ranks=num_ranks, gather=gather)
 
     @property
     def hook(self) -> CheckpointInputPipelineHook:

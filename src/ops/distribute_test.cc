@@ -1,0 +1,118 @@
+// distribute: every rank's rows of each global batch, the union of the ranks equal to the
+// single-process stream, one state for all ranks that continues on another rank count.
+#include <atomic>
+#include <memory>
+
+#include "ops/ops_test_util.h"
+#include "ops/reorder_test_util.h"
+
+namespace inputpipe::testing {
+namespace {
+using reorder_test::Seq;
+
+// The rows of every rank's step k concatenated, per step.
+std::vector<std::vector<int64_t>> UnionOfRanks(const std::function<DatasetPtr(int64_t)>& make,
+                                               int64_t ranks) {
+  std::vector<std::vector<std::vector<int64_t>>> per_rank;
+  for (int64_t r = 0; r < ranks; ++r) per_rank.push_back(Rows(make(r)));
+  std::vector<std::vector<int64_t>> out(per_rank[0].size());
+  for (int64_t r = 0; r < ranks; ++r) {
+    EXPECT_EQ(per_rank[r].size(), out.size()) << "rank " << r << " makes another step count";
+    for (size_t k = 0; k < out.size() && k < per_rank[r].size(); ++k) {
+      out[k].insert(out[k].end(), per_rank[r][k].begin(), per_rank[r][k].end());
+    }
+  }
+  return out;
+}
+
+TEST(DistributeTest, RanksTogetherMakeTheGlobalBatches) {
+  auto global = [] { return Batch(GlobalShuffle(Range(0, 30), 7), 8); };
+  for (int64_t w : {1, 2, 4, 8}) {
+    EXPECT_EQ(UnionOfRanks([&](int64_t r) { return Distribute(global(), w, r); }, w),
+              Rows(global()))
+        << "num_ranks=" << w;
+  }
+  // Not random-access before the batch: every rank computes the global batch and slices it.
+  auto filtered = [] { return Batch(Filter(Range(0, 40), IsEven), 6); };
+  EXPECT_EQ(UnionOfRanks([&](int64_t r) { return Distribute(filtered(), 3, r); }, 3),
+            Rows(filtered()));
+}
+
+TEST(DistributeTest, RankComputesOnlyItsRowsByIndex) {
+  auto calls = std::make_shared<std::atomic<int64_t>>(0);
+  MapFn counted = [calls](const Element& e) {
+    calls->fetch_add(1);
+    return e;
+  };
+  auto ds = Distribute(Batch(Map(Range(0, 32), counted, {.name = "counted"}), 8), 4, 1);
+  EXPECT_EQ(Rows(ds), (std::vector<std::vector<int64_t>>{{2, 3}, {10, 11}, {18, 19}, {26, 27}}));
+  EXPECT_EQ(calls->load(), 8);  // this rank's 2 rows of each of the 4 batches, nothing else
+}
+
+TEST(DistributeTest, LastPartialBatchIsSplitToo) {
+  // 10 rows in batches of 4: the last has 2 rows, over 4 ranks: 0, 1, 0, 1 rows.
+  auto rows_of = [](int64_t r) { return Rows(Distribute(Batch(Range(0, 10), 4), 4, r)); };
+  EXPECT_EQ(rows_of(0), (std::vector<std::vector<int64_t>>{{0}, {4}, {}}));
+  EXPECT_EQ(rows_of(1), (std::vector<std::vector<int64_t>>{{1}, {5}, {8}}));
+  EXPECT_EQ(rows_of(3), (std::vector<std::vector<int64_t>>{{3}, {7}, {9}}));
+  EXPECT_EQ(Rows(Distribute(Batch(Range(0, 10), 4, /*drop_remainder=*/true), 4, 1)).size(), 2u);
+}
+
+TEST(DistributeTest, ResumesExactlyOnEveryRank) {
+  ExpectExactResume(Distribute(Batch(GlobalShuffle(Range(0, 50), 3), 6), 3, 2));
+  ExpectExactResume(Distribute(Batch(Shuffle(Seq(50), 8, 3, false), 6), 2, 1));
+}
+
+TEST(DistributeTest, OneStateForAllRanksContinuesOnAnotherRankCount) {
+  for (bool by_index : {true, false}) {
+    auto global = [&] {
+      DatasetPtr base = by_index ? GlobalShuffle(Range(0, 48), 5) : Shuffle(Seq(48), 10, 5);
+      return Batch(base, 12);
+    };
+    std::vector<std::vector<int64_t>> expected = Rows(global());
+    // Two ranks run 3 steps; their states are byte-identical.
+    std::vector<std::string> states;
+    for (int64_t r = 0; r < 2; ++r) {
+      auto it = Distribute(global(), 2, r)->MakeIterator();
+      for (int k = 0; k < 3; ++k) it->GetNext();
+      states.push_back(it->Save());
+    }
+    EXPECT_EQ(states[0], states[1]);
+    // The state continues on 3 ranks and on 4: the union of the rest is the global rest.
+    for (int64_t w : {3, 4}) {
+      std::vector<std::vector<int64_t>> rest(expected.size() - 3);
+      for (int64_t r = 0; r < w; ++r) {
+        auto it = Distribute(global(), w, r)->MakeIterator();
+        it->Restore(states[0]);
+        for (size_t k = 0; k < rest.size(); ++k) {
+          std::optional<Element> e = it->GetNext();
+          ASSERT_TRUE(e.has_value());
+          std::vector<int64_t> v = ValuesOf(e->tensor());
+          rest[k].insert(rest[k].end(), v.begin(), v.end());
+        }
+        EXPECT_FALSE(it->GetNext().has_value());
+      }
+      EXPECT_EQ(rest, std::vector<std::vector<int64_t>>(expected.begin() + 3, expected.end()))
+          << "by_index=" << by_index << ", to " << w << " ranks";
+    }
+  }
+}
+
+TEST(DistributeTest, RankCountIsNotInTheFingerprint) {
+  EXPECT_EQ(Distribute(Batch(Range(0, 8), 4), 2, 0)->Pipeline(),
+            Distribute(Batch(Range(0, 8), 4), 4, 3)->Pipeline());
+}
+
+TEST(DistributeTest, ABatchTheRanksDoNotDivideIsAnError) {
+  ExpectInvalidArgument([] { Distribute(Batch(Range(0, 8), 6), 4, 0); },
+                        {"distribute", "global batch size 6", "num_ranks=4"});
+  ExpectInvalidArgument([] { Distribute(Batch(Range(0, 8), 4), 2, 2); },
+                        {"rank", "[0, num_ranks=2)"});
+  // Only known when the first batch comes (the batch is under another op).
+  MapFn identity = [](const Element& e) { return e; };
+  auto it = Distribute(Map(Batch(Range(0, 8), 6), identity, {.name = "id"}), 4, 0)->MakeIterator();
+  ExpectInvalidArgument([&] { it->GetNext(); }, {"6 rows", "num_ranks=4"});
+}
+
+}  // namespace
+}  // namespace inputpipe::testing

@@ -1,0 +1,116 @@
+// shard(elastic=true): a checkpoint of W ranks continues on W' ranks with every input element
+// consumed before it never seen again and every other one exactly once (2 -> 3 -> 1 -> 4).
+#include <algorithm>
+#include <map>
+
+#include "ops/ops_test_util.h"
+#include "ops/reorder_test_util.h"
+
+namespace inputpipe::testing {
+namespace {
+using reorder_test::Seq;
+
+using MakeRank = std::function<DatasetPtr(int64_t rank, int64_t ranks)>;
+
+// Runs `steps[i]` elements per rank on ranks[i] ranks, saves every rank, reshards to the next
+// rank count, ..., then the last run to the end. Returns every element delivered, by any rank.
+std::vector<int64_t> RunResizing(const MakeRank& make, const std::vector<int64_t>& ranks,
+                                 const std::vector<int64_t>& steps) {
+  std::vector<int64_t> seen;
+  std::vector<std::string> states;  // the previous run's, in rank order
+  for (size_t run = 0; run < ranks.size(); ++run) {
+    const int64_t w = ranks[run];
+    std::vector<std::string> next_states;
+    for (int64_t r = 0; r < w; ++r) {
+      auto it = make(r, w)->MakeIterator();
+      if (!states.empty()) it->Restore(ReshardStates(states, r, w));
+      const int64_t limit = run < steps.size() ? steps[run] : -1;
+      for (const auto& e : CollectFrom(*it, limit)) seen.push_back(e.tensor().scalar<int64_t>());
+      next_states.push_back(it->Save());
+    }
+    states = std::move(next_states);
+  }
+  return seen;
+}
+
+std::vector<int64_t> Sorted(std::vector<int64_t> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+TEST(ElasticShardTest, StartsAsShard) {
+  EXPECT_EQ(Ints(ElasticShard(Range(0, 10), 3, 1)), Ints(Shard(Range(0, 10), 3, 1)));
+  EXPECT_EQ(Ints(ElasticShard(Seq(10), 3, 2)), Ints(Shard(Range(0, 10), 3, 2)));
+  EXPECT_EQ(ElasticShard(Range(0, 10), 3, 1)->Pipeline(),
+            ElasticShard(Range(0, 10), 2, 0)->Pipeline());
+}
+
+TEST(ElasticShardTest, ResumesExactly) {
+  ExpectExactResume(ElasticShard(Range(0, 40), 3, 1));
+  ExpectExactResume(Filter(ElasticShard(Seq(40), 4, 3), IsEven, {.name = "even"}));
+}
+
+TEST(ElasticShardTest, ResizingLosesAndRepeatsNothing) {
+  const int64_t n = 200;
+  for (bool by_index : {true, false}) {
+    // Filter makes the ranks drift apart in the input; map and batch hold nothing.
+    MakeRank make = [&](int64_t r, int64_t w) {
+      DatasetPtr input = by_index ? GlobalShuffle(Range(0, n), 11) : DatasetPtr(Seq(n));
+      PredicateFn keep = [](const Element& e) { return e.tensor().scalar<int64_t>() % 3 != 0; };
+      return Filter(ElasticShard(input, w, r), keep, {.name = "not_mul3"});
+    };
+    std::vector<int64_t> expected;
+    for (int64_t i = 0; i < n; ++i) {
+      if (i % 3 != 0) expected.push_back(i);
+    }
+    EXPECT_EQ(Sorted(RunResizing(make, {2, 3, 1, 4}, {7, 5, 9})), expected) << by_index;
+    EXPECT_EQ(Sorted(RunResizing(make, {4, 2, 4}, {3, 11})), expected) << by_index;
+    EXPECT_EQ(Sorted(RunResizing(make, {3, 3}, {10})), expected) << by_index;
+  }
+}
+
+TEST(ElasticShardTest, TheSameRankCountRestoresEachRanksOwnState) {
+  MakeRank make = [](int64_t r, int64_t w) { return Shuffle(ElasticShard(Seq(60), w, r), 5, 1); };
+  std::vector<std::string> states;
+  for (int64_t r = 0; r < 3; ++r) {
+    auto it = make(r, 3)->MakeIterator();
+    CollectFrom(*it, 4 + r);
+    states.push_back(it->Save());
+  }
+  for (int64_t r = 0; r < 3; ++r) EXPECT_EQ(ReshardStates(states, r, 3), states[r]);
+}
+
+TEST(ElasticShardTest, AnOpHoldingElementsRefusesAResize) {
+  MakeRank make = [](int64_t r, int64_t w) { return Shuffle(ElasticShard(Seq(60), w, r), 5, 1); };
+  std::vector<std::string> states;
+  for (int64_t r = 0; r < 2; ++r) {
+    auto it = make(r, 2)->MakeIterator();
+    CollectFrom(*it, 3);
+    states.push_back(it->Save());
+  }
+  ExpectError<FailedPreconditionError>([&] { ReshardStates(states, 0, 3); },
+                                       {"from 2 to 3 ranks", "op 'shuffle'"});
+  EXPECT_EQ(ReshardStates(states, 1, 2), states[1]);
+}
+
+TEST(ElasticShardTest, AStateOfOtherRanksIsNotRestoredDirectly) {
+  auto it = ElasticShard(Range(0, 10), 2, 0)->MakeIterator();
+  it->GetNext();
+  std::string state = it->Save();
+  auto other = ElasticShard(Range(0, 10), 3, 0)->MakeIterator();
+  ExpectError<FailedPreconditionError>([&] { other->Restore(state); },
+                                       {"rank 0 of 2 ranks", "num_shards=3", "reshard_states"});
+}
+
+TEST(ElasticShardTest, RanksOfAnotherPipelineAreRefused) {
+  auto a = ElasticShard(Range(0, 10), 2, 0)->MakeIterator();
+  auto b = ElasticShard(Range(0, 12), 2, 1)->MakeIterator();
+  ExpectError<PipelineMismatchError>(
+      [&] {
+        ReshardStates({a->Save(), b->Save()}, 0, 3);
+      },
+      {"rank 1"});
+}
+
+}  // namespace
+}  // namespace inputpipe::testing
