@@ -60,6 +60,8 @@ from inputpipe.readers import (
     parse_single_example,
     parse_single_example_fn,
 )
+# CSV with named, inferred columns; CSV records in map functions.
+from inputpipe.readers import decode_csv, make_csv_dataset
 
 __all__ = [
     "AUTOTUNE",
@@ -93,4 +95,7 @@ __all__ = [
     "registered_file_systems",
     "unregister_file_system",
     "write_file",
+    # CSV with named, inferred columns; CSV records in map functions.
+    "decode_csv",
+    "make_csv_dataset",
 ]

@@ -24,6 +24,7 @@ A VarLenFeature comes out as TensorFlow's SparseTensor would, as a dict
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Callable, Sequence, Union, cast
 
 import numpy as np
@@ -41,7 +42,9 @@ __all__ = [
     "TFRecordWriter",
     "TextLineDataset",
     "VarLenFeature",
+    "decode_csv",
     "ignored_error_count",
+    "make_csv_dataset",
     "parse_example",
     "parse_example_fn",
     "parse_single_example",
@@ -172,32 +175,7 @@ class CsvDataset(Dataset):
                  exclude_cols: Sequence[int] | None = None, index: bool = False,
                  index_sidecar: bool = False, max_record_bytes: int | None = None,
                  name: str | None = None) -> None:
-        dtypes: list[str] = []
-        defaults: list[Any] = []
-        for i, spec in enumerate(record_defaults):
-            if isinstance(spec, (list, tuple)):
-                if len(spec) == 0:
-                    raise ValueError(f"CsvDataset: record_defaults[{i}] is empty: give a dtype "
-                                     "for a required column")
-                spec = spec[0]
-            if _is_dtype(spec):
-                dtypes.append(_dtype_name(spec, f"CsvDataset: record_defaults[{i}]"))
-                defaults.append(None)
-                continue
-            if isinstance(spec, (np.generic, np.ndarray)):  # np.float64 is also a float
-                dtype = _dtype_name(spec.dtype, f"CsvDataset: record_defaults[{i}]")
-            elif isinstance(spec, (str, bytes)):
-                dtype = "string"
-            elif isinstance(spec, bool):
-                raise ValueError(f"CsvDataset: record_defaults[{i}]: bool columns are not supported")
-            elif isinstance(spec, int):
-                dtype = "int32"
-            elif isinstance(spec, float):
-                dtype = "float32"
-            else:
-                dtype = _dtype_name(np.asarray(spec).dtype, f"CsvDataset: record_defaults[{i}]")
-            dtypes.append(dtype)
-            defaults.append(_numpy_value(spec, dtype))
+        dtypes, defaults = _csv_columns(record_defaults, "CsvDataset")
         opts = _options(compression_type, buffer_size, index, index_sidecar, max_record_bytes)
 
         def make(names, batch_size=0, drop_remainder=False):
@@ -340,3 +318,311 @@ def ignored_error_count(iterator: _core.Iterator) -> int:
     """How many errors the ignore_errors ops (Dataset.ignore_errors) of the iterator's pipeline
     have skipped (the count is part of the saved state)."""
     return _core.ignored_error_count(iterator)
+
+
+# ---------------------------------------------------------------------------------------------
+# make_csv_dataset and decode_csv: tf.data.experimental.make_csv_dataset and tf.io.decode_csv.
+#
+#     ds = inputpipe.make_csv_dataset("data/*.csv", batch_size=32, label_name="y",
+#                                     num_epochs=1, shuffle_seed=7)
+#     features, labels = next(iter(ds))   # {"a": int32[32], "b": float32[32], ...}, int32[32]
+#     a, b = inputpipe.decode_csv(np.array([b"1,x", b"2,y"]), [0, ""])
+#
+# make_csv_dataset is a pipeline of the ops above (list_files, CsvDataset, shuffle, repeat,
+# batch, map), so it saves and restores exactly as they do; it reads only the header lines and
+# the first rows (type inference) when it is built.
+
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INFERRED = ("int32", "int64", "float32", "float64", "string")
+
+
+def _value_type(text):
+    """The narrowest of _INFERRED that holds `text` (TensorFlow's order; an "inf" or "nan" is a
+    string there too, as TensorFlow's check `value < dtype.max` is false for them)."""
+    if _INT_RE.fullmatch(text):
+        value = int(text)
+        if -2**31 <= value < 2**31:
+            return 0
+        if -2**63 <= value < 2**63:
+            return 1
+    if _FLOAT_RE.fullmatch(text):
+        value = float(text)
+        if abs(value) <= float(np.finfo(np.float32).max):
+            return 2
+        if abs(value) < float("inf"):
+            return 3
+    return 4
+
+
+def _split_record(record, field_delim, use_quote_delim, what):
+    """The fields of one CSV record with CsvDataset's dialect ("" in a quoted field is a quote);
+    a stray quote is a ValueError naming `what` (the record)."""
+    fields: list[str] = []
+    i, n = 0, len(record)
+    while True:
+        if use_quote_delim and i < n and record[i] == '"':
+            j, field = i + 1, []
+            while True:
+                k = record.find('"', j)
+                if k < 0:
+                    raise ValueError(f"{what}: a quoted field has no closing quote")
+                field.append(record[j:k])
+                if record.startswith('"', k + 1):
+                    field.append('"')
+                    j = k + 2
+                    continue
+                i = k + 1
+                break
+            fields.append("".join(field))
+            if i < n and record[i] != field_delim:
+                raise ValueError(f"{what}: a quote inside a quoted field must be doubled")
+        else:
+            k = record.find(field_delim, i)
+            k = n if k < 0 else k
+            field_text = record[i:k]
+            if use_quote_delim and '"' in field_text:
+                raise ValueError(f"{what}: an unquoted field has a quote in it: {field_text!r}")
+            fields.append(field_text)
+            i = k
+        if i >= n:
+            return fields
+        i += 1  # past the delimiter
+        if i == n:
+            fields.append("")
+            return fields
+
+
+def _first_line(name, compression_type):
+    lines = TextLineDataset([name], compression_type=compression_type).take(1)
+    for line in lines.as_numpy_iterator():
+        return bytes(line).decode("utf-8", "replace")
+    return None
+
+
+def _column_index(column, names, what):
+    if isinstance(column, (int, np.integer)) and not isinstance(column, bool):
+        if not 0 <= int(column) < len(names):
+            raise ValueError(f"{what}: column index {column} is out of range (the files have "
+                             f"{len(names)} columns)")
+        return int(column)
+    if column not in names:
+        raise ValueError(f"{what}: column {column!r} is not one of the columns {names}")
+    return names.index(column)
+
+
+def make_csv_dataset(file_pattern: Paths, batch_size: int,
+                     column_names: Sequence[str] | None = None,
+                     column_defaults: Sequence[Any] | None = None,
+                     label_name: str | None = None,
+                     select_columns: Sequence[str | int] | None = None,
+                     field_delim: str = ",", use_quote_delim: bool = True, na_value: str = "",
+                     header: bool = True, num_epochs: int | None = None, shuffle: bool = True,
+                     shuffle_buffer_size: int = 10000, shuffle_seed: int | None = None,
+                     num_rows_for_inference: int = 100, compression_type: str | None = None,
+                     ignore_errors: bool = False) -> Dataset:
+    """Batches of CSV rows as dicts of named columns (tf.data.experimental.make_csv_dataset).
+
+    Each element is ({name: column batch}, label batch) with label_name, else the dict; the
+    batches are numpy arrays of batch_size rows (the last one smaller when num_epochs is given;
+    num_epochs=None repeats forever and drops no row, as TensorFlow's drop_remainder does then).
+
+    column_names: default, the first file's header (header=True is then required). Every file's
+      header must be the same line: another one is a ValueError naming the file (line 1).
+    column_defaults: as CsvDataset's record_defaults, one per selected column; default, types
+      inferred from the first num_rows_for_inference rows (all files, in name order) as
+      TensorFlow does: int32, else int64, else float32, else float64, else string (the
+      narrowest that holds every non-empty value; "nan" and "inf" are strings); a column with
+      no value is a string; the default of an inferred column is 0 or "".
+    select_columns: names or indices of the columns to keep (in file order, as TensorFlow).
+    shuffle: the file order and the rows (a shuffle buffer of shuffle_buffer_size) are shuffled
+      with shuffle_seed, again every epoch; shuffle_seed=None draws a new order for each
+      iterator. A bad value is an inputpipe.DataLossError naming the file and line, or a
+      skipped row with ignore_errors=True.
+
+    Not TensorFlow's: no prefetch at the end (add .prefetch()), files are read one after the
+    other (num_parallel_reads and sloppy are not taken), headers are checked across files.
+    Unshuffled and with num_epochs=1 the batches are parsed straight into columns (CsvDataset's
+    fused batch).
+    """
+    what = "make_csv_dataset"
+    if int(batch_size) <= 0:
+        raise ValueError(f"{what}: batch_size must be positive, got {batch_size}")
+    if num_epochs is not None and int(num_epochs) < 0:
+        raise ValueError(f"{what}: num_epochs must be None or >= 0, got {num_epochs}")
+    files = [os.fsdecode(bytes(f)) for f in
+             Dataset.list_files(file_pattern, shuffle=False).as_numpy_iterator()]
+    if not files:
+        raise ValueError(f"{what}: no file matches {file_pattern!r}")
+    if header:
+        first = _first_line(files[0], compression_type)
+        if first is None:
+            raise ValueError(f"{what}: {files[0]!r} is empty: it has no header line")
+        for name in files[1:]:
+            line = _first_line(name, compression_type)
+            if line != first:
+                raise ValueError(f"{what}: the header of {name!r} (line 1) is {line!r}, not "
+                                 f"{first!r} as in {files[0]!r}")
+        if column_names is None:
+            column_names = _split_record(first.rstrip("\r\n"), field_delim, use_quote_delim,
+                                         f"{what}: the header of {files[0]!r} (line 1)")
+    elif column_names is None:
+        raise ValueError(f"{what}: column_names are required with header=False")
+    column_names = [str(c) for c in column_names]
+    if len(set(column_names)) != len(column_names):
+        raise ValueError(f"{what}: column names must be unique, got {column_names}")
+    if select_columns is not None:
+        select = sorted({_column_index(c, column_names, what) for c in select_columns})
+    else:
+        select = list(range(len(column_names)))
+    names = [column_names[i] for i in select]
+    if label_name is not None and label_name not in names:
+        raise ValueError(f"{what}: label_name {label_name!r} is not one of the columns {names}")
+    csv_opts = dict(header=bool(header), field_delim=field_delim,
+                    use_quote_delim=bool(use_quote_delim), na_value=na_value,
+                    compression_type=compression_type)
+    select_cols = select if len(select) != len(column_names) else None
+    if column_defaults is None:
+        kinds = [-1] * len(select)
+        rows = CsvDataset(files, [""] * len(select), select_cols=select_cols, **csv_opts)
+        if ignore_errors:
+            rows = rows.ignore_errors()
+        for row in rows.take(int(num_rows_for_inference)).as_numpy_iterator():
+            for i, value in enumerate(row):
+                text = bytes(value).decode("utf-8", "replace")
+                if text:  # the empty field and na_value (read as "") say nothing of the type
+                    kinds[i] = max(kinds[i], _value_type(text))
+        dtypes = [_INFERRED[k] if k >= 0 else "string" for k in kinds]
+        column_defaults = [np.array(b"" if t == "string" else 0, dtype=object if t == "string"
+                                    else t) for t in dtypes]
+    elif len(column_defaults) != len(select):
+        raise ValueError(f"{what}: column_defaults has {len(column_defaults)} entries for "
+                         f"{len(select)} columns {names}")
+    if shuffle:
+        file_names = Dataset.from_tensor_slices(np.asarray(files, dtype=object))
+        file_names = file_names.shuffle(len(files), seed=shuffle_seed)
+        ds: Dataset = CsvDataset(file_names, column_defaults, select_cols=select_cols,
+                                 **csv_opts)
+    else:
+        ds = CsvDataset(files, column_defaults, select_cols=select_cols, **csv_opts)
+    if ignore_errors:
+        ds = ds.ignore_errors()
+    if shuffle:
+        ds = ds.shuffle(int(shuffle_buffer_size), seed=shuffle_seed)
+    if num_epochs != 1:
+        ds = ds.repeat(num_epochs)
+    ds = ds.batch(int(batch_size), drop_remainder=num_epochs is None)
+    keys = tuple(names)
+
+    def to_columns(*columns):
+        features = dict(zip(keys, columns))
+        if label_name is None:
+            return features
+        label = features.pop(label_name)
+        return features, label
+
+    return ds.map(to_columns, name=f"make_csv_dataset.to_columns({','.join(keys)})")
+
+
+_FLOAT_WORDS = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan",
+                "-nan"}
+
+
+def _csv_columns(record_defaults, what):
+    """(dtypes, defaults) of CsvDataset's record_defaults: a default None is a required column."""
+    dtypes: list[str] = []
+    defaults: list[Any] = []
+    for i, spec in enumerate(record_defaults):
+        if isinstance(spec, (list, tuple)):
+            if len(spec) == 0:
+                raise ValueError(f"{what}: record_defaults[{i}] is empty: give a dtype "
+                                 "for a required column")
+            spec = spec[0]
+        if _is_dtype(spec):
+            dtypes.append(_dtype_name(spec, f"{what}: record_defaults[{i}]"))
+            defaults.append(None)
+            continue
+        if isinstance(spec, (np.generic, np.ndarray)):  # np.float64 is also a float
+            dtype = _dtype_name(spec.dtype, f"{what}: record_defaults[{i}]")
+        elif isinstance(spec, (str, bytes)):
+            dtype = "string"
+        elif isinstance(spec, bool):
+            raise ValueError(f"{what}: record_defaults[{i}]: bool columns are not supported")
+        elif isinstance(spec, int):
+            dtype = "int32"
+        elif isinstance(spec, float):
+            dtype = "float32"
+        else:
+            dtype = _dtype_name(np.asarray(spec).dtype, f"{what}: record_defaults[{i}]")
+        dtypes.append(dtype)
+        defaults.append(_numpy_value(spec, dtype))
+    return dtypes, defaults
+
+
+def _convert_field(text, dtype, what):
+    if dtype == "string":
+        return text.encode("utf-8")
+    if dtype in ("int32", "int64"):
+        if _INT_RE.fullmatch(text):
+            value = int(text)
+            info = np.iinfo(dtype)
+            if info.min <= value <= info.max:
+                return value
+            raise ValueError(f"{what}: {text!r} is out of the range of {dtype}")
+        raise ValueError(f"{what}: {text!r} is not an integer ({dtype})")
+    if _FLOAT_RE.fullmatch(text) or text.lower() in _FLOAT_WORDS:
+        return float(text)
+    raise ValueError(f"{what}: {text!r} is not a number ({dtype})")
+
+
+def decode_csv(records: bytes | str | Sequence[Any] | np.ndarray, record_defaults: Sequence[Any],
+               field_delim: str = ",", use_quote_delim: bool = True, na_value: str = "",
+               select_cols: Sequence[int] | None = None) -> list[np.ndarray]:
+    """CSV records (a string or an array of them, any shape) to columns (tf.io.decode_csv).
+
+    Gives one numpy array per record_defaults entry, of records' shape (int32/int64/float32/
+    float64, or object arrays of bytes for strings). record_defaults and the dialect are
+    CsvDataset's; select_cols (increasing indices) picks the columns record_defaults are for.
+    A record with another number of fields, a bad value or a missing required field is a
+    ValueError naming the record (its index in the flattened records, and its text). Pure
+    Python: use it in a map function over text lines; CsvDataset reads files far faster.
+    """
+    what = "decode_csv"
+    dtypes, defaults = _csv_columns(record_defaults, what)
+    if not dtypes:
+        raise ValueError(f"{what}: record_defaults is empty")
+    if select_cols is not None:
+        select_cols = [int(c) for c in select_cols]
+        if len(select_cols) != len(dtypes):
+            raise ValueError(f"{what}: select_cols has {len(select_cols)} entries but "
+                             f"record_defaults {len(dtypes)}")
+        if any(b <= a for a, b in zip(select_cols, select_cols[1:])) or \
+                (select_cols and select_cols[0] < 0):
+            raise ValueError(f"{what}: select_cols must be increasing and non-negative, got "
+                             f"{select_cols}")
+    array = np.asarray(records, dtype=object)
+    flat = array.reshape(-1)
+    columns = [np.empty(flat.shape, dtype=object if t == "string" else t) for t in dtypes]
+    for r, record in enumerate(flat):
+        text = bytes(record).decode("utf-8") if isinstance(record, (bytes, bytearray, np.bytes_)) \
+            else str(record)
+        where = f"{what}: record {r} ({text[:80]!r})"
+        fields = _split_record(text, field_delim, use_quote_delim, where)
+        if select_cols is not None:
+            if len(fields) <= select_cols[-1]:
+                raise ValueError(f"{where}: has {len(fields)} fields, select_cols needs "
+                                 f"{select_cols[-1] + 1}")
+            fields = [fields[c] for c in select_cols]
+        elif len(fields) != len(dtypes):
+            raise ValueError(f"{where}: expected {len(dtypes)} fields but the record has "
+                             f"{len(fields)}")
+        for c, field in enumerate(fields):
+            if field == "" or (na_value and field == na_value):
+                if defaults[c] is None:
+                    raise ValueError(f"{where}: field {c} is required but missing")
+                default = defaults[c]
+                default = default.item() if isinstance(default, np.ndarray) else default
+                columns[c][r] = default.encode("utf-8") if isinstance(default, str) else default
+            else:
+                columns[c][r] = _convert_field(field, dtypes[c], f"{where}, field {c}")
+    return [c.reshape(array.shape) for c in columns]
