@@ -60,8 +60,8 @@ from inputpipe.readers import (
     parse_single_example,
     parse_single_example_fn,
 )
-# CSV with named, inferred columns; CSV records in map functions.
-from inputpipe.readers import decode_csv, make_csv_dataset
+# Parsing: CSV with named, inferred columns, CSV records in map functions, sequences.
+from inputpipe.readers import FixedLenSequenceFeature, decode_csv, make_csv_dataset
 
 __all__ = [
     "AUTOTUNE",
@@ -95,7 +95,8 @@ __all__ = [
     "registered_file_systems",
     "unregister_file_system",
     "write_file",
-    # CSV with named, inferred columns; CSV records in map functions.
+    # Parsing: CSV with named, inferred columns, CSV records in map functions, sequences.
+    "FixedLenSequenceFeature",
     "decode_csv",
     "make_csv_dataset",
 ]

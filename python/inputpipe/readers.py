@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence, Union, cast
 import numpy as np
 
 from inputpipe import _core
+
 from inputpipe._paths import filenames as _filenames
 from inputpipe._typing import DType, Features, Paths, StrPath
 from inputpipe.dataset import Dataset
@@ -37,6 +38,7 @@ from inputpipe.dataset import Dataset
 __all__ = [
     "CsvDataset",
     "FixedLenFeature",
+    "FixedLenSequenceFeature",
     "TFRecordDataset",
     "TFRecordOptions",
     "TFRecordWriter",
@@ -267,14 +269,39 @@ class VarLenFeature:
         return (key, "var", self.dtype, [], None)
 
 
+class FixedLenSequenceFeature:
+    """A sequence of steps of `shape` (tf.io.FixedLenSequenceFeature): the feature's values,
+    num_elements(shape) per step, parsed into [steps, *shape] ([batch, longest, *shape] by
+    parse_example, the shorter rows padded with default_value, a scalar, or 0 / "").
+    allow_missing=True: a missing feature is no step; else it is an error (TensorFlow refuses
+    allow_missing=False in parse_example; here it means the feature is required)."""
+
+    __slots__ = ("shape", "dtype", "allow_missing", "default_value")
+
+    def __init__(self, shape: int | list[int] | tuple[int, ...], dtype: DType,
+                 allow_missing: bool = False, default_value: Any = None) -> None:
+        self.shape = [int(shape)] if isinstance(shape, (int, np.integer)) else \
+            [int(d) for d in shape]
+        self.dtype = _dtype_name(dtype, "FixedLenSequenceFeature")
+        self.allow_missing = bool(allow_missing)
+        self.default_value = default_value
+
+    def _spec(self, key):
+        default = None if self.default_value is None else \
+            _numpy_value(self.default_value, self.dtype)
+        return (key, "seq_allow_missing" if self.allow_missing else "seq", self.dtype,
+                self.shape, default)
+
+
 def _features(features):
     if not isinstance(features, dict) or not features:
-        raise ValueError("features must be a non-empty dict of FixedLenFeature / VarLenFeature")
+        raise ValueError("features must be a non-empty dict of FixedLenFeature / VarLenFeature / "
+                         "FixedLenSequenceFeature")
     specs = []
     for key, feature in features.items():
-        if not isinstance(feature, (FixedLenFeature, VarLenFeature)):
-            raise ValueError(f"feature {key!r}: expected FixedLenFeature or VarLenFeature, got "
-                             f"{type(feature).__name__}")
+        if not isinstance(feature, (FixedLenFeature, VarLenFeature, FixedLenSequenceFeature)):
+            raise ValueError(f"feature {key!r}: expected FixedLenFeature, VarLenFeature or "
+                             f"FixedLenSequenceFeature, got {type(feature).__name__}")
         specs.append(feature._spec(str(key)))
     return specs
 
@@ -626,3 +653,151 @@ def decode_csv(records: bytes | str | Sequence[Any] | np.ndarray, record_default
             else:
                 columns[c][r] = _convert_field(field, dtypes[c], f"{where}, field {c}")
     return [c.reshape(array.shape) for c in columns]
+
+
+# ---------------------------------------------------------------------------------------------
+# tf.train.SequenceExample: parse_single_sequence_example and parse_sequence_example.
+#
+#     context, lists = inputpipe.parse_single_sequence_example(
+#         record, context_features={"id": inputpipe.FixedLenFeature([], "int64")},
+#         sequence_features={"tok": inputpipe.FixedLenSequenceFeature([], "int64")})
+#
+# The messages (tensorflow/core/example/example.proto, feature.proto):
+#   SequenceExample { Features context = 1; FeatureLists feature_lists = 2; }
+#   FeatureLists    { map<string, FeatureList> feature_list = 1; }   // key = 1, value = 2
+#   FeatureList     { repeated Feature feature = 1; }                // one Feature a step
+# Only this outer layer is read here; the values go through the C++ Example parser: the
+# context (a Features message) is an Example's one field, and the T steps of a feature list are
+# T one-feature Examples parsed as a batch, so a FixedLenSequenceFeature of shape S is
+# FixedLenFeature(S) over the steps ([T, *S]) and a VarLenFeature is sparse over (step, index).
+
+
+def _varint(data, i, what):
+    value = shift = 0
+    while True:
+        if i >= len(data) or shift > 63:
+            raise _core.DataLossError(f"{what}: truncated or bad varint")
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def _fields(data, what):
+    """(field number, bytes) of the length-delimited fields of a message; others skipped."""
+    i, n = 0, len(data)
+    while i < n:
+        tag, i = _varint(data, i, what)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _, i = _varint(data, i, what)
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        elif wire == 2:
+            size, i = _varint(data, i, what)
+            if i + size > n:
+                raise _core.DataLossError(f"{what}: a field runs past the record")
+            yield number, data[i:i + size]
+            i += size
+        else:
+            raise _core.DataLossError(f"{what}: bad wire type {wire}")
+        if i > n:
+            raise _core.DataLossError(f"{what}: truncated record")
+
+
+def _length_delimited(number, payload):
+    out = bytearray()
+    for value in (number << 3 | 2, len(payload)):
+        while value >= 0x80:
+            out.append(value & 0x7F | 0x80)
+            value >>= 7
+        out.append(value)
+    return bytes(out) + payload
+
+
+def _sequence_example(serialized, what):
+    """(context Features bytes, {key: [Feature bytes a step]}) of one SequenceExample."""
+    context = b""
+    lists: dict[str, list[bytes]] = {}
+    for number, payload in _fields(serialized, what):
+        if number == 1:
+            context += payload  # repeated message fields merge, as protobuf does
+        elif number == 2:
+            for entry_number, entry in _fields(payload, what):
+                if entry_number != 1:
+                    continue
+                key, steps = "", []
+                for k, v in _fields(entry, what):
+                    if k == 1:
+                        key = v.decode("utf-8", "replace")
+                    elif k == 2:
+                        steps = [f for n, f in _fields(v, what) if n == 1]
+                lists[key] = steps  # a key given twice keeps its last value
+    return context, lists
+
+
+def _split_sequence_features(context_features, sequence_features, what):
+    context = dict(context_features or {})
+    sequence = dict(sequence_features or {})
+    if not context and not sequence:
+        raise ValueError(f"{what}: give context_features or sequence_features")
+    for key, feature in sequence.items():
+        if not isinstance(feature, (FixedLenSequenceFeature, VarLenFeature)):
+            raise ValueError(f"{what}: sequence feature {key!r} must be a "
+                             f"FixedLenSequenceFeature or VarLenFeature, got "
+                             f"{type(feature).__name__}")
+    return context, sequence
+
+
+def _parse_feature_list(key, feature, steps, what):
+    if steps is None:
+        if isinstance(feature, FixedLenSequenceFeature) and not feature.allow_missing:
+            raise ValueError(f"{what}: feature list {key!r} is required but could not be found "
+                             "(allow_missing=False)")
+        steps = []
+    entry = (key, _length_delimited(1, key.encode()))
+    records = np.asarray([_length_delimited(1, _length_delimited(
+        1, entry[1] + _length_delimited(2, step))) for step in steps], dtype=object)
+    if isinstance(feature, VarLenFeature):
+        spec = (key, "var", feature.dtype, [], None)
+    else:
+        spec = (key, "fixed", feature.dtype, feature.shape, None)
+    if len(records) == 0:
+        dtype = object if feature.dtype == "string" else feature.dtype
+        if isinstance(feature, VarLenFeature):
+            return {"indices": np.zeros((0, 2), np.int64), "values": np.zeros((0,), dtype),
+                    "dense_shape": np.zeros((2,), np.int64)}
+        return np.zeros([0, *feature.shape], dtype=dtype)
+    try:
+        return _core.parse_example(records, [spec])[key]
+    except ValueError as e:
+        raise type(e)(f"{what}: feature list {key!r}: {e}") from None
+
+
+def parse_single_sequence_example(serialized: bytes | str | np.ndarray,
+                                  context_features: Features | None = None,
+                                  sequence_features: Features | None = None
+                                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One serialized tf.train.SequenceExample -> (context dict, feature lists dict)
+    (tf.io.parse_single_sequence_example).
+
+    context_features: FixedLenFeature / VarLenFeature, as parse_single_example's.
+    sequence_features: FixedLenSequenceFeature(shape) gives [steps, *shape] (every step has
+      num_elements(shape) values; a missing list is [0, *shape] with allow_missing=True, else
+      an error); VarLenFeature gives the sparse dict with indices (step, index).
+    """
+    what = "parse_single_sequence_example"
+    context_spec, sequence_spec = _split_sequence_features(context_features, sequence_features,
+                                                           what)
+    record = _record_bytes(serialized)
+    context_bytes, lists = _sequence_example(record, what)
+    context: dict[str, Any] = {}
+    if context_spec:
+        context = parse_single_example(_length_delimited(1, context_bytes), context_spec)
+    sequences = {key: _parse_feature_list(key, feature, lists.get(key), what)
+                 for key, feature in sorted(sequence_spec.items())}
+    return context, sequences
