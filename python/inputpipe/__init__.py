@@ -61,7 +61,13 @@ from inputpipe.readers import (
     parse_single_example_fn,
 )
 # Parsing: CSV with named, inferred columns, CSV records in map functions, sequences.
-from inputpipe.readers import FixedLenSequenceFeature, decode_csv, make_csv_dataset
+from inputpipe.readers import (
+    FixedLenSequenceFeature,
+    decode_csv,
+    make_csv_dataset,
+    parse_sequence_example,
+    parse_single_sequence_example,
+)
 
 __all__ = [
     "AUTOTUNE",
@@ -99,4 +105,6 @@ __all__ = [
     "FixedLenSequenceFeature",
     "decode_csv",
     "make_csv_dataset",
+    "parse_sequence_example",
+    "parse_single_sequence_example",
 ]

@@ -49,8 +49,10 @@ __all__ = [
     "make_csv_dataset",
     "parse_example",
     "parse_example_fn",
+    "parse_sequence_example",
     "parse_single_example",
     "parse_single_example_fn",
+    "parse_single_sequence_example",
 ]
 
 # What the readers read: paths (a path, a list, a numpy array of them) or a Dataset of names.
@@ -774,8 +776,10 @@ def _parse_feature_list(key, feature, steps, what):
         return np.zeros([0, *feature.shape], dtype=dtype)
     try:
         return _core.parse_example(records, [spec])[key]
-    except ValueError as e:
-        raise type(e)(f"{what}: feature list {key!r}: {e}") from None
+    except ValueError as e:  # the steps were parsed as a batch: its record i is step i
+        message = re.sub(r"parse_example: record (\d+) of the batch, feature '[^']*'", r"step \1",
+                         str(e))
+        raise type(e)(f"{what}: feature list {key!r}, {message}") from None
 
 
 def parse_single_sequence_example(serialized: bytes | str | np.ndarray,
@@ -801,3 +805,60 @@ def parse_single_sequence_example(serialized: bytes | str | np.ndarray,
     sequences = {key: _parse_feature_list(key, feature, lists.get(key), what)
                  for key, feature in sorted(sequence_spec.items())}
     return context, sequences
+
+
+def parse_sequence_example(serialized: Sequence[bytes] | np.ndarray,
+                           context_features: Features | None = None,
+                           sequence_features: Features | None = None
+                           ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A batch of serialized SequenceExamples -> (context, feature lists, lengths)
+    (tf.io.parse_sequence_example).
+
+    The context is parse_example's. A FixedLenSequenceFeature gives [batch, longest, *shape],
+    the shorter sequences padded with its default_value (or 0 / ""), and lengths[key] its
+    int64[batch] numbers of steps; a VarLenFeature the sparse dict with indices (row, step,
+    index) and dense_shape [batch, longest steps, longest step].
+    """
+    what = "parse_sequence_example"
+    context_spec, sequence_spec = _split_sequence_features(context_features, sequence_features,
+                                                           what)
+    records = [_record_bytes(s) for s in serialized]
+    contexts, parsed = [], []
+    for row, record in enumerate(records):
+        where = f"{what}: record {row} of the batch"
+        context_bytes, lists = _sequence_example(record, where)
+        contexts.append(_length_delimited(1, context_bytes))
+        parsed.append({key: _parse_feature_list(key, feature, lists.get(key), where)
+                       for key, feature in sequence_spec.items()})
+    context: dict[str, Any] = {}
+    if context_spec:
+        context = parse_example(np.asarray(contexts, dtype=object), context_spec)
+    sequences: dict[str, Any] = {}
+    lengths: dict[str, Any] = {}
+    for key, feature in sorted(sequence_spec.items()):
+        dtype = object if feature.dtype == "string" else feature.dtype
+        if isinstance(feature, VarLenFeature):
+            indices = [np.concatenate([np.full((len(p[key]["indices"]), 1), row, np.int64),
+                                       p[key]["indices"]], axis=1)
+                       for row, p in enumerate(parsed)]
+            longest = np.max([p[key]["dense_shape"] for p in parsed], axis=0, initial=0)
+            sequences[key] = {
+                "indices": np.concatenate(indices) if indices else np.zeros((0, 3), np.int64),
+                "values": np.concatenate([p[key]["values"] for p in parsed]) if parsed
+                else np.zeros((0,), dtype),
+                "dense_shape": np.array([len(parsed), *longest], np.int64)}
+            continue
+        steps = np.array([len(p[key]) for p in parsed], np.int64)
+        longest = int(steps.max(initial=0))
+        pad = feature.default_value
+        if pad is None:
+            pad = b"" if feature.dtype == "string" else 0
+        elif feature.dtype == "string" and isinstance(pad, str):
+            pad = pad.encode()
+        out = np.empty([len(parsed), longest, *feature.shape], dtype=dtype)
+        out[...] = pad
+        for row, p in enumerate(parsed):
+            out[row, :len(p[key])] = p[key]
+        sequences[key] = out
+        lengths[key] = steps
+    return context, sequences, lengths

@@ -211,3 +211,137 @@ def test_same_as_tensorflow(two_files):
     want = tf.io.decode_csv(records, [[tf.constant(7, tf.int64)], ["dflt"], [0.5]])
     for got, w in zip(inputpipe.decode_csv(records, defaults), want):
         assert got.tolist() == w.numpy().tolist()
+
+
+# ---- FixedLenSequenceFeature and SequenceExample ---------------------------------------------
+def _varint(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number, payload):
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _feature(values):
+    """A tf.train.Feature: ints -> Int64List (packed), floats -> FloatList, bytes -> BytesList
+    (None: an empty BytesList)."""
+    if values is None:
+        return _field(1, b"")
+    if values and isinstance(values[0], bytes):
+        return _field(1, b"".join(_field(1, v) for v in values))
+    if values and isinstance(values[0], float):
+        return _field(2, _field(1, np.asarray(values, "<f4").tobytes()))
+    return _field(3, _field(1, b"".join(_varint(v & (2**64 - 1)) for v in values)))
+
+
+def _features(features):
+    return b"".join(_field(1, _field(1, k.encode()) + _field(2, _feature(v)))
+                    for k, v in features.items())
+
+
+def _example(features):
+    return _field(1, _features(features))
+
+
+def _sequence_example(context, lists):
+    feature_lists = b"".join(
+        _field(1, _field(1, k.encode()) + _field(2, b"".join(_field(1, _feature(step))
+                                                             for step in steps)))
+        for k, steps in lists.items())
+    return _field(1, _features(context)) + _field(2, feature_lists)
+
+
+def test_fixed_len_sequence_feature_in_examples():
+    features = {"pts": inputpipe.FixedLenSequenceFeature([2], "float32", allow_missing=True),
+                "w": inputpipe.FixedLenSequenceFeature([], "string", allow_missing=True,
+                                                       default_value="pad")}
+    one = _example({"pts": [1.0, 2.0, 3.0, 4.0], "w": [b"a"]})
+    single = inputpipe.parse_single_example(one, features)
+    assert single["pts"].tolist() == [[1, 2], [3, 4]] and single["w"].tolist() == [b"a"]
+    batch = inputpipe.parse_example([_example({}), one], features)
+    assert batch["pts"].shape == (2, 2, 2) and batch["pts"].dtype == np.float32
+    assert batch["pts"].tolist() == [[[0, 0], [0, 0]], [[1, 2], [3, 4]]]
+    assert batch["w"].tolist() == [[b"pad"], [b"a"]]
+    with pytest.raises(ValueError, match="3 float32 values are not a whole number of steps"):
+        inputpipe.parse_example([_example({"pts": [1.0, 2.0, 3.0]})], features)
+    ds = inputpipe.Dataset.from_tensor_slices(np.asarray([one, _example({})], dtype=object))
+    parsed = list(ds.apply(inputpipe.parse_single_example_fn(features)))
+    assert [p["pts"].shape for p in parsed] == [(2, 2), (0, 2)]
+
+
+SEQ_CONTEXT = {"id": inputpipe.FixedLenFeature([], "int64"),
+               "lang": inputpipe.VarLenFeature("string")}
+SEQ_LISTS = {"tok": inputpipe.FixedLenSequenceFeature([], "int64", allow_missing=True),
+             "emb": inputpipe.FixedLenSequenceFeature([2], "float32", allow_missing=True),
+             "tags": inputpipe.VarLenFeature("string")}
+
+
+def _seq_records():
+    return [_sequence_example({"id": [7], "lang": [b"en"]},
+                              {"tok": [[3], [1], [4]], "emb": [[0.5, 1.5]],
+                               "tags": [[b"a"], None, [b"b", b"c"]]}),
+            _sequence_example({"id": [8]}, {"tok": [[9]]})]
+
+
+def test_parse_single_sequence_example():
+    context, lists = inputpipe.parse_single_sequence_example(_seq_records()[0], SEQ_CONTEXT,
+                                                             SEQ_LISTS)
+    assert int(context["id"]) == 7 and context["lang"]["values"].tolist() == [b"en"]
+    assert lists["tok"].dtype == np.int64 and lists["tok"].tolist() == [3, 1, 4]
+    assert lists["emb"].tolist() == [[0.5, 1.5]]
+    assert lists["tags"]["indices"].tolist() == [[0, 0], [2, 0], [2, 1]]
+    assert lists["tags"]["values"].tolist() == [b"a", b"b", b"c"]
+    assert lists["tags"]["dense_shape"].tolist() == [3, 2]
+    _, missing = inputpipe.parse_single_sequence_example(_seq_records()[1], None, SEQ_LISTS)
+    assert missing["emb"].shape == (0, 2) and missing["tags"]["dense_shape"].tolist() == [0, 0]
+    with pytest.raises(ValueError, match="feature list 'emb' is required"):
+        inputpipe.parse_single_sequence_example(
+            _seq_records()[1], None, {"emb": inputpipe.FixedLenSequenceFeature([2], "float32")})
+    with pytest.raises(ValueError, match=r"feature list 'emb', step 0: expected 2 float32"):
+        inputpipe.parse_single_sequence_example(
+            _sequence_example({}, {"emb": [[1.0]]}), None, SEQ_LISTS)
+
+
+def test_parse_sequence_example_batch():
+    context, lists, lengths = inputpipe.parse_sequence_example(_seq_records(), SEQ_CONTEXT,
+                                                               SEQ_LISTS)
+    assert context["id"].tolist() == [7, 8]
+    assert lists["tok"].tolist() == [[3, 1, 4], [9, 0, 0]]
+    assert lengths["tok"].tolist() == [3, 1] and lengths["emb"].tolist() == [1, 0]
+    assert lists["emb"].shape == (2, 1, 2)
+    assert lists["tags"]["indices"].tolist() == [[0, 0, 0], [0, 2, 0], [0, 2, 1]]
+    assert lists["tags"]["dense_shape"].tolist() == [2, 3, 2]
+
+
+def test_sequence_examples_same_as_tensorflow():
+    tf = pytest.importorskip("tensorflow")
+    records = _seq_records()
+    tf_context = {"id": tf.io.FixedLenFeature([], tf.int64),
+                  "lang": tf.io.VarLenFeature(tf.string)}
+    tf_lists = {"tok": tf.io.FixedLenSequenceFeature([], tf.int64, allow_missing=True),
+                "emb": tf.io.FixedLenSequenceFeature([2], tf.float32, allow_missing=True),
+                "tags": tf.io.VarLenFeature(tf.string)}
+    tc, tl, tn = tf.io.parse_sequence_example(records, tf_context, tf_lists)
+    oc, ol, on = inputpipe.parse_sequence_example(records, SEQ_CONTEXT, SEQ_LISTS)
+    assert oc["id"].tolist() == tc["id"].numpy().tolist()
+    for key in ("tok", "emb"):
+        assert ol[key].tolist() == tl[key].numpy().tolist(), key
+        assert on[key].tolist() == tn[key].numpy().tolist(), key
+    assert ol["tags"]["indices"].tolist() == tl["tags"].indices.numpy().tolist()
+    assert ol["tags"]["values"].tolist() == tl["tags"].values.numpy().tolist()
+    assert ol["tags"]["dense_shape"].tolist() == tl["tags"].dense_shape.numpy().tolist()
+    sc, sl = tf.io.parse_single_sequence_example(records[0], tf_context, tf_lists)
+    oc1, ol1 = inputpipe.parse_single_sequence_example(records[0], SEQ_CONTEXT, SEQ_LISTS)
+    assert ol1["emb"].tolist() == sl["emb"].numpy().tolist()
+    assert ol1["tags"]["indices"].tolist() == sl["tags"].indices.numpy().tolist()
+    ex = tf.train.Example.FromString(_example({"pts": [1.0, 2.0, 3.0, 4.0]}))
+    want = tf.io.parse_example([ex.SerializeToString(), _example({})], {
+        "pts": tf.io.FixedLenSequenceFeature([2], tf.float32, allow_missing=True)})
+    got = inputpipe.parse_example([ex.SerializeToString(), _example({})], {
+        "pts": inputpipe.FixedLenSequenceFeature([2], "float32", allow_missing=True)})
+    assert got["pts"].tolist() == want["pts"].numpy().tolist()
