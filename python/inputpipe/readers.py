@@ -376,10 +376,10 @@ def _value_type(text):
         if -2**63 <= value < 2**63:
             return 1
     if _FLOAT_RE.fullmatch(text):
-        value = float(text)
-        if abs(value) <= float(np.finfo(np.float32).max):
+        number = abs(float(text))
+        if number <= float(np.finfo(np.float32).max):
             return 2
-        if abs(value) < float("inf"):
+        if number < float("inf"):
             return 3
     return 4
 
@@ -507,9 +507,9 @@ def make_csv_dataset(file_pattern: Paths, batch_size: int,
     names = [column_names[i] for i in select]
     if label_name is not None and label_name not in names:
         raise ValueError(f"{what}: label_name {label_name!r} is not one of the columns {names}")
-    csv_opts = dict(header=bool(header), field_delim=field_delim,
-                    use_quote_delim=bool(use_quote_delim), na_value=na_value,
-                    compression_type=compression_type)
+    csv_opts: dict[str, Any] = dict(header=bool(header), field_delim=field_delim,
+                                    use_quote_delim=bool(use_quote_delim), na_value=na_value,
+                                    compression_type=compression_type)
     select_cols = select if len(select) != len(column_names) else None
     if column_defaults is None:
         kinds = [-1] * len(select)
@@ -761,9 +761,10 @@ def _parse_feature_list(key, feature, steps, what):
             raise ValueError(f"{what}: feature list {key!r} is required but could not be found "
                              "(allow_missing=False)")
         steps = []
-    entry = (key, _length_delimited(1, key.encode()))
+    key_field = _length_delimited(1, key.encode())
     records = np.asarray([_length_delimited(1, _length_delimited(
-        1, entry[1] + _length_delimited(2, step))) for step in steps], dtype=object)
+        1, key_field + _length_delimited(2, step))) for step in steps], dtype=object)
+    spec: tuple[Any, ...]
     if isinstance(feature, VarLenFeature):
         spec = (key, "var", feature.dtype, [], None)
     else:
@@ -775,7 +776,7 @@ def _parse_feature_list(key, feature, steps, what):
                     "dense_shape": np.zeros((2,), np.int64)}
         return np.zeros([0, *feature.shape], dtype=dtype)
     try:
-        return _core.parse_example(records, [spec])[key]
+        return cast("dict[str, Any]", _core.parse_example(records, [spec]))[key]
     except ValueError as e:  # the steps were parsed as a batch: its record i is step i
         message = re.sub(r"parse_example: record (\d+) of the batch, feature '[^']*'", r"step \1",
                          str(e))

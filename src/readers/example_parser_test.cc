@@ -222,7 +222,8 @@ TEST(ExampleTest, FixedLenSequenceFeaturePadsAndChecksSteps) {
 
   // A batch: [rows, longest, *shape], the shorter rows padded (0, or the default).
   Element batch = ParseExample(Tensor::FromStrings({none, one}, {2}), spec);
-  EXPECT_EQ(batch.at("pts").tensor(), Tensor::FromVector<float>({0, 0, 0, 0, 1, 2, 3, 4}, {2, 2, 2}));
+  EXPECT_EQ(batch.at("pts").tensor(),
+            Tensor::FromVector<float>({0, 0, 0, 0, 1, 2, 3, 4}, {2, 2, 2}));
   EXPECT_EQ(batch.at("w").tensor(), Tensor::FromStrings({"pad", "a"}, {2, 1}));
 
   // Not a whole number of steps; missing without allow_missing; a non-scalar padding.

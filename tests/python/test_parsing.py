@@ -171,7 +171,8 @@ def test_decode_csv_select_cols_and_delim():
 
 
 def test_decode_csv_errors_name_the_record():
-    with pytest.raises(ValueError, match=r"record 1 \('1'\): expected 2 fields but the record has 1"):
+    with pytest.raises(ValueError,
+                       match=r"record 1 \('1'\): expected 2 fields but the record has 1"):
         inputpipe.decode_csv([b"1,2", b"1"], [0, 0])
     with pytest.raises(ValueError, match=r"record 0 \(',2'\): field 0 is required"):
         inputpipe.decode_csv([b",2"], [np.int32, 0])
