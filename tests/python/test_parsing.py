@@ -121,6 +121,28 @@ def test_exact_resume_fused_batch_and_forever(tmp_path):
                         max_elements=30, max_state_bytes=4096)
 
 
+def shuffled_csv_pipeline():
+    """Module-level (a fresh process imports it): the files are written under a fixed name."""
+    import tempfile  # noqa: PLC0415
+
+    root = os.path.join(tempfile.gettempdir(), f"inputpipe-test-parsing-{os.getuid()}")
+    os.makedirs(root, exist_ok=True)
+    files = []
+    for f, text in enumerate(_rows()):
+        path = os.path.join(root, f"part-{f}.csv")
+        if not os.path.exists(path):
+            with open(path + ".tmp", "w") as out:
+                out.write(text)
+            os.replace(path + ".tmp", path)
+        files.append(path)
+    return inputpipe.make_csv_dataset(files, batch_size=4, num_epochs=2, shuffle_seed=5,
+                                      shuffle_buffer_size=6, label_name="id")
+
+
+def test_exact_resume_in_a_fresh_process():
+    assert_exact_resume(shuffled_csv_pipeline, max_state_bytes=4096, fresh_process=True)
+
+
 # ---- make_csv_dataset: errors ----------------------------------------------------------------
 def test_header_differs_between_files(tmp_path):
     a = _write(tmp_path, "a.csv", "x,y\n1,2\n")
