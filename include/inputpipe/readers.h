@@ -129,17 +129,27 @@ class TFRecordWriter {
 // A feature to parse: FixedLenFeature (a dense tensor of `shape`, filled from `default_value`
 // when the example lacks it; required when there is no default) or VarLenFeature (any number
 // of values, returned as a sparse tensor). dtype: int64, float32 or string.
+// FixedLenSequenceFeature (tf.io.FixedLenSequenceFeature): a sequence of steps of `shape`
+// (the values, num_elements(shape) per step), a tensor [steps, *shape], or [B, longest, *shape]
+// in a batch, padded with the scalar default_value (0 or "" without one); allow_missing: a
+// missing feature is a sequence of no step (else an error, and TensorFlow's parse_example
+// requires allow_missing).
 struct FeatureSpec {
-  enum class Kind : uint8_t { kFixedLen, kVarLen };
+  enum class Kind : uint8_t { kFixedLen, kVarLen, kFixedLenSequence };
   std::string key;
   Kind kind = Kind::kFixedLen;
   DType dtype = DType::kInt64;
-  Shape shape;                          // FixedLen only
-  std::optional<Tensor> default_value;  // FixedLen only: num_elements(shape) values or 1 (broadcast)
+  Shape shape;                          // FixedLen and FixedLenSequence (one step)
+  std::optional<Tensor> default_value;  // FixedLen: num_elements(shape) values or 1 (broadcast);
+                                        // FixedLenSequence: the padding, a scalar
+  bool allow_missing = false;           // FixedLenSequence only
 };
 FeatureSpec FixedLenFeature(std::string key, Shape shape, DType dtype,
                             std::optional<Tensor> default_value = std::nullopt);
 FeatureSpec VarLenFeature(std::string key, DType dtype);
+FeatureSpec FixedLenSequenceFeature(std::string key, Shape shape, DType dtype,
+                                    bool allow_missing = false,
+                                    std::optional<Tensor> default_value = std::nullopt);
 
 // A dict keyed by feature name, keys sorted. A FixedLen feature is a tensor of its shape; a
 // VarLen feature is what TensorFlow returns as a SparseTensor, here the dict

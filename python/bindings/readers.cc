@@ -28,7 +28,8 @@ ReaderOptions Options(std::string compression_type, int64_t buffer_size, bool in
   return options;
 }
 
-// (key, "fixed" | "var", dtype name, shape, default or None) from readers.py.
+// (key, "fixed" | "var" | "seq" | "seq_allow_missing", dtype name, shape, default or None) from
+// readers.py; "seq" is a FixedLenSequenceFeature.
 using PyFeature = std::tuple<std::string, std::string, std::string, std::vector<int64_t>, nb::object>;
 
 std::vector<FeatureSpec> Features(const std::vector<PyFeature>& features) {
@@ -47,6 +48,11 @@ std::vector<FeatureSpec> Features(const std::vector<PyFeature>& features) {
       }
       value = e.tensor();
     }
+    if (kind == "seq" || kind == "seq_allow_missing") {
+      out.push_back(FixedLenSequenceFeature(key, Shape(shape.begin(), shape.end()), dtype,
+                                            kind == "seq_allow_missing", value));
+      continue;
+    }
     out.push_back(FixedLenFeature(key, Shape(shape.begin(), shape.end()), dtype, value));
   }
   return out;
@@ -56,10 +62,12 @@ std::vector<FeatureSpec> Features(const std::vector<PyFeature>& features) {
 std::string FeaturesName(const std::vector<FeatureSpec>& features) {
   std::string name;
   for (const auto& f : features) {
-    name += (name.empty() ? "" : ",") + f.key + ":" +
-            (f.kind == FeatureSpec::Kind::kVarLen ? "var" : "fixed") + ":" +
-            std::string(DTypeName(f.dtype));
-    if (f.kind == FeatureSpec::Kind::kFixedLen) {
+    const char* kind = f.kind == FeatureSpec::Kind::kVarLen ? "var"
+                       : f.kind == FeatureSpec::Kind::kFixedLen
+                           ? "fixed"
+                           : (f.allow_missing ? "seq_allow_missing" : "seq");
+    name += (name.empty() ? "" : ",") + f.key + ":" + kind + ":" + std::string(DTypeName(f.dtype));
+    if (f.kind != FeatureSpec::Kind::kVarLen) {
       name += ShapeString(f.shape);
       if (f.default_value) name += "=" + ElementDigest(Element(*f.default_value)).substr(0, 8);
     }

@@ -62,6 +62,14 @@ from inputpipe.readers import (
     parse_single_example,
     parse_single_example_fn,
 )
+# Parsing: CSV with named, inferred columns, CSV records in map functions, sequences.
+from inputpipe.readers import (
+    FixedLenSequenceFeature,
+    decode_csv,
+    make_csv_dataset,
+    parse_sequence_example,
+    parse_single_sequence_example,
+)
 
 # Parquet and Arrow IPC (pyarrow, imported on first use), and random-access Python sources.
 from inputpipe.arrow import ArrowDataset, ParquetDataset, from_source
@@ -104,4 +112,10 @@ __all__ = [
     "from_source",
     "WorkerProcessError",
     "distributed",
+    # Parsing: CSV with named, inferred columns, CSV records in map functions, sequences.
+    "FixedLenSequenceFeature",
+    "decode_csv",
+    "make_csv_dataset",
+    "parse_sequence_example",
+    "parse_single_sequence_example",
 ]

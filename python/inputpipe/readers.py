@@ -24,11 +24,13 @@ A VarLenFeature comes out as TensorFlow's SparseTensor would, as a dict
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Callable, Sequence, Union, cast
 
 import numpy as np
 
 from inputpipe import _core
+
 from inputpipe._paths import filenames as _filenames
 from inputpipe._typing import DType, Features, Paths, StrPath
 from inputpipe.dataset import Dataset
@@ -36,16 +38,21 @@ from inputpipe.dataset import Dataset
 __all__ = [
     "CsvDataset",
     "FixedLenFeature",
+    "FixedLenSequenceFeature",
     "TFRecordDataset",
     "TFRecordOptions",
     "TFRecordWriter",
     "TextLineDataset",
     "VarLenFeature",
+    "decode_csv",
     "ignored_error_count",
+    "make_csv_dataset",
     "parse_example",
     "parse_example_fn",
+    "parse_sequence_example",
     "parse_single_example",
     "parse_single_example_fn",
+    "parse_single_sequence_example",
 ]
 
 # What the readers read: paths (a path, a list, a numpy array of them) or a Dataset of names.
@@ -172,32 +179,7 @@ class CsvDataset(Dataset):
                  exclude_cols: Sequence[int] | None = None, index: bool = False,
                  index_sidecar: bool = False, max_record_bytes: int | None = None,
                  name: str | None = None) -> None:
-        dtypes: list[str] = []
-        defaults: list[Any] = []
-        for i, spec in enumerate(record_defaults):
-            if isinstance(spec, (list, tuple)):
-                if len(spec) == 0:
-                    raise ValueError(f"CsvDataset: record_defaults[{i}] is empty: give a dtype "
-                                     "for a required column")
-                spec = spec[0]
-            if _is_dtype(spec):
-                dtypes.append(_dtype_name(spec, f"CsvDataset: record_defaults[{i}]"))
-                defaults.append(None)
-                continue
-            if isinstance(spec, (np.generic, np.ndarray)):  # np.float64 is also a float
-                dtype = _dtype_name(spec.dtype, f"CsvDataset: record_defaults[{i}]")
-            elif isinstance(spec, (str, bytes)):
-                dtype = "string"
-            elif isinstance(spec, bool):
-                raise ValueError(f"CsvDataset: record_defaults[{i}]: bool columns are not supported")
-            elif isinstance(spec, int):
-                dtype = "int32"
-            elif isinstance(spec, float):
-                dtype = "float32"
-            else:
-                dtype = _dtype_name(np.asarray(spec).dtype, f"CsvDataset: record_defaults[{i}]")
-            dtypes.append(dtype)
-            defaults.append(_numpy_value(spec, dtype))
+        dtypes, defaults = _csv_columns(record_defaults, "CsvDataset")
         opts = _options(compression_type, buffer_size, index, index_sidecar, max_record_bytes)
 
         def make(names, batch_size=0, drop_remainder=False):
@@ -289,14 +271,39 @@ class VarLenFeature:
         return (key, "var", self.dtype, [], None)
 
 
+class FixedLenSequenceFeature:
+    """A sequence of steps of `shape` (tf.io.FixedLenSequenceFeature): the feature's values,
+    num_elements(shape) per step, parsed into [steps, *shape] ([batch, longest, *shape] by
+    parse_example, the shorter rows padded with default_value, a scalar, or 0 / "").
+    allow_missing=True: a missing feature is no step; else it is an error (TensorFlow refuses
+    allow_missing=False in parse_example; here it means the feature is required)."""
+
+    __slots__ = ("shape", "dtype", "allow_missing", "default_value")
+
+    def __init__(self, shape: int | list[int] | tuple[int, ...], dtype: DType,
+                 allow_missing: bool = False, default_value: Any = None) -> None:
+        self.shape = [int(shape)] if isinstance(shape, (int, np.integer)) else \
+            [int(d) for d in shape]
+        self.dtype = _dtype_name(dtype, "FixedLenSequenceFeature")
+        self.allow_missing = bool(allow_missing)
+        self.default_value = default_value
+
+    def _spec(self, key):
+        default = None if self.default_value is None else \
+            _numpy_value(self.default_value, self.dtype)
+        return (key, "seq_allow_missing" if self.allow_missing else "seq", self.dtype,
+                self.shape, default)
+
+
 def _features(features):
     if not isinstance(features, dict) or not features:
-        raise ValueError("features must be a non-empty dict of FixedLenFeature / VarLenFeature")
+        raise ValueError("features must be a non-empty dict of FixedLenFeature / VarLenFeature / "
+                         "FixedLenSequenceFeature")
     specs = []
     for key, feature in features.items():
-        if not isinstance(feature, (FixedLenFeature, VarLenFeature)):
-            raise ValueError(f"feature {key!r}: expected FixedLenFeature or VarLenFeature, got "
-                             f"{type(feature).__name__}")
+        if not isinstance(feature, (FixedLenFeature, VarLenFeature, FixedLenSequenceFeature)):
+            raise ValueError(f"feature {key!r}: expected FixedLenFeature, VarLenFeature or "
+                             f"FixedLenSequenceFeature, got {type(feature).__name__}")
         specs.append(feature._spec(str(key)))
     return specs
 
@@ -340,3 +347,519 @@ def ignored_error_count(iterator: _core.Iterator) -> int:
     """How many errors the ignore_errors ops (Dataset.ignore_errors) of the iterator's pipeline
     have skipped (the count is part of the saved state)."""
     return _core.ignored_error_count(iterator)
+
+
+# ---------------------------------------------------------------------------------------------
+# make_csv_dataset and decode_csv: tf.data.experimental.make_csv_dataset and tf.io.decode_csv.
+#
+#     ds = inputpipe.make_csv_dataset("data/*.csv", batch_size=32, label_name="y",
+#                                     num_epochs=1, shuffle_seed=7)
+#     features, labels = next(iter(ds))   # {"a": int32[32], "b": float32[32], ...}, int32[32]
+#     a, b = inputpipe.decode_csv(np.array([b"1,x", b"2,y"]), [0, ""])
+#
+# make_csv_dataset is a pipeline of the ops above (list_files, CsvDataset, shuffle, repeat,
+# batch, map), so it saves and restores exactly as they do; it reads only the header lines and
+# the first rows (type inference) when it is built.
+
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INFERRED = ("int32", "int64", "float32", "float64", "string")
+
+
+def _value_type(text):
+    """The narrowest of _INFERRED that holds `text` (TensorFlow's order; an "inf" or "nan" is a
+    string there too, as TensorFlow's check `value < dtype.max` is false for them)."""
+    if _INT_RE.fullmatch(text):
+        value = int(text)
+        if -2**31 <= value < 2**31:
+            return 0
+        if -2**63 <= value < 2**63:
+            return 1
+    if _FLOAT_RE.fullmatch(text):
+        number = abs(float(text))
+        if number <= float(np.finfo(np.float32).max):
+            return 2
+        if number < float("inf"):
+            return 3
+    return 4
+
+
+def _split_record(record, field_delim, use_quote_delim, what):
+    """The fields of one CSV record with CsvDataset's dialect ("" in a quoted field is a quote);
+    a stray quote is a ValueError naming `what` (the record)."""
+    fields: list[str] = []
+    i, n = 0, len(record)
+    while True:
+        if use_quote_delim and i < n and record[i] == '"':
+            j, field = i + 1, []
+            while True:
+                k = record.find('"', j)
+                if k < 0:
+                    raise ValueError(f"{what}: a quoted field has no closing quote")
+                field.append(record[j:k])
+                if record.startswith('"', k + 1):
+                    field.append('"')
+                    j = k + 2
+                    continue
+                i = k + 1
+                break
+            fields.append("".join(field))
+            if i < n and record[i] != field_delim:
+                raise ValueError(f"{what}: a quote inside a quoted field must be doubled")
+        else:
+            k = record.find(field_delim, i)
+            k = n if k < 0 else k
+            field_text = record[i:k]
+            if use_quote_delim and '"' in field_text:
+                raise ValueError(f"{what}: an unquoted field has a quote in it: {field_text!r}")
+            fields.append(field_text)
+            i = k
+        if i >= n:
+            return fields
+        i += 1  # past the delimiter
+        if i == n:
+            fields.append("")
+            return fields
+
+
+def _first_line(name, compression_type):
+    lines = TextLineDataset([name], compression_type=compression_type).take(1)
+    for line in lines.as_numpy_iterator():
+        return bytes(line).decode("utf-8", "replace")
+    return None
+
+
+def _column_index(column, names, what):
+    if isinstance(column, (int, np.integer)) and not isinstance(column, bool):
+        if not 0 <= int(column) < len(names):
+            raise ValueError(f"{what}: column index {column} is out of range (the files have "
+                             f"{len(names)} columns)")
+        return int(column)
+    if column not in names:
+        raise ValueError(f"{what}: column {column!r} is not one of the columns {names}")
+    return names.index(column)
+
+
+def make_csv_dataset(file_pattern: Paths, batch_size: int,
+                     column_names: Sequence[str] | None = None,
+                     column_defaults: Sequence[Any] | None = None,
+                     label_name: str | None = None,
+                     select_columns: Sequence[str | int] | None = None,
+                     field_delim: str = ",", use_quote_delim: bool = True, na_value: str = "",
+                     header: bool = True, num_epochs: int | None = None, shuffle: bool = True,
+                     shuffle_buffer_size: int = 10000, shuffle_seed: int | None = None,
+                     num_rows_for_inference: int = 100, compression_type: str | None = None,
+                     ignore_errors: bool = False) -> Dataset:
+    """Batches of CSV rows as dicts of named columns (tf.data.experimental.make_csv_dataset).
+
+    Each element is ({name: column batch}, label batch) with label_name, else the dict; the
+    batches are numpy arrays of batch_size rows (the last one smaller when num_epochs is given;
+    num_epochs=None repeats forever and drops no row, as TensorFlow's drop_remainder does then).
+
+    column_names: default, the first file's header (header=True is then required). Every file's
+      header must be the same line: another one is a ValueError naming the file (line 1).
+    column_defaults: as CsvDataset's record_defaults, one per selected column; default, types
+      inferred from the first num_rows_for_inference rows (all files, in name order) as
+      TensorFlow does: int32, else int64, else float32, else float64, else string (the
+      narrowest that holds every non-empty value; "nan" and "inf" are strings); a column with
+      no value is a string; the default of an inferred column is 0 or "".
+    select_columns: names or indices of the columns to keep (in file order, as TensorFlow).
+    shuffle: the file order and the rows (a shuffle buffer of shuffle_buffer_size) are shuffled
+      with shuffle_seed, again every epoch; shuffle_seed=None draws a new order for each
+      iterator. A bad value is an inputpipe.DataLossError naming the file and line, or a
+      skipped row with ignore_errors=True.
+
+    Not TensorFlow's: no prefetch at the end (add .prefetch()), files are read one after the
+    other (num_parallel_reads and sloppy are not taken), headers are checked across files.
+    Unshuffled and with num_epochs=1 the batches are parsed straight into columns (CsvDataset's
+    fused batch).
+    """
+    what = "make_csv_dataset"
+    if int(batch_size) <= 0:
+        raise ValueError(f"{what}: batch_size must be positive, got {batch_size}")
+    if num_epochs is not None and int(num_epochs) < 0:
+        raise ValueError(f"{what}: num_epochs must be None or >= 0, got {num_epochs}")
+    files = [os.fsdecode(bytes(f)) for f in
+             Dataset.list_files(file_pattern, shuffle=False).as_numpy_iterator()]
+    if not files:
+        raise ValueError(f"{what}: no file matches {file_pattern!r}")
+    if header:
+        first = _first_line(files[0], compression_type)
+        if first is None:
+            raise ValueError(f"{what}: {files[0]!r} is empty: it has no header line")
+        for name in files[1:]:
+            line = _first_line(name, compression_type)
+            if line != first:
+                raise ValueError(f"{what}: the header of {name!r} (line 1) is {line!r}, not "
+                                 f"{first!r} as in {files[0]!r}")
+        if column_names is None:
+            column_names = _split_record(first.rstrip("\r\n"), field_delim, use_quote_delim,
+                                         f"{what}: the header of {files[0]!r} (line 1)")
+    elif column_names is None:
+        raise ValueError(f"{what}: column_names are required with header=False")
+    column_names = [str(c) for c in column_names]
+    if len(set(column_names)) != len(column_names):
+        raise ValueError(f"{what}: column names must be unique, got {column_names}")
+    if select_columns is not None:
+        select = sorted({_column_index(c, column_names, what) for c in select_columns})
+    else:
+        select = list(range(len(column_names)))
+    names = [column_names[i] for i in select]
+    if label_name is not None and label_name not in names:
+        raise ValueError(f"{what}: label_name {label_name!r} is not one of the columns {names}")
+    csv_opts: dict[str, Any] = dict(header=bool(header), field_delim=field_delim,
+                                    use_quote_delim=bool(use_quote_delim), na_value=na_value,
+                                    compression_type=compression_type)
+    select_cols = select if len(select) != len(column_names) else None
+    if column_defaults is None:
+        kinds = [-1] * len(select)
+        rows = CsvDataset(files, [""] * len(select), select_cols=select_cols, **csv_opts)
+        if ignore_errors:
+            rows = rows.ignore_errors()
+        for row in rows.take(int(num_rows_for_inference)).as_numpy_iterator():
+            for i, value in enumerate(row):
+                text = bytes(value).decode("utf-8", "replace")
+                if text:  # the empty field and na_value (read as "") say nothing of the type
+                    kinds[i] = max(kinds[i], _value_type(text))
+        dtypes = [_INFERRED[k] if k >= 0 else "string" for k in kinds]
+        column_defaults = [np.array(b"" if t == "string" else 0, dtype=object if t == "string"
+                                    else t) for t in dtypes]
+    elif len(column_defaults) != len(select):
+        raise ValueError(f"{what}: column_defaults has {len(column_defaults)} entries for "
+                         f"{len(select)} columns {names}")
+    if shuffle:
+        file_names = Dataset.from_tensor_slices(np.asarray(files, dtype=object))
+        file_names = file_names.shuffle(len(files), seed=shuffle_seed)
+        ds: Dataset = CsvDataset(file_names, column_defaults, select_cols=select_cols,
+                                 **csv_opts)
+    else:
+        ds = CsvDataset(files, column_defaults, select_cols=select_cols, **csv_opts)
+    if ignore_errors:
+        ds = ds.ignore_errors()
+    if shuffle:
+        ds = ds.shuffle(int(shuffle_buffer_size), seed=shuffle_seed)
+    if num_epochs != 1:
+        ds = ds.repeat(num_epochs)
+    ds = ds.batch(int(batch_size), drop_remainder=num_epochs is None)
+    keys = tuple(names)
+
+    def to_columns(*columns):
+        features = dict(zip(keys, columns))
+        if label_name is None:
+            return features
+        label = features.pop(label_name)
+        return features, label
+
+    return ds.map(to_columns, name=f"make_csv_dataset.to_columns({','.join(keys)})")
+
+
+_FLOAT_WORDS = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan",
+                "-nan"}
+
+
+def _csv_columns(record_defaults, what):
+    """(dtypes, defaults) of CsvDataset's record_defaults: a default None is a required column."""
+    dtypes: list[str] = []
+    defaults: list[Any] = []
+    for i, spec in enumerate(record_defaults):
+        if isinstance(spec, (list, tuple)):
+            if len(spec) == 0:
+                raise ValueError(f"{what}: record_defaults[{i}] is empty: give a dtype "
+                                 "for a required column")
+            spec = spec[0]
+        if _is_dtype(spec):
+            dtypes.append(_dtype_name(spec, f"{what}: record_defaults[{i}]"))
+            defaults.append(None)
+            continue
+        if isinstance(spec, (np.generic, np.ndarray)):  # np.float64 is also a float
+            dtype = _dtype_name(spec.dtype, f"{what}: record_defaults[{i}]")
+        elif isinstance(spec, (str, bytes)):
+            dtype = "string"
+        elif isinstance(spec, bool):
+            raise ValueError(f"{what}: record_defaults[{i}]: bool columns are not supported")
+        elif isinstance(spec, int):
+            dtype = "int32"
+        elif isinstance(spec, float):
+            dtype = "float32"
+        else:
+            dtype = _dtype_name(np.asarray(spec).dtype, f"{what}: record_defaults[{i}]")
+        dtypes.append(dtype)
+        defaults.append(_numpy_value(spec, dtype))
+    return dtypes, defaults
+
+
+def _convert_field(text, dtype, what):
+    if dtype == "string":
+        return text.encode("utf-8")
+    if dtype in ("int32", "int64"):
+        if _INT_RE.fullmatch(text):
+            value = int(text)
+            info = np.iinfo(dtype)
+            if info.min <= value <= info.max:
+                return value
+            raise ValueError(f"{what}: {text!r} is out of the range of {dtype}")
+        raise ValueError(f"{what}: {text!r} is not an integer ({dtype})")
+    if _FLOAT_RE.fullmatch(text) or text.lower() in _FLOAT_WORDS:
+        return float(text)
+    raise ValueError(f"{what}: {text!r} is not a number ({dtype})")
+
+
+def decode_csv(records: bytes | str | Sequence[Any] | np.ndarray, record_defaults: Sequence[Any],
+               field_delim: str = ",", use_quote_delim: bool = True, na_value: str = "",
+               select_cols: Sequence[int] | None = None) -> list[np.ndarray]:
+    """CSV records (a string or an array of them, any shape) to columns (tf.io.decode_csv).
+
+    Gives one numpy array per record_defaults entry, of records' shape (int32/int64/float32/
+    float64, or object arrays of bytes for strings). record_defaults and the dialect are
+    CsvDataset's; select_cols (increasing indices) picks the columns record_defaults are for.
+    A record with another number of fields, a bad value or a missing required field is a
+    ValueError naming the record (its index in the flattened records, and its text). Pure
+    Python: use it in a map function over text lines; CsvDataset reads files far faster.
+    """
+    what = "decode_csv"
+    dtypes, defaults = _csv_columns(record_defaults, what)
+    if not dtypes:
+        raise ValueError(f"{what}: record_defaults is empty")
+    if select_cols is not None:
+        select_cols = [int(c) for c in select_cols]
+        if len(select_cols) != len(dtypes):
+            raise ValueError(f"{what}: select_cols has {len(select_cols)} entries but "
+                             f"record_defaults {len(dtypes)}")
+        if any(b <= a for a, b in zip(select_cols, select_cols[1:])) or \
+                (select_cols and select_cols[0] < 0):
+            raise ValueError(f"{what}: select_cols must be increasing and non-negative, got "
+                             f"{select_cols}")
+    array = np.asarray(records, dtype=object)
+    flat = array.reshape(-1)
+    columns = [np.empty(flat.shape, dtype=object if t == "string" else t) for t in dtypes]
+    for r, record in enumerate(flat):
+        text = bytes(record).decode("utf-8") if isinstance(record, (bytes, bytearray, np.bytes_)) \
+            else str(record)
+        where = f"{what}: record {r} ({text[:80]!r})"
+        fields = _split_record(text, field_delim, use_quote_delim, where)
+        if select_cols is not None:
+            if len(fields) <= select_cols[-1]:
+                raise ValueError(f"{where}: has {len(fields)} fields, select_cols needs "
+                                 f"{select_cols[-1] + 1}")
+            fields = [fields[c] for c in select_cols]
+        elif len(fields) != len(dtypes):
+            raise ValueError(f"{where}: expected {len(dtypes)} fields but the record has "
+                             f"{len(fields)}")
+        for c, field in enumerate(fields):
+            if field == "" or (na_value and field == na_value):
+                if defaults[c] is None:
+                    raise ValueError(f"{where}: field {c} is required but missing")
+                default = defaults[c]
+                default = default.item() if isinstance(default, np.ndarray) else default
+                columns[c][r] = default.encode("utf-8") if isinstance(default, str) else default
+            else:
+                columns[c][r] = _convert_field(field, dtypes[c], f"{where}, field {c}")
+    return [c.reshape(array.shape) for c in columns]
+
+
+# ---------------------------------------------------------------------------------------------
+# tf.train.SequenceExample: parse_single_sequence_example and parse_sequence_example.
+#
+#     context, lists = inputpipe.parse_single_sequence_example(
+#         record, context_features={"id": inputpipe.FixedLenFeature([], "int64")},
+#         sequence_features={"tok": inputpipe.FixedLenSequenceFeature([], "int64")})
+#
+# The messages (tensorflow/core/example/example.proto, feature.proto):
+#   SequenceExample { Features context = 1; FeatureLists feature_lists = 2; }
+#   FeatureLists    { map<string, FeatureList> feature_list = 1; }   // key = 1, value = 2
+#   FeatureList     { repeated Feature feature = 1; }                // one Feature a step
+# Only this outer layer is read here; the values go through the C++ Example parser: the
+# context (a Features message) is an Example's one field, and the T steps of a feature list are
+# T one-feature Examples parsed as a batch, so a FixedLenSequenceFeature of shape S is
+# FixedLenFeature(S) over the steps ([T, *S]) and a VarLenFeature is sparse over (step, index).
+
+
+def _varint(data, i, what):
+    value = shift = 0
+    while True:
+        if i >= len(data) or shift > 63:
+            raise _core.DataLossError(f"{what}: truncated or bad varint")
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def _fields(data, what):
+    """(field number, bytes) of the length-delimited fields of a message; others skipped."""
+    i, n = 0, len(data)
+    while i < n:
+        tag, i = _varint(data, i, what)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _, i = _varint(data, i, what)
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        elif wire == 2:
+            size, i = _varint(data, i, what)
+            if i + size > n:
+                raise _core.DataLossError(f"{what}: a field runs past the record")
+            yield number, data[i:i + size]
+            i += size
+        else:
+            raise _core.DataLossError(f"{what}: bad wire type {wire}")
+        if i > n:
+            raise _core.DataLossError(f"{what}: truncated record")
+
+
+def _length_delimited(number, payload):
+    out = bytearray()
+    for value in (number << 3 | 2, len(payload)):
+        while value >= 0x80:
+            out.append(value & 0x7F | 0x80)
+            value >>= 7
+        out.append(value)
+    return bytes(out) + payload
+
+
+def _sequence_example(serialized, what):
+    """(context Features bytes, {key: [Feature bytes a step]}) of one SequenceExample."""
+    context = b""
+    lists: dict[str, list[bytes]] = {}
+    for number, payload in _fields(serialized, what):
+        if number == 1:
+            context += payload  # repeated message fields merge, as protobuf does
+        elif number == 2:
+            for entry_number, entry in _fields(payload, what):
+                if entry_number != 1:
+                    continue
+                key, steps = "", []
+                for k, v in _fields(entry, what):
+                    if k == 1:
+                        key = v.decode("utf-8", "replace")
+                    elif k == 2:
+                        steps = [f for n, f in _fields(v, what) if n == 1]
+                lists[key] = steps  # a key given twice keeps its last value
+    return context, lists
+
+
+def _split_sequence_features(context_features, sequence_features, what):
+    context = dict(context_features or {})
+    sequence = dict(sequence_features or {})
+    if not context and not sequence:
+        raise ValueError(f"{what}: give context_features or sequence_features")
+    for key, feature in sequence.items():
+        if not isinstance(feature, (FixedLenSequenceFeature, VarLenFeature)):
+            raise ValueError(f"{what}: sequence feature {key!r} must be a "
+                             f"FixedLenSequenceFeature or VarLenFeature, got "
+                             f"{type(feature).__name__}")
+    return context, sequence
+
+
+def _parse_feature_list(key, feature, steps, what):
+    if steps is None:
+        if isinstance(feature, FixedLenSequenceFeature) and not feature.allow_missing:
+            raise ValueError(f"{what}: feature list {key!r} is required but could not be found "
+                             "(allow_missing=False)")
+        steps = []
+    key_field = _length_delimited(1, key.encode())
+    records = np.asarray([_length_delimited(1, _length_delimited(
+        1, key_field + _length_delimited(2, step))) for step in steps], dtype=object)
+    spec: tuple[Any, ...]
+    if isinstance(feature, VarLenFeature):
+        spec = (key, "var", feature.dtype, [], None)
+    else:
+        spec = (key, "fixed", feature.dtype, feature.shape, None)
+    if len(records) == 0:
+        dtype = object if feature.dtype == "string" else feature.dtype
+        if isinstance(feature, VarLenFeature):
+            return {"indices": np.zeros((0, 2), np.int64), "values": np.zeros((0,), dtype),
+                    "dense_shape": np.zeros((2,), np.int64)}
+        return np.zeros([0, *feature.shape], dtype=dtype)
+    try:
+        return cast("dict[str, Any]", _core.parse_example(records, [spec]))[key]
+    except ValueError as e:  # the steps were parsed as a batch: its record i is step i
+        message = re.sub(r"parse_example: record (\d+) of the batch, feature '[^']*'", r"step \1",
+                         str(e))
+        raise type(e)(f"{what}: feature list {key!r}, {message}") from None
+
+
+def parse_single_sequence_example(serialized: bytes | str | np.ndarray,
+                                  context_features: Features | None = None,
+                                  sequence_features: Features | None = None
+                                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One serialized tf.train.SequenceExample -> (context dict, feature lists dict)
+    (tf.io.parse_single_sequence_example).
+
+    context_features: FixedLenFeature / VarLenFeature, as parse_single_example's.
+    sequence_features: FixedLenSequenceFeature(shape) gives [steps, *shape] (every step has
+      num_elements(shape) values; a missing list is [0, *shape] with allow_missing=True, else
+      an error); VarLenFeature gives the sparse dict with indices (step, index).
+    """
+    what = "parse_single_sequence_example"
+    context_spec, sequence_spec = _split_sequence_features(context_features, sequence_features,
+                                                           what)
+    record = _record_bytes(serialized)
+    context_bytes, lists = _sequence_example(record, what)
+    context: dict[str, Any] = {}
+    if context_spec:
+        context = parse_single_example(_length_delimited(1, context_bytes), context_spec)
+    sequences = {key: _parse_feature_list(key, feature, lists.get(key), what)
+                 for key, feature in sorted(sequence_spec.items())}
+    return context, sequences
+
+
+def parse_sequence_example(serialized: Sequence[bytes] | np.ndarray,
+                           context_features: Features | None = None,
+                           sequence_features: Features | None = None
+                           ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A batch of serialized SequenceExamples -> (context, feature lists, lengths)
+    (tf.io.parse_sequence_example).
+
+    The context is parse_example's. A FixedLenSequenceFeature gives [batch, longest, *shape],
+    the shorter sequences padded with its default_value (or 0 / ""), and lengths[key] its
+    int64[batch] numbers of steps; a VarLenFeature the sparse dict with indices (row, step,
+    index) and dense_shape [batch, longest steps, longest step].
+    """
+    what = "parse_sequence_example"
+    context_spec, sequence_spec = _split_sequence_features(context_features, sequence_features,
+                                                           what)
+    records = [_record_bytes(s) for s in serialized]
+    contexts, parsed = [], []
+    for row, record in enumerate(records):
+        where = f"{what}: record {row} of the batch"
+        context_bytes, lists = _sequence_example(record, where)
+        contexts.append(_length_delimited(1, context_bytes))
+        parsed.append({key: _parse_feature_list(key, feature, lists.get(key), where)
+                       for key, feature in sequence_spec.items()})
+    context: dict[str, Any] = {}
+    if context_spec:
+        context = parse_example(np.asarray(contexts, dtype=object), context_spec)
+    sequences: dict[str, Any] = {}
+    lengths: dict[str, Any] = {}
+    for key, feature in sorted(sequence_spec.items()):
+        dtype = object if feature.dtype == "string" else feature.dtype
+        if isinstance(feature, VarLenFeature):
+            indices = [np.concatenate([np.full((len(p[key]["indices"]), 1), row, np.int64),
+                                       p[key]["indices"]], axis=1)
+                       for row, p in enumerate(parsed)]
+            longest = np.max([p[key]["dense_shape"] for p in parsed], axis=0, initial=0)
+            sequences[key] = {
+                "indices": np.concatenate(indices) if indices else np.zeros((0, 3), np.int64),
+                "values": np.concatenate([p[key]["values"] for p in parsed]) if parsed
+                else np.zeros((0,), dtype),
+                "dense_shape": np.array([len(parsed), *longest], np.int64)}
+            continue
+        steps = np.array([len(p[key]) for p in parsed], np.int64)
+        longest = int(steps.max(initial=0))
+        pad = feature.default_value
+        if pad is None:
+            pad = b"" if feature.dtype == "string" else 0
+        elif feature.dtype == "string" and isinstance(pad, str):
+            pad = pad.encode()
+        out = np.empty([len(parsed), longest, *feature.shape], dtype=dtype)
+        out[...] = pad
+        for row, p in enumerate(parsed):
+            out[row, :len(p[key])] = p[key]
+        sequences[key] = out
+        lengths[key] = steps
+    return context, sequences, lengths

@@ -3,6 +3,8 @@
 // Values identical to TensorFlow's are checked in golden_test.cc.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "inputpipe/readers.h"
 #include "readers/example_parser.h"
 #include "readers/readers_test_util.h"
@@ -203,6 +205,48 @@ TEST(ExampleTest, ParseErrorsInATFRecordPipelineNameTheFileRecordAndOffset) {
                                    "CRC32C"}))
       << message;
   EXPECT_EQ(message.find("line"), std::string::npos) << message;
+}
+
+TEST(ExampleTest, FixedLenSequenceFeaturePadsAndChecksSteps) {
+  const std::vector<FeatureSpec> spec = {
+      FixedLenSequenceFeature("pts", {2}, DType::kFloat32, /*allow_missing=*/true),
+      FixedLenSequenceFeature("w", {}, DType::kString, true, Tensor::String("pad"))};
+  std::string one = Example({{"pts", {Kind::kFloat, EncodeFloatList({1, 2, 3, 4})}},
+                             {"w", {Kind::kBytes, EncodeBytesList({"a"})}}});
+  std::string none = Example({});
+  Element single = ParseSingleExample(one, spec);
+  EXPECT_EQ(single.at("pts").tensor(), Tensor::FromVector<float>({1, 2, 3, 4}, {2, 2}));
+  EXPECT_EQ(single.at("w").tensor(), Tensor::FromStrings({"a"}, {1}));
+  Element empty = ParseSingleExample(none, spec);
+  EXPECT_EQ(empty.at("pts").tensor(), Tensor::FromVector<float>({}, {0, 2}));
+
+  // A batch: [rows, longest, *shape], the shorter rows padded (0, or the default).
+  Element batch = ParseExample(Tensor::FromStrings({none, one}, {2}), spec);
+  EXPECT_EQ(batch.at("pts").tensor(),
+            Tensor::FromVector<float>({0, 0, 0, 0, 1, 2, 3, 4}, {2, 2, 2}));
+  EXPECT_EQ(batch.at("w").tensor(), Tensor::FromStrings({"pad", "a"}, {2, 1}));
+
+  // Not a whole number of steps; missing without allow_missing; a non-scalar padding.
+  auto error = [](const std::function<void()>& parse) -> std::string {
+    try {
+      parse();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  std::string odd = Example({{"pts", {Kind::kFloat, EncodeFloatList({1, 2, 3})}}});
+  EXPECT_TRUE(MessageHas(error([&] { ParseExample(Tensor::FromStrings({one, odd}, {2}), spec); }),
+                         {"record 1 of the batch, feature 'pts'", "3 float32 values",
+                          "not a whole number of steps of shape [2]"}));
+  EXPECT_TRUE(MessageHas(error([&] {
+                           ParseSingleExample(
+                               none, {FixedLenSequenceFeature("pts", {2}, DType::kFloat32)});
+                         }),
+                         {"feature 'pts' (float32) is required but could not be found"}));
+  EXPECT_THROW(FixedLenSequenceFeature("a", {}, DType::kInt64, true,
+                                       Tensor::FromVector<int64_t>({1, 2})),
+               InvalidArgumentError);
 }
 
 }  // namespace

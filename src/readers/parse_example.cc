@@ -42,9 +42,10 @@ struct Values {
   }
 };
 
-// Accumulates a VarLen feature over the rows of a batch.
+// Accumulates a VarLen or FixedLenSequence feature over the rows of a batch.
 struct SparseBuilder {
-  std::vector<int64_t> indices;  // (row, position) pairs, or positions for a single example
+  std::vector<int64_t> indices;  // VarLen: (row, position) pairs, or positions for a single
+                                 // example; FixedLenSequence: each row's number of steps
   Values values;
   std::vector<std::string> strings;
   int64_t longest = 0;
@@ -92,6 +93,8 @@ class ExampleParser {
         if (found != nullptr) Decode(*found, spec, single ? -1 : row, &values);
         if (spec.kind == FeatureSpec::Kind::kFixedLen) {
           FillDense(spec, row, single, found != nullptr, values, &dense[f]);
+        } else if (spec.kind == FeatureSpec::Kind::kFixedLenSequence) {
+          AppendSteps(spec, row, single, found != nullptr, values, &sparse[f]);
         } else {
           Append(spec, row, single, values, &sparse[f]);
         }
@@ -103,6 +106,8 @@ class ExampleParser {
       const FeatureSpec& spec = features_[f];
       if (spec.kind == FeatureSpec::Kind::kFixedLen) {
         out.emplace_back(spec.key, std::move(dense[f]));
+      } else if (spec.kind == FeatureSpec::Kind::kFixedLenSequence) {
+        out.emplace_back(spec.key, SequenceTensor(spec, single, &sparse[f]));
       } else {
         out.emplace_back(spec.key, SparseElement(spec, rows, single, &sparse[f]));
       }
@@ -191,6 +196,66 @@ class ExampleParser {
     }
   }
 
+  // A FixedLenSequence feature of one row: num_elements(shape) values a step.
+  void AppendSteps(const FeatureSpec& spec, int64_t row, bool single, bool present,
+                   const Values& values, SparseBuilder* b) const {
+    const int64_t where = single ? -1 : row;
+    if (!present && !spec.allow_missing) {
+      throw InvalidArgumentError(Where(spec, where) + " (" + std::string(DTypeName(spec.dtype)) +
+                                 ") is required but could not be found (allow_missing=False)");
+    }
+    const int64_t step = NumElements(spec.shape);
+    const int64_t n = static_cast<int64_t>(values.size(spec.dtype));
+    if (step == 0 ? n != 0 : n % step != 0) {
+      throw InvalidArgumentError(Where(spec, where) + ": " + std::to_string(n) + " " +
+                                 std::string(DTypeName(spec.dtype)) +
+                                 " values are not a whole number of steps of shape " +
+                                 ShapeString(spec.shape));
+    }
+    const int64_t steps = step == 0 ? 0 : n / step;
+    b->indices.push_back(steps);
+    b->longest = std::max(b->longest, steps);
+    if (spec.dtype == DType::kInt64) {
+      b->values.ints.insert(b->values.ints.end(), values.ints.begin(), values.ints.end());
+    } else if (spec.dtype == DType::kFloat32) {
+      b->values.floats.insert(b->values.floats.end(), values.floats.begin(), values.floats.end());
+    } else {
+      for (auto v : values.bytes) b->strings.emplace_back(v);
+    }
+  }
+
+  // [longest, *shape] (single) or [rows, longest, *shape], each row's steps then padding.
+  Tensor SequenceTensor(const FeatureSpec& spec, bool single, SparseBuilder* b) const {
+    const int64_t rows = static_cast<int64_t>(b->indices.size());
+    const int64_t step = NumElements(spec.shape);
+    Shape shape = spec.shape;
+    shape.insert(shape.begin(), b->longest);
+    if (!single) shape.insert(shape.begin(), rows);
+    Tensor out = Tensor::Allocate(spec.dtype, shape);
+    const int64_t row_size = b->longest * step;
+    const Tensor* pad = spec.default_value ? &*spec.default_value : nullptr;
+    int64_t from = 0;
+    for (int64_t row = 0; row < rows; ++row) {
+      const int64_t n = b->indices[row] * step;
+      const int64_t begin = row * row_size;
+      for (int64_t i = 0; i < row_size; ++i) {
+        const bool value = i < n;
+        if (spec.dtype == DType::kString) {
+          out.mutable_strings()[begin + i] =
+              value ? std::move(b->strings[from + i]) : pad ? pad->strings()[0] : std::string();
+        } else if (spec.dtype == DType::kInt64) {
+          out.mutable_data<int64_t>()[begin + i] =
+              value ? b->values.ints[from + i] : pad ? pad->data<int64_t>()[0] : 0;
+        } else {
+          out.mutable_data<float>()[begin + i] =
+              value ? b->values.floats[from + i] : pad ? pad->data<float>()[0] : 0.0f;
+        }
+      }
+      from += n;
+    }
+    return out;
+  }
+
   Element SparseElement(const FeatureSpec& spec, int64_t rows, bool single, SparseBuilder* b) const {
     const int64_t rank = single ? 1 : 2;
     const int64_t count = static_cast<int64_t>(b->indices.size()) / rank;
@@ -242,6 +307,26 @@ FeatureSpec FixedLenFeature(std::string key, Shape shape, DType dtype,
   }
   return FeatureSpec{std::move(key), FeatureSpec::Kind::kFixedLen, dtype, std::move(shape),
                      std::move(default_value)};
+}
+
+FeatureSpec FixedLenSequenceFeature(std::string key, Shape shape, DType dtype,
+                                    bool allow_missing, std::optional<Tensor> default_value) {
+  CheckDType(dtype, key);
+  for (int64_t d : shape) {
+    if (d < 0) {
+      throw InvalidArgumentError("FixedLenSequenceFeature '" + key + "': shape " +
+                                 ShapeString(shape) + " must be fully defined");
+    }
+  }
+  if (default_value && (default_value->dtype() != dtype || default_value->num_elements() != 1)) {
+    throw InvalidArgumentError("FixedLenSequenceFeature '" + key + "': default_value " +
+                               default_value->DebugString() + " is not a " +
+                               std::string(DTypeName(dtype)) + " scalar (the padding)");
+  }
+  FeatureSpec spec{std::move(key), FeatureSpec::Kind::kFixedLenSequence, dtype, std::move(shape),
+                   std::move(default_value)};
+  spec.allow_missing = allow_missing;
+  return spec;
 }
 
 FeatureSpec VarLenFeature(std::string key, DType dtype) {
