@@ -39,6 +39,7 @@ from inputpipe._core import (
 )
 from inputpipe.dataset import Dataset
 from inputpipe.generator import TensorSpec
+from inputpipe._spec import DatasetSpec
 from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint, resume_epoch
 from inputpipe.readers import (
     CsvDataset,
@@ -67,6 +68,7 @@ __all__ = [
     "Iterator",
     "PipelineMismatchError",
     "TensorSpec",
+    "DatasetSpec",
     "CsvDataset",
     "FixedLenFeature",
     "TextLineDataset",
