@@ -59,7 +59,7 @@ def test_element_spec_follows_each_ops_rule():
     assert Dataset.range(10).element_spec == TensorSpec((), np.dtype("int64"))
     assert Dataset.range(10).batch(4).element_spec == TensorSpec((None,), np.dtype("int64"))
     assert Dataset.range(10).batch(4, drop_remainder=True).element_spec.shape == (4,)
-    assert Dataset.range(10).filter(lambda x: x > 2).shuffle(seed=1).take(3).element_spec == \
+    assert Dataset.range(10).filter(lambda x: x > 2).shuffle(4, seed=1).take(3).element_spec == \
         TensorSpec((), np.dtype("int64"))
     assert Dataset.range(10).batch(2).unbatch().element_spec.shape == ()
     assert Dataset.range(10).enumerate().element_spec == (TensorSpec((), "int64"),
@@ -177,7 +177,7 @@ def test_reduce_matches_tf_data():
     with pytest.raises(ValueError, match="reduce.*infinite"):
         Dataset.counter().reduce(0, lambda s, x: s + x)
     with pytest.raises(ZeroDivisionError):  # the function's own error keeps its type
-        Dataset.range(3).reduce(0, lambda s, x: s // 0)
+        Dataset.range(3).reduce(0, lambda s, x: int(x) // 0)
 
 
 def test_get_single_element():
