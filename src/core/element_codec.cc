@@ -28,8 +28,8 @@ void Encode(const Element& e, std::string_view what, std::string* out) {
     if (t.is_string()) {
       for (const std::string& s : t.strings()) PutLengthPrefixed(out, s);
     } else {
-      PutLengthPrefixed(out, std::string_view(static_cast<const char*>(t.raw_data()),
-                                              t.byte_size()));
+      PutLengthPrefixed(out,
+                        std::string_view(static_cast<const char*>(t.raw_data()), t.byte_size()));
     }
     return;
   }
@@ -49,7 +49,8 @@ class Decoder {
     if (depth > kMaxDepth) Fail("nested deeper than " + std::to_string(kMaxDepth));
     const uint64_t kind = Varint();
     if (kind == kTensorKind) return DecodeTensor();
-    if (kind != kTupleKind && kind != kDictKind) Fail("unknown element kind " + std::to_string(kind));
+    if (kind != kTupleKind && kind != kDictKind)
+      Fail("unknown element kind " + std::to_string(kind));
     const uint64_t n = Varint();
     if (n > reader_.remaining()) Fail("a count of " + std::to_string(n) + " past the end");
     std::vector<Element> items;
@@ -90,7 +91,8 @@ class Decoder {
     }
     // Every value takes at least one byte (a string its length), so more values than the bytes
     // left is corrupt: nothing larger than the state is ever allocated.
-    if (count > reader_.remaining()) Fail("a shape of " + std::to_string(count) + " values past the end");
+    if (count > reader_.remaining())
+      Fail("a shape of " + std::to_string(count) + " values past the end");
     Tensor t = Tensor::Allocate(dtype, shape);
     if (dtype == DType::kString) {
       std::vector<std::string>& values = t.mutable_strings();

@@ -114,7 +114,7 @@ namespace {
 // The ops whose elements are their (first) input's elements, unchanged.
 bool PassesInputThrough(const std::string& op) {
   static const std::set<std::string> kOps = {
-      "take",  "skip",          "repeat", "shard",      "shuffle", "global_shuffle",
+      "take",     "skip",   "repeat",        "shard",  "shuffle",    "global_shuffle",
       "prefetch", "filter", "ignore_errors", "unique", "take_while", "cache"};
   return kOps.count(op) > 0;
 }

@@ -37,7 +37,8 @@ TEST(ElementSpecTest, StructuresFromTheInputs) {
   DatasetPtr vectors = Map(Range(0, 4), Vector3);  // no rule for map: its first element
   EXPECT_EQ(SpecOf(vectors), "float32[3]");
   EXPECT_EQ(SpecOf(Enumerate(vectors)), "(int64[], float32[3])");
-  EXPECT_EQ(SpecOf(Zip({Range(0, 3), Batch(vectors, 2)}, {"a", "b"})), "{a: int64[], b: float32[?, 3]}");
+  EXPECT_EQ(SpecOf(Zip({Range(0, 3), Batch(vectors, 2)}, {"a", "b"})),
+            "{a: int64[], b: float32[?, 3]}");
   EXPECT_EQ(SpecOf(Zip({Range(0, 3)})), "(int64[],)");
 }
 

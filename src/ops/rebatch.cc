@@ -18,8 +18,8 @@
 namespace inputpipe {
 
 namespace {
-constexpr char kPosition[] = "position";      // next row of the current input batch
-constexpr char kNextSize[] = "next_size";     // index into batch_sizes of the next batch
+constexpr char kPosition[] = "position";   // next row of the current input batch
+constexpr char kNextSize[] = "next_size";  // index into batch_sizes of the next batch
 
 class RebatchIterator;
 
@@ -42,8 +42,9 @@ class RebatchDataset : public OpDataset<RebatchDataset, RebatchIterator, Sequent
   // The input's spec with its first dimension replaced: the batch size where every batch has
   // it (drop_remainder and one size), else unknown.
   ElementSpec StaticElementSpec() const override {
-    const bool fixed = drop_remainder && std::all_of(batch_sizes.begin(), batch_sizes.end(),
-                                                     [&](int64_t s) { return s == batch_sizes[0]; });
+    const bool fixed =
+        drop_remainder && std::all_of(batch_sizes.begin(), batch_sizes.end(),
+                                      [&](int64_t s) { return s == batch_sizes[0]; });
     return SetFirstDim(ElementSpecOf(*input_), fixed ? batch_sizes[0] : kUnknownDim);
   }
 
@@ -72,9 +73,9 @@ Element ConcatRows(const std::vector<Element>& pieces) {
   std::vector<std::vector<Element>> leaves;
   for (const Element& piece : pieces) {
     if (!piece.SameStructure(pieces.front())) {
-      throw InvalidArgumentError("rebatch: input batches of different structures: " +
-                                 pieces.front().StructureString() + " and " +
-                                 piece.StructureString());
+      throw InvalidArgumentError(
+          "rebatch: input batches of different structures: " + pieces.front().StructureString() +
+          " and " + piece.StructureString());
     }
     leaves.push_back(piece.FlattenLeaves());
   }
@@ -148,8 +149,7 @@ DatasetPtr Rebatch(DatasetPtr input, std::vector<int64_t> batch_sizes, bool drop
   CheckInput(input, "rebatch");
   if (batch_sizes.empty()) throw InvalidArgumentError("rebatch: batch_size is empty");
   for (int64_t size : batch_sizes) CheckPositive(size, "rebatch", "batch_size");
-  return std::make_shared<RebatchDataset>(std::move(input), std::move(batch_sizes),
-                                          drop_remainder);
+  return std::make_shared<RebatchDataset>(std::move(input), std::move(batch_sizes), drop_remainder);
 }
 
 }  // namespace inputpipe

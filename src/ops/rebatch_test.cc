@@ -53,8 +53,11 @@ TEST(RebatchTest, ResumesExactlyInsideAnInputBatch) {
 
 TEST(RebatchTest, RejectsBadArguments) {
   ExpectInvalidArgument([] { Rebatch(Batch(Range(0, 4), 2), {}); }, {"rebatch", "batch_size"});
-  ExpectInvalidArgument([] { Rebatch(Batch(Range(0, 4), 2), {2, 0}); },
-                        {"rebatch", "batch_size", "positive"});
+  ExpectInvalidArgument(
+      [] {
+        Rebatch(Batch(Range(0, 4), 2), {2, 0});
+      },
+      {"rebatch", "batch_size", "positive"});
   ExpectInvalidArgument([] { Collect(Rebatch(Range(0, 4), {2})); }, {"rebatch"});  // scalars
 }
 

@@ -32,8 +32,7 @@ std::pair<Element, Element> CountAndLast(const Element& state, const Element& e)
 
 TEST(ScanTest, ResumesExactlyWithTheScanStateInTheSavedState) {
   ExpectExactResume(Scan(Range(0, 40), I64(0), RunningSum));
-  ExpectExactResume(Scan(Range(0, 40), Element::Tuple({I64(0), Tensor::String("")}),
-                         CountAndLast));
+  ExpectExactResume(Scan(Range(0, 40), Element::Tuple({I64(0), Tensor::String("")}), CountAndLast));
   // Under repeat, the scan restarts from its initial state every epoch.
   ExpectExactResume(Repeat(Scan(Range(0, 5), I64(100), RunningSum), 3));
 }
@@ -50,9 +49,8 @@ TEST(ScanTest, TheStateMustKeepItsStructureAndDtype) {
     return std::pair<Element, Element>(Element(Tensor::Scalar(1.5)), e);
   });
   ExpectInvalidArgument([&] { Collect(ds); }, {"scan", "float64[]", "int64[]"});
-  ExpectInvalidArgument(
-      [] { Scan(Range(0, 3), Element::FromDataset(Range(0, 2)), RunningSum); },
-      {"scan", "initial_state", "dataset"});
+  ExpectInvalidArgument([] { Scan(Range(0, 3), Element::FromDataset(Range(0, 2)), RunningSum); },
+                        {"scan", "initial_state", "dataset"});
 }
 
 TEST(ScanTest, ASavedStateOfAnotherStructureIsDataLoss) {
@@ -86,10 +84,11 @@ TEST(ElementCodecTest, RejectsCorruptBytes) {
 }
 
 TEST(ElementCodecTest, RoundTripsTensorsTuplesAndDicts) {
-  Element e = Element::Tuple(
-      {I64s({1, 2, 3}), Element::Dict({{"s", Element(Tensor::FromStrings({"a", "", "b\0c"}, {3}))},
-                                       {"f", Element(Tensor::FromVector<float>({}, {0, 2}))}}),
-       Element(Tensor::Scalar(true))});
+  Element e =
+      Element::Tuple({I64s({1, 2, 3}),
+                      Element::Dict({{"s", Element(Tensor::FromStrings({"a", "", "b\0c"}, {3}))},
+                                     {"f", Element(Tensor::FromVector<float>({}, {0, 2}))}}),
+                      Element(Tensor::Scalar(true))});
   EXPECT_TRUE(DecodeElement(EncodeElement(e, "t"), "t") == e);
 }
 

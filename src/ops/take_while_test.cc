@@ -27,9 +27,8 @@ TEST(TakeWhileTest, StopsReadingAnInfiniteInput) {
 }
 
 TEST(TakeWhileTest, ResumesExactly) {
-  ExpectExactResume(TakeWhile(Range(0, 30), [](const Element& e) {
-    return e.tensor().scalar<int64_t>() < 17;
-  }));
+  ExpectExactResume(
+      TakeWhile(Range(0, 30), [](const Element& e) { return e.tensor().scalar<int64_t>() < 17; }));
   ExpectExactResume(TakeWhile(Counter(), BelowFive));
 }
 
@@ -45,8 +44,7 @@ TEST(TakeWhileTest, AStateAfterTheEndStaysEnded) {
 }
 
 TEST(TakeWhileTest, RejectsAnEmptyPredicate) {
-  ExpectInvalidArgument([] { TakeWhile(Range(0, 3), PredicateFn()); },
-                        {"take_while", "predicate"});
+  ExpectInvalidArgument([] { TakeWhile(Range(0, 3), PredicateFn()); }, {"take_while", "predicate"});
 }
 
 }  // namespace
