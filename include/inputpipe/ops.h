@@ -209,6 +209,14 @@ DatasetPtr Scan(DatasetPtr input, Element initial_state, ScanFn fn, FunctionOpti
 // slices. Every size > 0. drop_remainder drops a last batch smaller than its size.
 DatasetPtr Rebatch(DatasetPtr input, std::vector<int64_t> batch_sizes, bool drop_remainder = false);
 
+// The input's elements, kept after the first complete pass and read back by later passes
+// (later iterators, the epochs of a repeat above it): in memory when filename is empty, else in
+// the file `filename`, written through the file-system seam under a temporary name and renamed
+// at the end of the pass, so a half-written cache is never read. A restore is exact in the
+// first pass and in later ones (src/ops/cache.cc says how). A cache file of another input
+// pipeline is a FailedPreconditionError.
+DatasetPtr Cache(DatasetPtr input, std::string filename = "");
+
 // fn(state, element) -> new state (same structure and dtypes as initial_state).
 using ReduceStateFn = std::function<Element(const Element& state, const Element& element)>;
 // Not ops but terminal reads, as in tf.data: each runs a fresh iterator of `input` to its end.

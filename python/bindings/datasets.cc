@@ -227,7 +227,7 @@ void RegisterTransformations(nb::module_& m) {
 }
 
 
-// ---- More of tf.data's API: element_spec, take_while, scan, rebatch, reduce,
+// ---- More of tf.data's API: element_spec, take_while, scan, rebatch, cache, reduce,
 // get_single_element (docs/api_ops.md). inputpipe.Dataset's methods of the same names.
 
 // A spec as plain Python, which python/inputpipe/_spec.py turns into TensorSpec / DatasetSpec:
@@ -322,6 +322,9 @@ void RegisterApiOps(nb::module_& m) {
                       bool drop_remainder) {
     return Wrap(Rebatch(h.dataset, std::move(batch_sizes), drop_remainder));
   }, "input"_a, "batch_sizes"_a, "drop_remainder"_a);
+  m.def("cache", [](const DatasetHandle& h, const std::string& filename) {
+    return Wrap(Cache(h.dataset, filename));
+  }, "input"_a, "filename"_a);
   m.def("reduce", [](const DatasetHandle& h, nb::handle initial_state, nb::object fn) {
     Element initial = ElementFromPython(initial_state, "reduce: initial_state");
     ReduceStateFn reduce_fn = [callable = PythonCallable(std::move(fn))](const Element& state,

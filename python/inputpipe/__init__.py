@@ -40,6 +40,7 @@ from inputpipe._core import (
 from inputpipe.dataset import Dataset
 from inputpipe.generator import TensorSpec
 from inputpipe._spec import DatasetSpec
+from inputpipe import experimental
 from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint, resume_epoch
 from inputpipe.readers import (
     CsvDataset,
@@ -69,6 +70,7 @@ __all__ = [
     "PipelineMismatchError",
     "TensorSpec",
     "DatasetSpec",
+    "experimental",
     "CsvDataset",
     "FixedLenFeature",
     "TextLineDataset",

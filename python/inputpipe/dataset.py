@@ -163,12 +163,15 @@ class Dataset:
         return Dataset(_core.counter(int(start), int(step)))
 
     @staticmethod
-    def from_generator(generator, output_signature=None, name=None):
-        """The values of `generator()` (a callable, as in tf.data); checkpointed through the
-        generator's get_state() / set_state() when it has them, else external state. See
-        inputpipe.generator."""
+    def from_generator(generator, output_types=None, output_shapes=None, args=None,
+                       output_signature=None, name=None):
+        """The values of `generator(*args)` (a callable, as in tf.data); checkpointed through
+        the generator's get_state() / set_state() when it has them, else external state.
+        output_signature, or tf.data's older output_types / output_shapes pair, convert and
+        check the values. See inputpipe.generator."""
         from inputpipe.generator import from_generator
-        return from_generator(generator, output_signature=output_signature, name=name)
+        return from_generator(generator, output_types=output_types, output_shapes=output_shapes,
+                              args=args, output_signature=output_signature, name=name)
 
     @staticmethod
     def list_files(file_pattern, shuffle=None, seed=None, name=None):
@@ -288,8 +291,19 @@ class Dataset:
             _deterministic(deterministic), bool(stateful),
             name=_function_name(name, "interleave")))
 
-    def batch(self, batch_size, drop_remainder=False, name=None):
-        """batch_size consecutive elements stacked (the last batch smaller unless dropped)."""
+    def batch(self, batch_size, drop_remainder=False, num_parallel_calls=None,
+              deterministic=None, name=None):
+        """batch_size consecutive elements stacked (the last batch smaller unless dropped).
+
+        num_parallel_calls and deterministic are accepted for tf.data's signature and change
+        nothing: a batch is stacked in the caller's thread, in order (stacking is a copy, which
+        threads would not speed up here; parallelise the map before it instead). Neither is part
+        of the pipeline's identity."""
+        if num_parallel_calls is not None:
+            n = operator.index(num_parallel_calls)
+            if n != AUTOTUNE and n <= 0:
+                raise ValueError(f"batch: num_parallel_calls must be positive or AUTOTUNE, "
+                                 f"got {n}")
         return Dataset(_core.batch(self._handle, int(batch_size), bool(drop_remainder)))
 
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
@@ -474,7 +488,7 @@ class Dataset:
         and counts them: inputpipe.ignored_error_count(iterator)."""
         return Dataset(_core.ignore_errors(self._handle, bool(log_warning)))
 
-    # ---- More of tf.data's API: element_spec, take_while, scan, rebatch, reduce,
+    # ---- More of tf.data's API: element_spec, take_while, scan, rebatch, cache, reduce,
     # get_single_element (docs/api_ops.md) -------------------------------------------------
 
     @property
@@ -526,6 +540,27 @@ class Dataset:
         else:
             sizes = [operator.index(batch_size)]
         return Dataset(_core.rebatch(self._handle, sizes, bool(drop_remainder)))
+
+    def cache(self, filename="", name=None):
+        """The elements, kept after the first complete pass and read back by later passes
+        (later iterators, the epochs of a repeat() after it) instead of the input: in memory
+        when filename is "" (the default), else in the file `filename` (any registered file
+        system: "memory://...", a Python one), which later runs of the same pipeline reuse.
+
+        The file is written under a temporary name ("<filename>.tmp-<id>") and renamed at the
+        end of the pass, so a pass that is interrupted never leaves a file that reads as
+        complete (an iterator dropped mid-way deletes its temporary file). Several iterators
+        before a cache is complete each read the input; the first to end its pass commits.
+        A cache file written by another pipeline is a RuntimeError (delete it).
+
+        Checkpoints hold the position in the pass, and the input's state while the pass
+        reads the input: a restore mid-way through the first pass goes on reading the input
+        (that pass then caches nothing: it lacks the elements before the restore, so the next
+        pass writes the cache); a restore in a later pass reads the cache at the position, or,
+        where the cache is gone (a memory cache, in a new process), reads the input again up to
+        it. Exact as long as the input is deterministic, which caching assumes (as tf.data)."""
+        import os
+        return Dataset(_core.cache(self._handle, os.fspath(filename)))
 
     def reduce(self, initial_state, reduce_func, name=None):
         """reduce_func(state, element) -> new_state over every element, from initial_state;

@@ -141,16 +141,64 @@ class _Adapter:
                                       f"{type(e).__name__}: {e}") from e
 
 
-def from_generator(generator, output_signature=None, name=None):
-    """The Dataset of `generator()`'s values; see the module docstring."""
+def _signature_from_types(output_types, output_shapes):
+    """tf.data's older pair (output_types, output_shapes: structures alike) as one signature."""
+    if isinstance(output_types, tuple):
+        shapes = output_shapes if output_shapes is not None else (None,) * len(output_types)
+        if not isinstance(shapes, tuple) or len(shapes) != len(output_types):
+            raise ValueError(f"from_generator: output_shapes {output_shapes!r} does not match "
+                             f"output_types {output_types!r}")
+        return tuple(_signature_from_types(t, s) for t, s in zip(output_types, shapes))
+    if isinstance(output_types, dict):
+        shapes = output_shapes if output_shapes is not None else {k: None for k in output_types}
+        if not isinstance(shapes, dict) or set(shapes) != set(output_types):
+            raise ValueError(f"from_generator: output_shapes {output_shapes!r} does not match "
+                             f"output_types {output_types!r}")
+        return {k: _signature_from_types(output_types[k], shapes[k]) for k in output_types}
+    if output_shapes is None:
+        return output_types  # a dtype alone: converted, any shape
+    shape = getattr(output_shapes, "as_list", lambda: output_shapes)()  # tf.TensorShape
+    return TensorSpec(None if shape is None else tuple(shape), output_types)
+
+
+def _args_digest(args):
+    import hashlib
+
+    from inputpipe._fingerprint import _feed_value
+    h = hashlib.sha256()
+    _feed_value(args, h)
+    return h.hexdigest()[:8]
+
+
+def from_generator(generator, output_types=None, output_shapes=None, args=None,
+                   output_signature=None, name=None):
+    """The Dataset of `generator(*args)`'s values; see the module docstring.
+
+    tf.data's argument order. output_signature, or the older pair output_types (a structure of
+    dtypes) and output_shapes (the same structure of shapes, None for any), give the values'
+    dtypes and shapes; give one or the other. args: a tuple of values passed to every call of
+    `generator` (as numpy values are, not as tensors); without name=, they are part of the
+    generator's identity (a digest of them in its name), so a state restores only into a
+    dataset of the same args."""
     if not callable(generator):
         raise TypeError("from_generator: `generator` must be a callable returning a generator "
                         "(like tf.data), e.g. `lambda: gen`; got "
                         f"{type(generator).__name__}")
-    name = name or callable_name(generator)
+    if output_types is not None:
+        if output_signature is not None:
+            raise TypeError("from_generator: give output_signature or output_types / "
+                            "output_shapes, not both")
+        output_signature = _signature_from_types(output_types, output_shapes)
+    elif output_shapes is not None:
+        raise TypeError("from_generator: output_shapes needs output_types")
+    args = () if args is None else tuple(args)
+    if name is None:
+        name = callable_name(generator)
+        if args:
+            name += f"[args={_args_digest(args)}]"
 
     def factory():
-        return _Adapter(generator(), output_signature, name)
+        return _Adapter(generator(*args), output_signature, name)
 
     from inputpipe.dataset import Dataset
     return Dataset._from_handle(_core.from_generator(factory, name))

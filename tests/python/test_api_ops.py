@@ -3,6 +3,8 @@ documented outputs (written out by hand, so the suite needs no TensorFlow), chec
 through the exactness harness (in a fresh process too), and, where TensorFlow is installed,
 the same calls compared with tf.data."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -167,6 +169,64 @@ def test_rebatch_resumes_exactly():
     assert_exact_resume(make_rebatch, fresh_process=True)
 
 
+# ---- cache ---------------------------------------------------------------------------------
+
+class Calls:
+    """A map function counting its calls: how often the input was read."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, x):
+        self.n += 1
+        return x
+
+
+def make_memory_cache():
+    return Dataset.range(10).cache().repeat(3)
+
+
+def make_file_cache():
+    return Dataset.range(10).cache(os.environ["INPUTPIPE_TEST_CACHE_FILE"]).repeat(2)
+
+
+def test_cache_in_memory_reads_the_input_once():
+    calls = Calls()
+    ds = Dataset.range(10).map(calls, name="calls").cache().repeat(3)
+    assert values(ds) == list(range(10)) * 3
+    assert values(ds) == list(range(10)) * 3
+    assert calls.n == 10
+
+
+def test_cache_file_is_committed_at_the_end_of_a_pass(tmp_path):
+    path = tmp_path / "cache"
+    calls = Calls()
+    it = iter(Dataset.range(10).map(calls, name="calls").cache(path))
+    for _ in range(5):
+        next(it)
+    assert not path.exists()  # half-written: a temporary name
+    assert [p.name.startswith("cache.tmp-") for p in tmp_path.iterdir()] == [True]
+    del it
+    assert list(tmp_path.iterdir()) == []
+    assert values(Dataset.range(10).map(calls, name="calls").cache(path)) == list(range(10))
+    assert path.exists()
+    calls.n = 0
+    # Another run of the same pipeline reads the file.
+    assert values(Dataset.range(10).map(calls, name="calls").cache(str(path)).repeat(2)) == \
+        list(range(10)) * 2
+    assert calls.n == 0
+    with pytest.raises(RuntimeError, match="another pipeline"):
+        list(Dataset.range(11).cache(path))
+
+
+def test_cache_resumes_exactly(tmp_path, monkeypatch):
+    # In a fresh process the memory cache is gone: a restore in a later pass reads the input
+    # again up to the position.
+    assert_exact_resume(make_memory_cache, fresh_process=True)
+    monkeypatch.setenv("INPUTPIPE_TEST_CACHE_FILE", str(tmp_path / "cache"))
+    assert_exact_resume(make_file_cache, fresh_process=True)
+
+
 # ---- reduce, get_single_element ------------------------------------------------------------
 
 def test_reduce_matches_tf_data():
@@ -217,3 +277,62 @@ def test_same_as_tensorflow():
         theirs_leaves = tf.nest.flatten(theirs.element_spec)
         assert [(tuple(s.shape), s.dtype.name) for s in ours_leaves] == \
             [(tuple(t.shape.as_list()), t.dtype.name) for t in theirs_leaves]
+
+
+# ---- Arguments tf.data has -----------------------------------------------------------------
+
+def test_batch_accepts_num_parallel_calls_and_deterministic():
+    plain = Dataset.range(10).batch(3)
+    threaded = Dataset.range(10).batch(3, num_parallel_calls=inputpipe.AUTOTUNE,
+                                       deterministic=False)
+    assert values(threaded) == values(plain)
+    assert repr(threaded) == repr(plain)  # not identity: a state restores into either
+    it = iter(plain)
+    next(it)
+    restored = iter(Dataset.range(10).batch(3, num_parallel_calls=2))
+    restored.restore(it.save())
+    assert values(restored) == [[3, 4, 5], [6, 7, 8], [9]]
+    with pytest.raises(ValueError, match="num_parallel_calls"):
+        Dataset.range(10).batch(3, num_parallel_calls=0)
+
+
+def pairs_up_to(n, scale):
+    for i in range(n):
+        yield i * scale, [i] * 2
+
+
+def test_from_generator_output_types_shapes_and_args():
+    ds = Dataset.from_generator(pairs_up_to, output_types=(np.int32, np.float32),
+                                output_shapes=((), (2,)), args=(3, 10))
+    out = list(ds)
+    assert [(int(a), b.tolist()) for a, b in out] == [(0, [0.0, 0.0]), (10, [1.0, 1.0]),
+                                                       (20, [2.0, 2.0])]
+    assert out[0][0].dtype == np.int32 and out[0][1].dtype == np.float32
+    assert ds.element_spec == (TensorSpec((), "int32"), TensorSpec((2,), "float32"))
+    # args are identity: a state of other args is another pipeline.
+    assert repr(ds) != repr(Dataset.from_generator(pairs_up_to, output_types=(np.int32,
+                                                   np.float32), args=(3, 11)))
+    with pytest.raises(ValueError, match="expected shape"):
+        list(Dataset.from_generator(pairs_up_to, output_types=(np.int32, np.float32),
+                                    output_shapes=((), (3,)), args=(3, 1)))
+    with pytest.raises(TypeError, match="not both"):
+        Dataset.from_generator(pairs_up_to, output_types=np.int64,
+                               output_signature=TensorSpec((), "int64"))
+
+
+def test_experimental_aliases():
+    exp = inputpipe.experimental
+    assert values(exp.Counter(start=2, step=3).take(3)) == [2, 5, 8]
+    ds = Dataset.range(10).apply(exp.take_while(below_five)).apply(exp.scan(0, running_sum))
+    assert values(ds) == [0, 1, 3, 6, 10]
+    assert values(Dataset.range(6).batch(2).apply(exp.rebatch(3))) == [[0, 1, 2], [3, 4, 5]]
+    assert values(Dataset.from_tensor_slices([1, 1, 2]).apply(exp.unique())) == [1, 2]
+    assert values(Dataset.range(2).apply(exp.enumerate_dataset(5))) == [[5, 0], [6, 1]]
+    assert exp.cardinality(Dataset.range(4)) == 4
+    assert exp.get_single_element(Dataset.from_tensors(np.int64(3))) == 3
+    assert sorted(values(Dataset.range(4).apply(exp.shuffle_and_repeat(4, 2, seed=1)))) == \
+        [0, 0, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ValueError, match="assert_cardinality"):
+        Dataset.range(4).apply(exp.assert_cardinality(5))
+    with pytest.raises(ValueError, match="int64"):
+        exp.Counter(dtype=np.int32)
