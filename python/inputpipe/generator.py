@@ -66,7 +66,10 @@ def _convert(value, spec, what):
         if not isinstance(value, dict) or set(value) != set(spec):
             raise ValueError(f"{what}: expected a dict with keys {sorted(spec)}, got {value!r:.80}")
         return {k: _convert(value[k], spec[k], f"{what}[{k!r}]") for k in spec}
-    dtype = _numpy_dtype(spec.dtype if hasattr(spec, "dtype") and hasattr(spec, "shape") else spec)
+    # A spec has .shape and .dtype; a dtype alone may be a numpy scalar type (np.int64), whose
+    # class attributes of those names are descriptors, not a spec's.
+    is_spec = not isinstance(spec, type) and hasattr(spec, "dtype") and hasattr(spec, "shape")
+    dtype = _numpy_dtype(spec.dtype if is_spec else spec)
     if dtype.kind in "SUO":
         array = np.asarray(value, dtype=object)
     else:
@@ -74,7 +77,7 @@ def _convert(value, spec, what):
             array = np.asarray(value, dtype=dtype)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{what}: cannot convert {value!r:.80} to {dtype}: {e}") from None
-    shape = getattr(spec, "shape", None)
+    shape = spec.shape if is_spec else None
     if shape is not None:
         shape = tuple(None if d is None else int(d) for d in shape)
         if len(shape) != array.ndim or any(d is not None and d != n for d, n in zip(shape, array.shape)):
@@ -142,7 +145,12 @@ class _Adapter:
 
 
 def _signature_from_types(output_types, output_shapes):
-    """tf.data's older pair (output_types, output_shapes: structures alike) as one signature."""
+    """tf.data's older pair (output_types, output_shapes: structures alike) as one signature.
+    A spec passed as output_types (the second positional argument, output_signature's place
+    before tf.data's order was taken) is kept as it is."""
+    if output_shapes is None and not isinstance(output_types, type) and hasattr(
+            output_types, "shape") and hasattr(output_types, "dtype"):
+        return output_types
     if isinstance(output_types, tuple):
         shapes = output_shapes if output_shapes is not None else (None,) * len(output_types)
         if not isinstance(shapes, tuple) or len(shapes) != len(output_types):

@@ -315,6 +315,10 @@ def test_from_generator_output_types_shapes_and_args():
     with pytest.raises(ValueError, match="expected shape"):
         list(Dataset.from_generator(pairs_up_to, output_types=(np.int32, np.float32),
                                     output_shapes=((), (3,)), args=(3, 1)))
+    # A signature in the second positional place (output_signature's before) still works.
+    assert values(Dataset.from_generator(lambda: iter([1, 2]), TensorSpec((), "int32"))) == [1, 2]
+    assert values(Dataset.from_generator(lambda: iter([(1, 2)]),
+                                         (TensorSpec((), "int32"), np.int64))) == [[1, 2]]
     with pytest.raises(TypeError, match="not both"):
         Dataset.from_generator(pairs_up_to, output_types=np.int64,
                                output_signature=TensorSpec((), "int64"))
