@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "inputpipe/dataset.h"
@@ -216,6 +217,42 @@ DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn,
 // integer, bool or string dtype (tf.data: int32, int64, string); a float tensor or a tuple /
 // dict is an InvalidArgumentError.
 DatasetPtr Unique(DatasetPtr input);
+
+// ---- More of tf.data's API (docs/api_ops.md) ---------------------------------------------
+// The input's elements while predicate is true; the stream ends at the first false one (the
+// input is not read further, also after a restore).
+DatasetPtr TakeWhile(DatasetPtr input, PredicateFn predicate, FunctionOptions options = {});
+
+// fn(state, element) -> (new state, output element), the state starting at `initial_state`.
+using ScanFn = std::function<std::pair<Element, Element>(const Element& state,
+                                                         const Element& element)>;
+// Elements fn's outputs, carrying the state from one element to the next. Every new state must
+// have initial_state's structure and dtypes (shapes may change), else InvalidArgumentError.
+// The one op whose saved state holds values: the scan state itself (tensors, tuples and dicts
+// of them; no datasets), so a state is as large as fn's state. initial_state is identity.
+DatasetPtr Scan(DatasetPtr input, Element initial_state, ScanFn fn, FunctionOptions options = {});
+
+// The input's batches cut into batches of batch_sizes[0], batch_sizes[1], ... (cycled), across
+// input batch boundaries: unbatch() then batch() with those sizes, without the per-element
+// slices. Every size > 0. drop_remainder drops a last batch smaller than its size.
+DatasetPtr Rebatch(DatasetPtr input, std::vector<int64_t> batch_sizes, bool drop_remainder = false);
+
+// The input's elements, kept after the first complete pass and read back by later passes
+// (later iterators, the epochs of a repeat above it): in memory when filename is empty, else in
+// the file `filename`, written through the file-system seam under a temporary name and renamed
+// at the end of the pass, so a half-written cache is never read. A restore is exact in the
+// first pass and in later ones (src/ops/cache.cc says how). A cache file of another input
+// pipeline is a FailedPreconditionError.
+DatasetPtr Cache(DatasetPtr input, std::string filename = "");
+
+// fn(state, element) -> new state (same structure and dtypes as initial_state).
+using ReduceStateFn = std::function<Element(const Element& state, const Element& element)>;
+// Not ops but terminal reads, as in tf.data: each runs a fresh iterator of `input` to its end.
+// Reduce: the state after every element (initial_state for an empty dataset);
+// InvalidArgumentError for an infinite dataset, which would never end.
+Element Reduce(const DatasetPtr& input, Element initial_state, ReduceStateFn fn);
+// The dataset's only element; InvalidArgumentError when it has none or more than one.
+Element GetSingleElement(const DatasetPtr& input);
 
 }  // namespace inputpipe
 

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "bindings.h"
+#include "inputpipe/element_spec.h"
 #include "inputpipe/errors.h"
 #include "inputpipe/hook.h"
 #include "inputpipe/ops.h"
@@ -249,6 +250,130 @@ void RegisterTransformations(nb::module_& m) {
   }, "input"_a, "size"_a, "shift"_a, "stride"_a, "drop_remainder"_a);
 }
 
+
+// ---- More of tf.data's API: element_spec, take_while, scan, rebatch, cache, reduce,
+// get_single_element (docs/api_ops.md). inputpipe.Dataset's methods of the same names.
+
+// A spec as plain Python, which python/inputpipe/_spec.py turns into TensorSpec / DatasetSpec:
+// ("tensor", shape tuple with None for unknown dims, or None for an unknown rank, dtype name),
+// ("tuple", [specs]), ("dict", [(key, spec)]), ("dataset", spec).
+nb::object SpecToPython(const ElementSpec& spec) {
+  switch (spec.kind) {
+    case Element::Kind::kTensor: {
+      nb::object shape = nb::none();
+      if (spec.rank_known) {
+        nb::list dims;
+        for (int64_t d : spec.shape) {
+          if (d == kUnknownDim) {
+            dims.append(nb::none());
+          } else {
+            dims.append(d);
+          }
+        }
+        shape = nb::tuple(dims);
+      }
+      return nb::make_tuple("tensor", shape, std::string(DTypeName(spec.dtype)));
+    }
+    case Element::Kind::kDataset:
+      return nb::make_tuple("dataset", SpecToPython(spec.children.front()));
+    case Element::Kind::kTuple: {
+      nb::list items;
+      for (const ElementSpec& child : spec.children) items.append(SpecToPython(child));
+      return nb::make_tuple("tuple", items);
+    }
+    case Element::Kind::kDict: {
+      nb::list items;
+      for (size_t i = 0; i < spec.children.size(); ++i) {
+        items.append(nb::make_tuple(spec.keys[i], SpecToPython(spec.children[i])));
+      }
+      return nb::make_tuple("dict", items);
+    }
+  }
+  return nb::none();
+}
+
+// fn(state, element) -> (new_state, output): two arguments, each a whole structure (tf.data's
+// scan and reduce do not unpack the element into more arguments).
+nb::object CallWithState(const PythonCallable& callable, const Element& state,
+                         const Element& element) {
+  try {
+    return callable.fn()(ElementToPython(state), ElementToPython(element));
+  } catch (nb::python_error& e) {
+    if (!e.matches(DataLossErrorType())) throw;
+    throw DataLossError(nb::cast<std::string>(nb::str(e.value())));
+  }
+}
+
+ScanFn MakeScanFn(nb::object fn, std::string op) {
+  return [callable = PythonCallable(std::move(fn)), op = std::move(op)](const Element& state,
+                                                                         const Element& element) {
+    PythonSection section(op);
+    nb::object result = CallWithState(callable, state, element);
+    if (!nb::isinstance<nb::tuple>(result) || nb::len(result) != 2) {
+      throw InvalidArgumentError(op + ": scan_func must return a (new_state, output_element) "
+                                 "tuple, got " + nb::cast<std::string>(nb::repr(result)));
+    }
+    nb::tuple pair = nb::borrow<nb::tuple>(result);
+    return std::pair<Element, Element>(
+        ElementFromPython(pair[0], (op + ": the new state").c_str()),
+        ElementFromPython(pair[1], (op + ": the output element").c_str()));
+  };
+}
+
+void RegisterApiOps(nb::module_& m) {
+  m.def("element_spec", [](const DatasetHandle& h) {
+    ElementSpec spec;
+    {
+      GilRelease release;  // the spec may come from the first element: the pipeline runs
+      spec = ElementSpecOf(*h.dataset);
+    }
+    return SpecToPython(spec);
+  }, "input"_a);
+  m.def("take_while", [](const DatasetHandle& h, nb::object predicate, bool stateful,
+                         std::optional<std::string> name) {
+    FunctionOptions options = CallableOptions(predicate, stateful, name);
+    return Wrap(TakeWhile(h.dataset, MakePredicateFn(std::move(predicate), "take_while"),
+                          std::move(options)));
+  }, "input"_a, "predicate"_a, "stateful"_a, "name"_a = nb::none());
+  m.def("scan", [](const DatasetHandle& h, nb::handle initial_state, nb::object fn,
+                   bool stateful, std::optional<std::string> name) {
+    FunctionOptions options = CallableOptions(fn, stateful, name);
+    Element initial = ElementFromPython(initial_state, "scan: initial_state");
+    return Wrap(Scan(h.dataset, std::move(initial), MakeScanFn(std::move(fn), "scan"),
+                     std::move(options)));
+  }, "input"_a, "initial_state"_a.none(), "fn"_a, "stateful"_a, "name"_a = nb::none());
+  m.def("rebatch", [](const DatasetHandle& h, std::vector<int64_t> batch_sizes,
+                      bool drop_remainder) {
+    return Wrap(Rebatch(h.dataset, std::move(batch_sizes), drop_remainder));
+  }, "input"_a, "batch_sizes"_a, "drop_remainder"_a);
+  m.def("cache", [](const DatasetHandle& h, const std::string& filename) {
+    return Wrap(Cache(h.dataset, filename));
+  }, "input"_a, "filename"_a);
+  m.def("reduce", [](const DatasetHandle& h, nb::handle initial_state, nb::object fn) {
+    Element initial = ElementFromPython(initial_state, "reduce: initial_state");
+    ReduceStateFn reduce_fn = [callable = PythonCallable(std::move(fn))](const Element& state,
+                                                                         const Element& element) {
+      PythonSection section("reduce");
+      return ElementFromPython(CallWithState(callable, state, element), "reduce: the new state");
+    };
+    Element result;
+    {
+      ScopedInterruptCheck interrupt(PythonInterruptCheck());
+      GilRelease release;
+      result = Reduce(h.dataset, std::move(initial), std::move(reduce_fn));
+    }
+    return ElementToPython(result);
+  }, "input"_a, "initial_state"_a.none(), "fn"_a);
+  m.def("get_single_element", [](const DatasetHandle& h) {
+    Element result;
+    {
+      ScopedInterruptCheck interrupt(PythonInterruptCheck());
+      GilRelease release;
+      result = GetSingleElement(h.dataset);
+    }
+    return ElementToPython(result);
+  }, "input"_a);
+}
 }  // namespace
 
 // ---- PyIterator ---------------------------------------------------------------------------
@@ -377,6 +502,7 @@ void RegisterDatasets(nb::module_& m) {
   RegisterClasses(m);
   RegisterSources(m);
   RegisterTransformations(m);
+  RegisterApiOps(m);
 }
 
 }  // namespace inputpipe::python

@@ -43,6 +43,8 @@ from inputpipe._core import (
 from inputpipe import distributed  # noqa: F401 (inputpipe.distributed.rank_and_world)
 from inputpipe.dataset import Dataset
 from inputpipe.generator import TensorSpec
+from inputpipe._spec import DatasetSpec
+from inputpipe import experimental
 from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint, resume_epoch
 # Remote stores: s3://, gs://, az://, http(s):// through fsspec, imported on first use.
 from inputpipe import remote
@@ -86,6 +88,8 @@ __all__ = [
     "Iterator",
     "PipelineMismatchError",
     "TensorSpec",
+    "DatasetSpec",
+    "experimental",
     "CsvDataset",
     "FixedLenFeature",
     "TextLineDataset",

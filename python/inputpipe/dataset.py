@@ -163,12 +163,15 @@ class Dataset:
         return Dataset(_core.counter(int(start), int(step)))
 
     @staticmethod
-    def from_generator(generator, output_signature=None, name=None):
-        """The values of `generator()` (a callable, as in tf.data); checkpointed through the
-        generator's get_state() / set_state() when it has them, else external state. See
-        inputpipe.generator."""
+    def from_generator(generator, output_types=None, output_shapes=None, args=None,
+                       output_signature=None, name=None):
+        """The values of `generator(*args)` (a callable, as in tf.data); checkpointed through
+        the generator's get_state() / set_state() when it has them, else external state.
+        output_signature, or tf.data's older output_types / output_shapes pair, convert and
+        check the values. See inputpipe.generator."""
         from inputpipe.generator import from_generator
-        return from_generator(generator, output_signature=output_signature, name=name)
+        return from_generator(generator, output_types=output_types, output_shapes=output_shapes,
+                              args=args, output_signature=output_signature, name=name)
 
     @staticmethod
     def list_files(file_pattern, shuffle=None, seed=None, name=None):
@@ -325,8 +328,19 @@ class Dataset:
             _deterministic(deterministic), bool(stateful),
             name=_function_name(name, "interleave")))
 
-    def batch(self, batch_size, drop_remainder=False, name=None):
-        """batch_size consecutive elements stacked (the last batch smaller unless dropped)."""
+    def batch(self, batch_size, drop_remainder=False, num_parallel_calls=None,
+              deterministic=None, name=None):
+        """batch_size consecutive elements stacked (the last batch smaller unless dropped).
+
+        num_parallel_calls and deterministic are accepted for tf.data's signature and change
+        nothing: a batch is stacked in the caller's thread, in order (stacking is a copy, which
+        threads would not speed up here; parallelise the map before it instead). Neither is part
+        of the pipeline's identity."""
+        if num_parallel_calls is not None:
+            n = operator.index(num_parallel_calls)
+            if n != AUTOTUNE and n <= 0:
+                raise ValueError(f"batch: num_parallel_calls must be positive or AUTOTUNE, "
+                                 f"got {n}")
         return Dataset(_core.batch(self._handle, int(batch_size), bool(drop_remainder)))
 
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
@@ -531,6 +545,91 @@ class Dataset:
         and counts them: inputpipe.ignored_error_count(iterator)."""
         return Dataset(_core.ignore_errors(self._handle, bool(log_warning)))
 
+    # ---- More of tf.data's API: element_spec, take_while, scan, rebatch, cache, reduce,
+    # get_single_element (docs/api_ops.md) -------------------------------------------------
+
+    @property
+    def element_spec(self):
+        """The structure, dtypes and shapes of the elements: inputpipe.TensorSpec(shape, dtype)
+        leaves (shape None-dimensioned where elements differ, dtype a numpy dtype, object for
+        strings), inputpipe.DatasetSpec for nested datasets, in tuples and dicts.
+
+        Elements carry no static types here: the spec follows each op's rule where it has one
+        (sources, take / filter / shuffle / ... pass their input's through, batch gives its
+        first dimension as None unless drop_remainder, unbatch, enumerate, zip, concatenate),
+        and is otherwise that of the first element (map, flat_map, from_generator, readers):
+        element 0 for a random-access dataset, else the first element of a fresh iterator, which
+        runs the pipeline that far (a cost, and a call of the functions and generators on the
+        way). Such a spec has the first element's exact shapes. A dataset with no element and
+        no rule (a map of an empty dataset) is a ValueError."""
+        from inputpipe._spec import from_engine
+        return from_engine(_core.element_spec(self._handle))
+
+    def take_while(self, predicate, stateful=False, name=None):
+        """The elements up to (excluding) the first one for which predicate is False; the
+        input is not read past it. The state is the input's, then an "exhausted" flag."""
+        return Dataset(_core.take_while(self._handle, predicate, bool(stateful),
+                                        name=_function_name(name, "take_while")))
+
+    def scan(self, initial_state, scan_func, stateful=False, name=None):
+        """scan_func(state, element) -> (new_state, output_element) over the elements, the
+        state starting at initial_state (tf.data's scan; state and element are passed as two
+        arguments, each a whole structure). Every new state must keep initial_state's structure
+        and dtypes (a Python int is int64: use np.int32(0) for an int32 state); shapes may
+        change.
+
+        Checkpoints: the saved state holds the scan state itself, the one op whose state
+        holds values rather than positions (the state depends on every element before it).
+        A saved state is as large as the scan state: keep it to counters and small
+        accumulators, not to buffers of elements. initial_state (by a digest of its value) and
+        scan_func (by name, as map's) are part of the pipeline's identity."""
+        return Dataset(_core.scan(self._handle, initial_state, scan_func, bool(stateful),
+                                  name=_function_name(name, "scan")))
+
+    def rebatch(self, batch_size, drop_remainder=False, name=None):
+        """The input's batches re-cut into batches of batch_size rows, across input batch
+        boundaries: what unbatch().batch(batch_size, drop_remainder) gives, without slicing
+        single rows. batch_size may be a list of sizes, cycled (tf.data's vector form:
+        range(7).batch(4).rebatch([2, 1, 1]) gives [0, 1], [2], [3], [4, 5], [6]). Every
+        component must have a first dimension."""
+        if isinstance(batch_size, (list, tuple)) or getattr(batch_size, "ndim", 0) == 1:
+            sizes = [operator.index(s) for s in batch_size]
+        else:
+            sizes = [operator.index(batch_size)]
+        return Dataset(_core.rebatch(self._handle, sizes, bool(drop_remainder)))
+
+    def cache(self, filename="", name=None):
+        """The elements, kept after the first complete pass and read back by later passes
+        (later iterators, the epochs of a repeat() after it) instead of the input: in memory
+        when filename is "" (the default), else in the file `filename` (any registered file
+        system: "memory://...", a Python one), which later runs of the same pipeline reuse.
+
+        The file is written under a temporary name ("<filename>.tmp-<id>") and renamed at the
+        end of the pass, so a pass that is interrupted never leaves a file that reads as
+        complete (an iterator dropped mid-way deletes its temporary file). Several iterators
+        before a cache is complete each read the input; the first to end its pass commits.
+        A cache file written by another pipeline is a RuntimeError (delete it).
+
+        Checkpoints hold the position in the pass, and the input's state while the pass
+        reads the input: a restore mid-way through the first pass goes on reading the input
+        (that pass then caches nothing: it lacks the elements before the restore, so the next
+        pass writes the cache); a restore in a later pass reads the cache at the position, or,
+        where the cache is gone (a memory cache, in a new process), reads the input again up to
+        it. Exact as long as the input is deterministic, which caching assumes (as tf.data)."""
+        import os
+        return Dataset(_core.cache(self._handle, os.fspath(filename)))
+
+    def reduce(self, initial_state, reduce_func, name=None):
+        """reduce_func(state, element) -> new_state over every element, from initial_state;
+        returns the last state (initial_state for an empty dataset). Runs a fresh iterator to
+        the end; an infinite dataset is a ValueError. Every state must keep initial_state's
+        structure and dtypes."""
+        return _core.reduce(self._handle, initial_state, reduce_func)
+
+    def get_single_element(self, name=None):
+        """The dataset's only element; a ValueError when it has none or more than one."""
+        return _core.get_single_element(self._handle)
+
     def apply(self, transformation_func):
         """transformation_func(self), which must return a Dataset."""
         result = transformation_func(self)
@@ -570,7 +669,12 @@ class Dataset:
         return self._handle.make_iterator()
 
     def __repr__(self):
-        return f"<inputpipe.Dataset {self._handle.signature()}>"
+        """The whole pipeline, one op per line from the last to the sources, nested ops
+        indented: what a saved state is checked against (one line for a single op)."""
+        lines = self._handle.pipeline()
+        if len(lines) == 1:
+            return f"<inputpipe.Dataset {lines[0]}>"
+        return "<inputpipe.Dataset\n" + "\n".join("  " + line for line in lines) + ">"
 
 
 def _in_processes(fn, num_parallel_calls, name, op):

@@ -69,7 +69,10 @@ def _convert(value, spec, what):
         if not isinstance(value, dict) or set(value) != set(spec):
             raise ValueError(f"{what}: expected a dict with keys {sorted(spec)}, got {value!r:.80}")
         return {k: _convert(value[k], spec[k], f"{what}[{k!r}]") for k in spec}
-    dtype = _numpy_dtype(spec.dtype if hasattr(spec, "dtype") and hasattr(spec, "shape") else spec)
+    # A spec has .shape and .dtype; a dtype alone may be a numpy scalar type (np.int64), whose
+    # class attributes of those names are descriptors, not a spec's.
+    is_spec = not isinstance(spec, type) and hasattr(spec, "dtype") and hasattr(spec, "shape")
+    dtype = _numpy_dtype(spec.dtype if is_spec else spec)
     if dtype.kind in "SUO":
         array = np.asarray(value, dtype=object)
     else:
@@ -77,7 +80,7 @@ def _convert(value, spec, what):
             array = np.asarray(value, dtype=dtype)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{what}: cannot convert {value!r:.80} to {dtype}: {e}") from None
-    shape = getattr(spec, "shape", None)
+    shape = spec.shape if is_spec else None
     if shape is not None:
         shape = tuple(None if d is None else int(d) for d in shape)
         if len(shape) != array.ndim or any(d is not None and d != n for d, n in zip(shape, array.shape)):
@@ -144,16 +147,69 @@ class _Adapter:
                                       f"{type(e).__name__}: {e}") from e
 
 
-def from_generator(generator, output_signature=None, name=None):
-    """The Dataset of `generator()`'s values; see the module docstring."""
+def _signature_from_types(output_types, output_shapes):
+    """tf.data's older pair (output_types, output_shapes: structures alike) as one signature.
+    A spec passed as output_types (the second positional argument, output_signature's place
+    before tf.data's order was taken) is kept as it is."""
+    if output_shapes is None and not isinstance(output_types, type) and hasattr(
+            output_types, "shape") and hasattr(output_types, "dtype"):
+        return output_types
+    if isinstance(output_types, tuple):
+        shapes = output_shapes if output_shapes is not None else (None,) * len(output_types)
+        if not isinstance(shapes, tuple) or len(shapes) != len(output_types):
+            raise ValueError(f"from_generator: output_shapes {output_shapes!r} does not match "
+                             f"output_types {output_types!r}")
+        return tuple(_signature_from_types(t, s) for t, s in zip(output_types, shapes))
+    if isinstance(output_types, dict):
+        shapes = output_shapes if output_shapes is not None else {k: None for k in output_types}
+        if not isinstance(shapes, dict) or set(shapes) != set(output_types):
+            raise ValueError(f"from_generator: output_shapes {output_shapes!r} does not match "
+                             f"output_types {output_types!r}")
+        return {k: _signature_from_types(output_types[k], shapes[k]) for k in output_types}
+    if output_shapes is None:
+        return output_types  # a dtype alone: converted, any shape
+    shape = getattr(output_shapes, "as_list", lambda: output_shapes)()  # tf.TensorShape
+    return TensorSpec(None if shape is None else tuple(shape), output_types)
+
+
+def _args_digest(args):
+    import hashlib
+
+    from inputpipe._fingerprint import _feed_value
+    h = hashlib.sha256()
+    _feed_value(args, h)
+    return h.hexdigest()[:8]
+
+
+def from_generator(generator, output_types=None, output_shapes=None, args=None,
+                   output_signature=None, name=None):
+    """The Dataset of `generator(*args)`'s values; see the module docstring.
+
+    tf.data's argument order. output_signature, or the older pair output_types (a structure of
+    dtypes) and output_shapes (the same structure of shapes, None for any), give the values'
+    dtypes and shapes; give one or the other. args: a tuple of values passed to every call of
+    `generator` (as numpy values are, not as tensors); without name=, they are part of the
+    generator's identity (a digest of them in its name), so a state restores only into a
+    dataset of the same args."""
     if not callable(generator):
         raise TypeError("from_generator: `generator` must be a callable returning a generator "
                         "(like tf.data), e.g. `lambda: gen`; got "
                         f"{type(generator).__name__}")
-    name = name or callable_name(generator)
+    if output_types is not None:
+        if output_signature is not None:
+            raise TypeError("from_generator: give output_signature or output_types / "
+                            "output_shapes, not both")
+        output_signature = _signature_from_types(output_types, output_shapes)
+    elif output_shapes is not None:
+        raise TypeError("from_generator: output_shapes needs output_types")
+    args = () if args is None else tuple(args)
+    if name is None:
+        name = callable_name(generator)
+        if args:
+            name += f"[args={_args_digest(args)}]"
 
     def factory():
-        return _Adapter(generator(), output_signature, name)
+        return _Adapter(generator(*args), output_signature, name)
 
     from inputpipe.dataset import Dataset
     return Dataset._from_handle(_core.from_generator(factory, name))

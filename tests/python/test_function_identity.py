@@ -146,12 +146,17 @@ _OP_CALLS: dict = {  # op -> a builder taking name=, or None
     "unique": lambda n: _SMALL.unique(name=n),
     "ignore_errors": lambda n: _SMALL.ignore_errors(name=n),
     "distribute": lambda n: _SMALL.batch(2).distribute(num_ranks=2, rank=0, name=n),
+    "take_while": lambda n: _SMALL.take_while(lambda x: x < 10, name=n),
+    "scan": lambda n: _SMALL.scan(np.int64(0), lambda s, x: (s + x, x), name=n),
+    "rebatch": lambda n: _SMALL.batch(3).rebatch(2, name=n),
+    "cache": lambda n: _SMALL.cache(name=n),
 }
 # Public methods that build no op: apply runs the user's transformation (whose ops take
 # name=); the others are properties and iteration.
-_NOT_OPS = {"apply", "cardinality", "is_random_access", "as_numpy_iterator"}
+_NOT_OPS = {"apply", "cardinality", "is_random_access", "as_numpy_iterator",
+            "element_spec", "reduce", "get_single_element"}
 _FUNCTION_OPS = {"map", "filter", "flat_map", "interleave", "group_by_window",
-                 "bucket_by_sequence_length"}
+                 "bucket_by_sequence_length", "take_while", "scan"}
 
 
 def test_every_op_method_is_covered():
