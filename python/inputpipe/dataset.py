@@ -36,10 +36,14 @@ identity in the fingerprint; on the others (batch, shuffle, ...) it is accepted 
 nothing, so naming an op never invalidates a checkpoint.
 """
 
+from __future__ import annotations
+
 import operator
+from typing import Any, Callable, Sequence, SupportsIndex
 
 from inputpipe import _core
 from inputpipe._paths import filenames as _filenames
+from inputpipe._typing import Function, Path, Structure
 
 AUTOTUNE = _core.AUTOTUNE
 INFINITE_CARDINALITY = _core.INFINITE_CARDINALITY
@@ -110,21 +114,21 @@ class Dataset:
 
     __slots__ = ("_handle",)
 
-    def __init__(self, handle):
+    def __init__(self, handle: _core.DatasetHandle) -> None:
         if not isinstance(handle, _core.DatasetHandle):
             raise TypeError("Dataset is built by its factories (Dataset.range, "
                             "Dataset.from_tensor_slices, ...), not directly")
         self._handle = handle
 
     @classmethod
-    def _from_handle(cls, handle):
+    def _from_handle(cls, handle: _core.DatasetHandle) -> Dataset:
         """Wraps a `_core.DatasetHandle` (what every C++ binding returns)."""
         return cls(handle)
 
     # ---- Sources ------------------------------------------------------------------------
 
     @staticmethod
-    def range(*args, name=None):
+    def range(*args: SupportsIndex, name: str | None = None) -> Dataset:
         """range(stop), range(start, stop) or range(start, stop, step): int64 scalars."""
         if not 1 <= len(args) <= 3:
             raise TypeError(f"range expects 1 to 3 arguments (start, stop, step), got {len(args)}")
@@ -140,7 +144,7 @@ class Dataset:
         return Dataset(_core.range(start, stop, step))
 
     @staticmethod
-    def from_tensor_slices(tensors, name=None):
+    def from_tensor_slices(tensors: Structure, name: str | None = None) -> Dataset:
         """Slices of `tensors` along their first dimension (a structure of arrays).
 
         A writeable numpy array is copied, so later writes to it do not change the dataset
@@ -153,18 +157,19 @@ class Dataset:
         return Dataset(_core.from_tensor_slices(tensors))
 
     @staticmethod
-    def from_tensors(tensors, name=None):
+    def from_tensors(tensors: Structure, name: str | None = None) -> Dataset:
         """The single element `tensors`."""
         return Dataset(_core.from_tensors(tensors))
 
     @staticmethod
-    def counter(start=0, step=1, name=None):
+    def counter(start: int = 0, step: int = 1, name: str | None = None) -> Dataset:
         """start, start + step, ... forever (int64 scalars)."""
         return Dataset(_core.counter(int(start), int(step)))
 
     @staticmethod
-    def from_generator(generator, output_types=None, output_shapes=None, args=None,
-                       output_signature=None, name=None):
+    def from_generator(generator: Callable[..., Any], output_types: Any = None,
+                       output_shapes: Any = None, args: Sequence[Any] | None = None,
+                       output_signature: Any = None, name: str | None = None) -> Dataset:
         """The values of `generator(*args)` (a callable, as in tf.data); checkpointed through
         the generator's get_state() / set_state() when it has them, else external state.
         output_signature, or tf.data's older output_types / output_shapes pair, convert and
@@ -174,7 +179,8 @@ class Dataset:
                               args=args, output_signature=output_signature, name=name)
 
     @staticmethod
-    def list_files(file_pattern, shuffle=None, seed=None, name=None):
+    def list_files(file_pattern: Path | Sequence[Path], shuffle: bool | None = None,
+                   seed: int | None = None, name: str | None = None) -> Dataset:
         """The files matching the glob pattern(s) as scalar bytes (tf.data.Dataset.list_files):
         shuffled by default; sorted by name with shuffle=False. A pattern matching nothing is a
         ValueError. The readers (inputpipe.CsvDataset, TFRecordDataset, TextLineDataset) take
@@ -184,7 +190,7 @@ class Dataset:
         return Dataset(_core.list_files(patterns, shuffle, None if seed is None else int(seed)))
 
     @staticmethod
-    def zip(*args, datasets=None, name=None):
+    def zip(*args: Any, datasets: Any = None, name: str | None = None) -> Dataset:
         """Elements of several datasets together, up to the shortest.
 
         zip((a, b)), zip(a, b) and zip(datasets=(a, b)) give tuples; zip({"x": a, "y": b})
@@ -199,7 +205,7 @@ class Dataset:
         return Dataset._zip_structure(datasets)
 
     @staticmethod
-    def _zip_structure(structure):
+    def _zip_structure(structure: Any) -> Dataset:
         if isinstance(structure, Dataset):
             return structure
         if isinstance(structure, dict):
@@ -216,13 +222,14 @@ class Dataset:
                         f"got {type(structure).__name__}")
 
     @staticmethod
-    def random(seed=None, name=None):
+    def random(seed: int | None = None, name: str | None = None) -> Dataset:
         """Random int64 scalars forever; seed=None picks one (saved with the state)."""
         return Dataset(_core.random(None if seed is None else int(seed)))
 
     @staticmethod
-    def sample_from_datasets(datasets, weights=None, seed=None, stop_on_empty_dataset=False,
-                             name=None):
+    def sample_from_datasets(datasets: Sequence[Dataset], weights: Sequence[float] | None = None,
+                             seed: int | None = None, stop_on_empty_dataset: bool = False,
+                             name: str | None = None) -> Dataset:
         """Elements of `datasets`, each drawn from input i with probability weights[i]."""
         handles = [d._handle for d in datasets]
         weights = [] if weights is None else [float(w) for w in weights]
@@ -230,7 +237,9 @@ class Dataset:
             handles, weights, None if seed is None else int(seed), bool(stop_on_empty_dataset)))
 
     @staticmethod
-    def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=True, name=None):
+    def choose_from_datasets(datasets: Sequence[Dataset], choice_dataset: Dataset,
+                             stop_on_empty_dataset: bool = True,
+                             name: str | None = None) -> Dataset:
         """Each element comes from datasets[c], c being the next element of `choice_dataset`
         (int64 scalars in [0, len(datasets))). The stream ends when the choices end. When the
         chosen dataset has ended: stop_on_empty_dataset=True (the default, as tf.data's) ends
@@ -240,8 +249,9 @@ class Dataset:
 
     # ---- Transformations ----------------------------------------------------------------
 
-    def map(self, map_func, num_parallel_calls=None, deterministic=None, stateful=False,
-            seed=None, name=None, processes=False):
+    def map(self, map_func: Function, num_parallel_calls: int | None = None,
+            deterministic: bool | None = None, stateful: bool = False, seed: int | None = None,
+            name: str | None = None, processes: bool = False) -> Dataset:
         """map_func applied to every element.
 
         num_parallel_calls: None = in the caller's thread; N or AUTOTUNE = worker threads.
@@ -286,8 +296,9 @@ class Dataset:
                                  None if seed is None else int(seed),
                                  name=_function_name(name, "map")))
 
-    def filter(self, predicate, stateful=False, name=None, num_parallel_calls=None,
-               deterministic=None, processes=False):
+    def filter(self, predicate: Function, stateful: bool = False, name: str | None = None,
+               num_parallel_calls: int | None = None, deterministic: bool | None = None,
+               processes: bool = False) -> Dataset:
         """The elements for which predicate returns True (a bool or a numpy bool scalar).
 
         processes=True runs predicate in num_parallel_calls worker processes (as map's
@@ -305,7 +316,8 @@ class Dataset:
         return Dataset(_core.filter(self._handle, predicate, bool(stateful),
                                     name=_function_name(name, "filter")))
 
-    def flat_map(self, map_func, stateful=False, name=None, processes=False):
+    def flat_map(self, map_func: Callable[..., Dataset], stateful: bool = False,
+                 name: str | None = None, processes: bool = False) -> Dataset:
         """The elements of the datasets map_func returns, one dataset after the other.
 
         processes=True is refused (ValueError): map_func returns a Dataset, an engine object
@@ -319,8 +331,10 @@ class Dataset:
         return Dataset(_core.flat_map(self._handle, map_func, bool(stateful),
                                       name=_function_name(name, "flat_map")))
 
-    def interleave(self, map_func, cycle_length=None, block_length=None, num_parallel_calls=None,
-                   deterministic=None, stateful=False, name=None):
+    def interleave(self, map_func: Callable[..., Dataset], cycle_length: int | None = None,
+                   block_length: int | None = None, num_parallel_calls: int | None = None,
+                   deterministic: bool | None = None, stateful: bool = False,
+                   name: str | None = None) -> Dataset:
         """The datasets map_func returns, cycle_length at a time, block_length elements each."""
         return Dataset(_core.interleave(
             self._handle, map_func, AUTOTUNE if cycle_length is None else int(cycle_length),
@@ -328,8 +342,9 @@ class Dataset:
             _deterministic(deterministic), bool(stateful),
             name=_function_name(name, "interleave")))
 
-    def batch(self, batch_size, drop_remainder=False, num_parallel_calls=None,
-              deterministic=None, name=None):
+    def batch(self, batch_size: int, drop_remainder: bool = False,
+              num_parallel_calls: int | None = None, deterministic: bool | None = None,
+              name: str | None = None) -> Dataset:
         """batch_size consecutive elements stacked (the last batch smaller unless dropped).
 
         num_parallel_calls and deterministic are accepted for tf.data's signature and change
@@ -343,8 +358,8 @@ class Dataset:
                                  f"got {n}")
         return Dataset(_core.batch(self._handle, int(batch_size), bool(drop_remainder)))
 
-    def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
-                     drop_remainder=False, name=None):
+    def padded_batch(self, batch_size: int, padded_shapes: Any = None, padding_values: Any = None,
+                     drop_remainder: bool = False, name: str | None = None) -> Dataset:
         """batch, padding each tensor to padded_shapes (None / -1 = the batch's longest).
 
         padded_shapes and padding_values follow the element's structure; a shape is a list
@@ -361,23 +376,24 @@ class Dataset:
         return Dataset(_core.padded_batch(self._handle, int(batch_size), shapes, values,
                                           bool(drop_remainder)))
 
-    def unbatch(self, name=None):
+    def unbatch(self, name: str | None = None) -> Dataset:
         """The slices of each element along its first dimension."""
         return Dataset(_core.unbatch(self._handle))
 
-    def repeat(self, count=None, name=None):
+    def repeat(self, count: int | None = None, name: str | None = None) -> Dataset:
         """The dataset count times (None or -1: forever)."""
         return Dataset(_core.repeat(self._handle, _count(count)))
 
-    def take(self, count, name=None):
+    def take(self, count: int, name: str | None = None) -> Dataset:
         """The first count elements (-1: all)."""
         return Dataset(_core.take(self._handle, int(count)))
 
-    def skip(self, count, name=None):
+    def skip(self, count: int, name: str | None = None) -> Dataset:
         """All but the first count elements (-1: skip all)."""
         return Dataset(_core.skip(self._handle, int(count)))
 
-    def shard(self, num_shards, index, name=None, elastic=False):
+    def shard(self, num_shards: int | None, index: int | None, name: str | None = None,
+              elastic: bool = False) -> Dataset:
         """Every num_shards-th element, starting at index.
 
         elastic=True (docs/distributed.md, sharded-input mode): rank `index` of `num_shards`
@@ -391,7 +407,8 @@ class Dataset:
             return Dataset(_core.elastic_shard(self._handle, num_shards, index))
         return Dataset(_core.shard(self._handle, int(num_shards), int(index)))
 
-    def distribute(self, num_ranks=None, rank=None, name=None):
+    def distribute(self, num_ranks: int | None = None, rank: int | None = None,
+                   name: str | None = None) -> Dataset:
         """Global-batch mode (docs/distributed.md): this dataset yields global batches
         (batch(B)); rank r of num_ranks gets rows [r*B/W, (r+1)*B/W) of each. The state is the
         global position, the same on every rank, so a checkpoint continues on any rank count
@@ -405,11 +422,12 @@ class Dataset:
         """(index, element) tuples, index counting from start."""
         return Dataset(_core.enumerate(self._handle, int(start)))
 
-    def concatenate(self, dataset, name=None):
+    def concatenate(self, dataset: Dataset, name: str | None = None) -> Dataset:
         """This dataset's elements, then dataset's (same structure and dtypes)."""
         return Dataset(_core.concatenate(self._handle, dataset._handle))
 
-    def window(self, size, shift=None, stride=1, drop_remainder=False, name=None):
+    def window(self, size: int, shift: int | None = None, stride: int = 1,
+               drop_remainder: bool = False, name: str | None = None) -> Dataset:
         """Windows of `size` elements as nested Datasets (a structure of them for structured
         elements), each starting `shift` (default size) after the previous one and taking
         every stride-th element."""
@@ -419,7 +437,8 @@ class Dataset:
         return Dataset(_core.window(self._handle, int(size), 0 if shift is None else int(shift),
                                     int(stride), bool(drop_remainder)))
 
-    def shuffle(self, buffer_size=None, seed=None, reshuffle_each_iteration=True, name=None):
+    def shuffle(self, buffer_size: int | None = None, seed: int | None = None,
+                reshuffle_each_iteration: bool = True, name: str | None = None) -> Dataset:
         """Elements in random order.
 
         Without buffer_size: a global shuffle of a random-access dataset (a permutation of the
@@ -434,12 +453,14 @@ class Dataset:
         return Dataset(_core.shuffle(self._handle, int(buffer_size), seed,
                                      bool(reshuffle_each_iteration)))
 
-    def prefetch(self, buffer_size=AUTOTUNE, name=None):
+    def prefetch(self, buffer_size: int = AUTOTUNE, name: str | None = None) -> Dataset:
         """Produces up to buffer_size elements ahead in a background thread."""
         return Dataset(_core.prefetch(self._handle, int(buffer_size)))
 
-    def group_by_window(self, key_func, reduce_func, window_size=None, window_size_func=None,
-                        stateful=False, name=None):
+    def group_by_window(self, key_func: Function, reduce_func: Callable[[Any, Dataset], Dataset],
+                        window_size: int | None = None,
+                        window_size_func: Callable[[Any], int] | None = None,
+                        stateful: bool = False, name: str | None = None) -> Dataset:
         """Groups elements by key_func (an integer scalar key) into windows of window_size
         elements, or of window_size_func(key) elements for that key (called once per key, as
         tf.data; a size <= 0 is an error), and replaces each full window by the elements of
@@ -454,10 +475,13 @@ class Dataset:
             None if window_size is None else int(window_size), window_size_func, bool(stateful),
             name=_function_name(name, "group_by_window")))
 
-    def bucket_by_sequence_length(self, element_length_func, bucket_boundaries,
-                                  bucket_batch_sizes, padded_shapes=None, padding_values=None,
-                                  pad_to_bucket_boundary=False, no_padding=False,
-                                  drop_remainder=False, name=None):
+    def bucket_by_sequence_length(self, element_length_func: Function,
+                                  bucket_boundaries: Sequence[int],
+                                  bucket_batch_sizes: Sequence[int], padded_shapes: Any = None,
+                                  padding_values: Any = None,
+                                  pad_to_bucket_boundary: bool = False, no_padding: bool = False,
+                                  drop_remainder: bool = False,
+                                  name: str | None = None) -> Dataset:
         """Batches elements of similar length together, as tf.data's, from group_by_window and
         padded_batch.
 
@@ -532,7 +556,7 @@ class Dataset:
         bucket_batch_size.__qualname__ = f"bucket_by_sequence_length.size[sizes={sizes}]"
         return self.group_by_window(bucket_id, batch_bucket, window_size_func=bucket_batch_size)
 
-    def unique(self, name=None):
+    def unique(self, name: str | None = None) -> Dataset:
         """Each distinct element once, in order of first appearance.
 
         Elements must be one tensor (any shape) of an integer, bool or string dtype, as
@@ -540,7 +564,7 @@ class Dataset:
         and -0.0, NaN) or a tuple / dict element is a ValueError."""
         return Dataset(_core.unique(self._handle))
 
-    def ignore_errors(self, log_warning=False, name=None):
+    def ignore_errors(self, log_warning: bool = False, name: str | None = None) -> Dataset:
         """Skips elements whose production raised a data error (malformed record, missing file)
         and counts them: inputpipe.ignored_error_count(iterator)."""
         return Dataset(_core.ignore_errors(self._handle, bool(log_warning)))
@@ -549,7 +573,7 @@ class Dataset:
     # get_single_element (docs/api_ops.md) -------------------------------------------------
 
     @property
-    def element_spec(self):
+    def element_spec(self) -> Any:
         """The structure, dtypes and shapes of the elements: inputpipe.TensorSpec(shape, dtype)
         leaves (shape None-dimensioned where elements differ, dtype a numpy dtype, object for
         strings), inputpipe.DatasetSpec for nested datasets, in tuples and dicts.
@@ -565,13 +589,15 @@ class Dataset:
         from inputpipe._spec import from_engine
         return from_engine(_core.element_spec(self._handle))
 
-    def take_while(self, predicate, stateful=False, name=None):
+    def take_while(self, predicate: Function, stateful: bool = False,
+                   name: str | None = None) -> Dataset:
         """The elements up to (excluding) the first one for which predicate is False; the
         input is not read past it. The state is the input's, then an "exhausted" flag."""
         return Dataset(_core.take_while(self._handle, predicate, bool(stateful),
                                         name=_function_name(name, "take_while")))
 
-    def scan(self, initial_state, scan_func, stateful=False, name=None):
+    def scan(self, initial_state: Any, scan_func: Callable[..., Any], stateful: bool = False,
+             name: str | None = None) -> Dataset:
         """scan_func(state, element) -> (new_state, output_element) over the elements, the
         state starting at initial_state (tf.data's scan; state and element are passed as two
         arguments, each a whole structure). Every new state must keep initial_state's structure
@@ -586,7 +612,8 @@ class Dataset:
         return Dataset(_core.scan(self._handle, initial_state, scan_func, bool(stateful),
                                   name=_function_name(name, "scan")))
 
-    def rebatch(self, batch_size, drop_remainder=False, name=None):
+    def rebatch(self, batch_size: int | Sequence[int], drop_remainder: bool = False,
+                name: str | None = None) -> Dataset:
         """The input's batches re-cut into batches of batch_size rows, across input batch
         boundaries: what unbatch().batch(batch_size, drop_remainder) gives, without slicing
         single rows. batch_size may be a list of sizes, cycled (tf.data's vector form:
@@ -598,7 +625,7 @@ class Dataset:
             sizes = [operator.index(batch_size)]
         return Dataset(_core.rebatch(self._handle, sizes, bool(drop_remainder)))
 
-    def cache(self, filename="", name=None):
+    def cache(self, filename: Path = "", name: str | None = None) -> Dataset:
         """The elements, kept after the first complete pass and read back by later passes
         (later iterators, the epochs of a repeat() after it) instead of the input: in memory
         when filename is "" (the default), else in the file `filename` (any registered file
@@ -619,14 +646,15 @@ class Dataset:
         import os
         return Dataset(_core.cache(self._handle, os.fspath(filename)))
 
-    def reduce(self, initial_state, reduce_func, name=None):
+    def reduce(self, initial_state: Any, reduce_func: Callable[..., Any],
+               name: str | None = None) -> Any:
         """reduce_func(state, element) -> new_state over every element, from initial_state;
         returns the last state (initial_state for an empty dataset). Runs a fresh iterator to
         the end; an infinite dataset is a ValueError. Every state must keep initial_state's
         structure and dtypes."""
         return _core.reduce(self._handle, initial_state, reduce_func)
 
-    def get_single_element(self, name=None):
+    def get_single_element(self, name: str | None = None) -> Any:
         """The dataset's only element; a ValueError when it has none or more than one."""
         return _core.get_single_element(self._handle)
 
@@ -640,16 +668,16 @@ class Dataset:
 
     # ---- Properties and iteration -------------------------------------------------------
 
-    def cardinality(self):
+    def cardinality(self) -> int:
         """The number of elements, INFINITE_CARDINALITY or UNKNOWN_CARDINALITY."""
         return self._handle.cardinality()
 
-    def is_random_access(self):
+    def is_random_access(self) -> bool:
         """True when every element can be produced directly by index (O(1) restore, global
         shuffle)."""
         return self._handle.is_random_access()
 
-    def __len__(self):
+    def __len__(self) -> int:
         n = self.cardinality()
         if n == INFINITE_CARDINALITY:
             raise TypeError("The dataset is infinite.")
@@ -657,18 +685,18 @@ class Dataset:
             raise TypeError("The dataset length is unknown.")
         return n
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return True  # not len(): an infinite dataset is still a dataset
 
-    def __iter__(self):
+    def __iter__(self) -> _core.Iterator:
         """A fresh inputpipe.Iterator at the first element."""
         return self._handle.make_iterator()
 
-    def as_numpy_iterator(self):
+    def as_numpy_iterator(self) -> _core.Iterator:
         """An iterator of numpy elements (what __iter__ gives: elements are always numpy)."""
         return self._handle.make_iterator()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         """The whole pipeline, one op per line from the last to the sources, nested ops
         indented: what a saved state is checked against (one line for a single op)."""
         lines = self._handle.pipeline()

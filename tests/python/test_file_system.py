@@ -108,8 +108,8 @@ def test_csv_and_list_files_through_a_python_file_system(pyfs):
         lines = "".join(f"{part * 100 + i},{(part * 100 + i) * 0.5}\n" for i in range(100))
         pyfs.files[f"pyfs://data/csv/part-{part}.csv"] = ("a,b\n" + lines).encode()
     pyfs.files["pyfs://data/csv/README"] = b"not csv"
-    names = inputpipe.Dataset.list_files("pyfs://data/*/part-*.csv", shuffle=False)
-    names = [bytes(n).decode() for n in names]
+    listed = inputpipe.Dataset.list_files("pyfs://data/*/part-*.csv", shuffle=False)
+    names = [bytes(n).decode() for n in listed]
     assert names == [f"pyfs://data/csv/part-{p}.csv" for p in range(3)]
     ds = inputpipe.CsvDataset(names, record_defaults=[np.int64, np.float64], header=True)
     rows = list(ds)

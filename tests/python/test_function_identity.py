@@ -99,7 +99,7 @@ def test_name_pins_the_function_of_every_function_op(op):
 def test_a_name_must_be_a_non_empty_str_on_one_line():
     for bad in (3, b"decode"):
         with pytest.raises(TypeError, match="map: name"):
-            Dataset.range(3).map(double, name=bad)
+            Dataset.range(3).map(double, name=bad)  # type: ignore[arg-type]
     for bad_name in ("", "two\nlines"):  # the fingerprint holds one entry per line
         with pytest.raises(ValueError, match="interleave: name"):
             Dataset.range(3).interleave(lambda x: Dataset.range(x), name=bad_name)

@@ -53,7 +53,7 @@ def test_range_bad_arguments():
     # Not truncated: a float (or a float array) is not an integer argument.
     for args in [(2.5,), (0, 2.5), (0, 10, 1.5), (np.float64(3),)]:
         with pytest.raises(TypeError):
-            Dataset.range(*args)
+            Dataset.range(*args)  # type: ignore[arg-type]
     assert values(Dataset.range(np.int32(2), np.int64(4))) == [2, 3]
 
 
@@ -304,7 +304,7 @@ def test_apply():
     ds = Dataset.range(100).apply(lambda ds: ds.filter(lambda x: x < 5))
     assert values(ds) == [0, 1, 2, 3, 4]
     with pytest.raises(TypeError, match="Dataset"):
-        Dataset.range(3).apply(lambda ds: 3)
+        Dataset.range(3).apply(lambda ds: 3)  # type: ignore[arg-type, return-value]
 
 
 def test_cardinality_and_len():
@@ -342,7 +342,7 @@ def test_is_random_access():
 
 def test_dataset_is_not_built_directly():
     with pytest.raises(TypeError):
-        Dataset(42)
+        Dataset(42)  # type: ignore[arg-type]
 
 
 # ---- choose / sample element specs, unique's dtypes, unbatch cardinality, bucket padding ----

@@ -172,8 +172,9 @@ def test_group_by_window_size_func_errors_at_the_element():
         except StopIteration:
             break
     assert events == ["error", "error", [4]]
-    floats = Dataset.range(3).group_by_window(lambda x: x, lambda key, w: w,
-                                              window_size_func=lambda key: 2.0)
+    floats = Dataset.range(3).group_by_window(
+        lambda x: x, lambda key, w: w,
+        window_size_func=lambda key: 2.0)  # type: ignore[arg-type, return-value]
     with pytest.raises(ValueError, match="window_size_func must return an integer scalar"):
         list(floats)
 

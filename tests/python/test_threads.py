@@ -61,7 +61,7 @@ def test_callable_error_in_the_callers_thread_keeps_its_type():
     with pytest.raises(KeyError):
         list(Dataset.range(3).map(lambda x: {}["missing"]))  # type: ignore[index]
     with pytest.raises(ZeroDivisionError):
-        list(Dataset.range(3).flat_map(lambda x: 1 // 0))
+        list(Dataset.range(3).flat_map(lambda x: 1 // 0))  # type: ignore[arg-type, return-value]
 
 
 def test_abandoned_iterator_with_busy_workers_is_freed():
