@@ -293,6 +293,8 @@ class DevicePrefetcher:
             # The hook captures states holding the iterator's lock, so the capture must never
             # save the iterator: its state after a restore is taken here, before begin saves.
             def begin(self, global_step=0):
+                if self._began:  # `with hook:` began already
+                    return self._restored_step
                 prefetcher._before_hook_restore()
                 restored = None
                 if self.checkpoints():

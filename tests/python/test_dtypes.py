@@ -266,7 +266,7 @@ def test_prefetch_to_device_with_the_checkpoint_hook(tmp_path):
     expected = [b.tolist() for b in _pipeline()]
     feed = ipt.prefetch_to_device(_pipeline(), "cpu", buffer_size=2)
     with feed.checkpoint_hook(tmp_path, save_steps=3) as hook:
-        assert hook.begin() is None
+        assert hook.restored_step is None and hook.begin() is None
         trained = []
         for step in range(1, 8):
             trained.append(next(feed).tolist())
@@ -276,7 +276,7 @@ def test_prefetch_to_device_with_the_checkpoint_hook(tmp_path):
     # the job restarts: the newest checkpoint is step 7 (the final save at the block's end)
     feed = ipt.prefetch_to_device(_pipeline(), "cpu", buffer_size=2)
     with feed.checkpoint_hook(tmp_path, save_steps=3) as hook:
-        assert hook.begin() == 7
+        assert hook.restored_step == 7 and hook.begin() == 7
         rest = [b.tolist() for b in feed]
         hook.after_step(8)
     assert rest == expected[7:]
