@@ -15,7 +15,8 @@
 // that Tensor object lives unmoved (stable_view() gives one that outlives it).
 // float16 and bfloat16 values are stored as their bits (uint16_t: IEEE binary16, and the upper
 // half of a float32); the engine never does arithmetic on them. complex64/128 are
-// std::complex<float/double> (real, imaginary), the layout numpy and DLPack use. Strings are byte strings (std::string), not necessarily UTF-8.
+// std::complex<float/double> (real, imaginary), the layout numpy and DLPack use. Strings are
+// byte strings (std::string), not necessarily UTF-8.
 #ifndef INPUTPIPE_TENSOR_H_
 #define INPUTPIPE_TENSOR_H_
 

@@ -214,11 +214,16 @@ TEST(TensorDTypeTest, WideUnsignedComplexAndBFloat16HaveNamesSizesAndCodes) {
     bool floating;
   };
   const Case cases[] = {
-      {DType::kUInt8, "uint8", 1, 6, false},          {DType::kFloat16, "float16", 2, 7, true},
-      {DType::kString, "string", 0, 10, false},       {DType::kUInt16, "uint16", 2, 11, false},
-      {DType::kUInt32, "uint32", 4, 12, false},       {DType::kUInt64, "uint64", 8, 13, false},
-      {DType::kComplex64, "complex64", 8, 14, true},  {DType::kComplex128, "complex128", 16, 15, true},
-      {DType::kBFloat16, "bfloat16", 2, 16, true},    {DType::kInt64, "int64", 8, 5, false},
+      {DType::kUInt8, "uint8", 1, 6, false},
+      {DType::kFloat16, "float16", 2, 7, true},
+      {DType::kString, "string", 0, 10, false},
+      {DType::kUInt16, "uint16", 2, 11, false},
+      {DType::kUInt32, "uint32", 4, 12, false},
+      {DType::kUInt64, "uint64", 8, 13, false},
+      {DType::kComplex64, "complex64", 8, 14, true},
+      {DType::kComplex128, "complex128", 16, 15, true},
+      {DType::kBFloat16, "bfloat16", 2, 16, true},
+      {DType::kInt64, "int64", 8, 5, false},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -262,7 +267,7 @@ TEST(TensorDTypeTest, NewDTypesHoldExactValuesThroughSliceStackConcatAndPad) {
   Tensor b = Tensor::Allocate(DType::kBFloat16, {3});
   const uint16_t bits[] = {0x3FC0, 0xC000, 0x7FC1};  // 1.5, -2, a NaN with a payload
   std::memcpy(b.mutable_raw_data(), bits, sizeof(bits));
-  EXPECT_EQ(b.DebugString().substr(0, 22), "bfloat16[3]{1.5, -2, ");
+  EXPECT_EQ(b.DebugString().substr(0, 21), "bfloat16[3]{1.5, -2, ");
   Tensor row = SliceFirstDim(Stack({b, b}, "batch"), 1);
   EXPECT_EQ(row, b);
   EXPECT_EQ(std::memcmp(row.raw_data(), bits, sizeof(bits)), 0);
