@@ -13,11 +13,14 @@
 // the Tensor object instead: no allocation, and a copy copies the bytes, so their buffer is
 // never shared. Their data moves with the object: a pointer from raw_data() is valid only while
 // that Tensor object lives unmoved (stable_view() gives one that outlives it).
-// float16 values are stored as their IEEE binary16 bits (uint16_t); the engine never does
-// arithmetic on them. Strings are byte strings (std::string), not necessarily UTF-8.
+// float16 and bfloat16 values are stored as their bits (uint16_t: IEEE binary16, and the upper
+// half of a float32); the engine never does arithmetic on them. complex64/128 are
+// std::complex<float/double> (real, imaginary), the layout numpy and DLPack use. Strings are
+// byte strings (std::string), not necessarily UTF-8.
 #ifndef INPUTPIPE_TENSOR_H_
 #define INPUTPIPE_TENSOR_H_
 
+#include <complex>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -38,6 +41,13 @@ enum class DType : uint8_t {
   kFloat32 = 8,
   kFloat64 = 9,
   kString = 10,
+  // Added later: new codes only, so every existing code keeps its meaning.
+  kUInt16 = 11,
+  kUInt32 = 12,
+  kUInt64 = 13,
+  kComplex64 = 14,   // std::complex<float>: real, imaginary
+  kComplex128 = 15,  // std::complex<double>
+  kBFloat16 = 16,    // the upper 16 bits of a float32 (as float16: bits, no arithmetic)
 };
 
 // Bytes per element; 0 for kString.
@@ -46,6 +56,9 @@ size_t DTypeSize(DType dtype);
 std::string_view DTypeName(DType dtype);
 // The inverse of DTypeName; throws InvalidArgumentError listing the valid names.
 DType DTypeFromName(std::string_view name);
+// float16, bfloat16, float32, float64, complex64, complex128: the dtypes without exact
+// equality of values (0.0 == -0.0 with different bytes, NaN != NaN) and that are not integers.
+bool DTypeIsFloating(DType dtype);
 
 template <typename T>
 struct DTypeOf;
@@ -55,6 +68,15 @@ template <> struct DTypeOf<int16_t> { static constexpr DType value = DType::kInt
 template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::kInt32; };
 template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::kInt64; };
 template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::kUInt8; };
+template <> struct DTypeOf<uint16_t> { static constexpr DType value = DType::kUInt16; };
+template <> struct DTypeOf<uint32_t> { static constexpr DType value = DType::kUInt32; };
+template <> struct DTypeOf<uint64_t> { static constexpr DType value = DType::kUInt64; };
+template <> struct DTypeOf<std::complex<float>> {
+  static constexpr DType value = DType::kComplex64;
+};
+template <> struct DTypeOf<std::complex<double>> {
+  static constexpr DType value = DType::kComplex128;
+};
 template <> struct DTypeOf<float> { static constexpr DType value = DType::kFloat32; };
 template <> struct DTypeOf<double> { static constexpr DType value = DType::kFloat64; };
 

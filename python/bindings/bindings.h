@@ -107,8 +107,9 @@ DatasetPtr UnwrapDataset(nb::handle obj, const char* what = "dataset");
 nb::object ElementToPython(const Element& element);
 // Python in: a tuple -> tuple element, a dict -> dict element (keys must be str; sorted, as
 // tf.nest does), an inputpipe.Dataset -> dataset element, anything else through
-// numpy.asarray: bool, int8/16/32/64, uint8, float16/32/64 keep their dtype (so a Python int
-// is int64 and a float float64); str / bytes / numpy unicode, bytes or object arrays of
+// numpy.asarray: bool, int8/16/32/64, uint8/16/32/64, float16/32/64, complex64/128 and
+// ml_dtypes' bfloat16 keep their dtype (so a Python int is int64 and a float float64);
+// str / bytes / numpy unicode, bytes or object arrays of
 // str / bytes -> string (str encoded as UTF-8). Other dtypes are a ValueError naming `what`.
 // With zero_copy, a numeric array no one else can change (read-only, or one numpy made for
 // this call) is referenced, not copied: for datasets built once over large arrays (memory-mapped

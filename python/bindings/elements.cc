@@ -43,7 +43,8 @@ std::string TypeName(nb::handle obj) { return Py_TYPE(obj.ptr())->tp_name; }
 
 
 // numpy's type number for `dtype`: the canonical one (NPY_INT64 is "long" on Linux, so arrays
-// print without "dtype=int64", as users expect).
+// print without "dtype=int64", as users expect). bfloat16 has none of its own: see
+// BFloat16Descr.
 int NumpyTypeNum(DType dtype) {
   switch (dtype) {
     case DType::kBool: return NPY_BOOL;
@@ -52,17 +53,52 @@ int NumpyTypeNum(DType dtype) {
     case DType::kInt32: return NPY_INT32;
     case DType::kInt64: return NPY_INT64;
     case DType::kUInt8: return NPY_UINT8;
+    case DType::kUInt16: return NPY_UINT16;
+    case DType::kUInt32: return NPY_UINT32;
+    case DType::kUInt64: return NPY_UINT64;
     case DType::kFloat16: return NPY_FLOAT16;
     case DType::kFloat32: return NPY_FLOAT32;
     case DType::kFloat64: return NPY_FLOAT64;
+    case DType::kComplex64: return NPY_COMPLEX64;
+    case DType::kComplex128: return NPY_COMPLEX128;
     case DType::kString: return NPY_OBJECT;
+    case DType::kBFloat16: break;
   }
   throw InvalidArgumentError("no numpy dtype for " + std::string(DTypeName(dtype)));
 }
 
-nb::object NewArray(const Tensor& t, int type_num) {
+// numpy's bfloat16 dtype, from ml_dtypes (the package JAX uses): imported the first time a
+// bfloat16 tensor crosses into Python, so inputpipe needs it only where bfloat16 is used.
+// Returns a new reference. REQUIRES: the GIL.
+PyArray_Descr* BFloat16Descr() {
+  // Never released: a static nb::object would be released after the interpreter is gone.
+  static nb::object* dtype = nullptr;
+  if (dtype == nullptr) {
+    nb::object ml_dtypes;
+    try {
+      ml_dtypes = nb::module_::import_("ml_dtypes");
+    } catch (nb::python_error&) {
+      throw FailedPreconditionError(
+          "a bfloat16 tensor needs the ml_dtypes package in Python (numpy has no bfloat16): "
+          "pip install ml_dtypes");
+    }
+    nb::object numpy = nb::module_::import_("numpy");
+    dtype = new nb::object(numpy.attr("dtype")(ml_dtypes.attr("bfloat16")));
+  }
+  Py_INCREF(dtype->ptr());
+  return reinterpret_cast<PyArray_Descr*>(dtype->ptr());
+}
+
+// A new reference to numpy's dtype for `dtype`.
+PyArray_Descr* NumpyDescr(DType dtype) {
+  if (dtype == DType::kBFloat16) return BFloat16Descr();
+  return PyArray_DescrFromType(NumpyTypeNum(dtype));
+}
+
+nb::object NewArray(const Tensor& t, PyArray_Descr* descr) {  // steals `descr`
   std::vector<npy_intp> dims(t.shape().begin(), t.shape().end());
-  PyObject* array = PyArray_SimpleNew(static_cast<int>(dims.size()), dims.data(), type_num);
+  PyObject* array = PyArray_NewFromDescr(&PyArray_Type, descr, static_cast<int>(dims.size()),
+                                         dims.data(), nullptr, nullptr, 0, nullptr);
   if (!array) throw nb::python_error();
   return nb::steal(array);
 }
@@ -71,7 +107,7 @@ nb::object TensorToPython(const Tensor& t) {
   if (t.is_string()) {
     const std::vector<std::string>& strings = t.strings();
     if (t.rank() == 0) return nb::bytes(strings[0].data(), strings[0].size());
-    nb::object array = NewArray(t, NPY_OBJECT);
+    nb::object array = NewArray(t, PyArray_DescrFromType(NPY_OBJECT));
     PyObject** items =
         static_cast<PyObject**>(PyArray_DATA(reinterpret_cast<PyArrayObject*>(array.ptr())));
     for (size_t i = 0; i < strings.size(); ++i) {
@@ -82,16 +118,15 @@ nb::object TensorToPython(const Tensor& t) {
     }
     return array;
   }
-  int type_num = NumpyTypeNum(t.dtype());
   if (t.rank() == 0) {
     // A scalar is a numpy scalar (np.int64(3)), as tf.data's as_numpy_iterator gives.
-    PyArray_Descr* descr = PyArray_DescrFromType(type_num);
+    PyArray_Descr* descr = NumpyDescr(t.dtype());
     PyObject* scalar = PyArray_Scalar(const_cast<void*>(t.raw_data()), descr, nullptr);
     Py_DECREF(descr);
     if (!scalar) throw nb::python_error();
     return nb::steal(scalar);
   }
-  nb::object array = NewArray(t, type_num);
+  nb::object array = NewArray(t, NumpyDescr(t.dtype()));
   if (size_t bytes = t.byte_size(); bytes > 0) {
     std::memcpy(PyArray_DATA(reinterpret_cast<PyArrayObject*>(array.ptr())), t.raw_data(), bytes);
   }
@@ -122,7 +157,14 @@ DType NumericDType(char kind, int64_t itemsize, PyObject* array, const char* wha
       case 8: return DType::kInt64;
     }
   }
-  if (kind == 'u' && itemsize == 1) return DType::kUInt8;
+  if (kind == 'u') {
+    switch (itemsize) {
+      case 1: return DType::kUInt8;
+      case 2: return DType::kUInt16;
+      case 4: return DType::kUInt32;
+      case 8: return DType::kUInt64;
+    }
+  }
   if (kind == 'f') {
     switch (itemsize) {
       case 2: return DType::kFloat16;
@@ -130,10 +172,19 @@ DType NumericDType(char kind, int64_t itemsize, PyObject* array, const char* wha
       case 8: return DType::kFloat64;
     }
   }
+  if (kind == 'c') {
+    switch (itemsize) {
+      case 8: return DType::kComplex64;
+      case 16: return DType::kComplex128;
+    }
+  }
+  std::string name = Str(nb::handle(array).attr("dtype"));
+  // ml_dtypes' bfloat16 (kind 'V'): known by its name, so that ml_dtypes is never imported here.
+  if (itemsize == 2 && name == "bfloat16") return DType::kBFloat16;
   throw InvalidArgumentError(
-      std::string(what) + ": unsupported dtype " +
-      Str(nb::handle(array).attr("dtype")) +
-      " (supported: bool, int8, int16, int32, int64, uint8, float16, float32, float64, string)");
+      std::string(what) + ": unsupported dtype " + name +
+      " (supported: bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float16, "
+      "bfloat16, float32, float64, complex64, complex128, string)");
 }
 
 void ReleaseWithGil(nb::object* fn);

@@ -21,8 +21,7 @@ int64_t IntegerScalarFromPython(const nb::object& result, const std::string& wha
   Element k = ElementFromPython(result, (what + "'s result").c_str());
   const Tensor* t = k.is_tensor() ? &k.tensor() : nullptr;
   if (!t || t->num_elements() != 1 || t->is_string() || t->dtype() == DType::kBool ||
-      t->dtype() == DType::kFloat16 || t->dtype() == DType::kFloat32 ||
-      t->dtype() == DType::kFloat64) {
+      DTypeIsFloating(t->dtype())) {
     throw InvalidArgumentError(what + " must return an integer scalar, got " + k.DebugString());
   }
   return nb::cast<int64_t>(result.attr("__int__")());

@@ -17,7 +17,8 @@ list of bytes / str is converted as an object array, never numpy's fixed-width '
 dtypes, which drop trailing NULs (a numpy 'S' array passed as such keeps numpy's values, its
 trailing NULs being padding); out of an iterator they are bytes and object arrays of bytes, as
 tf's .numpy() gives. Supported dtypes: bool, int8, int16,
-int32, int64, uint8, float16, float32, float64, string. Tuples and dicts are structures; dict
+int32, int64, uint8, uint16, uint32, uint64, float16, bfloat16 (ml_dtypes), float32, float64,
+complex64, complex128, string. Tuples and dicts are structures; dict
 keys must be str and come out sorted, as tf.nest orders them.
 
 Functions. map / filter / flat_map / interleave functions receive a tuple element unpacked as

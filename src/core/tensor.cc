@@ -20,6 +20,9 @@ constexpr DTypeInfo kDTypes[] = {
     {DType::kInt64, "int64", 8},     {DType::kUInt8, "uint8", 1},
     {DType::kFloat16, "float16", 2}, {DType::kFloat32, "float32", 4},
     {DType::kFloat64, "float64", 8}, {DType::kString, "string", 0},
+    {DType::kUInt16, "uint16", 2},   {DType::kUInt32, "uint32", 4},
+    {DType::kUInt64, "uint64", 8},   {DType::kComplex64, "complex64", 8},
+    {DType::kComplex128, "complex128", 16}, {DType::kBFloat16, "bfloat16", 2},
 };
 
 const DTypeInfo& Info(DType dtype) {
@@ -43,14 +46,27 @@ std::shared_ptr<void> AllocateAligned(size_t bytes) {
 size_t DTypeSize(DType dtype) {
   switch (dtype) {  // on every tensor's path: no table scan
     case DType::kBool: case DType::kInt8: case DType::kUInt8: return 1;
-    case DType::kInt16: case DType::kFloat16: return 2;
-    case DType::kInt32: case DType::kFloat32: return 4;
-    case DType::kInt64: case DType::kFloat64: return 8;
+    case DType::kInt16: case DType::kUInt16: case DType::kFloat16: case DType::kBFloat16:
+      return 2;
+    case DType::kInt32: case DType::kUInt32: case DType::kFloat32: return 4;
+    case DType::kInt64: case DType::kUInt64: case DType::kFloat64: case DType::kComplex64:
+      return 8;
+    case DType::kComplex128: return 16;
     case DType::kString: return 0;
   }
   return Info(dtype).size;  // throws for an unknown code
 }
 std::string_view DTypeName(DType dtype) { return Info(dtype).name; }
+
+bool DTypeIsFloating(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat16: case DType::kBFloat16: case DType::kFloat32: case DType::kFloat64:
+    case DType::kComplex64: case DType::kComplex128:
+      return true;
+    default:
+      return false;
+  }
+}
 
 DType DTypeFromName(std::string_view name) {
   std::string valid;
@@ -191,6 +207,11 @@ template int64_t Tensor::scalar<int64_t>() const;
 template uint8_t Tensor::scalar<uint8_t>() const;
 template float Tensor::scalar<float>() const;
 template double Tensor::scalar<double>() const;
+template uint16_t Tensor::scalar<uint16_t>() const;
+template uint32_t Tensor::scalar<uint32_t>() const;
+template uint64_t Tensor::scalar<uint64_t>() const;
+template std::complex<float> Tensor::scalar<std::complex<float>>() const;
+template std::complex<double> Tensor::scalar<std::complex<double>>() const;
 
 bool Tensor::operator==(const Tensor& other) const {
   if (dtype_ != other.dtype_ || shape_ != other.shape_) return false;
@@ -211,6 +232,16 @@ void AppendValues(std::ostringstream& out, const void* data, int64_t n) {
     }
   }
 }
+// bfloat16 is the upper half of a float32: shown as the float it stands for.
+void AppendBFloat16(std::ostringstream& out, const void* data, int64_t n) {
+  const uint16_t* bits = static_cast<const uint16_t*>(data);
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t wide = static_cast<uint32_t>(bits[i]) << 16;
+    float value;
+    std::memcpy(&value, &wide, sizeof(value));
+    out << (i ? ", " : "") << value;
+  }
+}
 }  // namespace
 
 std::string Tensor::DebugString(int max_values) const {
@@ -227,6 +258,12 @@ std::string Tensor::DebugString(int max_values) const {
     case DType::kFloat16: AppendValues<uint16_t>(out, data_, n); break;
     case DType::kFloat32: AppendValues<float>(out, data_, n); break;
     case DType::kFloat64: AppendValues<double>(out, data_, n); break;
+    case DType::kUInt16: AppendValues<uint16_t>(out, data_, n); break;
+    case DType::kUInt32: AppendValues<uint32_t>(out, data_, n); break;
+    case DType::kUInt64: AppendValues<uint64_t>(out, data_, n); break;
+    case DType::kComplex64: AppendValues<std::complex<float>>(out, data_, n); break;
+    case DType::kComplex128: AppendValues<std::complex<double>>(out, data_, n); break;
+    case DType::kBFloat16: AppendBFloat16(out, data_, n); break;
     case DType::kString:
       for (int64_t i = 0; i < n; ++i) out << (i ? ", " : "") << '"' << strings()[i] << '"';
       break;

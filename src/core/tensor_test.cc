@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <complex>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -198,6 +200,78 @@ TEST(TensorTest, SliceFirstDimGivesRowsThatOwnTheirBytes) {
   EXPECT_THROW(SliceFirstDim(wide, 2), InvalidArgumentError);
   EXPECT_THROW(SliceFirstDim(wide, -1), InvalidArgumentError);
   EXPECT_THROW(SliceFirstDim(Tensor::Scalar<int64_t>(1), 0), InvalidArgumentError);
+}
+
+// The dtypes added after the first ten: names round trip, sizes are numpy's, and the codes of
+// the first ten are unchanged (states and fingerprints name dtypes; codes never leave memory,
+// but a changed code would change every DTypeName lookup).
+TEST(TensorDTypeTest, WideUnsignedComplexAndBFloat16HaveNamesSizesAndCodes) {
+  struct Case {
+    DType dtype;
+    const char* name;
+    size_t size;
+    int code;
+    bool floating;
+  };
+  const Case cases[] = {
+      {DType::kUInt8, "uint8", 1, 6, false},
+      {DType::kFloat16, "float16", 2, 7, true},
+      {DType::kString, "string", 0, 10, false},
+      {DType::kUInt16, "uint16", 2, 11, false},
+      {DType::kUInt32, "uint32", 4, 12, false},
+      {DType::kUInt64, "uint64", 8, 13, false},
+      {DType::kComplex64, "complex64", 8, 14, true},
+      {DType::kComplex128, "complex128", 16, 15, true},
+      {DType::kBFloat16, "bfloat16", 2, 16, true},
+      {DType::kInt64, "int64", 8, 5, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(DTypeName(c.dtype), c.name);
+    EXPECT_EQ(DTypeFromName(c.name), c.dtype);
+    EXPECT_EQ(DTypeSize(c.dtype), c.size);
+    EXPECT_EQ(static_cast<int>(c.dtype), c.code);
+    EXPECT_EQ(DTypeIsFloating(c.dtype), c.floating);
+  }
+  try {
+    DTypeFromName("uint128");
+    FAIL() << "no error";
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("bfloat16"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TensorDTypeTest, NewDTypesHoldExactValuesThroughSliceStackConcatAndPad) {
+  const uint64_t big = 0xFFFFFFFFFFFFFFFFull;  // not representable as int64 or double
+  Tensor u64 = Tensor::FromVector<uint64_t>({big, 1, big - 1, 0}, {2, 2});
+  EXPECT_EQ(u64.dtype(), DType::kUInt64);
+  EXPECT_EQ(SliceFirstDim(u64, 0).data<uint64_t>()[0], big);
+  EXPECT_EQ(Tensor::Scalar<uint64_t>(big).scalar<uint64_t>(), big);
+  EXPECT_EQ(Tensor::Scalar<uint16_t>(65535).scalar<uint16_t>(), 65535);
+  EXPECT_EQ(Tensor::Scalar<uint32_t>(4294967295u).dtype(), DType::kUInt32);
+  EXPECT_EQ(Stack({SliceFirstDim(u64, 0), SliceFirstDim(u64, 1)}, "batch"), u64);
+
+  using c64 = std::complex<float>;
+  Tensor c = Tensor::FromVector<c64>({{1.5f, -2}, {0, 3}, {-0.0f, 1e30f}});
+  EXPECT_EQ(c.byte_size(), 24u);
+  EXPECT_EQ(SliceFirstDim(c, 2).scalar<c64>(), c64(-0.0f, 1e30f));
+  EXPECT_EQ(ConcatFirstDim({SliceRange(c, 0, 1), SliceRange(c, 1, 3)}, "unbatch"), c);
+  EXPECT_EQ(c.DebugString(), "complex64[3]{(1.5,-2), (0,3), (-0,1e+30)}");
+  Tensor pad = Tensor::Scalar<std::complex<double>>({7, -7});
+  Tensor padded = PadTo(Tensor::FromVector<std::complex<double>>({{1, 2}}), {3}, pad, "pad");
+  EXPECT_EQ(padded, Tensor::FromVector<std::complex<double>>({{1, 2}, {7, -7}, {7, -7}}));
+  EXPECT_EQ(ZeroScalar(DType::kComplex128).scalar<std::complex<double>>(),
+            std::complex<double>(0, 0));
+
+  // bfloat16: bits, copied as they are; shown as the float they stand for.
+  Tensor b = Tensor::Allocate(DType::kBFloat16, {3});
+  const uint16_t bits[] = {0x3FC0, 0xC000, 0x7FC1};  // 1.5, -2, a NaN with a payload
+  std::memcpy(b.mutable_raw_data(), bits, sizeof(bits));
+  EXPECT_EQ(b.DebugString().substr(0, 21), "bfloat16[3]{1.5, -2, ");
+  Tensor row = SliceFirstDim(Stack({b, b}, "batch"), 1);
+  EXPECT_EQ(row, b);
+  EXPECT_EQ(std::memcmp(row.raw_data(), bits, sizeof(bits)), 0);
+  EXPECT_THROW(PadTo(b, {4}, Tensor::Scalar<uint16_t>(0), "padded_batch"), InvalidArgumentError);
 }
 
 TEST(ElementTest, CopiesShareChildrenAndCompareEqual) {

@@ -23,15 +23,7 @@ constexpr char kSeen[] = "seen";  // fixed64 hashes, in order of first appearanc
 // bool compare as exactly; floats do not (0.0 == -0.0 with different bytes, NaN != NaN), and a
 // tuple or dict is not one component: both are rejected rather than given a meaning of ours.
 void CheckUniqueElement(const Element& element) {
-  bool ok = element.is_tensor();
-  if (ok) {
-    switch (element.tensor().dtype()) {
-      case DType::kFloat16:
-      case DType::kFloat32:
-      case DType::kFloat64: ok = false; break;
-      default: break;
-    }
-  }
+  bool ok = element.is_tensor() && !DTypeIsFloating(element.tensor().dtype());
   if (!ok) {
     throw InvalidArgumentError(
         "unique: elements must be one integer, bool or string tensor (tf.data's unique takes "

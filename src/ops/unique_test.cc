@@ -66,6 +66,18 @@ TEST(UniqueTest, RejectsFloatsAndStructures) {
   EXPECT_EQ(Collect(Unique(FromTensorSlices(int32s))).size(), 2u);
   Element rows(Tensor::FromVector<int64_t>({1, 2, 1, 2}, {2, 2}));
   EXPECT_EQ(Collect(Unique(FromTensorSlices(rows))).size(), 1u);
+  Element u64s(Tensor::FromVector<uint64_t>({~0ull, 1, ~0ull}));
+  EXPECT_EQ(Collect(Unique(FromTensorSlices(u64s))).size(), 2u);
+  // complex and bfloat16 are floats too.
+  testing::ExpectError<InvalidArgumentError>(
+      [] {
+        Unique(FromTensorSlices(
+            Element(Tensor::FromVector<std::complex<float>>({{0, 0}, {-0.0f, 0}}))));
+      },
+      {"unique", "complex64"});
+  testing::ExpectError<InvalidArgumentError>(
+      [] { Unique(FromTensorSlices(Element(Tensor::Allocate(DType::kBFloat16, {2})))); },
+      {"unique", "bfloat16"});
 }
 
 }  // namespace
