@@ -348,7 +348,9 @@ def _feed_value(value, h, depth=0) -> None:
     if numpy is not None and isinstance(value, (numpy.ndarray, numpy.generic)):
         array = numpy.asarray(value)
         if array.dtype != object and array.nbytes <= _MAX_ARRAY_BYTES:
-            h.update(f"ndarray:{array.dtype.str}{array.shape}:".encode())
+            # ml_dtypes' bfloat16 and other void-kind dtypes share dtype.str ("<V2"): name them.
+            kind = array.dtype.name if array.dtype.kind == "V" else array.dtype.str
+            h.update(f"ndarray:{kind}{array.shape}:".encode())
             h.update(numpy.ascontiguousarray(array).tobytes())
             return
     h.update(f"<{type(value).__module__}.{type(value).__qualname__}>".encode())
