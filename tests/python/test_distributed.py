@@ -74,7 +74,7 @@ def test_distribute_union_of_ranks_is_the_global_batch():
     for w in (1, 2, 3, 4):
         per_rank = [[b.tolist() for b in _global().distribute(num_ranks=w, rank=r)]
                     for r in range(w)]
-        union = [sum((per_rank[r][k] for r in range(w)), []) for k in range(len(single))]
+        union: list = [sum((per_rank[r][k] for r in range(w)), []) for k in range(len(single))]
         assert union == single
 
 
@@ -95,7 +95,7 @@ def _run_ranks(make, ckpt, w, steps, save_steps=2, end=False):
     restored = [h.begin() for h in hooks]
     assert len(set(restored)) == 1
     step = restored[0] or 0
-    out = [[] for _ in range(w)]
+    out: list[list] = [[] for _ in range(w)]
     done = False
     while not done and (steps is None or step < (restored[0] or 0) + steps):
         batches = [next(it, None) for it in its]
@@ -107,7 +107,7 @@ def _run_ranks(make, ckpt, w, steps, save_steps=2, end=False):
             break
         step += 1
         for r in range(w):
-            out[r].append((step, batches[r].tolist()))
+            out[r].append((step, batches[r].tolist()))  # type: ignore[union-attr]
             hooks[r].after_step(step)
     for r in range(w):
         if end:
@@ -124,7 +124,7 @@ def test_hook_per_rank_files_resize_in_both_modes(tmp_path):
     single = [b.tolist() for b in _global()]
     ckpt = str(tmp_path / "global")
     make = lambda r, w: _global().distribute(num_ranks=w, rank=r)  # noqa: E731
-    rows_at = {}
+    rows_at: dict = {}
     plan = [(2, 3), (3, 2), (1, 1), (4, None)]
     prev = None
     for w, steps in plan:
@@ -152,7 +152,7 @@ def test_hook_per_rank_files_resize_in_both_modes(tmp_path):
         return (inputpipe.Dataset.range(n).shard(w, r, elastic=True)
                 .filter(_not_multiple_of_5).batch(4))
 
-    seen = {}
+    seen: dict = {}
     prev = None
     for w, steps in [(2, 4), (3, 3), (1, 5), (4, None)]:
         restored, out = _run_ranks(make_sharded, ckpt, w, steps, end=steps is None)
@@ -325,7 +325,8 @@ def test_torch_distributed_resize_with_sigkill(tmp_path):
 
     single = [b.tolist() for b in inputpipe.Dataset.range(N_GLOBAL).shuffle(seed=5)
               .batch(B_GLOBAL)]
-    rows_at, seen = {}, {}
+    rows_at: dict = {}
+    seen: dict = {}
     for world, logs in all_logs:
         restored = {mode: {int(l[2]) for log in logs for l in log if l[:2] == ["restored", mode]}
                     for mode in ("global", "shard")}

@@ -75,7 +75,8 @@ def test_rows_are_dicts_of_numpy_values(parquet_files):
     assert r["tokens"]["indices"].tolist() == [[0], [1], [2]]
     assert r["tokens"]["dense_shape"].tolist() == [3]
     # Random access: row i by (row group, offset).
-    assert int(ds._handle.get(43)["id"]) == 43
+    row: dict = ds._handle.get(43)  # type: ignore[assignment]
+    assert int(row["id"]) == 43
 
 
 def test_files_from_list_files(parquet_files):

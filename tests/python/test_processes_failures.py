@@ -167,6 +167,7 @@ def _run_child(scenario):
     shm_before = set(os.listdir("/dev/shm"))
     proc = subprocess.Popen([sys.executable, "-c", CHILD, scenario], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout is not None
     first = json.loads(proc.stdout.readline())
     return proc, first, shm_before
 

@@ -49,7 +49,7 @@ def _start(ckpt, log, total_steps):
 
 def _descendants(pid):
     """Every live process below pid (children, grandchildren: fork server and workers)."""
-    parents = {}
+    parents: dict = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
