@@ -27,15 +27,59 @@ constexpr size_t kMaxPipelineText = 1 << 20;
 // The pipeline fingerprint is text that repeats op and parameter names; deflating it keeps
 // the state of deep pipelines well under 1 KiB while the full text stays available for
 // naming the first difference on restore.
-std::string DeflatePipeline(const std::vector<std::string>& pipeline) {
-  std::string text;
-  for (size_t i = 0; i < pipeline.size(); ++i) text += (i ? "\n" : "") + pipeline[i];
+std::string DeflatePipelineText(const std::string& text) {
   uLongf size = compressBound(text.size());
   std::string out(size, '\0');
   compress2(reinterpret_cast<Bytef*>(out.data()), &size,
             reinterpret_cast<const Bytef*>(text.data()), text.size(), Z_BEST_COMPRESSION);
   out.resize(size);
   return out;
+}
+
+// Deflating afresh is most of a save's time: zlib allocates and clears some 256 KiB of tables
+// per call, tens of microseconds, where the rest of a save takes a few. An iterator's pipeline
+// is the same text at every save, so each thread keeps the texts it deflated last with their
+// output and copies the output when the text comes again: the same bytes (deflate is a
+// function of its input), without the tables. Per thread, so a save takes no lock; a few
+// entries, so a hook saving several iterators in turn hits them all; texts over
+// kMaxCachedText are deflated every time (their deflation dwarfs nothing else anyway).
+class DeflatedPipelines {
+ public:
+  static constexpr size_t kEntries = 8;
+  static constexpr size_t kMaxCachedText = 16 << 10;
+
+  const std::string& Deflate(const std::string& text) {
+    for (Entry& e : entries_) {
+      if (e.used && e.text == text) return e.deflated;
+    }
+    Entry& e = entries_[next_];
+    next_ = (next_ + 1) % kEntries;
+    e.deflated = DeflatePipelineText(text);
+    e.used = text.size() <= kMaxCachedText;
+    e.text = e.used ? text : std::string();
+    return e.deflated;
+  }
+
+ private:
+  struct Entry {
+    bool used = false;
+    std::string text;
+    std::string deflated;
+  };
+  Entry entries_[kEntries];
+  size_t next_ = 0;  // the entry replaced next: round robin
+};
+
+std::string JoinPipeline(const std::vector<std::string>& pipeline) {
+  size_t size = 0;
+  for (const std::string& entry : pipeline) size += entry.size() + 1;
+  std::string text;
+  text.reserve(size);
+  for (size_t i = 0; i < pipeline.size(); ++i) {
+    if (i) text.push_back('\n');
+    text += pipeline[i];
+  }
+  return text;
 }
 
 void EncodeNode(const StateNode& node, std::string* out) {
@@ -136,11 +180,16 @@ void DecodeNode(ByteReader& in, StateNode* node, int depth) {
 }  // namespace
 
 std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root) {
+  thread_local DeflatedPipelines deflated;
   std::string body;
-  PutLengthPrefixed(&body, DeflatePipeline(pipeline));
+  body.reserve(512);  // a typical state is 200-500 bytes: one allocation
+  PutLengthPrefixed(&body, deflated.Deflate(JoinPipeline(pipeline)));
   EncodeNode(root, &body);
 
-  std::string out(kMagic);
+  std::string out;
+  // magic, two varints of at most 10 bytes, body, crc: the one allocation of the result
+  out.reserve(kMagic.size() + 20 + body.size() + 4);
+  out += kMagic;
   PutVarint64(&out, kFormatVersion);
   PutVarint64(&out, body.size());
   out += body;
