@@ -136,7 +136,8 @@ std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>*
       std::cerr << "inputpipe: warning: " << message << std::endl;
     }
   }
-  return EncodeState(dataset_->Pipeline(), root);
+  if (pipeline_.deflated.empty()) pipeline_ = EncodePipeline(dataset_->Pipeline());
+  return EncodeState(pipeline_, root);
 }
 
 void Iterator::Restore(std::string_view state) { Restore(state, RestoreOptions{}); }

@@ -6,6 +6,7 @@
 //           blobs (count, {key str, value str}) | external (count, {str}) | children (count, node)
 #include <zlib.h>
 
+#include <cassert>
 #include <cstdio>
 
 #include "inputpipe/errors.h"
@@ -27,7 +28,9 @@ constexpr size_t kMaxPipelineText = 1 << 20;
 // The pipeline fingerprint is text that repeats op and parameter names; deflating it keeps
 // the state of deep pipelines well under 1 KiB while the full text stays available for
 // naming the first difference on restore.
-std::string DeflatePipelineText(const std::string& text) {
+std::string DeflatePipeline(const std::vector<std::string>& pipeline) {
+  std::string text;
+  for (size_t i = 0; i < pipeline.size(); ++i) text += (i ? "\n" : "") + pipeline[i];
   uLongf size = compressBound(text.size());
   std::string out(size, '\0');
   compress2(reinterpret_cast<Bytef*>(out.data()), &size,
@@ -36,50 +39,35 @@ std::string DeflatePipelineText(const std::string& text) {
   return out;
 }
 
-// Deflating afresh is most of a save's time: zlib allocates and clears some 256 KiB of tables
-// per call, tens of microseconds, where the rest of a save takes a few. An iterator's pipeline
-// is the same text at every save, so each thread keeps the texts it deflated last with their
-// output and copies the output when the text comes again: the same bytes (deflate is a
-// function of its input), without the tables. Per thread, so a save takes no lock; a few
-// entries, so a hook saving several iterators in turn hits them all; texts over
-// kMaxCachedText are deflated every time (their deflation dwarfs nothing else anyway).
-class DeflatedPipelines {
- public:
-  static constexpr size_t kEntries = 8;
-  static constexpr size_t kMaxCachedText = 16 << 10;
-
-  const std::string& Deflate(const std::string& text) {
-    for (Entry& e : entries_) {
-      if (e.used && e.text == text) return e.deflated;
-    }
-    Entry& e = entries_[next_];
-    next_ = (next_ + 1) % kEntries;
-    e.deflated = DeflatePipelineText(text);
-    e.used = text.size() <= kMaxCachedText;
-    e.text = e.used ? text : std::string();
-    return e.deflated;
+// Sizes of what EncodeNode writes, so that a state is encoded into one buffer of its exact size.
+size_t VarintLength(uint64_t value) {
+  size_t n = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++n;
   }
+  return n;
+}
 
- private:
-  struct Entry {
-    bool used = false;
-    std::string text;
-    std::string deflated;
-  };
-  Entry entries_[kEntries];
-  size_t next_ = 0;  // the entry replaced next: round robin
-};
+size_t LengthPrefixedSize(std::string_view s) { return VarintLength(s.size()) + s.size(); }
 
-std::string JoinPipeline(const std::vector<std::string>& pipeline) {
-  size_t size = 0;
-  for (const std::string& entry : pipeline) size += entry.size() + 1;
-  std::string text;
-  text.reserve(size);
-  for (size_t i = 0; i < pipeline.size(); ++i) {
-    if (i) text.push_back('\n');
-    text += pipeline[i];
+size_t ZigZagLength(int64_t value) {
+  return VarintLength((static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63));
+}
+
+size_t EncodedNodeSize(const StateNode& node) {
+  size_t n = LengthPrefixedSize(node.name) + LengthPrefixedSize(node.op);
+  n += VarintLength(node.ints.size());
+  for (const auto& [key, value] : node.ints) n += LengthPrefixedSize(key) + ZigZagLength(value);
+  n += VarintLength(node.blobs.size());
+  for (const auto& [key, value] : node.blobs) {
+    n += LengthPrefixedSize(key) + LengthPrefixedSize(value);
   }
-  return text;
+  n += VarintLength(node.external_state.size());
+  for (const auto& what : node.external_state) n += LengthPrefixedSize(what);
+  n += VarintLength(node.children.size());
+  for (const auto& child : node.children) n += EncodedNodeSize(child);
+  return n;
 }
 
 void EncodeNode(const StateNode& node, std::string* out) {
@@ -179,20 +167,26 @@ void DecodeNode(ByteReader& in, StateNode* node, int depth) {
 }
 }  // namespace
 
-std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root) {
-  thread_local DeflatedPipelines deflated;
-  std::string body;
-  body.reserve(512);  // a typical state is 200-500 bytes: one allocation
-  PutLengthPrefixed(&body, deflated.Deflate(JoinPipeline(pipeline)));
-  EncodeNode(root, &body);
+EncodedPipeline EncodePipeline(const std::vector<std::string>& pipeline) {
+  return {DeflatePipeline(pipeline)};
+}
 
+std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root) {
+  return EncodeState(EncodePipeline(pipeline), root);
+}
+
+std::string EncodeState(const EncodedPipeline& pipeline, const StateNode& root) {
+  const size_t body_size = LengthPrefixedSize(pipeline.deflated) + EncodedNodeSize(root);
   std::string out;
-  // magic, two varints of at most 10 bytes, body, crc: the one allocation of the result
-  out.reserve(kMagic.size() + 20 + body.size() + 4);
+  out.reserve(kMagic.size() + VarintLength(kFormatVersion) + VarintLength(body_size) +
+              body_size + 4);
   out += kMagic;
   PutVarint64(&out, kFormatVersion);
-  PutVarint64(&out, body.size());
-  out += body;
+  PutVarint64(&out, body_size);
+  [[maybe_unused]] const size_t body_start = out.size();
+  PutLengthPrefixed(&out, pipeline.deflated);
+  EncodeNode(root, &out);
+  assert(out.size() - body_start == body_size);  // EncodedNodeSize agrees with EncodeNode
   PutFixed32(&out, crc32c::Mask(crc32c::Value(out.data(), out.size())));
   return out;
 }
