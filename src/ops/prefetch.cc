@@ -121,11 +121,11 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
   CondVar producer_cv_;  // room in the buffer, or stopping
   CondVar consumer_cv_;  // an item, finished_, or stopping
   std::deque<PairedElement> buffer_ GUARDED_BY(mu_);
-  bool finished_ GUARDED_BY(mu_) = false;                        // the input ended
+  bool finished_ GUARDED_BY(mu_) = false;  // the input ended
   // The consumer's position: the state paired with the last item GetNext took. Only the
   // consumer's calls (GetNext, Save: one thread at a time) touch it, so it needs no lock.
   std::shared_ptr<const StateNode> last_taken_;
-  WorkerThreads threads_{mu_, {&producer_cv_, &consumer_cv_}};   // last: joined first
+  WorkerThreads threads_{mu_, {&producer_cv_, &consumer_cv_}};  // last: joined first
 };
 
 }  // namespace

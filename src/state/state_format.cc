@@ -178,15 +178,14 @@ std::string EncodeState(const std::vector<std::string>& pipeline, const StateNod
 std::string EncodeState(const EncodedPipeline& pipeline, const StateNode& root) {
   const size_t body_size = LengthPrefixedSize(pipeline.deflated) + EncodedNodeSize(root);
   std::string out;
-  out.reserve(kMagic.size() + VarintLength(kFormatVersion) + VarintLength(body_size) +
-              body_size + 4);
+  const size_t header = kMagic.size() + VarintLength(kFormatVersion) + VarintLength(body_size);
+  out.reserve(header + body_size + 4);
   out += kMagic;
   PutVarint64(&out, kFormatVersion);
   PutVarint64(&out, body_size);
-  [[maybe_unused]] const size_t body_start = out.size();
   PutLengthPrefixed(&out, pipeline.deflated);
   EncodeNode(root, &out);
-  assert(out.size() - body_start == body_size);  // EncodedNodeSize agrees with EncodeNode
+  assert(out.size() == header + body_size);  // EncodedNodeSize agrees with EncodeNode
   PutFixed32(&out, crc32c::Mask(crc32c::Value(out.data(), out.size())));
   return out;
 }

@@ -74,6 +74,16 @@ TEST(StateFormatTest, AnIteratorComputesItsPipelineFingerprintOnceForAllItsSaves
     EXPECT_EQ(batch->tensor().data<int64_t>()[0], static_cast<int64_t>(2 * (i + 1)));
   }
 
+  // PrepareSave encodes it ahead of the first save, once.
+  auto prepared = ds->MakeIterator();
+  const int before_prepare = source->params_calls;
+  prepared->PrepareSave();
+  prepared->PrepareSave();
+  EXPECT_EQ(source->params_calls - before_prepare, 1);
+  prepared->GetNext();
+  EXPECT_EQ(prepared->Save(), states[0]);
+  EXPECT_EQ(source->params_calls - before_prepare, 1) << "the save used the prepared one";
+
   // A reset iterator (its calls forwarded to a fresh one) keeps the fingerprint it encoded.
   const int after_saves = source->params_calls;
   it->Reset();
@@ -117,8 +127,17 @@ std::string ReferenceState(const EncodedPipeline& pipeline, const StateNode& roo
 TEST(StateFormatTest, EncodedStatesAreTheDocumentedLayoutForEveryFieldSize) {
   // Lengths and values on both sides of every varint byte boundary, in every kind of field.
   const std::vector<size_t> lengths = {0, 1, 127, 128, 300, 16383, 16384, 70000};
-  const std::vector<int64_t> values = {0,      -1,      1,      63,    -64,  64,
-                                       -65,    8191,    -8192,  8192,  1LL << 40,
+  const std::vector<int64_t> values = {0,
+                                       -1,
+                                       1,
+                                       63,
+                                       -64,
+                                       64,
+                                       -65,
+                                       8191,
+                                       -8192,
+                                       8192,
+                                       1LL << 40,
                                        std::numeric_limits<int64_t>::max(),
                                        std::numeric_limits<int64_t>::min()};
   StateNode root;
