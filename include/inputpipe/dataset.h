@@ -45,7 +45,8 @@ class Dataset : public std::enable_shared_from_this<Dataset> {
   virtual std::string op_name() const = 0;
   // Every parameter that changes the output, as "key=value, ...". Sources are identified by
   // content (a hash of their data), callables by name. This is the op's fingerprint: a state
-  // is only restored into a pipeline whose fingerprints are all equal.
+  // is only restored into a pipeline whose fingerprints are all equal. It must not change
+  // over the dataset's life (an iterator encodes its pipeline's once, at its first save).
   virtual std::string params() const = 0;
   // The datasets this one reads (none for sources).
   virtual std::vector<DatasetPtr> inputs() const { return {}; }
@@ -93,6 +94,10 @@ class Iterator {
   // state are appended to `warnings` (or printed to stderr when it is null).
   std::string Save(ExternalStatePolicy policy = ExternalStatePolicy::kFail,
                    std::vector<std::string>* warnings = nullptr);
+  // Encodes the pipeline's fingerprint for Save now; Save otherwise does it at its first call,
+  // the one part of a save that costs tens of microseconds. For a caller that makes an
+  // iterator in order to save it (the Python Iterator does), so that no save pays for it.
+  void PrepareSave();
   // Moves this iterator to the position saved in `state`. Interruptible as a whole
   // (inputpipe/interrupt.h): an interrupted restore is a failed one (below).
   // REQUIRES: a fresh iterator whose GetNext has never been called (else
@@ -158,6 +163,9 @@ class Iterator {
   bool ended_ = false;
   std::unique_ptr<Iterator> fresh_;  // see Restore: the iterator calls are forwarded to
   std::string unusable_;             // why no fresh iterator could be made; empty if usable
+  // dataset_->Pipeline() as a state stores it, encoded by PrepareSave or the first Save: the
+  // dataset is immutable, and encoding it afresh would be most of the time of every save.
+  EncodedPipeline pipeline_;
 };
 
 }  // namespace inputpipe

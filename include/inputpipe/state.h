@@ -119,6 +119,18 @@ struct DecodedState {
 std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root);
 DecodedState DecodeState(std::string_view bytes);
 
+// A pipeline fingerprint as a state stores it (deflated). Deflating is most of the work of a
+// save done afresh (zlib allocates and clears ~256 KiB of tables per call), and a pipeline's
+// fingerprint never changes (a Dataset is immutable): Iterator::Save encodes its pipeline's once,
+// at its first save, and every later save reuses it.
+struct EncodedPipeline {
+  std::string deflated;  // empty only in a default-constructed one (not yet encoded)
+};
+EncodedPipeline EncodePipeline(const std::vector<std::string>& pipeline);
+// The same bytes as EncodeState(pipeline, root), for pipeline = EncodePipeline(pipeline).
+// REQUIRES: pipeline.deflated is not empty.
+std::string EncodeState(const EncodedPipeline& pipeline, const StateNode& root);
+
 // How Iterator::Restore (and the hook) treat a state saved by a pipeline that differs.
 struct RestoreOptions {
   // false (the default): the saved fingerprint must equal the pipeline's, entry for entry.

@@ -136,7 +136,12 @@ std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>*
       std::cerr << "inputpipe: warning: " << message << std::endl;
     }
   }
-  return EncodeState(dataset_->Pipeline(), root);
+  PrepareSave();
+  return EncodeState(pipeline_, root);
+}
+
+void Iterator::PrepareSave() {
+  if (pipeline_.deflated.empty()) pipeline_ = EncodePipeline(dataset_->Pipeline());
 }
 
 void Iterator::Restore(std::string_view state) { Restore(state, RestoreOptions{}); }

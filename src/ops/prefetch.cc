@@ -57,12 +57,12 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
       if (buffer_.empty()) return std::nullopt;
       item = std::move(buffer_.front());
       buffer_.pop_front();
-      last_taken_ = item.state;
       // Wake the producer only once the buffer is half empty: it then refills a run of
       // elements instead of waking for each one.
       wake_producer = static_cast<int64_t>(buffer_.size()) <= dataset().buffer_size / 2;
     }
     if (wake_producer) producer_cv_.Signal();
+    last_taken_ = std::move(item.state);
     if (item.error) std::rethrow_exception(item.error);
     return std::move(item.element);
   }
@@ -72,12 +72,9 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
       SaveInput(w);
       return;
     }
-    std::shared_ptr<const StateNode> state;
-    {
-      MutexLock lock(mu_);
-      state = last_taken_;
-    }
-    w.WriteChildNode(kInputKey, *state);
+    // No lock: last_taken_ is the consumer's (this thread's), so a save never waits for a
+    // producer that holds mu_, even one the OS has descheduled with it.
+    w.WriteChildNode(kInputKey, *last_taken_);
   }
 
   void RestoreInternal(StateReader& r) override { RestoreInput(r); }
@@ -87,10 +84,7 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
   // input_ (through reader_).
   void Start() EXCLUDES(mu_) {
     reader_ = PairedReader(*input_);
-    {
-      MutexLock lock(mu_);
-      last_taken_ = reader_.last_state();
-    }
+    last_taken_ = reader_.last_state();
     threads_.Start(1, [this] { Produce(); });
   }
 
@@ -127,9 +121,11 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
   CondVar producer_cv_;  // room in the buffer, or stopping
   CondVar consumer_cv_;  // an item, finished_, or stopping
   std::deque<PairedElement> buffer_ GUARDED_BY(mu_);
-  std::shared_ptr<const StateNode> last_taken_ GUARDED_BY(mu_);  // the consumer's position
-  bool finished_ GUARDED_BY(mu_) = false;                        // the input ended
-  WorkerThreads threads_{mu_, {&producer_cv_, &consumer_cv_}};   // last: joined first
+  bool finished_ GUARDED_BY(mu_) = false;  // the input ended
+  // The consumer's position: the state paired with the last item GetNext took. Only the
+  // consumer's calls (GetNext, Save: one thread at a time) touch it, so it needs no lock.
+  std::shared_ptr<const StateNode> last_taken_;
+  WorkerThreads threads_{mu_, {&producer_cv_, &consumer_cv_}};  // last: joined first
 };
 
 }  // namespace

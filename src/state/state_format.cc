@@ -6,6 +6,7 @@
 //           blobs (count, {key str, value str}) | external (count, {str}) | children (count, node)
 #include <zlib.h>
 
+#include <cassert>
 #include <cstdio>
 
 #include "inputpipe/errors.h"
@@ -36,6 +37,37 @@ std::string DeflatePipeline(const std::vector<std::string>& pipeline) {
             reinterpret_cast<const Bytef*>(text.data()), text.size(), Z_BEST_COMPRESSION);
   out.resize(size);
   return out;
+}
+
+// Sizes of what EncodeNode writes, so that a state is encoded into one buffer of its exact size.
+size_t VarintLength(uint64_t value) {
+  size_t n = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+size_t LengthPrefixedSize(std::string_view s) { return VarintLength(s.size()) + s.size(); }
+
+size_t ZigZagLength(int64_t value) {
+  return VarintLength((static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63));
+}
+
+size_t EncodedNodeSize(const StateNode& node) {
+  size_t n = LengthPrefixedSize(node.name) + LengthPrefixedSize(node.op);
+  n += VarintLength(node.ints.size());
+  for (const auto& [key, value] : node.ints) n += LengthPrefixedSize(key) + ZigZagLength(value);
+  n += VarintLength(node.blobs.size());
+  for (const auto& [key, value] : node.blobs) {
+    n += LengthPrefixedSize(key) + LengthPrefixedSize(value);
+  }
+  n += VarintLength(node.external_state.size());
+  for (const auto& what : node.external_state) n += LengthPrefixedSize(what);
+  n += VarintLength(node.children.size());
+  for (const auto& child : node.children) n += EncodedNodeSize(child);
+  return n;
 }
 
 void EncodeNode(const StateNode& node, std::string* out) {
@@ -135,15 +167,25 @@ void DecodeNode(ByteReader& in, StateNode* node, int depth) {
 }
 }  // namespace
 
-std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root) {
-  std::string body;
-  PutLengthPrefixed(&body, DeflatePipeline(pipeline));
-  EncodeNode(root, &body);
+EncodedPipeline EncodePipeline(const std::vector<std::string>& pipeline) {
+  return {DeflatePipeline(pipeline)};
+}
 
-  std::string out(kMagic);
+std::string EncodeState(const std::vector<std::string>& pipeline, const StateNode& root) {
+  return EncodeState(EncodePipeline(pipeline), root);
+}
+
+std::string EncodeState(const EncodedPipeline& pipeline, const StateNode& root) {
+  const size_t body_size = LengthPrefixedSize(pipeline.deflated) + EncodedNodeSize(root);
+  std::string out;
+  const size_t header = kMagic.size() + VarintLength(kFormatVersion) + VarintLength(body_size);
+  out.reserve(header + body_size + 4);
+  out += kMagic;
   PutVarint64(&out, kFormatVersion);
-  PutVarint64(&out, body.size());
-  out += body;
+  PutVarint64(&out, body_size);
+  PutLengthPrefixed(&out, pipeline.deflated);
+  EncodeNode(root, &out);
+  assert(out.size() == header + body_size);  // EncodedNodeSize agrees with EncodeNode
   PutFixed32(&out, crc32c::Mask(crc32c::Value(out.data(), out.size())));
   return out;
 }

@@ -1,0 +1,179 @@
+// The encoder of docs/state_format.md as Iterator::Save uses it: the pipeline's fingerprint
+// encoded once per iterator, and a state written into one buffer of its exact size, byte for
+// byte the layout the document gives (checked here against an encoder written from it).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/op_skeleton.h"
+#include "inputpipe/dataset.h"
+#include "inputpipe/ops.h"
+#include "inputpipe/state.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
+
+namespace inputpipe {
+namespace {
+
+// A source of 0, 1, 2, ... that counts the calls of its params(): how often the pipeline's
+// fingerprint was computed.
+class CountingIterator;
+
+class CountingSource : public OpDataset<CountingSource, CountingIterator> {
+ public:
+  std::string op_name() const override { return "counting"; }
+  std::string params() const override {
+    ++params_calls;
+    return "n=1000";
+  }
+  int64_t Cardinality() const override { return 1000; }
+
+  mutable std::atomic<int> params_calls{0};
+};
+
+class CountingIterator : public DatasetIterator<CountingSource> {
+ public:
+  using DatasetIterator::DatasetIterator;
+
+ protected:
+  std::optional<Element> GetNextInternal() override {
+    if (next_ >= 1000) return std::nullopt;
+    return Element(Tensor::Scalar<int64_t>(next_++));
+  }
+  void SaveInternal(StateWriter& w) override { w.WriteInt("next", next_); }
+  void RestoreInternal(StateReader& r) override { next_ = ReadCounter(r, "next"); }
+
+ private:
+  int64_t next_ = 0;
+};
+
+TEST(StateFormatTest, AnIteratorComputesItsPipelineFingerprintOnceForAllItsSaves) {
+  auto source = std::make_shared<CountingSource>();
+  DatasetPtr ds = Batch(source, 2);
+  auto it = ds->MakeIterator();
+  const int before = source->params_calls;  // the factories may look at it while building
+  std::vector<std::string> states;
+  for (int i = 0; i < 5; ++i) {
+    it->GetNext();
+    states.push_back(it->Save());
+  }
+  EXPECT_EQ(source->params_calls - before, 1) << "one fingerprint for the iterator's 5 saves";
+
+  // Each state holds the pipeline it would hold if encoded afresh, and resumes where it was.
+  for (size_t i = 0; i < states.size(); ++i) {
+    DecodedState decoded = DecodeState(states[i]);
+    EXPECT_EQ(states[i], EncodeState(ds->Pipeline(), decoded.root));
+    auto resumed = ds->MakeIterator();
+    resumed->Restore(states[i]);
+    std::optional<Element> batch = resumed->GetNext();
+    ASSERT_TRUE(batch.has_value());
+    EXPECT_EQ(batch->tensor().data<int64_t>()[0], static_cast<int64_t>(2 * (i + 1)));
+  }
+
+  // PrepareSave encodes it ahead of the first save, once.
+  auto prepared = ds->MakeIterator();
+  const int before_prepare = source->params_calls;
+  prepared->PrepareSave();
+  prepared->PrepareSave();
+  EXPECT_EQ(source->params_calls - before_prepare, 1);
+  prepared->GetNext();
+  EXPECT_EQ(prepared->Save(), states[0]);
+  EXPECT_EQ(source->params_calls - before_prepare, 1) << "the save used the prepared one";
+
+  // A reset iterator (its calls forwarded to a fresh one) keeps the fingerprint it encoded.
+  const int after_saves = source->params_calls;
+  it->Reset();
+  EXPECT_EQ(it->Save(), ds->MakeIterator()->Save());
+  EXPECT_EQ(source->params_calls - after_saves, 1) << "only the new iterator's first save";
+}
+
+// The layout of docs/state_format.md, written from the document with the varint helpers, one
+// buffer per part: what the encoder must produce, whatever it does to produce it faster.
+void ReferenceNode(const StateNode& node, std::string* out) {
+  PutLengthPrefixed(out, node.name);
+  PutLengthPrefixed(out, node.op);
+  PutVarint64(out, node.ints.size());
+  for (const auto& [key, value] : node.ints) {
+    PutLengthPrefixed(out, key);
+    PutZigZag64(out, value);
+  }
+  PutVarint64(out, node.blobs.size());
+  for (const auto& [key, value] : node.blobs) {
+    PutLengthPrefixed(out, key);
+    PutLengthPrefixed(out, value);
+  }
+  PutVarint64(out, node.external_state.size());
+  for (const auto& what : node.external_state) PutLengthPrefixed(out, what);
+  PutVarint64(out, node.children.size());
+  for (const auto& child : node.children) ReferenceNode(child, out);
+}
+
+std::string ReferenceState(const EncodedPipeline& pipeline, const StateNode& root) {
+  std::string body;
+  PutLengthPrefixed(&body, pipeline.deflated);
+  ReferenceNode(root, &body);
+  std::string out = "IPST";
+  PutVarint64(&out, 1);
+  PutVarint64(&out, body.size());
+  out += body;
+  PutFixed32(&out, crc32c::Mask(crc32c::Value(out.data(), out.size())));
+  return out;
+}
+
+TEST(StateFormatTest, EncodedStatesAreTheDocumentedLayoutForEveryFieldSize) {
+  // Lengths and values on both sides of every varint byte boundary, in every kind of field.
+  const std::vector<size_t> lengths = {0, 1, 127, 128, 300, 16383, 16384, 70000};
+  const std::vector<int64_t> values = {0,
+                                       -1,
+                                       1,
+                                       63,
+                                       -64,
+                                       64,
+                                       -65,
+                                       8191,
+                                       -8192,
+                                       8192,
+                                       1LL << 40,
+                                       std::numeric_limits<int64_t>::max(),
+                                       std::numeric_limits<int64_t>::min()};
+  StateNode root;
+  root.op = "outer";
+  for (size_t n : lengths) {
+    StateNode child;
+    child.name = std::string(n, 'k');
+    child.op = "op" + std::to_string(n);
+    for (int64_t v : values) child.ints.emplace_back(std::string(n % 200, 'i'), v);
+    child.blobs.emplace_back("blob", std::string(n, '\xff'));
+    child.external_state.push_back(std::string(n, 'e'));
+    StateNode grandchild;
+    grandchild.name = "input";
+    grandchild.op = "range";
+    grandchild.ints.emplace_back("next", static_cast<int64_t>(n));
+    child.children.push_back(grandchild);
+    root.children.push_back(child);
+  }
+  // Pipelines whose deflated fingerprint is short (one length byte) and long (several).
+  std::vector<std::string> short_pipeline = {"batch(batch_size=2)", "  range(n=3)"};
+  std::vector<std::string> long_pipeline;
+  for (int i = 0; i < 400; ++i) {
+    long_pipeline.push_back(std::string(i % 40, ' ') + "op" + std::to_string(i * 7919) + "()");
+  }
+  for (const auto& pipeline : {short_pipeline, long_pipeline}) {
+    const EncodedPipeline encoded = EncodePipeline(pipeline);
+    const std::string bytes = EncodeState(encoded, root);
+    EXPECT_EQ(bytes, ReferenceState(encoded, root));
+    EXPECT_EQ(bytes, EncodeState(pipeline, root));
+    DecodedState decoded = DecodeState(bytes);
+    EXPECT_EQ(decoded.pipeline, pipeline);
+    EXPECT_EQ(EncodeState(decoded.pipeline, decoded.root), bytes);
+  }
+  EXPECT_GT(EncodePipeline(long_pipeline).deflated.size(), 127u) << "a two-byte length prefix";
+  EXPECT_LT(EncodePipeline(short_pipeline).deflated.size(), 128u) << "a one-byte length prefix";
+}
+
+}  // namespace
+}  // namespace inputpipe
