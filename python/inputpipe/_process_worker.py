@@ -284,8 +284,16 @@ def _error_frame(exc):
     cloudpickle: an exception class defined in the parent's __main__ came here by value, and
     goes back as the parent's own class (cloudpickle tracks such classes), so `except` works."""
     import traceback
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    message = str(exc)
+    # An exception whose __str__ (or __repr__) itself raises must still come back, not end the
+    # worker: each text falls back to what can be said without calling it.
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:  # noqa: BLE001
+        text = f"{type(exc).__qualname__} (its traceback could not be formatted)\n"
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001
+        message = f"<{type(exc).__qualname__}: str() of the exception raised>"
     type_name = f"{type(exc).__module__}.{type(exc).__qualname__}"
     try:
         import cloudpickle
@@ -317,7 +325,12 @@ def _work(sock, fn, server_pid):
         try:
             result = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
-            send_frame(sock, ERROR, _error_frame(exc))
+            try:
+                frame = _error_frame(exc)
+            except BaseException:  # noqa: BLE001 - the report itself failed: say that much
+                frame = (None, f"{type(exc).__module__}.{type(exc).__qualname__}",
+                         "<the exception could not be described>", "")
+            send_frame(sock, ERROR, frame)
             continue
         try:
             send_frame(sock, RESULT, result)

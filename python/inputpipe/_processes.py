@@ -76,7 +76,8 @@ class _ForkServer:
     @classmethod
     def get(cls):
         with cls._lock:
-            if cls._current is None or cls._current.dead:
+            # After os.fork() the inherited server is the parent's: this process starts its own.
+            if cls._current is None or cls._current.dead or cls._current.owner != os.getpid():
                 cls._current = _ForkServer()
             return cls._current
 
@@ -88,6 +89,7 @@ class _ForkServer:
             server.close()
 
     def __init__(self):
+        self.owner = os.getpid()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._ctl = parent
         self._send_lock = threading.Lock()
@@ -140,6 +142,8 @@ class _ForkServer:
                 self._functions.add(function_id)
 
     def forget(self, function_id):
+        if self.owner != os.getpid():
+            return  # a forked child's copy: the parent's server is the parent's to tell
         with self._send_lock:
             if function_id in self._functions and not self.dead:
                 self._functions.discard(function_id)
@@ -173,6 +177,8 @@ class _ForkServer:
             return self._statuses.get(pid)
 
     def close(self):
+        if self.owner != os.getpid():
+            return  # a forked child's copy: shutting the socket down would end the parent's
         try:
             self._ctl.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -213,6 +219,7 @@ class _Worker:
 
 class _Pool:
     def __init__(self, function_id, fn_bytes, size, what):
+        self.owner = os.getpid()
         self._function_id = function_id
         self._what = what
         self._server = _ForkServer.get()
@@ -314,6 +321,8 @@ class _Pool:
 
     def close(self):
         """Ends the workers: an idle one exits on its socket's EOF, a busy one is killed."""
+        if self.owner != os.getpid():
+            return  # a forked child's copy of the parent's pool: the workers are the parent's
         with self._cv:
             if self._closed:
                 return
@@ -359,6 +368,16 @@ def _rebuild_error(payload, worker, pid):
 
 
 _live = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    # A lock some thread of the parent held at the fork stays held in the child for good.
+    _ForkServer._lock = threading.Lock()
+    for function in list(_live):
+        function._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 _function_ids = itertools.count(1)
 
 
@@ -397,6 +416,8 @@ class ProcessFunction:
         with self._lock:
             if _exiting:  # an engine thread still calling while the interpreter exits
                 raise WorkerProcessError(f"{self._what}: the interpreter is exiting")
+            if self._pool is not None and self._pool.owner != os.getpid():
+                self._pool = None  # inherited through os.fork(): the parent's, not ours
             if self._pool is None or (fresh and self._pool.broken is not None):
                 old = self._pool
                 self._pool = _Pool(self._id, self._fn_bytes, self._size, self._what)

@@ -933,6 +933,31 @@ class CheckpointInputPipelineHook::Impl {
     }
   }
 
+  // Writer thread only. At this run's first commit: the files of another layout (another rank
+  // count, or one file per step against one per rank) at this step or later are from a run this
+  // one restored before; left there, a step of theirs would tie with or beat this run's own
+  // (ListCandidates takes the newest complete step). This rank deletes its own slot of them:
+  // rank r the files of rank r of any other count, rank 0 (or the one writer) the single files,
+  // so every such stale step is incomplete or gone. Later commits find none: ranks of one run
+  // share their layout. Older steps of another layout stay, as fallbacks that restore.
+  void DeleteOtherLayouts(int64_t from_step) {
+    const std::string head = prefix_ + ".ckpt-";
+    for (const std::string& name : fs_->ListDir(dir_)) {
+      if (name.compare(0, head.size(), head) != 0) continue;
+      const size_t dot = name.find('.', head.size());
+      const std::string tail = dot == std::string::npos ? "" : name.substr(dot);
+      auto step = hook_internal::ParseCheckpointFileName(prefix_, name.substr(0, dot));
+      if (!step || *step < from_step || tail == suffix_) continue;
+      bool doomed = false;
+      if (tail.empty()) {
+        doomed = options_.rank == 0;  // a single file, this run writing per-rank files
+      } else if (auto rank = ParseRankSuffix(tail)) {
+        doomed = suffix_.empty() || rank->first == options_.rank;
+      }
+      if (doomed && fs_->FileExists(JoinPath(dir_, name))) fs_->DeleteFile(JoinPath(dir_, name));
+    }
+  }
+
   // "<prefix>.ckpt-<step>", plus this rank's suffix when ranks write one file each.
   std::string FileName(int64_t step) const {
     return hook_internal::CheckpointFileName(prefix_, step) + suffix_;
@@ -942,6 +967,10 @@ class CheckpointInputPipelineHook::Impl {
   void Commit(const PendingSave& save) {
     const std::string path = JoinPath(dir_, FileName(save.step));
     WriteFileAtomically(*fs_, path, save.bytes);
+    if (!other_layouts_deleted_) {
+      DeleteOtherLayouts(save.step);
+      other_layouts_deleted_ = true;
+    }
     // The new checkpoint is durable. Newer ones are from a run abandoned by a restore to an
     // earlier step; then the oldest beyond max_to_keep. The newest (this one) always stays.
     std::vector<int64_t> doomed;
@@ -973,6 +1002,7 @@ class CheckpointInputPipelineHook::Impl {
   FileSystem* fs_ = nullptr;
   std::string prefix_;
   std::string suffix_;  // RankSuffix when ranks write one file each, else ""
+  bool other_layouts_deleted_ = false;  // writer thread only: DeleteOtherLayouts ran
   bool gathered_ = false;  // the first save of a process group (it compares the pipelines) done
 
   // Training thread only.

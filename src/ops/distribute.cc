@@ -130,13 +130,16 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
  private:
   std::optional<Element> NextByIndex() {
     const DistributeDataset& ds = dataset();
-    const int64_t n = ds.unbatched->Cardinality();
+    const int64_t n = ds.unbatched->Cardinality();  // < 0: infinite (a repeat())
     const int64_t begin = batches_ * ds.batch_size;
-    const int64_t rows = std::min(ds.batch_size, n - begin);
+    const int64_t rows = n < 0 ? ds.batch_size : std::min(ds.batch_size, n - begin);
     if (rows <= 0 || (rows < ds.batch_size && AsBatch(ds.input())->drop_remainder)) {
       return std::nullopt;
     }
     auto [lo, hi] = ds.MyRows(rows);
+    // Counted before its rows are computed: a row that raises makes this rank's part of the
+    // step an error, raised once (as batch drops a batch its input failed in), never retried.
+    ++batches_;
     Element out;
     if (lo == hi) {  // a rank with no row of the last batch: the shape of one, sliced to none
       out = SliceRows(StackElements({ds.unbatched->Get(begin)}, "distribute"), 0, 0);
@@ -146,7 +149,6 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
       for (int64_t i = begin + lo; i < begin + hi; ++i) elements.push_back(ds.unbatched->Get(i));
       out = StackElements(elements, "batch");
     }
-    ++batches_;
     return out;
   }
 

@@ -116,3 +116,31 @@ TEST(DistributeTest, ABatchTheRanksDoNotDivideIsAnError) {
 
 }  // namespace
 }  // namespace inputpipe::testing
+
+namespace inputpipe::testing {
+namespace {
+
+// A map that raises for element 5 of Range(0, 8).
+DatasetPtr FailingAtFive() {
+  return Map(Range(0, 8),
+             [](const Element& e) {
+               if (e.tensor().scalar<int64_t>() == 5) throw InvalidArgumentError("bad 5");
+               return e;
+             },
+             {.name = "fail_at_5"});
+}
+
+TEST(DistributeTest, InfiniteRandomAccessInputNeverEnds) {
+  auto ds = Distribute(Batch(Repeat(Range(0, 5), -1), 4), 2, 0);
+  EXPECT_EQ(Rows(ds, 3), (std::vector<std::vector<int64_t>>{{0, 1}, {4, 0}, {3, 4}}));
+}
+
+TEST(DistributeTest, ARowThatRaisesIsRaisedOnceAndTheStepPasses) {
+  auto it = Distribute(Batch(FailingAtFive(), 4), 2, 0)->MakeIterator();
+  EXPECT_EQ(ValuesOf(it->GetNext()->tensor()), (std::vector<int64_t>{0, 1}));
+  EXPECT_THROW(it->GetNext(), InvalidArgumentError);  // rows 4, 5 of step 1
+  EXPECT_FALSE(it->GetNext().has_value());             // 8 rows: two steps, then the end
+}
+
+}  // namespace
+}  // namespace inputpipe::testing

@@ -107,17 +107,32 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
     if (exhausted_) return std::nullopt;
     const int64_t target = Target(rank_ + taken_ * ranks_);
     if (by_index_) {
-      const int64_t n = dataset().input()->Cardinality();
-      if (target >= n) return Exhaust(n);
-      Element element = dataset().input()->Get(target);
+      const int64_t n = dataset().input()->Cardinality();  // < 0: infinite (a repeat())
+      if (n >= 0 && target >= n) return Exhaust(n);
+      // Taken before it is computed: an element whose computation raises is raised once and
+      // passed, as the streaming path (and every op's GetNext) does, never retried forever.
       ++taken_;
-      return element;
+      return dataset().input()->Get(target);
     }
     while (position_ < target) {  // another rank's elements, or consumed ones
-      if (!input_->GetNext()) return Exhaust(position_);
+      // An error there is another rank's element's (that rank raises it) or a consumed one's:
+      // not this rank's to raise. The input has passed that element either way.
+      bool more = true;
+      try {
+        more = input_->GetNext().has_value();
+      } catch (const Error&) {
+      }
+      if (!more) return Exhaust(position_);
       ++position_;
     }
-    std::optional<Element> element = input_->GetNext();
+    std::optional<Element> element;
+    try {
+      element = input_->GetNext();
+    } catch (...) {  // this rank's element raised: raised once, and it counts as taken
+      ++position_;
+      ++taken_;
+      throw;
+    }
     if (!element) return Exhaust(position_);
     ++position_;
     ++taken_;

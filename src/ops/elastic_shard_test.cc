@@ -114,3 +114,51 @@ TEST(ElasticShardTest, RanksOfAnotherPipelineAreRefused) {
 
 }  // namespace
 }  // namespace inputpipe::testing
+
+namespace inputpipe::testing {
+namespace {
+
+DatasetPtr RaisingAtFive(DatasetPtr input) {
+  return Map(input,
+             [](const Element& e) {
+               if (e.tensor().scalar<int64_t>() == 5) throw InvalidArgumentError("bad 5");
+               return e;
+             },
+             {.name = "fail_at_5"});
+}
+
+TEST(ElasticShardTest, InfiniteRandomAccessInputNeverEnds) {
+  EXPECT_EQ(Ints(ElasticShard(Repeat(Range(0, 5), -1), 2, 0), 6),
+            (std::vector<int64_t>{0, 2, 4, 1, 3, 0}));
+}
+
+// An element that raises is raised once, by the rank it belongs to, and the stream goes on;
+// the other ranks pass it. By index and streaming alike.
+TEST(ElasticShardTest, AnElementThatRaisesIsRaisedOnceByItsRank) {
+  for (bool by_index : {true, false}) {
+    auto input = [&] {
+      DatasetPtr in = RaisingAtFive(Range(0, 10));
+      return by_index ? in : Filter(in, [](const Element&) { return true; });
+    };
+    auto mine = ElasticShard(input(), 2, 1)->MakeIterator();  // 1, 3, 5 (raises), 7, 9
+    std::vector<int64_t> got;
+    int errors = 0;
+    while (true) {
+      try {
+        std::optional<Element> e = mine->GetNext();
+        if (!e) break;
+        got.push_back(e->tensor().scalar<int64_t>());
+      } catch (const InvalidArgumentError&) {
+        ++errors;
+      }
+      ASSERT_LT(got.size() + errors, 10u) << "by_index=" << by_index;
+    }
+    EXPECT_EQ(got, (std::vector<int64_t>{1, 3, 7, 9})) << "by_index=" << by_index;
+    EXPECT_EQ(errors, 1) << "by_index=" << by_index;
+    EXPECT_EQ(Ints(ElasticShard(input(), 2, 0)), (std::vector<int64_t>{0, 2, 4, 6, 8}))
+        << "by_index=" << by_index;
+  }
+}
+
+}  // namespace
+}  // namespace inputpipe::testing

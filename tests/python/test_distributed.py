@@ -353,3 +353,41 @@ def test_torch_distributed_resize_with_sigkill(tmp_path):
     # One file per step holds every rank (rank 0 wrote it); no per-rank files.
     names = os.listdir(tmp_path / "global")
     assert names and not any(".rank-" in n for n in names), names
+
+
+def test_a_resized_run_replaces_the_steps_of_the_run_it_restored_before(tmp_path):
+    """Run A (3 ranks) saves steps 2 and 4; run B (2 ranks) restores the model's step 2 and saves
+    step 4 again; run C (2 ranks) must continue from B's step 4, not A's: every element exactly
+    once over the timeline that survived."""
+    ckpt = str(tmp_path / "ckpt")
+    log: dict = {}  # step -> the elements of that step, in the timeline that survives
+
+    def run(w, steps, model_step=None):
+        its = [iter(inputpipe.Dataset.range(400).shard(w, r, elastic=True).batch(2)) for r in range(w)]
+        hooks = [inputpipe.CheckpointInputPipelineHook(its[r], ckpt, save_steps=2, rank=r,
+                                                       num_ranks=w, gather=None)
+                 for r in range(w)]
+        if model_step is None:
+            restored = [h.begin() for h in hooks]
+        else:
+            restored = [h.restore_for_model_step(model_step) for h in hooks]
+            for h in hooks:
+                h.begin()
+        step = restored[0] or 0
+        for k in [s for s in log if s > step]:
+            del log[k]
+        for _ in range(steps):
+            step += 1
+            log[step] = sum((next(it).tolist() for it in its), [])
+            for h in hooks:
+                h.after_step(step)
+        for h in hooks:
+            h.flush()
+        return restored[0]
+
+    run(3, 4)
+    assert run(2, 2, model_step=2) == 2
+    assert run(2, 10) == 4
+    seen = sum(log.values(), [])
+    assert len(seen) == len(set(seen)), "an element repeated"
+    assert sorted(seen) == list(range(len(seen))), "an element lost"

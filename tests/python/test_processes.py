@@ -379,3 +379,25 @@ def test_every_dtype_crosses_the_process_boundary_bit_for_bit():
         for e, g in zip(e_row, g_row):
             assert type(e) is type(g) and np.asarray(e).dtype == np.asarray(g).dtype
             assert pickle.dumps(e) == pickle.dumps(g)
+
+
+def test_an_exception_whose_str_raises_comes_back_and_the_stream_goes_on():
+    class BadStr(Exception):
+        def __str__(self):
+            raise RuntimeError("no text for this exception")
+
+    def fn(x):
+        if int(x) == 1:
+            raise BadStr()
+        return x
+
+    it = iter(Dataset.range(4).map(fn, num_parallel_calls=2, processes=True))
+    got: list = []
+    for _ in range(4):
+        try:
+            got.append(int(next(it)))
+        except BadStr:
+            got.append("BadStr")
+    assert got == [0, "BadStr", 2, 3]  # as with threads; the worker did not die of it
+    with pytest.raises(StopIteration):
+        next(it)

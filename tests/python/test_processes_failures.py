@@ -224,3 +224,29 @@ def test_large_elements_travel_through_anonymous_shared_memory_not_dev_shm():
     assert len(out) == 4 and float(out[3][0][0]) == 2.0
     assert all(bool(in_memfd) and not bool(in_shm) for _, in_memfd, in_shm in out)
     assert _ours(set(os.listdir("/dev/shm")) - before) == set()
+
+
+FORK_CHILD = r"""
+import os, sys
+import inputpipe
+ds = inputpipe.Dataset.range(20).map(lambda x: x * 3, num_parallel_calls=2, processes=True)
+it = iter(ds)
+first = [int(next(it)) for _ in range(5)]
+pid = os.fork()
+if pid == 0:
+    # The child exits through the interpreter (atexit runs), or uses processes itself.
+    if sys.argv[1] == "use":
+        child = inputpipe.Dataset.range(4).map(lambda x: x + 1, processes=True)
+        assert [int(v) for v in child] == [1, 2, 3, 4]
+    sys.exit(0)
+os.waitpid(pid, 0)
+print(first + [int(v) for v in it])
+"""
+
+
+@pytest.mark.parametrize("child", ["exit", "use"])
+def test_a_forked_child_leaves_the_parents_workers_alone(child):
+    result = subprocess.run([sys.executable, "-c", FORK_CHILD, child], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str([3 * i for i in range(20)])
