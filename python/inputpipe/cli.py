@@ -4,6 +4,10 @@
                                Iterator.save()) as JSON: format version, pipeline, state tree;
                                for a checkpoint file of CheckpointInputPipelineHook
                                (input.ckpt-<step>), its step and every iterator's state
+    inspect DIR                a hook's checkpoint directory (or its index file
+                               checkpoint_<prefix>): every checkpoint file in it, oldest first,
+                               each decoded or with the reason it does not decode, and the one
+                               the index names as the latest
 
 Exit status: 0 on success, 1 when the file cannot be read or is not a valid state (the error
 is printed on stderr), 2 for a bad command line.
@@ -13,26 +17,63 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
 from inputpipe import _core
+from inputpipe.hook import latest_input_checkpoint
 
 
 # The first bytes of a hook checkpoint file (docs/hook.md).
 _CHECKPOINT_MAGIC = b"IPCK"
 
 
+def _checkpoint_doc(path: str, contents: bytes) -> dict:
+    step, states = _core.decode_checkpoint_file(contents, path)
+    return {"checkpoint": path, "step": step,
+            "iterators": {name: json.loads(_core.inspect_state(state)) for name, state in states}}
+
+
+def _step_of(name: str) -> int:
+    digits = name.split(".ckpt-", 1)[1].split(".", 1)[0]
+    return int(digits) if digits.isdigit() else -1
+
+
+def _inspect_directory(directory: str, prefix: str) -> dict:
+    names = sorted((n for n in os.listdir(directory)
+                    if n.startswith(prefix + ".ckpt-") and _step_of(n) >= 0
+                    and not n.endswith(".tmp")),
+                   key=lambda n: (_step_of(n), n))
+    checkpoints = []
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            with open(path, "rb") as f:
+                checkpoints.append(_checkpoint_doc(path, f.read()))
+        except (OSError, ValueError) as e:  # a corrupt or unreadable one: say why, go on
+            checkpoints.append({"checkpoint": path, "error": str(e)})
+    return {"checkpoint_dir": directory, "prefix": prefix,
+            "latest": latest_input_checkpoint(directory, prefix),
+            "checkpoints": checkpoints}
+
+
 def _inspect(args: argparse.Namespace) -> None:
-    with open(args.file, "rb") as f:
+    path = args.file
+    index_head = "checkpoint_"
+    if os.path.isdir(path):
+        print(json.dumps(_inspect_directory(path, args.prefix), indent=2))
+        return
+    if os.path.basename(path).startswith(index_head):  # the index file: its directory
+        prefix = os.path.basename(path)[len(index_head):].split(".rank-", 1)[0]
+        print(json.dumps(_inspect_directory(os.path.dirname(path) or ".", prefix), indent=2))
+        return
+    with open(path, "rb") as f:
         contents = f.read()
     if not contents.startswith(_CHECKPOINT_MAGIC):
         print(_core.inspect_state(contents))
         return
-    step, states = _core.decode_checkpoint_file(contents, args.file)
-    doc = {"checkpoint": args.file, "step": step,
-           "iterators": {name: json.loads(_core.inspect_state(state)) for name, state in states}}
-    print(json.dumps(doc, indent=2))
+    print(json.dumps(_checkpoint_doc(path, contents), indent=2))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,10 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser(
         "inspect", help="print a saved iterator state as JSON",
-        description="Print the iterator state saved in FILE (bytes of Iterator.save()), or every "
-                    "iterator state of a hook checkpoint file, as JSON.")
+        description="Print the iterator state saved in FILE (bytes of Iterator.save()), every "
+                    "iterator state of a hook checkpoint file, or every checkpoint of a hook's "
+                    "directory (or of its index file), as JSON.")
     inspect.add_argument("file", metavar="FILE",
-                         help="a saved iterator state, or a checkpoint file input.ckpt-<step>")
+                         help="a saved iterator state, a checkpoint file input.ckpt-<step>, a "
+                              "checkpoint directory, or its index file checkpoint_<prefix>")
+    inspect.add_argument("--prefix", default="input",
+                         help="the hook's file-name prefix, for a directory (default: input)")
     inspect.set_defaults(run=_inspect)
     return parser
 

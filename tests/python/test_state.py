@@ -292,3 +292,27 @@ def test_callable_names_are_stable_across_processes():
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout for _ in range(2)}
     assert len(runs) == 1 and "<lambda>#" in runs.pop()
+
+
+def test_cli_inspect_reads_a_hook_directory_and_its_index(tmp_path):
+    ckpt = tmp_path / "ckpt"
+    it = iter(Dataset.range(20).batch(2))
+    hook = inputpipe.CheckpointInputPipelineHook(it, str(ckpt), save_steps=2, max_to_keep=3)
+    hook.begin()
+    for step in range(1, 7):
+        next(it)
+        hook.after_step(step)
+    hook.flush()
+    # A corrupt checkpoint is listed with its reason; the others still decode.
+    (ckpt / "input.ckpt-2").write_bytes(b"IPCK garbage")
+    for target in (ckpt, ckpt / "checkpoint_input"):
+        result = subprocess.run([sys.executable, "-m", "inputpipe", "inspect", str(target)],
+                                capture_output=True, text=True, check=True)
+        doc = json.loads(result.stdout)
+        assert doc["latest"].endswith("input.ckpt-6")
+        files = {os.path.basename(c["checkpoint"]): c for c in doc["checkpoints"]}
+        assert sorted(files) == ["input.ckpt-2", "input.ckpt-4", "input.ckpt-6"]
+        assert "error" in files["input.ckpt-2"]
+        assert files["input.ckpt-6"]["step"] == 6
+        state = files["input.ckpt-6"]["iterators"]
+        assert len(state) == 1 and next(iter(state.values()))["state"]["op"] == "batch"
