@@ -937,8 +937,8 @@ class CheckpointInputPipelineHook::Impl {
   // count, or one file per step against one per rank) at this step or later are from a run this
   // one restored before; left there, a step of theirs would tie with or beat this run's own
   // (ListCandidates takes the newest complete step). This rank deletes its own slot of them:
-  // rank r the files of rank r of any other count, rank 0 (or the one writer) the single files,
-  // so every such stale step is incomplete or gone. Later commits find none: ranks of one run
+  // rank r the files of rank r of any other count, rank 0 (or the one writer) the single files
+  // and those of ranks beyond this run's count, so every such stale step is gone. Later commits find none: ranks of one run
   // share their layout. Older steps of another layout stay, as fallbacks that restore.
   void DeleteOtherLayouts(int64_t from_step) {
     const std::string head = prefix_ + ".ckpt-";
@@ -952,7 +952,9 @@ class CheckpointInputPipelineHook::Impl {
       if (tail.empty()) {
         doomed = options_.rank == 0;  // a single file, this run writing per-rank files
       } else if (auto rank = ParseRankSuffix(tail)) {
-        doomed = suffix_.empty() || rank->first == options_.rank;
+        // Rank 0 also takes the ranks this run does not have (rank 3 of an older 4).
+        doomed = suffix_.empty() || rank->first == options_.rank ||
+                 (options_.rank == 0 && rank->first >= options_.num_ranks);
       }
       if (doomed && fs_->FileExists(JoinPath(dir_, name))) fs_->DeleteFile(JoinPath(dir_, name));
     }
