@@ -391,6 +391,6 @@ def test_a_resized_run_replaces_the_steps_of_the_run_it_restored_before(tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing of run A's step 4 is left to warn about
         assert run(2, 10) == 4
-    seen = sum(log.values(), [])
+    seen: list = sum(log.values(), [])
     assert len(seen) == len(set(seen)), "an element repeated"
     assert sorted(seen) == list(range(len(seen))), "an element lost"

@@ -11,7 +11,7 @@ from inputpipe.testing import assert_exact_resume, assert_same_element
 try:
     import ml_dtypes
 except ImportError:  # pragma: no cover
-    ml_dtypes = None
+    ml_dtypes = None  # type: ignore[assignment]
 
 try:
     import torch

@@ -304,7 +304,7 @@ def test_apply():
     ds = Dataset.range(100).apply(lambda ds: ds.filter(lambda x: x < 5))
     assert values(ds) == [0, 1, 2, 3, 4]
     with pytest.raises(TypeError, match="Dataset"):
-        Dataset.range(3).apply(lambda ds: 3)  # type: ignore[arg-type, return-value]
+        Dataset.range(3).apply(lambda ds: 3)
 
 
 def test_cardinality_and_len():
