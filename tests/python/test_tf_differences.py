@@ -85,21 +85,6 @@ class TestListFromAFunction:
         assert isinstance(spec, tuple) and len(spec) == 2
 
 
-class TestUnsupportedDtypes:
-    """Elements are bool, int8/16/32/64, uint8, float16/32/64 or strings; uint16/32/64 and
-    complex arrays are refused (ValueError naming the dtype); TensorFlow takes them."""
-
-    @pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.uint64, np.complex64])
-    def test_inputpipe(self, dtype):
-        with pytest.raises(ValueError, match="unsupported dtype"):
-            _first(Dataset.from_tensor_slices(np.zeros(2, dtype)))
-
-    def test_tensorflow(self, tf):
-        for dtype in (np.uint16, np.uint32, np.uint64, np.complex64):
-            spec = tf.data.Dataset.from_tensor_slices(np.zeros(2, dtype)).element_spec
-            assert spec.dtype.as_numpy_dtype == dtype
-
-
 # ---- Functions ------------------------------------------------------------------------------
 
 
