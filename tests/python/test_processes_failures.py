@@ -21,6 +21,8 @@ import pytest
 from inputpipe import Dataset
 from inputpipe import _processes
 
+from procfs import alive, children_of
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -35,29 +37,6 @@ def crash_at_5(x):
         import ctypes
         ctypes.string_at(0)  # SIGSEGV, as a faulty extension would
     return x
-
-
-def _children_of(pid):
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(entry))
-    return out
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _wait_until(condition, timeout):
@@ -81,10 +60,10 @@ def test_a_killed_worker_is_named_with_its_signal_and_position_then_the_checkpoi
     state = it.save()
     assert [int(next(it)) for _ in range(2)] == [3, 4]
     server = _server_pid()
-    assert _wait_until(lambda: len(_children_of(server)) >= 2, 10)
+    assert _wait_until(lambda: len(children_of(server)) >= 2, 10)
     # The worker computing element 5: the one whose /proc shows it sleeping longest is not
     # knowable from outside, so kill every worker; the one with element 5 is the one waited on.
-    victims = _children_of(server)
+    victims = children_of(server)
     start = time.monotonic()
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
@@ -119,13 +98,13 @@ def test_a_segfault_in_a_worker_names_sigsegv_and_the_element():
 def test_dropping_the_iterator_ends_its_workers():
     ds = Dataset.range(100).map(lambda x: x, num_parallel_calls=2, processes=True)
     server = _server_pid()
-    before = set(_children_of(server))
+    before = set(children_of(server))
     it = iter(ds)
     next(it)
-    workers = set(_children_of(server)) - before
+    workers = set(children_of(server)) - before
     assert len(workers) == 2
     del it
-    assert _wait_until(lambda: not any(_alive(p) for p in workers), 5)
+    assert _wait_until(lambda: not any(alive(p) for p in workers), 5)
 
 
 CHILD = r'''
@@ -181,8 +160,8 @@ def _ours(names):
 def _assert_no_orphans(first, shm_before):
     pids = [first["server"]] + first["workers"]
     assert len(first["workers"]) == 2
-    assert _wait_until(lambda: not any(_alive(p) for p in pids), 5), \
-        [p for p in pids if _alive(p)]
+    assert _wait_until(lambda: not any(alive(p) for p in pids), 5), \
+        [p for p in pids if alive(p)]
     assert _ours(set(os.listdir("/dev/shm")) - shm_before) == set()
 
 

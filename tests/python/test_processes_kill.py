@@ -18,6 +18,7 @@ import time
 
 import hook_trainer
 import test_hook_kill
+from procfs import alive, descendants
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KILLS = int(os.environ.get("INPUTPIPE_PROCESS_KILLS", "8"))
@@ -47,35 +48,6 @@ def _start(ckpt, log, total_steps):
         env=env, stderr=subprocess.PIPE)
 
 
-def _descendants(pid):
-    """Every live process below pid (children, grandchildren: fork server and workers)."""
-    parents: dict = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parents.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_sigkill_with_process_workers_loses_repeats_and_leaves_nothing(tmp_path):
     rng = random.Random(20261201)
     total_steps = KILLS * 20
@@ -89,14 +61,14 @@ def test_sigkill_with_process_workers_loses_repeats_and_leaves_nothing(tmp_path)
         if kills < KILLS and test_hook_kill._wait_for_steps(
                 proc, log, offset, rng.randint(0, 2 * test_hook_kill.SAVE_STEPS + 8)):
             time.sleep(rng.uniform(0, 0.002))
-            below = _descendants(proc.pid)
+            below = descendants(proc.pid)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
             deadline = time.monotonic() + 5
-            while any(_alive(p) for p in below) and time.monotonic() < deadline:
+            while any(alive(p) for p in below) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            orphans += [p for p in below if _alive(p)]
+            orphans += [p for p in below if alive(p)]
             continue
         _, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr.decode()
