@@ -284,6 +284,9 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
       size_t called = 0;
       auto call_all = [&] {
         for (; called < run.size(); ++called) {
+          // Stopping (the iterator is being destroyed): the rest of the run is never delivered,
+          // and a call now could start what the released hold ended (worker processes).
+          if (threads_.stopping()) return;
           std::optional<Element> output;
           std::exception_ptr error;
           try {
