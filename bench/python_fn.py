@@ -86,6 +86,12 @@ def _vocab():
     return _WORDS
 
 
+# Built at import (~0.2 s), not on a worker's first call: a worker that imports this module or
+# is forked from a process that did (inputpipe's fork server, torch's fork) has it; built lazily,
+# every fresh worker paid it inside the first batch, which the restore row times.
+_vocab()
+
+
 class TextRecords:
     """Record i: a line of ~1100 words (some capitalised, with punctuation), made on demand from
     a seed: cheap, picklable (workers rebuild it), the same bytes in every process."""

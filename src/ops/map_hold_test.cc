@@ -1,10 +1,13 @@
 // map's two hooks for functions that run elsewhere (the Python bindings' worker processes):
 // FunctionOptions::hold_for_iterator (each map iterator holds what it returns from its first
-// call until it is destroyed, after its threads are joined) and CurrentMapPosition() (the
+// call until it is destroyed; a parallel map releases it before joining its threads, so that
+// releasing it can end calls in flight) and CurrentMapPosition() (the
 // element's position while the function runs).
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -87,5 +90,52 @@ TEST(MapHoldTest, CurrentMapPositionNamesTheElementWhileTheFunctionRuns) {
   EXPECT_EQ(CurrentMapPosition(), -1);
 }
 
+// A function that runs elsewhere ends its calls in flight when the last hold goes (the worker
+// processes are stopped): the parallel map must release the hold before it joins its threads,
+// or a call that never returns would make the iterator's destruction wait for it forever.
+TEST(MapHoldTest, AParallelMapReleasesItsHoldBeforeJoiningCallsInFlight) {
+  for (bool grouped : {false, true}) {  // grouped: a thread takes a run of calls (Python's GIL)
+    SCOPED_TRACE(grouped);
+    std::mutex mu;
+    std::condition_variable cv;
+    bool released = false;
+    int in_flight = 0;
+    std::atomic<int> ended_by_release{0};
+    std::atomic<int> called_after_release{0};
+    FunctionOptions options{.name = "held"};
+    options.hold_for_iterator = [&]() -> std::shared_ptr<void> {
+      return std::shared_ptr<void>(nullptr, [&](void*) {
+        std::lock_guard<std::mutex> lock(mu);
+        released = true;
+        cv.notify_all();
+      });
+    };
+    if (grouped) options.run_calls = [](const std::function<void()>& calls) { calls(); };
+    auto stuck_after_first = [&](const Element& e) {
+      if (CurrentMapPosition() == 0) return e;
+      std::unique_lock<std::mutex> lock(mu);
+      // A call started after the release would start the worker processes again.
+      if (released) ++called_after_release;
+      ++in_flight;
+      cv.notify_all();
+      // Stands for a call that never returns; bounded so that a failure does not hang the test.
+      if (cv.wait_for(lock, std::chrono::seconds(5), [&] { return released; })) {
+        ++ended_by_release;
+      }
+      return e;
+    };
+    auto it = Map(Range(0, 20), stuck_after_first, options, 2)->MakeIterator();
+    CollectFrom(*it, 1);
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return in_flight > 0; });
+    }
+    auto start = std::chrono::steady_clock::now();
+    it.reset();
+    EXPECT_GT(ended_by_release.load(), 0);
+    EXPECT_EQ(called_after_release.load(), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  }
+}
 }  // namespace
 }  // namespace inputpipe

@@ -86,6 +86,15 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
   explicit ParallelMapIterator(const ParallelMapDataset& ds)
       : UnaryIterator(ds), capacity_(std::max<int64_t>(4 * ds.threads, kMinWindow)) {}
 
+  // Stops the threads, then releases the hold before they are joined (threads_, the last
+  // member, joins them): a function that runs elsewhere (the Python bindings' worker processes)
+  // ends its calls in flight when its last hold goes, so a call that never returns cannot make
+  // this destructor wait forever.
+  ~ParallelMapIterator() override {
+    threads_.Stop();
+    held_.reset();
+  }
+
  protected:
   std::optional<Element> GetNextInternal() override EXCLUDES(mu_) {
     if (!threads_.started()) Start();
@@ -275,6 +284,9 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
       size_t called = 0;
       auto call_all = [&] {
         for (; called < run.size(); ++called) {
+          // Stopping (the iterator is being destroyed): the rest of the run is never delivered,
+          // and a call now could start what the released hold ended (worker processes).
+          if (threads_.stopping()) return;
           std::optional<Element> output;
           std::exception_ptr error;
           try {
@@ -316,7 +328,8 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
   PairedReader reader_;
   std::vector<int64_t> skip_;
   int64_t start_position_ = 0;
-  // options.hold_for_iterator's, from Start() on; released after the threads are joined.
+  // options.hold_for_iterator's, from Start() on; released once the threads are told to stop,
+  // before they are joined (see the destructor).
   std::shared_ptr<void> held_;
 
   Mutex mu_;               // also guards the fields of the Slots in window_ and work_

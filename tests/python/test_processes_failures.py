@@ -229,3 +229,29 @@ def test_a_forked_child_leaves_the_parents_workers_alone(child):
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str([3 * i for i in range(20)])
+
+
+HUNG_CHILD = r'''
+import sys, time
+from inputpipe import Dataset
+
+def hangs_after_0(x):
+    if int(x) > 0:
+        time.sleep(10_000)  # a call that never returns (a hung request, a deadlock)
+    return x
+
+it = iter(Dataset.range(100).map(hangs_after_0, num_parallel_calls=2, processes=True))
+assert int(next(it)) == 0
+time.sleep(0.3)  # both engine threads are now inside a call that never returns
+del it  # waited for those calls before: the destruction hung
+print("dropped", flush=True)
+'''
+
+
+def test_dropping_an_iterator_whose_function_never_returns_does_not_hang():
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", HUNG_CHILD], capture_output=True, text=True,
+                            timeout=20, start_new_session=True)
+    assert result.returncode == 0, result.stderr
+    assert "dropped" in result.stdout
+    assert time.monotonic() - start < 10
