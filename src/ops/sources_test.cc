@@ -112,7 +112,7 @@ TEST(RangeTest, OutputTypeConvertsTheValues) {
   EXPECT_EQ(all[2].tensor().dtype(), DType::kInt32);
   EXPECT_EQ(all[2].tensor().scalar<int32_t>(), 4);
   EXPECT_EQ(Collect(Range(3, 0, -1, DType::kFloat64))[2].tensor().scalar<double>(), 1.0);
-  EXPECT_EQ(Collect(Range(250, 260, 5, DType::kUInt8))[2].tensor().scalar<uint8_t>(), 4);
+  EXPECT_EQ(Collect(Range(250, 265, 5, DType::kUInt8))[2].tensor().scalar<uint8_t>(), 4);
   EXPECT_EQ(ElementSpecOf(*ds).ToString(), ElementSpec::ForTensor(DType::kInt32, {}).ToString());
   EXPECT_EQ(Range(0, 5, 1, DType::kInt64)->Signature(), Range(0, 5)->Signature());
   EXPECT_NE(Range(0, 5, 1, DType::kInt32)->Signature(), Range(0, 5)->Signature());
