@@ -105,12 +105,17 @@ using WindowSizeFn = std::function<int64_t(int64_t key)>;
 // ---- Sources -----------------------------------------------------------------------------
 // start, start+step, ... up to (excluding) stop. int64 scalars. step != 0.
 DatasetPtr Range(int64_t start, int64_t stop, int64_t step = 1);
+// The same values as `output_type` scalars (tf.data's range(output_type=)): computed in int64,
+// then converted (static_cast). output_type: an integer dtype, float32 or float64.
+DatasetPtr Range(int64_t start, int64_t stop, int64_t step, DType output_type);
 // Slices every tensor of `element` along its first dimension (all must share it).
 DatasetPtr FromTensorSlices(Element element);
 // The single element `element`.
 DatasetPtr FromTensors(Element element);
 // start, start+step, ... forever. int64 scalars.
 DatasetPtr Counter(int64_t start = 0, int64_t step = 1);
+// The same values as `dtype` scalars (tf.data's counter(dtype=)), as Range's output_type.
+DatasetPtr Counter(int64_t start, int64_t step, DType dtype);
 // Tuples (or dicts, when `keys` is given) of the inputs' elements, up to the shortest input.
 DatasetPtr Zip(std::vector<DatasetPtr> inputs, std::vector<std::string> keys = {});
 // One run of a user generator: `next` returns elements until std::nullopt. With get_state and

@@ -99,6 +99,18 @@ void RegisterClasses(nb::module_& m) {
       },
       "contents"_a, "path"_a,
       "A hook checkpoint file (docs/hook.md) as (step, [(iterator name, state bytes)]).");
+  m.def(
+      "checkpoint_file_epoch",
+      [](nb::bytes contents, const std::string& path) {
+        InputCheckpointContents decoded =
+            DecodeInputCheckpoint(std::string_view(contents.c_str(), contents.size()), path);
+        nb::list ended;
+        for (bool e : decoded.ended) ended.append(e);
+        nb::object epoch = decoded.epoch ? nb::object(nb::int_(*decoded.epoch)) : nb::none();
+        return nb::make_tuple(epoch, ended);
+      },
+      "contents"_a, "path"_a,
+      "A hook checkpoint file's (epoch or None, [ended flag per iterator]; [] when none ended).");
   m.attr("AUTOTUNE") = kAutotune;
   m.attr("INFINITE_CARDINALITY") = kInfiniteCardinality;
   m.attr("UNKNOWN_CARDINALITY") = kUnknownCardinality;
@@ -140,17 +152,18 @@ Generator MakeGenerator(const PythonCallable& factory, const std::string& what) 
 }
 
 void RegisterSources(nb::module_& m) {
-  m.def("range", [](int64_t start, int64_t stop, int64_t step) {
-    return Wrap(Range(start, stop, step));
-  }, "start"_a, "stop"_a, "step"_a);
+  m.def("range", [](int64_t start, int64_t stop, int64_t step, const std::string& output_type) {
+    return Wrap(Range(start, stop, step, DTypeFromName(output_type)));
+  }, "start"_a, "stop"_a, "step"_a, "output_type"_a = "int64");
   m.def("from_tensor_slices", [](nb::handle value) {
     return Wrap(FromTensorSlices(ElementFromPython(value, "from_tensor_slices", /*zero_copy=*/true)));
   }, "value"_a.none());
   m.def("from_tensors", [](nb::handle value) {
     return Wrap(FromTensors(ElementFromPython(value, "from_tensors", /*zero_copy=*/true)));
   }, "value"_a.none());
-  m.def("counter", [](int64_t start, int64_t step) { return Wrap(Counter(start, step)); },
-        "start"_a, "step"_a);
+  m.def("counter", [](int64_t start, int64_t step, const std::string& dtype) {
+    return Wrap(Counter(start, step, DTypeFromName(dtype)));
+  }, "start"_a, "step"_a, "dtype"_a = "int64");
   m.def("zip", [](const std::vector<DatasetHandle>& inputs, std::vector<std::string> keys) {
     return Wrap(Zip(DatasetsOf(inputs), std::move(keys)));
   }, "inputs"_a, "keys"_a);

@@ -3,7 +3,9 @@
     inputpipe inspect FILE     print the iterator state saved in FILE (the bytes of
                                Iterator.save()) as JSON: format version, pipeline, state tree;
                                for a checkpoint file of CheckpointInputPipelineHook
-                               (input.ckpt-<step>), its step and every iterator's state
+                               (input.ckpt-<step>), its step, epoch (the hook's
+                               epoch=, or null), the iterators that had ended, and every
+                               iterator's state
     inspect DIR                a hook's checkpoint directory (or its index file
                                checkpoint_<prefix>): every checkpoint file in it, oldest first,
                                each decoded or with the reason it does not decode, and the one
@@ -31,7 +33,12 @@ _CHECKPOINT_MAGIC = b"IPCK"
 
 def _checkpoint_doc(path: str, contents: bytes) -> dict:
     step, states = _core.decode_checkpoint_file(contents, path)
-    return {"checkpoint": path, "step": step,
+    epoch, ended = _core.checkpoint_file_epoch(contents, path)
+    # epoch: the hook's epoch= (null without one); ended: the iterators that had reached the
+    # end of their data when saved (all of them: restoring delivers nothing, docs/hook.md).
+    return {"checkpoint": path, "step": step, "epoch": epoch,
+            "ended": [name for (name, _), e in zip(states, ended) if e],
+            "at_end": bool(ended) and all(ended) and len(ended) == len(states),
             "iterators": {name: json.loads(_core.inspect_state(state)) for name, state in states}}
 
 

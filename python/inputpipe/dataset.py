@@ -106,6 +106,34 @@ def _padded_shape(shape):
     return dims
 
 
+
+def _integer_dtype_name(dtype: Any, what: str) -> str:
+    """The engine's dtype name of range's output_type / counter's dtype: None is int64; a name
+    ("int32"), a numpy dtype or scalar type, or a tf.DType (its .name). The engine refuses the
+    dtypes it cannot produce, naming `what`."""
+    if dtype is None:
+        return "int64"
+    if isinstance(dtype, str):
+        return dtype
+    if hasattr(dtype, "as_numpy_dtype"):  # a tf.DType, without importing TensorFlow
+        return str(dtype.name)
+    import numpy as np
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        raise TypeError(f"{what}: expected a dtype, got {dtype!r}") from None
+    return "string" if name.startswith(("str", "bytes", "object")) else name
+
+
+def _with_prefix(what: str, make: Callable[[], _core.DatasetHandle]) -> _core.DatasetHandle:
+    """make(), its ValueError (an unknown dtype name) prefixed with `what` when it lacks it."""
+    try:
+        return make()
+    except ValueError as e:
+        if str(e).startswith(what):
+            raise
+        raise ValueError(f"{what}: {e}") from None
+
 class Dataset:
     """A sequence of elements, built by the static factories and transformed by the methods.
 
@@ -129,8 +157,11 @@ class Dataset:
     # ---- Sources ------------------------------------------------------------------------
 
     @staticmethod
-    def range(*args: SupportsIndex, name: str | None = None) -> Dataset:
-        """range(stop), range(start, stop) or range(start, stop, step): int64 scalars."""
+    def range(*args: SupportsIndex, output_type: Any = None,
+              name: str | None = None) -> Dataset:
+        """range(stop), range(start, stop) or range(start, stop, step): int64 scalars, or
+        `output_type` ones (tf.data's argument: a tf.DType, a numpy dtype or a dtype name; an
+        integer dtype, float32 or float64), computed in int64 and converted."""
         if not 1 <= len(args) <= 3:
             raise TypeError(f"range expects 1 to 3 arguments (start, stop, step), got {len(args)}")
         start, stop, step = 0, None, 1
@@ -142,7 +173,9 @@ class Dataset:
             start, stop, step = args
         # operator.index: integers only (numpy's too); range(2.5) is a TypeError, not range(2).
         start, stop, step = (operator.index(a) for a in (start, stop, step))
-        return Dataset(_core.range(start, stop, step))
+        what = "range: output_type"
+        dtype = _integer_dtype_name(output_type, what)
+        return Dataset(_with_prefix(what, lambda: _core.range(start, stop, step, dtype)))
 
     @staticmethod
     def from_tensor_slices(tensors: Structure, name: str | None = None) -> Dataset:
@@ -163,9 +196,13 @@ class Dataset:
         return Dataset(_core.from_tensors(tensors))
 
     @staticmethod
-    def counter(start: int = 0, step: int = 1, name: str | None = None) -> Dataset:
-        """start, start + step, ... forever (int64 scalars)."""
-        return Dataset(_core.counter(int(start), int(step)))
+    def counter(start: int = 0, step: int = 1, dtype: Any = None,
+                name: str | None = None) -> Dataset:
+        """start, start + step, ... forever: int64 scalars, or `dtype` ones (as range's
+        output_type)."""
+        what = "counter: dtype"
+        name = _integer_dtype_name(dtype, what)
+        return Dataset(_with_prefix(what, lambda: _core.counter(int(start), int(step), name)))
 
     @staticmethod
     def from_generator(generator: Callable[..., Any], output_types: Any = None,

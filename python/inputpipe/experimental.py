@@ -38,11 +38,9 @@ __all__ = [
 
 
 def Counter(start=0, step=1, dtype=None, name=None):  # noqa: N802 (tf.data's name)
-    """Dataset.counter(start, step): start, start + step, ... forever. Only int64 elements:
-    dtype must be None or int64."""
-    if dtype is not None and getattr(dtype, "name", str(dtype)) != "int64":
-        raise ValueError(f"Counter: only int64 counters are supported, got dtype={dtype!r}")
-    return Dataset.counter(start, step, name=name)
+    """Dataset.counter(start, step, dtype): start, start + step, ... forever (int64 unless
+    dtype says otherwise)."""
+    return Dataset.counter(start, step, dtype=dtype, name=name)
 
 
 def sample_from_datasets(datasets, weights=None, seed=None, stop_on_empty_dataset=False):

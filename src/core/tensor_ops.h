@@ -26,6 +26,15 @@ Tensor ConcatFirstDim(const std::vector<Tensor>& parts, const std::string& what)
 Tensor PadTo(const Tensor& t, const Shape& shape, const Tensor& pad, const std::string& what);
 // A scalar zero / "" / false of `dtype`.
 Tensor ZeroScalar(DType dtype);
+// The int64 `value` as a scalar of `dtype` (a C++ static_cast: wraps for narrower integers, as
+// tf.data's range(output_type=) does). REQUIRES: CheckIntegerOutputType(dtype, what).
+Tensor IntegerScalarAs(int64_t value, DType dtype);
+// The dtypes range / counter can produce: the integers and float32 / float64; any other is an
+// InvalidArgumentError naming `what` ("range: output_type").
+void CheckIntegerOutputType(DType dtype, const std::string& what);
+// ", <key>=<dtype name>" for a params() string, or "" for int64 (the default, so pipelines
+// without the argument keep their params and fingerprint).
+std::string DTypeParam(DType dtype, const std::string& key);
 
 // Batch of elements with the same structure: stacks each leaf. Errors name `what` and the
 // position of the element whose structure, dtype or shape differs.

@@ -2,6 +2,7 @@
 // fingerprints, random access and exact resumption.
 #include <gtest/gtest.h>
 
+#include "inputpipe/element_spec.h"
 #include "ops/ops_test_util.h"
 
 namespace inputpipe {
@@ -99,6 +100,37 @@ TEST(CounterTest, CountsForever) {
 TEST(CounterTest, ResumesExactly) {
   ExpectExactResume(Counter(5, 2), {.max_elements = 100});
   ExpectExactResume(Counter(5, 2), {.max_elements = 100, .extra_breakpoints = {99}});
+}
+
+// output_type / dtype (tf.data's arguments): the int64 values converted, a static spec of that
+// dtype, the identity changed only for a non-int64 dtype, exact resume; unproducible dtypes
+// are refused naming the op and the argument.
+TEST(RangeTest, OutputTypeConvertsTheValues) {
+  auto ds = Range(0, 5, 2, DType::kInt32);
+  std::vector<Element> all = Collect(ds);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[2].tensor().dtype(), DType::kInt32);
+  EXPECT_EQ(all[2].tensor().scalar<int32_t>(), 4);
+  EXPECT_EQ(Collect(Range(3, 0, -1, DType::kFloat64))[2].tensor().scalar<double>(), 1.0);
+  EXPECT_EQ(Collect(Range(250, 265, 5, DType::kUInt8))[2].tensor().scalar<uint8_t>(), 4);
+  EXPECT_EQ(ElementSpecOf(*ds).ToString(), ElementSpec::ForTensor(DType::kInt32, {}).ToString());
+  EXPECT_EQ(Range(0, 5, 1, DType::kInt64)->Signature(), Range(0, 5)->Signature());
+  EXPECT_NE(Range(0, 5, 1, DType::kInt32)->Signature(), Range(0, 5)->Signature());
+  ExpectGetMatchesIteration(ds);
+  ExpectExactResume(Range(0, 20, 1, DType::kFloat32));
+  ExpectInvalidArgument([] { Range(0, 5, 1, DType::kString); }, {"range", "output_type", "string"});
+  ExpectInvalidArgument([] { Range(0, 5, 1, DType::kBool); }, {"range", "output_type", "bool"});
+}
+
+TEST(CounterTest, DtypeConvertsTheValues) {
+  auto ds = Counter(1, 3, DType::kInt16);
+  EXPECT_EQ(ds->Get(2).tensor().dtype(), DType::kInt16);
+  EXPECT_EQ(ds->Get(2).tensor().scalar<int16_t>(), 7);
+  EXPECT_EQ(ElementSpecOf(*ds).ToString(), ElementSpec::ForTensor(DType::kInt16, {}).ToString());
+  EXPECT_EQ(Counter(0, 1, DType::kInt64)->Signature(), Counter()->Signature());
+  EXPECT_NE(Counter(0, 1, DType::kUInt32)->Signature(), Counter()->Signature());
+  ExpectExactResume(Counter(5, 2, DType::kFloat64), {.max_elements = 50});
+  ExpectInvalidArgument([] { Counter(0, 1, DType::kComplex64); }, {"counter", "dtype"});
 }
 
 }  // namespace
