@@ -285,7 +285,19 @@ class _S3Body:
     def read(self, n):
         from fsspec.asyn import sync
         with self._fs._errors(self._path):
-            return sync(self._fs._filesystem().loop, self._body.read, int(n))
+            return sync(self._fs._filesystem().loop, self._read, int(n))
+
+    async def _read(self, n):
+        # One trip to the event loop per block: the body's read(n) gives what has arrived (often
+        # some KiB), and a trip per piece would cost more than the bytes.
+        parts, got = [], 0
+        while got < n:
+            part = await self._body.read(n - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def close(self):
         body, self._body = self._body, None
