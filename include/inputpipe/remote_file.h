@@ -39,6 +39,14 @@
 
 namespace inputpipe {
 
+// The body of one open-ended GET (Range: bytes=offset-), read progressively. Used by one thread.
+class RangeStream {
+ public:
+  virtual ~RangeStream() = default;
+  // Up to n next bytes of the body; empty at its end. Throws FileSystemError as ReadRange does.
+  virtual std::string Read(size_t n) = 0;
+};
+
 // Ranged reads of one object. Safe for concurrent calls.
 class RangeReader {
  public:
@@ -46,6 +54,12 @@ class RangeReader {
   // Bytes [offset, offset + n) of the object; fewer only where the object ends. Throws
   // FileSystemError (its code() says whether a retry can help; see above).
   virtual std::string ReadRange(uint64_t offset, size_t n) = 0;
+  // A streaming read from `offset` to the end, or nullptr where the store has none (then the
+  // sequential file makes one ranged request per block). Sequential files read through one
+  // stream, so that a store that pays per request (moto reads the whole object for each GET) or
+  // per round trip pays once per file, not once per block; they reopen it at the current
+  // offset after an error or a seek outside what is buffered. Random-access files never use it.
+  virtual std::unique_ptr<RangeStream> OpenStream(uint64_t offset) { return nullptr; }
 };
 
 struct BlockReadOptions {

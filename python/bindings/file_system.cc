@@ -20,7 +20,8 @@
 // read_range(path, offset, n) -> bytes: its files are then read through inputpipe/remote_file.h,
 // in large blocks fetched ahead on a C++ thread (random access: a cache of aligned blocks), each
 // request retried with backoff, so that the GIL and the latency are paid per block, not per
-// record; the block sizes and retries come from the object's optional attributes
+// record (with open_stream(path, offset) -> an object with read(n), close(), sequential reads
+// take their blocks from one streaming GET, reopened after an error or a seek); the block sizes and retries come from the object's optional attributes
 // (read_block_size, read_ahead_blocks, random_block_size, cached_blocks, max_attempts,
 // initial_backoff_s). glob(pattern) -> paths answers list_files in one listing; a true
 // atomic_writes says that a file written is published whole at close (one PUT), so checkpoints
@@ -213,25 +214,53 @@ class PyWritableFile : public WritableFile {
 // What Register learns once from the Python object's optional members.
 struct PythonStoreTraits {
   bool read_range = false;     // has read_range(path, offset, n): block reads
+  bool open_stream = false;    // has open_stream(path, offset): sequential reads stream
   bool glob = false;           // has glob(pattern)
   bool atomic_writes = false;  // atomic_writes is true
   BlockReadOptions blocks;
 };
 
 // read_range(path, offset, n) of a Python store, for the block files of inputpipe/remote_file.h.
+// open_stream(path, offset)'s object: read(n) -> up to n bytes (b"" at the end), close().
+class PyRangeStream : public RangeStream {
+ public:
+  PyRangeStream(std::string path, PyRef body) : path_(std::move(path)), body_(std::move(body)) {}
+  ~PyRangeStream() override { CloseQuietly(body_); }
+  std::string Read(size_t n) override {
+    return CallPython("read", path_, [&] {
+      nb::bytes got = AsBytes(body_.get().attr("read")(n));
+      return std::string(got.c_str(), got.size());
+    });
+  }
+
+ private:
+  const std::string path_;
+  const PyRef body_;
+};
+
 class PyRangeReader : public RangeReader {
  public:
-  PyRangeReader(PyRef fs, std::string path) : fs_(std::move(fs)), path_(std::move(path)) {}
+  PyRangeReader(PyRef fs, std::string path, bool streams = false)
+      : fs_(std::move(fs)), path_(std::move(path)), streams_(streams) {}
   std::string ReadRange(uint64_t offset, size_t n) override {
     return CallPython("read", path_, [&] {
       nb::bytes got = AsBytes(fs_.get().attr("read_range")(path_, offset, n));
       return std::string(got.c_str(), got.size());
     });
   }
+  std::unique_ptr<RangeStream> OpenStream(uint64_t offset) override {
+    if (!streams_) return nullptr;
+    return CallPython("read", path_, [&]() -> std::unique_ptr<RangeStream> {
+      nb::object body = fs_.get().attr("open_stream")(path_, offset);
+      if (body.is_none()) return nullptr;  // none for this object: ranged reads
+      return std::make_unique<PyRangeStream>(path_, PyRef(std::move(body)));
+    });
+  }
 
  private:
   const PyRef fs_;
   const std::string path_;
+  const bool streams_;
 };
 
 // The C++ side of a Python file system. Optional methods it lacks: exists (stat instead),
@@ -243,8 +272,8 @@ class PythonFileSystem : public FileSystem {
   std::unique_ptr<SequentialFile> NewSequentialFile(const std::string& path) override {
     FileStat st = Stat(path);
     if (traits_.read_range) {
-      return NewReadAheadFile(std::make_shared<PyRangeReader>(fs_, path), path, std::move(st),
-                              traits_.blocks);
+      return NewReadAheadFile(std::make_shared<PyRangeReader>(fs_, path, traits_.open_stream),
+                              path, std::move(st), traits_.blocks);
     }
     nb::object file = Open(path, "rb");
     return std::make_unique<PySequentialFile>(path, std::move(file), std::move(st));
@@ -366,6 +395,7 @@ void Register(const std::string& scheme, nb::object fs) {
   }
   PythonStoreTraits traits;
   traits.read_range = nb::hasattr(fs, "read_range");
+  traits.open_stream = traits.read_range && nb::hasattr(fs, "open_stream");
   traits.glob = nb::hasattr(fs, "glob");
   nb::object atomic = nb::getattr(fs, "atomic_writes", nb::none());
   const int truth = PyObject_IsTrue(atomic.ptr());
@@ -390,6 +420,8 @@ void RegisterFileSystems(nb::module_& m) {
         "stat(path) -> the size or {'size', 'mtime_ns', 'identity'}, list(path) -> entry "
         "names; optionally exists, makedirs, rename, remove; read_range(path, offset, n) -> bytes "
         "(then files are read in large blocks, ahead, on a C++ thread, with retries), "
+        "open_stream(path, offset) -> an object with read(n) and close() (sequential reads "
+        "then stream), "
         "glob(pattern) -> paths, atomic_writes = True (a file written is published whole at "
         "close: no temporary file and rename). Raise FileNotFoundError for a missing path, "
         "PermissionError for a refused one. Paths are passed whole, scheme included.");

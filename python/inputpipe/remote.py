@@ -14,7 +14,8 @@ scheme below is registered when inputpipe is imported, but nothing is imported u
 that scheme is used.
 
 Where the work is done (docs/remote.md): this module only turns a path into fsspec calls —
-stat (size and the store's content hash: the ETag, the generation), ranged reads, one listing
+stat (size and the store's content hash: the ETag, the generation), ranged reads (and, for S3,
+a streaming GET that sequential reads take their blocks from), one listing
 per glob, one PUT per file written. The block reads, the read-ahead on a background thread and
 the retries with backoff are C++, in the engine's file-system seam (inputpipe/remote_file.h), so
 that every store written in Python gets them and the GIL is taken once per block (8 MiB by
@@ -118,6 +119,21 @@ class FsspecFileSystem:
     def read_range(self, path, offset, n):
         with self._errors(path):
             return self._filesystem().cat_file(path, start=offset, end=offset + n)
+
+    def open_stream(self, path, offset):
+        """One streaming GET of `path` from `offset` to its end (Range: bytes=offset-), whose
+        body the engine reads block by block for a sequential file, reopening it after an error
+        or a seek (inputpipe/remote_file.h). S3 only (s3fs); None elsewhere: ranged reads."""
+        if self._protocol != "s3":
+            return None
+        with self._errors(path):
+            fs = self._filesystem()
+            bucket, key, version = fs.split_path(path)
+            extra = {"VersionId": version} if version else {}
+            from fsspec.asyn import sync
+            resp = sync(fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key,
+                        Range=f"bytes={int(offset)}-", **extra)
+            return _S3Body(self, path, resp["Body"])
 
     def list(self, path):
         with self._errors(path):
@@ -258,6 +274,35 @@ _ERRNO_BY_TYPE = {FileNotFoundError: errno.ENOENT, PermissionError: errno.EACCES
 _OSERROR_BY_ERRNO = {errno.ENOENT: FileNotFoundError, errno.EACCES: PermissionError,
                      errno.EPERM: PermissionError, errno.EISDIR: IsADirectoryError,
                      errno.ENOTDIR: NotADirectoryError}
+
+
+class _S3Body:
+    """The body of an open S3 GET: read(n) on s3fs's event loop, errors scrubbed as above."""
+
+    def __init__(self, fs, path, body):
+        self._fs, self._path, self._body = fs, path, body
+
+    def read(self, n):
+        from fsspec.asyn import sync
+        with self._fs._errors(self._path):
+            return sync(self._fs._filesystem().loop, self._read, int(n))
+
+    async def _read(self, n):
+        # One trip to the event loop per block: the body's read(n) gives what has arrived (often
+        # some KiB), and a trip per piece would cost more than the bytes.
+        parts, got = [], 0
+        while got < n:
+            part = await self._body.read(n - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self):
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
 
 
 class _WholeObjectWriter(io.BytesIO):

@@ -9,7 +9,10 @@
 //   4. Skip drops what lies before the new position; past the queue (and the block in flight)
 //      it moves `fetch_at` and bumps `generation`, so a block requested for the old position is
 //      dropped when it arrives instead of being delivered at the wrong offset.
-//   5. A failed request stops the fetcher; its error is thrown by the Read that reaches the
+//   5. Where the store has streams (RangeReader::OpenStream), a block is read from the one open
+//      streaming GET instead of a request of its own; the stream is reopened at the block's
+//      offset after a Skip moved fetch_at, or for the retry of a failed or short attempt.
+//   6. A failed request stops the fetcher; its error is thrown by the Read that reaches the
 //      block, not before: bytes before it are still delivered, nothing after it is.
 #include "inputpipe/remote_file.h"
 
@@ -49,6 +52,43 @@ std::string Where(uint64_t offset, size_t n) {
   return "bytes " + std::to_string(offset) + ".." + std::to_string(offset + n - 1);
 }
 
+// Bytes [offset, offset + n) by attempt() (n clipped to `size`), with the retries of the header.
+template <typename Attempt>
+std::string WithRetries(const std::string& path, int64_t size, uint64_t offset, size_t n,
+                        const BlockReadOptions& options, Attempt&& read_once) {
+  if (size < 0 || offset >= static_cast<uint64_t>(size)) return {};
+  n = std::min<uint64_t>(n, static_cast<uint64_t>(size) - offset);
+  double backoff_s = options.initial_backoff_s;
+  for (int attempt = 1;; ++attempt) {
+    std::string reason;
+    int code = EIO;
+    try {
+      std::string got = read_once();
+      if (got.size() == n) return got;
+      // Short: the body was cut, or the object shrank since its Stat. Either way these are not
+      // the bytes asked for, and a reader must not parse them as if they were.
+      reason = "the store returned " + std::to_string(got.size()) + " of " + std::to_string(n) +
+               " bytes";
+    } catch (const FileSystemError& e) {
+      if (!Retryable(e.code())) {
+        throw FileSystemError("read", path, Where(offset, n) + ": " + e.reason(), e.code());
+      }
+      reason = e.reason();
+      code = e.code() != 0 ? e.code() : EIO;
+    } catch (const IOError& e) {
+      reason = e.what();
+    }
+    if (attempt >= std::max(1, options.max_attempts)) {
+      throw FileSystemError("read", path,
+                            Where(offset, n) + ", after " + std::to_string(attempt) +
+                                (attempt == 1 ? " attempt: " : " attempts: ") + reason,
+                            code);
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(backoff_s));
+    backoff_s = std::min(backoff_s * 2, 2.0);
+  }
+}
+
 struct Block {
   uint64_t offset = 0;
   std::string bytes;
@@ -74,7 +114,50 @@ struct Shared {
   bool stop GUARDED_BY(mu) = false;
 };
 
+// The fetcher's open stream, if the store has streams: where its body is now, so that a block
+// that starts elsewhere (after a Skip) reopens it there. Used by the fetcher thread only.
+struct Stream {
+  std::unique_ptr<RangeStream> body;
+  uint64_t at = 0;
+  bool unsupported = false;  // OpenStream gave nullptr: ranged requests from then on
+};
+
+// One attempt at the block [at, at + n) through the stream, opened (again) at `at` where it is
+// not there. A failed or short attempt drops the stream: the retry reopens it at `at`, so the
+// bytes delivered are those of [at, at + n) whatever the broken body had sent.
+std::string ReadFromStream(RangeReader& ranges, Stream& stream, uint64_t at, size_t n) {
+  if (stream.body == nullptr || stream.at != at) {
+    stream.body.reset();  // the old body first: one connection at a time
+    stream.body = ranges.OpenStream(at);
+    stream.at = at;
+    if (stream.body == nullptr) {
+      stream.unsupported = true;
+      return ranges.ReadRange(at, n);
+    }
+  }
+  std::string out;
+  try {
+    while (out.size() < n) {
+      std::string got = stream.body->Read(n - out.size());
+      if (got.empty()) break;  // the body ended early: short, retried by the caller
+      if (out.empty() && got.size() >= n) {
+        out = std::move(got);
+      } else {
+        out += got;
+      }
+    }
+  } catch (...) {
+    stream.body.reset();
+    throw;
+  }
+  if (out.size() > n) out.resize(n);  // a store that gave more than asked
+  stream.at = at + out.size();
+  if (out.size() < n) stream.body.reset();
+  return out;
+}
+
 void Fetch(const std::shared_ptr<Shared>& s) EXCLUDES(s->mu) {
+  Stream stream;  // destroyed on this thread, without the lock
   MutexLock lock(s->mu);
   while (!s->stop) {
     if (s->error || s->fetch_at >= s->size ||
@@ -90,7 +173,10 @@ void Fetch(const std::shared_ptr<Shared>& s) EXCLUDES(s->mu) {
     {
       MutexUnlock unlock(s->mu);
       try {
-        bytes = ReadRangeWithRetries(*s->ranges, s->path, s->size, at, n, s->options);
+        bytes = WithRetries(s->path, s->size, at, n, s->options, [&] {
+          if (stream.unsupported) return s->ranges->ReadRange(at, n);
+          return ReadFromStream(*s->ranges, stream, at, n);
+        });
       } catch (...) {
         error = std::current_exception();
       }
@@ -230,36 +316,8 @@ class BlockCacheFile : public RandomAccessFile {
 std::string ReadRangeWithRetries(RangeReader& ranges, const std::string& path, int64_t size,
                                  uint64_t offset, size_t n, const BlockReadOptions& options) {
   if (size < 0 || offset >= static_cast<uint64_t>(size)) return {};
-  n = std::min<uint64_t>(n, static_cast<uint64_t>(size) - offset);
-  double backoff_s = options.initial_backoff_s;
-  for (int attempt = 1;; ++attempt) {
-    std::string reason;
-    int code = EIO;
-    try {
-      std::string got = ranges.ReadRange(offset, n);
-      if (got.size() == n) return got;
-      // Short: the body was cut, or the object shrank since its Stat. Either way these are not
-      // the bytes asked for, and a reader must not parse them as if they were.
-      reason = "the store returned " + std::to_string(got.size()) + " of " + std::to_string(n) +
-               " bytes";
-    } catch (const FileSystemError& e) {
-      if (!Retryable(e.code())) {
-        throw FileSystemError("read", path, Where(offset, n) + ": " + e.reason(), e.code());
-      }
-      reason = e.reason();
-      code = e.code() != 0 ? e.code() : EIO;
-    } catch (const IOError& e) {
-      reason = e.what();
-    }
-    if (attempt >= std::max(1, options.max_attempts)) {
-      throw FileSystemError("read", path,
-                            Where(offset, n) + ", after " + std::to_string(attempt) +
-                                (attempt == 1 ? " attempt: " : " attempts: ") + reason,
-                            code);
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(backoff_s));
-    backoff_s = std::min(backoff_s * 2, 2.0);
-  }
+  n = std::min<uint64_t>(n, static_cast<uint64_t>(size) - offset);  // before the lambda uses it
+  return WithRetries(path, size, offset, n, options, [&] { return ranges.ReadRange(offset, n); });
 }
 
 std::unique_ptr<SequentialFile> NewReadAheadFile(std::shared_ptr<RangeReader> ranges,

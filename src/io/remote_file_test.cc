@@ -11,6 +11,7 @@
 #include <chrono>
 #include <map>
 #include <thread>
+#include <vector>
 
 #include "inputpipe/hook.h"
 #include "inputpipe/ops.h"
@@ -65,6 +66,78 @@ std::string ReadAll(SequentialFile& f, size_t chunk) {
   std::string out, buf(chunk, '\0');
   while (size_t got = f.Read(buf.data(), chunk)) out.append(buf.data(), got);
   return out;
+}
+
+// A store with streams: each OpenStream(offset) serves bytes [offset, end) in pieces of 37, and
+// the stream opened `break_open`-th (0-based) fails after `break_after` bytes.
+class FakeStreams : public FakeRanges {
+ public:
+  explicit FakeStreams(std::string bytes) : FakeRanges(bytes), all_(std::move(bytes)) {}
+  class Body : public RangeStream {
+   public:
+    Body(const std::string& all, uint64_t at, int64_t fail_after)
+        : all_(all), at_(at), fail_after_(fail_after) {}
+    std::string Read(size_t n) override {
+      if (fail_after_ >= 0 && sent_ >= fail_after_) {
+        throw FileSystemError("read", "fake://b/k", "ConnectionResetError: mid-body", 0);
+      }
+      std::string out = all_.substr(std::min<uint64_t>(at_, all_.size()), std::min<size_t>(n, 37));
+      at_ += out.size();
+      sent_ += static_cast<int64_t>(out.size());
+      return out;
+    }
+
+   private:
+    const std::string& all_;
+    uint64_t at_;
+    int64_t sent_ = 0;
+    const int64_t fail_after_;
+  };
+  std::unique_ptr<RangeStream> OpenStream(uint64_t offset) override {
+    const int open = opens_++;
+    opened_at_.push_back(offset);
+    return std::make_unique<Body>(all_, offset, open == break_open_ ? break_after_ : -1);
+  }
+  std::atomic<int> opens_{0};
+  std::vector<uint64_t> opened_at_;  // written by the fetcher only; read after it is done
+  int break_open_ = -1;
+  int64_t break_after_ = -1;
+
+ private:
+  const std::string all_;
+};
+
+TEST(RemoteFileTest, SequentialReadsTakeTheirBlocksFromOneStream) {
+  const std::string bytes = Bytes(1234);
+  auto ranges = std::make_shared<FakeStreams>(bytes);
+  auto f = NewReadAheadFile(ranges, "fake://b/k", StatOf(bytes), Small());
+  EXPECT_EQ(ReadAll(*f, 50), bytes);
+  EXPECT_EQ(ranges->opens_.load(), 1);
+  EXPECT_EQ(ranges->calls_.load(), 0);  // no ranged request
+}
+
+TEST(RemoteFileTest, AStreamBrokenMidBlockReopensAtThatBlock) {
+  const std::string bytes = Bytes(1234);
+  auto ranges = std::make_shared<FakeStreams>(bytes);
+  ranges->break_open_ = 0;
+  ranges->break_after_ = 350;  // inside the block at 300
+  auto f = NewReadAheadFile(ranges, "fake://b/k", StatOf(bytes), Small());
+  EXPECT_EQ(ReadAll(*f, 50), bytes);
+  f.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the fetcher has ended
+  ASSERT_EQ(ranges->opens_.load(), 2);
+  EXPECT_EQ(ranges->opened_at_[1], 300u);
+}
+
+TEST(RemoteFileTest, ASkipPastTheBufferReopensTheStreamThere) {
+  const std::string bytes = Bytes(1234);
+  auto ranges = std::make_shared<FakeStreams>(bytes);
+  auto f = NewReadAheadFile(ranges, "fake://b/k", StatOf(bytes), Small());
+  std::string head(10, '\0');
+  ASSERT_EQ(f->Read(head.data(), 10), 10u);
+  f->Skip(890);  // to 900, past the 2 blocks read ahead and the one in flight
+  EXPECT_EQ(ReadAll(*f, 64), bytes.substr(900));
+  EXPECT_EQ(head, bytes.substr(0, 10));
 }
 
 TEST(RemoteFileTest, ReadAheadDeliversExactlyTheBytes) {

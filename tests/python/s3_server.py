@@ -17,6 +17,7 @@ on its stdin, which closes when the parent exits, even by SIGKILL.
 import http.client
 import http.server
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -116,13 +117,14 @@ _S3_ERROR = ("<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
 class FaultProxy:
     """An HTTP proxy to `upstream` that forwards each request and, for those inject() picked,
     answers with a fault instead: "reset" (the response's headers and half its body, then a
-    TCP reset), "500" (an S3 InternalError), "403" (AccessDenied) or "slow" (the real response
-    after `delay` seconds)."""
+    TCP reset), "cut" (the body up to byte `at` of the object, wherever the GET's range begins,
+    then a TCP reset: a stream reopened before `at` breaks at the same byte again), "500" (an S3
+    InternalError), "403" (AccessDenied) or "slow" (the real response after `delay` seconds)."""
 
     def __init__(self, upstream):
         self.upstream = upstream.split("://", 1)[1]
         self.lock = threading.Lock()
-        self.faults = []  # [kind, times left, method, path fragment, delay]
+        self.faults = []  # [kind, times left, method, path fragment, delay, at]
         self.requests = []  # (method, path, range header) of every request
         self.puts_in_flight = 0
         proxy = self
@@ -147,9 +149,9 @@ class FaultProxy:
     def storage_options(self):
         return storage_options(self.url)
 
-    def inject(self, kind, times=1, method="GET", path="", delay=1.0):
+    def inject(self, kind, times=1, method="GET", path="", delay=1.0, at=0):
         with self.lock:
-            self.faults.append([kind, times, method, path, delay])
+            self.faults.append([kind, times, method, path, delay, at])
 
     def clear(self):
         with self.lock:
@@ -161,20 +163,20 @@ class FaultProxy:
             return sum(1 for m, p, _ in self.requests
                        if (method is None or m == method) and path in p)
 
-    def _pick(self, method, path):
+    def _pick(self, method, path, byte_range=None):
         with self.lock:
-            self.requests.append((method, path, None))
+            self.requests.append((method, path, byte_range))
             for fault in self.faults:
-                kind, times, m, fragment, delay = fault
+                kind, times, m, fragment, delay, at = fault
                 if times != 0 and m == method and fragment in path:
                     fault[1] = times - 1
-                    return kind, delay
-        return None, 0
+                    return kind, delay, at
+        return None, 0, 0
 
     def _handle(self, h):
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
-        kind, delay = self._pick(h.command, h.path)
+        kind, delay, at = self._pick(h.command, h.path, h.headers.get("Range"))
         if kind in ("500", "403"):
             code, name = (500, "InternalError") if kind == "500" else (403, "AccessDenied")
             payload = _S3_ERROR.format(code=name, message=f"injected {kind}").encode()
@@ -210,9 +212,16 @@ class FaultProxy:
         h.end_headers()
         if h.command == "HEAD":
             return
-        if kind == "reset" and len(data) > 1:
-            h.wfile.write(data[: len(data) // 2])
+        if kind == "cut":
+            start = re.match(r"bytes=(\d+)-", h.headers.get("Range") or "bytes=0-")
+            keep = max(0, at - int(start.group(1))) if start else 0
+        else:
+            keep = len(data) // 2
+        if kind in ("reset", "cut") and len(data) > 1:
+            h.wfile.write(data[:keep])
             h.wfile.flush()
+            time.sleep(0.1)  # the bytes reach the client before the reset does (aiohttp drops
+            #                  what it buffered when a reset is already there at its read)
             # SO_LINGER 0: close with RST, as a dropped connection does.
             h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             h.connection.close()
