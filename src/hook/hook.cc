@@ -144,10 +144,13 @@ struct Candidate {
 };
 
 // Every candidate in `dir`, oldest first. A step whose ranks' own files are incomplete is left
-// out, with the missing ranks in `incomplete` ("step 40: rank 1 of 2 missing").
+// out, with the missing ranks in `incomplete` ("step 40: rank 1 of 2 missing") and its rank
+// count and step in `incomplete_ranks` and `incomplete_steps`.
 std::vector<Candidate> ListCandidates(FileSystem& fs, const std::string& dir,
                                       const std::string& prefix,
-                                      std::vector<std::string>* incomplete) {
+                                      std::vector<std::string>* incomplete,
+                                      std::vector<int64_t>* incomplete_ranks = nullptr,
+                                      std::vector<int64_t>* incomplete_steps = nullptr) {
   std::vector<Candidate> out;
   if (!fs.FileExists(dir)) return out;
   const std::string head = prefix + ".ckpt-";
@@ -181,6 +184,8 @@ std::vector<Candidate> ListCandidates(FileSystem& fs, const std::string& dir,
       incomplete->push_back("step " + std::to_string(step) + ": the file of rank(s) " + missing +
                             " of " + std::to_string(ranks) + " is missing");
     }
+    if (incomplete_ranks != nullptr) incomplete_ranks->push_back(ranks);
+    if (incomplete_steps != nullptr) incomplete_steps->push_back(step);
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const auto& a, const auto& b) { return a.step < b.step; });
@@ -249,7 +254,7 @@ class CheckpointInputPipelineHook::Impl {
     CheckStep(global_step, "begin");
     if (phase_ == Phase::kCreated) Prepare();
     if (phase_ == Phase::kPrepared) {
-      if (!Restore(std::nullopt)) SetPhase(Phase::kNothingRestored);
+      if (!Restore(std::nullopt, global_step)) SetPhase(Phase::kNothingRestored);
     }
     if (phase_ == Phase::kRestored) {
       SetPhase(Phase::kRunningRestored);
@@ -500,11 +505,27 @@ class CheckpointInputPipelineHook::Impl {
   // Restores the newest valid checkpoint with step <= max_step (any step when nullopt), moving
   // to the restored phase that follows the current one; nullopt (phase unchanged) when there is
   // no checkpoint to restore.
-  std::optional<int64_t> Restore(std::optional<int64_t> max_step) EXCLUDES(mu_) {
+  // `initial_step`: Begin's step, where a fresh run's ranks each save their initial state.
+  std::optional<int64_t> Restore(std::optional<int64_t> max_step,
+                                 std::optional<int64_t> initial_step = std::nullopt)
+      EXCLUDES(mu_) {
     std::vector<std::string> incomplete;
-    std::vector<Candidate> candidates = ListCandidates(*fs_, dir_, prefix_, &incomplete);
-    for (const auto& what : incomplete) Warn("skipping input checkpoint " + what);
-    std::vector<std::string> skipped = incomplete;
+    std::vector<int64_t> incomplete_ranks;
+    std::vector<int64_t> incomplete_steps;
+    std::vector<Candidate> candidates = ListCandidates(*fs_, dir_, prefix_, &incomplete,
+                                                       &incomplete_ranks, &incomplete_steps);
+    std::vector<std::string> skipped;
+    for (size_t i = 0; i < incomplete.size(); ++i) {
+      Warn("skipping input checkpoint " + incomplete[i]);
+      // The step Begin starts from, in this run's own layout, may be a peer's initial save in
+      // progress (a rank that began first): like a temporary, not a failed checkpoint. A later
+      // step cannot be: a peer passes it only after this rank's first step's collectives.
+      const bool peer_initial = !suffix_.empty() && incomplete_ranks[i] == options_.num_ranks &&
+                                initial_step && incomplete_steps[i] == *initial_step;
+      if (!peer_initial) {
+        skipped.push_back(incomplete[i]);
+      }
+    }
     for (auto c = candidates.rbegin(); c != candidates.rend(); ++c) {
       if (max_step && c->step > *max_step) continue;
       std::vector<DecodedState> decoded;  // contents.states decoded, in the same order

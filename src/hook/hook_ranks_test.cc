@@ -55,6 +55,7 @@ std::pair<int64_t, std::map<int64_t, std::vector<int64_t>>> RunRanks(
     const std::string& dir, int64_t w, int64_t steps, bool grouped,
     const std::function<DatasetPtr(int64_t, int64_t)>& make) {
   ThreadGroup group(w);
+  std::barrier<> first_step(w);  // a training step's collective: no rank runs ahead of a peer
   std::vector<std::map<int64_t, std::vector<int64_t>>> rows(w);
   std::vector<int64_t> restored(w);
   std::vector<std::thread> threads;
@@ -74,6 +75,7 @@ std::pair<int64_t, std::map<int64_t, std::vector<int64_t>>> RunRanks(
       CheckpointInputPipelineHook hook({{"train", it.get()}}, dir, options);
       int64_t step = hook.Begin().value_or(0);
       restored[r] = step;
+      first_step.arrive_and_wait();
       const int64_t stop = steps < 0 ? INT64_MAX : step + steps;
       while (step < stop) {
         std::optional<Element> batch = it->GetNext();
@@ -114,6 +116,33 @@ void ExpectResizesExactly(bool grouped) {
 
 TEST(HookRanksTest, OneFilePerStepResizesExactly) { ExpectResizesExactly(/*grouped=*/true); }
 TEST(HookRanksTest, OneFilePerRankResizesExactly) { ExpectResizesExactly(/*grouped=*/false); }
+
+// Ranks of a fresh run do not begin at once: the first has already written its initial step
+// when a later one lists the directory. That half-written step is not a failed checkpoint.
+TEST(HookRanksTest, ALaterRankBeginsFreshBesideAPeersInitialSave) {
+  ScratchDir dir;
+  auto hook_of = [&](Iterator* it, int64_t r) {
+    CheckpointHookOptions options;
+    options.save_steps = 2;
+    options.rank = r;
+    options.num_ranks = 2;
+    options.on_warning = [](const std::string&) {};
+    return std::make_unique<CheckpointInputPipelineHook>(
+        std::vector<std::pair<std::string, Iterator*>>{{"train", it}}, dir.path(), options);
+  };
+  auto it0 = Distribute(Global(), 2, 0)->MakeIterator();
+  auto it1 = Distribute(Global(), 2, 1)->MakeIterator();
+  auto first = hook_of(it0.get(), 0);
+  EXPECT_EQ(first->Begin(), std::nullopt);
+  first->Flush();
+  ASSERT_FALSE(first->ListCheckpoints().empty());  // its initial step is on disk
+  auto later = hook_of(it1.get(), 1);
+  EXPECT_EQ(later->Begin(), std::nullopt);  // fresh, not "no valid input checkpoint"
+  auto fresh = Distribute(Global(), 2, 1)->MakeIterator();
+  EXPECT_EQ(Values(*it1->GetNext()), Values(*fresh->GetNext()));
+  first->End();
+  later->End();
+}
 
 TEST(HookRanksTest, ElasticShardOverResizes) {
   ScratchDir dir;
