@@ -24,11 +24,16 @@ class TrackedHook:
                       external_state_policy=external_state_policy, max_to_keep=max_to_keep,
                       task_type=task_type, task_id=task_id, _capture=self._capture)
         ranks = dict(rank=rank, num_ranks=num_ranks, gather=gather)
-        if rank is None and num_ranks is None and task_type is None:
+        finds_ranks = rank is None and num_ranks is None
+        finds_group = gather == "auto" and num_ranks is not None and num_ranks > 1
+        if task_type is None and (finds_ranks or finds_group):
             # Many ranks (docs/distributed.md): a framework starts its process group after the
             # callback is made (Lightning's DDP in trainer.fit), so the hook that finds the
-            # ranks is made at the first read; its arguments are checked now, on one rank.
-            CheckpointInputPipelineHook(iterator, checkpoint_dir, rank=0, num_ranks=1, **kwargs)
+            # ranks, or the group to gather over, is made at the first read; its arguments are
+            # checked now, without a group.
+            CheckpointInputPipelineHook(iterator, checkpoint_dir, rank=0 if finds_ranks else rank,
+                                        num_ranks=1 if finds_ranks else num_ranks, gather=None,
+                                        **kwargs)
             self._make = lambda: CheckpointInputPipelineHook(iterator, checkpoint_dir, **ranks,
                                                              **kwargs)
             self._hook = None
