@@ -95,22 +95,14 @@ void RegisterClasses(nb::module_& m) {
         for (const auto& [name, state] : decoded.states) {
           states.append(nb::make_tuple(name, nb::bytes(state.data(), state.size())));
         }
-        return nb::make_tuple(decoded.step, states);
-      },
-      "contents"_a, "path"_a,
-      "A hook checkpoint file (docs/hook.md) as (step, [(iterator name, state bytes)]).");
-  m.def(
-      "checkpoint_file_epoch",
-      [](nb::bytes contents, const std::string& path) {
-        InputCheckpointContents decoded =
-            DecodeInputCheckpoint(std::string_view(contents.c_str(), contents.size()), path);
         nb::list ended;
         for (bool e : decoded.ended) ended.append(e);
         nb::object epoch = decoded.epoch ? nb::object(nb::int_(*decoded.epoch)) : nb::none();
-        return nb::make_tuple(epoch, ended);
+        return nb::make_tuple(decoded.step, states, epoch, ended);
       },
       "contents"_a, "path"_a,
-      "A hook checkpoint file's (epoch or None, [ended flag per iterator]; [] when none ended).");
+      "A hook checkpoint file (docs/hook.md) as (step, [(iterator name, state bytes)], epoch or "
+      "None, [ended flag per iterator]; [] when none ended).");
   m.attr("AUTOTUNE") = kAutotune;
   m.attr("INFINITE_CARDINALITY") = kInfiniteCardinality;
   m.attr("UNKNOWN_CARDINALITY") = kUnknownCardinality;

@@ -32,8 +32,7 @@ _CHECKPOINT_MAGIC = b"IPCK"
 
 
 def _checkpoint_doc(path: str, contents: bytes) -> dict:
-    step, states = _core.decode_checkpoint_file(contents, path)
-    epoch, ended = _core.checkpoint_file_epoch(contents, path)
+    step, states, epoch, ended = _core.decode_checkpoint_file(contents, path)
     # epoch: the hook's epoch= (null without one); ended: the iterators that had reached the
     # end of their data when saved (all of them: restoring delivers nothing, docs/hook.md).
     return {"checkpoint": path, "step": step, "epoch": epoch,

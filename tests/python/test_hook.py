@@ -182,7 +182,7 @@ def test_mismatch_message_is_the_one_restore_gives(tmp_path):
     other = lambda: Dataset.range(1000).shuffle(seed=12).map(triple).batch(5).prefetch(2)
     path = os.path.join(tmp_path, "input.ckpt-10")
     with open(path, "rb") as f:
-        step, states = inputpipe._core.decode_checkpoint_file(f.read(), path)
+        step, states, _, _ = inputpipe._core.decode_checkpoint_file(f.read(), path)
     assert step == 10 and [name for name, _ in states] == ["iterator"]
     with pytest.raises(inputpipe.PipelineMismatchError) as restore_error:
         iter(other()).restore(states[0][1])
