@@ -320,15 +320,20 @@ class _Pool:
         worker.sock.close()
 
     def close(self):
-        """Ends the workers: an idle one exits on its socket's EOF, a busy one is killed."""
+        """Ends the workers: an idle one exits on its socket's EOF, a busy one is killed.
+
+        Re-entrant: a call interrupted half way (a Ctrl-C landing in it) is finished by the
+        next, which ends the workers whose socket is still open. A busy worker left alive
+        would leave its engine thread blocked in recv() and the iterator's destruction
+        joining that thread for ever."""
         if self.owner != os.getpid():
             return  # a forked child's copy of the parent's pool: the workers are the parent's
         with self._cv:
-            if self._closed:
-                return
             self._closed = True
             self._cv.notify_all()
         for worker in list(self._workers):
+            if worker.sock.fileno() < 0:
+                continue  # ended by an earlier call
             if worker.busy:
                 self._kill(worker)
             else:
@@ -378,6 +383,17 @@ def _after_fork_in_child():
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _close_pool(pool):
+    """pool.close(), finished even when a KeyboardInterrupt lands in it (then re-raised): the
+    pool is no longer reachable from its function, so no later call would end its workers."""
+    if pool is None:
+        return
+    try:
+        pool.close()
+    finally:
+        pool.close()  # re-entrant: ends the workers an interrupted first call left
 _function_ids = itertools.count(1)
 
 
@@ -439,14 +455,12 @@ class ProcessFunction:
             if self._leases > 0:
                 return
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
+        _close_pool(pool)
 
     def close(self):
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
+        _close_pool(pool)
 
     def worker_pids(self):
         """The pids of the current pool's workers ([] when none runs); for tests."""
@@ -484,6 +498,12 @@ _exiting = False
 def _stop_everything():
     global _exiting
     _exiting = True
+    interrupted = None
     for function in list(_live):
-        function.close()
+        try:
+            function.close()
+        except KeyboardInterrupt as e:  # a second Ctrl-C during exit: stop the rest all the same
+            interrupted = e
     _ForkServer.close_current()
+    if interrupted is not None:
+        raise interrupted

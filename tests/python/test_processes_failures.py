@@ -255,3 +255,38 @@ def test_dropping_an_iterator_whose_function_never_returns_does_not_hang():
     assert result.returncode == 0, result.stderr
     assert "dropped" in result.stdout
     assert time.monotonic() - start < 10
+
+
+INTERRUPTED_CLOSE_CHILD = r'''
+import sys, time
+from inputpipe import Dataset, _processes
+
+def hangs_after_0(x):
+    if int(x) > 0:
+        time.sleep(10_000)
+    return x
+
+# A Ctrl-C landing in the pool's close, just after it killed the first busy worker: the
+# second one was left alive, its engine thread blocked for ever, and the drop hung joining it.
+kill = _processes._Pool._kill
+interrupted = []
+def kill_then_interrupt(worker):
+    kill(worker)
+    if not interrupted:
+        interrupted.append(worker.index)
+        raise KeyboardInterrupt
+_processes._Pool._kill = staticmethod(kill_then_interrupt)
+
+it = iter(Dataset.range(100).map(hangs_after_0, num_parallel_calls=2, processes=True))
+assert int(next(it)) == 0
+time.sleep(0.3)  # both workers busy with a call that never returns
+del it
+print("dropped", interrupted, flush=True)
+'''
+
+
+def test_a_ctrl_c_inside_the_pools_close_still_ends_every_worker():
+    result = subprocess.run([sys.executable, "-c", INTERRUPTED_CLOSE_CHILD], capture_output=True,
+                            text=True, timeout=30, start_new_session=True)
+    assert result.returncode == 0, result.stderr
+    assert "dropped [0]" in result.stdout, (result.stdout, result.stderr)
