@@ -35,6 +35,34 @@ TEST(RangeTest, MatchesTfDataExamples) {
 
 TEST(RangeTest, ResumesExactly) { ExpectExactResume(Range(3, 40, 2)); }
 
+// At int64's limits the count and the values are computed without overflow: the count was
+// stop - start + step - 1 in int64, which wrapped to -1 (infinite: the iteration never ended),
+// to 0 (empty) or to -2 (unknown). A range of more than 2**63 - 1 elements is refused.
+TEST(RangeTest, CountsAndValuesAtTheInt64Limits) {
+  constexpr int64_t kMax = INT64_MAX, kMin = INT64_MIN, k62 = int64_t{1} << 62;
+  // ASSERT the counts first: with a wrapped one, collecting would never end.
+  ASSERT_EQ(Range(0, kMax, k62)->Cardinality(), 2);
+  ASSERT_EQ(Range(kMin, kMax, k62)->Cardinality(), 4);
+  ASSERT_EQ(Range(kMax, kMin, -k62)->Cardinality(), 4);
+  ASSERT_EQ(Range(-10, kMax, k62 / 2)->Cardinality(), 5);
+  ASSERT_EQ(Range(5, kMin, kMin)->Cardinality(), 2);
+  ASSERT_EQ(Range(0, kMin, kMin)->Cardinality(), 1);
+  EXPECT_EQ(Ints(Collect(Range(0, kMax, k62))), (std::vector<int64_t>{0, k62}));
+  EXPECT_EQ(Ints(Collect(Range(kMin, kMax, k62))), (std::vector<int64_t>{kMin, -k62, 0, k62}));
+  EXPECT_EQ(Ints(Collect(Range(kMax, kMin, -k62))),
+            (std::vector<int64_t>{kMax, k62 - 1, -1, -k62 - 1}));
+  EXPECT_EQ(Ints(Collect(Range(-10, kMax, k62 / 2))).back(), kMax - 9);  // -10 + 4 * 2**61
+  EXPECT_EQ(Ints(Collect(Range(5, kMin, kMin))), (std::vector<int64_t>{5, 5 + kMin}));
+  EXPECT_EQ(Ints(Collect(Range(0, kMin, kMin))), (std::vector<int64_t>{0}));
+  EXPECT_EQ(Range(kMax - 1, kMax)->Cardinality(), 1);
+  EXPECT_EQ(Range(0, kMax)->Cardinality(), kMax);
+  EXPECT_EQ(Range(kMin + 1, 0)->Cardinality(), kMax);
+  testing::ExpectError<InvalidArgumentError>([] { Range(kMin, kMax); },
+                                             {"range", "more than 2**63 - 1 elements"});
+  testing::ExpectError<InvalidArgumentError>([] { Range(kMin, kMax, 2); }, {"range"});
+  testing::ExpectError<InvalidArgumentError>([] { Range(kMax, kMin, -1); }, {"range"});
+}
+
 TEST(MapTest, AppliesFunction) {
   EXPECT_EQ(Ints(Collect(Map(Range(0, 4), Square))), (std::vector<int64_t>{0, 1, 4, 9}));
   EXPECT_TRUE(Map(Range(0, 4), Square)->IsRandomAccess());
