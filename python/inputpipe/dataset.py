@@ -39,6 +39,7 @@ nothing, so naming an op never invalidates a checkpoint.
 
 from __future__ import annotations
 
+import numbers
 import operator
 from typing import Any, Callable, Sequence, SupportsIndex
 
@@ -126,13 +127,30 @@ def _integer_dtype_name(dtype: Any, what: str) -> str:
 
 
 def _with_prefix(what: str, make: Callable[[], _core.DatasetHandle]) -> _core.DatasetHandle:
-    """make(), its ValueError (an unknown dtype name) prefixed with `what` when it lacks it."""
+    """make(), its ValueError (an unknown dtype name) prefixed with `what` when it does not
+    name the op already (range's "range: step must not be 0" is not about output_type)."""
     try:
         return make()
     except ValueError as e:
-        if str(e).startswith(what):
+        if str(e).startswith(what.split(":", 1)[0] + ":"):
             raise
         raise ValueError(f"{what}: {e}") from None
+
+
+def _int64_arg(value: Any, what: str, integral_floats: bool = False) -> int:
+    """An int64 argument of range / counter. The engine takes int64: a value outside it was
+    nanobind's "incompatible function arguments". integral_floats: counter(1.0) stays
+    counter(1), but counter(0, 0.5) is refused (its values are int64 converted to dtype, so a
+    fractional step was truncated to 0: a constant counter)."""
+    if integral_floats and not hasattr(value, "__index__") and isinstance(value, numbers.Real):
+        if not float(value).is_integer():
+            raise TypeError(f"{what} must be an integer (the values are computed in int64, then "
+                            f"converted to the dtype); got {value!r}")
+        value = int(value)
+    value = operator.index(value)
+    if not -2**63 <= value < 2**63:
+        raise ValueError(f"{what} must fit in int64; got {value}")
+    return value
 
 class Dataset:
     """A sequence of elements, built by the static factories and transformed by the methods.
@@ -172,7 +190,8 @@ class Dataset:
         else:
             start, stop, step = args
         # operator.index: integers only (numpy's too); range(2.5) is a TypeError, not range(2).
-        start, stop, step = (operator.index(a) for a in (start, stop, step))
+        start, stop, step = (_int64_arg(a, f"range: {k}")
+                             for a, k in zip((start, stop, step), ("start", "stop", "step")))
         what = "range: output_type"
         dtype = _integer_dtype_name(output_type, what)
         return Dataset(_with_prefix(what, lambda: _core.range(start, stop, step, dtype)))
@@ -201,8 +220,10 @@ class Dataset:
         """start, start + step, ... forever: int64 scalars, or `dtype` ones (as range's
         output_type)."""
         what = "counter: dtype"
-        name = _integer_dtype_name(dtype, what)
-        return Dataset(_with_prefix(what, lambda: _core.counter(int(start), int(step), name)))
+        dtype_name = _integer_dtype_name(dtype, what)
+        start = _int64_arg(start, "counter: start", integral_floats=True)
+        step = _int64_arg(step, "counter: step", integral_floats=True)
+        return Dataset(_with_prefix(what, lambda: _core.counter(start, step, dtype_name)))
 
     @staticmethod
     def from_generator(generator: Callable[..., Any], output_types: Any = None,

@@ -59,6 +59,26 @@ def test_counter_dtype_and_exact_resume():
         Dataset.counter(dtype=np.complex64)
 
 
+def test_range_and_counter_arguments_are_int64_integers_named_in_errors():
+    # A step of 0 is about the step, not output_type (the message was prefixed with it).
+    with pytest.raises(ValueError, match=r"^range: step must not be 0"):
+        Dataset.range(0, 5, 0, output_type="int8")
+    # Outside int64: a ValueError naming the argument, not nanobind's signature dump.
+    with pytest.raises(ValueError, match="range: stop must fit in int64"):
+        Dataset.range(2**63)
+    with pytest.raises(ValueError, match="counter: start must fit in int64"):
+        Dataset.counter(-2**63 - 1)
+    # counter's values are int64 converted to dtype: a fractional step was truncated to 0,
+    # a counter that never moved; an integral float is still taken.
+    with pytest.raises(TypeError, match="counter: step must be an integer.*0.5"):
+        Dataset.counter(0, 0.5, dtype="float32")
+    assert [int(v) for v in Dataset.counter(1.0, 2.0).take(3)] == [1, 3, 5]
+    # Near int64's limits the count is exact (it overflowed to -1, infinite, and never ended).
+    assert Dataset.range(0, 2**63 - 1, 2**62).cardinality() == 2
+    assert [int(v) for v in Dataset.range(-2**63, 2**63 - 1, 2**62)] == \
+        list(range(-2**63, 2**63 - 1, 2**62))
+
+
 def test_range_output_type_matches_tensorflow():
     tf = pytest.importorskip("tensorflow")
     ours = Dataset.range(0, 10, 3, output_type=tf.int32)
