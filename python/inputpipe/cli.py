@@ -9,15 +9,18 @@
     inspect DIR                a hook's checkpoint directory (or its index file
                                checkpoint_<prefix>): every checkpoint file in it, oldest first,
                                each decoded or with the reason it does not decode, and the one
-                               the index names as the latest
+                               the index names as the latest (null, with latest_error, when
+                               the index itself does not decode)
 
 Exit status: 0 on success, 1 when the file cannot be read or is not a valid state (the error
-is printed on stderr), 2 for a bad command line.
+is printed on stderr, naming the file, and the iterator for a state inside a checkpoint file),
+2 for a bad command line.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -38,7 +41,14 @@ def _checkpoint_doc(path: str, contents: bytes) -> dict:
     return {"checkpoint": path, "step": step, "epoch": epoch,
             "ended": [name for (name, _), e in zip(states, ended) if e],
             "at_end": bool(ended) and all(ended) and len(ended) == len(states),
-            "iterators": {name: json.loads(_core.inspect_state(state)) for name, state in states}}
+            "iterators": {name: _iterator_doc(path, name, state) for name, state in states}}
+
+
+def _iterator_doc(path: str, name: str, state: bytes) -> dict:
+    try:
+        return json.loads(_core.inspect_state(state))
+    except ValueError as e:  # the file's checksum holds, one state inside it does not decode
+        raise ValueError(f"{path}: iterator {name!r}: {e}") from None
 
 
 def _step_of(name: str) -> int:
@@ -59,9 +69,13 @@ def _inspect_directory(directory: str, prefix: str) -> dict:
                 checkpoints.append(_checkpoint_doc(path, f.read()))
         except (OSError, ValueError) as e:  # a corrupt or unreadable one: say why, go on
             checkpoints.append({"checkpoint": path, "error": str(e)})
-    return {"checkpoint_dir": directory, "prefix": prefix,
-            "latest": latest_input_checkpoint(directory, prefix),
-            "checkpoints": checkpoints}
+    doc = {"checkpoint_dir": directory, "prefix": prefix, "latest": None}
+    try:
+        doc["latest"] = latest_input_checkpoint(directory, prefix)
+    except (OSError, ValueError) as e:  # a torn index: the checkpoints are still listed
+        doc["latest_error"] = str(e)
+    doc["checkpoints"] = checkpoints
+    return doc
 
 
 def _inspect(args: argparse.Namespace) -> None:
@@ -70,6 +84,8 @@ def _inspect(args: argparse.Namespace) -> None:
     if os.path.isdir(path):
         print(json.dumps(_inspect_directory(path, args.prefix), indent=2))
         return
+    if not os.path.exists(path):  # an index name that names nothing is not an empty listing
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
     if os.path.basename(path).startswith(index_head):  # the index file: its directory
         prefix = os.path.basename(path)[len(index_head):].split(".rank-", 1)[0]
         print(json.dumps(_inspect_directory(os.path.dirname(path) or ".", prefix), indent=2))
@@ -105,7 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.run(args)
     except (OSError, ValueError) as e:  # unreadable file; DataLossError is a ValueError
-        print(f"inputpipe {args.command}: {e}", file=sys.stderr)
+        message = str(e)
+        if args.file not in message:  # a state's own errors do not know its file
+            message = f"{args.file}: {message}"
+        print(f"inputpipe {args.command}: {message}", file=sys.stderr)
         return 1
     return 0
 

@@ -316,3 +316,44 @@ def test_cli_inspect_reads_a_hook_directory_and_its_index(tmp_path):
         assert files["input.ckpt-6"]["step"] == 6
         state = files["input.ckpt-6"]["iterators"]
         assert len(state) == 1 and next(iter(state.values()))["state"]["op"] == "batch"
+
+
+def _cli_inspect(target):
+    return subprocess.run([sys.executable, "-m", "inputpipe", "inspect", str(target)],
+                          capture_output=True, text=True)
+
+
+def test_cli_inspect_errors_name_the_file_and_the_iterator(tmp_path):
+    from test_restore_rejected import _masked_crc32c
+    # A state's own errors do not know its file: the command names it.
+    state = tmp_path / "state.bin"
+    state.write_bytes(_saved(_pipeline())[:-2])
+    result = _cli_inspect(state)
+    assert result.returncode == 1 and str(state) in result.stderr, result.stderr
+    # A hook checkpoint file whose checksum holds, with a state inside that does not decode:
+    # the file and the iterator are named (step 1, iterator "train", state "IPST" alone).
+    body = bytes([2, 1, 5]) + b"train" + bytes([4]) + b"IPST"
+    ckpt = tmp_path / "input.ckpt-1"
+    ckpt.write_bytes(b"IPCK" + bytes([1, len(body)]) + body +
+                     _masked_crc32c(body).to_bytes(4, "little"))
+    result = _cli_inspect(ckpt)
+    assert result.returncode == 1, result.stderr
+    assert str(ckpt) in result.stderr and "iterator 'train'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    # An index name that names no file is an error, not an empty listing.
+    result = _cli_inspect(tmp_path / "checkpoint_nothing")
+    assert result.returncode == 1 and "No such file" in result.stderr
+
+
+def test_cli_inspect_lists_a_directory_whose_index_is_torn(tmp_path):
+    it = iter(Dataset.range(6))
+    with inputpipe.CheckpointInputPipelineHook(it, str(tmp_path), save_steps=1) as hook:
+        next(it)
+        hook.after_step(1)
+    index = tmp_path / "checkpoint_input"
+    index.write_bytes(index.read_bytes()[:20])  # a partial write of the index
+    result = _cli_inspect(tmp_path)
+    assert result.returncode == 0, result.stderr  # was: the whole listing refused
+    doc = json.loads(result.stdout)
+    assert doc["latest"] is None and str(index) in doc["latest_error"]
+    assert [c["step"] for c in doc["checkpoints"]] == [0, 1]
