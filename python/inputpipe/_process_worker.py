@@ -337,7 +337,12 @@ def _work(sock, fn, server_pid):
         except (BrokenPipeError, ConnectionResetError):
             return
         except Exception as exc:  # noqa: BLE001 - a result that does not pickle
-            send_frame(sock, ERROR, _error_frame(exc))
+            data, type_name, message, text = _error_frame(exc)
+            # The traceback is pickle's own; say that the function returned it.
+            what = f"{type(result).__module__}.{type(result).__qualname__}"
+            text = (f"the function returned a {what}, which does not pickle (the results of "
+                    f"processes=True travel pickled):\n{text}")
+            send_frame(sock, ERROR, (data, type_name, message, text))
 
 
 if __name__ == "__main__":  # python -c "runpy.run_path(THIS_FILE)" FD (see _processes.py)

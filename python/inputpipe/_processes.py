@@ -288,7 +288,7 @@ class _Pool:
         self._release(worker)
         if kind == wire.RESULT:
             return obj
-        raise _rebuild_error(obj, worker, self._pid(worker))
+        raise _rebuild_error(obj, worker, self._pid(worker), self._what, position)
 
     def _start(self, index):
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -351,7 +351,7 @@ class _Pool:
         return [self._pid(w) for w in self._workers]
 
 
-def _rebuild_error(payload, worker, pid):
+def _rebuild_error(payload, worker, pid, what, position):
     data, type_name, message, text = payload
     exc = None
     if data is not None:
@@ -361,7 +361,11 @@ def _rebuild_error(payload, worker, pid):
             exc = None
     if not isinstance(exc, BaseException):
         exc = RuntimeError(f"{type_name}: {message}")
-    note = f"raised in worker process {worker.index} (pid {pid}):\n{text.rstrip()}"
+    # The op and the element, as a worker's death names them: the exception is the user's own.
+    where = "" if position is None or position < 0 else (
+        f", computing the element at position {position} of map's input")
+    note = (f"raised in worker process {worker.index} (pid {pid}) of {what}{where}:\n"
+            f"{text.rstrip()}")
     if hasattr(exc, "add_note"):
         exc.add_note(note)
     else:  # Python < 3.11: the traceback text where a note would be

@@ -12,6 +12,7 @@ import pickle
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -236,6 +237,24 @@ def test_an_exception_keeps_its_type_message_order_and_the_workers_traceback():
     notes = "\n".join(getattr(info.value, "__notes__", []))
     assert "raised in worker process" in notes and "fails_at_7" in notes
     assert [int(v) for v in it] == [8, 9]  # as with threads: the stream goes on
+
+
+def _lock_at_2(x):
+    return threading.Lock() if int(x) == 2 else x
+
+
+def test_a_workers_exception_names_the_op_and_the_element_and_an_unpicklable_result_says_so():
+    it = iter(Dataset.range(10).map(fails_at_7, num_parallel_calls=2, processes=True))
+    with pytest.raises(KeyError) as info:
+        list(it)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "of map(fn=test_processes.fails_at_7), computing the element at position 7" in notes
+    it = iter(Dataset.range(4).map(_lock_at_2, processes=True))
+    assert [int(next(it)) for _ in range(2)] == [0, 1]
+    with pytest.raises(TypeError, match="cannot pickle") as info:
+        next(it)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "position 2" in notes and "the function returned a _thread.lock" in notes, notes
 
 
 def test_a_data_loss_error_in_a_worker_is_skipped_by_ignore_errors():
