@@ -88,6 +88,11 @@ class CheckpointInputPipelineHook:
             raise ValueError("CheckpointInputPipelineHook: exactly one of save_steps and save_secs "
                              f"must be given; got both (save_steps={save_steps!r}, "
                              f"save_secs={save_secs!r})")
+        for arg, value in (("save_steps", save_steps), ("max_to_keep", max_to_keep)):
+            # int() below: save_steps=2.5 was a save every 2 steps, without a word.
+            if isinstance(value, float) and not value.is_integer():
+                raise TypeError(f"CheckpointInputPipelineHook: {arg} must be an integer; got "
+                                f"{value!r}")
         policy = "fail" if external_state_policy is None else external_state_policy
         if policy not in _POLICIES:
             raise ValueError("CheckpointInputPipelineHook: external_state_policy must be one of "

@@ -64,6 +64,12 @@ def test_exactly_one_of_save_steps_and_save_secs(tmp_path):
         CheckpointInputPipelineHook(it, tmp_path, save_steps=0)
     with pytest.raises(ValueError, match="save_secs must be positive"):
         CheckpointInputPipelineHook(it, tmp_path, save_secs=-1.0)
+    # A fractional count was truncated (2.5: every 2 steps) without a word.
+    with pytest.raises(TypeError, match="save_steps must be an integer; got 2.5"):
+        CheckpointInputPipelineHook(it, tmp_path, save_steps=2.5)
+    with pytest.raises(TypeError, match="max_to_keep must be an integer"):
+        CheckpointInputPipelineHook(it, tmp_path, save_steps=1, max_to_keep=1.5)
+    CheckpointInputPipelineHook(it, tmp_path, save_steps=2.0)  # an integral float stays valid
 
 
 def test_external_state_policy_values(tmp_path):
