@@ -484,7 +484,9 @@ class ProcessFunction:
     def __del__(self):
         if hasattr(self, "_lock"):
             self.close()
-            self._server.forget(self._id)
+            # No server when __init__ was interrupted starting it (a Ctrl-C while building).
+            if hasattr(self, "_server"):
+                self._server.forget(self._id)
 
 
 def call_unpacked(fn):

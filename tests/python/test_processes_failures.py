@@ -8,6 +8,7 @@ worker outlives it, nothing is left in /dev/shm. The scenarios that signal or ki
 run in a child process.
 """
 
+import gc
 import json
 import os
 import signal
@@ -290,3 +291,15 @@ def test_a_ctrl_c_inside_the_pools_close_still_ends_every_worker():
                             text=True, timeout=30, start_new_session=True)
     assert result.returncode == 0, result.stderr
     assert "dropped [0]" in result.stdout, (result.stdout, result.stderr)
+
+
+def test_a_ctrl_c_while_the_fork_server_starts_leaves_no_error_in_a_destructor(monkeypatch):
+    def interrupted():
+        raise KeyboardInterrupt  # a Ctrl-C while map(processes=True) starts the fork server
+    unraisable = []
+    monkeypatch.setattr(_processes._ForkServer, "get", staticmethod(interrupted))
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(KeyboardInterrupt):
+        Dataset.range(3).map(lambda x: x, processes=True)
+    gc.collect()  # the half-built ProcessFunction's __del__ raised AttributeError ('_server')
+    assert not unraisable, [u.exc_value for u in unraisable]
