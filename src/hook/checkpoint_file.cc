@@ -29,6 +29,11 @@ constexpr std::string_view kCrc = "crc32c: ";
   throw DataLossError("corrupt input checkpoint " + path + ": " + what);
 }
 
+// A malformed body, with the file offset where decoding stopped (the field at or after it).
+[[noreturn]] void Malformed(const std::string& path, const std::string& what, size_t at) {
+  Corrupt(path, "malformed body" + what + " at byte " + std::to_string(at));
+}
+
 std::optional<int64_t> ParseInt(std::string_view digits) {
   int64_t value = 0;
   if (digits.empty() || digits[0] == '-' || digits[0] == '+') return std::nullopt;
@@ -74,12 +79,15 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
             "not an input checkpoint file (bad magic; " + std::to_string(bytes.size()) + " bytes)");
   }
   uint64_t version, body_size;
-  if (!in.GetVarint64(&version)) Corrupt(path, "truncated in the header");
+  const std::string truncated =
+      "truncated in the header (" + std::to_string(bytes.size()) + " bytes)";
+  if (!in.GetVarint64(&version)) Corrupt(path, truncated);
   if (version != kFileVersionV1 && version != kFileVersion && version != kFileVersionRanks) {
     Corrupt(path, "format version " + std::to_string(version) + ", this build reads versions " +
                       std::to_string(kFileVersionV1) + " to " + std::to_string(kFileVersionRanks));
   }
-  if (!in.GetVarint64(&body_size)) Corrupt(path, "truncated in the header");
+  if (!in.GetVarint64(&body_size)) Corrupt(path, truncated);
+  const size_t header = in.offset();  // the body's first byte in the file
   if (body_size + 4 != in.remaining()) {
     Corrupt(path, "truncated or extended: the header announces " + std::to_string(body_size) +
                       " body bytes + 4 checksum bytes, the file has " +
@@ -90,23 +98,24 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
   uint32_t stored;
   in.GetFixed32(&stored);
   if (crc32c::Unmask(stored) != crc32c::Value(body.data(), body.size())) {
-    Corrupt(path, "checksum mismatch");
+    Corrupt(path, "checksum mismatch over the body (bytes " + std::to_string(header) + " to " +
+                      std::to_string(header + body_size) + ")");
   }
   // The checksum matched, so a malformed body is a writer bug; still never read past the end.
   ByteReader b(body);
   CheckpointContents contents;
   uint64_t count;
   if (!b.GetZigZag64(&contents.step) || !b.GetVarint64(&count) || count > b.remaining()) {
-    Corrupt(path, "malformed body");
+    Malformed(path, "", header + b.offset());
   }
   if (version == kFileVersionRanks) {
     std::vector<CheckpointContents> ranks;
     for (uint64_t r = 0; r < count; ++r) {
       std::string_view file;
-      if (!b.GetLengthPrefixed(&file)) Corrupt(path, "malformed body (rank files)");
+      if (!b.GetLengthPrefixed(&file)) Malformed(path, " (rank files)", header + b.offset());
       ranks.push_back(DecodeCheckpointFile(file, path + " (rank " + std::to_string(r) + ")"));
     }
-    if (b.remaining() != 0 || count == 0) Corrupt(path, "malformed body (rank files)");
+    if (b.remaining() != 0 || count == 0) Malformed(path, " (rank files)", header + b.offset());
     const int64_t step = contents.step;
     SetRanks(std::move(ranks), path, &contents);
     if (contents.step != step) Corrupt(path, "a rank's file holds another step");
@@ -115,28 +124,31 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
   for (uint64_t i = 0; i < count; ++i) {
     std::string_view name, state;
     if (!b.GetLengthPrefixed(&name) || !b.GetLengthPrefixed(&state))
-      Corrupt(path, "malformed body");
+      Malformed(path, "", header + b.offset());
     contents.states.emplace_back(std::string(name), std::string(state));
   }
   if (version >= 2) {
     uint64_t epoch;
     if (!b.GetVarint64(&epoch) || (epoch != 0 && epoch - 1 > uint64_t{INT64_MAX}) ||
         b.remaining() < count) {
-      Corrupt(path, "malformed body (epoch or ended flags)");
+      Malformed(path, " (epoch or ended flags)", header + b.offset());
     }
     if (epoch != 0) contents.epoch = static_cast<int64_t>(epoch - 1);
     std::string_view flags;
     b.GetBytes(count, &flags);
     bool any_ended = false;
-    for (char flag : flags) {
-      if (flag != 0 && flag != 1) Corrupt(path, "malformed body (an ended flag is not 0 or 1)");
-      any_ended = any_ended || flag == 1;
+    const size_t flags_at = header + b.offset() - flags.size();
+    for (size_t i = 0; i < flags.size(); ++i) {
+      if (flags[i] != 0 && flags[i] != 1) {
+        Malformed(path, " (an ended flag is not 0 or 1)", flags_at + i);
+      }
+      any_ended = any_ended || flags[i] == 1;
     }
     if (any_ended) {
       for (char flag : flags) contents.ended.push_back(flag == 1);
     }
   }
-  if (b.remaining() != 0) Corrupt(path, "malformed body (trailing bytes)");
+  if (b.remaining() != 0) Malformed(path, " (trailing bytes)", header + b.offset());
   return contents;
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "inputpipe/errors.h"
+#include "util/crc32c.h"
 
 namespace inputpipe::hook_internal {
 namespace {
@@ -106,6 +107,37 @@ TEST(CheckpointFileTest, VersionOneFilesStillDecode) {
   EXPECT_EQ(back.epoch, std::nullopt);
   EXPECT_TRUE(back.ended.empty());
   EXPECT_EQ(EncodeCheckpointFile(back), v1);
+}
+
+// A body whose checksum holds but that does not decode (a writer bug, a hand edit): the error
+// names the file offset; the header's errors give the file's size.
+TEST(CheckpointFileTest, MalformedBodyErrorsNameTheByteOffset) {
+  std::string bytes = EncodeCheckpointFile(SampleWithEpoch());
+  const size_t header = 6;  // "IPCK", version 2, a one-byte body length
+  ASSERT_EQ(static_cast<size_t>(bytes[5]), bytes.size() - header - 4);
+  const size_t second_flag = bytes.size() - 4 - 1;  // the body ends with one flag per iterator
+  bytes[second_flag] = 2;
+  std::string body = bytes.substr(header, bytes.size() - header - 4);
+  bytes.replace(bytes.size() - 4, 4, std::string(4, '\0'));
+  uint32_t crc = crc32c::Mask(crc32c::Value(body.data(), body.size()));
+  for (int i = 0; i < 4; ++i) bytes[bytes.size() - 4 + i] = static_cast<char>(crc >> (8 * i));
+  try {
+    DecodeCheckpointFile(bytes, "f");
+    FAIL();
+  } catch (const DataLossError& e) {
+    EXPECT_NE(std::string(e.what()).find("ended flag is not 0 or 1) at byte " +
+                                         std::to_string(second_flag)),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    DecodeCheckpointFile(std::string("IPCK\x01", 5), "g");
+    FAIL();
+  } catch (const DataLossError& e) {
+    EXPECT_NE(std::string(e.what()).find("g: truncated in the header (5 bytes)"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(CheckpointFileTest, VersionTwoTruncationsAndBitFlipsAreDataLoss) {
