@@ -96,6 +96,7 @@ class _ForkServer:
         self._cv = threading.Condition()
         self._pending = []  # [result dict] of FORK frames without a reply yet, in order
         self._functions = set()  # ids of the functions sent to this server
+        self._forgotten = []  # ids to forget, sent by the next holder of _send_lock
         self._statuses = {}  # pid -> wait status
         self.dead = False
         # Run by path from -c, not as a script: a script's directory (inputpipe's own) would
@@ -140,11 +141,26 @@ class _ForkServer:
             if function_id not in self._functions:
                 wire.send_frame(self._ctl, wire.FUNCTION, (function_id, fn_bytes))
                 self._functions.add(function_id)
+            self._send_forgotten()
 
     def forget(self, function_id):
+        """Tells the server to drop a function. Called by ProcessFunction.__del__, which the
+        garbage collector may run inside a send of this very thread (allocating while a frame
+        is pickled, _send_lock held): waiting for the lock there deadlocked. So the id is
+        queued, and sent now if the lock is free, else by the sender holding it."""
         if self.owner != os.getpid():
             return  # a forked child's copy: the parent's server is the parent's to tell
-        with self._send_lock:
+        self._forgotten.append(function_id)
+        if not self._send_lock.acquire(blocking=False):
+            return
+        try:
+            self._send_forgotten()
+        finally:
+            self._send_lock.release()
+
+    def _send_forgotten(self):
+        while self._forgotten:  # _send_lock held; a collection may append while we send
+            function_id = self._forgotten.pop()
             if function_id in self._functions and not self.dead:
                 self._functions.discard(function_id)
                 try:
@@ -163,6 +179,7 @@ class _ForkServer:
                     raise WorkerProcessError("map(processes=True): the fork server has exited")
                 self._pending.append(request)
             wire.send_frame(self._ctl, wire.FORK, (index, function_id), fds=[sock.fileno()])
+            self._send_forgotten()
         return request
 
     def wait_pid(self, request, timeout):

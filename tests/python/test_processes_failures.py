@@ -303,3 +303,29 @@ def test_a_ctrl_c_while_the_fork_server_starts_leaves_no_error_in_a_destructor(m
         Dataset.range(3).map(lambda x: x, processes=True)
     gc.collect()  # the half-built ProcessFunction's __del__ raised AttributeError ('_server')
     assert not unraisable, [u.exc_value for u in unraisable]
+
+
+FORGET_UNDER_SEND_CHILD = r'''
+import gc
+from inputpipe import _processes
+
+server = _processes._ForkServer.get()
+fn = _processes.ProcessFunction(lambda x: x, 1, "map(fn=f)")
+function_id = fn._id
+with server._send_lock:  # this thread inside a send (pickling a frame): a collection here
+    del fn               # runs the function's __del__, whose forget() waited for this lock
+    gc.collect()
+print("not deadlocked", flush=True)
+server.register(-1, b"")  # the next send also sends the queued forget
+assert function_id not in server._functions
+print("forgotten", flush=True)
+'''
+
+
+def test_a_function_collected_during_a_send_does_not_deadlock_on_the_send_lock():
+    # Seen as a test run hanging in _ForkServer.register: the garbage collector collected
+    # another ProcessFunction while the frame was being pickled.
+    result = subprocess.run([sys.executable, "-c", FORGET_UNDER_SEND_CHILD],
+                            capture_output=True, text=True, timeout=20, start_new_session=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["not", "deadlocked", "forgotten"]
