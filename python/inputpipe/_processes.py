@@ -440,7 +440,10 @@ class ProcessFunction:
         self._size = size
         self._what = what
         self._mode = mode
-        self._lock = threading.Lock()
+        # Re-entrant: a _Lease.__del__ (an iterator in a reference cycle, destroyed by the
+        # garbage collector) may run in this thread while it holds the lock (allocating in
+        # _current_pool); with a plain lock its _release_lease deadlocked there.
+        self._lock = threading.RLock()
         self._pool = None
         self._leases = 0
         self._id = next(_function_ids)

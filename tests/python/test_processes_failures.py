@@ -329,3 +329,21 @@ def test_a_function_collected_during_a_send_does_not_deadlock_on_the_send_lock()
                             capture_output=True, text=True, timeout=20, start_new_session=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["not", "deadlocked", "forgotten"]
+
+
+LEASE_UNDER_LOCK_CHILD = r'''
+from inputpipe import _processes
+
+fn = _processes.ProcessFunction(lambda x: x, 1, "map(fn=f)")
+lease = fn._inputpipe_hold_for_iterator()
+with fn._lock:  # this thread inside _current_pool: a collection here destroys an iterator
+    del lease   # in a reference cycle, whose lease release waited for this lock
+print("released", fn.worker_pids(), flush=True)
+'''
+
+
+def test_an_iterator_destroyed_by_the_collector_under_the_functions_lock_does_not_deadlock():
+    result = subprocess.run([sys.executable, "-c", LEASE_UNDER_LOCK_CHILD],
+                            capture_output=True, text=True, timeout=20, start_new_session=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["released", "[]"]  # the last lease ended the pool
