@@ -368,7 +368,7 @@ class _Pool:
         return [self._pid(w) for w in self._workers]
 
 
-def _rebuild_error(payload, worker, pid, what, position):
+def _rebuild_error(payload, worker, pid, what=None, position=None):
     data, type_name, message, text = payload
     exc = None
     if data is not None:
@@ -381,8 +381,8 @@ def _rebuild_error(payload, worker, pid, what, position):
     # The op and the element, as a worker's death names them: the exception is the user's own.
     where = "" if position is None or position < 0 else (
         f", computing the element at position {position} of map's input")
-    note = (f"raised in worker process {worker.index} (pid {pid}) of {what}{where}:\n"
-            f"{text.rstrip()}")
+    of = "" if what is None else f" of {what}"
+    note = f"raised in worker process {worker.index} (pid {pid}){of}{where}:\n{text.rstrip()}"
     if hasattr(exc, "add_note"):
         exc.add_note(note)
     else:  # Python < 3.11: the traceback text where a note would be
