@@ -299,22 +299,27 @@ class CheckpointInputPipelineHook::Impl {
     return step;
   }
 
+  // An earlier write's failure (taken before this step's capture, so never this step's own)
+  // is raised after this step is captured: raised first, it skipped the capture, so a caller
+  // who handles the error and goes on lost this step's save (and End's, which saw the step
+  // before); with ranks, this rank also skipped the collective.
   void AfterStep(int64_t global_step) {
     RequireRunning("after_step");
     CheckStep(global_step, "after_step");
-    RaisePendingError();
+    std::exception_ptr earlier = TakePendingError();
     last_step_seen_ = global_step;
     bool due = options_.save_steps ? global_step - last_save_step_ >= *options_.save_steps
                                    : options_.clock() - last_save_time_ >= *options_.save_secs;
-    if (due) Capture(global_step);
+    if (due) CaptureThenRaise(global_step, earlier);
+    if (earlier) std::rethrow_exception(earlier);
   }
 
   void Save(int64_t global_step) {
     RequireRunning("save");
     CheckStep(global_step, "save");
-    RaisePendingError();
+    std::exception_ptr earlier = TakePendingError();
     last_step_seen_ = global_step;
-    Capture(global_step);
+    CaptureThenRaise(global_step, earlier);
   }
 
   void End(std::optional<int64_t> global_step) {
@@ -912,6 +917,18 @@ class CheckpointInputPipelineHook::Impl {
     std::exception_ptr error = error_;
     error_ = nullptr;
     return error;
+  }
+  // Capture(step), then `earlier` (a pending error taken before it) raised if there is one;
+  // when the capture itself throws, `earlier` is pending again, for the next call.
+  void CaptureThenRaise(int64_t step, std::exception_ptr earlier) EXCLUDES(mu_) {
+    try {
+      Capture(step);
+    } catch (...) {
+      MutexLock lock(mu_);
+      if (!error_) error_ = earlier;
+      throw;
+    }
+    if (earlier) std::rethrow_exception(earlier);
   }
 
   // The background thread. Drains the queue before exiting so no captured save is dropped.

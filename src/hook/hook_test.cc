@@ -389,6 +389,33 @@ TEST(HookTest, BackgroundWriteFailureReachesTheTrainingThread) {
   }
 }
 
+// The step whose after_step raises an earlier write's failure is still captured: a caller who
+// handles the error and goes on loses no save (it was skipped, and End saved nothing after).
+TEST(HookTest, TheStepThatRaisesAnEarlierFailureIsStillCaptured) {
+  ScratchDir dir;
+  FailingFileSystem fs;
+  CheckpointHookOptions options = EverySteps(1);
+  options.file_system = &fs;
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+  hook.Begin();
+  hook.Flush();
+  fs.fail = FailingFileSystem::Op::kRename;
+  NextBatch(*it);
+  hook.AfterStep(1);  // captured; the write fails in the background
+  for (int i = 0; i < 60000 && hook.stats().saves_failed == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(hook.stats().saves_failed, 1);
+  fs.fail = FailingFileSystem::Op::kNone;  // the cause is gone
+  NextBatch(*it);
+  std::string error = ErrorOf([&] { hook.AfterStep(2); });
+  EXPECT_NE(error.find("step 1"), std::string::npos) << error;
+  EXPECT_EQ(hook.stats().last_captured_step, 2);
+  hook.End();
+  EXPECT_EQ(hook.stats().last_committed_step, 2);
+}
+
 TEST(HookTest, BackgroundWriteFailureIsRaisedByEnd) {
   ScratchDir dir;
   FailingFileSystem fs;
