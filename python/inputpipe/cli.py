@@ -32,6 +32,7 @@ from inputpipe.hook import latest_input_checkpoint
 
 # The first bytes of a hook checkpoint file (docs/hook.md).
 _CHECKPOINT_MAGIC = b"IPCK"
+_STATE_MAGIC = b"IPST"  # of Iterator.save()'s bytes (docs/state_format.md)
 
 
 def _checkpoint_doc(path: str, contents: bytes) -> dict:
@@ -91,7 +92,13 @@ def _inspect(args: argparse.Namespace) -> None:
         print(json.dumps(_inspect_directory(os.path.dirname(path) or ".", prefix), indent=2))
         return
     with open(path, "rb") as f:
-        contents = f.read()
+        # The magic first: a foreign file (or /dev/zero) is refused without reading it whole.
+        head = f.read(len(_STATE_MAGIC))
+        if head not in (_STATE_MAGIC, _CHECKPOINT_MAGIC):
+            starts = f"it starts with {head!r}" if head else "it is empty"
+            raise ValueError(f"{path}: neither an inputpipe state nor a hook checkpoint file: "
+                             f"{starts}, not {_STATE_MAGIC!r} or {_CHECKPOINT_MAGIC!r}")
+        contents = head + f.read()
     if not contents.startswith(_CHECKPOINT_MAGIC):
         print(_core.inspect_state(contents))
         return

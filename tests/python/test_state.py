@@ -3,6 +3,7 @@ pipeline mismatches, corrupt bytes, and the external-state policies."""
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import warnings
@@ -340,6 +341,13 @@ def test_cli_inspect_errors_name_the_file_and_the_iterator(tmp_path):
     assert result.returncode == 1, result.stderr
     assert str(ckpt) in result.stderr and "iterator 'train'" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+    # A foreign file is refused by its first bytes, without reading it whole (/dev/zero was
+    # read until memory ran out).
+    def cap_memory():  # a regression fails fast (MemoryError) instead of filling the machine
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+    result = subprocess.run([sys.executable, "-m", "inputpipe", "inspect", "/dev/zero"],
+                            capture_output=True, text=True, timeout=60, preexec_fn=cap_memory)
+    assert result.returncode == 1 and "/dev/zero: neither an inputpipe state" in result.stderr
     # An index name that names no file is an error, not an empty listing.
     result = _cli_inspect(tmp_path / "checkpoint_nothing")
     assert result.returncode == 1 and "No such file" in result.stderr
