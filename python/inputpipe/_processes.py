@@ -400,7 +400,7 @@ def _after_fork_in_child():
     # A lock some thread of the parent held at the fork stays held in the child for good.
     _ForkServer._lock = threading.Lock()
     for function in list(_live):
-        function._lock = threading.Lock()
+        function._lock = threading.RLock()  # as in __init__
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
