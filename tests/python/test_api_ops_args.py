@@ -71,8 +71,8 @@ def test_range_and_counter_arguments_are_int64_integers_named_in_errors():
     # counter's values are int64 converted to dtype: a fractional step was truncated to 0,
     # a counter that never moved; an integral float is still taken.
     with pytest.raises(TypeError, match="counter: step must be an integer.*0.5"):
-        Dataset.counter(0, 0.5, dtype="float32")
-    assert [int(v) for v in Dataset.counter(1.0, 2.0).take(3)] == [1, 3, 5]
+        Dataset.counter(0, 0.5, dtype="float32")  # type: ignore[arg-type]
+    assert [int(v) for v in Dataset.counter(1.0, 2.0).take(3)] == [1, 3, 5]  # type: ignore
     # Near int64's limits the count is exact (it overflowed to -1, infinite, and never ended).
     assert Dataset.range(0, 2**63 - 1, 2**62).cardinality() == 2
     assert [int(v) for v in Dataset.range(-2**63, 2**63 - 1, 2**62)] == \

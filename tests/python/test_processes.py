@@ -251,9 +251,9 @@ def test_a_workers_exception_names_the_op_and_the_element_and_an_unpicklable_res
     assert "of map(fn=test_processes.fails_at_7), computing the element at position 7" in notes
     it = iter(Dataset.range(4).map(_lock_at_2, processes=True))
     assert [int(next(it)) for _ in range(2)] == [0, 1]
-    with pytest.raises(TypeError, match="cannot pickle") as info:
+    with pytest.raises(TypeError, match="cannot pickle") as pickling:
         next(it)
-    notes = "\n".join(getattr(info.value, "__notes__", []))
+    notes = "\n".join(getattr(pickling.value, "__notes__", []))
     assert "position 2" in notes and "the function returned a _thread.lock" in notes, notes
 
 

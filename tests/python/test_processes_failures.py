@@ -296,7 +296,7 @@ def test_a_ctrl_c_inside_the_pools_close_still_ends_every_worker():
 def test_a_ctrl_c_while_the_fork_server_starts_leaves_no_error_in_a_destructor(monkeypatch):
     def interrupted():
         raise KeyboardInterrupt  # a Ctrl-C while map(processes=True) starts the fork server
-    unraisable = []
+    unraisable: list = []
     monkeypatch.setattr(_processes._ForkServer, "get", staticmethod(interrupted))
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     with pytest.raises(KeyboardInterrupt):
