@@ -415,6 +415,8 @@ def _close_pool(pool):
         pool.close()
     finally:
         pool.close()  # re-entrant: ends the workers an interrupted first call left
+
+
 _function_ids = itertools.count(1)
 
 
