@@ -257,6 +257,8 @@ class ReadAheadFile : public SequentialFile {
 
 class BlockCacheFile : public RandomAccessFile {
  public:
+  static constexpr size_t kMaxDirectRead = 64 << 20;
+
   BlockCacheFile(std::shared_ptr<RangeReader> ranges, std::string path, FileStat stat,
                  const BlockReadOptions& options)
       : ranges_(std::move(ranges)),
@@ -266,6 +268,17 @@ class BlockCacheFile : public RandomAccessFile {
 
   size_t Read(uint64_t offset, size_t n, char* dst) const override {
     if (n == 0 || offset >= size_) return 0;
+    if (n >= 2 * options_.random_block_size) {
+      // A read of several blocks at once is what a reader asks for when it knows the span it
+      // needs (pyarrow's coalesced read of a Parquet row group's column chunks): one request
+      // for all of it, past the cache, instead of one per block. The cache stays for the small
+      // scattered reads (a footer, an index lookup) it is for. Bounded per call (the caller
+      // reads on), so that one read does not hold a copy of a whole large file.
+      const size_t k = std::min(n, std::max(kMaxDirectRead, 2 * options_.random_block_size));
+      const std::string got = ReadRangeWithRetries(*ranges_, path_, size_, offset, k, options_);
+      std::memcpy(dst, got.data(), got.size());
+      return got.size();
+    }
     const uint64_t index = offset / options_.random_block_size;
     std::shared_ptr<const std::string> block = Lookup(index);
     if (block == nullptr) {
