@@ -272,6 +272,29 @@ TEST(RemoteFileTest, ALargeRandomReadIsOneRequestPastTheCache) {
   }
 }
 
+TEST(RemoteFileTest, LargeReadsInSequenceFetchAheadInOneRequest) {
+  // Row group after row group: the second read, where the first ended, fetches the sequential
+  // read-ahead's bytes (Small(): 2 x 100) at once, and the next reads come from them.
+  const std::string bytes = Bytes(1000);
+  auto ranges = std::make_shared<FakeRanges>(bytes);
+  auto f = NewBlockCacheFile(ranges, "fake://b/k", StatOf(bytes), Small());
+  char buf[1000];
+  std::string got;
+  for (uint64_t offset = 0; offset < 1000;) {  // reads of 130 bytes, from wherever they got to
+    const size_t k = f->Read(offset, 130, buf);
+    ASSERT_GT(k, 0u);
+    got.append(buf, k);
+    offset += k;
+  }
+  EXPECT_EQ(got, bytes);
+  // Each request 200 bytes (130 asked, 70 ahead, served to the next read): 5, not 8.
+  EXPECT_EQ(ranges->calls_.load(), 5);
+  // A read elsewhere is exact again: no read-ahead for a jump.
+  ASSERT_EQ(f->Read(100, 130, buf), 130u);
+  EXPECT_EQ(std::string(buf, 130), bytes.substr(100, 130));
+  EXPECT_EQ(ranges->calls_.load(), 6);
+}
+
 TEST(RemoteFileTest, DroppingAFileWithARequestInFlightDoesNotWait) {
   const std::string bytes = Bytes(1000);
   auto ranges = std::make_shared<FakeRanges>(bytes);
