@@ -66,7 +66,8 @@ struct BlockReadOptions {
   // Sequential reads: bytes per request, and how many blocks are fetched ahead of the reader.
   size_t block_size = 8 << 20;
   int read_ahead_blocks = 2;
-  // Random reads: bytes per request (aligned blocks) and how many blocks are kept (LRU).
+  // Random reads: bytes per request (aligned blocks) and how many blocks are kept (LRU). A
+  // read of at least two blocks' bytes is one request of its own (up to 64 MiB), not cached.
   size_t random_block_size = 1 << 20;
   size_t cached_blocks = 16;
   // Attempts per request in all (1: no retry), and the wait before the first retry.

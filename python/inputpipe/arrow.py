@@ -633,7 +633,9 @@ class ParquetDataset(_SourceDataset):
         for f, path in enumerate(files):
             source = _open_input(pa, path, what)
             try:
-                reader = pq.ParquetFile(source)
+                # Through the seam (a remote file), pre_buffer: the column chunks of a row
+                # group are read in one coalesced range, not a request per chunk or per block.
+                reader = pq.ParquetFile(source, pre_buffer=not _is_local(path))
             except (pa.ArrowException, OSError) as e:
                 raise _core.DataLossError(f"{what}: {path!r} is not a readable Parquet file "
                                           f"(truncated or corrupt?): {e}") from None

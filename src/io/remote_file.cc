@@ -257,6 +257,8 @@ class ReadAheadFile : public SequentialFile {
 
 class BlockCacheFile : public RandomAccessFile {
  public:
+  static constexpr size_t kMaxDirectRead = 64 << 20;
+
   BlockCacheFile(std::shared_ptr<RangeReader> ranges, std::string path, FileStat stat,
                  const BlockReadOptions& options)
       : ranges_(std::move(ranges)),
@@ -266,6 +268,7 @@ class BlockCacheFile : public RandomAccessFile {
 
   size_t Read(uint64_t offset, size_t n, char* dst) const override {
     if (n == 0 || offset >= size_) return 0;
+    if (n >= 2 * options_.random_block_size) return ReadLarge(offset, n, dst);
     const uint64_t index = offset / options_.random_block_size;
     std::shared_ptr<const std::string> block = Lookup(index);
     if (block == nullptr) {
@@ -284,6 +287,41 @@ class BlockCacheFile : public RandomAccessFile {
 
  private:
   using Lru = std::list<std::pair<uint64_t, std::shared_ptr<const std::string>>>;
+
+  // A read of several blocks at once is what a reader asks for when it knows the span it needs
+  // (pyarrow's coalesced read of a Parquet row group's column chunks): one request for all of
+  // it, past the cache, instead of one per block; the cache stays for the small scattered reads
+  // (a footer, an index lookup) it is for. One that starts where the previous large read ended
+  // (a scan, row group after row group) fetches at least the sequential read-ahead's bytes
+  // (block_size * read_ahead_blocks), and the next reads are served from what it fetched past
+  // them. Bounded per call (the caller reads on), so that one read does not hold a copy of a
+  // whole large file.
+  size_t ReadLarge(uint64_t offset, size_t n, char* dst) const EXCLUDES(mu_) {
+    bool sequential;
+    {
+      MutexLock lock(mu_);
+      if (ahead_.offset <= offset && offset < ahead_.end()) {
+        const size_t k = std::min<uint64_t>(n, ahead_.end() - offset);
+        std::memcpy(dst, ahead_.bytes.data() + (offset - ahead_.offset), k);
+        last_end_ = offset + k;
+        return k;
+      }
+      sequential = offset == last_end_;
+    }
+    const size_t k = std::min(n, std::max(kMaxDirectRead, 2 * options_.random_block_size));
+    size_t fetch = k;
+    if (sequential) {
+      fetch = std::max(k, options_.block_size * static_cast<size_t>(options_.read_ahead_blocks));
+    }
+    std::string got = ReadRangeWithRetries(*ranges_, path_, size_, offset, fetch, options_);
+    const size_t delivered = std::min(k, got.size());
+    std::memcpy(dst, got.data(), delivered);
+    MutexLock lock(mu_);
+    last_end_ = offset + delivered;
+    ahead_.offset = offset;
+    ahead_.bytes = got.size() > delivered ? std::move(got) : std::string();
+    return delivered;
+  }
 
   std::shared_ptr<const std::string> Lookup(uint64_t index) const EXCLUDES(mu_) {
     MutexLock lock(mu_);
@@ -308,7 +346,9 @@ class BlockCacheFile : public RandomAccessFile {
   const uint64_t size_;
   const BlockReadOptions options_;
   mutable Mutex mu_;
-  mutable Lru lru_ GUARDED_BY(mu_);  // most recently used first
+  mutable Block ahead_ GUARDED_BY(mu_);            // the last large read's bytes
+  mutable uint64_t last_end_ GUARDED_BY(mu_) = 0;  // where the last large read ended
+  mutable Lru lru_ GUARDED_BY(mu_);                // most recently used first
   mutable std::unordered_map<uint64_t, Lru::iterator> where_ GUARDED_BY(mu_);
 };
 }  // namespace

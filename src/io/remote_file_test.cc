@@ -245,6 +245,56 @@ TEST(RemoteFileTest, BlockCacheServesRandomReadsFromAlignedBlocks) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+TEST(RemoteFileTest, ALargeRandomReadIsOneRequestPastTheCache) {
+  // pyarrow reads the column chunks of a Parquet row group in one call: that is one ranged
+  // request, not one per aligned block.
+  const std::string bytes = Bytes(1000);
+  auto ranges = std::make_shared<FakeRanges>(bytes);
+  auto f = NewBlockCacheFile(ranges, "fake://b/k", StatOf(bytes), Small());
+  char buf[1000];
+  ASSERT_EQ(f->Read(100, 500, buf), 500u);
+  EXPECT_EQ(std::string(buf, 500), bytes.substr(100, 500));
+  EXPECT_EQ(ranges->calls_.load(), 1);
+  ASSERT_EQ(f->Read(900, 300, buf), 100u);  // clipped at the end, still one request
+  EXPECT_EQ(std::string(buf, 100), bytes.substr(900));
+  EXPECT_EQ(ranges->calls_.load(), 2);
+  // Not cached: a small read there is a block request of its own.
+  ASSERT_EQ(f->Read(130, 20, buf), 20u);
+  EXPECT_EQ(ranges->calls_.load(), 3);
+  // Retried, then named by its range, as a block request is.
+  ranges->fail_at_ = 200;
+  try {
+    f->Read(200, 300, buf);
+    FAIL() << "no error";
+  } catch (const FileSystemError& e) {
+    EXPECT_TRUE(MessageHas(e.what(), {"fake://b/k", "bytes 200..499", "after 4 attempts"}))
+        << e.what();
+  }
+}
+
+TEST(RemoteFileTest, LargeReadsInSequenceFetchAheadInOneRequest) {
+  // Row group after row group: the second read, where the first ended, fetches the sequential
+  // read-ahead's bytes (Small(): 2 x 100) at once, and the next reads come from them.
+  const std::string bytes = Bytes(1000);
+  auto ranges = std::make_shared<FakeRanges>(bytes);
+  auto f = NewBlockCacheFile(ranges, "fake://b/k", StatOf(bytes), Small());
+  char buf[1000];
+  std::string got;
+  for (uint64_t offset = 0; offset < 1000;) {  // reads of 130 bytes, from wherever they got to
+    const size_t k = f->Read(offset, 130, buf);
+    ASSERT_GT(k, 0u);
+    got.append(buf, k);
+    offset += k;
+  }
+  EXPECT_EQ(got, bytes);
+  // Each request 200 bytes (130 asked, 70 ahead, served to the next read): 5, not 8.
+  EXPECT_EQ(ranges->calls_.load(), 5);
+  // A read elsewhere is exact again: no read-ahead for a jump.
+  ASSERT_EQ(f->Read(100, 130, buf), 130u);
+  EXPECT_EQ(std::string(buf, 130), bytes.substr(100, 130));
+  EXPECT_EQ(ranges->calls_.load(), 6);
+}
+
 TEST(RemoteFileTest, DroppingAFileWithARequestInFlightDoesNotWait) {
   const std::string bytes = Bytes(1000);
   auto ranges = std::make_shared<FakeRanges>(bytes);

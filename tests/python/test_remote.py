@@ -315,3 +315,50 @@ def test_parquet_over_s3_is_random_access_and_resumes_exactly(s3, tmp_path):
     s3.inject("reset", times=1, path="/data/t.parquet")  # a reset mid-body: retried
     assert [int(r["id"]) for r in inputpipe.ParquetDataset(url)] == list(range(300))
     assert s3.faults[0][1] == 0, "the injected reset was never hit"
+
+
+def test_an_s3_stream_reads_into_the_callers_buffer_and_names_the_path_on_errors(s3):
+    """The body of a stream is read with readinto (a presigned GET read with http.client), from
+    the offset asked; a refused or failing GET is an OSError naming the object and the offset,
+    with neither the signed URL nor a secret in it."""
+    data = os.urandom(300_000)
+    remote = _put(s3, "body.bin", data)
+    store = inputpipe.remote.FsspecFileSystem("s3", **s3.storage_options())
+    body = store.open_stream(remote, 12_345)
+    try:
+        buffer = bytearray(100_000)
+        assert body.readinto(buffer) == len(buffer)
+        assert buffer == data[12_345:112_345]
+        rest = bytearray(len(data))
+        assert body.readinto(rest) == len(data) - 112_345  # short only at the end
+        assert rest[: len(data) - 112_345] == data[112_345:]
+    finally:
+        body.close()
+    for kind, error in (("403", PermissionError), ("500", OSError)):
+        s3.inject(kind, times=1, path="/data/body.bin")
+        with pytest.raises(error) as e:
+            store.open_stream(remote, 4096)
+        message = str(e.value)
+        assert "s3://data/body.bin" in message and "from byte 4096" in message, message
+        assert f"HTTP {kind}" in message, message
+        assert "Signature" not in message and "testing" not in message, message
+
+
+def test_parquet_over_s3_reads_a_row_group_in_one_request(s3, tmp_path):
+    """A Parquet row group's column chunks come in one ranged GET (pyarrow's pre_buffer, and the
+    seam's random file passes a read of several blocks as one request), not one per block."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    local = str(tmp_path / "wide.parquet")
+    rows, groups = 8192, 4
+    table = pa.table({f"x{c}": np.arange(rows * groups, dtype=np.float64) + c for c in range(8)})
+    pq.write_table(table, local, row_group_size=rows, compression="NONE")  # 512 KiB a group
+    with open(local, "rb") as f:
+        url = _put(s3, "wide.parquet", f.read())
+    s3.clear()
+    n = sum(len(b["x0"]) for b in inputpipe.ParquetDataset(url).batch(1000))
+    assert n == rows * groups
+    gets = s3.count("GET", "/data/wide.parquet")
+    # The footer (a block or two of 16 KiB), then one GET per row group; block by block it
+    # would be 32 per row group.
+    assert gets <= groups + 3, gets
