@@ -23,6 +23,7 @@
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
 #include "ops/batch_input.h"
+#include "ops/iteration_access.h"
 
 namespace inputpipe {
 
@@ -68,7 +69,10 @@ class DistributeDataset
     const BatchingDataset* batch = AsBatch(input_);
     // padded_batch pads to the longest element of the whole batch: only the global batch knows
     // it, so its rows are not computed by index.
-    by_index = batch != nullptr && input_->op_name() == "batch" && batch->input()->IsRandomAccess();
+    // By index only where that is the stream: a repeat over a reshuffling shuffle needs every op
+    // between them to pass the epoch on (iteration_access.h).
+    by_index = batch != nullptr && input_->op_name() == "batch" &&
+               batch->input()->IsRandomAccess() && ByIndexIsTheStream(*batch->input());
     if (by_index) unbatched = batch->input();
     batch_size = batch != nullptr ? batch->batch_size : 0;
   }
@@ -142,11 +146,14 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
     ++batches_;
     Element out;
     if (lo == hi) {  // a rank with no row of the last batch: the shape of one, sliced to none
-      out = SliceRows(StackElements({ds.unbatched->Get(begin)}, "distribute"), 0, 0);
+      out = SliceRows(StackElements({GetInIteration(*ds.unbatched, begin, 0)}, "distribute"), 0,
+                      0);
     } else {
       std::vector<Element> elements;
       elements.reserve(hi - lo);
-      for (int64_t i = begin + lo; i < begin + hi; ++i) elements.push_back(ds.unbatched->Get(i));
+      for (int64_t i = begin + lo; i < begin + hi; ++i) {
+        elements.push_back(GetInIteration(*ds.unbatched, i, 0));  // the first iteration's
+      }
       out = StackElements(elements, "batch");
     }
     return out;

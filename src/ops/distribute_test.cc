@@ -49,6 +49,21 @@ TEST(DistributeTest, RankComputesOnlyItsRowsByIndex) {
   EXPECT_EQ(calls->load(), 8);  // this rank's 2 rows of each of the 4 batches, nothing else
 }
 
+// Under repeat, a reshuffling global shuffle draws a new permutation each epoch; the ranks'
+// rows by index follow it (not epoch 0's order every epoch), through a map too.
+TEST(DistributeTest, ByIndexFollowsEachEpochsReshuffle) {
+  MapFn same = [](const Element& e) { return e; };
+  auto global = [&] {
+    return Batch(Map(Repeat(GlobalShuffle(Range(0, 12), 7), 3), same, {.name = "same"}), 6);
+  };
+  EXPECT_NE(Rows(global())[0], Rows(global())[2]);  // epoch 1 is another permutation
+  for (int64_t w : {1, 2, 3}) {
+    EXPECT_EQ(UnionOfRanks([&](int64_t r) { return Distribute(global(), w, r); }, w),
+              Rows(global()))
+        << "num_ranks=" << w;
+  }
+}
+
 TEST(DistributeTest, LastPartialBatchIsSplitToo) {
   // 10 rows in batches of 4: the last has 2 rows, over 4 ranks: 0, 1, 0, 1 rows.
   auto rows_of = [](int64_t r) { return Rows(Distribute(Batch(Range(0, 10), 4), 4, r)); };

@@ -198,5 +198,15 @@ TEST(ElasticShardTest, ARankComputesOnlyItsOwnElementsByIndex) {
   EXPECT_EQ(Sorted(delivered_all), all);  // over both runs: each element once, by some rank
 }
 
+// By index under a repeat, each epoch's reshuffled order, as the stream (iteration_access.h).
+TEST(ElasticShardTest, ByIndexFollowsEachEpochsReshuffle) {
+  auto input = [] { return Repeat(GlobalShuffle(Range(0, 10), 3), 2); };
+  EXPECT_EQ(Ints(ElasticShard(input(), 1, 0)), Ints(input()));
+  std::vector<int64_t> odd_positions;
+  const std::vector<int64_t> stream = Ints(input());
+  for (size_t i = 1; i < stream.size(); i += 2) odd_positions.push_back(stream[i]);
+  EXPECT_EQ(Ints(ElasticShard(input(), 2, 1)), odd_positions);
+}
+
 }  // namespace
 }  // namespace inputpipe::testing
