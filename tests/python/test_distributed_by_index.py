@@ -54,3 +54,19 @@ def test_elastic_shard_computes_only_this_ranks_records_across_a_resize(tmp_path
         assert log == got
         delivered += got
     assert sorted(delivered) == list(range(n))
+
+
+def test_by_index_follows_each_epochs_reshuffle():
+    # shuffle(seed) reshuffles each epoch under repeat; the ranks' rows follow it.
+    def stream():
+        return inputpipe.Dataset.range(12).shuffle(seed=7).repeat(3).map(lambda x: x).batch(6)
+
+    single = [b.tolist() for b in stream()]
+    assert single[0] != single[2]  # epoch 1 is another permutation
+    for world in (1, 2, 3):
+        per_rank = [[b.tolist() for b in stream().distribute(num_ranks=world, rank=r)]
+                    for r in range(world)]
+        assert [sum((p[k] for p in per_rank), []) for k in range(len(single))] == single
+    records = inputpipe.Dataset.range(12).shuffle(seed=7).repeat(3)
+    sharded = [int(x) for x in records.shard(2, 1, elastic=True)]
+    assert sharded == [int(x) for x in inputpipe.Dataset.range(12).shuffle(seed=7).repeat(3)][1::2]
