@@ -146,8 +146,7 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
     ++batches_;
     Element out;
     if (lo == hi) {  // a rank with no row of the last batch: the shape of one, sliced to none
-      out = SliceRows(StackElements({GetInIteration(*ds.unbatched, begin, 0)}, "distribute"), 0,
-                      0);
+      out = SliceRows(StackElements({GetInIteration(*ds.unbatched, begin, 0)}, "distribute"), 0, 0);
     } else {
       std::vector<Element> elements;
       elements.reserve(hi - lo);
