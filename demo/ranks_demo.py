@@ -227,14 +227,12 @@ def main(args):
           "there too)")
     first, mismatches_a = read_logs(moved_dir, world)
     second, mismatches_b = read_logs(moved_dir, resume)
-    timeline = {}  # step -> the union of the ranks' rows, in rank order; the restart wins
-    mixed = []
+    timeline: dict[int, list[str]] = {}  # step -> the union of the ranks' rows, in rank order; the restart wins
     for runs_world, by_step in ((world, first), (resume, second)):
         for step, by_rank in by_step.items():
             if sorted(by_rank) != list(range(runs_world)):
-                mixed.append(step)  # a step some rank had not finished when the kill came
-                continue
-            union = sum((by_rank[r] for r in range(runs_world)), [])
+                continue  # a step some rank had not finished when the kill came: replayed
+            union: list[str] = sum((by_rank[r] for r in range(runs_world)), [])
             if step in timeline and timeline[step] != union:
                 mismatches_a.append(("replay", step))
             timeline[step] = union

@@ -30,7 +30,7 @@ def test_distribute_computes_only_this_ranks_rows(tmp_path):
         log.clear()
         rows = [b[0].tolist() for b in
                 _logged_csv(tmp_path, n, log).batch(batch).distribute(num_ranks=world, rank=rank)]
-        mine = sum((g[rank * 4:(rank + 1) * 4] for g in global_batches), [])
+        mine: list = sum((g[rank * 4:(rank + 1) * 4] for g in global_batches), [])
         assert sum(rows, []) == mine
         assert log == mine  # read and preprocessed: exactly its 4 rows of each global batch
 
