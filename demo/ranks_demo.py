@@ -175,7 +175,8 @@ def main(args):
         args.steps = steps_per_run
     if not 2 * args.save_steps < args.steps <= steps_per_run:
         raise SystemExit(f"--steps must be in ({2 * args.save_steps}, {steps_per_run}] with "
-                         f"--ranks (4 epochs of {run_demo.NUM_RECORDS} records, {GLOBAL_BATCH} a step)")
+                         f"--ranks (4 epochs of {run_demo.NUM_RECORDS} records, "
+                         f"{GLOBAL_BATCH} a step)")
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     root = args.workdir or tempfile.mkdtemp(prefix="inputpipe_demo_ranks_")
@@ -222,12 +223,14 @@ def main(args):
     resumed = started[1]
 
     print("\n4. evidence")
-    print(f"   resumed from step {resumed} on {resume} ranks (the checkpoint of {world} ranks; killed "
+    print(f"   resumed from step {resumed} on {resume} ranks (the checkpoint of {world} ranks; "
+          f"killed "
           f"at step {last_step}, the steps after {resumed} trained again, as the model restored "
           "there too)")
     first, mismatches_a = read_logs(moved_dir, world)
     second, mismatches_b = read_logs(moved_dir, resume)
-    timeline: dict[int, list[str]] = {}  # step -> the union of the ranks' rows, in rank order; the restart wins
+    # step -> the union of the ranks' rows, in rank order; the restart wins
+    timeline: dict[int, list[str]] = {}
     for runs_world, by_step in ((world, first), (resume, second)):
         for step, by_rank in by_step.items():
             if sorted(by_rank) != list(range(runs_world)):
@@ -246,7 +249,8 @@ def main(args):
         counts[r] = counts.get(r, 0) + 1
     epochs = args.steps * GLOBAL_BATCH / run_demo.NUM_RECORDS
     full = args.steps == steps_per_run
-    wrong = sum(1 for r in map(str, range(run_demo.NUM_RECORDS)) if counts.get(r, 0) != 4) if full else 0
+    wrong = (sum(1 for r in map(str, range(run_demo.NUM_RECORDS)) if counts.get(r, 0) != 4)
+             if full else 0)
     if full:
         print(f"   each of the {run_demo.NUM_RECORDS} records seen exactly 4 times (once per "
               f"epoch) over both runs: {'yes' if wrong == 0 else f'NO ({wrong} records off)'}")
@@ -263,7 +267,8 @@ def main(args):
     if stats is not None and stats.get("save_step_seconds"):
         us = [1e6 * t for t in stats["save_step_seconds"]]
         print(f"   save step on rank 0's training thread (capture + gather of {resume} states): "
-              f"median {sorted(us)[len(us) // 2]:.0f} us, max {max(us):.0f} us over {len(us)} saves")
+              f"median {sorted(us)[len(us) // 2]:.0f} us, max {max(us):.0f} us over {len(us)} "
+              "saves")
     print(f"   (pre-empted run + restart took {elapsed:.1f} s"
           + (f"; files kept in {root})" if args.workdir else ")"))
     if union_ok and wrong == 0 and replays_ok and diff < 1e-9:

@@ -54,9 +54,9 @@ def make_pipeline(csv_path, seed, batch=BATCH, prefetch=True):
         [csv_path], record_defaults=[np.int64] + [np.float32] * (FEATURES + 1), header=True,
         index=True)                                    # indexed: random-access, so ...
     ds = (records
-          .shuffle(seed=seed)                          # ... a global shuffle: a permutation, no buffer
-          .repeat(EPOCHS)                              # reshuffled each epoch, deterministically
-          .map(featurize, num_parallel_calls=4)        # parallel map
+          .shuffle(seed=seed)                        # ... a global shuffle: a permutation, no buffer
+          .repeat(EPOCHS)                            # reshuffled each epoch, deterministically
+          .map(featurize, num_parallel_calls=4)      # parallel map
           .map(augment, seed=seed, num_parallel_calls=2)  # random, yet resumes exactly
           .batch(batch, drop_remainder=True))
     return ds.prefetch(4) if prefetch else ds
