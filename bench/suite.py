@@ -36,8 +36,9 @@ RESTORE_POINTS = [0.1, 0.5, 0.9]
 
 # Workload keys: a-d (common.WORKLOADS), r, the readers alone (common.READERS), s, remote files
 # (remote.WORKLOADS), p, the Parquet / Arrow sources (bench/parquet.py, its own table, run as
-# its own process), and e, a Python function per record (bench/python_fn.py, run last).
-ALL_WORKLOADS = list(common.WORKLOADS) + ["r"] + list(remote.WORKLOADS) + ["p", "e"]
+# its own process), e, a Python function per record (bench/python_fn.py, run last), and w,
+# W data-parallel ranks on torch.distributed (bench/ranks.py, its own table and processes).
+ALL_WORKLOADS = list(common.WORKLOADS) + ["r"] + list(remote.WORKLOADS) + ["p", "e", "w"]
 
 # buffer_reps: throughput repetitions of workload a's buffered-shuffle variants (their table);
 # table); other_buffers: also measure the state at buffers 1k/10k/100k in workloads b, c, d;
@@ -666,6 +667,13 @@ def main():
         subprocess.run([sys.executable, os.path.join(HERE, "parquet.py"), "--rows",
                         str(cfg["n"]), "--reps", str(cfg["reps"]), "--out",
                         os.path.join(out_dir, "parquet.md")], check=False)
+        if not workloads and not run_e:
+            return
+    if "w" in workloads:  # bench/ranks.py: W rank processes; its table is written on its own
+        workloads.remove("w")
+        subprocess.run([sys.executable, os.path.join(HERE, "ranks.py"), "--records",
+                        str(cfg["n"] if args.quick else cfg["n"] // 5), "--out",
+                        os.path.join(out_dir, "ranks.md")], check=False)
         if not workloads and not run_e:
             return
     if args.from_journal:

@@ -3,6 +3,7 @@ continues exactly where its last checkpoint left it — no record lost, none rep
 
     bash tools/demo.sh                 # installs everything, then runs this
     .venv/bin/python demo/run_demo.py [--steps 300] [--save-steps 20] [--seed N] [--workdir DIR]
+    bash tools/demo.sh --ranks 2       # on 2 torch.distributed ranks, resumed on 3 (ranks_demo.py)
 
 What it does:
   1. writes a CSV data set (2,400 records: id, four features, a label);
@@ -110,11 +111,24 @@ def human(n):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="default 300 (200 with --ranks: 4 epochs of global batches of 48)")
     parser.add_argument("--save-steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=None, help="picks the kill step (default: random)")
     parser.add_argument("--workdir", default=None, help="kept afterwards when given")
+    parser.add_argument("--ranks", type=int, default=None,
+                        help="run W torch.distributed ranks, pre-empt them all, resume on "
+                             "--resume-ranks ranks (demo/ranks_demo.py)")
+    parser.add_argument("--resume-ranks", type=int, default=None,
+                        help="the rank count of the restart (default: another, e.g. 2 -> 3)")
     args = parser.parse_args()
+    if args.ranks is not None:
+        import ranks_demo  # noqa: PLC0415 (this directory; needs torch)
+        return ranks_demo.main(args)
+    if args.resume_ranks is not None:
+        parser.error("--resume-ranks goes with --ranks")
+    if args.steps is None:
+        args.steps = 300
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     root = args.workdir or tempfile.mkdtemp(prefix="inputpipe_demo_")

@@ -47,17 +47,19 @@ def augment(record_id, features, label, rng):
     return record_id, features, label
 
 
-def make_pipeline(csv_path, seed):
+def make_pipeline(csv_path, seed, batch=BATCH, prefetch=True):
+    """The job's input pipeline. demo/rank_trainer.py takes it with another global batch and
+    no prefetch, and adds .distribute() (each rank its rows of every batch) and the prefetch."""
     records = inputpipe.CsvDataset(
         [csv_path], record_defaults=[np.int64] + [np.float32] * (FEATURES + 1), header=True,
         index=True)                                    # indexed: random-access, so ...
-    return (records
-            .shuffle(seed=seed)                        # ... a global shuffle: a permutation, no buffer
-            .repeat(EPOCHS)                            # reshuffled each epoch, deterministically
-            .map(featurize, num_parallel_calls=4)      # parallel map
-            .map(augment, seed=seed, num_parallel_calls=2)  # random, yet resumes exactly
-            .batch(BATCH, drop_remainder=True)
-            .prefetch(4))
+    ds = (records
+          .shuffle(seed=seed)                        # ... a global shuffle: a permutation, no buffer
+          .repeat(EPOCHS)                            # reshuffled each epoch, deterministically
+          .map(featurize, num_parallel_calls=4)      # parallel map
+          .map(augment, seed=seed, num_parallel_calls=2)  # random, yet resumes exactly
+          .batch(batch, drop_remainder=True))
+    return ds.prefetch(4) if prefetch else ds
 
 
 # ---- The model and its checkpoints ----------------------------------------------------------

@@ -23,11 +23,16 @@
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
 #include "ops/batch_input.h"
+#include "ops/iteration_access.h"
+#include "ops/random_util.h"
 
 namespace inputpipe {
 
 namespace {
 constexpr char kBatches[] = "batches";  // by index: global batches produced so far
+// By index over a reshuffling shuffle: which iteration of the dataset this iterator is (the
+// shuffle's epoch); written only when not 0, so other states keep their bytes.
+constexpr char kIteration[] = "iteration";
 
 // Rows [begin, end) of every tensor leaf, keeping the structure.
 Element SliceRows(const Element& element, int64_t begin, int64_t end) {
@@ -68,8 +73,12 @@ class DistributeDataset
     const BatchingDataset* batch = AsBatch(input_);
     // padded_batch pads to the longest element of the whole batch: only the global batch knows
     // it, so its rows are not computed by index.
-    by_index = batch != nullptr && input_->op_name() == "batch" && batch->input()->IsRandomAccess();
+    // By index only where that is the stream: a repeat over a reshuffling shuffle needs every op
+    // between them to pass the epoch on (iteration_access.h).
+    by_index = batch != nullptr && input_->op_name() == "batch" &&
+               batch->input()->IsRandomAccess() && ByIndexIsTheStream(*batch->input());
     if (by_index) unbatched = batch->input();
+    reshuffles = by_index && VariesByIteration(*unbatched);
     batch_size = batch != nullptr ? batch->batch_size : 0;
   }
 
@@ -84,14 +93,18 @@ class DistributeDataset
 
   const int64_t num_ranks, rank;
   bool by_index = false;
-  DatasetPtr unbatched;    // by_index: the random-access dataset under the batch
-  int64_t batch_size = 0;  // 0 when the input is not a batch op
+  bool reshuffles = false;          // by_index over a reshuffling shuffle: iterations differ
+  mutable EpochCounter iterations;  // as the shuffle's own: the k-th iterator is iteration k
+  DatasetPtr unbatched;             // by_index: the random-access dataset under the batch
+  int64_t batch_size = 0;           // 0 when the input is not a batch op
 };
 
 class DistributeIterator : public DatasetIterator<DistributeDataset> {
  public:
   explicit DistributeIterator(const DistributeDataset& ds)
-      : DatasetIterator(ds), input_(ds.by_index ? nullptr : ds.input()->MakeIterator()) {}
+      : DatasetIterator(ds),
+        input_(ds.by_index ? nullptr : ds.input()->MakeIterator()),
+        iteration_(ds.reshuffles ? ds.iterations.Next() : 0) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -113,6 +126,7 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
   void SaveInternal(StateWriter& w) override {
     if (dataset().by_index) {
       w.WriteInt(kBatches, batches_);
+      if (iteration_ != 0) w.WriteInt(kIteration, iteration_);
     } else {
       w.WriteChild("input", *input_);
     }
@@ -121,6 +135,14 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
     if (dataset().by_index) {
       const int64_t n = dataset().Cardinality();
       batches_ = ReadCounter(r, kBatches, n < 0 ? kMaxElementCount : n);
+      iteration_ = 0;
+      for (const auto& [key, value] : r.node().ints) {
+        if (key == kIteration) iteration_ = value;
+      }
+      if (iteration_ < 0 || (iteration_ > 0 && !dataset().reshuffles)) {
+        throw DataLossError("corrupt state: distribute: iteration " + std::to_string(iteration_));
+      }
+      if (dataset().reshuffles) dataset().iterations.AtLeast(iteration_ + 1);
     } else {
       r.RestoreChild("input", *input_);
     }
@@ -142,17 +164,21 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
     ++batches_;
     Element out;
     if (lo == hi) {  // a rank with no row of the last batch: the shape of one, sliced to none
-      out = SliceRows(StackElements({ds.unbatched->Get(begin)}, "distribute"), 0, 0);
+      out = SliceRows(
+          StackElements({GetInIteration(*ds.unbatched, begin, iteration_)}, "distribute"), 0, 0);
     } else {
       std::vector<Element> elements;
       elements.reserve(hi - lo);
-      for (int64_t i = begin + lo; i < begin + hi; ++i) elements.push_back(ds.unbatched->Get(i));
+      for (int64_t i = begin + lo; i < begin + hi; ++i) {
+        elements.push_back(GetInIteration(*ds.unbatched, i, iteration_));
+      }
       out = StackElements(elements, "batch");
     }
     return out;
   }
 
   std::unique_ptr<Iterator> input_;  // null when rows are computed by index
+  int64_t iteration_;                // by index: this iterator's iteration of the dataset
   int64_t batches_ = 0;
   bool first_ = true;
 };

@@ -49,6 +49,43 @@ TEST(DistributeTest, RankComputesOnlyItsRowsByIndex) {
   EXPECT_EQ(calls->load(), 8);  // this rank's 2 rows of each of the 4 batches, nothing else
 }
 
+// Under repeat, a reshuffling global shuffle draws a new permutation each epoch; the ranks'
+// rows by index follow it (not epoch 0's order every epoch), through a map too.
+TEST(DistributeTest, ByIndexFollowsEachEpochsReshuffle) {
+  MapFn same = [](const Element& e) { return e; };
+  auto global = [&] {
+    return Batch(Map(Repeat(GlobalShuffle(Range(0, 12), 7), 3), same, {.name = "same"}), 6);
+  };
+  EXPECT_NE(Rows(global())[0], Rows(global())[2]);  // epoch 1 is another permutation
+  for (int64_t w : {1, 2, 3}) {
+    EXPECT_EQ(UnionOfRanks([&](int64_t r) { return Distribute(global(), w, r); }, w),
+              Rows(global()))
+        << "num_ranks=" << w;
+  }
+}
+
+// Iterating one dataset again (an epoch per iterator) reshuffles as the single process does,
+// and a state of the second iteration restores it in a fresh dataset.
+TEST(DistributeTest, ByIndexReshufflesOnEveryNewIterator) {
+  DatasetPtr single = Batch(GlobalShuffle(Range(0, 12), 7), 4);
+  const auto first = Rows(single), second = Rows(single);
+  ASSERT_NE(first, second);
+  DatasetPtr rank1 = Distribute(Batch(GlobalShuffle(Range(0, 12), 7), 4), 2, 1);
+  auto half = [](const std::vector<std::vector<int64_t>>& rows) {
+    std::vector<std::vector<int64_t>> out;
+    for (const auto& r : rows) out.push_back({r[2], r[3]});
+    return out;
+  };
+  EXPECT_EQ(Rows(rank1), half(first));
+  auto it = rank1->MakeIterator();  // the second iterator: the second epoch's order
+  std::vector<std::vector<int64_t>> got;
+  got.push_back(ValuesOf(it->GetNext()->tensor()));
+  auto restored = Distribute(Batch(GlobalShuffle(Range(0, 12), 7), 4), 2, 1)->MakeIterator();
+  restored->Restore(it->Save());
+  for (const auto& e : CollectFrom(*restored)) got.push_back(ValuesOf(e.tensor()));
+  EXPECT_EQ(got, half(second));
+}
+
 TEST(DistributeTest, LastPartialBatchIsSplitToo) {
   // 10 rows in batches of 4: the last has 2 rows, over 4 ranks: 0, 1, 0, 1 rows.
   auto rows_of = [](int64_t r) { return Rows(Distribute(Batch(Range(0, 10), 4), 4, r)); };
@@ -59,7 +96,8 @@ TEST(DistributeTest, LastPartialBatchIsSplitToo) {
 }
 
 TEST(DistributeTest, ResumesExactlyOnEveryRank) {
-  ExpectExactResume(Distribute(Batch(GlobalShuffle(Range(0, 50), 3), 6), 3, 2));
+  // reshuffle_each_iteration=false: the harness compares iterators of one dataset.
+  ExpectExactResume(Distribute(Batch(GlobalShuffle(Range(0, 50), 3, false), 6), 3, 2));
   ExpectExactResume(Distribute(Batch(Shuffle(Seq(50), 8, 3, false), 6), 2, 1));
 }
 

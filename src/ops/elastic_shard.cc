@@ -33,6 +33,7 @@
 
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/iteration_access.h"
 #include "util/coding.h"
 
 namespace inputpipe {
@@ -97,7 +98,7 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
  public:
   explicit ElasticShardIterator(const ElasticShardDataset& ds)
       : DatasetIterator(ds),
-        by_index_(ds.input()->IsRandomAccess()),
+        by_index_(ds.input()->IsRandomAccess() && ByIndexIsTheStream(*ds.input())),
         input_(by_index_ ? nullptr : ds.input()->MakeIterator()),
         ranks_(ds.num_shards),
         rank_(ds.index) {}
@@ -112,7 +113,7 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
       // Taken before it is computed: an element whose computation raises is raised once and
       // passed, as the streaming path (and every op's GetNext) does, never retried forever.
       ++taken_;
-      return dataset().input()->Get(target);
+      return GetInIteration(*dataset().input(), target, 0);  // a fresh iterator's element
     }
     while (position_ < target) {  // another rank's elements, or consumed ones
       // An error there is another rank's element's (that rank raises it) or a consumed one's:

@@ -2,6 +2,7 @@
 // consumed before it never seen again and every other one exactly once (2 -> 3 -> 1 -> 4).
 #include <algorithm>
 #include <map>
+#include <memory>
 
 #include "ops/ops_test_util.h"
 #include "ops/reorder_test_util.h"
@@ -158,6 +159,53 @@ TEST(ElasticShardTest, AnElementThatRaisesIsRaisedOnceByItsRank) {
     EXPECT_EQ(Ints(ElasticShard(input(), 2, 0)), (std::vector<int64_t>{0, 2, 4, 6, 8}))
         << "by_index=" << by_index;
   }
+}
+
+// By index, a rank computes only its own elements: no rank reads an element of another rank,
+// nor one consumed before a resize, and none twice. The map before the shard logs every input
+// index it computes; the log of each rank must be exactly the elements it delivered.
+TEST(ElasticShardTest, ARankComputesOnlyItsOwnElementsByIndex) {
+  const int64_t n = 60;
+  auto computed = std::make_shared<std::vector<int64_t>>();
+  MapFn logged = [computed](const Element& e) {
+    computed->push_back(e.tensor().scalar<int64_t>());  // the consumer's thread only
+    return e;
+  };
+  auto make = [&](int64_t r, int64_t w) {
+    return ElasticShard(Map(GlobalShuffle(Range(0, n), 5), logged, {.name = "logged"}), w, r);
+  };
+  std::vector<int64_t> delivered_all;
+  std::vector<std::string> states;
+  const std::vector<int64_t> ranks = {2, 3}, steps = {7, -1};  // 7 each on 2 ranks, then the rest
+  for (size_t run = 0; run < ranks.size(); ++run) {
+    std::vector<std::string> next_states;
+    for (int64_t r = 0; r < ranks[run]; ++r) {
+      computed->clear();
+      auto it = make(r, ranks[run])->MakeIterator();
+      if (!states.empty()) it->Restore(ReshardStates(states, r, ranks[run]));
+      std::vector<int64_t> delivered;
+      for (const auto& e : CollectFrom(*it, steps[run])) {
+        delivered.push_back(e.tensor().scalar<int64_t>());
+      }
+      EXPECT_EQ(*computed, delivered) << "run " << run << ", rank " << r << " of " << ranks[run];
+      delivered_all.insert(delivered_all.end(), delivered.begin(), delivered.end());
+      next_states.push_back(it->Save());
+    }
+    states = std::move(next_states);
+  }
+  std::vector<int64_t> all(n);
+  for (int64_t i = 0; i < n; ++i) all[i] = i;
+  EXPECT_EQ(Sorted(delivered_all), all);  // over both runs: each element once, by some rank
+}
+
+// By index under a repeat, each epoch's reshuffled order, as the stream (iteration_access.h).
+TEST(ElasticShardTest, ByIndexFollowsEachEpochsReshuffle) {
+  auto input = [] { return Repeat(GlobalShuffle(Range(0, 10), 3), 2); };
+  EXPECT_EQ(Ints(ElasticShard(input(), 1, 0)), Ints(input()));
+  std::vector<int64_t> odd_positions;
+  const std::vector<int64_t> stream = Ints(input());
+  for (size_t i = 1; i < stream.size(); i += 2) odd_positions.push_back(stream[i]);
+  EXPECT_EQ(Ints(ElasticShard(input(), 2, 1)), odd_positions);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 // rather than the number (pipelines built in two processes have equal fingerprints).
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/iteration_access.h"
 #include "ops/random_util.h"
 
 namespace inputpipe {
@@ -23,7 +24,8 @@ constexpr char kPosition[] = "position";
 class GlobalShuffleIterator;
 
 class GlobalShuffleDataset
-    : public OpDataset<GlobalShuffleDataset, GlobalShuffleIterator, UnaryDataset> {
+    : public OpDataset<GlobalShuffleDataset, GlobalShuffleIterator, UnaryDataset>,
+      public IterationAccess {
  public:
   GlobalShuffleDataset(DatasetPtr input, std::optional<int64_t> seed, bool reshuffle)
       : OpDataset(std::move(input)), seed(seed, reshuffle), n(input_->Cardinality()) {}
@@ -32,13 +34,19 @@ class GlobalShuffleDataset
   std::string params() const override { return seed.Param(); }
   int64_t Cardinality() const override { return n; }
   bool IsRandomAccess() const override { return true; }
-  Element Get(int64_t index) const override {
+  Element Get(int64_t index) const override { return GetInIteration(index, 0); }
+  // The k-th iterator's epoch is k when reshuffling (ShuffleSeed::Start), 0 otherwise.
+  Element GetInIteration(int64_t index, int64_t iteration) const override {
     if (index < 0 || index >= n) {
       throw InvalidArgumentError("global_shuffle: index " + std::to_string(index) +
                                  " out of range [0, " + std::to_string(n) + ")");
     }
-    return input_->Get(Permutation({seed.seed.value, 0})(index));
+    const int64_t epoch = seed.reshuffle ? iteration : 0;
+    return input_->Get(Permutation({seed.seed.value, epoch})(index));
   }
+  // Its input is read by Get on every iteration, by the iterator as here.
+  bool ForwardsIteration() const override { return true; }
+  bool ReshufflesEachIteration() const override { return seed.reshuffle; }
 
   IndexPermutation Permutation(const SeedEpoch& s) const { return IndexPermutation(n, s.Key()); }
 

@@ -16,6 +16,7 @@
 #include "core/op_skeleton.h"
 #include "inputpipe/errors.h"
 #include "inputpipe/ops.h"
+#include "ops/iteration_access.h"
 
 namespace inputpipe {
 
@@ -46,7 +47,7 @@ struct MapFunction {
   }
 };
 
-class MapDatasetBase : public UnaryDataset {
+class MapDatasetBase : public UnaryDataset, public IterationAccess {
  public:
   MapDatasetBase(DatasetPtr input, MapFunction fn, FunctionOptions options)
       : UnaryDataset(std::move(input)), fn(std::move(fn)), options(std::move(options)) {}
@@ -54,6 +55,10 @@ class MapDatasetBase : public UnaryDataset {
   bool IsRandomAccess() const override { return !options.stateful && input_->IsRandomAccess(); }
   // The index-th element is the one at position index of an iterator's input.
   Element Get(int64_t index) const override { return fn(input_->Get(index), index); }
+  Element GetInIteration(int64_t index, int64_t iteration) const override {
+    return fn(::inputpipe::GetInIteration(*input_, index, iteration), index);
+  }
+  bool ForwardsIteration() const override { return ::inputpipe::ForwardsIteration(*input_); }
 
   // A stateful fn is external state: the save policy decides (see state.h).
   void ReportIfStateful(StateWriter& w) const { inputpipe::ReportIfStateful(w, options, "map"); }

@@ -7,6 +7,7 @@
 
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/iteration_access.h"
 
 namespace inputpipe {
 
@@ -16,7 +17,8 @@ constexpr char kProducedInEpoch[] = "produced_in_epoch";
 
 class RepeatIterator;
 
-class RepeatDataset : public OpDataset<RepeatDataset, RepeatIterator, UnaryDataset> {
+class RepeatDataset : public OpDataset<RepeatDataset, RepeatIterator, UnaryDataset>,
+                      public IterationAccess {
  public:
   RepeatDataset(DatasetPtr input, int64_t count) : OpDataset(std::move(input)), count(count) {}
 
@@ -34,6 +36,14 @@ class RepeatDataset : public OpDataset<RepeatDataset, RepeatIterator, UnaryDatas
     return input_->IsRandomAccess() && input_->Cardinality() >= 0;
   }
   Element Get(int64_t index) const override { return input_->Get(index % input_->Cardinality()); }
+  // Epoch e of the repeat is its input's iteration e (a fresh input iterator per epoch): what
+  // a reshuffling shuffle under it needs (iteration_access.h).
+  Element GetInIteration(int64_t index, int64_t iteration) const override {
+    const int64_t n = input_->Cardinality();
+    const int64_t epochs_before = count > 0 ? iteration * count : 0;
+    return ::inputpipe::GetInIteration(*input_, index % n, epochs_before + index / n);
+  }
+  bool ForwardsIteration() const override { return ::inputpipe::ForwardsIteration(*input_); }
 
   const int64_t count;
 };
