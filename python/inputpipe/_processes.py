@@ -508,11 +508,16 @@ class _StreamPool:
             return worker.done.pop(key)
 
     def forget(self, stream_id):
-        self.open_streams.discard(stream_id)
+        self.open_streams.discard(stream_id)  # its results still to come are dropped as read
         for worker in self.workers:
-            with worker.recv_lock:
-                for key in [k for k in worker.done if k[0] == stream_id]:
-                    del worker.done[key]
+            # Not waiting: a thread of another iterator may hold the lock, waiting on a call
+            # that never returns; what stays is dropped with the pool.
+            if worker.recv_lock.acquire(blocking=False):
+                try:
+                    for key in [k for k in worker.done if k[0] == stream_id]:
+                        del worker.done[key]
+                finally:
+                    worker.recv_lock.release()
             try:
                 self.send(worker, wire.CLOSE, (stream_id,), None)
             except WorkerProcessError:
