@@ -53,20 +53,6 @@ struct FunctionOptions {
 // another process (the Python bindings' worker processes), which name the failed element.
 int64_t CurrentMapPosition();
 
-// While a map iterator runs its function on this thread: that iterator's identity (equal for
-// all its calls, distinct between live iterators); null on a thread that is not running one.
-// And while it takes options.hold_for_iterator: where it starts, so that a function run
-// elsewhere can compute map's input itself (the Python bindings' worker processes read their
-// elements by index rather than having them shipped): the input's state as Iterator::Save
-// writes it (restorable into an iterator of the input dataset) and the position of the
-// iterator's first element; null outside a hold. Neither enters any state.
-struct MapStart {
-  std::string input_state;
-  int64_t position = 0;
-};
-const void* CurrentMapCaller();
-const MapStart* CurrentMapStart();
-
 using MapFn = std::function<Element(const Element&)>;
 
 // The random numbers of one element of a seeded map (the Map overload taking a RandomMapFn):

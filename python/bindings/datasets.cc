@@ -17,6 +17,7 @@
 #include "inputpipe/element_spec.h"
 #include "inputpipe/errors.h"
 #include "inputpipe/hook.h"
+#include "inputpipe/map_caller.h"
 #include "inputpipe/ops.h"
 #include "inputpipe/state.h"
 

@@ -15,6 +15,7 @@
 
 #include "core/op_skeleton.h"
 #include "inputpipe/errors.h"
+#include "inputpipe/map_caller.h"
 #include "inputpipe/ops.h"
 
 namespace inputpipe {
