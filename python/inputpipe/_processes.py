@@ -276,15 +276,8 @@ class _Pool:
             self._cv.notify()
 
     def _died(self, worker, position, cause):
-        pid = self._pid(worker)
-        status = None if pid is None else self._server.wait_status(pid, 5)
-        where = "" if position is None or position < 0 else (
-            f" while computing the element at position {position} of map's input")
-        error = WorkerProcessError(
-            f"{self._what}: worker process {worker.index} (pid {pid}) {_describe_status(status)}"
-            f"{where}; the iterator is unusable: restore its last checkpoint into a new "
-            f"iterator")
-        error.__cause__ = cause
+        error = _death_error(self._what, self._server, worker.index, self._pid(worker),
+                             position, cause)
         with self._cv:
             if self.broken is None:
                 self.broken = error
@@ -330,17 +323,7 @@ class _Pool:
 
     @staticmethod
     def _kill(worker):
-        pid = worker.pid if worker.pid is not None else worker.request.get("pid")
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            worker.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        worker.sock.close()
+        _end_worker(worker, busy=True)
 
     def close(self):
         """Ends the workers: an idle one exits on its socket's EOF, a busy one is killed."""
@@ -352,14 +335,7 @@ class _Pool:
             self._closed = True
             self._cv.notify_all()
         for worker in list(self._workers):
-            if worker.busy:
-                self._kill(worker)
-            else:
-                try:
-                    worker.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                worker.sock.close()
+            _end_worker(worker, worker.busy)
 
     def __del__(self):
         if hasattr(self, "_workers"):
@@ -367,6 +343,33 @@ class _Pool:
 
     def pids(self):
         return [self._pid(w) for w in self._workers]
+
+
+def _death_error(what, server, index, pid, position, cause):
+    """The WorkerProcessError of worker `index` (pid) found dead while computing `position`."""
+    status = None if pid is None else server.wait_status(pid, 5)
+    where = "" if position is None or position < 0 else (
+        f" while computing the element at position {position} of map's input")
+    error = WorkerProcessError(
+        f"{what}: worker process {index} (pid {pid}) {_describe_status(status)}{where}; the "
+        f"iterator is unusable: restore its last checkpoint into a new iterator")
+    error.__cause__ = cause
+    return error
+
+
+def _end_worker(worker, busy):
+    """An idle worker exits on its socket's EOF; a busy one is killed."""
+    pid = worker.pid if worker.pid is not None else worker.request.get("pid")
+    if busy and pid is not None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        worker.sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    worker.sock.close()
 
 
 def _rebuild_error(payload, worker, pid):
@@ -465,15 +468,8 @@ class _StreamPool:
                                       "(the iterator was dropped)")
         if worker.outstanding:  # the element it was computing, rather than the one waited for
             position = worker.outstanding[0][2]
-        pid = self._pid(worker)
-        status = None if pid is None else self._server.wait_status(pid, 5)
-        where = "" if position is None or position < 0 else (
-            f" while computing the element at position {position} of map's input")
-        error = WorkerProcessError(
-            f"{self._what}: worker process {worker.index} (pid {pid}) {_describe_status(status)}"
-            f"{where}; the iterator is unusable: restore its last checkpoint into a new "
-            f"iterator")
-        error.__cause__ = cause
+        error = _death_error(self._what, self._server, worker.index, self._pid(worker),
+                             position, cause)
         if self.broken is None:
             self.broken = error
         return error
@@ -529,18 +525,7 @@ class _StreamPool:
             return
         self._closed = True
         for worker in self.workers:
-            if worker.outstanding:
-                pid = worker.pid if worker.pid is not None else worker.request.get("pid")
-                if pid is not None:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-            try:
-                worker.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            worker.sock.close()
+            _end_worker(worker, bool(worker.outstanding))
 
     def __del__(self):
         if hasattr(self, "workers"):
