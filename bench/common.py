@@ -10,6 +10,7 @@ is how the suite checks that a restored iterator continues exactly where the sav
 """
 
 import hashlib
+import json
 import os
 import time
 
@@ -104,6 +105,25 @@ class Pipeline:
 
     def cleanup(self):
         pass
+
+
+class GrainState:
+    """save / restore / close of a pipeline over a Grain iter dataset `self.ds`: its
+    get_state() as JSON, set_state on a fresh iterator, the iterator's close() where it has one
+    (lib_grain.Pipeline, python_fn.GrainPipe)."""
+
+    def save(self, it):
+        return json.dumps(it.get_state()).encode()
+
+    def restore(self, blob):
+        it = iter(self.ds)
+        it.set_state(json.loads(blob))
+        return it
+
+    def close(self, it):
+        close = getattr(it, "close", None)
+        if close:
+            close()
 
 
 # ---- the data ---------------------------------------------------------------------------

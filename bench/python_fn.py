@@ -257,7 +257,7 @@ class GrainSource:
         return i
 
 
-class GrainPipe:
+class GrainPipe(common.GrainState):
     def __init__(self, variant, n, mode, workers):
         import grain
         fn = records_fn(variant, n)
@@ -280,19 +280,6 @@ class GrainPipe:
 
     def ids(self, b):
         return np.asarray(b[1])
-
-    def save(self, it):
-        return json.dumps(it.get_state()).encode()
-
-    def restore(self, blob):
-        it = iter(self.ds)
-        it.set_state(json.loads(blob))
-        return it
-
-    def close(self, it):
-        close = getattr(it, "close", None)
-        if close:
-            close()
 
 
 class TorchDataset:

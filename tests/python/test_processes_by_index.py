@@ -26,7 +26,7 @@ def jitter(x, rng):
 @pytest.fixture
 def frames(monkeypatch):
     """Counts the frames this process sends, by kind."""
-    sent = {}
+    sent: dict[int, int] = {}
     send = _processes.wire.send_frame
 
     def counting(sock, kind, obj, fds=()):
