@@ -207,15 +207,15 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
   // Called by the consumer before the first read: from here on only the dispatcher touches
   // input_ (through reader_) and skip_.
   void Start() EXCLUDES(mu_) {
+    std::shared_ptr<const StateNode> start;
     {
       MutexLock lock(mu_);
       reader_ = PairedReader(*input_, base_node_);
-      base_node_ = reader_.last_state();
+      base_node_ = start = reader_.last_state();
     }
     if (dataset().options.hold_for_iterator) {
-      // Before the threads start: base_node_ is the consumer's alone until then.
-      held_ = HoldForIterator(dataset().options, input_->dataset(), *base_node_, start_position_,
-                              this);
+      // Where the input starts, for a function that reads it elsewhere (worker processes).
+      held_ = HoldForIterator(dataset().options, input_->dataset(), *start, start_position_, this);
     }
     threads_.Start(1, [this] { Dispatch(); });
     threads_.Start(dataset().threads, [this] { Work(); });
