@@ -10,7 +10,9 @@ is how the suite checks that a restored iterator continues exactly where the sav
 """
 
 import hashlib
+import json
 import os
+import time
 
 import numpy as np
 
@@ -103,6 +105,25 @@ class Pipeline:
 
     def cleanup(self):
         pass
+
+
+class GrainState:
+    """save / restore / close of a pipeline over a Grain iter dataset `self.ds`: its
+    get_state() as JSON, set_state on a fresh iterator, the iterator's close() where it has one
+    (lib_grain.Pipeline, python_fn.GrainPipe)."""
+
+    def save(self, it):
+        return json.dumps(it.get_state()).encode()
+
+    def restore(self, blob):
+        it = iter(self.ds)
+        it.set_state(json.loads(blob))
+        return it
+
+    def close(self, it):
+        close = getattr(it, "close", None)
+        if close:
+            close()
 
 
 # ---- the data ---------------------------------------------------------------------------
@@ -232,6 +253,36 @@ def native_fn_numpy(x):
 
 
 # ---- identifying batches ---------------------------------------------------------------
+
+def timed_epoch(next_batch, batch_ids, first_batch, n, time_cap, t1):
+    """Takes batches with next_batch() after `first_batch` (taken at perf_counter t1) until the
+    epoch ends or time_cap seconds have passed, counting each record id batch_ids(batch) gives
+    among n. The timing loop of every throughput row (worker.py, python_fn.py)."""
+    ids = batch_ids(first_batch)
+    seen = np.zeros(n, dtype=np.int32)
+    np.add.at(seen, ids, 1)
+    first = records = len(ids)
+    complete = False
+    deadline = t1 + time_cap
+    while True:
+        try:
+            b = next_batch()
+        except StopIteration:
+            complete = True
+            break
+        ids = batch_ids(b)
+        np.add.at(seen, ids, 1)
+        records += len(ids)
+        if time.perf_counter() > deadline:
+            break
+    t2 = time.perf_counter()
+    out = dict(records=records, seconds=t2 - t1,
+               throughput=(records - first) / max(t2 - t1, 1e-9), complete=complete,
+               duplicates=int((seen > 1).sum()))
+    if complete:
+        out["missing"] = int((seen == 0).sum())
+    return out
+
 
 def ids_digest(ids):
     """A short digest of a batch's ids (numpy array-like)."""

@@ -10,7 +10,6 @@ WindowShuffleIterDataset): it shuffles within consecutive windows of `window_siz
 which is not tf.data's sliding buffer, but is what Grain offers in its place.
 """
 
-import json
 
 import grain
 
@@ -42,7 +41,7 @@ def batch_examples(records):
     return common.parse_examples(records)
 
 
-class Pipeline(common.Pipeline):
+class Pipeline(common.GrainState, common.Pipeline):
     def __init__(self, wl, shuffle, cfg):
         super().__init__(wl, shuffle, cfg)
         self.ds = self._build()
@@ -97,19 +96,6 @@ class Pipeline(common.Pipeline):
             # every worker read the whole file), so parsing runs in a prefetch thread.
             return grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=4)
         raise ValueError(src)
-
-    def save(self, it):
-        return json.dumps(it.get_state()).encode()
-
-    def restore(self, blob):
-        it = iter(self.ds)
-        it.set_state(json.loads(blob))
-        return it
-
-    def close(self, it):
-        close = getattr(it, "close", None)
-        if close:
-            close()
 
 
 def build(wl, shuffle, cfg):

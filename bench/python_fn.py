@@ -54,6 +54,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import common  # noqa: E402
+
 SEED = 1234
 BATCH = 32
 PREFETCH = 2  # batches read ahead, in every library (see GrainPipe)
@@ -255,7 +257,7 @@ class GrainSource:
         return i
 
 
-class GrainPipe:
+class GrainPipe(common.GrainState):
     def __init__(self, variant, n, mode, workers):
         import grain
         fn = records_fn(variant, n)
@@ -278,19 +280,6 @@ class GrainPipe:
 
     def ids(self, b):
         return np.asarray(b[1])
-
-    def save(self, it):
-        return json.dumps(it.get_state()).encode()
-
-    def restore(self, blob):
-        it = iter(self.ds)
-        it.set_state(json.loads(blob))
-        return it
-
-    def close(self, it):
-        close = getattr(it, "close", None)
-        if close:
-            close()
 
 
 class TorchDataset:
@@ -434,29 +423,10 @@ def measure_throughput(task):
     it = pipe.iterator()
     b = pipe.next(it)
     t1 = time.perf_counter()
-    seen = np.zeros(task["n"], dtype=np.int32)
-    ids = pipe.ids(b)
-    np.add.at(seen, ids, 1)
-    first, records, complete = len(ids), len(ids), False
-    deadline = t1 + task["time_cap"]
-    while True:
-        try:
-            b = pipe.next(it)
-        except StopIteration:
-            complete = True
-            break
-        ids = pipe.ids(b)
-        np.add.at(seen, ids, 1)
-        records += len(ids)
-        if time.perf_counter() > deadline:
-            break
-    t2 = time.perf_counter()
+    out = common.timed_epoch(lambda: pipe.next(it), pipe.ids, b, task["n"], task["time_cap"], t1)
     pipe.close(it)
-    out = dict(ttfb_s=t1 - t0, throughput=(records - first) / max(t2 - t1, 1e-9),
-               records=records, complete=complete, duplicates=int((seen > 1).sum()),
-               note=pipe.note)
-    if complete:
-        out["missing"] = int((seen == 0).sum())
+    del out["seconds"]
+    out.update(ttfb_s=t1 - t0, note=pipe.note)
     return out
 
 

@@ -81,29 +81,9 @@ def throughput(lib, task):
     it = pipe.iterator()
     b = pipe.next(it)
     t1 = time.perf_counter()
-    ids = pipe.batch_ids(b)
-    seen = np.zeros(n, dtype=np.int32)
-    np.add.at(seen, ids, 1)
-    first, records = len(ids), len(ids)
-    complete = False
-    deadline = t1 + task["time_cap"]
-    while True:
-        try:
-            b = pipe.next(it)
-        except StopIteration:
-            complete = True
-            break
-        ids = pipe.batch_ids(b)
-        np.add.at(seen, ids, 1)
-        records += len(ids)
-        if time.perf_counter() > deadline:
-            break
-    t2 = time.perf_counter()
-    out = dict(ttfb_s=t1 - t0, records=records, seconds=t2 - t1,
-               throughput=(records - first) / max(t2 - t1, 1e-9), epoch_complete=complete,
-               duplicates=int((seen > 1).sum()), note=pipe.note())
-    if complete:
-        out["missing"] = int((seen == 0).sum())
+    out = common.timed_epoch(lambda: pipe.next(it), pipe.batch_ids, b, n, task["time_cap"], t1)
+    out["epoch_complete"] = out.pop("complete")
+    out.update(ttfb_s=t1 - t0, note=pipe.note())
     if "reader_threads" in wl:  # the readers table gives MB/s: the bytes of the files read
         out["file_bytes"] = sum(os.path.getsize(p)
                                 for p in common.reader_files(task["data_dir"], n, wl))

@@ -4,6 +4,7 @@
 // top: it maps Python defaults (None, AUTOTUNE) to the C++ ones before calling these;
 // python/inputpipe/generator.py wraps the generator in the adapter from_generator drives.
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -16,6 +17,7 @@
 #include "inputpipe/element_spec.h"
 #include "inputpipe/errors.h"
 #include "inputpipe/hook.h"
+#include "inputpipe/map_caller.h"
 #include "inputpipe/ops.h"
 #include "inputpipe/state.h"
 
@@ -247,6 +249,33 @@ void RegisterTransformations(nb::module_& m) {
   // The position of the element whose map function runs on this thread, -1 outside one: for
   // the errors of functions run by worker processes (inputpipe._processes).
   m.def("_current_map_position", &CurrentMapPosition);
+  // The identity of the map iterator whose function runs on this thread (0 outside one), and,
+  // inside its hold_for_iterator, (its input's state as bytes, its first position): for worker
+  // processes that read map's input themselves (inputpipe._processes).
+  m.def("_current_map_caller",
+        [] { return reinterpret_cast<uintptr_t>(CurrentMapCaller()); });
+  m.def("_current_map_start", []() -> std::optional<std::pair<nb::bytes, int64_t>> {
+    const MapStart* start = CurrentMapStart();
+    if (start == nullptr) return std::nullopt;
+    return std::make_pair(nb::bytes(start->input_state.data(), start->input_state.size()),
+                          start->position);
+  });
+  // Reads n elements of an iterator without converting them (a worker process moving its copy
+  // of map's input past the elements other workers compute); the number read before the end.
+  // An element that fails to read counts as read, as it takes a position of map's input.
+  m.def("_skip", [](PyIterator& it, int64_t n) {
+    PyIterator* self[] = {&it};
+    return WithIteratorsLocked(self, [&] {
+      int64_t read = 0;
+      for (; read < n; ++read) {
+        try {
+          if (!it.iterator().GetNext()) break;
+        } catch (const Error&) {
+        }
+      }
+      return read;
+    });
+  }, "iterator"_a, "n"_a);
   // The main script's module name, for reading older states' "__main__.f" (_fingerprint.py).
   m.def("_set_main_module_name", &SetMainModuleName, "name"_a);
   m.def("window", [](const DatasetHandle& h, int64_t size, int64_t shift, int64_t stride,

@@ -56,6 +56,19 @@ FORGET = 9  # parent -> server: (function id,): no more workers of it
 CALL = 6  # parent -> worker: the call's arguments (a tuple)
 RESULT = 7  # worker -> parent: the function's result
 ERROR = 8  # worker -> parent: (exception or None, type name, message, traceback text)
+# Workers that read map's input themselves (a random-access input; _processes.IndexedFunction):
+OPEN = 10  # parent -> worker: (stream id, the input's recipe (pickled), its state where the
+#            stream starts, the stream's first position, the map's seed or None)
+CHUNK = 11  # parent -> worker: (stream id, offset, count): compute those elements of the stream
+RESULT_AT = 12  # worker -> parent: (stream id, offset, item), one per offset of a CHUNK, in
+#                 order and as each is computed (a slow element does not hold back the others)
+CLOSE = 13  # parent -> worker: (stream id,): its iterator is gone
+PRELOAD = 14  # parent -> server: (a pickled recipe,): rebuild that input now, so that the
+#               workers forked later have it (and inputpipe imported) from the start
+# An item: (OK, result), (FAILED, an ERROR frame's payload), (UNREAD, None) for an element whose
+# read failed (the parent's own read of it failed too, and reports that), (ENDED, None) past
+# the input's end.
+OK, FAILED, UNREAD, ENDED = 0, 1, 2, 3
 
 # Out-of-band buffers larger than this in total travel through a memfd rather than the socket.
 SHARED_MEMORY_BYTES = 1 << 20
@@ -241,6 +254,12 @@ def _serve(ctl):
         if kind == FORGET:
             functions.pop(obj[0], None)
             continue
+        if kind == PRELOAD:
+            try:
+                _rebuilt(obj[0])  # builds datasets only: no engine thread starts before a fork
+            except BaseException:  # noqa: BLE001 - a worker rebuilds it again and reports why
+                pass
+            continue
         if kind != FORK or len(fds) != 1:
             os._exit(2)
         index, function_id = obj
@@ -315,13 +334,113 @@ class _Unpicklable:
         raise self.exc
 
 
+class _Stream:
+    """A worker's copy of map's input from one iterator's start: its own iterator of the
+    rebuilt input, restored to the parent's state, moved over the other workers' chunks
+    without converting them, so that element `offset` of the stream is the parent's."""
+
+    def __init__(self, fn, upstream, state, position, seed):
+        self.fn, self.upstream, self.state = fn, upstream, state
+        self.position, self.seed = position, seed
+        self.it = None
+        self.next = 0  # the offset the iterator yields next
+
+    def _open(self):
+        it = iter(_rebuilt(self.upstream))
+        it.restore(self.state)
+        self.it, self.next = it, 0
+
+    def compute(self, offset, count, send):
+        """send(offset, item) for each of the `count` elements from `offset`."""
+        try:
+            if self.it is None or offset < self.next:
+                self._open()
+            if offset > self.next:
+                from inputpipe import _core
+                self.next += _core._skip(self.it, offset - self.next)
+        except BaseException as exc:  # noqa: BLE001 - every element of the chunk reports it
+            self.it = None
+            frame = _describe(exc)
+            for k in range(count):
+                send(offset + k, (FAILED, frame))
+            return
+        for k in range(count):
+            if self.next < offset + k:  # the input ended before this element
+                send(offset + k, (ENDED, None))
+                continue
+            try:
+                element = next(self.it)
+            except StopIteration:
+                send(offset + k, (ENDED, None))
+                continue
+            except Exception:  # noqa: BLE001 - the parent's read fails there too
+                self.next += 1
+                send(offset + k, (UNREAD, None))
+                continue
+            self.next += 1
+            try:
+                args = element if isinstance(element, tuple) else (element,)
+                if self.seed is not None:  # as the engine's seeded map: (seed, position)
+                    from inputpipe._random import element_rng
+                    args += (element_rng(self.seed, self.position + offset + k),)
+                item = (OK, self.fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+                item = (FAILED, _describe(exc))
+            send(offset + k, item)
+
+
+_datasets = {}  # the pickled recipe -> the Dataset rebuilt from it, in this worker
+
+
+def _rebuilt(upstream):
+    ds = _datasets.get(upstream)
+    if ds is None:
+        ds = _datasets[upstream] = pickle.loads(upstream)  # imports inputpipe: here only
+    return ds
+
+
+def _describe(exc):
+    try:
+        return _error_frame(exc)
+    except BaseException:  # noqa: BLE001 - the report itself failed: say that much
+        return (None, f"{type(exc).__module__}.{type(exc).__qualname__}",
+                "<the exception could not be described>", "")
+
+
 def _work(sock, fn, server_pid):
     _die_with_parent(server_pid)
+    streams = {}
     while True:
         try:
             kind, args, _ = recv_frame(sock)
         except (EOFError, OSError):
             return  # the parent dropped the pool
+        if kind in (OPEN, CHUNK, CLOSE):
+            if kind == OPEN:
+                streams[args[0]] = _Stream(fn, *args[1:])
+            elif kind == CLOSE:
+                streams.pop(args[0], None)
+            else:
+                stream_id, offset, count = args
+
+                def send(at, item, stream_id=stream_id):
+                    try:
+                        send_frame(sock, RESULT_AT, (stream_id, at, item))
+                    except (BrokenPipeError, ConnectionResetError):
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - a result that does not pickle
+                        send_frame(sock, RESULT_AT, (stream_id, at, (FAILED, _describe(exc))))
+
+                stream = streams.get(stream_id)
+                try:
+                    if stream is None:  # closed: still one reply per offset
+                        for k in range(count):
+                            send(offset + k, (ENDED, None))
+                    else:
+                        stream.compute(offset, count, send)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+            continue
         try:
             result = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent

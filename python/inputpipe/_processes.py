@@ -22,10 +22,24 @@ Failure: a worker that dies breaks its pool: the call raises WorkerProcessError 
 worker's index, pid, its exit signal (or code) and the element's position; so does every later
 call, until a new iterator starts, which gets a fresh pool (restore the last checkpoint into it).
 
+Reading by index: when map's input is random-access and can be rebuilt in another process
+(a Dataset recipe, _recipes.py), and the map runs on the engine's threads (num_parallel_calls
+given), the workers read the input themselves; the parent ships no element. Each iterator
+opens a stream at its hold (CurrentMapStart: its input's state as bytes, its first position):
+every worker restores its own copy of the input there. A call for position p then names
+offset p - start of that stream: the parent sends CHUNK frames of CHUNK_SIZE offsets, round
+robin over the workers and up to AHEAD_CHUNKS chunks per worker ahead of the calls, so the
+workers compute while the parent waits for results in order; a worker moves its iterator over
+the other workers' chunks without converting them (_core._skip). Nothing about this is in the
+state: it is the engine's, the same bytes with 1, 2 or 32 workers, and a restore opens new
+streams at the restored state. Calls made without an iterator (a random-access Get of the map)
+still ship their element to a pool of their own.
+
 The wire format and the worker side are in _process_worker.py (standard library only).
 """
 
 import atexit
+import collections
 import itertools
 import os
 import pickle
@@ -142,6 +156,15 @@ class _ForkServer:
                 wire.send_frame(self._ctl, wire.FUNCTION, (function_id, fn_bytes))
                 self._functions.add(function_id)
             self._send_forgotten()
+
+    def preload(self, upstream):
+        """Has the server rebuild a pickled input (PRELOAD): workers forked later start with it."""
+        with self._send_lock:
+            if not self.dead:
+                try:
+                    wire.send_frame(self._ctl, wire.PRELOAD, (upstream,))
+                except OSError:
+                    pass
 
     def forget(self, function_id):
         """Tells the server to drop a function. Called by ProcessFunction.__del__, which the
@@ -270,15 +293,8 @@ class _Pool:
             self._cv.notify()
 
     def _died(self, worker, position, cause):
-        pid = self._pid(worker)
-        status = None if pid is None else self._server.wait_status(pid, 5)
-        where = "" if position is None or position < 0 else (
-            f" while computing the element at position {position} of map's input")
-        error = WorkerProcessError(
-            f"{self._what}: worker process {worker.index} (pid {pid}) {_describe_status(status)}"
-            f"{where}; the iterator is unusable: restore its last checkpoint into a new "
-            f"iterator")
-        error.__cause__ = cause
+        error = _death_error(self._what, self._server, worker.index, self._pid(worker),
+                             position, cause)
         with self._cv:
             if self.broken is None:
                 self.broken = error
@@ -324,17 +340,7 @@ class _Pool:
 
     @staticmethod
     def _kill(worker):
-        pid = worker.pid if worker.pid is not None else worker.request.get("pid")
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            worker.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        worker.sock.close()
+        _end_worker(worker, busy=True)
 
     def close(self):
         """Ends the workers: an idle one exits on its socket's EOF, a busy one is killed.
@@ -351,14 +357,7 @@ class _Pool:
         for worker in list(self._workers):
             if worker.sock.fileno() < 0:
                 continue  # ended by an earlier call
-            if worker.busy:
-                self._kill(worker)
-            else:
-                try:
-                    worker.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                worker.sock.close()
+            _end_worker(worker, worker.busy)
 
     def __del__(self):
         if hasattr(self, "_workers"):
@@ -366,6 +365,33 @@ class _Pool:
 
     def pids(self):
         return [self._pid(w) for w in self._workers]
+
+
+def _death_error(what, server, index, pid, position, cause):
+    """The WorkerProcessError of worker `index` (pid) found dead while computing `position`."""
+    status = None if pid is None else server.wait_status(pid, 5)
+    where = "" if position is None or position < 0 else (
+        f" while computing the element at position {position} of map's input")
+    error = WorkerProcessError(
+        f"{what}: worker process {index} (pid {pid}) {_describe_status(status)}{where}; the "
+        f"iterator is unusable: restore its last checkpoint into a new iterator")
+    error.__cause__ = cause
+    return error
+
+
+def _end_worker(worker, busy):
+    """An idle worker exits on its socket's EOF; a busy one is killed."""
+    pid = worker.pid if worker.pid is not None else worker.request.get("pid")
+    if busy and pid is not None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        worker.sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    worker.sock.close()
 
 
 def _rebuild_error(payload, worker, pid, what=None, position=None):
@@ -388,6 +414,202 @@ def _rebuild_error(payload, worker, pid, what=None, position=None):
     else:  # Python < 3.11: the traceback text where a note would be
         exc.worker_traceback = note
     return exc
+
+
+# ---- Workers that read map's input themselves -----------------------------------------------
+
+# Offsets per CHUNK frame (one frame each way for this many elements), and how many chunks each
+# worker has queued ahead of the calls: enough that a worker never waits for the parent.
+CHUNK_SIZE = 4
+AHEAD_CHUNKS = 2
+# False: the parent ships every element, as for a streaming input (to compare the two; bench/).
+READ_BY_INDEX = True
+
+
+def readable_upstream(upstream, num_parallel_calls):
+    """The pickled recipe of map's input when the workers can read it themselves: a
+    random-access Dataset that has a recipe (_recipes.py), under a map whose calls run on the
+    engine's threads (num_parallel_calls given); None when the parent ships the elements."""
+    if upstream is None or num_parallel_calls is None or not READ_BY_INDEX:
+        return None
+    try:
+        if not upstream._handle.is_random_access():
+            return None
+        from inputpipe import _recipes
+        return _recipes.dumps(upstream)
+    except Exception:  # noqa: BLE001 - no recipe (or one that does not pickle): ship elements
+        return None
+
+
+class _StreamWorker:
+    __slots__ = ("index", "sock", "request", "pid", "send_lock", "recv_lock", "done",
+                 "outstanding")
+
+    def __init__(self, index, sock, request):
+        self.index, self.sock, self.request, self.pid = index, sock, request, None
+        self.send_lock = threading.Lock()
+        self.recv_lock = threading.Lock()
+        self.done = {}  # (stream id, offset) -> item, received and not yet taken
+        # (stream id, offset, position) of each element asked and not received, in order: the
+        # first is the one the worker is computing.
+        self.outstanding = collections.deque()
+
+
+class _StreamPool:
+    """N workers serving the streams of every live iterator of one map: CHUNK frames go out
+    ahead of the calls, RESULTS come back in order on each worker's socket, read by whichever
+    calling thread needs them next (under the worker's recv_lock)."""
+
+    def __init__(self, function_id, fn_bytes, size, what):
+        self.owner = os.getpid()
+        self._what = what
+        self._server = _ForkServer.get()
+        self._closed = False
+        self.broken = None
+        self.open_streams = set()
+        self.workers = []
+        for index in range(size):
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                request = self._server.fork(index, theirs, function_id, fn_bytes)
+            finally:
+                theirs.close()
+            self.workers.append(_StreamWorker(index, mine, request))
+
+    def _pid(self, worker):
+        if worker.pid is None:
+            worker.pid = self._server.wait_pid(worker.request, 10)
+        return worker.pid
+
+    def _check(self):
+        if self.broken is not None:
+            raise WorkerProcessError(str(self.broken))
+        if self._closed:
+            raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
+                                     "(the iterator was dropped or the interpreter exits)")
+
+    def _died(self, worker, position, cause):
+        if self._closed:
+            return WorkerProcessError(f"{self._what}: the worker processes were stopped "
+                                      "(the iterator was dropped)")
+        if worker.outstanding:  # the element it was computing, rather than the one waited for
+            position = worker.outstanding[0][2]
+        error = _death_error(self._what, self._server, worker.index, self._pid(worker),
+                             position, cause)
+        if self.broken is None:
+            self.broken = error
+        return error
+
+    def send(self, worker, kind, obj, position, start=0):
+        self._check()
+        with worker.send_lock:
+            if kind == wire.CHUNK:  # before the send: the reply may be read before it returns
+                stream_id, offset, count = obj
+                worker.outstanding.extend((stream_id, offset + k, start + offset + k)
+                                          for k in range(count))
+            try:
+                wire.send_frame(worker.sock, kind, obj)
+            except OSError as exc:
+                if kind == wire.CHUNK:
+                    raise  # the caller's take() reads what the worker sent before, then the EOF
+                raise self._died(worker, position, exc) from exc
+
+    def take(self, worker, key, position):
+        """The item of `key` (stream id, offset) from `worker`."""
+        with worker.recv_lock:
+            while key not in worker.done:
+                self._check()
+                try:
+                    kind, (stream_id, offset, item), _ = wire.recv_frame(worker.sock)
+                except (EOFError, OSError) as exc:
+                    raise self._died(worker, position, exc) from exc
+                if worker.outstanding:
+                    worker.outstanding.popleft()
+                if stream_id in self.open_streams:
+                    worker.done[(stream_id, offset)] = item
+            return worker.done.pop(key)
+
+    def forget(self, stream_id):
+        self.open_streams.discard(stream_id)  # its results still to come are dropped as read
+        for worker in self.workers:
+            # Not waiting: a thread of another iterator may hold the lock, waiting on a call
+            # that never returns; what stays is dropped with the pool.
+            if worker.recv_lock.acquire(blocking=False):
+                try:
+                    for key in [k for k in worker.done if k[0] == stream_id]:
+                        del worker.done[key]
+                finally:
+                    worker.recv_lock.release()
+            try:
+                self.send(worker, wire.CLOSE, (stream_id,), None)
+            except WorkerProcessError:
+                pass
+
+    def close(self):
+        """Ends the workers: an idle one exits on its socket's EOF, a busy one is killed."""
+        if self.owner != os.getpid():
+            return
+        self._closed = True
+        for worker in self.workers:
+            if worker.sock.fileno() < 0:
+                continue  # ended by an earlier call, which a Ctrl-C interrupted
+            _end_worker(worker, bool(worker.outstanding))
+
+    def __del__(self):
+        if hasattr(self, "workers"):
+            self.close()
+
+    def pids(self):
+        return [self._pid(w) for w in self.workers]
+
+
+_stream_ids = itertools.count(1)
+
+
+class _Stream:
+    """One iterator's stream: the parent's side of the workers' copies of map's input from
+    that iterator's start (`state`, at `position`)."""
+
+    def __init__(self, pool, upstream, state, position, seed):
+        self.pool, self.start = pool, position
+        self.id = next(_stream_ids)
+        self._lock = threading.Lock()
+        self._requested = 0  # the next offset to send in a CHUNK
+        pool.open_streams.add(self.id)
+        for worker in pool.workers:
+            pool.send(worker, wire.OPEN, (self.id, upstream, state, position, seed), None)
+
+    def result(self, position):
+        pool, n = self.pool, len(self.pool.workers)
+        offset = position - self.start
+        first = offset - offset % CHUNK_SIZE
+        with self._lock:  # calls come in about input order: keep the chunks ahead of them
+            ahead = offset + CHUNK_SIZE * AHEAD_CHUNKS * n
+            while self._requested <= ahead:
+                worker = pool.workers[self._requested // CHUNK_SIZE % n]
+                try:
+                    pool.send(worker, wire.CHUNK, (self.id, self._requested, CHUNK_SIZE),
+                              position, self.start)
+                except OSError:
+                    break  # that worker is gone: take() below names it, or another call does
+                self._requested += CHUNK_SIZE
+        worker = pool.workers[first // CHUNK_SIZE % n]
+        kind, value = pool.take(worker, (self.id, offset), position)
+        if kind == wire.ENDED:
+            raise WorkerProcessError(
+                f"{pool._what}: worker process {worker.index}'s copy of map's input ended "
+                f"before position {position}, where this process read an element: the input "
+                f"rebuilt in the worker differs (a source whose contents changed?)")
+        if kind == wire.OK:
+            return value
+        if kind == wire.FAILED:
+            raise _rebuild_error(value, worker, pool._pid(worker), pool._what, position)
+        raise WorkerProcessError(f"{pool._what}: worker process {worker.index} could not read "
+                                 f"the element at position {position} of map's input, which "
+                                 f"this process read")
+
+    def close(self):
+        self.pool.forget(self.id)
 
 
 # ---- The function the engine calls ---------------------------------------------------------
@@ -421,13 +643,14 @@ _function_ids = itertools.count(1)
 
 
 class _Lease:
-    __slots__ = ("_owner", "__weakref__")
+    __slots__ = ("_owner", "_caller", "__weakref__")
 
-    def __init__(self, owner):
+    def __init__(self, owner, caller=None):
         self._owner = owner
+        self._caller = caller  # the map iterator whose stream this lease keeps open
 
     def __del__(self):
-        self._owner._release_lease()
+        self._owner._release_lease(self._caller)
 
 
 class ProcessFunction:
@@ -436,7 +659,7 @@ class ProcessFunction:
     mode="filter": the call returns (fn's result, the element) rather than fn's result, for
     filter(processes=True), which runs as a map of the predicate then a filter on that flag."""
 
-    def __init__(self, fn, size, what, mode="map"):
+    def __init__(self, fn, size, what, mode="map", upstream=None, seed=None):
         import cloudpickle
         self._fn_bytes = cloudpickle.dumps(fn)
         self._size = size
@@ -448,11 +671,19 @@ class ProcessFunction:
         self._lock = threading.RLock()
         self._pool = None
         self._leases = 0
+        # Reading by index (module doc): map's input's pickled recipe, the seed, the pool of
+        # stream workers and each live iterator's stream (by CurrentMapCaller()).
+        self._upstream = upstream
+        self._seed = seed
+        self._stream_pool = None
+        self._streams = {}
         self._id = next(_function_ids)
         _live.add(self)
         # Sent now: the server imports what fn needs while the pipeline is being built.
         self._server = _ForkServer.get()
         self._server.register(self._id, self._fn_bytes)
+        if upstream is not None:
+            self._server.preload(upstream)
 
     def _current_pool(self, fresh):
         with self._lock:
@@ -469,34 +700,72 @@ class ProcessFunction:
 
     def _inputpipe_hold_for_iterator(self):
         """Called by each map iterator before its first call: the pool lives while any lease
-        does. A pool broken by a worker's death is replaced here (a new iterator)."""
+        does. A pool broken by a worker's death is replaced here (a new iterator). Reading by
+        index, the lease also opens the iterator's stream."""
+        if self._upstream is not None:
+            from inputpipe._core import _current_map_caller, _current_map_start
+            start, caller = _current_map_start(), _current_map_caller()
+            if start is not None and caller:
+                with self._lock:
+                    if _exiting:
+                        raise WorkerProcessError(f"{self._what}: the interpreter is exiting")
+                    pool = self._stream_pool
+                    if pool is None or pool.broken is not None or pool.owner != os.getpid():
+                        pool = self._stream_pool = _StreamPool(self._id, self._fn_bytes,
+                                                               self._size, self._what)
+                    self._leases += 1
+                try:
+                    stream = _Stream(pool, self._upstream, start[0], start[1], self._seed)
+                except BaseException:
+                    self._release_lease(None)
+                    raise
+                with self._lock:
+                    self._streams[caller] = stream
+                return _Lease(self, caller)
         self._current_pool(fresh=True)
         with self._lock:
             self._leases += 1
         return _Lease(self)
 
-    def _release_lease(self):
+    def _release_lease(self, caller):
         with self._lock:
+            stream = self._streams.pop(caller, None) if caller is not None else None
             self._leases -= 1
             if self._leases > 0:
-                return
-            pool, self._pool = self._pool, None
-        _close_pool(pool)
+                pools = []
+            else:
+                pools = [self._pool, self._stream_pool]
+                self._pool = self._stream_pool = None
+        if stream is not None and not pools:
+            stream.close()
+        for pool in pools:
+            _close_pool(pool)
 
     def close(self):
         with self._lock:
-            pool, self._pool = self._pool, None
-        _close_pool(pool)
+            pools = [self._pool, self._stream_pool]
+            self._pool = self._stream_pool = None
+            self._streams.clear()
+        for pool in pools:
+            _close_pool(pool)
 
     def worker_pids(self):
-        """The pids of the current pool's workers ([] when none runs); for tests."""
+        """The pids of the current pools' workers ([] when none runs); for tests."""
         with self._lock:
-            pool = self._pool
-        return [] if pool is None else pool.pids()
+            pools = [p for p in (self._stream_pool, self._pool) if p is not None]
+        return [pid for pool in pools for pid in pool.pids()]
+
+    def reads_by_index(self):
+        """Whether the workers read map's input themselves (module doc); for tests."""
+        return self._upstream is not None
 
     def __call__(self, *args):
-        from inputpipe._core import _current_map_position
+        from inputpipe._core import _current_map_caller, _current_map_position
         position = _current_map_position()
+        if self._streams:
+            stream = self._streams.get(_current_map_caller())
+            if stream is not None:
+                return stream.result(position)
         pool = self._current_pool(fresh=False)
         if self._mode == "filter":
             (element,) = args  # zip((ds,)): the element whole

@@ -43,7 +43,7 @@ import numbers
 import operator
 from typing import Any, Callable, Sequence, SupportsIndex
 
-from inputpipe import _core
+from inputpipe import _core, _recipes
 from inputpipe._paths import filenames as _filenames
 from inputpipe._typing import Function, Path, Structure
 
@@ -159,7 +159,7 @@ class Dataset:
     an inputpipe.Iterator whose position can be saved and restored exactly.
     """
 
-    __slots__ = ("_handle",)
+    __slots__ = ("_handle", "_recipe")  # _recipe: how another process rebuilds it (_recipes.py)
 
     def __init__(self, handle: _core.DatasetHandle) -> None:
         if not isinstance(handle, _core.DatasetHandle):
@@ -348,7 +348,7 @@ class Dataset:
         """
         if processes:
             map_func, num_parallel_calls, name = _in_processes(map_func, num_parallel_calls,
-                                                               name, "map")
+                                                               name, "map", self, seed)
         return Dataset(_core.map(self._handle, map_func, bool(stateful),
                                  _parallelism(num_parallel_calls),
                                  _deterministic(deterministic),
@@ -764,10 +764,11 @@ class Dataset:
         return "<inputpipe.Dataset\n" + "\n".join("  " + line for line in lines) + ">"
 
 
-def _in_processes(fn, num_parallel_calls, name, op):
+def _in_processes(fn, num_parallel_calls, name, op, upstream=None, seed=None):
     """(the process-running stand-in for fn, the engine's num_parallel_calls, fn's name): the
     name is fn's own identity (name= or module.qualname / lambda digest), never the proxy's,
-    so the fingerprint is that of the op without processes."""
+    so the fingerprint is that of the op without processes. `upstream`: map's input, which the
+    workers rebuild and read themselves when it is random-access (_processes.py)."""
     from inputpipe import _fingerprint, _processes
     if not callable(fn):
         raise TypeError(f"{op}: expected a callable, got {type(fn).__name__}")
@@ -777,7 +778,10 @@ def _in_processes(fn, num_parallel_calls, name, op):
         proxy = _processes.ProcessFunction(_processes.call_unpacked(fn), count,
                                            f"filter(predicate={name})", mode="filter")
     else:
-        proxy = _processes.ProcessFunction(fn, count, f"{op}(fn={name})")
+        proxy = _processes.ProcessFunction(fn, count, f"{op}(fn={name})",
+                                           upstream=_processes.readable_upstream(
+                                               upstream, num_parallel_calls),
+                                           seed=seed)
     return proxy, (None if num_parallel_calls is None else count), name
 
 
@@ -823,3 +827,7 @@ def _replace_none(shapes, fill):
     if isinstance(shapes, dict):
         return {k: _replace_none(v, fill) for k, v in shapes.items()}
     return shapes
+
+
+# Recipes: the random-access factories record how a worker process rebuilds their dataset.
+_recipes.install(Dataset)

@@ -34,7 +34,8 @@ class MapIterator : public UnaryIterator<MapDataset> {
   std::optional<Element> GetNextInternal() override {
     // Before the read: a hold that fails (no worker processes) loses no element.
     if (!holding_ && dataset().options.hold_for_iterator) {
-      held_ = dataset().options.hold_for_iterator();
+      held_ = HoldForIterator(dataset().options, input_->dataset(), input_->SaveNode(), position_,
+                              this);
       holding_ = true;
     }
     std::optional<Element> element;
@@ -46,7 +47,7 @@ class MapIterator : public UnaryIterator<MapDataset> {
     }
     if (!element) return std::nullopt;
     try {
-      return dataset().fn(*element, position_++);
+      return dataset().fn(*element, position_++, this);
     } catch (const Error& e) {
       // A reader as the input: name the file, record and byte offset of the rejected record.
       if (const auto* locator = dynamic_cast<const RecordLocator*>(input_.get())) {
@@ -89,16 +90,41 @@ DatasetPtr MakeMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
 }
 
 thread_local int64_t current_map_position = -1;
+thread_local const void* current_map_caller = nullptr;
+thread_local const MapStart* current_map_start = nullptr;
 
 }  // namespace
 
 int64_t CurrentMapPosition() { return current_map_position; }
+const void* CurrentMapCaller() { return current_map_caller; }
+const MapStart* CurrentMapStart() { return current_map_start; }
 
-ScopedMapPosition::ScopedMapPosition(int64_t position) : saved_(current_map_position) {
+ScopedMapPosition::ScopedMapPosition(int64_t position, const void* caller)
+    : saved_(current_map_position), saved_caller_(current_map_caller) {
   current_map_position = position;
+  current_map_caller = caller;
 }
 
-ScopedMapPosition::~ScopedMapPosition() { current_map_position = saved_; }
+ScopedMapPosition::~ScopedMapPosition() {
+  current_map_position = saved_;
+  current_map_caller = saved_caller_;
+}
+
+std::shared_ptr<void> HoldForIterator(const FunctionOptions& options, const Dataset& input,
+                                      const StateNode& node, int64_t position,
+                                      const void* caller) {
+  // Encoded whether or not the hold reads it: tens of microseconds, once per iterator, and only
+  // for the functions that hold (worker processes).
+  MapStart start{EncodeState(input.Pipeline(), node), position};
+  ScopedMapPosition scope(-1, caller);
+  const MapStart* saved = current_map_start;
+  current_map_start = &start;
+  struct Restore {
+    const MapStart* saved;
+    ~Restore() { current_map_start = saved; }
+  } restore{saved};
+  return options.hold_for_iterator();
+}
 
 ElementRng::ElementRng(int64_t seed, int64_t position)
     : seed_(seed),

@@ -15,6 +15,7 @@
 
 #include "core/op_skeleton.h"
 #include "inputpipe/errors.h"
+#include "inputpipe/map_caller.h"
 #include "inputpipe/ops.h"
 #include "ops/iteration_access.h"
 
@@ -23,14 +24,21 @@ namespace inputpipe {
 // Sets CurrentMapPosition() (ops.h) on this thread for one call of map's function (map.cc).
 class ScopedMapPosition {
  public:
-  explicit ScopedMapPosition(int64_t position);
+  explicit ScopedMapPosition(int64_t position, const void* caller = nullptr);
   ~ScopedMapPosition();
   ScopedMapPosition(const ScopedMapPosition&) = delete;
   ScopedMapPosition& operator=(const ScopedMapPosition&) = delete;
 
  private:
   int64_t saved_;  // a map function may run a nested pipeline's map: restored on exit
+  const void* saved_caller_;
 };
+
+// Takes options.hold_for_iterator with CurrentMapStart() and CurrentMapCaller() set (map.cc):
+// `input` is the map's input iterator's dataset, `node` its state where the iterator starts.
+std::shared_ptr<void> HoldForIterator(const FunctionOptions& options, const Dataset& input,
+                                      const StateNode& node, int64_t position,
+                                      const void* caller);
 
 // map's function: fn(element), or random_fn(element, rng) when seeded.
 struct MapFunction {
@@ -39,8 +47,10 @@ struct MapFunction {
   std::optional<int64_t> seed;  // set iff random_fn is
 
   // The element at `position` of map's input, mapped.
-  Element operator()(const Element& element, int64_t position) const {
-    ScopedMapPosition scope(position);
+  // `caller`: the iterator calling (CurrentMapCaller()).
+  Element operator()(const Element& element, int64_t position,
+                     const void* caller = nullptr) const {
+    ScopedMapPosition scope(position, caller);
     if (!seed) return fn(element);
     ElementRng rng(*seed, position);
     return random_fn(element, rng);

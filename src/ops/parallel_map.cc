@@ -207,11 +207,15 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
   // Called by the consumer before the first read: from here on only the dispatcher touches
   // input_ (through reader_) and skip_.
   void Start() EXCLUDES(mu_) {
-    if (dataset().options.hold_for_iterator) held_ = dataset().options.hold_for_iterator();
+    std::shared_ptr<const StateNode> start;
     {
       MutexLock lock(mu_);
       reader_ = PairedReader(*input_, base_node_);
-      base_node_ = reader_.last_state();
+      base_node_ = start = reader_.last_state();
+    }
+    if (dataset().options.hold_for_iterator) {
+      // Where the input starts, for a function that reads it elsewhere (worker processes).
+      held_ = HoldForIterator(dataset().options, input_->dataset(), *start, start_position_, this);
     }
     threads_.Start(1, [this] { Dispatch(); });
     threads_.Start(dataset().threads, [this] { Work(); });
@@ -290,7 +294,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
           std::optional<Element> output;
           std::exception_ptr error;
           try {
-            output = dataset().fn(run[called]->input, run[called]->position);
+            output = dataset().fn(run[called]->input, run[called]->position, this);
           } catch (...) {
             error = std::current_exception();
           }
