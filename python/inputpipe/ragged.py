@@ -69,6 +69,11 @@ class RaggedArray:
     def from_rows(cls, rows: Any, dtype: Any = None) -> RaggedArray:
         """From a sequence of rows (lists or arrays): from_rows([[1, 2], [], [3]])."""
         arrays = [np.asarray(row, dtype=dtype) for row in rows]
+        if dtype is None:  # an empty row (float64 to numpy) takes the other rows' dtype
+            filled = [a for a in arrays if len(a)]
+            if filled:
+                common = np.result_type(*filled)
+                arrays = [a.astype(common, copy=False) for a in arrays]
         lengths = [len(a) for a in arrays]
         splits = np.zeros(len(arrays) + 1, dtype=np.int64)
         np.cumsum(lengths, out=splits[1:])

@@ -108,8 +108,8 @@ TEST(RaggedFeatureTest, ParsingABatchInsideAPipelineResumesExactly) {
   testing::TempDir dir;
   std::string bytes;
   for (int i = 0; i < 13; ++i) {
-    AppendTFRecord(&bytes, EncodeExample({{"tok", {Kind::kInt64,
-                                                   EncodeInt64List(std::vector<int64_t>(i % 4, i))}},
+    std::string tokens = EncodeInt64List(std::vector<int64_t>(i % 4, i));
+    AppendTFRecord(&bytes, EncodeExample({{"tok", {Kind::kInt64, tokens}},
                                           {"ix", {Kind::kInt64, EncodeInt64List({i % 3})}},
                                           {"v", {Kind::kFloat, EncodeFloatList({float(i)})}}}));
   }

@@ -105,7 +105,7 @@ def _example(features):
 
 
 RECORDS = [_example({"tok": [5, 6, 7], "ix": [2, 0], "v": [1.0, 2.0]}),
-           _example({"ix": [], "v": []}),
+           _example({"other": [1]}),  # neither feature: an empty row, no sparse entry
            _example({"tok": [8], "ix": [1], "v": [3.0]})]
 FEATURES = {"r": inputpipe.RaggedFeature("int64", value_key="tok"),
             "sp": inputpipe.SparseFeature("ix", "v", "float32", 4)}
