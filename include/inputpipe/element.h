@@ -53,6 +53,10 @@ class Element {
   const Element& at(const std::string& key) const;
   // REQUIRES: is_dataset().
   const DatasetPtr& dataset() const;
+  // Whether another Element shares this tuple's or dict's node (copies do, and then share its
+  // children too). False for tensors and datasets. A leaf belongs to its holder alone only if no
+  // node above it is shared (see Tensor::owns_unshared_buffer).
+  bool shares_node() const { return node_ != nullptr && node_.use_count() > 1; }
 
   // Leaves (tensors and datasets) in depth-first order.
   std::vector<Element> FlattenLeaves() const;

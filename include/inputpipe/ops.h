@@ -145,6 +145,10 @@ DatasetPtr Map(DatasetPtr input, RandomMapFn fn, int64_t seed, FunctionOptions o
                int64_t num_parallel_calls = 0, bool deterministic = true);
 DatasetPtr Filter(DatasetPtr input, PredicateFn predicate, FunctionOptions options = {});
 DatasetPtr Batch(DatasetPtr input, int64_t batch_size, bool drop_remainder = false);
+// batch whose tensors may differ in their first dimension: each tensor leaf of rank >= 1 comes
+// out ragged (inputpipe/ragged.h: values and row_splits), scalars stacked. The other
+// dimensions must agree within a batch. Checkpoints as batch does (the state is the input's).
+DatasetPtr RaggedBatch(DatasetPtr input, int64_t batch_size, bool drop_remainder = false);
 // padded_shapes: one shape per tensor leaf (FlattenLeaves order), -1 = the batch's longest;
 // empty = pad every dimension to the batch's longest. padding_values: one scalar tensor per
 // leaf, of the leaf's dtype; empty = 0 / "" / false.

@@ -134,15 +134,26 @@ class TFRecordWriter {
 // in a batch, padded with the scalar default_value (0 or "" without one); allow_missing: a
 // missing feature is a sequence of no step (else an error, and TensorFlow's parse_example
 // requires allow_missing).
+// Ragged (tf.io.RaggedFeature without partitions): the values of feature value_key (key when
+// empty), a vector for a single example and a ragged value (inputpipe/ragged.h) of one row per
+// record for a batch; a missing feature is an empty row.
+// Sparse (tf.io.SparseFeature): the values of value_key placed at the positions given by the
+// int64 features index_keys (one per dimension of `shape`, the dense shape), as VarLen's dict
+// {"indices": int64[n, rank], "values", "dense_shape": shape} (a batch adds the row as the first
+// index and dimension); sorted by position unless already_sorted. Index and value counts that
+// differ, or an index outside [0, shape[d]), is an InvalidArgumentError naming the feature.
 struct FeatureSpec {
-  enum class Kind : uint8_t { kFixedLen, kVarLen, kFixedLenSequence };
+  enum class Kind : uint8_t { kFixedLen, kVarLen, kFixedLenSequence, kRagged, kSparse };
   std::string key;
   Kind kind = Kind::kFixedLen;
   DType dtype = DType::kInt64;
-  Shape shape;                          // FixedLen and FixedLenSequence (one step)
+  Shape shape;                          // FixedLen and FixedLenSequence (one step); Sparse: size
   std::optional<Tensor> default_value;  // FixedLen: num_elements(shape) values or 1 (broadcast);
                                         // FixedLenSequence: the padding, a scalar
   bool allow_missing = false;           // FixedLenSequence only
+  std::string value_key;                // Ragged and Sparse
+  std::vector<std::string> index_keys;  // Sparse
+  bool already_sorted = false;          // Sparse
 };
 FeatureSpec FixedLenFeature(std::string key, Shape shape, DType dtype,
                             std::optional<Tensor> default_value = std::nullopt);
@@ -150,6 +161,11 @@ FeatureSpec VarLenFeature(std::string key, DType dtype);
 FeatureSpec FixedLenSequenceFeature(std::string key, Shape shape, DType dtype,
                                     bool allow_missing = false,
                                     std::optional<Tensor> default_value = std::nullopt);
+// value_key empty: the feature `key` itself.
+FeatureSpec RaggedFeature(std::string key, DType dtype, std::string value_key = "");
+FeatureSpec SparseFeature(std::string key, std::vector<std::string> index_keys,
+                          std::string value_key, DType dtype, Shape size,
+                          bool already_sorted = false);
 
 // A dict keyed by feature name, keys sorted. A FixedLen feature is a tensor of its shape; a
 // VarLen feature is what TensorFlow returns as a SparseTensor, here the dict

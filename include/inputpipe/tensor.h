@@ -163,6 +163,14 @@ class Tensor {
     std::shared_ptr<const void> owner;
   };
   StableView stable_view() const;
+  // Whether the numeric bytes are a heap buffer Allocate made that no other Tensor shares (what
+  // mutable_raw_data() allows): the holder may hand the buffer on, e.g. as a writeable numpy
+  // array viewing it, and no one else can see writes to it. False for inline, string and
+  // WrapExternal tensors.
+  bool owns_unshared_buffer() const {
+    return !is_string() && !is_inline() && owner_ != nullptr && owner_.use_count() == 1 &&
+           data_ == owner_.get();
+  }
 
   // Same dtype, same shape, same bytes.
   bool operator==(const Tensor& other) const;

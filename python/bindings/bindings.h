@@ -104,7 +104,12 @@ DatasetPtr UnwrapDataset(nb::handle obj, const char* what = "dataset");
 // a numpy scalar (np.int64, ...), a scalar string `bytes`, a string array a numpy object array
 // of bytes; tuples and dicts keep their structure; a nested dataset becomes an
 // inputpipe.Dataset. REQUIRES: the GIL.
+// A ragged element (inputpipe/ragged.h) becomes an inputpipe.RaggedArray, and one comes back.
 nb::object ElementToPython(const Element& element);
+// The same for an element the caller gives up (an iterator's output): a tensor whose buffer no
+// one else holds becomes a writeable numpy array viewing that buffer (its base a capsule that
+// keeps it alive), not a copy. Shared buffers (a from_tensors constant, a cache) are copied.
+nb::object ElementToPythonHandingOver(Element element);
 // Python in: a tuple -> tuple element, a dict -> dict element (keys must be str; sorted, as
 // tf.nest does), an inputpipe.Dataset -> dataset element, anything else through
 // numpy.asarray: bool, int8/16/32/64, uint8/16/32/64, float16/32/64, complex64/128 and

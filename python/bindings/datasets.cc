@@ -53,7 +53,7 @@ void RegisterClasses(nb::module_& m) {
                GilRelease release;
                element = h.dataset->Get(index);
              }
-             return ElementToPython(element);
+             return ElementToPythonHandingOver(std::move(element));
            },
            "index"_a)
       .def("signature", [](const DatasetHandle& h) { return h.dataset->Signature(); })
@@ -188,6 +188,9 @@ void RegisterTransformations(nb::module_& m) {
   }, "input"_a, "predicate"_a, "stateful"_a, "name"_a = nb::none());
   m.def("batch", [](const DatasetHandle& h, int64_t batch_size, bool drop_remainder) {
     return Wrap(Batch(h.dataset, batch_size, drop_remainder));
+  }, "input"_a, "batch_size"_a, "drop_remainder"_a);
+  m.def("ragged_batch", [](const DatasetHandle& h, int64_t batch_size, bool drop_remainder) {
+    return Wrap(RaggedBatch(h.dataset, batch_size, drop_remainder));
   }, "input"_a, "batch_size"_a, "drop_remainder"_a);
   m.def("padded_batch", [](const DatasetHandle& h, int64_t batch_size,
                            std::vector<Shape> padded_shapes, nb::list padding_values,
@@ -500,7 +503,7 @@ nb::object PyIterator::Next() {
   std::optional<Element> element =
       WithIteratorsLocked(self, [&] { return iterator_->GetNext(); });
   if (!element) throw nb::stop_iteration();
-  return ElementToPython(*element);
+  return ElementToPythonHandingOver(std::move(*element));
 }
 
 nb::bytes PyIterator::Save(const std::string& external_state_policy) {

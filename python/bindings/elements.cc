@@ -1,8 +1,10 @@
 // Element <-> Python (numpy) conversion and Python callables wrapped as C++ functions.
 // The dtype rules are in bindings.h. Tensors are copied both ways: numpy arrays handed to
-// users are theirs to write to, and arrays passed in may change after the call. Arrays are
-// made with numpy's C API: a Python-level np.empty per element would cost more than the
-// engine's own work per element.
+// users are theirs to write to, and arrays passed in may change after the call. The one
+// exception is an element handed over (ElementToPythonHandingOver: what an iterator returns):
+// a buffer no one else holds becomes the numpy array's own memory, viewed, not copied, since
+// writes to it can reach no one. Arrays are made with numpy's C API: a Python-level np.empty
+// per element would cost more than the engine's own work per element.
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -17,6 +19,7 @@
 
 #include "bindings.h"
 #include "inputpipe/errors.h"
+#include "inputpipe/ragged.h"
 
 // numpy's C API, used in this file only (its function table is static here; import_array()
 // runs in RegisterShutdown, at module import).
@@ -103,7 +106,35 @@ nb::object NewArray(const Tensor& t, PyArray_Descr* descr) {  // steals `descr`
   return nb::steal(array);
 }
 
-nb::object TensorToPython(const Tensor& t) {
+// The capsule that owns a handed-over buffer: the base object of the numpy array viewing it.
+constexpr const char* kBufferCapsule = "inputpipe.buffer";
+void ReleaseBuffer(PyObject* capsule) {
+  delete static_cast<std::shared_ptr<const void>*>(PyCapsule_GetPointer(capsule, kBufferCapsule));
+}
+
+// A writeable numpy array over `t`'s buffer, which it keeps alive through a capsule.
+// REQUIRES: t.owns_unshared_buffer(), and the caller drops its tensor right after.
+nb::object ViewArray(const Tensor& t) {
+  std::vector<npy_intp> dims(t.shape().begin(), t.shape().end());
+  PyObject* array = PyArray_NewFromDescr(
+      &PyArray_Type, NumpyDescr(t.dtype()), static_cast<int>(dims.size()), dims.data(), nullptr,
+      const_cast<void*>(t.raw_data()), NPY_ARRAY_CARRAY, nullptr);
+  if (!array) throw nb::python_error();
+  nb::object owned = nb::steal(array);
+  auto* holder = new std::shared_ptr<const void>(t.storage_owner());
+  PyObject* capsule = PyCapsule_New(holder, kBufferCapsule, ReleaseBuffer);
+  if (!capsule) {
+    delete holder;
+    throw nb::python_error();
+  }
+  // Steals the capsule, even on failure.
+  if (PyArray_SetBaseObject(reinterpret_cast<PyArrayObject*>(array), capsule) != 0) {
+    throw nb::python_error();
+  }
+  return owned;
+}
+
+nb::object TensorToPython(const Tensor& t, bool hand_over) {
   if (t.is_string()) {
     const std::vector<std::string>& strings = t.strings();
     if (t.rank() == 0) return nb::bytes(strings[0].data(), strings[0].size());
@@ -126,6 +157,7 @@ nb::object TensorToPython(const Tensor& t) {
     if (!scalar) throw nb::python_error();
     return nb::steal(scalar);
   }
+  if (hand_over && t.owns_unshared_buffer()) return ViewArray(t);
   nb::object array = NewArray(t, NumpyDescr(t.dtype()));
   if (size_t bytes = t.byte_size(); bytes > 0) {
     std::memcpy(PyArray_DATA(reinterpret_cast<PyArrayObject*>(array.ptr())), t.raw_data(), bytes);
@@ -343,19 +375,35 @@ void ReleaseWithGil(nb::object* fn) {
 
 }  // namespace
 
-nb::object ElementToPython(const Element& element) {
+namespace {
+// inputpipe.ragged.RaggedArray, imported at its first use (never released, as BFloat16Descr's).
+const nb::object& RaggedArrayType() {
+  static nb::object* type = nullptr;
+  if (type == nullptr) {
+    type = new nb::object(nb::module_::import_("inputpipe.ragged").attr("RaggedArray"));
+  }
+  return *type;
+}
+
+// hand_over: no one but the caller holds the element's nodes, which it drops after the call.
+nb::object ToPython(const Element& element, bool hand_over) {
+  hand_over = hand_over && !element.shares_node();
   switch (element.kind()) {
     case Element::Kind::kTensor:
-      return TensorToPython(element.tensor());
+      return TensorToPython(element.tensor(), hand_over);
     case Element::Kind::kTuple: {
       nb::list items;
-      for (const Element& child : element.children()) items.append(ElementToPython(child));
+      for (const Element& child : element.children()) items.append(ToPython(child, hand_over));
       return nb::tuple(items);
     }
     case Element::Kind::kDict: {
+      if (IsRagged(element)) {
+        return RaggedArrayType().attr("_from_parts")(ToPython(element.children()[1], hand_over),
+                                                     ToPython(element.children()[0], hand_over));
+      }
       nb::dict out;
       for (size_t i = 0; i < element.size(); ++i) {
-        out[nb::str(element.keys()[i].c_str())] = ElementToPython(element.children()[i]);
+        out[nb::str(element.keys()[i].c_str())] = ToPython(element.children()[i], hand_over);
       }
       return out;
     }
@@ -364,6 +412,11 @@ nb::object ElementToPython(const Element& element) {
   }
   throw InvalidArgumentError("unknown element kind");
 }
+}  // namespace
+
+nb::object ElementToPython(const Element& element) { return ToPython(element, false); }
+
+nb::object ElementToPythonHandingOver(Element element) { return ToPython(element, true); }
 
 Element ElementFromPython(nb::handle obj, const char* what, bool zero_copy) {
   if (PyTuple_Check(obj.ptr())) {
@@ -387,6 +440,10 @@ Element ElementFromPython(nb::handle obj, const char* what, bool zero_copy) {
     return Element::Dict(std::move(items));
   }
   if (IsDataset(obj)) return Element::FromDataset(UnwrapDataset(obj, what));
+  if (Py_TYPE(obj.ptr()) == reinterpret_cast<PyTypeObject*>(RaggedArrayType().ptr())) {
+    return MakeRagged(TensorFromPython(obj.attr("values"), what, zero_copy),
+                      TensorFromPython(obj.attr("row_splits"), what, zero_copy));
+  }
   return Element(TensorFromPython(obj, what, zero_copy));
 }
 

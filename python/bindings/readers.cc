@@ -3,6 +3,7 @@
 // Python API is python/inputpipe/readers.py. Factories run with the GIL released: building an
 // index scans whole files.
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
@@ -29,7 +30,9 @@ ReaderOptions Options(std::string compression_type, int64_t buffer_size, bool in
 }
 
 // (key, "fixed" | "var" | "seq" | "seq_allow_missing", dtype name, shape, default or None) from
-// readers.py; "seq" is a FixedLenSequenceFeature.
+// readers.py; "seq" is a FixedLenSequenceFeature. "ragged" (RaggedFeature) has its value_key as
+// the default; "sparse" / "sparse_sorted" (SparseFeature, already_sorted) has the size as the
+// shape and (value_key, [index_keys]) as the default.
 using PyFeature = std::tuple<std::string, std::string, std::string, std::vector<int64_t>, nb::object>;
 
 std::vector<FeatureSpec> Features(const std::vector<PyFeature>& features) {
@@ -38,6 +41,17 @@ std::vector<FeatureSpec> Features(const std::vector<PyFeature>& features) {
     DType dtype = DTypeFromName(dtype_name);
     if (kind == "var") {
       out.push_back(VarLenFeature(key, dtype));
+      continue;
+    }
+    if (kind == "ragged") {
+      out.push_back(RaggedFeature(key, dtype, nb::cast<std::string>(default_value)));
+      continue;
+    }
+    if (kind == "sparse" || kind == "sparse_sorted") {
+      auto [value_key, index_keys] =
+          nb::cast<std::pair<std::string, std::vector<std::string>>>(default_value);
+      out.push_back(SparseFeature(key, std::move(index_keys), std::move(value_key), dtype,
+                                  Shape(shape.begin(), shape.end()), kind == "sparse_sorted"));
       continue;
     }
     std::optional<Tensor> value;
@@ -62,6 +76,17 @@ std::vector<FeatureSpec> Features(const std::vector<PyFeature>& features) {
 std::string FeaturesName(const std::vector<FeatureSpec>& features) {
   std::string name;
   for (const auto& f : features) {
+    if (f.kind == FeatureSpec::Kind::kRagged || f.kind == FeatureSpec::Kind::kSparse) {
+      const bool ragged = f.kind == FeatureSpec::Kind::kRagged;
+      name += (name.empty() ? "" : ",") + f.key + ":" +
+              (ragged ? "ragged" : f.already_sorted ? "sparse_sorted" : "sparse") + ":" +
+              std::string(DTypeName(f.dtype)) + ":" + f.value_key;
+      if (!ragged) {
+        for (const std::string& index_key : f.index_keys) name += "/" + index_key;
+        name += ShapeString(f.shape);
+      }
+      continue;
+    }
     const char* kind = f.kind == FeatureSpec::Kind::kVarLen ? "var"
                        : f.kind == FeatureSpec::Kind::kFixedLen
                            ? "fixed"
@@ -172,7 +197,7 @@ void RegisterReaders(nb::module_& m) {
       GilRelease release;
       parsed = ParseSingleExample(std::string_view(serialized.c_str(), serialized.size()), specs);
     }
-    return ElementToPython(parsed);
+    return ElementToPythonHandingOver(std::move(parsed));
   }, "serialized"_a, "features"_a);
 
   m.def("parse_example", [](nb::handle serialized, const std::vector<PyFeature>& features) {
@@ -183,7 +208,7 @@ void RegisterReaders(nb::module_& m) {
       GilRelease release;
       parsed = ParseExample(batch, specs);
     }
-    return ElementToPython(parsed);
+    return ElementToPythonHandingOver(std::move(parsed));
   }, "serialized"_a, "features"_a);
 
   m.def("map_parse_example", [](const DatasetHandle& h, const std::vector<PyFeature>& features,

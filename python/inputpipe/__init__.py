@@ -72,6 +72,9 @@ from inputpipe.readers import (
     parse_sequence_example,
     parse_single_sequence_example,
 )
+# Ragged and sparse values: ragged_batch, RaggedFeature and SparseFeature.
+from inputpipe.ragged import RaggedArray, SparseArray
+from inputpipe.readers import RaggedFeature, SparseFeature
 
 # Parquet and Arrow IPC (pyarrow, imported on first use), and random-access Python sources.
 from inputpipe.arrow import ArrowDataset, ParquetDataset, from_source
@@ -122,4 +125,9 @@ __all__ = [
     "make_csv_dataset",
     "parse_sequence_example",
     "parse_single_sequence_example",
+    # Ragged and sparse values.
+    "RaggedArray",
+    "SparseArray",
+    "RaggedFeature",
+    "SparseFeature",
 ]

@@ -417,6 +417,19 @@ class Dataset:
                                  f"got {n}")
         return Dataset(_core.batch(self._handle, int(batch_size), bool(drop_remainder)))
 
+    # ---- ragged batches ----
+    def ragged_batch(self, batch_size: int, drop_remainder: bool = False,
+                     row_splits_dtype: Any = "int64", name: str | None = None) -> Dataset:
+        """batch for elements whose tensors differ in their first dimension
+        (tf.data's ragged_batch): each tensor of rank >= 1 becomes an inputpipe.RaggedArray
+        (values concatenated, row_splits), scalars are stacked. The other dimensions must agree
+        within a batch. Saves and restores as batch does. row_splits are int64."""
+        import numpy as np
+        if np.dtype(getattr(row_splits_dtype, "as_numpy_dtype", row_splits_dtype)) != np.int64:
+            raise ValueError(f"ragged_batch: row_splits_dtype must be int64, got "
+                             f"{np.dtype(row_splits_dtype)}")
+        return Dataset(_core.ragged_batch(self._handle, int(batch_size), bool(drop_remainder)))
+
     def padded_batch(self, batch_size: int, padded_shapes: Any = None, padding_values: Any = None,
                      drop_remainder: bool = False, name: str | None = None) -> Dataset:
         """batch, padding each tensor to padded_shapes (None / -1 = the batch's longest).

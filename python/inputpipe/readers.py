@@ -18,7 +18,10 @@ restore after a file changed an inputpipe.PipelineMismatchError naming the file.
 take name= as tf.data's do; it enters no fingerprint (a reader has no function to name).
 
 A VarLenFeature comes out as TensorFlow's SparseTensor would, as a dict
-{"indices": int64[n, rank], "values": dtype[n], "dense_shape": int64[rank]}.
+{"indices": int64[n, rank], "values": dtype[n], "dense_shape": int64[rank]}; so does a
+SparseFeature (inputpipe.SparseArray.from_dict(d).to_dense() gives the dense array). A
+RaggedFeature is a vector for one example, an inputpipe.RaggedArray of one row per record for a
+batch.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ __all__ = [
     "CsvDataset",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "RaggedFeature",
+    "SparseFeature",
     "TFRecordDataset",
     "TFRecordOptions",
     "TFRecordWriter",
@@ -295,15 +300,66 @@ class FixedLenSequenceFeature:
                 self.shape, default)
 
 
+class RaggedFeature:
+    """A feature with any number of values (tf.io.RaggedFeature without partitions), read from
+    value_key (the feature's own key by default): a vector for parse_single_example, a
+    RaggedArray of one row per record for parse_example. A missing feature is an empty row.
+    partitions (more ragged dimensions) are not supported; row_splits are always int64."""
+
+    __slots__ = ("dtype", "value_key")
+
+    def __init__(self, dtype: DType, value_key: str | None = None,
+                 partitions: Sequence[Any] = (), row_splits_dtype: DType = "int64",
+                 validate: bool = False) -> None:
+        self.dtype = _dtype_name(dtype, "RaggedFeature")
+        self.value_key = value_key
+        if tuple(partitions):
+            raise ValueError("RaggedFeature: partitions are not supported (one ragged dimension: "
+                             "a row per record)")
+        if _dtype_name(row_splits_dtype, "RaggedFeature row_splits_dtype") != "int64":
+            raise ValueError("RaggedFeature: row_splits_dtype must be int64")
+
+    def _spec(self, key):
+        return (key, "ragged", self.dtype, [], self.value_key or key)
+
+
+class SparseFeature:
+    """Values placed at positions given by other features (tf.io.SparseFeature): value_key's
+    values, index_key's int64 values (one key per dimension of size) their positions, parsed
+    into VarLenFeature's dict with dense_shape = size ([batch, *size] for parse_example), sorted
+    by position unless already_sorted. Index and value counts that differ, or an index outside
+    [0, size), is an error naming the feature and the record (and, in a TFRecord pipeline, the
+    file and byte offset)."""
+
+    __slots__ = ("index_key", "value_key", "dtype", "size", "already_sorted")
+
+    def __init__(self, index_key: str | Sequence[str], value_key: str, dtype: DType,
+                 size: int | Sequence[int], already_sorted: bool = False) -> None:
+        self.index_key = [index_key] if isinstance(index_key, str) else [str(k) for k in index_key]
+        self.value_key = str(value_key)
+        self.dtype = _dtype_name(dtype, "SparseFeature")
+        self.size = [int(size)] if isinstance(size, (int, np.integer)) else [int(d) for d in size]
+        self.already_sorted = bool(already_sorted)
+
+    def _spec(self, key):
+        return (key, "sparse_sorted" if self.already_sorted else "sparse", self.dtype, self.size,
+                (self.value_key, self.index_key))
+
+
+_FEATURE_TYPES = (FixedLenFeature, VarLenFeature, FixedLenSequenceFeature, RaggedFeature,
+                  SparseFeature)
+
+
 def _features(features):
     if not isinstance(features, dict) or not features:
         raise ValueError("features must be a non-empty dict of FixedLenFeature / VarLenFeature / "
-                         "FixedLenSequenceFeature")
+                         "FixedLenSequenceFeature / RaggedFeature / SparseFeature")
     specs = []
     for key, feature in features.items():
-        if not isinstance(feature, (FixedLenFeature, VarLenFeature, FixedLenSequenceFeature)):
-            raise ValueError(f"feature {key!r}: expected FixedLenFeature, VarLenFeature or "
-                             f"FixedLenSequenceFeature, got {type(feature).__name__}")
+        if not isinstance(feature, _FEATURE_TYPES):
+            raise ValueError(f"feature {key!r}: expected FixedLenFeature, VarLenFeature, "
+                             f"FixedLenSequenceFeature, RaggedFeature or SparseFeature, got "
+                             f"{type(feature).__name__}")
         specs.append(feature._spec(str(key)))
     return specs
 

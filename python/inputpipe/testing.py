@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Union
 import numpy as np
 
 from inputpipe._typing import Element
+from inputpipe.ragged import RaggedArray
 
 if TYPE_CHECKING:  # the package imports this module lazily: no import cycle at run time
     from inputpipe.dataset import Dataset
@@ -95,6 +96,9 @@ def assert_same_element(expected: Any, actual: Any, where: str = "element") -> N
                                  f"got {len(actual)}")
         for i, (e, a) in enumerate(zip(expected, actual)):
             assert_same_element(e, a, f"{where}[{i}]")
+    elif isinstance(expected, RaggedArray):
+        assert_same_element(expected.row_splits, actual.row_splits, f"{where}.row_splits")
+        assert_same_element(expected.values, actual.values, f"{where}.values")
     elif isinstance(expected, (np.ndarray, np.generic)):
         if expected.dtype != actual.dtype or np.shape(expected) != np.shape(actual):
             raise AssertionError(f"{where}: expected {_describe(expected)}, "

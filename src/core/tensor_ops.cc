@@ -5,6 +5,7 @@
 
 #include "inputpipe/dataset.h"
 #include "inputpipe/errors.h"
+#include "inputpipe/ragged.h"
 
 namespace inputpipe {
 
@@ -262,6 +263,12 @@ Element StackElements(const std::vector<Element>& elements, const std::string& w
   if (elements.empty()) throw InvalidArgumentError(what + ": cannot batch zero elements");
   const Element& first = elements[0];
   const size_t n = elements.size();
+  // A ragged value's two parts would be stacked apart into something that is no ragged value;
+  // element 0 stands for all (their structures must match).
+  if (ContainsRagged(first)) {
+    throw InvalidArgumentError(what + ": cannot stack ragged values " + first.StructureString() +
+                               "; use ragged_batch on the elements before they are ragged");
+  }
   // Every element's leaves, by pointer: element i's leaf l is leaves[i * per_element + l].
   std::vector<const Element*> leaves;
   AppendLeaves(first, &leaves);
@@ -316,6 +323,9 @@ Element SliceElement(const Element& element, int64_t index) {
 }
 
 int64_t FirstDimOf(const Element& element, const std::string& what) {
+  if (ContainsRagged(element)) {
+    throw InvalidArgumentError(what + ": cannot slice ragged values " + element.StructureString());
+  }
   int64_t dim = -1;
   for (const auto& leaf : element.FlattenLeaves()) {
     const Tensor& t = leaf.tensor();

@@ -164,7 +164,9 @@ ElementSpec ElementSpecOf(const Dataset& ds) {
   if (op == "range" || op == "counter" || op == "random") {
     return ElementSpec::ForTensor(DType::kInt64, {});
   }
-  if (const auto* batching = dynamic_cast<const BatchingDataset*>(&ds)) {
+  // ragged_batch: its ragged parts have no static shape to derive; the first batch tells.
+  if (const auto* batching = dynamic_cast<const BatchingDataset*>(&ds);
+      batching != nullptr && op != "ragged_batch") {
     return WithLeadingDim(ElementSpecOf(*inputs.front()),
                           batching->drop_remainder ? batching->batch_size : kUnknownDim,
                           /*inner_unknown=*/op == "padded_batch");

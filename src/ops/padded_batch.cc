@@ -7,6 +7,7 @@
 #include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
+#include "inputpipe/ragged.h"
 #include "ops/batch_input.h"
 
 namespace inputpipe {
@@ -44,6 +45,10 @@ class PaddedBatchDataset
 
 Element PaddedBatchDataset::Combine(const std::vector<Element>& elements) const {
   const Element& first = elements[0];
+  if (ContainsRagged(first)) {  // its two parts would be padded apart
+    throw InvalidArgumentError(std::string(kOp) + ": cannot pad ragged values " +
+                               first.StructureString());
+  }
   std::vector<std::vector<Tensor>> components;  // [component][element]
   for (size_t i = 0; i < elements.size(); ++i) {
     if (!elements[i].SameStructure(first)) {

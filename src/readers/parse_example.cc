@@ -1,10 +1,13 @@
 // parse_example / parse_single_example: tf.train.Example records to tensors, with
-// tf.io.FixedLenFeature / VarLenFeature semantics. VarLen features come out as the dict
-// {"indices", "values", "dense_shape"} of the SparseTensor TensorFlow returns.
+// tf.io.FixedLenFeature / VarLenFeature / RaggedFeature / SparseFeature semantics. VarLen and
+// Sparse features come out as the dict {"indices", "values", "dense_shape"} of the SparseTensor
+// TensorFlow returns; Ragged ones of a batch as a ragged value (inputpipe/ragged.h).
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "core/tensor_ops.h"
+#include "inputpipe/ragged.h"
 #include "inputpipe/readers.h"
 #include "readers/example_parser.h"
 
@@ -84,14 +87,17 @@ class ExampleParser {
       }
       for (size_t f = 0; f < features_.size(); ++f) {
         const FeatureSpec& spec = features_[f];
-        auto it = std::lower_bound(raw.begin(), raw.end(), spec.key,
-                                   [](const auto& a, const std::string& k) { return a.first < k; });
+        if (spec.kind == FeatureSpec::Kind::kSparse) {
+          AppendSparse(spec, raw, single ? -1 : row, &sparse[f]);
+          continue;
+        }
         const RawFeature* found =
-            (it != raw.end() && it->first == spec.key && it->second.kind != Kind::kNone) ? &it->second
-                                                                                         : nullptr;
+            Find(raw, spec.kind == FeatureSpec::Kind::kRagged ? spec.value_key : spec.key);
         values.clear();
         if (found != nullptr) Decode(*found, spec, single ? -1 : row, &values);
-        if (spec.kind == FeatureSpec::Kind::kFixedLen) {
+        if (spec.kind == FeatureSpec::Kind::kRagged) {
+          AppendSteps(spec, row, single, true, values, &sparse[f]);  // a step is one value
+        } else if (spec.kind == FeatureSpec::Kind::kFixedLen) {
           FillDense(spec, row, single, found != nullptr, values, &dense[f]);
         } else if (spec.kind == FeatureSpec::Kind::kFixedLenSequence) {
           AppendSteps(spec, row, single, found != nullptr, values, &sparse[f]);
@@ -108,6 +114,8 @@ class ExampleParser {
         out.emplace_back(spec.key, std::move(dense[f]));
       } else if (spec.kind == FeatureSpec::Kind::kFixedLenSequence) {
         out.emplace_back(spec.key, SequenceTensor(spec, single, &sparse[f]));
+      } else if (spec.kind == FeatureSpec::Kind::kRagged) {
+        out.emplace_back(spec.key, RaggedElement(spec, single, &sparse[f]));
       } else {
         out.emplace_back(spec.key, SparseElement(spec, rows, single, &sparse[f]));
       }
@@ -127,17 +135,85 @@ class ExampleParser {
     return Where(row < 0, row) + ", feature '" + spec.key + "'";
   }
 
+  // The feature named `key` of a decoded example; null when absent or of no kind.
+  static const RawFeature* Find(const std::vector<std::pair<std::string_view, RawFeature>>& raw,
+                                const std::string& key) {
+    auto it = std::lower_bound(raw.begin(), raw.end(), key,
+                               [](const auto& a, const std::string& k) { return a.first < k; });
+    return it != raw.end() && it->first == key && it->second.kind != Kind::kNone ? &it->second
+                                                                                 : nullptr;
+  }
+
   void Decode(const RawFeature& raw, const FeatureSpec& spec, int64_t row, Values* out) const {
-    const Kind want = KindOf(spec.dtype);
+    Decode(raw, spec.dtype, Where(spec, row), out);
+  }
+  // `where` names the feature (and, for Sparse, which of its keys) in errors.
+  static void Decode(const RawFeature& raw, DType dtype, const std::string& where, Values* out) {
+    const Kind want = KindOf(dtype);
     if (raw.kind != want) {
-      throw InvalidArgumentError(Where(spec, row) + ": data types don't match: expected " +
-                                 KindName(want) + " values, the example has " + KindName(raw.kind));
+      throw InvalidArgumentError(where + ": data types don't match: expected " + KindName(want) +
+                                 " values, the example has " + KindName(raw.kind));
     }
     std::string error;
     bool ok = want == Kind::kInt64   ? DecodeInt64List(raw.list, &out->ints, &error)
               : want == Kind::kFloat ? DecodeFloatList(raw.list, &out->floats, &error)
                                      : DecodeBytesList(raw.list, &out->bytes, &error);
-    if (!ok) throw DataLossError(Where(spec, row) + ": malformed value list: " + error);
+    if (!ok) throw DataLossError(where + ": malformed value list: " + error);
+  }
+
+  // A Sparse feature of one row (row < 0: a single example): its values and their positions,
+  // checked against the dense shape, in position order unless already_sorted.
+  void AppendSparse(const FeatureSpec& spec,
+                    const std::vector<std::pair<std::string_view, RawFeature>>& raw, int64_t row,
+                    SparseBuilder* b) const {
+    const std::string where = Where(spec, row);
+    Values values;
+    if (const RawFeature* found = Find(raw, spec.value_key)) {
+      Decode(*found, spec.dtype, where + ", value_key '" + spec.value_key + "'", &values);
+    }
+    const int64_t n = static_cast<int64_t>(values.size(spec.dtype));
+    const size_t rank = spec.index_keys.size();
+    std::vector<Values> index(rank);
+    for (size_t d = 0; d < rank; ++d) {
+      const std::string& key = spec.index_keys[d];
+      if (const RawFeature* found = Find(raw, key)) {
+        Decode(*found, DType::kInt64, where + ", index_key '" + key + "'", &index[d]);
+      }
+      if (static_cast<int64_t>(index[d].ints.size()) != n) {
+        throw InvalidArgumentError(where + ": index_key '" + key + "' has " +
+                                   std::to_string(index[d].ints.size()) +
+                                   " indices, value_key '" + spec.value_key + "' has " +
+                                   std::to_string(n) + " values");
+      }
+      for (int64_t i : index[d].ints) {
+        if (i < 0 || i >= spec.shape[d]) {
+          throw InvalidArgumentError(where + ": index " + std::to_string(i) + " of index_key '" +
+                                     key + "' is out of range [0, " +
+                                     std::to_string(spec.shape[d]) + ")");
+        }
+      }
+    }
+    std::vector<int64_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    if (!spec.already_sorted) {
+      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+        for (size_t d = 0; d < rank; ++d) {
+          if (index[d].ints[x] != index[d].ints[y]) return index[d].ints[x] < index[d].ints[y];
+        }
+        return false;
+      });
+    }
+    for (int64_t i : order) {
+      if (row >= 0) b->indices.push_back(row);
+      for (size_t d = 0; d < rank; ++d) b->indices.push_back(index[d].ints[i]);
+      if (spec.dtype == DType::kInt64) {
+        b->values.ints.push_back(values.ints[i]);
+      } else if (spec.dtype == DType::kFloat32) {
+        b->values.floats.push_back(values.floats[i]);
+      } else {
+        b->strings.emplace_back(values.bytes[i]);
+      }
+    }
   }
 
   void FillDense(const FeatureSpec& spec, int64_t row, bool single, bool present,
@@ -256,7 +332,33 @@ class ExampleParser {
     return out;
   }
 
+  // A Ragged feature: the values of every row one after the other; a batch's row lengths (in
+  // b->indices, as AppendSteps counts steps of one value) become the row splits.
+  Element RaggedElement(const FeatureSpec& spec, bool single, SparseBuilder* b) const {
+    Tensor values = ValuesTensor(spec, b);
+    if (single) return Element(std::move(values));
+    std::vector<int64_t> splits(b->indices.size() + 1, 0);
+    for (size_t i = 0; i < b->indices.size(); ++i) splits[i + 1] = splits[i] + b->indices[i];
+    return MakeRagged(std::move(values), Tensor::FromVector(splits));
+  }
+
+  static Tensor ValuesTensor(const FeatureSpec& spec, SparseBuilder* b) {
+    if (spec.dtype == DType::kInt64) return Tensor::FromVector(b->values.ints);
+    if (spec.dtype == DType::kFloat32) return Tensor::FromVector(b->values.floats);
+    const int64_t count = static_cast<int64_t>(b->strings.size());
+    return Tensor::FromStrings(std::move(b->strings), {count});
+  }
+
   Element SparseElement(const FeatureSpec& spec, int64_t rows, bool single, SparseBuilder* b) const {
+    if (spec.kind == FeatureSpec::Kind::kSparse) {
+      const int64_t rank = static_cast<int64_t>(spec.index_keys.size()) + (single ? 0 : 1);
+      const int64_t count = rank == 0 ? 0 : static_cast<int64_t>(b->indices.size()) / rank;
+      Shape dense_shape = spec.shape;
+      if (!single) dense_shape.insert(dense_shape.begin(), rows);
+      return Element::Dict({{"indices", Tensor::FromVector(b->indices, {count, rank})},
+                            {"values", ValuesTensor(spec, b)},
+                            {"dense_shape", Tensor::FromVector(dense_shape)}});
+    }
     const int64_t rank = single ? 1 : 2;
     const int64_t count = static_cast<int64_t>(b->indices.size()) / rank;
     Tensor indices = Tensor::FromVector(b->indices, {count, rank});
@@ -326,6 +428,38 @@ FeatureSpec FixedLenSequenceFeature(std::string key, Shape shape, DType dtype,
   FeatureSpec spec{std::move(key), FeatureSpec::Kind::kFixedLenSequence, dtype, std::move(shape),
                    std::move(default_value)};
   spec.allow_missing = allow_missing;
+  return spec;
+}
+
+FeatureSpec RaggedFeature(std::string key, DType dtype, std::string value_key) {
+  CheckDType(dtype, key);
+  FeatureSpec spec{std::move(key), FeatureSpec::Kind::kRagged, dtype, {}, std::nullopt};
+  spec.value_key = value_key.empty() ? spec.key : std::move(value_key);
+  return spec;
+}
+
+FeatureSpec SparseFeature(std::string key, std::vector<std::string> index_keys,
+                          std::string value_key, DType dtype, Shape size, bool already_sorted) {
+  CheckDType(dtype, key);
+  if (index_keys.empty() || index_keys.size() != size.size()) {
+    throw InvalidArgumentError("SparseFeature '" + key + "': " +
+                               std::to_string(index_keys.size()) + " index_keys for size " +
+                               ShapeString(size) + "; one index key per dimension is needed");
+  }
+  for (int64_t d : size) {
+    if (d <= 0) {
+      throw InvalidArgumentError("SparseFeature '" + key + "': size " + ShapeString(size) +
+                                 " must be positive in every dimension");
+    }
+  }
+  if (value_key.empty()) {
+    throw InvalidArgumentError("SparseFeature '" + key + "': value_key is empty");
+  }
+  FeatureSpec spec{std::move(key), FeatureSpec::Kind::kSparse, dtype, std::move(size),
+                   std::nullopt};
+  spec.value_key = std::move(value_key);
+  spec.index_keys = std::move(index_keys);
+  spec.already_sorted = already_sorted;
   return spec;
 }
 

@@ -136,7 +136,7 @@ def test_bfloat16_scalar_is_an_ml_dtypes_scalar():
 def test_elements_are_numpy_arrays_that_dlpack_consumers_share(name):
     v = _values()[name] if name in _values() else np.arange(12).reshape(6, 2).astype(name)
     batch = next(iter(inputpipe.Dataset.from_tensor_slices(v).batch(3)))
-    assert type(batch) is np.ndarray and batch.flags.owndata and batch.flags.writeable
+    assert type(batch) is np.ndarray and batch.flags.c_contiguous and batch.flags.writeable
     view = np.from_dlpack(batch)
     assert np.shares_memory(view, batch)
     _same_bits(view, v[:3])

@@ -21,7 +21,13 @@ from inputpipe import _fingerprint
 
 
 def take(it, n):
-    return [np.asarray(next(it)).tolist() for _ in range(n)]
+    return [_as_list(next(it)) for _ in range(n)]
+
+
+def _as_list(element):
+    if isinstance(element, inputpipe.RaggedArray):
+        return element.to_list()
+    return np.asarray(element).tolist()
 
 
 def pipeline_entries(state):
@@ -127,6 +133,8 @@ _OP_CALLS: dict = {  # op -> a builder taking name=, or None
                                               name=n),
     "batch": lambda n: _SMALL.batch(2, name=n),
     "padded_batch": lambda n: _SMALL.map(lambda x: np.zeros(int(x), np.int64)).padded_batch(
+        2, name=n),
+    "ragged_batch": lambda n: _SMALL.map(lambda x: np.zeros(int(x), np.int64)).ragged_batch(
         2, name=n),
     "unbatch": lambda n: _SMALL.batch(2).unbatch(name=n),
     "repeat": lambda n: _SMALL.repeat(2, name=n),

@@ -1,0 +1,54 @@
+// The ragged element: a dict of two reserved keys (inputpipe/ragged.h says why a dict).
+#include "inputpipe/ragged.h"
+
+#include <string>
+
+#include "inputpipe/errors.h"
+
+namespace inputpipe {
+
+Element MakeRagged(Tensor values, Tensor row_splits) {
+  if (values.rank() < 1) {
+    throw InvalidArgumentError("ragged: values must have rank >= 1, got " + values.DebugString());
+  }
+  if (row_splits.dtype() != DType::kInt64 || row_splits.rank() != 1 ||
+      row_splits.num_elements() < 1) {
+    throw InvalidArgumentError("ragged: row_splits must be a non-empty int64 vector, got " +
+                               row_splits.DebugString());
+  }
+  const int64_t* splits = row_splits.data<int64_t>();
+  const int64_t n = row_splits.num_elements();
+  if (splits[0] != 0 || splits[n - 1] != values.shape()[0]) {
+    throw InvalidArgumentError("ragged: row_splits " + row_splits.DebugString() +
+                               " must start at 0 and end at the number of values, " +
+                               std::to_string(values.shape()[0]));
+  }
+  for (int64_t i = 1; i < n; ++i) {
+    if (splits[i] < splits[i - 1]) {
+      throw InvalidArgumentError("ragged: row_splits " + row_splits.DebugString() +
+                                 " decrease at " + std::to_string(i));
+    }
+  }
+  return Element::Dict({{kRaggedRowSplitsKey, std::move(row_splits)},
+                        {kRaggedValuesKey, std::move(values)}});
+}
+
+bool IsRagged(const Element& element) {
+  if (!element.is_dict() || element.size() != 2) return false;
+  const std::vector<std::string>& keys = element.keys();
+  return keys[0] == kRaggedRowSplitsKey && keys[1] == kRaggedValuesKey &&
+         element.children()[0].is_tensor() && element.children()[1].is_tensor();
+}
+
+bool ContainsRagged(const Element& element) {
+  if (IsRagged(element)) return true;
+  for (const Element& child : element.children()) {
+    if (ContainsRagged(child)) return true;
+  }
+  return false;
+}
+
+const Tensor& RaggedValues(const Element& element) { return element.children()[1].tensor(); }
+const Tensor& RaggedRowSplits(const Element& element) { return element.children()[0].tensor(); }
+
+}  // namespace inputpipe

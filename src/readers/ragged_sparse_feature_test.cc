@@ -1,0 +1,124 @@
+// RaggedFeature and SparseFeature: tf.io's layouts (a vector, or a ragged value for a batch; a
+// SparseTensor dict sorted by position), and errors naming the feature and the record, with
+// the file and byte offset inside a TFRecord pipeline.
+#include <gtest/gtest.h>
+
+#include "inputpipe/ragged.h"
+#include "inputpipe/readers.h"
+#include "readers/example_parser.h"
+#include "readers/readers_test_util.h"
+#include "readers/tfrecord_format.h"
+#include "testing/exactness.h"
+
+namespace inputpipe {
+namespace {
+
+using testing::MessageHas;
+using Kind = RawFeature::Kind;
+
+Tensor I64s(std::vector<int64_t> v) { return Tensor::FromVector<int64_t>(v); }
+Tensor Matrix(std::vector<int64_t> v, int64_t cols) {
+  return Tensor::FromVector<int64_t>(v, {static_cast<int64_t>(v.size()) / cols, cols});
+}
+
+// An Example with int64 "ix", "iy" and float "v" features.
+std::string SparseRecord(std::vector<int64_t> ix, std::vector<int64_t> iy, std::vector<float> v) {
+  return EncodeExample({{"ix", {Kind::kInt64, EncodeInt64List(ix)}},
+                        {"iy", {Kind::kInt64, EncodeInt64List(iy)}},
+                        {"v", {Kind::kFloat, EncodeFloatList(v)}}});
+}
+
+TEST(RaggedFeatureTest, IsAVectorForOneExampleAndRaggedForABatch) {
+  std::vector<FeatureSpec> spec = {RaggedFeature("r", DType::kInt64, "tok")};
+  std::string a = EncodeExample({{"tok", {Kind::kInt64, EncodeInt64List({5, 6, 7})}}});
+  std::string none = EncodeExample({});
+  EXPECT_EQ(ParseSingleExample(a, spec).at("r").tensor(), I64s({5, 6, 7}));
+  EXPECT_EQ(ParseSingleExample(none, spec).at("r").tensor(), I64s({}));
+  std::string b = EncodeExample({{"tok", {Kind::kInt64, EncodeInt64List({8})}}});
+  Element batch = ParseExample(Tensor::FromStrings({a, none, b}, {3}), spec);
+  const Element& r = batch.at("r");
+  ASSERT_TRUE(IsRagged(r));
+  EXPECT_EQ(RaggedValues(r), I64s({5, 6, 7, 8}));
+  EXPECT_EQ(RaggedRowSplits(r), I64s({0, 3, 3, 4}));
+  // The key itself when no value_key is given; strings too.
+  std::string s = EncodeExample({{"w", {Kind::kBytes, EncodeBytesList({"x", "yz"})}}});
+  Element words = ParseSingleExample(s, {RaggedFeature("w", DType::kString)});
+  EXPECT_EQ(words.at("w").tensor(), Tensor::FromStrings({"x", "yz"}, {2}));
+}
+
+TEST(SparseFeatureTest, PlacesValuesAtTheirIndicesSorted) {
+  std::vector<FeatureSpec> spec = {SparseFeature("sp", {"ix", "iy"}, "v", DType::kFloat32, {3, 4})};
+  Element one = ParseSingleExample(SparseRecord({2, 0, 0}, {1, 3, 1}, {1.f, 2.f, 3.f}), spec);
+  const Element& sp = one.at("sp");
+  EXPECT_EQ(sp.at("indices").tensor(), Matrix({0, 1, 0, 3, 2, 1}, 2));  // sorted by position
+  EXPECT_EQ(sp.at("values").tensor(), Tensor::FromVector<float>({3.f, 2.f, 1.f}));
+  EXPECT_EQ(sp.at("dense_shape").tensor(), I64s({3, 4}));
+  // already_sorted keeps the record's order; a batch adds the row.
+  std::vector<FeatureSpec> sorted = {
+      SparseFeature("sp", {"ix"}, "v", DType::kFloat32, {5}, /*already_sorted=*/true)};
+  Element batch = ParseExample(
+      Tensor::FromStrings({SparseRecord({4, 1}, {}, {1.f, 2.f}), SparseRecord({}, {}, {})}, {2}),
+      sorted);
+  EXPECT_EQ(batch.at("sp").at("indices").tensor(), Matrix({0, 4, 0, 1}, 2));
+  EXPECT_EQ(batch.at("sp").at("dense_shape").tensor(), I64s({2, 5}));
+}
+
+TEST(SparseFeatureTest, ErrorsNameTheFeatureTheRecordAndTheFileOffset) {
+  std::vector<FeatureSpec> spec = {SparseFeature("sp", {"ix"}, "v", DType::kFloat32, {3})};
+  auto error = [&](const std::vector<std::string>& records) -> std::string {
+    try {
+      ParseExample(Tensor::FromStrings(records, {static_cast<int64_t>(records.size())}), spec);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  std::string good = SparseRecord({0}, {}, {1.f});
+  EXPECT_TRUE(MessageHas(error({good, SparseRecord({3}, {}, {1.f})}),
+                         {"record 1", "feature 'sp'", "index 3", "'ix'", "out of range [0, 3)"}));
+  EXPECT_TRUE(MessageHas(error({SparseRecord({0, 1}, {}, {1.f})}),
+                         {"record 0", "feature 'sp'", "'ix' has 2 indices", "'v' has 1 values"}));
+  EXPECT_TRUE(MessageHas(error({EncodeExample({{"ix", {Kind::kFloat, EncodeFloatList({1})}}})}),
+                         {"feature 'sp'", "index_key 'ix'", "expected int64"}));
+  EXPECT_THROW(SparseFeature("sp", {"ix"}, "v", DType::kFloat32, {3, 2}), InvalidArgumentError);
+  EXPECT_THROW(SparseFeature("sp", {"ix"}, "v", DType::kFloat32, {0}), InvalidArgumentError);
+
+  // Inside a TFRecord pipeline the error also names the file, the record and its byte offset.
+  testing::TempDir dir;
+  std::string bytes;
+  AppendTFRecord(&bytes, good);
+  const size_t second = bytes.size();
+  AppendTFRecord(&bytes, SparseRecord({7}, {}, {1.f}));
+  std::string path = dir.Write("sparse.tfrecord", bytes);
+  auto it = Map(TFRecordDataset({path}), ParseSingleExampleFn(spec), {.name = "parse"})
+                ->MakeIterator();
+  ASSERT_TRUE(it->GetNext());
+  std::string message;
+  try {
+    it->GetNext();
+  } catch (const InvalidArgumentError& e) {
+    message = e.what();
+  }
+  EXPECT_TRUE(MessageHas(message, {"feature 'sp'", "index 7", path,
+                                   "record 1 (byte " + std::to_string(second) + ")"}))
+      << message;
+}
+
+TEST(RaggedFeatureTest, ParsingABatchInsideAPipelineResumesExactly) {
+  testing::TempDir dir;
+  std::string bytes;
+  for (int i = 0; i < 13; ++i) {
+    std::string tokens = EncodeInt64List(std::vector<int64_t>(i % 4, i));
+    AppendTFRecord(&bytes, EncodeExample({{"tok", {Kind::kInt64, tokens}},
+                                          {"ix", {Kind::kInt64, EncodeInt64List({i % 3})}},
+                                          {"v", {Kind::kFloat, EncodeFloatList({float(i)})}}}));
+  }
+  std::string path = dir.Write("r.tfrecord", bytes);
+  std::vector<FeatureSpec> spec = {RaggedFeature("r", DType::kInt64, "tok"),
+                                   SparseFeature("sp", {"ix"}, "v", DType::kFloat32, {3})};
+  testing::ExpectExactResume(Map(Batch(TFRecordDataset({path}), 4), ParseExampleFn(spec),
+                                 {.name = "parse_batch"}));
+}
+
+}  // namespace
+}  // namespace inputpipe

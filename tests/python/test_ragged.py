@@ -1,0 +1,172 @@
+"""Ragged values: ragged_batch (RaggedArray out, exact resumption, the ops that refuse it),
+RaggedFeature and SparseFeature parsing (errors naming the feature, record and byte offset),
+and TensorFlow's results where it is installed."""
+
+import numpy as np
+import pytest
+
+import inputpipe
+from inputpipe.testing import assert_exact_resume
+
+
+def _fills(stop):
+    """range(1, stop).map(fill([x], x)): [1], [2, 2], [3, 3, 3], ..."""
+    return inputpipe.Dataset.range(1, stop).map(lambda x: np.full(int(x), x, dtype=np.int32))
+
+
+# ---- ragged_batch and RaggedArray ------------------------------------------------------------
+def test_ragged_batch_gives_ragged_arrays():
+    ds = _fills(6).ragged_batch(2)
+    assert len(ds) == 3
+    first, second, last = list(ds)
+    assert isinstance(first, inputpipe.RaggedArray)
+    assert first.values.dtype == np.int32 and first.values.tolist() == [1, 2, 2]
+    assert first.row_splits.dtype == np.int64 and first.row_splits.tolist() == [0, 1, 3]
+    assert first.to_list() == [[1], [2, 2]]
+    assert second.to_list() == [[3, 3, 3], [4, 4, 4, 4]] and last.to_list() == [[5] * 5]
+    assert len(second) == 2 and second[1].tolist() == [4] * 4 and second[-1].tolist() == [4] * 4
+    assert second.shape == (2, None) and second.row_lengths().tolist() == [3, 4]
+    rows = np.asarray(second)
+    assert rows.dtype == object and rows.shape == (2,) and rows[0].tolist() == [3, 3, 3]
+    assert len(list(_fills(6).ragged_batch(2, drop_remainder=True))) == 2
+
+
+def test_ragged_batch_stacks_scalars_and_keeps_structure():
+    ds = inputpipe.Dataset.range(4).map(
+        lambda x: {"id": x, "pts": np.full((int(x), 2), x, dtype=np.float32)})
+    (b,) = list(ds.ragged_batch(4))
+    assert b["id"].tolist() == [0, 1, 2, 3]
+    assert isinstance(b["pts"], inputpipe.RaggedArray)
+    assert b["pts"].values.shape == (6, 2) and b["pts"].row_splits.tolist() == [0, 0, 1, 3, 6]
+    assert b["pts"].shape == (4, None, 2)
+
+
+def test_ragged_arrays_go_through_map_and_are_refused_by_batch():
+    ds = _fills(5).ragged_batch(2).map(
+        lambda r: inputpipe.RaggedArray(r.values * 10, r.row_splits))
+    assert [r.to_list() for r in ds] == [[[10], [20, 20]], [[30, 30, 30], [40, 40, 40, 40]]]
+    with pytest.raises(ValueError, match="batch: cannot stack ragged values"):
+        list(_fills(6).ragged_batch(2).batch(2))
+    with pytest.raises(ValueError, match="unbatch: cannot slice ragged values"):
+        list(_fills(6).ragged_batch(2).unbatch())
+    with pytest.raises(ValueError, match="row_splits"):
+        inputpipe.RaggedArray([1, 2, 3], [0, 2])
+    with pytest.raises(ValueError, match="int64"):
+        _fills(3).ragged_batch(2, row_splits_dtype=np.int32)
+
+
+def test_ragged_batch_resumes_exactly():
+    assert_exact_resume(lambda: _fills(20).ragged_batch(3))
+    assert_exact_resume(lambda: _fills(20).shuffle(5, seed=3).ragged_batch(4, drop_remainder=True))
+
+
+def test_ragged_array_from_rows_and_equality():
+    r = inputpipe.RaggedArray.from_rows([[1, 2], [], [3]])
+    assert r.row_splits.tolist() == [0, 2, 2, 3] and r.values.tolist() == [1, 2, 3]
+    assert r == inputpipe.RaggedArray(np.array([1, 2, 3]), [0, 2, 2, 3])
+    assert r != inputpipe.RaggedArray(np.array([1, 2, 3]), [0, 1, 2, 3])
+    assert "RaggedArray([[1, 2], [], [3]]" in repr(r)
+
+
+def test_ragged_batch_same_as_tensorflow():
+    tf = pytest.importorskip("tensorflow")
+    ours = [r.to_list() for r in _fills(8).ragged_batch(3)]
+    theirs = tf.data.Dataset.range(1, 8).map(lambda x: tf.fill([x], tf.cast(x, tf.int32)))
+    theirs = [r.to_list() for r in theirs.ragged_batch(3)]
+    assert ours == theirs
+    r = next(iter(_fills(8).ragged_batch(3)))
+    assert r.to_tensorflow().to_list() == theirs[0]
+
+
+# ---- RaggedFeature and SparseFeature ---------------------------------------------------------
+def _varint(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number, payload):
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _example(features):
+    """A tf.train.Example: int lists -> Int64List, float lists -> FloatList, bytes -> BytesList."""
+    def feature(values):
+        if values and isinstance(values[0], bytes):
+            return _field(1, b"".join(_field(1, v) for v in values))
+        if values and isinstance(values[0], float):
+            return _field(2, _field(1, np.asarray(values, "<f4").tobytes()))
+        return _field(3, _field(1, b"".join(_varint(v & (2**64 - 1)) for v in values)))
+    return _field(1, b"".join(_field(1, _field(1, k.encode()) + _field(2, feature(v)))
+                              for k, v in features.items()))
+
+
+RECORDS = [_example({"tok": [5, 6, 7], "ix": [2, 0], "v": [1.0, 2.0]}),
+           _example({"other": [1]}),  # neither feature: an empty row, no sparse entry
+           _example({"tok": [8], "ix": [1], "v": [3.0]})]
+FEATURES = {"r": inputpipe.RaggedFeature("int64", value_key="tok"),
+            "sp": inputpipe.SparseFeature("ix", "v", "float32", 4)}
+
+
+def test_ragged_and_sparse_features():
+    one = inputpipe.parse_single_example(RECORDS[0], FEATURES)
+    assert one["r"].tolist() == [5, 6, 7]
+    assert one["sp"]["indices"].tolist() == [[0], [2]]  # sorted by position
+    assert one["sp"]["values"].tolist() == [2.0, 1.0] and one["sp"]["dense_shape"].tolist() == [4]
+    assert inputpipe.SparseArray.from_dict(one["sp"]).to_dense().tolist() == [2, 0, 1, 0]
+    batch = inputpipe.parse_example(RECORDS, FEATURES)
+    assert isinstance(batch["r"], inputpipe.RaggedArray)
+    assert batch["r"].to_list() == [[5, 6, 7], [], [8]]
+    sp = inputpipe.SparseArray.from_dict(batch["sp"])
+    assert sp.indices.tolist() == [[0, 0], [0, 2], [2, 1]] and sp.dense_shape.tolist() == [3, 4]
+    assert np.asarray(sp).tolist() == [[2, 0, 1, 0], [0, 0, 0, 0], [0, 3, 0, 0]]
+    # Two index keys: a 2-D sparse value.
+    two = {"m": inputpipe.SparseFeature(["a", "b"], "v", "float32", [2, 3])}
+    m = inputpipe.parse_single_example(_example({"a": [1, 0], "b": [2, 1], "v": [7.0, 8.0]}), two)
+    assert inputpipe.SparseArray.from_dict(m["m"]).to_dense().tolist() == [[0, 8, 0], [0, 0, 7]]
+
+
+def test_feature_errors_name_the_feature_record_and_offset(tmp_path):
+    bad = _example({"ix": [9], "v": [1.0]})
+    with pytest.raises(ValueError, match=r"record 1 of the batch, feature 'sp'.*index 9"):
+        inputpipe.parse_example([RECORDS[0], bad], FEATURES)
+    with pytest.raises(ValueError, match="'ix' has 2 indices, value_key 'v' has 1 values"):
+        inputpipe.parse_single_example(_example({"ix": [0, 1], "v": [1.0]}), FEATURES)
+    with pytest.raises(ValueError, match="partitions are not supported"):
+        inputpipe.RaggedFeature("int64", partitions=[object()])
+    with pytest.raises(ValueError, match="one index key per dimension"):
+        inputpipe.parse_single_example(RECORDS[0], {
+            "sp": inputpipe.SparseFeature("ix", "v", "float32", [4, 2])})
+    path = str(tmp_path / "bad.tfrecord")
+    with inputpipe.TFRecordWriter(path) as w:
+        w.write(RECORDS[0])
+        w.write(bad)
+    offset = 16 + len(RECORDS[0])  # a TFRecord frame: 12 bytes of header, 4 of footer
+    ds = inputpipe.TFRecordDataset(path).apply(inputpipe.parse_single_example_fn(FEATURES))
+    with pytest.raises(ValueError, match=rf"feature 'sp'.*index 9.*bad.tfrecord.*record 1 "
+                                         rf"\(byte {offset}\)"):
+        list(ds)
+
+
+def test_parsed_ragged_batches_resume_exactly(tmp_path):
+    path = str(tmp_path / "r.tfrecord")
+    with inputpipe.TFRecordWriter(path) as w:
+        for i in range(11):
+            w.write(_example({"tok": [i] * (i % 4), "ix": [i % 4], "v": [float(i)]}))
+    assert_exact_resume(lambda: inputpipe.TFRecordDataset(path).batch(3).apply(
+        inputpipe.parse_example_fn(FEATURES)))
+
+
+def test_features_same_as_tensorflow():
+    tf = pytest.importorskip("tensorflow")
+    tf_features = {"r": tf.io.RaggedFeature(tf.int64, value_key="tok"),
+                   "sp": tf.io.SparseFeature("ix", "v", tf.float32, 4)}
+    theirs = tf.io.parse_example(tf.constant(RECORDS), tf_features)
+    ours = inputpipe.parse_example(RECORDS, FEATURES)
+    assert ours["r"].to_list() == theirs["r"].to_list()
+    assert ours["sp"]["indices"].tolist() == theirs["sp"].indices.numpy().tolist()
+    assert ours["sp"]["values"].tolist() == theirs["sp"].values.numpy().tolist()
+    assert ours["sp"]["dense_shape"].tolist() == theirs["sp"].dense_shape.numpy().tolist()
