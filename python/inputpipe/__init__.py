@@ -75,6 +75,7 @@ from inputpipe.readers import (
 
 # Parquet and Arrow IPC (pyarrow, imported on first use), and random-access Python sources.
 from inputpipe.arrow import ArrowDataset, ParquetDataset, from_source
+from inputpipe.options import AutotuneOptions, Options, ThreadingOptions
 
 __all__ = [
     "AUTOTUNE",
@@ -122,4 +123,8 @@ __all__ = [
     "make_csv_dataset",
     "parse_sequence_example",
     "parse_single_sequence_example",
+    # Options of a whole pipeline (Dataset.with_options).
+    "AutotuneOptions",
+    "Options",
+    "ThreadingOptions",
 ]
