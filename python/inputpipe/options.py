@@ -87,7 +87,7 @@ class _OptionGroup:
         return {n: getattr(self, n) for n in self.__slots__ if getattr(self, n) is not None}
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._set() == other._set()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self._set() == other._set()
 
     def __repr__(self) -> str:
         items = ", ".join(f"{k}={v!r}" for k, v in self._set().items())

@@ -57,11 +57,11 @@ def test_unknown_and_tf_only_option_names_are_clear_errors():
     with pytest.raises(ValueError, match="private_threadpool_size must be a positive int"):
         o.threading.private_threadpool_size = 0
     with pytest.raises(TypeError, match="deterministic must be a bool"):
-        Options(deterministic="no")
+        Options(deterministic="no")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="external_state_policy"):
         Options(experimental_external_state_policy="sometimes")
     with pytest.raises(TypeError, match="expected an inputpipe.Options"):
-        Dataset.range(3).with_options({"deterministic": False})
+        Dataset.range(3).with_options({"deterministic": False})  # type: ignore[arg-type]
 
     class ExternalStatePolicy(enum.Enum):  # tf.data's, without importing TensorFlow
         WARN = 0
