@@ -74,6 +74,11 @@ class Dataset : public std::enable_shared_from_this<Dataset> {
 
   DatasetPtr shared() const { return shared_from_this(); }
 
+  // True for an op that changes no element and adds no state (the options op with options
+  // that change no output, options.h): Pipeline() lists its one input in its place, and its
+  // iterator saves and restores as its input's, so adding it keeps every state restorable.
+  virtual bool transparent() const { return false; }
+
  protected:
   virtual std::unique_ptr<Iterator> MakeIteratorInternal() const = 0;
 };
@@ -148,6 +153,10 @@ class Iterator {
   virtual std::optional<Element> GetNextInternal() = 0;
   virtual void SaveInternal(StateWriter& writer) = 0;
   virtual void RestoreInternal(StateReader& reader) = 0;
+  // The node SaveNode returns / RestoreNode reads. By default a node of this op holding what
+  // SaveInternal writes; the iterator of a transparent() dataset has its input's instead.
+  virtual StateNode SaveNodeInternal();
+  virtual void RestoreNodeInternal(const StateNode& node);
 
  private:
   // Where the calls go after a failed Restore or a Reset: the fresh iterator, or null when

@@ -133,16 +133,17 @@ DatasetPtr FromGenerator(std::function<Generator()> make, std::string name = "ge
 
 // ---- Transformations ---------------------------------------------------------------------
 // num_parallel_calls: 0 = in the caller's thread; N > 0 or kAutotune = worker threads.
-// deterministic=false lets outputs come in completion order (still exactly once across a save).
+// deterministic=false lets outputs come in completion order (still exactly once across a save);
+// unset: the pipeline's Options::deterministic (options.h), else true.
 DatasetPtr Map(DatasetPtr input, MapFn fn, FunctionOptions options = {},
-               int64_t num_parallel_calls = 0, bool deterministic = true);
+               int64_t num_parallel_calls = 0, std::optional<bool> deterministic = std::nullopt);
 // map with random numbers: fn(element, rng), rng an ElementRng of (seed, the element's
 // position), so random augmentation resumes exactly (a function that draws from a global
 // generator instead is external state, which a save cannot capture). The seed is part of the
 // fingerprint; the state gains the position ("position"), which a map without a seed does not
 // save.
 DatasetPtr Map(DatasetPtr input, RandomMapFn fn, int64_t seed, FunctionOptions options = {},
-               int64_t num_parallel_calls = 0, bool deterministic = true);
+               int64_t num_parallel_calls = 0, std::optional<bool> deterministic = std::nullopt);
 DatasetPtr Filter(DatasetPtr input, PredicateFn predicate, FunctionOptions options = {});
 DatasetPtr Batch(DatasetPtr input, int64_t batch_size, bool drop_remainder = false);
 // batch whose tensors may differ in their first dimension: each tensor leaf of rank >= 1 comes
@@ -200,9 +201,22 @@ DatasetPtr Prefetch(DatasetPtr input, int64_t buffer_size = kAutotune);
 DatasetPtr Interleave(DatasetPtr input, DatasetFn fn, int64_t cycle_length, int64_t block_length = 1,
                       int64_t num_parallel_calls = 0, bool deterministic = true,
                       FunctionOptions options = {});
+// rerandomize_each_iteration: each iterator made from the dataset (each epoch under repeat)
+// draws other choices, as tf.data's; by default every one draws the same.
 DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double> weights = {},
                               std::optional<int64_t> seed = std::nullopt,
-                              bool stop_on_empty_dataset = false);
+                              bool stop_on_empty_dataset = false,
+                              bool rerandomize_each_iteration = false);
+// The weights as a dataset (tf.data allows it): draw k uses the weights dataset's element k, a
+// float32 or float64 vector of one weight per input (each finite, >= 0, summing to > 0: else an
+// InvalidArgumentError naming the element). The stream ends when the weights end, or at the
+// first ended input chosen under stop_on_empty_dataset, or when every input has ended (a choice
+// of an ended input is skipped otherwise). It is choose_from_datasets over map(zip(weights,
+// random(seed))), and fingerprints and saves as those: the weights' position, never values.
+DatasetPtr SampleFromDatasetsByWeights(std::vector<DatasetPtr> inputs, DatasetPtr weights,
+                                       std::optional<int64_t> seed = std::nullopt,
+                                       bool stop_on_empty_dataset = false,
+                                       bool rerandomize_each_iteration = false);
 // Element k from inputs[c], c = the next choice (int64 scalars in [0, inputs.size())). When the
 // chosen input has ended: stop_on_empty_dataset ends the stream; otherwise the choice is
 // skipped, and the stream ends when the choices end or every input has ended.
@@ -211,8 +225,10 @@ DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double
 // element of each input).
 DatasetPtr ChooseFromDatasets(std::vector<DatasetPtr> inputs, DatasetPtr choice_dataset,
                               bool stop_on_empty_dataset = true);
-// Random int64 scalars.
-DatasetPtr RandomDataset(std::optional<int64_t> seed = std::nullopt);
+// Random int64 scalars. rerandomize_each_iteration: each iterator made from the dataset (each
+// epoch under repeat) draws another stream, as tf.data's; by default every one draws the same.
+DatasetPtr RandomDataset(std::optional<int64_t> seed = std::nullopt,
+                         bool rerandomize_each_iteration = false);
 // Windows of window_size elements of one key_fn key, each replaced by reduce_fn(key, window)'s
 // elements; at the end of the input the partial windows, in increasing key order.
 DatasetPtr GroupByWindow(DatasetPtr input, KeyFn key_fn, ReduceFn reduce_fn, int64_t window_size,
@@ -233,8 +249,8 @@ DatasetPtr Unique(DatasetPtr input);
 DatasetPtr TakeWhile(DatasetPtr input, PredicateFn predicate, FunctionOptions options = {});
 
 // fn(state, element) -> (new state, output element), the state starting at `initial_state`.
-using ScanFn = std::function<std::pair<Element, Element>(const Element& state,
-                                                         const Element& element)>;
+using ScanFn =
+    std::function<std::pair<Element, Element>(const Element& state, const Element& element)>;
 // Elements fn's outputs, carrying the state from one element to the next. Every new state must
 // have initial_state's structure and dtypes (shapes may change), else InvalidArgumentError.
 // The one op whose saved state holds values: the scan state itself (tensors, tuples and dicts

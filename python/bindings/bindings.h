@@ -57,6 +57,7 @@
 #include "inputpipe/element.h"
 #include "inputpipe/interrupt.h"
 #include "inputpipe/ops.h"
+#include "inputpipe/state.h"
 #include "inputpipe/thread_context.h"
 
 namespace inputpipe::python {
@@ -68,6 +69,8 @@ void RegisterErrors(nb::module_& m);
 // Registers the atexit handler that closes Python to engine threads (see PythonSection).
 void RegisterShutdown(nb::module_& m);
 void RegisterDatasets(nb::module_& m);
+// with_options / pipeline_options (options.cc).
+void RegisterOptions(nb::module_& m);
 // Weak: null until reorder.cc / readers.cc / hook.cc define them.
 [[gnu::weak]] void RegisterReorder(nb::module_& m);
 [[gnu::weak]] void RegisterReaders(nb::module_& m);
@@ -254,8 +257,11 @@ class PyIterator {
   // ValueError if the calling thread is working for this iterator (re-entrance, above) and
   // would wait for itself; `what` names the call: "inputpipe.Iterator.save()".
   void CheckNotExecuting(const char* what) const;
-  // Iterator::Save under the named policy; 'warn' issues an ExternalStateWarning per op.
-  nb::bytes Save(const std::string& external_state_policy);
+  // Iterator::Save under the named policy (none: the pipeline's Options, else 'fail'); 'warn'
+  // issues an ExternalStateWarning per op.
+  nb::bytes Save(const std::optional<std::string>& external_state_policy);
+  // What this iterator measured (dataset.py's Iterator stats): a dict.
+  nb::dict Stats() const;
   // Iterator::Restore; allow_changes: under RestoreOptions::allow_changes, its warning issued
   // as a UserWarning.
   void Restore(const nb::bytes& state, bool allow_changes);
@@ -272,6 +278,16 @@ class PyIterator {
   DatasetPtr dataset_;
   std::unique_ptr<Iterator> iterator_;
   std::mutex mutex_;
+  // The pipeline's external_state_policy option, read once (a save must stay cheap).
+  ExternalStatePolicy default_policy_ = ExternalStatePolicy::kFail;
+  // Stats(): updated under the GIL, after each call returns. Wait: time inside the engine's
+  // GetNext / Save, as the calling thread saw it; wall: since the first next().
+  int64_t elements_ = 0;
+  int64_t bytes_ = 0;
+  int64_t next_ns_ = 0;
+  int64_t saves_ = 0;
+  int64_t save_ns_ = 0;
+  int64_t first_next_ns_ = -1;  // steady clock, -1 before the first next()
 };
 
 // The interrupt check of next() and restore() (interrupt.cc): on the main thread, raises

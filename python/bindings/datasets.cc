@@ -8,7 +8,10 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <deque>
 #include <thread>
@@ -19,6 +22,7 @@
 #include "inputpipe/hook.h"
 #include "inputpipe/map_caller.h"
 #include "inputpipe/ops.h"
+#include "inputpipe/options.h"
 #include "inputpipe/state.h"
 
 namespace inputpipe::python {
@@ -74,10 +78,17 @@ void RegisterClasses(nb::module_& m) {
       // Any, not object: an element is a numpy array, a scalar, bytes or a tuple / dict of
       // them, and typed user code indexes and calls methods on it without casts.
       .def("__next__", &PyIterator::Next, nb::sig("def __next__(self) -> typing.Any"))
-      .def("save", &PyIterator::Save, "external_state_policy"_a = "fail",
+      .def("save", &PyIterator::Save, "external_state_policy"_a.none() = nb::none(),
            "The iterator's position as bytes (docs/state_format.md). external_state_policy: "
            "'fail' (raise ExternalStateError naming the op whose state cannot be saved), 'warn' "
-           "(save the rest, issue an ExternalStateWarning naming it) or 'ignore'.")
+           "(save the rest, issue an ExternalStateWarning naming it) or 'ignore'; None: the "
+           "pipeline's Options.experimental_external_state_policy, else 'fail'.")
+      .def("stats", &PyIterator::Stats,
+           nb::sig("def stats(self) -> dict[str, typing.Any]"),
+           "What this iterator measured, cheaply (docs/stats.md): elements, bytes, "
+           "next_seconds (time inside next(), waiting on the pipeline), wall_seconds (since "
+           "the first next()), input_bound (next_seconds / wall_seconds), saves, "
+           "save_seconds, and a one-line summary.")
       .def("restore", &PyIterator::Restore, "state"_a, "allow_changes"_a = false,
            "Moves this fresh iterator to the position saved in `state`. allow_changes=True "
            "restores a state of a pipeline with the same ops (same order and nesting) whose "
@@ -170,7 +181,8 @@ void RegisterSources(nb::module_& m) {
 
 void RegisterTransformations(nb::module_& m) {
   m.def("map", [](const DatasetHandle& h, nb::object fn, bool stateful, int64_t num_parallel_calls,
-                  bool deterministic, std::optional<int64_t> seed, std::optional<std::string> name) {
+                  std::optional<bool> deterministic, std::optional<int64_t> seed,
+                  std::optional<std::string> name) {
     FunctionOptions options = CallableOptions(fn, stateful, name);
     if (seed) {
       return Wrap(Map(h.dataset, MakeRandomMapFn(std::move(fn), "map"), *seed, std::move(options),
@@ -178,8 +190,8 @@ void RegisterTransformations(nb::module_& m) {
     }
     return Wrap(Map(h.dataset, MakeMapFn(std::move(fn), "map"), std::move(options),
                     num_parallel_calls, deterministic));
-  }, "input"_a, "fn"_a, "stateful"_a, "num_parallel_calls"_a, "deterministic"_a,
-     "seed"_a.none() = nb::none(), "name"_a = nb::none());
+  }, "input"_a, "fn"_a, "stateful"_a, "num_parallel_calls"_a,
+     "deterministic"_a.none(), "seed"_a.none() = nb::none(), "name"_a = nb::none());
   m.def("filter", [](const DatasetHandle& h, nb::object predicate, bool stateful,
                      std::optional<std::string> name) {
     FunctionOptions options = CallableOptions(predicate, stateful, name);
@@ -419,6 +431,20 @@ namespace {
 
 std::atomic<uint64_t> next_iterator_id{1};  // 0 is never a ServingScope id
 
+int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The bytes of an element's tensors (nested datasets count 0): what Stats() reports.
+int64_t ElementBytes(const Element& element) {
+  if (element.is_tensor()) return static_cast<int64_t>(element.tensor().byte_size());
+  int64_t total = 0;
+  for (const Element& child : element.children()) total += ElementBytes(child);
+  return total;
+}
+
 // Destroys the C++ iterators that an engine worker thread let go of (PyIterator's destructor):
 // one detached thread, started on first use. Never destroyed, so that it may still be at work
 // while the process exits; what it destroys may outlive the interpreter (its callables are then
@@ -466,6 +492,8 @@ PyIterator::PyIterator(DatasetPtr dataset)
   // The fingerprint is encoded here, with the pipeline's other set-up, rather than by the first
   // save on the training thread (tens of microseconds there: the one slow save).
   iterator_->PrepareSave();
+  default_policy_ = PipelineOptions(*dataset_).external_state_policy.value_or(
+      ExternalStatePolicy::kFail);
 }
 
 PyIterator::~PyIterator() {
@@ -496,23 +524,55 @@ void PyIterator::CheckNotExecuting(const char* what) const {
           .c_str());
 }
 
+nb::dict PyIterator::Stats() const {
+  const double next_seconds = static_cast<double>(next_ns_) * 1e-9;
+  const double wall_seconds =
+      first_next_ns_ < 0 ? 0.0 : static_cast<double>(SteadyNanos() - first_next_ns_) * 1e-9;
+  const double input_bound = wall_seconds > 0 ? std::min(1.0, next_seconds / wall_seconds) : 0.0;
+  nb::dict stats;
+  stats["elements"] = elements_;
+  stats["bytes"] = bytes_;
+  stats["next_seconds"] = next_seconds;
+  stats["wall_seconds"] = wall_seconds;
+  stats["input_bound"] = input_bound;
+  stats["saves"] = saves_;
+  stats["save_seconds"] = static_cast<double>(save_ns_) * 1e-9;
+  char line[160];
+  std::snprintf(line, sizeof(line),
+                "input-bound: %.0f%% of %.3g s spent waiting in next(); %lld elements, %.3g MB",
+                100 * input_bound, wall_seconds, static_cast<long long>(elements_),
+                static_cast<double>(bytes_) * 1e-6);
+  stats["summary"] = std::string(line);
+  return stats;
+}
+
 nb::object PyIterator::Next() {
   CheckNotExecuting("inputpipe.Iterator.__next__()");
   ScopedInterruptCheck interrupt(PythonInterruptCheck());  // Ctrl-C interrupts the wait
   PyIterator* self[] = {this};
+  const int64_t start = SteadyNanos();
+  if (first_next_ns_ < 0) first_next_ns_ = start;
   std::optional<Element> element =
       WithIteratorsLocked(self, [&] { return iterator_->GetNext(); });
+  next_ns_ += SteadyNanos() - start;
   if (!element) throw nb::stop_iteration();
+  ++elements_;
+  bytes_ += ElementBytes(*element);
   return ElementToPythonHandingOver(std::move(*element));
 }
 
-nb::bytes PyIterator::Save(const std::string& external_state_policy) {
+nb::bytes PyIterator::Save(const std::optional<std::string>& external_state_policy) {
   CheckNotExecuting("inputpipe.Iterator.save()");
-  ExternalStatePolicy policy = ParseExternalStatePolicy(external_state_policy);
+  ExternalStatePolicy policy = external_state_policy
+                                   ? ParseExternalStatePolicy(*external_state_policy)
+                                   : default_policy_;
+  const int64_t start = SteadyNanos();
   std::vector<std::string> warnings;
   PyIterator* self[] = {this};
   std::string state =
       WithIteratorsLockedKeepingGil(self, [&] { return iterator_->Save(policy, &warnings); });
+  ++saves_;
+  save_ns_ += SteadyNanos() - start;
   for (const std::string& warning : warnings) {
     if (PyErr_WarnEx(ExternalStateWarningType(), warning.c_str(), 1) != 0) {
       throw nb::python_error();  // warnings turned into errors by a filter

@@ -47,18 +47,29 @@ void RegisterReorder(nb::module_& m) {
      "deterministic"_a, "stateful"_a, "name"_a = nb::none());
   m.def("sample_from_datasets", [](const std::vector<DatasetHandle>& inputs,
                                    std::vector<double> weights, std::optional<int64_t> seed,
-                                   bool stop_on_empty_dataset) {
+                                   bool stop_on_empty_dataset, bool rerandomize_each_iteration) {
     return Wrap(SampleFromDatasets(DatasetsOf(inputs), std::move(weights), seed,
-                                   stop_on_empty_dataset));
-  }, "inputs"_a, "weights"_a, "seed"_a.none(), "stop_on_empty_dataset"_a);
+                                   stop_on_empty_dataset, rerandomize_each_iteration));
+  }, "inputs"_a, "weights"_a, "seed"_a.none(), "stop_on_empty_dataset"_a,
+     "rerandomize_each_iteration"_a = false);
+  m.def("sample_from_datasets_by_weights", [](const std::vector<DatasetHandle>& inputs,
+                                              const DatasetHandle& weights,
+                                              std::optional<int64_t> seed,
+                                              bool stop_on_empty_dataset,
+                                              bool rerandomize_each_iteration) {
+    return Wrap(SampleFromDatasetsByWeights(DatasetsOf(inputs), weights.dataset, seed,
+                                            stop_on_empty_dataset, rerandomize_each_iteration));
+  }, "inputs"_a, "weights"_a, "seed"_a.none(), "stop_on_empty_dataset"_a,
+     "rerandomize_each_iteration"_a = false);
   m.def("choose_from_datasets", [](const std::vector<DatasetHandle>& inputs,
                                    const DatasetHandle& choice_dataset,
                                    bool stop_on_empty_dataset) {
     return Wrap(
         ChooseFromDatasets(DatasetsOf(inputs), choice_dataset.dataset, stop_on_empty_dataset));
   }, "inputs"_a, "choice_dataset"_a, "stop_on_empty_dataset"_a);
-  m.def("random", [](std::optional<int64_t> seed) { return Wrap(RandomDataset(seed)); },
-        "seed"_a.none());
+  m.def("random", [](std::optional<int64_t> seed, bool rerandomize_each_iteration) {
+    return Wrap(RandomDataset(seed, rerandomize_each_iteration));
+  }, "seed"_a.none(), "rerandomize_each_iteration"_a = false);
   // Exactly one of window_size and window_size_func (dataset.py checks it, as tf.data).
   m.def("group_by_window", [](const DatasetHandle& h, nb::object key_func, nb::object reduce_func,
                               std::optional<int64_t> window_size, nb::object window_size_func,

@@ -78,6 +78,7 @@ from inputpipe.readers import RaggedFeature, SparseFeature
 
 # Parquet and Arrow IPC (pyarrow, imported on first use), and random-access Python sources.
 from inputpipe.arrow import ArrowDataset, ParquetDataset, from_source
+from inputpipe.options import AutotuneOptions, Options, ThreadingOptions
 
 __all__ = [
     "AUTOTUNE",
@@ -130,4 +131,8 @@ __all__ = [
     "SparseArray",
     "RaggedFeature",
     "SparseFeature",
+    # Options of a whole pipeline (Dataset.with_options).
+    "AutotuneOptions",
+    "Options",
+    "ThreadingOptions",
 ]

@@ -41,11 +41,14 @@ from __future__ import annotations
 
 import numbers
 import operator
-from typing import Any, Callable, Sequence, SupportsIndex
+from typing import TYPE_CHECKING, Any, Callable, Sequence, SupportsIndex
 
 from inputpipe import _core, _recipes
 from inputpipe._paths import filenames as _filenames
 from inputpipe._typing import Function, Path, Structure
+
+if TYPE_CHECKING:
+    from inputpipe.options import Options
 
 AUTOTUNE = _core.AUTOTUNE
 INFINITE_CARDINALITY = _core.INFINITE_CARDINALITY
@@ -281,19 +284,34 @@ class Dataset:
                         f"got {type(structure).__name__}")
 
     @staticmethod
-    def random(seed: int | None = None, name: str | None = None) -> Dataset:
-        """Random int64 scalars forever; seed=None picks one (saved with the state)."""
-        return Dataset(_core.random(None if seed is None else int(seed)))
+    def random(seed: int | None = None, name: str | None = None,
+               rerandomize_each_iteration: bool | None = None) -> Dataset:
+        """Random int64 scalars forever; seed=None picks one (saved with the state).
+        rerandomize_each_iteration=True: each iteration (each epoch under repeat) draws
+        another stream, as tf.data's; by default every iteration draws the same."""
+        return Dataset(_core.random(None if seed is None else int(seed),
+                                    bool(rerandomize_each_iteration)))
 
     @staticmethod
-    def sample_from_datasets(datasets: Sequence[Dataset], weights: Sequence[float] | None = None,
+    def sample_from_datasets(datasets: Sequence[Dataset],
+                             weights: Sequence[float] | Dataset | None = None,
                              seed: int | None = None, stop_on_empty_dataset: bool = False,
+                             rerandomize_each_iteration: bool | None = None,
                              name: str | None = None) -> Dataset:
-        """Elements of `datasets`, each drawn from input i with probability weights[i]."""
+        """Elements of `datasets`, each drawn from input i with probability weights[i].
+        weights may be a Dataset of weight vectors (float32 / float64, one weight per dataset):
+        draw k then uses its element k, and the stream ends with it, as tf.data's.
+        rerandomize_each_iteration=True: other draws each iteration (epoch under repeat)."""
         handles = [d._handle for d in datasets]
+        seed_value = None if seed is None else int(seed)
+        if isinstance(weights, Dataset):
+            return Dataset(_core.sample_from_datasets_by_weights(
+                handles, weights._handle, seed_value, bool(stop_on_empty_dataset),
+                bool(rerandomize_each_iteration)))
         weights = [] if weights is None else [float(w) for w in weights]
         return Dataset(_core.sample_from_datasets(
-            handles, weights, None if seed is None else int(seed), bool(stop_on_empty_dataset)))
+            handles, weights, seed_value, bool(stop_on_empty_dataset),
+            bool(rerandomize_each_iteration)))
 
     @staticmethod
     def choose_from_datasets(datasets: Sequence[Dataset], choice_dataset: Dataset,
@@ -351,7 +369,7 @@ class Dataset:
                                                                name, "map", self, seed)
         return Dataset(_core.map(self._handle, map_func, bool(stateful),
                                  _parallelism(num_parallel_calls),
-                                 _deterministic(deterministic),
+                                 None if deterministic is None else bool(deterministic),
                                  None if seed is None else int(seed),
                                  name=_function_name(name, "map")))
 
@@ -767,6 +785,24 @@ class Dataset:
     def as_numpy_iterator(self) -> _core.Iterator:
         """An iterator of numpy elements (what __iter__ gives: elements are always numpy)."""
         return self._handle.make_iterator()
+
+    # ---- Options (tf.data's with_options / options) -------------------------------------
+
+    def with_options(self, options: Options, name: str | None = None) -> Dataset:
+        """This dataset with `options` (an inputpipe.Options) in force for it and every op
+        below it; merged with options set further down, these winning per option. Only
+        deterministic=False is part of the pipeline's identity: docs/guide/options.md."""
+        from inputpipe.options import Options as _Options
+        if not isinstance(options, _Options):
+            raise TypeError(f"with_options: expected an inputpipe.Options, got "
+                            f"{type(options).__name__}")
+        return Dataset(_core.with_options(self._handle, **options._engine_kwargs()))
+
+    def options(self) -> Options:
+        """The options in force at the top of this dataset (every with_options below merged,
+        the outer winning); a fresh Options with nothing set when there are none."""
+        from inputpipe.options import Options as _Options
+        return _Options._from_engine(_core.pipeline_options(self._handle))
 
     def __repr__(self) -> str:
         """The whole pipeline, one op per line from the last to the sources, nested ops

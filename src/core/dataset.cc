@@ -25,6 +25,10 @@ std::string Dataset::Signature() const { return op_name() + "(" + params() + ")"
 
 namespace {
 void AppendPipeline(const Dataset& ds, int depth, std::vector<std::string>* out) {
+  if (ds.transparent()) {
+    for (const auto& input : ds.inputs()) AppendPipeline(*input, depth, out);
+    return;
+  }
   out->push_back(std::string(2 * depth, ' ') + ds.Signature());
   for (const auto& input : ds.inputs()) AppendPipeline(*input, depth + 1, out);
 }
@@ -95,6 +99,10 @@ void Iterator::Reset() {
 
 StateNode Iterator::SaveNode() {
   if (Iterator* fresh = Forwarded()) return fresh->SaveNode();
+  return SaveNodeInternal();
+}
+
+StateNode Iterator::SaveNodeInternal() {
   StateNode node;
   node.op = dataset_->op_name();
   StateWriter writer(&node);
@@ -108,11 +116,16 @@ void Iterator::RestoreNode(const StateNode& node) {
     throw FailedPreconditionError("Restore needs a fresh iterator: this " + dataset_->op_name() +
                                   " iterator has already produced elements or been restored");
   }
-  if (!SameStateOp(node.op, dataset_->op_name())) {
+  // A transparent op's node is its input's (its op another's name): the input checks it.
+  if (!dataset_->transparent() && !SameStateOp(node.op, dataset_->op_name())) {
     throw DataLossError("corrupt state: a '" + node.op + "' state where the pipeline has '" +
                         dataset_->op_name() + "'");
   }
   started_ = true;
+  RestoreNodeInternal(node);
+}
+
+void Iterator::RestoreNodeInternal(const StateNode& node) {
   StateReader reader(&node);
   RestoreInternal(reader);
 }

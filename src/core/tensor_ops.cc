@@ -415,33 +415,43 @@ std::string HexU64(uint64_t value) {
   return s;
 }
 
-Tensor IntegerScalarAs(int64_t value, DType dtype) {
+namespace {
+// The one list of the dtypes range / counter produce: calls make(T{}) with the C++ type of
+// `dtype` and returns true, or returns false for a dtype not in the list.
+template <typename Make>
+bool WithIntegerOutputType(DType dtype, Make&& make) {
   switch (dtype) {
-    case DType::kInt8: return Tensor::Scalar<int8_t>(static_cast<int8_t>(value));
-    case DType::kInt16: return Tensor::Scalar<int16_t>(static_cast<int16_t>(value));
-    case DType::kInt32: return Tensor::Scalar<int32_t>(static_cast<int32_t>(value));
-    case DType::kInt64: return Tensor::Scalar<int64_t>(value);
-    case DType::kUInt8: return Tensor::Scalar<uint8_t>(static_cast<uint8_t>(value));
-    case DType::kUInt16: return Tensor::Scalar<uint16_t>(static_cast<uint16_t>(value));
-    case DType::kUInt32: return Tensor::Scalar<uint32_t>(static_cast<uint32_t>(value));
-    case DType::kUInt64: return Tensor::Scalar<uint64_t>(static_cast<uint64_t>(value));
-    case DType::kFloat32: return Tensor::Scalar<float>(static_cast<float>(value));
-    case DType::kFloat64: return Tensor::Scalar<double>(static_cast<double>(value));
-    default: break;
+    case DType::kInt8: make(int8_t{}); return true;
+    case DType::kInt16: make(int16_t{}); return true;
+    case DType::kInt32: make(int32_t{}); return true;
+    case DType::kInt64: make(int64_t{}); return true;
+    case DType::kUInt8: make(uint8_t{}); return true;
+    case DType::kUInt16: make(uint16_t{}); return true;
+    case DType::kUInt32: make(uint32_t{}); return true;
+    case DType::kUInt64: make(uint64_t{}); return true;
+    case DType::kFloat32: make(float{}); return true;
+    case DType::kFloat64: make(double{}); return true;
+    default: return false;
   }
-  throw InvalidArgumentError("IntegerScalarAs: unsupported dtype " +
-                             std::string(DTypeName(dtype)));
+}
+}  // namespace
+
+Tensor IntegerScalarAs(int64_t value, DType dtype) {
+  Tensor out;
+  bool known = WithIntegerOutputType(dtype, [&](auto zero) {
+    out = Tensor::Scalar<decltype(zero)>(static_cast<decltype(zero)>(value));
+  });
+  if (!known) {
+    throw InvalidArgumentError("IntegerScalarAs: unsupported dtype " +
+                               std::string(DTypeName(dtype)));
+  }
+  return out;
 }
 
 void CheckIntegerOutputType(DType dtype, const std::string& what) {
-  switch (dtype) {
-    case DType::kInt8: case DType::kInt16: case DType::kInt32: case DType::kInt64:
-    case DType::kUInt8: case DType::kUInt16: case DType::kUInt32: case DType::kUInt64:
-    case DType::kFloat32: case DType::kFloat64:
-      return;
-    default:
-      throw InvalidArgumentError(what + " must be an integer dtype, float32 or float64; got " +
-                                 std::string(DTypeName(dtype)));
+  if (!WithIntegerOutputType(dtype, [](auto) {})) {
+    throw InvalidArgumentError(what + " must be an integer dtype, float32 or float64; got " +
+                               std::string(DTypeName(dtype)));
   }
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "inputpipe/errors.h"
+
 namespace inputpipe {
 namespace {
 
@@ -71,6 +73,31 @@ TEST(HashElementTest, SameDataSameHashDifferentDataDifferentHash) {
   EXPECT_NE(HashElement(a), HashElement(reshaped));
   EXPECT_NE(HashElement(a), HashElement(changed));
   EXPECT_NE(HashElement(a), HashElement(other_dtype));
+}
+
+// range / counter check their dtype with CheckIntegerOutputType and then make values with
+// IntegerScalarAs: over every dtype code, the check accepts exactly the dtypes made, and each
+// value comes out in the asked dtype.
+TEST(IntegerOutputTypeTest, CheckAcceptsExactlyTheDTypesMade) {
+  int accepted = 0;
+  for (int code = 1; code <= static_cast<int>(DType::kBFloat16); ++code) {
+    const DType dtype = static_cast<DType>(code);
+    bool checked = true;
+    try {
+      CheckIntegerOutputType(dtype, "test");
+    } catch (const InvalidArgumentError&) {
+      checked = false;
+    }
+    bool made = true;
+    try {
+      EXPECT_EQ(IntegerScalarAs(7, dtype).dtype(), dtype) << DTypeName(dtype);
+    } catch (const InvalidArgumentError&) {
+      made = false;
+    }
+    EXPECT_EQ(checked, made) << DTypeName(dtype);
+    accepted += checked ? 1 : 0;
+  }
+  EXPECT_EQ(accepted, 10);  // 8 integer dtypes, float32, float64
 }
 
 }  // namespace

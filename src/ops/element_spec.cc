@@ -115,7 +115,7 @@ namespace {
 bool PassesInputThrough(const std::string& op) {
   static const std::set<std::string> kOps = {
       "take",     "skip",   "repeat",        "shard",  "shuffle",    "global_shuffle",
-      "prefetch", "filter", "ignore_errors", "unique", "take_while", "cache"};
+      "prefetch", "filter", "ignore_errors", "unique", "take_while", "cache", "options"};
   return kOps.count(op) > 0;
 }
 

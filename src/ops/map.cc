@@ -81,7 +81,7 @@ class MapIterator : public UnaryIterator<MapDataset> {
 };
 
 DatasetPtr MakeMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
-                   int64_t num_parallel_calls, bool deterministic) {
+                   int64_t num_parallel_calls, std::optional<bool> deterministic) {
   if (num_parallel_calls != 0) {
     return MakeParallelMap(std::move(input), std::move(fn), std::move(options), num_parallel_calls,
                            deterministic);
@@ -143,7 +143,7 @@ int64_t ElementRng::Uniform(int64_t n) {
 double ElementRng::UniformDouble() { return inputpipe::UniformDouble((*this)()); }
 
 DatasetPtr Map(DatasetPtr input, MapFn fn, FunctionOptions options, int64_t num_parallel_calls,
-               bool deterministic) {
+               std::optional<bool> deterministic) {
   CheckInput(input, "map");
   CheckFn(fn, "map");
   return MakeMap(std::move(input), MapFunction{std::move(fn), {}, std::nullopt}, std::move(options),
@@ -151,7 +151,7 @@ DatasetPtr Map(DatasetPtr input, MapFn fn, FunctionOptions options, int64_t num_
 }
 
 DatasetPtr Map(DatasetPtr input, RandomMapFn fn, int64_t seed, FunctionOptions options,
-               int64_t num_parallel_calls, bool deterministic) {
+               int64_t num_parallel_calls, std::optional<bool> deterministic) {
   CheckInput(input, "map");
   CheckFn(fn, "map");
   return MakeMap(std::move(input), MapFunction{{}, std::move(fn), seed}, std::move(options),

@@ -17,6 +17,7 @@
 
 #include "core/interrupt.h"
 #include "core/op_skeleton.h"
+#include "core/options_context.h"
 #include "inputpipe/ops.h"
 #include "ops/interleave_dataset.h"
 #include "ops/threading/paired_reader.h"
@@ -47,7 +48,7 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
  public:
   explicit ParallelInterleaveIterator(const ParallelInterleaveDataset& ds)
       : InterleaveIteratorBase(ds),
-        threads_count_(std::min(ds.threads, ds.cycle_length)),
+        threads_count_(CappedThreads(std::min(ds.threads, ds.cycle_length))),
         per_slot_capacity_(std::clamp<int64_t>(ds.block_length, 2, 64)),
         consumed_(ds.cycle_length),
         slots_(ds.cycle_length) {}

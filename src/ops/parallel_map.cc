@@ -43,6 +43,7 @@
 
 #include "core/interrupt.h"
 #include "core/op_skeleton.h"
+#include "core/options_context.h"
 #include "ops/map_dataset.h"
 #include "ops/threading/paired_reader.h"
 #include "ops/threading/position_bitmap.h"
@@ -67,10 +68,11 @@ class ParallelMapDataset
     : public OpDataset<ParallelMapDataset, ParallelMapIterator, MapDatasetBase> {
  public:
   ParallelMapDataset(DatasetPtr input, MapFunction fn, FunctionOptions options, int64_t threads,
-                     bool deterministic)
+                     std::optional<bool> deterministic)
       : OpDataset(std::move(input), std::move(fn), std::move(options)),
         threads(threads),
-        deterministic(deterministic) {}
+        deterministic(deterministic.value_or(true)),
+        deterministic_given(deterministic.has_value()) {}
 
   std::string op_name() const override { return deterministic ? "map" : "parallel_map"; }
   std::string params() const override {
@@ -78,13 +80,20 @@ class ParallelMapDataset
   }
 
   const int64_t threads;
+  // The fingerprint's: unless given (deterministic_given), an iterator made under
+  // Options::deterministic=false runs unordered, the options op saying so in the fingerprint.
   const bool deterministic;
+  const bool deterministic_given;
 };
 
 class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
  public:
   explicit ParallelMapIterator(const ParallelMapDataset& ds)
-      : UnaryIterator(ds), capacity_(std::max<int64_t>(4 * ds.threads, kMinWindow)) {}
+      : UnaryIterator(ds),
+        deterministic_(ds.deterministic_given ? ds.deterministic
+                                              : CurrentOptions().deterministic.value_or(true)),
+        threads_count_(CappedThreads(ds.threads)),
+        capacity_(std::max<int64_t>(4 * threads_count_, kMinWindow)) {}
 
   // Stops the threads, then releases the hold before they are joined (threads_, the last
   // member, joins them): a function that runs elsewhere (the Python bindings' worker processes)
@@ -161,7 +170,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
     start_position_ = dataset().RestorePosition(r);
     // Written only by deterministic=false, when elements were delivered ahead.
     if (const std::string* bytes = r.FindBytes(kDeliveredAhead)) {
-      if (dataset().deterministic) {
+      if (deterministic_) {
         throw DataLossError("corrupt state: parallel_map(deterministic=true) has a '" +
                             std::string(kDeliveredAhead) + "' bitmap");
       }
@@ -195,7 +204,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
 
   // The slot to deliver next, or null.
   std::shared_ptr<Slot> ReadySlot() REQUIRES(mu_) {
-    if (dataset().deterministic) {
+    if (deterministic_) {
       return !window_.empty() && window_.front()->done ? window_.front() : nullptr;
     }
     for (const auto& slot : window_) {
@@ -218,7 +227,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
       held_ = HoldForIterator(dataset().options, input_->dataset(), *start, start_position_, this);
     }
     threads_.Start(1, [this] { Dispatch(); });
-    threads_.Start(dataset().threads, [this] { Work(); });
+    threads_.Start(threads_count_, [this] { Work(); });
   }
 
   void Dispatch() EXCLUDES(mu_) {
@@ -324,6 +333,8 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
     consumer_cv_.Signal();
   }
 
+  const bool deterministic_;     // the dataset's, or the options' (see ParallelMapDataset)
+  const int64_t threads_count_;  // the dataset's, capped by the options
   const int64_t capacity_;
   // The dispatcher's alone once started (the consumer's before): reader_ (so input_) and
   // skip_, the sorted offsets after the restored base delivered before the save, constant once
@@ -356,7 +367,7 @@ int64_t AutotuneThreads() {
 }
 
 DatasetPtr MakeParallelMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
-                           int64_t num_parallel_calls, bool deterministic) {
+                           int64_t num_parallel_calls, std::optional<bool> deterministic) {
   if (num_parallel_calls < 0 && num_parallel_calls != kAutotune) {
     throw InvalidArgumentError("map: num_parallel_calls must be >= 0 or AUTOTUNE (-1), got " +
                                std::to_string(num_parallel_calls));

@@ -4,15 +4,17 @@
 #define INPUTPIPE_OPS_PARALLEL_MAP_H_
 
 #include <cstdint>
+#include <optional>
 
 #include "inputpipe/ops.h"
 #include "ops/map_dataset.h"
 
 namespace inputpipe {
 
-// REQUIRES: input and fn non-null; num_parallel_calls > 0 or kAutotune.
+// REQUIRES: input and fn non-null; num_parallel_calls > 0 or kAutotune. deterministic unset:
+// the options in force when an iterator is made (options.h), else true.
 DatasetPtr MakeParallelMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
-                           int64_t num_parallel_calls, bool deterministic);
+                           int64_t num_parallel_calls, std::optional<bool> deterministic);
 
 // The thread count kAutotune stands for: the hardware threads (at least 1).
 int64_t AutotuneThreads();

@@ -51,5 +51,41 @@ TEST(RandomTest, UnseededSeedTravelsInTheState) {
   EXPECT_EQ(Ints(CollectFrom(*restored, 50)), Ints(CollectFrom(*it, 50)));
 }
 
+// rerandomize_each_iteration: each epoch under repeat draws another stream (epoch 0 the stream
+// without it), and a save anywhere, also at and across an epoch boundary, restores into a fresh
+// process's pipeline and continues with the later epochs' streams.
+TEST(RandomTest, RerandomizeEachIterationDrawsAnotherStreamPerEpochAndResumes) {
+  auto make = [](bool rerandomize) { return Repeat(Take(RandomDataset(5, rerandomize), 10), 3); };
+  std::vector<int64_t> full = Ints(Collect(make(true)));
+  ASSERT_EQ(full.size(), 30u);
+  std::vector<int64_t> e0(full.begin(), full.begin() + 10),
+      e1(full.begin() + 10, full.begin() + 20), e2(full.begin() + 20, full.end());
+  EXPECT_NE(e0, e1);
+  EXPECT_NE(e1, e2);
+  EXPECT_EQ(e0, Ints(Collect(RandomDataset(5), 10)));
+  std::vector<int64_t> same = Ints(Collect(make(false)));
+  EXPECT_EQ(std::vector<int64_t>(same.begin(), same.begin() + 10),
+            std::vector<int64_t>(same.begin() + 10, same.begin() + 20));
+  // Two iterators of one dataset: the second is the next iteration.
+  DatasetPtr once = Take(RandomDataset(5, true), 10);
+  EXPECT_EQ(Ints(Collect(once)), e0);
+  EXPECT_EQ(Ints(Collect(once)), e1);
+  EXPECT_FALSE(RandomDataset(5, true)->IsRandomAccess());
+  for (int64_t k : {0, 1, 9, 10, 11, 19, 20, 29, 30}) {
+    auto it = make(true)->MakeIterator();
+    CollectFrom(*it, k);
+    auto restored = make(true)->MakeIterator();
+    restored->Restore(it->Save());
+    EXPECT_EQ(Ints(CollectFrom(*restored)), std::vector<int64_t>(full.begin() + k, full.end()))
+        << k;
+  }
+  // The argument is part of the fingerprint only when set: states of the default restore as
+  // before, and one of the other kind is refused.
+  EXPECT_EQ(RandomDataset(5)->Signature(), "random(seed=5)");
+  auto plain = make(false)->MakeIterator();
+  CollectFrom(*plain, 3);
+  EXPECT_THROW(make(true)->MakeIterator()->Restore(plain->Save()), PipelineMismatchError);
+}
+
 }  // namespace
 }  // namespace inputpipe

@@ -8,6 +8,14 @@
 // The draw number c uses CounterHash(seed, c) (random_util.h), so the state is: the draw
 // counter, the seed, which inputs have ended, whether the stream stopped, and the inputs'
 // states. An unseeded dataset picks its seed at creation and saves it, as shuffle does.
+//
+// rerandomize_each_iteration (tf.data's): the k-th iterator made from the dataset (the k-th
+// epoch under repeat) draws with the key of (seed, k), epoch 0 keeping the key without it; the
+// epoch is saved ("epoch", only then) and restored as random.cc's.
+//
+// Weights given as a dataset (SampleFromDatasetsByWeights): each draw takes the next weights
+// element, as tf.data does; it is choose_from_datasets over map(zip(weights, random(seed))),
+// so its state is theirs and the weights are never in it.
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -23,17 +31,19 @@ namespace {
 constexpr char kSeed[] = "seed";
 constexpr char kDraws[] = "draws";      // random draws made so far
 constexpr char kStopped[] = "stopped";  // the stream has ended
+constexpr char kEpoch[] = "epoch";      // the iteration, with rerandomize_each_iteration only
 
 class SampleIterator;
 
 class SampleDataset : public OpDataset<SampleDataset, SampleIterator, NaryDataset> {
  public:
   SampleDataset(std::vector<DatasetPtr> inputs, std::vector<double> weights,
-                std::optional<int64_t> seed, bool stop_on_empty)
+                std::optional<int64_t> seed, bool stop_on_empty, bool rerandomize)
       : OpDataset(std::move(inputs)),
         weights(std::move(weights)),
         seed(OpSeed::From(seed)),
-        stop_on_empty(stop_on_empty) {
+        stop_on_empty(stop_on_empty),
+        rerandomize(rerandomize) {
     double total = 0;
     for (double w : this->weights) total += w;
     double running = 0;
@@ -56,7 +66,8 @@ class SampleDataset : public OpDataset<SampleDataset, SampleIterator, NaryDatase
       text += (text.empty() ? "" : " ") + std::string(buf);
     }
     return "weights=[" + text + "], " + seed.Param() +
-           ", stop_on_empty_dataset=" + (stop_on_empty ? "true" : "false");
+           ", stop_on_empty_dataset=" + (stop_on_empty ? "true" : "false") +
+           (rerandomize ? ", rerandomize_each_iteration=true" : "");
   }
   int64_t Cardinality() const override {
     for (const auto& input : inputs_) {
@@ -76,6 +87,8 @@ class SampleDataset : public OpDataset<SampleDataset, SampleIterator, NaryDatase
   const std::vector<double> weights;
   const OpSeed seed;
   const bool stop_on_empty;
+  const bool rerandomize;
+  mutable EpochCounter epochs;  // with rerandomize: the next iterator's epoch
 
  private:
   std::vector<double> cumulative_;
@@ -85,13 +98,17 @@ class SampleDataset : public OpDataset<SampleDataset, SampleIterator, NaryDatase
 class SampleIterator : public NaryIterator<SampleDataset> {
  public:
   explicit SampleIterator(const SampleDataset& ds)
-      : NaryIterator(ds), seed_(ds.seed.value), specs_("sample_from_datasets", inputs_.size()) {
+      : NaryIterator(ds),
+        seed_(ds.seed.value),
+        epoch_(ds.rerandomize ? ds.epochs.Next() : 0),
+        specs_("sample_from_datasets", inputs_.size()) {
     CountLiveWeighted();
   }
 
  protected:
   std::optional<Element> GetNextInternal() override {
-    const uint64_t key = MixKey(static_cast<uint64_t>(seed_), 0x73616d70ULL);
+    uint64_t key = MixKey(static_cast<uint64_t>(seed_), 0x73616d70ULL);
+    if (epoch_ != 0) key = MixKey(key, static_cast<uint64_t>(epoch_));
     while (!stopped_ && live_weighted_ > 0) {
       size_t i = dataset().Choose(CounterHash(key, static_cast<uint64_t>(draws_)));
       if (inputs_[i]) {
@@ -117,6 +134,7 @@ class SampleIterator : public NaryIterator<SampleDataset> {
     w.WriteInt(kSeed, seed_);
     w.WriteInt(kDraws, draws_);
     w.WriteBool(kStopped, stopped_);
+    if (dataset().rerandomize) w.WriteInt(kEpoch, epoch_);
     SaveInputs(w);
   }
 
@@ -124,6 +142,7 @@ class SampleIterator : public NaryIterator<SampleDataset> {
     seed_ = dataset().seed.Restore(r, kSeed, "sample_from_datasets");
     draws_ = ReadCounter(r, kDraws);
     stopped_ = r.ReadBool(kStopped);
+    if (dataset().rerandomize) epoch_ = dataset().epochs.Restore(r, kEpoch, true);
     RestoreLiveInputs(r);
     CountLiveWeighted();
   }
@@ -137,6 +156,7 @@ class SampleIterator : public NaryIterator<SampleDataset> {
   }
 
   int64_t seed_;
+  int64_t epoch_;
   int64_t draws_ = 0;
   int64_t live_weighted_ = 0;  // inputs with weight > 0 not ended
   bool stopped_ = false;
@@ -145,7 +165,8 @@ class SampleIterator : public NaryIterator<SampleDataset> {
 }  // namespace
 
 DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double> weights,
-                              std::optional<int64_t> seed, bool stop_on_empty_dataset) {
+                              std::optional<int64_t> seed, bool stop_on_empty_dataset,
+                              bool rerandomize_each_iteration) {
   if (inputs.empty())
     throw InvalidArgumentError("sample_from_datasets: needs at least one dataset");
   CheckInputs(inputs, "sample_from_datasets", "datasets");
@@ -165,7 +186,68 @@ DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double
   }
   if (!(total > 0)) throw InvalidArgumentError("sample_from_datasets: the weights sum to 0");
   return std::make_shared<SampleDataset>(std::move(inputs), std::move(weights), seed,
-                                         stop_on_empty_dataset);
+                                         stop_on_empty_dataset, rerandomize_each_iteration);
+}
+
+namespace {
+// The input one weights element picks with 64 random bits; errors name the weights element.
+int64_t PickByWeights(const Tensor& weights, uint64_t bits, int64_t num_inputs) {
+  const std::string where =
+      "sample_from_datasets: weights element " + std::to_string(CurrentMapPosition());
+  if (weights.dtype() != DType::kFloat32 && weights.dtype() != DType::kFloat64) {
+    throw InvalidArgumentError(where + " has dtype " + std::string(DTypeName(weights.dtype())) +
+                               "; expected float32 or float64");
+  }
+  if (weights.shape() != Shape{num_inputs}) {
+    throw InvalidArgumentError(where + " has shape " + ShapeString(weights.shape()) +
+                               "; expected [" + std::to_string(num_inputs) + "], one per dataset");
+  }
+  std::vector<double> w(static_cast<size_t>(num_inputs));
+  double total = 0;
+  for (int64_t i = 0; i < num_inputs; ++i) {
+    w[i] =
+        weights.dtype() == DType::kFloat32 ? weights.data<float>()[i] : weights.data<double>()[i];
+    if (!(w[i] >= 0) || !std::isfinite(w[i])) {
+      throw InvalidArgumentError(where + ": weights[" + std::to_string(i) +
+                                 "] must be finite and >= 0, got " + std::to_string(w[i]));
+    }
+    total += w[i];
+  }
+  if (!(total > 0)) throw InvalidArgumentError(where + " sums to 0");
+  // As SampleDataset::Choose: the first input whose cumulative share passes u, never one of
+  // weight 0 (rounding cannot reach past the last input of positive weight).
+  const double target = UniformDouble(bits) * total;
+  double running = 0;
+  int64_t last_positive = 0;
+  for (int64_t i = 0; i < num_inputs; ++i) {
+    if (w[i] == 0) continue;
+    last_positive = i;
+    running += w[i];
+    if (target < running) return i;
+  }
+  return last_positive;
+}
+}  // namespace
+
+DatasetPtr SampleFromDatasetsByWeights(std::vector<DatasetPtr> inputs, DatasetPtr weights,
+                                       std::optional<int64_t> seed, bool stop_on_empty_dataset,
+                                       bool rerandomize_each_iteration) {
+  if (inputs.empty())
+    throw InvalidArgumentError("sample_from_datasets: needs at least one dataset");
+  CheckInputs(inputs, "sample_from_datasets", "datasets");
+  if (!weights) throw InvalidArgumentError("sample_from_datasets: the weights dataset is null");
+  const int64_t n = static_cast<int64_t>(inputs.size());
+  DatasetPtr draws = RandomDataset(seed, rerandomize_each_iteration);
+  FunctionOptions pick;
+  pick.name = "sample_from_datasets.pick";
+  DatasetPtr choices =
+      Map(Zip({std::move(weights), std::move(draws)}),
+          [n](const Element& pair) {
+            const uint64_t bits = static_cast<uint64_t>(pair[1].tensor().scalar<int64_t>());
+            return Element(Tensor::Scalar<int64_t>(PickByWeights(pair[0].tensor(), bits, n)));
+          },
+          std::move(pick));
+  return ChooseFromDatasets(std::move(inputs), std::move(choices), stop_on_empty_dataset);
 }
 
 }  // namespace inputpipe

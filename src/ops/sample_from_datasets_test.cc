@@ -13,6 +13,7 @@ namespace {
 using reorder_test::Ints;
 using reorder_test::Seq;
 using testing::Collect;
+using testing::CollectFrom;
 
 DatasetPtr Constant(int64_t value, int64_t count) {
   return Map(Range(0, count),
@@ -97,6 +98,70 @@ TEST(SampleFromDatasetsTest, RejectsInputsOfDifferentDtypesOrStructures) {
       },
       {.name = "bad_first"});
   EXPECT_NO_THROW(SampleFromDatasets({bad_first, Range(0, 3)}, {}, 7));
+}
+
+// rerandomize_each_iteration: other draws each epoch, exact across epoch boundaries.
+TEST(SampleFromDatasetsTest, RerandomizeEachIterationDrawsAnewPerEpochAndResumes) {
+  auto make = [](bool rerandomize) {
+    return Repeat(
+        Take(SampleFromDatasets({Seq(40), Range(100, 140)}, {}, 3, false, rerandomize), 12), 3);
+  };
+  std::vector<int64_t> full = Ints(Collect(make(true)));
+  ASSERT_EQ(full.size(), 36u);
+  std::vector<int64_t> e0(full.begin(), full.begin() + 12),
+      e1(full.begin() + 12, full.begin() + 24);
+  EXPECT_NE(e0, e1);
+  std::vector<int64_t> same = Ints(Collect(make(false)));
+  EXPECT_EQ(std::vector<int64_t>(same.begin(), same.begin() + 12), e0);  // epoch 0 as before
+  EXPECT_EQ(std::vector<int64_t>(same.begin() + 12, same.begin() + 24), e0);
+  for (int64_t k : {0, 5, 11, 12, 13, 24, 35, 36}) {
+    auto it = make(true)->MakeIterator();
+    CollectFrom(*it, k);
+    auto restored = make(true)->MakeIterator();
+    restored->Restore(it->Save());
+    EXPECT_EQ(Ints(CollectFrom(*restored)), std::vector<int64_t>(full.begin() + k, full.end()))
+        << k;
+  }
+  EXPECT_EQ(SampleFromDatasets({Seq(4)}, {1}, 3)->Signature(),
+            "sample_from_datasets(weights=[1], seed=3, stop_on_empty_dataset=false)");
+}
+
+DatasetPtr WeightRows(std::vector<double> values, int64_t columns) {
+  int64_t rows = static_cast<int64_t>(values.size()) / columns;
+  return FromTensorSlices(Element(Tensor::FromVector<double>(values, {rows, columns})));
+}
+
+// Weights as a dataset: draw k uses weights element k; the stream ends with the weights.
+TEST(SampleFromDatasetsTest, WeightsGivenAsADatasetWeighEachDraw) {
+  // One-hot weights pick exactly.
+  DatasetPtr one_hot = WeightRows({1, 0, 0, 1, 0, 1, 1, 0, 0, 1}, 2);
+  EXPECT_EQ(Ints(Collect(SampleFromDatasetsByWeights({Seq(10), Range(100, 110)}, one_hot, 7))),
+            (std::vector<int64_t>{0, 100, 101, 1, 102}));
+  // Changing weights: the first 4000 draws 0.9 / 0.1, the next 4000 0.1 / 0.9.
+  DatasetPtr phases = Concatenate(Take(Repeat(WeightRows({0.9, 0.1}, 2)), 4000),
+                                  Take(Repeat(WeightRows({0.1, 0.9}, 2)), 4000));
+  std::vector<int64_t> drawn =
+      Ints(Collect(SampleFromDatasetsByWeights({Seq(10000), Range(-10000, 0)}, phases, 11)));
+  ASSERT_EQ(drawn.size(), 8000u);
+  int first_half = 0, second_half = 0;
+  for (size_t i = 0; i < drawn.size(); ++i) (i < 4000 ? first_half : second_half) += drawn[i] >= 0;
+  EXPECT_NEAR(first_half / 4000.0, 0.9, 0.03);
+  EXPECT_NEAR(second_half / 4000.0, 0.1, 0.03);
+  testing::ExpectExactResume(SampleFromDatasetsByWeights(
+      {Seq(20), Range(100, 150)}, Take(Repeat(WeightRows({0.3, 0.7}, 2)), 60), 7));
+  testing::ExpectExactResume(SampleFromDatasetsByWeights(
+      {Seq(20), Range(100, 150)}, Repeat(WeightRows({0.5, 0.5, 0.2, 0.8}, 2)), std::nullopt, true));
+  // A weights element of the wrong shape or sign names its position.
+  testing::ExpectError<InvalidArgumentError>(
+      [] {
+        Collect(SampleFromDatasetsByWeights({Seq(3), Seq(3)}, WeightRows({1, 1, 1}, 3), 1));
+      },
+      {"sample_from_datasets", "weights element 0", "shape [3]", "expected [2]"});
+  testing::ExpectError<InvalidArgumentError>(
+      [] {
+        Collect(SampleFromDatasetsByWeights({Seq(3), Seq(3)}, WeightRows({1, 1, -1, 1}, 2), 1));
+      },
+      {"sample_from_datasets", "weights element 1", "weights[0] must be finite and >= 0"});
 }
 
 }  // namespace

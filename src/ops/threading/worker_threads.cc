@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "core/options_context.h"
 #include "inputpipe/thread_context.h"
 
 namespace inputpipe {
@@ -59,10 +60,14 @@ WorkerThreads::~WorkerThreads() {
 
 void WorkerThreads::Start(int64_t n, std::function<void()> body) {
   const std::vector<uint64_t>& served = serving;  // the starter's: copied into each thread
+  // The options in force for the starter (core/options_context.h): the iterators the threads
+  // make (the next epoch under a prefetch) see them too.
+  std::shared_ptr<const Options> options = CurrentOptionsPtr();
   for (int64_t i = 0; i < n; ++i) {
-    threads_.emplace_back([this, body, served] {
+    threads_.emplace_back([this, body, served, options] {
       engine_thread = true;
       serving = served;
+      OptionsScope scope(options);
       Run(body);
     });
   }
