@@ -11,7 +11,7 @@
 // The producer also encodes each state it buffers (EncodeStateNode), so that Save, called on
 // the training thread a batch or more after the state was captured on the producer's core,
 // copies one run of bytes instead of copying and encoding a tree that is no longer in that
-// thread's caches (about half of a save's time then). The bytes are the same either way.
+// thread's caches (a third of such a save's time). The bytes are the same either way.
 //
 // The buffer size does not change the output, so it is not in the fingerprint: a state saved
 // with one buffer size restores into a pipeline with another.
