@@ -99,6 +99,11 @@ class Iterator {
   // state are appended to `warnings` (or printed to stderr when it is null).
   std::string Save(ExternalStatePolicy policy = ExternalStatePolicy::kFail,
                    std::vector<std::string>* warnings = nullptr);
+  // As Save, writing the bytes into the buffer allocate(context, size) returns for their size
+  // (EncodeStateInto, state.h): the Python bindings write into the bytes object they return.
+  // Returns that buffer (null when allocate returned null).
+  char* Save(ExternalStatePolicy policy, std::vector<std::string>* warnings,
+             StateAllocator allocate, void* context);
   // Encodes the pipeline's fingerprint for Save now; Save otherwise does it at its first call,
   // the one part of a save that costs tens of microseconds. For a caller that makes an
   // iterator in order to save it (the Python Iterator does), so that no save pays for it.
@@ -133,8 +138,9 @@ class Iterator {
   // must undo the ones already restored when a later one rejects its state.
   void Reset();
 
-  // The state tree, for ops saving their inputs (see StateWriter::WriteChild).
-  StateNode SaveNode();
+  // The state tree, for ops saving their inputs (see StateWriter::WriteChild). for_bytes: the
+  // tree is only encoded (StateWriter::for_bytes), so it may hold children encoded ahead.
+  StateNode SaveNode(bool for_bytes = false);
   // An op restoring an input it owns: not transactional (the op's own Restore, further up,
   // sets the whole tree aside when this throws). REQUIRES: as Restore. Throws DataLossError
   // when the node was written by another op.
@@ -155,7 +161,7 @@ class Iterator {
   virtual void RestoreInternal(StateReader& reader) = 0;
   // The node SaveNode returns / RestoreNode reads. By default a node of this op holding what
   // SaveInternal writes; the iterator of a transparent() dataset has its input's instead.
-  virtual StateNode SaveNodeInternal();
+  virtual StateNode SaveNodeInternal(bool for_bytes);
   virtual void RestoreNodeInternal(const StateNode& node);
 
  private:

@@ -17,7 +17,9 @@
 #ifndef INPUTPIPE_STATE_H_
 #define INPUTPIPE_STATE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,6 +41,8 @@ enum class ExternalStatePolicy {
 ExternalStatePolicy ParseExternalStatePolicy(std::string_view name);
 std::string_view ExternalStatePolicyName(ExternalStatePolicy policy);
 
+struct EncodedStateNode;
+
 struct StateNode {
   std::string name;  // key under the parent node ("input", "inner", ...); "" for the root
   std::string op;    // op name of the iterator that wrote it ("batch")
@@ -49,16 +53,33 @@ struct StateNode {
   // Ops in this subtree whose state could not be captured ("map(fn=f, stateful=true)").
   std::vector<std::string> external_state;
   std::vector<StateNode> children;
+  // Set only in a tree built for Iterator::Save's bytes (StateWriter::for_bytes()): the node
+  // arrived already encoded, and its content after the name is these bytes (op, ints, blobs,
+  // ... as one contiguous run; the fields above other than `name` are then empty). The encoder
+  // copies them; CollectExternalState reads their list.
+  std::shared_ptr<const EncodedStateNode> encoded;
 
   const StateNode* FindChild(std::string_view key) const;
   // Every external_state entry in this subtree, depth first.
   std::vector<std::string> CollectExternalState() const;
 };
 
+// A node encoded ahead, by the thread that captured it: what a save copies instead of walking
+// and encoding the tree on the training thread, where, a batch later, the tree is out of the
+// caches (prefetch encodes its input's state as it buffers each element).
+struct EncodedStateNode {
+  std::string bytes;  // the node in the byte format, from its op on (its name is not included)
+  std::vector<std::string> external_state;  // node.CollectExternalState()
+};
+EncodedStateNode EncodeStateNode(const StateNode& node);
+
 // Handed to Iterator::SaveInternal; builds that iterator's node.
 class StateWriter {
  public:
-  explicit StateWriter(StateNode* node) : node_(node) {}
+  // for_bytes: the tree is only encoded into a state's bytes (Iterator::Save), so pre-encoded
+  // children (WriteEncodedChild) may stand in for trees.
+  explicit StateWriter(StateNode* node, bool for_bytes = false)
+      : node_(node), for_bytes_(for_bytes) {}
   void WriteInt(std::string_view key, int64_t value);
   void WriteBool(std::string_view key, bool value) { WriteInt(key, value ? 1 : 0); }
   void WriteBytes(std::string_view key, std::string value);
@@ -66,12 +87,19 @@ class StateWriter {
   void WriteChild(std::string_view key, Iterator& child);
   // A node captured earlier (e.g. by a prefetch thread, right after producing an element).
   void WriteChildNode(std::string_view key, StateNode node);
+  // A child encoded ahead (EncodeStateNode of the node WriteChildNode would write), stored by
+  // pointer: nothing is walked or copied until the bytes are written. REQUIRES: for_bytes().
+  void WriteEncodedChild(std::string_view key, std::shared_ptr<const EncodedStateNode> node);
+  // Whether this tree is only for a state's bytes: an op holding its input's node already
+  // encoded writes it with WriteEncodedChild, else with WriteChildNode.
+  bool for_bytes() const { return for_bytes_; }
   // Declares that this op depends on state the writer cannot capture; `what` names the op and
   // why ("map(fn=f): the function is declared stateful"). The save policy decides what happens.
   void ReportExternalState(std::string what);
 
  private:
   StateNode* node_;
+  const bool for_bytes_;
 };
 
 // Handed to Iterator::RestoreInternal; reads that iterator's node. Every missing key or
@@ -130,6 +158,12 @@ EncodedPipeline EncodePipeline(const std::vector<std::string>& pipeline);
 // The same bytes as EncodeState(pipeline, root), for pipeline = EncodePipeline(pipeline).
 // REQUIRES: pipeline.deflated is not empty.
 std::string EncodeState(const EncodedPipeline& pipeline, const StateNode& root);
+// The same bytes, written into the buffer allocate(context, size) returns for their exact size
+// (a caller that owns the final buffer: the Python bindings write into a bytes object, with no
+// copy). Returns that buffer, or null when allocate returned null (it then failed).
+using StateAllocator = char* (*)(void* context, size_t size);
+char* EncodeStateInto(const EncodedPipeline& pipeline, const StateNode& root,
+                      StateAllocator allocate, void* context);
 
 // How Iterator::Restore (and the hook) treat a state saved by a pipeline that differs.
 struct RestoreOptions {

@@ -50,6 +50,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -335,9 +336,17 @@ auto WithIteratorsLocked(std::span<PyIterator* const> iterators, F&& fn) {
 // lock while they call Python), where releasing the GIL would mean winning it back from busy
 // Python map threads afterwards, up to a switch interval (5 ms) per save. A mutex held by
 // another thread's next(), which may be calling Python, is waited for with the GIL released:
-// the one wait that could deadlock with it held. REQUIRES: the GIL.
+// the one wait that could deadlock with it held. fn may take a bool: whether it runs with the
+// GIL held (a save then writes straight into the bytes object it returns). REQUIRES: the GIL.
 template <typename F>
 auto WithIteratorsLockedKeepingGil(std::span<PyIterator* const> iterators, F&& fn) {
+  auto call = [&fn](bool gil_held) {
+    if constexpr (std::is_invocable_v<F&, bool>) {
+      return fn(gil_held);
+    } else {
+      return fn();
+    }
+  };
   for (PyIterator* it : iterators) it->CheckNotExecuting(kLockedUse);
   {
     std::vector<std::unique_lock<std::mutex>> locks;
@@ -350,9 +359,9 @@ auto WithIteratorsLockedKeepingGil(std::span<PyIterator* const> iterators, F&& f
         break;
       }
     }
-    if (all_free) return ServingIterators(iterators, std::forward<F>(fn));
+    if (all_free) return ServingIterators(iterators, [&] { return call(true); });
   }  // the locks taken so far are released before waiting for all of them
-  return WithIteratorsLocked(iterators, std::forward<F>(fn));
+  return WithIteratorsLocked(iterators, [&] { return call(false); });
 }
 
 }  // namespace inputpipe::python

@@ -561,6 +561,30 @@ nb::object PyIterator::Next() {
   return ElementToPythonHandingOver(std::move(*element));
 }
 
+namespace {
+
+// Where PyIterator::Save's bytes go: straight into the bytes object it returns when the save runs
+// with the GIL held (the usual case), else into a string copied into one afterwards.
+struct SaveOutput {
+  bool gil_held = false;
+  nb::object bytes;
+  std::string fallback;
+
+  static char* Allocate(void* context, size_t size) {
+    auto* out = static_cast<SaveOutput*>(context);
+    if (!out->gil_held) {
+      out->fallback.resize(size);
+      return out->fallback.data();
+    }
+    PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size));
+    if (bytes == nullptr) return nullptr;  // MemoryError, raised by the caller
+    out->bytes = nb::steal(bytes);
+    return PyBytes_AS_STRING(bytes);
+  }
+};
+
+}  // namespace
+
 nb::bytes PyIterator::Save(const std::optional<std::string>& external_state_policy) {
   CheckNotExecuting("inputpipe.Iterator.save()");
   ExternalStatePolicy policy = external_state_policy
@@ -569,8 +593,12 @@ nb::bytes PyIterator::Save(const std::optional<std::string>& external_state_poli
   const int64_t start = SteadyNanos();
   std::vector<std::string> warnings;
   PyIterator* self[] = {this};
-  std::string state =
-      WithIteratorsLockedKeepingGil(self, [&] { return iterator_->Save(policy, &warnings); });
+  SaveOutput out;
+  char* written = WithIteratorsLockedKeepingGil(self, [&](bool gil_held) {
+    out.gil_held = gil_held;
+    return iterator_->Save(policy, &warnings, &SaveOutput::Allocate, &out);
+  });
+  if (written == nullptr) throw nb::python_error();
   ++saves_;
   save_ns_ += SteadyNanos() - start;
   for (const std::string& warning : warnings) {
@@ -578,7 +606,8 @@ nb::bytes PyIterator::Save(const std::optional<std::string>& external_state_poli
       throw nb::python_error();  // warnings turned into errors by a filter
     }
   }
-  return nb::bytes(state.data(), state.size());
+  if (!out.gil_held) return nb::bytes(out.fallback.data(), out.fallback.size());
+  return nb::steal<nb::bytes>(out.bytes.release());
 }
 
 void PyIterator::Restore(const nb::bytes& state, bool allow_changes) {

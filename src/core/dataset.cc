@@ -97,15 +97,15 @@ void Iterator::Reset() {
   SetAside();
 }
 
-StateNode Iterator::SaveNode() {
-  if (Iterator* fresh = Forwarded()) return fresh->SaveNode();
-  return SaveNodeInternal();
+StateNode Iterator::SaveNode(bool for_bytes) {
+  if (Iterator* fresh = Forwarded()) return fresh->SaveNode(for_bytes);
+  return SaveNodeInternal(for_bytes);
 }
 
-StateNode Iterator::SaveNodeInternal() {
+StateNode Iterator::SaveNodeInternal(bool for_bytes) {
   StateNode node;
   node.op = dataset_->op_name();
-  StateWriter writer(&node);
+  StateWriter writer(&node, for_bytes);
   SaveInternal(writer);
   return node;
 }
@@ -131,7 +131,24 @@ void Iterator::RestoreNodeInternal(const StateNode& node) {
 }
 
 std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>* warnings) {
-  StateNode root = SaveNode();
+  std::string out;
+  Save(
+      policy, warnings,
+      [](void* context, size_t size) {
+        auto* s = static_cast<std::string*>(context);
+        s->resize(size);
+        return s->data();
+      },
+      &out);
+  return out;
+}
+
+char* Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>* warnings,
+                     StateAllocator allocate, void* context) {
+  // Only encoded, so ops may hand over input states they encoded ahead: a save then copies
+  // their bytes instead of walking trees that, a batch after they were written by another
+  // thread, are out of this thread's caches.
+  StateNode root = SaveNode(/*for_bytes=*/true);
   std::vector<std::string> external = root.CollectExternalState();
   if (!external.empty() && policy != ExternalStatePolicy::kIgnore) {
     std::string ops;
@@ -150,7 +167,7 @@ std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>*
     }
   }
   PrepareSave();
-  return EncodeState(pipeline_, root);
+  return EncodeStateInto(pipeline_, root, allocate, context);
 }
 
 void Iterator::PrepareSave() {

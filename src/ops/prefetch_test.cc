@@ -96,5 +96,57 @@ TEST(PrefetchTest, DestroysCleanlyWhileProducing) {
   }
 }
 
+// The producer encodes the input's state as it buffers each element, so that a save, on the
+// training thread, copies those bytes instead of copying and encoding the input's tree (out of
+// that thread's caches by then): the save's tree holds the pointer the producer made.
+TEST(PrefetchTest, SavesSpliceInTheStateTheProducerEncodedAhead) {
+  auto ds = Prefetch(Shuffle(Map(Seq(200), SlowSquare(1), {.name = "sq"}), 16, 7), 3);
+  auto it = ds->MakeIterator();
+  StateNode before = it->SaveNode(/*for_bytes=*/true);  // no thread yet: the input's own tree
+  ASSERT_EQ(before.children.size(), 1u);
+  EXPECT_EQ(before.children[0].encoded, nullptr);
+  EXPECT_EQ(before.children[0].op, "shuffle");
+
+  testing::CollectFrom(*it, 5);
+  StateNode for_bytes = it->SaveNode(/*for_bytes=*/true);
+  ASSERT_EQ(for_bytes.children.size(), 1u);
+  const StateNode& input = for_bytes.children[0];
+  ASSERT_NE(input.encoded, nullptr) << "the input's state was not encoded ahead";
+  EXPECT_EQ(input.name, "input");
+  EXPECT_TRUE(input.op.empty() && input.ints.empty() && input.children.empty());
+  // Encoded once, by the producer: a second save hands over the same bytes.
+  EXPECT_EQ(it->SaveNode(/*for_bytes=*/true).children[0].encoded.get(), input.encoded.get());
+
+  // The same bytes as the tree an op reading its input's state gets, and the same state.
+  StateNode tree = it->SaveNode();
+  ASSERT_EQ(tree.children.size(), 1u);
+  EXPECT_EQ(tree.children[0].encoded, nullptr);
+  EXPECT_EQ(tree.children[0].op, "shuffle");
+  EXPECT_EQ(input.encoded->bytes, EncodeStateNode(tree.children[0]).bytes);
+  const std::string state = it->Save();
+  EXPECT_EQ(state, EncodeState(ds->Pipeline(), tree));
+  auto restored = ds->MakeIterator();
+  restored->Restore(state);
+  EXPECT_EQ(Ints(testing::CollectFrom(*restored)), Ints(testing::CollectFrom(*it)));
+}
+
+TEST(PrefetchTest, ExternalStateBelowIsReportedThroughTheEncodedState) {
+  auto ds = Prefetch(Map(Seq(50), SlowSquare(1), {.name = "draw", .stateful = true}), 4);
+  auto it = ds->MakeIterator();
+  testing::CollectFrom(*it, 3);
+  ASSERT_NE(it->SaveNode(/*for_bytes=*/true).children[0].encoded, nullptr);
+  try {
+    it->Save();
+    ADD_FAILURE() << "saved a stateful map's pipeline under kFail";
+  } catch (const ExternalStateError& e) {
+    EXPECT_NE(std::string(e.what()).find("draw"), std::string::npos) << e.what();
+  }
+  std::vector<std::string> warnings;
+  const std::string state = it->Save(ExternalStatePolicy::kWarn, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("draw"), std::string::npos) << warnings[0];
+  EXPECT_EQ(state, EncodeState(ds->Pipeline(), it->SaveNode()));
+}
+
 }  // namespace
 }  // namespace inputpipe

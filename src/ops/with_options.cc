@@ -60,10 +60,10 @@ class OptionsIterator : public UnaryIterator<OptionsDataset> {
     RestoreInput(r);
   }
   // Transparent: the input's node stands for this op's.
-  StateNode SaveNodeInternal() override {
-    if (!dataset().transparent()) return Iterator::SaveNodeInternal();
+  StateNode SaveNodeInternal(bool for_bytes) override {
+    if (!dataset().transparent()) return Iterator::SaveNodeInternal(for_bytes);
     OptionsScope scope(merged_);
-    return input_->SaveNode();
+    return input_->SaveNode(for_bytes);
   }
   void RestoreNodeInternal(const StateNode& node) override {
     if (!dataset().transparent()) return Iterator::RestoreNodeInternal(node);

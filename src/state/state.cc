@@ -35,6 +35,7 @@ const StateNode* StateNode::FindChild(std::string_view key) const {
 }
 
 std::vector<std::string> StateNode::CollectExternalState() const {
+  if (encoded != nullptr) return encoded->external_state;
   std::vector<std::string> all = external_state;
   for (const auto& child : children) {
     for (auto& what : child.CollectExternalState()) all.push_back(std::move(what));
@@ -51,12 +52,24 @@ void StateWriter::WriteBytes(std::string_view key, std::string value) {
 }
 
 void StateWriter::WriteChild(std::string_view key, Iterator& child) {
-  WriteChildNode(key, child.SaveNode());
+  WriteChildNode(key, child.SaveNode(for_bytes_));
 }
 
 void StateWriter::WriteChildNode(std::string_view key, StateNode node) {
   node.name = std::string(key);
   node_->children.push_back(std::move(node));
+}
+
+void StateWriter::WriteEncodedChild(std::string_view key,
+                                    std::shared_ptr<const EncodedStateNode> node) {
+  if (!for_bytes_) {  // a tree an op would read back: it has no decoder for these bytes
+    throw FailedPreconditionError("state of op '" + node_->op + "': an encoded input state '" +
+                                  std::string(key) + "' written into a tree that is not "
+                                  "only for a state's bytes (src/state/state.cc)");
+  }
+  StateNode& child = node_->children.emplace_back();
+  child.name = std::string(key);
+  child.encoded = std::move(node);
 }
 
 void StateWriter::ReportExternalState(std::string what) {

@@ -8,6 +8,7 @@
 
 #include <cassert>
 #include <cstdio>
+#include <cstring>
 
 #include "inputpipe/errors.h"
 #include "inputpipe/state.h"
@@ -39,7 +40,8 @@ std::string DeflatePipeline(const std::vector<std::string>& pipeline) {
   return out;
 }
 
-// Sizes of what EncodeNode writes, so that a state is encoded into one buffer of its exact size.
+// Sizes of what the Cursor below writes, so that a state is encoded into one buffer of its exact
+// size.
 size_t VarintLength(uint64_t value) {
   size_t n = 1;
   while (value >= 0x80) {
@@ -55,8 +57,10 @@ size_t ZigZagLength(int64_t value) {
   return VarintLength((static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63));
 }
 
-size_t EncodedNodeSize(const StateNode& node) {
-  size_t n = LengthPrefixedSize(node.name) + LengthPrefixedSize(node.op);
+// A node's size and bytes after its name: what EncodeStateNode stores for a node encoded ahead.
+size_t EncodedContentSize(const StateNode& node) {
+  if (node.encoded != nullptr) return node.encoded->bytes.size();
+  size_t n = LengthPrefixedSize(node.op);
   n += VarintLength(node.ints.size());
   for (const auto& [key, value] : node.ints) n += LengthPrefixedSize(key) + ZigZagLength(value);
   n += VarintLength(node.blobs.size());
@@ -66,27 +70,70 @@ size_t EncodedNodeSize(const StateNode& node) {
   n += VarintLength(node.external_state.size());
   for (const auto& what : node.external_state) n += LengthPrefixedSize(what);
   n += VarintLength(node.children.size());
-  for (const auto& child : node.children) n += EncodedNodeSize(child);
+  for (const auto& child : node.children) n += LengthPrefixedSize(child.name) +
+                                                EncodedContentSize(child);
   return n;
 }
 
-void EncodeNode(const StateNode& node, std::string* out) {
-  PutLengthPrefixed(out, node.name);
-  PutLengthPrefixed(out, node.op);
-  PutVarint64(out, node.ints.size());
+size_t EncodedNodeSize(const StateNode& node) {
+  return LengthPrefixedSize(node.name) + EncodedContentSize(node);
+}
+
+// Writes into a buffer sized by the functions above: no growth, no reallocation. The same
+// bytes as util/coding.h's Put* functions.
+class Cursor {
+ public:
+  explicit Cursor(char* p) : p_(p) {}
+  char* position() const { return p_; }
+  void Varint(uint64_t value) {
+    while (value >= 0x80) {
+      *p_++ = static_cast<char>((value & 0x7f) | 0x80);
+      value >>= 7;
+    }
+    *p_++ = static_cast<char>(value);
+  }
+  void ZigZag(int64_t value) {
+    Varint((static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63));
+  }
+  void Bytes(std::string_view s) {
+    if (!s.empty()) std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void LengthPrefixed(std::string_view s) {
+    Varint(s.size());
+    Bytes(s);
+  }
+  void Fixed32(uint32_t value) {
+    for (int i = 0; i < 4; ++i) *p_++ = static_cast<char>((value >> (8 * i)) & 0xff);
+  }
+
+ private:
+  char* p_;
+};
+
+void EncodeContent(const StateNode& node, Cursor& out) {
+  if (node.encoded != nullptr) {
+    out.Bytes(node.encoded->bytes);
+    return;
+  }
+  out.LengthPrefixed(node.op);
+  out.Varint(node.ints.size());
   for (const auto& [key, value] : node.ints) {
-    PutLengthPrefixed(out, key);
-    PutZigZag64(out, value);
+    out.LengthPrefixed(key);
+    out.ZigZag(value);
   }
-  PutVarint64(out, node.blobs.size());
+  out.Varint(node.blobs.size());
   for (const auto& [key, value] : node.blobs) {
-    PutLengthPrefixed(out, key);
-    PutLengthPrefixed(out, value);
+    out.LengthPrefixed(key);
+    out.LengthPrefixed(value);
   }
-  PutVarint64(out, node.external_state.size());
-  for (const auto& what : node.external_state) PutLengthPrefixed(out, what);
-  PutVarint64(out, node.children.size());
-  for (const auto& child : node.children) EncodeNode(child, out);
+  out.Varint(node.external_state.size());
+  for (const auto& what : node.external_state) out.LengthPrefixed(what);
+  out.Varint(node.children.size());
+  for (const auto& child : node.children) {
+    out.LengthPrefixed(child.name);
+    EncodeContent(child, out);
+  }
 }
 
 [[noreturn]] void Corrupt(const ByteReader& in, const std::string& what) {
@@ -175,18 +222,44 @@ std::string EncodeState(const std::vector<std::string>& pipeline, const StateNod
   return EncodeState(EncodePipeline(pipeline), root);
 }
 
-std::string EncodeState(const EncodedPipeline& pipeline, const StateNode& root) {
+EncodedStateNode EncodeStateNode(const StateNode& node) {
+  EncodedStateNode encoded;
+  encoded.bytes.resize(EncodedContentSize(node));
+  Cursor out(encoded.bytes.data());
+  EncodeContent(node, out);
+  assert(out.position() == encoded.bytes.data() + encoded.bytes.size());
+  encoded.external_state = node.CollectExternalState();
+  return encoded;
+}
+
+char* EncodeStateInto(const EncodedPipeline& pipeline, const StateNode& root,
+                      StateAllocator allocate, void* context) {
   const size_t body_size = LengthPrefixedSize(pipeline.deflated) + EncodedNodeSize(root);
-  std::string out;
   const size_t header = kMagic.size() + VarintLength(kFormatVersion) + VarintLength(body_size);
-  out.reserve(header + body_size + 4);
-  out += kMagic;
-  PutVarint64(&out, kFormatVersion);
-  PutVarint64(&out, body_size);
-  PutLengthPrefixed(&out, pipeline.deflated);
-  EncodeNode(root, &out);
-  assert(out.size() == header + body_size);  // EncodedNodeSize agrees with EncodeNode
-  PutFixed32(&out, crc32c::Mask(crc32c::Value(out.data(), out.size())));
+  char* const buffer = allocate(context, header + body_size + 4);
+  if (buffer == nullptr) return nullptr;
+  Cursor out(buffer);
+  out.Bytes(kMagic);
+  out.Varint(kFormatVersion);
+  out.Varint(body_size);
+  out.LengthPrefixed(pipeline.deflated);
+  out.LengthPrefixed(root.name);
+  EncodeContent(root, out);
+  assert(out.position() == buffer + header + body_size);  // the sizes agree with the writer
+  out.Fixed32(crc32c::Mask(crc32c::Value(buffer, header + body_size)));
+  return buffer;
+}
+
+std::string EncodeState(const EncodedPipeline& pipeline, const StateNode& root) {
+  std::string out;
+  EncodeStateInto(
+      pipeline, root,
+      [](void* context, size_t size) {
+        auto* s = static_cast<std::string*>(context);
+        s->resize(size);
+        return s->data();
+      },
+      &out);
   return out;
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/op_skeleton.h"
 #include "inputpipe/dataset.h"
+#include "inputpipe/errors.h"
 #include "inputpipe/ops.h"
 #include "inputpipe/state.h"
 #include "util/crc32c.h"
@@ -209,6 +210,78 @@ TEST(StateFormatTest, EncodedStatesAreTheDocumentedLayoutForEveryFieldSize) {
   }
   EXPECT_GT(EncodePipeline(long_pipeline).deflated.size(), 127u) << "a two-byte length prefix";
   EXPECT_LT(EncodePipeline(short_pipeline).deflated.size(), 128u) << "a one-byte length prefix";
+}
+
+// What a thread encodes ahead (prefetch: its input's state after each element) and a save
+// splices in: the same bytes as the tree it stands for, wherever it sits and whatever its size.
+TEST(StateFormatTest, ANodeEncodedAheadIsSplicedInByteForByte) {
+  StateNode inner;
+  inner.op = "map";
+  inner.external_state = {"map(fn=f): the function is declared stateful"};
+  StateNode source;
+  source.name = "input";
+  source.op = "range";
+  source.ints = {{"next", 300}, {"skip", -7}};
+  source.blobs = {{"fingerprint", std::string(200, '\xab')}};
+  inner.children.push_back(source);
+  StateNode root;
+  root.op = "prefetch";
+  root.ints = {{"n", 1}};
+  inner.name = "input";
+  root.children.push_back(inner);
+  const EncodedPipeline pipeline = EncodePipeline({"prefetch()", "  map(fn=f)", "    range(n=9)"});
+  const std::string expected = EncodeState(pipeline, root);
+
+  StateNode spliced = root;
+  spliced.children[0] = StateNode();
+  spliced.children[0].name = "input";
+  spliced.children[0].encoded = std::make_shared<const EncodedStateNode>(EncodeStateNode(inner));
+  EXPECT_EQ(EncodeState(pipeline, spliced), expected);
+  EXPECT_EQ(spliced.CollectExternalState(), root.CollectExternalState());
+  // Deeper in the tree, and a node encoded ahead that itself holds one.
+  StateNode outer;
+  outer.op = "batch";
+  outer.children.push_back(root);
+  outer.children[0].name = "input";
+  const std::string deep = EncodeState(pipeline, outer);
+  StateNode outer_spliced;
+  outer_spliced.op = "batch";
+  outer_spliced.children.push_back(spliced);
+  outer_spliced.children[0].name = "input";
+  EXPECT_EQ(EncodeState(pipeline, outer_spliced), deep);
+  StateNode twice;
+  twice.op = "batch";
+  twice.children.emplace_back().name = "input";
+  twice.children[0].encoded = std::make_shared<const EncodedStateNode>(EncodeStateNode(spliced));
+  EXPECT_EQ(EncodeState(pipeline, twice), deep);
+  EXPECT_EQ(DecodeState(deep).root.children[0].children[0].children[0].ints, source.ints);
+
+  // Into a caller's buffer of the exact size; an allocator that fails is reported.
+  std::string buffer;
+  char* written = EncodeStateInto(
+      pipeline, spliced,
+      [](void* context, size_t size) {
+        auto* b = static_cast<std::string*>(context);
+        b->assign(size, '?');
+        return b->data();
+      },
+      &buffer);
+  EXPECT_EQ(written, buffer.data());
+  EXPECT_EQ(buffer, expected);
+  EXPECT_EQ(EncodeStateInto(
+                pipeline, spliced, [](void*, size_t) -> char* { return nullptr; }, nullptr),
+            nullptr);
+
+  // Only a tree built for a state's bytes may hold one: no op reads such a node back.
+  StateNode node;
+  node.op = "prefetch";
+  StateWriter for_ops(&node);
+  EXPECT_THROW(for_ops.WriteEncodedChild("input", spliced.children[0].encoded),
+               FailedPreconditionError);
+  StateWriter for_bytes(&node, /*for_bytes=*/true);
+  for_bytes.WriteEncodedChild("input", spliced.children[0].encoded);
+  ASSERT_EQ(node.children.size(), 1u);
+  EXPECT_EQ(node.children[0].name, "input");
 }
 
 }  // namespace
