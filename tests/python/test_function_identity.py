@@ -158,10 +158,12 @@ _OP_CALLS: dict = {  # op -> a builder taking name=, or None
     "scan": lambda n: _SMALL.scan(np.int64(0), lambda s, x: (s + x, x), name=n),
     "rebatch": lambda n: _SMALL.batch(3).rebatch(2, name=n),
     "cache": lambda n: _SMALL.cache(name=n),
+    # Options are transparent to the state: only its signature is checked.
+    "with_options": None,
 }
 # Public methods that build no op: apply runs the user's transformation (whose ops take
-# name=); the others are properties and iteration.
-_NOT_OPS = {"apply", "cardinality", "is_random_access", "as_numpy_iterator",
+# name=); the others are properties, iteration and the options in force.
+_NOT_OPS = {"apply", "cardinality", "is_random_access", "as_numpy_iterator", "options",
             "element_spec", "reduce", "get_single_element"}
 _FUNCTION_OPS = {"map", "filter", "flat_map", "interleave", "group_by_window",
                  "bucket_by_sequence_length", "take_while", "scan"}
