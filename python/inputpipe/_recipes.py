@@ -75,10 +75,15 @@ def _open_memmap(filename, dtype, shape, offset, fortran):
 
 
 def reducer_override(obj):
-    """For a cloudpickle Pickler: a read-only np.memmap of a whole file mapping as its file."""
+    """For a cloudpickle Pickler: a read-only np.memmap of a whole file mapping as its file.
+    A view of one (a slice, a column, a transpose) is a memmap too, with the mapping's offset
+    but not its start or strides: its base is the memmap it views, not the mapping, and it
+    pickles as its data."""
+    import mmap
+
     import numpy as np
     if (type(obj) is np.memmap and obj.filename is not None and not obj.flags.writeable and
-            obj._mmap is not None and obj.base is not None):
+            obj._mmap is not None and isinstance(obj.base, mmap.mmap)):
         return _memmap_reduce(obj)
     return NotImplemented
 

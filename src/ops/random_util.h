@@ -137,11 +137,12 @@ class EpochCounter {
     while (current < value && !next_.compare_exchange_weak(current, value)) {
     }
   }
-  // Reads a restored iterator's epoch (always 0 without reshuffling) and moves the counter
-  // past it.
+  // Reads a restored iterator's epoch (always 0 without reshuffling) and sets the counter just
+  // past it: the epochs after it (a repeat's next iterators) are then the saved run's, however
+  // many iterators this dataset made before in this process.
   int64_t Restore(const StateReader& r, std::string_view key, bool reshuffle) {
     int64_t epoch = r.ReadIntInRange(key, 0, reshuffle ? INT64_MAX - 1 : 0);
-    if (reshuffle) AtLeast(epoch + 1);
+    if (reshuffle) next_.store(epoch + 1);
     return epoch;
   }
 

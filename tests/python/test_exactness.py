@@ -135,3 +135,27 @@ class TestHarnessCatchesErrors:
         with pytest.raises(AssertionError, match="tuple"):
             assert_same_element((1, 2), (1, 2, 3))
         assert_same_element(np.array([b"a"], dtype=object), np.array([b"a"], dtype=object))
+
+
+@pytest.mark.parametrize("shuffle", ["buffered", "global"])
+def test_a_restore_into_a_dataset_iterated_before_continues_the_saved_epochs(shuffle):
+    # Each new iterator of a reshuffling dataset takes the next epoch from the dataset's
+    # counter: a restore sets that counter from the state, so the epochs after the restored
+    # one are the saved run's, not shifted by the iterators made before in this process.
+    def make():
+        ds = Dataset.range(6)
+        ds = ds.shuffle(6, seed=2) if shuffle == "buffered" else ds.shuffle(seed=2)
+        return ds.repeat(4)
+    ds = make()
+    it = iter(ds)
+    head = [int(next(it)) for _ in range(8)]
+    state = it.save()
+    rest = [int(x) for x in it]
+    for _ in range(2):  # the same Dataset object, already iterated (and again after a restore)
+        again = iter(ds)
+        again.restore(state)
+        assert [int(x) for x in again] == rest
+    fresh = iter(make())
+    fresh.restore(state)
+    assert [int(x) for x in fresh] == rest
+    assert sorted(head + rest) == sorted(list(range(6)) * 4)

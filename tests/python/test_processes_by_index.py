@@ -69,6 +69,20 @@ def test_a_memory_mapped_source_is_opened_by_the_workers_not_copied(tmp_path, fr
     assert frames.get(_processes.wire.CALL, 0) == 0, frames
 
 
+@pytest.mark.parametrize("view", ["rows 10:20", "column 1", "every other row", "transposed"])
+def test_a_view_of_a_memory_mapped_array_gives_its_own_rows(tmp_path, view):
+    # A view is a memmap too, carrying the mapping's offset but not its start or strides:
+    # pickled as the whole file, the workers rebuilt other data.
+    data = np.arange(40 * 6, dtype=np.int32).reshape(40, 6)
+    np.save(tmp_path / "rows.npy", data)
+    mapped = np.load(tmp_path / "rows.npy", mmap_mode="r")
+    pick = {"rows 10:20": lambda a: a[10:20], "column 1": lambda a: a[:, 1],
+            "every other row": lambda a: a[::2], "transposed": lambda a: a.T}[view]
+    got = values(Dataset.from_tensor_slices(pick(mapped)).map(
+        row_sum, num_parallel_calls=2, processes=True))
+    assert got == [int(np.asarray(r, np.int64).sum()) for r in pick(data)]
+
+
 def _epochs(workers, seeded=False):
     ds = Dataset.range(30).shuffle(seed=5)
     fn = jitter if seeded else plus_one
