@@ -164,6 +164,8 @@ std::string EncodeState(const EncodedPipeline& pipeline, const StateNode& root);
 using StateAllocator = char* (*)(void* context, size_t size);
 char* EncodeStateInto(const EncodedPipeline& pipeline, const StateNode& root,
                       StateAllocator allocate, void* context);
+// A StateAllocator into a std::string (context): resizes it to size, returns its data.
+char* AllocateInString(void* context, size_t size);
 
 // How Iterator::Restore (and the hook) treat a state saved by a pipeline that differs.
 struct RestoreOptions {

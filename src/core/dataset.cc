@@ -132,14 +132,7 @@ void Iterator::RestoreNodeInternal(const StateNode& node) {
 
 std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>* warnings) {
   std::string out;
-  Save(
-      policy, warnings,
-      [](void* context, size_t size) {
-        auto* s = static_cast<std::string*>(context);
-        s->resize(size);
-        return s->data();
-      },
-      &out);
+  Save(policy, warnings, &AllocateInString, &out);
   return out;
 }
 

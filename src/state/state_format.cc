@@ -250,16 +250,15 @@ char* EncodeStateInto(const EncodedPipeline& pipeline, const StateNode& root,
   return buffer;
 }
 
+char* AllocateInString(void* context, size_t size) {
+  auto* s = static_cast<std::string*>(context);
+  s->resize(size);
+  return s->data();
+}
+
 std::string EncodeState(const EncodedPipeline& pipeline, const StateNode& root) {
   std::string out;
-  EncodeStateInto(
-      pipeline, root,
-      [](void* context, size_t size) {
-        auto* s = static_cast<std::string*>(context);
-        s->resize(size);
-        return s->data();
-      },
-      &out);
+  EncodeStateInto(pipeline, root, &AllocateInString, &out);
   return out;
 }
 
