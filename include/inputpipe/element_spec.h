@@ -9,7 +9,9 @@
 // guarantees: a source of fixed type (range, counter, random) says it; an op that passes its
 // input's elements through (take, filter, shuffle, prefetch, ...) has its input's spec; batch,
 // unbatch, enumerate, concatenate and the sampling ops transform their inputs' specs as tf.data
-// does (batch's first dimension is unknown unless drop_remainder). Where no rule applies (map,
+// does (batch's first dimension is unknown unless drop_remainder; ragged_batch's ragged values
+// are dicts of the two reserved keys of inputpipe/ragged.h, row_splits int64[rows + 1] and
+// values [?, *inner]). Where no rule applies (map,
 // flat_map, interleave, from_generator, readers, ...) the spec is that of the dataset's first
 // element: element 0 by index when the dataset is random-access, else the first element of a
 // fresh iterator, which runs the pipeline up to it (so it costs what producing that element

@@ -198,8 +198,13 @@ DatasetPtr GlobalShuffle(DatasetPtr input, std::optional<int64_t> seed = std::nu
 DatasetPtr Shuffle(DatasetPtr input, int64_t buffer_size, std::optional<int64_t> seed = std::nullopt,
                    bool reshuffle_each_iteration = true);
 DatasetPtr Prefetch(DatasetPtr input, int64_t buffer_size = kAutotune);
+// num_parallel_calls as Map's. deterministic=false (the parallel form only): when the current
+// slot has no element ready, one from another slot that has comes first; each slot's own
+// elements still come in order, so a restore delivers every element exactly once across the
+// save. Unset: the pipeline's Options::deterministic, else true.
 DatasetPtr Interleave(DatasetPtr input, DatasetFn fn, int64_t cycle_length, int64_t block_length = 1,
-                      int64_t num_parallel_calls = 0, bool deterministic = true,
+                      int64_t num_parallel_calls = 0,
+                      std::optional<bool> deterministic = std::nullopt,
                       FunctionOptions options = {});
 // rerandomize_each_iteration: each iterator made from the dataset (each epoch under repeat)
 // draws other choices, as tf.data's; by default every one draws the same.

@@ -2,7 +2,7 @@
 // dataset, they reach every op below it.
 //
 //   Options options;
-//   options.deterministic = false;             // parallel maps without their own say
+//   options.deterministic = false;             // parallel maps, interleaves without their own say
 //   options.private_threadpool_size = 4;       // at most 4 worker threads per parallel op
 //   DatasetPtr ds = WithOptions(Map(Range(0, 100), Square, {}, kAutotune), options);
 //   PipelineOptions(*ds).deterministic;         // false: the options in force at the top
@@ -10,8 +10,9 @@
 // Each field is unset unless set; an unset field keeps the op's own behaviour. Options set at
 // several places merge, the outer one (later in the pipeline) winning per field, as tf.data.
 // What each does:
-// - deterministic: the deterministic= of each parallel map that was not given one (an op's
-//   own argument wins). It changes the order, so deterministic=false is in the fingerprint.
+// - deterministic: the deterministic= of each parallel map and parallel interleave that was
+//   not given one (an op's own argument wins). It changes the order, so deterministic=false is
+//   in the fingerprint.
 // - private_threadpool_size: at most this many worker threads in each parallel map and
 //   parallel interleave (tf.data: one pool of that size for the pipeline; here a cap per op).
 //   Not in the fingerprint: the thread count changes no output.

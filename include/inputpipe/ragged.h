@@ -1,6 +1,7 @@
-// Ragged values: a batch of rows of different lengths, as tf.RaggedTensor with one ragged
-// dimension. `values` holds every row's items one after the other (shape [total, *inner]);
-// row i is values[row_splits[i] : row_splits[i + 1]].
+// Ragged values: a batch of rows of different lengths, as tf.RaggedTensor. `values` holds every
+// row's items one after the other (shape [total, *inner]); row i is
+// values[row_splits[i] : row_splits[i + 1]]. `values` may itself be ragged (tf.RaggedTensor's
+// ragged_rank 2 and more: what ragged_batch makes of ragged components).
 //
 //   Element r = MakeRagged(Tensor::FromVector<int32_t>({1, 2, 3}),
 //                          Tensor::FromVector<int64_t>({0, 2, 2, 3}));   // [[1, 2], [], [3]]
@@ -27,13 +28,19 @@ inline constexpr const char* kRaggedValuesKey = "__ragged_values__";
 // row_splits is an int64 vector of at least one entry that starts at 0, never decreases and
 // ends at values' first dimension (values must have rank >= 1).
 Element MakeRagged(Tensor values, Tensor row_splits);
-// Whether `element` is a ragged value (a dict with exactly the two reserved keys).
+// The same with `values` a tensor or a ragged value (then its rows are what row_splits splits).
+Element MakeRagged(Element values, Tensor row_splits);
+// Whether `element` is a ragged value (a dict with exactly the two reserved keys, row_splits a
+// tensor and values a tensor or a ragged value).
 bool IsRagged(const Element& element);
 // Whether `element` or any element nested in it is ragged.
 bool ContainsRagged(const Element& element);
-// The parts. REQUIRES: IsRagged(element).
+// The parts. REQUIRES: IsRagged(element); for RaggedValues, that the values are a tensor
+// (RaggedRank(element) == 1).
 const Tensor& RaggedValues(const Element& element);
 const Tensor& RaggedRowSplits(const Element& element);
+// The number of ragged dimensions: 1 when the values are a tensor. REQUIRES: IsRagged(element).
+int RaggedRank(const Element& element);
 
 }  // namespace inputpipe
 

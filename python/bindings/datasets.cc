@@ -411,7 +411,7 @@ void RegisterApiOps(nb::module_& m) {
       GilRelease release;
       result = Reduce(h.dataset, std::move(initial), std::move(reduce_fn));
     }
-    return ElementToPython(result);
+    return ElementToPythonHandingOver(std::move(result));
   }, "input"_a, "initial_state"_a.none(), "fn"_a);
   m.def("get_single_element", [](const DatasetHandle& h) {
     Element result;
@@ -420,7 +420,7 @@ void RegisterApiOps(nb::module_& m) {
       GilRelease release;
       result = GetSingleElement(h.dataset);
     }
-    return ElementToPython(result);
+    return ElementToPythonHandingOver(std::move(result));
   }, "input"_a);
 }
 }  // namespace

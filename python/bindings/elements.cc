@@ -441,7 +441,8 @@ Element ElementFromPython(nb::handle obj, const char* what, bool zero_copy) {
   }
   if (IsDataset(obj)) return Element::FromDataset(UnwrapDataset(obj, what));
   if (Py_TYPE(obj.ptr()) == reinterpret_cast<PyTypeObject*>(RaggedArrayType().ptr())) {
-    return MakeRagged(TensorFromPython(obj.attr("values"), what, zero_copy),
+    // The values: an array, or a RaggedArray (ragged_rank 2 and more).
+    return MakeRagged(ElementFromPython(obj.attr("values"), what, zero_copy),
                       TensorFromPython(obj.attr("row_splits"), what, zero_copy));
   }
   return Element(TensorFromPython(obj, what, zero_copy));

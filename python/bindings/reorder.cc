@@ -38,13 +38,14 @@ void RegisterReorder(nb::module_& m) {
     return Wrap(Shuffle(h.dataset, buffer_size, seed, reshuffle_each_iteration));
   }, "input"_a, "buffer_size"_a, "seed"_a.none(), "reshuffle_each_iteration"_a);
   m.def("interleave", [](const DatasetHandle& h, nb::object fn, int64_t cycle_length,
-                         int64_t block_length, int64_t num_parallel_calls, bool deterministic,
-                         bool stateful, std::optional<std::string> name) {
+                         int64_t block_length, int64_t num_parallel_calls,
+                         std::optional<bool> deterministic, bool stateful,
+                         std::optional<std::string> name) {
     FunctionOptions options = CallableOptions(fn, stateful, name);
     return Wrap(Interleave(h.dataset, MakeDatasetFn(std::move(fn), "interleave"), cycle_length,
                            block_length, num_parallel_calls, deterministic, std::move(options)));
   }, "input"_a, "fn"_a, "cycle_length"_a, "block_length"_a, "num_parallel_calls"_a,
-     "deterministic"_a, "stateful"_a, "name"_a = nb::none());
+     "deterministic"_a.none(), "stateful"_a, "name"_a = nb::none());
   m.def("sample_from_datasets", [](const std::vector<DatasetHandle>& inputs,
                                    std::vector<double> weights, std::optional<int64_t> seed,
                                    bool stop_on_empty_dataset, bool rerandomize_each_iteration) {

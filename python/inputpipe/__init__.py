@@ -43,7 +43,7 @@ from inputpipe._core import (
 from inputpipe import distributed  # noqa: F401 (inputpipe.distributed.rank_and_world)
 from inputpipe.dataset import Dataset
 from inputpipe.generator import TensorSpec
-from inputpipe._spec import DatasetSpec
+from inputpipe._spec import DatasetSpec, RaggedTensorSpec
 from inputpipe import experimental
 from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint, resume_epoch
 # Remote stores: s3://, gs://, az://, http(s):// through fsspec, imported on first use.
@@ -93,6 +93,7 @@ __all__ = [
     "PipelineMismatchError",
     "TensorSpec",
     "DatasetSpec",
+    "RaggedTensorSpec",
     "experimental",
     "CsvDataset",
     "FixedLenFeature",

@@ -412,11 +412,22 @@ class Dataset:
                    block_length: int | None = None, num_parallel_calls: int | None = None,
                    deterministic: bool | None = None, stateful: bool = False,
                    name: str | None = None) -> Dataset:
-        """The datasets map_func returns, cycle_length at a time, block_length elements each."""
+        """The datasets map_func returns, cycle_length at a time, block_length elements each,
+        in tf.data's order.
+
+        num_parallel_calls: None = in the caller's thread; N or AUTOTUNE = worker threads that
+        read the open datasets ahead (the same order, state and identity as without them).
+        deterministic=False (with num_parallel_calls; None: the pipeline's
+        Options.deterministic, else True) lets an element of another open dataset come first
+        when the current one has none ready. Each dataset's own elements still come in order,
+        so a restore delivers every element exactly once across the save (none lost, none
+        repeated), but the order after it depends on timing, as before it. deterministic=False
+        is part of the pipeline's identity. Without num_parallel_calls, deterministic has no
+        effect (as tf.data)."""
         return Dataset(_core.interleave(
             self._handle, map_func, AUTOTUNE if cycle_length is None else int(cycle_length),
             1 if block_length is None else int(block_length), _parallelism(num_parallel_calls),
-            _deterministic(deterministic), bool(stateful),
+            None if deterministic is None else bool(deterministic), bool(stateful),
             name=_function_name(name, "interleave")))
 
     def batch(self, batch_size: int, drop_remainder: bool = False,
@@ -440,8 +451,10 @@ class Dataset:
                      row_splits_dtype: Any = "int64", name: str | None = None) -> Dataset:
         """batch for elements whose tensors differ in their first dimension
         (tf.data's ragged_batch): each tensor of rank >= 1 becomes an inputpipe.RaggedArray
-        (values concatenated, row_splits), scalars are stacked. The other dimensions must agree
-        within a batch. Saves and restores as batch does. row_splits are int64."""
+        (values concatenated, row_splits), scalars are stacked, and a RaggedArray component
+        gains a ragged dimension (each element's one row: ragged_rank + 1). The dimensions
+        after the ragged ones must agree within a batch. Saves and restores as batch does.
+        row_splits are int64."""
         import numpy as np
         if np.dtype(getattr(row_splits_dtype, "as_numpy_dtype", row_splits_dtype)) != np.int64:
             raise ValueError(f"ragged_batch: row_splits_dtype must be int64, got "
@@ -666,11 +679,13 @@ class Dataset:
     def element_spec(self) -> Any:
         """The structure, dtypes and shapes of the elements: inputpipe.TensorSpec(shape, dtype)
         leaves (shape None-dimensioned where elements differ, dtype a numpy dtype, object for
-        strings), inputpipe.DatasetSpec for nested datasets, in tuples and dicts.
+        strings), inputpipe.RaggedTensorSpec for ragged components (ragged_batch's),
+        inputpipe.DatasetSpec for nested datasets, in tuples and dicts.
 
         Elements carry no static types here: the spec follows each op's rule where it has one
         (sources, take / filter / shuffle / ... pass their input's through, batch gives its
-        first dimension as None unless drop_remainder, unbatch, enumerate, zip, concatenate),
+        first dimension as None unless drop_remainder, ragged_batch its rows and ragged
+        dimension, unbatch, enumerate, zip, concatenate),
         and is otherwise that of the first element (map, flat_map, from_generator, readers):
         element 0 for a random-access dataset, else the first element of a fresh iterator, which
         runs the pipeline that far (a cost, and a call of the functions and generators on the

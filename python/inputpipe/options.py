@@ -1,7 +1,8 @@
 """inputpipe.Options: options of a whole pipeline, as tf.data.Options.
 
     options = inputpipe.Options()
-    options.deterministic = False                      # parallel maps without their own say
+    options.deterministic = False                      # parallel maps and interleaves without
+                                                       # their own say
     options.threading.private_threadpool_size = 4      # at most 4 worker threads per op
     options.experimental_external_state_policy = "warn"
     ds = ds.with_options(options)

@@ -4,12 +4,14 @@
     r = next(iter(ds.ragged_batch(3)))     # RaggedArray: [[0], [0, 1], [0, 1, 2]]
     r.values, r.row_splits                 # array([0, 0, 1, 0, 1, 2]), array([0, 1, 3, 6])
     r[1], len(r), r.to_list()              # array([0, 1]), 3, [[0], [0, 1], [0, 1, 2]]
+    r[1:]                                  # RaggedArray: [[0, 1], [0, 1, 2]]
     np.asarray(r)                          # an object array of the 3 rows
     r.to_tensorflow(), r.to_torch()        # tf.RaggedTensor, torch.nested (if installed)
 
-A RaggedArray is what ragged_batch and a batch of RaggedFeature give: one ragged dimension,
+A RaggedArray is what ragged_batch and a batch of RaggedFeature give: a ragged dimension,
 the first after the batch, as tf.RaggedTensor.from_row_splits(values, row_splits). Row i is
-values[row_splits[i]:row_splits[i + 1]]; the values may have more (uniform) dimensions.
+values[row_splits[i]:row_splits[i + 1]]; the values may have more (uniform) dimensions, or be
+a RaggedArray themselves (ragged_rank 2 and more: ragged_batch of ragged components).
 A map function may return one, and it travels through the pipeline as it came.
 
 SparseArray wraps the dict {"indices", "values", "dense_shape"} that VarLenFeature and
@@ -19,7 +21,8 @@ SparseArray.from_dict(element["tags"]).to_dense().
 
 from __future__ import annotations
 
-from typing import Any, Iterator, TypedDict
+import operator
+from typing import Any, Iterator, SupportsIndex, TypedDict, overload
 
 import numpy as np
 
@@ -35,15 +38,16 @@ class SparseDict(TypedDict):
 
 
 class RaggedArray:
-    """Rows of different lengths: `values` (shape [total, *inner]) split at `row_splits`
-    (int64 [rows + 1], from 0 to total, non-decreasing)."""
+    """Rows of different lengths: `values` (shape [total, *inner], or a RaggedArray of total
+    rows) split at `row_splits` (int64 [rows + 1], from 0 to total, non-decreasing)."""
 
     __slots__ = ("values", "row_splits")
-    values: np.ndarray
+    values: Any  # np.ndarray, or a RaggedArray (ragged_rank > 1)
     row_splits: np.ndarray
 
     def __init__(self, values: Any, row_splits: Any) -> None:
-        values = np.asarray(values)
+        if not isinstance(values, RaggedArray):
+            values = np.asarray(values)
         splits = np.asarray(row_splits)
         if values.ndim < 1:
             raise ValueError(f"RaggedArray: values must have rank >= 1, got shape {values.shape}")
@@ -88,8 +92,25 @@ class RaggedArray:
         return self.values.dtype
 
     @property
+    def ndim(self) -> int:
+        return 1 + self.values.ndim
+
+    @property
+    def ragged_rank(self) -> int:
+        """The number of ragged dimensions, as tf.RaggedTensor's: 1 when values is an array."""
+        return 1 + self.values.ragged_rank if isinstance(self.values, RaggedArray) else 1
+
+    @property
+    def flat_values(self) -> np.ndarray:
+        """The innermost values (an array), as tf.RaggedTensor.flat_values."""
+        values = self.values
+        while isinstance(values, RaggedArray):
+            values = values.values
+        return values
+
+    @property
     def shape(self) -> tuple[int | None, ...]:
-        """(rows, None, *inner): None is the ragged dimension, as in tf.RaggedTensor."""
+        """(rows, None, *inner): None is a ragged dimension, as in tf.RaggedTensor."""
         return (len(self.row_splits) - 1, None) + tuple(self.values.shape[1:])
 
     def row_lengths(self) -> np.ndarray:
@@ -98,9 +119,37 @@ class RaggedArray:
     def __len__(self) -> int:
         return len(self.row_splits) - 1
 
-    def __getitem__(self, index: int) -> np.ndarray:
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Any: ...  # an array, or a RaggedArray
+    @overload
+    def __getitem__(self, index: slice) -> RaggedArray: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> np.ndarray | RaggedArray:
+        """r[i]: row i (a view of values); r[a:b:s]: those rows as a RaggedArray (values a
+        view when s is 1, as tf.RaggedTensor's slicing of the rows)."""
         n = len(self)
-        i = int(index)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(n)
+            if step == 1:
+                stop = max(stop, start)
+                begin = self.row_splits[start]
+                return RaggedArray._from_parts(self.values[begin:self.row_splits[stop]],
+                                               self.row_splits[start:stop + 1] - begin)
+            rows = range(start, stop, step)
+            lengths = np.array([self.row_splits[i + 1] - self.row_splits[i] for i in rows],
+                               dtype=np.int64)
+            splits = np.zeros(len(rows) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=splits[1:])
+            if len(rows):
+                values = _concat([self[i] for i in rows])
+            else:
+                values = self.values[:0]
+            return RaggedArray._from_parts(values, splits)
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(f"RaggedArray indices must be integers or slices, got "
+                            f"{type(index).__name__}") from None
         if i < 0:
             i += n
         if not 0 <= i < n:
@@ -113,7 +162,7 @@ class RaggedArray:
 
     def to_list(self) -> list[Any]:
         """Nested Python lists, as tf.RaggedTensor.to_list()."""
-        return [row.tolist() for row in self]
+        return [row.to_list() if isinstance(row, RaggedArray) else row.tolist() for row in self]
 
     def to_numpy(self) -> np.ndarray:
         """An object array of the rows (each a numpy array), as tf.RaggedTensor.numpy()."""
@@ -130,16 +179,26 @@ class RaggedArray:
     def to_tensorflow(self) -> Any:
         """tf.RaggedTensor.from_row_splits(values, row_splits)."""
         import tensorflow as tf
-        return tf.RaggedTensor.from_row_splits(self.values, self.row_splits)
+        values = self.values
+        if isinstance(values, RaggedArray):
+            values = values.to_tensorflow()
+        return tf.RaggedTensor.from_row_splits(values, self.row_splits)
 
     def to_torch(self) -> Any:
-        """A torch.nested tensor of the rows (numeric values only)."""
+        """A torch.nested tensor of the rows (numeric values, ragged_rank 1 only: torch.nested
+        has one ragged dimension)."""
         import torch
+        if isinstance(self.values, RaggedArray):
+            raise ValueError(f"RaggedArray.to_torch: torch.nested has one ragged dimension, "
+                             f"this RaggedArray has {self.ragged_rank}")
         return torch.nested.nested_tensor([torch.from_numpy(np.array(row)) for row in self])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RaggedArray):
             return NotImplemented
+        if isinstance(self.values, RaggedArray) or isinstance(other.values, RaggedArray):
+            return (np.array_equal(self.row_splits, other.row_splits)
+                    and self.values == other.values)
         return (self.values.dtype == other.values.dtype
                 and np.array_equal(self.row_splits, other.row_splits)
                 and np.array_equal(self.values, other.values))
@@ -148,6 +207,16 @@ class RaggedArray:
 
     def __repr__(self) -> str:
         return f"RaggedArray({self.to_list()!r}, dtype={self.values.dtype})"
+
+
+def _concat(parts: list[Any]) -> Any:
+    """Arrays concatenated along their first dimension, or RaggedArrays row after row."""
+    if not isinstance(parts[0], RaggedArray):
+        return np.concatenate(parts)
+    splits = [parts[0].row_splits]
+    for part in parts[1:]:
+        splits.append(part.row_splits[1:] + splits[-1][-1])
+    return RaggedArray._from_parts(_concat([p.values for p in parts]), np.concatenate(splits))
 
 
 class SparseArray:

@@ -8,8 +8,22 @@
 namespace inputpipe {
 
 Element MakeRagged(Tensor values, Tensor row_splits) {
-  if (values.rank() < 1) {
-    throw InvalidArgumentError("ragged: values must have rank >= 1, got " + values.DebugString());
+  return MakeRagged(Element(std::move(values)), std::move(row_splits));
+}
+
+Element MakeRagged(Element values, Tensor row_splits) {
+  int64_t rows = 0;  // what row_splits splits: the values' first dimension, or their rows
+  if (values.is_tensor()) {
+    if (values.tensor().rank() < 1) {
+      throw InvalidArgumentError("ragged: values must have rank >= 1, got " +
+                                 values.tensor().DebugString());
+    }
+    rows = values.tensor().shape()[0];
+  } else if (IsRagged(values)) {
+    rows = RaggedRowSplits(values).num_elements() - 1;
+  } else {
+    throw InvalidArgumentError("ragged: values must be a tensor or a ragged value, got " +
+                               values.StructureString());
   }
   if (row_splits.dtype() != DType::kInt64 || row_splits.rank() != 1 ||
       row_splits.num_elements() < 1) {
@@ -18,10 +32,10 @@ Element MakeRagged(Tensor values, Tensor row_splits) {
   }
   const int64_t* splits = row_splits.data<int64_t>();
   const int64_t n = row_splits.num_elements();
-  if (splits[0] != 0 || splits[n - 1] != values.shape()[0]) {
+  if (splits[0] != 0 || splits[n - 1] != rows) {
     throw InvalidArgumentError("ragged: row_splits " + row_splits.DebugString() +
                                " must start at 0 and end at the number of values, " +
-                               std::to_string(values.shape()[0]));
+                               std::to_string(rows));
   }
   for (int64_t i = 1; i < n; ++i) {
     if (splits[i] < splits[i - 1]) {
@@ -36,8 +50,14 @@ Element MakeRagged(Tensor values, Tensor row_splits) {
 bool IsRagged(const Element& element) {
   if (!element.is_dict() || element.size() != 2) return false;
   const std::vector<std::string>& keys = element.keys();
+  const Element& values = element.children()[1];
   return keys[0] == kRaggedRowSplitsKey && keys[1] == kRaggedValuesKey &&
-         element.children()[0].is_tensor() && element.children()[1].is_tensor();
+         element.children()[0].is_tensor() && (values.is_tensor() || IsRagged(values));
+}
+
+int RaggedRank(const Element& element) {
+  const Element& values = element.children()[1];
+  return values.is_tensor() ? 1 : 1 + RaggedRank(values);
 }
 
 bool ContainsRagged(const Element& element) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "inputpipe/errors.h"
+#include "inputpipe/ragged.h"
 #include "ops/batch_input.h"
 
 namespace inputpipe {
@@ -137,6 +138,47 @@ ElementSpec WithLeadingDim(const ElementSpec& spec, int64_t dim, bool inner_unkn
   });
 }
 
+bool IsRaggedSpec(const ElementSpec& spec) {
+  return spec.kind == Element::Kind::kDict && spec.children.size() == 2 &&
+         spec.keys == std::vector<std::string>{kRaggedRowSplitsKey, kRaggedValuesKey};
+}
+
+// The spec of a ragged value of `rows` rows (kUnknownDim: unknown) over `values`.
+ElementSpec RaggedSpec(int64_t rows, ElementSpec values) {
+  ElementSpec ragged;
+  ragged.kind = Element::Kind::kDict;
+  ragged.keys = {kRaggedRowSplitsKey, kRaggedValuesKey};
+  ragged.children = {
+      ElementSpec::ForTensor(DType::kInt64, {rows == kUnknownDim ? kUnknownDim : rows + 1}),
+      std::move(values)};
+  return ragged;
+}
+
+// `spec` (a tensor's or a ragged value's) with its first dimension, and so every ragged
+// dimension below it, unknown: the spec of several of them concatenated.
+ElementSpec WithUnknownLength(ElementSpec spec) {
+  if (IsRaggedSpec(spec)) return RaggedSpec(kUnknownDim, WithUnknownLength(spec.children[1]));
+  if (spec.rank_known && !spec.shape.empty()) spec.shape[0] = kUnknownDim;
+  return spec;
+}
+
+// ragged_batch's rule (ragged_batch.cc): a tensor of rank >= 1 becomes a ragged value of
+// row_splits int64[rows + 1] and values [?, *inner], a ragged value one of one more ragged
+// dimension, a scalar is stacked; `rows` is batch_size under drop_remainder, else unknown. A
+// tensor of unknown rank is taken as ragged (a scalar there would be stacked).
+ElementSpec RaggedBatchSpec(const ElementSpec& input, int64_t rows) {
+  if (input.kind == Element::Kind::kDataset) return input;
+  if (input.kind == Element::Kind::kTensor && input.rank_known && input.shape.empty()) {
+    return ElementSpec::ForTensor(input.dtype, {rows});
+  }
+  if (input.kind == Element::Kind::kTensor || IsRaggedSpec(input)) {
+    return RaggedSpec(rows, WithUnknownLength(input));
+  }
+  ElementSpec out = input;
+  for (ElementSpec& child : out.children) child = RaggedBatchSpec(child, rows);
+  return out;
+}
+
 ElementSpec FromFirstElement(const Dataset& ds) {
   std::optional<Element> first;
   if (ds.IsRandomAccess()) {
@@ -164,9 +206,11 @@ ElementSpec ElementSpecOf(const Dataset& ds) {
   if (op == "range" || op == "counter" || op == "random") {
     return ElementSpec::ForTensor(DType::kInt64, {});
   }
-  // ragged_batch: its ragged parts have no static shape to derive; the first batch tells.
-  if (const auto* batching = dynamic_cast<const BatchingDataset*>(&ds);
-      batching != nullptr && op != "ragged_batch") {
+  if (const auto* batching = dynamic_cast<const BatchingDataset*>(&ds); batching != nullptr) {
+    if (op == "ragged_batch") {
+      return RaggedBatchSpec(ElementSpecOf(*inputs.front()),
+                             batching->drop_remainder ? batching->batch_size : kUnknownDim);
+    }
     return WithLeadingDim(ElementSpecOf(*inputs.front()),
                           batching->drop_remainder ? batching->batch_size : kUnknownDim,
                           /*inner_unknown=*/op == "padded_batch");

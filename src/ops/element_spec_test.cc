@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "inputpipe/ragged.h"
 #include "ops/ops_test_util.h"
 
 namespace inputpipe::testing {
@@ -31,6 +32,29 @@ TEST(ElementSpecTest, BatchDimensionIsKnownOnlyWithDropRemainder) {
   EXPECT_EQ(SpecOf(PaddedBatch(Map(Range(1, 5), Vector3), 2, {}, {}, true)), "float32[2, ?]");
   EXPECT_EQ(SpecOf(Unbatch(Batch(Map(Range(0, 5), Vector3), 2))), "float32[3]");
   EXPECT_THROW(SpecOf(Unbatch(Range(0, 3))), InvalidArgumentError);
+}
+
+// ragged_batch: rank >= 1 ragged (row_splits int64[rows + 1], values [?, *inner]), scalars
+// stacked; the rows known only with drop_remainder. No shape of the first batch leaks in.
+TEST(ElementSpecTest, RaggedBatchHasRaggedParts) {
+  DatasetPtr pairs = Map(
+      Range(0, 5),
+      [](const Element& e) {
+        return Element::Tuple({e, Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, {3, 2})});
+      },
+      {.name = "pairs"});
+  EXPECT_EQ(SpecOf(RaggedBatch(pairs, 2)),
+            "(int64[?], {__ragged_row_splits__: int64[?], __ragged_values__: float32[?, 2]})");
+  EXPECT_EQ(SpecOf(RaggedBatch(pairs, 2, /*drop_remainder=*/true)),
+            "(int64[2], {__ragged_row_splits__: int64[3], __ragged_values__: float32[?, 2]})");
+  // A ragged component gains a ragged dimension.
+  EXPECT_EQ(SpecOf(RaggedBatch(RaggedBatch(pairs, 2), 3, true)),
+            "({__ragged_row_splits__: int64[4], __ragged_values__: int64[?]}, "
+            "{__ragged_row_splits__: int64[4], __ragged_values__: "
+            "{__ragged_row_splits__: int64[?], __ragged_values__: float32[?, 2]}})");
+  const ElementSpec spec = ElementSpecOf(*RaggedBatch(Map(Range(0, 3), Vector3), 4));
+  ASSERT_EQ(spec.kind, Element::Kind::kDict);
+  EXPECT_EQ(spec.keys, (std::vector<std::string>{kRaggedRowSplitsKey, kRaggedValuesKey}));
 }
 
 TEST(ElementSpecTest, StructuresFromTheInputs) {

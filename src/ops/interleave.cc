@@ -185,7 +185,8 @@ class InterleaveIterator : public InterleaveIteratorBase {
 }  // namespace
 
 DatasetPtr Interleave(DatasetPtr input, DatasetFn fn, int64_t cycle_length, int64_t block_length,
-                      int64_t num_parallel_calls, bool deterministic, FunctionOptions options) {
+                      int64_t num_parallel_calls, std::optional<bool> deterministic,
+                      FunctionOptions options) {
   CheckInput(input, "interleave");
   CheckFn(fn, "interleave");
   if (cycle_length == kAutotune) cycle_length = AutotuneThreads();

@@ -22,12 +22,13 @@ namespace inputpipe {
 class InterleaveDatasetBase : public UnaryDataset {
  public:
   InterleaveDatasetBase(DatasetPtr input, DatasetFn fn, int64_t cycle_length, int64_t block_length,
-                        bool deterministic, FunctionOptions options)
+                        std::optional<bool> deterministic, FunctionOptions options)
       : UnaryDataset(std::move(input)),
         fn(std::move(fn)),
         cycle_length(cycle_length),
         block_length(block_length),
-        deterministic(deterministic),
+        deterministic(deterministic.value_or(true)),
+        deterministic_given(deterministic.has_value()),
         options(std::move(options)) {}
 
   std::string op_name() const override { return "interleave"; }
@@ -47,7 +48,11 @@ class InterleaveDatasetBase : public UnaryDataset {
   const DatasetFn fn;
   const int64_t cycle_length;
   const int64_t block_length;
-  const bool deterministic;  // true for the sequential form
+  // The fingerprint's (true for the sequential form). Unless given (deterministic_given), a
+  // parallel iterator made under Options::deterministic=false runs unordered, the options op
+  // saying so in the fingerprint (as parallel map).
+  const bool deterministic;
+  const bool deterministic_given;
   const FunctionOptions options;
 };
 
@@ -95,8 +100,8 @@ class InterleaveIteratorBase : public UnaryIterator<InterleaveDatasetBase> {
 
 // The parallel form (parallel_interleave.cc). REQUIRES: threads > 0; the arguments checked.
 DatasetPtr MakeParallelInterleave(DatasetPtr input, DatasetFn fn, int64_t cycle_length,
-                                  int64_t block_length, int64_t threads, bool deterministic,
-                                  FunctionOptions options);
+                                  int64_t block_length, int64_t threads,
+                                  std::optional<bool> deterministic, FunctionOptions options);
 
 }  // namespace inputpipe
 

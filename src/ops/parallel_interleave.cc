@@ -5,8 +5,9 @@
 // clamp(block_length, 2, 64) elements per slot, each through the slot's PairedReader
 // (threading/paired_reader.h: every element with the inner state right after it); a worker
 // picks the first slot with room in cycle order from the consumer's position. The outer input
-// is read on the consumer's thread. With deterministic=false, when the current slot has nothing
-// ready the consumer continues from a slot that has.
+// is read on the consumer's thread. With deterministic=false (the op's argument, or, unset, the
+// pipeline's Options::deterministic), when the current slot has nothing ready the consumer
+// continues from a slot that has.
 //
 // State: the inner state saved for a slot is the one paired with the last element the consumer
 // took from it, so a save never waits for the workers. Each slot's stream is consumed in order,
@@ -35,8 +36,8 @@ class ParallelInterleaveDataset
                        InterleaveDatasetBase> {
  public:
   ParallelInterleaveDataset(DatasetPtr input, DatasetFn fn, int64_t cycle_length,
-                            int64_t block_length, int64_t threads, bool deterministic,
-                            FunctionOptions options)
+                            int64_t block_length, int64_t threads,
+                            std::optional<bool> deterministic, FunctionOptions options)
       : OpDataset(std::move(input), std::move(fn), cycle_length, block_length, deterministic,
                   std::move(options)),
         threads(threads) {}
@@ -48,6 +49,8 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
  public:
   explicit ParallelInterleaveIterator(const ParallelInterleaveDataset& ds)
       : InterleaveIteratorBase(ds),
+        deterministic_(ds.deterministic_given ? ds.deterministic
+                                              : CurrentOptions().deterministic.value_or(true)),
         threads_count_(CappedThreads(std::min(ds.threads, ds.cycle_length))),
         per_slot_capacity_(std::clamp<int64_t>(ds.block_length, 2, 64)),
         consumed_(ds.cycle_length),
@@ -130,7 +133,7 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
   int64_t ReadySlot() REQUIRES(mu_) {
     const Slot& current = slots_[cycle_index_];
     if (!current.items.empty() || current.eof) return cycle_index_;
-    if (dataset().deterministic) return -1;
+    if (deterministic_) return -1;
     for (int64_t k = 0; k < dataset().cycle_length; ++k) {
       if (is_open(k) && !slots_[k].items.empty()) return k;
     }
@@ -178,6 +181,7 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
     }
   }
 
+  const bool deterministic_;  // the dataset's, or the options' (see InterleaveDatasetBase)
   const int64_t threads_count_;
   const int64_t per_slot_capacity_;
   // The consumer's: the inner state paired with the last element it took from each open slot.
@@ -194,8 +198,8 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
 }  // namespace
 
 DatasetPtr MakeParallelInterleave(DatasetPtr input, DatasetFn fn, int64_t cycle_length,
-                                  int64_t block_length, int64_t threads, bool deterministic,
-                                  FunctionOptions options) {
+                                  int64_t block_length, int64_t threads,
+                                  std::optional<bool> deterministic, FunctionOptions options) {
   return std::make_shared<ParallelInterleaveDataset>(std::move(input), std::move(fn), cycle_length,
                                                      block_length, threads, deterministic,
                                                      std::move(options));

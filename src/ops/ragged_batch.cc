@@ -1,10 +1,14 @@
 // ragged_batch(n, drop_remainder): batches n consecutive elements whose tensors may differ in
-// their first dimension, as tf.data's ragged_batch does. Each tensor leaf of rank >= 1 becomes
-// a ragged value (inputpipe/ragged.h): the elements' tensors concatenated along the first
-// dimension, and row_splits [0, len_0, len_0 + len_1, ...]; scalars are stacked as batch stacks
-// them. The dimensions after the first must agree within a batch (one ragged dimension only).
-// The batching (parameters, cardinality, random access, iterator and its state: just the
-// input's) is batch's (ops/batch_input.h); only Combine differs.
+// their first dimension, as tf.data's ragged_batch does. Each tensor component of rank >= 1
+// becomes a ragged value (inputpipe/ragged.h): the elements' tensors concatenated along the
+// first dimension, and row_splits [0, len_0, len_0 + len_1, ...]; scalars are stacked as batch
+// stacks them. A ragged component (ragged_rank k) becomes one of ragged_rank k + 1 whose rows
+// are the elements' ragged values, as tf.data batches a RaggedTensor. The dimensions after the
+// ragged ones must agree within a batch. The batching (parameters, cardinality, random access,
+// iterator and its state: just the input's) is batch's (ops/batch_input.h); only Combine
+// differs.
+#include <algorithm>
+
 #include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
@@ -15,11 +19,117 @@ namespace inputpipe {
 
 namespace {
 
+constexpr char kOp[] = "ragged_batch";
+
+std::string Spec(const Tensor& t) {
+  return std::string(DTypeName(t.dtype())) + ShapeString(t.shape());
+}
+
+// "element 3 of the batch, component ['tokens']": where a mismatch is.
+std::string Where(size_t i, const std::string& path) {
+  return "element " + std::to_string(i) + " of the batch" +
+         (path.empty() ? "" : ", component " + path);
+}
+
+// The innermost values of a ragged value (its flat_values, in tf.RaggedTensor's words).
+const Tensor& FlatValues(const Element& ragged) {
+  const Element* values = &ragged.children()[1];
+  while (!values->is_tensor()) values = &values->children()[1];
+  return values->tensor();
+}
+
+// The parts of one component agree with element 0's: dtype, rank, and the dimensions after the
+// first (which is the ragged one). InvalidArgumentError naming the element and the component.
+void CheckParts(const std::vector<const Tensor*>& parts, const std::string& path) {
+  const Tensor& first = *parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const Tensor& p = *parts[i];
+    const bool same_inner =
+        p.rank() == first.rank() && std::equal(p.shape().begin() + (p.rank() > 0), p.shape().end(),
+                                               first.shape().begin() + (first.rank() > 0));
+    if (p.dtype() == first.dtype() && same_inner) continue;
+    std::string why = "shape after the first dimension";
+    if (p.rank() != first.rank()) why = "rank";
+    if (p.dtype() != first.dtype()) why = "dtype";
+    throw InvalidArgumentError(std::string(kOp) + ": " + Where(i, path) + " is " + Spec(p) +
+                               ", element 0 is " + Spec(first) + ": the " + why + " differs");
+  }
+}
+
+Element Concat(const std::vector<Element>& parts);
+
+// The rows of `parts` (ragged values of one ragged_rank) one after the other: one ragged value
+// of that ragged_rank.
+Element ConcatRagged(const std::vector<Element>& parts) {
+  std::vector<int64_t> splits = {0};
+  std::vector<Element> values;
+  values.reserve(parts.size());
+  for (const Element& part : parts) {
+    const Tensor& part_splits = RaggedRowSplits(part);
+    const int64_t* s = part_splits.data<int64_t>();
+    const int64_t offset = splits.back();
+    for (int64_t j = 1; j < part_splits.num_elements(); ++j) splits.push_back(offset + s[j]);
+    values.push_back(part.children()[1]);
+  }
+  return MakeRagged(Concat(values), Tensor::FromVector(splits));
+}
+
+// Tensors concatenated along the first dimension, or ragged values row after row.
+Element Concat(const std::vector<Element>& parts) {
+  if (!parts[0].is_tensor()) return ConcatRagged(parts);
+  std::vector<Tensor> tensors;
+  tensors.reserve(parts.size());
+  for (const Element& part : parts) tensors.push_back(part.tensor());
+  return Element(ConcatFirstDim(tensors, kOp));
+}
+
+// One component of the batch: `parts` holds it for every element, `path` names it.
+Element CombineComponent(const std::vector<Element>& parts, const std::string& path) {
+  const Element& first = parts[0];
+  const size_t n = parts.size();
+  if (first.is_dataset()) {
+    throw InvalidArgumentError(std::string(kOp) + ": cannot batch a dataset component" +
+                               (path.empty() ? "" : " (" + path + ")"));
+  }
+  if ((first.is_tuple() || first.is_dict()) && !IsRagged(first)) {
+    std::vector<Element> items(first.size());
+    for (size_t c = 0; c < first.size(); ++c) {
+      std::vector<Element> column;
+      column.reserve(n);
+      for (const Element& part : parts) column.push_back(part.children()[c]);
+      items[c] = CombineComponent(column, path + (first.is_dict()
+                                                      ? "['" + first.keys()[c] + "']"
+                                                      : "[" + std::to_string(c) + "]"));
+    }
+    if (first.is_tuple()) return Element::Tuple(std::move(items));
+    std::vector<std::pair<std::string, Element>> entries;
+    for (size_t c = 0; c < items.size(); ++c) entries.emplace_back(first.keys()[c], items[c]);
+    return Element::Dict(std::move(entries));
+  }
+  std::vector<const Tensor*> tensors(n);
+  for (size_t i = 0; i < n; ++i) tensors[i] = first.is_tensor() ? &parts[i].tensor()
+                                                                 : &FlatValues(parts[i]);
+  CheckParts(tensors, path);
+  if (first.is_tensor() && first.tensor().rank() == 0) {
+    std::vector<Tensor> scalars;
+    for (const Tensor* t : tensors) scalars.push_back(*t);
+    return Element(Stack(scalars, kOp));
+  }
+  // A tensor's rows are its first dimension, a ragged value's its rows.
+  std::vector<int64_t> splits(n + 1, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t rows = first.is_tensor() ? parts[i].tensor().shape()[0]
+                                           : RaggedRowSplits(parts[i]).num_elements() - 1;
+    splits[i + 1] = splits[i] + rows;
+  }
+  return MakeRagged(Concat(parts), Tensor::FromVector(splits));
+}
+
 class RaggedBatchDataset : public OpDataset<RaggedBatchDataset, BatchingIterator, BatchingDataset> {
  public:
   using OpDataset::OpDataset;
 
-  std::string op_name() const override { return "ragged_batch"; }
+  std::string op_name() const override { return kOp; }
   std::string params() const override {
     return "batch_size=" + std::to_string(batch_size) +
            ", drop_remainder=" + (drop_remainder ? "true" : "false");
@@ -27,54 +137,22 @@ class RaggedBatchDataset : public OpDataset<RaggedBatchDataset, BatchingIterator
 
   Element Combine(const std::vector<Element>& elements) const override {
     const Element& first = elements[0];
-    if (ContainsRagged(first)) {
-      throw InvalidArgumentError("ragged_batch: the input is already ragged (" +
-                                 first.StructureString() + "); one ragged dimension is supported");
-    }
-    const size_t n = elements.size();
-    std::vector<Element> leaves = first.FlattenLeaves();
-    std::vector<std::vector<Element>> all(n);
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 1; i < elements.size(); ++i) {
       if (!elements[i].SameStructure(first)) {
-        throw InvalidArgumentError("ragged_batch: element " + std::to_string(i) +
+        throw InvalidArgumentError(std::string(kOp) + ": element " + std::to_string(i) +
                                    " has structure " + elements[i].StructureString() +
                                    ", element 0 has " + first.StructureString());
       }
-      all[i] = i == 0 ? leaves : elements[i].FlattenLeaves();
     }
-    std::vector<Element> out;
-    out.reserve(leaves.size());
-    std::vector<Tensor> parts(n);
-    for (size_t leaf = 0; leaf < leaves.size(); ++leaf) {
-      if (!leaves[leaf].is_tensor()) {
-        throw InvalidArgumentError("ragged_batch: cannot batch a dataset component");
-      }
-      for (size_t i = 0; i < n; ++i) parts[i] = all[i][leaf].tensor();
-      if (parts[0].rank() == 0) {
-        out.emplace_back(Stack(parts, "ragged_batch"));
-        continue;
-      }
-      std::vector<int64_t> splits(n + 1, 0);
-      for (size_t i = 0; i < n; ++i) {
-        if (parts[i].rank() == 0) {
-          throw InvalidArgumentError("ragged_batch: element " + std::to_string(i) +
-                                     " has a scalar where element 0 has " +
-                                     parts[0].DebugString(0));
-        }
-        splits[i + 1] = splits[i] + parts[i].shape()[0];
-      }
-      out.emplace_back(MakeRagged(ConcatFirstDim(parts, "ragged_batch"),
-                                  Tensor::FromVector(splits)));
-    }
-    return first.PackLeaves(out);
+    return CombineComponent(elements, "");
   }
 };
 
 }  // namespace
 
 DatasetPtr RaggedBatch(DatasetPtr input, int64_t batch_size, bool drop_remainder) {
-  CheckInput(input, "ragged_batch");
-  CheckPositive(batch_size, "ragged_batch", "batch_size");
+  CheckInput(input, kOp);
+  CheckPositive(batch_size, kOp, "batch_size");
   return std::make_shared<RaggedBatchDataset>(std::move(input), batch_size, drop_remainder);
 }
 

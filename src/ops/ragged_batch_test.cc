@@ -61,9 +61,24 @@ TEST(RaggedBatchTest, RefusesWhatItCannotBatch) {
                                                                 {x, x}));
                    },
                    {.name = "squares"});
-  ExpectInvalidArgument([&] { Collect(RaggedBatch(mixed, 2)); }, {"ragged_batch", "concatenate"});
-  ExpectInvalidArgument([] { Collect(RaggedBatch(RaggedBatch(Fills(4), 2), 2)); },
-                        {"ragged_batch", "already ragged"});
+  ExpectInvalidArgument([&] { Collect(RaggedBatch(mixed, 2)); },
+                        {"ragged_batch", "element 1 of the batch", "int64[2, 2]", "int64[1, 1]",
+                         "shape after the first dimension"});
+  // A dtype that changes names the element and the component.
+  auto dtypes = Map(Range(0, 3),
+                    [](const Element& e) {
+                      int64_t x = e.tensor().scalar<int64_t>();
+                      Tensor b = x == 2 ? Tensor::FromVector<int32_t>({1})
+                                        : Tensor::FromVector<int64_t>({1, 2});
+                      return Element::Dict({{"a", I64(x)}, {"b", b}});
+                    },
+                    {.name = "dtypes"});
+  ExpectInvalidArgument([&] { Collect(RaggedBatch(dtypes, 3)); },
+                        {"ragged_batch", "element 2 of the batch", "component ['b']",
+                         "int32[1]", "int64[2]", "dtype"});
+  ExpectInvalidArgument([&] { Collect(RaggedBatch(Concatenate(Range(0, 1), Fills(3)), 2)); },
+                        {"ragged_batch", "element 1 of the batch is int64[1]", "int64[]",
+                         "rank"});
   ExpectInvalidArgument([] { RaggedBatch(Fills(4), 0); }, {"ragged_batch", "batch_size"});
   // batch and unbatch would stack or slice the two parts apart: they refuse, naming the op.
   ExpectInvalidArgument([] { Collect(Batch(RaggedBatch(Fills(5), 2), 2)); },
@@ -74,6 +89,43 @@ TEST(RaggedBatchTest, RefusesWhatItCannotBatch) {
                         {"padded_batch", "ragged"});
 }
 
+// A ragged component gains a ragged dimension: each element's ragged value is one row (as
+// tf.data's ragged_batch of RaggedTensors, ragged_rank 1 -> 2).
+TEST(RaggedBatchTest, RaggedComponentsGainARaggedDimension) {
+  // Batches of fills: [[1], [2, 2]], [[3, 3, 3]], [[4]*4, [5]*5], ...; then two of them a row.
+  auto nested = Collect(RaggedBatch(RaggedBatch(Fills(6), 2), 2));
+  ASSERT_EQ(nested.size(), 2u);
+  ASSERT_TRUE(IsRagged(nested[0]));
+  EXPECT_EQ(RaggedRank(nested[0]), 2);
+  EXPECT_EQ(RaggedRowSplits(nested[0]), I64s({0, 2, 4}));  // rows of 2 and 2 fills
+  const Element& inner = nested[0].children()[1];
+  EXPECT_EQ(RaggedRowSplits(inner), I64s({0, 1, 3, 6, 10}));
+  EXPECT_EQ(RaggedValues(inner), I64s({1, 2, 2, 3, 3, 3, 4, 4, 4, 4}));
+  EXPECT_EQ(RaggedRowSplits(nested[1]), I64s({0, 1}));  // the remainder: [[5]*5]
+  EXPECT_EQ(RaggedRowSplits(nested[1].children()[1]), I64s({0, 5}));
+  // Three levels, and inside a tuple beside a scalar.
+  auto deeper = Collect(RaggedBatch(RaggedBatch(RaggedBatch(Fills(9), 2), 2), 2));
+  EXPECT_EQ(RaggedRank(deeper[0]), 3);
+  auto pairs = Collect(RaggedBatch(Zip({Range(0, 3), RaggedBatch(Fills(7), 2)}), 3));
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0][0].tensor(), I64s({0, 1, 2}));
+  EXPECT_EQ(RaggedRank(pairs[0][1]), 2);
+  EXPECT_EQ(RaggedRowSplits(pairs[0][1]), I64s({0, 2, 4, 6}));
+  ExpectExactResume(RaggedBatch(RaggedBatch(Fills(20), 3), 2));
+  // Values of another dtype in one element name it, as for tensors.
+  auto mixed = Map(Range(0, 3),
+                   [](const Element& e) {
+                     Tensor seven = e.tensor().scalar<int64_t>() == 2
+                                        ? Tensor::FromVector<int32_t>({7})
+                                        : I64s({7});
+                     return MakeRagged(seven, I64s({0, 1}));
+                   },
+                   {.name = "ragged_dtypes"});
+  ExpectInvalidArgument([&] { Collect(RaggedBatch(mixed, 3)); },
+                        {"ragged_batch", "element 2 of the batch is int32[1]",
+                         "element 0 is int64[1]", "dtype"});
+}
+
 TEST(RaggedBatchTest, MakeRaggedChecksItsParts) {
   Element r = MakeRagged(I64s({1, 2, 3}), I64s({0, 2, 2, 3}));
   EXPECT_TRUE(IsRagged(r));
@@ -82,6 +134,13 @@ TEST(RaggedBatchTest, MakeRaggedChecksItsParts) {
   ExpectInvalidArgument([] { MakeRagged(I64s({1, 2}), I64s({0, 2, 1, 2})); },
                         {"ragged", "decrease"});
   ExpectInvalidArgument([] { MakeRagged(I64(1), I64s({0})); }, {"ragged", "rank"});
+  // Ragged values: the row splits split their rows.
+  Element two = MakeRagged(r, I64s({0, 1, 3}));
+  EXPECT_TRUE(IsRagged(two));
+  EXPECT_EQ(RaggedRank(two), 2);
+  ExpectInvalidArgument([&] { MakeRagged(r, I64s({0, 2})); }, {"ragged", "end at", "3"});
+  ExpectInvalidArgument([] { MakeRagged(Element::Tuple({I64(1)}), I64s({0})); },
+                        {"ragged", "tensor or a ragged value"});
 }
 
 TEST(RaggedBatchTest, ResumesExactly) {

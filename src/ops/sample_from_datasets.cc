@@ -191,9 +191,14 @@ DatasetPtr SampleFromDatasets(std::vector<DatasetPtr> inputs, std::vector<double
 
 namespace {
 // The input one weights element picks with 64 random bits; errors name the weights element.
-int64_t PickByWeights(const Tensor& weights, uint64_t bits, int64_t num_inputs) {
+int64_t PickByWeights(const Element& element, uint64_t bits, int64_t num_inputs) {
   const std::string where =
       "sample_from_datasets: weights element " + std::to_string(CurrentMapPosition());
+  if (!element.is_tensor()) {
+    throw InvalidArgumentError(where + " is " + element.StructureString() +
+                               "; expected a float32 or float64 vector of one weight per dataset");
+  }
+  const Tensor& weights = element.tensor();
   if (weights.dtype() != DType::kFloat32 && weights.dtype() != DType::kFloat64) {
     throw InvalidArgumentError(where + " has dtype " + std::string(DTypeName(weights.dtype())) +
                                "; expected float32 or float64");
@@ -244,7 +249,7 @@ DatasetPtr SampleFromDatasetsByWeights(std::vector<DatasetPtr> inputs, DatasetPt
       Map(Zip({std::move(weights), std::move(draws)}),
           [n](const Element& pair) {
             const uint64_t bits = static_cast<uint64_t>(pair[1].tensor().scalar<int64_t>());
-            return Element(Tensor::Scalar<int64_t>(PickByWeights(pair[0].tensor(), bits, n)));
+            return Element(Tensor::Scalar<int64_t>(PickByWeights(pair[0], bits, n)));
           },
           std::move(pick));
   return ChooseFromDatasets(std::move(inputs), std::move(choices), stop_on_empty_dataset);

@@ -162,6 +162,13 @@ TEST(SampleFromDatasetsTest, WeightsGivenAsADatasetWeighEachDraw) {
         Collect(SampleFromDatasetsByWeights({Seq(3), Seq(3)}, WeightRows({1, 1, -1, 1}, 2), 1));
       },
       {"sample_from_datasets", "weights element 1", "weights[0] must be finite and >= 0"});
+  // A weights element that is no tensor (a tuple) names it too.
+  testing::ExpectError<InvalidArgumentError>(
+      [] {
+        DatasetPtr pairs = Zip({WeightRows({0.5, 0.5}, 2), WeightRows({0.5, 0.5}, 2)});
+        Collect(SampleFromDatasetsByWeights({Seq(3), Seq(3)}, pairs, 1));
+      },
+      {"sample_from_datasets", "weights element 0 is (", "expected a float32 or float64 vector"});
 }
 
 }  // namespace

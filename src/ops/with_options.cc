@@ -6,10 +6,10 @@
 // the threads it starts (a prefetch's thread making the next epoch's iterators).
 //
 // Identity: only the options that change the output enter the fingerprint (deterministic=false,
-// which lets parallel maps reorder). With none of them the op is transparent (Dataset::
-// transparent()): the pipeline and the state are the input's, so adding, removing or changing
-// threading or autotune options keeps every checkpoint restorable. With them it is the op
-// "options(deterministic=false)" and its state a node over its input's.
+// which lets parallel maps and parallel interleaves reorder). With none of them the op is
+// transparent (Dataset::transparent()): the pipeline and the state are the input's, so adding,
+// removing or changing threading or autotune options keeps every checkpoint restorable. With
+// them it is the op "options(deterministic=false)" and its state a node over its input's.
 #include <memory>
 
 #include "core/op_skeleton.h"

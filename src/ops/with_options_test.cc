@@ -75,6 +75,43 @@ TEST(WithOptionsTest, DeterministicFalseReordersParallelMapsThatDidNotChoose) {
   EXPECT_NE(epochs[8], 0);
 }
 
+// x -> 10x, 10x + 1, 10x + 2, two slots: 0, 10, 1, 11, ... The second element of x = 0 takes
+// 150 ms: in completion order slot 1's next one (11) comes before it.
+DatasetPtr SlowSlotZero(int64_t threads, std::optional<bool> deterministic) {
+  DatasetFn fn = [](const Element& x) {
+    const int64_t v = x.tensor().scalar<int64_t>();
+    return Map(Range(0, 3),
+               [v](const Element& e) {
+                 const int64_t i = e.tensor().scalar<int64_t>();
+                 if (v == 0 && i == 1) std::this_thread::sleep_for(std::chrono::milliseconds(150));
+                 return Element(Tensor::Scalar<int64_t>(10 * v + i));
+               },
+               {.name = "tens"});
+  };
+  return Interleave(Range(0, 4), fn, 2, 1, threads, deterministic);
+}
+
+TEST(WithOptionsTest, DeterministicFalseReordersParallelInterleavesThatDidNotChoose) {
+  const std::vector<int64_t> ordered = Ints(Collect(SlowSlotZero(0, std::nullopt)));
+  EXPECT_EQ(Ints(Collect(WithOptions(SlowSlotZero(2, std::nullopt), Deterministic(true)))),
+            ordered);
+  DatasetPtr unordered = WithOptions(SlowSlotZero(2, std::nullopt), Deterministic(false));
+  std::vector<int64_t> out = Ints(Collect(unordered));
+  ASSERT_EQ(ordered[2], 1);
+  EXPECT_EQ(out[2], 11);
+  EXPECT_EQ(Sorted(out), Sorted(ordered));
+  // The op's own argument wins; the sequential form has no order to relax.
+  EXPECT_EQ(Ints(Collect(WithOptions(SlowSlotZero(2, true), Deterministic(false)))), ordered);
+  EXPECT_EQ(Ints(Collect(WithOptions(SlowSlotZero(0, std::nullopt), Deterministic(false)))),
+            ordered);
+  // The options op carries the identity; the interleave's own is the deterministic one's.
+  EXPECT_EQ(unordered->Pipeline()[0], "options(deterministic=false)");
+  EXPECT_EQ(unordered->inputs().front()->Signature(), SlowSlotZero(0, std::nullopt)->Signature());
+  for (int64_t k : {0, 1, 3, 11, 12}) {
+    reorder_test::ExpectExactlyOnceAcrossSave(unordered, Sorted(ordered), k);
+  }
+}
+
 TEST(WithOptionsTest, PrivateThreadpoolSizeCapsTheWorkerThreads) {
   auto max_concurrent = [](std::optional<int64_t> cap) {
     auto running = std::make_shared<std::atomic<int>>(0);

@@ -91,6 +91,34 @@ def test_deterministic_option_reaches_parallel_maps():
     assert ints(own.with_options(Options(deterministic=False))) == list(range(8))
 
 
+def tens(x):
+    return Dataset.range(int(x) * 10, int(x) * 10 + 3)
+
+
+def test_deterministic_reaches_parallel_interleaves():
+    # As for maps, the reordering is pinned in C++ (WithOptionsTest); here: the argument and
+    # the option reach the op, the option is the pipeline's identity, and what a restore
+    # guarantees without order: every element exactly once across the save.
+    ordered = ints(Dataset.range(6).interleave(tens, cycle_length=3))
+    parallel = Dataset.range(6).interleave(tens, cycle_length=3, num_parallel_calls=3,
+                                           name="tens")
+    assert ints(parallel) == ordered
+    assert "deterministic" not in repr(parallel)
+    unordered = parallel.with_options(Options(deterministic=False))
+    assert "options(deterministic=false)" in repr(unordered)
+    assert "interleave(fn=tens, cycle_length=3, block_length=1)" in repr(unordered)
+    assert sorted(ints(unordered)) == sorted(ordered)
+    assert_exact_resume(lambda: parallel.with_options(Options(deterministic=False)),
+                        ordered=False)
+    own = Dataset.range(6).interleave(tens, cycle_length=3, num_parallel_calls=3,
+                                      deterministic=False, name="tens")
+    assert "deterministic=false" in repr(own)
+    assert sorted(ints(own)) == sorted(ordered)
+    assert_exact_resume(lambda: own, ordered=False)
+    # Without num_parallel_calls there is no order to relax, as tf.data.
+    assert ints(Dataset.range(6).interleave(tens, cycle_length=3, deterministic=False)) == ordered
+
+
 def make_pipeline():
     return Dataset.range(20).map(lambda x: x * 3, num_parallel_calls=2, name="triple").repeat(2)
 

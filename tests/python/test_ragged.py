@@ -68,6 +68,78 @@ def test_ragged_array_from_rows_and_equality():
     assert "RaggedArray([[1, 2], [], [3]]" in repr(r)
 
 
+def test_ragged_array_slices_are_ragged_arrays():
+    r = inputpipe.RaggedArray.from_rows([[1, 2], [], [3], [4, 5, 6]])
+    head = r[0:2]
+    assert isinstance(head, inputpipe.RaggedArray) and head.to_list() == [[1, 2], []]
+    assert head.row_splits.tolist() == [0, 2, 2] and np.shares_memory(head.values, r.values)
+    assert r[1:].to_list() == [[], [3], [4, 5, 6]] and r[1:].row_splits.tolist() == [0, 0, 1, 4]
+    assert r[::2].to_list() == [[1, 2], [3]] and r[::-1].to_list() == [[4, 5, 6], [3], [], [1, 2]]
+    assert r[3:1].to_list() == [] and len(r[3:1]) == 0 and r[3:1].values.dtype == r.dtype
+    assert r[np.int64(3)].tolist() == [4, 5, 6]
+    with pytest.raises(TypeError, match="integers or slices"):
+        r["a"]  # type: ignore[call-overload]
+    with pytest.raises(IndexError, match="row 4 out of range"):
+        r[4]
+
+
+def test_ragged_batch_element_spec_is_a_ragged_tensor_spec():
+    pts = inputpipe.Dataset.range(5).map(
+        lambda x: {"id": x, "pts": np.full((int(x), 2), x, dtype=np.float32)})
+    spec = pts.ragged_batch(3).element_spec
+    assert spec["id"] == inputpipe.TensorSpec((None,), np.dtype("int64"))
+    assert spec["pts"] == inputpipe.RaggedTensorSpec((None, None, 2), "float32", 1, "int64")
+    assert "RaggedTensorSpec(shape=(None, None, 2)" in repr(spec["pts"])
+    # The rows are known only with drop_remainder; the first batch's lengths never leak in.
+    dropped = pts.ragged_batch(2, drop_remainder=True).element_spec
+    assert dropped["pts"].shape == (2, None, 2) and dropped["id"].shape == (2,)
+    assert _fills(4).ragged_batch(2).element_spec == inputpipe.RaggedTensorSpec(
+        (None, None), np.int32, 1, np.int64)
+    # Through pass-through ops too.
+    assert _fills(6).ragged_batch(2).prefetch(2).element_spec.dtype == np.int32
+
+
+def test_ragged_batch_of_ragged_components_gains_a_ragged_dimension():
+    nested = _fills(6).ragged_batch(2).ragged_batch(2)
+    first, last = list(nested)
+    assert isinstance(first, inputpipe.RaggedArray) and first.ragged_rank == 2
+    assert first.to_list() == [[[1], [2, 2]], [[3, 3, 3], [4, 4, 4, 4]]]
+    assert last.to_list() == [[[5] * 5]] and last.row_splits.tolist() == [0, 1]
+    assert first.shape == (2, None, None) and first.dtype == np.int32
+    assert first.flat_values.tolist() == [1, 2, 2, 3, 3, 3, 4, 4, 4, 4]
+    assert first[1].to_list() == [[3, 3, 3], [4] * 4]
+    assert first[1:].to_list() == [[[3] * 3, [4] * 4]]
+    assert first[::-1].to_list() == [[[3] * 3, [4] * 4], [[1], [2, 2]]]
+    assert nested.element_spec == inputpipe.RaggedTensorSpec((None, None, None), np.int32, 2)
+    assert _fills(6).ragged_batch(2).ragged_batch(2, drop_remainder=True).element_spec.shape == (
+        2, None, None)
+    # A map function receives one and may return one; it resumes as any ragged_batch.
+    assert [r.to_list() for r in nested.map(lambda r: r)] == [first.to_list(), last.to_list()]
+    assert inputpipe.RaggedArray(first.values, first.row_splits) == first
+    assert_exact_resume(lambda: _fills(20).ragged_batch(3).ragged_batch(2))
+    with pytest.raises(ValueError, match="one ragged dimension"):
+        first.to_torch()
+
+
+def test_ragged_batch_errors_name_the_element_and_component():
+    mixed = inputpipe.Dataset.range(3).map(
+        lambda x: {"a": x, "b": np.zeros(2, dtype=np.int32 if int(x) == 2 else np.int64)})
+    with pytest.raises(ValueError, match=r"ragged_batch: element 2 of the batch, component "
+                                         r"\['b'\] is int32\[2\], element 0 is int64\[2\]: "
+                                         r"the dtype differs"):
+        list(mixed.ragged_batch(3))
+
+
+def test_sample_from_datasets_names_itself_for_weights_of_tuples():
+    half = np.array([0.5, 0.5], dtype=np.float32)
+    weights = inputpipe.Dataset.from_tensors((half, half)).repeat(3)
+    ds = inputpipe.Dataset.sample_from_datasets(
+        [inputpipe.Dataset.range(3), inputpipe.Dataset.range(3)], weights, seed=1)
+    with pytest.raises(ValueError, match="sample_from_datasets: weights element 0 is \\(.*"
+                                         "expected a float32 or float64 vector"):
+        list(ds)
+
+
 def test_ragged_batch_same_as_tensorflow():
     tf = pytest.importorskip("tensorflow")
     ours = [r.to_list() for r in _fills(8).ragged_batch(3)]
@@ -76,6 +148,28 @@ def test_ragged_batch_same_as_tensorflow():
     assert ours == theirs
     r = next(iter(_fills(8).ragged_batch(3)))
     assert r.to_tensorflow().to_list() == theirs[0]
+    assert r[1:].to_tensorflow().to_list() == theirs[0][1:]
+    # Ragged elements gain a ragged dimension (ragged_rank 2) in both.
+    tf_nested = tf.data.Dataset.range(1, 8).map(lambda x: tf.fill([x], tf.cast(x, tf.int32)))
+    tf_nested = tf_nested.ragged_batch(2).ragged_batch(2)
+    nested = _fills(8).ragged_batch(2).ragged_batch(2)
+    assert [r.to_list() for r in nested] == [r.to_list() for r in tf_nested]
+    first = next(iter(nested))
+    assert first.to_tensorflow().ragged_rank == 2
+    assert first.to_tensorflow().to_list() == next(iter(tf_nested)).to_list()
+    tf_spec = tf_nested.element_spec
+    assert nested.element_spec.shape == tuple(tf_spec.shape.as_list())
+    assert nested.element_spec.ragged_rank == tf_spec.ragged_rank == 2
+    # The element specs agree: shape, dtype, ragged_rank, row_splits_dtype.
+    for drop in (False, True):
+        ours_spec = _fills(8).ragged_batch(3, drop_remainder=drop).element_spec
+        tf_ds = tf.data.Dataset.range(1, 8).map(lambda x: tf.fill([x], tf.cast(x, tf.int32)))
+        tf_spec = tf_ds.ragged_batch(3, drop_remainder=drop).element_spec
+        assert isinstance(tf_spec, tf.RaggedTensorSpec)
+        assert ours_spec.shape == tuple(tf_spec.shape.as_list())
+        assert ours_spec.dtype == tf_spec.dtype.as_numpy_dtype
+        assert ours_spec.ragged_rank == tf_spec.ragged_rank
+        assert ours_spec.row_splits_dtype == tf_spec.row_splits_dtype.as_numpy_dtype
 
 
 # ---- RaggedFeature and SparseFeature ---------------------------------------------------------

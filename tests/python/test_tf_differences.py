@@ -212,6 +212,23 @@ class TestPrefetchDefault:
             tf.data.Dataset.range(5).prefetch()
 
 
+class TestRaggedBatchOfUniformShapes:
+    """ragged_batch makes every component of rank >= 1 ragged, also one whose elements all have
+    one shape; TensorFlow batches a component of fully defined static shape densely."""
+
+    def test_inputpipe(self):
+        ds = Dataset.range(4).map(lambda x: np.full(2, x)).ragged_batch(2)
+        first = _first(ds)
+        assert isinstance(first, inputpipe.RaggedArray) and first.to_list() == [[0, 0], [1, 1]]
+        assert isinstance(ds.element_spec, inputpipe.RaggedTensorSpec)
+
+    def test_tensorflow(self, tf):
+        ds = tf.data.Dataset.range(4).map(lambda x: tf.fill([2], x)).ragged_batch(2)
+        first = _first(ds)
+        assert isinstance(first, tf.Tensor) and first.numpy().tolist() == [[0, 0], [1, 1]]
+        assert isinstance(ds.element_spec, tf.TensorSpec)
+
+
 # ---- Files ----------------------------------------------------------------------------------
 
 

@@ -48,3 +48,18 @@ def test_a_buffer_the_pipeline_keeps_is_copied():
     again = list(cached)
     cached_list[0]["x"][0] = 7
     assert again[0]["x"][0] == 0 and list(cached)[0]["x"][0] == 0
+
+
+def test_reduce_and_get_single_element_hand_over_too():
+    total = inputpipe.Dataset.range(4).map(lambda x: np.full(1 << 12, x)).reduce(
+        np.zeros(1 << 12, dtype=np.int64), lambda s, x: s + x)
+    assert _is_view(total) and total[0] == 6 and total.flags.writeable
+    single = inputpipe.Dataset.range(1).map(lambda x: np.arange(1 << 12)).get_single_element()
+    assert _is_view(single) and single[-1] == (1 << 12) - 1
+    # A buffer the pipeline keeps (a from_tensors constant) is still a copy.
+    const = np.arange(1 << 12)
+    kept = inputpipe.Dataset.from_tensors(const)
+    first = kept.get_single_element()
+    assert not _is_view(first) and first.flags.owndata
+    first[0] = 99
+    assert kept.get_single_element()[0] == 0
