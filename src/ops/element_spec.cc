@@ -179,6 +179,25 @@ ElementSpec RaggedBatchSpec(const ElementSpec& input, int64_t rows) {
   return out;
 }
 
+// unbatch's rule: each tensor without its first dimension; a ragged value's rows are its
+// values' slices (a tensor of unknown length, or a ragged value of unknown rows).
+ElementSpec UnbatchSpec(const ElementSpec& spec, const Dataset& ds) {
+  if (IsRaggedSpec(spec)) return WithUnknownLength(spec.children[1]);
+  if (spec.kind == Element::Kind::kTensor) {
+    if (spec.rank_known && spec.shape.empty()) {
+      throw InvalidArgumentError("element_spec: " + ds.Signature() +
+                                 ": the input has a scalar component, which cannot be unbatched");
+    }
+    ElementSpec out = spec;
+    if (out.rank_known) out.shape.erase(out.shape.begin());
+    return out;
+  }
+  if (spec.kind == Element::Kind::kDataset) return spec;
+  ElementSpec out = spec;
+  for (ElementSpec& child : out.children) child = UnbatchSpec(child, ds);
+  return out;
+}
+
 ElementSpec FromFirstElement(const Dataset& ds) {
   std::optional<Element> first;
   if (ds.IsRandomAccess()) {
@@ -216,14 +235,7 @@ ElementSpec ElementSpecOf(const Dataset& ds) {
                           /*inner_unknown=*/op == "padded_batch");
   }
   if (op == "unbatch") {
-    return MapTensorSpecs(ElementSpecOf(*inputs.front()), [&](ElementSpec t) {
-      if (t.rank_known && t.shape.empty()) {
-        throw InvalidArgumentError("element_spec: " + ds.Signature() +
-                                   ": the input has a scalar component, which cannot be unbatched");
-      }
-      if (t.rank_known) t.shape.erase(t.shape.begin());
-      return t;
-    });
+    return UnbatchSpec(ElementSpecOf(*inputs.front()), ds);
   }
   if (op == "enumerate") {
     ElementSpec pair;

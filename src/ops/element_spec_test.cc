@@ -52,6 +52,10 @@ TEST(ElementSpecTest, RaggedBatchHasRaggedParts) {
             "({__ragged_row_splits__: int64[4], __ragged_values__: int64[?]}, "
             "{__ragged_row_splits__: int64[4], __ragged_values__: "
             "{__ragged_row_splits__: int64[?], __ragged_values__: float32[?, 2]}})");
+  // unbatch gives the rows back, of unknown length.
+  EXPECT_EQ(SpecOf(Unbatch(RaggedBatch(pairs, 2))), "(int64[], float32[?, 2])");
+  EXPECT_EQ(SpecOf(Unbatch(RaggedBatch(RaggedBatch(pairs, 2), 3))),
+            "(int64[?], {__ragged_row_splits__: int64[?], __ragged_values__: float32[?, 2]})");
   const ElementSpec spec = ElementSpecOf(*RaggedBatch(Map(Range(0, 3), Vector3), 4));
   ASSERT_EQ(spec.kind, Element::Kind::kDict);
   EXPECT_EQ(spec.keys, (std::vector<std::string>{kRaggedRowSplitsKey, kRaggedValuesKey}));

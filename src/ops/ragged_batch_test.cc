@@ -80,11 +80,11 @@ TEST(RaggedBatchTest, RefusesWhatItCannotBatch) {
                         {"ragged_batch", "element 1 of the batch is int64[1]", "int64[]",
                          "rank"});
   ExpectInvalidArgument([] { RaggedBatch(Fills(4), 0); }, {"ragged_batch", "batch_size"});
-  // batch and unbatch would stack or slice the two parts apart: they refuse, naming the op.
+  // batch and rebatch would stack or slice the two parts apart: they refuse, naming the op.
   ExpectInvalidArgument([] { Collect(Batch(RaggedBatch(Fills(5), 2), 2)); },
                         {"batch", "ragged"});
-  ExpectInvalidArgument([] { Collect(Unbatch(RaggedBatch(Fills(5), 2))); },
-                        {"unbatch", "ragged"});
+  ExpectInvalidArgument([] { Collect(Rebatch(RaggedBatch(Fills(5), 2), {1})); },
+                        {"rebatch", "ragged"});
   ExpectInvalidArgument([] { Collect(PaddedBatch(RaggedBatch(Fills(5), 2), 2)); },
                         {"padded_batch", "ragged"});
 }
@@ -124,6 +124,29 @@ TEST(RaggedBatchTest, RaggedComponentsGainARaggedDimension) {
   ExpectInvalidArgument([&] { Collect(RaggedBatch(mixed, 3)); },
                         {"ragged_batch", "element 2 of the batch is int32[1]",
                          "element 0 is int64[1]", "dtype"});
+}
+
+// unbatch splits a ragged value into its rows (ragged values of one ragged dimension fewer):
+// it undoes ragged_batch, also beside a scalar, and resumes exactly inside a batch.
+TEST(RaggedBatchTest, UnbatchGivesTheRows) {
+  EXPECT_EQ(Collect(Unbatch(RaggedBatch(Fills(8), 3))), Collect(Fills(8)));
+  auto twice = RaggedBatch(Fills(8), 2);
+  auto rows = Collect(Unbatch(RaggedBatch(twice, 3)));
+  ASSERT_EQ(rows.size(), 4u);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ASSERT_TRUE(IsRagged(rows[i])) << i;
+    EXPECT_EQ(RaggedRowSplits(rows[i]), RaggedRowSplits(Collect(twice)[i])) << i;
+    EXPECT_EQ(RaggedValues(rows[i]), RaggedValues(Collect(twice)[i])) << i;
+  }
+  auto pairs = Collect(Unbatch(RaggedBatch(Zip({Range(0, 3), Fills(4)}), 2)));
+  ASSERT_EQ(pairs.size(), 3u);
+  EXPECT_EQ(pairs[2][0].tensor(), I64(2));
+  EXPECT_EQ(pairs[2][1].tensor(), I64s({3, 3, 3}));
+  ExpectExactResume(Unbatch(RaggedBatch(Fills(12), 4)));
+  ExpectExactResume(Unbatch(RaggedBatch(RaggedBatch(Fills(12), 2), 3)));
+  ExpectInvalidArgument(
+      [] { Collect(Unbatch(Zip({RaggedBatch(Fills(5), 2), Batch(Range(0, 9), 3)}))); },
+      {"unbatch", "different first dimensions", "2 and 3"});
 }
 
 TEST(RaggedBatchTest, MakeRaggedChecksItsParts) {

@@ -1,4 +1,6 @@
-// unbatch(): splits each input element along its first dimension into that many elements.
+// unbatch(): splits each input element along its first dimension into that many elements. A
+// ragged component (ragged_batch's) is split into its rows: a tensor each, or a ragged value
+// each when it has more than one ragged dimension, as tf.data unbatches a RaggedTensor.
 // State (element_cursor.h), while inside an input element: the input's state captured *before*
 // that element was read, plus the position inside it; a restore re-reads that one element.
 #include <limits>
@@ -7,6 +9,7 @@
 #include "core/op_skeleton.h"
 #include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
+#include "inputpipe/ragged.h"
 #include "ops/batch_input.h"
 #include "ops/element_cursor.h"
 
@@ -14,6 +17,51 @@ namespace inputpipe {
 
 namespace {
 constexpr char kPosition[] = "position";  // next slice of the current input element
+
+// Rows [begin, end) of `values`: a tensor's along its first dimension, a ragged value's rows.
+Element Rows(const Element& values, int64_t begin, int64_t end) {
+  if (values.is_tensor()) return Element(SliceRange(values.tensor(), begin, end));
+  const int64_t* s = RaggedRowSplits(values).data<int64_t>();
+  std::vector<int64_t> splits(static_cast<size_t>(end - begin + 1));
+  for (int64_t k = begin; k <= end; ++k) splits[k - begin] = s[k] - s[begin];
+  return MakeRagged(Rows(values.children()[1], s[begin], s[end]), Tensor::FromVector(splits));
+}
+
+// Slice `index` of an element with ragged components (SliceElement's rule elsewhere).
+Element SliceWithRagged(const Element& element, int64_t index) {
+  if (IsRagged(element)) {
+    const int64_t* s = RaggedRowSplits(element).data<int64_t>();
+    const Element& values = element.children()[1];
+    if (values.is_tensor()) return Element(SliceRange(values.tensor(), s[index], s[index + 1]));
+    return Rows(values, s[index], s[index + 1]);
+  }
+  if (!element.is_tuple() && !element.is_dict()) return SliceElement(element, index);
+  std::vector<Element> items;
+  items.reserve(element.size());
+  for (const Element& child : element.children()) items.push_back(SliceWithRagged(child, index));
+  if (element.is_tuple()) return Element::Tuple(std::move(items));
+  std::vector<std::pair<std::string, Element>> entries;
+  for (size_t i = 0; i < items.size(); ++i) entries.emplace_back(element.keys()[i], items[i]);
+  return Element::Dict(std::move(entries));
+}
+
+// FirstDimOf's rule with a ragged component's rows as its first dimension.
+int64_t LengthWithRagged(const Element& element) {
+  if (IsRagged(element)) return RaggedRowSplits(element).num_elements() - 1;
+  if (!element.is_tuple() && !element.is_dict()) return FirstDimOf(element, "unbatch");
+  int64_t dim = -1;
+  for (const Element& child : element.children()) {
+    const int64_t d = LengthWithRagged(child);
+    if (dim >= 0 && d != dim) {
+      throw InvalidArgumentError("unbatch: components have different first dimensions (" +
+                                 std::to_string(dim) + " and " + std::to_string(d) + ") in " +
+                                 element.StructureString());
+    }
+    dim = d;
+  }
+  if (dim < 0) throw InvalidArgumentError("unbatch: element has no tensors");
+  return dim;
+}
 
 class UnbatchIterator;
 
@@ -46,7 +94,10 @@ class UnbatchIterator : public DatasetIterator<UnbatchDataset> {
  protected:
   std::optional<Element> GetNextInternal() override {
     while (true) {
-      if (current_ && position_ < length_) return SliceElement(*current_, position_++);
+      if (current_ && position_ < length_) {
+        const int64_t index = position_++;
+        return ragged_ ? SliceWithRagged(*current_, index) : SliceElement(*current_, index);
+      }
       current_.reset();
       std::optional<Element> element = input_.Next();
       if (!element) return std::nullopt;
@@ -67,13 +118,15 @@ class UnbatchIterator : public DatasetIterator<UnbatchDataset> {
 
  private:
   void SetCurrent(Element element) {
-    length_ = FirstDimOf(element, "unbatch");
+    ragged_ = ContainsRagged(element);
+    length_ = ragged_ ? LengthWithRagged(element) : FirstDimOf(element, "unbatch");
     position_ = 0;
     current_ = std::move(element);
   }
 
   ElementCursor input_;
   std::optional<Element> current_;  // the element input_ read last
+  bool ragged_ = false;  // current_ has ragged components: sliced by SliceWithRagged
   int64_t length_ = 0;
   int64_t position_ = 0;
 };

@@ -47,8 +47,8 @@ def test_ragged_arrays_go_through_map_and_are_refused_by_batch():
     assert [r.to_list() for r in ds] == [[[10], [20, 20]], [[30, 30, 30], [40, 40, 40, 40]]]
     with pytest.raises(ValueError, match="batch: cannot stack ragged values"):
         list(_fills(6).ragged_batch(2).batch(2))
-    with pytest.raises(ValueError, match="unbatch: cannot slice ragged values"):
-        list(_fills(6).ragged_batch(2).unbatch())
+    with pytest.raises(ValueError, match="rebatch: cannot slice ragged values"):
+        list(_fills(6).ragged_batch(2).rebatch(1))
     with pytest.raises(ValueError, match="row_splits"):
         inputpipe.RaggedArray([1, 2, 3], [0, 2])
     with pytest.raises(ValueError, match="int64"):
@@ -121,6 +121,19 @@ def test_ragged_batch_of_ragged_components_gains_a_ragged_dimension():
         first.to_torch()
 
 
+def test_unbatch_of_ragged_values_gives_their_rows():
+    rows = list(_fills(7).ragged_batch(4).unbatch())
+    assert [r.tolist() for r in rows] == [r.tolist() for r in _fills(7)]
+    assert all(r.dtype == np.int32 for r in rows)
+    nested = list(_fills(7).ragged_batch(2).ragged_batch(2).unbatch())
+    assert [r.to_list() for r in nested] == [r.to_list() for r in _fills(7).ragged_batch(2)]
+    spec = _fills(7).ragged_batch(2).ragged_batch(2).unbatch().element_spec
+    assert spec == inputpipe.RaggedTensorSpec((None, None), np.int32, 1)
+    assert _fills(7).ragged_batch(4).unbatch().element_spec == inputpipe.TensorSpec(
+        (None,), np.dtype(np.int32))
+    assert_exact_resume(lambda: _fills(12).ragged_batch(5).unbatch())
+
+
 def test_ragged_batch_errors_name_the_element_and_component():
     mixed = inputpipe.Dataset.range(3).map(
         lambda x: {"a": x, "b": np.zeros(2, dtype=np.int32 if int(x) == 2 else np.int64)})
@@ -159,6 +172,10 @@ def test_ragged_batch_same_as_tensorflow():
     assert first.to_tensorflow().to_list() == next(iter(tf_nested)).to_list()
     tf_spec = tf_nested.element_spec
     assert nested.element_spec.shape == tuple(tf_spec.shape.as_list())
+    # unbatch undoes it in both.
+    assert [r.to_list() for r in nested.unbatch()] == [r.to_list() for r in tf_nested.unbatch()]
+    assert (nested.unbatch().element_spec.shape
+            == tuple(tf_nested.unbatch().element_spec.shape.as_list()))
     assert nested.element_spec.ragged_rank == tf_spec.ragged_rank == 2
     # The element specs agree: shape, dtype, ragged_rank, row_splits_dtype.
     for drop in (False, True):
