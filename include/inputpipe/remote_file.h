@@ -62,6 +62,23 @@ class RangeReader {
   virtual std::unique_ptr<RangeStream> OpenStream(uint64_t offset) { return nullptr; }
 };
 
+// The next n bytes of `stream`, fewer only where its body ends first; what Read throws passes.
+std::string ReadUpTo(RangeStream& stream, size_t n);
+
+// The rest of an HTTP/1.1 response body on the connected socket `fd`, whose status and
+// headers another client read (Python's http.client: it sent the request, checked the status
+// and the range): first `head`, the body bytes that client had buffered past the headers, then
+// recv() from `fd` until `length` body bytes in all, with no Python and no GIL; each wait for
+// data is bounded by timeout_s. A body that ends early (the peer closed or reset), a recv error
+// or a timeout throws a FileSystemError on `path` whose reason starts with `what` (the request
+// as it may be shown: "GET s3://b/k from byte 0: HTTP 206", never a signed URL) and says how
+// many of the bytes came; its code (ECONNRESET, ETIMEDOUT, EIO) is one a retry may fix.
+// REQUIRES: `fd` stays open, and is read by no one else, until the stream is destroyed (the
+// caller owns it). Used by one thread.
+std::unique_ptr<RangeStream> NewSocketBodyStream(int fd, std::string head, uint64_t length,
+                                                 double timeout_s, std::string path,
+                                                 std::string what);
+
 struct BlockReadOptions {
   // Sequential reads: bytes per request, and how many blocks are fetched ahead of the reader.
   size_t block_size = 8 << 20;

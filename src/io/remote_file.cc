@@ -137,20 +137,11 @@ std::string ReadFromStream(RangeReader& ranges, Stream& stream, uint64_t at, siz
   }
   std::string out;
   try {
-    while (out.size() < n) {
-      std::string got = stream.body->Read(n - out.size());
-      if (got.empty()) break;  // the body ended early: short, retried by the caller
-      if (out.empty() && got.size() >= n) {
-        out = std::move(got);
-      } else {
-        out += got;
-      }
-    }
+    out = ReadUpTo(*stream.body, n);  // short where the body ended early: retried by the caller
   } catch (...) {
     stream.body.reset();
     throw;
   }
-  if (out.size() > n) out.resize(n);  // a store that gave more than asked
   stream.at = at + out.size();
   if (out.size() < n) stream.body.reset();
   return out;
@@ -352,6 +343,21 @@ class BlockCacheFile : public RandomAccessFile {
   mutable std::unordered_map<uint64_t, Lru::iterator> where_ GUARDED_BY(mu_);
 };
 }  // namespace
+
+std::string ReadUpTo(RangeStream& stream, size_t n) {
+  std::string out;
+  while (out.size() < n) {
+    std::string got = stream.Read(n - out.size());
+    if (got.empty()) break;
+    if (out.empty() && got.size() >= n) {
+      out = std::move(got);
+    } else {
+      out += got;
+    }
+  }
+  if (out.size() > n) out.resize(n);  // a store that gave more than asked
+  return out;
+}
 
 std::string ReadRangeWithRetries(RangeReader& ranges, const std::string& path, int64_t size,
                                  uint64_t offset, size_t n, const BlockReadOptions& options) {
