@@ -365,8 +365,8 @@ class PythonFileSystem : public FileSystem {
   std::unique_ptr<RandomAccessFile> NewRandomAccessFile(const std::string& path) override {
     if (traits_.read_range) {
       return NewBlockCacheFile(
-          std::make_shared<PyRangeReader>(fs_, path, false, traits_.open_range), path, Stat(path),
-          traits_.blocks);
+          std::make_shared<PyRangeReader>(fs_, path, traits_.open_stream, traits_.open_range),
+          path, Stat(path), traits_.blocks);
     }
     nb::object file = Open(path, "rb");
     nb::object lock = CallPython(
@@ -507,7 +507,9 @@ void RegisterFileSystems(nb::module_& m) {
         "names; optionally exists, makedirs, rename, remove; read_range(path, offset, n) -> bytes "
         "(then files are read in large blocks, ahead, on a C++ thread, with retries), "
         "open_stream(path, offset) -> an object with read(n) and close() (sequential reads "
-        "then stream), "
+        "then stream; with socket_body() -> (fd, head, length, timeout_s, what) C++ reads the "
+        "body from that socket), open_range(path, offset, n) -> such an object or None (ranged "
+        "reads then go through it), "
         "glob(pattern) -> paths, atomic_writes = True (a file written is published whole at "
         "close: no temporary file and rename). Raise FileNotFoundError for a missing path, "
         "PermissionError for a refused one. Paths are passed whole, scheme included.");

@@ -15,8 +15,9 @@ that scheme is used.
 
 Where the work is done (docs/remote.md): this module only turns a path into fsspec calls —
 stat (size and the store's content hash: the ETag, the generation), ranged reads (and, for S3,
-a streaming GET that sequential reads take their blocks from), one listing
-per glob, one PUT per file written. The block reads, the read-ahead on a background thread and
+GCS and http(s), a streaming GET that sequential reads take their blocks from, whose body the
+engine reads from the socket without the GIL over plain HTTP), one listing per glob, one PUT
+per file written. The block reads, the read-ahead on a background thread and
 the retries with backoff are C++, in the engine's file-system seam (inputpipe/remote_file.h), so
 that every store written in Python gets them and the GIL is taken once per block (8 MiB by
 default), never per record.

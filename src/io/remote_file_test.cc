@@ -381,11 +381,11 @@ TEST(RemoteFileTest, ALargeRandomReadIsOneRequestPastTheCache) {
   }
 }
 
-TEST(RemoteFileTest, LargeReadsInSequenceFetchAheadInOneRequest) {
-  // Row group after row group: the second read, where the first ended, fetches the sequential
-  // read-ahead's bytes (Small(): 2 x 100) at once, and the next reads come from them.
+TEST(RemoteFileTest, LargeReadsInSequenceAreServedByOneStreamFetchedAhead) {
+  // Row group after row group: the second large read, where the first ended, starts a scan
+  // (a read-ahead file, one stream for the rest of the file); the next reads come from it.
   const std::string bytes = Bytes(1000);
-  auto ranges = std::make_shared<FakeRanges>(bytes);
+  auto ranges = std::make_shared<FakeStreams>(bytes);
   auto f = NewBlockCacheFile(ranges, "fake://b/k", StatOf(bytes), Small());
   char buf[1000];
   std::string got;
@@ -396,12 +396,20 @@ TEST(RemoteFileTest, LargeReadsInSequenceFetchAheadInOneRequest) {
     offset += k;
   }
   EXPECT_EQ(got, bytes);
-  // Each request 200 bytes (130 asked, 70 ahead, served to the next read): 5, not 8.
-  EXPECT_EQ(ranges->calls_.load(), 5);
-  // A read elsewhere is exact again: no read-ahead for a jump.
+  EXPECT_EQ(ranges->calls_.load(), 1);  // the first read, a request of its own
+  EXPECT_EQ(ranges->opens_.load(), 1);  // then one stream from byte 130
+  // A read elsewhere is exact, and one request: no read-ahead for a jump.
   ASSERT_EQ(f->Read(100, 130, buf), 130u);
   EXPECT_EQ(std::string(buf, 130), bytes.substr(100, 130));
-  EXPECT_EQ(ranges->calls_.load(), 6);
+  EXPECT_EQ(ranges->calls_.load(), 2);
+  // Where that one ended, a scan again, from there.
+  ASSERT_EQ(f->Read(230, 130, buf), 130u);
+  EXPECT_EQ(std::string(buf, 130), bytes.substr(230, 130));
+  f.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the fetchers have ended
+  ASSERT_EQ(ranges->opens_.load(), 2);
+  EXPECT_EQ(ranges->opened_at_[0], 130u);
+  EXPECT_EQ(ranges->opened_at_[1], 230u);
 }
 
 TEST(RemoteFileTest, DroppingAFileWithARequestInFlightDoesNotWait) {

@@ -426,3 +426,7 @@ def test_parquet_over_s3_reads_a_row_group_in_one_request(s3, tmp_path, socket_b
     # would be 32 per row group.
     assert gets <= groups + 3, gets
     assert len(socket_bodies) == gets, (socket_bodies, gets)
+    # Row group after row group is a scan: from the second on, one stream read ahead.
+    streams = [r for m, p, r in s3.requests if m == "GET" and "/data/wide.parquet" in p
+               and r and r.endswith("-")]
+    assert len(streams) == 1, s3.requests
