@@ -77,14 +77,25 @@ def test_a_gs_file_of_many_blocks_is_one_streaming_get(gcs, monkeypatch):
     data = _lines(40000)  # about 30 blocks of 64 KiB
     gcs.pipe_file("bkt/d/stream.txt", data)
     calls = []
-    for name in ("open_stream", "read_range"):
+
+    def counted(name):
         method = getattr(type(gcs.store), name)
-        monkeypatch.setattr(type(gcs.store), name,
-                            lambda self, *a, _m=method, _n=name: calls.append(_n) or _m(self, *a))
+
+        def call(self, *args):
+            calls.append(name)
+            return method(self, *args)
+        return call
+
+    for name in ("open_stream", "read_range"):
+        monkeypatch.setattr(type(gcs.store), name, counted(name))
     taken = []
     socket_body = inputpipe.remote._HttpBody.socket_body
-    monkeypatch.setattr(inputpipe.remote._HttpBody, "socket_body",
-                        lambda self: taken.append(socket_body(self)) or taken[-1])
+
+    def taken_body(self):
+        taken.append(socket_body(self))
+        return taken[-1]
+
+    monkeypatch.setattr(inputpipe.remote._HttpBody, "socket_body", taken_body)
     got = [bytes(x) for x in inputpipe.TextLineDataset("gs://bkt/d/stream.txt")]
     assert got == data.splitlines()
     assert calls == ["open_stream"], calls
