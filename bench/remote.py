@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -223,10 +224,22 @@ def main():
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--no-socket-reads", action="store_true",
                     help="read S3 bodies with http.client's readinto, not from the socket in C++")
+    ap.add_argument("--gil-hog", action="store_true",
+                    help="a Python thread computing meanwhile, as a training step holding the "
+                         "GIL would: what the body reads compete with for the GIL")
     args = ap.parse_args()
     import inputpipe
     print(f"inputpipe from {os.path.dirname(inputpipe.__file__)}; load {os.getloadavg()[0]:.1f}")
-    results = measure(args.mb, args.reps, socket_reads=not args.no_socket_reads)
+    stop = threading.Event()
+    if args.gil_hog:
+        def hog():
+            while not stop.is_set():
+                sum(range(10_000))
+        threading.Thread(target=hog, daemon=True).start()
+    try:
+        results = measure(args.mb, args.reps, socket_reads=not args.no_socket_reads)
+    finally:
+        stop.set()
     print(table(results))
     if args.json:
         with open(args.json, "w") as f:

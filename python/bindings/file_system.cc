@@ -24,7 +24,8 @@
 // close(), sequential reads take their blocks from one streaming GET, reopened after an error or
 // a seek; where that object also has socket_body() (a plain HTTP body of known length), C++
 // reads the body from its socket without the GIL. open_range(path, offset, n) -> such an
-// object for bytes [offset, offset + n) (or None) serves ranged reads the same way. The block sizes and retries come from the object's optional attributes
+// object for bytes [offset, offset + n) (or None) serves ranged reads the same way. The block
+// sizes and retries come from the object's optional attributes
 // (read_block_size, read_ahead_blocks, random_block_size, cached_blocks, max_attempts,
 // initial_backoff_s). glob(pattern) -> paths answers list_files in one listing; a true
 // atomic_writes says that a file written is published whole at close (one PUT), so checkpoints
@@ -269,10 +270,11 @@ class PyRangeStream : public RangeStream {
   std::optional<PyRef> buffer_;  // a bytearray, reused block after block (with the GIL)
 };
 
-// open_stream(path, offset)'s object that also has socket_body() -> (fd, head, length,
-// timeout_s, what), or None: a plain HTTP body of known length, whose headers Python read. The
-// rest of the body is then read by C++ from that socket (NewSocketBodyStream), without the
-// GIL; the Python object holds the socket open, and is closed after the C++ stream is gone.
+// A body object (of open_stream or open_range) that also has socket_body() -> (fd, head,
+// length, timeout_s, what), or None: a plain HTTP body of known length, whose headers Python
+// read. The rest of the body is then read by C++ from that socket (NewSocketBodyStream),
+// without the GIL; the Python object holds the socket open, and is closed after the C++ stream
+// is gone.
 class PySocketStream : public RangeStream {
  public:
   PySocketStream(PyRef body, std::unique_ptr<RangeStream> socket)

@@ -425,7 +425,7 @@ class _HttpBody:
                 or resp.length is None or self._sock is None):
             return None
         length = resp.length
-        # What is buffered: read1 takes the buffer's bytes without a read of the socket.
+        # read1: the bytes buffered past the headers, or, where there are none, one recv.
         head = resp.fp.read1(min(length, 1 << 20)) if length else b""
         timeout = self._sock.gettimeout()
         return (self._sock.fileno(), head, length, float(timeout or 3600),

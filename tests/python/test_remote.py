@@ -299,7 +299,8 @@ def test_http_is_read_only(s3, socket_bodies):
     s3_server.put_public(s3.moto_url, "data", "public2.txt", data)
     s3.clear()
     url = f"{s3.url}/data/public2.txt"
-    assert [x.decode() for x in _values(inputpipe.TextLineDataset(url))] == data.decode().splitlines()
+    got = [x.decode() for x in _values(inputpipe.TextLineDataset(url))]
+    assert got == data.decode().splitlines()
     assert s3.count("GET", "/data/public2.txt") == 1, s3.requests
     assert socket_bodies[-1] == f"GET {url} from byte 0: HTTP 206"
     with pytest.raises(OSError, match="read only"):
