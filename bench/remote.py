@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,16 +83,20 @@ FORMATS = {
 
 
 def best_mb_per_s(read, path, size, reps):
-    best, records = 0.0, None
+    """(best MB/s, records, least client CPU s/GB) over `reps` epochs. The CPU is this
+    process's, all its threads (moto's is its own process's): what a loaded machine blurs
+    least."""
+    best, records, cpu = 0.0, None, float("inf")
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         n = read(path)
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if records is not None and n != records:
             raise SystemExit(f"{path}: {n} records, then {records}")
         records = n
         best = max(best, size / dt / 1e6)
-    return best, records
+        cpu = min(cpu, dc / size * 1e9)
+    return best, records, cpu
 
 
 # Block sizes of the remote reads measured: the default, and one block per 32 MiB (what moto,
@@ -123,9 +128,10 @@ def server_ceiling(fs, key, size, block, reps):
     return best
 
 
-def measure(mb=64, reps=3, data_dir=None):
-    """-> {format: {local_mb_s, remote: {block MiB: MB/s}, ceiling: {...}, bytes, records} or
-    {why}}"""
+def measure(mb=64, reps=3, data_dir=None, socket_reads=True):
+    """-> {format: {local_mb_s, local_cpu, remote: {block MiB: MB/s}, remote_cpu: {block MiB:
+    s/GB}, ceiling: {...}, bytes, records} or {why}}. socket_reads False: bodies read with
+    http.client's readinto, not by the engine from the socket (the store's socket_streams)."""
     import inputpipe
     import s3_server
 
@@ -144,16 +150,19 @@ def measure(mb=64, reps=3, data_dir=None):
                 write(path, mb)
             size = os.path.getsize(path)
             key = f"bench/{os.path.basename(path)}"
-            local_mb_s, n_local = best_mb_per_s(read, path, size, reps)
-            r = dict(local_mb_s=local_mb_s, remote={}, ceiling={}, bytes=size, records=n_local)
+            local_mb_s, n_local, local_cpu = best_mb_per_s(read, path, size, reps)
+            r = dict(local_mb_s=local_mb_s, local_cpu=local_cpu, remote={}, remote_cpu={},
+                     ceiling={}, bytes=size, records=n_local)
             for mib in BLOCKS_MIB:
                 store = inputpipe.remote.FsspecFileSystem("s3", **s3_server.storage_options(moto.url))
                 store.read_block_size = mib << 20
+                store.socket_streams = socket_reads
                 inputpipe.register_file_system("s3", store)
                 fs = store._filesystem()
                 if not fs.exists(key):
                     fs.put_file(path, key)
-                remote_mb_s, n_remote = best_mb_per_s(read, f"s3://{key}", size, reps)
+                remote_mb_s, n_remote, r["remote_cpu"][mib] = best_mb_per_s(
+                    read, f"s3://{key}", size, reps)
                 if n_local != n_remote:
                     raise SystemExit(f"{name}: {n_local} records locally, {n_remote} from S3")
                 r["remote"][mib] = remote_mb_s
@@ -167,11 +176,11 @@ def table(results):
     """The markdown table of measure()'s results."""
     md = ["#### Remote files: local vs S3 on loopback (moto)", "",
           "| format | file | local MB/s | S3 block | S3 MB/s (inputpipe) | server alone MB/s "
-          "| inputpipe / server | S3 / local (target >= 0.5x) |",
-          "|---|---|---|---|---|---|---|---|"]
+          "| inputpipe / server | S3 / local (target >= 0.5x) | client CPU s/GB, local / S3 |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         if "why" in r:
-            md.append(f"| {name} | {r['why']} | | | | | | |")
+            md.append(f"| {name} | {r['why']} | | | | | | | |")
             continue
         for mib, remote in r["remote"].items():
             ratio = remote / r["local_mb_s"]
@@ -179,7 +188,8 @@ def table(results):
             ceiling = r["ceiling"][mib]
             md.append(f"| {name} | {r['bytes'] / 1e6:.0f} MB, {r['records']:,} records | "
                       f"{r['local_mb_s']:,.0f} | {mib} MiB | {remote:,.0f} | {ceiling:,.0f} | "
-                      f"{remote / ceiling:.2f}x | {ratio:.2f}x: {ok} |")
+                      f"{remote / ceiling:.2f}x | {ratio:.2f}x: {ok} | "
+                      f"{r['local_cpu']:.2f} / {r['remote_cpu'][mib]:.2f} |")
     return "\n".join(md)
 
 
@@ -212,10 +222,24 @@ def main():
     ap.add_argument("--mb", type=int, default=64, help="file size per format")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--no-socket-reads", action="store_true",
+                    help="read S3 bodies with http.client's readinto, not from the socket in C++")
+    ap.add_argument("--gil-hog", action="store_true",
+                    help="a Python thread computing meanwhile, as a training step holding the "
+                         "GIL would: what the body reads compete with for the GIL")
     args = ap.parse_args()
     import inputpipe
     print(f"inputpipe from {os.path.dirname(inputpipe.__file__)}; load {os.getloadavg()[0]:.1f}")
-    results = measure(args.mb, args.reps)
+    stop = threading.Event()
+    if args.gil_hog:
+        def hog():
+            while not stop.is_set():
+                sum(range(10_000))
+        threading.Thread(target=hog, daemon=True).start()
+    try:
+        results = measure(args.mb, args.reps, socket_reads=not args.no_socket_reads)
+    finally:
+        stop.set()
     print(table(results))
     if args.json:
         with open(args.json, "w") as f:

@@ -1,6 +1,7 @@
 // Files of a store where every request costs a round trip (an object store, HTTP) and, when the
 // store is written in Python, the GIL: sequential reads in large blocks fetched ahead on a
-// background thread, random reads through a small cache of aligned blocks, each request retried
+// background thread, random reads through a small cache of aligned blocks (large reads in
+// sequence, as a Parquet scan makes: read ahead as a sequential file is), each request retried
 // with backoff a bounded number of times. A store supplies one thing, ranged reads; these
 // wrappers turn them into the SequentialFile and RandomAccessFile the readers use, so that the
 // per-request cost is paid per megabytes, not per record.
@@ -58,16 +59,35 @@ class RangeReader {
   // sequential file makes one ranged request per block). Sequential files read through one
   // stream, so that a store that pays per request (moto reads the whole object for each GET) or
   // per round trip pays once per file, not once per block; they reopen it at the current
-  // offset after an error or a seek outside what is buffered. Random-access files never use it.
+  // offset after an error or a seek outside what is buffered. Random-access files use it for a
+  // scan only: large reads one after the other, each where the previous one ended.
   virtual std::unique_ptr<RangeStream> OpenStream(uint64_t offset) { return nullptr; }
 };
+
+// The next n bytes of `stream`, fewer only where its body ends first; what Read throws passes.
+std::string ReadUpTo(RangeStream& stream, size_t n);
+
+// The rest of an HTTP/1.1 response body on the connected socket `fd`, whose status and
+// headers another client read (Python's http.client: it sent the request, checked the status
+// and the range): first `head`, the body bytes that client had buffered past the headers, then
+// recv() from `fd` until `length` body bytes in all, with no Python and no GIL; each wait for
+// data is bounded by timeout_s. A body that ends early (the peer closed or reset), a recv error
+// or a timeout throws a FileSystemError on `path` whose reason starts with `what` (the request
+// as it may be shown: "GET s3://b/k from byte 0: HTTP 206", never a signed URL) and says how
+// many of the bytes came; its code (ECONNRESET, ETIMEDOUT, EIO) is one a retry may fix.
+// REQUIRES: `fd` stays open, and is read by no one else, until the stream is destroyed (the
+// caller owns it). Used by one thread.
+std::unique_ptr<RangeStream> NewSocketBodyStream(int fd, std::string head, uint64_t length,
+                                                 double timeout_s, std::string path,
+                                                 std::string what);
 
 struct BlockReadOptions {
   // Sequential reads: bytes per request, and how many blocks are fetched ahead of the reader.
   size_t block_size = 8 << 20;
   int read_ahead_blocks = 2;
   // Random reads: bytes per request (aligned blocks) and how many blocks are kept (LRU). A
-  // read of at least two blocks' bytes is one request of its own (up to 64 MiB), not cached.
+  // read of at least two blocks' bytes is one request of its own (up to 64 MiB), not cached;
+  // the next such read where it ended starts a scan, read ahead as a sequential file is.
   size_t random_block_size = 1 << 20;
   size_t cached_blocks = 16;
   // Attempts per request in all (1: no retry), and the wait before the first retry.

@@ -22,7 +22,10 @@
 // request retried with backoff, so that the GIL and the latency are paid per block, not per
 // record. With open_stream(path, offset) -> an object with readinto(buffer) or read(n), and
 // close(), sequential reads take their blocks from one streaming GET, reopened after an error or
-// a seek. The block sizes and retries come from the object's optional attributes
+// a seek; where that object also has socket_body() (a plain HTTP body of known length), C++
+// reads the body from its socket without the GIL. open_range(path, offset, n) -> such an
+// object for bytes [offset, offset + n) (or None) serves ranged reads the same way. The block
+// sizes and retries come from the object's optional attributes
 // (read_block_size, read_ahead_blocks, random_block_size, cached_blocks, max_attempts,
 // initial_backoff_s). glob(pattern) -> paths answers list_files in one listing; a true
 // atomic_writes says that a file written is published whole at close (one PUT), so checkpoints
@@ -30,6 +33,7 @@
 #include "inputpipe/file_system.h"
 
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
@@ -217,6 +221,7 @@ class PyWritableFile : public WritableFile {
 struct PythonStoreTraits {
   bool read_range = false;     // has read_range(path, offset, n): block reads
   bool open_stream = false;    // has open_stream(path, offset): sequential reads stream
+  bool open_range = false;     // has open_range(path, offset, n): ranged reads as bodies
   bool glob = false;           // has glob(pattern)
   bool atomic_writes = false;  // atomic_writes is true
   BlockReadOptions blocks;
@@ -265,11 +270,65 @@ class PyRangeStream : public RangeStream {
   std::optional<PyRef> buffer_;  // a bytearray, reused block after block (with the GIL)
 };
 
+// A body object (of open_stream or open_range) that also has socket_body() -> (fd, head,
+// length, timeout_s, what), or None: a plain HTTP body of known length, whose headers Python
+// read. The rest of the body is then read by C++ from that socket (NewSocketBodyStream),
+// without the GIL; the Python object holds the socket open, and is closed after the C++ stream
+// is gone.
+class PySocketStream : public RangeStream {
+ public:
+  PySocketStream(PyRef body, std::unique_ptr<RangeStream> socket)
+      : body_(std::move(body)), socket_(std::move(socket)) {}
+  ~PySocketStream() override {
+    socket_.reset();
+    CloseQuietly(body_);
+  }
+  std::string Read(size_t n) override { return socket_->Read(n); }
+
+ private:
+  const PyRef body_;
+  std::unique_ptr<RangeStream> socket_;
+};
+
+// The stream of a body object of open_stream or open_range (None: nullptr): read from its
+// socket by C++ where it has socket_body() and that gives one, else through read(n) or
+// readinto. REQUIRES: the GIL.
+std::unique_ptr<RangeStream> StreamOf(const std::string& path, nb::object body) {
+  if (body.is_none()) return nullptr;
+  if (nb::hasattr(body, "socket_body")) {
+    nb::object socket = body.attr("socket_body")();
+    if (!socket.is_none()) {
+      auto [fd, head, length, timeout_s, what] =
+          nb::cast<std::tuple<int, nb::bytes, uint64_t, double, std::string>>(socket);
+      return std::make_unique<PySocketStream>(
+          PyRef(std::move(body)), NewSocketBodyStream(fd, std::string(head.c_str(), head.size()),
+                                                      length, timeout_s, path, std::move(what)));
+    }
+  }
+  const bool readinto = nb::hasattr(body, "readinto");
+  return std::make_unique<PyRangeStream>(path, PyRef(std::move(body)), readinto);
+}
+
 class PyRangeReader : public RangeReader {
  public:
-  PyRangeReader(PyRef fs, std::string path, bool streams = false)
-      : fs_(std::move(fs)), path_(std::move(path)), streams_(streams) {}
+  PyRangeReader(PyRef fs, std::string path, bool streams, bool ranges_as_streams)
+      : fs_(std::move(fs)),
+        path_(std::move(path)),
+        streams_(streams),
+        ranges_as_streams_(ranges_as_streams) {}
+  // Through open_range where the store has it (a bounded GET whose body C++ may read from the
+  // socket, without the GIL), else read_range.
   std::string ReadRange(uint64_t offset, size_t n) override {
+    if (ranges_as_streams_) {
+      std::unique_ptr<RangeStream> body = CallPython("read", path_, [&] {
+        return StreamOf(path_, fs_.get().attr("open_range")(path_, offset, n));
+      });
+      if (body != nullptr) {
+        std::string out = ReadUpTo(*body, n);
+        body.reset();  // closed here, not later on whichever thread drops it
+        return out;
+      }
+    }
     return CallPython("read", path_, [&] {
       nb::bytes got = AsBytes(fs_.get().attr("read_range")(path_, offset, n));
       return std::string(got.c_str(), got.size());
@@ -277,11 +336,8 @@ class PyRangeReader : public RangeReader {
   }
   std::unique_ptr<RangeStream> OpenStream(uint64_t offset) override {
     if (!streams_) return nullptr;
-    return CallPython("read", path_, [&]() -> std::unique_ptr<RangeStream> {
-      nb::object body = fs_.get().attr("open_stream")(path_, offset);
-      if (body.is_none()) return nullptr;  // none for this object: ranged reads
-      const bool readinto = nb::hasattr(body, "readinto");
-      return std::make_unique<PyRangeStream>(path_, PyRef(std::move(body)), readinto);
+    return CallPython("read", path_, [&] {
+      return StreamOf(path_, fs_.get().attr("open_stream")(path_, offset));  // none: ranges
     });
   }
 
@@ -289,6 +345,7 @@ class PyRangeReader : public RangeReader {
   const PyRef fs_;
   const std::string path_;
   const bool streams_;
+  const bool ranges_as_streams_;
 };
 
 // The C++ side of a Python file system. Optional methods it lacks: exists (stat instead),
@@ -300,16 +357,18 @@ class PythonFileSystem : public FileSystem {
   std::unique_ptr<SequentialFile> NewSequentialFile(const std::string& path) override {
     FileStat st = Stat(path);
     if (traits_.read_range) {
-      return NewReadAheadFile(std::make_shared<PyRangeReader>(fs_, path, traits_.open_stream), path,
-                              std::move(st), traits_.blocks);
+      return NewReadAheadFile(
+          std::make_shared<PyRangeReader>(fs_, path, traits_.open_stream, traits_.open_range),
+          path, std::move(st), traits_.blocks);
     }
     nb::object file = Open(path, "rb");
     return std::make_unique<PySequentialFile>(path, std::move(file), std::move(st));
   }
   std::unique_ptr<RandomAccessFile> NewRandomAccessFile(const std::string& path) override {
     if (traits_.read_range) {
-      return NewBlockCacheFile(std::make_shared<PyRangeReader>(fs_, path), path, Stat(path),
-                               traits_.blocks);
+      return NewBlockCacheFile(
+          std::make_shared<PyRangeReader>(fs_, path, traits_.open_stream, traits_.open_range),
+          path, Stat(path), traits_.blocks);
     }
     nb::object file = Open(path, "rb");
     nb::object lock = CallPython(
@@ -324,7 +383,7 @@ class PythonFileSystem : public FileSystem {
     if (!traits_.read_range) return FileSystem::ReadFile(path);
     // A whole small file (a checkpoint, an index sidecar): one request, retried, no thread.
     const FileStat st = Stat(path);
-    PyRangeReader ranges(fs_, path);
+    PyRangeReader ranges(fs_, path, false, traits_.open_range);
     return ReadRangeWithRetries(ranges, path, st.size, 0, static_cast<size_t>(st.size),
                                 traits_.blocks);
   }
@@ -424,6 +483,7 @@ void Register(const std::string& scheme, nb::object fs) {
   PythonStoreTraits traits;
   traits.read_range = nb::hasattr(fs, "read_range");
   traits.open_stream = traits.read_range && nb::hasattr(fs, "open_stream");
+  traits.open_range = traits.read_range && nb::hasattr(fs, "open_range");
   traits.glob = nb::hasattr(fs, "glob");
   nb::object atomic = nb::getattr(fs, "atomic_writes", nb::none());
   const int truth = PyObject_IsTrue(atomic.ptr());
@@ -449,7 +509,9 @@ void RegisterFileSystems(nb::module_& m) {
         "names; optionally exists, makedirs, rename, remove; read_range(path, offset, n) -> bytes "
         "(then files are read in large blocks, ahead, on a C++ thread, with retries), "
         "open_stream(path, offset) -> an object with read(n) and close() (sequential reads "
-        "then stream), "
+        "then stream; with socket_body() -> (fd, head, length, timeout_s, what) C++ reads the "
+        "body from that socket), open_range(path, offset, n) -> such an object or None (ranged "
+        "reads then go through it), "
         "glob(pattern) -> paths, atomic_writes = True (a file written is published whole at "
         "close: no temporary file and rename). Raise FileNotFoundError for a missing path, "
         "PermissionError for a refused one. Paths are passed whole, scheme included.");

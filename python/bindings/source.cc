@@ -46,21 +46,26 @@ class PyRandomAccessFile {
     }
   }
 
+  // Read straight into a new bytes object, not yet shared, so that the bytes of a Parquet row
+  // group are written once (no zero-filled buffer, no copy into the bytes).
   nb::bytes Read(int64_t offset, int64_t n) const {
     if (offset < 0 || n < 0) throw InvalidArgumentError("read " + path_ + ": negative offset");
-    std::string buffer(static_cast<size_t>(std::max<int64_t>(0, std::min(n, size_ - offset))),
-                       '\0');
+    const size_t want = static_cast<size_t>(std::max<int64_t>(0, std::min(n, size_ - offset)));
+    PyObject* out = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(want));
+    if (out == nullptr) throw nb::python_error();
+    nb::object owner = nb::steal(out);
+    char* data = PyBytes_AS_STRING(out);
     size_t got = 0;
     {
       GilRelease release;
-      while (got < buffer.size()) {
-        size_t r = file_->Read(static_cast<uint64_t>(offset) + got, buffer.size() - got,
-                               buffer.data() + got);
+      while (got < want) {
+        size_t r = file_->Read(static_cast<uint64_t>(offset) + got, want - got, data + got);
         if (r == 0) break;
         got += r;
       }
     }
-    return nb::bytes(buffer.data(), got);
+    if (got < want) return nb::bytes(data, got);
+    return nb::steal<nb::bytes>(owner.release());
   }
 
   int64_t size() const { return size_; }

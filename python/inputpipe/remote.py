@@ -15,8 +15,9 @@ that scheme is used.
 
 Where the work is done (docs/remote.md): this module only turns a path into fsspec calls —
 stat (size and the store's content hash: the ETag, the generation), ranged reads (and, for S3,
-a streaming GET that sequential reads take their blocks from), one listing
-per glob, one PUT per file written. The block reads, the read-ahead on a background thread and
+GCS and http(s), a streaming GET that sequential reads take their blocks from, whose body the
+engine reads from the socket without the GIL over plain HTTP), one listing per glob, one PUT
+per file written. The block reads, the read-ahead on a background thread and
 the retries with backoff are C++, in the engine's file-system seam (inputpipe/remote_file.h), so
 that every store written in Python gets them and the GIL is taken once per block (8 MiB by
 default), never per record.
@@ -83,8 +84,11 @@ class FsspecFileSystem:
     cached_blocks = 16
     max_attempts = 4
     initial_backoff_s = 0.05
-    # S3 streams: the body read with http.client from a presigned URL (open_stream).
+    # Streams (open_stream): the body read with http.client from a URL of the object (S3:
+    # presigned; GCS: the media download; http(s): the path), and, where the body is plain HTTP
+    # of a known length, its bytes read by the engine from the socket without the GIL.
     http_streams = True
+    socket_streams = True
 
     def __init__(self, scheme, protocol=None, package=None, **storage_options):
         default_protocol, default_package = SCHEMES.get(scheme, (scheme, None))
@@ -125,27 +129,47 @@ class FsspecFileSystem:
     def open_stream(self, path, offset):
         """One streaming GET of `path` from `offset` to its end (Range: bytes=offset-), whose
         body the engine reads block by block for a sequential file, reopening it after an error
-        or a seek (inputpipe/remote_file.h). S3 only (s3fs); None elsewhere: ranged reads.
+        or a seek (inputpipe/remote_file.h). None where the store has no such GET: then each
+        block is a ranged read of its own.
 
-        The GET is signed by s3fs's own client (a presigned URL: its credentials, endpoint,
-        region and version id) and its body read with http.client into the engine's buffer
-        (readinto), which costs the client about a seventh of the CPU of aiohttp's body reads
-        and lifts a stream on loopback from ~200 to ~500 MB/s (docs/remote.md). Where s3fs is
-        set up with what a bare URL cannot carry (extra request arguments such as SSE-C keys or
-        requester-pays, an HTTP proxy), or with http_streams = False, the body is s3fs's."""
-        if self._protocol != "s3":
-            return None
+        The GET is made with http.client to a URL of the object (_stream_request: S3's presigned
+        by s3fs's own client, with its credentials, endpoint, region and version id; GCS's media
+        download with gcsfs's authorization header; an http(s) path itself), and its body read
+        into the engine's buffer: over plain HTTP by the engine from the socket, without the GIL
+        (_HttpBody.socket_body); over HTTPS with readinto, which costs about a seventh of the
+        CPU of aiohttp's body reads (docs/remote.md). Where the store is set up with what a bare
+        URL cannot carry (extra request arguments such as SSE-C keys or requester-pays, an HTTP
+        proxy, options of an http store), or with http_streams = False, S3's body is s3fs's and
+        the other stores read by ranges."""
         with self._errors(path):
+            body = self._http_body(path, int(offset), None)
+            if body is not None or self._protocol != "s3":
+                return body
             fs = self._filesystem()
             bucket, key, version = fs.split_path(path)
-            url = self._presigned_url(fs, path) if self.http_streams else None
-            if url is not None:
-                return _HttpBody(self, path, url, int(offset), self._stream_settings(fs))
             extra = {"VersionId": version} if version else {}
             from fsspec.asyn import sync
             resp = sync(fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key,
                         Range=f"bytes={int(offset)}-", **extra)
             return _S3Body(self, path, resp["Body"])
+
+    def open_range(self, path, offset, n):
+        """The body of one GET of bytes [offset, offset + n) of `path`, as open_stream's (read
+        by the engine from the socket over plain HTTP), or None where open_stream would not
+        make its own GET: then the engine calls read_range. What random-access reads (a Parquet
+        row group, a block of an indexed file) go through."""
+        with self._errors(path):
+            return self._http_body(path, int(offset), int(n))
+
+    def _http_body(self, path, offset, n):
+        if not self.http_streams:
+            return None
+        fs = self._filesystem()
+        request = self._stream_request(fs, path)
+        if request is None:
+            return None
+        url, headers = request
+        return _HttpBody(self, path, url, offset, self._stream_settings(fs), headers, n)
 
     def list(self, path):
         with self._errors(path):
@@ -235,15 +259,25 @@ class FsspecFileSystem:
                 f"{self.scheme}:// paths need the package {self._package or e.name}: {hint} "
                 f"({e})") from None
 
-    def _presigned_url(self, fs, path):
-        """A presigned GET URL of `path` by s3fs's client, or None where a bare URL would not
-        be the request s3fs makes (extra arguments, a proxy) or is not http(s)."""
-        if getattr(fs, "req_kw", None) or getattr(fs, "s3_additional_kwargs", None):
+    def _stream_request(self, fs, path):
+        """(URL, headers) of a GET of the whole object `path`, or None where a bare GET would
+        not be the request the store's library makes (extra arguments, a proxy, an http store
+        with options of its own) or the store has none."""
+        if self._protocol == "s3":
+            if getattr(fs, "req_kw", None) or getattr(fs, "s3_additional_kwargs", None):
+                return None
+            if (getattr(fs, "config_kwargs", None) or {}).get("proxies"):
+                return None
+            url, headers = fs.url(path, expires=3600), {}
+        elif self._protocol == "gcs":
+            if getattr(fs, "requester_pays", False) or not hasattr(fs, "credentials"):
+                return None
+            url, headers = fs.url(path), {}  # the media download, with the generation
+            fs.credentials.apply(headers)  # Authorization, where there is a token
+        elif self._protocol in _READ_ONLY and not self._options:
+            url, headers = path, {}
+        else:
             return None
-        config = getattr(fs, "config_kwargs", None) or {}
-        if config.get("proxies"):
-            return None
-        url = fs.url(path, expires=3600)
         import urllib.parse
         import urllib.request
         parts = urllib.parse.urlsplit(url)
@@ -252,12 +286,15 @@ class FsspecFileSystem:
         if (urllib.request.getproxies().get(parts.scheme)
                 and not urllib.request.proxy_bypass(parts.hostname)):
             return None
-        return url
+        return url, headers
 
     def _stream_settings(self, fs):
-        """(timeout in seconds, the TLS verification of botocore's settings) for _HttpBody."""
+        """(timeout in seconds, the TLS verification) for _HttpBody: botocore's settings for
+        S3, the defaults elsewhere."""
         config = getattr(fs, "config_kwargs", None) or {}
         timeout = config.get("read_timeout") or config.get("connect_timeout") or 60
+        if self._protocol != "s3":
+            return float(timeout), True
         client = getattr(fs, "client_kwargs", None) or {}
         verify = client.get("verify", os.environ.get("AWS_CA_BUNDLE") or True)
         return float(timeout), verify
@@ -316,19 +353,23 @@ _OSERROR_BY_ERRNO = {errno.ENOENT: FileNotFoundError, errno.EACCES: PermissionEr
 
 
 class _HttpBody:
-    """The body of a GET of a presigned S3 URL with Range: bytes=offset-, read with http.client:
+    """The body of a GET of an object's URL with Range: bytes=offset- (or bytes [offset,
+    offset + n) when n is given), read with http.client:
     readinto(buffer) fills the buffer (short only at the body's end), the socket's reads
-    releasing the GIL. The status is checked when it is opened: 404 is a FileNotFoundError, 403
-    a PermissionError, another 4xx (but 408, 429) an OSError of EINVAL (not retried); 5xx, a
-    408 or 429, or a 200/206 whose range does not start at `offset` an OSError of EIO
-    (retried). Messages name the path and the S3 error code, never the URL (it is signed)."""
+    releasing the GIL; or, over plain HTTP with a known length, by the engine from the socket
+    (socket_body). The status is checked when it is opened: 404 is a FileNotFoundError, 403 a
+    PermissionError, another 4xx (but 408, 429) an OSError of EINVAL (not retried); 5xx, a 408
+    or 429, or a 200/206 whose range does not start at `offset` an OSError of EIO (retried).
+    Messages name the path, the offset, the HTTP status and the store's error code, never the
+    URL (it may be signed) nor a header (it may hold a token)."""
 
-    def __init__(self, store, path, url, offset, settings):
+    def __init__(self, store, path, url, offset, settings, headers=None, n=None):
         import http.client
         import urllib.parse
         timeout, verify = settings
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme == "https":
+        self._tls = parts.scheme == "https"
+        if self._tls:
             import ssl
             if verify is False:
                 context = ssl._create_unverified_context()
@@ -340,15 +381,18 @@ class _HttpBody:
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         self._store, self._path, self._conn = store, path, conn
+        self._where = where = f"GET {path} from byte {offset}"
         try:
             target = parts.path + ("?" + parts.query if parts.query else "")
-            conn.request("GET", target, headers={"Range": f"bytes={offset}-"})
+            end = "" if n is None else offset + max(1, n) - 1
+            conn.request("GET", target, headers=dict(headers or {}, Range=f"bytes={offset}-{end}"))
+            self._sock = conn.sock  # held by the response past a close of the connection
             self._resp = resp = conn.getresponse()
-            where = f"GET {path} from byte {offset}"
             if resp.status not in (200, 206):
                 text = resp.read(64 << 10).decode("utf-8", "replace")
                 code = re.search(r"<Code>([^<]*)</Code>", text)
-                message = re.search(r"<Message>([^<]*)</Message>", text)
+                message = (re.search(r"<Message>([^<]*)</Message>", text)
+                           or re.search(r'"message"\s*:\s*"([^"]*)"', text))
                 why = (f"{where}: HTTP {resp.status}" + (f" {code.group(1)}" if code else "") +
                        (f": {message.group(1)}" if message else ""))
                 if resp.status == 404:
@@ -369,6 +413,24 @@ class _HttpBody:
             conn.close()
             raise
 
+    def socket_body(self):
+        """(socket fd, body bytes http.client buffered past the headers, body length, timeout
+        in seconds, what the request is called in errors) for the engine to read the rest of
+        the body from the socket without the GIL (NewSocketBodyStream in
+        inputpipe/remote_file.h); None where it cannot: HTTPS (the socket carries TLS records),
+        a chunked body or one of unknown length, store.socket_streams False. After a tuple the
+        body is the engine's: readinto is not to be called; close() still closes the socket."""
+        resp = self._resp
+        if (self._tls or not self._store.socket_streams or resp.chunked
+                or resp.length is None or self._sock is None):
+            return None
+        length = resp.length
+        # read1: the bytes buffered past the headers, or, where there are none, one recv.
+        head = resp.fp.read1(min(length, 1 << 20)) if length else b""
+        timeout = self._sock.gettimeout()
+        return (self._sock.fileno(), head, length, float(timeout or 3600),
+                f"{self._where}: HTTP {resp.status}")
+
     def readinto(self, buffer):
         with self._store._errors(self._path), memoryview(buffer).cast("B") as view:
             got = 0
@@ -387,6 +449,7 @@ class _HttpBody:
     def close(self):
         conn, self._conn = self._conn, None
         if conn is not None:
+            self._resp.close()
             conn.close()
 
 

@@ -137,20 +137,11 @@ std::string ReadFromStream(RangeReader& ranges, Stream& stream, uint64_t at, siz
   }
   std::string out;
   try {
-    while (out.size() < n) {
-      std::string got = stream.body->Read(n - out.size());
-      if (got.empty()) break;  // the body ended early: short, retried by the caller
-      if (out.empty() && got.size() >= n) {
-        out = std::move(got);
-      } else {
-        out += got;
-      }
-    }
+    out = ReadUpTo(*stream.body, n);  // short where the body ended early: retried by the caller
   } catch (...) {
     stream.body.reset();
     throw;
   }
-  if (out.size() > n) out.resize(n);  // a store that gave more than asked
   stream.at = at + out.size();
   if (out.size() < n) stream.body.reset();
   return out;
@@ -263,7 +254,8 @@ class BlockCacheFile : public RandomAccessFile {
                  const BlockReadOptions& options)
       : ranges_(std::move(ranges)),
         path_(std::move(path)),
-        size_(static_cast<uint64_t>(stat.size)),
+        stat_(std::move(stat)),
+        size_(static_cast<uint64_t>(stat_.size)),
         options_(options) {}
 
   size_t Read(uint64_t offset, size_t n, char* dst) const override {
@@ -291,36 +283,51 @@ class BlockCacheFile : public RandomAccessFile {
   // A read of several blocks at once is what a reader asks for when it knows the span it needs
   // (pyarrow's coalesced read of a Parquet row group's column chunks): one request for all of
   // it, past the cache, instead of one per block; the cache stays for the small scattered reads
-  // (a footer, an index lookup) it is for. One that starts where the previous large read ended
-  // (a scan, row group after row group) fetches at least the sequential read-ahead's bytes
-  // (block_size * read_ahead_blocks), and the next reads are served from what it fetched past
-  // them. Bounded per call (the caller reads on), so that one read does not hold a copy of a
-  // whole large file.
-  size_t ReadLarge(uint64_t offset, size_t n, char* dst) const EXCLUDES(mu_) {
-    bool sequential;
+  // (a footer, an index lookup) it is for. Bounded per call (the caller reads on), so that one
+  // read does not hold a copy of a whole large file. One that starts where the previous large
+  // read ended (a scan, row group after row group) starts a scan: a read-ahead file from there,
+  // whose fetcher streams (one GET for the rest of the file where the store has streams) and
+  // fetches the next blocks while the reader decodes; the large reads that follow on are served
+  // from it. A large read elsewhere is a request of its own again; the scan waits for its
+  // offset to come back.
+  size_t ReadLarge(uint64_t offset, size_t n, char* dst) const EXCLUDES(scan_mu_) {
     {
-      MutexLock lock(mu_);
-      if (ahead_.offset <= offset && offset < ahead_.end()) {
-        const size_t k = std::min<uint64_t>(n, ahead_.end() - offset);
-        std::memcpy(dst, ahead_.bytes.data() + (offset - ahead_.offset), k);
-        last_end_ = offset + k;
-        return k;
+      MutexLock lock(scan_mu_);
+      if (scan_ == nullptr || offset != scan_at_) {
+        if (offset == last_end_) {
+          scan_ = NewReadAheadFile(ranges_, path_, stat_, options_);
+          scan_->Skip(offset);
+          scan_at_ = offset;
+        }
       }
-      sequential = offset == last_end_;
+      if (scan_ != nullptr && offset == scan_at_) return ReadScan(n, dst);
     }
     const size_t k = std::min(n, std::max(kMaxDirectRead, 2 * options_.random_block_size));
-    size_t fetch = k;
-    if (sequential) {
-      fetch = std::max(k, options_.block_size * static_cast<size_t>(options_.read_ahead_blocks));
+    std::string got = ReadRangeWithRetries(*ranges_, path_, size_, offset, k, options_);
+    std::memcpy(dst, got.data(), got.size());
+    MutexLock lock(scan_mu_);
+    last_end_ = offset + got.size();
+    return got.size();
+  }
+
+  // Up to n bytes of the scan, blocking for its fetcher; a failure drops the scan (its error,
+  // which names the range, goes to the caller; a retry starts over).
+  size_t ReadScan(size_t n, char* dst) const REQUIRES(scan_mu_) {
+    n = std::min<uint64_t>(n, std::max(kMaxDirectRead, 2 * options_.random_block_size));
+    size_t k = 0;
+    try {
+      while (k < n) {
+        const size_t r = scan_->Read(dst + k, n - k);
+        if (r == 0) break;
+        k += r;
+      }
+    } catch (...) {
+      scan_.reset();
+      throw;
     }
-    std::string got = ReadRangeWithRetries(*ranges_, path_, size_, offset, fetch, options_);
-    const size_t delivered = std::min(k, got.size());
-    std::memcpy(dst, got.data(), delivered);
-    MutexLock lock(mu_);
-    last_end_ = offset + delivered;
-    ahead_.offset = offset;
-    ahead_.bytes = got.size() > delivered ? std::move(got) : std::string();
-    return delivered;
+    scan_at_ += k;
+    last_end_ = scan_at_;
+    return k;
   }
 
   std::shared_ptr<const std::string> Lookup(uint64_t index) const EXCLUDES(mu_) {
@@ -343,15 +350,35 @@ class BlockCacheFile : public RandomAccessFile {
 
   const std::shared_ptr<RangeReader> ranges_;
   const std::string path_;
+  const FileStat stat_;
   const uint64_t size_;
   const BlockReadOptions options_;
-  mutable Mutex mu_;
-  mutable Block ahead_ GUARDED_BY(mu_);            // the last large read's bytes
-  mutable uint64_t last_end_ GUARDED_BY(mu_) = 0;  // where the last large read ended
+  // Large reads; held while a scan reads (it blocks for the scan's fetcher, never for the GIL).
+  mutable Mutex scan_mu_;
+  mutable std::unique_ptr<SequentialFile> scan_ GUARDED_BY(scan_mu_);
+  mutable uint64_t scan_at_ GUARDED_BY(scan_mu_) = 0;   // the scan's position
+  // Where the last large read ended; none yet: a file's first large read is no scan.
+  mutable uint64_t last_end_ GUARDED_BY(scan_mu_) = UINT64_MAX;
+  mutable Mutex mu_;                                     // the block cache
   mutable Lru lru_ GUARDED_BY(mu_);                // most recently used first
   mutable std::unordered_map<uint64_t, Lru::iterator> where_ GUARDED_BY(mu_);
 };
 }  // namespace
+
+std::string ReadUpTo(RangeStream& stream, size_t n) {
+  std::string out;
+  while (out.size() < n) {
+    std::string got = stream.Read(n - out.size());
+    if (got.empty()) break;
+    if (out.empty() && got.size() >= n) {
+      out = std::move(got);
+    } else {
+      out += got;
+    }
+  }
+  if (out.size() > n) out.resize(n);  // a store that gave more than asked
+  return out;
+}
 
 std::string ReadRangeWithRetries(RangeReader& ranges, const std::string& path, int64_t size,
                                  uint64_t offset, size_t n, const BlockReadOptions& options) {

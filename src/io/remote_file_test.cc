@@ -5,6 +5,8 @@
 #include "inputpipe/remote_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -140,6 +142,113 @@ TEST(RemoteFileTest, ASkipPastTheBufferReopensTheStreamThere) {
   EXPECT_EQ(head, bytes.substr(0, 10));
 }
 
+// The read end of a socket pair, with `bytes` written into the other end and that end closed
+// (a body of `bytes`, then the peer gone); both ends closed when it goes.
+struct SocketBody {
+  explicit SocketBody(const std::string& bytes, bool close_peer = true) {
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    EXPECT_EQ(::send(fds[1], bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+    if (close_peer) ClosePeer();
+  }
+  ~SocketBody() {
+    ::close(fds[0]);
+    ClosePeer();
+  }
+  void ClosePeer() {
+    if (fds[1] >= 0) ::close(fds[1]);
+    fds[1] = -1;
+  }
+  int fds[2] = {-1, -1};
+};
+
+TEST(SocketBodyTest, ReadsTheHeadThenTheSocketAndStopsAtTheLength) {
+  const std::string bytes = Bytes(5000);
+  // 100 body bytes already read by the HTTP client, the rest on the socket, then bytes past
+  // the body (a next response) that are not the body's.
+  SocketBody socket(bytes.substr(100) + "HTTP/1.1 200 OK\r\n");
+  auto body = NewSocketBodyStream(socket.fds[0], bytes.substr(0, 100), bytes.size(), 5,
+                                  "s3://b/k", "GET s3://b/k from byte 0: HTTP 206");
+  std::string got = body->Read(60);  // inside the head
+  got += body->Read(1000);           // the head's end, then the socket
+  while (true) {
+    std::string more = body->Read(777);
+    if (more.empty()) break;
+    got += more;
+  }
+  EXPECT_EQ(got, bytes);
+}
+
+TEST(SocketBodyTest, ABodyCutShortOrSilentIsARetryableErrorNamingTheRequest) {
+  const std::string what = "GET s3://b/k from byte 300: HTTP 206";
+  SocketBody cut(Bytes(400));
+  auto body = NewSocketBodyStream(cut.fds[0], "", 1000, 5, "s3://b/k", what);
+  try {
+    body->Read(1000);
+    FAIL() << "a body of 400 of 1000 bytes was read whole";
+  } catch (const FileSystemError& e) {
+    EXPECT_TRUE(MessageHas(e.reason(), {what, "closed", "after 400 of 1000 body bytes"}));
+    EXPECT_EQ(e.code(), EIO);
+    EXPECT_EQ(e.path(), "s3://b/k");
+  }
+  SocketBody silent(Bytes(10), /*close_peer=*/false);
+  auto waits = NewSocketBodyStream(silent.fds[0], "", 1000, 0.02, "s3://b/k", what);
+  try {
+    waits->Read(1000);
+    FAIL() << "a silent peer was not timed out";
+  } catch (const FileSystemError& e) {
+    EXPECT_TRUE(MessageHas(e.reason(), {what, "no data for 20 ms", "after 10 of 1000"}));
+    EXPECT_EQ(e.code(), ETIMEDOUT);
+  }
+}
+
+// A store whose streams are socket bodies: each OpenStream(offset) is a socket holding bytes
+// [offset, end), but the `cut_open`-th, whose peer goes after `cut_after` bytes.
+class SocketStreams : public FakeRanges {
+ public:
+  explicit SocketStreams(std::string bytes) : FakeRanges(bytes), all_(std::move(bytes)) {}
+  std::unique_ptr<RangeStream> OpenStream(uint64_t offset) override {
+    const int open = opens_++;
+    opened_at_.push_back(offset);
+    std::string rest = all_.substr(offset);
+    const uint64_t length = rest.size();
+    if (open == cut_open_) rest.resize(cut_after_);
+    class Owned : public RangeStream {
+     public:
+      Owned(const std::string& bytes, uint64_t length)
+          : socket_(bytes.substr(std::min<size_t>(16, bytes.size()))),
+            body_(NewSocketBodyStream(socket_.fds[0], bytes.substr(0, 16), length, 5, "fake://b/k",
+                                      "GET fake://b/k")) {}
+      std::string Read(size_t n) override { return body_->Read(n); }
+
+     private:
+      SocketBody socket_;
+      std::unique_ptr<RangeStream> body_;
+    };
+    return std::make_unique<Owned>(rest, length);
+  }
+  std::atomic<int> opens_{0};
+  std::vector<uint64_t> opened_at_;  // written by the fetcher only; read after it is done
+  int cut_open_ = -1;
+  size_t cut_after_ = 0;
+
+ private:
+  const std::string all_;
+};
+
+TEST(SocketBodyTest, ABodyCutMidBlockIsRetriedFromThatBlockWithTheExactBytes) {
+  const std::string bytes = Bytes(1234);
+  auto ranges = std::make_shared<SocketStreams>(bytes);
+  ranges->cut_open_ = 0;
+  ranges->cut_after_ = 350;  // inside the block at 300
+  auto f = NewReadAheadFile(ranges, "fake://b/k", StatOf(bytes), Small());
+  EXPECT_EQ(ReadAll(*f, 50), bytes);
+  f.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the fetcher has ended
+  ASSERT_EQ(ranges->opens_.load(), 2);
+  EXPECT_EQ(ranges->opened_at_[1], 300u);
+  EXPECT_EQ(ranges->calls_.load(), 0);  // no ranged request
+}
+
 TEST(RemoteFileTest, ReadAheadDeliversExactlyTheBytes) {
   const std::string bytes = Bytes(1234);
   for (size_t chunk : {1, 7, 100, 333, 5000}) {
@@ -272,11 +381,11 @@ TEST(RemoteFileTest, ALargeRandomReadIsOneRequestPastTheCache) {
   }
 }
 
-TEST(RemoteFileTest, LargeReadsInSequenceFetchAheadInOneRequest) {
-  // Row group after row group: the second read, where the first ended, fetches the sequential
-  // read-ahead's bytes (Small(): 2 x 100) at once, and the next reads come from them.
+TEST(RemoteFileTest, LargeReadsInSequenceAreServedByOneStreamFetchedAhead) {
+  // Row group after row group: the second large read, where the first ended, starts a scan
+  // (a read-ahead file, one stream for the rest of the file); the next reads come from it.
   const std::string bytes = Bytes(1000);
-  auto ranges = std::make_shared<FakeRanges>(bytes);
+  auto ranges = std::make_shared<FakeStreams>(bytes);
   auto f = NewBlockCacheFile(ranges, "fake://b/k", StatOf(bytes), Small());
   char buf[1000];
   std::string got;
@@ -287,12 +396,20 @@ TEST(RemoteFileTest, LargeReadsInSequenceFetchAheadInOneRequest) {
     offset += k;
   }
   EXPECT_EQ(got, bytes);
-  // Each request 200 bytes (130 asked, 70 ahead, served to the next read): 5, not 8.
-  EXPECT_EQ(ranges->calls_.load(), 5);
-  // A read elsewhere is exact again: no read-ahead for a jump.
+  EXPECT_EQ(ranges->calls_.load(), 1);  // the first read, a request of its own
+  EXPECT_EQ(ranges->opens_.load(), 1);  // then one stream from byte 130
+  // A read elsewhere is exact, and one request: no read-ahead for a jump.
   ASSERT_EQ(f->Read(100, 130, buf), 130u);
   EXPECT_EQ(std::string(buf, 130), bytes.substr(100, 130));
-  EXPECT_EQ(ranges->calls_.load(), 6);
+  EXPECT_EQ(ranges->calls_.load(), 2);
+  // Where that one ended, a scan again, from there.
+  ASSERT_EQ(f->Read(230, 130, buf), 130u);
+  EXPECT_EQ(std::string(buf, 130), bytes.substr(230, 130));
+  f.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the fetchers have ended
+  ASSERT_EQ(ranges->opens_.load(), 2);
+  EXPECT_EQ(ranges->opened_at_[0], 130u);
+  EXPECT_EQ(ranges->opened_at_[1], 230u);
 }
 
 TEST(RemoteFileTest, DroppingAFileWithARequestInFlightDoesNotWait) {

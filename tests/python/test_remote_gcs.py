@@ -71,6 +71,37 @@ def test_gs_paths_read_list_identify_and_write(gcs, tmp_path):
     assert gcs.cat_file("bkt/out/x.bin") == b"\x00\x01" * 1000
 
 
+def test_a_gs_file_of_many_blocks_is_one_streaming_get(gcs, monkeypatch):
+    """Sequential reads of gs:// take their blocks from one GET of the media download (its
+    body read by the engine from the socket), not a ranged read per block."""
+    data = _lines(40000)  # about 30 blocks of 64 KiB
+    gcs.pipe_file("bkt/d/stream.txt", data)
+    calls = []
+
+    def counted(name):
+        method = getattr(type(gcs.store), name)
+
+        def call(self, *args):
+            calls.append(name)
+            return method(self, *args)
+        return call
+
+    for name in ("open_stream", "read_range"):
+        monkeypatch.setattr(type(gcs.store), name, counted(name))
+    taken = []
+    socket_body = inputpipe.remote._HttpBody.socket_body
+
+    def taken_body(self):
+        taken.append(socket_body(self))
+        return taken[-1]
+
+    monkeypatch.setattr(inputpipe.remote._HttpBody, "socket_body", taken_body)
+    got = [bytes(x) for x in inputpipe.TextLineDataset("gs://bkt/d/stream.txt")]
+    assert got == data.splitlines()
+    assert calls == ["open_stream"], calls
+    assert len(taken) == 1 and taken[0][4] == "GET gs://bkt/d/stream.txt from byte 0: HTTP 206"
+
+
 def test_a_missing_gs_object_is_named(gcs):
     with pytest.raises(OSError, match="gs://bkt/d/missing.txt"):
         next(iter(inputpipe.TextLineDataset("gs://bkt/d/missing.txt")))
