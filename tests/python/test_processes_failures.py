@@ -137,6 +137,19 @@ def test_a_call_past_the_timeout_fails_its_element_and_a_fresh_worker_takes_over
     assert [int(v) for v in fresh] == list(range(1, 8))
 
 
+def keeps_all_but_hangs_at_3(x):
+    return sleeps_at_3(x) is not None
+
+
+def test_a_predicate_past_the_timeout_fails_its_element_and_the_filter_goes_on():
+    it = iter(Dataset.range(6).filter(keeps_all_but_hangs_at_3, num_parallel_calls=2,
+                                      processes=True, timeout=0.5))
+    assert [int(next(it)) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(inputpipe.WorkerTimeoutError, match="filter.predicate=.*position 3"):
+        next(it)
+    assert [int(v) for v in it] == [4, 5]
+
+
 def test_timeout_needs_processes_and_a_positive_number():
     with pytest.raises(ValueError, match="processes=True"):
         Dataset.range(3).map(lambda x: x, timeout=1)
