@@ -474,10 +474,10 @@ def _rebuild_error(payload, worker, pid, what=None, position=None):
 
 # ---- Workers that read map's input themselves -----------------------------------------------
 
-# Offsets per CHUNK frame (one frame each way for this many elements): a stream's first chunk
-# has CHUNK_SIZE, each next one twice the last up to MAX_CHUNK_SIZE (the first batch comes
-# soon; later, fewer frames), and fewer when results are large: the results of the chunks
-# queued ahead stay under AHEAD_BYTES. Each worker has AHEAD_CHUNKS chunks queued ahead of the
+# Offsets per CHUNK frame (one frame each way for this many elements): CHUNK_SIZE until a
+# result's size is known, then each next chunk twice the last up to MAX_CHUNK_SIZE (the first
+# batch comes soon; later, fewer frames), and fewer when results are large: the results of the
+# chunks queued ahead stay under AHEAD_BYTES. Each worker has AHEAD_CHUNKS chunks queued ahead of the
 # calls: enough that a worker never waits for the parent.
 CHUNK_SIZE = 4
 MAX_CHUNK_SIZE = 32
@@ -740,23 +740,29 @@ class _Stream:
         """Sends chunks until AHEAD_CHUNKS per worker are queued past `offset`. REQUIRES: _lock."""
         pool, workers = self.pool, self.pool.workers
         n = len(workers)
-        while self._requested <= offset + self._size * AHEAD_CHUNKS * n:
-            size = self._size
-            if pool.item_bytes:  # results of AHEAD_BYTES in all, at most, queued ahead
-                size = max(1, min(size, AHEAD_BYTES // (pool.item_bytes * AHEAD_CHUNKS * n)))
+        while True:
+            # Chunks grow once a result's size is known, to results of AHEAD_BYTES in all
+            # queued ahead at most (a large element's results each hold a memfd meanwhile).
+            size = CHUNK_SIZE
+            if pool.item_bytes:
+                size = max(1, min(self._size,
+                                  AHEAD_BYTES // (pool.item_bytes * AHEAD_CHUNKS * n)))
+            if self._requested > offset + size * AHEAD_CHUNKS * n:
+                return
             worker = workers[self._next_worker]
             try:
                 pool.send(worker, wire.CHUNK, (self.id, self._requested, size), position,
                           self.start)
             except (OSError, WorkerProcessError):
-                break  # that worker is gone: take() names it, or another call does
+                return  # that worker is gone: take() names it, or another call does
             self._starts.append(self._requested)
             self._workers.append(worker)
             if len(self._starts) > 4096:
                 del self._starts[:2048], self._workers[:2048]
             self._next_worker = (self._next_worker + 1) % n
             self._requested += size
-            self._size = min(MAX_CHUNK_SIZE, 2 * self._size)
+            if pool.item_bytes:
+                self._size = min(MAX_CHUNK_SIZE, 2 * size)
 
     def result(self, position):
         pool = self.pool
