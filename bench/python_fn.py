@@ -423,7 +423,10 @@ def measure_throughput(task):
     it = pipe.iterator()
     b = pipe.next(it)
     t1 = time.perf_counter()
+    cpu0 = time.process_time()  # this process only: the consumer's and the engine's threads
     out = common.timed_epoch(lambda: pipe.next(it), pipe.ids, b, task["n"], task["time_cap"], t1)
+    timed = max(1, out["records"] - len(pipe.ids(b)))
+    out["parent_cpu_us"] = (time.process_time() - cpu0) / timed * 1e6
     pipe.close(it)
     del out["seconds"]
     out.update(ttfb_s=t1 - t0, note=pipe.note)
@@ -683,7 +686,9 @@ def tables(saved):
           f"read-ahead of {PREFETCH} batches, "
           "in each library's own way (notes column). Ratios: inputpipe processes at the same "
           "worker count / the row (above 1: inputpipe faster); scaling: the row / its 1-worker "
-          "row.",
+          "row. Parent CPU per record: the CPU time of the consumer's process (all its "
+          "threads; not the workers') over the timed records: what a worker count leaves of "
+          "the cores.",
           ""]
     by = {}
     for r in results["throughput"]:
@@ -691,8 +696,8 @@ def tables(saved):
     for variant in meta["variants"]:
         md.append(f"#### e-{variant}: {VARIANTS[variant]}\n")
         md.append("| row | records/s | vs inputpipe processes, same workers | vs its 1 worker | "
-                  "first batch | every record once | notes |")
-        md.append("|---|---:|---:|---:|---:|:---:|---|")
+                  "first batch | parent CPU per record | every record once | notes |")
+        md.append("|---|---:|---:|---:|---:|---:|:---:|---|")
         labels = [l for (v, l) in by if v == variant]
 
         def rate(label):
@@ -703,7 +708,7 @@ def tables(saved):
             runs = by[(variant, label)]
             ok = [x for x in runs if x["status"] == "ok"]
             if not ok:
-                md.append(f"| {label} | {_cell(runs[0])} | | | | | |")
+                md.append(f"| {label} | {_cell(runs[0])} | | | | | | |")
                 continue
             thr = rate(label)
             workers = label.rsplit("(", 1)[-1].rstrip(")") if "(" in label else None
@@ -715,8 +720,10 @@ def tables(saved):
             scale = f"{thr / base:.2f}×" if base else ""
             once = all(x["duplicates"] == 0 and x.get("missing", 0) == 0 for x in ok)
             cut = "" if all(x["complete"] for x in ok) else " (cut at the time cap)"
+            cpu = [x["parent_cpu_us"] for x in ok if "parent_cpu_us" in x]
             md.append(f"| {label} | {thr:,.0f} | {vs} | {scale} | "
                       f"{fmt_s(float(np.median([x['ttfb_s'] for x in ok])))} | "
+                      f"{f'{np.median(cpu):.0f} µs' if cpu else ''} | "
                       f"{'yes' if once else '**no**'}{cut} | {ok[0].get('note', '')} |")
         md.append("")
     if results["checkpoint"]:

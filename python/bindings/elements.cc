@@ -556,6 +556,11 @@ FunctionOptions CallableOptions(nb::handle fn, bool stateful,
   // A function run by worker processes (inputpipe._processes) holds its pool through each
   // iterator that calls it: hold() returns a lease, released when the iterator is destroyed.
   if (nb::hasattr(fn, "_inputpipe_hold_for_iterator")) {
+    options.run_calls = [](const std::function<void()>& calls) {
+      PythonCallGroup group("calling a Python function");
+      CallsWaitWithoutGil waiting;  // its calls wait for the workers with the GIL released
+      calls();
+    };
     PythonCallable hold(nb::borrow(fn.attr("_inputpipe_hold_for_iterator")));
     options.hold_for_iterator = [hold]() -> std::shared_ptr<void> {
       PythonSection section("starting worker processes");

@@ -74,6 +74,8 @@ thread_local int call_group_depth = 0;
 // sections, plus, while its outermost section holds the GIL, the time since `held_since`.
 thread_local std::chrono::steady_clock::duration held_total{};
 thread_local std::chrono::steady_clock::time_point held_since;
+// Set by CallsWaitWithoutGil: this thread's sections are not counted in held_total.
+thread_local bool waits_without_gil = false;
 
 // Gives a thread that waits for the GIL (just released by the caller) the time to wake up and
 // take it: yields the processor until kPause passed.
@@ -129,7 +131,7 @@ void PythonSectionOpening() {
     // finalised meanwhile (ClosePython waits for it): taking the GIL back is safe.
     const auto now = std::chrono::steady_clock::now();
     const bool returning = TheHandOff().returning.load() > 0;
-    if (returning || held_total + (now - held_since) >= kSlice) {
+    if (returning || (!waits_without_gil && held_total + (now - held_since) >= kSlice)) {
       PyThreadState* state = PyEval_SaveThread();
       if (returning) {
         LetReturningThreadsIn();
@@ -148,8 +150,16 @@ void PythonSectionOpened() {
 }
 
 void PythonSectionClosed() {
-  if (--section_depth == 0) held_total += std::chrono::steady_clock::now() - held_since;
+  if (--section_depth == 0 && !waits_without_gil) {
+    held_total += std::chrono::steady_clock::now() - held_since;
+  }
 }
+
+CallsWaitWithoutGil::CallsWaitWithoutGil() : previous_(waits_without_gil) {
+  waits_without_gil = true;
+}
+
+CallsWaitWithoutGil::~CallsWaitWithoutGil() { waits_without_gil = previous_; }
 
 PythonCallGroup::PythonCallGroup(const std::string& what)
     : section_(what), previous_depth_(call_group_depth) {

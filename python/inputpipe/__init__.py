@@ -49,7 +49,7 @@ from inputpipe.hook import CheckpointInputPipelineHook, latest_input_checkpoint,
 # Remote stores: s3://, gs://, az://, http(s):// through fsspec, imported on first use.
 from inputpipe import remote
 remote.register_default_schemes()
-from inputpipe._processes import WorkerProcessError  # map(fn, processes=True)
+from inputpipe._processes import WorkerProcessError, WorkerTimeoutError  # map(processes=True)
 from inputpipe.readers import (
     CsvDataset,
     FixedLenFeature,
@@ -120,6 +120,7 @@ __all__ = [
     "ParquetDataset",
     "from_source",
     "WorkerProcessError",
+    "WorkerTimeoutError",
     "distributed",
     # Parsing: CSV with named, inferred columns, CSV records in map functions, sequences.
     "FixedLenSequenceFeature",

@@ -60,11 +60,15 @@ ERROR = 8  # worker -> parent: (exception or None, type name, message, traceback
 OPEN = 10  # parent -> worker: (stream id, the input's recipe (pickled), its state where the
 #            stream starts, the stream's first position, the map's seed or None)
 CHUNK = 11  # parent -> worker: (stream id, offset, count): compute those elements of the stream
-RESULT_AT = 12  # worker -> parent: (stream id, offset, item), one per offset of a CHUNK, in
-#                 order and as each is computed (a slow element does not hold back the others)
+RESULTS = 12  # worker -> parent: (stream id, offset, [item, ...]): the items of a CHUNK's
+#               offsets from `offset` on, in order: the whole chunk in one frame, or the part
+#               computed so far once an element has run FLUSH_AFTER_S (a slow element does not
+#               hold back the ones computed before it)
 CLOSE = 13  # parent -> worker: (stream id,): its iterator is gone
 PRELOAD = 14  # parent -> server: (a pickled recipe,): rebuild that input now, so that the
 #               workers forked later have it (and inputpipe imported) from the start
+WATCH = 15  # parent -> worker: (), with a memfd of PROGRESS.size bytes, where the worker
+#             writes which element it computes and since when (a seqlock: PROGRESS below)
 # An item: (OK, result), (FAILED, an ERROR frame's payload), (UNREAD, None) for an element whose
 # read failed (the parent's own read of it failed too, and reports that), (ENDED, None) past
 # the input's end.
@@ -72,7 +76,14 @@ OK, FAILED, UNREAD, ENDED = 0, 1, 2, 3
 
 # Out-of-band buffers larger than this in total travel through a memfd rather than the socket.
 SHARED_MEMORY_BYTES = 1 << 20
+# A worker sends what it has computed of a chunk once the element it is on has run this long.
+FLUSH_AFTER_S = 0.005
 _ALIGN = 64
+# A worker's progress, in a memfd shared with the parent: (sequence, position, since): the
+# position of map's input it is computing (-1: none) since time.monotonic() `since` (the clock
+# is the system's, the same in every process). The sequence is odd while it is being written:
+# a reader that sees the same even sequence before and after reading has a consistent copy.
+PROGRESS = struct.Struct("<Qqd")
 _HEADER = struct.Struct("<BBIQ")  # kind, in a memfd, buffer count, pickle length
 _MAX_FDS = 4
 
@@ -165,9 +176,10 @@ def _recv_exact(sock, n):
     return buf
 
 
-def recv_frame(sock):
+def recv_frame(sock, sizes_out=None):
     """(kind, obj, fds) of the next frame; EOFError when the other end has closed. fds are the
-    descriptors that came with the frame other than the buffers' memfd (the caller owns them)."""
+    descriptors that came with the frame other than the buffers' memfd (the caller owns them).
+    sizes_out: a list, to which the frame's size in bytes (pickle and buffers) is appended."""
     head, ancillary, _, _ = sock.recvmsg(_HEADER.size, socket.CMSG_SPACE(_MAX_FDS * 4))
     if not head:
         raise EOFError("the other end closed the connection")
@@ -195,6 +207,8 @@ def recv_frame(sock):
             offset += _aligned(size)
     else:
         buffers = [_recv_exact(sock, size) for size in sizes]  # bytearrays: writable arrays
+    if sizes_out is not None:
+        sizes_out.append(body_len + sum(sizes))
     return kind, pickle.loads(body, buffers=buffers), fds
 
 
@@ -350,8 +364,9 @@ class _Stream:
         it.restore(self.state)
         self.it, self.next = it, 0
 
-    def compute(self, offset, count, send):
-        """send(offset, item) for each of the `count` elements from `offset`."""
+    def compute(self, offset, count, send, progress):
+        """send(offset, item) for each of the `count` elements from `offset`; progress (or
+        None) is told which element is being computed."""
         try:
             if self.it is None or offset < self.next:
                 self._open()
@@ -378,14 +393,19 @@ class _Stream:
                 send(offset + k, (UNREAD, None))
                 continue
             self.next += 1
+            position = self.position + offset + k
+            if progress is not None:
+                progress.set(position)
             try:
                 args = element if isinstance(element, tuple) else (element,)
                 if self.seed is not None:  # as the engine's seeded map: (seed, position)
                     from inputpipe._random import element_rng
-                    args += (element_rng(self.seed, self.position + offset + k),)
+                    args += (element_rng(self.seed, position),)
                 item = (OK, self.fn(*args))
             except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
                 item = (FAILED, _describe(exc))
+            if progress is not None:
+                progress.set(-1)
             send(offset + k, item)
 
 
@@ -407,14 +427,125 @@ def _describe(exc):
                 "<the exception could not be described>", "")
 
 
+class _Results:
+    """The items of the chunk being computed, sent as one RESULTS frame when the chunk is done,
+    or earlier by a watcher thread once the current element has run FLUSH_AFTER_S: one frame
+    (one send here, one receive and unpickling in the parent) per chunk rather than per
+    element, without holding back the items computed before a slow element."""
+
+    def __init__(self, sock):
+        import threading
+        self.sock = sock
+        self.lock = threading.Lock()  # the socket's sends and the pending items
+        self.wake = threading.Condition(self.lock)
+        self.stream_id = None
+        self.first = 0  # the offset of pending[0]
+        self.pending = []
+        self.since = None  # when the current element began, while a chunk is being computed
+        self.broken = False  # the parent is gone: the main loop returns at its next send
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def begin(self, stream_id, offset):
+        with self.lock:
+            self.stream_id, self.first = stream_id, offset
+            self.since = None
+
+    def add(self, at, item):
+        """The item of offset `at`: the next after the pending ones."""
+        import time
+        with self.lock:
+            if not self.pending:
+                self.first = at
+            self.pending.append(item)
+            was_idle = self.since is None
+            self.since = time.monotonic()  # the next element begins now
+            if was_idle:
+                self.wake.notify()
+
+    def end(self):
+        """Sends what is pending (the rest of the chunk)."""
+        with self.lock:
+            self.since = None
+            self._flush()
+        if self.broken:
+            raise BrokenPipeError
+
+    def _flush(self):  # the lock held
+        if not self.pending or self.broken:
+            return
+        items, self.pending = self.pending, []
+        first, self.first = self.first, self.first + len(items)
+        try:
+            try:
+                send_frame(self.sock, RESULTS, (self.stream_id, first, items))
+            except (BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception:  # noqa: BLE001 - an item that does not pickle: that one says why
+                send_frame(self.sock, RESULTS, (self.stream_id, first,
+                                                [_picklable(item) for item in items]))
+        except OSError:
+            self.broken = True
+
+    def _watch(self):
+        import time
+        with self.lock:
+            while True:
+                if self.since is None:
+                    self.wake.wait()
+                    continue
+                late = self.since + FLUSH_AFTER_S - time.monotonic()
+                if late > 0:
+                    self.wake.wait(late)
+                    continue
+                self._flush()
+                self.since = None  # until the next item: nothing new to send before it
+
+
+class Progress:
+    """The PROGRESS record in a memfd: the worker writes it, the parent reads it."""
+
+    def __init__(self, fd):
+        try:
+            self.map = mmap.mmap(fd, PROGRESS.size)
+        finally:
+            os.close(fd)
+        self.sequence = 0
+
+    def set(self, position):
+        import time
+        self.sequence += 1
+        PROGRESS.pack_into(self.map, 0, self.sequence, position, time.monotonic())
+        self.sequence += 1
+        struct.pack_into("<Q", self.map, 0, self.sequence)
+
+    def read(self):
+        """(position, since), or None while the worker is writing it."""
+        sequence, position, since = PROGRESS.unpack_from(self.map)
+        if sequence % 2 or struct.unpack_from("<Q", self.map)[0] != sequence:
+            return None
+        return position, since
+
+
+def _picklable(item):
+    try:
+        dumps(item, lambda buffer: None)
+        return item
+    except Exception as exc:  # noqa: BLE001 - a result that does not pickle
+        return (FAILED, _describe(exc))
+
+
 def _work(sock, fn, server_pid):
     _die_with_parent(server_pid)
     streams = {}
+    results = progress = None
     while True:
         try:
-            kind, args, _ = recv_frame(sock)
+            kind, args, fds = recv_frame(sock)
         except (EOFError, OSError):
             return  # the parent dropped the pool
+        if kind == WATCH:
+            progress = Progress(fds[0])
+            continue
         if kind in (OPEN, CHUNK, CLOSE):
             if kind == OPEN:
                 streams[args[0]] = _Stream(fn, *args[1:])
@@ -422,22 +553,17 @@ def _work(sock, fn, server_pid):
                 streams.pop(args[0], None)
             else:
                 stream_id, offset, count = args
-
-                def send(at, item, stream_id=stream_id):
-                    try:
-                        send_frame(sock, RESULT_AT, (stream_id, at, item))
-                    except (BrokenPipeError, ConnectionResetError):
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - a result that does not pickle
-                        send_frame(sock, RESULT_AT, (stream_id, at, (FAILED, _describe(exc))))
-
+                if results is None:
+                    results = _Results(sock)
+                results.begin(stream_id, offset)
                 stream = streams.get(stream_id)
                 try:
                     if stream is None:  # closed: still one reply per offset
                         for k in range(count):
-                            send(offset + k, (ENDED, None))
+                            results.add(offset + k, (ENDED, None))
                     else:
-                        stream.compute(offset, count, send)
+                        stream.compute(offset, count, results.add, progress)
+                    results.end()
                 except (BrokenPipeError, ConnectionResetError):
                     return
             continue

@@ -21,16 +21,21 @@ or the interpreter exits.
 Failure: a worker that dies breaks its pool: the call raises WorkerProcessError naming the
 worker's index, pid, its exit signal (or code) and the element's position; so does every later
 call, until a new iterator starts, which gets a fresh pool (restore the last checkpoint into it).
+timeout=T: a call that runs longer raises WorkerTimeoutError for its element, as if fn had
+raised it; its worker is killed and a fresh one takes its place (the pool is not broken).
 
 Reading by index: when map's input is random-access and can be rebuilt in another process
 (a Dataset recipe, _recipes.py), and the map runs on the engine's threads (num_parallel_calls
 given), the workers read the input themselves; the parent ships no element. Each iterator
 opens a stream at its hold (CurrentMapStart: its input's state as bytes, its first position):
 every worker restores its own copy of the input there. A call for position p then names
-offset p - start of that stream: the parent sends CHUNK frames of CHUNK_SIZE offsets, round
-robin over the workers and up to AHEAD_CHUNKS chunks per worker ahead of the calls, so the
-workers compute while the parent waits for results in order; a worker moves its iterator over
-the other workers' chunks without converting them (_core._skip). Nothing about this is in the
+offset p - start of that stream: the parent sends CHUNK frames (CHUNK_SIZE offsets first, then
+twice as many each time up to MAX_CHUNK_SIZE), round robin over the workers and up to
+AHEAD_CHUNKS chunks per worker ahead of the calls, so the workers compute while the parent
+waits for results in order; a worker moves its iterator over the other workers' chunks without
+converting them (_core._skip) and sends each chunk's results in one RESULTS frame (earlier, in
+parts, when an element is slow). Each worker's progress record (wire.Progress, shared memory)
+says which element it computes since when: for the errors and the timeout. Nothing of this is in the
 state: it is the engine's, the same bytes with 1, 2 or 32 workers, and a restore opens new
 streams at the restored state. Calls made without an iterator (a random-access Get of the map)
 still ship their element to a pool of their own.
@@ -39,17 +44,21 @@ The wire format and the worker side are in _process_worker.py (standard library 
 """
 
 import atexit
+import bisect
 import collections
 import itertools
 import os
 import pickle
+import select
 import signal
+import time
 import socket
 import subprocess
 import sys
 import threading
 import weakref
 
+from inputpipe import _core
 from inputpipe import _process_worker as wire
 
 
@@ -57,6 +66,26 @@ class WorkerProcessError(RuntimeError):
     """A worker process of map(fn, processes=True) died (killed, crashed, out of memory), or the
     fork server that starts them could not run. The iterator whose call failed is unusable;
     restore its last checkpoint into a new iterator."""
+
+
+class WorkerTimeoutError(WorkerProcessError, TimeoutError):
+    """A call of map(fn, processes=True, timeout=T) ran longer than T seconds. It is raised in
+    that element's place, in order, as if fn had raised it; the worker was killed and a fresh
+    one took its place, so the iterator goes on with the next element."""
+
+
+def _timeout_error(what, index, pid, position, timeout):
+    where = "" if position is None or position < 0 else (
+        f" computing the element at position {position} of map's input")
+    return WorkerTimeoutError(
+        f"{what}: worker process {index} (pid {pid}) ran longer than timeout={timeout:g} s"
+        f"{where}; it was killed and a fresh worker takes its place")
+
+
+def _wait_readable(sock, seconds):
+    """Whether sock has something to read (or its end) within `seconds`."""
+    readable, _, _ = select.select([sock], [], [], max(0.0, seconds))
+    return bool(readable)
 
 
 def worker_count(num_parallel_calls):
@@ -74,6 +103,20 @@ def worker_count(num_parallel_calls):
     if n <= 0:
         raise ValueError(f"processes=True needs num_parallel_calls > 0 or AUTOTUNE, got {n}")
     return n
+
+
+def checked_timeout(timeout, op):
+    """timeout= of map/filter(processes=True): None, or a positive number of seconds."""
+    if timeout is None:
+        return None
+    import numbers
+    if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool):
+        raise TypeError(f"{op}: timeout must be a number of seconds, got "
+                        f"{type(timeout).__name__}")
+    seconds = float(timeout)
+    if not seconds > 0:
+        raise ValueError(f"{op}: timeout must be > 0 seconds, got {timeout!r}")
+    return seconds
 
 
 # ---- The fork server -----------------------------------------------------------------------
@@ -258,8 +301,9 @@ class _Worker:
 
 
 class _Pool:
-    def __init__(self, function_id, fn_bytes, size, what):
+    def __init__(self, function_id, fn_bytes, size, what, timeout=None):
         self.owner = os.getpid()
+        self._timeout = timeout
         self._function_id = function_id
         self._what = what
         self._server = _ForkServer.get()
@@ -281,7 +325,7 @@ class _Pool:
             while not self._idle and self.broken is None and not self._closed:
                 self._cv.wait()
             if self.broken is not None:  # a copy: one exception object per raise
-                raise WorkerProcessError(str(self.broken))
+                raise type(self.broken)(str(self.broken))
             if self._closed:
                 raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
                                          "(the iterator was dropped or the interpreter exits)")
@@ -301,12 +345,22 @@ class _Pool:
             self._cv.notify_all()
         return error
 
+    def _timed_out(self, worker, position):
+        """The error of a call that ran past the timeout; its worker is killed and replaced."""
+        error = _timeout_error(self._what, worker.index, self._pid(worker), position,
+                               self._timeout)
+        self._replace(worker)
+        return error
+
     def call(self, args, position):
         worker = self._acquire()
         worker.busy = True
         try:
             wire.send_frame(worker.sock, wire.CALL, args)
-            kind, obj, _ = wire.recv_frame(worker.sock)
+            timed_out = (self._timeout is not None and
+                         not _wait_readable(worker.sock, self._timeout))
+            if not timed_out:
+                kind, obj, _ = wire.recv_frame(worker.sock)
         except (EOFError, OSError) as exc:
             if self._closed:
                 raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
@@ -317,6 +371,8 @@ class _Pool:
             # come, perhaps half read: that worker's stream is out of step; start a new one.
             self._replace(worker)
             raise
+        if timed_out:
+            raise self._timed_out(worker, position)
         worker.busy = False
         self._release(worker)
         if kind == wire.RESULT:
@@ -418,10 +474,15 @@ def _rebuild_error(payload, worker, pid, what=None, position=None):
 
 # ---- Workers that read map's input themselves -----------------------------------------------
 
-# Offsets per CHUNK frame (one frame each way for this many elements), and how many chunks each
-# worker has queued ahead of the calls: enough that a worker never waits for the parent.
+# Offsets per CHUNK frame (one frame each way for this many elements): CHUNK_SIZE until a
+# result's size is known, then each next chunk twice the last up to MAX_CHUNK_SIZE (the first
+# batch comes soon; later, fewer frames), and fewer when results are large: the results of the
+# chunks queued ahead stay under AHEAD_BYTES. Each worker has AHEAD_CHUNKS chunks queued ahead of the
+# calls: enough that a worker never waits for the parent.
 CHUNK_SIZE = 4
+MAX_CHUNK_SIZE = 32
 AHEAD_CHUNKS = 2
+AHEAD_BYTES = 64 << 20
 # False: the parent ships every element, as for a streaming input (to compare the two; bench/).
 READ_BY_INDEX = True
 
@@ -443,10 +504,11 @@ def readable_upstream(upstream, num_parallel_calls):
 
 class _StreamWorker:
     __slots__ = ("index", "sock", "request", "pid", "send_lock", "recv_lock", "done",
-                 "outstanding")
+                 "outstanding", "progress")
 
     def __init__(self, index, sock, request):
-        self.index, self.sock, self.request, self.pid = index, sock, request, None
+        self.index = index
+        self.attach(sock, request)
         self.send_lock = threading.Lock()
         self.recv_lock = threading.Lock()
         self.done = {}  # (stream id, offset) -> item, received and not yet taken
@@ -454,27 +516,67 @@ class _StreamWorker:
         # first is the one the worker is computing.
         self.outstanding = collections.deque()
 
+    def attach(self, sock, request):
+        """This worker is now the process on the other end of `sock` (a fork request)."""
+        self.sock, self.request, self.pid = sock, request, None
+        # Which element the worker computes, since when (wire.Progress, written by the worker).
+        fd = os.memfd_create("inputpipe-progress", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, wire.PROGRESS.size)
+            wire.send_frame(sock, wire.WATCH, (), fds=[fd])
+        except BaseException:
+            os.close(fd)
+            raise
+        self.progress = wire.Progress(fd)
+        self.progress.set(-1)
+
 
 class _StreamPool:
     """N workers serving the streams of every live iterator of one map: CHUNK frames go out
     ahead of the calls, RESULTS come back in order on each worker's socket, read by whichever
     calling thread needs them next (under the worker's recv_lock)."""
 
-    def __init__(self, function_id, fn_bytes, size, what):
+    def __init__(self, function_id, fn_bytes, size, what, timeout=None):
         self.owner = os.getpid()
         self._what = what
+        self._timeout = timeout
         self._server = _ForkServer.get()
         self._closed = False
         self.broken = None
-        self.open_streams = set()
-        self.workers = []
-        for index in range(size):
-            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                request = self._server.fork(index, theirs, function_id, fn_bytes)
-            finally:
-                theirs.close()
-            self.workers.append(_StreamWorker(index, mine, request))
+        self.broken_at = None  # the position of the element whose worker died
+        self.open_streams = {}  # stream id -> its OPEN frame, for a replaced worker
+        self.item_bytes = 0  # the bytes of a result, from the last RESULTS frame
+        self._function_id, self._fn_bytes = function_id, fn_bytes
+        self.workers = [_StreamWorker(index, *self._fork(index)) for index in range(size)]
+
+    def _fork(self, index):
+        """(our end of a new worker's socket, its fork request)."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            return mine, self._server.fork(index, theirs, self._function_id, self._fn_bytes)
+        finally:
+            theirs.close()
+
+    def _replace(self, worker, position):
+        """Kills `worker`, whose element at `position` ran past the timeout, and puts a fresh
+        process in its place: the streams open again there and the elements asked of the old
+        one and not received are asked again, but for that element, which fails with a
+        WorkerTimeoutError as if fn had raised it. REQUIRES: worker.recv_lock held."""
+        error = _timeout_error(self._what, worker.index, self._pid(worker), position,
+                               self._timeout)
+        with worker.send_lock:
+            _end_worker(worker, busy=True)
+            worker.attach(*self._fork(worker.index))
+            for frame in list(self.open_streams.values()):
+                wire.send_frame(worker.sock, wire.OPEN, frame)
+            asked = [entry for entry in worker.outstanding if entry[2] != position]
+            for stream_id, offset, at in worker.outstanding:
+                if at == position:
+                    worker.done[(stream_id, offset)] = (_TIMED_OUT, error)
+            worker.outstanding.clear()
+            worker.outstanding.extend(asked)
+            for stream_id, offset, count in _runs(asked):
+                wire.send_frame(worker.sock, wire.CHUNK, (stream_id, offset, count))
 
     def _pid(self, worker):
         if worker.pid is None:
@@ -483,7 +585,7 @@ class _StreamPool:
 
     def _check(self):
         if self.broken is not None:
-            raise WorkerProcessError(str(self.broken))
+            raise type(self.broken)(str(self.broken))
         if self._closed:
             raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
                                      "(the iterator was dropped or the interpreter exits)")
@@ -492,13 +594,37 @@ class _StreamPool:
         if self._closed:
             return WorkerProcessError(f"{self._what}: the worker processes were stopped "
                                       "(the iterator was dropped)")
-        if worker.outstanding:  # the element it was computing, rather than the one waited for
-            position = worker.outstanding[0][2]
+        position = self._computing(worker, position)
         error = _death_error(self._what, self._server, worker.index, self._pid(worker),
                              position, cause)
         if self.broken is None:
-            self.broken = error
+            self.broken, self.broken_at = error, -1 if position is None else position
         return error
+
+    @staticmethod
+    def _computing(worker, position):
+        """The position of the element `worker` computes (rather than the one waited for)."""
+        progress = worker.progress.read()
+        if progress is not None and progress[0] >= 0:
+            return progress[0]
+        if worker.outstanding:  # the first element asked and not received
+            return worker.outstanding[0][2]
+        return position
+
+    def _wait(self, worker):
+        """Returns once worker's socket is readable, having replaced the worker (_replace)
+        if the element it computes ran past the timeout. REQUIRES: worker.recv_lock held."""
+        timeout = self._timeout
+        while True:
+            progress = worker.progress.read()
+            wait = timeout
+            if progress is not None and progress[0] >= 0:
+                wait = progress[1] + timeout - time.monotonic()
+                if wait <= 0 and worker.progress.read() == progress:
+                    self._replace(worker, progress[0])
+                    return
+            if _wait_readable(worker.sock, min(max(wait, 0.001), timeout)):
+                return
 
     def send(self, worker, kind, obj, position, start=0):
         self._check()
@@ -515,22 +641,35 @@ class _StreamPool:
                 raise self._died(worker, position, exc) from exc
 
     def take(self, worker, key, position):
-        """The item of `key` (stream id, offset) from `worker`."""
+        """The item of `key` (stream id, offset) from `worker`. A worker's death fails the
+        calls from the element it was computing on, not those before it (on other workers):
+        the consumer's first error is that element's."""
         with worker.recv_lock:
-            while key not in worker.done:
-                self._check()
+            done = worker.done
+            while key not in done:
+                if self._closed or (self.broken is not None and position >= self.broken_at):
+                    self._check()
+                size = []
                 try:
-                    kind, (stream_id, offset, item), _ = wire.recv_frame(worker.sock)
+                    if self._timeout is not None:
+                        self._wait(worker)
+                        if key in done:  # failed by the timeout
+                            break
+                    kind, (stream_id, offset, items), _ = wire.recv_frame(worker.sock, size)
                 except (EOFError, OSError) as exc:
                     raise self._died(worker, position, exc) from exc
-                if worker.outstanding:
-                    worker.outstanding.popleft()
+                if items:
+                    self.item_bytes = max(1, size[0] // len(items))
+                outstanding = worker.outstanding
+                for _ in range(min(len(items), len(outstanding))):
+                    outstanding.popleft()
                 if stream_id in self.open_streams:
-                    worker.done[(stream_id, offset)] = item
-            return worker.done.pop(key)
+                    for k, item in enumerate(items):
+                        done[(stream_id, offset + k)] = item
+            return done.pop(key)
 
     def forget(self, stream_id):
-        self.open_streams.discard(stream_id)  # its results still to come are dropped as read
+        self.open_streams.pop(stream_id, None)  # its results still to come are dropped as read
         for worker in self.workers:
             # Not waiting: a thread of another iterator may hold the lock, waiting on a call
             # that never returns; what stays is dropped with the pool.
@@ -564,6 +703,19 @@ class _StreamPool:
 
 
 _stream_ids = itertools.count(1)
+_TIMED_OUT = -1  # an item kind of this process's: (_TIMED_OUT, the WorkerTimeoutError)
+
+
+def _runs(asked):
+    """(stream id, first offset, count) of each run of consecutive offsets in `asked`, a list
+    of (stream id, offset, position) in order."""
+    runs = []
+    for stream_id, offset, _ in asked:
+        if runs and runs[-1][0] == stream_id and runs[-1][1] + runs[-1][2] == offset:
+            runs[-1][2] += 1
+        else:
+            runs.append([stream_id, offset, 1])
+    return [tuple(run) for run in runs]
 
 
 class _Stream:
@@ -575,26 +727,56 @@ class _Stream:
         self.id = next(_stream_ids)
         self._lock = threading.Lock()
         self._requested = 0  # the next offset to send in a CHUNK
-        pool.open_streams.add(self.id)
+        self._size = CHUNK_SIZE  # of the next chunk
+        # The first offset of each chunk sent and its worker, in order (bisected; the oldest
+        # are dropped once far behind the calls, which stay within the engine's window).
+        self._starts, self._workers = [], []
+        self._next_worker = 0
+        frame = pool.open_streams[self.id] = (self.id, upstream, state, position, seed)
         for worker in pool.workers:
-            pool.send(worker, wire.OPEN, (self.id, upstream, state, position, seed), None)
+            pool.send(worker, wire.OPEN, frame, None)
+
+    def _send_ahead(self, offset, position):
+        """Sends chunks until AHEAD_CHUNKS per worker are queued past `offset`. REQUIRES: _lock."""
+        pool, workers = self.pool, self.pool.workers
+        n = len(workers)
+        while True:
+            # Chunks grow once a result's size is known, to results of AHEAD_BYTES in all
+            # queued ahead at most (a large element's results each hold a memfd meanwhile).
+            size = CHUNK_SIZE
+            if pool.item_bytes:
+                size = max(1, min(self._size,
+                                  AHEAD_BYTES // (pool.item_bytes * AHEAD_CHUNKS * n)))
+            if self._requested > offset + size * AHEAD_CHUNKS * n:
+                return
+            worker = workers[self._next_worker]
+            try:
+                pool.send(worker, wire.CHUNK, (self.id, self._requested, size), position,
+                          self.start)
+            except (OSError, WorkerProcessError):
+                return  # that worker is gone: take() names it, or another call does
+            self._starts.append(self._requested)
+            self._workers.append(worker)
+            if len(self._starts) > 4096:
+                del self._starts[:2048], self._workers[:2048]
+            self._next_worker = (self._next_worker + 1) % n
+            self._requested += size
+            if pool.item_bytes:
+                self._size = min(MAX_CHUNK_SIZE, 2 * size)
 
     def result(self, position):
-        pool, n = self.pool, len(self.pool.workers)
+        pool = self.pool
         offset = position - self.start
-        first = offset - offset % CHUNK_SIZE
         with self._lock:  # calls come in about input order: keep the chunks ahead of them
-            ahead = offset + CHUNK_SIZE * AHEAD_CHUNKS * n
-            while self._requested <= ahead:
-                worker = pool.workers[self._requested // CHUNK_SIZE % n]
-                try:
-                    pool.send(worker, wire.CHUNK, (self.id, self._requested, CHUNK_SIZE),
-                              position, self.start)
-                except OSError:
-                    break  # that worker is gone: take() below names it, or another call does
-                self._requested += CHUNK_SIZE
-        worker = pool.workers[first // CHUNK_SIZE % n]
+            self._send_ahead(offset, position)
+            if offset >= self._requested:  # no chunk holds it: sending failed
+                pool._check()
+                raise WorkerProcessError(f"{pool._what}: no worker process could be asked for "
+                                         f"the element at position {position}")
+            worker = self._workers[bisect.bisect_right(self._starts, offset) - 1]
         kind, value = pool.take(worker, (self.id, offset), position)
+        if kind == _TIMED_OUT:
+            raise value
         if kind == wire.ENDED:
             raise WorkerProcessError(
                 f"{pool._what}: worker process {worker.index}'s copy of map's input ended "
@@ -659,8 +841,9 @@ class ProcessFunction:
     mode="filter": the call returns (fn's result, the element) rather than fn's result, for
     filter(processes=True), which runs as a map of the predicate then a filter on that flag."""
 
-    def __init__(self, fn, size, what, mode="map", upstream=None, seed=None):
+    def __init__(self, fn, size, what, mode="map", upstream=None, seed=None, timeout=None):
         import cloudpickle
+        self._timeout = timeout
         self._fn_bytes = cloudpickle.dumps(fn)
         self._size = size
         self._what = what
@@ -693,7 +876,8 @@ class ProcessFunction:
                 self._pool = None  # inherited through os.fork(): the parent's, not ours
             if self._pool is None or (fresh and self._pool.broken is not None):
                 old = self._pool
-                self._pool = _Pool(self._id, self._fn_bytes, self._size, self._what)
+                self._pool = _Pool(self._id, self._fn_bytes, self._size, self._what,
+                                   self._timeout)
                 if old is not None:
                     old.close()
             return self._pool
@@ -712,7 +896,8 @@ class ProcessFunction:
                     pool = self._stream_pool
                     if pool is None or pool.broken is not None or pool.owner != os.getpid():
                         pool = self._stream_pool = _StreamPool(self._id, self._fn_bytes,
-                                                               self._size, self._what)
+                                                               self._size, self._what,
+                                                               self._timeout)
                     self._leases += 1
                 try:
                     stream = _Stream(pool, self._upstream, start[0], start[1], self._seed)
@@ -760,10 +945,9 @@ class ProcessFunction:
         return self._upstream is not None
 
     def __call__(self, *args):
-        from inputpipe._core import _current_map_caller, _current_map_position
-        position = _current_map_position()
+        position = _core._current_map_position()
         if self._streams:
-            stream = self._streams.get(_current_map_caller())
+            stream = self._streams.get(_core._current_map_caller())
             if stream is not None:
                 return stream.result(position)
         pool = self._current_pool(fresh=False)

@@ -328,7 +328,8 @@ class Dataset:
 
     def map(self, map_func: Function, num_parallel_calls: int | None = None,
             deterministic: bool | None = None, stateful: bool = False, seed: int | None = None,
-            name: str | None = None, processes: bool = False) -> Dataset:
+            name: str | None = None, processes: bool = False,
+            timeout: float | None = None) -> Dataset:
         """map_func applied to every element.
 
         num_parallel_calls: None = in the caller's thread; N or AUTOTUNE = worker threads.
@@ -342,7 +343,11 @@ class Dataset:
         results come as they finish, and a restore delivers every element exactly once across
         the save, in an order that depends on timing. A worker that dies raises
         inputpipe.WorkerProcessError (its index, pid, signal and the element's position); the
-        iterator is then unusable and its last checkpoint restores. See docs/processes.md.
+        iterator is then unusable and its last checkpoint restores. timeout=T (seconds, with
+        processes=True): a call that runs longer than T raises inputpipe.WorkerTimeoutError (a
+        WorkerProcessError and a TimeoutError) naming the op, the worker's pid and the element's
+        position; that worker is killed and the iterator is unusable, as after a death: restore
+        its last checkpoint into a new iterator. See docs/processes.md.
         deterministic=False lets elements come in completion order. stateful=True declares
         that map_func has state of its own, which a save cannot capture (external state).
         name="decode" is map_func's identity in the state's fingerprint ("map(fn=decode)"), in
@@ -366,7 +371,10 @@ class Dataset:
         """
         if processes:
             map_func, num_parallel_calls, name = _in_processes(map_func, num_parallel_calls,
-                                                               name, "map", self, seed)
+                                                               name, "map", self, seed, timeout)
+        elif timeout is not None:
+            raise ValueError("map: timeout= goes with processes=True (a call in this process "
+                             "cannot be stopped)")
         return Dataset(_core.map(self._handle, map_func, bool(stateful),
                                  _parallelism(num_parallel_calls),
                                  None if deterministic is None else bool(deterministic),
@@ -375,7 +383,7 @@ class Dataset:
 
     def filter(self, predicate: Function, stateful: bool = False, name: str | None = None,
                num_parallel_calls: int | None = None, deterministic: bool | None = None,
-               processes: bool = False) -> Dataset:
+               processes: bool = False, timeout: float | None = None) -> Dataset:
         """The elements for which predicate returns True (a bool or a numpy bool scalar).
 
         processes=True runs predicate in num_parallel_calls worker processes (as map's
@@ -383,12 +391,13 @@ class Dataset:
         predicate in the processes, then a filter on its result in this process, so its state
         is that op chain's: it restores with any number of processes (the count is not part of
         the identity), but not into filter(predicate) without processes, nor the other way.
+        timeout=T: as map's (processes=True only).
         """
         if processes:
             return _filter_in_processes(self, predicate, stateful, name, num_parallel_calls,
-                                        deterministic)
-        if num_parallel_calls is not None or deterministic is not None:
-            raise ValueError("filter: num_parallel_calls and deterministic go with "
+                                        deterministic, timeout)
+        if num_parallel_calls is not None or deterministic is not None or timeout is not None:
+            raise ValueError("filter: num_parallel_calls, deterministic and timeout go with "
                              "processes=True (a Python predicate gains nothing from threads)")
         return Dataset(_core.filter(self._handle, predicate, bool(stateful),
                                     name=_function_name(name, "filter")))
@@ -828,7 +837,7 @@ class Dataset:
         return "<inputpipe.Dataset\n" + "\n".join("  " + line for line in lines) + ">"
 
 
-def _in_processes(fn, num_parallel_calls, name, op, upstream=None, seed=None):
+def _in_processes(fn, num_parallel_calls, name, op, upstream=None, seed=None, timeout=None):
     """(the process-running stand-in for fn, the engine's num_parallel_calls, fn's name): the
     name is fn's own identity (name= or module.qualname / lambda digest), never the proxy's,
     so the fingerprint is that of the op without processes. `upstream`: map's input, which the
@@ -837,15 +846,17 @@ def _in_processes(fn, num_parallel_calls, name, op, upstream=None, seed=None):
     if not callable(fn):
         raise TypeError(f"{op}: expected a callable, got {type(fn).__name__}")
     count = _processes.worker_count(num_parallel_calls)
+    timeout = _processes.checked_timeout(timeout, op)
     name = _function_name(name, op) or _fingerprint.callable_name(fn)
     if op == "filter":
         proxy = _processes.ProcessFunction(_processes.call_unpacked(fn), count,
-                                           f"filter(predicate={name})", mode="filter")
+                                           f"filter(predicate={name})", mode="filter",
+                                           timeout=timeout)
     else:
         proxy = _processes.ProcessFunction(fn, count, f"{op}(fn={name})",
                                            upstream=_processes.readable_upstream(
                                                upstream, num_parallel_calls),
-                                           seed=seed)
+                                           seed=seed, timeout=timeout)
     return proxy, (None if num_parallel_calls is None else count), name
 
 
@@ -857,11 +868,13 @@ def _filter_element(keep, element):
     return element
 
 
-def _filter_in_processes(ds, predicate, stateful, name, num_parallel_calls, deterministic):
+def _filter_in_processes(ds, predicate, stateful, name, num_parallel_calls, deterministic,
+                         timeout=None):
     """filter(predicate, processes=True): zip((ds,)) hands each element whole to a map that
     returns (predicate's result, element), the predicate running in the processes; a filter
     and a map in this process keep the elements and drop the flag."""
-    proxy, parallel, name = _in_processes(predicate, num_parallel_calls, name, "filter")
+    proxy, parallel, name = _in_processes(predicate, num_parallel_calls, name, "filter",
+                                          timeout=timeout)
     marked = Dataset(_core.map(Dataset.zip((ds,))._handle, proxy, bool(stateful),
                                _parallelism(parallel), _deterministic(deterministic), None,
                                name=f"filter_in_processes({name})"))

@@ -19,6 +19,7 @@ import time
 import numpy as np
 import pytest
 
+import inputpipe
 from inputpipe import Dataset
 from inputpipe import _processes
 
@@ -88,12 +89,75 @@ def test_a_killed_worker_is_named_with_its_signal_and_position_then_the_checkpoi
 
 def test_a_segfault_in_a_worker_names_sigsegv_and_the_element():
     it = iter(Dataset.range(10).map(crash_at_5, num_parallel_calls=1, processes=True))
-    assert [int(next(it)) for _ in range(5)] == list(range(5))
+    assert [int(next(it)) for _ in range(4)] == list(range(4))
     start = time.monotonic()
+    # Element 4 may come first, or be lost with the worker (computed, not sent yet: a worker
+    # sends its chunk's results together); the error names the element it was computing.
     with pytest.raises(_processes.WorkerProcessError, match="SIGSEGV") as info:
+        assert int(next(it)) == 4
         next(it)
     assert time.monotonic() - start < 10
     assert "position 5" in str(info.value)
+
+
+def sleeps_at_3(x):
+    if int(x) == 3:
+        time.sleep(60)  # far past the timeout: killed before it returns
+    return x
+
+
+@pytest.mark.parametrize("source", ["by_index", "shipped"])
+def test_a_call_past_the_timeout_fails_its_element_and_a_fresh_worker_takes_over(source):
+    # by_index: the workers read the range themselves; shipped: a filter's elements (not
+    # random-access) are sent to them (the two paths of processes=True).
+    def make(fn):
+        ds = Dataset.range(8)
+        if source == "shipped":
+            ds = ds.filter(lambda x: True)
+        return ds.map(fn, num_parallel_calls=2, processes=True, timeout=0.5, name="step")
+    it = iter(make(sleeps_at_3))
+    assert int(next(it)) == 0
+    state = it.save()
+    start = time.monotonic()
+    assert [int(next(it)) for _ in range(2)] == [1, 2]
+    with pytest.raises(inputpipe.WorkerTimeoutError) as info:
+        next(it)
+    assert time.monotonic() - start < 10
+    message = str(info.value)
+    assert isinstance(info.value, inputpipe.WorkerProcessError)
+    assert isinstance(info.value, TimeoutError)
+    assert "map(fn=step)" in message and "timeout=0.5" in message, message
+    assert "position 3" in message and "pid " in message, message
+    pid = int(message.split("pid ")[1].split(")")[0])
+    assert _wait_until(lambda: not alive(pid), 5), "the worker that timed out is killed"
+    # As if fn had raised at 3: the rest comes, computed by the other worker and a fresh one.
+    assert [int(v) for v in it] == [4, 5, 6, 7]
+    fresh = iter(make(lambda x: x))  # the checkpoint before restores, as after any error
+    fresh.restore(state)
+    assert [int(v) for v in fresh] == list(range(1, 8))
+
+
+def keeps_all_but_hangs_at_3(x):
+    return sleeps_at_3(x) is not None
+
+
+def test_a_predicate_past_the_timeout_fails_its_element_and_the_filter_goes_on():
+    it = iter(Dataset.range(6).filter(keeps_all_but_hangs_at_3, num_parallel_calls=2,
+                                      processes=True, timeout=0.5))
+    assert [int(next(it)) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(inputpipe.WorkerTimeoutError, match="filter.predicate=.*position 3"):
+        next(it)
+    assert [int(v) for v in it] == [4, 5]
+
+
+def test_timeout_needs_processes_and_a_positive_number():
+    with pytest.raises(ValueError, match="processes=True"):
+        Dataset.range(3).map(lambda x: x, timeout=1)
+    with pytest.raises(ValueError, match="> 0"):
+        Dataset.range(3).map(lambda x: x, num_parallel_calls=1, processes=True, timeout=0)
+    with pytest.raises(TypeError, match="number of seconds"):
+        Dataset.range(3).map(lambda x: x, num_parallel_calls=1, processes=True,
+                             timeout="1")  # type: ignore[arg-type]
 
 
 def test_dropping_the_iterator_ends_its_workers():
@@ -234,6 +298,7 @@ def test_a_forked_child_leaves_the_parents_workers_alone(child):
 
 HUNG_CHILD = r'''
 import sys, time
+import inputpipe
 from inputpipe import Dataset
 
 def hangs_after_0(x):
