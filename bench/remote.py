@@ -10,8 +10,10 @@ local on loopback (docs/remote.md says what loopback does not show: real latency
 Formats: FORMATS below; TFRecord (records of 1 KiB, raw: no parse, so the number is the I/O
 path's) and Parquet when inputpipe.ParquetDataset and pyarrow are installed (the Parquet/Arrow
 sources; until then its row says "not available"). Each cell is the best of --reps epochs: the
-machine is shared, the best epoch is the least disturbed one. Needs moto[server], s3fs, boto3
-(tests/python/requirements-remote.txt).
+machine is shared, the best epoch is the least disturbed one. Every epoch also times a save
+on the consumer's thread after every SAVE_EVERY-th batch (median / p99 in the table, local and
+S3). Needs moto[server], s3fs, boto3 (tests/python/requirements-remote.txt; bench/setup.sh
+installs them into bench/.venv).
 """
 
 import argparse
@@ -28,6 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "python"))
 WORKLOADS = {"s": "local vs S3 on loopback (moto), MB/s per reader: remote >= 0.5x local"}
 TARGET = 0.5
 RECORD_BYTES = 1024
+SAVE_EVERY = 4  # batches between timed saves (the first save after work, as in training)
 
 
 def write_tfrecord(path, mb):
@@ -38,12 +41,9 @@ def write_tfrecord(path, mb):
             w.write(i.to_bytes(8, "little") + payload[8:])
 
 
-def read_tfrecord(path):
+def read_tfrecord(path, saves):
     import inputpipe
-    n = 0
-    for batch in inputpipe.TFRecordDataset(path).batch(256):
-        n += len(batch)
-    return n
+    return read_timing_saves(inputpipe.TFRecordDataset(path).batch(256), len, saves)
 
 
 def write_parquet(path, mb):
@@ -58,11 +58,23 @@ def write_parquet(path, mb):
     pq.write_table(pa.table(cols), path, row_group_size=64 * 1024, compression="NONE")
 
 
-def read_parquet(path):
+def read_parquet(path, saves):
     import inputpipe
+    return read_timing_saves(inputpipe.ParquetDataset(path).batch(1024),
+                             lambda batch: len(batch["id"]), saves)
+
+
+def read_timing_saves(ds, records_of, saves):
+    """Records of one epoch of `ds`; a save after every SAVE_EVERY-th batch, timed on this (the
+    consumer's) thread as bench/parquet.py times them, its seconds appended to `saves`."""
+    it = iter(ds)
     n = 0
-    for batch in inputpipe.ParquetDataset(path).batch(1024):
-        n += len(batch["id"])
+    for k, batch in enumerate(it, 1):
+        n += records_of(batch)
+        if k % SAVE_EVERY == 0:
+            t = time.perf_counter()
+            it.save()
+            saves.append(time.perf_counter() - t)
     return n
 
 
@@ -75,21 +87,21 @@ def parquet_available():
         return False
 
 
-# name -> (write(path, mb), read(path) -> records, available() -> bool)
+# name -> (write(path, mb), read(path, saves) -> records, available() -> bool)
 FORMATS = {
     "tfrecord": (write_tfrecord, read_tfrecord, lambda: True),
     "parquet": (write_parquet, read_parquet, parquet_available),
 }
 
 
-def best_mb_per_s(read, path, size, reps):
-    """(best MB/s, records, least client CPU s/GB) over `reps` epochs. The CPU is this
-    process's, all its threads (moto's is its own process's): what a loaded machine blurs
-    least."""
+def best_mb_per_s(read, path, size, reps, saves):
+    """(best MB/s, records, least client CPU s/GB) over `reps` epochs; every epoch's save
+    seconds go to `saves`. The CPU is this process's, all its threads (moto's is its own
+    process's): what a loaded machine blurs least."""
     best, records, cpu = 0.0, None, float("inf")
     for _ in range(reps):
         t0, c0 = time.perf_counter(), time.process_time()
-        n = read(path)
+        n = read(path, saves)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if records is not None and n != records:
             raise SystemExit(f"{path}: {n} records, then {records}")
@@ -130,8 +142,9 @@ def server_ceiling(fs, key, size, block, reps):
 
 def measure(mb=64, reps=3, data_dir=None, socket_reads=True):
     """-> {format: {local_mb_s, local_cpu, remote: {block MiB: MB/s}, remote_cpu: {block MiB:
-    s/GB}, ceiling: {...}, bytes, records} or {why}}. socket_reads False: bodies read with
-    http.client's readinto, not by the engine from the socket (the store's socket_streams)."""
+    s/GB}, ceiling: {...}, bytes, records, local_saves: [seconds], remote_saves: {block MiB:
+    [seconds]}} or {why}}. socket_reads False: bodies read with http.client's readinto, not by
+    the engine from the socket (the store's socket_streams)."""
     import inputpipe
     import s3_server
 
@@ -150,9 +163,11 @@ def measure(mb=64, reps=3, data_dir=None, socket_reads=True):
                 write(path, mb)
             size = os.path.getsize(path)
             key = f"bench/{os.path.basename(path)}"
-            local_mb_s, n_local, local_cpu = best_mb_per_s(read, path, size, reps)
+            local_saves = []
+            local_mb_s, n_local, local_cpu = best_mb_per_s(read, path, size, reps, local_saves)
             r = dict(local_mb_s=local_mb_s, local_cpu=local_cpu, remote={}, remote_cpu={},
-                     ceiling={}, bytes=size, records=n_local)
+                     ceiling={}, bytes=size, records=n_local, local_saves=local_saves,
+                     remote_saves={})
             for mib in BLOCKS_MIB:
                 store = inputpipe.remote.FsspecFileSystem("s3", **s3_server.storage_options(moto.url))
                 store.read_block_size = mib << 20
@@ -161,8 +176,9 @@ def measure(mb=64, reps=3, data_dir=None, socket_reads=True):
                 fs = store._filesystem()
                 if not fs.exists(key):
                     fs.put_file(path, key)
+                remote_saves = r["remote_saves"][mib] = []
                 remote_mb_s, n_remote, r["remote_cpu"][mib] = best_mb_per_s(
-                    read, f"s3://{key}", size, reps)
+                    read, f"s3://{key}", size, reps, remote_saves)
                 if n_local != n_remote:
                     raise SystemExit(f"{name}: {n_local} records locally, {n_remote} from S3")
                 r["remote"][mib] = remote_mb_s
@@ -175,12 +191,15 @@ def measure(mb=64, reps=3, data_dir=None, socket_reads=True):
 def table(results):
     """The markdown table of measure()'s results."""
     md = ["#### Remote files: local vs S3 on loopback (moto)", "",
+          f"Save = `it.save()` on the consumer's thread after every {SAVE_EVERY}th batch of "
+          "every epoch, median / p99.", "",
           "| format | file | local MB/s | S3 block | S3 MB/s (inputpipe) | server alone MB/s "
-          "| inputpipe / server | S3 / local (target >= 0.5x) | client CPU s/GB, local / S3 |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "| inputpipe / server | S3 / local (target >= 0.5x) | client CPU s/GB, local / S3 "
+          "| save local | save S3 |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         if "why" in r:
-            md.append(f"| {name} | {r['why']} | | | | | | | |")
+            md.append(f"| {name} | {r['why']} | | | | | | | | | |")
             continue
         for mib, remote in r["remote"].items():
             ratio = remote / r["local_mb_s"]
@@ -189,8 +208,19 @@ def table(results):
             md.append(f"| {name} | {r['bytes'] / 1e6:.0f} MB, {r['records']:,} records | "
                       f"{r['local_mb_s']:,.0f} | {mib} MiB | {remote:,.0f} | {ceiling:,.0f} | "
                       f"{remote / ceiling:.2f}x | {ratio:.2f}x: {ok} | "
-                      f"{r['local_cpu']:.2f} / {r['remote_cpu'][mib]:.2f} |")
+                      f"{r['local_cpu']:.2f} / {r['remote_cpu'][mib]:.2f} | "
+                      f"{save_cell(r.get('local_saves'))} | "
+                      f"{save_cell(r.get('remote_saves', {}).get(mib))} |")
     return "\n".join(md)
+
+
+def save_cell(saves):
+    """"median / p99 µs" of save seconds (results from before the save column: "–")."""
+    if not saves:
+        return "–"
+    import numpy as np
+    median, p99 = np.percentile(saves, [50, 99]) * 1e6
+    return f"{median:.0f} / {p99:.0f} µs"
 
 
 # ---- the suite's hooks (bench/suite.py, workload "s") ---------------------------------------

@@ -44,6 +44,12 @@ if ! $PY -c "import pyarrow, datasets" >/dev/null 2>&1; then
   echo "== bench: pip install pyarrow datasets (workload p)"
   PIP install -q pyarrow datasets
 fi
+# Workload s (bench/remote.py): a moto S3 server on loopback, read through fsspec + s3fs; the
+# S3 part of the tests' own list (tests/python/requirements-remote.txt), not its GCS emulator.
+if ! $PY -c "import moto.server, s3fs, fsspec, boto3" >/dev/null 2>&1; then
+  echo "== bench: pip install moto[server] s3fs (workload s)"
+  PIP install -q "moto[server]>=5" "s3fs>=2023.1" "fsspec>=2023.1" boto3
+fi
 
 if [[ $WITH_INPUTPIPE == 1 ]]; then
   if [[ -f "$ROOT/pyproject.toml" ]]; then
@@ -64,7 +70,8 @@ if [[ $WITH_INPUTPIPE == 1 ]]; then
 fi
 TF_CPP_MIN_LOG_LEVEL=3 $PY - 2>/dev/null <<'PYEOF'
 import importlib
-for m in ["numpy", "tensorflow", "grain", "torch", "torchdata", "matplotlib", "inputpipe"]:
+for m in ["numpy", "tensorflow", "grain", "torch", "torchdata", "matplotlib", "pyarrow", "moto",
+          "s3fs", "inputpipe"]:
     try:
         mod = importlib.import_module(m)
         from importlib.metadata import version

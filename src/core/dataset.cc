@@ -1,5 +1,6 @@
 #include "inputpipe/dataset.h"
 
+#include <cstring>
 #include <iostream>
 
 #include "core/interrupt.h"
@@ -41,6 +42,7 @@ std::vector<std::string> Dataset::Pipeline() const {
 }
 
 std::optional<Element> Iterator::GetNext() {
+  if (!ahead_.empty()) ahead_.clear();  // the position moves: EncodeAhead's bytes are stale
   if (Iterator* fresh = Forwarded()) return fresh->GetNext();
   started_ = true;
   // Without an interrupt check on this thread (C++ callers, the engine's own threads) there is
@@ -92,6 +94,7 @@ void Iterator::SetAside() {
 }
 
 void Iterator::Reset() {
+  ahead_.clear();
   if (!unusable_.empty()) return;  // nothing to go back to: stays unusable
   if (!started()) return;          // already fresh
   SetAside();
@@ -138,6 +141,11 @@ std::string Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>*
 
 char* Iterator::Save(ExternalStatePolicy policy, std::vector<std::string>* warnings,
                      StateAllocator allocate, void* context) {
+  if (!ahead_.empty()) {  // EncodeAhead's: the same bytes, encoded while the tree was warm
+    char* const buffer = allocate(context, ahead_.size());
+    if (buffer != nullptr) std::memcpy(buffer, ahead_.data(), ahead_.size());
+    return buffer;
+  }
   // Only encoded, so ops may hand over input states they encoded ahead: a save then copies
   // their bytes instead of walking trees that, a batch after they were written by another
   // thread, are out of this thread's caches.
@@ -167,6 +175,18 @@ void Iterator::PrepareSave() {
   if (pipeline_.deflated.empty()) pipeline_ = EncodePipeline(dataset_->Pipeline());
 }
 
+void Iterator::EncodeAhead() {
+  ahead_.clear();
+  std::vector<std::string> external;
+  std::string bytes;
+  try {
+    bytes = Save(ExternalStatePolicy::kWarn, &external);
+  } catch (const std::exception&) {
+    return;  // the Save that follows throws it to its caller
+  }
+  if (external.empty()) ahead_ = std::move(bytes);  // else the Save that follows warns or fails
+}
+
 void Iterator::Restore(std::string_view state) { Restore(state, RestoreOptions{}); }
 
 void Iterator::Restore(std::string_view state, const RestoreOptions& options,
@@ -189,6 +209,7 @@ void Iterator::Restore(std::string_view state, const RestoreOptions& options,
 
 void Iterator::Restore(const DecodedState& state, const RestoreOptions& options,
                        std::vector<std::string>* changes) {
+  ahead_.clear();
   RestoreInterruptScope interruptible;  // core/interrupt.h: a restore is interrupted as a whole
   std::string differences = CheckPipelineAllowing(state.pipeline, *dataset_, options);
   if (!differences.empty()) changes->push_back(std::move(differences));

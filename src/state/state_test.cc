@@ -9,11 +9,13 @@
 #include <functional>
 #include <iostream>
 
+#include "core/op_skeleton.h"
 #include "inputpipe/dataset.h"
 #include "inputpipe/errors.h"
 #include "inputpipe/ops.h"
 #include "inputpipe/readers.h"
 #include "inputpipe/state.h"
+#include "testing/expect_error.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 
@@ -414,6 +416,77 @@ TEST(StateVersionTest, AStateOfANewerFormatIsRefusedNamingBothVersions) {
       EXPECT_NE(what.find("saved by a newer inputpipe"), std::string::npos) << what;
     }
   }
+}
+
+// 0..9, each of its saves counted: whether a save walked the tree or copied bytes encoded
+// ahead (Iterator::EncodeAhead).
+int counted_saves = 0;
+class SaveCountingIterator;
+class SaveCounting : public OpDataset<SaveCounting, SaveCountingIterator> {
+ public:
+  std::string op_name() const override { return "save_counting"; }
+  std::string params() const override { return ""; }
+  int64_t Cardinality() const override { return 10; }
+};
+class SaveCountingIterator : public DatasetIterator<SaveCounting> {
+ public:
+  using DatasetIterator::DatasetIterator;
+
+ protected:
+  std::optional<Element> GetNextInternal() override {
+    if (next_ == 10) return std::nullopt;
+    return Element(Tensor::Scalar<int64_t>(next_++));
+  }
+  void SaveInternal(StateWriter& w) override {
+    ++counted_saves;
+    w.WriteInt("next", next_);
+  }
+  void RestoreInternal(StateReader& r) override { next_ = ReadCounter(r, "next", 10); }
+
+ private:
+  int64_t next_ = 0;
+};
+
+TEST(EncodeAheadTest, SavesCopyTheBytesEncodedAheadUntilThePositionMoves) {
+  const DatasetPtr ds = Batch(std::make_shared<SaveCounting>(), 2);
+  auto it = ds->MakeIterator();
+  it->GetNext();
+  const std::string walked = it->Save();
+  const int walks = counted_saves;
+  it->EncodeAhead();
+  EXPECT_EQ(counted_saves, walks + 1);
+  EXPECT_EQ(it->Save(), walked);  // the same bytes, twice, with no walk of the tree
+  EXPECT_EQ(it->Save(), walked);
+  EXPECT_EQ(counted_saves, walks + 1);
+
+  it->GetNext();  // the position moves: the bytes encoded ahead are dropped
+  const std::string moved = it->Save();
+  EXPECT_EQ(counted_saves, walks + 2);
+  EXPECT_NE(moved, walked);
+  auto resumed = ds->MakeIterator();
+  resumed->Restore(moved);
+  EXPECT_EQ(resumed->GetNext()->tensor(), Tensor::FromVector<int64_t>({4, 5}));
+
+  it->EncodeAhead();  // Reset and Restore drop them too
+  it->Reset();
+  EXPECT_EQ(it->Save(), ds->MakeIterator()->Save());
+  auto fresh = ds->MakeIterator();
+  fresh->EncodeAhead();
+  fresh->Restore(walked);
+  EXPECT_EQ(fresh->Save(), walked);
+  EXPECT_EQ(fresh->GetNext()->tensor(), Tensor::FromVector<int64_t>({2, 3}));
+}
+
+TEST(EncodeAheadTest, KeepsNothingForAPipelineWithExternalState) {
+  auto it = Map(Range(0, 10), [](const Element& e) { return e; },
+                {.name = "counter", .stateful = true})
+                ->MakeIterator();
+  it->GetNext();
+  it->EncodeAhead();
+  testing::ExpectError<ExternalStateError>([&] { it->Save(); }, {"map(fn=counter)"});
+  std::vector<std::string> warnings;
+  it->Save(ExternalStatePolicy::kWarn, &warnings);
+  EXPECT_EQ(warnings.size(), 1u);
 }
 
 }  // namespace

@@ -38,6 +38,35 @@ def test_save_returns_bytes_and_restore_continues():
     assert np.array_equal(first[0], [0, 2, 4, 6])
 
 
+def _slow(x):
+    """x, after 2 ms of work: a next() long enough that the iterator, once saved, encodes its
+    state at the end of each next() (Iterator::EncodeAhead)."""
+    import time  # noqa: PLC0415
+
+    end = time.perf_counter() + 0.002
+    while time.perf_counter() < end:
+        pass
+    return x
+
+
+def test_saves_after_slow_elements_are_the_position_of_the_last_one_taken():
+    ds = Dataset.range(12).map(_slow).batch(2)
+    it = iter(ds)
+    next(it)
+    it.save()  # from here on, each slow next() encodes its state ahead
+    states = []
+    for _ in range(3):
+        next(it)
+        states.append(it.save())
+        assert it.save() == states[-1]
+    assert len(set(states)) == 3  # each next() dropped the previous bytes
+    for k, state in enumerate(states):
+        resumed = iter(ds)
+        resumed.restore(state)
+        assert next(resumed).tolist() == [2 * (k + 2), 2 * (k + 2) + 1]
+        assert resumed.save() != state
+
+
 def test_inspect_state_is_json_with_pipeline_and_positions():
     state = _saved(_pipeline())
     doc = json.loads(inputpipe.inspect_state(state))
