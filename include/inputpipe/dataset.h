@@ -192,6 +192,9 @@ class Iterator {
   EncodedPipeline pipeline_;
   // EncodeAhead's bytes, the state at the current position; empty when there are none.
   std::string ahead_;
+  // EncodeAhead found state it cannot capture (a generator, a stateful function): it stops
+  // trying, so such a pipeline does not capture it after every slow GetNext.
+  bool external_state_seen_ = false;
 };
 
 }  // namespace inputpipe

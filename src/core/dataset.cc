@@ -177,6 +177,7 @@ void Iterator::PrepareSave() {
 
 void Iterator::EncodeAhead() {
   ahead_.clear();
+  if (external_state_seen_) return;  // every save of this pipeline warns or fails: keep none
   std::vector<std::string> external;
   std::string bytes;
   try {
@@ -184,7 +185,11 @@ void Iterator::EncodeAhead() {
   } catch (const std::exception&) {
     return;  // the Save that follows throws it to its caller
   }
-  if (external.empty()) ahead_ = std::move(bytes);  // else the Save that follows warns or fails
+  if (external.empty()) {
+    ahead_ = std::move(bytes);
+  } else {  // the Save that follows warns or fails; the pipeline's ops do not change, so its
+    external_state_seen_ = true;  // state is never capturable: no more encoding ahead
+  }
 }
 
 void Iterator::Restore(std::string_view state) { Restore(state, RestoreOptions{}); }
