@@ -48,7 +48,7 @@ import warnings
 from types import TracebackType
 from typing import Any, Literal
 
-from inputpipe import _core
+from inputpipe import _arguments, _core
 from inputpipe._typing import StrPath
 
 _POLICIES = ("ignore", "warn", "fail")
@@ -129,8 +129,8 @@ class CheckpointInputPipelineHook:
         self._iterators = dict(zip(names, its))
         self._epoch = epoch
         self._policy = policy
-        self._hook = _core.CheckpointHook(
-            names, its, os.fspath(checkpoint_dir),
+        self._hook = _arguments.construct(
+            _core.CheckpointHook, "CheckpointInputPipelineHook", names, its, os.fspath(checkpoint_dir),
             None if save_steps is None else int(save_steps),
             None if save_secs is None else float(save_secs),
             policy,
