@@ -180,6 +180,9 @@ def test_unconvertible_arguments_name_the_function_and_the_argument(tmp_path):
         Dataset.range(3).batch(1).rebatch([1, 2**63])
     with pytest.raises(TypeError, match=r"^inspect_state: state must be bytes"):
         inputpipe.inspect_state(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^CheckpointInputPipelineHook.save: global_step must "
+                                        r"be an int; got NoneType None$"):
+        hook.save(None)  # type: ignore[arg-type]
     # A call that converts is unchanged.
     assert int(next(iter(Dataset.range(2**62, 2**62 + 1)))) == 2**62
 
