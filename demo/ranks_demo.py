@@ -18,7 +18,6 @@ What it does:
 Needs numpy, torch and inputpipe (tools/demo.sh --ranks W installs torch).
 """
 
-import json
 import os
 import random
 import re
@@ -81,25 +80,15 @@ def run_ranks(workdir, world, args, kill_at=None):
                str(args.steps), "--save-steps", str(args.save_steps)]
         procs.append(subprocess.Popen(cmd, env=env, text=True, bufsize=1,
                                       stdout=subprocess.PIPE if rank == 0 else subprocess.DEVNULL))
-    started, step, stats, killed = None, 0, None, False
+    killed = False
     try:
         assert procs[0].stdout is not None  # stdout=PIPE
-        for line in procs[0].stdout:
-            kind, _, rest = line.strip().partition(" ")
-            if kind in ("STARTED", "RESUMED"):
-                started = (kind, int(rest))
-                step = int(rest)
-            elif kind == "STEP":
-                step = int(rest.split()[0])
-                if step % 5 == 0 or step == args.steps:
-                    run_demo.progress(step, args.steps, f"loss {float(rest.split()[1]):.4f}")
-                if kill_at is not None and step >= kill_at:
-                    for p in procs:  # every rank at once, as a pre-emption does
-                        p.send_signal(signal.SIGKILL)
-                    killed = True
-                    break
-            elif kind == "STATS":
-                stats = json.loads(rest)
+
+        def kill_all():  # every rank at once, as a pre-emption does
+            for p in procs:
+                p.send_signal(signal.SIGKILL)
+
+        started, step, stats, killed = run_demo.relay(procs[0].stdout, args, kill_at, kill_all)
         for p in procs:
             p.wait(timeout=None if killed else 180)
     finally:

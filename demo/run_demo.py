@@ -59,15 +59,12 @@ def progress(step, total, note=""):
         print(f"    step {step:4d}/{total} {note}", flush=True)
 
 
-def run_trainer(workdir, args, kill_at=None):
-    """Runs the trainer, relaying its progress; SIGKILLs it once it reports step `kill_at`.
+def relay(lines, args, kill_at, kill):
+    """Reads a trainer's report lines (STARTED / RESUMED step, STEP step loss, STATS json),
+    relaying its progress; calls kill() and stops once it reports step `kill_at`.
     Returns (how it started, last step reported, its STATS dict or None, killed?)."""
-    cmd = [sys.executable, TRAINER, workdir, "--steps", str(args.steps),
-           "--save-steps", str(args.save_steps)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1)
-    started, step, stats, killed = None, 0, None, False
-    assert proc.stdout is not None  # stdout=PIPE
-    for line in proc.stdout:
+    started, step, stats = None, 0, None
+    for line in lines:
         kind, _, rest = line.strip().partition(" ")
         if kind in ("STARTED", "RESUMED"):
             started = (kind, int(rest))
@@ -77,11 +74,22 @@ def run_trainer(workdir, args, kill_at=None):
             if step % 5 == 0 or step == args.steps:
                 progress(step, args.steps, f"loss {float(rest.split()[1]):.4f}")
             if kill_at is not None and step >= kill_at:
-                proc.send_signal(signal.SIGKILL)
-                killed = True
-                break
+                kill()
+                return started, step, stats, True
         elif kind == "STATS":
             stats = json.loads(rest)
+    return started, step, stats, False
+
+
+def run_trainer(workdir, args, kill_at=None):
+    """Runs the trainer, relaying its progress; SIGKILLs it once it reports step `kill_at`.
+    Returns (how it started, last step reported, its STATS dict or None, killed?)."""
+    cmd = [sys.executable, TRAINER, workdir, "--steps", str(args.steps),
+           "--save-steps", str(args.save_steps)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1)
+    assert proc.stdout is not None  # stdout=PIPE
+    started, step, stats, killed = relay(proc.stdout, args, kill_at,
+                                         lambda: proc.send_signal(signal.SIGKILL))
     proc.wait()
     if sys.stdout.isatty():
         print()

@@ -135,7 +135,7 @@ class Iterator {
   // structure is the same but whose parameters, functions or file identities differ is
   // restored, and one warning listing every difference is appended to `warnings` (or printed to
   // stderr when it is null), as Save's warnings are. A different structure is still a
-  // PipelineMismatchError; a state the op's new parameters make invalid a DataLossError.
+  // PipelineMismatchError; a state the op's new parameters make invalid the op's error (state.h).
   void Restore(std::string_view state, const RestoreOptions& options,
                std::vector<std::string>* warnings = nullptr);
   // As Restore, for a state already decoded (the hook decodes each checkpoint once): what

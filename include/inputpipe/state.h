@@ -173,9 +173,9 @@ struct RestoreOptions {
   // true: the op structure must be the same (the same ops, in the same order and nesting), but
   // their parameters, functions and file identities may differ (a fixed bug in a map function,
   // data that changed); the positions are restored and every difference is reported in one
-  // warning. An op still refuses a state its new parameters make invalid (DataLossError naming
-  // the op: a shuffle whose buffer_size changed), and a different structure is still a
-  // PipelineMismatchError. docs/state_format.md lists what is safe to resume past.
+  // warning. An op still refuses a state its new parameters make invalid: a DataLossError naming
+  // it (a counter out of range), or a PipelineMismatchError naming a parameter it cannot follow
+  // (shuffle's buffer_size, a seed); another structure too. docs/state_format.md: what is safe.
   bool allow_changes = false;
 };
 

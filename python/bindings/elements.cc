@@ -237,7 +237,16 @@ Tensor TensorFromPython(nb::handle obj, const char* what, bool zero_copy) {
   // numpy.asarray(obj): C-contiguous and aligned.
   PyObject* raw = PyArray_FromAny(obj.ptr(), nullptr, 0, 0,
                                   NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, nullptr);
-  if (!raw) throw nb::python_error();
+  if (!raw) {
+    // numpy's ValueError ("setting an array element with a sequence ... inhomogeneous shape")
+    // names neither the op nor the value: lists of different lengths, say.
+    nb::python_error error;
+    if (!error.matches(PyExc_ValueError)) throw error;
+    throw InvalidArgumentError(std::string(what) + ": cannot make a tensor of this " +
+                               Py_TYPE(obj.ptr())->tp_name + " (numpy: " +
+                               nb::str(error.value()).c_str() +
+                               "); rows of different lengths are no tensor: pad them");
+  }
   nb::object owner = nb::steal(raw);
   PyArrayObject* array = reinterpret_cast<PyArrayObject*>(raw);
   if (!PyArray_Check(obj.ptr()) &&

@@ -23,7 +23,12 @@ registered with inputpipe.register_file_system("pyfs", fs) by a Python object wi
 list methods.
 """
 
-from inputpipe._core import __version__  # the engine's, = pyproject.toml's version
+from inputpipe import _arguments, _core
+
+# Before anything else takes a function of _core: its argument errors, made clear (_arguments.py).
+_arguments.install(_core)
+
+from inputpipe._core import __version__  # the engine's, = pyproject.toml's version  # noqa: E402
 from inputpipe._core import (
     AUTOTUNE,
     INFINITE_CARDINALITY,

@@ -112,21 +112,19 @@ def _padded_shape(shape):
 
 
 def _integer_dtype_name(dtype: Any, what: str) -> str:
-    """The engine's dtype name of range's output_type / counter's dtype: None is int64; a name
-    ("int32"), a numpy dtype or scalar type, or a tf.DType (its .name). The engine refuses the
-    dtypes it cannot produce, naming `what`."""
+    """The engine's dtype name of range's output_type / counter's dtype: None is int64; else any
+    spelling numpy accepts (np.dtype(dtype): "int32", "i4", "<i4", np.int32) or a tf.DType, of an
+    integer dtype, float32 or float64. Another dtype is a ValueError, a non-dtype a TypeError,
+    both naming `what`."""
     if dtype is None:
         return "int64"
-    if isinstance(dtype, str):
-        return dtype
-    if hasattr(dtype, "as_numpy_dtype"):  # a tf.DType, without importing TensorFlow
-        return str(dtype.name)
-    import numpy as np
-    try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        raise TypeError(f"{what}: expected a dtype, got {dtype!r}") from None
-    return "string" if name.startswith(("str", "bytes", "object")) else name
+    from inputpipe.generator import numpy_dtype  # noqa: PLC0415
+    resolved = numpy_dtype(dtype, what)
+    if resolved.kind in "iu" or resolved.name in ("float32", "float64"):
+        return resolved.name
+    shown = "object (strings)" if resolved.kind in "OSU" else resolved.name
+    raise ValueError(f"{what} must be an integer dtype, float32 or float64; got {shown} "
+                     f"(from {dtype!r})")
 
 
 def _with_prefix(what: str, make: Callable[[], _core.DatasetHandle]) -> _core.DatasetHandle:
@@ -150,7 +148,11 @@ def _int64_arg(value: Any, what: str, integral_floats: bool = False) -> int:
             raise TypeError(f"{what} must be an integer (the values are computed in int64, then "
                             f"converted to the dtype); got {value!r}")
         value = int(value)
-    value = operator.index(value)
+    try:
+        value = operator.index(value)
+    except TypeError:  # operator.index's own message names neither the op nor the argument
+        raise TypeError(f"{what} must be an integer; got {type(value).__name__} "
+                        f"{value!r:.60}") from None
     if not -2**63 <= value < 2**63:
         raise ValueError(f"{what} must fit in int64; got {value}")
     return value
@@ -501,7 +503,9 @@ class Dataset:
         return Dataset(_core.take(self._handle, int(count)))
 
     def skip(self, count: int, name: str | None = None) -> Dataset:
-        """All but the first count elements (-1: skip all)."""
+        """All but the first count elements (-1: skip all; refused on an infinite dataset).
+        Over a random-access source (range, from_tensor_slices, from_source, and take / skip
+        of them) the skipped elements are not read: a seek; through other ops they are read."""
         return Dataset(_core.skip(self._handle, int(count)))
 
     def shard(self, num_shards: int | None, index: int | None, name: str | None = None,

@@ -53,9 +53,19 @@ def callable_name(fn: Callable[..., Any]) -> str:
     return f"{module}.{getattr(target, '__qualname__', '?')}"
 
 
-def _numpy_dtype(dtype):
+def numpy_dtype(dtype, what):
+    """np.dtype(dtype): every spelling numpy accepts (np.int32, "int32", "i4", "<i4",
+    np.dtype("int32")) and a tf.DType (its as_numpy_dtype). Anything else is an error naming
+    `what` and saying what is accepted (a ValueError for an unknown name). REQUIRES: dtype is not None
+    (np.dtype(None) is float64: callers give None their own meaning first)."""
     dtype = getattr(dtype, "as_numpy_dtype", dtype)  # tf.DType
-    return np.dtype(dtype)
+    try:
+        return np.dtype(dtype)
+    except (TypeError, ValueError):
+        # A name numpy does not know is a bad value; anything else a bad type.
+        error = ValueError if isinstance(dtype, str) else TypeError
+        raise error(f"{what}: expected a dtype (a numpy dtype or scalar type, a name numpy "
+                        f"accepts such as 'int32' or 'i4', or a tf.DType); got {dtype!r}") from None
 
 
 def _convert(value, spec, what):
@@ -72,7 +82,7 @@ def _convert(value, spec, what):
     # A spec has .shape and .dtype; a dtype alone may be a numpy scalar type (np.int64), whose
     # class attributes of those names are descriptors, not a spec's.
     is_spec = not isinstance(spec, type) and hasattr(spec, "dtype") and hasattr(spec, "shape")
-    dtype = _numpy_dtype(spec.dtype if is_spec else spec)
+    dtype = numpy_dtype(spec.dtype if is_spec else spec, f"{what}: dtype")
     if dtype.kind in "SUO":
         array = np.asarray(value, dtype=object)
     else:

@@ -48,7 +48,7 @@ import warnings
 from types import TracebackType
 from typing import Any, Literal
 
-from inputpipe import _core
+from inputpipe import _arguments, _core
 from inputpipe._typing import StrPath
 
 _POLICIES = ("ignore", "warn", "fail")
@@ -129,8 +129,8 @@ class CheckpointInputPipelineHook:
         self._iterators = dict(zip(names, its))
         self._epoch = epoch
         self._policy = policy
-        self._hook = _core.CheckpointHook(
-            names, its, os.fspath(checkpoint_dir),
+        self._hook = _arguments.construct(
+            _core.CheckpointHook, "CheckpointInputPipelineHook", names, its, os.fspath(checkpoint_dir),
             None if save_steps is None else int(save_steps),
             None if save_secs is None else float(save_secs),
             policy,
@@ -149,7 +149,7 @@ class CheckpointInputPipelineHook:
         (none there) saves the initial state at `global_step` and returns None. With `epoch`,
         after an earlier epoch's checkpoint at step s the epoch starts fresh: its initial state is
         saved at s, and s is returned."""
-        self._restored_step = self._hook.begin(int(global_step))
+        self._restored_step = self._hook.begin(_step(global_step, "begin"))
         self._began = True
         return self._restored_step
 
@@ -157,22 +157,23 @@ class CheckpointInputPipelineHook:
         """Restores the input checkpoint saved at `model_step` (the model's restored step), else
         the newest one before it; returns the step restored (None when model_step is 0 and
         nothing was saved). Call before begin(), on fresh iterators."""
-        self._restored_step = self._hook.restore_for_model_step(int(model_step))
+        self._restored_step = self._hook.restore_for_model_step(
+            _step(model_step, "restore_for_model_step", "model_step"))
         return self._restored_step
 
     def after_step(self, global_step: int) -> None:
         """After training step `global_step`: raises a failed background write, then captures
         the states if a save is due."""
-        self._hook.after_step(int(global_step))
+        self._hook.after_step(_step(global_step, "after_step"))
 
     def save(self, global_step: int) -> None:
         """Captures the states at `global_step` now, due or not."""
-        self._hook.save(int(global_step))
+        self._hook.save(_step(global_step, "save"))
 
     def end(self, global_step: int | None = None) -> None:
         """Saves the final state (at the last step seen, or `global_step`), waits until every
         save is durable and raises any failed write."""
-        self._hook.end(None if global_step is None else int(global_step))
+        self._hook.end(None if global_step is None else _step(global_step, "end"))
 
     def flush(self) -> None:
         """Waits until every captured save is durable; raises a failed write."""
@@ -260,6 +261,16 @@ def resume_epoch(checkpoint_dir: StrPath, prefix: str = "input",
     hook without epoch=."""
     return _core.resume_epoch(os.fspath(checkpoint_dir), prefix,
                               None if model_step is None else int(model_step))
+
+
+def _step(value: Any, method: str, arg: str = "global_step") -> int:
+    """int(value) (a numpy integer or an integral float is a step too), its refusal naming the
+    method and the argument: int(None) said neither."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"CheckpointInputPipelineHook.{method}: {arg} must be an int; got "
+                        f"{type(value).__name__} {value!r:.60}") from None
 
 
 def _warn(message: str) -> None:

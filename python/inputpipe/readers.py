@@ -79,17 +79,18 @@ def _dtype_name(dtype, what):
     if dtype is float:
         return "float32"
     name = getattr(dtype, "name", None) if not isinstance(dtype, str) else dtype
-    if name is None:
+    if not (isinstance(name, str) and name in _DTYPE_NAMES):
+        # Every other spelling numpy accepts ("i4", "<f8", np.dtype("S")) for the same dtypes.
         try:
-            name = np.dtype(dtype).name
-        except TypeError:
-            name = None
-    if isinstance(name, str):
-        if name.startswith("bytes") or name.startswith("str"):
-            name = "string"
-        if name in _DTYPE_NAMES:
-            return _DTYPE_NAMES[name]
-    raise ValueError(f"{what}: unsupported dtype {dtype!r}")
+            resolved = np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
+        except (TypeError, ValueError):
+            resolved = None
+        name = None if resolved is None else ("string" if resolved.kind in "SUO"
+                                                 else resolved.name)
+    if isinstance(name, str) and name in _DTYPE_NAMES:
+        return _DTYPE_NAMES[name]
+    raise ValueError(f"{what}: unsupported dtype {dtype!r} (supported: int32, int64, float32, "
+                     "float64 and string, in any spelling numpy accepts)")
 
 
 def _is_dtype(value):

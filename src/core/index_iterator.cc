@@ -1,5 +1,6 @@
 #include "core/index_iterator.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace inputpipe {
@@ -17,6 +18,16 @@ std::optional<Element> IndexIterator::GetNextInternal() {
     throw InvalidArgumentError(dataset().op_name() + ": the position overflows int64");
   }
   return dataset().Get(next_++);
+}
+
+int64_t IndexIterator::SkipElements(int64_t n) {
+  if (cardinality_ < 0 && n > std::numeric_limits<int64_t>::max() - next_) {
+    throw InvalidArgumentError(dataset().op_name() + ": the position overflows int64");
+  }
+  const int64_t left = cardinality_ < 0 ? n : std::max<int64_t>(0, cardinality_ - next_);
+  const int64_t skipped = std::min(n, left);
+  next_ += skipped;
+  return skipped;
 }
 
 void IndexIterator::SaveInternal(StateWriter& w) { w.WriteInt(kNext, next_); }

@@ -15,15 +15,19 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/element_skip.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/dataset.h"
 
 namespace inputpipe {
 
 // REQUIRES: the dataset is random-access (Cardinality() may be kInfiniteCardinality).
-class IndexIterator : public Iterator {
+// skip(n) over it seeks (ElementSkipper): Get is not called for the elements skipped.
+class IndexIterator : public Iterator, public ElementSkipper {
  public:
   explicit IndexIterator(const Dataset& ds);
+
+  int64_t SkipElements(int64_t n) override;
 
  protected:
   std::optional<Element> GetNextInternal() override;

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <set>
 
 #include "inputpipe/errors.h"
 #include "util/coding.h"
@@ -45,7 +46,23 @@ std::optional<int64_t> ParseInt(std::string_view digits) {
 }
 }  // namespace
 
-std::string EncodeCheckpointFile(const CheckpointContents& contents) {
+namespace {
+// The first iterator name given twice, or null: a file with two states of one name restores only
+// one of them (which one depends on the reader), so it is neither written nor read.
+const std::string* DuplicatedName(const std::vector<std::pair<std::string, std::string>>& states) {
+  std::set<std::string_view> names;
+  for (const auto& [name, state] : states) {
+    if (!names.insert(name).second) return &name;
+  }
+  return nullptr;
+}
+}  // namespace
+
+std::string EncodeCheckpointFile(const CheckpointContents& contents, const std::string& path) {
+  if (const std::string* name = DuplicatedName(contents.states)) {
+    throw InvalidArgumentError("input checkpoint " + path + ": iterator name '" + *name +
+                               "' given twice (each iterator needs a name of its own)");
+  }
   std::string body;
   PutZigZag64(&body, contents.step);
   PutVarint64(&body, contents.states.size());
@@ -126,6 +143,9 @@ CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::strin
     if (!b.GetLengthPrefixed(&name) || !b.GetLengthPrefixed(&state))
       Malformed(path, "", header + b.offset());
     contents.states.emplace_back(std::string(name), std::string(state));
+  }
+  if (const std::string* name = DuplicatedName(contents.states)) {
+    Corrupt(path, "iterator name '" + *name + "' appears twice");
   }
   if (version >= 2) {
     uint64_t epoch;

@@ -42,14 +42,17 @@ namespace inputpipe::hook_internal {
 // Public as inputpipe::InputCheckpointContents (tools decode the files too).
 using CheckpointContents = InputCheckpointContents;
 
-std::string EncodeCheckpointFile(const CheckpointContents& contents);
+// InvalidArgumentError naming `path` (where the bytes go) if an iterator name is given twice.
+std::string EncodeCheckpointFile(const CheckpointContents& contents,
+                                 const std::string& path = "(not yet written)");
 // The version 3 file of `step` holding the files of every rank (EncodeCheckpointFile's bytes).
 std::string EncodeRanksFile(int64_t step, const std::vector<std::string>& rank_files);
 // Fills `ranks` with the decoded rank files, and states / epoch / ended from them
 // (InputCheckpointContents::ranks). Throws DataLossError naming `path` and the rank.
 void SetRanks(std::vector<CheckpointContents> ranks, const std::string& path,
               CheckpointContents* contents);
-// Throws DataLossError naming `path` and what is wrong (magic, version, length, checksum).
+// Throws DataLossError naming `path` and what is wrong (magic, version, length, checksum, an
+// iterator name that appears twice).
 CheckpointContents DecodeCheckpointFile(std::string_view bytes, const std::string& path);
 
 struct CheckpointIndex {

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "inputpipe/errors.h"
+#include "testing/expect_error.h"
+#include "util/coding.h"
 #include "util/crc32c.h"
 
 namespace inputpipe::hook_internal {
@@ -53,6 +55,28 @@ TEST(CheckpointFileTest, ErrorsNameTheFile) {
   } catch (const DataLossError& e) {
     EXPECT_NE(std::string(e.what()).find("/ckpt/input.ckpt-7"), std::string::npos) << e.what();
   }
+}
+
+// Two states under one name: only one of them could be restored (or shown by `inputpipe
+// inspect`), so the encoder refuses to write such a file and the decoder to read one, each
+// naming the name and the file. The file is built by hand, with a valid checksum.
+TEST(CheckpointFileTest, ANameGivenTwiceIsRefusedWritingAndReading) {
+  CheckpointContents twice = Sample();
+  twice.states[1].first = "train";
+  testing::ExpectError<InvalidArgumentError>(
+      [&] { EncodeCheckpointFile(twice, "/ckpt/input.ckpt-9"); },
+      {"/ckpt/input.ckpt-9", "iterator name 'train' given twice"});
+  // The same file written with "trbin" for the second name, renamed in the bytes, checksummed.
+  twice.states[1].first = "trbin";
+  std::string file = EncodeCheckpointFile(twice);
+  file.replace(file.rfind("trbin"), 5, "train");
+  const size_t header = 6;  // magic, version, body length (one byte each: a short body)
+  ASSERT_EQ(static_cast<size_t>(static_cast<uint8_t>(file[5])), file.size() - header - 4);
+  file.resize(file.size() - 4);
+  PutFixed32(&file, crc32c::Mask(crc32c::Value(file.data() + header, file.size() - header)));
+  testing::ExpectError<DataLossError>(
+      [&] { DecodeCheckpointFile(file, "/ckpt/input.ckpt-9"); },
+      {"/ckpt/input.ckpt-9", "iterator name 'train' appears twice"});
 }
 
 CheckpointContents SampleWithEpoch() {

@@ -782,6 +782,10 @@ class CheckpointInputPipelineHook::Impl {
       } catch (const DataLossError& e) {
         for (size_t j = 0; j < i; ++j) iterators_[j].second->Reset();
         throw DataLossError("iterator '" + name + "': " + e.what());
+      } catch (const PipelineMismatchError& e) {  // a change an op cannot follow (a seed)
+        for (size_t j = 0; j < i; ++j) iterators_[j].second->Reset();
+        throw PipelineMismatchError("input checkpoint " + path + ", iterator '" + name +
+                                    "': " + e.what());
       } catch (...) {
         for (size_t j = 0; j < i; ++j) iterators_[j].second->Reset();
         throw;
@@ -827,7 +831,8 @@ class CheckpointInputPipelineHook::Impl {
         contents.states.emplace_back(name, it->Save(options_.external_state_policy, &warnings));
       }
     }
-    std::string bytes = hook_internal::EncodeCheckpointFile(contents);
+    std::string bytes =
+        hook_internal::EncodeCheckpointFile(contents, JoinPath(dir_, FileName(step)));
     for (const auto& warning : warnings) Warn(warning);
     if (grouped()) {
       // The one collective of a save step: every rank's file to rank 0 (to every rank at the

@@ -391,18 +391,36 @@ TEST(HookTest, BackgroundWriteFailureReachesTheTrainingThread) {
 
 // The step whose after_step raises an earlier write's failure is still captured: a caller who
 // handles the error and goes on loses no save (it was skipped, and End saved nothing after).
-TEST(HookTest, TheStepThatRaisesAnEarlierFailureIsStillCaptured) {
+// A hook over a FailingFileSystem, begun, whose save at step 1 is captured and then fails its
+// rename in the background.
+struct HookWhoseFirstSaveFails {
+  explicit HookWhoseFirstSaveFails(int64_t save_steps)
+      : options(WithFileSystem(EverySteps(save_steps), &fs)),
+        it(Pipeline()->MakeIterator()),
+        hook({{"train", it.get()}}, dir.path(), options) {
+    hook.Begin();
+    hook.Flush();
+    fs.fail = FailingFileSystem::Op::kRename;
+    NextBatch(*it);
+    hook.AfterStep(1);
+  }
+  static CheckpointHookOptions WithFileSystem(CheckpointHookOptions options, FileSystem* fs) {
+    options.file_system = fs;
+    return options;
+  }
+
   ScratchDir dir;
   FailingFileSystem fs;
-  CheckpointHookOptions options = EverySteps(1);
-  options.file_system = &fs;
-  auto it = Pipeline()->MakeIterator();
-  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
-  hook.Begin();
-  hook.Flush();
-  fs.fail = FailingFileSystem::Op::kRename;
-  NextBatch(*it);
-  hook.AfterStep(1);  // captured; the write fails in the background
+  CheckpointHookOptions options;
+  std::unique_ptr<Iterator> it;
+  CheckpointInputPipelineHook hook;
+};
+
+TEST(HookTest, TheStepThatRaisesAnEarlierFailureIsStillCaptured) {
+  HookWhoseFirstSaveFails setup(1);
+  FailingFileSystem& fs = setup.fs;
+  Iterator* it = setup.it.get();
+  CheckpointInputPipelineHook& hook = setup.hook;
   for (int i = 0; i < 60000 && hook.stats().saves_failed == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -417,17 +435,8 @@ TEST(HookTest, TheStepThatRaisesAnEarlierFailureIsStillCaptured) {
 }
 
 TEST(HookTest, BackgroundWriteFailureIsRaisedByEnd) {
-  ScratchDir dir;
-  FailingFileSystem fs;
-  CheckpointHookOptions options = EverySteps(100);
-  options.file_system = &fs;
-  auto it = Pipeline()->MakeIterator();
-  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
-  hook.Begin();
-  hook.Flush();
-  fs.fail = FailingFileSystem::Op::kRename;
-  NextBatch(*it);
-  hook.AfterStep(1);
+  HookWhoseFirstSaveFails setup(100);
+  CheckpointInputPipelineHook& hook = setup.hook;
   EXPECT_THROW(hook.End(), IOError);
   EXPECT_EQ(hook.stats().saves_failed, 1);
   EXPECT_EQ(hook.stats().last_committed_step, 0);

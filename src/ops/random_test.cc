@@ -71,14 +71,8 @@ TEST(RandomTest, RerandomizeEachIterationDrawsAnotherStreamPerEpochAndResumes) {
   EXPECT_EQ(Ints(Collect(once)), e0);
   EXPECT_EQ(Ints(Collect(once)), e1);
   EXPECT_FALSE(RandomDataset(5, true)->IsRandomAccess());
-  for (int64_t k : {0, 1, 9, 10, 11, 19, 20, 29, 30}) {
-    auto it = make(true)->MakeIterator();
-    CollectFrom(*it, k);
-    auto restored = make(true)->MakeIterator();
-    restored->Restore(it->Save());
-    EXPECT_EQ(Ints(CollectFrom(*restored)), std::vector<int64_t>(full.begin() + k, full.end()))
-        << k;
-  }
+  reorder_test::ExpectRestoresAt([&] { return make(true); }, full,
+                                 {0, 1, 9, 10, 11, 19, 20, 29, 30});
   // The argument is part of the fingerprint only when set: states of the default restore as
   // before, and one of the other kind is refused.
   EXPECT_EQ(RandomDataset(5)->Signature(), "random(seed=5)");

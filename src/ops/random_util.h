@@ -22,6 +22,7 @@
 
 #include "inputpipe/errors.h"
 #include "inputpipe/state.h"
+#include "state/restore_changes.h"
 
 namespace inputpipe {
 
@@ -73,10 +74,16 @@ struct OpSeed {
   std::string Param() const {
     return "seed=" + (seeded ? std::to_string(value) : std::string("random"));
   }
-  // The saved seed; a DataLossError naming `op` if the pipeline has another one.
+  // The saved seed. Another seed than the pipeline's: under allow_changes a
+  // PipelineMismatchError naming both, else (the fingerprint matched) a corrupt state.
   int64_t Restore(const StateReader& r, std::string_view key, std::string_view op) const {
     int64_t saved = r.ReadInt(key);
     if (seeded && saved != value) {
+      if (RestoreAllowsChanges()) {
+        throw ParameterChangeError(std::string(op) + "(seed=" + std::to_string(value) + ")",
+                                   "seed", std::to_string(saved),
+                                   "a seeded op's state is a position in its seed's order");
+      }
       throw DataLossError("corrupt state: " + std::string(op) + " seed " + std::to_string(saved) +
                           " where the pipeline has seed=" + std::to_string(value));
     }

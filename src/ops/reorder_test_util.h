@@ -24,6 +24,22 @@ inline std::vector<int64_t> Ints(const std::vector<Element>& elements) {
   return out;
 }
 
+// For each k of `breakpoints`: an iterator of make() that took k elements and saved restores
+// into a fresh iterator of make() that yields the rest of `full` (its whole run, every epoch).
+inline void ExpectRestoresAt(const std::function<DatasetPtr()>& make,
+                             const std::vector<int64_t>& full,
+                             std::initializer_list<int64_t> breakpoints) {
+  for (int64_t k : breakpoints) {
+    auto it = make()->MakeIterator();
+    testing::CollectFrom(*it, k);
+    auto restored = make()->MakeIterator();
+    restored->Restore(it->Save());
+    EXPECT_EQ(Ints(testing::CollectFrom(*restored)),
+              std::vector<int64_t>(full.begin() + k, full.end()))
+        << "restored after " << k;
+  }
+}
+
 inline std::vector<int64_t> Iota(int64_t n, int64_t start = 0) {
   std::vector<int64_t> v(n);
   for (int64_t i = 0; i < n; ++i) v[i] = start + i;

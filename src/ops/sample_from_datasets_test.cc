@@ -13,7 +13,6 @@ namespace {
 using reorder_test::Ints;
 using reorder_test::Seq;
 using testing::Collect;
-using testing::CollectFrom;
 
 DatasetPtr Constant(int64_t value, int64_t count) {
   return Map(Range(0, count),
@@ -114,14 +113,7 @@ TEST(SampleFromDatasetsTest, RerandomizeEachIterationDrawsAnewPerEpochAndResumes
   std::vector<int64_t> same = Ints(Collect(make(false)));
   EXPECT_EQ(std::vector<int64_t>(same.begin(), same.begin() + 12), e0);  // epoch 0 as before
   EXPECT_EQ(std::vector<int64_t>(same.begin() + 12, same.begin() + 24), e0);
-  for (int64_t k : {0, 5, 11, 12, 13, 24, 35, 36}) {
-    auto it = make(true)->MakeIterator();
-    CollectFrom(*it, k);
-    auto restored = make(true)->MakeIterator();
-    restored->Restore(it->Save());
-    EXPECT_EQ(Ints(CollectFrom(*restored)), std::vector<int64_t>(full.begin() + k, full.end()))
-        << k;
-  }
+  reorder_test::ExpectRestoresAt([&] { return make(true); }, full, {0, 5, 11, 12, 13, 24, 35, 36});
   EXPECT_EQ(SampleFromDatasets({Seq(4)}, {1}, 3)->Signature(),
             "sample_from_datasets(weights=[1], seed=3, stop_on_empty_dataset=false)");
 }

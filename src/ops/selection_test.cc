@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "inputpipe/readers.h"
+#include "inputpipe/source.h"
 #include "ops/ops_test_util.h"
 
 namespace inputpipe {
@@ -104,15 +105,46 @@ TEST(SkipTest, SkipsTheFirstElements) {
   EXPECT_EQ(Skip(Filter(Range(0, 10), IsEven), 1)->Cardinality(), kUnknownCardinality);
   EXPECT_EQ(Skip(Range(0, 10), 7)->Get(1).tensor().scalar<int64_t>(), 8);
   EXPECT_TRUE(Skip(Counter(), 3)->IsRandomAccess());
-  EXPECT_FALSE(Skip(Counter(), -1)->IsRandomAccess());
+  ExpectInvalidArgument([] { Skip(Counter(), -1); }, {"skip", "count=-1", "infinite", "counter"});
   ExpectGetMatchesIteration(Skip(Range(0, 10), 7));
   ExpectGetMatchesIteration(Skip(Range(0, 10), -1));
   ExpectGetMatchesIteration(Skip(Counter(), 3));
   ExpectInvalidArgument([] { Skip(nullptr, 1); }, {"skip", "input"});
 }
 
+// Over a random-access source the skipped elements are not read: a seek (core/element_skip.h),
+// through take and skip too. Through a map they are read (its function runs for each).
+TEST(SkipTest, SeeksOverARandomAccessSourceWithoutReadingTheSkippedElements) {
+  auto gets = std::make_shared<std::vector<int64_t>>();
+  RandomAccessFunctions fns;
+  fns.size = int64_t{1} << 40;
+  fns.get = [gets](int64_t i) {
+    gets->push_back(i);
+    return Element(Tensor::Scalar<int64_t>(i));
+  };
+  DatasetPtr source = FromSource(fns, {.name = "counted"});
+  const int64_t n = fns.size;
+  EXPECT_EQ(Ints(Skip(source, n - 2)), (std::vector<int64_t>{n - 2, n - 1}));
+  EXPECT_EQ(*gets, (std::vector<int64_t>{n - 2, n - 1}));
+  gets->clear();
+  EXPECT_EQ(Ints(Skip(Skip(Take(source, 1000), 500), 498)), (std::vector<int64_t>{998, 999}));
+  EXPECT_EQ(Ints(Skip(Take(source, 10), 20)), (std::vector<int64_t>{}));
+  EXPECT_EQ(*gets, (std::vector<int64_t>{998, 999}));
+  gets->clear();
+  int64_t calls = 0;
+  auto mapped = Map(Take(source, 10), [&calls](const Element& e) {
+    ++calls;
+    return e;
+  });
+  EXPECT_EQ(Ints(Skip(mapped, 8)), (std::vector<int64_t>{8, 9}));
+  EXPECT_EQ(calls, 10);
+}
+
 TEST(SkipTest, ResumesExactly) {
   ExpectExactResume(Skip(Range(0, 30), 7));
+  ExpectExactResume(Skip(Take(Range(0, 30), 20), 7));
+  ExpectExactResume(Skip(Skip(Range(0, 30), 3), 7));
+  ExpectExactResume(Skip(Take(Range(0, 30), 5), 7));
   ExpectExactResume(Skip(Range(0, 5), 9));
   ExpectExactResume(Skip(Range(0, 5), -1));
   ExpectExactResume(Skip(Filter(Range(0, 60), IsEven, {.name = "even"}), 4));

@@ -28,6 +28,7 @@
 #include "inputpipe/ops.h"
 #include "ops/input_errors.h"
 #include "ops/random_util.h"
+#include "state/restore_changes.h"
 
 namespace inputpipe {
 
@@ -129,6 +130,7 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
       return DataLossError("corrupt state: shuffle(buffer_size=" + std::to_string(buffer_) +
                            "): " + what);
     };
+    CheckSavedBufferSize();
     if (!filled_ && (step_ != 0 || input_done_ || read_ > buffer_))
       throw corrupt("unfilled buffer after a step");
     if (filled_ && !input_done_ && read_ != buffer_ + step_)
@@ -209,6 +211,31 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
     int64_t index;   // input position of the next element read after `node`
     StateNode node;  // the input's state there
   };
+
+  // The state does not hold buffer_size, but its counters imply it once the buffer has filled:
+  // read = buffer_size + step while the input lasts, and the read that found the input's end
+  // came at step drain_start - 1. Under allow_changes a different one is refused, naming it:
+  // which element sits in which slot follows from the picks of the saved size, so under another
+  // size the same counters name other elements (repeats and losses). A buffer that had not
+  // filled, or that holds the whole input (the end found while filling), holds elements
+  // 0..read-1 in slots 0..read-1 whatever the size: restored if they fit.
+  void CheckSavedBufferSize() const {
+    if (!RestoreAllowsChanges()) return;  // strict: the fingerprint matched; the checks follow
+    std::string saved;  // the saved size, as far as the counters tell, when it is not this one
+    if (filled_ && !input_done_ && read_ - step_ > 0 && read_ - step_ != buffer_) {
+      saved = std::to_string(read_ - step_);
+    } else if (filled_ && input_done_ && drain_start_ > 0 && read_ - drain_start_ >= 0 &&
+               read_ - drain_start_ + 1 != buffer_) {
+      saved = std::to_string(read_ - drain_start_ + 1);
+    } else if (drain_start_ == 0 && (!filled_ || input_done_) && read_ > buffer_) {
+      saved = std::to_string(read_ + 1) + " or more";  // the next read (the end, or an error)
+    }
+    if (saved.empty()) return;
+    throw ParameterChangeError(
+        "shuffle(" + dataset().params() + ")", "buffer_size", saved,
+        "a shuffle's position is a step in the order of its buffer size, so under another size "
+        "it names other elements");
+  }
 
   void SetKeys() {
     key_ = seed_.Key();

@@ -1,8 +1,10 @@
 // take(count): the first `count` elements of the input (all when count < 0). State: how many
 // were taken, and the input's state until it is done (then an explicit `exhausted` flag).
-// Random-access when the input is.
+// Random-access when the input is. A skip after it seeks through it (ElementSkipper) when its
+// input seeks.
 #include <algorithm>
 
+#include "core/element_skip.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 
@@ -29,10 +31,20 @@ class TakeDataset : public OpDataset<TakeDataset, TakeIterator, UnaryDataset> {
   const int64_t count;
 };
 
-class TakeIterator : public CounterIterator<TakeDataset> {
+class TakeIterator : public CounterIterator<TakeDataset>, public ElementSkipper {
  public:
   explicit TakeIterator(const TakeDataset& ds)
       : CounterIterator(ds, kTaken, AtInputEnd::kDrop, CountLimit(ds.count)) {}
+
+  int64_t SkipElements(int64_t n) override {
+    if (!input_) return 0;
+    const int64_t count = dataset().count;
+    const int64_t want = count < 0 ? n : std::min(n, count - counter_);
+    const int64_t skipped = inputpipe::SkipElements(*input_, want);
+    counter_ += skipped;
+    if (skipped < n) ExhaustInput();  // as the GetNext that found the end
+    return skipped;
+  }
 
  protected:
   std::optional<Element> GetNextInternal() override {

@@ -10,6 +10,7 @@
 #include "readers/readers_test_util.h"
 #include "readers/tfrecord_format.h"
 #include "testing/exactness.h"
+#include "testing/expect_error.h"
 #include "util/coding.h"
 
 namespace inputpipe {
@@ -151,15 +152,9 @@ TEST(ExampleTest, ParseErrorsInATFRecordPipelineNameTheFileRecordAndOffset) {
                 ->MakeIterator();
   ASSERT_TRUE(it->GetNext());
   ASSERT_TRUE(it->GetNext());
-  std::string message;
-  try {
-    it->GetNext();
-  } catch (const InvalidArgumentError& e) {
-    message = e.what();
-  }
-  EXPECT_TRUE(MessageHas(message, {"parse_single_example", "feature 'x'", "expected 2 float32",
-                                   path, "record 2 (byte " + std::to_string(third) + ")"}))
-      << message;
+  std::string message = testing::ExpectError<InvalidArgumentError>(
+      [&] { it->GetNext(); }, {"parse_single_example", "feature 'x'", "expected 2 float32", path,
+                               "record 2 (byte " + std::to_string(third) + ")"});
   EXPECT_EQ(message.find("record 0"), std::string::npos) << message;
   EXPECT_EQ(message.find("line"), std::string::npos) << message;
   message.clear();

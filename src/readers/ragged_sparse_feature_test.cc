@@ -9,6 +9,7 @@
 #include "readers/readers_test_util.h"
 #include "readers/tfrecord_format.h"
 #include "testing/exactness.h"
+#include "testing/expect_error.h"
 
 namespace inputpipe {
 namespace {
@@ -93,15 +94,9 @@ TEST(SparseFeatureTest, ErrorsNameTheFeatureTheRecordAndTheFileOffset) {
   auto it = Map(TFRecordDataset({path}), ParseSingleExampleFn(spec), {.name = "parse"})
                 ->MakeIterator();
   ASSERT_TRUE(it->GetNext());
-  std::string message;
-  try {
-    it->GetNext();
-  } catch (const InvalidArgumentError& e) {
-    message = e.what();
-  }
-  EXPECT_TRUE(MessageHas(message, {"feature 'sp'", "index 7", path,
-                                   "record 1 (byte " + std::to_string(second) + ")"}))
-      << message;
+  testing::ExpectError<InvalidArgumentError>(
+      [&] { it->GetNext(); },
+      {"feature 'sp'", "index 7", path, "record 1 (byte " + std::to_string(second) + ")"});
 }
 
 TEST(RaggedFeatureTest, ParsingABatchInsideAPipelineResumesExactly) {

@@ -6,6 +6,7 @@
 #include "inputpipe/dataset.h"
 #include "inputpipe/errors.h"
 #include "readers/file_identity.h"
+#include "state/restore_changes.h"
 
 namespace inputpipe {
 
@@ -108,6 +109,8 @@ std::string Quoted(std::string_view entry) { return "'" + std::string(Unindented
 
 // The outermost restore running on this thread; null outside a restore.
 thread_local const RestoreScope* current_scope = nullptr;
+// Its options' allow_changes (RestoreAllowsChanges).
+thread_local bool current_allows_changes = false;
 
 }  // namespace
 
@@ -228,12 +231,20 @@ std::string CheckPipelineAllowing(const std::vector<std::string>& saved_entries,
 
 RestoreScope::RestoreScope(const RestoreOptions& options, std::vector<std::string>* changes)
     : options_(options), changes_(changes), active_(current_scope == nullptr) {
-  if (active_) current_scope = this;
+  if (active_) {
+    current_scope = this;
+    current_allows_changes = options.allow_changes;
+  }
 }
 
 RestoreScope::~RestoreScope() {
-  if (active_) current_scope = nullptr;
+  if (active_) {
+    current_scope = nullptr;
+    current_allows_changes = false;
+  }
 }
+
+bool RestoreAllowsChanges() { return current_allows_changes; }
 
 void RefuseChangeUnlessAllowed(const std::string& what) {
   const RestoreScope* scope = current_scope;

@@ -15,6 +15,7 @@
 #include "inputpipe/ops.h"
 #include "inputpipe/readers.h"
 #include "inputpipe/state.h"
+#include "testing/exactness.h"
 #include "testing/expect_error.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
@@ -171,17 +172,51 @@ TEST(StateTest, AllowChangesStillRefusesAnotherOpStructure) {
   }
 }
 
-// A parameter change the op's state cannot follow is the op's DataLossError, naming it.
+// A parameter change the op's state cannot follow is refused by the op, naming the parameter
+// and its saved value (not "corrupt state": the bytes are fine).
 TEST(StateTest, AllowChangesLeavesInvalidStatesToTheOpsValidation) {
   auto it = Shuffle(Range(0, 100), 10, 7)->MakeIterator();
   for (int i = 0; i < 5; ++i) it->GetNext();
   const std::string state = it->Save();
-  try {
-    Shuffle(Range(0, 100), 20, 7)->MakeIterator()->Restore(state, {.allow_changes = true});
-    FAIL() << "a shuffle state of buffer_size=10 restored into buffer_size=20";
-  } catch (const DataLossError& e) {
-    EXPECT_NE(std::string(e.what()).find("shuffle"), std::string::npos) << e.what();
+  for (int64_t changed : {20, 3}) {
+    testing::ExpectError<PipelineMismatchError>(
+        [&] {
+          Shuffle(Range(0, 100), changed, 7)->MakeIterator()->Restore(state,
+                                                                      {.allow_changes = true});
+        },
+        {"shuffle(buffer_size=" + std::to_string(changed), "saved with buffer_size=10",
+         "allow_changes cannot restore past"});
   }
+  testing::ExpectError<PipelineMismatchError>(
+      [&] {
+        Shuffle(Range(0, 100), 10, 8)->MakeIterator()->Restore(state, {.allow_changes = true});
+      },
+      {"shuffle(seed=8)", "saved with seed=7"});
+  // Strict, the fingerprint names the change first.
+  testing::ExpectError<PipelineMismatchError>(
+      [&] { Shuffle(Range(0, 100), 20, 7)->MakeIterator()->Restore(state); }, {"buffer_size=10"});
+}
+
+// A shuffle whose buffer held the whole input (or had not filled) holds elements 0..read-1 in
+// slots 0..read-1 whatever its size: under allow_changes it restores into any buffer they fit,
+// and the rest of the run is the saved run's.
+TEST(StateTest, AllowChangesRestoresAShuffleBufferThatHeldTheWholeInput) {
+  auto it = Shuffle(Range(0, 30), 64, 7)->MakeIterator();
+  for (int i = 0; i < 4; ++i) it->GetNext();
+  const std::string state = it->Save();
+  std::vector<Element> rest = testing::CollectFrom(*it);
+  for (int64_t changed : {30, 31, 500}) {
+    auto into = Shuffle(Range(0, 30), changed, 7)->MakeIterator();
+    std::vector<std::string> warnings;
+    into->Restore(state, {.allow_changes = true}, &warnings);
+    EXPECT_EQ(warnings.size(), 1u);
+    EXPECT_EQ(testing::CollectFrom(*into), rest) << "buffer_size=" << changed;
+  }
+  testing::ExpectError<PipelineMismatchError>(
+      [&] {
+        Shuffle(Range(0, 30), 29, 7)->MakeIterator()->Restore(state, {.allow_changes = true});
+      },
+      {"saved with buffer_size=31 or more"});
 }
 
 // Every kind of parameter change restores past under allow_changes or is a clean DataLossError;
@@ -233,6 +268,12 @@ TEST(StateTest, AllowChangesOverParameterChangesRestoresOrIsDataLoss) {
       try {
         into->Restore(state, {.allow_changes = true}, &warnings);
       } catch (const DataLossError&) {
+        ++refused;
+        continue;
+      } catch (const PipelineMismatchError& e) {  // a change the op names (shuffle's size)
+        EXPECT_NE(std::string(e.what()).find("allow_changes cannot restore past"),
+                  std::string::npos)
+            << e.what();
         ++refused;
         continue;
       }

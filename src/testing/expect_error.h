@@ -13,9 +13,10 @@
 
 namespace inputpipe::testing {
 
-// Asserts that fn() throws E (or a subclass) whose message contains every fragment.
+// Asserts that fn() throws E (or a subclass) whose message contains every fragment; returns
+// the message ("" when nothing was thrown), for checks of what it must not say.
 template <typename E, typename Fn>
-void ExpectError(Fn fn, const std::vector<std::string>& fragments) {
+std::string ExpectError(Fn fn, const std::vector<std::string>& fragments) {
   try {
     fn();
     ADD_FAILURE() << "expected " << ::testing::internal::GetTypeName<E>() << " mentioning '"
@@ -25,7 +26,9 @@ void ExpectError(Fn fn, const std::vector<std::string>& fragments) {
       EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
           << "'" << fragment << "' not in: " << e.what();
     }
+    return e.what();
   }
+  return "";
 }
 
 }  // namespace inputpipe::testing

@@ -45,6 +45,39 @@ def test_range_output_type_refused_dtypes_name_the_argument():
         Dataset.range(3, output_type=np.bool_)
     with pytest.raises(ValueError, match="no_such_dtype"):
         Dataset.range(3, output_type="no_such_dtype")
+    # object was "got string"; the message says what was given and what is accepted.
+    with pytest.raises(ValueError, match=r"range: output_type must be an integer dtype, float32 "
+                                         r"or float64; got object \(strings\)"):
+        Dataset.range(3, output_type=object)
+    with pytest.raises(TypeError, match=r"counter: dtype: expected a dtype .*'i4'.*; got 5"):
+        Dataset.counter(dtype=5)
+
+
+# Every spelling numpy accepts for a supported dtype (np.dtype(x)) is that dtype: the names,
+# the type codes ("i4", "<f8"), the scalar types and dtype objects, for range, counter, the
+# parsing features and from_generator's output types alike.
+@pytest.mark.parametrize("spelling,dtype", [
+    ("int32", np.int32), ("i4", np.int32), ("<i4", np.int32), (np.dtype("int32"), np.int32),
+    ("<f8", np.float64), ("f8", np.float64), ("float64", np.float64), ("u2", np.uint16),
+    (np.int16, np.int16),
+])
+def test_every_numpy_spelling_of_a_dtype_is_accepted(spelling, dtype):
+    assert np.asarray(next(iter(Dataset.range(3, output_type=spelling)))).dtype == dtype
+    assert np.asarray(next(iter(Dataset.counter(dtype=spelling)))).dtype == dtype
+    if dtype in (np.int32, np.float64):
+        assert inputpipe.FixedLenFeature([], spelling).dtype == np.dtype(dtype).name
+
+    def gen():
+        yield 1
+
+    element = next(iter(Dataset.from_generator(gen, output_types=spelling)))
+    assert np.asarray(element).dtype == dtype
+
+
+def test_feature_dtype_refused_names_the_feature():
+    with pytest.raises(ValueError, match=r"FixedLenFeature: unsupported dtype 'float16' "
+                                         r"\(supported: .*any spelling numpy accepts"):
+        inputpipe.FixedLenFeature([], "float16")
 
 
 def test_counter_dtype_and_exact_resume():
@@ -119,3 +152,52 @@ def test_cli_inspect_shows_epoch_and_ended(tmp_path):
         hook.after_step(1)
     doc = _inspect(plain)
     assert all(c["epoch"] is None and c["ended"] == [] for c in doc["checkpoints"])
+
+
+# An argument nanobind cannot convert (an int outside int64, None or a str for bytes) was its
+# "incompatible function arguments" dump of signatures; every binding now names the function,
+# the argument and what it accepts (inputpipe/_arguments.py).
+def test_unconvertible_arguments_name_the_function_and_the_argument(tmp_path):
+    it = iter(Dataset.range(3))
+    for bad, shown in ((None, "None"), ("abc", "str 'abc'"), (5, "int 5")):
+        with pytest.raises(TypeError, match=rf"^Iterator.restore: state must be bytes \(what "
+                                            rf"Iterator.save\(\) returned\); got {shown}$"):
+            it.restore(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^Iterator.save: external_state_policy must be a str"):
+        it.save(external_state_policy=5)  # type: ignore[arg-type]
+    hook = CheckpointInputPipelineHook(it, tmp_path, save_steps=1)
+    int64 = r"must fit in int64 \(-2\*\*63 to 2\*\*63 - 1\); got 9223372036854775808$"
+    with pytest.raises(ValueError, match=r"^CheckpointInputPipelineHook.after_step: global_step "
+                                         + int64):
+        hook.after_step(2**63)
+    with pytest.raises(ValueError, match=r"^CheckpointInputPipelineHook: save_steps " + int64):
+        CheckpointInputPipelineHook(iter(Dataset.range(3)), tmp_path / "b", save_steps=2**63)
+    with pytest.raises(ValueError, match=r"^batch: batch_size " + int64):
+        Dataset.range(3).batch(2**63)
+    with pytest.raises(ValueError, match=r"^shuffle: seed " + int64):
+        Dataset.range(3).shuffle(3, seed=2**63)
+    with pytest.raises(ValueError, match=r"^rebatch: batch_sizes\[1\] " + int64):
+        Dataset.range(3).batch(1).rebatch([1, 2**63])
+    with pytest.raises(TypeError, match=r"^inspect_state: state must be bytes"):
+        inputpipe.inspect_state(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^CheckpointInputPipelineHook.save: global_step must "
+                                        r"be an int; got NoneType None$"):
+        hook.save(None)  # type: ignore[arg-type]
+    # A call that converts is unchanged.
+    assert int(next(iter(Dataset.range(2**62, 2**62 + 1)))) == 2**62
+
+
+# Found as a hostile user: errors that named neither the op nor the argument.
+def test_bad_values_name_the_op_and_the_argument():
+    with pytest.raises(TypeError, match=r"^range: stop must be an integer; got float 2.5$"):
+        Dataset.range(2.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^range: stop must be an integer; got NoneType None$"):
+        Dataset.range(None)  # type: ignore[arg-type]
+    # numpy's "setting an array element with a sequence" alone named no op.
+    with pytest.raises(ValueError, match=r"^from_tensor_slices: cannot make a tensor of this list "
+                                         r"\(numpy: .*inhomogeneous.*pad them"):
+        Dataset.from_tensor_slices([[1, 2], [3]])
+    # skip(-1) of an infinite dataset: its first next() never returned.
+    with pytest.raises(ValueError, match=r"skip: count=-1 skips every element of an infinite "
+                                         r"input \(counter.*never yield"):
+        Dataset.counter().skip(-1)

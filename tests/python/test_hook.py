@@ -4,6 +4,7 @@ fallback past a corrupt checkpoint, background-write failures, model-step matchi
 checkpoint manager writing in the same directory."""
 
 import os
+import re
 import shutil
 import time
 
@@ -181,6 +182,21 @@ def test_another_pipeline_is_a_mismatch(tmp_path):
     other = iter(Dataset.range(1000).shuffle(seed=12).map(triple).batch(5).prefetch(2))
     with pytest.raises(inputpipe.PipelineMismatchError, match="seed"):
         CheckpointInputPipelineHook(other, tmp_path, save_steps=5).begin()
+
+
+def test_allow_changes_refuses_a_seed_naming_it_instead_of_skipping_every_checkpoint(tmp_path):
+    # It was the op's DataLossError ("corrupt state"), on which the hook skipped each checkpoint
+    # in turn as corrupt and started afresh: an older checkpoint has the same seed.
+    train(tmp_path, 10)
+    other = iter(Dataset.range(1000).shuffle(seed=12).map(triple).batch(5).prefetch(2))
+    hook = CheckpointInputPipelineHook(other, tmp_path, save_steps=5, allow_changes=True)
+    path = os.path.join(tmp_path, "input.ckpt-10")
+    with pytest.raises(inputpipe.PipelineMismatchError,
+                       match=rf"^input checkpoint {re.escape(path)}, iterator 'iterator': "
+                             r"global_shuffle\(seed=12\): the state was saved with seed=11, which "
+                             r"allow_changes cannot restore past"):
+        hook.begin()
+    assert next(other) is not None  # still fresh
 
 
 def test_mismatch_message_is_the_one_restore_gives(tmp_path):

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+import example_records
 import inputpipe
 from inputpipe.testing import assert_exact_resume
 
@@ -237,46 +238,8 @@ def test_same_as_tensorflow(two_files):
 
 
 # ---- FixedLenSequenceFeature and SequenceExample ---------------------------------------------
-def _varint(value):
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number, payload):
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _feature(values):
-    """A tf.train.Feature: ints -> Int64List (packed), floats -> FloatList, bytes -> BytesList
-    (None: an empty BytesList)."""
-    if values is None:
-        return _field(1, b"")
-    if values and isinstance(values[0], bytes):
-        return _field(1, b"".join(_field(1, v) for v in values))
-    if values and isinstance(values[0], float):
-        return _field(2, _field(1, np.asarray(values, "<f4").tobytes()))
-    return _field(3, _field(1, b"".join(_varint(v & (2**64 - 1)) for v in values)))
-
-
-def _features(features):
-    return b"".join(_field(1, _field(1, k.encode()) + _field(2, _feature(v)))
-                    for k, v in features.items())
-
-
-def _example(features):
-    return _field(1, _features(features))
-
-
-def _sequence_example(context, lists):
-    feature_lists = b"".join(
-        _field(1, _field(1, k.encode()) + _field(2, b"".join(_field(1, _feature(step))
-                                                             for step in steps)))
-        for k, steps in lists.items())
-    return _field(1, _features(context)) + _field(2, feature_lists)
+_example = example_records.example
+_sequence_example = example_records.sequence_example
 
 
 def test_fixed_len_sequence_feature_in_examples():

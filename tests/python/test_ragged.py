@@ -5,6 +5,7 @@ and TensorFlow's results where it is installed."""
 import numpy as np
 import pytest
 
+import example_records
 import inputpipe
 from inputpipe.testing import assert_exact_resume
 
@@ -190,29 +191,7 @@ def test_ragged_batch_same_as_tensorflow():
 
 
 # ---- RaggedFeature and SparseFeature ---------------------------------------------------------
-def _varint(value):
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number, payload):
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _example(features):
-    """A tf.train.Example: int lists -> Int64List, float lists -> FloatList, bytes -> BytesList."""
-    def feature(values):
-        if values and isinstance(values[0], bytes):
-            return _field(1, b"".join(_field(1, v) for v in values))
-        if values and isinstance(values[0], float):
-            return _field(2, _field(1, np.asarray(values, "<f4").tobytes()))
-        return _field(3, _field(1, b"".join(_varint(v & (2**64 - 1)) for v in values)))
-    return _field(1, b"".join(_field(1, _field(1, k.encode()) + _field(2, feature(v)))
-                              for k, v in features.items()))
+_example = example_records.example
 
 
 RECORDS = [_example({"tok": [5, 6, 7], "ix": [2, 0], "v": [1.0, 2.0]}),
