@@ -7,7 +7,7 @@ namespace inputpipe {
 
 namespace stats_internal {
 
-constinit thread_local ThreadStats thread_stats;
+constinit thread_local ThreadStats thread_stats [[gnu::tls_model("initial-exec")]];
 Frame untimed;
 
 std::shared_ptr<OpCounters> OpCounters::MakeTree(DatasetPtr dataset) {

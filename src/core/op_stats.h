@@ -94,7 +94,9 @@ struct ThreadStats {
   int64_t work_calls = 0;  // OpWorkScope's sampling
 };
 
-extern constinit thread_local ThreadStats thread_stats;
+// initial-exec: read at every GetNext, so no __tls_get_addr call under -fPIC; 24 bytes of the
+// static TLS that glibc keeps for libraries loaded later (the Python extension).
+extern constinit thread_local ThreadStats thread_stats [[gnu::tls_model("initial-exec")]];
 extern Frame untimed;
 
 // The weight of an outermost call that is the `calls`-th: 0 (not timed) or the calls it stands
