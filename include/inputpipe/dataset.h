@@ -10,6 +10,8 @@
 //   std::string state = it->Save();            // a few hundred bytes, whatever the data
 //   auto resumed = ds->MakeIterator();
 //   resumed->Restore(state);                    // continues exactly where `it` was
+//   IteratorStats stats = it->Stats();          // per op: elements, time, waits, buffer fill
+//   std::cout << stats.summary;                 // "input-bound: 62% of step time waiting on ..."
 //
 // Thread-safety: a Dataset may be shared by any number of threads and iterators. An Iterator is
 // used by one thread at a time (ops that run threads inside, such as prefetch, synchronise
@@ -36,6 +38,49 @@ inline constexpr int64_t kInfiniteCardinality = -1;
 inline constexpr int64_t kUnknownCardinality = -2;
 
 class Iterator;
+
+namespace stats_internal {
+struct OpCounters;  // core/op_stats.h
+}  // namespace stats_internal
+
+// What one op of an iterator's pipeline measured (Iterator::Stats; docs/guide/performance.md).
+// Counts are exact. Times are estimates from sampled calls (the first 32 calls of each thread's
+// outermost GetNext, then one call in 16, each standing for the calls it represents), so that
+// measuring costs the hot path almost nothing; they are 0 until a call was sampled.
+struct OpStats {
+  std::string name;  // the op as Dataset::Pipeline() spells it: "map(fn=decode)"
+  int depth = 0;     // its nesting level in Pipeline() (0: the last op)
+  int64_t elements = 0;  // elements its GetNext returned (all iterators of this op, all epochs)
+  // Time spent producing them: in its GetNext on the calling thread, less the time in its
+  // inputs' GetNext and its waits for its own worker threads, plus the time its worker threads
+  // spend running its function (parallel map) or reading its inner datasets (parallel
+  // interleave). Summed over threads: up to `threads` times the wall time.
+  double seconds = 0;
+  // Time its consumer spent inside its GetNext (its inputs' time included): for the first op,
+  // the caller's time waiting in GetNext.
+  double wait_seconds = 0;
+  int64_t threads = 1;  // threads producing for it (worker threads for the threaded ops)
+  // Buffering ops (prefetch, parallel map, parallel interleave, shuffle with a buffer): elements
+  // held now and on average over the sampled calls, out of buffer_capacity; 0 for other ops.
+  int64_t buffer_capacity = 0;
+  int64_t buffer_current = 0;
+  double buffer_average = 0;
+};
+
+struct IteratorStats {
+  int64_t elements = 0;       // elements this iterator returned
+  double next_seconds = 0;    // time inside its GetNext (an estimate, as OpStats' times)
+  double wall_seconds = 0;    // since its first GetNext
+  double input_bound = 0;     // next_seconds / wall_seconds, at most 1
+  std::vector<OpStats> ops;   // every op in Pipeline() order (transparent ops left out)
+  // One line: "input-bound: 62% of step time (12.3 s) waiting on map(fn=decode) (71% of the
+  // pipeline's time); 4096 elements" (StatsSummary).
+  std::string summary;
+};
+
+// The summary line of `stats`' other fields. The op named is the busiest: the largest share of
+// the ops' `seconds / threads`, the op that limits the rate when the consumer waits.
+std::string StatsSummary(const IteratorStats& stats);
 
 class Dataset : public std::enable_shared_from_this<Dataset> {
  public:
@@ -164,7 +209,23 @@ class Iterator {
   // records it in each checkpoint, to tell a finished pass from one in progress.
   bool ended() const { return fresh_ != nullptr ? fresh_->ended() : ended_; }
 
+  // What the pipeline measured since this iterator was made (IteratorStats). Lock-free: it may
+  // be called on any thread while another thread calls GetNext (not while it calls Restore or
+  // Reset). An iterator made by an op for an element (interleave's and flat_map's inner
+  // datasets, a map function's own pipeline) reports nothing of its own: its time is its op's.
+  // Stats are not state: Save ignores them, and a restored iterator starts them at zero.
+  IteratorStats Stats() const;
+
  protected:
+  // For buffering ops: `current` elements held, out of `capacity`. Cheap (two relaxed stores);
+  // call it where the buffer changes, from any one thread at a time (under the op's lock).
+  void ReportBufferFill(int64_t current, int64_t capacity);
+  // For threaded ops: the number of threads producing elements (OpStats::threads).
+  void ReportThreads(int64_t threads);
+  // This iterator's counters, for an op's worker threads (OpWorkScope, core/op_stats.h); null
+  // for an iterator that reports nothing of its own (see Stats).
+  stats_internal::OpCounters* stats_counters() const { return stats_.get(); }
+
   virtual std::optional<Element> GetNextInternal() = 0;
   virtual void SaveInternal(StateWriter& writer) = 0;
   virtual void RestoreInternal(StateReader& reader) = 0;
@@ -181,6 +242,11 @@ class Iterator {
   void SetAside();
   // GetNext on a thread with an interrupt check installed (inputpipe/interrupt.h).
   std::optional<Element> GetNextInInterruptFrame();
+  // GetNext's call of GetNextInternal, in or out of an interrupt frame.
+  std::optional<Element> GetNextFramed();
+  // GetNextFramed, counted (and timed when sampled) in stats_.
+  std::optional<Element> GetNextCounted();
+  friend class Dataset;  // MakeIterator sets stats_
 
   DatasetPtr dataset_;
   bool started_ = false;
@@ -195,6 +261,9 @@ class Iterator {
   // EncodeAhead found state it cannot capture (a generator, a stateful function): it stops
   // trying, so such a pipeline does not capture it after every slow GetNext.
   bool external_state_seen_ = false;
+  // Stats' counters of this op (core/op_stats.h), shared with the other iterators of the same
+  // op (repeat's per epoch); null for an iterator made for an element (see Stats).
+  std::shared_ptr<stats_internal::OpCounters> stats_;
 };
 
 }  // namespace inputpipe

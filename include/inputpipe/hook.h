@@ -89,6 +89,11 @@ struct CheckpointHookOptions {
   // Receives warnings (corrupt checkpoint skipped, external state under 'warn'), always on the
   // training thread; nullptr = print to stderr.
   std::function<void(const std::string&)> on_warning;
+  // Every log_stats_steps steps (0: never), AfterStep hands on_stats one line per iterator,
+  // "<name>: " then its Iterator::Stats().summary ("input-bound: 62% of step time waiting on
+  // map(fn=decode) ..."), on the training thread; on_stats nullptr = print to stderr.
+  int64_t log_stats_steps = 0;
+  std::function<void(const std::string&)> on_stats;
   // Seconds on a monotonic clock, for save_secs; nullptr = std::chrono::steady_clock.
   std::function<double()> clock;
   // Where a save takes the states from; nullptr = each iterator's Save(policy, warnings) now.

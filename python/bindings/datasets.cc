@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <condition_variable>
 #include <deque>
@@ -84,10 +85,13 @@ void RegisterClasses(nb::module_& m) {
            "pipeline's Options.experimental_external_state_policy, else 'fail'.")
       .def("stats", &PyIterator::Stats,
            nb::sig("def stats(self) -> dict[str, typing.Any]"),
-           "What this iterator measured, cheaply (docs/stats.md): elements, bytes, "
+           "What this iterator measured, cheaply (docs/guide/performance.md): elements, bytes, "
            "next_seconds (time inside next(), waiting on the pipeline), wall_seconds (since "
            "the first next()), input_bound (next_seconds / wall_seconds), saves, "
-           "save_seconds, and a one-line summary.")
+           "save_seconds; ops: one dict per op in repr order (name, depth, elements, seconds "
+           "producing, wait_seconds of its consumer in it, threads, and for buffering ops "
+           "buffer_capacity, buffer_current, buffer_average; times sampled); and a one-line "
+           "summary naming the busiest op.")
       .def("restore", &PyIterator::Restore, "state"_a, "allow_changes"_a = false,
            "Moves this fresh iterator to the position saved in `state`. allow_changes=True "
            "restores a state of a pipeline with the same ops (same order and nesting) whose "
@@ -536,12 +540,31 @@ nb::dict PyIterator::Stats() const {
   stats["input_bound"] = input_bound;
   stats["saves"] = saves_;
   stats["save_seconds"] = static_cast<double>(save_ns_) * 1e-9;
-  char line[160];
-  std::snprintf(line, sizeof(line),
-                "input-bound: %.0f%% of %.3g s spent waiting in next(); %lld elements, %.3g MB",
-                100 * input_bound, wall_seconds, static_cast<long long>(elements_),
-                static_cast<double>(bytes_) * 1e-6);
-  stats["summary"] = std::string(line);
+  // The engine's per-op numbers (Iterator::Stats), with this iterator's own exact ones: its
+  // times include the hand-over to Python.
+  IteratorStats engine = iterator_->Stats();
+  nb::list ops;
+  for (const OpStats& op : engine.ops) {
+    nb::dict entry;
+    entry["name"] = op.name;
+    entry["depth"] = op.depth;
+    entry["elements"] = op.elements;
+    entry["seconds"] = op.seconds;
+    entry["wait_seconds"] = op.wait_seconds;
+    entry["threads"] = op.threads;
+    if (op.buffer_capacity > 0) {
+      entry["buffer_capacity"] = op.buffer_capacity;
+      entry["buffer_current"] = op.buffer_current;
+      entry["buffer_average"] = op.buffer_average;
+    }
+    ops.append(entry);
+  }
+  stats["ops"] = ops;
+  engine.elements = elements_;
+  engine.next_seconds = next_seconds;
+  engine.wall_seconds = wall_seconds;
+  engine.input_bound = input_bound;
+  stats["summary"] = StatsSummary(engine);
   return stats;
 }
 

@@ -43,6 +43,7 @@ an iterator that would deliver nothing.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from types import TracebackType
@@ -52,6 +53,7 @@ from inputpipe import _arguments, _core
 from inputpipe._typing import StrPath
 
 _POLICIES = ("ignore", "warn", "fail")
+_logger = logging.getLogger("inputpipe")
 
 
 class CheckpointInputPipelineHook:
@@ -75,12 +77,15 @@ class CheckpointInputPipelineHook:
     epoch: for a fresh iterator per epoch, the epoch (an int >= 0) these iterators go through;
     only a checkpoint of this epoch is restored, after the end of an earlier one the epoch starts
     fresh at its step, a later epoch's is a RuntimeError; start the loop at resume_epoch(dir).
+    log_stats_steps: every this many steps, after_step logs one INFO line per iterator on the
+    "inputpipe" logger: "<name>: " and its Iterator.stats()["summary"] ("input-bound: 62% of step
+    time (...) waiting on map(fn=decode) ..."); None or 0 (the default): never.
     """
 
     def __init__(self, iterators, checkpoint_dir, save_steps=None, save_secs=None,
                  external_state_policy=None, max_to_keep=5, task_type=None, task_id=None,
                  allow_changes=False, epoch=None, rank=None, num_ranks=None, gather="auto",
-                 _clock=None, _capture=None):
+                 log_stats_steps=None, _clock=None, _capture=None):
         if save_steps is None and save_secs is None:
             raise ValueError("CheckpointInputPipelineHook: exactly one of save_steps and save_secs "
                              "must be given; got neither")
@@ -97,6 +102,12 @@ class CheckpointInputPipelineHook:
         if policy not in _POLICIES:
             raise ValueError("CheckpointInputPipelineHook: external_state_policy must be one of "
                              f"'ignore', 'warn', 'fail' (or None for 'fail'); got {policy!r}")
+        if log_stats_steps is not None and (isinstance(log_stats_steps, bool)
+                                            or not isinstance(log_stats_steps, int)
+                                            or log_stats_steps < 0):
+            raise ValueError("CheckpointInputPipelineHook: log_stats_steps must be an int >= 0 "
+                             f"(or None: never); got {log_stats_steps!r}")
+        self._log_stats_steps = log_stats_steps or 0
         if (task_type is None) != (task_id is None):
             raise ValueError("CheckpointInputPipelineHook: task_type and task_id go together; got "
                              f"task_type={task_type!r}, task_id={task_id!r}")
@@ -164,7 +175,11 @@ class CheckpointInputPipelineHook:
     def after_step(self, global_step: int) -> None:
         """After training step `global_step`: raises a failed background write, then captures
         the states if a save is due."""
-        self._hook.after_step(_step(global_step, "after_step"))
+        step = _step(global_step, "after_step")
+        if self._log_stats_steps and step % self._log_stats_steps == 0:
+            for name, it in self._iterators.items():
+                _logger.info("%s: %s", name, it.stats()["summary"])
+        self._hook.after_step(step)
 
     def save(self, global_step: int) -> None:
         """Captures the states at `global_step` now, due or not."""

@@ -111,8 +111,9 @@ class ThreadingOptions(_OptionGroup):
 
 
 class AutotuneOptions(_OptionGroup):
-    """enabled: accepted; no effect, as AUTOTUNE is a fixed choice here (the hardware threads
-    for parallelism, 16 for a prefetch buffer), the one tf.data makes without its autotuner."""
+    """enabled: accepted; no effect, as AUTOTUNE is a fixed choice here (the CPUs of the
+    affinity mask for parallelism, 16 for a prefetch buffer), the one tf.data makes without its
+    autotuner."""
 
     __slots__ = ("enabled",)
     _group = ".autotune"

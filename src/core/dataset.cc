@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "core/interrupt.h"
+#include "core/op_stats.h"
 
 namespace inputpipe {
 
@@ -20,7 +21,28 @@ std::string Dataset::WhyNotRandomAccess() const {
   return Signature() + " is not random-access";
 }
 
-std::unique_ptr<Iterator> Dataset::MakeIterator() const { return MakeIteratorInternal(); }
+namespace {
+// The parent of an iterator made for an element (core/op_stats.h): its own inputs' iterators
+// report nothing either.
+stats_internal::OpCounters element_iterators;
+}  // namespace
+
+std::unique_ptr<Iterator> Dataset::MakeIterator() const {
+  using stats_internal::OpCounters;
+  OpCounters*& current = stats_internal::thread_stats.current;
+  OpCounters* const parent = current;
+  std::shared_ptr<OpCounters> counters =
+      parent == nullptr ? OpCounters::MakeTree(shared()) : parent->ForInput(*this);
+  struct Restore {  // the parent's again, whether the iterator is made or throws
+    OpCounters*& current;
+    OpCounters* parent;
+    ~Restore() { current = parent; }
+  } restore{current, parent};
+  current = counters ? counters.get() : &element_iterators;
+  std::unique_ptr<Iterator> it = MakeIteratorInternal();
+  it->stats_ = std::move(counters);
+  return it;
+}
 
 std::string Dataset::Signature() const { return op_name() + "(" + params() + ")"; }
 
@@ -45,14 +67,61 @@ std::optional<Element> Iterator::GetNext() {
   if (!ahead_.empty()) ahead_.clear();  // the position moves: EncodeAhead's bytes are stale
   if (Iterator* fresh = Forwarded()) return fresh->GetNext();
   started_ = true;
-  // Without an interrupt check on this thread (C++ callers, the engine's own threads) there is
-  // no frame to keep.
-  std::optional<Element> element = interrupt_internal::thread_state.check == nullptr
-                                       ? GetNextInternal()
-                                       : GetNextInInterruptFrame();
+  std::optional<Element> element = stats_ ? GetNextCounted() : GetNextFramed();
   if (!element) [[unlikely]] {
     ended_ = true;  // for the hook: a checkpoint at the end of its data
   }
+  return element;
+}
+
+std::optional<Element> Iterator::GetNextFramed() {
+  // Without an interrupt check on this thread (C++ callers, the engine's own threads) there is
+  // no frame to keep.
+  return interrupt_internal::thread_state.check == nullptr ? GetNextInternal()
+                                                           : GetNextInInterruptFrame();
+}
+
+// Counted, and timed when sampled (core/op_stats.h).
+std::optional<Element> Iterator::GetNextCounted() {
+  using namespace stats_internal;
+  OpCounters& counters = *stats_;
+  ThreadStats& thread = thread_stats;
+  Frame* const parent = thread.frame;
+  const int64_t calls = counters.calls.load(std::memory_order_relaxed);
+  counters.calls.store(calls + 1, std::memory_order_relaxed);
+  if (calls == 0) counters.first_call_ns.store(NowNanos(), std::memory_order_relaxed);
+  const int64_t weight = parent == nullptr ? SampleWeight(calls)
+                         : parent == &untimed ? 0
+                                              : parent->weight;
+  struct Restore {  // the caller's again, whether the call returns or throws
+    ThreadStats& thread;
+    OpCounters* current;
+    Frame* frame;
+    ~Restore() {
+      thread.current = current;
+      thread.frame = frame;
+    }
+  } restore{thread, thread.current, parent};
+  thread.current = &counters;
+  if (weight == 0) {
+    thread.frame = &untimed;
+    std::optional<Element> element = GetNextFramed();
+    if (element) Add(counters.elements, 1);
+    return element;
+  }
+  Frame frame{.weight = weight};
+  thread.frame = &frame;
+  const int64_t start = NowNanos();
+  std::optional<Element> element = GetNextFramed();
+  const int64_t elapsed = NowNanos() - start;
+  Add(counters.total_ns, elapsed * weight);
+  Add(counters.own_ns, (elapsed - frame.nested_ns) * weight);
+  if (parent != nullptr) parent->nested_ns += elapsed;
+  if (counters.buffer_capacity.load(std::memory_order_relaxed) > 0) {
+    Add(counters.buffer_sum, counters.buffer_current.load(std::memory_order_relaxed));
+    Add(counters.buffer_samples, 1);
+  }
+  if (element) Add(counters.elements, 1);
   return element;
 }
 

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "core/op_stats.h"
+
 namespace inputpipe {
 
 namespace interrupt_internal {
@@ -37,6 +39,8 @@ ScopedInterruptCheck::~ScopedInterruptCheck() {
 }
 
 void InterruptibleWait::Wait(CondVar& cv, Mutex& mu) {
+  // An op waiting for its own threads: the time is its inputs', not its own (OpStats::seconds).
+  stats_internal::ExcludedFromOwnTime waiting;
   if (!enabled_) {
     cv.Wait(mu);
     return;

@@ -310,6 +310,7 @@ class CheckpointInputPipelineHook::Impl {
     last_step_seen_ = global_step;
     bool due = options_.save_steps ? global_step - last_save_step_ >= *options_.save_steps
                                    : options_.clock() - last_save_time_ >= *options_.save_secs;
+    if (options_.log_stats_steps > 0 && global_step % options_.log_stats_steps == 0) LogStats();
     if (due) CaptureThenRaise(global_step, earlier);
     if (earlier) std::rethrow_exception(earlier);
   }
@@ -417,6 +418,10 @@ class CheckpointInputPipelineHook::Impl {
       throw InvalidArgumentError(std::string(who) + "save_secs must be positive; got " +
                                  std::to_string(*options_.save_secs));
     }
+    if (options_.log_stats_steps < 0) {
+      throw InvalidArgumentError(std::string(who) + "log_stats_steps must be >= 0 (0: never); got " +
+                                 std::to_string(options_.log_stats_steps));
+    }
     if (options_.max_to_keep && *options_.max_to_keep < 1) {
       throw InvalidArgumentError(std::string(who) +
                                  "max_to_keep must be at least 1 (or None to keep all); got " +
@@ -473,6 +478,18 @@ class CheckpointInputPipelineHook::Impl {
     if (!IsRunning(phase_)) {
       throw FailedPreconditionError(std::string("CheckpointInputPipelineHook.") + call +
                                     " called before begin() (phase '" + PhaseName(phase_) + "')");
+    }
+  }
+
+  // One line per iterator, "<name>: <Iterator::Stats().summary>" (options_.log_stats_steps).
+  void LogStats() {
+    for (const auto& [name, it] : iterators_) {
+      std::string line = name + ": " + it->Stats().summary;
+      if (options_.on_stats) {
+        options_.on_stats(line);
+      } else {
+        std::cerr << "inputpipe: " << line << std::endl;
+      }
     }
   }
 

@@ -133,6 +133,33 @@ TEST(HookTest, SavesInitialStateThenEveryNStepsThenAtEnd) {
   EXPECT_GE(stats.total_capture_seconds, stats.max_capture_seconds);
 }
 
+TEST(HookTest, LogsTheStatsSummaryEveryNSteps) {
+  ScratchDir dir;
+  auto it = Pipeline()->MakeIterator();
+  CheckpointHookOptions options = EverySteps(100);
+  options.log_stats_steps = 3;
+  std::vector<std::string> lines;
+  options.on_stats = [&](const std::string& line) { lines.push_back(line); };
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), options);
+  hook.Begin();
+  for (int64_t step = 1; step <= 10; ++step) {
+    NextBatch(*it);
+    hook.AfterStep(step);
+  }
+  hook.End();
+  ASSERT_EQ(lines.size(), 3u);  // steps 3, 6 and 9
+  EXPECT_EQ(lines[0].rfind("train: input-bound: ", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find("; 3 elements"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[2].find("; 9 elements"), std::string::npos) << lines[2];
+  EXPECT_NE(lines[2].find(" waiting on "), std::string::npos) << lines[2];
+
+  options.log_stats_steps = -1;
+  EXPECT_NE(ErrorOf([&] {
+              CheckpointInputPipelineHook({{"train", it.get()}}, dir.path(), options);
+            }).find("log_stats_steps must be >= 0"),
+            std::string::npos);
+}
+
 TEST(HookTest, RestartResumesExactly) {
   ScratchDir dir;
   std::vector<int64_t> uninterrupted;

@@ -3,6 +3,9 @@
 // a state of positions only (under 1 KiB).
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "ops/ops_test_util.h"
 
 namespace inputpipe {
@@ -135,6 +138,125 @@ TEST(ChainsTest, NestedStreamingOps) {
   EXPECT_EQ(Collect(ds).size(), 70u);
   ExpectExactResume(ds, {.extra_breakpoints = {20, 21, 22, 23, 24}});
   ExpectExactResume(Zip({Unbatch(Batch(Range(0, 17), 3)), Window(Range(0, 40), 2, 3)}));
+}
+
+
+// ---- Iterator::Stats over chains: exact counts per op, in Pipeline() order.
+
+const OpStats& Op(const IteratorStats& stats, const std::string& name) {
+  for (const OpStats& op : stats.ops) {
+    if (op.name == name) return op;
+  }
+  ADD_FAILURE() << "no op " << name << " in the stats";
+  static const OpStats none;
+  return none;
+}
+
+Element Sleepy(const Element& e) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  return e;
+}
+
+TEST(ChainsStatsTest, CountsAreExactPerOpInPipelineOrder) {
+  auto ds = Batch(Map(Filter(Range(0, 100), IsEven, {.name = "even"}), SquareFn,
+                      {.name = "square"}),
+                  10);
+  auto it = ds->MakeIterator();
+  while (it->GetNext()) {
+  }
+  IteratorStats stats = it->Stats();
+  std::vector<std::string> names;
+  std::vector<std::string> pipeline = ds->Pipeline();
+  ASSERT_EQ(stats.ops.size(), pipeline.size());
+  for (size_t i = 0; i < pipeline.size(); ++i) {
+    EXPECT_EQ(std::string(2 * stats.ops[i].depth, ' ') + stats.ops[i].name, pipeline[i]);
+  }
+  EXPECT_EQ(Op(stats, "range(start=0, stop=100, step=1)").elements, 100);
+  EXPECT_EQ(Op(stats, "filter(predicate=even)").elements, 50);  // the op before: 2x
+  EXPECT_EQ(Op(stats, "map(fn=square)").elements, 50);
+  EXPECT_EQ(stats.ops[0].elements, 5);
+  EXPECT_EQ(stats.elements, 5);
+  // Fewer calls than the warm-up: every call timed, and times add up along the chain.
+  for (const OpStats& op : stats.ops) {
+    EXPECT_GE(op.wait_seconds, op.seconds) << op.name;
+    EXPECT_GT(op.wait_seconds, 0) << op.name;
+  }
+  EXPECT_EQ(stats.next_seconds, stats.ops[0].wait_seconds);
+  EXPECT_LE(stats.input_bound, 1.0);
+}
+
+TEST(ChainsStatsTest, RepeatAddsEveryEpochToTheSameOps) {
+  auto it = Repeat(Map(Range(0, 5), SquareFn, {.name = "square"}), 3)->MakeIterator();
+  while (it->GetNext()) {
+  }
+  IteratorStats stats = it->Stats();
+  ASSERT_EQ(stats.ops.size(), 3u);
+  EXPECT_EQ(stats.ops[0].elements, 15);
+  EXPECT_EQ(stats.ops[1].elements, 15);  // three iterators of map, one after the other
+  EXPECT_EQ(stats.ops[2].elements, 15);
+}
+
+TEST(ChainsStatsTest, TheSummaryNamesTheSlowOp) {
+  // Sequential: the sleep is map(fn=sleepy)'s own time, not batch's nor the fast map's.
+  auto ds = Batch(Map(Map(Range(0, 12), Sleepy, {.name = "sleepy"}), SquareFn, {.name = "square"}),
+                  4);
+  auto it = ds->MakeIterator();
+  while (it->GetNext()) {
+  }
+  IteratorStats stats = it->Stats();
+  EXPECT_GE(Op(stats, "map(fn=sleepy)").seconds, 0.02);
+  EXPECT_NE(stats.summary.find("waiting on map(fn=sleepy) ("), std::string::npos) << stats.summary;
+  EXPECT_NE(stats.summary.find("; 3 elements"), std::string::npos) << stats.summary;
+
+  // Threaded: the function runs on the workers, the consumer waits in prefetch; still named.
+  auto threaded = Prefetch(Map(Range(0, 12), Sleepy, {.name = "sleepy"}, 2), 4);
+  auto pit = threaded->MakeIterator();
+  while (pit->GetNext()) {
+  }
+  stats = pit->Stats();
+  const OpStats& map = Op(stats, "map(fn=sleepy)");
+  EXPECT_EQ(map.threads, 2);
+  EXPECT_GE(map.seconds, 0.02);
+  EXPECT_EQ(map.buffer_capacity, 32);  // its window
+  EXPECT_EQ(stats.ops[0].buffer_capacity, 4);
+  EXPECT_LE(stats.ops[0].buffer_average, 4.0);
+  EXPECT_EQ(stats.ops[0].buffer_current, 0);  // drained
+  EXPECT_LT(stats.ops[0].seconds, map.seconds);  // its waits for the map are not its own time
+  EXPECT_NE(stats.summary.find("waiting on map(fn=sleepy) ("), std::string::npos) << stats.summary;
+}
+
+TEST(ChainsStatsTest, ShuffleReportsItsBufferAndInnerDatasetsAreNotOps) {
+  auto ds = FlatMap(Shuffle(Range(0, 40), 8, 3),
+                    [](const Element& e) { return Range(0, e.tensor().scalar<int64_t>() % 3); },
+                    {.name = "small"});
+  auto it = ds->MakeIterator();
+  int64_t n = 0;
+  while (it->GetNext()) ++n;
+  IteratorStats stats = it->Stats();
+  ASSERT_EQ(stats.ops.size(), 3u);  // flat_map, shuffle, range: not the inner ranges
+  EXPECT_EQ(stats.ops[0].elements, n);
+  EXPECT_EQ(stats.ops[1].elements, 40);
+  EXPECT_EQ(stats.ops[1].buffer_capacity, 8);
+  EXPECT_EQ(stats.ops[1].buffer_current, 0);
+  EXPECT_GT(stats.ops[1].buffer_average, 4.0);  // full but for the drain
+  EXPECT_EQ(stats.ops[2].elements, 40);
+}
+
+TEST(ChainsStatsTest, StatsAreNotState) {
+  auto ds = Batch(Filter(Range(0, 50), IsEven, {.name = "even"}), 4);
+  auto a = ds->MakeIterator();
+  auto b = ds->MakeIterator();
+  for (int i = 0; i < 3; ++i) {
+    a->GetNext();
+    b->GetNext();
+  }
+  a->Stats();
+  EXPECT_EQ(a->Save(), b->Save());
+  auto restored = ds->MakeIterator();
+  restored->Restore(a->Save());
+  EXPECT_EQ(restored->Stats().ops[0].elements, 0);  // counted from the restore on
+  restored->GetNext();
+  EXPECT_EQ(restored->Stats().ops[0].elements, 1);
 }
 
 }  // namespace

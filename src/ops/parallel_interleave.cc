@@ -18,6 +18,7 @@
 
 #include "core/interrupt.h"
 #include "core/op_skeleton.h"
+#include "core/op_stats.h"
 #include "core/options_context.h"
 #include "inputpipe/ops.h"
 #include "ops/interleave_dataset.h"
@@ -58,7 +59,10 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
 
  protected:
   std::optional<Element> GetNextInternal() override {
-    if (!threads_.started()) threads_.Start(threads_count_, [this] { Work(); });
+    if (!threads_.started()) {
+      ReportThreads(threads_count_);
+      threads_.Start(threads_count_, [this] { Work(); });
+    }
     return InterleaveIteratorBase::GetNextInternal();
   }
 
@@ -81,6 +85,7 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
       if (slot.items.empty()) return std::nullopt;  // eof
       item = std::move(slot.items.front());
       slot.items.pop_front();
+      SetBuffered(buffered_ - 1);
       consumed_[k] = item.state;
       priority_ = k;
     }
@@ -98,6 +103,7 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
     Slot& slot = slots_[i];
     slot.inner = std::move(inner);
     slot.reader = PairedReader(*slot.inner, std::move(initial));
+    SetBuffered(buffered_ - static_cast<int64_t>(slot.items.size()));
     slot.items.clear();
     slot.eof = false;
     worker_cv_.Signal();
@@ -110,6 +116,7 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
       Slot& slot = slots_[i];
       inner = std::move(slot.inner);
       slot.reader = PairedReader();
+      SetBuffered(buffered_ - static_cast<int64_t>(slot.items.size()));
       slot.items.clear();
       slot.eof = false;
     }
@@ -140,6 +147,12 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
     return -1;
   }
 
+  // Elements read ahead in all slots, for the stats.
+  void SetBuffered(int64_t buffered) REQUIRES(mu_) {
+    buffered_ = buffered;
+    ReportBufferFill(buffered_, dataset().cycle_length * per_slot_capacity_);
+  }
+
   // A slot a worker may read, in cycle order from the consumer's position; -1 if none.
   int64_t SlotToRead() const REQUIRES(mu_) {
     const int64_t cycle_length = dataset().cycle_length;
@@ -165,7 +178,11 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
         slots_[k].busy = true;
         reader = &slots_[k].reader;
       }
-      PairedElement item = reader->Read();
+      PairedElement item;
+      {
+        OpWorkScope work(stats_counters());  // reading the inner datasets: interleave's own time
+        item = reader->Read();
+      }
       {
         MutexLock lock(mu_);
         Slot& slot = slots_[k];
@@ -174,6 +191,7 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
           slot.eof = true;
         } else {
           slot.items.push_back(std::move(item));
+          SetBuffered(buffered_ + 1);
         }
       }
       consumer_cv_.Signal();
@@ -192,6 +210,7 @@ class ParallelInterleaveIterator : public InterleaveIteratorBase {
   CondVar consumer_cv_;  // an item or an eof, or stopping
   std::vector<Slot> slots_ GUARDED_BY(mu_);
   int64_t priority_ GUARDED_BY(mu_) = 0;                      // where workers look first
+  int64_t buffered_ GUARDED_BY(mu_) = 0;                      // items in all slots
   WorkerThreads threads_{mu_, {&worker_cv_, &consumer_cv_}};  // last: joined first
 };
 

@@ -34,6 +34,8 @@
 // element whatever the thread count; the state adds "position", the elements before the base.
 #include "ops/parallel_map.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <deque>
 #include <exception>
@@ -43,6 +45,7 @@
 
 #include "core/interrupt.h"
 #include "core/op_skeleton.h"
+#include "core/op_stats.h"
 #include "core/options_context.h"
 #include "ops/map_dataset.h"
 #include "ops/threading/paired_reader.h"
@@ -120,6 +123,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
       slot->delivered = true;
       --undelivered_;
       PopDelivered();
+      ReportBufferFill(static_cast<int64_t>(window_.size()), capacity_);
       // Wake the dispatcher only once the window is half empty: it then reads a run of
       // elements instead of waking for each one.
       wake_dispatcher = static_cast<int64_t>(window_.size()) <= capacity_ / 2;
@@ -226,6 +230,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
       // Where the input starts, for a function that reads it elsewhere (worker processes).
       held_ = HoldForIterator(dataset().options, input_->dataset(), *start, start_position_, this);
     }
+    ReportThreads(threads_count_);
     threads_.Start(1, [this] { Dispatch(); });
     threads_.Start(threads_count_, [this] { Work(); });
   }
@@ -262,6 +267,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
         continue;
       }
       window_.push_back(slot);
+      ReportBufferFill(static_cast<int64_t>(window_.size()), capacity_);
       ++undelivered_;
       if (read.error) {
         slot->error = read.error;
@@ -303,6 +309,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
           std::optional<Element> output;
           std::exception_ptr error;
           try {
+            OpWorkScope work(stats_counters());  // the function's time: map's own
             output = dataset().fn(run[called]->input, run[called]->position, this);
           } catch (...) {
             error = std::current_exception();
@@ -363,6 +370,14 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
 }  // namespace
 
 int64_t AutotuneThreads() {
+#ifdef __linux__
+  // The CPUs this process may run on (taskset, a container's cpuset), not the machine's.
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+    const int count = CPU_COUNT(&allowed);
+    if (count > 0) return count;
+  }
+#endif
   return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
 }
 

@@ -16,7 +16,8 @@ namespace inputpipe {
 DatasetPtr MakeParallelMap(DatasetPtr input, MapFunction fn, FunctionOptions options,
                            int64_t num_parallel_calls, std::optional<bool> deterministic);
 
-// The thread count kAutotune stands for: the hardware threads (at least 1).
+// The thread count kAutotune stands for: the CPUs of the process's affinity mask (on Linux;
+// elsewhere the hardware threads), at least 1.
 int64_t AutotuneThreads();
 
 }  // namespace inputpipe

@@ -20,6 +20,7 @@
 
 #include "core/interrupt.h"
 #include "core/op_skeleton.h"
+#include "core/op_stats.h"
 #include "inputpipe/ops.h"
 #include "ops/threading/paired_reader.h"
 #include "ops/threading/worker_threads.h"
@@ -72,6 +73,7 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
       if (buffer_.empty()) return std::nullopt;
       item = std::move(buffer_.front());
       buffer_.pop_front();
+      ReportBufferFill(static_cast<int64_t>(buffer_.size()), dataset().buffer_size);
       // Wake the producer only once the buffer is half empty: it then refills a run of
       // elements instead of waking for each one.
       wake_producer = static_cast<int64_t>(buffer_.size()) <= dataset().buffer_size / 2;
@@ -123,7 +125,10 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
       // 2. Read one element and its state, without the lock, so that a Save on the consumer's
       //    thread never waits for a slow read.
       PrefetchedItem item{reader_.Read(), nullptr};
-      if (!item.item.end()) item.encoded = Encoded(*item.item.state);
+      if (!item.item.end()) {
+        OpWorkScope work(stats_counters());  // encoding ahead: prefetch's own time
+        item.encoded = Encoded(*item.item.state);
+      }
       // 3. Publish the pair (or the end).
       MutexLock lock(mu_);
       if (item.item.end()) {
@@ -132,6 +137,7 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
         return;
       }
       buffer_.push_back(std::move(item));
+      ReportBufferFill(static_cast<int64_t>(buffer_.size()), dataset().buffer_size);
       consumer_cv_.Signal();
     }
   }

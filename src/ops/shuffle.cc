@@ -75,6 +75,7 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
       if (drain_.empty()) return std::nullopt;
       int64_t j = TakeDrainSlot(step_, &drain_);
       ++step_;
+      ReportBufferFill(static_cast<int64_t>(drain_.size()), buffer_);
       return TakeSlot(j);
     }
     const int64_t j = next_pick_step_ == step_ ? next_pick_ : PickSlot(step_);
@@ -96,6 +97,7 @@ class ShuffleIterator : public UnaryIterator<ShuffleDataset> {
     } else {
       StartDrain();
     }
+    ReportBufferFill(input_done_ ? static_cast<int64_t>(drain_.size()) : buffer_, buffer_);
     return out;
   }
 

@@ -241,3 +241,39 @@ def test_iterator_stats_counts_elements_bytes_and_waiting():
     assert stats["saves"] == 1 and stats["save_seconds"] >= 0
     assert stats["summary"].startswith("input-bound: ")
     assert "2 elements" in stats["summary"]
+
+
+def test_iterator_stats_per_op_counts_are_exact_in_repr_order():
+    ds = (Dataset.range(100).filter(lambda x: x % 2 == 0, name="even")
+          .map(lambda x: x * x, name="square").batch(10))
+    it = iter(ds)
+    assert len(list(it)) == 5
+    ops = it.stats()["ops"]
+    assert ["  " * op["depth"] + op["name"] for op in ops] == ds._handle.pipeline()
+    counts = {op["name"]: op["elements"] for op in ops}
+    assert counts == {"batch(batch_size=10, drop_remainder=false)": 5, "map(fn=square)": 50,
+                      "filter(predicate=even)": 50, "range(start=0, stop=100, step=1)": 100}
+    for op in ops:
+        assert op["wait_seconds"] >= op["seconds"] >= 0
+        assert op["threads"] == 1 and "buffer_capacity" not in op
+
+
+def test_iterator_stats_summary_names_the_slow_op_and_buffers_fill():
+    def decode(x):
+        time.sleep(0.003)
+        return x
+
+    # decode is the one op calling Python; the others take microseconds.
+    ds = Dataset.range(12).map(decode, name="decode").shuffle(4, seed=1).batch(3).prefetch(2)
+    it = iter(ds)
+    assert len(list(it)) == 4
+    stats = it.stats()
+    assert " waiting on map(fn=decode) (" in stats["summary"], stats["summary"]
+    assert stats["summary"].endswith("; 4 elements")
+    by_name = {op["name"]: op for op in stats["ops"]}
+    assert by_name["map(fn=decode)"]["seconds"] >= 0.03  # twelve 3 ms sleeps
+    shuffle = by_name["shuffle(buffer_size=4, seed=1, reshuffle_each_iteration=true)"]
+    assert shuffle["buffer_capacity"] == 4 and shuffle["buffer_current"] == 0
+    prefetch = stats["ops"][0]
+    assert prefetch["name"] == "prefetch()" and prefetch["buffer_capacity"] == 2
+    assert 0 <= prefetch["buffer_average"] <= 2 and prefetch["buffer_current"] == 0

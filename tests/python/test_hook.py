@@ -3,6 +3,7 @@
 fallback past a corrupt checkpoint, background-write failures, model-step matching, and a model
 checkpoint manager writing in the same directory."""
 
+import logging
 import os
 import re
 import shutil
@@ -387,3 +388,19 @@ def test_saves_faster_than_the_disk_keeping_all_are_all_written(tmp_path):
     assert stats["saves_dropped"] == 0
     assert 1 <= stats["max_queued_saves"] <= 16
     assert [s for s, _ in hook.checkpoints()] == list(range(201))
+
+
+def test_logs_the_stats_summary_every_n_steps(tmp_path, caplog):
+    it = iter(Dataset.range(40).map(triple).batch(2))
+    with pytest.raises(ValueError, match="log_stats_steps must be an int >= 0"):
+        CheckpointInputPipelineHook(it, tmp_path, save_steps=100, log_stats_steps=-1)
+    caplog.set_level(logging.INFO, logger="inputpipe")
+    with CheckpointInputPipelineHook({"train": it}, tmp_path, save_steps=100,
+                                     log_stats_steps=4) as hook:
+        for step in range(1, 11):
+            next(it)
+            hook.after_step(step)
+    lines = [r.getMessage() for r in caplog.records if r.name == "inputpipe"]
+    assert len(lines) == 2, lines  # steps 4 and 8
+    assert lines[0].startswith("train: input-bound: ") and lines[0].endswith("; 4 elements")
+    assert " waiting on " in lines[1] and lines[1].endswith("; 8 elements")
