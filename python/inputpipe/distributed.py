@@ -118,6 +118,31 @@ def torch_gather(num_ranks):
     return gather
 
 
+def jax_gather(num_ranks):
+    """The hook's gather over JAX's multi-process runtime when it is initialised with
+    `num_ranks` processes, else None. JAX gathers arrays of one shape, so a save step makes two
+    jax.experimental.multihost_utils.process_allgather calls: the payloads' lengths, then every
+    payload padded to the longest, which every process receives."""
+    found = _jax_processes()
+    if found is None or found[1] != num_ranks:
+        return None
+    import numpy as np  # noqa: PLC0415
+    from jax.experimental import multihost_utils  # noqa: PLC0415 (jax is imported: it answered)
+    rank = found[0]
+
+    def gather(payload, to_all):
+        data = np.frombuffer(bytes(payload), dtype=np.uint8)
+        lengths = np.asarray(multihost_utils.process_allgather(np.int64(data.size)))
+        padded = np.zeros(int(lengths.max()), dtype=np.uint8)
+        padded[:data.size] = data
+        rows = np.asarray(multihost_utils.process_allgather(padded))  # every process's, in order
+        if not to_all and rank != 0:
+            return []
+        return [rows[r, :int(lengths[r])].tobytes() for r in range(num_ranks)]
+
+    return gather
+
+
 def reshard_states(states, rank, num_ranks):
     """The state rank `rank` of `num_ranks` restores from one iterator's states saved by each
     rank of a checkpoint (bytes, in rank order): states[rank] for as many ranks, else the new

@@ -69,11 +69,12 @@ class CheckpointInputPipelineHook:
     rank / num_ranks / gather (docs/distributed.md): this process is rank `rank` of `num_ranks`
     (default: inputpipe.distributed.rank_and_world(); rank 0 of 1 with task_type), every rank
     with its own hook over its own iterators, in one shared checkpoint_dir. gather='auto': with
-    an initialised torch.distributed group, the states are gathered to rank 0 at each save
-    step (one collective) and rank 0 writes one file per step holding all of them; else (or
-    gather=None) each rank writes its own files and a step counts only with every rank's. A
-    checkpoint of W ranks restores on any W' (each rank its own state when W' = W). With several
-    ranks only save_steps may be used.
+    an initialised torch.distributed group (one collective), else JAX's multi-process runtime
+    (two: the lengths, then the padded bytes), the states are gathered to rank 0 at each save
+    step and rank 0 writes one file per step holding all of them; else (or gather=None) each
+    rank writes its own files and a step counts only with every rank's. A checkpoint of W ranks
+    restores on any W' (each rank its own state when W' = W). With several ranks only
+    save_steps may be used.
     epoch: for a fresh iterator per epoch, the epoch (an int >= 0) these iterators go through;
     only a checkpoint of this epoch is restored, after the end of an earlier one the epoch starts
     fresh at its step, a later epoch's is a RuntimeError; start the loop at resume_epoch(dir).
@@ -132,7 +133,9 @@ class CheckpointInputPipelineHook:
         from inputpipe import distributed  # noqa: PLC0415
         rank, num_ranks = distributed.resolve(rank, num_ranks, "CheckpointInputPipelineHook")
         if gather == "auto":
-            gather = distributed.torch_gather(num_ranks) if num_ranks > 1 else None
+            gather = None
+            if num_ranks > 1:
+                gather = distributed.torch_gather(num_ranks) or distributed.jax_gather(num_ranks)
         elif gather is not None and not callable(gather):
             raise TypeError("CheckpointInputPipelineHook: gather must be 'auto', None or a "
                             f"callable; got {gather!r}")

@@ -19,13 +19,16 @@
 
 #include "core/op_skeleton.h"
 #include "inputpipe/dataset.h"
+#include "ops/iteration_access.h"
 
 namespace inputpipe {
 
-class BatchingDataset : public UnaryDataset {
+class BatchingDataset : public UnaryIterationDataset {
  public:
   BatchingDataset(DatasetPtr input, int64_t batch_size, bool drop_remainder)
-      : UnaryDataset(std::move(input)), batch_size(batch_size), drop_remainder(drop_remainder) {}
+      : UnaryIterationDataset(std::move(input)),
+        batch_size(batch_size),
+        drop_remainder(drop_remainder) {}
 
   int64_t Cardinality() const override {
     int64_t n = input_->Cardinality();
@@ -34,12 +37,11 @@ class BatchingDataset : public UnaryDataset {
   }
   // Random-access when the input is: batch i is input[i * batch_size, ...).
   Element Get(int64_t index) const override {
-    const int64_t begin = index * batch_size;
-    const int64_t end = std::min(input_->Cardinality(), begin + batch_size);
-    std::vector<Element> elements;
-    elements.reserve(end - begin);
-    for (int64_t i = begin; i < end; ++i) elements.push_back(input_->Get(i));
-    return Combine(elements);
+    return BatchOf(index, [&](int64_t i) { return input_->Get(i); });
+  }
+  Element GetInIteration(int64_t index, int64_t iteration) const override {
+    return BatchOf(index,
+                   [&](int64_t i) { return ::inputpipe::GetInIteration(*input_, i, iteration); });
   }
 
   // The batch of `elements`: 1 to batch_size of them (fewer only for the last one).
@@ -47,6 +49,17 @@ class BatchingDataset : public UnaryDataset {
 
   const int64_t batch_size;
   const bool drop_remainder;
+
+ private:
+  template <typename GetInput>
+  Element BatchOf(int64_t index, GetInput get) const {
+    const int64_t begin = index * batch_size;
+    const int64_t end = std::min(input_->Cardinality(), begin + batch_size);
+    std::vector<Element> elements;
+    elements.reserve(end - begin);
+    for (int64_t i = begin; i < end; ++i) elements.push_back(get(i));
+    return Combine(elements);
+  }
 };
 
 class BatchingIterator : public UnaryIterator<BatchingDataset> {

@@ -30,9 +30,8 @@ namespace inputpipe {
 
 namespace {
 constexpr char kBatches[] = "batches";  // by index: global batches produced so far
-// By index over a reshuffling shuffle: which iteration of the dataset this iterator is (the
-// shuffle's epoch); written only when not 0, so other states keep their bytes.
-constexpr char kIteration[] = "iteration";
+// By index over a reshuffling shuffle, also "iteration": which iterator of the dataset this
+// is (IterationCounter).
 
 // Rows [begin, end) of every tensor leaf, keeping the structure.
 Element SliceRows(const Element& element, int64_t begin, int64_t end) {
@@ -63,22 +62,31 @@ const BatchingDataset* AsBatch(const DatasetPtr& input) {
   return dynamic_cast<const BatchingDataset*>(input.get());
 }
 
+// The random-access dataset under the batch when the ranks' rows are computed by index, else
+// null. padded_batch pads to the longest element of the whole batch: only the global batch
+// knows it, so its rows are not computed by index. By index only where that is the stream: a
+// repeat over a reshuffling shuffle needs every op between them to pass the epoch on
+// (iteration_access.h).
+DatasetPtr ByIndexInput(const DatasetPtr& input) {
+  const BatchingDataset* batch = AsBatch(input);
+  if (batch == nullptr || input->op_name() != "batch") return nullptr;
+  const DatasetPtr& unbatched = batch->input();
+  return unbatched->IsRandomAccess() && ByIndexIsTheStream(*unbatched) ? unbatched : nullptr;
+}
+
 class DistributeIterator;
 
 class DistributeDataset
     : public OpDataset<DistributeDataset, DistributeIterator, SequentialUnaryDataset> {
  public:
   DistributeDataset(DatasetPtr input, int64_t num_ranks, int64_t rank)
-      : OpDataset(std::move(input)), num_ranks(num_ranks), rank(rank) {
+      : OpDataset(std::move(input)),
+        num_ranks(num_ranks),
+        rank(rank),
+        unbatched(ByIndexInput(input_)),
+        by_index(unbatched != nullptr),
+        iterations(by_index && VariesByIteration(*unbatched)) {
     const BatchingDataset* batch = AsBatch(input_);
-    // padded_batch pads to the longest element of the whole batch: only the global batch knows
-    // it, so its rows are not computed by index.
-    // By index only where that is the stream: a repeat over a reshuffling shuffle needs every op
-    // between them to pass the epoch on (iteration_access.h).
-    by_index = batch != nullptr && input_->op_name() == "batch" &&
-               batch->input()->IsRandomAccess() && ByIndexIsTheStream(*batch->input());
-    if (by_index) unbatched = batch->input();
-    reshuffles = by_index && VariesByIteration(*unbatched);
     batch_size = batch != nullptr ? batch->batch_size : 0;
   }
 
@@ -92,11 +100,11 @@ class DistributeDataset
   }
 
   const int64_t num_ranks, rank;
-  bool by_index = false;
-  bool reshuffles = false;          // by_index over a reshuffling shuffle: iterations differ
-  mutable EpochCounter iterations;  // as the shuffle's own: the k-th iterator is iteration k
-  DatasetPtr unbatched;             // by_index: the random-access dataset under the batch
-  int64_t batch_size = 0;           // 0 when the input is not a batch op
+  const DatasetPtr unbatched;  // by_index: the random-access dataset under the batch
+  const bool by_index;
+  // By index over a reshuffling shuffle: the k-th iterator reads iteration k.
+  const IterationCounter iterations;
+  int64_t batch_size = 0;  // 0 when the input is not a batch op
 };
 
 class DistributeIterator : public DatasetIterator<DistributeDataset> {
@@ -104,7 +112,7 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
   explicit DistributeIterator(const DistributeDataset& ds)
       : DatasetIterator(ds),
         input_(ds.by_index ? nullptr : ds.input()->MakeIterator()),
-        iteration_(ds.reshuffles ? ds.iterations.Next() : 0) {}
+        iteration_(ds.iterations.Start()) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -126,7 +134,7 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
   void SaveInternal(StateWriter& w) override {
     if (dataset().by_index) {
       w.WriteInt(kBatches, batches_);
-      if (iteration_ != 0) w.WriteInt(kIteration, iteration_);
+      dataset().iterations.Save(w, iteration_);
     } else {
       w.WriteChild("input", *input_);
     }
@@ -135,14 +143,7 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
     if (dataset().by_index) {
       const int64_t n = dataset().Cardinality();
       batches_ = ReadCounter(r, kBatches, n < 0 ? kMaxElementCount : n);
-      iteration_ = 0;
-      for (const auto& [key, value] : r.node().ints) {
-        if (key == kIteration) iteration_ = value;
-      }
-      if (iteration_ < 0 || (iteration_ > 0 && !dataset().reshuffles)) {
-        throw DataLossError("corrupt state: distribute: iteration " + std::to_string(iteration_));
-      }
-      if (dataset().reshuffles) dataset().iterations.AtLeast(iteration_ + 1);
+      iteration_ = dataset().iterations.Restore(r);
     } else {
       r.RestoreChild("input", *input_);
     }

@@ -64,6 +64,43 @@ TEST(DistributeTest, ByIndexFollowsEachEpochsReshuffle) {
   }
 }
 
+// take, skip, shard, enumerate and batch between the repeat and the reshuffling shuffle pass
+// the epoch on too: the ranks' rows are still computed by index (together, every input element
+// of the global stream once, none twice), and follow each epoch's order.
+TEST(DistributeTest, ByIndexThroughTakeSkipShardEnumerateAndBatchUnderARepeat) {
+  auto calls = std::make_shared<std::atomic<int64_t>>(0);
+  MapFn counted = [calls](const Element& e) {
+    calls->fetch_add(1);
+    return e;
+  };
+  MapFn pair_to_int = [](const Element& e) {
+    return I64(e.children()[0].tensor().scalar<int64_t>() * 100 +
+               e.children()[1].tensor().scalar<int64_t>());
+  };
+  const std::vector<std::pair<std::string, std::function<DatasetPtr(DatasetPtr)>>> ops = {
+      {"take", [](DatasetPtr d) { return Take(d, 9); }},
+      {"skip", [](DatasetPtr d) { return Skip(d, 3); }},
+      {"shard", [](DatasetPtr d) { return Shard(d, 2, 1); }},
+      {"enumerate", [&](DatasetPtr d) { return Map(Enumerate(d), pair_to_int, {.name = "pair"}); }},
+      {"batch", [](DatasetPtr d) { return Batch(d, 3); }},
+  };
+  for (const auto& [name, op] : ops) {
+    auto global = [&] {
+      DatasetPtr shuffled = GlobalShuffle(Map(Range(0, 12), counted, {.name = "counted"}), 7);
+      return Batch(Repeat(op(shuffled), 2), 2);
+    };
+    const auto expected = Rows(global());
+    int64_t elements = 0;  // input elements in the global stream
+    for (const auto& row : expected) elements += static_cast<int64_t>(row.size());
+    for (int64_t w : {1, 2}) {
+      calls->store(0);
+      EXPECT_EQ(UnionOfRanks([&](int64_t r) { return Distribute(global(), w, r); }, w), expected)
+          << name << ", num_ranks=" << w;
+      EXPECT_EQ(calls->load(), elements) << name << ", num_ranks=" << w;
+    }
+  }
+}
+
 // Iterating one dataset again (an epoch per iterator) reshuffles as the single process does,
 // and a state of the second iteration restores it in a fresh dataset.
 TEST(DistributeTest, ByIndexReshufflesOnEveryNewIterator) {
@@ -84,6 +121,33 @@ TEST(DistributeTest, ByIndexReshufflesOnEveryNewIterator) {
   restored->Restore(it->Save());
   for (const auto& e : CollectFrom(*restored)) got.push_back(ValuesOf(e.tensor()));
   EXPECT_EQ(got, half(second));
+}
+
+// A restore sets the dataset's iteration counter from the state, up or down: the iterators
+// made after it continue the saved run's iterations, however many this dataset made before.
+TEST(DistributeTest, ARestoreIntoADatasetIteratedBeforeContinuesTheSavedIterations) {
+  auto make = [] { return Distribute(Batch(GlobalShuffle(Range(0, 12), 7), 4), 2, 1); };
+  auto rows = [](const std::vector<Element>& elements) {
+    std::vector<std::vector<int64_t>> out;
+    for (const Element& e : elements) out.push_back(ValuesOf(e.tensor()));
+    return out;
+  };
+  DatasetPtr saving = make();
+  Rows(saving);                         // iteration 0
+  auto it = saving->MakeIterator();     // iteration 1
+  it->GetNext();
+  const std::string state = it->Save();
+  const auto rest = rows(CollectFrom(*it));
+  const auto next = Rows(saving);       // iteration 2
+  ASSERT_NE(next, Rows(saving));        // iteration 3 is another order
+  for (int before : {0, 4}) {
+    DatasetPtr used = make();
+    for (int k = 0; k < before; ++k) Rows(used);
+    auto restored = used->MakeIterator();
+    restored->Restore(state);
+    EXPECT_EQ(rows(CollectFrom(*restored)), rest) << before << " iterations before";
+    EXPECT_EQ(Rows(used), next) << before << " iterations before";
+  }
 }
 
 TEST(DistributeTest, LastPartialBatchIsSplitToo) {

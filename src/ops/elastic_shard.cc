@@ -17,7 +17,9 @@
 // m), and tail' = R[K0]. The holes are at most the ranks' drift (filter) wide: a few integers.
 // The input of a sequential pipeline is restored from the rank that had read least (its
 // position is at or before every unconsumed element; the others are skipped by reading); a
-// random-access input is read by index, with no input state at all.
+// random-access input is read by index, with no input state at all (over a reshuffling
+// shuffle, the state's "iteration" says which iterator of the dataset read it: the k-th reads
+// the shuffle's epoch k, as the stream's k-th would; a resize keeps it).
 //
 // What may sit between the shard and the consumer on a resize: ops that hold no input element
 // between two GetNext calls (map, filter, batch, padded_batch, prefetch, a deterministic
@@ -84,7 +86,11 @@ class ElasticShardDataset
     : public OpDataset<ElasticShardDataset, ElasticShardIterator, SequentialUnaryDataset> {
  public:
   ElasticShardDataset(DatasetPtr input, int64_t num_shards, int64_t index)
-      : OpDataset(std::move(input)), num_shards(num_shards), index(index) {}
+      : OpDataset(std::move(input)),
+        num_shards(num_shards),
+        index(index),
+        by_index(input_->IsRandomAccess() && ByIndexIsTheStream(*input_)),
+        iterations(by_index && VariesByIteration(*input_)) {}
 
   std::string op_name() const override { return "shard"; }
   // Not num_shards nor index: a checkpoint continues on another rank count.
@@ -92,14 +98,19 @@ class ElasticShardDataset
   int64_t Cardinality() const override { return kUnknownCardinality; }
 
   const int64_t num_shards, index;
+  const bool by_index;  // the input is read by index, with no input state
+  // By index over a reshuffling shuffle: the k-th iterator reads iteration k (a sequential
+  // input's iterators count their own).
+  const IterationCounter iterations;
 };
 
 class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
  public:
   explicit ElasticShardIterator(const ElasticShardDataset& ds)
       : DatasetIterator(ds),
-        by_index_(ds.input()->IsRandomAccess() && ByIndexIsTheStream(*ds.input())),
+        by_index_(ds.by_index),
         input_(by_index_ ? nullptr : ds.input()->MakeIterator()),
+        iteration_(ds.iterations.Start()),
         ranks_(ds.num_shards),
         rank_(ds.index) {}
 
@@ -113,7 +124,7 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
       // Taken before it is computed: an element whose computation raises is raised once and
       // passed, as the streaming path (and every op's GetNext) does, never retried forever.
       ++taken_;
-      return GetInIteration(*dataset().input(), target, 0);  // a fresh iterator's element
+      return GetInIteration(*dataset().input(), target, iteration_);
     }
     while (position_ < target) {  // another rank's elements, or consumed ones
       // An error there is another rank's element's (that rank raises it) or a consumed one's:
@@ -148,6 +159,7 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
     w.WriteBytes(kHoles, EncodeHoles(holes_));
     w.WriteInt(kPosition, position_);
     w.WriteBool(kExhausted, exhausted_);
+    dataset().iterations.Save(w, iteration_);
     if (input_ && !exhausted_) w.WriteChild(kInput, *input_);
   }
 
@@ -168,6 +180,7 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
     holes_ = DecodeHoles(r.ReadBytes(kHoles), tail_);
     position_ = ReadCounter(r, kPosition);
     exhausted_ = r.ReadBool(kExhausted);
+    iteration_ = dataset().iterations.Restore(r);
     if (!exhausted_ && !by_index_) {
       if (position_ > Target(rank_ + taken_ * ranks_)) {
         throw DataLossError("corrupt state: shard(elastic=true): position " +
@@ -193,6 +206,7 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
 
   const bool by_index_;
   std::unique_ptr<Iterator> input_;  // null by index and once exhausted
+  int64_t iteration_;                // by index: this iterator's iteration of the input
   int64_t ranks_, rank_;
   int64_t taken_ = 0;
   int64_t tail_ = 0;
@@ -240,11 +254,22 @@ bool ResizeSafe(const StateNode& node) {
   return true;
 }
 
-int64_t IntOf(const StateNode& node, std::string_view key) {
+const int64_t* FindInt(const StateNode& node, std::string_view key) {
   for (const auto& [k, v] : node.ints) {
-    if (k == key) return v;
+    if (k == key) return &v;
   }
+  return nullptr;
+}
+
+int64_t IntOf(const StateNode& node, std::string_view key) {
+  if (const int64_t* value = FindInt(node, key)) return *value;
   throw DataLossError("corrupt state: shard(elastic=true) has no '" + std::string(key) + "'");
+}
+
+// The iteration of the input a rank read by index (IterationCounter): 0 when not written.
+int64_t IterationOf(const StateNode& node) {
+  const int64_t* value = FindInt(node, IterationCounter::kIteration);
+  return value != nullptr ? *value : 0;
 }
 
 std::string BlobOf(const StateNode& node, std::string_view key) {
@@ -272,6 +297,12 @@ StateNode ReshardShard(const std::vector<const StateNode*>& nodes, int64_t rank,
                                     std::to_string(r) + " of " + std::to_string(w) + " is rank " +
                                     std::to_string(IntOf(node, kRank)) + " of " +
                                     std::to_string(IntOf(node, kRanks)));
+    }
+    if (IterationOf(node) != IterationOf(*nodes[0])) {
+      throw FailedPreconditionError(
+          "cannot resize: shard(elastic=true): rank " + std::to_string(r) + " is in iteration " +
+          std::to_string(IterationOf(node)) + " of its input, rank 0 in iteration " +
+          std::to_string(IterationOf(*nodes[0])));
     }
     if (IntOf(node, kTail) != tail || BlobOf(node, kHoles) != holes_bytes) {
       throw DataLossError("corrupt checkpoint: shard(elastic=true): rank " + std::to_string(r) +
@@ -309,6 +340,9 @@ StateNode ReshardShard(const std::vector<const StateNode*>& nodes, int64_t rank,
               {kTail, new_tail},
               {kPosition, all_exhausted ? end : IntOf(*least, kPosition)},
               {kExhausted, all_exhausted ? 1 : 0}};
+  if (IterationOf(*nodes[0]) != 0) {
+    out.ints.emplace_back(IterationCounter::kIteration, IterationOf(*nodes[0]));
+  }
   out.blobs = {{kHoles, EncodeHoles(new_holes)}};
   if (!all_exhausted) {
     if (const StateNode* input = least->FindChild(kInput)) out.children.push_back(*input);

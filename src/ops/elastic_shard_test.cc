@@ -208,5 +208,69 @@ TEST(ElasticShardTest, ByIndexFollowsEachEpochsReshuffle) {
   EXPECT_EQ(Ints(ElasticShard(input(), 2, 1)), odd_positions);
 }
 
+// Positions r, r + w, r + 2w, ... of `stream`: what rank r of w takes of a fresh layout.
+std::vector<int64_t> EveryNth(const std::vector<int64_t>& stream, int64_t r, int64_t w) {
+  std::vector<int64_t> out;
+  for (size_t i = r; i < stream.size(); i += w) out.push_back(stream[i]);
+  return out;
+}
+
+// Each new iterator of one dataset is the next iteration of a reshuffling input read by index
+// (the next epoch's order, as the stream's), not the first epoch's again.
+TEST(ElasticShardTest, ByIndexEachNewIteratorReadsTheNextIteration) {
+  auto shuffled = [] { return GlobalShuffle(Range(0, 12), 7); };
+  DatasetPtr single = shuffled();
+  const std::vector<int64_t> e0 = Ints(single), e1 = Ints(single), e2 = Ints(single);
+  ASSERT_NE(e0, e1);
+  for (int64_t r = 0; r < 3; ++r) {
+    DatasetPtr ds = ElasticShard(shuffled(), 3, r);
+    EXPECT_EQ(Ints(ds), EveryNth(e0, r, 3)) << "rank " << r;
+    EXPECT_EQ(Ints(ds), EveryNth(e1, r, 3)) << "rank " << r;
+    EXPECT_EQ(Ints(ds), EveryNth(e2, r, 3)) << "rank " << r;
+  }
+  // Not reshuffling: every iteration the same order, and no iteration in the state.
+  DatasetPtr fixed = ElasticShard(GlobalShuffle(Range(0, 12), 7, false), 2, 0);
+  EXPECT_EQ(Ints(fixed), Ints(fixed));
+  EXPECT_EQ(fixed->MakeIterator()->Save(), fixed->MakeIterator()->Save());
+}
+
+// A state saved in a later iteration continues it, on the same rank count and resized, in a
+// fresh dataset or one iterated before; the iterators after it continue the iterations.
+TEST(ElasticShardTest, ALaterIterationResumesAndResizes) {
+  auto shuffled = [] { return GlobalShuffle(Range(0, 12), 7); };
+  DatasetPtr single = shuffled();
+  Ints(single);
+  const std::vector<int64_t> e1 = Ints(single), e2 = Ints(single);
+  std::vector<int64_t> seen;
+  std::vector<std::string> states;
+  for (int64_t r = 0; r < 2; ++r) {
+    DatasetPtr ds = ElasticShard(shuffled(), 2, r);
+    Ints(ds);                          // iteration 0
+    auto it = ds->MakeIterator();      // iteration 1
+    std::vector<int64_t> head;
+    for (const auto& e : CollectFrom(*it, 2)) head.push_back(e.tensor().scalar<int64_t>());
+    const std::vector<int64_t> mine = EveryNth(e1, r, 2);
+    EXPECT_EQ(head, std::vector<int64_t>(mine.begin(), mine.begin() + 2)) << "rank " << r;
+    seen.insert(seen.end(), head.begin(), head.end());
+    states.push_back(it->Save());
+  }
+  for (int before : {0, 3}) {
+    std::vector<int64_t> all = seen;
+    for (int64_t r = 0; r < 3; ++r) {
+      DatasetPtr ds = ElasticShard(shuffled(), 3, r);
+      for (int k = 0; k < before; ++k) Ints(ds);
+      auto it = ds->MakeIterator();
+      it->Restore(ReshardStates(states, r, 3));
+      for (const auto& e : CollectFrom(*it)) all.push_back(e.tensor().scalar<int64_t>());
+      EXPECT_EQ(Ints(ds), EveryNth(e2, r, 3)) << "rank " << r << ", " << before << " before";
+    }
+    EXPECT_EQ(Sorted(all), Sorted(e1)) << before << " iterations before";
+  }
+  // Ranks in different iterations of the input do not resize together.
+  auto other = ElasticShard(shuffled(), 2, 1)->MakeIterator();  // iteration 0
+  ExpectError<FailedPreconditionError>([&] { ReshardStates({states[0], other->Save()}, 0, 3); },
+                                       {"rank 1 is in iteration 0", "rank 0 in iteration 1"});
+}
+
 }  // namespace
 }  // namespace inputpipe::testing

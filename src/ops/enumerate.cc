@@ -4,6 +4,7 @@
 
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/iteration_access.h"
 
 namespace inputpipe {
 
@@ -12,13 +13,17 @@ constexpr char kNext[] = "next";  // the counter: elements produced (index = sta
 
 class EnumerateIterator;
 
-class EnumerateDataset : public OpDataset<EnumerateDataset, EnumerateIterator, UnaryDataset> {
+class EnumerateDataset
+    : public OpDataset<EnumerateDataset, EnumerateIterator, UnaryIterationDataset> {
  public:
   EnumerateDataset(DatasetPtr input, int64_t start) : OpDataset(std::move(input)), start(start) {}
 
   std::string op_name() const override { return "enumerate"; }
   std::string params() const override { return "start=" + std::to_string(start); }
   Element Get(int64_t index) const override { return Pair(index, input_->Get(index)); }
+  Element GetInIteration(int64_t index, int64_t iteration) const override {
+    return Pair(index, ::inputpipe::GetInIteration(*input_, index, iteration));
+  }
 
   Element Pair(int64_t position, Element element) const {
     return Element::Tuple({Tensor::Scalar<int64_t>(start + position), std::move(element)});

@@ -31,6 +31,10 @@ bool ForwardsIteration(const Dataset& ds) {
   return access != nullptr && access->ForwardsIteration();
 }
 
+bool UnaryIterationDataset::ForwardsIteration() const {
+  return ::inputpipe::ForwardsIteration(*input_);
+}
+
 bool ByIndexIsTheStream(const Dataset& ds) {
   if (ds.op_name() == "repeat" && !ForwardsIteration(ds)) return false;
   for (const DatasetPtr& input : ds.inputs()) {

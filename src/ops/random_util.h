@@ -139,21 +139,23 @@ class IndexPermutation {
 class EpochCounter {
  public:
   int64_t Next() { return next_.fetch_add(1); }
-  void AtLeast(int64_t value) {
-    int64_t current = next_.load();
-    while (current < value && !next_.compare_exchange_weak(current, value)) {
-    }
-  }
   // Reads a restored iterator's epoch (always 0 without reshuffling) and sets the counter just
-  // past it: the epochs after it (a repeat's next iterators) are then the saved run's, however
-  // many iterators this dataset made before in this process.
+  // past it, up or down: the epochs after it (a repeat's next iterators) are then the saved
+  // run's, however many iterators this dataset made before in this process.
   int64_t Restore(const StateReader& r, std::string_view key, bool reshuffle) {
-    int64_t epoch = r.ReadIntInRange(key, 0, reshuffle ? INT64_MAX - 1 : 0);
+    return Set(r.ReadIntInRange(key, 0, reshuffle ? INT64_MAX - 1 : 0), reshuffle);
+  }
+  // As Restore, for a key written only when not 0: a state without it is epoch 0.
+  int64_t RestoreOrZero(const StateReader& r, std::string_view key, bool reshuffle) {
+    return Set(r.ReadIntInRangeOr(key, 0, reshuffle ? INT64_MAX - 1 : 0, 0), reshuffle);
+  }
+
+ private:
+  int64_t Set(int64_t epoch, bool reshuffle) {
     if (reshuffle) next_.store(epoch + 1);
     return epoch;
   }
 
- private:
   std::atomic<int64_t> next_{0};
 };
 

@@ -3,6 +3,7 @@
 // (then an explicit `exhausted` flag). Random-access when the input is.
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/iteration_access.h"
 
 namespace inputpipe {
 
@@ -11,7 +12,7 @@ constexpr char kPosition[] = "position";  // the counter: input elements read so
 
 class ShardIterator;
 
-class ShardDataset : public OpDataset<ShardDataset, ShardIterator, UnaryDataset> {
+class ShardDataset : public OpDataset<ShardDataset, ShardIterator, UnaryIterationDataset> {
  public:
   ShardDataset(DatasetPtr input, int64_t num_shards, int64_t index)
       : OpDataset(std::move(input)), num_shards(num_shards), index(index) {}
@@ -26,6 +27,9 @@ class ShardDataset : public OpDataset<ShardDataset, ShardIterator, UnaryDataset>
     return n / num_shards + (index < n % num_shards ? 1 : 0);
   }
   Element Get(int64_t i) const override { return input_->Get(i * num_shards + index); }
+  Element GetInIteration(int64_t i, int64_t iteration) const override {
+    return ::inputpipe::GetInIteration(*input_, i * num_shards + index, iteration);
+  }
 
   const int64_t num_shards, index;
 };

@@ -8,6 +8,7 @@
 #include "core/element_skip.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/iteration_access.h"
 
 namespace inputpipe {
 
@@ -16,7 +17,7 @@ constexpr char kSkipped[] = "skipped";  // the counter: elements skipped so far
 
 class SkipIterator;
 
-class SkipDataset : public OpDataset<SkipDataset, SkipIterator, UnaryDataset> {
+class SkipDataset : public OpDataset<SkipDataset, SkipIterator, UnaryIterationDataset> {
  public:
   SkipDataset(DatasetPtr input, int64_t count) : OpDataset(std::move(input)), count(count) {}
 
@@ -29,6 +30,9 @@ class SkipDataset : public OpDataset<SkipDataset, SkipIterator, UnaryDataset> {
     return n > count ? n - count : 0;
   }
   Element Get(int64_t index) const override { return input_->Get(index + count); }
+  Element GetInIteration(int64_t index, int64_t iteration) const override {
+    return ::inputpipe::GetInIteration(*input_, index + count, iteration);
+  }
 
   const int64_t count;
 };

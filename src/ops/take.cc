@@ -7,6 +7,7 @@
 #include "core/element_skip.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
+#include "ops/iteration_access.h"
 
 namespace inputpipe {
 
@@ -15,7 +16,7 @@ constexpr char kTaken[] = "taken";  // the counter: elements taken so far
 
 class TakeIterator;
 
-class TakeDataset : public OpDataset<TakeDataset, TakeIterator, UnaryDataset> {
+class TakeDataset : public OpDataset<TakeDataset, TakeIterator, UnaryIterationDataset> {
  public:
   TakeDataset(DatasetPtr input, int64_t count) : OpDataset(std::move(input)), count(count) {}
 
@@ -26,6 +27,10 @@ class TakeDataset : public OpDataset<TakeDataset, TakeIterator, UnaryDataset> {
     if (count < 0 || n == kUnknownCardinality) return n;
     if (n == kInfiniteCardinality) return count;
     return std::min(n, count);
+  }
+  // Get is the input's (UnaryDataset).
+  Element GetInIteration(int64_t index, int64_t iteration) const override {
+    return ::inputpipe::GetInIteration(*input_, index, iteration);
   }
 
   const int64_t count;
