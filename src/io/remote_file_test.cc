@@ -118,17 +118,25 @@ TEST(RemoteFileTest, SequentialReadsTakeTheirBlocksFromOneStream) {
   EXPECT_EQ(ranges->calls_.load(), 0);  // no ranged request
 }
 
-TEST(RemoteFileTest, AStreamBrokenMidBlockReopensAtThatBlock) {
-  const std::string bytes = Bytes(1234);
-  auto ranges = std::make_shared<FakeStreams>(bytes);
-  ranges->break_open_ = 0;
-  ranges->break_after_ = 350;  // inside the block at 300
+// Reads all of `bytes` through `ranges`, whose first stream breaks at byte 350, inside the block
+// at 300: exactly the bytes, and a second stream opened at that block.
+template <typename Streams>
+void ExpectTheBrokenStreamReopenedAtItsBlock(const std::string& bytes,
+                                             const std::shared_ptr<Streams>& ranges) {
   auto f = NewReadAheadFile(ranges, "fake://b/k", StatOf(bytes), Small());
   EXPECT_EQ(ReadAll(*f, 50), bytes);
   f.reset();
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the fetcher has ended
   ASSERT_EQ(ranges->opens_.load(), 2);
   EXPECT_EQ(ranges->opened_at_[1], 300u);
+}
+
+TEST(RemoteFileTest, AStreamBrokenMidBlockReopensAtThatBlock) {
+  const std::string bytes = Bytes(1234);
+  auto ranges = std::make_shared<FakeStreams>(bytes);
+  ranges->break_open_ = 0;
+  ranges->break_after_ = 350;  // inside the block at 300
+  ExpectTheBrokenStreamReopenedAtItsBlock(bytes, ranges);
 }
 
 TEST(RemoteFileTest, ASkipPastTheBufferReopensTheStreamThere) {
@@ -240,12 +248,7 @@ TEST(SocketBodyTest, ABodyCutMidBlockIsRetriedFromThatBlockWithTheExactBytes) {
   auto ranges = std::make_shared<SocketStreams>(bytes);
   ranges->cut_open_ = 0;
   ranges->cut_after_ = 350;  // inside the block at 300
-  auto f = NewReadAheadFile(ranges, "fake://b/k", StatOf(bytes), Small());
-  EXPECT_EQ(ReadAll(*f, 50), bytes);
-  f.reset();
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the fetcher has ended
-  ASSERT_EQ(ranges->opens_.load(), 2);
-  EXPECT_EQ(ranges->opened_at_[1], 300u);
+  ExpectTheBrokenStreamReopenedAtItsBlock(bytes, ranges);
   EXPECT_EQ(ranges->calls_.load(), 0);  // no ranged request
 }
 
