@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -209,9 +210,9 @@ class Iterator {
   // records it in each checkpoint, to tell a finished pass from one in progress.
   bool ended() const { return fresh_ != nullptr ? fresh_->ended() : ended_; }
 
-  // What the pipeline measured since this iterator was made (IteratorStats). Lock-free: it may
-  // be called on any thread while another thread calls GetNext (not while it calls Restore or
-  // Reset). An iterator made by an op for an element (interleave's and flat_map's inner
+  // What the pipeline measured since this iterator was made (IteratorStats). It may be called
+  // on any thread while another thread calls GetNext, Save, Restore or Reset: it reads atomic
+  // counters, and waits only while a Reset or a failed Restore swaps in a fresh tree. An iterator made by an op for an element (interleave's and flat_map's inner
   // datasets, a map function's own pipeline) reports nothing of its own: its time is its op's.
   // Stats are not state: Save ignores them, and a restored iterator starts them at zero.
   IteratorStats Stats() const;
@@ -252,6 +253,9 @@ class Iterator {
   bool started_ = false;
   bool ended_ = false;
   std::unique_ptr<Iterator> fresh_;  // see Restore: the iterator calls are forwarded to
+  // Taken by SetAside to replace fresh_ and by Stats to read it, which may run on another
+  // thread; every other use of fresh_ is on the thread that drives this iterator.
+  mutable std::mutex fresh_mu_;
   std::string unusable_;             // why no fresh iterator could be made; empty if usable
   // dataset_->Pipeline() as a state stores it, encoded by PrepareSave or the first Save: the
   // dataset is immutable, and encoding it afresh would be most of the time of every save.

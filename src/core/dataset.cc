@@ -153,13 +153,17 @@ Iterator* Iterator::Forwarded() {
 
 // The tree set aside is kept, not destroyed: it is this object's own members. A fresh iterator
 // that was itself set aside is destroyed (replaced), so at most one tree is ever kept.
+// The swap is under fresh_mu_ for Stats on another thread; the old fresh iterator is destroyed
+// after it, outside the lock (its worker threads may take a while to stop).
 void Iterator::SetAside() {
+  std::unique_ptr<Iterator> fresh;
   try {
-    fresh_ = dataset_->MakeIterator();
+    fresh = dataset_->MakeIterator();
   } catch (const std::exception& e) {
-    fresh_.reset();
     unusable_ = std::string("making a fresh iterator failed: ") + e.what();
   }
+  std::lock_guard<std::mutex> lock(fresh_mu_);
+  fresh.swap(fresh_);
 }
 
 void Iterator::Reset() {

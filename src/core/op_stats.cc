@@ -104,7 +104,10 @@ void Iterator::ReportThreads(int64_t threads) {
 }
 
 IteratorStats Iterator::Stats() const {
-  if (fresh_ != nullptr) return fresh_->Stats();
+  {
+    std::lock_guard<std::mutex> lock(fresh_mu_);
+    if (fresh_ != nullptr) return fresh_->Stats();
+  }
   IteratorStats stats;
   if (stats_) {
     const stats_internal::OpCounters& root = *stats_;

@@ -306,6 +306,7 @@ class CheckpointInputPipelineHook::Impl {
   void AfterStep(int64_t global_step) {
     RequireRunning("after_step");
     CheckStep(global_step, "after_step");
+    CheckNotBackwards(global_step, "after_step");
     std::exception_ptr earlier = TakePendingError();
     last_step_seen_ = global_step;
     bool due = options_.save_steps ? global_step - last_save_step_ >= *options_.save_steps
@@ -318,6 +319,7 @@ class CheckpointInputPipelineHook::Impl {
   void Save(int64_t global_step) {
     RequireRunning("save");
     CheckStep(global_step, "save");
+    CheckNotBackwards(global_step, "save");
     std::exception_ptr earlier = TakePendingError();
     last_step_seen_ = global_step;
     CaptureThenRaise(global_step, earlier);
@@ -327,6 +329,7 @@ class CheckpointInputPipelineHook::Impl {
     RequireRunning("end");
     int64_t step = global_step.value_or(last_step_seen_);
     CheckStep(step, "end");
+    CheckNotBackwards(step, "end");
     Capture(step, /*at_end=*/true);
     Flush();
   }
@@ -468,6 +471,20 @@ class CheckpointInputPipelineHook::Impl {
       throw InvalidArgumentError(std::string("CheckpointInputPipelineHook.") + call +
                                  ": the global step must be >= 0; got " + std::to_string(step));
     }
+  }
+
+  // A save at a lower step than one already seen would be listed as older than the saves it
+  // follows, so a restore would pick an earlier position and repeat data. The same step again is
+  // fine (several batches per optimizer step, as with gradient accumulation).
+  void CheckNotBackwards(int64_t step, const char* call) const {
+    if (step >= last_step_seen_) return;
+    throw InvalidArgumentError(
+        std::string("CheckpointInputPipelineHook.") + call + ": the global step went back from " +
+        std::to_string(last_step_seen_) + " to " + std::to_string(step) +
+        "; steps must not decrease (a save at step " + std::to_string(step) +
+        " would look older than the ones already taken, and a restore would repeat data). If the "
+        "model itself was restored to an earlier step, start a new hook on fresh iterators and "
+        "call restore_for_model_step(" + std::to_string(step) + ")");
   }
 
   void SetPhase(Phase to) {

@@ -133,6 +133,23 @@ TEST(HookTest, SavesInitialStateThenEveryNStepsThenAtEnd) {
   EXPECT_GE(stats.total_capture_seconds, stats.max_capture_seconds);
 }
 
+TEST(HookTest, RefusesAStepLowerThanOneSeenButTakesTheSameStepAgain) {
+  ScratchDir dir;
+  auto it = Pipeline()->MakeIterator();
+  CheckpointInputPipelineHook hook({{"train", it.get()}}, dir.path(), EverySteps(2));
+  hook.Begin();
+  hook.AfterStep(4);
+  hook.AfterStep(4);  // two batches in one optimizer step
+  std::string error = ErrorOf([&] { hook.AfterStep(3); });
+  EXPECT_NE(error.find("after_step: the global step went back from 4 to 3"), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("restore_for_model_step(3)"), std::string::npos) << error;
+  EXPECT_THROW(hook.Save(1), InvalidArgumentError);
+  EXPECT_THROW(hook.End(2), InvalidArgumentError);
+  hook.End();
+  EXPECT_EQ(Steps(hook), (std::vector<int64_t>{0, 4}));  // nothing was saved at a lower step
+}
+
 TEST(HookTest, LogsTheStatsSummaryEveryNSteps) {
   ScratchDir dir;
   auto it = Pipeline()->MakeIterator();

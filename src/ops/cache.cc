@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,23 @@ constexpr char kPosition[] = "position";
 constexpr char kInput[] = "input";
 constexpr char kMagic[] = "IPC1";
 constexpr size_t kFooterSize = 8 + 8 + 8 + 4 + 4;
+
+// fn(), its store errors prefixed with the op and its filename: the store's own message names
+// only an operation and a path ("read /data/c: Is a directory").
+template <typename F>
+decltype(auto) InCacheFile(const std::string& filename, F&& fn) {
+  try {
+    return fn();
+  } catch (const IOError& e) {
+    std::string message = "cache(filename='" + filename + "'): " + e.what();
+    const auto* fs_error = dynamic_cast<const FileSystemError*>(&e);
+    if (fs_error != nullptr && fs_error->code() == EISDIR) {
+      message += " (the filename is the cache file itself, not a directory for it: such as '" +
+                 filename + "/cache')";
+    }
+    throw IOError(message);
+  }
+}
 
 // A complete cache: element i by index.
 class CachedElements {
@@ -128,7 +146,8 @@ class FileElements : public CachedElements {
   int64_t size() const override { return static_cast<int64_t>(offsets_.size()) - 1; }
   Element Get(int64_t index) const override {
     const uint64_t at = offsets_[index];
-    const std::string record = ReadExactly(*file_, at, offsets_[index + 1] - at, path_);
+    const std::string record = InCacheFile(
+        path_, [&] { return ReadExactly(*file_, at, offsets_[index + 1] - at, path_); });
     ByteReader reader(std::string_view(record).substr(4));
     std::string_view payload;
     if (!reader.GetLengthPrefixed(&payload) || reader.remaining() != 0) {
@@ -175,10 +194,12 @@ class CacheStore {
   std::shared_ptr<const CachedElements> Complete() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!complete_ && !in_memory()) {
-      std::shared_ptr<FileSystem> fs = FileSystemForPath(filename_);
-      if (fs->FileExists(filename_)) {
-        complete_ = std::make_shared<FileElements>(*fs, filename_, fingerprint_);
-      }
+      InCacheFile(filename_, [&] {
+        std::shared_ptr<FileSystem> fs = FileSystemForPath(filename_);
+        if (fs->FileExists(filename_)) {
+          complete_ = std::make_shared<FileElements>(*fs, filename_, fingerprint_);
+        }
+      });
     }
     return complete_;
   }
@@ -222,8 +243,10 @@ class FileWriter : public CacheWriter {
         fs_(FileSystemForPath(store.filename())),
         temp_(store.filename() + ".tmp-" + std::to_string(getpid()) + "-" +
               std::to_string(next_id_.fetch_add(1))) {
-    fs_->CreateDirs(DirName(store.filename()));
-    file_ = fs_->NewWritableFile(temp_);
+    InCacheFile(store.filename(), [&] {
+      fs_->CreateDirs(DirName(store.filename()));
+      file_ = fs_->NewWritableFile(temp_);
+    });
   }
   // An uncommitted pass leaves nothing behind (best effort: a failing store keeps the stray
   // temporary file, which is never read).
@@ -243,9 +266,15 @@ class FileWriter : public CacheWriter {
     PutLengthPrefixed(&record, payload);
     PutFixed64(&index_, offset_);
     offset_ += record.size();
-    file_->Append(record);
+    InCacheFile(store_.filename(), [&] { file_->Append(record); });
   }
   void Commit() override {
+    InCacheFile(store_.filename(), [&] { CommitFile(); });
+    store_.Complete();  // opens the committed file for the next passes
+  }
+
+ private:
+  void CommitFile() {
     const uint64_t n = index_.size() / 8;
     std::string footer;
     PutFixed64(&footer, offset_);
@@ -265,10 +294,8 @@ class FileWriter : public CacheWriter {
       fs_->RenameFile(temp_, store_.filename());
       fs_->SyncDir(DirName(store_.filename()));
     }
-    store_.Complete();  // opens the committed file for the next passes
   }
 
- private:
   static inline std::atomic<uint64_t> next_id_{0};
 
   CacheStore& store_;

@@ -4,7 +4,10 @@
 // for another pipeline, and checked for corruption.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdlib>
 
 #include "inputpipe/file_system.h"
 #include "ops/ops_test_util.h"
@@ -159,6 +162,20 @@ TEST(CacheTest, ACorruptFileIsDataLoss) {
   }
   WriteFileAtomically(store.fs(), "cachetest://c", bytes.substr(0, 10));
   EXPECT_THROW(Ints(Cache(Range(0, 10), "cachetest://c")), DataLossError);
+}
+
+// A store error names the op and its filename, and a directory given as the filename says so.
+TEST(CacheTest, AFileErrorNamesTheCacheAndItsFilename) {
+  char dir_template[] = "/tmp/inputpipe_cache_test_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  ExpectError<IOError>([&] { Ints(Cache(Range(0, 3), dir)); },
+                       {"cache(filename='" + dir + "'): ", "Is a directory",
+                        "not a directory for it: such as '" + dir + "/cache'"});
+  const std::string unwritable = "/proc/inputpipe_no_such_dir/c";
+  ExpectError<IOError>([&] { Ints(Cache(Range(0, 3), unwritable)); },
+                       {"cache(filename='" + unwritable + "'): ", "/proc/inputpipe_no_such_dir"});
+  rmdir(dir_template);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 
 #include "ops/reorder_test_util.h"
 
@@ -87,6 +88,34 @@ TEST(PrefetchTest, StressSavesWhileTheProducerIsBusy) {
   for (int64_t i = 0; i < 2000; ++i) squares.push_back(i * i);
   reorder_test::StressSaves(Prefetch(Map(Seq(2000), SlowSquare(15), {.name = "square"}), 8),
                             squares, true, 100, 3);
+}
+
+// Stats on a monitoring thread while the training thread takes elements, saves, restores and
+// resets (a reset swaps in a fresh tree): TSan checks that the two never race.
+TEST(PrefetchTest, StatsMayBeReadOnAnotherThreadAcrossSavesRestoresAndResets) {
+  auto ds = Prefetch(Map(Seq(200), SlowSquare(5), {.name = "square"}), 4);
+  auto it = ds->MakeIterator();
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> reads{0};
+  std::thread monitor([&] {
+    while (!done.load()) {
+      IteratorStats stats = it->Stats();
+      EXPECT_EQ(stats.ops.size(), 3u);  // prefetch, map, the source
+      reads.fetch_add(1);
+    }
+  });
+  for (int round = 0; round < 20; ++round) {
+    it->GetNext();
+    std::string state = it->Save();
+    it->Reset();
+    EXPECT_EQ(it->Stats().ops[0].elements, 0);  // a fresh tree counts afresh
+    it->Restore(state);
+    EXPECT_EQ(it->GetNext()->tensor().scalar<int64_t>(), 1);
+    it->Reset();
+  }
+  done.store(true);
+  monitor.join();
+  EXPECT_GT(reads.load(), 0);
 }
 
 TEST(PrefetchTest, DestroysCleanlyWhileProducing) {

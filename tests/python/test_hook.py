@@ -124,6 +124,18 @@ def test_lifecycle_and_file_names(tmp_path):
     assert hook.index_path == str(directory / "checkpoint_input")
 
 
+def test_a_step_lower_than_one_seen_is_refused(tmp_path):
+    it = iter(pipeline())
+    hook = CheckpointInputPipelineHook(it, tmp_path, save_steps=2)
+    hook.begin()
+    hook.after_step(6)
+    hook.after_step(6)  # the same step again: several batches per optimizer step
+    with pytest.raises(ValueError, match="after_step: the global step went back from 6 to 2"):
+        hook.after_step(2)
+    hook.end()
+    assert [s for s, _ in hook.checkpoints()] == [0, 6]
+
+
 def test_multi_worker_names(tmp_path):
     it = iter(pipeline())
     hook = CheckpointInputPipelineHook(it, tmp_path, save_steps=2, task_type="worker", task_id=3)
