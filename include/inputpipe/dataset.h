@@ -212,8 +212,9 @@ class Iterator {
 
   // What the pipeline measured since this iterator was made (IteratorStats). It may be called
   // on any thread while another thread calls GetNext, Save, Restore or Reset: it reads atomic
-  // counters, and waits only while a Reset or a failed Restore swaps in a fresh tree. An iterator made by an op for an element (interleave's and flat_map's inner
-  // datasets, a map function's own pipeline) reports nothing of its own: its time is its op's.
+  // counters, and waits only while a Reset or a failed Restore swaps in a fresh tree. An
+  // iterator made by an op for an element (interleave's and flat_map's inner datasets, a map
+  // function's own pipeline) reports nothing of its own: its time is its op's.
   // Stats are not state: Save ignores them, and a restored iterator starts them at zero.
   IteratorStats Stats() const;
 

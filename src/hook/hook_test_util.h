@@ -10,24 +10,11 @@
 
 #include "inputpipe/file_system.h"
 #include "inputpipe/errors.h"
+#include "testing/scratch_dir.h"
 
 namespace inputpipe::hook_testing {
 
-// A fresh directory under $TMPDIR, removed with its contents at destruction.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "inputpipe_hook_XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using testing::ScratchDir;
 
 // The real file system, with an IOError thrown by the chosen operation while armed.
 class FailingFileSystem : public FileSystem {

@@ -4,13 +4,11 @@
 // for another pipeline, and checked for corruption.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <atomic>
-#include <cstdlib>
 
 #include "inputpipe/file_system.h"
 #include "ops/ops_test_util.h"
+#include "testing/scratch_dir.h"
 
 namespace inputpipe {
 namespace {
@@ -166,16 +164,14 @@ TEST(CacheTest, ACorruptFileIsDataLoss) {
 
 // A store error names the op and its filename, and a directory given as the filename says so.
 TEST(CacheTest, AFileErrorNamesTheCacheAndItsFilename) {
-  char dir_template[] = "/tmp/inputpipe_cache_test_XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
+  ScratchDir scratch;
+  const std::string& dir = scratch.path();
   ExpectError<IOError>([&] { Ints(Cache(Range(0, 3), dir)); },
                        {"cache(filename='" + dir + "'): ", "Is a directory",
                         "not a directory for it: such as '" + dir + "/cache'"});
   const std::string unwritable = "/proc/inputpipe_no_such_dir/c";
   ExpectError<IOError>([&] { Ints(Cache(Range(0, 3), unwritable)); },
                        {"cache(filename='" + unwritable + "'): ", "/proc/inputpipe_no_such_dir"});
-  rmdir(dir_template);
 }
 
 }  // namespace

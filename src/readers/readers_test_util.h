@@ -22,27 +22,24 @@
 #include "inputpipe/errors.h"
 #include "testing/exactness.h"
 #include "testing/expect_error.h"
+#include "testing/scratch_dir.h"
 
 namespace inputpipe::testing {
 
+// A ScratchDir that writes files.
 class TempDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/inputpipe_readers_XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+  std::string Path(const std::string& name) const { return dir_ / name; }
   std::string Write(const std::string& name, const std::string& bytes) const {
     std::string p = Path(name);
     std::ofstream f(p, std::ios::binary | std::ios::trunc);
     f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     return p;
   }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return dir_.path(); }
 
  private:
-  std::string path_;
+  ScratchDir dir_;
 };
 
 inline std::string ReadFile(const std::string& path) {

@@ -24,6 +24,7 @@
 #include "inputpipe/ops.h"
 #include "inputpipe/readers.h"
 #include "testing/exactness.h"
+#include "testing/scratch_dir.h"
 
 namespace inputpipe {
 namespace {
@@ -56,18 +57,7 @@ std::string WriteLines(const std::string& path, int64_t n, const std::string& ta
   return path;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "inputpipe_mm_XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using testing::ScratchDir;
 
 std::vector<Element> NextN(Iterator& it, int64_t n) {
   std::vector<Element> out;
@@ -86,7 +76,7 @@ std::pair<std::string, std::vector<Element>> SaveBase(const Config& base) {
 }
 
 TEST(ReliabilityMismatchTest, EachSingleDifferenceIsRejectedNamingIt) {
-  TempDir dir;
+  ScratchDir dir;
   Config base;
   base.file = WriteLines(dir / "a.txt", 300, "a");
   const std::string other_file = WriteLines(dir / "b.txt", 300, "b");
@@ -139,7 +129,7 @@ void RewriteInPlace(const std::string& path) {
 }
 
 TEST(ReliabilityMismatchTest, SameFileNameWithOtherContentsIsRejected) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string file = WriteLines(dir / "a.txt", 300, "a");
   auto make = [&] { return Batch(TextLineDataset({file}), 4); };
   auto it = make()->MakeIterator();
@@ -160,7 +150,7 @@ TEST(ReliabilityMismatchTest, SameFileNameWithOtherContentsIsRejected) {
 // before the file was opened (opened=false): the reader's hash of every listed file's
 // fingerprint must still catch a file rewritten in place under the same name.
 TEST(ReliabilityMismatchTest, SameFileNameWithOtherContentsUnderShuffleIsRejected) {
-  TempDir dir;
+  ScratchDir dir;
   Config base;
   base.file = WriteLines(dir / "a.txt", 300, "a");
   auto [state, expected] = SaveBase(base);
@@ -175,7 +165,7 @@ TEST(ReliabilityMismatchTest, SameFileNameWithOtherContentsUnderShuffleIsRejecte
 }
 
 TEST(ReliabilityMismatchTest, WorkerCountIsNotPartOfTheFingerprintAndResumesExactly) {
-  TempDir dir;
+  ScratchDir dir;
   Config base;
   base.file = WriteLines(dir / "a.txt", 300, "a");
   auto [state, expected] = SaveBase(base);
@@ -213,7 +203,7 @@ TEST(ReliabilityMismatchTest, ChildRestoresFromFile) {
 }
 
 TEST(ReliabilityMismatchTest, FreshProcessAcceptsTheIdenticalPipeline) {
-  TempDir dir;
+  ScratchDir dir;
   Config base;
   base.file = WriteLines(dir / "a.txt", 300, "a");
   auto [state, expected] = SaveBase(base);
@@ -239,7 +229,7 @@ TEST(ReliabilityMismatchTest, FreshProcessAcceptsTheIdenticalPipeline) {
 }
 
 TEST(ReliabilityMismatchTest, HookRejectsAnotherPipelineNamingTheIterator) {
-  TempDir dir;
+  ScratchDir dir;
   Config base;
   base.file = WriteLines(dir / "a.txt", 300, "a");
   CheckpointHookOptions options;
