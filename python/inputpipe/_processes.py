@@ -822,6 +822,9 @@ def _close_pool(pool):
 
 
 _function_ids = itertools.count(1)
+# How many released iterators a ProcessFunction remembers (ProcessFunction._released): one
+# released this long ago has been destroyed, its threads joined.
+_MAX_RELEASED = 1024
 
 
 class _Lease:
@@ -860,6 +863,11 @@ class ProcessFunction:
         self._seed = seed
         self._stream_pool = None
         self._streams = {}
+        # The map iterators (CurrentMapCaller()) whose lease was released, newest last: a call
+        # of theirs still to come (an engine thread that passed its stopping check just before
+        # the iterator's destruction released the lease) must fail, not start a pool that
+        # nothing would end (its call never returning, the destruction joining it for ever).
+        self._released = collections.OrderedDict()
         self._id = next(_function_ids)
         _live.add(self)
         # Sent now: the server imports what fn needs while the pipeline is being built.
@@ -886,9 +894,11 @@ class ProcessFunction:
         """Called by each map iterator before its first call: the pool lives while any lease
         does. A pool broken by a worker's death is replaced here (a new iterator). Reading by
         index, the lease also opens the iterator's stream."""
+        caller = _core._current_map_caller()
+        with self._lock:
+            self._released.pop(caller, None)  # a new iterator where a dropped one was
         if self._upstream is not None:
-            from inputpipe._core import _current_map_caller, _current_map_start
-            start, caller = _current_map_start(), _current_map_caller()
+            start = _core._current_map_start()
             if start is not None and caller:
                 with self._lock:
                     if _exiting:
@@ -910,11 +920,15 @@ class ProcessFunction:
         self._current_pool(fresh=True)
         with self._lock:
             self._leases += 1
-        return _Lease(self)
+        return _Lease(self, caller or None)
 
     def _release_lease(self, caller):
         with self._lock:
             stream = self._streams.pop(caller, None) if caller is not None else None
+            if caller is not None:
+                self._released[caller] = True
+                if len(self._released) > _MAX_RELEASED:
+                    self._released.popitem(last=False)
             self._leases -= 1
             if self._leases > 0:
                 pools = []
@@ -946,10 +960,14 @@ class ProcessFunction:
 
     def __call__(self, *args):
         position = _core._current_map_position()
+        caller = _core._current_map_caller()
         if self._streams:
-            stream = self._streams.get(_core._current_map_caller())
+            stream = self._streams.get(caller)
             if stream is not None:
                 return stream.result(position)
+        if caller in self._released:
+            raise WorkerProcessError(f"{self._what}: the worker processes were stopped (the "
+                                     "iterator was dropped)")
         pool = self._current_pool(fresh=False)
         if self._mode == "filter":
             (element,) = args  # zip((ds,)): the element whole

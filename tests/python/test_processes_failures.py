@@ -297,7 +297,8 @@ def test_a_forked_child_leaves_the_parents_workers_alone(child):
 
 
 HUNG_CHILD = r'''
-import sys, time
+import faulthandler, sys, time
+faulthandler.dump_traceback_later(15, exit=True)  # a hang shows its threads' stacks
 import inputpipe
 from inputpipe import Dataset
 
@@ -418,3 +419,24 @@ def test_an_iterator_destroyed_by_the_collector_under_the_functions_lock_does_no
                             capture_output=True, text=True, timeout=20, start_new_session=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["released", "[]"]  # the last lease ended the pool
+
+
+def test_a_call_after_its_iterator_released_the_workers_fails_rather_than_starting_new_ones(
+        monkeypatch):
+    # An engine thread past its stopping check just as its iterator's destruction released the
+    # lease: that late call started a fresh pool nothing would end, a call that never returns
+    # then kept the destruction joining its thread for ever.
+    monkeypatch.setattr(_processes._core, "_current_map_caller", lambda: 1234)
+    fn = _processes.ProcessFunction(lambda x: x + 1, 1, "map(fn=f)")
+    try:
+        lease = fn._inputpipe_hold_for_iterator()
+        assert fn(1) == 2
+        del lease
+        with pytest.raises(_processes.WorkerProcessError, match="stopped"):
+            fn(1)
+        assert fn.worker_pids() == []  # no pool was started for it
+        lease = fn._inputpipe_hold_for_iterator()  # a new iterator where the dropped one was
+        assert fn(2) == 3
+        del lease
+    finally:
+        fn.close()
