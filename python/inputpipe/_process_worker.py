@@ -107,14 +107,19 @@ def _make_pickler():
     scalars = {np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
                np.uint64, np.float64}
     ndarray = np.ndarray
+    ascontiguous = np.ascontiguousarray
 
     class Pickler(pickle.Pickler):
         def reducer_override(self, obj):
             t = type(obj)
             if t in scalars:
                 return t, (obj.item(),)
-            if (t is ndarray and obj.flags.c_contiguous and not obj.dtype.hasobject and
-                    obj.dtype.names is None):
+            if t is ndarray and not obj.dtype.hasobject and obj.dtype.names is None:
+                # A strided result (a transpose, a flip, fancy indexing) is made contiguous
+                # here, in the worker: numpy's own reduction would copy it into the pickle, and
+                # the parent, which makes every element C-contiguous, would copy it again.
+                if not obj.flags.c_contiguous:
+                    obj = ascontiguous(obj)
                 return ndarray, (obj.shape, obj.dtype.str, pickle.PickleBuffer(obj))
             return NotImplemented
 

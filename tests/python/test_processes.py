@@ -20,6 +20,7 @@ import pytest
 
 import inputpipe
 from inputpipe import Dataset
+from inputpipe import _processes
 from inputpipe.testing import assert_exact_resume, collect
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -224,6 +225,26 @@ def test_elements_of_tens_of_megabytes_in_and_out():
 def _add_in_place(row):
     row += 1
     return row
+
+
+def _strided_views(i):
+    image = np.arange(24 * 20 * 3, dtype=np.uint8).reshape(24, 3, 20) + np.uint8(i)
+    return image.transpose(0, 2, 1), image[::-1, :, ::2]  # a transpose and a reversed stride
+
+
+def test_a_strided_result_crosses_as_a_buffer_outside_the_pickle_with_its_values():
+    # numpy pickles a non-contiguous array by copying it into the pickle's bytes; the workers
+    # make it contiguous and send its buffer beside the pickle (shared memory when large).
+    transposed, reversed_ = _strided_views(0)
+    assert not transposed.flags.c_contiguous and not reversed_.flags.c_contiguous
+    buffers = []
+    body = _processes.wire.dumps((transposed, reversed_), buffers.append)
+    assert len(buffers) == 2 and len(body) < 200
+    ds = Dataset.range(3).map(_strided_views, num_parallel_calls=2, processes=True)
+    for i, (a, b) in enumerate(ds):
+        want_a, want_b = _strided_views(i)
+        np.testing.assert_array_equal(a, want_a)
+        np.testing.assert_array_equal(b, want_b)
 
 
 # ---- Exceptions ------------------------------------------------------------------------------
