@@ -13,8 +13,10 @@
 //
 // What calls the check: the consumer's waits of prefetch, parallel map and parallel interleave,
 // about every kInterruptPollInterval while they wait (never while an element is ready), and
-// every GetNext of a Restore (its replays) at most as often. Nothing else: a slow user function
-// running on this thread, a slow read and a sequential op are not interrupted inside.
+// every GetNext of a Restore (its replays) at most as often, and batch gathering a batch of 4096
+// elements or more (at most as often; what it gathered is kept, and the next GetNext goes on
+// from it). Nothing else: a slow user function running on this thread, a slow read and other
+// sequential ops are not interrupted inside.
 //
 // Losing nothing: a GetNext is interrupted only where no op of the pipeline has taken anything
 // from an input during the current call, so an interrupted GetNext leaves the iterator where it

@@ -131,7 +131,7 @@ std::optional<Element> Iterator::GetNextInInterruptFrame() {
   using namespace interrupt_internal;
   ThreadState& interrupt = thread_state;
   const unsigned char parent = interrupt.flags;
-  if (parent & kRestoring) PollDuringRestore(interrupt);  // a replay: may throw, nothing to undo
+  if (parent & kRestoring) PollWhenDue(interrupt);  // a replay: may throw, nothing to undo
   struct Frame {  // the parent's flags come back whether the call returns or throws
     ThreadState& state;
     unsigned char on_exit;

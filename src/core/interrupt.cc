@@ -10,7 +10,7 @@ namespace interrupt_internal {
 
 constinit thread_local ThreadState thread_state;
 
-void PollDuringRestore(ThreadState& state) {
+void PollWhenDue(ThreadState& state) {
   const auto now = std::chrono::steady_clock::now();
   if (now < state.next_poll) return;
   state.next_poll = now + kInterruptPollInterval;
@@ -20,6 +20,10 @@ void PollDuringRestore(ThreadState& state) {
 }  // namespace interrupt_internal
 
 using interrupt_internal::thread_state;
+
+void PollInterruptCheck() {
+  if (thread_state.check != nullptr) interrupt_internal::PollWhenDue(thread_state);
+}
 
 ScopedInterruptCheck::ScopedInterruptCheck(InterruptCheck check)
     : check_(std::move(check)),

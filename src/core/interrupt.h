@@ -56,8 +56,9 @@ inline unsigned char ChildFlags(unsigned char parent) {
   return parent == kInterruptible ? kInterruptible : 0;
 }
 
-// Calls the check when the poll interval has passed since the last poll (Restore's GetNexts).
-void PollDuringRestore(ThreadState& state);
+// Calls the check when the poll interval has passed since the last poll (Restore's GetNexts,
+// PollInterruptCheck).
+void PollWhenDue(ThreadState& state);
 
 }  // namespace interrupt_internal
 
@@ -68,6 +69,12 @@ inline bool InterruptionAllowed() {
   return (s.flags & interrupt_internal::kRestoring) ||
          s.flags == interrupt_internal::kInterruptible;
 }
+
+// For an op's long loop on the consumer's thread (batch gathering 10**7 elements) whose GetNext
+// was interruptible when it began (InterruptionAllowed() then) and that keeps what it took in
+// its members: calls the check when a poll interval has passed since the last poll. Its
+// exception is the interrupt: the op rethrows it with what it took kept for the next call.
+void PollInterruptCheck();
 
 // The current GetNext's elements taken so far are kept in the op's members, so an interrupt from
 // here on loses none of them: its later waits (and its inputs' calls) become interruptible again

@@ -1,7 +1,7 @@
 // The half shared by batch and padded_batch, which differ only in how a batch's elements are
 // combined (Combine): the parameters, the number of batches, random access, and an iterator
-// that reads batch_size elements at a time. Between two GetNext calls no element is held, so
-// the state is just the input's.
+// that reads batch_size elements at a time. Between two GetNext calls no element is held (but
+// after an interrupted gather, see BatchingIterator), so the state is just the input's.
 //
 //   class BatchDataset : public OpDataset<BatchDataset, BatchingIterator, BatchingDataset> {
 //    public:
@@ -15,8 +15,10 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 #include <vector>
 
+#include "core/interrupt.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/dataset.h"
 #include "ops/iteration_access.h"
@@ -69,14 +71,44 @@ class BatchingIterator : public UnaryIterator<BatchingDataset> {
  protected:
   std::optional<Element> GetNextInternal() override {
     const int64_t batch_size = dataset().batch_size;
-    std::vector<Element> elements;
-    // Bounded: batch(n) with a huge n is a common way to say "everything in one batch".
-    elements.reserve(static_cast<size_t>(std::min<int64_t>(batch_size, 1024)));
-    while (static_cast<int64_t>(elements.size()) < batch_size) {
-      std::optional<Element> element = input_->GetNext();
-      if (!element) break;
-      elements.push_back(std::move(*element));
+    if (gathered_.empty()) {
+      gathered_start_.reset();
+      // A long gather (batch(10**7)) on a thread with an interrupt check may be interrupted
+      // (Ctrl-C): what it took stays in gathered_ for the next call, and a save meanwhile
+      // reports the input's state before the first of them, captured here (once per batch of
+      // at least kInterruptibleBatch elements: nothing on the path of small batches).
+      if (batch_size >= kInterruptibleBatch && InterruptionAllowed()) {
+        try {
+          gathered_start_ = input_->SaveNode();
+        } catch (...) {  // a state that cannot be captured now: this batch is not interruptible
+        }
+      }
+      // Bounded: batch(n) with a huge n is a common way to say "everything in one batch".
+      gathered_.reserve(static_cast<size_t>(std::min<int64_t>(batch_size, 1024)));
     }
+    try {
+      while (static_cast<int64_t>(gathered_.size()) < batch_size) {
+        if (gathered_start_ && gathered_.size() % kPollEvery == kPollEvery - 1) {
+          // Only this poll's exception keeps the gathered elements (the catch below).
+          try {
+            PollInterruptCheck();
+          } catch (...) {
+            interrupted_ = true;
+            throw;
+          }
+        }
+        std::optional<Element> element = input_->GetNext();
+        if (!element) break;
+        gathered_.push_back(std::move(*element));
+      }
+    } catch (...) {
+      // The input failed (an error, not an interrupt): as before, the partial batch is dropped
+      // and the next call starts a new one after the failure.
+      if (!std::exchange(interrupted_, false)) Clear();
+      throw;
+    }
+    std::vector<Element> elements = std::move(gathered_);
+    Clear();
     // No batch: the input had ended, or (with drop_remainder) fewer than batch_size were left.
     if (elements.empty()) return std::nullopt;
     if (dataset().drop_remainder && static_cast<int64_t>(elements.size()) < batch_size) {
@@ -84,8 +116,33 @@ class BatchingIterator : public UnaryIterator<BatchingDataset> {
     }
     return dataset().Combine(elements);
   }
-  void SaveInternal(StateWriter& w) override { SaveInput(w); }
-  void RestoreInternal(StateReader& r) override { RestoreInput(r); }
+  void SaveInternal(StateWriter& w) override {
+    if (gathered_.empty()) {
+      SaveInput(w);
+    } else {  // after an interrupted gather: where the batch being gathered began
+      w.WriteChildNode(kInputKey, *gathered_start_);
+    }
+  }
+  void RestoreInternal(StateReader& r) override {
+    Clear();
+    RestoreInput(r);
+  }
+
+ private:
+  static constexpr int64_t kInterruptibleBatch = 4096;
+  static constexpr size_t kPollEvery = 1024;  // elements between two looks at the clock
+
+  void Clear() {
+    gathered_.clear();
+    gathered_.shrink_to_fit();  // a huge batch's vector is not kept for good
+    gathered_start_.reset();
+  }
+
+  // The batch being gathered, non-empty between two calls only after an interrupt; then
+  // gathered_start_ holds the input's state before its first element.
+  std::vector<Element> gathered_;
+  std::optional<StateNode> gathered_start_;
+  bool interrupted_ = false;
 };
 
 }  // namespace inputpipe

@@ -65,6 +65,21 @@ if scenario in ("map_parallel", "prefetch", "batch_prefetch"):
     timer.join()
     gate.set()
     out["after"] = values(it)
+elif scenario == "huge_batch":
+    # No wait anywhere: seconds of batch gathering on this thread.
+    ds = Dataset.range(10**12).batch(2 * 10**6)
+    it = iter(ds)
+    timer, sent = sigint_after(0.2)
+    try:
+        next(it)
+        out["interrupted"] = False
+    except KeyboardInterrupt:
+        out["interrupted"] = True
+    out["delay"] = time.monotonic() - sent["at"]
+    timer.join()
+    out["saved_at_the_start"] = it.save() == iter(ds).save()  # the batch is not half taken
+    batch = next(it)
+    out["batch"] = [len(batch), int(batch[0]), int(batch[-1])]
 elif scenario == "custom_handler":
     # A handler of the user's is not run inside the engine (it could call into the iterator):
     # next() finishes, then the handler runs, once; nothing is lost.
@@ -125,6 +140,14 @@ def test_sigint_interrupts_a_batch_waiting_for_its_first_element():
     assert out["interrupted"]
     assert out["delay"] < 1.0, out
     assert out["after"] == [[4, 5], [6, 7], [8, 9]]
+
+
+def test_sigint_interrupts_a_huge_batch_while_it_gathers_and_loses_nothing():
+    out = _run("huge_batch")
+    assert out["interrupted"]
+    assert out["delay"] < 1.0, out  # the gathering takes seconds
+    assert out["saved_at_the_start"]
+    assert out["batch"] == [2 * 10**6, 0, 2 * 10**6 - 1]  # the next call finishes that batch
 
 
 def test_a_custom_sigint_handler_runs_after_next_returns():

@@ -133,6 +133,37 @@ TEST(InterruptTest, BatchIsInterruptedOnlyBeforeItsFirstElement) {
   EXPECT_EQ(Flat(CollectFrom(*it)), Iota(4, 6));
 }
 
+TEST(InterruptTest, ALargeBatchsGatherIsInterruptedAndKeepsWhatItGathered) {
+  // batch(10**7) gathers for seconds on the consumer's thread, with no wait to interrupt: a
+  // batch of 4096 elements or more polls the check as it gathers, leaves on an interrupt with
+  // what it took kept, saves where the batch began, and the next call finishes that batch.
+  constexpr int64_t kBatch = 10000;
+  auto ds = Batch(Range(0, 25000), kBatch);
+  auto it = ds->MakeIterator();
+  EXPECT_EQ(Flat(CollectFrom(*it, 1)), Iota(kBatch));
+  Check check;
+  std::string state;
+  {
+    ScopedInterruptCheck interrupt(check.Fn());
+    EXPECT_THROW(it->GetNext(), Interrupted);
+    EXPECT_EQ(check.calls.load(), 1);
+    state = it->Save();
+    check.armed = false;
+    std::optional<Element> batch = it->GetNext();
+    ASSERT_TRUE(batch);
+    EXPECT_EQ(ValuesOf(batch->tensor()), Iota(kBatch, kBatch));
+  }
+  EXPECT_EQ(Flat(CollectFrom(*it)), Iota(5000, 2 * kBatch));
+  auto restored = ds->MakeIterator();
+  restored->Restore(state);
+  EXPECT_EQ(Flat(CollectFrom(*restored)), Iota(15000, kBatch));
+  // Small batches never look at the check: their gathering is short.
+  Check small;
+  ScopedInterruptCheck interrupt(small.Fn());
+  EXPECT_EQ(Flat(CollectFrom(*Batch(Range(0, 20000), 4095)->MakeIterator())), Iota(20000));
+  EXPECT_EQ(small.calls.load(), 0);
+}
+
 TEST(InterruptTest, WaitsAfterAnElementWasTakenAreNotInterrupted) {
   struct Case {
     const char* name;
