@@ -7,17 +7,17 @@
 // N is 200,000 by default (CI), 10,000,000 with INPUTPIPE_LONG=1, or INPUTPIPE_SOAK_ELEMENTS.
 // Halfway, the state is kept; after the run it is restored into a fresh iterator whose output,
 // joined with what was consumed before the save, must cover every element exactly once.
-#include <gtest/gtest.h>
 #include <dirent.h>
-#include <stdlib.h>
+#include <gtest/gtest.h>
 
 #include <chrono>
-#include <filesystem>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
 #include "inputpipe/hook.h"
 #include "inputpipe/ops.h"
+#include "testing/scratch_dir.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define INPUTPIPE_SOAK_SANITIZED 1
@@ -70,8 +70,8 @@ DatasetPtr SoakPipeline(int64_t n) {
 
 TEST(ReliabilitySoakTest, ShuffleParallelMapPrefetchWithSavesEvery10ms) {
   const int64_t n = SoakElements();
-  std::string pattern = (std::filesystem::temp_directory_path() / "inputpipe_soak_XXXXXX").string();
-  const std::string dir = ::mkdtemp(pattern.data());
+  testing::ScratchDir scratch;
+  const std::string& dir = scratch.path();
   const int64_t threads_before = CountEntries("/proc/self/task");
   const int64_t fds_before = CountEntries("/proc/self/fd");
   const int64_t rss_before = StatusKb("VmRSS");
@@ -156,7 +156,6 @@ TEST(ReliabilitySoakTest, ShuffleParallelMapPrefetchWithSavesEvery10ms) {
     EXPECT_LE(rss_end - rss_at_quarter, 64 * 1024) << "RSS grew by more than 64 MiB";
     EXPECT_LE(peak - rss_before, 512 * 1024) << "peak RSS more than 512 MiB above the start";
   }
-  std::filesystem::remove_all(dir);
   std::cout << "[reliability] soak: " << n << " elements (records checked: " << n + resumed
             << ", duplicates " << duplicates << ", missing " << missing << ") in " << seconds
             << " s; saves captured " << stats.saves_captured << ", committed "
