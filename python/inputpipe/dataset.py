@@ -736,7 +736,8 @@ class Dataset:
         boundaries: what unbatch().batch(batch_size, drop_remainder) gives, without slicing
         single rows. batch_size may be a list of sizes, cycled (tf.data's vector form:
         range(7).batch(4).rebatch([2, 1, 1]) gives [0, 1], [2], [3], [4, 5], [6]). Every
-        component must have a first dimension."""
+        component must have a first dimension; a RaggedArray's is its rows, so
+        ds.ragged_batch(n).rebatch(m) is ds.ragged_batch(m)."""
         if isinstance(batch_size, (list, tuple)) or getattr(batch_size, "ndim", 0) == 1:
             sizes = [operator.index(s) for s in batch_size]
         else:

@@ -14,6 +14,7 @@
 #include "inputpipe/ops.h"
 #include "inputpipe/ragged.h"
 #include "ops/batch_input.h"
+#include "ops/ragged_rows.h"
 
 namespace inputpipe {
 
@@ -56,33 +57,6 @@ void CheckParts(const std::vector<const Tensor*>& parts, const std::string& path
   }
 }
 
-Element Concat(const std::vector<Element>& parts);
-
-// The rows of `parts` (ragged values of one ragged_rank) one after the other: one ragged value
-// of that ragged_rank.
-Element ConcatRagged(const std::vector<Element>& parts) {
-  std::vector<int64_t> splits = {0};
-  std::vector<Element> values;
-  values.reserve(parts.size());
-  for (const Element& part : parts) {
-    const Tensor& part_splits = RaggedRowSplits(part);
-    const int64_t* s = part_splits.data<int64_t>();
-    const int64_t offset = splits.back();
-    for (int64_t j = 1; j < part_splits.num_elements(); ++j) splits.push_back(offset + s[j]);
-    values.push_back(part.children()[1]);
-  }
-  return MakeRagged(Concat(values), Tensor::FromVector(splits));
-}
-
-// Tensors concatenated along the first dimension, or ragged values row after row.
-Element Concat(const std::vector<Element>& parts) {
-  if (!parts[0].is_tensor()) return ConcatRagged(parts);
-  std::vector<Tensor> tensors;
-  tensors.reserve(parts.size());
-  for (const Element& part : parts) tensors.push_back(part.tensor());
-  return Element(ConcatFirstDim(tensors, kOp));
-}
-
 // One component of the batch: `parts` holds it for every element, `path` names it.
 Element CombineComponent(const std::vector<Element>& parts, const std::string& path) {
   const Element& first = parts[0];
@@ -122,7 +96,7 @@ Element CombineComponent(const std::vector<Element>& parts, const std::string& p
                                            : RaggedRowSplits(parts[i]).num_elements() - 1;
     splits[i + 1] = splits[i] + rows;
   }
-  return MakeRagged(Concat(parts), Tensor::FromVector(splits));
+  return MakeRagged(ConcatRows(parts, kOp), Tensor::FromVector(splits));
 }
 
 class RaggedBatchDataset : public OpDataset<RaggedBatchDataset, BatchingIterator, BatchingDataset> {

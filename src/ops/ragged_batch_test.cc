@@ -80,11 +80,9 @@ TEST(RaggedBatchTest, RefusesWhatItCannotBatch) {
                         {"ragged_batch", "element 1 of the batch is int64[1]", "int64[]",
                          "rank"});
   ExpectInvalidArgument([] { RaggedBatch(Fills(4), 0); }, {"ragged_batch", "batch_size"});
-  // batch and rebatch would stack or slice the two parts apart: they refuse, naming the op.
+  // batch would stack the two parts apart: it refuses, naming the op (ragged_batch nests).
   ExpectInvalidArgument([] { Collect(Batch(RaggedBatch(Fills(5), 2), 2)); },
                         {"batch", "ragged"});
-  ExpectInvalidArgument([] { Collect(Rebatch(RaggedBatch(Fills(5), 2), {1})); },
-                        {"rebatch", "ragged"});
   ExpectInvalidArgument([] { Collect(PaddedBatch(RaggedBatch(Fills(5), 2), 2)); },
                         {"padded_batch", "ragged"});
 }
@@ -164,6 +162,34 @@ TEST(RaggedBatchTest, MakeRaggedChecksItsParts) {
   ExpectInvalidArgument([&] { MakeRagged(r, I64s({0, 2})); }, {"ragged", "end at", "3"});
   ExpectInvalidArgument([] { MakeRagged(Element::Tuple({I64(1)}), I64s({0})); },
                         {"ragged", "tensor or a ragged value"});
+}
+
+// rebatch cuts a ragged value into its rows and joins rows of consecutive input batches, so
+// rebatch(m) of ragged_batch(n) is ragged_batch(m), at one ragged dimension or more, beside a
+// scalar, and resumes exactly inside an input batch.
+TEST(RaggedBatchTest, RebatchRecutsTheRows) {
+  for (int64_t m : {1, 2, 3, 5, 40}) {
+    SCOPED_TRACE(m);
+    EXPECT_EQ(Collect(Rebatch(RaggedBatch(Fills(12), 4), {m})), Collect(RaggedBatch(Fills(12), m)));
+    EXPECT_EQ(Collect(Rebatch(RaggedBatch(Fills(12), 4), {m}, /*drop_remainder=*/true)),
+              Collect(RaggedBatch(Fills(12), m, true)));
+    EXPECT_EQ(Collect(Rebatch(RaggedBatch(RaggedBatch(Fills(14), 2), 3), {m})),
+              Collect(RaggedBatch(RaggedBatch(Fills(14), 2), m)));
+  }
+  auto pairs = RaggedBatch(Zip({Range(0, 9), Fills(10)}), 4);
+  EXPECT_EQ(Collect(Rebatch(pairs, {3, 2})),
+            Collect(Rebatch(RaggedBatch(Zip({Range(0, 9), Fills(10)}), 1), {3, 2})));
+  auto cut = Collect(Rebatch(pairs, {3}));
+  ASSERT_EQ(cut.size(), 3u);
+  EXPECT_EQ(cut[1][0].tensor(), I64s({3, 4, 5}));
+  EXPECT_EQ(RaggedRowSplits(cut[1][1]), I64s({0, 4, 9, 15}));
+  EXPECT_EQ(RaggedValues(cut[1][1]), I64s({4, 4, 4, 4, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6}));
+  ExpectExactResume(Rebatch(RaggedBatch(Fills(25), 4), {3}));
+  ExpectExactResume(Rebatch(RaggedBatch(RaggedBatch(Fills(25), 2), 3), {2, 5}, true));
+  // A ragged value beside tensors of another length is named, as tensors are.
+  ExpectInvalidArgument(
+      [] { Collect(Rebatch(Zip({RaggedBatch(Fills(9), 2), Batch(Range(0, 9), 3)}), {1})); },
+      {"rebatch", "different first dimensions"});
 }
 
 TEST(RaggedBatchTest, ResumesExactly) {

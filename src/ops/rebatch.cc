@@ -1,7 +1,8 @@
 // rebatch(batch_sizes, drop_remainder): the input's batches cut into batches of
 // batch_sizes[0], batch_sizes[1], ... (cycled, tf.data's vector form), across input batch
 // boundaries, as unbatch() followed by batch() would give, but slicing row ranges instead of
-// single rows.
+// single rows. A ragged component (ragged_batch's) is cut into its rows and joined row after
+// row, as tf.data rebatches a RaggedTensor.
 //
 // Between two calls the op holds only the rest of the input batch it read last, so its state
 // is unbatch's (element_cursor.h: the input's state *before* that batch, and the row to go on
@@ -14,6 +15,7 @@
 #include "inputpipe/element_spec.h"
 #include "inputpipe/ops.h"
 #include "ops/element_cursor.h"
+#include "ops/ragged_rows.h"
 
 namespace inputpipe {
 
@@ -62,32 +64,6 @@ class RebatchDataset : public OpDataset<RebatchDataset, RebatchIterator, Sequent
   }
 };
 
-// Rows [begin, end) of every tensor leaf.
-Element SliceRows(const Element& element, int64_t begin, int64_t end) {
-  return element.MapTensors([&](const Tensor& t) { return SliceRange(t, begin, end); });
-}
-
-// The pieces (same structure; one input batch's rows each) joined along the first dimension.
-Element ConcatRows(const std::vector<Element>& pieces) {
-  if (pieces.size() == 1) return pieces.front();
-  std::vector<std::vector<Element>> leaves;
-  for (const Element& piece : pieces) {
-    if (!piece.SameStructure(pieces.front())) {
-      throw InvalidArgumentError(
-          "rebatch: input batches of different structures: " + pieces.front().StructureString() +
-          " and " + piece.StructureString());
-    }
-    leaves.push_back(piece.FlattenLeaves());
-  }
-  std::vector<Element> joined;
-  for (size_t leaf = 0; leaf < leaves.front().size(); ++leaf) {
-    std::vector<Tensor> parts;
-    for (const auto& piece_leaves : leaves) parts.push_back(piece_leaves[leaf].tensor());
-    joined.emplace_back(ConcatFirstDim(parts, "rebatch"));
-  }
-  return pieces.front().PackLeaves(joined);
-}
-
 class RebatchIterator : public DatasetIterator<RebatchDataset> {
  public:
   explicit RebatchIterator(const RebatchDataset& ds)
@@ -107,13 +83,13 @@ class RebatchIterator : public DatasetIterator<RebatchDataset> {
         continue;
       }
       const int64_t n = std::min(length_ - position_, want - have);
-      pieces.push_back(SliceRows(*current_, position_, position_ + n));
+      pieces.push_back(RowsWithRagged(*current_, position_, position_ + n));
       position_ += n;
       have += n;
     }
     if (have == 0 || (have < want && dataset().drop_remainder)) return std::nullopt;
     next_size_ = (next_size_ + 1) % dataset().batch_sizes.size();
-    return ConcatRows(pieces);
+    return JoinRowsWithRagged(pieces, "rebatch");
   }
   void SaveInternal(StateWriter& w) override {
     const bool inside = current_ && position_ < length_;
@@ -132,7 +108,7 @@ class RebatchIterator : public DatasetIterator<RebatchDataset> {
 
  private:
   void SetCurrent(Element element) {
-    length_ = FirstDimOf(element, "rebatch");
+    length_ = LengthWithRagged(element, "rebatch");
     position_ = 0;
     current_ = std::move(element);
   }

@@ -12,20 +12,12 @@
 #include "inputpipe/ragged.h"
 #include "ops/batch_input.h"
 #include "ops/element_cursor.h"
+#include "ops/ragged_rows.h"
 
 namespace inputpipe {
 
 namespace {
 constexpr char kPosition[] = "position";  // next slice of the current input element
-
-// Rows [begin, end) of `values`: a tensor's along its first dimension, a ragged value's rows.
-Element Rows(const Element& values, int64_t begin, int64_t end) {
-  if (values.is_tensor()) return Element(SliceRange(values.tensor(), begin, end));
-  const int64_t* s = RaggedRowSplits(values).data<int64_t>();
-  std::vector<int64_t> splits(static_cast<size_t>(end - begin + 1));
-  for (int64_t k = begin; k <= end; ++k) splits[k - begin] = s[k] - s[begin];
-  return MakeRagged(Rows(values.children()[1], s[begin], s[end]), Tensor::FromVector(splits));
-}
 
 // Slice `index` of an element with ragged components (SliceElement's rule elsewhere).
 Element SliceWithRagged(const Element& element, int64_t index) {
@@ -33,7 +25,7 @@ Element SliceWithRagged(const Element& element, int64_t index) {
     const int64_t* s = RaggedRowSplits(element).data<int64_t>();
     const Element& values = element.children()[1];
     if (values.is_tensor()) return Element(SliceRange(values.tensor(), s[index], s[index + 1]));
-    return Rows(values, s[index], s[index + 1]);
+    return RowSlice(values, s[index], s[index + 1]);
   }
   if (!element.is_tuple() && !element.is_dict()) return SliceElement(element, index);
   std::vector<Element> items;
@@ -43,24 +35,6 @@ Element SliceWithRagged(const Element& element, int64_t index) {
   std::vector<std::pair<std::string, Element>> entries;
   for (size_t i = 0; i < items.size(); ++i) entries.emplace_back(element.keys()[i], items[i]);
   return Element::Dict(std::move(entries));
-}
-
-// FirstDimOf's rule with a ragged component's rows as its first dimension.
-int64_t LengthWithRagged(const Element& element) {
-  if (IsRagged(element)) return RaggedRowSplits(element).num_elements() - 1;
-  if (!element.is_tuple() && !element.is_dict()) return FirstDimOf(element, "unbatch");
-  int64_t dim = -1;
-  for (const Element& child : element.children()) {
-    const int64_t d = LengthWithRagged(child);
-    if (dim >= 0 && d != dim) {
-      throw InvalidArgumentError("unbatch: components have different first dimensions (" +
-                                 std::to_string(dim) + " and " + std::to_string(d) + ") in " +
-                                 element.StructureString());
-    }
-    dim = d;
-  }
-  if (dim < 0) throw InvalidArgumentError("unbatch: element has no tensors");
-  return dim;
 }
 
 class UnbatchIterator;
@@ -119,7 +93,7 @@ class UnbatchIterator : public DatasetIterator<UnbatchDataset> {
  private:
   void SetCurrent(Element element) {
     ragged_ = ContainsRagged(element);
-    length_ = ragged_ ? LengthWithRagged(element) : FirstDimOf(element, "unbatch");
+    length_ = ragged_ ? LengthWithRagged(element, "unbatch") : FirstDimOf(element, "unbatch");
     position_ = 0;
     current_ = std::move(element);
   }

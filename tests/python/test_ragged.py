@@ -48,8 +48,6 @@ def test_ragged_arrays_go_through_map_and_are_refused_by_batch():
     assert [r.to_list() for r in ds] == [[[10], [20, 20]], [[30, 30, 30], [40, 40, 40, 40]]]
     with pytest.raises(ValueError, match="batch: cannot stack ragged values"):
         list(_fills(6).ragged_batch(2).batch(2))
-    with pytest.raises(ValueError, match="rebatch: cannot slice ragged values"):
-        list(_fills(6).ragged_batch(2).rebatch(1))
     with pytest.raises(ValueError, match="row_splits"):
         inputpipe.RaggedArray([1, 2, 3], [0, 2])
     with pytest.raises(ValueError, match="int64"):
@@ -188,6 +186,26 @@ def test_ragged_batch_same_as_tensorflow():
         assert ours_spec.dtype == tf_spec.dtype.as_numpy_dtype
         assert ours_spec.ragged_rank == tf_spec.ragged_rank
         assert ours_spec.row_splits_dtype == tf_spec.row_splits_dtype.as_numpy_dtype
+
+
+def test_rebatch_recuts_ragged_rows_across_input_batches_and_resumes():
+    rows = lambda: _fills(12).ragged_batch(4)  # noqa: E731
+    for m in (1, 3, 5):
+        assert ([r.to_list() for r in rows().rebatch(m)]
+                == [r.to_list() for r in _fills(12).ragged_batch(m)])
+    pairs = inputpipe.Dataset.zip((inputpipe.Dataset.range(9), _fills(10))).ragged_batch(4)
+    ids, fills = next(iter(pairs.rebatch([5, 1]).skip(1)))
+    assert ids.tolist() == [5] and fills.to_list() == [[6] * 6]
+    assert_exact_resume(lambda: _fills(20).ragged_batch(2).ragged_batch(3).rebatch([2, 3]))
+
+
+def test_rebatch_of_ragged_same_as_tensorflow():
+    tf = pytest.importorskip("tensorflow")
+    tf_rows = tf.data.Dataset.range(1, 12).map(lambda x: tf.fill([x], tf.cast(x, tf.int32)))
+    for ours, theirs in [(_fills(12).ragged_batch(3).rebatch(2), tf_rows.ragged_batch(3).rebatch(2)),
+                         (_fills(12).ragged_batch(2).ragged_batch(2).rebatch([1, 3], True),
+                          tf_rows.ragged_batch(2).ragged_batch(2).rebatch([1, 3], True))]:
+        assert [r.to_list() for r in ours] == [r.to_list() for r in theirs]
 
 
 # ---- RaggedFeature and SparseFeature ---------------------------------------------------------
