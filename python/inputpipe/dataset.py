@@ -203,7 +203,8 @@ class Dataset:
 
     @staticmethod
     def from_tensor_slices(tensors: Structure, name: str | None = None) -> Dataset:
-        """Slices of `tensors` along their first dimension (a structure of arrays).
+        """Slices of `tensors` along their first dimension (a structure of arrays; a
+        RaggedArray gives its rows).
 
         A writeable numpy array is copied, so later writes to it do not change the dataset
         (tf.data's semantics). A read-only array is referenced, not copied: a memory-mapped file

@@ -12,6 +12,7 @@
 #include "inputpipe/errors.h"
 #include "inputpipe/ragged.h"
 #include "ops/batch_input.h"
+#include "ops/element_spec.h"
 
 namespace inputpipe {
 
@@ -179,7 +180,24 @@ ElementSpec RaggedBatchSpec(const ElementSpec& input, int64_t rows) {
   return out;
 }
 
-// unbatch's rule: each tensor without its first dimension; a ragged value's rows are its
+ElementSpec FromFirstElement(const Dataset& ds) {
+  std::optional<Element> first;
+  if (ds.IsRandomAccess()) {
+    if (ds.Cardinality() > 0) first = ds.Get(0);
+  } else {
+    first = ds.MakeIterator()->GetNext();
+  }
+  if (!first) {
+    throw InvalidArgumentError("element_spec: " + ds.Signature() +
+                               " produced no element to take the spec from (its elements "
+                               "have no static spec)");
+  }
+  return ElementSpec::Of(*first);
+}
+
+}  // namespace
+
+// unbatch's rule (and from_tensor_slices'): each tensor without its first dimension; a ragged value's rows are its
 // values' slices (a tensor of unknown length, or a ragged value of unknown rows).
 ElementSpec UnbatchSpec(const ElementSpec& spec, const Dataset& ds) {
   if (IsRaggedSpec(spec)) return WithUnknownLength(spec.children[1]);
@@ -197,23 +215,6 @@ ElementSpec UnbatchSpec(const ElementSpec& spec, const Dataset& ds) {
   for (ElementSpec& child : out.children) child = UnbatchSpec(child, ds);
   return out;
 }
-
-ElementSpec FromFirstElement(const Dataset& ds) {
-  std::optional<Element> first;
-  if (ds.IsRandomAccess()) {
-    if (ds.Cardinality() > 0) first = ds.Get(0);
-  } else {
-    first = ds.MakeIterator()->GetNext();
-  }
-  if (!first) {
-    throw InvalidArgumentError("element_spec: " + ds.Signature() +
-                               " produced no element to take the spec from (its elements "
-                               "have no static spec)");
-  }
-  return ElementSpec::Of(*first);
-}
-
-}  // namespace
 
 ElementSpec ElementSpecOf(const Dataset& ds) {
   if (const auto* source = dynamic_cast<const ElementSpecSource*>(&ds)) {

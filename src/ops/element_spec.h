@@ -20,9 +20,16 @@
 
 #include "inputpipe/dataset.h"
 #include "inputpipe/element.h"
+#include "inputpipe/element_spec.h"
 #include "inputpipe/errors.h"
 
 namespace inputpipe {
+
+// The spec of one row of elements of `spec`: unbatch's, and from_tensor_slices' of its
+// element's spec. Each tensor loses its first dimension; a ragged value's row is a slice of its
+// values (a tensor of unknown length, or a ragged value of unknown rows). Throws
+// InvalidArgumentError naming `ds` for a scalar component.
+ElementSpec UnbatchSpec(const ElementSpec& spec, const Dataset& ds);
 
 // Same structure and, leaf by leaf, the same dtype (or both datasets).
 inline bool SameElementSpec(const Element& a, const Element& b) {

@@ -3,6 +3,7 @@
 // resumption (the state is the input's, as batch's).
 #include <gtest/gtest.h>
 
+#include "inputpipe/element_spec.h"
 #include "inputpipe/ragged.h"
 #include "ops/ops_test_util.h"
 
@@ -190,6 +191,31 @@ TEST(RaggedBatchTest, RebatchRecutsTheRows) {
   ExpectInvalidArgument(
       [] { Collect(Rebatch(Zip({RaggedBatch(Fills(9), 2), Batch(Range(0, 9), 3)}), {1})); },
       {"rebatch", "different first dimensions"});
+}
+
+// from_tensor_slices of a ragged value gives its rows (random access: Get(i) is row i), so it
+// undoes ragged_batch as unbatch does, beside a tensor too, and resumes exactly.
+TEST(RaggedBatchTest, FromTensorSlicesGivesTheRows) {
+  auto batched = Collect(RaggedBatch(Fills(8), 7));
+  ASSERT_EQ(batched.size(), 1u);
+  auto rows = FromTensorSlices(batched[0]);
+  EXPECT_EQ(rows->Cardinality(), 7);
+  EXPECT_EQ(Collect(rows), Collect(Fills(8)));
+  EXPECT_EQ(rows->Get(3), Collect(Fills(8))[3]);
+  EXPECT_EQ(ElementSpecOf(*rows).ToString(), "int64[?]");  // rows of every length, not row 0's
+  auto nested = Collect(RaggedBatch(RaggedBatch(Fills(8), 2), 4));
+  EXPECT_EQ(Collect(FromTensorSlices(nested[0])), Collect(RaggedBatch(Fills(8), 2)));
+  const Element three_rows = Collect(RaggedBatch(Fills(4), 3))[0];
+  auto pairs = FromTensorSlices(Element::Tuple({I64s({10, 20, 30}), three_rows}));
+  auto got = Collect(pairs);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2][0].tensor(), I64(30));
+  EXPECT_EQ(got[2][1].tensor(), I64s({3, 3, 3}));
+  EXPECT_EQ(ElementSpecOf(*pairs).ToString(), "(int64[], int64[?])");
+  ExpectExactResume(FromTensorSlices(batched[0]));
+  ExpectInvalidArgument(
+      [&] { FromTensorSlices(Element::Tuple({I64s({1, 2}), batched[0]})); },
+      {"from_tensor_slices", "different first dimensions"});
 }
 
 TEST(RaggedBatchTest, ResumesExactly) {

@@ -91,6 +91,20 @@ Element RowsWithRagged(const Element& element, int64_t begin, int64_t end) {
   return Rebuilt(element, std::move(items));
 }
 
+Element RowWithRagged(const Element& element, int64_t index) {
+  if (IsRagged(element)) {
+    const int64_t* s = RaggedRowSplits(element).data<int64_t>();
+    const Element& values = element.children()[1];
+    if (values.is_tensor()) return Element(SliceRange(values.tensor(), s[index], s[index + 1]));
+    return RowSlice(values, s[index], s[index + 1]);
+  }
+  if (!element.is_tuple() && !element.is_dict()) return SliceElement(element, index);
+  std::vector<Element> items;
+  items.reserve(element.size());
+  for (const Element& child : element.children()) items.push_back(RowWithRagged(child, index));
+  return Rebuilt(element, std::move(items));
+}
+
 Element JoinRowsWithRagged(const std::vector<Element>& pieces, const char* op) {
   if (pieces.size() == 1) return pieces.front();
   for (const Element& piece : pieces) {

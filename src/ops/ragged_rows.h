@@ -1,6 +1,6 @@
 // Rows of elements that may hold ragged components (inputpipe/ragged.h), for the ops that cut and
-// join along the first dimension: unbatch (one row), rebatch (row ranges, joined across input
-// batches) and ragged_batch (joining ragged values). A ragged component's rows are its rows, not
+// join along the first dimension: unbatch and from_tensor_slices (one row), rebatch (row ranges,
+// joined across input batches) and ragged_batch (joining ragged values). A ragged component's rows are its rows, not
 // its row_splits' or values' first dimension.
 //
 //   int64_t n = LengthWithRagged(batch, "rebatch");       // rows of every component
@@ -26,6 +26,10 @@ Element ConcatRows(const std::vector<Element>& parts, const char* op);
 // The rows every component has (FirstDimOf's rule, a ragged component counting its rows).
 // Throws InvalidArgumentError naming `op` when components disagree or there is no tensor.
 int64_t LengthWithRagged(const Element& element, const char* op);
+
+// Row `index` of every component of `element` (SliceElement's rule, a ragged component giving
+// its row: a tensor, or a ragged value of one ragged dimension fewer).
+Element RowWithRagged(const Element& element, int64_t index);
 
 // Rows [begin, end) of every component of `element` (tuples and dicts kept).
 Element RowsWithRagged(const Element& element, int64_t begin, int64_t end);

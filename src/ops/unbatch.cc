@@ -19,24 +19,6 @@ namespace inputpipe {
 namespace {
 constexpr char kPosition[] = "position";  // next slice of the current input element
 
-// Slice `index` of an element with ragged components (SliceElement's rule elsewhere).
-Element SliceWithRagged(const Element& element, int64_t index) {
-  if (IsRagged(element)) {
-    const int64_t* s = RaggedRowSplits(element).data<int64_t>();
-    const Element& values = element.children()[1];
-    if (values.is_tensor()) return Element(SliceRange(values.tensor(), s[index], s[index + 1]));
-    return RowSlice(values, s[index], s[index + 1]);
-  }
-  if (!element.is_tuple() && !element.is_dict()) return SliceElement(element, index);
-  std::vector<Element> items;
-  items.reserve(element.size());
-  for (const Element& child : element.children()) items.push_back(SliceWithRagged(child, index));
-  if (element.is_tuple()) return Element::Tuple(std::move(items));
-  std::vector<std::pair<std::string, Element>> entries;
-  for (size_t i = 0; i < items.size(); ++i) entries.emplace_back(element.keys()[i], items[i]);
-  return Element::Dict(std::move(entries));
-}
-
 class UnbatchIterator;
 
 class UnbatchDataset : public OpDataset<UnbatchDataset, UnbatchIterator, SequentialUnaryDataset> {
@@ -70,7 +52,7 @@ class UnbatchIterator : public DatasetIterator<UnbatchDataset> {
     while (true) {
       if (current_ && position_ < length_) {
         const int64_t index = position_++;
-        return ragged_ ? SliceWithRagged(*current_, index) : SliceElement(*current_, index);
+        return ragged_ ? RowWithRagged(*current_, index) : SliceElement(*current_, index);
       }
       current_.reset();
       std::optional<Element> element = input_.Next();
@@ -100,7 +82,7 @@ class UnbatchIterator : public DatasetIterator<UnbatchDataset> {
 
   ElementCursor input_;
   std::optional<Element> current_;  // the element input_ read last
-  bool ragged_ = false;  // current_ has ragged components: sliced by SliceWithRagged
+  bool ragged_ = false;  // current_ has ragged components: sliced by RowWithRagged
   int64_t length_ = 0;
   int64_t position_ = 0;
 };

@@ -199,6 +199,20 @@ def test_rebatch_recuts_ragged_rows_across_input_batches_and_resumes():
     assert_exact_resume(lambda: _fills(20).ragged_batch(2).ragged_batch(3).rebatch([2, 3]))
 
 
+def test_from_tensor_slices_of_a_ragged_array_gives_its_rows():
+    r = inputpipe.RaggedArray.from_rows([[1, 2], [], [3, 4, 5]])
+    ds = inputpipe.Dataset.from_tensor_slices({"id": np.arange(3), "r": r})
+    assert [(int(e["id"]), e["r"].tolist()) for e in ds] == [(0, [1, 2]), (1, []), (2, [3, 4, 5])]
+    assert ds.element_spec["r"].shape == (None,)  # every row's length, not row 0's
+    rows = inputpipe.Dataset.from_tensor_slices(r)
+    assert [v.tolist() for v in rows.map(lambda v: v * 2, num_parallel_calls=2,
+                                         processes=True)] == [[2, 4], [], [6, 8, 10]]
+    nested = next(iter(_fills(6).ragged_batch(2).ragged_batch(3)))
+    assert ([x.to_list() for x in inputpipe.Dataset.from_tensor_slices(nested)]
+            == [x.to_list() for x in _fills(6).ragged_batch(2)])
+    assert_exact_resume(lambda: inputpipe.Dataset.from_tensor_slices(r).repeat(3))
+
+
 def test_rebatch_of_ragged_same_as_tensorflow():
     tf = pytest.importorskip("tensorflow")
     tf_rows = tf.data.Dataset.range(1, 12).map(lambda x: tf.fill([x], tf.cast(x, tf.int32)))
@@ -206,6 +220,11 @@ def test_rebatch_of_ragged_same_as_tensorflow():
                          (_fills(12).ragged_batch(2).ragged_batch(2).rebatch([1, 3], True),
                           tf_rows.ragged_batch(2).ragged_batch(2).rebatch([1, 3], True))]:
         assert [r.to_list() for r in ours] == [r.to_list() for r in theirs]
+    rows = [[1, 2], [], [3, 4, 5]]
+    ours = inputpipe.Dataset.from_tensor_slices(inputpipe.RaggedArray.from_rows(rows))
+    theirs = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(rows, dtype=tf.int64))
+    assert [v.tolist() for v in ours] == [v.numpy().tolist() for v in theirs]
+    assert ours.element_spec.shape == tuple(theirs.element_spec.shape.as_list())
 
 
 # ---- RaggedFeature and SparseFeature ---------------------------------------------------------
