@@ -16,6 +16,7 @@
 #include <exception>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -389,7 +390,8 @@ class CheckpointInputPipelineHook::Impl {
 
   struct PendingSave {
     int64_t step;
-    std::string bytes;
+    std::string bytes;  // the file, or empty until the writer encodes `contents`
+    std::optional<hook_internal::CheckpointContents> contents;
   };
 
   void Validate() {
@@ -870,10 +872,13 @@ class CheckpointInputPipelineHook::Impl {
         contents.states.emplace_back(name, it->Save(options_.external_state_policy, &warnings));
       }
     }
-    std::string bytes =
-        hook_internal::EncodeCheckpointFile(contents, JoinPath(dir_, FileName(step)));
     for (const auto& warning : warnings) Warn(warning);
+    // Without ranks the writer thread encodes the file (a few microseconds with the caches
+    // cold, as they are after a training step): the training thread only captures.
+    std::string bytes;
+    std::optional<hook_internal::CheckpointContents> to_encode;
     if (grouped()) {
+      bytes = hook_internal::EncodeCheckpointFile(contents, JoinPath(dir_, FileName(step)));
       // The one collective of a save step: every rank's file to rank 0 (to every rank at the
       // first save, so that every rank checks the pipelines and raises the same error).
       const bool first = !gathered_;
@@ -897,6 +902,8 @@ class CheckpointInputPipelineHook::Impl {
         return;
       }
       bytes = hook_internal::EncodeRanksFile(step, all);
+    } else {
+      to_encode = std::move(contents);
     }
     double seconds = SteadySeconds() - start;
     last_save_step_ = step;
@@ -916,7 +923,7 @@ class CheckpointInputPipelineHook::Impl {
           idle_cv_.Wait(mu_);
         }
       }
-      queue_.push_back({step, std::move(bytes)});
+      queue_.push_back({step, std::move(bytes), std::move(to_encode)});
       if (options_.max_to_keep) {
         while (static_cast<int64_t>(queue_.size()) > *options_.max_to_keep) {
           queue_.pop_front();
@@ -1055,8 +1062,9 @@ class CheckpointInputPipelineHook::Impl {
   }
 
   // Writer thread only (retained_ is its own once the writer runs).
-  void Commit(const PendingSave& save) {
+  void Commit(PendingSave& save) {
     const std::string path = JoinPath(dir_, FileName(save.step));
+    if (save.contents) save.bytes = hook_internal::EncodeCheckpointFile(*save.contents, path);
     WriteFileAtomically(*fs_, path, save.bytes);
     if (!other_layouts_deleted_) {
       DeleteOtherLayouts(save.step);
