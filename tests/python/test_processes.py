@@ -237,7 +237,7 @@ def test_a_strided_result_crosses_as_a_buffer_outside_the_pickle_with_its_values
     # make it contiguous and send its buffer beside the pickle (shared memory when large).
     transposed, reversed_ = _strided_views(0)
     assert not transposed.flags.c_contiguous and not reversed_.flags.c_contiguous
-    buffers = []
+    buffers: list[object] = []
     body = _processes.wire.dumps((transposed, reversed_), buffers.append)
     assert len(buffers) == 2 and len(body) < 200
     ds = Dataset.range(3).map(_strided_views, num_parallel_calls=2, processes=True)
