@@ -118,9 +118,14 @@ def _make_pickler():
                 # A strided result (a transpose, a flip, fancy indexing) is made contiguous
                 # here, in the worker: numpy's own reduction would copy it into the pickle, and
                 # the parent, which makes every element C-contiguous, would copy it again.
-                if not obj.flags.c_contiguous:
-                    obj = ascontiguous(obj)
-                return ndarray, (obj.shape, obj.dtype.str, pickle.PickleBuffer(obj))
+                contiguous = obj if obj.flags.c_contiguous else ascontiguous(obj)
+                try:
+                    buffer = pickle.PickleBuffer(contiguous)
+                except (ValueError, BufferError, TypeError):
+                    # A dtype numpy cannot export as a buffer (ml_dtypes' bfloat16, datetime64):
+                    # numpy's own reduction, which keeps the dtype object.
+                    return NotImplemented
+                return ndarray, (contiguous.shape, contiguous.dtype.str, buffer)
             return NotImplemented
 
     return Pickler

@@ -876,10 +876,15 @@ class ProcessFunction:
         if upstream is not None:
             self._server.preload(upstream)
 
-    def _current_pool(self, fresh):
+    def _current_pool(self, fresh, caller=0):
         with self._lock:
             if _exiting:  # an engine thread still calling while the interpreter exits
                 raise WorkerProcessError(f"{self._what}: the interpreter is exiting")
+            # Under the lock that _release_lease takes: a release between a check made before
+            # and the pool made here would leave a pool that nothing ends.
+            if caller in self._released:
+                raise WorkerProcessError(f"{self._what}: the worker processes were stopped (the "
+                                         "iterator was dropped)")
             if self._pool is not None and self._pool.owner != os.getpid():
                 self._pool = None  # inherited through os.fork(): the parent's, not ours
             if self._pool is None or (fresh and self._pool.broken is not None):
@@ -965,10 +970,7 @@ class ProcessFunction:
             stream = self._streams.get(caller)
             if stream is not None:
                 return stream.result(position)
-        if caller in self._released:
-            raise WorkerProcessError(f"{self._what}: the worker processes were stopped (the "
-                                     "iterator was dropped)")
-        pool = self._current_pool(fresh=False)
+        pool = self._current_pool(fresh=False, caller=caller)
         if self._mode == "filter":
             (element,) = args  # zip((ds,)): the element whole
             return (pool.call((element,), position), element)

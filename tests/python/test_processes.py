@@ -232,6 +232,20 @@ def _strided_views(i):
     return image.transpose(0, 2, 1), image[::-1, :, ::2]  # a transpose and a reversed stride
 
 
+def test_a_dtype_numpy_cannot_export_as_a_buffer_crosses_both_ways():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    bf16 = np.arange(6, dtype=np.float32).reshape(2, 3).astype(ml_dtypes.bfloat16)
+    out = list(Dataset.range(2).map(lambda i: bf16.T if int(i) else bf16, num_parallel_calls=2,
+                                    processes=True))
+    assert [a.dtype for a in out] == [bf16.dtype, bf16.dtype]
+    np.testing.assert_array_equal(out[0].astype(np.float32), bf16.astype(np.float32))
+    np.testing.assert_array_equal(out[1].astype(np.float32), bf16.T.astype(np.float32))
+    # The parent ships a generator's elements to the workers.
+    shipped = Dataset.from_generator(lambda: iter([bf16, bf16]), output_types=bf16.dtype)
+    doubled = list(shipped.map(lambda a: a * 2, num_parallel_calls=2, processes=True))
+    np.testing.assert_array_equal(doubled[1].astype(np.float32), 2 * bf16.astype(np.float32))
+
+
 def test_a_strided_result_crosses_as_a_buffer_outside_the_pickle_with_its_values():
     # numpy pickles a non-contiguous array by copying it into the pickle's bytes; the workers
     # make it contiguous and send its buffer beside the pickle (shared memory when large).

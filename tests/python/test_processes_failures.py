@@ -435,6 +435,9 @@ def test_a_call_after_its_iterator_released_the_workers_fails_rather_than_starti
         with pytest.raises(_processes.WorkerProcessError, match="stopped"):
             fn(1)
         assert fn.worker_pids() == []  # no pool was started for it
+        # The check is made under the lock the release takes, where the pool would be made.
+        with pytest.raises(_processes.WorkerProcessError, match="stopped"):
+            fn._current_pool(fresh=False, caller=1234)
         lease = fn._inputpipe_hold_for_iterator()  # a new iterator where the dropped one was
         assert fn(2) == 3
         del lease
