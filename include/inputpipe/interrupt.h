@@ -14,8 +14,8 @@
 // What calls the check: the consumer's waits of prefetch, parallel map and parallel interleave,
 // about every kInterruptPollInterval while they wait (never while an element is ready), and
 // every GetNext of a Restore (its replays) at most as often, and batch gathering a batch of 4096
-// elements or more (at most as often; what it gathered is kept, and the next GetNext goes on
-// from it). Nothing else: a slow user function running on this thread, a slow read and other
+// elements or more (at most as often, unless capturing its input's state costs over 50 us; what
+// it gathered is kept, and the next GetNext goes on from it). Nothing else: a slow user function running on this thread, a slow read and other
 // sequential ops are not interrupted inside.
 //
 // Losing nothing: a GetNext is interrupted only where no op of the pipeline has taken anything

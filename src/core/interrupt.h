@@ -76,6 +76,12 @@ inline bool InterruptionAllowed() {
 // exception is the interrupt: the op rethrows it with what it took kept for the next call.
 void PollInterruptCheck();
 
+// The current GetNext holds elements an earlier, interrupted call of the op took (kept in its
+// members): from here on its inputs' waits are not interrupted, as after a first element.
+inline void MarkInputsTaken() {
+  interrupt_internal::thread_state.flags |= interrupt_internal::kTook;
+}
+
 // The current GetNext's elements taken so far are kept in the op's members, so an interrupt from
 // here on loses none of them: its later waits (and its inputs' calls) become interruptible again
 // if the call was.

@@ -14,6 +14,7 @@
 #define INPUTPIPE_OPS_BATCH_INPUT_H_
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -71,24 +72,35 @@ class BatchingIterator : public UnaryIterator<BatchingDataset> {
  protected:
   std::optional<Element> GetNextInternal() override {
     const int64_t batch_size = dataset().batch_size;
+    // Whether this call may be interrupted: decided before it takes anything (core/interrupt.h).
+    const bool interruptible = InterruptionAllowed();
     if (gathered_.empty()) {
       gathered_start_.reset();
       // A long gather (batch(10**7)) on a thread with an interrupt check may be interrupted
       // (Ctrl-C): what it took stays in gathered_ for the next call, and a save meanwhile
-      // reports the input's state before the first of them, captured here (once per batch of
-      // at least kInterruptibleBatch elements: nothing on the path of small batches).
-      if (batch_size >= kInterruptibleBatch && InterruptionAllowed()) {
+      // reports the input's state before the first of them, captured here once per batch of
+      // at least kInterruptibleBatch elements (nothing on the path of small batches). A
+      // capture that costs more than kMaxCapture (an input whose state grows, unique's set)
+      // turns this off for the iterator: the batch then finishes before an interrupt.
+      if (batch_size >= kInterruptibleBatch && interruptible && capture_allowed_) {
+        const auto start = std::chrono::steady_clock::now();
         try {
           gathered_start_ = input_->SaveNode();
         } catch (...) {  // a state that cannot be captured now: this batch is not interruptible
         }
+        capture_allowed_ = std::chrono::steady_clock::now() - start <= kMaxCapture;
       }
       // Bounded: batch(n) with a huge n is a common way to say "everything in one batch".
       gathered_.reserve(static_cast<size_t>(std::min<int64_t>(batch_size, 1024)));
+    } else if (interruptible) {
+      // Resumed after an interrupt: the elements held count as taken in this call, so the
+      // inputs' waits are not interrupted (an interrupt there would drop them, as an error does).
+      MarkInputsTaken();
     }
+    const bool poll = gathered_start_.has_value() && interruptible;
     try {
       while (static_cast<int64_t>(gathered_.size()) < batch_size) {
-        if (gathered_start_ && gathered_.size() % kPollEvery == kPollEvery - 1) {
+        if (poll && gathered_.size() % kPollEvery == kPollEvery - 1) {
           // Only this poll's exception keeps the gathered elements (the catch below).
           try {
             PollInterruptCheck();
@@ -131,6 +143,8 @@ class BatchingIterator : public UnaryIterator<BatchingDataset> {
  private:
   static constexpr int64_t kInterruptibleBatch = 4096;
   static constexpr size_t kPollEvery = 1024;  // elements between two looks at the clock
+  // About a tenth of gathering kInterruptibleBatch of the cheapest elements.
+  static constexpr std::chrono::microseconds kMaxCapture{50};
 
   void Clear() {
     gathered_.clear();
@@ -143,6 +157,7 @@ class BatchingIterator : public UnaryIterator<BatchingDataset> {
   std::vector<Element> gathered_;
   std::optional<StateNode> gathered_start_;
   bool interrupted_ = false;
+  bool capture_allowed_ = true;  // see GetNextInternal
 };
 
 }  // namespace inputpipe

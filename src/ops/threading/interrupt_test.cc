@@ -164,6 +164,25 @@ TEST(InterruptTest, ALargeBatchsGatherIsInterruptedAndKeepsWhatItGathered) {
   EXPECT_EQ(small.calls.load(), 0);
 }
 
+TEST(InterruptTest, AResumedLargeBatchKeepsWhatItGatheredWhileItsInputWaits) {
+  Gate gate(1023);  // elements from 1023 on (the first the resumed call reads) wait for it
+  auto ds = Batch(Prefetch(Map(Range(0, 20000), gate.Fn(), {.name = "gate"}), 64), 5000);
+  auto it = ds->MakeIterator();
+  Check check;
+  ScopedInterruptCheck interrupt(check.Fn());
+  EXPECT_THROW(it->GetNext(), Interrupted);  // the batch's own poll: 1023 elements kept
+  std::thread opener = OpenLater(gate, std::chrono::milliseconds(200));
+  // Resumed: the prefetch's wait for element 1023 is not interrupted (that would drop what
+  // the batch holds); the batch's own poll, once the elements come again, is.
+  EXPECT_THROW(it->GetNext(), Interrupted);
+  opener.join();
+  check.armed = false;
+  std::optional<Element> batch = it->GetNext();
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(ValuesOf(batch->tensor()), Iota(5000));
+  EXPECT_EQ(Flat(CollectFrom(*it)), Iota(15000, 5000));
+}
+
 TEST(InterruptTest, WaitsAfterAnElementWasTakenAreNotInterrupted) {
   struct Case {
     const char* name;
