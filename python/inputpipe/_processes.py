@@ -611,11 +611,12 @@ class _StreamPool:
             return worker.outstanding[0][2]
         return position
 
-    def _wait(self, worker):
+    def _wait(self, worker, stream_id):
         """Returns once worker's socket is readable, having replaced the worker (_replace)
-        if the element it computes ran past the timeout. REQUIRES: worker.recv_lock held."""
+        if the element it computes ran past the timeout, or once stream_id is forgotten.
+        REQUIRES: worker.recv_lock held."""
         timeout = self._timeout
-        while True:
+        while stream_id in self.open_streams:
             progress = worker.progress.read()
             wait = timeout
             if progress is not None and progress[0] >= 0:
@@ -623,7 +624,7 @@ class _StreamPool:
                 if wait <= 0 and worker.progress.read() == progress:
                     self._replace(worker, progress[0])
                     return
-            if _wait_readable(worker.sock, min(max(wait, 0.001), timeout)):
+            if _wait_readable(worker.sock, min(max(wait, 0.001), timeout, _FORGOTTEN_POLL_S)):
                 return
 
     def send(self, worker, kind, obj, position, start=0):
@@ -649,12 +650,21 @@ class _StreamPool:
             while key not in done:
                 if self._closed or (self.broken is not None and position >= self.broken_at):
                     self._check()
+                if key[0] not in self.open_streams:
+                    # Its iterator was dropped while another one keeps the workers: no EOF comes
+                    # (the workers go on), and its results are no longer kept.
+                    raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
+                                             "(the iterator was dropped)")
                 size = []
                 try:
                     if self._timeout is not None:
-                        self._wait(worker)
+                        self._wait(worker, key[0])
                         if key in done:  # failed by the timeout
                             break
+                    elif not _wait_readable(worker.sock, _FORGOTTEN_POLL_S):
+                        continue  # look again whether the stream was forgotten meanwhile
+                    if key[0] not in self.open_streams:
+                        continue
                     kind, (stream_id, offset, items), _ = wire.recv_frame(worker.sock, size)
                 except (EOFError, OSError) as exc:
                     raise self._died(worker, position, exc) from exc
@@ -703,6 +713,9 @@ class _StreamPool:
 
 
 _stream_ids = itertools.count(1)
+# How often a call waiting for a result looks whether its stream was forgotten (its iterator
+# dropped while another iterator of the same map keeps the workers busy, so no EOF wakes it).
+_FORGOTTEN_POLL_S = 0.05
 _TIMED_OUT = -1  # an item kind of this process's: (_TIMED_OUT, the WorkerTimeoutError)
 
 

@@ -443,3 +443,36 @@ def test_a_call_after_its_iterator_released_the_workers_fails_rather_than_starti
         del lease
     finally:
         fn.close()
+
+
+TWO_ITERATORS_CHILD = r'''
+import faulthandler, time
+faulthandler.dump_traceback_later(15, exit=True)
+from inputpipe import Dataset
+
+def slow(x):
+    time.sleep(0.001)
+    return x + 1
+
+m = Dataset.range(10**6).map(slow, num_parallel_calls=2, processes=True)
+keep = iter(m)
+first = int(next(keep))
+for _ in range(5):  # each drop forgets its stream while `keep` holds the workers
+    it = iter(m)
+    next(it)
+    del it
+for _ in range(3):  # two streams of one pool in one iterator
+    it = iter(Dataset.zip((m, m)))
+    next(it)
+    del it
+print("dropped", first, int(next(keep)), flush=True)
+'''
+
+
+def test_dropping_one_of_two_live_iterators_of_a_map_read_by_index_does_not_hang():
+    # The dropped iterator's engine thread waited in recv for a result of its forgotten
+    # stream: no EOF came (the other iterator kept the workers), so its drop hung.
+    result = subprocess.run([sys.executable, "-c", TWO_ITERATORS_CHILD], capture_output=True,
+                            text=True, timeout=60, start_new_session=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["dropped", "1", "2"]
