@@ -393,6 +393,8 @@ def main_module_name():
     """The module name of the main script: `__main__.__spec__.name` under -m, else the stem of
     its file ("train" for `python train.py`); None without either (a REPL, `python -c`)."""
     main = sys.modules.get("__main__")
+    if hasattr(main, "__inputpipe_main_name__"):  # a worker process: its parent's (or None)
+        return main.__inputpipe_main_name__
     spec = getattr(main, "__spec__", None)
     name = getattr(spec, "name", None)
     if isinstance(name, str) and name and name not in ("__main__", "__mp_main__"):

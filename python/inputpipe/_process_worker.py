@@ -47,7 +47,7 @@ import struct
 import sys
 
 # Frame kinds.
-INIT = 1  # parent -> server: (sys.path, modules to preload)
+INIT = 1  # parent -> server: (sys.path, modules to preload, the parent's main module name)
 FORK = 2  # parent -> server: (worker index, function id), with the worker's socket as an fd
 FORKED = 3  # server -> parent: (pid,), in the order of the FORK frames
 EXITED = 4  # server -> parent: (pid, wait status)
@@ -234,8 +234,11 @@ def _reply(ctl, kind, obj):
 
 def _serve(ctl):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    kind, (path, preload), _ = recv_frame(ctl)
+    kind, (path, preload, main_name), _ = recv_frame(ctl)
     sys.path[:] = path
+    # This process's __main__ is this file: functions of the parent's main script (pickled by
+    # value, "__main__" their module) are named in fingerprints by the parent's script name.
+    sys.modules["__main__"].__inputpipe_main_name__ = main_name
     for name in preload:
         try:
             __import__(name)

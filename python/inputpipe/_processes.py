@@ -167,7 +167,9 @@ class _ForkServer:
              wire.__file__, str(child.fileno())],
             pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, close_fds=True)
         child.close()
-        wire.send_frame(self._ctl, wire.INIT, (list(sys.path), ["numpy", "cloudpickle", "ctypes"]))
+        from inputpipe import _fingerprint
+        wire.send_frame(self._ctl, wire.INIT, (list(sys.path), ["numpy", "cloudpickle", "ctypes"],
+                                               _fingerprint.main_module_name()))
         self._reader = threading.Thread(target=self._read, name="inputpipe-fork-server",
                                         daemon=True)
         self._reader.start()

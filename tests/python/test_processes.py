@@ -152,7 +152,12 @@ def test_functions_of_the_main_script_work(tmp_path):
         "    try:\n"
         "        next(iter(inputpipe.Dataset.range(3).map(odd, processes=True)))\n"
         "    except Exception as e:\n"
-        "        print(type(e).__name__, e)\n")
+        "        print(type(e).__name__, e)\n"
+        # A map of the script's before the workers, which rebuild it to read by index: they
+        # fingerprint its function by the script's name, as the parent does ("train.double").
+        "    ds = inputpipe.Dataset.range(4).map(double).map(lambda x: x + 1,\n"
+        "                                                  num_parallel_calls=2, processes=True)\n"
+        "    print([int(v) for v in ds])\n")
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
@@ -160,6 +165,7 @@ def test_functions_of_the_main_script_work(tmp_path):
     assert lines[0] == "[0, 2, 4, 6, 8, 10]"
     assert lines[1] == "caught record 0"  # the parent's own class: `except BadRecord` works
     assert lines[2] in ("NeedsTwo 1/2", "RuntimeError __main__.NeedsTwo: 1/2"), lines[2]
+    assert lines[3] == "[1, 3, 5, 7]"
 
 
 def test_the_fingerprint_names_the_function_not_the_proxy():
