@@ -668,7 +668,8 @@ class _StreamPool:
                     if key[0] not in self.open_streams:
                         continue
                     kind, (stream_id, offset, items), _ = wire.recv_frame(worker.sock, size)
-                except (EOFError, OSError) as exc:
+                # ValueError: select() on a socket the pool's close() closed meanwhile.
+                except (EOFError, OSError, ValueError) as exc:
                     raise self._died(worker, position, exc) from exc
                 if items:
                     self.item_bytes = max(1, size[0] // len(items))
