@@ -74,6 +74,12 @@ class WorkerTimeoutError(WorkerProcessError, TimeoutError):
     one took its place, so the iterator goes on with the next element."""
 
 
+def _stopped(what, exiting=False):
+    """The error of a call made after its pool was stopped."""
+    why = "the iterator was dropped" + (" or the interpreter exits" if exiting else "")
+    return WorkerProcessError(f"{what}: the worker processes were stopped ({why})")
+
+
 def _timeout_error(what, index, pid, position, timeout):
     where = "" if position is None or position < 0 else (
         f" computing the element at position {position} of map's input")
@@ -329,8 +335,7 @@ class _Pool:
             if self.broken is not None:  # a copy: one exception object per raise
                 raise type(self.broken)(str(self.broken))
             if self._closed:
-                raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
-                                         "(the iterator was dropped or the interpreter exits)")
+                raise _stopped(self._what, exiting=True)
             return self._idle.pop()
 
     def _release(self, worker):
@@ -365,8 +370,7 @@ class _Pool:
                 kind, obj, _ = wire.recv_frame(worker.sock)
         except (EOFError, OSError) as exc:
             if self._closed:
-                raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
-                                         "(the iterator was dropped)") from exc
+                raise _stopped(self._what) from exc
             raise self._died(worker, position, exc) from exc
         except BaseException:
             # Interrupted (KeyboardInterrupt in the caller's thread) with the reply still to
@@ -589,13 +593,11 @@ class _StreamPool:
         if self.broken is not None:
             raise type(self.broken)(str(self.broken))
         if self._closed:
-            raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
-                                     "(the iterator was dropped or the interpreter exits)")
+            raise _stopped(self._what, exiting=True)
 
     def _died(self, worker, position, cause):
         if self._closed:
-            return WorkerProcessError(f"{self._what}: the worker processes were stopped "
-                                      "(the iterator was dropped)")
+            return _stopped(self._what)
         position = self._computing(worker, position)
         error = _death_error(self._what, self._server, worker.index, self._pid(worker),
                              position, cause)
@@ -655,8 +657,7 @@ class _StreamPool:
                 if key[0] not in self.open_streams:
                     # Its iterator was dropped while another one keeps the workers: no EOF comes
                     # (the workers go on), and its results are no longer kept.
-                    raise WorkerProcessError(f"{self._what}: the worker processes were stopped "
-                                             "(the iterator was dropped)")
+                    raise _stopped(self._what)
                 size = []
                 try:
                     if self._timeout is not None:
@@ -899,8 +900,7 @@ class ProcessFunction:
             # Under the lock that _release_lease takes: a release between a check made before
             # and the pool made here would leave a pool that nothing ends.
             if caller in self._released:
-                raise WorkerProcessError(f"{self._what}: the worker processes were stopped (the "
-                                         "iterator was dropped)")
+                raise _stopped(self._what)
             if self._pool is not None and self._pool.owner != os.getpid():
                 self._pool = None  # inherited through os.fork(): the parent's, not ours
             if self._pool is None or (fresh and self._pool.broken is not None):
