@@ -44,6 +44,18 @@ def sigint_after(delay):
 def values(items):
     return [v.tolist() for v in items]
 
+def interrupt_during(call, delay):
+    """call() with a SIGINT sent `delay` s in: out["interrupted"], and out["delay"] from the
+    signal to the KeyboardInterrupt (or to call's return)."""
+    timer, sent = sigint_after(delay)
+    try:
+        call()
+        out["interrupted"] = False
+    except KeyboardInterrupt:
+        out["interrupted"] = True
+    out["delay"] = time.monotonic() - sent["at"]
+    timer.join()
+
 out = {}
 if scenario in ("map_parallel", "prefetch", "batch_prefetch"):
     ds = Dataset.range(10)
@@ -55,28 +67,14 @@ if scenario in ("map_parallel", "prefetch", "batch_prefetch"):
         ds = ds.map(blocking, num_parallel_calls=2).prefetch(1).batch(2)
     it = iter(ds)
     out["before"] = values([next(it) for _ in range(3 if BLOCKED == 3 else 2)])
-    timer, sent = sigint_after(0.3)
-    try:
-        next(it)
-        out["interrupted"] = False
-    except KeyboardInterrupt:
-        out["interrupted"] = True
-    out["delay"] = time.monotonic() - sent["at"]
-    timer.join()
+    interrupt_during(lambda: next(it), 0.3)
     gate.set()
     out["after"] = values(it)
 elif scenario == "huge_batch":
     # No wait anywhere: seconds of batch gathering on this thread.
     ds = Dataset.range(10**12).batch(2 * 10**6)
     it = iter(ds)
-    timer, sent = sigint_after(0.2)
-    try:
-        next(it)
-        out["interrupted"] = False
-    except KeyboardInterrupt:
-        out["interrupted"] = True
-    out["delay"] = time.monotonic() - sent["at"]
-    timer.join()
+    interrupt_during(lambda: next(it), 0.2)
     out["saved_at_the_start"] = it.save() == iter(ds).save()  # the batch is not half taken
     batch = next(it)
     out["batch"] = [len(batch), int(batch[0]), int(batch[-1])]
@@ -100,15 +98,8 @@ elif scenario == "restore":
     it = iter(ds)
     head = values([next(it) for _ in range(3)])
     state = it.save()
-    timer, sent = sigint_after(0.3)
     fresh = iter(ds)
-    try:
-        fresh.restore(state)
-        out["interrupted"] = False
-    except KeyboardInterrupt:
-        out["interrupted"] = True
-    out["delay"] = time.monotonic() - sent["at"]
-    timer.join()
+    interrupt_during(lambda: fresh.restore(state), 0.3)
     # The same state restores into another fresh iterator and goes on where `it` does.
     again = iter(ds)
     again.restore(state)
