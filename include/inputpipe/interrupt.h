@@ -27,7 +27,8 @@
 //
 // Thread-safety: the check is installed for the calling thread only, for the scope's lifetime;
 // it runs on that thread, with no engine lock held. Scopes nest (the inner one wins until it
-// ends). The engine's own threads (prefetch's producer, map's workers) never call it.
+// ends). The engine's own threads (prefetch's producer, map's workers) never call it; their
+// waits end only when their own iterator is destroyed (inputpipe/thread_context.h).
 #ifndef INPUTPIPE_INTERRUPT_H_
 #define INPUTPIPE_INTERRUPT_H_
 

@@ -22,6 +22,12 @@ namespace inputpipe {
 // True on a thread the engine started (a WorkerThreads thread), false on the user's threads.
 bool OnEngineThread();
 
+// True on an engine thread whose iterator is stopping its threads (being destroyed): code that
+// waits there for something outside the engine (a map function waiting for a worker process)
+// should look at it now and then and give up, so that the iterator's destruction can join the
+// thread. The engine's own waits on that thread do the same (they throw).
+bool EngineThreadStopping();
+
 // True if the calling thread serves iterator `id`: it is inside a ServingScope for `id`, or an
 // engine thread started while its starter was.
 bool IsServing(uint64_t id);

@@ -24,6 +24,7 @@
 #include "inputpipe/ops.h"
 #include "inputpipe/options.h"
 #include "inputpipe/state.h"
+#include "inputpipe/thread_context.h"
 
 namespace inputpipe::python {
 
@@ -272,6 +273,9 @@ void RegisterTransformations(nb::module_& m) {
   // processes that read map's input themselves (inputpipe._processes).
   m.def("_current_map_caller",
         [] { return reinterpret_cast<uintptr_t>(CurrentMapCaller()); });
+  // True on an engine thread whose iterator is being destroyed: a call waiting for a worker
+  // process gives up (inputpipe._processes), so that the destruction can join the thread.
+  m.def("_engine_thread_stopping", &EngineThreadStopping);
   m.def("_current_map_start", []() -> std::optional<std::pair<nb::bytes, int64_t>> {
     const MapStart* start = CurrentMapStart();
     if (start == nullptr) return std::nullopt;

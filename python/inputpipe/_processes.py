@@ -94,6 +94,33 @@ def _wait_readable(sock, seconds):
     return bool(readable)
 
 
+# How often a call waiting for a worker looks whether to give up: its engine thread's iterator
+# being destroyed (above the map: a prefetch joining its thread, which waits here), or its
+# stream forgotten (its iterator dropped while another iterator of the same map keeps the
+# workers busy, so no EOF wakes it).
+_POLL_S = 0.05
+
+
+def _give_up_if_stopping(what):
+    """Raises when the calling engine thread's iterator is being destroyed: a call that never
+    returns must not keep the destruction joining this thread for ever."""
+    if _core._engine_thread_stopping():
+        raise _stopped(what)
+
+
+def _wait_reply(sock, seconds, what):
+    """Whether sock becomes readable within `seconds` (None: however long it takes), giving
+    up (_give_up_if_stopping) meanwhile."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while True:
+        step = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
+        if _wait_readable(sock, step):
+            return True
+        _give_up_if_stopping(what)
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+
+
 def worker_count(num_parallel_calls):
     """The number of worker processes: N, or one per CPU this process may run on for AUTOTUNE
     (the affinity mask, not the machine's cores: a container or taskset restricts it)."""
@@ -331,7 +358,8 @@ class _Pool:
     def _acquire(self):
         with self._cv:
             while not self._idle and self.broken is None and not self._closed:
-                self._cv.wait()
+                self._cv.wait(_POLL_S)
+                _give_up_if_stopping(self._what)
             if self.broken is not None:  # a copy: one exception object per raise
                 raise type(self.broken)(str(self.broken))
             if self._closed:
@@ -364,8 +392,7 @@ class _Pool:
         worker.busy = True
         try:
             wire.send_frame(worker.sock, wire.CALL, args)
-            timed_out = (self._timeout is not None and
-                         not _wait_readable(worker.sock, self._timeout))
+            timed_out = not _wait_reply(worker.sock, self._timeout, self._what)
             if not timed_out:
                 kind, obj, _ = wire.recv_frame(worker.sock)
         except (EOFError, OSError) as exc:
@@ -373,8 +400,9 @@ class _Pool:
                 raise _stopped(self._what) from exc
             raise self._died(worker, position, exc) from exc
         except BaseException:
-            # Interrupted (KeyboardInterrupt in the caller's thread) with the reply still to
-            # come, perhaps half read: that worker's stream is out of step; start a new one.
+            # Interrupted (KeyboardInterrupt in the caller's thread, or given up as its iterator
+            # is destroyed) with the reply still to come, perhaps half read: that worker's
+            # stream is out of step; start a new one.
             self._replace(worker)
             raise
         if timed_out:
@@ -621,6 +649,7 @@ class _StreamPool:
         REQUIRES: worker.recv_lock held."""
         timeout = self._timeout
         while stream_id in self.open_streams:
+            _give_up_if_stopping(self._what)
             progress = worker.progress.read()
             wait = timeout
             if progress is not None and progress[0] >= 0:
@@ -628,7 +657,7 @@ class _StreamPool:
                 if wait <= 0 and worker.progress.read() == progress:
                     self._replace(worker, progress[0])
                     return
-            if _wait_readable(worker.sock, min(max(wait, 0.001), timeout, _FORGOTTEN_POLL_S)):
+            if _wait_readable(worker.sock, min(max(wait, 0.001), timeout, _POLL_S)):
                 return
 
     def send(self, worker, kind, obj, position, start=0):
@@ -649,38 +678,48 @@ class _StreamPool:
         """The item of `key` (stream id, offset) from `worker`. A worker's death fails the
         calls from the element it was computing on, not those before it (on other workers):
         the consumer's first error is that element's."""
-        with worker.recv_lock:
-            done = worker.done
-            while key not in done:
-                if self._closed or (self.broken is not None and position >= self.broken_at):
-                    self._check()
+        # Another thread may hold the lock, waiting on a call that never returns.
+        while not worker.recv_lock.acquire(timeout=_POLL_S):
+            _give_up_if_stopping(self._what)
+        try:
+            return self._take_locked(worker, key, position)
+        finally:
+            worker.recv_lock.release()
+
+    def _take_locked(self, worker, key, position):
+        """take(), REQUIRES: worker.recv_lock held."""
+        done = worker.done
+        while key not in done:
+            if self._closed or (self.broken is not None and position >= self.broken_at):
+                self._check()
+            if key[0] not in self.open_streams:
+                # Its iterator was dropped while another one keeps the workers: no EOF comes
+                # (the workers go on), and its results are no longer kept.
+                raise _stopped(self._what)
+            _give_up_if_stopping(self._what)
+            size = []
+            try:
+                if self._timeout is not None:
+                    self._wait(worker, key[0])
+                    if key in done:  # failed by the timeout
+                        break
+                elif not _wait_readable(worker.sock, _POLL_S):
+                    continue  # look again whether the stream was forgotten meanwhile
                 if key[0] not in self.open_streams:
-                    # Its iterator was dropped while another one keeps the workers: no EOF comes
-                    # (the workers go on), and its results are no longer kept.
-                    raise _stopped(self._what)
-                size = []
-                try:
-                    if self._timeout is not None:
-                        self._wait(worker, key[0])
-                        if key in done:  # failed by the timeout
-                            break
-                    elif not _wait_readable(worker.sock, _FORGOTTEN_POLL_S):
-                        continue  # look again whether the stream was forgotten meanwhile
-                    if key[0] not in self.open_streams:
-                        continue
-                    kind, (stream_id, offset, items), _ = wire.recv_frame(worker.sock, size)
-                # ValueError: select() on a socket the pool's close() closed meanwhile.
-                except (EOFError, OSError, ValueError) as exc:
-                    raise self._died(worker, position, exc) from exc
-                if items:
-                    self.item_bytes = max(1, size[0] // len(items))
-                outstanding = worker.outstanding
-                for _ in range(min(len(items), len(outstanding))):
-                    outstanding.popleft()
-                if stream_id in self.open_streams:
-                    for k, item in enumerate(items):
-                        done[(stream_id, offset + k)] = item
-            return done.pop(key)
+                    continue
+                kind, (stream_id, offset, items), _ = wire.recv_frame(worker.sock, size)
+            # ValueError: select() on a socket the pool's close() closed meanwhile.
+            except (EOFError, OSError, ValueError) as exc:
+                raise self._died(worker, position, exc) from exc
+            if items:
+                self.item_bytes = max(1, size[0] // len(items))
+            outstanding = worker.outstanding
+            for _ in range(min(len(items), len(outstanding))):
+                outstanding.popleft()
+            if stream_id in self.open_streams:
+                for k, item in enumerate(items):
+                    done[(stream_id, offset + k)] = item
+        return done.pop(key)
 
     def forget(self, stream_id):
         self.open_streams.pop(stream_id, None)  # its results still to come are dropped as read
@@ -717,9 +756,6 @@ class _StreamPool:
 
 
 _stream_ids = itertools.count(1)
-# How often a call waiting for a result looks whether its stream was forgotten (its iterator
-# dropped while another iterator of the same map keeps the workers busy, so no EOF wakes it).
-_FORGOTTEN_POLL_S = 0.05
 _TIMED_OUT = -1  # an item kind of this process's: (_TIMED_OUT, the WorkerTimeoutError)
 
 

@@ -42,12 +42,19 @@ ScopedInterruptCheck::~ScopedInterruptCheck() {
   thread_state.flags = previous_flags_;
 }
 
+const char* OwnerStopping::what() const noexcept {
+  return "the iterator this engine thread works for is being destroyed";
+}
+
 void InterruptibleWait::Wait(CondVar& cv, Mutex& mu) {
   // An op waiting for its own threads: the time is its inputs', not its own (OpStats::seconds).
   stats_internal::ExcludedFromOwnTime waiting;
-  if (!enabled_) {
+  if (!enabled_ && owner_stopping_ == nullptr) {
     cv.Wait(mu);
     return;
+  }
+  if (owner_stopping_ != nullptr && owner_stopping_->load(std::memory_order_acquire)) {
+    throw OwnerStopping();
   }
   const auto now = std::chrono::steady_clock::now();
   if (deadline_ == std::chrono::steady_clock::time_point{}) {
@@ -55,6 +62,7 @@ void InterruptibleWait::Wait(CondVar& cv, Mutex& mu) {
   }
   if (now < deadline_ && cv.WaitUntil(mu, deadline_)) return;  // woken: the caller looks again
   deadline_ = std::chrono::steady_clock::now() + kInterruptPollInterval;
+  if (!enabled_) return;  // an engine thread: the caller looks again, and the next Wait checks
   // Without the op's lock: the check may take a lock of its own (Python's GIL) that a thread of
   // the op holds while it waits for `mu`.
   MutexUnlock unlock(mu);

@@ -24,7 +24,9 @@
 #ifndef INPUTPIPE_CORE_INTERRUPT_H_
 #define INPUTPIPE_CORE_INTERRUPT_H_
 
+#include <atomic>
 #include <chrono>
+#include <exception>
 
 #include "inputpipe/interrupt.h"
 #include "util/mutex.h"
@@ -43,6 +45,8 @@ inline constexpr unsigned char kScope = 8;
 
 struct ThreadState {
   const InterruptCheck* check = nullptr;  // the innermost ScopedInterruptCheck's, or null
+  // On an engine thread, its WorkerThreads' stopping flag (OwnerStopping below); else null.
+  const std::atomic<bool>* owner_stopping = nullptr;
   unsigned char flags = 0;
   std::chrono::steady_clock::time_point next_poll{};  // Restore's polling
 };
@@ -61,6 +65,29 @@ inline unsigned char ChildFlags(unsigned char parent) {
 void PollWhenDue(ThreadState& state);
 
 }  // namespace interrupt_internal
+
+// Thrown by a wait on an engine thread whose own threads are being stopped (its iterator is
+// being destroyed): that thread's call of an input's GetNext (a prefetch's producer waiting in
+// the parallel map below it) leaves, so that its owner can join it, although the wait's own op
+// is not being stopped. Every wait, whatever was taken: what the thread read is dropped with
+// its iterator. Not an inputpipe::Error, so that nothing skipping data errors (ignore_errors)
+// takes it for one and reads again.
+class OwnerStopping : public std::exception {
+ public:
+  const char* what() const noexcept override;
+};
+
+// Marks the calling thread, for its whole life, as one of the threads `stopping` tells to
+// stop (WorkerThreads::stopping()).
+inline void SetOwnerStopping(const std::atomic<bool>* stopping) {
+  interrupt_internal::thread_state.owner_stopping = stopping;
+}
+
+// True on an engine thread whose threads are being stopped (inputpipe/thread_context.h).
+inline bool OwnerStoppingNow() {
+  const std::atomic<bool>* stopping = interrupt_internal::thread_state.owner_stopping;
+  return stopping != nullptr && stopping->load(std::memory_order_acquire);
+}
 
 // True when the calling thread's current GetNext (or Restore) may be interrupted now.
 inline bool InterruptionAllowed() {
@@ -105,19 +132,24 @@ class RestoreInterruptScope {
 };
 
 // One wait loop's waits (see the banner). Whether the loop may be interrupted is read once, at
-// construction, on the consumer's thread; on any other thread it never is.
+// construction, on the consumer's thread; on an engine thread it is never interrupted, but it
+// throws OwnerStopping once that thread's owner stops it.
 class InterruptibleWait {
  public:
-  InterruptibleWait() : enabled_(InterruptionAllowed()) {}
+  InterruptibleWait()
+      : enabled_(InterruptionAllowed()),
+        owner_stopping_(interrupt_internal::thread_state.owner_stopping) {}
   InterruptibleWait(const InterruptibleWait&) = delete;
   InterruptibleWait& operator=(const InterruptibleWait&) = delete;
 
   // cv.Wait(mu), but calling the check (with `mu` released) each time the loop has waited a
   // poll interval; the check's exception leaves with `mu` held, as the caller's lock expects.
+  // On an engine thread, throws OwnerStopping (with `mu` held) once its owner stops it.
   void Wait(CondVar& cv, Mutex& mu) REQUIRES(mu);
 
  private:
   const bool enabled_;
+  const std::atomic<bool>* const owner_stopping_;
   std::chrono::steady_clock::time_point deadline_{};
 };
 

@@ -11,8 +11,10 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "inputpipe/ops.h"
+#include "inputpipe/thread_context.h"
 #include "ops/reorder_test_util.h"
 
 namespace inputpipe {
@@ -37,6 +39,8 @@ struct HoldCounter {
 };
 
 Element Identity(const Element& e) { return e; }
+
+struct CancelledForTest {};
 
 TEST(MapHoldTest, EachIteratorHoldsFromItsFirstCallUntilDestroyed) {
   for (int64_t threads : {0, 1, 3}) {
@@ -137,5 +141,79 @@ TEST(MapHoldTest, AParallelMapReleasesItsHoldBeforeJoiningCallsInFlight) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
   }
 }
+
+// An op with threads above the map (prefetch, a parallel map) joins its thread when destroyed,
+// and that thread waits inside the map's GetNext for a call that never returns: the wait must
+// give up when its own thread's iterator stops (OwnerStopping), so that the join ends, the
+// map's iterator is destroyed and its hold's release ends the call.
+TEST(MapHoldTest, AThreadedOpAboveStopsWaitingInsideTheMapBeforeTheMapIsDestroyed) {
+  for (const char* above : {"prefetch", "parallel map", "batch, prefetch"}) {
+    SCOPED_TRACE(above);
+    std::mutex mu;
+    std::condition_variable cv;
+    bool released = false;
+    int in_flight = 0;
+    std::atomic<int> ended_by_release{0};
+    FunctionOptions options{.name = "held"};
+    options.hold_for_iterator = [&]() -> std::shared_ptr<void> {
+      return std::shared_ptr<void>(nullptr, [&](void*) {
+        std::lock_guard<std::mutex> lock(mu);
+        released = true;
+        cv.notify_all();
+      });
+    };
+    auto stuck_after_first = [&](const Element& e) {
+      if (CurrentMapPosition() == 0) return e;
+      std::unique_lock<std::mutex> lock(mu);
+      ++in_flight;
+      cv.notify_all();
+      // Bounded so that a failure does not hang the test.
+      if (cv.wait_for(lock, std::chrono::seconds(5), [&] { return released; })) {
+        ++ended_by_release;
+      }
+      return e;
+    };
+    DatasetPtr ds = Map(Range(0, 20), stuck_after_first, options, 2);
+    const std::string kind = above;
+    if (kind == "prefetch") ds = Prefetch(ds, 2);
+    if (kind == "parallel map") ds = Map(ds, Identity, {.name = "above"}, 2);
+    if (kind == "batch, prefetch") ds = Prefetch(Batch(ds, 1), 2);
+    auto it = ds->MakeIterator();
+    CollectFrom(*it, 1);
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return in_flight > 0; });
+    }
+    auto start = std::chrono::steady_clock::now();
+    it.reset();
+    EXPECT_GT(ended_by_release.load(), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  }
+}
+
+// A sequential map's function running on the thread of a prefetch above it (the Python
+// bindings' worker-process call, waiting for its worker) sees EngineThreadStopping() once that
+// prefetch is being destroyed, and gives up.
+TEST(MapHoldTest, AFunctionOnAPrefetchsThreadSeesItStopping) {
+  EXPECT_FALSE(EngineThreadStopping());  // not an engine thread
+  std::atomic<bool> started{false};
+  std::atomic<bool> saw_stopping{false};
+  auto waits = [&](const Element& e) {
+    if (e.tensor().scalar<int64_t>() == 0) return e;
+    started = true;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!EngineThreadStopping() && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    saw_stopping = EngineThreadStopping();
+    throw CancelledForTest();
+  };
+  auto it = Prefetch(Map(Range(0, 20), waits, {.name = "waits"}), 2)->MakeIterator();
+  CollectFrom(*it, 1);
+  while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  it.reset();
+  EXPECT_TRUE(saw_stopping.load());
+}
+
 }  // namespace
 }  // namespace inputpipe

@@ -307,18 +307,43 @@ def hangs_after_0(x):
         time.sleep(10_000)  # a call that never returns (a hung request, a deadlock)
     return x
 
-it = iter(Dataset.range(100).map(hangs_after_0, num_parallel_calls=2, processes=True))
-assert int(next(it)) == 0
-time.sleep(0.3)  # both engine threads are now inside a call that never returns
+path, above = sys.argv[1:]
+source = Dataset.range(100)
+if path == "elements":
+    source = source.filter(lambda x: True)  # no recipe: the parent ships the elements
+if path == "one process":  # processes=True alone: one worker, called from map's own thread
+    ds = source.map(hangs_after_0, processes=True)
+else:
+    ds = source.map(hangs_after_0, num_parallel_calls=2, processes=True)
+if above == "prefetch":
+    ds = ds.prefetch(2)
+elif above == "batch, prefetch":
+    ds = ds.batch(1).prefetch(2)
+elif above == "threads map":
+    ds = ds.map(lambda x: x, num_parallel_calls=2)
+elif above == "parallel interleave":
+    inner = ds
+    ds = Dataset.range(1).interleave(lambda _: inner, cycle_length=1, num_parallel_calls=1)
+it = iter(ds)
+first = next(it)
+assert int(first if getattr(first, "ndim", 0) == 0 else first[0]) == 0
+time.sleep(0.3)  # the engine threads are now inside a call that never returns
 del it  # waited for those calls before: the destruction hung
 print("dropped", flush=True)
 '''
 
 
-def test_dropping_an_iterator_whose_function_never_returns_does_not_hang():
+# "indices": the workers read map's input themselves; "elements": the parent sends them. An op
+# with threads above the map joins a thread that waits inside the map's call.
+@pytest.mark.parametrize("path, above", [
+    ("indices", "nothing"), ("elements", "nothing"),
+    ("indices", "prefetch"), ("elements", "prefetch"), ("one process", "prefetch"),
+    ("indices", "batch, prefetch"), ("elements", "threads map"),
+    ("indices", "parallel interleave")])
+def test_dropping_an_iterator_whose_function_never_returns_does_not_hang(path, above):
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", HUNG_CHILD], capture_output=True, text=True,
-                            timeout=20, start_new_session=True)
+    result = subprocess.run([sys.executable, "-c", HUNG_CHILD, path, above], capture_output=True,
+                            text=True, timeout=20, start_new_session=True)
     assert result.returncode == 0, result.stderr
     assert "dropped" in result.stdout
     assert time.monotonic() - start < 10

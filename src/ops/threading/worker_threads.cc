@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "core/interrupt.h"
 #include "core/options_context.h"
 #include "inputpipe/thread_context.h"
 
@@ -33,6 +34,8 @@ thread_local bool engine_thread = false;
 }  // namespace
 
 bool OnEngineThread() { return engine_thread; }
+
+bool EngineThreadStopping() { return OwnerStoppingNow(); }
 
 bool IsServing(uint64_t id) {
   return std::find(serving.begin(), serving.end(), id) != serving.end();
@@ -67,6 +70,7 @@ void WorkerThreads::Start(int64_t n, std::function<void()> body) {
     threads_.emplace_back([this, body, served, options] {
       engine_thread = true;
       serving = served;
+      SetOwnerStopping(&stopping_);  // its waits in its inputs end when this owner stops
       OptionsScope scope(options);
       Run(body);
     });

@@ -24,7 +24,10 @@
 // Stop() (and the destructor, and a thread whose body throws) sets stopping(), then takes `mu`
 // and signals every condition variable named at construction, so that a wait loop that checks
 // stopping() under `mu` cannot miss it. The destructor then joins every thread: declare the
-// WorkerThreads after everything its threads touch, so that it is destroyed first. Errors a
+// WorkerThreads after everything its threads touch, so that it is destroyed first. A thread
+// waiting inside one of its inputs' GetNext (a prefetch's producer in the parallel map below)
+// is not woken by this Stop: that wait (InterruptibleWait, core/interrupt.h) throws
+// OwnerStopping within a poll interval instead, so the join never waits on an input. Errors a
 // thread expects (a failed read, a failed call) are data for the consumer, paired with their
 // element (paired_reader.h); RethrowIfFailed is for what nothing else catches.
 //
