@@ -678,8 +678,13 @@ class _StreamPool:
         """The item of `key` (stream id, offset) from `worker`. A worker's death fails the
         calls from the element it was computing on, not those before it (on other workers):
         the consumer's first error is that element's."""
-        # Another thread may hold the lock, waiting on a call that never returns.
+        done = worker.done
         while not worker.recv_lock.acquire(timeout=_POLL_S):
+            # The holder waits for a later item of this worker's, perhaps one that never comes
+            # (a slow or hung element), and stores the items it reads meanwhile: this one too.
+            item = done.pop(key, None)  # one dict operation: atomic under the GIL
+            if item is not None:
+                return item
             _give_up_if_stopping(self._what)
         try:
             return self._take_locked(worker, key, position)
@@ -728,8 +733,9 @@ class _StreamPool:
             # that never returns; what stays is dropped with the pool.
             if worker.recv_lock.acquire(blocking=False):
                 try:
-                    for key in [k for k in worker.done if k[0] == stream_id]:
-                        del worker.done[key]
+                    # list(): a waiter for the lock may pop its item meanwhile (take).
+                    for key in [k for k in list(worker.done) if k[0] == stream_id]:
+                        worker.done.pop(key, None)
                 finally:
                     worker.recv_lock.release()
             try:

@@ -349,6 +349,38 @@ def test_dropping_an_iterator_whose_function_never_returns_does_not_hang(path, a
     assert time.monotonic() - start < 10
 
 
+SLOW_SECOND_CHILD = r'''
+import faulthandler, time
+faulthandler.dump_traceback_later(15, exit=True)
+from inputpipe import Dataset
+
+def second_never_returns(x):
+    if int(x) == 0:
+        time.sleep(0.2)  # both engine threads are waiting on worker 0 by now
+    elif int(x) == 1:
+        time.sleep(10_000)
+    return x
+
+ds = Dataset.range(100).map(second_never_returns, num_parallel_calls=2, processes=True)
+firsts = []
+for _ in range(40):  # which thread takes worker 0's socket first varies: try it several times
+    it = iter(ds)
+    firsts.append(int(next(it)))
+    del it
+print(firsts, flush=True)
+'''
+
+
+# Elements 0 and 1 are in worker 0's first chunk. The engine thread waiting for element 1 may
+# hold that worker's socket, reading for ever; the thread waiting for element 0 must still get
+# it, which the first thread has read meanwhile. It hung.
+def test_an_element_read_by_the_thread_waiting_for_a_hung_one_is_delivered():
+    result = subprocess.run([sys.executable, "-c", SLOW_SECOND_CHILD], capture_output=True,
+                            text=True, timeout=30, start_new_session=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str([0] * 40)
+
+
 INTERRUPTED_CLOSE_CHILD = r'''
 import sys, time
 from inputpipe import Dataset, _processes
