@@ -12,6 +12,8 @@
 //   readers.cc   RegisterReaders (file readers), hook.cc RegisterHook (checkpoint hook)
 //   file_system.cc  RegisterFileSystems: file systems written in Python, by scheme
 //   gil_handoff.cc  the GIL hand-off: the consumer and engine threads calling Python take turns
+//   result_buffer.cc  RegisterResultBuffers: _ResultBuffer, C++ memory that worker processes'
+//                results are received into, so that their tensors point into it
 // The Register*() of reorder.cc, readers.cc, hook.cc and file_system.cc are weak: module.cc calls
 // them only when their file is linked in.
 //
@@ -70,6 +72,10 @@ void RegisterErrors(nb::module_& m);
 // Registers the atexit handler that closes Python to engine threads (see PythonSection).
 void RegisterShutdown(nb::module_& m);
 void RegisterDatasets(nb::module_& m);
+void RegisterResultBuffers(nb::module_& m);
+// The storage of the _ResultBuffer behind a numpy array's `base` (it, or a memoryview of it)
+// when [data, data + bytes) lies inside it; null otherwise. REQUIRES: the GIL.
+std::shared_ptr<const void> ResultBufferStorage(PyObject* base, const void* data, size_t bytes);
 // with_options / pipeline_options (options.cc).
 void RegisterOptions(nb::module_& m);
 // Weak: null until reorder.cc / readers.cc / hook.cc define them.

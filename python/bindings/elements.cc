@@ -291,6 +291,14 @@ Tensor TensorFromPython(nb::handle obj, const char* what, bool zero_copy) {
     return Tensor::WrapExternal(dt, std::move(shape), PyArray_DATA(array),
                                 HoldArray(std::move(owner)));
   }
+  // A worker process's result, received into C++ memory (result_buffer.cc): pointed into, and
+  // released without the GIL.
+  if (PyArray_IS_C_CONTIGUOUS(array) && PyArray_ISALIGNED(array)) {
+    if (std::shared_ptr<const void> storage = ResultBufferStorage(
+            PyArray_BASE(array), PyArray_DATA(array), static_cast<size_t>(PyArray_NBYTES(array)))) {
+      return Tensor::WrapExternal(dt, std::move(shape), PyArray_DATA(array), std::move(storage));
+    }
+  }
   Tensor t = Tensor::Allocate(dt, std::move(shape));
   if (size_t bytes = t.byte_size(); bytes > 0) {
     if (static_cast<size_t>(PyArray_NBYTES(array)) != bytes) {

@@ -15,6 +15,7 @@ NB_MODULE(_core, m) {
   py::RegisterErrors(m);
   py::RegisterShutdown(m);
   py::RegisterDatasets(m);
+  py::RegisterResultBuffers(m);
   py::RegisterOptions(m);
   if (py::RegisterReorder) py::RegisterReorder(m);
   if (py::RegisterReaders) py::RegisterReaders(m);

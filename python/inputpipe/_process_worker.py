@@ -186,10 +186,24 @@ def _recv_exact(sock, n):
     return buf
 
 
-def recv_frame(sock, sizes_out=None):
+def _recv_into(sock, buffer, n):
+    view = memoryview(buffer)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:n])
+        if k == 0:
+            raise EOFError("the other end closed the connection")
+        got += k
+    return buffer
+
+
+def recv_frame(sock, sizes_out=None, buffers_from=None):
     """(kind, obj, fds) of the next frame; EOFError when the other end has closed. fds are the
     descriptors that came with the frame other than the buffers' memfd (the caller owns them).
-    sizes_out: a list, to which the frame's size in bytes (pickle and buffers) is appended."""
+    sizes_out: a list, to which the frame's size in bytes (pickle and buffers) is appended.
+    buffers_from: (allocate(n), map(fd, n)) making the out-of-band buffers' memory, each
+    writeable with a slice(offset, n) for map's (the parent's C++-owned memory, which its
+    tensors point into); by default bytearrays and an mmap."""
     head, ancillary, _, _ = sock.recvmsg(_HEADER.size, socket.CMSG_SPACE(_MAX_FDS * 4))
     if not head:
         raise EOFError("the other end closed the connection")
@@ -207,16 +221,22 @@ def recv_frame(sock, sizes_out=None):
         memfd = fds.pop()
         total = sum(_aligned(s) for s in sizes)
         try:
-            m = mmap.mmap(memfd, total)
+            if buffers_from is None:
+                view = memoryview(mmap.mmap(memfd, total))
+                part = lambda offset, size: view[offset:offset + size]  # noqa: E731
+            else:
+                part = buffers_from[1](memfd, total).slice
         finally:
             os.close(memfd)
-        view = memoryview(m)
         buffers, offset = [], 0
         for size in sizes:
-            buffers.append(view[offset:offset + size])
+            buffers.append(part(offset, size))
             offset += _aligned(size)
-    else:
+    elif buffers_from is None:
         buffers = [_recv_exact(sock, size) for size in sizes]  # bytearrays: writable arrays
+    else:
+        allocate = buffers_from[0]
+        buffers = [_recv_into(sock, allocate(size), size) for size in sizes]
     if sizes_out is not None:
         sizes_out.append(body_len + sum(sizes))
     return kind, pickle.loads(body, buffers=buffers), fds

@@ -94,6 +94,11 @@ def _wait_readable(sock, seconds):
     return bool(readable)
 
 
+# Where results' arrays are received: C++ memory, which the engine's tensors then point into
+# rather than copying it, and release on any thread without the GIL (_core._ResultBuffer).
+_RESULT_BUFFERS = (_core._ResultBuffer.allocate, _core._ResultBuffer.map)
+
+
 # How often a call waiting for a worker looks whether to give up: its engine thread's iterator
 # being destroyed (above the map: a prefetch joining its thread, which waits here), or its
 # stream forgotten (its iterator dropped while another iterator of the same map keeps the
@@ -394,7 +399,7 @@ class _Pool:
             wire.send_frame(worker.sock, wire.CALL, args)
             timed_out = not _wait_reply(worker.sock, self._timeout, self._what)
             if not timed_out:
-                kind, obj, _ = wire.recv_frame(worker.sock)
+                kind, obj, _ = wire.recv_frame(worker.sock, buffers_from=_RESULT_BUFFERS)
         except (EOFError, OSError) as exc:
             if self._closed:
                 raise _stopped(self._what) from exc
@@ -712,7 +717,8 @@ class _StreamPool:
                     continue  # look again whether the stream was forgotten meanwhile
                 if key[0] not in self.open_streams:
                     continue
-                kind, (stream_id, offset, items), _ = wire.recv_frame(worker.sock, size)
+                kind, (stream_id, offset, items), _ = wire.recv_frame(
+                    worker.sock, size, buffers_from=_RESULT_BUFFERS)
             # ValueError: select() on a socket the pool's close() closed meanwhile.
             except (EOFError, OSError, ValueError) as exc:
                 raise self._died(worker, position, exc) from exc

@@ -267,6 +267,65 @@ def test_a_strided_result_crosses_as_a_buffer_outside_the_pickle_with_its_values
         np.testing.assert_array_equal(b, want_b)
 
 
+def _image(i, side=8):
+    return np.full((side, side, 3), int(i) % 251, dtype=np.uint8), np.full(3, int(i))
+
+
+def _large_image(i):
+    return _image(i, 600)  # 1.08 MB: a frame of its own, through a memfd
+
+
+def _counting_result_buffers(monkeypatch):
+    """Counts the arrays received into C++ memory (_core._ResultBuffer), inline and mapped."""
+    allocate, map_ = _processes._RESULT_BUFFERS
+    made = {"allocate": 0, "map": 0}
+
+    def counted_allocate(n):
+        made["allocate"] += 1
+        return allocate(n)
+
+    def counted_map(fd, n):
+        made["map"] += 1
+        return map_(fd, n)
+    monkeypatch.setattr(_processes, "_RESULT_BUFFERS", (counted_allocate, counted_map))
+    return made
+
+
+# Results come back into C++ memory that the engine's tensors point into (no copy): small frames
+# through the socket into heap buffers, large ones (over 1 MiB together) in a mapped memfd whose
+# slices several tensors share. Each element must keep its own values after the buffers' Python
+# objects are gone, batched or handed to the caller, and the caller's arrays are its own.
+@pytest.mark.parametrize("path", ["indices", "elements"])
+@pytest.mark.parametrize("fn", [_image, _large_image])
+def test_results_received_into_cpp_memory_keep_their_values(monkeypatch, path, fn):
+    made = _counting_result_buffers(monkeypatch)
+    source = Dataset.range(24)
+    if path == "elements":
+        source = source.filter(lambda x: True)  # no recipe: the parent ships the elements
+    mapped = source.map(fn, num_parallel_calls=2, processes=True)
+    batched = list(mapped.batch(5))
+    unbatched = list(mapped)
+    assert len(unbatched) == 24
+    for i, (image, tail) in enumerate(unbatched):
+        want_image, want_tail = fn(i)
+        np.testing.assert_array_equal(image, want_image)
+        np.testing.assert_array_equal(tail, want_tail)
+    for k, (images, _) in enumerate(batched):
+        for j, image in enumerate(images):
+            np.testing.assert_array_equal(image, fn(k * 5 + j)[0])
+    unbatched[0][0][:] = 7  # the caller's own: no other element changes
+    np.testing.assert_array_equal(unbatched[1][0], fn(1)[0])
+    assert made["map" if fn is _large_image else "allocate"] > 0
+
+
+def test_a_result_buffer_refuses_a_slice_outside_it():
+    buffer = inputpipe._core._ResultBuffer.allocate(100)
+    assert len(buffer) == 100 and len(memoryview(buffer)) == 100
+    with pytest.raises(ValueError, match="outside its 100 bytes"):
+        buffer.slice(90, 20)
+    assert len(buffer.slice(90, 10)) == 10
+
+
 # ---- Exceptions ------------------------------------------------------------------------------
 
 
