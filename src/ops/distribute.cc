@@ -12,6 +12,9 @@
 // - by index (the input is batch(B) of a random-access dataset): rank r reads only the rows
 //   k*B + [r*B/W, (r+1)*B/W) of global batch k through Get(i), and stacks them. No rank reads
 //   or preprocesses another's rows. State: the number of global batches produced ("batches").
+//   With a parallel map under the batch, the rows are computed on that many threads of this
+//   iterator's own, the next step's while this one is consumed (ParallelGets: what they
+//   computed ahead is not state).
 // - otherwise (a filter, a buffered shuffle, a padded batch, an op after batch): every rank
 //   computes the whole global batch and keeps its rows. State: the input's.
 // A last, partial global batch of b < B rows is split the same way: [r*b/W, (r+1)*b/W), so
@@ -25,6 +28,7 @@
 #include "ops/batch_input.h"
 #include "ops/iteration_access.h"
 #include "ops/random_util.h"
+#include "ops/threading/parallel_gets.h"
 
 namespace inputpipe {
 
@@ -112,7 +116,8 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
   explicit DistributeIterator(const DistributeDataset& ds)
       : DatasetIterator(ds),
         input_(ds.by_index ? nullptr : ds.input()->MakeIterator()),
-        iteration_(ds.iterations.Start()) {}
+        iteration_(ds.iterations.Start()),
+        threads_(ds.by_index ? ParallelGets::ThreadsFor(*ds.unbatched) : 1) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -144,6 +149,7 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
       const int64_t n = dataset().Cardinality();
       batches_ = ReadCounter(r, kBatches, n < 0 ? kMaxElementCount : n);
       iteration_ = dataset().iterations.Restore(r);
+      gets_.reset();  // its rows were of the old iteration
     } else {
       r.RestoreChild("input", *input_);
     }
@@ -162,8 +168,15 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
     auto [lo, hi] = ds.MyRows(rows);
     // Counted before its rows are computed: a row that raises makes this rank's part of the
     // step an error, raised once (as batch drops a batch its input failed in), never retried.
-    ++batches_;
+    // On threads, counted once they are taken: an interrupt of the wait takes nothing.
     Element out;
+    if (threads_ > 1 && lo < hi) {
+      ParallelGets::Taken taken = Gets().Take(batches_ * RowsPerStep(), hi - lo);
+      ++batches_;
+      if (taken.error) std::rethrow_exception(taken.error);
+      return StackElements(taken.elements, "batch");
+    }
+    ++batches_;
     if (lo == hi) {  // a rank with no row of the last batch: the shape of one, sliced to none
       out = SliceRows(
           StackElements({GetInIteration(*ds.unbatched, begin, iteration_)}, "distribute"), 0, 0);
@@ -178,10 +191,41 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
     return out;
   }
 
+  // This rank's rows of a full global batch.
+  int64_t RowsPerStep() const { return dataset().batch_size / dataset().num_ranks; }
+
+  // The rows by index on threads_ threads, made at the first step that needs them. Position p
+  // is row p % R of this rank's part of global batch p / R (R = RowsPerStep(); only the last,
+  // partial batch has fewer, and nothing after it).
+  ParallelGets& Gets() {
+    if (gets_ == nullptr) {
+      const DistributeDataset& ds = dataset();
+      const int64_t per_step = RowsPerStep();
+      const int64_t n = ds.unbatched->Cardinality();
+      const bool drop_remainder = AsBatch(ds.input())->drop_remainder;
+      auto index_of = [&ds, per_step, n, drop_remainder](int64_t position) -> int64_t {
+        const int64_t begin = position / per_step * ds.batch_size;
+        if (n >= 0 && begin >= n) return -1;
+        const int64_t rows = n < 0 ? ds.batch_size : std::min(ds.batch_size, n - begin);
+        if (rows < ds.batch_size && drop_remainder) return -1;
+        auto [lo, hi] = ds.MyRows(rows);
+        const int64_t row = position % per_step;
+        return row < hi - lo ? begin + lo + row : -1;
+      };
+      ReportThreads(threads_);
+      // One step computed ahead: the next step's rows while the training loop uses this one.
+      gets_ = std::make_unique<ParallelGets>(*ds.unbatched, iteration_, threads_,
+                                             per_step, std::move(index_of));
+    }
+    return *gets_;
+  }
+
   std::unique_ptr<Iterator> input_;  // null when rows are computed by index
   int64_t iteration_;                // by index: this iterator's iteration of the dataset
   int64_t batches_ = 0;
   bool first_ = true;
+  const int64_t threads_;  // by index: the threads computing the rows (1: this thread)
+  std::unique_ptr<ParallelGets> gets_;  // last: its threads stop first
 };
 }  // namespace
 

@@ -1,7 +1,9 @@
 // distribute: every rank's rows of each global batch, the union of the ranks equal to the
 // single-process stream, one state for all ranks that continues on another rank count.
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "ops/ops_test_util.h"
 #include "ops/reorder_test_util.h"
@@ -242,6 +244,108 @@ TEST(DistributeTest, ARowThatRaisesIsRaisedOnceAndTheStepPasses) {
   EXPECT_EQ(ValuesOf(it->GetNext()->tensor()), (std::vector<int64_t>{0, 1}));
   EXPECT_THROW(it->GetNext(), InvalidArgumentError);  // rows 4, 5 of step 1
   EXPECT_FALSE(it->GetNext().has_value());             // 8 rows: two steps, then the end
+}
+
+}  // namespace
+}  // namespace inputpipe::testing
+
+namespace inputpipe::testing {
+namespace {
+
+using Overlap = CallOverlap;
+
+// A parallel map under the batch: a rank's rows by index run on that many threads of the
+// distribute iterator's own (no map iterator exists to run them), with the same rows.
+TEST(DistributeTest, ByIndexRowsOfAParallelMapRunInParallel) {
+  for (int64_t w : {1, 2, 3}) {
+    Overlap overlap;
+    auto global = [&](int64_t threads) {
+      return Batch(Map(GlobalShuffle(Range(0, 50), 7), overlap.fn(), {.name = "slow"}, threads),
+                   6);
+    };
+    std::vector<std::vector<int64_t>> sequential = Rows(global(0));
+    EXPECT_EQ(overlap.most.load(), 1);
+    EXPECT_EQ(UnionOfRanks([&](int64_t r) { return Distribute(global(4), w, r); }, w),
+              sequential)
+        << "num_ranks=" << w;
+    EXPECT_GE(overlap.most.load(), 2) << "num_ranks=" << w << ": the rows ran one at a time";
+  }
+}
+
+// The threads compute one step ahead, never more, and a state saved there is the steps taken:
+// it continues exactly, on threads or without them and on another rank count.
+TEST(DistributeTest, ByIndexParallelRowsComputeOneStepAheadAndResumeAnywhere) {
+  Overlap overlap;
+  auto global = [&](int64_t threads) {
+    return Batch(Map(GlobalShuffle(Range(0, 48), 3), overlap.fn(), {.name = "slow"}, threads),
+                 12);
+  };
+  const std::vector<std::vector<int64_t>> expected = Rows(global(0));
+  auto it = Distribute(global(3), 2, 0)->MakeIterator();
+  overlap.calls = 0;
+  it->GetNext();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_LE(overlap.calls.load(), 12);  // this step's 6 rows and the next step's 6
+  it->GetNext();
+  const std::string state = it->Save();
+  for (int64_t threads : {0, 2}) {
+    for (int64_t w : {2, 4}) {
+      std::vector<std::vector<int64_t>> rest(expected.size() - 2);
+      for (int64_t r = 0; r < w; ++r) {
+        auto resumed = Distribute(global(threads), w, r)->MakeIterator();
+        resumed->Restore(state);
+        for (size_t k = 0; k < rest.size(); ++k) {
+          std::optional<Element> e = resumed->GetNext();
+          ASSERT_TRUE(e.has_value());
+          std::vector<int64_t> v = ValuesOf(e->tensor());
+          rest[k].insert(rest[k].end(), v.begin(), v.end());
+        }
+        EXPECT_FALSE(resumed->GetNext().has_value());
+      }
+      EXPECT_EQ(rest, std::vector<std::vector<int64_t>>(expected.begin() + 2, expected.end()))
+          << "threads=" << threads << ", to " << w << " ranks";
+    }
+  }
+  ExpectExactResume(Distribute(
+      Batch(Map(GlobalShuffle(Range(0, 50), 3, false), overlap.fn(), {.name = "slow"}, 3), 6),
+      3, 1));
+}
+
+TEST(DistributeTest, AParallelRowThatRaisesIsRaisedOnceInOrderAndTheStepPasses) {
+  MapFn fail_at_5 = [](const Element& e) {
+    if (e.tensor().scalar<int64_t>() == 5) throw InvalidArgumentError("bad 5");
+    return e;
+  };
+  for (int64_t rank : {0, 1}) {
+    auto it = Distribute(Batch(Map(Range(0, 12), fail_at_5, {.name = "fail_at_5"}, 4), 4), 2,
+                         rank)
+                  ->MakeIterator();
+    EXPECT_EQ(ValuesOf(it->GetNext()->tensor()), (std::vector<int64_t>{2 * rank, 2 * rank + 1}));
+    if (rank == 0) {
+      ExpectInvalidArgument([&] { it->GetNext(); }, {"bad 5"});  // rows 4, 5
+    } else {
+      EXPECT_EQ(ValuesOf(it->GetNext()->tensor()), (std::vector<int64_t>{6, 7}));
+    }
+    EXPECT_EQ(ValuesOf(it->GetNext()->tensor()), (std::vector<int64_t>{8 + 2 * rank, 9 + 2 * rank}));
+    EXPECT_FALSE(it->GetNext().has_value());
+  }
+}
+
+// The last, partial global batch and an infinite input, on threads: the same rows as without.
+TEST(DistributeTest, ParallelRowsOfAPartialLastBatchAndOfAnInfiniteInput) {
+  MapFn same = [](const Element& e) { return e; };
+  for (bool drop : {false, true}) {
+    for (int64_t r = 0; r < 4; ++r) {
+      auto rows = [&](int64_t threads) {
+        return Rows(Distribute(Batch(Map(Range(0, 10), same, {.name = "same"}, threads), 4, drop),
+                               4, r));
+      };
+      EXPECT_EQ(rows(3), rows(0)) << "rank " << r << ", drop_remainder=" << drop;
+    }
+  }
+  auto infinite = Distribute(Batch(Map(Repeat(Range(0, 5), -1), same, {.name = "same"}, 2), 4),
+                             2, 0);
+  EXPECT_EQ(Rows(infinite, 3), (std::vector<std::vector<int64_t>>{{0, 1}, {4, 0}, {3, 4}}));
 }
 
 }  // namespace

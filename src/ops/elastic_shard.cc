@@ -36,6 +36,7 @@
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/iteration_access.h"
+#include "ops/threading/parallel_gets.h"
 #include "util/coding.h"
 
 namespace inputpipe {
@@ -112,7 +113,8 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
         input_(by_index_ ? nullptr : ds.input()->MakeIterator()),
         iteration_(ds.iterations.Start()),
         ranks_(ds.num_shards),
-        rank_(ds.index) {}
+        rank_(ds.index),
+        threads_(by_index_ ? ParallelGets::ThreadsFor(*ds.input()) : 1) {}
 
  protected:
   std::optional<Element> GetNextInternal() override {
@@ -123,6 +125,13 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
       if (n >= 0 && target >= n) return Exhaust(n);
       // Taken before it is computed: an element whose computation raises is raised once and
       // passed, as the streaming path (and every op's GetNext) does, never retried forever.
+      // On threads, taken once it is handed over: an interrupt of the wait takes nothing.
+      if (threads_ > 1) {
+        ParallelGets::Taken taken = Gets().Take(taken_, 1);
+        ++taken_;
+        if (taken.error) std::rethrow_exception(taken.error);
+        return std::move(taken.elements[0]);
+      }
       ++taken_;
       return GetInIteration(*dataset().input(), target, iteration_);
     }
@@ -164,6 +173,7 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
   }
 
   void RestoreInternal(StateReader& r) override {
+    gets_.reset();  // its threads read the layout and the iteration, which change here
     const int64_t ranks = r.ReadIntInRange(kRanks, 1, kMaxElementCount);
     const int64_t rank = r.ReadIntInRange(kRank, 0, ranks - 1);
     if (ranks != dataset().num_shards || rank != dataset().index) {
@@ -197,6 +207,22 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
     const int64_t m = static_cast<int64_t>(holes_.size());
     return k < m ? holes_[k] : tail_ + (k - m);
   }
+  // By index on threads_ threads (a parallel map in the input), made at the first element
+  // that needs them: position p is this rank's p-th element, R[rank + p * ranks], computed a
+  // few ahead. What they computed ahead is not state.
+  ParallelGets& Gets() {
+    if (gets_ == nullptr) {
+      const int64_t n = dataset().input()->Cardinality();
+      auto index_of = [this, n](int64_t position) -> int64_t {
+        const int64_t target = Target(rank_ + position * ranks_);
+        return n >= 0 && target >= n ? -1 : target;
+      };
+      ReportThreads(threads_);
+      gets_ = std::make_unique<ParallelGets>(*dataset().input(), iteration_, threads_,
+                                             2 * threads_, std::move(index_of));
+    }
+    return *gets_;
+  }
   std::optional<Element> Exhaust(int64_t end) {
     exhausted_ = true;
     position_ = end;  // the input's length: a resize drops holes past it
@@ -213,6 +239,8 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
   std::vector<int64_t> holes_;
   int64_t position_ = 0;
   bool exhausted_ = false;
+  const int64_t threads_;  // by index: the threads computing the elements (1: this thread)
+  std::unique_ptr<ParallelGets> gets_;  // last: its threads stop first
 };
 
 // ---- ReshardStates.

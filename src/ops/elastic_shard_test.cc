@@ -274,3 +274,32 @@ TEST(ElasticShardTest, ALaterIterationResumesAndResizes) {
 
 }  // namespace
 }  // namespace inputpipe::testing
+
+namespace inputpipe::testing {
+namespace {
+
+// By index over a parallel map, a rank computes its elements on that many threads of its own
+// (a few ahead): each element is still delivered once across resizes, since what was computed
+// ahead is not state.
+TEST(ElasticShardTest, ByIndexOverAParallelMapComputesOnThreadsAndResizesExactly) {
+  const int64_t n = 90;
+  CallOverlap overlap;
+  MakeRank make = [&](int64_t r, int64_t w) {
+    return ElasticShard(Map(GlobalShuffle(Range(0, n), 11), overlap.fn(), {.name = "slow"}, 3),
+                        w, r);
+  };
+  std::vector<int64_t> all(n);
+  for (int64_t i = 0; i < n; ++i) all[i] = i;
+  EXPECT_EQ(Sorted(RunResizing(make, {2, 3, 1}, {7, 5})), all);
+  EXPECT_GE(overlap.most.load(), 2);
+  // The same elements in the same order as without threads.
+  MakeRank sequential = [&](int64_t r, int64_t w) {
+    return ElasticShard(Map(GlobalShuffle(Range(0, n), 11), overlap.fn(), {.name = "slow"}), w, r);
+  };
+  EXPECT_EQ(RunResizing(make, {2, 3}, {9}), RunResizing(sequential, {2, 3}, {9}));
+  ExpectExactResume(ElasticShard(
+      Map(GlobalShuffle(Range(0, 40), 3, false), overlap.fn(), {.name = "slow"}, 2), 3, 1));
+}
+
+}  // namespace
+}  // namespace inputpipe::testing

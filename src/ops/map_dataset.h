@@ -69,6 +69,9 @@ class MapDatasetBase : public UnaryDataset, public IterationAccess {
     return fn(::inputpipe::GetInIteration(*input_, index, iteration), index);
   }
   bool ForwardsIteration() const override { return ::inputpipe::ForwardsIteration(*input_); }
+  // The threads this op's calls are spread over (a parallel map's), for an op that computes
+  // its elements by index itself (ParallelGets).
+  virtual int64_t threads_for_get() const { return 1; }
 
   // A stateful fn is external state: the save policy decides (see state.h).
   void ReportIfStateful(StateWriter& w) const { inputpipe::ReportIfStateful(w, options, "map"); }

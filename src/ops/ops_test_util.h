@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "inputpipe/ops.h"
@@ -63,6 +66,24 @@ template <typename Fn>
 void ExpectInvalidArgument(Fn fn, std::vector<std::string> needles) {
   ExpectError<InvalidArgumentError>(fn, needles);
 }
+
+// A map function whose calls record how many of them ran at once (`most`): each sleeps 2 ms,
+// so that calls on other threads overlap it.
+struct CallOverlap {
+  std::atomic<int64_t> now{0}, most{0}, calls{0};
+  MapFn fn() {
+    return [this](const Element& e) {
+      const int64_t in = now.fetch_add(1) + 1;
+      int64_t seen = most.load();
+      while (in > seen && !most.compare_exchange_weak(seen, in)) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      now.fetch_sub(1);
+      calls.fetch_add(1);
+      return e;
+    };
+  }
+};
 
 }  // namespace inputpipe::testing
 

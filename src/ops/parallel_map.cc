@@ -82,6 +82,8 @@ class ParallelMapDataset
     return deterministic ? FnParams() : FnParams() + ", deterministic=false";
   }
 
+  int64_t threads_for_get() const override { return threads; }
+
   const int64_t threads;
   // The fingerprint's: unless given (deterministic_given), an iterator made under
   // Options::deterministic=false runs unordered, the options op saying so in the fingerprint.

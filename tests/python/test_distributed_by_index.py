@@ -2,6 +2,10 @@
 before distribute() / shard(elastic=True) runs for this rank's elements alone, none of another
 rank's, none consumed before a resize. A map logs each record it is called on."""
 
+import os
+import threading
+import time
+
 import numpy as np
 
 import inputpipe
@@ -70,3 +74,55 @@ def test_by_index_follows_each_epochs_reshuffle():
     records = inputpipe.Dataset.range(12).shuffle(seed=7).repeat(3)
     sharded = [int(x) for x in records.shard(2, 1, elastic=True)]
     assert sharded == [int(x) for x in inputpipe.Dataset.range(12).shuffle(seed=7).repeat(3)][1::2]
+
+
+def _overlapping(log):
+    """A function that logs each record and how many calls were running when it started."""
+    lock, running = threading.Lock(), [0]
+
+    def fn(x):
+        with lock:
+            running[0] += 1
+            log.append((int(x), running[0]))
+        time.sleep(0.005)  # releases the GIL: calls on other threads overlap
+        with lock:
+            running[0] -= 1
+        return x
+    return fn
+
+
+def test_distribute_runs_a_parallel_map_under_the_batch_on_threads():
+    # By index no map iterator exists, so the map's own threads do not either: distribute
+    # computes the rank's rows on as many threads of its own, this rank's rows only.
+    n, batch, world = 96, 12, 2
+    global_batches = [b.tolist() for b in
+                      inputpipe.Dataset.range(n).shuffle(seed=3).batch(batch)]
+    for rank in range(world):
+        log: list = []
+        ds = (inputpipe.Dataset.range(n).shuffle(seed=3)
+              .map(_overlapping(log), num_parallel_calls=3).batch(batch))
+        rows = [b.tolist() for b in ds.distribute(num_ranks=world, rank=rank)]
+        mine = [g[rank * 6:(rank + 1) * 6] for g in global_batches]
+        assert rows == mine
+        assert sorted(x for x, _ in log) == sorted(sum(mine, []))  # its rows, each once
+        assert max(running for _, running in log) >= 2  # and not one at a time
+
+
+def _pid(x):
+    return np.int64(os.getpid())
+
+
+def test_distribute_over_a_processes_map_uses_its_workers_and_resumes_into_another_count():
+    def pipeline(workers):
+        return (inputpipe.Dataset.range(64).shuffle(seed=5)
+                .map(lambda x: (x, _pid(x)), num_parallel_calls=workers, processes=True)
+                .batch(8).distribute(num_ranks=2, rank=1))
+    it = iter(pipeline(2))
+    first = [next(it) for _ in range(3)]
+    state = it.save()
+    rest = [b[0].tolist() for b in it]
+    assert len({int(p) for b in first for p in b[1]} | {os.getpid()}) >= 3  # both workers ran
+    for workers in (1, 3):
+        resumed = iter(pipeline(workers))
+        resumed.restore(state)
+        assert [b[0].tolist() for b in resumed] == rest

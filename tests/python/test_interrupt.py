@@ -21,7 +21,8 @@ from inputpipe import Dataset
 
 scenario = sys.argv[1]
 gate = threading.Event()
-BLOCKED = {"map_parallel": 3, "prefetch": 3, "batch_prefetch": 4, "custom_handler": 3}.get(scenario)
+BLOCKED = {"map_parallel": 3, "prefetch": 3, "batch_prefetch": 4, "custom_handler": 3,
+           "distribute": 8}.get(scenario)
 
 def blocking(x):
     if int(x) == BLOCKED:
@@ -67,6 +68,13 @@ if scenario in ("map_parallel", "prefetch", "batch_prefetch"):
         ds = ds.map(blocking, num_parallel_calls=2).prefetch(1).batch(2)
     it = iter(ds)
     out["before"] = values([next(it) for _ in range(3 if BLOCKED == 3 else 2)])
+    interrupt_during(lambda: next(it), 0.3)
+    gate.set()
+    out["after"] = values(it)
+elif scenario == "distribute":
+    # Rank 0 of 2 by index: its rows of each global batch of 4 on the map's 2 threads.
+    it = iter(Dataset.range(12).map(blocking, num_parallel_calls=2).batch(4).distribute(2, 0))
+    out["before"] = values([next(it) for _ in range(2)])
     interrupt_during(lambda: next(it), 0.3)
     gate.set()
     out["after"] = values(it)
@@ -131,6 +139,14 @@ def test_sigint_interrupts_a_batch_waiting_for_its_first_element():
     assert out["interrupted"]
     assert out["delay"] < 1.0, out
     assert out["after"] == [[4, 5], [6, 7], [8, 9]]
+
+
+def test_sigint_interrupts_a_rank_waiting_for_its_rows_on_threads_and_loses_nothing():
+    out = _run("distribute")
+    assert out["before"] == [[0, 1], [4, 5]]
+    assert out["interrupted"]
+    assert out["delay"] < 1.0, out
+    assert out["after"] == [[8, 9]]  # the step waited for, then the end
 
 
 def test_sigint_interrupts_a_huge_batch_while_it_gathers_and_loses_nothing():
