@@ -154,6 +154,25 @@ class GilRelease {
 };
 
 // ---- Python callables ---------------------------------------------------------------------
+// A Python exception raised in a call the engine made (a map function, a predicate): what the
+// engine carries to the consumer, who raises it again with its type and traceback (errors.cc).
+// Unlike nb::python_error it may be dropped on any thread at any time, the interpreter exiting
+// included: its last copy takes the GIL only while Python is open to engine threads, and
+// leaks the exception once it is closing (a thread taking the GIL during finalisation is ended
+// with pthread_exit, whose unwinding through python_error's noexcept destructor is
+// std::terminate).
+class CarriedPythonError : public std::exception {
+ public:
+  explicit CarriedPythonError(nb::python_error&& error);  // REQUIRES: the GIL
+  const char* what() const noexcept override { return message_->c_str(); }
+  // Sets it as the current Python exception; may be called again. REQUIRES: the GIL.
+  void Restore() const;
+
+ private:
+  std::shared_ptr<const nb::python_error> error_;
+  std::shared_ptr<const std::string> message_;  // formatted with the GIL, when raised
+};
+
 // The one way engine code (any thread) enters Python: holds the GIL for its lifetime. Throws
 // FailedPreconditionError naming `what` once the interpreter is shutting down, instead of
 // waiting for a GIL that finalisation may never hand back.

@@ -355,7 +355,7 @@ nb::object CallWithState(const PythonCallable& callable, const Element& state,
   try {
     return callable.fn()(ElementToPython(state), ElementToPython(element));
   } catch (nb::python_error& e) {
-    if (!e.matches(DataLossErrorType())) throw;
+    if (!e.matches(DataLossErrorType())) throw CarriedPythonError(std::move(e));
     throw DataLossError(nb::cast<std::string>(nb::str(e.value())));
   }
 }

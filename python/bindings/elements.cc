@@ -368,13 +368,22 @@ bool ClosedToThisThread() {
 // Python to engine threads and to Python threads coming back from C++, then lets the ones
 // already waiting for the GIL finish (bounded: a callable that never returns must not hang the
 // exit).
-void ClosePython() {
+// The first half of ClosePython, without the wait: from now on engine threads cannot enter
+// Python and Python threads coming back from C++ park (GilRelease). inputpipe._processes calls
+// it at exit before it stops its worker processes, so that a consumer whose call fails because
+// of that stop (a daemon thread inside next()) parks rather than raising at exit.
+void CloseToThreads() {
   Shutdown& s = TheShutdown();
   {
     std::lock_guard<std::mutex> lock(s.mu);
     s.finalizing = std::this_thread::get_id();
   }
   s.closed.store(true);
+}
+
+void ClosePython() {
+  Shutdown& s = TheShutdown();
+  CloseToThreads();
   nb::gil_scoped_release release;
   std::unique_lock<std::mutex> lock(s.mu);
   s.done.wait_for(lock, std::chrono::seconds(10), [&] { return s.in_flight.load() == 0; });
@@ -387,6 +396,16 @@ void ReleaseWithGil(nb::object* fn) {
     delete fn;
   } catch (const FailedPreconditionError&) {
     // Leaked: Python is shutting down and can no longer take the reference back.
+  }
+}
+
+// Deletes a carried Python exception, from any thread (CarriedPythonError).
+void ReleaseErrorWithGil(const nb::python_error* error) {
+  try {
+    PythonSection section("releasing a Python exception");
+    delete error;
+  } catch (const FailedPreconditionError&) {
+    // Leaked: Python is shutting down and can no longer take the references back.
   }
 }
 
@@ -526,10 +545,20 @@ GilRelease::~GilRelease() {
 void RegisterShutdown(nb::module_& m) {
   if (_import_array() < 0) throw nb::python_error();  // numpy's C API for this file
   nb::module_::import_("atexit").attr("register")(nb::cpp_function(&ClosePython));
+  m.def("_close_to_threads", &CloseToThreads);
 }
 
 PythonCallable::PythonCallable(nb::object fn)
     : fn_(new nb::object(std::move(fn)), &ReleaseWithGil) {}
+
+CarriedPythonError::CarriedPythonError(nb::python_error&& error)
+    : error_(new nb::python_error(std::move(error)), &ReleaseErrorWithGil),
+      message_(std::make_shared<const std::string>(error_->what())) {}
+
+void CarriedPythonError::Restore() const {
+  nb::python_error copy(*error_);  // restore() consumes its error: this one stays for a repeat
+  copy.restore();
+}
 
 nb::object PythonCallable::CallWithElement(const Element& element) const {
   nb::object arg = ElementToPython(element);
@@ -539,15 +568,19 @@ nb::object PythonCallable::CallWithElement(const Element& element) const {
   } catch (nb::python_error& e) {
     // A function raising inputpipe.DataLossError reports a bad record, as a reader does: the
     // engine's own type, so that ignore_errors skips it and a replay expects it again.
-    if (!e.matches(DataLossErrorType())) throw;
+    if (!e.matches(DataLossErrorType())) throw CarriedPythonError(std::move(e));
     throw DataLossError(nb::cast<std::string>(nb::str(e.value())));
   }
 }
 
 nb::object PythonCallable::CallWithElement(const Element& element, nb::handle last) const {
   nb::object arg = ElementToPython(element);
-  if (element.is_tuple()) return (*fn_)(*nb::borrow<nb::tuple>(arg), last);
-  return (*fn_)(arg, last);
+  try {
+    if (element.is_tuple()) return (*fn_)(*nb::borrow<nb::tuple>(arg), last);
+    return (*fn_)(arg, last);
+  } catch (nb::python_error& e) {
+    throw CarriedPythonError(std::move(e));
+  }
 }
 
 std::string CallableName(nb::handle fn) {

@@ -41,8 +41,10 @@ void Translate(const std::exception_ptr& p, void*) {
     PyErr_SetString(PyExc_NotImplementedError, e.what());
   } catch (const Error& e) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
+  } catch (const CarriedPythonError& e) {
+    e.Restore();  // the function's own exception, type and traceback
   }
-  // Anything else (nb::python_error from a user callable, std::bad_alloc, ...) propagates to
+  // Anything else (nb::python_error, std::bad_alloc, ...) propagates to
   // nanobind's own translators, which keep a Python exception's original type.
 }
 }  // namespace

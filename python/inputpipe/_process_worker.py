@@ -20,14 +20,17 @@ starts with them imported: a new iterator's workers start in milliseconds, not i
 module importing a large library takes. (Those imports must not start threads in the server,
 which forks: the same rule as multiprocessing's forkserver preloading.)
 
-Frames (both directions, on a SOCK_STREAM socketpair): a header `<B B I Q` (kind; 1 when the
-buffers lie in a memfd passed with the frame, 0 when they follow the pickle in the stream; the
-number of out-of-band buffers; the length of the pickle), the buffers' lengths (`<Q` each), the
-pickle (protocol 5), then the buffers when inline. Buffers of numpy arrays travel out of band
-(pickle protocol 5): above SHARED_MEMORY_BYTES together they go through one anonymous memfd
+Frames (both directions, on a SOCK_STREAM socketpair): a header `<B B I Q` (kind; the number of
+memfds passed with the frame; the number of out-of-band buffers; the length of the pickle), the
+buffers' lengths (`<Q` each), with memfds the memfd of each buffer (`<i` each, -1: inline), the
+pickle (protocol 5), then the inline buffers. Buffers of numpy arrays travel out of band
+(pickle protocol 5): above SHARED_MEMORY_BYTES together they go through an anonymous memfd
 (memfd_create: it has no name, so nothing ever appears in /dev/shm, and its memory is freed when
 the last mapping goes), mapped by the receiver without a copy; the file descriptor travels with
-the frame (SCM_RIGHTS).
+the frame (SCM_RIGHTS). A RESULTS frame (send_items) pickles each item alone: the receiver loads
+each alone, so one that fails to load fails alone, and an item whose buffers exceed
+ITEM_SHARED_MEMORY_BYTES has a memfd of its own, so that arrays the receiver keeps of one item
+(a cache, a shuffle buffer) keep that item's memory only, never a whole chunk's.
 
 Lifetime: the server exits when the parent's end of its control socket closes (the parent
 exited or was killed); each worker asks the kernel for SIGKILL when the server exits
@@ -60,7 +63,7 @@ ERROR = 8  # worker -> parent: (exception or None, type name, message, traceback
 OPEN = 10  # parent -> worker: (stream id, the input's recipe (pickled), its state where the
 #            stream starts, the stream's first position, the map's seed or None)
 CHUNK = 11  # parent -> worker: (stream id, offset, count): compute those elements of the stream
-RESULTS = 12  # worker -> parent: (stream id, offset, [item, ...]): the items of a CHUNK's
+RESULTS = 12  # worker -> parent (send_items): (stream id, offset), [item, ...]: the items of a CHUNK's
 #               offsets from `offset` on, in order: the whole chunk in one frame, or the part
 #               computed so far once an element has run FLUSH_AFTER_S (a slow element does not
 #               hold back the ones computed before it)
@@ -76,6 +79,9 @@ OK, FAILED, UNREAD, ENDED = 0, 1, 2, 3
 
 # Out-of-band buffers larger than this in total travel through a memfd rather than the socket.
 SHARED_MEMORY_BYTES = 1 << 20
+# The same for one item of a RESULTS frame, each in its own memfd: lower, since a chunk holds up
+# to 32 items, whose buffers inline would all be copied through the socket.
+ITEM_SHARED_MEMORY_BYTES = 64 << 10
 # A worker sends what it has computed of a chunk once the element it is on has run this long.
 FLUSH_AFTER_S = 0.005
 _ALIGN = 64
@@ -84,8 +90,10 @@ _ALIGN = 64
 # is the system's, the same in every process). The sequence is odd while it is being written:
 # a reader that sees the same even sequence before and after reading has a consistent copy.
 PROGRESS = struct.Struct("<Qqd")
-_HEADER = struct.Struct("<BBIQ")  # kind, in a memfd, buffer count, pickle length
-_MAX_FDS = 4
+_HEADER = struct.Struct("<BBIQ")  # kind, memfd count, buffer count, pickle length
+# Descriptors one frame may carry (the receiver's ancillary buffer): a RESULTS frame's items
+# beyond it travel inline.
+_MAX_FDS = 48
 
 
 def _aligned(n):
@@ -144,25 +152,61 @@ def send_frame(sock, kind, obj, fds=()):
     """Sends obj as one frame; fds (file descriptors) travel with it and stay open here."""
     buffers = []
     body = dumps(obj, buffers.append)
-    raws = [b.raw() for b in buffers]
+    _send(sock, kind, body, [b.raw() for b in buffers], [len(buffers)], SHARED_MEMORY_BYTES, fds)
+
+
+def send_items(sock, kind, head, items):
+    """Sends (*head, items) as one frame whose items the receiver loads one by one
+    (recv_items). An item that does not pickle travels as (FAILED, why)."""
+    raws, entries = [], []
+    for item in items:
+        buffers = []
+        try:
+            body = dumps(item, buffers.append)
+        except Exception as exc:  # noqa: BLE001 - a result that does not pickle: it says why
+            buffers = []
+            try:
+                why = _unpicklable(item[1], exc) if item[0] == OK else _describe(exc)
+            except BaseException:  # noqa: BLE001 - the report itself failed
+                why = _describe(exc)
+            body = dumps((FAILED, why), buffers.append)
+        raws.extend(b.raw() for b in buffers)
+        entries.append((body, len(buffers)))
+    _send(sock, kind, pickle.dumps((*head, entries), protocol=5), raws,
+          [n for _, n in entries], ITEM_SHARED_MEMORY_BYTES)
+
+
+def _send(sock, kind, body, raws, groups, threshold, fds=()):
+    """One frame: the pickle `body`, then the buffers `raws`, in consecutive groups of
+    `groups[i]` buffers; a group over `threshold` bytes goes through a memfd of its own."""
     sizes = [r.nbytes for r in raws]
-    memfd = -1
-    tail = raws
-    if sum(sizes) > SHARED_MEMORY_BYTES:
-        total = sum(_aligned(s) for s in sizes)
-        memfd = os.memfd_create("inputpipe-element", os.MFD_CLOEXEC)
-        os.ftruncate(memfd, total)
-        with mmap.mmap(memfd, total) as m:
-            offset = 0
-            for raw, size in zip(raws, sizes):
-                m[offset:offset + size] = raw.cast("B")
-                offset += _aligned(size)
-        tail = []
-        fds = tuple(fds) + (memfd,)
-    head = (_HEADER.pack(kind, 1 if memfd >= 0 else 0, len(sizes), len(body)) +
-            struct.pack(f"<{len(sizes)}Q", *sizes))
-    parts = [head, body] + [r.cast("B") for r in tail]
+    places = [-1] * len(raws)
+    memfds, inline = [], []
     try:
+        start = 0
+        for count in groups:
+            group = range(start, start + count)
+            start += count
+            if (count and sum(sizes[i] for i in group) > threshold
+                    and len(fds) + len(memfds) < _MAX_FDS):
+                total = sum(_aligned(sizes[i]) for i in group)
+                memfd = os.memfd_create("inputpipe-element", os.MFD_CLOEXEC)
+                memfds.append(memfd)
+                os.ftruncate(memfd, total)
+                with mmap.mmap(memfd, total) as m:
+                    offset = 0
+                    for i in group:
+                        m[offset:offset + sizes[i]] = raws[i].cast("B")
+                        offset += _aligned(sizes[i])
+                        places[i] = len(memfds) - 1
+            else:
+                inline.extend(raws[i] for i in group)
+        head = (_HEADER.pack(kind, len(memfds), len(sizes), len(body)) +
+                struct.pack(f"<{len(sizes)}Q", *sizes))
+        if memfds:
+            head += struct.pack(f"<{len(places)}i", *places)
+        parts = [head, body] + [r.cast("B") for r in inline]
+        fds = tuple(fds) + tuple(memfds)
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
         sent = sock.sendmsg(parts, ancillary)
         total = sum(len(p) for p in parts)
@@ -170,7 +214,7 @@ def send_frame(sock, kind, obj, fds=()):
             rest = b"".join(bytes(p) for p in parts)[sent:]
             sock.sendall(rest)
     finally:
-        if memfd >= 0:
+        for memfd in memfds:
             os.close(memfd)
 
 
@@ -197,13 +241,25 @@ def _recv_into(sock, buffer, n):
     return buffer
 
 
-def recv_frame(sock, sizes_out=None, buffers_from=None):
-    """(kind, obj, fds) of the next frame; EOFError when the other end has closed. fds are the
-    descriptors that came with the frame other than the buffers' memfd (the caller owns them).
-    sizes_out: a list, to which the frame's size in bytes (pickle and buffers) is appended.
-    buffers_from: (allocate(n), map(fd, n)) making the out-of-band buffers' memory, each
-    writeable with a slice(offset, n) for map's (the parent's C++-owned memory, which its
-    tensors point into); by default bytearrays and an mmap."""
+def _recv_buffer(sock, size, allocate):
+    """The next `size` inline bytes, in allocate(size); the MemoryError when that fails, the
+    bytes then read and dropped, so that the stream stays in step."""
+    try:
+        buffer = allocate(size)
+    except MemoryError as exc:
+        scratch = bytearray(min(size, 1 << 20))
+        left = size
+        while left:
+            n = min(left, len(scratch))
+            _recv_into(sock, scratch, n)
+            left -= n
+        return exc
+    return _recv_into(sock, buffer, size)
+
+
+def _recv_raw(sock, sizes_out, buffers_from):
+    """(kind, pickle, buffers, fds) of the next frame, read whole: a buffer whose memory could
+    not be made (a mapping refused, an allocation failed) is that exception."""
     head, ancillary, _, _ = sock.recvmsg(_HEADER.size, socket.CMSG_SPACE(_MAX_FDS * 4))
     if not head:
         raise EOFError("the other end closed the connection")
@@ -213,33 +269,79 @@ def recv_frame(sock, sizes_out=None, buffers_from=None):
             fds.extend(array.array("i", data[:len(data) - len(data) % 4]))
     if len(head) < _HEADER.size:
         head = bytes(head) + bytes(_recv_exact(sock, _HEADER.size - len(head)))
-    kind, in_memfd, count, body_len = _HEADER.unpack(head)
-    rest = _recv_exact(sock, 8 * count + body_len)  # one read for the sizes and the pickle
+    kind, memfd_count, count, body_len = _HEADER.unpack(head)
+    places_len = 4 * count if memfd_count else 0
+    rest = _recv_exact(sock, 8 * count + places_len + body_len)  # one read before the buffers
     sizes = struct.unpack_from(f"<{count}Q", rest) if count else ()
-    body = memoryview(rest)[8 * count:]
-    if in_memfd:
-        memfd = fds.pop()
-        total = sum(_aligned(s) for s in sizes)
+    places = struct.unpack_from(f"<{count}i", rest, 8 * count) if memfd_count else (-1,) * count
+    body = memoryview(rest)[8 * count + places_len:]
+    memfds = fds[len(fds) - memfd_count:]
+    del fds[len(fds) - memfd_count:]
+    totals = [0] * memfd_count
+    for size, place in zip(sizes, places):
+        if place >= 0:
+            totals[place] += _aligned(size)
+    parts = []
+    for memfd, total in zip(memfds, totals):
         try:
             if buffers_from is None:
                 view = memoryview(mmap.mmap(memfd, total))
-                part = lambda offset, size: view[offset:offset + size]  # noqa: E731
+                parts.append(lambda offset, size, view=view: view[offset:offset + size])
             else:
-                part = buffers_from[1](memfd, total).slice
+                parts.append(buffers_from[1](memfd, total).slice)
+        except Exception as exc:  # noqa: BLE001 - its buffers fail; the stream is in step
+            parts.append(exc)
         finally:
             os.close(memfd)
-        buffers, offset = [], 0
-        for size in sizes:
-            buffers.append(part(offset, size))
-            offset += _aligned(size)
-    elif buffers_from is None:
-        buffers = [_recv_exact(sock, size) for size in sizes]  # bytearrays: writable arrays
-    else:
-        allocate = buffers_from[0]
-        buffers = [_recv_into(sock, allocate(size), size) for size in sizes]
+    allocate = bytearray if buffers_from is None else buffers_from[0]  # bytearrays: writable
+    buffers, offsets = [], [0] * memfd_count
+    for size, place in zip(sizes, places):
+        if place < 0:
+            buffers.append(_recv_buffer(sock, size, allocate))
+            continue
+        part = parts[place]
+        buffers.append(part if isinstance(part, BaseException) else part(offsets[place], size))
+        offsets[place] += _aligned(size)
     if sizes_out is not None:
         sizes_out.append(body_len + sum(sizes))
+    return kind, body, buffers, fds
+
+
+def recv_frame(sock, sizes_out=None, buffers_from=None):
+    """(kind, obj, fds) of the next frame; EOFError when the other end has closed. fds are the
+    descriptors that came with the frame other than the buffers' memfds (the caller owns
+    them). sizes_out: a list, to which the frame's size in bytes (pickle and buffers) is
+    appended. buffers_from: (allocate(n), map(fd, n)) making the out-of-band buffers' memory,
+    each writeable with a slice(offset, n) for map's (the parent's C++-owned memory, which its
+    tensors point into); by default bytearrays and an mmap. A buffer whose memory could not be
+    made raises its error once the frame is read (the stream stays in step)."""
+    kind, body, buffers, fds = _recv_raw(sock, sizes_out, buffers_from)
+    for buffer in buffers:
+        if isinstance(buffer, BaseException):
+            raise buffer
     return kind, pickle.loads(body, buffers=buffers), fds
+
+
+def recv_items(sock, sizes_out=None, buffers_from=None):
+    """(kind, head, items) of the next send_items frame. An item that cannot be loaded here (its
+    memory refused, an unpickling error) is (FAILED, why) for that item alone."""
+    kind, body, buffers, fds = _recv_raw(sock, sizes_out, buffers_from)
+    for fd in fds:
+        os.close(fd)
+    *head, entries = pickle.loads(body)
+    items, start = [], 0
+    for payload, count in entries:
+        mine = buffers[start:start + count]
+        start += count
+        try:
+            for buffer in mine:
+                if isinstance(buffer, BaseException):
+                    raise buffer
+            items.append(pickle.loads(payload, buffers=mine))
+        except Exception as exc:  # noqa: BLE001 - this item's error, raised for its element
+            exc.add_note("(raised in the parent process, receiving the worker's result)")
+            items.append((FAILED, _describe(exc)))
+    return kind, tuple(head), items
 
 
 # ---- The fork server ---------------------------------------------------------------------------
@@ -509,13 +611,7 @@ class _Results:
         items, self.pending = self.pending, []
         first, self.first = self.first, self.first + len(items)
         try:
-            try:
-                send_frame(self.sock, RESULTS, (self.stream_id, first, items))
-            except (BrokenPipeError, ConnectionResetError):
-                raise
-            except Exception:  # noqa: BLE001 - an item that does not pickle: that one says why
-                send_frame(self.sock, RESULTS, (self.stream_id, first,
-                                                [_picklable(item) for item in items]))
+            send_items(self.sock, RESULTS, (self.stream_id, first), items)
         except OSError:
             self.broken = True
 
@@ -557,14 +653,6 @@ class Progress:
         if sequence % 2 or struct.unpack_from("<Q", self.map)[0] != sequence:
             return None
         return position, since
-
-
-def _picklable(item):
-    try:
-        dumps(item, lambda buffer: None)
-        return item
-    except Exception as exc:  # noqa: BLE001 - a result that does not pickle
-        return (FAILED, _describe(exc))
 
 
 def _work(sock, fn, server_pid):
@@ -615,12 +703,17 @@ def _work(sock, fn, server_pid):
         except (BrokenPipeError, ConnectionResetError):
             return
         except Exception as exc:  # noqa: BLE001 - a result that does not pickle
-            data, type_name, message, text = _error_frame(exc)
-            # The traceback is pickle's own; say that the function returned it.
-            what = f"{type(result).__module__}.{type(result).__qualname__}"
-            text = (f"the function returned a {what}, which does not pickle (the results of "
-                    f"processes=True travel pickled):\n{text}")
-            send_frame(sock, ERROR, (data, type_name, message, text))
+            send_frame(sock, ERROR, _unpicklable(result, exc))
+
+
+def _unpicklable(result, exc):
+    """The ERROR payload of a result that does not pickle: pickle's traceback, and that the
+    function returned it."""
+    data, type_name, message, text = _error_frame(exc)
+    what = f"{type(result).__module__}.{type(result).__qualname__}"
+    text = (f"the function returned a {what}, which does not pickle (the results of "
+            f"processes=True travel pickled):\n{text}")
+    return data, type_name, message, text
 
 
 if __name__ == "__main__":  # python -c "runpy.run_path(THIS_FILE)" FD (see _processes.py)

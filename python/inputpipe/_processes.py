@@ -638,6 +638,22 @@ class _StreamPool:
             self.broken, self.broken_at = error, -1 if position is None else position
         return error
 
+    def _unreadable(self, worker, position, cause):
+        """The error of a RESULTS frame this process could not read (not one item's): the
+        items in it are lost, so every element from the first one asked of `worker` fails,
+        and the iterator with them. REQUIRES: worker.recv_lock held."""
+        if self._closed:
+            return _stopped(self._what)
+        position = worker.outstanding[0][2] if worker.outstanding else position
+        error = WorkerProcessError(
+            f"{self._what}: the results of worker process {worker.index} (pid "
+            f"{self._pid(worker)}) from the element at position {position} on could not be "
+            f"read in this process ({type(cause).__name__}: {cause}); this iterator cannot go "
+            f"on: restore the last checkpoint into a new one")
+        if self.broken is None:
+            self.broken, self.broken_at = error, position
+        return error
+
     @staticmethod
     def _computing(worker, position):
         """The position of the element `worker` computes (rather than the one waited for)."""
@@ -717,11 +733,13 @@ class _StreamPool:
                     continue  # look again whether the stream was forgotten meanwhile
                 if key[0] not in self.open_streams:
                     continue
-                kind, (stream_id, offset, items), _ = wire.recv_frame(
+                kind, (stream_id, offset), items = wire.recv_items(
                     worker.sock, size, buffers_from=_RESULT_BUFFERS)
             # ValueError: select() on a socket the pool's close() closed meanwhile.
             except (EOFError, OSError, ValueError) as exc:
                 raise self._died(worker, position, exc) from exc
+            except Exception as exc:  # noqa: BLE001 - the frame is lost: so are its items
+                raise self._unreadable(worker, position, exc) from exc
             if items:
                 self.item_bytes = max(1, size[0] // len(items))
             outstanding = worker.outstanding
@@ -1063,6 +1081,9 @@ _exiting = False
 def _stop_everything():
     global _exiting
     _exiting = True
+    # Before the stop: a consumer whose call it ends (a daemon thread inside next()) then parks
+    # when it comes back from the engine, as without processes, instead of raising at exit.
+    _core._close_to_threads()
     interrupted = None
     for function in list(_live):
         try:

@@ -337,7 +337,7 @@ class Dataset:
 
         num_parallel_calls: None = in the caller's thread; N or AUTOTUNE = worker threads.
         processes=True runs map_func in worker processes instead, N of them (AUTOTUNE: one per
-        CPU of the affinity mask; None: one, called from the caller's thread), so that Python
+        CPU of the affinity mask; None: one, as num_parallel_calls=1), so that Python
         functions run truly in parallel. The output, the state and the fingerprint are those of
         map(map_func) with threads or none: a state saved with any number of processes
         restores with any other, with threads or sequentially, and back. map_func is shipped
@@ -860,10 +860,12 @@ def _in_processes(fn, num_parallel_calls, name, op, upstream=None, seed=None, ti
                                            timeout=timeout)
     else:
         proxy = _processes.ProcessFunction(fn, count, f"{op}(fn={name})",
-                                           upstream=_processes.readable_upstream(
-                                               upstream, num_parallel_calls),
+                                           upstream=_processes.readable_upstream(upstream, count),
                                            seed=seed, timeout=timeout)
-    return proxy, (None if num_parallel_calls is None else count), name
+    # Always on the engine's threads, one per process, never on the caller's: a Ctrl-C then
+    # interrupts a wait of the engine's, which loses nothing, rather than the call itself,
+    # which would lose its element.
+    return proxy, count, name
 
 
 def _filter_keep(keep, element):

@@ -8,6 +8,7 @@ the parent killed, the interpreter exiting) are in test_processes_failures.py.
 """
 
 import functools
+import operator
 import pickle
 import os
 import subprocess
@@ -520,3 +521,72 @@ def test_an_exception_whose_str_raises_comes_back_and_the_stream_goes_on():
     assert got == [0, "BadStr", 2, 3]  # as with threads; the worker did not die of it
     with pytest.raises(StopIteration):
         next(it)
+
+
+class _FailsToLoad:
+    """A result that pickles in the worker and raises when the parent loads it."""
+
+    def __reduce__(self):
+        return operator.truediv, (1, 0)
+
+
+def _bad_at_five(x):
+    return _FailsToLoad() if int(x) == 5 else np.full(4, int(x))
+
+
+@pytest.mark.parametrize("path", ["indices", "elements"])
+def test_a_result_that_fails_to_load_in_the_parent_fails_its_element_alone(path):
+    # Over a random-access input the results come back a chunk per frame: one item's loading
+    # error must not lose the other items of its chunk (their calls waited for ever).
+    source = Dataset.range(12)
+    if path == "elements":
+        source = source.filter(lambda x: True)
+    it = iter(source.map(_bad_at_five, num_parallel_calls=2, processes=True))
+    got = []
+    while True:
+        try:
+            got.append(int(next(it)[0]))
+        except StopIteration:
+            break
+        except ZeroDivisionError:
+            got.append("error")
+    assert got == [0, 1, 2, 3, 4, "error", 6, 7, 8, 9, 10, 11]
+
+
+def _payload(i):
+    return np.full(100_000, int(i) % 251, np.uint8)  # 100 KB: its own memfd
+
+
+def test_a_mapping_refused_in_the_parent_fails_that_element_alone(monkeypatch):
+    allocate, map_ = _processes._RESULT_BUFFERS
+    calls = []
+
+    def refuse_the_third(fd, n):
+        calls.append(n)
+        if len(calls) == 3:
+            raise RuntimeError("_ResultBuffer.map: mmap of 100000 bytes failed: no memory")
+        return map_(fd, n)
+    monkeypatch.setattr(_processes, "_RESULT_BUFFERS", (allocate, refuse_the_third))
+    it = iter(Dataset.range(10).map(_payload, num_parallel_calls=1, processes=True))
+    got = []
+    for _ in range(10):
+        try:
+            got.append(int(next(it)[0]))
+        except RuntimeError as exc:
+            assert "mmap of 100000 bytes failed" in str(exc)
+            got.append("error")
+    assert got == [0, 1, "error", 3, 4, 5, 6, 7, 8, 9]
+    assert list(it) == []
+
+
+def test_each_large_result_has_memory_of_its_own(monkeypatch):
+    # A chunk of results sharing one mapping would stay mapped whole while any one of its
+    # elements is kept (a cache, a shuffle buffer): each result over 64 KiB is mapped alone,
+    # smaller ones are received into blocks of their own.
+    made = _counting_result_buffers(monkeypatch)
+    kept = list(Dataset.range(40).map(_payload, num_parallel_calls=2, processes=True))
+    assert made["map"] == 40
+    made = _counting_result_buffers(monkeypatch)
+    assert len(list(Dataset.range(40).map(_image, num_parallel_calls=2, processes=True))) == 40
+    assert made["map"] == 0 and made["allocate"] >= 80  # two arrays per element
+    assert [int(k[0]) for k in kept] == list(range(40))

@@ -533,3 +533,30 @@ def test_dropping_one_of_two_live_iterators_of_a_map_read_by_index_does_not_hang
                             text=True, timeout=60, start_new_session=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["dropped", "1", "2"]
+
+
+DAEMON_AT_EXIT_CHILD = r'''
+import threading, time
+import numpy as np
+from inputpipe import Dataset
+
+def slow(x):
+    time.sleep(0.02)
+    return np.full(300_000, int(x), np.uint8)
+
+ds = Dataset.range(10**6).map(slow, num_parallel_calls=2, processes=True)
+threading.Thread(target=lambda: [None for _ in ds], daemon=True).start()
+time.sleep(0.5)
+'''
+
+
+def test_a_daemon_thread_inside_next_at_exit_neither_aborts_nor_raises():
+    # At exit the pools stop while a daemon thread waits in next(): the error that stop gives
+    # its calls was carried in a nanobind::python_error, whose destructor took the GIL on a
+    # thread that finalisation ends (std::terminate, SIGABRT); and the thread raised
+    # WorkerProcessError ("Exception in thread") where threads alone exit silently.
+    for _ in range(4):
+        result = subprocess.run([sys.executable, "-c", DAEMON_AT_EXIT_CHILD], capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stderr == ""
