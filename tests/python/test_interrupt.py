@@ -78,6 +78,25 @@ elif scenario == "distribute":
     interrupt_during(lambda: next(it), 0.3)
     gate.set()
     out["after"] = values(it)
+elif scenario == "one_process":
+    # processes=True without num_parallel_calls: one worker process; element 3 waits for a
+    # file (the worker cannot see this process's gate).
+    import tempfile
+    gate_file = os.path.join(tempfile.mkdtemp(), "go")
+
+    def gated(x, gate_file=gate_file):
+        import os, time
+        if int(x) == 3:
+            for _ in range(500):
+                if os.path.exists(gate_file):
+                    break
+                time.sleep(0.01)
+        return x
+    it = iter(Dataset.range(10).map(gated, processes=True))
+    out["before"] = values([next(it) for _ in range(3)])
+    interrupt_during(lambda: next(it), 0.3)
+    open(gate_file, "w").close()
+    out["after"] = values(it)
 elif scenario == "huge_batch":
     # No wait anywhere: seconds of batch gathering on this thread.
     ds = Dataset.range(10**12).batch(2 * 10**6)
@@ -124,7 +143,7 @@ def _run(scenario):
     return json.loads(lines[-1][len("RESULT "):])
 
 
-@pytest.mark.parametrize("scenario", ["map_parallel", "prefetch"])
+@pytest.mark.parametrize("scenario", ["map_parallel", "prefetch", "one_process"])
 def test_sigint_interrupts_a_waiting_next_and_loses_nothing(scenario):
     out = _run(scenario)
     assert out["before"] == [0, 1, 2]
