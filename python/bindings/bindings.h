@@ -339,6 +339,13 @@ class PyIterator {
 // only; other handlers run when the call returns, as before); empty elsewhere. Install it with
 // ScopedInterruptCheck. REQUIRES: the GIL.
 InterruptCheck PythonInterruptCheck();
+// A SIGINT that came after the engine last looked, once next() has its element: Python would
+// raise KeyboardInterrupt as next() returns, dropping the element. So next() returns it, and
+// the KeyboardInterrupt is owed: RaiseOwedInterrupt raises it at the start of the next call,
+// or it is raised wherever the program is after kOwedInterruptGrace if none comes. Main
+// thread, default handler only. REQUIRES: the GIL.
+void OweInterruptIfPending();
+void RaiseOwedInterrupt();
 
 // ---- Iterator locks -----------------------------------------------------------------------
 // fn() with the calling thread (and the worker threads started meanwhile) marked as serving

@@ -574,7 +574,9 @@ nb::dict PyIterator::Stats() const {
 
 nb::object PyIterator::Next() {
   CheckNotExecuting("inputpipe.Iterator.__next__()");
-  ScopedInterruptCheck interrupt(PythonInterruptCheck());  // Ctrl-C interrupts the wait
+  const InterruptCheck check = PythonInterruptCheck();  // empty off the main thread
+  if (check) RaiseOwedInterrupt();  // a Ctrl-C that came as the last next() returned
+  ScopedInterruptCheck interrupt(check);  // Ctrl-C interrupts the wait
   PyIterator* self[] = {this};
   const int64_t start = SteadyNanos();
   if (first_next_ns_ < 0) first_next_ns_ = start;
@@ -593,7 +595,9 @@ nb::object PyIterator::Next() {
   if (!element) throw nb::stop_iteration();
   ++elements_;
   bytes_ += ElementBytes(*element);
-  return ElementToPythonHandingOver(std::move(*element));
+  nb::object out = ElementToPythonHandingOver(std::move(*element));
+  if (check) OweInterruptIfPending();  // the element is taken: it must reach the caller
+  return out;
 }
 
 namespace {

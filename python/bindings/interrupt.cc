@@ -14,8 +14,14 @@
 // as before (the SIGINT flag is set again for that).
 #include "inputpipe/interrupt.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <pthread.h>
+
 #include <csignal>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "bindings.h"
 
@@ -43,7 +49,73 @@ void CheckForSigint() {
   sigint_deferred = true;
   PyErr_SetInterrupt();  // the user's handler runs once next() is back in Python
 }
+
+// How long an owed KeyboardInterrupt waits for the next next() before it is raised anyway.
+constexpr auto kOwedInterruptGrace = std::chrono::milliseconds(500);
+
+// The owed KeyboardInterrupt (OweInterruptIfPending) and the thread that raises it if no
+// next() comes within the grace. Never destroyed: the thread may outlive the interpreter.
+struct Owed {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool owed = false;  // guarded by mu
+  std::chrono::steady_clock::time_point due;
+  pthread_t main_thread{};  // where OweInterruptIfPending ran
+  bool started = false;
+};
+Owed& TheOwed() {
+  static Owed* owed = new Owed();
+  return *owed;
+}
+
+void RaiseWhenDue(Owed& o) {
+  std::unique_lock<std::mutex> lock(o.mu);
+  for (;;) {
+    if (!o.owed) {
+      o.cv.wait(lock);
+      continue;
+    }
+    if (o.cv.wait_until(lock, o.due) == std::cv_status::timeout && o.owed &&
+        std::chrono::steady_clock::now() >= o.due) {
+      o.owed = false;
+      // A real SIGINT to the main thread, as if it came now: it also ends a sleep or a blocking
+      // call there (EINTR), where setting Python's flag alone would wait for it to return.
+      pthread_kill(o.main_thread, SIGINT);
+    }
+  }
+}
+
 }  // namespace
+
+void OweInterruptIfPending() {
+  if (sigint_deferred || !PyOS_InterruptOccurred()) return;  // clears the SIGINT flag when set
+  nb::object signal = nb::module_::import_("signal");
+  if (!signal.attr("getsignal")(SIGINT).is(signal.attr("default_int_handler"))) {
+    PyErr_SetInterrupt();  // the user's handler runs as next() returns, as before
+    return;
+  }
+  Owed& o = TheOwed();
+  std::lock_guard<std::mutex> lock(o.mu);
+  o.owed = true;
+  o.due = std::chrono::steady_clock::now() + kOwedInterruptGrace;
+  o.main_thread = pthread_self();
+  if (!o.started) {
+    o.started = true;
+    std::thread([&o] { RaiseWhenDue(o); }).detach();
+  }
+  o.cv.notify_all();
+}
+
+void RaiseOwedInterrupt() {
+  Owed& o = TheOwed();
+  {
+    std::lock_guard<std::mutex> lock(o.mu);
+    if (!o.owed) return;
+    o.owed = false;
+  }
+  PyErr_SetNone(PyExc_KeyboardInterrupt);
+  throw nb::python_error();
+}
 
 InterruptCheck PythonInterruptCheck() {
   // Off the main thread no signal handler runs: install nothing, take no GIL.
