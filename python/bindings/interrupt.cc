@@ -113,6 +113,13 @@ void RaiseOwedInterrupt() {
     if (!o.owed) return;
     o.owed = false;
   }
+  nb::object signal = nb::module_::import_("signal");
+  if (!signal.attr("getsignal")(SIGINT).is(signal.attr("default_int_handler"))) {
+    // The program changed SIGINT's handler since: the SIGINT is its now (ignored under
+    // SIG_IGN, the handler run as this call returns), as if it came now.
+    PyErr_SetInterruptEx(SIGINT);
+    return;
+  }
   PyErr_SetNone(PyExc_KeyboardInterrupt);
   throw nb::python_error();
 }

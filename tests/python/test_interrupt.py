@@ -140,6 +140,24 @@ elif scenario == "owed":
         out["delay"] = None if step_began is None else time.monotonic() - step_began
     out["where"] = where
     out["got"] = got + [int(v) for v in it]
+elif scenario in ("owed_then_ignored", "owed_then_handled"):
+    # The SIGINT comes with element 3 (owed); the program then changes SIGINT's handler: the
+    # owed one follows the new handler (ignored, or run once), never a KeyboardInterrupt.
+    def killing(x):
+        if int(x) == 3:
+            time.sleep(0.3)
+            os.kill(os.getpid(), signal.SIGINT)
+        return x
+    it = iter(Dataset.range(8).map(killing, num_parallel_calls=1))
+    got = [int(next(it)) for _ in range(4)]
+    calls = []
+    if scenario == "owed_then_ignored":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGINT, lambda signum, frame: calls.append(1))
+    got += [int(v) for v in it]
+    time.sleep(0.8)  # past the grace
+    out["got"], out["handler_calls"] = got, len(calls)
 elif scenario == "huge_batch":
     # No wait anywhere: seconds of batch gathering on this thread.
     ds = Dataset.range(10**12).batch(2 * 10**6)
@@ -207,6 +225,13 @@ def test_a_sigint_that_comes_with_the_element_is_raised_after_it_is_delivered():
     assert out["where"] in ("in next", "in the step"), out
     if out["where"] == "in the step":
         assert out["delay"] < 1.5, out  # the grace, not the 3 s step
+
+
+@pytest.mark.parametrize("scenario", ["owed_then_ignored", "owed_then_handled"])
+def test_an_owed_sigint_follows_the_handler_the_program_installed_since(scenario):
+    out = _run(scenario)  # a KeyboardInterrupt would fail the child
+    assert out["got"] == list(range(8))
+    assert out["handler_calls"] == (1 if scenario == "owed_then_handled" else 0)
 
 
 def test_sigint_interrupts_a_batch_waiting_for_its_first_element():
