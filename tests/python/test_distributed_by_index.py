@@ -109,6 +109,7 @@ def test_distribute_runs_a_parallel_map_under_the_batch_on_threads():
 
 
 def _pid(x):
+    time.sleep(0.02)  # long enough for the rank's two threads to hold a worker each
     return np.int64(os.getpid())
 
 
