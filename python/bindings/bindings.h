@@ -346,6 +346,9 @@ InterruptCheck PythonInterruptCheck();
 // thread, default handler only. REQUIRES: the GIL.
 void OweInterruptIfPending();
 void RaiseOwedInterrupt();
+// At exit (ClosePython): an owed KeyboardInterrupt no longer ends the process (rc 130) after the
+// program finished on its own.
+void CancelOwedInterrupt();
 
 // ---- Iterator locks -----------------------------------------------------------------------
 // fn() with the calling thread (and the worker threads started meanwhile) marked as serving

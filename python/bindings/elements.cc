@@ -383,6 +383,7 @@ void CloseToThreads() {
 
 void ClosePython() {
   Shutdown& s = TheShutdown();
+  CancelOwedInterrupt();
   CloseToThreads();
   nb::gil_scoped_release release;
   std::unique_lock<std::mutex> lock(s.mu);

@@ -106,6 +106,12 @@ void OweInterruptIfPending() {
   o.cv.notify_all();
 }
 
+void CancelOwedInterrupt() {
+  Owed& o = TheOwed();
+  std::lock_guard<std::mutex> lock(o.mu);
+  o.owed = false;
+}
+
 void RaiseOwedInterrupt() {
   Owed& o = TheOwed();
   {

@@ -94,6 +94,7 @@ _HEADER = struct.Struct("<BBIQ")  # kind, memfd count, buffer count, pickle leng
 # Descriptors one frame may carry (the receiver's ancillary buffer): a RESULTS frame's items
 # beyond it travel inline.
 _MAX_FDS = 48
+_MAX_PARTS = 512  # buffers per sendmsg, under IOV_MAX (1024 on Linux)
 
 
 def _aligned(n):
@@ -208,11 +209,14 @@ def _send(sock, kind, body, raws, groups, threshold, fds=()):
         parts = [head, body] + [r.cast("B") for r in inline]
         fds = tuple(fds) + tuple(memfds)
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
-        sent = sock.sendmsg(parts, ancillary)
-        total = sum(len(p) for p in parts)
-        if sent < total:  # a partial send (a signal): the rest without the descriptors
-            rest = b"".join(bytes(p) for p in parts)[sent:]
-            sock.sendall(rest)
+        # At most _MAX_PARTS parts per sendmsg (the kernel refuses more than IOV_MAX: a chunk of
+        # elements of many small arrays); the descriptors go with the first.
+        for start in range(0, len(parts), _MAX_PARTS):
+            batch = parts[start:start + _MAX_PARTS]
+            sent = sock.sendmsg(batch, ancillary if start == 0 else [])
+            total = sum(len(p) for p in batch)
+            if sent < total:  # a partial send (a signal): the rest without the descriptors
+                sock.sendall(b"".join(bytes(p) for p in batch)[sent:])
     finally:
         for memfd in memfds:
             os.close(memfd)

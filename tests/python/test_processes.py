@@ -590,3 +590,14 @@ def test_each_large_result_has_memory_of_its_own(monkeypatch):
     assert len(list(Dataset.range(40).map(_image, num_parallel_calls=2, processes=True))) == 40
     assert made["map"] == 0 and made["allocate"] >= 80  # two arrays per element
     assert [int(k[0]) for k in kept] == list(range(40))
+
+
+def _many_arrays(x):
+    return {f"f{k:02d}": np.full(3, int(x) + k) for k in range(40)}
+
+
+def test_elements_of_many_small_arrays_cross_in_chunks():
+    # A chunk of 32 such elements is 1,280 buffers: more than one sendmsg may carry (IOV_MAX).
+    got = list(Dataset.range(80).map(_many_arrays, num_parallel_calls=2, processes=True))
+    assert len(got) == 80
+    assert all(int(e["f39"][0]) == i + 39 for i, e in enumerate(got))

@@ -31,11 +31,7 @@ ParallelGets::ParallelGets(const Dataset& ds, int64_t iteration, int64_t threads
 ParallelGets::~ParallelGets() = default;  // threads_, the last member, stops and joins first
 
 ParallelGets::Taken ParallelGets::Take(int64_t position, int64_t count) {
-  if (!threads_.started()) threads_.Start(threads_count_, [this] { Work(); });
-  Taken taken;
   {
-    // An interrupt leaves before anything is taken: the results stay for the next Take.
-    InterruptibleWait wait;
     MutexLock lock(mu_);
     if (position != taken_) {  // a restore, or the first Take: start over there
       ++generation_;
@@ -44,7 +40,15 @@ ParallelGets::Taken ParallelGets::Take(int64_t position, int64_t count) {
       end_ = -1;
     }
     want_ = position + count;
-    work_cv_.SignalAll();
+  }
+  // Started once the position is set: their first element is the one asked for.
+  if (!threads_.started()) threads_.Start(threads_count_, [this] { Work(); });
+  work_cv_.SignalAll();
+  Taken taken;
+  {
+    // An interrupt leaves before anything is taken: the results stay for the next Take.
+    InterruptibleWait wait;
+    MutexLock lock(mu_);
     while (!Ready(position, count) && !threads_.stopping()) {
       if (end_ >= 0 && end_ < position + count) {
         throw InvalidArgumentError("ParallelGets: position " + std::to_string(end_) +
