@@ -33,6 +33,13 @@ def slow(x):
     time.sleep(0.1)
     return x
 
+def sigint_with_3(x):
+    # Element 3 comes with a SIGINT, sent while next() waits for it (owed, not lost).
+    if int(x) == 3:
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGINT)
+    return x
+
 def sigint_after(delay):
     sent = {}
     def fire():
@@ -122,12 +129,7 @@ elif scenario == "fast_stream":
 elif scenario == "owed":
     # The SIGINT comes with element 3, while next() waits for it: next() returns it and the
     # KeyboardInterrupt follows within the grace (here in the program's own 3 s step).
-    def killing(x):
-        if int(x) == 3:
-            time.sleep(0.3)
-            os.kill(os.getpid(), signal.SIGINT)
-        return x
-    it = iter(Dataset.range(8).map(killing, num_parallel_calls=1))
+    it = iter(Dataset.range(8).map(sigint_with_3, num_parallel_calls=1))
     got, where, step_began = [], "not interrupted", None
     try:
         for v in it:
@@ -143,12 +145,7 @@ elif scenario == "owed":
 elif scenario in ("owed_then_ignored", "owed_then_handled"):
     # The SIGINT comes with element 3 (owed); the program then changes SIGINT's handler: the
     # owed one follows the new handler (ignored, or run once), never a KeyboardInterrupt.
-    def killing(x):
-        if int(x) == 3:
-            time.sleep(0.3)
-            os.kill(os.getpid(), signal.SIGINT)
-        return x
-    it = iter(Dataset.range(8).map(killing, num_parallel_calls=1))
+    it = iter(Dataset.range(8).map(sigint_with_3, num_parallel_calls=1))
     got = [int(next(it)) for _ in range(4)]
     calls = []
     if scenario == "owed_then_ignored":
