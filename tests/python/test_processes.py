@@ -542,7 +542,7 @@ def test_a_result_that_fails_to_load_in_the_parent_fails_its_element_alone(path)
     if path == "elements":
         source = source.filter(lambda x: True)
     it = iter(source.map(_bad_at_five, num_parallel_calls=2, processes=True))
-    got = []
+    got: list[int | str] = []
     while True:
         try:
             got.append(int(next(it)[0]))
@@ -568,7 +568,7 @@ def test_a_mapping_refused_in_the_parent_fails_that_element_alone(monkeypatch):
         return map_(fd, n)
     monkeypatch.setattr(_processes, "_RESULT_BUFFERS", (allocate, refuse_the_third))
     it = iter(Dataset.range(10).map(_payload, num_parallel_calls=1, processes=True))
-    got = []
+    got: list[int | str] = []
     for _ in range(10):
         try:
             got.append(int(next(it)[0]))
