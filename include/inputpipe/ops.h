@@ -149,7 +149,9 @@ DatasetPtr Batch(DatasetPtr input, int64_t batch_size, bool drop_remainder = fal
 // batch whose tensors may differ in their first dimension: each tensor leaf of rank >= 1 comes
 // out ragged (inputpipe/ragged.h: values and row_splits), scalars stacked. The other
 // dimensions must agree within a batch. Checkpoints as batch does (the state is the input's).
-DatasetPtr RaggedBatch(DatasetPtr input, int64_t batch_size, bool drop_remainder = false);
+// row_splits_dtype: kInt64 or kInt32 (tf.data's choice), for every ragged dimension made.
+DatasetPtr RaggedBatch(DatasetPtr input, int64_t batch_size, bool drop_remainder = false,
+                       DType row_splits_dtype = DType::kInt64);
 // padded_shapes: one shape per tensor leaf (FlattenLeaves order), -1 = the batch's longest;
 // empty = pad every dimension to the batch's longest. padding_values: one scalar tensor per
 // leaf, of the leaf's dtype; empty = 0 / "" / false.

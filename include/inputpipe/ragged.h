@@ -25,8 +25,9 @@ inline constexpr const char* kRaggedRowSplitsKey = "__ragged_row_splits__";
 inline constexpr const char* kRaggedValuesKey = "__ragged_values__";
 
 // The ragged element of `values` split into rows at `row_splits`. InvalidArgumentError unless
-// row_splits is an int64 vector of at least one entry that starts at 0, never decreases and
-// ends at values' first dimension (values must have rank >= 1).
+// row_splits is an int64 or int32 vector of at least one entry that starts at 0, never
+// decreases and ends at values' first dimension (values must have rank >= 1). Every ragged
+// dimension of one value has the same row_splits dtype (as tf.RaggedTensor requires).
 Element MakeRagged(Tensor values, Tensor row_splits);
 // The same with `values` a tensor or a ragged value (then its rows are what row_splits splits).
 Element MakeRagged(Element values, Tensor row_splits);
@@ -41,6 +42,11 @@ const Tensor& RaggedValues(const Element& element);
 const Tensor& RaggedRowSplits(const Element& element);
 // The number of ragged dimensions: 1 when the values are a tensor. REQUIRES: IsRagged(element).
 int RaggedRank(const Element& element);
+
+// Entry i of a row_splits tensor (int64 or int32), and row splits as a tensor of `dtype`
+// (kInt64 or kInt32; InvalidArgumentError naming `op` when a split does not fit in int32).
+int64_t RowSplitAt(const Tensor& row_splits, int64_t i);
+Tensor RowSplitsTensor(const std::vector<int64_t>& splits, DType dtype, const char* op);
 
 }  // namespace inputpipe
 

@@ -134,14 +134,45 @@ class TFRecordWriter {
 // in a batch, padded with the scalar default_value (0 or "" without one); allow_missing: a
 // missing feature is a sequence of no step (else an error, and TensorFlow's parse_example
 // requires allow_missing).
-// Ragged (tf.io.RaggedFeature without partitions): the values of feature value_key (key when
-// empty), a vector for a single example and a ragged value (inputpipe/ragged.h) of one row per
-// record for a batch; a missing feature is an empty row.
+// Ragged (tf.io.RaggedFeature): the values of feature value_key (key when empty), a vector for
+// a single example and a ragged value (inputpipe/ragged.h) of one row per record for a batch;
+// a missing feature is an empty row. partitions (outermost first) split each record's values
+// into more ragged dimensions, each from an int64 feature of the record (RaggedPartition): a
+// single example is then a ragged value of partitions.size() ragged dimensions, a batch one of
+// one more. The partitions are always checked (tf's validate=True): lengths that do not add up
+// to the values, splits that decrease, are an InvalidArgumentError naming the feature, the
+// partition and the record. row_splits_dtype: kInt64 or kInt32, for every ragged dimension.
 // Sparse (tf.io.SparseFeature): the values of value_key placed at the positions given by the
 // int64 features index_keys (one per dimension of `shape`, the dense shape), as VarLen's dict
 // {"indices": int64[n, rank], "values", "dense_shape": shape} (a batch adds the row as the first
 // index and dimension); sorted by position unless already_sorted. Index and value counts that
 // differ, or an index outside [0, shape[d]), is an InvalidArgumentError naming the feature.
+// One ragged dimension of a RaggedFeature, as tf.io.RaggedFeature's partitions: the rows of
+// the dimension inside it (or of the values, for the innermost), split by the int64 feature
+// `key` of the record as row splits, row lengths, row starts, row limits or the row of each
+// value (value_rowids), or in rows of `length` (UniformRowLength, which has no key; the
+// dimension comes out as a ragged one of equal rows).
+struct RaggedPartition {
+  enum class Kind : uint8_t {
+    kRowSplits, kRowLengths, kRowStarts, kRowLimits, kValueRowIds, kUniformRowLength
+  };
+  Kind kind = Kind::kRowLengths;
+  std::string key;     // all but kUniformRowLength
+  int64_t length = 0;  // kUniformRowLength: positive
+  static RaggedPartition RowSplits(std::string key) { return {Kind::kRowSplits, std::move(key)}; }
+  static RaggedPartition RowLengths(std::string key) { return {Kind::kRowLengths, std::move(key)}; }
+  static RaggedPartition RowStarts(std::string key) { return {Kind::kRowStarts, std::move(key)}; }
+  static RaggedPartition RowLimits(std::string key) { return {Kind::kRowLimits, std::move(key)}; }
+  static RaggedPartition ValueRowIds(std::string key) {
+    return {Kind::kValueRowIds, std::move(key)};
+  }
+  static RaggedPartition UniformRowLength(int64_t length) {
+    return {Kind::kUniformRowLength, "", length};
+  }
+};
+// "RowLengths('lens')", "UniformRowLength(3)": as the errors and the fingerprint name it.
+std::string RaggedPartitionString(const RaggedPartition& partition);
+
 struct FeatureSpec {
   enum class Kind : uint8_t { kFixedLen, kVarLen, kFixedLenSequence, kRagged, kSparse };
   std::string key;
@@ -154,6 +185,8 @@ struct FeatureSpec {
   std::string value_key;                // Ragged and Sparse
   std::vector<std::string> index_keys;  // Sparse
   bool already_sorted = false;          // Sparse
+  std::vector<RaggedPartition> partitions;  // Ragged, outermost first
+  DType row_splits_dtype = DType::kInt64;   // Ragged: kInt64 or kInt32
 };
 FeatureSpec FixedLenFeature(std::string key, Shape shape, DType dtype,
                             std::optional<Tensor> default_value = std::nullopt);
@@ -162,7 +195,9 @@ FeatureSpec FixedLenSequenceFeature(std::string key, Shape shape, DType dtype,
                                     bool allow_missing = false,
                                     std::optional<Tensor> default_value = std::nullopt);
 // value_key empty: the feature `key` itself.
-FeatureSpec RaggedFeature(std::string key, DType dtype, std::string value_key = "");
+FeatureSpec RaggedFeature(std::string key, DType dtype, std::string value_key = "",
+                          std::vector<RaggedPartition> partitions = {},
+                          DType row_splits_dtype = DType::kInt64);
 FeatureSpec SparseFeature(std::string key, std::vector<std::string> index_keys,
                           std::string value_key, DType dtype, Shape size,
                           bool already_sorted = false);

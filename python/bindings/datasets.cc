@@ -205,9 +205,11 @@ void RegisterTransformations(nb::module_& m) {
   m.def("batch", [](const DatasetHandle& h, int64_t batch_size, bool drop_remainder) {
     return Wrap(Batch(h.dataset, batch_size, drop_remainder));
   }, "input"_a, "batch_size"_a, "drop_remainder"_a);
-  m.def("ragged_batch", [](const DatasetHandle& h, int64_t batch_size, bool drop_remainder) {
-    return Wrap(RaggedBatch(h.dataset, batch_size, drop_remainder));
-  }, "input"_a, "batch_size"_a, "drop_remainder"_a);
+  m.def("ragged_batch", [](const DatasetHandle& h, int64_t batch_size, bool drop_remainder,
+                           const std::string& row_splits_dtype) {
+    return Wrap(RaggedBatch(h.dataset, batch_size, drop_remainder,
+                            DTypeFromName(row_splits_dtype)));
+  }, "input"_a, "batch_size"_a, "drop_remainder"_a, "row_splits_dtype"_a = "int64");
   m.def("padded_batch", [](const DatasetHandle& h, int64_t batch_size,
                            std::vector<Shape> padded_shapes, nb::list padding_values,
                            bool drop_remainder) {

@@ -30,10 +30,23 @@ ReaderOptions Options(std::string compression_type, int64_t buffer_size, bool in
 }
 
 // (key, "fixed" | "var" | "seq" | "seq_allow_missing", dtype name, shape, default or None) from
-// readers.py; "seq" is a FixedLenSequenceFeature. "ragged" (RaggedFeature) has its value_key as
-// the default; "sparse" / "sparse_sorted" (SparseFeature, already_sorted) has the size as the
+// readers.py; "seq" is a FixedLenSequenceFeature. "ragged" (RaggedFeature) has (value_key,
+// row_splits_dtype, [(partition kind, key, length), ...]) as the default, the kind one of
+// RowSplits, RowLengths, RowStarts, RowLimits, ValueRowIds, UniformRowLength; "sparse" / "sparse_sorted" (SparseFeature, already_sorted) has the size as the
 // shape and (value_key, [index_keys]) as the default.
 using PyFeature = std::tuple<std::string, std::string, std::string, std::vector<int64_t>, nb::object>;
+
+RaggedPartition Partition(const std::string& feature, const std::string& kind, std::string key,
+                          int64_t length) {
+  if (kind == "RowSplits") return RaggedPartition::RowSplits(std::move(key));
+  if (kind == "RowLengths") return RaggedPartition::RowLengths(std::move(key));
+  if (kind == "RowStarts") return RaggedPartition::RowStarts(std::move(key));
+  if (kind == "RowLimits") return RaggedPartition::RowLimits(std::move(key));
+  if (kind == "ValueRowIds") return RaggedPartition::ValueRowIds(std::move(key));
+  if (kind == "UniformRowLength") return RaggedPartition::UniformRowLength(length);
+  throw InvalidArgumentError("RaggedFeature '" + feature + "': unknown partition kind '" + kind +
+                             "'");
+}
 
 std::vector<FeatureSpec> Features(const std::vector<PyFeature>& features) {
   std::vector<FeatureSpec> out;
@@ -44,7 +57,15 @@ std::vector<FeatureSpec> Features(const std::vector<PyFeature>& features) {
       continue;
     }
     if (kind == "ragged") {
-      out.push_back(RaggedFeature(key, dtype, nb::cast<std::string>(default_value)));
+      auto [value_key, splits_dtype, parts] = nb::cast<
+          std::tuple<std::string, std::string,
+                     std::vector<std::tuple<std::string, std::string, int64_t>>>>(default_value);
+      std::vector<RaggedPartition> partitions;
+      for (auto& [name, partition_key, length] : parts) {
+        partitions.push_back(Partition(key, name, std::move(partition_key), length));
+      }
+      out.push_back(RaggedFeature(key, dtype, std::move(value_key), std::move(partitions),
+                                  DTypeFromName(splits_dtype)));
       continue;
     }
     if (kind == "sparse" || kind == "sparse_sorted") {
@@ -81,6 +102,11 @@ std::string FeaturesName(const std::vector<FeatureSpec>& features) {
       name += (name.empty() ? "" : ",") + f.key + ":" +
               (ragged ? "ragged" : f.already_sorted ? "sparse_sorted" : "sparse") + ":" +
               std::string(DTypeName(f.dtype)) + ":" + f.value_key;
+      // Named only when set: the fingerprints of the features made before them stay.
+      for (const RaggedPartition& p : f.partitions) name += "/" + RaggedPartitionString(p);
+      if (ragged && f.row_splits_dtype != DType::kInt64) {
+        name += ":" + std::string(DTypeName(f.row_splits_dtype));
+      }
       if (!ragged) {
         for (const std::string& index_key : f.index_keys) name += "/" + index_key;
         name += ShapeString(f.shape);

@@ -466,12 +466,14 @@ class Dataset:
         (values concatenated, row_splits), scalars are stacked, and a RaggedArray component
         gains a ragged dimension (each element's one row: ragged_rank + 1). The dimensions
         after the ragged ones must agree within a batch. Saves and restores as batch does.
-        row_splits are int64."""
+        row_splits_dtype: int64 (tf.data's default) or int32, for every ragged dimension made
+        (a RaggedArray component must have the same)."""
         import numpy as np
-        if np.dtype(getattr(row_splits_dtype, "as_numpy_dtype", row_splits_dtype)) != np.int64:
-            raise ValueError(f"ragged_batch: row_splits_dtype must be int64, got "
-                             f"{np.dtype(row_splits_dtype)}")
-        return Dataset(_core.ragged_batch(self._handle, int(batch_size), bool(drop_remainder)))
+        splits = np.dtype(getattr(row_splits_dtype, "as_numpy_dtype", row_splits_dtype))
+        if splits not in (np.int64, np.int32):
+            raise ValueError(f"ragged_batch: row_splits_dtype must be int64 or int32, got {splits}")
+        return Dataset(_core.ragged_batch(self._handle, int(batch_size), bool(drop_remainder),
+                                          splits.name))
 
     def padded_batch(self, batch_size: int, padded_shapes: Any = None, padding_values: Any = None,
                      drop_remainder: bool = False, name: str | None = None) -> Dataset:

@@ -39,7 +39,9 @@ class SparseDict(TypedDict):
 
 class RaggedArray:
     """Rows of different lengths: `values` (shape [total, *inner], or a RaggedArray of total
-    rows) split at `row_splits` (int64 [rows + 1], from 0 to total, non-decreasing)."""
+    rows) split at `row_splits` (int64 [rows + 1], from 0 to total, non-decreasing; int32 row
+    splits stay int32, as tf.RaggedTensor's row_splits_dtype, and every ragged dimension of
+    one value has the same)."""
 
     __slots__ = ("values", "row_splits")
     values: Any  # np.ndarray, or a RaggedArray (ragged_rank > 1)
@@ -54,7 +56,12 @@ class RaggedArray:
         if splits.ndim != 1 or splits.size < 1 or not np.issubdtype(splits.dtype, np.integer):
             raise ValueError(f"RaggedArray: row_splits must be a non-empty integer vector, got "
                              f"{splits.dtype} of shape {splits.shape}")
-        splits = splits.astype(np.int64, copy=False)
+        if splits.dtype != np.int32:
+            splits = splits.astype(np.int64, copy=False)
+        if isinstance(values, RaggedArray) and values.row_splits.dtype != splits.dtype:
+            raise ValueError(f"RaggedArray: row_splits of {splits.dtype} over values whose "
+                             f"row_splits are {values.row_splits.dtype}: every ragged dimension "
+                             f"has the same row_splits dtype")
         if splits[0] != 0 or splits[-1] != len(values) or np.any(np.diff(splits) < 0):
             raise ValueError(f"RaggedArray: row_splits {splits.tolist()} must start at 0, never "
                              f"decrease and end at the number of values, {len(values)}")
@@ -137,8 +144,8 @@ class RaggedArray:
                                                self.row_splits[start:stop + 1] - begin)
             rows = range(start, stop, step)
             lengths = np.array([self.row_splits[i + 1] - self.row_splits[i] for i in rows],
-                               dtype=np.int64)
-            splits = np.zeros(len(rows) + 1, dtype=np.int64)
+                               dtype=self.row_splits.dtype)
+            splits = np.zeros(len(rows) + 1, dtype=self.row_splits.dtype)
             np.cumsum(lengths, out=splits[1:])
             if len(rows):
                 values = _concat([self[i] for i in rows])

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Callable, Sequence, Union, cast
+from typing import Any, Callable, NamedTuple, Sequence, Union, cast
 
 import numpy as np
 
@@ -301,27 +301,98 @@ class FixedLenSequenceFeature:
                 self.shape, default)
 
 
-class RaggedFeature:
-    """A feature with any number of values (tf.io.RaggedFeature without partitions), read from
-    value_key (the feature's own key by default): a vector for parse_single_example, a
-    RaggedArray of one row per record for parse_example. A missing feature is an empty row.
-    partitions (more ragged dimensions) are not supported; row_splits are always int64."""
+class _KeyedPartition(NamedTuple):
+    key: str
 
-    __slots__ = ("dtype", "value_key")
+
+class _RowSplits(_KeyedPartition):
+    """A ragged dimension whose row splits are the int64 feature `key` ([0, ..., rows inside])."""
+
+
+class _RowLengths(_KeyedPartition):
+    """A ragged dimension whose row lengths are the int64 feature `key`."""
+
+
+class _RowStarts(_KeyedPartition):
+    """A ragged dimension whose row starts are the int64 feature `key` (its row splits but the
+    last)."""
+
+
+class _RowLimits(_KeyedPartition):
+    """A ragged dimension whose row limits are the int64 feature `key` (its row splits but the
+    first)."""
+
+
+class _ValueRowIds(_KeyedPartition):
+    """A ragged dimension given by the row of each row inside it: the int64 feature `key`, one
+    per row inside, never decreasing (rows after the last id: none)."""
+
+
+class _UniformRowLength(NamedTuple):
+    """A dimension of rows of `length` each (as a ragged dimension of equal rows)."""
+    length: int
+
+
+_PARTITIONS = {cls.__name__.lstrip("_"): cls for cls in (
+    _RowSplits, _RowLengths, _RowStarts, _RowLimits, _ValueRowIds, _UniformRowLength)}
+
+
+def _partition(p: Any) -> tuple[str, str, int]:
+    """(kind, key, length) of one of RaggedFeature's partitions, ours or TensorFlow's own
+    (tf.io.RaggedFeature.RowLengths(...): the same names and fields)."""
+    kind = type(p).__name__.lstrip("_")
+    if kind not in _PARTITIONS:
+        raise ValueError(f"RaggedFeature: partition {p!r} is not one of RaggedFeature."
+                         f"{', RaggedFeature.'.join(_PARTITIONS)}")
+    if kind == "UniformRowLength":
+        length = int(p.length)
+        if length <= 0:
+            raise ValueError(f"RaggedFeature: UniformRowLength({length}): the length must be "
+                             "positive")
+        return kind, "", length
+    return kind, str(p.key), 0
+
+
+class RaggedFeature:
+    """A feature with any number of values (tf.io.RaggedFeature), read from value_key (the
+    feature's own key by default): a vector for parse_single_example, a RaggedArray of one row
+    per record for parse_example. A missing feature is an empty row.
+
+    partitions (outermost first) split each record's values into more ragged dimensions, each
+    from another int64 feature of the record: RaggedFeature.RowSplits(key), RowLengths(key),
+    RowStarts(key), RowLimits(key), ValueRowIds(key) or UniformRowLength(length) (TensorFlow's
+    own tf.io.RaggedFeature.RowLengths(...) are accepted too). With k partitions a single
+    example is a RaggedArray of k ragged dimensions, a batch one of k + 1. They are always
+    checked, as tf's validate=True: lengths that do not add up to the values, splits that
+    decrease, are a ValueError naming the feature, the partition and the record. A
+    UniformRowLength dimension comes out as a ragged one of equal rows.
+
+    row_splits_dtype: int64 (the default here; TensorFlow's is int32) or int32, for every
+    ragged dimension."""
+
+    RowSplits = _RowSplits
+    RowLengths = _RowLengths
+    RowStarts = _RowStarts
+    RowLimits = _RowLimits
+    ValueRowIds = _ValueRowIds
+    UniformRowLength = _UniformRowLength
+
+    __slots__ = ("dtype", "value_key", "partitions", "row_splits_dtype")
 
     def __init__(self, dtype: DType, value_key: str | None = None,
                  partitions: Sequence[Any] = (), row_splits_dtype: DType = "int64",
                  validate: bool = False) -> None:
         self.dtype = _dtype_name(dtype, "RaggedFeature")
         self.value_key = value_key
-        if tuple(partitions):
-            raise ValueError("RaggedFeature: partitions are not supported (one ragged dimension: "
-                             "a row per record)")
-        if _dtype_name(row_splits_dtype, "RaggedFeature row_splits_dtype") != "int64":
-            raise ValueError("RaggedFeature: row_splits_dtype must be int64")
+        self.partitions = [_partition(p) for p in partitions]
+        self.row_splits_dtype = _dtype_name(row_splits_dtype, "RaggedFeature row_splits_dtype")
+        if self.row_splits_dtype not in ("int64", "int32"):
+            raise ValueError(f"RaggedFeature: row_splits_dtype must be int64 or int32, got "
+                             f"{self.row_splits_dtype}")
 
     def _spec(self, key):
-        return (key, "ragged", self.dtype, [], self.value_key or key)
+        return (key, "ragged", self.dtype, [],
+                (self.value_key or key, self.row_splits_dtype, self.partitions))
 
 
 class SparseFeature:

@@ -1,6 +1,7 @@
 // The ragged element: a dict of two reserved keys (inputpipe/ragged.h says why a dict).
 #include "inputpipe/ragged.h"
 
+#include <limits>
 #include <string>
 
 #include "inputpipe/errors.h"
@@ -25,20 +26,26 @@ Element MakeRagged(Element values, Tensor row_splits) {
     throw InvalidArgumentError("ragged: values must be a tensor or a ragged value, got " +
                                values.StructureString());
   }
-  if (row_splits.dtype() != DType::kInt64 || row_splits.rank() != 1 ||
-      row_splits.num_elements() < 1) {
-    throw InvalidArgumentError("ragged: row_splits must be a non-empty int64 vector, got " +
+  if ((row_splits.dtype() != DType::kInt64 && row_splits.dtype() != DType::kInt32) ||
+      row_splits.rank() != 1 || row_splits.num_elements() < 1) {
+    throw InvalidArgumentError("ragged: row_splits must be a non-empty int64 or int32 vector, got " +
                                row_splits.DebugString());
   }
-  const int64_t* splits = row_splits.data<int64_t>();
+  if (!values.is_tensor() && RaggedRowSplits(values).dtype() != row_splits.dtype()) {
+    throw InvalidArgumentError(
+        "ragged: row_splits of " + std::string(DTypeName(row_splits.dtype())) +
+        " over values whose row_splits are " +
+        std::string(DTypeName(RaggedRowSplits(values).dtype())) +
+        ": every ragged dimension of a value has the same row_splits dtype");
+  }
   const int64_t n = row_splits.num_elements();
-  if (splits[0] != 0 || splits[n - 1] != rows) {
+  if (RowSplitAt(row_splits, 0) != 0 || RowSplitAt(row_splits, n - 1) != rows) {
     throw InvalidArgumentError("ragged: row_splits " + row_splits.DebugString() +
                                " must start at 0 and end at the number of values, " +
                                std::to_string(rows));
   }
   for (int64_t i = 1; i < n; ++i) {
-    if (splits[i] < splits[i - 1]) {
+    if (RowSplitAt(row_splits, i) < RowSplitAt(row_splits, i - 1)) {
       throw InvalidArgumentError("ragged: row_splits " + row_splits.DebugString() +
                                  " decrease at " + std::to_string(i));
     }
@@ -70,5 +77,27 @@ bool ContainsRagged(const Element& element) {
 
 const Tensor& RaggedValues(const Element& element) { return element.children()[1].tensor(); }
 const Tensor& RaggedRowSplits(const Element& element) { return element.children()[0].tensor(); }
+
+int64_t RowSplitAt(const Tensor& row_splits, int64_t i) {
+  return row_splits.dtype() == DType::kInt32 ? row_splits.data<int32_t>()[i]
+                                             : row_splits.data<int64_t>()[i];
+}
+
+Tensor RowSplitsTensor(const std::vector<int64_t>& splits, DType dtype, const char* op) {
+  if (dtype == DType::kInt64) return Tensor::FromVector(splits);
+  if (dtype != DType::kInt32) {
+    throw InvalidArgumentError(std::string(op) + ": row_splits_dtype must be int64 or int32, got " +
+                               std::string(DTypeName(dtype)));
+  }
+  std::vector<int32_t> narrow(splits.size());
+  for (size_t i = 0; i < splits.size(); ++i) {
+    if (splits[i] > std::numeric_limits<int32_t>::max()) {
+      throw InvalidArgumentError(std::string(op) + ": " + std::to_string(splits[i]) +
+                                 " values do not fit int32 row_splits (use int64)");
+    }
+    narrow[i] = static_cast<int32_t>(splits[i]);
+  }
+  return Tensor::FromVector(narrow);
+}
 
 }  // namespace inputpipe

@@ -13,6 +13,7 @@
 #include "inputpipe/ragged.h"
 #include "ops/batch_input.h"
 #include "ops/element_spec.h"
+#include "ops/ragged_rows.h"
 
 namespace inputpipe {
 
@@ -145,12 +146,12 @@ bool IsRaggedSpec(const ElementSpec& spec) {
 }
 
 // The spec of a ragged value of `rows` rows (kUnknownDim: unknown) over `values`.
-ElementSpec RaggedSpec(int64_t rows, ElementSpec values) {
+ElementSpec RaggedSpec(int64_t rows, ElementSpec values, DType row_splits_dtype) {
   ElementSpec ragged;
   ragged.kind = Element::Kind::kDict;
   ragged.keys = {kRaggedRowSplitsKey, kRaggedValuesKey};
   ragged.children = {
-      ElementSpec::ForTensor(DType::kInt64, {rows == kUnknownDim ? kUnknownDim : rows + 1}),
+      ElementSpec::ForTensor(row_splits_dtype, {rows == kUnknownDim ? kUnknownDim : rows + 1}),
       std::move(values)};
   return ragged;
 }
@@ -158,25 +159,27 @@ ElementSpec RaggedSpec(int64_t rows, ElementSpec values) {
 // `spec` (a tensor's or a ragged value's) with its first dimension, and so every ragged
 // dimension below it, unknown: the spec of several of them concatenated.
 ElementSpec WithUnknownLength(ElementSpec spec) {
-  if (IsRaggedSpec(spec)) return RaggedSpec(kUnknownDim, WithUnknownLength(spec.children[1]));
+  if (IsRaggedSpec(spec)) {
+    return RaggedSpec(kUnknownDim, WithUnknownLength(spec.children[1]), spec.children[0].dtype);
+  }
   if (spec.rank_known && !spec.shape.empty()) spec.shape[0] = kUnknownDim;
   return spec;
 }
 
 // ragged_batch's rule (ragged_batch.cc): a tensor of rank >= 1 becomes a ragged value of
-// row_splits int64[rows + 1] and values [?, *inner], a ragged value one of one more ragged
-// dimension, a scalar is stacked; `rows` is batch_size under drop_remainder, else unknown. A
-// tensor of unknown rank is taken as ragged (a scalar there would be stacked).
-ElementSpec RaggedBatchSpec(const ElementSpec& input, int64_t rows) {
+// row_splits int64[rows + 1] (or int32) and values [?, *inner], a ragged value one of one more
+// ragged dimension, a scalar is stacked; `rows` is batch_size under drop_remainder, else
+// unknown. A tensor of unknown rank is taken as ragged (a scalar there would be stacked).
+ElementSpec RaggedBatchSpec(const ElementSpec& input, int64_t rows, DType row_splits_dtype) {
   if (input.kind == Element::Kind::kDataset) return input;
   if (input.kind == Element::Kind::kTensor && input.rank_known && input.shape.empty()) {
     return ElementSpec::ForTensor(input.dtype, {rows});
   }
   if (input.kind == Element::Kind::kTensor || IsRaggedSpec(input)) {
-    return RaggedSpec(rows, WithUnknownLength(input));
+    return RaggedSpec(rows, WithUnknownLength(input), row_splits_dtype);
   }
   ElementSpec out = input;
-  for (ElementSpec& child : out.children) child = RaggedBatchSpec(child, rows);
+  for (ElementSpec& child : out.children) child = RaggedBatchSpec(child, rows, row_splits_dtype);
   return out;
 }
 
@@ -228,8 +231,10 @@ ElementSpec ElementSpecOf(const Dataset& ds) {
   }
   if (const auto* batching = dynamic_cast<const BatchingDataset*>(&ds); batching != nullptr) {
     if (op == "ragged_batch") {
+      const auto* splits = dynamic_cast<const RowSplitsDTypeSource*>(&ds);
       return RaggedBatchSpec(ElementSpecOf(*inputs.front()),
-                             batching->drop_remainder ? batching->batch_size : kUnknownDim);
+                             batching->drop_remainder ? batching->batch_size : kUnknownDim,
+                             splits != nullptr ? splits->row_splits_dtype() : DType::kInt64);
     }
     return WithLeadingDim(ElementSpecOf(*inputs.front()),
                           batching->drop_remainder ? batching->batch_size : kUnknownDim,

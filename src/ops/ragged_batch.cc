@@ -1,10 +1,12 @@
-// ragged_batch(n, drop_remainder): batches n consecutive elements whose tensors may differ in
-// their first dimension, as tf.data's ragged_batch does. Each tensor component of rank >= 1
-// becomes a ragged value (inputpipe/ragged.h): the elements' tensors concatenated along the
-// first dimension, and row_splits [0, len_0, len_0 + len_1, ...]; scalars are stacked as batch
-// stacks them. A ragged component (ragged_rank k) becomes one of ragged_rank k + 1 whose rows
-// are the elements' ragged values, as tf.data batches a RaggedTensor. The dimensions after the
-// ragged ones must agree within a batch. The batching (parameters, cardinality, random access,
+// ragged_batch(n, drop_remainder, row_splits_dtype): batches n consecutive elements whose
+// tensors may differ in their first dimension, as tf.data's ragged_batch does. Each tensor
+// component of rank >= 1 becomes a ragged value (inputpipe/ragged.h): the elements' tensors
+// concatenated along the first dimension, and row_splits [0, len_0, len_0 + len_1, ...];
+// scalars are stacked as batch stacks them. A ragged component (ragged_rank k) becomes one of
+// ragged_rank k + 1 whose rows are the elements' ragged values, as tf.data batches a
+// RaggedTensor. The dimensions after the ragged ones must agree within a batch. row_splits are
+// of row_splits_dtype (int64 or int32; a ragged component must have the same, as every
+// dimension of one ragged value does). The batching (parameters, cardinality, random access,
 // iterator and its state: just the input's) is batch's (ops/batch_input.h); only Combine
 // differs.
 #include <algorithm>
@@ -58,7 +60,8 @@ void CheckParts(const std::vector<const Tensor*>& parts, const std::string& path
 }
 
 // One component of the batch: `parts` holds it for every element, `path` names it.
-Element CombineComponent(const std::vector<Element>& parts, const std::string& path) {
+Element CombineComponent(const std::vector<Element>& parts, const std::string& path,
+                         DType row_splits_dtype) {
   const Element& first = parts[0];
   const size_t n = parts.size();
   if (first.is_dataset()) {
@@ -71,9 +74,10 @@ Element CombineComponent(const std::vector<Element>& parts, const std::string& p
       std::vector<Element> column;
       column.reserve(n);
       for (const Element& part : parts) column.push_back(part.children()[c]);
-      items[c] = CombineComponent(column, path + (first.is_dict()
-                                                      ? "['" + first.keys()[c] + "']"
-                                                      : "[" + std::to_string(c) + "]"));
+      items[c] = CombineComponent(column,
+                                  path + (first.is_dict() ? "['" + first.keys()[c] + "']"
+                                                          : "[" + std::to_string(c) + "]"),
+                                  row_splits_dtype);
     }
     if (first.is_tuple()) return Element::Tuple(std::move(items));
     std::vector<std::pair<std::string, Element>> entries;
@@ -96,18 +100,34 @@ Element CombineComponent(const std::vector<Element>& parts, const std::string& p
                                            : RaggedRowSplits(parts[i]).num_elements() - 1;
     splits[i + 1] = splits[i] + rows;
   }
-  return MakeRagged(ConcatRows(parts, kOp), Tensor::FromVector(splits));
+  if (!first.is_tensor() && RaggedRowSplits(first).dtype() != row_splits_dtype) {
+    throw InvalidArgumentError(std::string(kOp) + ": component " + (path.empty() ? "" : path + " ") +
+                               "is ragged with row_splits of " +
+                               std::string(DTypeName(RaggedRowSplits(first).dtype())) +
+                               ", the batch's are " + std::string(DTypeName(row_splits_dtype)) +
+                               " (row_splits_dtype): one dtype for every ragged dimension");
+  }
+  return MakeRagged(ConcatRows(parts, kOp), RowSplitsTensor(splits, row_splits_dtype, kOp));
 }
 
-class RaggedBatchDataset : public OpDataset<RaggedBatchDataset, BatchingIterator, BatchingDataset> {
+class RaggedBatchDataset : public OpDataset<RaggedBatchDataset, BatchingIterator, BatchingDataset>,
+                           public RowSplitsDTypeSource {
  public:
-  using OpDataset::OpDataset;
+  RaggedBatchDataset(DatasetPtr input, int64_t batch_size, bool drop_remainder,
+                     DType row_splits_dtype)
+      : OpDataset(std::move(input), batch_size, drop_remainder),
+        row_splits_dtype_(row_splits_dtype) {}
 
   std::string op_name() const override { return kOp; }
+  // int64, the default, is not named: the fingerprints of the pipelines made before int32.
   std::string params() const override {
     return "batch_size=" + std::to_string(batch_size) +
-           ", drop_remainder=" + (drop_remainder ? "true" : "false");
+           ", drop_remainder=" + (drop_remainder ? "true" : "false") +
+           (row_splits_dtype_ == DType::kInt64
+                ? ""
+                : ", row_splits_dtype=" + std::string(DTypeName(row_splits_dtype_)));
   }
+  DType row_splits_dtype() const override { return row_splits_dtype_; }
 
   Element Combine(const std::vector<Element>& elements) const override {
     const Element& first = elements[0];
@@ -118,16 +138,25 @@ class RaggedBatchDataset : public OpDataset<RaggedBatchDataset, BatchingIterator
                                    ", element 0 has " + first.StructureString());
       }
     }
-    return CombineComponent(elements, "");
+    return CombineComponent(elements, "", row_splits_dtype_);
   }
+
+ private:
+  const DType row_splits_dtype_;
 };
 
 }  // namespace
 
-DatasetPtr RaggedBatch(DatasetPtr input, int64_t batch_size, bool drop_remainder) {
+DatasetPtr RaggedBatch(DatasetPtr input, int64_t batch_size, bool drop_remainder,
+                       DType row_splits_dtype) {
   CheckInput(input, kOp);
   CheckPositive(batch_size, kOp, "batch_size");
-  return std::make_shared<RaggedBatchDataset>(std::move(input), batch_size, drop_remainder);
+  if (row_splits_dtype != DType::kInt64 && row_splits_dtype != DType::kInt32) {
+    throw InvalidArgumentError(std::string(kOp) + ": row_splits_dtype must be int64 or int32, got " +
+                               std::string(DTypeName(row_splits_dtype)));
+  }
+  return std::make_shared<RaggedBatchDataset>(std::move(input), batch_size, drop_remainder,
+                                              row_splits_dtype);
 }
 
 }  // namespace inputpipe

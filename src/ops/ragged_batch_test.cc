@@ -125,6 +125,33 @@ TEST(RaggedBatchTest, RaggedComponentsGainARaggedDimension) {
                          "element 0 is int64[1]", "dtype"});
 }
 
+// row_splits_dtype int32 (tf.data's choice): every ragged dimension made is int32, and the
+// element spec, unbatch and rebatch keep it; an int64 ragged component cannot join an int32
+// batch (one dtype per value). The default (int64) keeps the fingerprint it always had.
+TEST(RaggedBatchTest, Int32RowSplitsAtEveryRaggedDimension) {
+  auto narrow = RaggedBatch(Fills(6), 2, false, DType::kInt32);
+  auto b = Collect(narrow);
+  EXPECT_EQ(RaggedRowSplits(b[1]), Tensor::FromVector<int32_t>({0, 3, 7}));
+  EXPECT_EQ(RaggedValues(b[1]), I64s({3, 3, 3, 4, 4, 4, 4}));
+  EXPECT_EQ(ElementSpecOf(*narrow).children[0].dtype, DType::kInt32);
+  auto nested = Collect(RaggedBatch(narrow, 2, false, DType::kInt32));
+  EXPECT_EQ(RaggedRowSplits(nested[0]), Tensor::FromVector<int32_t>({0, 2, 4}));
+  EXPECT_EQ(RaggedRowSplits(nested[0].children()[1]), Tensor::FromVector<int32_t>({0, 1, 3, 6, 10}));
+  EXPECT_EQ(Collect(Unbatch(narrow))[1].tensor(), I64s({2, 2}));
+  auto recut = Collect(Rebatch(narrow, {3}));
+  EXPECT_EQ(RaggedRowSplits(recut[0]), Tensor::FromVector<int32_t>({0, 1, 3, 6}));
+  ExpectExactResume(Rebatch(RaggedBatch(narrow, 2, false, DType::kInt32), {3}));
+  ExpectInvalidArgument([&] { Collect(RaggedBatch(narrow, 2)); },
+                        {"ragged_batch", "row_splits of int32", "the batch's are int64"});
+  ExpectInvalidArgument([] { RaggedBatch(Fills(6), 2, false, DType::kFloat32); },
+                        {"ragged_batch", "row_splits_dtype must be int64 or int32"});
+  EXPECT_EQ(RaggedBatch(Fills(6), 2)->Signature().find("row_splits_dtype"), std::string::npos);
+  EXPECT_NE(narrow->Signature().find("row_splits_dtype=int32"), std::string::npos);
+  ExpectInvalidArgument([] { MakeRagged(MakeRagged(I64s({1}), Tensor::FromVector<int32_t>({0, 1})),
+                                        I64s({0, 1})); },
+                        {"ragged", "row_splits of int64 over values whose row_splits are int32"});
+}
+
 // unbatch splits a ragged value into its rows (ragged values of one ragged dimension fewer):
 // it undoes ragged_batch, also beside a scalar, and resumes exactly inside a batch.
 TEST(RaggedBatchTest, UnbatchGivesTheRows) {

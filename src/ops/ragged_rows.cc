@@ -16,14 +16,21 @@ Element ConcatRagged(const std::vector<Element>& parts, const char* op) {
   std::vector<int64_t> splits = {0};
   std::vector<Element> values;
   values.reserve(parts.size());
+  const DType dtype = RaggedRowSplits(parts[0]).dtype();
   for (const Element& part : parts) {
     const Tensor& part_splits = RaggedRowSplits(part);
-    const int64_t* s = part_splits.data<int64_t>();
+    if (part_splits.dtype() != dtype) {
+      throw InvalidArgumentError(std::string(op) + ": ragged values with row_splits of " +
+                                 std::string(DTypeName(dtype)) + " and of " +
+                                 std::string(DTypeName(part_splits.dtype())) + " in one batch");
+    }
     const int64_t offset = splits.back();
-    for (int64_t j = 1; j < part_splits.num_elements(); ++j) splits.push_back(offset + s[j]);
+    for (int64_t j = 1; j < part_splits.num_elements(); ++j) {
+      splits.push_back(offset + RowSplitAt(part_splits, j));
+    }
     values.push_back(part.children()[1]);
   }
-  return MakeRagged(ConcatRows(values, op), Tensor::FromVector(splits));
+  return MakeRagged(ConcatRows(values, op), RowSplitsTensor(splits, dtype, op));
 }
 
 // A tuple or dict like `like`, holding `items`.
@@ -52,10 +59,12 @@ Element JoinComponents(const std::vector<Element>& pieces, const char* op) {
 
 Element RowSlice(const Element& values, int64_t begin, int64_t end) {
   if (values.is_tensor()) return Element(SliceRange(values.tensor(), begin, end));
-  const int64_t* s = RaggedRowSplits(values).data<int64_t>();
+  const Tensor& s = RaggedRowSplits(values);
+  const int64_t first = RowSplitAt(s, begin), last = RowSplitAt(s, end);
   std::vector<int64_t> splits(static_cast<size_t>(end - begin + 1));
-  for (int64_t k = begin; k <= end; ++k) splits[k - begin] = s[k] - s[begin];
-  return MakeRagged(RowSlice(values.children()[1], s[begin], s[end]), Tensor::FromVector(splits));
+  for (int64_t k = begin; k <= end; ++k) splits[k - begin] = RowSplitAt(s, k) - first;
+  return MakeRagged(RowSlice(values.children()[1], first, last),
+                    RowSplitsTensor(splits, s.dtype(), "ragged"));
 }
 
 Element ConcatRows(const std::vector<Element>& parts, const char* op) {
@@ -93,10 +102,11 @@ Element RowsWithRagged(const Element& element, int64_t begin, int64_t end) {
 
 Element RowWithRagged(const Element& element, int64_t index) {
   if (IsRagged(element)) {
-    const int64_t* s = RaggedRowSplits(element).data<int64_t>();
+    const Tensor& s = RaggedRowSplits(element);
+    const int64_t begin = RowSplitAt(s, index), end = RowSplitAt(s, index + 1);
     const Element& values = element.children()[1];
-    if (values.is_tensor()) return Element(SliceRange(values.tensor(), s[index], s[index + 1]));
-    return RowSlice(values, s[index], s[index + 1]);
+    if (values.is_tensor()) return Element(SliceRange(values.tensor(), begin, end));
+    return RowSlice(values, begin, end);
   }
   if (!element.is_tuple() && !element.is_dict()) return SliceElement(element, index);
   std::vector<Element> items;

@@ -37,6 +37,14 @@ Element RowsWithRagged(const Element& element, int64_t begin, int64_t end);
 // `pieces` (one structure) joined component by component along their rows.
 Element JoinRowsWithRagged(const std::vector<Element>& pieces, const char* op);
 
+// An op that makes ragged dimensions whose row_splits may be int32 (ragged_batch): its element
+// spec says which.
+class RowSplitsDTypeSource {
+ public:
+  virtual ~RowSplitsDTypeSource() = default;
+  virtual DType row_splits_dtype() const = 0;
+};
+
 }  // namespace inputpipe
 
 #endif  // INPUTPIPE_OPS_RAGGED_ROWS_H_

@@ -52,6 +52,9 @@ struct SparseBuilder {
   Values values;
   std::vector<std::string> strings;
   int64_t longest = 0;
+  // Ragged with partitions: each partition's row splits over the batch, outermost first (in
+  // `indices`, each row's number of outermost rows).
+  std::vector<std::vector<int64_t>> levels;
 };
 
 class ExampleParser {
@@ -96,7 +99,7 @@ class ExampleParser {
         values.clear();
         if (found != nullptr) Decode(*found, spec, single ? -1 : row, &values);
         if (spec.kind == FeatureSpec::Kind::kRagged) {
-          AppendSteps(spec, row, single, true, values, &sparse[f]);  // a step is one value
+          AppendRagged(spec, raw, single ? -1 : row, values, &sparse[f]);
         } else if (spec.kind == FeatureSpec::Kind::kFixedLen) {
           FillDense(spec, row, single, found != nullptr, values, &dense[f]);
         } else if (spec.kind == FeatureSpec::Kind::kFixedLenSequence) {
@@ -332,14 +335,129 @@ class ExampleParser {
     return out;
   }
 
-  // A Ragged feature: the values of every row one after the other; a batch's row lengths (in
-  // b->indices, as AppendSteps counts steps of one value) become the row splits.
+  // A Ragged feature of one row (row < 0: a single example): its values, split by each
+  // partition from the innermost out (a partition splits the rows of the one inside it), each
+  // split appended to the batch's (b->levels) and the row's outermost row count to b->indices.
+  void AppendRagged(const FeatureSpec& spec,
+                    const std::vector<std::pair<std::string_view, RawFeature>>& raw, int64_t row,
+                    const Values& values, SparseBuilder* b) const {
+    const size_t depth = spec.partitions.size();
+    if (b->levels.size() != depth) b->levels.assign(depth, std::vector<int64_t>{0});
+    int64_t rows = static_cast<int64_t>(values.size(spec.dtype));
+    for (size_t j = depth; j-- > 0;) {
+      const std::vector<int64_t> splits = PartitionSplits(spec, spec.partitions[j], raw, row, rows);
+      std::vector<int64_t>& level = b->levels[j];
+      const int64_t offset = level.back();
+      for (size_t k = 1; k < splits.size(); ++k) level.push_back(offset + splits[k]);
+      rows = static_cast<int64_t>(splits.size()) - 1;
+    }
+    b->indices.push_back(rows);
+    if (spec.dtype == DType::kInt64) {
+      b->values.ints.insert(b->values.ints.end(), values.ints.begin(), values.ints.end());
+    } else if (spec.dtype == DType::kFloat32) {
+      b->values.floats.insert(b->values.floats.end(), values.floats.begin(), values.floats.end());
+    } else {
+      for (auto v : values.bytes) b->strings.emplace_back(v);
+    }
+  }
+
+  // Row ids above it would make rows by the billion out of one corrupt value.
+  static constexpr int64_t kMaxRowId = (int64_t{1} << 31) - 1;
+
+  // The row splits one partition makes of `count` rows (of the dimension inside it), checked.
+  std::vector<int64_t> PartitionSplits(
+      const FeatureSpec& spec, const RaggedPartition& p,
+      const std::vector<std::pair<std::string_view, RawFeature>>& raw, int64_t row,
+      int64_t count) const {
+    using PKind = RaggedPartition::Kind;
+    const std::string where = Where(spec, row) + ", partition " + RaggedPartitionString(p);
+    std::vector<int64_t> splits;
+    if (p.kind == PKind::kUniformRowLength) {
+      if (count % p.length != 0) {
+        throw InvalidArgumentError(where + ": " + std::to_string(count) +
+                                   " values are not a whole number of rows of " +
+                                   std::to_string(p.length));
+      }
+      for (int64_t s = 0; s <= count; s += p.length) splits.push_back(s);
+      return splits;
+    }
+    Values keyed;  // a missing feature is an empty list
+    if (const RawFeature* found = Find(raw, p.key)) Decode(*found, DType::kInt64, where, &keyed);
+    const std::vector<int64_t>& v = keyed.ints;
+    switch (p.kind) {
+      case PKind::kRowSplits:
+        splits = v.empty() ? std::vector<int64_t>{0} : v;
+        break;
+      case PKind::kRowLengths:
+        splits.push_back(0);
+        for (int64_t length : v) {
+          if (length < 0) {
+            throw InvalidArgumentError(where + ": row length " + std::to_string(length) +
+                                       " is negative");
+          }
+          splits.push_back(splits.back() + length);
+        }
+        break;
+      case PKind::kRowStarts:
+        splits = v;
+        splits.push_back(count);
+        break;
+      case PKind::kRowLimits:
+        splits.push_back(0);
+        splits.insert(splits.end(), v.begin(), v.end());
+        break;
+      case PKind::kValueRowIds: {
+        if (static_cast<int64_t>(v.size()) != count) {
+          throw InvalidArgumentError(where + ": " + std::to_string(v.size()) + " row ids for " +
+                                     std::to_string(count) + " values (one each)");
+        }
+        // Row r starts at the first value of a row >= r; no value: no row.
+        splits.push_back(0);
+        for (size_t i = 0; i < v.size(); ++i) {
+          if (v[i] < 0 || (i > 0 && v[i] < v[i - 1]) || v[i] > kMaxRowId) {
+            throw InvalidArgumentError(where + ": row ids must be in [0, 2^31) and never "
+                                       "decrease, got " + std::to_string(v[i]) + " at " +
+                                       std::to_string(i));
+          }
+          while (static_cast<int64_t>(splits.size()) <= v[i]) {
+            splits.push_back(static_cast<int64_t>(i));
+          }
+        }
+        if (!v.empty()) splits.push_back(count);
+        break;
+      }
+      case PKind::kUniformRowLength:
+        break;
+    }
+    if (splits.front() != 0 || splits.back() != count) {
+      throw InvalidArgumentError(where + ": the rows cover [" + std::to_string(splits.front()) +
+                                 ", " + std::to_string(splits.back()) + "), not the " +
+                                 std::to_string(count) + " values inside them");
+    }
+    for (size_t k = 1; k < splits.size(); ++k) {
+      if (splits[k] < splits[k - 1]) {
+        throw InvalidArgumentError(where + ": row splits decrease at " + std::to_string(k) +
+                                   " (" + std::to_string(splits[k - 1]) + " then " +
+                                   std::to_string(splits[k]) + ")");
+      }
+    }
+    return splits;
+  }
+
+  // A Ragged feature: the values of every row one after the other, each partition's row splits
+  // around them (innermost first), and for a batch the rows' outermost row counts (in
+  // b->indices) as the outer row splits.
   Element RaggedElement(const FeatureSpec& spec, bool single, SparseBuilder* b) const {
-    Tensor values = ValuesTensor(spec, b);
-    if (single) return Element(std::move(values));
+    Element values(ValuesTensor(spec, b));
+    for (size_t j = b->levels.size(); j-- > 0;) {
+      values = MakeRagged(std::move(values),
+                          RowSplitsTensor(b->levels[j], spec.row_splits_dtype, "parse_example"));
+    }
+    if (single) return values;
     std::vector<int64_t> splits(b->indices.size() + 1, 0);
     for (size_t i = 0; i < b->indices.size(); ++i) splits[i + 1] = splits[i] + b->indices[i];
-    return MakeRagged(std::move(values), Tensor::FromVector(splits));
+    return MakeRagged(std::move(values),
+                      RowSplitsTensor(splits, spec.row_splits_dtype, "parse_example"));
   }
 
   static Tensor ValuesTensor(const FeatureSpec& spec, SparseBuilder* b) {
@@ -431,10 +549,39 @@ FeatureSpec FixedLenSequenceFeature(std::string key, Shape shape, DType dtype,
   return spec;
 }
 
-FeatureSpec RaggedFeature(std::string key, DType dtype, std::string value_key) {
+std::string RaggedPartitionString(const RaggedPartition& p) {
+  using PKind = RaggedPartition::Kind;
+  switch (p.kind) {
+    case PKind::kRowSplits: return "RowSplits('" + p.key + "')";
+    case PKind::kRowLengths: return "RowLengths('" + p.key + "')";
+    case PKind::kRowStarts: return "RowStarts('" + p.key + "')";
+    case PKind::kRowLimits: return "RowLimits('" + p.key + "')";
+    case PKind::kValueRowIds: return "ValueRowIds('" + p.key + "')";
+    case PKind::kUniformRowLength: return "UniformRowLength(" + std::to_string(p.length) + ")";
+  }
+  return "?";
+}
+
+FeatureSpec RaggedFeature(std::string key, DType dtype, std::string value_key,
+                          std::vector<RaggedPartition> partitions, DType row_splits_dtype) {
   CheckDType(dtype, key);
+  if (row_splits_dtype != DType::kInt64 && row_splits_dtype != DType::kInt32) {
+    throw InvalidArgumentError("RaggedFeature '" + key + "': row_splits_dtype must be int64 or "
+                               "int32, got " + std::string(DTypeName(row_splits_dtype)));
+  }
+  for (const RaggedPartition& p : partitions) {
+    if (p.kind == RaggedPartition::Kind::kUniformRowLength ? p.length <= 0 : p.key.empty()) {
+      throw InvalidArgumentError("RaggedFeature '" + key + "': partition " +
+                                 RaggedPartitionString(p) +
+                                 (p.kind == RaggedPartition::Kind::kUniformRowLength
+                                      ? " needs a positive length"
+                                      : " needs a key"));
+    }
+  }
   FeatureSpec spec{std::move(key), FeatureSpec::Kind::kRagged, dtype, {}, std::nullopt};
   spec.value_key = value_key.empty() ? spec.key : std::move(value_key);
+  spec.partitions = std::move(partitions);
+  spec.row_splits_dtype = row_splits_dtype;
   return spec;
 }
 

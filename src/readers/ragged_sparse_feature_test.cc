@@ -47,6 +47,123 @@ TEST(RaggedFeatureTest, IsAVectorForOneExampleAndRaggedForABatch) {
   EXPECT_EQ(words.at("w").tensor(), Tensor::FromStrings({"x", "yz"}, {2}));
 }
 
+// An Example of int64 features.
+std::string Ints(std::vector<std::pair<std::string, std::vector<int64_t>>> features) {
+  std::vector<std::pair<std::string, RawFeature>> raw;
+  std::vector<std::string> lists;  // EncodeExample keeps views
+  lists.reserve(features.size());
+  for (auto& [key, v] : features) lists.push_back(EncodeInt64List(v));
+  for (size_t i = 0; i < features.size(); ++i) {
+    raw.push_back({features[i].first, {Kind::kInt64, lists[i]}});
+  }
+  return EncodeExample(raw);
+}
+
+// The rows of a ragged value as nested lists of its int64 values, to compare whole.
+std::string Rows(const Element& e) {
+  if (e.is_tensor()) return e.tensor().DebugString();
+  const Tensor& splits = RaggedRowSplits(e);
+  std::string out = "[";
+  for (int64_t i = 0; i + 1 < splits.num_elements(); ++i) {
+    const Element& values = e.children()[1];
+    const int64_t begin = RowSplitAt(splits, i), end = RowSplitAt(splits, i + 1);
+    std::string row;
+    if (values.is_tensor()) {
+      row = "[";
+      for (int64_t k = begin; k < end; ++k) {
+        row += (k > begin ? " " : "") + std::to_string(values.tensor().data<int64_t>()[k]);
+      }
+      row += "]";
+    } else {
+      // The rows [begin, end) of the inner ragged value.
+      std::vector<int64_t> inner;
+      const Tensor& s = RaggedRowSplits(values);
+      for (int64_t k = begin; k <= end; ++k) inner.push_back(RowSplitAt(s, k) - RowSplitAt(s, begin));
+      std::vector<int64_t> flat;
+      const Element& leaf = values.children()[1];
+      for (int64_t k = RowSplitAt(s, begin); k < RowSplitAt(s, end); ++k) {
+        flat.push_back(leaf.tensor().data<int64_t>()[k]);
+      }
+      row = Rows(MakeRagged(Tensor::FromVector(flat), Tensor::FromVector(inner)));
+    }
+    out += (i > 0 ? " " : "") + row;
+  }
+  return out + "]";
+}
+
+TEST(RaggedFeatureTest, PartitionsSplitTheValuesIntoMoreRaggedDimensions) {
+  using P = RaggedPartition;
+  // Six values in rows [[1 2] [] [3 4 5] [6]], as each kind of partition spells it.
+  const std::string record = Ints({{"v", {1, 2, 3, 4, 5, 6}},
+                                   {"splits", {0, 2, 2, 5, 6}},
+                                   {"lengths", {2, 0, 3, 1}},
+                                   {"starts", {0, 2, 2, 5}},
+                                   {"limits", {2, 2, 5, 6}},
+                                   {"ids", {0, 0, 2, 2, 2, 3}}});
+  for (const P& p : {P::RowSplits("splits"), P::RowLengths("lengths"), P::RowStarts("starts"),
+                     P::RowLimits("limits"), P::ValueRowIds("ids")}) {
+    Element one = ParseSingleExample(record, {RaggedFeature("r", DType::kInt64, "v", {p})});
+    EXPECT_EQ(Rows(one.at("r")), "[[1 2] [] [3 4 5] [6]]") << RaggedPartitionString(p);
+  }
+  Element uniform = ParseSingleExample(
+      record, {RaggedFeature("r", DType::kInt64, "v", {P::UniformRowLength(3)})});
+  EXPECT_EQ(Rows(uniform.at("r")), "[[1 2 3] [4 5 6]]");
+
+  // Two partitions (outermost first) and a batch: one more ragged dimension, the records' rows
+  // one after the other.
+  std::vector<FeatureSpec> two = {
+      RaggedFeature("r", DType::kInt64, "v", {P::RowLengths("outer"), P::RowLengths("lengths")})};
+  const std::string a = Ints({{"v", {1, 2, 3, 4, 5, 6}}, {"lengths", {2, 0, 3, 1}},
+                              {"outer", {1, 3}}});
+  const std::string b = Ints({{"v", {7}}, {"lengths", {1}}, {"outer", {1}}});
+  const std::string empty = Ints({});
+  EXPECT_EQ(Rows(ParseSingleExample(a, two).at("r")), "[[[1 2]] [[] [3 4 5] [6]]]");
+  Element batch = ParseExample(Tensor::FromStrings({a, empty, b}, {3}), two);
+  EXPECT_EQ(RaggedRank(batch.at("r")), 3);
+  EXPECT_EQ(RaggedRowSplits(batch.at("r")), I64s({0, 2, 2, 3}));
+  EXPECT_EQ(RaggedRowSplits(batch.at("r").children()[1]), I64s({0, 1, 4, 5}));
+  EXPECT_EQ(RaggedRowSplits(batch.at("r").children()[1].children()[1]), I64s({0, 2, 2, 5, 6, 7}));
+
+  // int32 row splits, at every ragged dimension.
+  Element narrow = ParseExample(
+      Tensor::FromStrings({a, b}, {2}),
+      {RaggedFeature("r", DType::kInt64, "v", {P::RowLengths("lengths")}, DType::kInt32)});
+  EXPECT_EQ(RaggedRowSplits(narrow.at("r")), Tensor::FromVector<int32_t>({0, 4, 5}));
+  EXPECT_EQ(RaggedRowSplits(narrow.at("r").children()[1]),
+            Tensor::FromVector<int32_t>({0, 2, 2, 5, 6, 7}));
+}
+
+TEST(RaggedFeatureTest, PartitionsThatDoNotFitTheValuesNameTheFeatureAndPartition) {
+  using P = RaggedPartition;
+  auto error = [](const std::string& record, const P& p) -> std::string {
+    try {
+      ParseExample(Tensor::FromStrings({Ints({}), record}, {2}),
+                   {RaggedFeature("r", DType::kInt64, "v", {p})});
+    } catch (const InvalidArgumentError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const std::string three = Ints({{"v", {1, 2, 3}}, {"k", {0, 2, 1, 3}}, {"n", {1, -1, 3}},
+                                  {"short", {1}}, {"ids", {0, 2, 1}}});
+  EXPECT_TRUE(MessageHas(error(three, P::RowLengths("short")),
+                         {"record 1", "feature 'r'", "RowLengths('short')", "[0, 1)",
+                          "3 values"}));
+  EXPECT_TRUE(MessageHas(error(three, P::RowLengths("n")), {"row length -1 is negative"}));
+  EXPECT_TRUE(MessageHas(error(three, P::RowSplits("k")), {"RowSplits('k')", "decrease at 2"}));
+  EXPECT_TRUE(MessageHas(error(three, P::ValueRowIds("ids")), {"ValueRowIds('ids')",
+                                                               "never decrease"}));
+  EXPECT_TRUE(MessageHas(error(three, P::ValueRowIds("short")), {"1 row ids for 3 values"}));
+  EXPECT_TRUE(MessageHas(error(three, P::UniformRowLength(2)),
+                         {"UniformRowLength(2)", "3 values are not a whole number of rows of 2"}));
+  // A missing partition feature has no rows: right for a record of no values only.
+  EXPECT_TRUE(MessageHas(error(three, P::RowLengths("absent")), {"RowLengths('absent')"}));
+  EXPECT_THROW(RaggedFeature("r", DType::kInt64, "v", {P::UniformRowLength(0)}),
+               InvalidArgumentError);
+  EXPECT_THROW(RaggedFeature("r", DType::kInt64, "v", {P::RowLengths("")}), InvalidArgumentError);
+  EXPECT_THROW(RaggedFeature("r", DType::kInt64, "v", {}, DType::kFloat32), InvalidArgumentError);
+}
+
 TEST(SparseFeatureTest, PlacesValuesAtTheirIndicesSorted) {
   std::vector<FeatureSpec> spec = {SparseFeature("sp", {"ix", "iy"}, "v", DType::kFloat32, {3, 4})};
   Element one = ParseSingleExample(SparseRecord({2, 0, 0}, {1, 3, 1}, {1.f, 2.f, 3.f}), spec);
@@ -106,11 +223,15 @@ TEST(RaggedFeatureTest, ParsingABatchInsideAPipelineResumesExactly) {
     std::string tokens = EncodeInt64List(std::vector<int64_t>(i % 4, i));
     AppendTFRecord(&bytes, EncodeExample({{"tok", {Kind::kInt64, tokens}},
                                           {"ix", {Kind::kInt64, EncodeInt64List({i % 3})}},
+                                          {"len", {Kind::kInt64, EncodeInt64List({i % 4})}},
                                           {"v", {Kind::kFloat, EncodeFloatList({float(i)})}}}));
   }
   std::string path = dir.Write("r.tfrecord", bytes);
-  std::vector<FeatureSpec> spec = {RaggedFeature("r", DType::kInt64, "tok"),
-                                   SparseFeature("sp", {"ix"}, "v", DType::kFloat32, {3})};
+  std::vector<FeatureSpec> spec = {
+      RaggedFeature("r", DType::kInt64, "tok"),
+      RaggedFeature("nested", DType::kInt64, "tok", {RaggedPartition::RowLengths("len")},
+                    DType::kInt32),
+      SparseFeature("sp", {"ix"}, "v", DType::kFloat32, {3})};
   testing::ExpectExactResume(Map(Batch(TFRecordDataset({path}), 4), ParseExampleFn(spec),
                                  {.name = "parse_batch"}));
 }

@@ -50,8 +50,11 @@ def test_ragged_arrays_go_through_map_and_are_refused_by_batch():
         list(_fills(6).ragged_batch(2).batch(2))
     with pytest.raises(ValueError, match="row_splits"):
         inputpipe.RaggedArray([1, 2, 3], [0, 2])
-    with pytest.raises(ValueError, match="int64"):
-        _fills(3).ragged_batch(2, row_splits_dtype=np.int32)
+    with pytest.raises(ValueError, match="row_splits_dtype must be int64 or int32, got int16"):
+        _fills(3).ragged_batch(2, row_splits_dtype=np.int16)
+    with pytest.raises(ValueError, match="row_splits of int64 over values whose row_splits are "
+                                         "int32"):
+        inputpipe.RaggedArray(inputpipe.RaggedArray([1], np.array([0, 1], np.int32)), [0, 1])
 
 
 def test_ragged_batch_resumes_exactly():
@@ -262,7 +265,7 @@ def test_feature_errors_name_the_feature_record_and_offset(tmp_path):
         inputpipe.parse_example([RECORDS[0], bad], FEATURES)
     with pytest.raises(ValueError, match="'ix' has 2 indices, value_key 'v' has 1 values"):
         inputpipe.parse_single_example(_example({"ix": [0, 1], "v": [1.0]}), FEATURES)
-    with pytest.raises(ValueError, match="partitions are not supported"):
+    with pytest.raises(ValueError, match="partition <object.*is not one of"):
         inputpipe.RaggedFeature("int64", partitions=[object()])
     with pytest.raises(ValueError, match="one index key per dimension"):
         inputpipe.parse_single_example(RECORDS[0], {
@@ -285,6 +288,117 @@ def test_parsed_ragged_batches_resume_exactly(tmp_path):
             w.write(_example({"tok": [i] * (i % 4), "ix": [i % 4], "v": [float(i)]}))
     assert_exact_resume(lambda: inputpipe.TFRecordDataset(path).batch(3).apply(
         inputpipe.parse_example_fn(FEATURES)))
+
+
+# Values [1..6] in rows [[1, 2], [], [3, 4, 5], [6]], as each partition spells them; a record
+# of no values (every partition feature missing: no rows); one of a row of one value.
+_P = inputpipe.RaggedFeature
+PARTITIONED = [_example({"v": [1, 2, 3, 4, 5, 6], "splits": [0, 2, 2, 5, 6], "lengths": [2, 0, 3, 1],
+                         "starts": [0, 2, 2, 5], "limits": [2, 2, 5, 6], "ids": [0, 0, 2, 2, 2, 3],
+                         "outer": [1, 3]}),
+               _example({"other": [1]}),
+               _example({"v": [7], "splits": [0, 1], "lengths": [1], "starts": [0], "limits": [1],
+                         "ids": [0], "outer": [1]})]
+_ONE_PARTITION = {"splits": _P.RowSplits("splits"), "lengths": _P.RowLengths("lengths"),
+                  "starts": _P.RowStarts("starts"), "limits": _P.RowLimits("limits"),
+                  "ids": _P.ValueRowIds("ids")}
+
+
+def test_ragged_partitions_make_more_ragged_dimensions():
+    for name, partition in _ONE_PARTITION.items():
+        features = {"r": inputpipe.RaggedFeature("int64", value_key="v", partitions=[partition])}
+        one = inputpipe.parse_single_example(PARTITIONED[0], features)["r"]
+        assert isinstance(one, inputpipe.RaggedArray), name
+        assert one.to_list() == [[1, 2], [], [3, 4, 5], [6]], name
+        batch = inputpipe.parse_example(PARTITIONED, features)["r"]
+        assert batch.ragged_rank == 2, name
+        assert batch.to_list() == [[[1, 2], [], [3, 4, 5], [6]], [], [[7]]], name
+    uniform = {"r": inputpipe.RaggedFeature("int64", value_key="v",
+                                            partitions=[_P.UniformRowLength(2)])}
+    assert inputpipe.parse_single_example(PARTITIONED[0], uniform)["r"].to_list() == \
+        [[1, 2], [3, 4], [5, 6]]
+    # Two partitions, outermost first; int32 row splits at every ragged dimension.
+    two = {"r": inputpipe.RaggedFeature("int64", value_key="v", row_splits_dtype="int32",
+                                        partitions=[_P.RowLengths("outer"),
+                                                    _P.RowLengths("lengths")])}
+    batch = inputpipe.parse_example(PARTITIONED, two)["r"]
+    assert batch.to_list() == [[[[1, 2]], [[], [3, 4, 5], [6]]], [], [[[7]]]]
+    level, dtypes = batch, []
+    while isinstance(level, inputpipe.RaggedArray):
+        dtypes.append(level.row_splits.dtype)
+        level = level.values
+    assert dtypes == [np.int32] * 3
+
+
+def test_ragged_partitions_that_do_not_fit_name_the_feature_partition_and_record():
+    bad = _example({"v": [1, 2, 3], "lengths": [1, 1]})
+    features = {"r": inputpipe.RaggedFeature("int64", value_key="v",
+                                             partitions=[_P.RowLengths("lengths")])}
+    with pytest.raises(ValueError, match=r"record 1 of the batch, feature 'r', partition "
+                                         r"RowLengths\('lengths'\).*not the 3 values"):
+        inputpipe.parse_example([PARTITIONED[1], bad], features)
+    with pytest.raises(ValueError, match="is not one of RaggedFeature.RowSplits"):
+        inputpipe.RaggedFeature("int64", partitions=[("lengths",)])
+    with pytest.raises(ValueError, match="the length must be positive"):
+        inputpipe.RaggedFeature("int64", partitions=[_P.UniformRowLength(0)])
+    with pytest.raises(ValueError, match="row_splits_dtype must be int64 or int32"):
+        inputpipe.RaggedFeature("int64", row_splits_dtype="float32")
+
+
+def test_parsed_partitioned_batches_resume_exactly(tmp_path):
+    path = str(tmp_path / "p.tfrecord")
+    with inputpipe.TFRecordWriter(path) as w:
+        for i in range(11):
+            w.write(_example({"v": list(range(i % 5)), "ids": [k // 2 for k in range(i % 5)]}))
+    features = {"r": inputpipe.RaggedFeature("int64", value_key="v", row_splits_dtype="int32",
+                                             partitions=[_P.ValueRowIds("ids")])}
+    assert_exact_resume(lambda: inputpipe.TFRecordDataset(path).batch(3).apply(
+        inputpipe.parse_example_fn(features)))
+
+
+def test_ragged_partitions_same_as_tensorflow():
+    tf = pytest.importorskip("tensorflow")
+    tf_kinds = {"splits": tf.io.RaggedFeature.RowSplits("splits"),
+                "lengths": tf.io.RaggedFeature.RowLengths("lengths"),
+                "starts": tf.io.RaggedFeature.RowStarts("starts"),
+                "limits": tf.io.RaggedFeature.RowLimits("limits"),
+                "ids": tf.io.RaggedFeature.ValueRowIds("ids")}
+    cases = [[tf_kinds[k]] for k in tf_kinds] + [
+        [tf.io.RaggedFeature.RowLengths("outer"), tf.io.RaggedFeature.RowLengths("lengths")],
+        [tf.io.RaggedFeature.UniformRowLength(1), tf.io.RaggedFeature.RowSplits("splits")]]
+    for partitions in cases:
+        for dtype in (tf.int32, tf.int64):
+            theirs_feature = tf.io.RaggedFeature(tf.int64, value_key="v", partitions=partitions,
+                                                 row_splits_dtype=dtype)
+            # TensorFlow's own partition objects are accepted as they are.
+            ours_feature = inputpipe.RaggedFeature("int64", value_key="v", partitions=partitions,
+                                                   row_splits_dtype=dtype)
+            theirs = tf.io.parse_example(tf.constant(PARTITIONED), {"r": theirs_feature})["r"]
+            ours = inputpipe.parse_example(PARTITIONED, {"r": ours_feature})["r"]
+            assert ours.to_list() == theirs.to_list(), partitions
+            assert ours.row_splits.dtype == theirs.row_splits.dtype.as_numpy_dtype
+            one = tf.io.parse_single_example(PARTITIONED[0], {"r": theirs_feature})["r"]
+            ours_one = inputpipe.parse_single_example(PARTITIONED[0], {"r": ours_feature})["r"]
+            assert ours_one.to_list() == one.to_list(), partitions
+            np.testing.assert_array_equal(ours.to_tensorflow().flat_values, theirs.flat_values)
+
+
+def test_int32_ragged_batch_same_as_tensorflow():
+    ours = _fills(6).ragged_batch(2, row_splits_dtype=np.int32)
+    first = next(iter(ours))
+    assert first.row_splits.dtype == np.int32 and first.to_list() == [[1], [2, 2]]
+    assert ours.element_spec.row_splits_dtype == np.int32
+    assert [b.to_list() for b in ours.unbatch().ragged_batch(3, row_splits_dtype="int32")] == \
+        [[[1], [2, 2], [3, 3, 3]], [[4] * 4, [5] * 5]]
+    with pytest.raises(ValueError, match="row_splits of int32, the batch's are int64"):
+        next(iter(ours.ragged_batch(2)))
+    assert_exact_resume(lambda: _fills(12).ragged_batch(3, row_splits_dtype="int32"))
+    tf = pytest.importorskip("tensorflow")
+    theirs = tf.data.Dataset.range(1, 6).map(lambda x: tf.fill([x], tf.cast(x, tf.int32)))
+    theirs = theirs.ragged_batch(2, row_splits_dtype=tf.int32)
+    for a, b in zip(ours, theirs):
+        assert a.to_list() == b.to_list()
+        assert a.row_splits.dtype == b.row_splits.dtype.as_numpy_dtype
 
 
 def test_features_same_as_tensorflow():

@@ -15,6 +15,7 @@ import os
 import numpy as np
 import pytest
 
+import example_records
 import inputpipe
 from inputpipe import Dataset
 
@@ -227,6 +228,34 @@ class TestRaggedBatchOfUniformShapes:
         first = _first(ds)
         assert isinstance(first, tf.Tensor) and first.numpy().tolist() == [[0, 0], [1, 1]]
         assert isinstance(ds.element_spec, tf.TensorSpec)
+
+
+class TestRaggedFeaturePartitionsChecked:
+    """RaggedFeature's partitions are always checked: row lengths that do not add up to the
+    values are an error naming the feature and the partition; TensorFlow (validate=False, its
+    default) parses them into a ragged tensor that silently drops the values left over. And
+    its default row_splits_dtype is int32, inputpipe's int64."""
+
+    RECORD = example_records.example({"v": [1, 2, 3], "lengths": [1, 1]})
+
+    def test_inputpipe(self):
+        f = inputpipe.RaggedFeature("int64", value_key="v",
+                                    partitions=[inputpipe.RaggedFeature.RowLengths("lengths")])
+        with pytest.raises(ValueError, match=r"RowLengths\('lengths'\): the rows cover \[0, 2\), "
+                                             r"not the 3 values"):
+            inputpipe.parse_example([self.RECORD], {"r": f})
+        plain = inputpipe.parse_example([self.RECORD], {"r": inputpipe.RaggedFeature("int64",
+                                                                                   value_key="v")})
+        assert plain["r"].row_splits.dtype == np.int64
+
+    def test_tensorflow(self, tf):
+        f = tf.io.RaggedFeature(tf.int64, value_key="v",
+                                partitions=[tf.io.RaggedFeature.RowLengths("lengths")])
+        r = tf.io.parse_example(tf.constant([self.RECORD]), {"r": f})["r"]
+        assert r.to_list() == [[[1], [2]]]  # the 3 is gone
+        plain = tf.io.parse_example(tf.constant([self.RECORD]),
+                                    {"r": tf.io.RaggedFeature(tf.int64, value_key="v")})
+        assert plain["r"].row_splits.dtype == tf.int32
 
 
 # ---- Files ----------------------------------------------------------------------------------
