@@ -66,6 +66,11 @@ struct OpStats {
   int64_t buffer_capacity = 0;
   int64_t buffer_current = 0;
   double buffer_average = 0;
+  // False when no iterator of this op has run: not reached yet, or its elements were computed
+  // by index (random access) for an op above it (distribute, a global shuffle, a batch of a
+  // random-access map under them), whose own numbers then include that work. Its counts
+  // and times are 0 then, which does not mean that it did nothing.
+  bool iterated = true;
 };
 
 struct IteratorStats {

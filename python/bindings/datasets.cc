@@ -91,8 +91,9 @@ void RegisterClasses(nb::module_& m) {
            "the first next()), input_bound (next_seconds / wall_seconds), saves, "
            "save_seconds; ops: one dict per op in repr order (name, depth, elements, seconds "
            "producing, wait_seconds of its consumer in it, threads, and for buffering ops "
-           "buffer_capacity, buffer_current, buffer_average; times sampled); and a one-line "
-           "summary naming the busiest op.")
+           "buffer_capacity, buffer_current, buffer_average; times sampled; iterated: False "
+           "when no iterator of the op ran, its elements computed by index for an op above "
+           "it or not reached yet); and a one-line summary naming the busiest op.")
       .def("restore", &PyIterator::Restore, "state"_a, "allow_changes"_a = false,
            "Moves this fresh iterator to the position saved in `state`. allow_changes=True "
            "restores a state of a pipeline with the same ops (same order and nesting) whose "
@@ -558,6 +559,7 @@ nb::dict PyIterator::Stats() const {
     entry["seconds"] = op.seconds;
     entry["wait_seconds"] = op.wait_seconds;
     entry["threads"] = op.threads;
+    entry["iterated"] = op.iterated;
     if (op.buffer_capacity > 0) {
       entry["buffer_capacity"] = op.buffer_capacity;
       entry["buffer_current"] = op.buffer_current;

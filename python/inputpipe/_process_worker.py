@@ -467,14 +467,47 @@ def _error_frame(exc):
     except Exception:  # noqa: BLE001
         message = f"<{type(exc).__qualname__}: str() of the exception raised>"
     type_name = f"{type(exc).__module__}.{type(exc).__qualname__}"
-    try:
-        import cloudpickle
-        exc.__traceback__ = None
-        data = cloudpickle.dumps(exc)
-        pickle.loads(data)  # an exception that does not come back is sent by name and message
-    except Exception:  # noqa: BLE001 - any failure to pickle means: by name
-        data = None
+    import cloudpickle
+    data = None
+    # With its chain (`raise ... from`, an exception raised while handling another), which
+    # pickling an exception drops; without it if the chain does not pickle; by name if neither.
+    for payload in (lambda: _chained(exc, set()), lambda: _chained(exc, None)):
+        try:
+            data = cloudpickle.dumps(payload())
+            pickle.loads(data)  # an exception that does not come back is sent by name
+            break
+        except Exception:  # noqa: BLE001 - any failure to pickle means: the next way
+            data = None
     return (data, type_name, message, text)
+
+
+CHAINED = "inputpipe.exception-chain"  # marks (CHAINED, exc, cause, context, suppress)
+_MAX_CHAIN = 16
+
+
+def _chained(exc, seen):
+    """(CHAINED, exc, its __cause__ and __context__ chained the same way or None,
+    __suppress_context__), tracebacks cleared (the text has them); seen=None: exc alone."""
+    exc.__traceback__ = None
+    if seen is None or id(exc) in seen or len(seen) >= _MAX_CHAIN:
+        return (CHAINED, exc, None, None, True)
+    seen.add(id(exc))
+    cause = exc.__cause__
+    context = exc.__context__
+    return (CHAINED, exc, None if cause is None else _chained(cause, seen),
+            None if context is None else _chained(context, seen), exc.__suppress_context__)
+
+
+def unchained(payload):
+    """The exception of a _chained payload, its __cause__ and __context__ restored."""
+    if not (isinstance(payload, tuple) and len(payload) == 5 and payload[0] == CHAINED):
+        return payload
+    _, exc, cause, context, suppress = payload
+    if isinstance(exc, BaseException):
+        exc.__cause__ = unchained(cause)
+        exc.__context__ = unchained(context)
+        exc.__suppress_context__ = suppress
+    return exc
 
 
 class _Unpicklable:

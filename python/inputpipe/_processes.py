@@ -494,7 +494,7 @@ def _rebuild_error(payload, worker, pid, what=None, position=None):
     exc = None
     if data is not None:
         try:
-            exc = pickle.loads(data)
+            exc = wire.unchained(pickle.loads(data))
         except Exception:  # noqa: BLE001 - a type this process cannot rebuild: by name
             exc = None
     if not isinstance(exc, BaseException):

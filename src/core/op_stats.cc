@@ -36,11 +36,12 @@ double Seconds(const std::atomic<int64_t>& ns) {
 }
 
 // `node` and its inputs in Pipeline() order (core/dataset.cc's AppendPipeline).
-void AppendOps(const OpCounters& node, int depth, std::vector<OpStats>* out) {
+void AppendOps(const OpCounters& node, int depth, bool root, std::vector<OpStats>* out) {
   if (!node.dataset->transparent()) {
     OpStats op;
     op.name = node.dataset->Signature();
     op.depth = depth;
+    op.iterated = root || node.adopted.load(std::memory_order_relaxed);
     op.elements = node.elements.load(std::memory_order_relaxed);
     op.seconds = Seconds(node.own_ns) + Seconds(node.work_ns);
     op.wait_seconds = Seconds(node.total_ns);
@@ -57,7 +58,7 @@ void AppendOps(const OpCounters& node, int depth, std::vector<OpStats>* out) {
     out->push_back(std::move(op));
     ++depth;
   }
-  for (const auto& input : node.inputs) AppendOps(*input, depth, out);
+  for (const auto& input : node.inputs) AppendOps(*input, depth, /*root=*/false, out);
 }
 
 }  // namespace
@@ -111,7 +112,7 @@ IteratorStats Iterator::Stats() const {
   IteratorStats stats;
   if (stats_) {
     const stats_internal::OpCounters& root = *stats_;
-    stats_internal::AppendOps(root, 0, &stats.ops);
+    stats_internal::AppendOps(root, 0, /*root=*/true, &stats.ops);
     stats.elements = root.elements.load(std::memory_order_relaxed);
     stats.next_seconds = stats_internal::Seconds(root.total_ns);
     const int64_t first = root.first_call_ns.load(std::memory_order_relaxed);

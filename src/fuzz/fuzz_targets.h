@@ -80,9 +80,23 @@ inline void FuzzExample(const uint8_t* data, size_t size) {
       FixedLenFeature("b", {2}, DType::kFloat32, Tensor::FromVector<float>({0, 0})),
       FixedLenFeature("c", {}, DType::kString, Tensor::String("")),
       VarLenFeature("d", DType::kInt64), VarLenFeature("e", DType::kFloat32),
-      VarLenFeature("f", DType::kString)};
+      VarLenFeature("f", DType::kString),
+      FixedLenSequenceFeature("g", {}, DType::kInt64, /*allow_missing=*/true),
+      RaggedFeature("h", DType::kInt64, "d"),
+      RaggedFeature("i", DType::kFloat32, "e", {RaggedPartition::RowLengths("d")}),
+      RaggedFeature("j", DType::kInt64, "d",
+                    {RaggedPartition::RowSplits("a"), RaggedPartition::ValueRowIds("d")},
+                    DType::kInt32),
+      RaggedFeature("k", DType::kString, "f",
+                    {RaggedPartition::RowStarts("d"), RaggedPartition::RowLimits("d"),
+                     RaggedPartition::UniformRowLength(2)}),
+      SparseFeature("l", {"d"}, "e", DType::kFloat32, {4})};
   try {
     ParseSingleExample(bytes, specs);
+  } catch (const Error&) {
+  }
+  try {  // a batch: the rows' ragged dimensions joined
+    ParseExample(Tensor::FromStrings({std::string(bytes), std::string(bytes)}, {2}), specs);
   } catch (const Error&) {
   }
   std::vector<std::pair<std::string_view, RawFeature>> features;

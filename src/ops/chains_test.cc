@@ -185,6 +185,25 @@ TEST(ChainsStatsTest, CountsAreExactPerOpInPipelineOrder) {
   EXPECT_LE(stats.input_bound, 1.0);
 }
 
+// Ops read by index for the op above them (a global shuffle takes its input's elements by
+// position) run no iterator: they say so rather than look idle.
+TEST(ChainsStatsTest, OpsReadByIndexSayTheyRanNoIterator) {
+  auto ds = Batch(GlobalShuffle(Map(Range(0, 20), SquareFn, {.name = "square"}), 7), 4);
+  auto it = ds->MakeIterator();
+  while (it->GetNext()) {
+  }
+  IteratorStats stats = it->Stats();
+  EXPECT_TRUE(Op(stats, "batch(batch_size=4, drop_remainder=false)").iterated);
+  EXPECT_EQ(Op(stats, "batch(batch_size=4, drop_remainder=false)").elements, 5);
+  EXPECT_FALSE(Op(stats, "map(fn=square)").iterated);
+  EXPECT_EQ(Op(stats, "map(fn=square)").elements, 0);
+  EXPECT_FALSE(Op(stats, "range(start=0, stop=20, step=1)").iterated);
+  // Iterated, every op says so.
+  auto chain = Batch(Map(Range(0, 20), SquareFn, {.name = "square"}), 4)->MakeIterator();
+  chain->GetNext();
+  for (const OpStats& op : chain->Stats().ops) EXPECT_TRUE(op.iterated) << op.name;
+}
+
 TEST(ChainsStatsTest, RepeatAddsEveryEpochToTheSameOps) {
   auto it = Repeat(Map(Range(0, 5), SquareFn, {.name = "square"}), 3)->MakeIterator();
   while (it->GetNext()) {

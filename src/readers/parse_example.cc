@@ -498,6 +498,18 @@ class ExampleParser {
   std::vector<FeatureSpec> features_;
 };
 
+// The fields every kind has; the kind's own are set by its factory.
+FeatureSpec MakeSpec(std::string key, FeatureSpec::Kind kind, DType dtype, Shape shape = {},
+                     std::optional<Tensor> default_value = std::nullopt) {
+  FeatureSpec spec;
+  spec.key = std::move(key);
+  spec.kind = kind;
+  spec.dtype = dtype;
+  spec.shape = std::move(shape);
+  spec.default_value = std::move(default_value);
+  return spec;
+}
+
 const Tensor& CheckSerialized(const Element& e, bool single) {
   if (!e.is_tensor() || !e.tensor().is_string() || e.tensor().rank() != (single ? 0 : 1)) {
     throw InvalidArgumentError(std::string(single ? "parse_single_example" : "parse_example") +
@@ -525,8 +537,8 @@ FeatureSpec FixedLenFeature(std::string key, Shape shape, DType dtype,
                                  std::string(DTypeName(dtype)) + " of shape " + ShapeString(shape));
     }
   }
-  return FeatureSpec{std::move(key), FeatureSpec::Kind::kFixedLen, dtype, std::move(shape),
-                     std::move(default_value)};
+  return MakeSpec(std::move(key), FeatureSpec::Kind::kFixedLen, dtype, std::move(shape),
+                  std::move(default_value));
 }
 
 FeatureSpec FixedLenSequenceFeature(std::string key, Shape shape, DType dtype,
@@ -543,8 +555,8 @@ FeatureSpec FixedLenSequenceFeature(std::string key, Shape shape, DType dtype,
                                default_value->DebugString() + " is not a " +
                                std::string(DTypeName(dtype)) + " scalar (the padding)");
   }
-  FeatureSpec spec{std::move(key), FeatureSpec::Kind::kFixedLenSequence, dtype, std::move(shape),
-                   std::move(default_value)};
+  FeatureSpec spec = MakeSpec(std::move(key), FeatureSpec::Kind::kFixedLenSequence, dtype,
+                              std::move(shape), std::move(default_value));
   spec.allow_missing = allow_missing;
   return spec;
 }
@@ -578,7 +590,7 @@ FeatureSpec RaggedFeature(std::string key, DType dtype, std::string value_key,
                                       : " needs a key"));
     }
   }
-  FeatureSpec spec{std::move(key), FeatureSpec::Kind::kRagged, dtype, {}, std::nullopt};
+  FeatureSpec spec = MakeSpec(std::move(key), FeatureSpec::Kind::kRagged, dtype);
   spec.value_key = value_key.empty() ? spec.key : std::move(value_key);
   spec.partitions = std::move(partitions);
   spec.row_splits_dtype = row_splits_dtype;
@@ -602,8 +614,7 @@ FeatureSpec SparseFeature(std::string key, std::vector<std::string> index_keys,
   if (value_key.empty()) {
     throw InvalidArgumentError("SparseFeature '" + key + "': value_key is empty");
   }
-  FeatureSpec spec{std::move(key), FeatureSpec::Kind::kSparse, dtype, std::move(size),
-                   std::nullopt};
+  FeatureSpec spec = MakeSpec(std::move(key), FeatureSpec::Kind::kSparse, dtype, std::move(size));
   spec.value_key = std::move(value_key);
   spec.index_keys = std::move(index_keys);
   spec.already_sorted = already_sorted;
@@ -612,7 +623,7 @@ FeatureSpec SparseFeature(std::string key, std::vector<std::string> index_keys,
 
 FeatureSpec VarLenFeature(std::string key, DType dtype) {
   CheckDType(dtype, key);
-  return FeatureSpec{std::move(key), FeatureSpec::Kind::kVarLen, dtype, {}, std::nullopt};
+  return MakeSpec(std::move(key), FeatureSpec::Kind::kVarLen, dtype);
 }
 
 Element ParseSingleExample(std::string_view serialized, const std::vector<FeatureSpec>& features) {

@@ -256,6 +256,20 @@ def test_iterator_stats_per_op_counts_are_exact_in_repr_order():
     for op in ops:
         assert op["wait_seconds"] >= op["seconds"] >= 0
         assert op["threads"] == 1 and "buffer_capacity" not in op
+        assert op["iterated"]
+
+
+def test_iterator_stats_say_which_ops_were_read_by_index():
+    # distribute computes its rank's rows by index: the ops under it run no iterator.
+    ds = (Dataset.range(96).shuffle(seed=1).map(lambda x: x * 2, name="double",
+                                                num_parallel_calls=2)
+          .batch(8).distribute(num_ranks=2, rank=0))
+    it = iter(ds)
+    for _ in range(5):
+        next(it)
+    ops = {op["name"]: op for op in it.stats()["ops"]}
+    assert ops["distribute()"]["iterated"] and ops["distribute()"]["elements"] == 5
+    assert not ops["map(fn=double)"]["iterated"] and ops["map(fn=double)"]["elements"] == 0
 
 
 def test_iterator_stats_summary_names_the_slow_op_and_buffers_fill():

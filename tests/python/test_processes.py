@@ -340,6 +340,49 @@ def test_an_exception_keeps_its_type_message_order_and_the_workers_traceback():
     assert [int(v) for v in it] == [8, 9]  # as with threads: the stream goes on
 
 
+def _chained_at_3(x):
+    if int(x) == 3:
+        try:
+            {}["shard"]
+        except KeyError as exc:
+            try:
+                raise OSError(5, "the read failed") from exc
+            except OSError:
+                raise ValueError("record 3 is unreadable")  # its __context__: the OSError
+    if int(x) == 4:
+        raise ValueError("record 4 has no cause") from None
+    if int(x) == 5:
+        raise ValueError("record 5") from _Unpicklable()
+    return x
+
+
+class _Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("not this one")
+
+
+def test_an_exceptions_cause_and_context_come_back_with_it():
+    # `raise ... from` and an exception raised while handling another: as with threads.
+    for processes in (False, True):
+        it = iter(Dataset.range(6).map(_chained_at_3, num_parallel_calls=2, processes=processes))
+        assert [int(next(it)) for _ in range(3)] == [0, 1, 2]
+        with pytest.raises(ValueError, match="record 3 is unreadable") as info:
+            next(it)
+        context = info.value.__context__
+        assert isinstance(context, OSError) and context.errno == 5, processes
+        assert isinstance(context.__cause__, KeyError) and context.__suppress_context__
+        with pytest.raises(ValueError, match="record 4") as info:
+            next(it)
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+        # A cause that does not pickle: the exception comes back without its chain.
+        with pytest.raises(ValueError, match="record 5") as info:
+            next(it)
+        if processes:
+            assert info.value.__cause__ is None
+        else:
+            assert isinstance(info.value.__cause__, _Unpicklable)
+
+
 def _lock_at_2(x):
     return threading.Lock() if int(x) == 2 else x
 
