@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "ops/ops_test_util.h"
@@ -12,11 +14,22 @@ namespace inputpipe::testing {
 namespace {
 using reorder_test::Seq;
 
-// The rows of every rank's step k concatenated, per step.
+// The rows of every rank's step k concatenated, per step; with a state, what each rank's
+// iterator gives after restoring it.
 std::vector<std::vector<int64_t>> UnionOfRanks(const std::function<DatasetPtr(int64_t)>& make,
-                                               int64_t ranks) {
+                                               int64_t ranks,
+                                               const std::optional<std::string>& state = {}) {
   std::vector<std::vector<std::vector<int64_t>>> per_rank;
-  for (int64_t r = 0; r < ranks; ++r) per_rank.push_back(Rows(make(r)));
+  for (int64_t r = 0; r < ranks; ++r) {
+    if (!state) {
+      per_rank.push_back(Rows(make(r)));
+      continue;
+    }
+    auto it = make(r)->MakeIterator();
+    it->Restore(*state);
+    per_rank.emplace_back();
+    for (const Element& e : CollectFrom(*it)) per_rank.back().push_back(ValuesOf(e.tensor()));
+  }
   std::vector<std::vector<int64_t>> out(per_rank[0].size());
   for (int64_t r = 0; r < ranks; ++r) {
     EXPECT_EQ(per_rank[r].size(), out.size()) << "rank " << r << " makes another step count";
@@ -184,19 +197,8 @@ TEST(DistributeTest, OneStateForAllRanksContinuesOnAnotherRankCount) {
     EXPECT_EQ(states[0], states[1]);
     // The state continues on 3 ranks and on 4: the union of the rest is the global rest.
     for (int64_t w : {3, 4}) {
-      std::vector<std::vector<int64_t>> rest(expected.size() - 3);
-      for (int64_t r = 0; r < w; ++r) {
-        auto it = Distribute(global(), w, r)->MakeIterator();
-        it->Restore(states[0]);
-        for (size_t k = 0; k < rest.size(); ++k) {
-          std::optional<Element> e = it->GetNext();
-          ASSERT_TRUE(e.has_value());
-          std::vector<int64_t> v = ValuesOf(e->tensor());
-          rest[k].insert(rest[k].end(), v.begin(), v.end());
-        }
-        EXPECT_FALSE(it->GetNext().has_value());
-      }
-      EXPECT_EQ(rest, std::vector<std::vector<int64_t>>(expected.begin() + 3, expected.end()))
+      EXPECT_EQ(UnionOfRanks([&](int64_t r) { return Distribute(global(), w, r); }, w, states[0]),
+                std::vector<std::vector<int64_t>>(expected.begin() + 3, expected.end()))
           << "by_index=" << by_index << ", to " << w << " ranks";
     }
   }
@@ -290,19 +292,9 @@ TEST(DistributeTest, ByIndexParallelRowsComputeOneStepAheadAndResumeAnywhere) {
   const std::string state = it->Save();
   for (int64_t threads : {0, 2}) {
     for (int64_t w : {2, 4}) {
-      std::vector<std::vector<int64_t>> rest(expected.size() - 2);
-      for (int64_t r = 0; r < w; ++r) {
-        auto resumed = Distribute(global(threads), w, r)->MakeIterator();
-        resumed->Restore(state);
-        for (size_t k = 0; k < rest.size(); ++k) {
-          std::optional<Element> e = resumed->GetNext();
-          ASSERT_TRUE(e.has_value());
-          std::vector<int64_t> v = ValuesOf(e->tensor());
-          rest[k].insert(rest[k].end(), v.begin(), v.end());
-        }
-        EXPECT_FALSE(resumed->GetNext().has_value());
-      }
-      EXPECT_EQ(rest, std::vector<std::vector<int64_t>>(expected.begin() + 2, expected.end()))
+      EXPECT_EQ(
+          UnionOfRanks([&](int64_t r) { return Distribute(global(threads), w, r); }, w, state),
+          std::vector<std::vector<int64_t>>(expected.begin() + 2, expected.end()))
           << "threads=" << threads << ", to " << w << " ranks";
     }
   }

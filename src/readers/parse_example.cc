@@ -258,6 +258,17 @@ class ExampleParser {
     }
   }
 
+  // One row's values after the others' (strings copied: the record's bytes do not last).
+  static void AppendValues(DType dtype, const Values& values, SparseBuilder* b) {
+    if (dtype == DType::kInt64) {
+      b->values.ints.insert(b->values.ints.end(), values.ints.begin(), values.ints.end());
+    } else if (dtype == DType::kFloat32) {
+      b->values.floats.insert(b->values.floats.end(), values.floats.begin(), values.floats.end());
+    } else {
+      for (auto v : values.bytes) b->strings.emplace_back(v);
+    }
+  }
+
   void Append(const FeatureSpec& spec, int64_t row, bool single, const Values& values,
               SparseBuilder* b) const {
     const int64_t n = static_cast<int64_t>(values.size(spec.dtype));
@@ -266,13 +277,7 @@ class ExampleParser {
       b->indices.push_back(i);
     }
     b->longest = std::max(b->longest, n);
-    if (spec.dtype == DType::kInt64) {
-      b->values.ints.insert(b->values.ints.end(), values.ints.begin(), values.ints.end());
-    } else if (spec.dtype == DType::kFloat32) {
-      b->values.floats.insert(b->values.floats.end(), values.floats.begin(), values.floats.end());
-    } else {
-      for (auto v : values.bytes) b->strings.emplace_back(v);
-    }
+    AppendValues(spec.dtype, values, b);
   }
 
   // A FixedLenSequence feature of one row: num_elements(shape) values a step.
@@ -294,13 +299,7 @@ class ExampleParser {
     const int64_t steps = step == 0 ? 0 : n / step;
     b->indices.push_back(steps);
     b->longest = std::max(b->longest, steps);
-    if (spec.dtype == DType::kInt64) {
-      b->values.ints.insert(b->values.ints.end(), values.ints.begin(), values.ints.end());
-    } else if (spec.dtype == DType::kFloat32) {
-      b->values.floats.insert(b->values.floats.end(), values.floats.begin(), values.floats.end());
-    } else {
-      for (auto v : values.bytes) b->strings.emplace_back(v);
-    }
+    AppendValues(spec.dtype, values, b);
   }
 
   // [longest, *shape] (single) or [rows, longest, *shape], each row's steps then padding.
@@ -352,13 +351,7 @@ class ExampleParser {
       rows = static_cast<int64_t>(splits.size()) - 1;
     }
     b->indices.push_back(rows);
-    if (spec.dtype == DType::kInt64) {
-      b->values.ints.insert(b->values.ints.end(), values.ints.begin(), values.ints.end());
-    } else if (spec.dtype == DType::kFloat32) {
-      b->values.floats.insert(b->values.floats.end(), values.floats.begin(), values.floats.end());
-    } else {
-      for (auto v : values.bytes) b->strings.emplace_back(v);
-    }
+    AppendValues(spec.dtype, values, b);
   }
 
   // Row ids above it would make rows by the billion out of one corrupt value.
