@@ -51,7 +51,8 @@ import sys
 
 # Frame kinds.
 INIT = 1  # parent -> server: (sys.path, modules to preload, the parent's main module name)
-FORK = 2  # parent -> server: (worker index, function id), with the worker's socket as an fd
+FORK = 2  # parent -> server: (worker index, function id, (SHARED_MEMORY_BYTES,
+#          ITEM_SHARED_MEMORY_BYTES)), with the worker's socket as an fd
 FORKED = 3  # server -> parent: (pid,), in the order of the FORK frames
 EXITED = 4  # server -> parent: (pid, wait status)
 FUNCTION = 5  # parent -> server: (function id, the cloudpickled function)
@@ -77,11 +78,15 @@ WATCH = 15  # parent -> worker: (), with a memfd of PROGRESS.size bytes, where t
 # the input's end.
 OK, FAILED, UNREAD, ENDED = 0, 1, 2, 3
 
-# Out-of-band buffers larger than this in total travel through a memfd rather than the socket.
-SHARED_MEMORY_BYTES = 1 << 20
-# The same for one item of a RESULTS frame, each in its own memfd: lower, since a chunk holds up
-# to 32 items, whose buffers inline would all be copied through the socket.
-ITEM_SHARED_MEMORY_BYTES = 64 << 10
+# Out-of-band buffers larger than this in total travel through a memfd rather than the socket;
+# the same for one item of a RESULTS frame, each in its own memfd. Measured on a 2-core VM
+# (docs/benchmarks.md, workload e): a fresh memfd costs more than the socket's extra copy up to
+# about 10-20 MB (each of its pages is allocated, zeroed and faulted in on both sides, and its
+# unmapping interrupts the other cores), so results of 150 KB cost 0.5 ms of CPU more each.
+# The parent sends its values to each worker it forks (FORK), so that a pool uses the ones in
+# force when it started.
+SHARED_MEMORY_BYTES = 16 << 20
+ITEM_SHARED_MEMORY_BYTES = 16 << 20
 # A worker sends what it has computed of a chunk once the element it is on has run this long.
 FLUSH_AFTER_S = 0.005
 _ALIGN = 64
@@ -359,6 +364,7 @@ def _reply(ctl, kind, obj):
 
 
 def _serve(ctl):
+    global SHARED_MEMORY_BYTES, ITEM_SHARED_MEMORY_BYTES  # each worker's, from its FORK
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     kind, (path, preload, main_name), _ = recv_frame(ctl)
     sys.path[:] = path
@@ -415,10 +421,11 @@ def _serve(ctl):
             continue
         if kind != FORK or len(fds) != 1:
             os._exit(2)
-        index, function_id = obj
+        index, function_id, thresholds = obj
         fn = functions.get(function_id)
         pid = os.fork()
         if pid == 0:
+            SHARED_MEMORY_BYTES, ITEM_SHARED_MEMORY_BYTES = thresholds
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.close(wake_r)

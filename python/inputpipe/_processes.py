@@ -284,7 +284,9 @@ class _ForkServer:
                 if self.dead:
                     raise WorkerProcessError("map(processes=True): the fork server has exited")
                 self._pending.append(request)
-            wire.send_frame(self._ctl, wire.FORK, (index, function_id), fds=[sock.fileno()])
+            thresholds = (wire.SHARED_MEMORY_BYTES, wire.ITEM_SHARED_MEMORY_BYTES)
+            wire.send_frame(self._ctl, wire.FORK, (index, function_id, thresholds),
+                            fds=[sock.fileno()])
             self._send_forgotten()
         return request
 

@@ -22,6 +22,7 @@ import pytest
 import inputpipe
 from inputpipe import Dataset
 from inputpipe import _processes
+from inputpipe import _process_worker as wire
 from inputpipe.testing import assert_exact_resume, collect
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -276,6 +277,13 @@ def _large_image(i):
     return _image(i, 600)  # 1.08 MB: a frame of its own, through a memfd
 
 
+def _small_shared_memory(monkeypatch):
+    """Pools started from here on use memfds above 1 MiB a frame and 64 KiB an item (16 MiB by
+    default), so that tests reach that path with small elements."""
+    monkeypatch.setattr(wire, "SHARED_MEMORY_BYTES", 1 << 20)
+    monkeypatch.setattr(wire, "ITEM_SHARED_MEMORY_BYTES", 64 << 10)
+
+
 def _counting_result_buffers(monkeypatch):
     """Counts the arrays received into C++ memory (_core._ResultBuffer), inline and mapped."""
     allocate, map_ = _processes._RESULT_BUFFERS
@@ -299,6 +307,7 @@ def _counting_result_buffers(monkeypatch):
 @pytest.mark.parametrize("path", ["indices", "elements"])
 @pytest.mark.parametrize("fn", [_image, _large_image])
 def test_results_received_into_cpp_memory_keep_their_values(monkeypatch, path, fn):
+    _small_shared_memory(monkeypatch)
     made = _counting_result_buffers(monkeypatch)
     source = Dataset.range(24)
     if path == "elements":
@@ -597,10 +606,11 @@ def test_a_result_that_fails_to_load_in_the_parent_fails_its_element_alone(path)
 
 
 def _payload(i):
-    return np.full(100_000, int(i) % 251, np.uint8)  # 100 KB: its own memfd
+    return np.full(100_000, int(i) % 251, np.uint8)  # 100 KB: its own memfd when small
 
 
 def test_a_mapping_refused_in_the_parent_fails_that_element_alone(monkeypatch):
+    _small_shared_memory(monkeypatch)
     allocate, map_ = _processes._RESULT_BUFFERS
     calls = []
 
@@ -624,15 +634,32 @@ def test_a_mapping_refused_in_the_parent_fails_that_element_alone(monkeypatch):
 
 def test_each_large_result_has_memory_of_its_own(monkeypatch):
     # A chunk of results sharing one mapping would stay mapped whole while any one of its
-    # elements is kept (a cache, a shuffle buffer): each result over 64 KiB is mapped alone,
-    # smaller ones are received into blocks of their own.
+    # elements is kept (a cache, a shuffle buffer): each result over the item threshold is
+    # mapped alone, smaller ones are received into blocks of their own.
+    with monkeypatch.context() as patched:
+        _small_shared_memory(patched)
+        made = _counting_result_buffers(patched)
+        kept = list(Dataset.range(40).map(_payload, num_parallel_calls=2, processes=True))
+        assert made["map"] == 40
+    # By default (16 MiB) the same results come through the socket, each into its own block.
     made = _counting_result_buffers(monkeypatch)
-    kept = list(Dataset.range(40).map(_payload, num_parallel_calls=2, processes=True))
-    assert made["map"] == 40
+    again = list(Dataset.range(40).map(_payload, num_parallel_calls=2, processes=True))
+    assert made["map"] == 0 and made["allocate"] >= 40
+    assert [int(k[0]) for k in again] == list(range(40))
     made = _counting_result_buffers(monkeypatch)
     assert len(list(Dataset.range(40).map(_image, num_parallel_calls=2, processes=True))) == 40
     assert made["map"] == 0 and made["allocate"] >= 80  # two arrays per element
     assert [int(k[0]) for k in kept] == list(range(40))
+
+
+def _huge(i):
+    return np.full(17 << 20, int(i) + 1, np.uint8)  # 17 MiB: over the default item threshold
+
+
+def test_results_over_16_mib_come_through_shared_memory_by_default(monkeypatch):
+    made = _counting_result_buffers(monkeypatch)
+    got = [int(a[-1]) for a in Dataset.range(3).map(_huge, num_parallel_calls=2, processes=True)]
+    assert got == [1, 2, 3] and made["map"] == 3
 
 
 def _many_arrays(x):

@@ -260,7 +260,9 @@ def _maps_while_computing(row):
     return row + 1, "memfd:inputpipe" in maps, "/dev/shm/" in maps
 
 
-def test_large_elements_travel_through_anonymous_shared_memory_not_dev_shm():
+def test_large_elements_travel_through_anonymous_shared_memory_not_dev_shm(monkeypatch):
+    from inputpipe import _process_worker as wire
+    monkeypatch.setattr(wire, "SHARED_MEMORY_BYTES", 1 << 20)  # 16 MiB by default
     before = set(os.listdir("/dev/shm"))
     big = np.ones((4, 1 << 20), dtype=np.float32)
     out = list(Dataset.from_tensor_slices(big).map(_maps_while_computing, num_parallel_calls=2,
