@@ -505,15 +505,21 @@ def _chained(exc, seen):
             None if context is None else _chained(context, seen), exc.__suppress_context__)
 
 
-def unchained(payload):
-    """The exception of a _chained payload, its __cause__ and __context__ restored."""
+def unchained(payload, done=None):
+    """The exception of a _chained payload, its __cause__ and __context__ restored. An
+    exception met again (a cause that is also the context, a cycle: pickle gives one object
+    back) keeps what its first, whole payload gave it; a part that is not an exception (its
+    unpickling made something else) is dropped, the exception kept."""
     if not (isinstance(payload, tuple) and len(payload) == 5 and payload[0] == CHAINED):
-        return payload
+        return payload if isinstance(payload, BaseException) else None
     _, exc, cause, context, suppress = payload
-    if isinstance(exc, BaseException):
-        exc.__cause__ = unchained(cause)
-        exc.__context__ = unchained(context)
-        exc.__suppress_context__ = suppress
+    done = set() if done is None else done
+    if not isinstance(exc, BaseException) or id(exc) in done:
+        return exc if isinstance(exc, BaseException) else None
+    done.add(id(exc))
+    exc.__cause__ = unchained(cause, done)
+    exc.__context__ = unchained(context, done)
+    exc.__suppress_context__ = bool(suppress)
     return exc
 
 

@@ -345,12 +345,18 @@ def _partition(p: Any) -> tuple[str, str, int]:
         raise ValueError(f"RaggedFeature: partition {p!r} is not one of RaggedFeature."
                          f"{', RaggedFeature.'.join(_PARTITIONS)}")
     if kind == "UniformRowLength":
+        if isinstance(p.length, bool) or not isinstance(p.length, (int, np.integer)):
+            raise ValueError(f"RaggedFeature: UniformRowLength({p.length!r}): the length must be "
+                             "a positive int")
         length = int(p.length)
         if length <= 0:
             raise ValueError(f"RaggedFeature: UniformRowLength({length}): the length must be "
-                             "positive")
+                             "a positive int")
         return kind, "", length
-    return kind, str(p.key), 0
+    if not isinstance(p.key, str) or not p.key:
+        raise ValueError(f"RaggedFeature: {kind}({p.key!r}): the key must be a feature name "
+                         "(a non-empty str)")
+    return kind, p.key, 0
 
 
 class RaggedFeature:

@@ -25,20 +25,31 @@ namespace {
 // The parent of an iterator made for an element (core/op_stats.h): its own inputs' iterators
 // report nothing either.
 stats_internal::OpCounters element_iterators;
+
+// The op whose inputs' iterators are being made, for their stats; the previous one again at the
+// end of the scope, whether what it covers returns or throws.
+class OpCountersScope {
+ public:
+  explicit OpCountersScope(stats_internal::OpCounters* counters)
+      : current_(stats_internal::thread_stats.current), saved_(current_) {
+    current_ = counters;
+  }
+  ~OpCountersScope() { current_ = saved_; }
+  OpCountersScope(const OpCountersScope&) = delete;
+  OpCountersScope& operator=(const OpCountersScope&) = delete;
+
+ private:
+  stats_internal::OpCounters*& current_;
+  stats_internal::OpCounters* const saved_;
+};
 }  // namespace
 
 std::unique_ptr<Iterator> Dataset::MakeIterator() const {
   using stats_internal::OpCounters;
-  OpCounters*& current = stats_internal::thread_stats.current;
-  OpCounters* const parent = current;
+  OpCounters* const parent = stats_internal::thread_stats.current;
   std::shared_ptr<OpCounters> counters =
       parent == nullptr ? OpCounters::MakeTree(shared()) : parent->ForInput(*this);
-  struct Restore {  // the parent's again, whether the iterator is made or throws
-    OpCounters*& current;
-    OpCounters* parent;
-    ~Restore() { current = parent; }
-  } restore{current, parent};
-  current = counters ? counters.get() : &element_iterators;
+  OpCountersScope scope(counters ? counters.get() : &element_iterators);
   std::unique_ptr<Iterator> it = MakeIteratorInternal();
   it->stats_ = std::move(counters);
   return it;
@@ -198,6 +209,9 @@ void Iterator::RestoreNode(const StateNode& node) {
                         dataset_->op_name() + "'");
   }
   started_ = true;
+  // Iterators the restore makes (concatenate's later input, a reopened file) are this op's
+  // inputs' for the stats, as MakeIterator's are.
+  OpCountersScope scope(stats_ ? stats_.get() : &element_iterators);
   RestoreNodeInternal(node);
 }
 

@@ -204,6 +204,24 @@ TEST(ChainsStatsTest, OpsReadByIndexSayTheyRanNoIterator) {
   for (const OpStats& op : chain->Stats().ops) EXPECT_TRUE(op.iterated) << op.name;
 }
 
+// An iterator a restore makes (concatenate's second input, where the state was) counts for its
+// op as one made by the first GetNext does.
+TEST(ChainsStatsTest, IteratorsARestoreMakesCountForTheirOps) {
+  auto ds = Concatenate(Map(Range(0, 3), SquareFn, {.name = "first"}),
+                        Map(Range(0, 10), SquareFn, {.name = "second"}));
+  auto it = ds->MakeIterator();
+  for (int i = 0; i < 4; ++i) it->GetNext();
+  auto restored = ds->MakeIterator();
+  restored->Restore(it->Save());
+  while (restored->GetNext()) {
+  }
+  IteratorStats stats = restored->Stats();
+  EXPECT_TRUE(Op(stats, "map(fn=second)").iterated);
+  EXPECT_EQ(Op(stats, "map(fn=second)").elements, 9);
+  EXPECT_EQ(Op(stats, "range(start=0, stop=10, step=1)").elements, 9);
+  EXPECT_EQ(Op(stats, "map(fn=first)").elements, 0);
+}
+
 TEST(ChainsStatsTest, RepeatAddsEveryEpochToTheSameOps) {
   auto it = Repeat(Map(Range(0, 5), SquareFn, {.name = "square"}), 3)->MakeIterator();
   while (it->GetNext()) {

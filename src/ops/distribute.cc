@@ -214,8 +214,8 @@ class DistributeIterator : public DatasetIterator<DistributeDataset> {
       };
       ReportThreads(threads_);
       // One step computed ahead: the next step's rows while the training loop uses this one.
-      gets_ = std::make_unique<ParallelGets>(*ds.unbatched, iteration_, threads_,
-                                             per_step, std::move(index_of));
+      gets_ = std::make_unique<ParallelGets>(*ds.unbatched, iteration_, threads_, per_step,
+                                             std::move(index_of), stats_counters());
     }
     return *gets_;
   }

@@ -219,7 +219,7 @@ class ElasticShardIterator : public DatasetIterator<ElasticShardDataset> {
       };
       ReportThreads(threads_);
       gets_ = std::make_unique<ParallelGets>(*dataset().input(), iteration_, threads_,
-                                             2 * threads_, std::move(index_of));
+                                             2 * threads_, std::move(index_of), stats_counters());
     }
     return *gets_;
   }

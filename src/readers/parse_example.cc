@@ -81,6 +81,12 @@ class ExampleParser {
       if (!single) shape.insert(shape.begin(), rows);
       dense[f] = Tensor::Allocate(spec.dtype, shape);
     }
+    for (size_t f = 0; f < features_.size(); ++f) {  // a batch of no record has them too
+      const FeatureSpec& spec = features_[f];
+      if (spec.kind == FeatureSpec::Kind::kRagged) {
+        sparse[f].levels.assign(spec.partitions.size(), std::vector<int64_t>{0});
+      }
+    }
     std::vector<std::pair<std::string_view, RawFeature>> raw;
     std::string error;
     Values values;
@@ -341,7 +347,6 @@ class ExampleParser {
                     const std::vector<std::pair<std::string_view, RawFeature>>& raw, int64_t row,
                     const Values& values, SparseBuilder* b) const {
     const size_t depth = spec.partitions.size();
-    if (b->levels.size() != depth) b->levels.assign(depth, std::vector<int64_t>{0});
     int64_t rows = static_cast<int64_t>(values.size(spec.dtype));
     for (size_t j = depth; j-- > 0;) {
       const std::vector<int64_t> splits = PartitionSplits(spec, spec.partitions[j], raw, row, rows);
@@ -354,8 +359,9 @@ class ExampleParser {
     AppendValues(spec.dtype, values, b);
   }
 
-  // Row ids above it would make rows by the billion out of one corrupt value.
-  static constexpr int64_t kMaxRowId = (int64_t{1} << 31) - 1;
+  // Row ids above it are refused: one corrupt value would otherwise ask for rows by the
+  // billion (8 bytes of row splits each). 2^23 rows a record is 64 MB of splits.
+  static constexpr int64_t kMaxRowId = (int64_t{1} << 23) - 1;
 
   // The row splits one partition makes of `count` rows (of the dimension inside it), checked.
   std::vector<int64_t> PartitionSplits(
@@ -408,7 +414,7 @@ class ExampleParser {
         splits.push_back(0);
         for (size_t i = 0; i < v.size(); ++i) {
           if (v[i] < 0 || (i > 0 && v[i] < v[i - 1]) || v[i] > kMaxRowId) {
-            throw InvalidArgumentError(where + ": row ids must be in [0, 2^31) and never "
+            throw InvalidArgumentError(where + ": row ids must be in [0, 2^23) and never "
                                        "decrease, got " + std::to_string(v[i]) + " at " +
                                        std::to_string(i));
           }

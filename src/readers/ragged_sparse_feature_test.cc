@@ -124,6 +124,11 @@ TEST(RaggedFeatureTest, PartitionsSplitTheValuesIntoMoreRaggedDimensions) {
   EXPECT_EQ(RaggedRowSplits(batch.at("r").children()[1]), I64s({0, 1, 4, 5}));
   EXPECT_EQ(RaggedRowSplits(batch.at("r").children()[1].children()[1]), I64s({0, 2, 2, 5, 6, 7}));
 
+  // A batch of no record has every ragged dimension too.
+  Element none = ParseExample(Tensor::FromStrings({}, {0}), two);
+  EXPECT_EQ(RaggedRank(none.at("r")), 3);
+  EXPECT_EQ(RaggedRowSplits(none.at("r")), I64s({0}));
+
   // int32 row splits, at every ragged dimension.
   Element narrow = ParseExample(
       Tensor::FromStrings({a, b}, {2}),
@@ -158,6 +163,8 @@ TEST(RaggedFeatureTest, PartitionsThatDoNotFitTheValuesNameTheFeatureAndPartitio
                          {"UniformRowLength(2)", "3 values are not a whole number of rows of 2"}));
   // A missing partition feature has no rows: right for a record of no values only.
   EXPECT_TRUE(MessageHas(error(three, P::RowLengths("absent")), {"RowLengths('absent')"}));
+  EXPECT_TRUE(MessageHas(error(Ints({{"v", {1}}, {"ids", {1 << 23}}}), P::ValueRowIds("ids")),
+                         {"row ids must be in [0, 2^23)", "8388608"}));
   EXPECT_THROW(RaggedFeature("r", DType::kInt64, "v", {P::UniformRowLength(0)}),
                InvalidArgumentError);
   EXPECT_THROW(RaggedFeature("r", DType::kInt64, "v", {P::RowLengths("")}), InvalidArgumentError);

@@ -272,6 +272,23 @@ def test_iterator_stats_say_which_ops_were_read_by_index():
     assert not ops["map(fn=double)"]["iterated"] and ops["map(fn=double)"]["elements"] == 0
 
 
+def _slow_double(x):
+    time.sleep(0.01)
+    return x * 2
+
+
+def test_distributes_parallel_rows_are_its_own_time():
+    # The rows distribute computes on its threads (a parallel map below it) are its `seconds`.
+    ds = (Dataset.range(64).map(_slow_double, num_parallel_calls=2).batch(8)
+          .distribute(num_ranks=2, rank=0))
+    it = iter(ds)
+    for _ in range(4):  # 16 rows of 10 ms
+        next(it)
+    top = it.stats()["ops"][0]
+    assert top["name"] == "distribute()" and top["threads"] == 2
+    assert top["seconds"] >= 0.5 * 16 * 0.01, top
+
+
 def test_iterator_stats_summary_names_the_slow_op_and_buffers_fill():
     def decode(x):
         time.sleep(0.003)

@@ -370,6 +370,41 @@ class _Unpicklable(Exception):
         raise TypeError("not this one")
 
 
+class _NotAnException(Exception):
+    def __reduce__(self):
+        return (str, ("a string",))  # pickles, but comes back as something else
+
+
+def _three_levels(x):
+    # `raise ... from e` inside `except ... as e`: each cause is its exception's context too.
+    try:
+        try:
+            raise KeyError("inner")
+        except KeyError as k:
+            raise ValueError("middle") from k
+    except ValueError as v:
+        if int(x) == 0:
+            raise RuntimeError("outer") from v
+        raise RuntimeError("outer") from _NotAnException("w")
+
+
+def test_a_chain_of_three_and_a_cause_that_is_no_exception_come_back_as_with_threads():
+    for processes in (False, True):
+        it = iter(Dataset.range(2).map(_three_levels, num_parallel_calls=2,
+                                       processes=processes))
+        with pytest.raises(RuntimeError, match="outer") as info:
+            next(it)
+        middle = info.value.__cause__
+        assert isinstance(middle, ValueError) and middle is info.value.__context__
+        assert isinstance(middle.__cause__, KeyError) and middle.__suppress_context__
+        assert not isinstance(middle.__cause__.__context__, BaseException)
+        with pytest.raises(RuntimeError, match="outer") as info:
+            next(it)
+        if processes:  # the cause came back as a str: dropped, the exception kept
+            assert info.value.__cause__ is None
+            assert isinstance(info.value.__context__, ValueError)
+
+
 def test_an_exceptions_cause_and_context_come_back_with_it():
     # `raise ... from` and an exception raised while handling another: as with threads.
     for processes in (False, True):

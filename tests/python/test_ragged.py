@@ -339,8 +339,16 @@ def test_ragged_partitions_that_do_not_fit_name_the_feature_partition_and_record
         inputpipe.parse_example([PARTITIONED[1], bad], features)
     with pytest.raises(ValueError, match="is not one of RaggedFeature.RowSplits"):
         inputpipe.RaggedFeature("int64", partitions=[("lengths",)])
-    with pytest.raises(ValueError, match="the length must be positive"):
-        inputpipe.RaggedFeature("int64", partitions=[_P.UniformRowLength(0)])
+    for length in (0, 2.7, "3", True):
+        with pytest.raises(ValueError, match="the length must be a positive int"):
+            inputpipe.RaggedFeature("int64", partitions=[_P.UniformRowLength(length)])
+    for key in (None, "", 3):
+        with pytest.raises(ValueError, match="the key must be a feature name"):
+            inputpipe.RaggedFeature("int64", partitions=[_P.RowLengths(key)])
+    # A batch of no record has its ragged dimensions too.
+    two = {"r": inputpipe.RaggedFeature("int64", value_key="v", partitions=[
+        _P.RowLengths("outer"), _P.RowLengths("lengths")])}
+    assert inputpipe.parse_example([], two)["r"].ragged_rank == 3
     with pytest.raises(ValueError, match="row_splits_dtype must be int64 or int32"):
         inputpipe.RaggedFeature("int64", row_splits_dtype="float32")
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/interrupt.h"
+#include "core/op_stats.h"
 #include "core/options_context.h"
 #include "ops/iteration_access.h"
 #include "ops/map_dataset.h"
@@ -21,12 +22,14 @@ int64_t ParallelGets::ThreadsFor(const Dataset& ds) {
 }
 
 ParallelGets::ParallelGets(const Dataset& ds, int64_t iteration, int64_t threads,
-                           int64_t window, std::function<int64_t(int64_t)> index_of)
+                           int64_t window, std::function<int64_t(int64_t)> index_of,
+                           stats_internal::OpCounters* counters)
     : ds_(ds),
       iteration_(iteration),
       threads_count_(threads),
       window_(window),
-      index_of_(std::move(index_of)) {}
+      index_of_(std::move(index_of)),
+      counters_(counters) {}
 
 ParallelGets::~ParallelGets() = default;  // threads_, the last member, stops and joins first
 
@@ -99,6 +102,7 @@ void ParallelGets::Work() {
       index = index_of_(position);
       if (index >= 0) {
         try {
+          OpWorkScope work(counters_);  // the rows' time: the owning op's own
           result.element = GetInIteration(ds_, index, iteration_);
         } catch (const OwnerStopping&) {
           return;  // this object is being destroyed: what was asked is no one's now

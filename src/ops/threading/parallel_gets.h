@@ -35,9 +35,11 @@ class ParallelGets {
   // the options in force), 1 when there is none.
   static int64_t ThreadsFor(const Dataset& ds);
 
-  // REQUIRES: `ds` outlives this object; threads >= 1; window >= 1.
+  // REQUIRES: `ds` outlives this object; threads >= 1; window >= 1. `counters`: the owning
+  // iterator's stats_counters() (may be null), whose `seconds` the Gets' time goes to.
   ParallelGets(const Dataset& ds, int64_t iteration, int64_t threads, int64_t window,
-               std::function<int64_t(int64_t position)> index_of);
+               std::function<int64_t(int64_t position)> index_of,
+               stats_internal::OpCounters* counters);
   ~ParallelGets();  // stops and joins the threads; calls in flight are abandoned
   ParallelGets(const ParallelGets&) = delete;
   ParallelGets& operator=(const ParallelGets&) = delete;
@@ -63,6 +65,7 @@ class ParallelGets {
   const int64_t threads_count_;
   const int64_t window_;
   const std::function<int64_t(int64_t)> index_of_;
+  stats_internal::OpCounters* const counters_;
 
   Mutex mu_;
   CondVar work_cv_, consumer_cv_;
