@@ -40,6 +40,7 @@ decides what it means.
 """
 
 import array
+import builtins
 import io
 import mmap
 import os
@@ -488,21 +489,27 @@ def _error_frame(exc):
     return (data, type_name, message, text)
 
 
-CHAINED = "inputpipe.exception-chain"  # marks (CHAINED, exc, cause, context, suppress)
+CHAINED = "inputpipe.exception-chain"  # marks (CHAINED, exc, cause, context, suppress, members)
 _MAX_CHAIN = 16
 
 
 def _chained(exc, seen):
     """(CHAINED, exc, its __cause__ and __context__ chained the same way or None,
-    __suppress_context__), tracebacks cleared (the text has them); seen=None: exc alone."""
+    __suppress_context__, an exception group's members chained the same way), tracebacks
+    cleared (the text has them); seen=None: exc alone."""
     exc.__traceback__ = None
     if seen is None or id(exc) in seen or len(seen) >= _MAX_CHAIN:
-        return (CHAINED, exc, None, None, True)
+        return (CHAINED, exc, None, None, True, ())
     seen.add(id(exc))
     cause = exc.__cause__
     context = exc.__context__
+    members = exc.exceptions if _GROUP is not None and isinstance(exc, _GROUP) else ()
     return (CHAINED, exc, None if cause is None else _chained(cause, seen),
-            None if context is None else _chained(context, seen), exc.__suppress_context__)
+            None if context is None else _chained(context, seen), exc.__suppress_context__,
+            tuple(_chained(m, seen) for m in members))
+
+
+_GROUP = getattr(builtins, "BaseExceptionGroup", None)  # Python 3.11 and later
 
 
 def unchained(payload, done=None):
@@ -510,9 +517,9 @@ def unchained(payload, done=None):
     exception met again (a cause that is also the context, a cycle: pickle gives one object
     back) keeps what its first, whole payload gave it; a part that is not an exception (its
     unpickling made something else) is dropped, the exception kept."""
-    if not (isinstance(payload, tuple) and len(payload) == 5 and payload[0] == CHAINED):
+    if not (isinstance(payload, tuple) and len(payload) == 6 and payload[0] == CHAINED):
         return payload if isinstance(payload, BaseException) else None
-    _, exc, cause, context, suppress = payload
+    _, exc, cause, context, suppress, members = payload
     done = set() if done is None else done
     if not isinstance(exc, BaseException) or id(exc) in done:
         return exc if isinstance(exc, BaseException) else None
@@ -520,6 +527,8 @@ def unchained(payload, done=None):
     exc.__cause__ = unchained(cause, done)
     exc.__context__ = unchained(context, done)
     exc.__suppress_context__ = bool(suppress)
+    for member in members:  # the group's own member objects (pickle shares them)
+        unchained(member, done)
     return exc
 
 

@@ -427,6 +427,27 @@ def test_an_exceptions_cause_and_context_come_back_with_it():
             assert isinstance(info.value.__cause__, _Unpicklable)
 
 
+def _group(x):
+    def caused(message):
+        try:
+            raise KeyError(message)
+        except KeyError as k:
+            try:
+                raise ValueError(message) from k
+            except ValueError as v:
+                return v
+    raise ExceptionGroup("two records", [caused("a"), caused("b")])
+
+
+def test_an_exception_groups_members_keep_their_causes():
+    for processes in (False, True):
+        it = iter(Dataset.range(1).map(_group, num_parallel_calls=2, processes=processes))
+        with pytest.raises(ExceptionGroup) as info:
+            next(it)
+        causes = [type(e.__cause__).__name__ for e in info.value.exceptions]
+        assert causes == ["KeyError", "KeyError"], processes
+
+
 def _lock_at_2(x):
     return threading.Lock() if int(x) == 2 else x
 
