@@ -352,7 +352,7 @@ def test_an_exception_keeps_its_type_message_order_and_the_workers_traceback():
 def _chained_at_3(x):
     if int(x) == 3:
         try:
-            {}["shard"]
+            raise KeyError("shard")
         except KeyError as exc:
             try:
                 raise OSError(5, "the read failed") from exc

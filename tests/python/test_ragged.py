@@ -2,6 +2,8 @@
 RaggedFeature and SparseFeature parsing (errors naming the feature, record and byte offset),
 and TensorFlow's results where it is installed."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -339,10 +341,12 @@ def test_ragged_partitions_that_do_not_fit_name_the_feature_partition_and_record
         inputpipe.parse_example([PARTITIONED[1], bad], features)
     with pytest.raises(ValueError, match="is not one of RaggedFeature.RowSplits"):
         inputpipe.RaggedFeature("int64", partitions=[("lengths",)])
-    for length in (0, 2.7, "3", True):
+    wrong: list[Any] = [0, 2.7, "3", True]  # what a typo passes, typed or not
+    for length in wrong:
         with pytest.raises(ValueError, match="the length must be a positive int"):
             inputpipe.RaggedFeature("int64", partitions=[_P.UniformRowLength(length)])
-    for key in (None, "", 3):
+    wrong = [None, "", 3]
+    for key in wrong:
         with pytest.raises(ValueError, match="the key must be a feature name"):
             inputpipe.RaggedFeature("int64", partitions=[_P.RowLengths(key)])
     # A batch of no record has its ragged dimensions too.
