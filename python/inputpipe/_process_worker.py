@@ -490,7 +490,7 @@ def _error_frame(exc):
 
 
 CHAINED = "inputpipe.exception-chain"  # marks (CHAINED, exc, cause, context, suppress, members)
-_MAX_CHAIN = 16
+_MAX_CHAIN = 256  # exceptions of one chain sent at most (each is one level of recursion here)
 
 
 def _chained(exc, seen):
@@ -499,7 +499,7 @@ def _chained(exc, seen):
     cleared (the text has them); seen=None: exc alone."""
     exc.__traceback__ = None
     if seen is None or id(exc) in seen or len(seen) >= _MAX_CHAIN:
-        return (CHAINED, exc, None, None, True, ())
+        return (CHAINED, exc, None, None, exc.__suppress_context__, ())
     seen.add(id(exc))
     cause = exc.__cause__
     context = exc.__context__
@@ -521,12 +521,20 @@ def unchained(payload, done=None):
         return payload if isinstance(payload, BaseException) else None
     _, exc, cause, context, suppress, members = payload
     done = set() if done is None else done
-    if not isinstance(exc, BaseException) or id(exc) in done:
-        return exc if isinstance(exc, BaseException) else None
+    if not isinstance(exc, BaseException):
+        # Dropped; the exceptions below it may have their whole payloads only here.
+        for part in (cause, context, *members):
+            unchained(part, done)
+        return None
+    if id(exc) in done:
+        return exc
     done.add(id(exc))
-    exc.__cause__ = unchained(cause, done)
-    exc.__context__ = unchained(context, done)
-    exc.__suppress_context__ = bool(suppress)
+    links = unchained(cause, done), unchained(context, done)
+    try:
+        exc.__cause__, exc.__context__ = links
+        exc.__suppress_context__ = bool(suppress)
+    except Exception:  # noqa: BLE001 - an exception that refuses them: it comes without them
+        pass
     for member in members:  # the group's own member objects (pickle shares them)
         unchained(member, done)
     return exc

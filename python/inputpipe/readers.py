@@ -349,7 +349,7 @@ def _partition(p: Any) -> tuple[str, str, int]:
             raise ValueError(f"RaggedFeature: UniformRowLength({p.length!r}): the length must be "
                              "a positive int")
         length = int(p.length)
-        if length <= 0:
+        if not 0 < length < 2**63:
             raise ValueError(f"RaggedFeature: UniformRowLength({length}): the length must be "
                              "a positive int")
         return kind, "", length

@@ -351,6 +351,11 @@ class ExampleParser {
     for (size_t j = depth; j-- > 0;) {
       const std::vector<int64_t> splits = PartitionSplits(spec, spec.partitions[j], raw, row, rows);
       std::vector<int64_t>& level = b->levels[j];
+      if (level.size() - 1 + (splits.size() - 1) > static_cast<size_t>(kMaxRows)) {
+        throw InvalidArgumentError(Where(spec, row) + ", partition " +
+                                   RaggedPartitionString(spec.partitions[j]) + ": more than 2^24 "
+                                   "rows in one ragged dimension of a parse");
+      }
       const int64_t offset = level.back();
       for (size_t k = 1; k < splits.size(); ++k) level.push_back(offset + splits[k]);
       rows = static_cast<int64_t>(splits.size()) - 1;
@@ -360,8 +365,10 @@ class ExampleParser {
   }
 
   // Row ids above it are refused: one corrupt value would otherwise ask for rows by the
-  // billion (8 bytes of row splits each). 2^23 rows a record is 64 MB of splits.
+  // billion (8 bytes of row splits each). 2^23 rows a record is 64 MB of splits; a whole parse
+  // (a batch of such records) is held to kMaxRows rows in each ragged dimension.
   static constexpr int64_t kMaxRowId = (int64_t{1} << 23) - 1;
+  static constexpr int64_t kMaxRows = int64_t{1} << 24;
 
   // The row splits one partition makes of `count` rows (of the dimension inside it), checked.
   std::vector<int64_t> PartitionSplits(

@@ -165,6 +165,15 @@ TEST(RaggedFeatureTest, PartitionsThatDoNotFitTheValuesNameTheFeatureAndPartitio
   EXPECT_TRUE(MessageHas(error(three, P::RowLengths("absent")), {"RowLengths('absent')"}));
   EXPECT_TRUE(MessageHas(error(Ints({{"v", {1}}, {"ids", {1 << 23}}}), P::ValueRowIds("ids")),
                          {"row ids must be in [0, 2^23)", "8388608"}));
+  // Records each within the bound still cannot make a batch of rows by the hundred million.
+  const std::string most = Ints({{"v", {1}}, {"ids", {(1 << 23) - 1}}});
+  try {
+    ParseExample(Tensor::FromStrings({most, most, most}, {3}),
+                 {RaggedFeature("r", DType::kInt64, "v", {P::ValueRowIds("ids")})});
+    ADD_FAILURE() << "no error";
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_TRUE(MessageHas(e.what(), {"record 2", "ValueRowIds('ids')", "more than 2^24 rows"}));
+  }
   EXPECT_THROW(RaggedFeature("r", DType::kInt64, "v", {P::UniformRowLength(0)}),
                InvalidArgumentError);
   EXPECT_THROW(RaggedFeature("r", DType::kInt64, "v", {P::RowLengths("")}), InvalidArgumentError);

@@ -439,6 +439,58 @@ def _group(x):
     raise ExceptionGroup("two records", [caused("a"), caused("b")])
 
 
+def _long_chain(x):
+    exc = None
+    for k in range(40):
+        try:
+            raise ValueError(f"level {k}") from exc
+        except ValueError as e:
+            exc = e
+    raise RuntimeError("top") from exc
+
+
+class _RefusesLinks(Exception):
+    def __setattr__(self, name, value):
+        if name in ("__cause__", "__context__", "__suppress_context__"):
+            raise AttributeError(name)
+        super().__setattr__(name, value)
+
+
+def _refuses_links(x):
+    raise _RefusesLinks("kept")
+
+
+def _odd_in_the_middle(x):
+    c = KeyError("C")
+    c.__cause__ = OSError("D")
+    o = _NotAnException("o")
+    o.__cause__ = c
+    a = ValueError("A")
+    a.__cause__ = o
+    a.__context__ = c
+    raise a
+
+
+def test_long_chains_odd_links_and_exceptions_refusing_them():
+    def causes(exc):
+        out = []
+        while exc.__cause__ is not None:
+            exc = exc.__cause__
+            out.append(str(exc))
+        return out
+    for processes in (False, True):
+        def first_error(fn):
+            with pytest.raises(Exception) as info:
+                next(iter(Dataset.range(1).map(fn, num_parallel_calls=2, processes=processes)))
+            return info.value
+        assert causes(first_error(_long_chain)) == [f"level {k}" for k in reversed(range(40))]
+        refused = first_error(_refuses_links)
+        assert type(refused) is _RefusesLinks and str(refused) == "kept"
+        a = first_error(_odd_in_the_middle)
+        assert isinstance(a, ValueError) and isinstance(a.__context__, KeyError)
+        assert isinstance(a.__context__.__cause__, OSError), processes  # D survives the odd one
+
+
 def test_an_exception_groups_members_keep_their_causes():
     for processes in (False, True):
         it = iter(Dataset.range(1).map(_group, num_parallel_calls=2, processes=processes))

@@ -341,7 +341,7 @@ def test_ragged_partitions_that_do_not_fit_name_the_feature_partition_and_record
         inputpipe.parse_example([PARTITIONED[1], bad], features)
     with pytest.raises(ValueError, match="is not one of RaggedFeature.RowSplits"):
         inputpipe.RaggedFeature("int64", partitions=[("lengths",)])
-    wrong: list[Any] = [0, 2.7, "3", True]  # what a typo passes, typed or not
+    wrong: list[Any] = [0, 2.7, "3", True, 2**63, np.uint64(2**64 - 1)]  # what a typo passes, typed or not
     for length in wrong:
         with pytest.raises(ValueError, match="the length must be a positive int"):
             inputpipe.RaggedFeature("int64", partitions=[_P.UniformRowLength(length)])
