@@ -144,6 +144,13 @@ class Iterator {
   // The next element, or std::nullopt once the sequence has ended (and on every later call).
   // A wait inside it can be interrupted (Ctrl-C, a stop flag): inputpipe/interrupt.h.
   std::optional<Element> GetNext();
+  // Moves past the next `n` elements (n >= 0) without producing them, and returns how many it
+  // moved past: fewer than n only at the end of the sequence. Where every op on the way can
+  // seek (a random-access source, global shuffle, map, take, skip, enumerate of them), the
+  // elements are not computed at all: a source's read of them (and its errors) does not
+  // happen. Elsewhere they are read and dropped, and a read that fails throws, as GetNext
+  // would. Either way the state afterwards is what `n` GetNext calls leave.
+  int64_t Skip(int64_t n);
 
   // The iterator's position as bytes (docs/state_format.md). Cheap, never waits for work in
   // flight, never holds element values. Under kWarn the warnings naming each op with external

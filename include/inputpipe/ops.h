@@ -45,6 +45,12 @@ struct FunctionOptions {
   // before their first call of the function, and hold what it returns until they are
   // destroyed (after their threads are joined). Unset: nothing. Not part of the fingerprint.
   std::function<std::shared_ptr<void>()> hold_for_iterator;
+  // With hold_for_iterator, for a function that computes map's input itself from where the
+  // iterator starts (map_caller.h; the Python bindings' worker processes reading by index): a
+  // parallel map's iterator then moves its input past each element without reading it where
+  // the input can (Iterator::Skip) and calls the function with an empty tuple. Not part of the
+  // fingerprint: the state is the same.
+  bool computes_input = false;
 };
 
 // While a map function runs on this thread: the position of its element in map's input since

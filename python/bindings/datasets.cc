@@ -285,20 +285,22 @@ void RegisterTransformations(nb::module_& m) {
     return std::make_pair(nb::bytes(start->input_state.data(), start->input_state.size()),
                           start->position);
   });
-  // Reads n elements of an iterator without converting them (a worker process moving its copy
-  // of map's input past the elements other workers compute); the number read before the end.
-  // An element that fails to read counts as read, as it takes a position of map's input.
+  // Moves an iterator past n elements without converting them, without computing them where
+  // its ops can seek (Iterator::Skip): a worker process moving its copy of map's input past
+  // the elements other workers compute. Returns the number moved past before the end. An
+  // element that fails to read counts as moved past, as it takes a position of map's input:
+  // hence one at a time.
   m.def("_skip", [](PyIterator& it, int64_t n) {
     PyIterator* self[] = {&it};
     return WithIteratorsLocked(self, [&] {
-      int64_t read = 0;
-      for (; read < n; ++read) {
+      int64_t moved = 0;
+      for (; moved < n; ++moved) {
         try {
-          if (!it.iterator().GetNext()) break;
+          if (it.iterator().Skip(1) == 0) break;
         } catch (const Error&) {
         }
       }
-      return read;
+      return moved;
     });
   }, "iterator"_a, "n"_a);
   // The main script's module name, for reading older states' "__main__.f" (_fingerprint.py).

@@ -617,6 +617,9 @@ FunctionOptions CallableOptions(nb::handle fn, bool stateful,
       PythonSection section("starting worker processes");
       return std::make_shared<PythonCallable>(hold.fn()());
     };
+    // Its workers read map's input themselves: the parent only moves past each element.
+    options.computes_input = nb::hasattr(fn, "_inputpipe_computes_input") &&
+                             nb::cast<bool>(fn.attr("_inputpipe_computes_input"));
   }
   return options;
 }

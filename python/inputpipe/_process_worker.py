@@ -74,9 +74,9 @@ PRELOAD = 14  # parent -> server: (a pickled recipe,): rebuild that input now, s
 #               workers forked later have it (and inputpipe imported) from the start
 WATCH = 15  # parent -> worker: (), with a memfd of PROGRESS.size bytes, where the worker
 #             writes which element it computes and since when (a seqlock: PROGRESS below)
-# An item: (OK, result), (FAILED, an ERROR frame's payload), (UNREAD, None) for an element whose
-# read failed (the parent's own read of it failed too, and reports that), (ENDED, None) past
-# the input's end.
+# An item: (OK, result), (FAILED, an ERROR frame's payload), (UNREAD, an ERROR frame's payload)
+# for an element whose read failed (the parent moved past it without reading it, so this is
+# the error the consumer gets), (ENDED, None) past the input's end.
 OK, FAILED, UNREAD, ENDED = 0, 1, 2, 3
 
 # Out-of-band buffers larger than this in total travel through a memfd rather than the socket;
@@ -590,9 +590,9 @@ class _Stream:
             except StopIteration:
                 send(offset + k, (ENDED, None))
                 continue
-            except Exception:  # noqa: BLE001 - the parent's read fails there too
+            except Exception as exc:  # noqa: BLE001 - the element's error, for the consumer
                 self.next += 1
-                send(offset + k, (UNREAD, None))
+                send(offset + k, (UNREAD, _describe(exc)))
                 continue
             self.next += 1
             position = self.position + offset + k

@@ -491,7 +491,7 @@ def _end_worker(worker, busy):
     worker.sock.close()
 
 
-def _rebuild_error(payload, worker, pid, what=None, position=None):
+def _rebuild_error(payload, worker, pid, what=None, position=None, doing="computing"):
     data, type_name, message, text = payload
     exc = None
     if data is not None:
@@ -503,7 +503,7 @@ def _rebuild_error(payload, worker, pid, what=None, position=None):
         exc = RuntimeError(f"{type_name}: {message}")
     # The op and the element, as a worker's death names them: the exception is the user's own.
     where = "" if position is None or position < 0 else (
-        f", computing the element at position {position} of map's input")
+        f", {doing} the element at position {position} of map's input")
     of = "" if what is None else f" of {what}"
     note = f"raised in worker process {worker.index} (pid {pid}){of}{where}:\n{text.rstrip()}"
     if hasattr(exc, "add_note"):
@@ -538,9 +538,10 @@ def readable_upstream(upstream, num_parallel_calls):
         if not upstream._handle.is_random_access():
             return None
         from inputpipe import _recipes
-        return _recipes.dumps(upstream)
+        data = _recipes.dumps(upstream)
     except Exception:  # noqa: BLE001 - no recipe (or one that does not pickle): ship elements
         return None
+    return data if len(data) <= _recipes.MAX_BYTES else None
 
 
 class _StreamWorker:
@@ -871,9 +872,9 @@ class _Stream:
             return value
         if kind == wire.FAILED:
             raise _rebuild_error(value, worker, pool._pid(worker), pool._what, position)
-        raise WorkerProcessError(f"{pool._what}: worker process {worker.index} could not read "
-                                 f"the element at position {position} of map's input, which "
-                                 f"this process read")
+        # UNREAD: the read of map's input failed there (the engine moved past the element here
+        # without reading it): the consumer gets that error at the element's place.
+        raise _rebuild_error(value, worker, pool._pid(worker), pool._what, position, "reading")
 
     def close(self):
         self.pool.forget(self.id)
@@ -1043,6 +1044,13 @@ class ProcessFunction:
             pools = [p for p in (self._stream_pool, self._pool) if p is not None]
         return [pid for pool in pools for pid in pool.pids()]
 
+    @property
+    def _inputpipe_computes_input(self):
+        """Read by the engine when the map is built (FunctionOptions::computes_input): the
+        workers compute map's input themselves, so the engine moves past its elements without
+        reading them and calls this with no arguments."""
+        return self._upstream is not None
+
     def reads_by_index(self):
         """Whether the workers read map's input themselves (module doc); for tests."""
         return self._upstream is not None
@@ -1054,6 +1062,8 @@ class ProcessFunction:
             stream = self._streams.get(caller)
             if stream is not None:
                 return stream.result(position)
+        # Here with an element: a call by index (Dataset.Get: distribute's rows), or any call
+        # of a map without a stream (the engine passes none only to a stream's iterator).
         pool = self._current_pool(fresh=False, caller=caller)
         if self._mode == "filter":
             (element,) = args  # zip((ds,)): the element whole

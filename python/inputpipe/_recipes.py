@@ -13,8 +13,13 @@ from_tensor_slices records its tensors only when that costs no memory (every arr
 the dataset already references them) or they are small; a memory-mapped array (np.load(path,
 mmap_mode='r')) pickles as its file, offset, dtype and shape, so each worker maps the file
 itself (the page cache is shared; nothing is copied). A map records its function only without
-processes=True.
+processes=True. from_source records its source object (pickled as cloudpickle pickles it: a
+source holding open files or locks does not pickle, and the map then ships its elements),
+ParquetDataset and ArrowDataset their files and options (each worker opens the files), and
+their fused batch its size. A recipe that pickles to more than MAX_BYTES (a large in-memory
+source) is not used: it would be copied into the worker processes' server whole.
 """
+
 
 import functools
 
@@ -25,6 +30,8 @@ RECORDED = ("range", "from_tensor_slices", "from_tensors", "shuffle", "map", "ba
 # from_tensor_slices / from_tensors of writeable arrays are copied by the engine; a recipe
 # would keep the caller's arrays alive beside the copy, so it records only this much of them.
 SMALL_BYTES = 1 << 20
+# The most a recipe may pickle to (readable_upstream in _processes.py).
+MAX_BYTES = 64 << 20
 
 
 def _leaves(value):
@@ -57,6 +64,10 @@ def _records(name, args, kwargs):
 
 
 def rebuild(name, args, kwargs):
+    """Dataset.<name>(*args, **kwargs), or name(*args, **kwargs) for a factory recorded as
+    itself (from_source, ParquetDataset, ArrowDataset, a fused batch: inputpipe.arrow)."""
+    if callable(name):
+        return name(*args, **kwargs)
     from inputpipe.dataset import Dataset
     return getattr(Dataset, name)(*args, **kwargs)
 

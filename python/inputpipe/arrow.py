@@ -84,8 +84,16 @@ def from_source(source, name=None, params="", files=None, block_rows=0,
     name = name or type(source).__qualname__
     if int(block_rows) and not hasattr(source, "get_batch"):
         raise ValueError(f"from_source({name}): block_rows needs a get_batch method")
-    return _SourceDataset(source, str(name), str(params), list(files or ()), int(block_rows),
-                          int(cache_bytes))
+    ds = _SourceDataset(source, str(name), str(params), list(files or ()), int(block_rows),
+                        int(cache_bytes))
+    # How a worker process rebuilds it (_recipes.py): the source object itself.
+    ds._recipe = (from_source, (source,), dict(name=name, params=params, files=files,
+                                               block_rows=block_rows, cache_bytes=cache_bytes))
+    return ds
+
+
+def _fused_batch(ds, batch_size, drop_remainder):
+    return ds.batch(batch_size, drop_remainder)
 
 
 class _SourceDataset(Dataset):
@@ -104,7 +112,10 @@ class _SourceDataset(Dataset):
         """Dataset.batch, fused into the source (one get_batch per batch) when it has one."""
         if self._make is None or kwargs or int(batch_size) <= 0:
             return super().batch(batch_size, drop_remainder, name=name, **kwargs)
-        return Dataset(self._make(int(batch_size), bool(drop_remainder)))
+        ds = Dataset(self._make(int(batch_size), bool(drop_remainder)))
+        if getattr(self, "_recipe", None) is not None:
+            ds._recipe = (_fused_batch, (self, int(batch_size), bool(drop_remainder)), {})
+        return ds
 
 
 # ---- Files through the seam -----------------------------------------------------------------
@@ -624,6 +635,9 @@ class ParquetDataset(_SourceDataset):
     def __init__(self, filenames, columns=None, defaults=None, shuffle_seed=None,
                  shuffle_window=4, cache_bytes=_DEFAULT_CACHE_BYTES, name=None):
         what = "ParquetDataset"
+        # How a worker process rebuilds it (_recipes.py): each worker opens the files itself.
+        options = dict(columns=columns, defaults=defaults, shuffle_seed=shuffle_seed,
+                       shuffle_window=shuffle_window, cache_bytes=cache_bytes, name=name)
         pa = _pyarrow(what)
         pq = pa.parquet
         files = _file_list(filenames, what)
@@ -660,6 +674,7 @@ class ParquetDataset(_SourceDataset):
         super().__init__(source, "parquet", _params(columns, defaults, shuffle_seed,
                                                     shuffle_window), files,
                          _block_rows(readers[0].schema_arrow, columns), cache_bytes)
+        self._recipe = (ParquetDataset, (files,), options)
 
 
 class ArrowDataset(_SourceDataset):
@@ -673,6 +688,9 @@ class ArrowDataset(_SourceDataset):
     def __init__(self, filenames, columns=None, defaults=None, shuffle_seed=None,
                  shuffle_window=4, cache_bytes=_DEFAULT_CACHE_BYTES, name=None):
         what = "ArrowDataset"
+        # How a worker process rebuilds it (_recipes.py): each worker opens the files itself.
+        options = dict(columns=columns, defaults=defaults, shuffle_seed=shuffle_seed,
+                       shuffle_window=shuffle_window, cache_bytes=cache_bytes, name=name)
         pa = _pyarrow(what)
         files = _file_list(filenames, what)
         shuffle_window = _check_window(what, shuffle_window)
@@ -715,3 +733,4 @@ class ArrowDataset(_SourceDataset):
         super().__init__(source, "arrow", _params(columns, defaults, shuffle_seed,
                                                   shuffle_window), files,
                          _block_rows(first_schema, columns), cache_bytes)
+        self._recipe = (ArrowDataset, (files,), options)

@@ -507,8 +507,10 @@ class Dataset:
 
     def skip(self, count: int, name: str | None = None) -> Dataset:
         """All but the first count elements (-1: skip all; refused on an infinite dataset).
-        Over a random-access source (range, from_tensor_slices, from_source, and take / skip
-        of them) the skipped elements are not read: a seek; through other ops they are read."""
+        Over a random-access source (range, from_tensor_slices, from_source), and through
+        take, skip, a global shuffle, enumerate and a map not declared stateful of them, the
+        skipped elements are not read: a seek (a map's function is not called for them, nor
+        are their read errors raised); through other ops they are read."""
         return Dataset(_core.skip(self._handle, int(count)))
 
     def shard(self, num_shards: int | None, index: int | None, name: str | None = None,

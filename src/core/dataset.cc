@@ -3,6 +3,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "core/element_skip.h"
 #include "core/interrupt.h"
 #include "core/op_stats.h"
 
@@ -83,6 +84,23 @@ std::optional<Element> Iterator::GetNext() {
     ended_ = true;  // for the hook: a checkpoint at the end of its data
   }
   return element;
+}
+
+int64_t Iterator::Skip(int64_t n) {
+  if (!ahead_.empty()) ahead_.clear();
+  if (Iterator* fresh = Forwarded()) return fresh->Skip(n);
+  if (n <= 0) return 0;
+  started_ = true;
+  // Not through SkipElements(*this, n): that reads through GetNext, which would count the
+  // elements dropped as produced in stats() and forward again.
+  int64_t moved = 0;
+  if (auto* skipper = dynamic_cast<ElementSkipper*>(this)) {
+    moved = skipper->SkipElements(n);
+  } else {
+    while (moved < n && GetNextFramed()) ++moved;
+  }
+  if (moved < n) ended_ = true;
+  return moved;
 }
 
 std::optional<Element> Iterator::GetNextFramed() {

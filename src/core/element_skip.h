@@ -1,6 +1,9 @@
 // Moving an input iterator past elements without producing them: what skip(n) asks of its
-// input. An iterator that can do it without reading the elements (a random-access source seeks:
-// its state is one index) implements ElementSkipper; every other iterator reads and drops them.
+// input, and what a parallel map whose worker processes compute its input asks (parallel_map.cc).
+// An iterator that can do it without reading the elements implements ElementSkipper: a
+// random-access source seeks (its state is one index), global shuffle moves its position, and
+// map (unless declared stateful), enumerate, take and skip move their inputs without calling a
+// function; every other iterator reads and drops them.
 //
 //   // skip(count)'s iterator, before its first element:
 //   int64_t skipped = SkipElements(*input_, count);

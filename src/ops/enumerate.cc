@@ -2,6 +2,7 @@
 // index and the input's state. Random-access when the input is.
 #include <limits>
 
+#include "core/element_skip.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/iteration_access.h"
@@ -32,10 +33,20 @@ class EnumerateDataset
   const int64_t start;
 };
 
-class EnumerateIterator : public CounterIterator<EnumerateDataset> {
+// Moves past elements by moving its input and its count (ElementSkipper).
+class EnumerateIterator : public CounterIterator<EnumerateDataset>, public ElementSkipper {
  public:
   explicit EnumerateIterator(const EnumerateDataset& ds)
       : CounterIterator(ds, kNext, AtInputEnd::kKeep) {}
+
+  // A failed read moves the input but not the count, as in GetNextInternal: one at a time.
+  int64_t SkipElements(int64_t n) override {
+    for (int64_t moved = 0; moved < n; ++moved) {
+      if (inputpipe::SkipElements(*input_, 1) == 0) return moved;
+      ++counter_;
+    }
+    return n;
+  }
 
  protected:
   std::optional<Element> GetNextInternal() override {

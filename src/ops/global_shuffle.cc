@@ -11,6 +11,9 @@
 // seed at random when the dataset is created; the seed travels in the state, so a restore in
 // another process continues the same permutation, and the fingerprint says "seed=random"
 // rather than the number (pipelines built in two processes have equal fingerprints).
+#include <algorithm>
+
+#include "core/element_skip.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 #include "ops/iteration_access.h"
@@ -55,10 +58,17 @@ class GlobalShuffleDataset
 };
 
 // Reads the input by index (Get): it makes no input iterator.
-class GlobalShuffleIterator : public DatasetIterator<GlobalShuffleDataset> {
+// Moves past elements by moving its position (ElementSkipper): Get is not called for them.
+class GlobalShuffleIterator : public DatasetIterator<GlobalShuffleDataset>, public ElementSkipper {
  public:
   explicit GlobalShuffleIterator(const GlobalShuffleDataset& ds)
       : DatasetIterator(ds), seed_(ds.seed.Start()), perm_(ds.Permutation(seed_)) {}
+
+  int64_t SkipElements(int64_t n) override {
+    const int64_t moved = std::min(n, dataset().n - position_);
+    position_ += moved;
+    return moved;
+  }
 
  protected:
   std::optional<Element> GetNextInternal() override {

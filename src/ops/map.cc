@@ -5,6 +5,7 @@
 //
 // map(fn, seed): fn(element, rng) with an ElementRng of (seed, position) (map_dataset.h); the
 // state is then the input's plus "position", the elements read so far.
+#include "core/element_skip.h"
 #include "core/op_skeleton.h"
 #include "core/record_location.h"
 #include "inputpipe/ops.h"
@@ -26,9 +27,40 @@ class MapDataset : public OpDataset<MapDataset, MapIterator, MapDatasetBase> {
   std::string params() const override { return FnParams(); }
 };
 
-class MapIterator : public UnaryIterator<MapDataset> {
+// Moves past elements without calling fn (ElementSkipper), unless fn is declared stateful: its
+// input does the moving (a seek where it can), and the position counts them.
+class MapIterator : public UnaryIterator<MapDataset>, public ElementSkipper {
  public:
   using UnaryIterator::UnaryIterator;
+
+  int64_t SkipElements(int64_t n) override {
+    if (dataset().options.stateful) {  // its calls may matter beyond their results: made
+      for (int64_t moved = 0; moved < n; ++moved) {
+        if (!GetNext()) return moved;
+      }
+      return n;
+    }
+    if (!dataset().fn.seed) {
+      // The position only names elements in errors: after a failed read it may be off.
+      const int64_t moved = inputpipe::SkipElements(*input_, n);
+      position_ += moved;
+      return moved;
+    }
+    // Seeded: the position draws each element's numbers, so it follows the input exactly,
+    // through a failed read too (one that takes its place, as in GetNextInternal).
+    for (int64_t moved = 0; moved < n; ++moved) {
+      int64_t one;
+      try {
+        one = inputpipe::SkipElements(*input_, 1);
+      } catch (const Error&) {
+        ++position_;
+        throw;
+      }
+      if (one == 0) return moved;
+      ++position_;
+    }
+    return n;
+  }
 
  protected:
   std::optional<Element> GetNextInternal() override {

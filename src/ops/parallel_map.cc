@@ -29,6 +29,11 @@
 // deterministic=false the order depends on timing: "parallel_map(fn=..., deterministic=false)",
 // an identity of its own.
 //
+// A held function that computes map's input itself (FunctionOptions::computes_input: worker
+// processes reading by index) gets an empty tuple: the dispatcher moves the input past each
+// element (Iterator::Skip: a seek where the input can) and captures its state as usual, so
+// the parent neither computes nor converts what the workers compute.
+//
 // Seeded (map(fn, seed)): each slot carries its position, the restored position plus its
 // offset from the dispatcher's start, so fn draws what the sequential map draws for that
 // element whatever the thread count; the state adds "position", the elements before the base.
@@ -231,6 +236,7 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
     if (dataset().options.hold_for_iterator) {
       // Where the input starts, for a function that reads it elsewhere (worker processes).
       held_ = HoldForIterator(dataset().options, input_->dataset(), *start, start_position_, this);
+      computes_input_ = dataset().options.computes_input;
     }
     ReportThreads(threads_count_);
     threads_.Start(1, [this] { Dispatch(); });
@@ -248,8 +254,9 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
         }
         if (threads_.stopping()) return;
       }
-      // 2. Read the next element and its state, without the lock.
-      PairedElement read = reader_.Read();
+      // 2. Read the next element and its state, without the lock; only move past it when the
+      // function computes it itself (worker processes reading by index).
+      PairedElement read = computes_input_ ? reader_.Skip() : reader_.Read();
       // 3. Queue it: skipped (delivered before the restored save), failed, or to map.
       bool skip = next_skip < skip_.size() && skip_[next_skip] == offset;
       if (skip) ++next_skip;
@@ -355,6 +362,9 @@ class ParallelMapIterator : public UnaryIterator<ParallelMapDataset> {
   // options.hold_for_iterator's, from Start() on; released once the threads are told to stop,
   // before they are joined (see the destructor).
   std::shared_ptr<void> held_;
+  // The held function computes map's input itself (FunctionOptions::computes_input): the
+  // dispatcher moves the input past each element instead of reading it. Set before the threads.
+  bool computes_input_ = false;
 
   Mutex mu_;               // also guards the fields of the Slots in window_ and work_
   CondVar dispatcher_cv_;  // room in window_, or stopping

@@ -113,7 +113,8 @@ TEST(SkipTest, SkipsTheFirstElements) {
 }
 
 // Over a random-access source the skipped elements are not read: a seek (core/element_skip.h),
-// through take and skip too. Through a map they are read (its function runs for each).
+// through take, skip, map, global shuffle and enumerate too. A map declared stateful runs its
+// function for each element moved past.
 TEST(SkipTest, SeeksOverARandomAccessSourceWithoutReadingTheSkippedElements) {
   auto gets = std::make_shared<std::vector<int64_t>>();
   RandomAccessFunctions fns;
@@ -137,7 +138,65 @@ TEST(SkipTest, SeeksOverARandomAccessSourceWithoutReadingTheSkippedElements) {
     return e;
   });
   EXPECT_EQ(Ints(Skip(mapped, 8)), (std::vector<int64_t>{8, 9}));
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(*gets, (std::vector<int64_t>{8, 9}));
+  gets->clear();
+  calls = 0;
+  auto stateful = Map(Take(source, 10), [&calls](const Element& e) {
+    ++calls;
+    return e;
+  }, {.name = "counting", .stateful = true});
+  EXPECT_EQ(Ints(Skip(stateful, 8)), (std::vector<int64_t>{8, 9}));
   EXPECT_EQ(calls, 10);
+  gets->clear();
+  // A global shuffle moves its position; enumerate its count: 2 reads of 1000.
+  auto shuffled = Enumerate(GlobalShuffle(Take(source, 1000), 7));
+  auto it = Skip(shuffled, 998)->MakeIterator();
+  auto first = it->GetNext();
+  ASSERT_TRUE(first);
+  EXPECT_EQ((*first)[0].tensor().scalar<int64_t>(), 998);
+  EXPECT_EQ(gets->size(), 1u);
+}
+
+// Iterator::Skip(k) leaves the state k GetNext calls leave, byte for byte, and the same elements
+// after it, through every op that seeks and over inputs that do not (they read and drop).
+TEST(SkipTest, AnIteratorsSkipLeavesTheStateSteppingLeaves) {
+  auto add = [](const Element& e, ElementRng& rng) {
+    const int64_t x = e.tensor().scalar<int64_t>();
+    return Element(Tensor::Scalar<int64_t>(x * 1000 + rng.Uniform(1000)));
+  };
+  const std::vector<std::pair<std::string, std::function<DatasetPtr()>>> cases = {
+      {"map", [=] { return Map(Range(0, 40), SquareFn, {.name = "square"}); }},
+      {"seeded map", [=] { return Map(GlobalShuffle(Range(0, 40), 3), add, 11, {.name = "add"}); }},
+      {"map over filter",
+       [=] {
+         return Map(Filter(Range(0, 80), IsEven, {.name = "even"}), SquareFn, {.name = "sq"});
+       }},
+      {"enumerate", [=] { return Enumerate(Map(Range(0, 40), add, 5, {.name = "add"}), 3); }},
+      {"shuffle of take", [=] { return GlobalShuffle(Take(Range(0, 100), 40), 9); }},
+      {"take of map",
+       [=] { return Take(Map(Skip(Range(0, 60), 5), SquareFn, {.name = "square"}), 40); }},
+  };
+  // A dataset each: a reshuffling shuffle's second iterator has the next epoch.
+  for (const auto& [what, make] : cases) {
+    for (int64_t k : {0, 1, 17, 39, 40, 41, 100}) {
+      SCOPED_TRACE(what + ", k=" + std::to_string(k));
+      auto stepped = make()->MakeIterator();
+      int64_t read = 0;
+      while (read < k && stepped->GetNext()) ++read;
+      auto skipped = make()->MakeIterator();
+      EXPECT_EQ(skipped->Skip(k), read);
+      EXPECT_EQ(skipped->Save(), stepped->Save());
+      EXPECT_EQ(skipped->ended(), read < k);
+      while (true) {
+        auto a = stepped->GetNext();
+        auto b = skipped->GetNext();
+        ASSERT_EQ(a.has_value(), b.has_value());
+        if (!a) break;
+        EXPECT_EQ(a->DebugString(), b->DebugString());
+      }
+    }
+  }
 }
 
 TEST(SkipTest, ResumesExactly) {

@@ -109,3 +109,170 @@ def test_a_state_restores_into_another_worker_count_in_a_later_epoch(seeded):
         restored.restore(state)
         assert values(restored) == expected[3:], workers
     assert values(it) == expected[3:]  # and the saved iterator itself goes on unchanged
+
+
+def _logged(log_dir, fail_at=None):
+    """A map function for map's input that appends "pid value" to a file per call (O_APPEND:
+    whole lines from every process) and raises ValueError at `fail_at`."""
+    path = str(log_dir / "calls.log")
+
+    def load(x):
+        import os
+        with open(path, "a") as f:
+            f.write(f"{os.getpid()} {int(x)}\n")
+        if fail_at is not None and int(x) == fail_at:
+            raise ValueError(f"cannot load record {int(x)}")
+        return x * 2
+
+    return load, path
+
+
+def _calls(path):
+    with open(path) as f:
+        return [tuple(int(v) for v in line.split()) for line in f]
+
+
+def test_the_parent_does_not_compute_what_the_workers_compute(tmp_path):
+    # The input's own Python map runs once per element, in the one worker that needs it: the
+    # parent moves past map's input without reading it (a seek through map, shuffle, range),
+    # and each worker seeks past the other workers' elements.
+    import os
+    load, path = _logged(tmp_path)
+    ds = Dataset.range(60).shuffle(seed=5).map(load).map(plus_one, num_parallel_calls=2,
+                                                         processes=True)
+    expected = values(Dataset.range(60).shuffle(seed=5).map(lambda x: x * 2).map(plus_one))
+    assert values(ds) == expected
+    calls = _calls(path)
+    assert sorted(x for _, x in calls) == list(range(60)), calls
+    assert os.getpid() not in {pid for pid, _ in calls}
+    assert len({pid for pid, _ in calls}) == 2  # both workers computed some
+
+
+def test_a_seeded_map_over_a_seeking_input_draws_what_the_sequential_map_draws(tmp_path):
+    load, path = _logged(tmp_path)
+    expected = values(Dataset.range(50).shuffle(seed=2).map(lambda x: x * 2).map(jitter, seed=9))
+    ds = Dataset.range(50).shuffle(seed=2).map(load).map(jitter, seed=9, num_parallel_calls=2,
+                                                         processes=True)
+    it = iter(ds)
+    head = [np.asarray(next(it)).tolist() for _ in range(17)]
+    state = it.save()
+    restored = iter(Dataset.range(50).shuffle(seed=2).map(load).map(
+        jitter, seed=9, num_parallel_calls=1, processes=True))
+    restored.restore(state)
+    assert head + values(restored) == expected
+
+
+def test_a_failed_read_of_maps_input_in_a_worker_is_the_consumers_error_at_its_place(tmp_path):
+    # The parent never reads element 7 (it seeks past it), so the error it gets is the one the
+    # worker's read raised: its type, message and a note saying where; the stream goes on, as
+    # with threads.
+    load, _ = _logged(tmp_path, fail_at=7)
+
+    def run(**kwargs):
+        it = iter(Dataset.range(12).map(load).map(plus_one, **kwargs))
+        got = []
+        while True:
+            try:
+                got.append(np.asarray(next(it)).tolist())
+            except StopIteration:
+                return got
+            except ValueError as e:
+                got.append(str(e))
+                notes = getattr(e, "__notes__", [])
+                if kwargs.get("processes"):
+                    assert any("reading the element at position 7 of map's input" in n
+                               for n in notes), notes
+
+    expected = run(num_parallel_calls=2)
+    assert expected[7] == "cannot load record 7"
+    assert run(num_parallel_calls=2, processes=True) == expected
+
+
+class LoggedSource:
+    """A from_source source whose reads append "pid index" to a file (a decode step, as users
+    put in __getitem__)."""
+
+    def __init__(self, n, path, extra=b""):
+        self.n, self.path, self.extra = n, path, extra
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        import os
+        with open(self.path, "a") as f:
+            f.write(f"{os.getpid()} {i}\n")
+        return np.int64(i * 3)
+
+
+def test_a_python_sources_reads_run_in_the_workers_once_each(tmp_path, frames):
+    import os
+
+    import inputpipe
+    path = str(tmp_path / "calls.log")
+    ds = inputpipe.from_source(LoggedSource(40, path), name="logged").shuffle(seed=4)
+    expected = values(ds.map(plus_one))
+    os.remove(path)
+    ds = inputpipe.from_source(LoggedSource(40, path), name="logged").shuffle(seed=4)
+    it = iter(ds.map(plus_one, num_parallel_calls=2, processes=True))
+    head = [np.asarray(next(it)).tolist() for _ in range(15)]
+    state = it.save()
+    del it
+    assert frames.get(_processes.wire.CALL, 0) == 0, frames
+    calls = _calls(path)
+    assert os.getpid() not in {pid for pid, _ in calls}
+    assert len({x for _, x in calls}) == len(calls)  # none read twice
+    restored = iter(ds.map(plus_one, num_parallel_calls=1, processes=True))
+    restored.restore(state)
+    assert head + values(restored) == expected
+
+
+def test_a_source_that_does_not_pickle_or_is_too_large_is_read_by_the_parent(tmp_path, frames,
+                                                                             monkeypatch):
+    import threading
+
+    import inputpipe
+    from inputpipe import _recipes
+    path = str(tmp_path / "calls.log")
+    locked = LoggedSource(10, path, extra=threading.Lock())
+    got = values(inputpipe.from_source(locked).map(plus_one, num_parallel_calls=2,
+                                                   processes=True))
+    assert got == [plus_one(i * 3) for i in range(10)]
+    assert frames.get(_processes.wire.CALL, 0) == 10, frames
+    monkeypatch.setattr(_recipes, "MAX_BYTES", 1000)
+    large = LoggedSource(10, path, extra=b"x" * 2000)
+    got = values(inputpipe.from_source(large).map(plus_one, num_parallel_calls=2,
+                                                  processes=True))
+    assert got == [plus_one(i * 3) for i in range(10)]
+    assert frames.get(_processes.wire.CALL, 0) == 20, frames
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_parquet_files_are_opened_and_read_by_the_workers(tmp_path, frames, fused):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    import inputpipe
+    files = []
+    for f in range(2):
+        table = pa.table({"x": np.arange(f * 50, f * 50 + 50, dtype=np.int64)})
+        files.append(str(tmp_path / f"part-{f}.parquet"))
+        pq.write_table(table, files[-1], row_group_size=16)
+
+    def total(row):
+        return np.asarray(row["x"]).sum() * 10 + 1
+
+    def pipeline(**kwargs):
+        ds = inputpipe.ParquetDataset(files, columns=["x"]).shuffle(seed=6)
+        if fused:
+            ds = inputpipe.ParquetDataset(files, columns=["x"]).batch(7)
+        return ds.map(total, **kwargs)
+
+    expected = values(pipeline())
+    it = iter(pipeline(num_parallel_calls=2, processes=True))
+    head = [np.asarray(next(it)).tolist() for _ in range(5)]
+    state = it.save()
+    assert frames.get(_processes.wire.CALL, 0) == 0, frames
+    restored = iter(pipeline(num_parallel_calls=1, processes=True))
+    restored.restore(state)
+    assert head + values(restored) == expected

@@ -1,5 +1,7 @@
 #include "ops/threading/paired_reader.h"
 
+#include "core/element_skip.h"
+
 namespace inputpipe {
 
 PairedReader::PairedReader(Iterator& input, std::shared_ptr<const StateNode> initial)
@@ -7,10 +9,18 @@ PairedReader::PairedReader(Iterator& input, std::shared_ptr<const StateNode> ini
       last_state_(initial ? std::move(initial)
                           : std::make_shared<const StateNode>(input.SaveNode())) {}
 
-PairedElement PairedReader::Read() {
+PairedElement PairedReader::Read() { return ReadOrSkip(false); }
+
+PairedElement PairedReader::Skip() { return ReadOrSkip(true); }
+
+PairedElement PairedReader::ReadOrSkip(bool skip) {
   PairedElement item;
   try {
-    item.element = input_->GetNext();
+    if (!skip) {
+      item.element = input_->GetNext();
+    } else if (SkipElements(*input_, 1) == 1) {
+      item.element = Element::Tuple({});
+    }
     if (!item.element) {
       item.state = last_state_;
       return item;

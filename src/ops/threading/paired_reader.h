@@ -59,11 +59,16 @@ class PairedReader {
   explicit PairedReader(Iterator& input, std::shared_ptr<const StateNode> initial = nullptr);
 
   PairedElement Read();
+  // As Read, moving past the element without producing it where the input can
+  // (core/element_skip.h): `element` is then an empty tuple.
+  PairedElement Skip();
 
   // The state after the last read (`initial` before any).
   const std::shared_ptr<const StateNode>& last_state() const { return last_state_; }
 
  private:
+  PairedElement ReadOrSkip(bool skip);
+
   Iterator* input_ = nullptr;
   std::shared_ptr<const StateNode> last_state_;
 };
