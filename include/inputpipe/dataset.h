@@ -146,7 +146,7 @@ class Iterator {
   std::optional<Element> GetNext();
   // Moves past the next `n` elements (n >= 0) without producing them, and returns how many it
   // moved past: fewer than n only at the end of the sequence. Where every op on the way can
-  // seek (a random-access source, global shuffle, map, take, skip, enumerate of them), the
+  // seek (a random-access source, global shuffle, map, take, skip, enumerate, zip of them), the
   // elements are not computed at all: a source's read of them (and its errors) does not
   // happen. Elsewhere they are read and dropped, and a read that fails throws, as GetNext
   // would. Either way the state afterwards is what `n` GetNext calls leave.

@@ -1086,6 +1086,17 @@ def call_unpacked(fn):
     return call
 
 
+class KeepAndElement:
+    """(predicate(element), element): filter(processes=True)'s function when the workers read
+    the elements themselves, so that the element comes back with the predicate's result."""
+
+    def __init__(self, predicate):
+        self.predicate = predicate
+
+    def __call__(self, element):
+        return (self.predicate(element), element)
+
+
 _exiting = False
 
 

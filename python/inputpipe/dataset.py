@@ -508,7 +508,7 @@ class Dataset:
     def skip(self, count: int, name: str | None = None) -> Dataset:
         """All but the first count elements (-1: skip all; refused on an infinite dataset).
         Over a random-access source (range, from_tensor_slices, from_source), and through
-        take, skip, a global shuffle, enumerate and a map not declared stateful of them, the
+        take, skip, a global shuffle, enumerate, zip and a map not declared stateful of them, the
         skipped elements are not read: a seek (a map's function is not called for them, nor
         are their read errors raised); through other ops they are read."""
         return Dataset(_core.skip(self._handle, int(count)))
@@ -858,13 +858,19 @@ def _in_processes(fn, num_parallel_calls, name, op, upstream=None, seed=None, ti
     count = _processes.worker_count(num_parallel_calls)
     timeout = _processes.checked_timeout(timeout, op)
     name = _function_name(name, op) or _fingerprint.callable_name(fn)
-    if op == "filter":
+    readable = _processes.readable_upstream(upstream, count)
+    if op == "filter" and readable is not None:
+        # The workers read the element (upstream is zip((ds,))) and send it back with the
+        # predicate's result: the parent never computes it.
+        proxy = _processes.ProcessFunction(
+            _processes.KeepAndElement(_processes.call_unpacked(fn)), count,
+            f"filter(predicate={name})", upstream=readable, timeout=timeout)
+    elif op == "filter":
         proxy = _processes.ProcessFunction(_processes.call_unpacked(fn), count,
                                            f"filter(predicate={name})", mode="filter",
                                            timeout=timeout)
     else:
-        proxy = _processes.ProcessFunction(fn, count, f"{op}(fn={name})",
-                                           upstream=_processes.readable_upstream(upstream, count),
+        proxy = _processes.ProcessFunction(fn, count, f"{op}(fn={name})", upstream=readable,
                                            seed=seed, timeout=timeout)
     # Always on the engine's threads, one per process, never on the caller's: a Ctrl-C then
     # interrupts a wait of the engine's, which loses nothing, rather than the call itself,
@@ -883,11 +889,13 @@ def _filter_element(keep, element):
 def _filter_in_processes(ds, predicate, stateful, name, num_parallel_calls, deterministic,
                          timeout=None):
     """filter(predicate, processes=True): zip((ds,)) hands each element whole to a map that
-    returns (predicate's result, element), the predicate running in the processes; a filter
-    and a map in this process keep the elements and drop the flag."""
+    returns (predicate's result, element), the predicate running in the processes (which read
+    the elements themselves when zip((ds,)) has a recipe); a filter and a map in this process
+    keep the elements and drop the flag."""
+    zipped = Dataset.zip((ds,))
     proxy, parallel, name = _in_processes(predicate, num_parallel_calls, name, "filter",
-                                          timeout=timeout)
-    marked = Dataset(_core.map(Dataset.zip((ds,))._handle, proxy, bool(stateful),
+                                          upstream=zipped, timeout=timeout)
+    marked = Dataset(_core.map(zipped._handle, proxy, bool(stateful),
                                _parallelism(parallel), _deterministic(deterministic), None,
                                name=f"filter_in_processes({name})"))
     kept = Dataset(_core.filter(marked._handle, _filter_keep, False,

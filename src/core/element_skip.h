@@ -2,8 +2,8 @@
 // input, and what a parallel map whose worker processes compute its input asks (parallel_map.cc).
 // An iterator that can do it without reading the elements implements ElementSkipper: a
 // random-access source seeks (its state is one index), global shuffle moves its position, and
-// map (unless declared stateful), enumerate, take and skip move their inputs without calling a
-// function; every other iterator reads and drops them.
+// map (unless declared stateful), enumerate, zip, take and skip move their inputs without
+// calling a function; every other iterator reads and drops them.
 //
 //   // skip(count)'s iterator, before its first element:
 //   int64_t skipped = SkipElements(*input_, count);

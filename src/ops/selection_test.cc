@@ -174,6 +174,9 @@ TEST(SkipTest, AnIteratorsSkipLeavesTheStateSteppingLeaves) {
        }},
       {"enumerate", [=] { return Enumerate(Map(Range(0, 40), add, 5, {.name = "add"}), 3); }},
       {"shuffle of take", [=] { return GlobalShuffle(Take(Range(0, 100), 40), 9); }},
+      {"zip", [=] { return Zip({Map(Range(0, 40), SquareFn, {.name = "sq"}), Range(0, 45)}); }},
+      {"zip, the first shorter",
+       [=] { return Zip({Take(Range(0, 100), 39), Map(Range(0, 45), add, 2, {.name = "add"})}); }},
       {"take of map",
        [=] { return Take(Map(Skip(Range(0, 60), 5), SquareFn, {.name = "square"}), 40); }},
   };

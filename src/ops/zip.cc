@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/element_skip.h"
 #include "core/op_skeleton.h"
 #include "inputpipe/ops.h"
 
@@ -61,9 +62,25 @@ class ZipDataset : public OpDataset<ZipDataset, ZipIterator, NaryDataset> {
   const std::vector<std::string> keys_;
 };
 
-class ZipIterator : public NaryIterator<ZipDataset> {
+// Moves past tuples by moving each input past one element in turn, as GetNextInternal reads
+// them (ElementSkipper): a seek where the inputs can, the same state as stepping.
+class ZipIterator : public NaryIterator<ZipDataset>, public ElementSkipper {
  public:
   using NaryIterator::NaryIterator;
+
+  int64_t SkipElements(int64_t n) override {
+    for (int64_t moved = 0; moved < n; ++moved) {
+      if (exhausted_) return moved;
+      for (auto& input : inputs_) {
+        if (inputpipe::SkipElements(*input, 1) == 0) {
+          exhausted_ = true;
+          inputs_.clear();
+          return moved;
+        }
+      }
+    }
+    return n;
+  }
 
  protected:
   std::optional<Element> GetNextInternal() override {

@@ -276,3 +276,36 @@ def test_parquet_files_are_opened_and_read_by_the_workers(tmp_path, frames, fuse
     restored = iter(pipeline(num_parallel_calls=1, processes=True))
     restored.restore(state)
     assert head + values(restored) == expected
+
+
+def is_kept(x):
+    return int(x) % 3 != 1
+
+
+def test_a_filter_in_processes_reads_a_random_access_input_itself(tmp_path, frames):
+    import os
+    load, path = _logged(tmp_path)
+    expected = [x for x in values(Dataset.range(60).shuffle(seed=8).map(lambda x: x * 2))
+                if is_kept(x)]
+
+    def pipeline(workers):
+        return Dataset.range(60).shuffle(seed=8).map(load).filter(
+            is_kept, num_parallel_calls=workers, processes=True)
+
+    it = iter(pipeline(2))
+    head = [np.asarray(next(it)).tolist() for _ in range(11)]
+    state = it.save()
+    rest = values(it)
+    assert head + rest == expected
+    assert frames.get(_processes.wire.CALL, 0) == 0, frames
+    calls = _calls(path)
+    assert sorted(x for _, x in calls) == list(range(60))  # each read once, by one worker
+    assert os.getpid() not in {pid for pid, _ in calls}
+    restored = iter(pipeline(1))
+    restored.restore(state)
+    assert values(restored) == rest
+    # Without a recipe the elements are still shipped, and the result is the same.
+    gen = Dataset.from_generator(lambda: iter(range(30)), output_types="int64")
+    assert values(gen.filter(is_kept, num_parallel_calls=2, processes=True)) == [
+        x for x in range(30) if is_kept(x)]
+    assert frames.get(_processes.wire.CALL, 0) == 30, frames
