@@ -145,11 +145,12 @@ class Iterator {
   // A wait inside it can be interrupted (Ctrl-C, a stop flag): inputpipe/interrupt.h.
   std::optional<Element> GetNext();
   // Moves past the next `n` elements (n >= 0) without producing them, and returns how many it
-  // moved past: fewer than n only at the end of the sequence. Where every op on the way can
-  // seek (a random-access source, global shuffle, map, take, skip, enumerate, zip of them), the
-  // elements are not computed at all: a source's read of them (and its errors) does not
-  // happen. Elsewhere they are read and dropped, and a read that fails throws, as GetNext
-  // would. Either way the state afterwards is what `n` GetNext calls leave.
+  // moved past: fewer than n only at the end of the sequence. The state afterwards is what `n`
+  // GetNext calls leave, also where some of them would have thrown (each such call counting as
+  // one of the n). Where that allows, the elements are not computed at all: through random-
+  // access sources, global shuffle, map (not declared stateful) and skip of them, a source's
+  // read of an element (and its failure) does not happen. Other ops (take, enumerate, zip,
+  // batch, ...) read and drop, and a read that fails throws, as GetNext would.
   int64_t Skip(int64_t n);
 
   // The iterator's position as bytes (docs/state_format.md). Cheap, never waits for work in

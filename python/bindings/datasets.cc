@@ -288,8 +288,8 @@ void RegisterTransformations(nb::module_& m) {
   // Moves an iterator past n elements without converting them, without computing them where
   // its ops can seek (Iterator::Skip): a worker process moving its copy of map's input past
   // the elements other workers compute. Returns the number moved past before the end. An
-  // element that fails to read counts as moved past, as it takes a position of map's input:
-  // hence one at a time.
+  // element that fails to read (an engine error, a Python exception) counts as moved past, as
+  // it takes a position of map's input: hence one at a time.
   m.def("_skip", [](PyIterator& it, int64_t n) {
     PyIterator* self[] = {&it};
     return WithIteratorsLocked(self, [&] {
@@ -298,6 +298,7 @@ void RegisterTransformations(nb::module_& m) {
         try {
           if (it.iterator().Skip(1) == 0) break;
         } catch (const Error&) {
+        } catch (const CarriedPythonError&) {  // a Python source or function raised
         }
       }
       return moved;

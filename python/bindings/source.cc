@@ -77,6 +77,19 @@ class PyRandomAccessFile {
   std::unique_ptr<RandomAccessFile> file_;
 };
 
+// read() of the source, its exception carried as a map function's is (CallWithElement): an
+// inputpipe.DataLossError as the engine's own, so that ignore_errors skips the record; any
+// other as a CarriedPythonError, which any thread may drop. REQUIRES: the GIL.
+template <typename F>
+nb::object Read(F&& read) {
+  try {
+    return read();
+  } catch (nb::python_error& e) {
+    if (!e.matches(DataLossErrorType())) throw CarriedPythonError(std::move(e));
+    throw DataLossError(nb::cast<std::string>(nb::str(e.value())));
+  }
+}
+
 }  // namespace
 
 void RegisterRandomAccessSources(nb::module_& m) {
@@ -91,12 +104,15 @@ void RegisterRandomAccessSources(nb::module_& m) {
         fns.size = static_cast<int64_t>(nb::len(source));
         fns.get = [holder, what](int64_t index) {
           PythonSection section(what);
-          return ElementFromPython(holder.fn()[nb::int_(index)], what.c_str());
+          return ElementFromPython(Read([&] { return holder.fn()[nb::int_(index)]; }),
+                                   what.c_str());
         };
         if (nb::hasattr(source, "get_batch")) {
           fns.get_batch = [holder, what](int64_t start, int64_t count) {
             PythonSection section(what);
-            return ElementFromPython(holder.fn().attr("get_batch")(start, count), what.c_str());
+            return ElementFromPython(
+                Read([&] { return nb::object(holder.fn().attr("get_batch")(start, count)); }),
+                what.c_str());
           };
         }
         SourceOptions options{.name = name,

@@ -16,8 +16,10 @@ itself (the page cache is shared; nothing is copied). A map records its function
 processes=True. from_source records its source object (pickled as cloudpickle pickles it: a
 source holding open files or locks does not pickle, and the map then ships its elements),
 ParquetDataset and ArrowDataset their files and options (each worker opens the files), and
-their fused batch its size. A recipe that pickles to more than MAX_BYTES (a large in-memory
-source) is not used: it would be copied into the worker processes' server whole.
+their fused batch its size (local files only: a memory:// file or a registered store is this
+process's). A map records its function's name here (a lambda's digest is of its source, which
+a rebuilt lambda lacks). A recipe that pickles to more than MAX_BYTES (a large in-memory
+source) is not used: it would be copied to every worker for every iterator.
 """
 
 
@@ -30,8 +32,9 @@ RECORDED = ("range", "from_tensor_slices", "from_tensors", "shuffle", "map", "ba
 # from_tensor_slices / from_tensors of writeable arrays are copied by the engine; a recipe
 # would keep the caller's arrays alive beside the copy, so it records only this much of them.
 SMALL_BYTES = 1 << 20
-# The most a recipe may pickle to (readable_upstream in _processes.py).
-MAX_BYTES = 64 << 20
+# The most a recipe may pickle to (readable_upstream in _processes.py): each iterator's stream
+# sends it to every worker (its OPEN frame).
+MAX_BYTES = 16 << 20
 
 
 def _leaves(value):
@@ -61,6 +64,20 @@ def _records(name, args, kwargs):
                 total += 64  # a Python scalar, string or bytes: small unless a long list
         return total <= SMALL_BYTES
     return True
+
+
+def _named(factory, args, kwargs):
+    """kwargs, a map's with name= its function's name here: the rebuilt map then has this
+    process's fingerprint. A lambda's name holds a digest of its source, which a function
+    cloudpickle rebuilt elsewhere has not (only its code), and the workers restore this
+    process's states."""
+    if factory != "map" or kwargs.get("name") is not None:
+        return kwargs
+    fn = args[1] if len(args) > 1 else kwargs.get("map_func")
+    if fn is None:
+        return kwargs
+    from inputpipe import _fingerprint
+    return {**kwargs, "name": _fingerprint.callable_name(fn)}
 
 
 def rebuild(name, args, kwargs):
@@ -128,7 +145,7 @@ def install(cls):
         def recording(*args, __fn=fn, __name=name, __static=static, **kwargs):
             ds = __fn(*args, **kwargs)
             if isinstance(ds, cls) and _records(__name, args[0 if __static else 1:], kwargs):
-                ds._recipe = (__name, args, kwargs)
+                ds._recipe = (__name, args, _named(__name, args, kwargs))
             return ds
 
         wrapped = functools.wraps(fn)(recording)

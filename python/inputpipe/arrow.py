@@ -674,7 +674,8 @@ class ParquetDataset(_SourceDataset):
         super().__init__(source, "parquet", _params(columns, defaults, shuffle_seed,
                                                     shuffle_window), files,
                          _block_rows(readers[0].schema_arrow, columns), cache_bytes)
-        self._recipe = (ParquetDataset, (files,), options)
+        if all(_is_local(path) for path in files):  # a memory:// or registered store is ours
+            self._recipe = (ParquetDataset, (files,), options)
 
 
 class ArrowDataset(_SourceDataset):
@@ -733,4 +734,5 @@ class ArrowDataset(_SourceDataset):
         super().__init__(source, "arrow", _params(columns, defaults, shuffle_seed,
                                                   shuffle_window), files,
                          _block_rows(first_schema, columns), cache_bytes)
-        self._recipe = (ArrowDataset, (files,), options)
+        if all(_is_local(path) for path in files):  # a memory:// or registered store is ours
+            self._recipe = (ArrowDataset, (files,), options)

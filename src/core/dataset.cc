@@ -94,8 +94,9 @@ int64_t Iterator::Skip(int64_t n) {
   // Not through SkipElements(*this, n): that reads through GetNext, which would count the
   // elements dropped as produced in stats() and forward again.
   int64_t moved = 0;
-  if (auto* skipper = dynamic_cast<ElementSkipper*>(this)) {
-    moved = skipper->SkipElements(n);
+  auto* skipper = dynamic_cast<ElementSkipper*>(this);
+  if (skipper && skipper->Seeks(SkipMode::kExact)) {
+    moved = skipper->SkipElements(n, SkipMode::kExact);
   } else {
     while (moved < n && GetNextFramed()) ++moved;
   }

@@ -20,7 +20,7 @@ std::optional<Element> IndexIterator::GetNextInternal() {
   return dataset().Get(next_++);
 }
 
-int64_t IndexIterator::SkipElements(int64_t n) {
+int64_t IndexIterator::SkipElements(int64_t n, SkipMode) {
   if (cardinality_ < 0 && n > std::numeric_limits<int64_t>::max() - next_) {
     throw InvalidArgumentError(dataset().op_name() + ": the position overflows int64");
   }

@@ -27,7 +27,7 @@ class IndexIterator : public Iterator, public ElementSkipper {
  public:
   explicit IndexIterator(const Dataset& ds);
 
-  int64_t SkipElements(int64_t n) override;
+  int64_t SkipElements(int64_t n, SkipMode mode) override;
 
  protected:
   std::optional<Element> GetNextInternal() override;

@@ -460,4 +460,19 @@ std::string DTypeParam(DType dtype, const std::string& key) {
   return ", " + key + "=" + std::string(DTypeName(dtype));
 }
 
+// A walk, not FlattenLeaves: no allocation (prefetch counts every element it buffers).
+size_t ElementBytes(const Element& element) {
+  if (element.is_dataset()) return 0;
+  if (!element.is_tensor()) {
+    size_t bytes = 0;
+    for (const Element& child : element.children()) bytes += ElementBytes(child);
+    return bytes;
+  }
+  const Tensor& t = element.tensor();
+  if (!t.is_string()) return t.byte_size();
+  size_t bytes = 0;
+  for (const std::string& str : t.strings()) bytes += str.size() + sizeof(std::string);
+  return bytes;
+}
+
 }  // namespace inputpipe

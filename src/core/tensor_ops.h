@@ -45,6 +45,10 @@ Element SliceElement(const Element& element, int64_t index);
 // leaf is a scalar.
 int64_t FirstDimOf(const Element& element, const std::string& what);
 
+// Bytes of an element's tensors, strings by their lengths: what caches and buffers bounded in
+// bytes count.
+size_t ElementBytes(const Element& element);
+
 // 64-bit content hash (dtype, shape, bytes, structure). Identifies source data in fingerprints.
 uint64_t HashElement(const Element& element);
 uint64_t HashBytes(const void* data, size_t size, uint64_t seed = 0);

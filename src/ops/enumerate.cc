@@ -39,10 +39,11 @@ class EnumerateIterator : public CounterIterator<EnumerateDataset>, public Eleme
   explicit EnumerateIterator(const EnumerateDataset& ds)
       : CounterIterator(ds, kNext, AtInputEnd::kKeep) {}
 
-  // A failed read moves the input but not the count, as in GetNextInternal: one at a time.
-  int64_t SkipElements(int64_t n) override {
+  // A failed read moves the input but not the index (GetNextInternal): only kUnread can seek.
+  bool Seeks(SkipMode mode) const override { return mode == SkipMode::kUnread; }
+  int64_t SkipElements(int64_t n, SkipMode mode) override {
     for (int64_t moved = 0; moved < n; ++moved) {
-      if (inputpipe::SkipElements(*input_, 1) == 0) return moved;
+      if (inputpipe::SkipElements(*input_, 1, mode) == 0) return moved;
       ++counter_;
     }
     return n;

@@ -25,21 +25,6 @@ namespace {
 
 constexpr char kOp[] = "from_source";
 
-// Bytes of an element's tensors (strings by their lengths): what the block cache counts.
-size_t ElementBytes(const Element& element) {
-  size_t bytes = 0;
-  for (const Element& leaf : element.FlattenLeaves()) {
-    if (!leaf.is_tensor()) continue;
-    const Tensor& t = leaf.tensor();
-    if (!t.is_string()) {
-      bytes += t.byte_size();
-      continue;
-    }
-    for (const std::string& str : t.strings()) bytes += str.size() + sizeof(std::string);
-  }
-  return bytes;
-}
-
 // Blocks of rows by block number, least recently used dropped first once over `limit` bytes
 // (the newest block always stays). Thread-safe; a block is read outside the lock, so two
 // threads missing the same block both read it (the second insert is dropped).

@@ -64,7 +64,7 @@ class GlobalShuffleIterator : public DatasetIterator<GlobalShuffleDataset>, publ
   explicit GlobalShuffleIterator(const GlobalShuffleDataset& ds)
       : DatasetIterator(ds), seed_(ds.seed.Start()), perm_(ds.Permutation(seed_)) {}
 
-  int64_t SkipElements(int64_t n) override {
+  int64_t SkipElements(int64_t n, SkipMode) override {
     const int64_t moved = std::min(n, dataset().n - position_);
     position_ += moved;
     return moved;

@@ -33,7 +33,7 @@ class MapIterator : public UnaryIterator<MapDataset>, public ElementSkipper {
  public:
   using UnaryIterator::UnaryIterator;
 
-  int64_t SkipElements(int64_t n) override {
+  int64_t SkipElements(int64_t n, SkipMode mode) override {
     if (dataset().options.stateful) {  // its calls may matter beyond their results: made
       for (int64_t moved = 0; moved < n; ++moved) {
         if (!GetNext()) return moved;
@@ -42,7 +42,7 @@ class MapIterator : public UnaryIterator<MapDataset>, public ElementSkipper {
     }
     if (!dataset().fn.seed) {
       // The position only names elements in errors: after a failed read it may be off.
-      const int64_t moved = inputpipe::SkipElements(*input_, n);
+      const int64_t moved = inputpipe::SkipElements(*input_, n, mode);
       position_ += moved;
       return moved;
     }
@@ -51,7 +51,7 @@ class MapIterator : public UnaryIterator<MapDataset>, public ElementSkipper {
     for (int64_t moved = 0; moved < n; ++moved) {
       int64_t one;
       try {
-        one = inputpipe::SkipElements(*input_, 1);
+        one = inputpipe::SkipElements(*input_, 1, mode);
       } catch (const Error&) {
         ++position_;
         throw;

@@ -1,5 +1,13 @@
 // prefetch(buffer_size): a background thread reads the input ahead into a buffer of up to
-// buffer_size elements (kAutotune: kAutotuneBuffer; 0: no thread, reads in the caller's thread).
+// buffer_size elements (0: no thread, reads in the caller's thread).
+//
+// kAutotune: the buffer follows the measured demand. It starts at kAutotuneStart elements and
+// doubles, up to kAutotuneMaxElements, each time the consumer finds it empty while the input
+// goes on (not for the first element, which every consumer waits for): a consumer that ever
+// outruns the producer (a burst of quick steps, a slow stretch of input) gets more read ahead
+// next time; one that never waits keeps the small buffer. It never shrinks. However many
+// elements that allows, the producer stops reading ahead once kAutotuneMaxBytes of element
+// data are buffered (ElementBytes), so large elements are not held by the dozen.
 //
 // State: the input's state paired with the last element the consumer took. The producer reads
 // through a PairedReader (threading/paired_reader.h: each element with the input's state right
@@ -21,6 +29,7 @@
 #include "core/interrupt.h"
 #include "core/op_skeleton.h"
 #include "core/op_stats.h"
+#include "core/tensor_ops.h"
 #include "inputpipe/ops.h"
 #include "ops/threading/paired_reader.h"
 #include "ops/threading/worker_threads.h"
@@ -29,7 +38,9 @@
 namespace inputpipe {
 
 namespace {
-constexpr int64_t kAutotuneBuffer = 16;
+constexpr int64_t kAutotuneStart = 2;
+constexpr int64_t kAutotuneMaxElements = 256;
+constexpr size_t kAutotuneMaxBytes = size_t{64} << 20;
 
 class PrefetchIterator;
 
@@ -37,6 +48,7 @@ class PrefetchIterator;
 struct PrefetchedItem {
   PairedElement item;
   std::shared_ptr<const EncodedStateNode> encoded;
+  size_t bytes = 0;  // ElementBytes of the element, under kAutotune (0 otherwise)
 };
 
 std::shared_ptr<const EncodedStateNode> Encoded(const StateNode& node) {
@@ -46,18 +58,20 @@ std::shared_ptr<const EncodedStateNode> Encoded(const StateNode& node) {
 class PrefetchDataset : public OpDataset<PrefetchDataset, PrefetchIterator, UnaryDataset> {
  public:
   PrefetchDataset(DatasetPtr input, int64_t buffer_size)
-      : OpDataset(std::move(input)),
-        buffer_size(buffer_size == kAutotune ? kAutotuneBuffer : buffer_size) {}
+      : OpDataset(std::move(input)), buffer_size(buffer_size) {}
 
   std::string op_name() const override { return "prefetch"; }
   std::string params() const override { return ""; }
 
-  const int64_t buffer_size;
+  bool autotune() const { return buffer_size == kAutotune; }
+
+  const int64_t buffer_size;  // or kAutotune
 };
 
 class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
  public:
-  using UnaryIterator::UnaryIterator;
+  explicit PrefetchIterator(const PrefetchDataset& ds)
+      : UnaryIterator(ds), capacity_(ds.autotune() ? kAutotuneStart : ds.buffer_size) {}
 
  protected:
   std::optional<Element> GetNextInternal() override EXCLUDES(mu_) {
@@ -68,15 +82,21 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
     {
       InterruptibleWait wait;  // an interrupt leaves before the item is taken: nothing lost
       MutexLock lock(mu_);
+      if (buffer_.empty() && !finished_ && taken_any_ && dataset().autotune() &&
+          capacity_ < kAutotuneMaxElements) {
+        capacity_ *= 2;  // the consumer outran the producer: read further ahead
+      }
       while (buffer_.empty() && !finished_ && !threads_.stopping()) wait.Wait(consumer_cv_, mu_);
       threads_.RethrowIfFailed();
       if (buffer_.empty()) return std::nullopt;
       item = std::move(buffer_.front());
       buffer_.pop_front();
-      ReportBufferFill(static_cast<int64_t>(buffer_.size()), dataset().buffer_size);
+      buffered_bytes_ -= item.bytes;
+      taken_any_ = true;
+      ReportBufferFill(static_cast<int64_t>(buffer_.size()), capacity_);
       // Wake the producer only once the buffer is half empty: it then refills a run of
       // elements instead of waking for each one.
-      wake_producer = static_cast<int64_t>(buffer_.size()) <= dataset().buffer_size / 2;
+      wake_producer = static_cast<int64_t>(buffer_.size()) <= capacity_ / 2;
     }
     if (wake_producer) producer_cv_.Signal();
     last_taken_ = std::move(item.item.state);
@@ -116,10 +136,7 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
       {
         MutexLock lock(mu_);
         // 1. Wait for room in the buffer (or for the destructor).
-        while (!threads_.stopping() &&
-               static_cast<int64_t>(buffer_.size()) >= dataset().buffer_size) {
-          producer_cv_.Wait(mu_);
-        }
+        while (!threads_.stopping() && !HasRoom()) producer_cv_.Wait(mu_);
         if (threads_.stopping()) return;
       }
       // 2. Read one element and its state, without the lock, so that a Save on the consumer's
@@ -128,6 +145,9 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
       if (!item.item.end()) {
         OpWorkScope work(stats_counters());  // encoding ahead: prefetch's own time
         item.encoded = Encoded(*item.item.state);
+        if (dataset().autotune() && item.item.element) {
+          item.bytes = ElementBytes(*item.item.element);
+        }
       }
       // 3. Publish the pair (or the end).
       MutexLock lock(mu_);
@@ -136,10 +156,18 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
         consumer_cv_.Signal();
         return;
       }
+      buffered_bytes_ += item.bytes;
       buffer_.push_back(std::move(item));
-      ReportBufferFill(static_cast<int64_t>(buffer_.size()), dataset().buffer_size);
+      ReportBufferFill(static_cast<int64_t>(buffer_.size()), capacity_);
       consumer_cv_.Signal();
     }
+  }
+
+  // Room for one more element: under the capacity and, under kAutotune, under the byte bound
+  // (an empty buffer always has room, however large the element).
+  bool HasRoom() const REQUIRES(mu_) {
+    if (static_cast<int64_t>(buffer_.size()) >= capacity_) return false;
+    return !dataset().autotune() || buffer_.empty() || buffered_bytes_ < kAutotuneMaxBytes;
   }
 
   // The producer's alone once it runs (the consumer's before).
@@ -150,6 +178,9 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
   CondVar consumer_cv_;  // an item, finished_, or stopping
   std::deque<PrefetchedItem> buffer_ GUARDED_BY(mu_);
   bool finished_ GUARDED_BY(mu_) = false;  // the input ended
+  int64_t capacity_ GUARDED_BY(mu_);        // buffer_size, or kAutotune's current size
+  size_t buffered_bytes_ GUARDED_BY(mu_) = 0;  // the items' bytes (kAutotune only)
+  bool taken_any_ GUARDED_BY(mu_) = false;     // GetNext has taken an item
   // The consumer's position: the state paired with the last item GetNext took. Only the
   // consumer's calls (GetNext, Save: one thread at a time) touch it, so it needs no lock.
   std::shared_ptr<const StateNode> last_taken_;

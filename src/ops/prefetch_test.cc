@@ -2,7 +2,9 @@
 // never wait for the producer, never hold buffered elements.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "ops/reorder_test_util.h"
@@ -34,6 +36,44 @@ TEST(PrefetchTest, ResumesExactly) {
     ExpectExactResume(Prefetch(Map(Seq(40), SlowSquare(30), {.name = "square"}), size));
     ExpectExactResume(Prefetch(Prefetch(Map(Seq(40), SlowSquare(30), {.name = "sq"}, 3), size), 2));
   }
+}
+
+// AUTOTUNE: a consumer that outruns its input makes the buffer grow; the buffered bytes stay
+// under the bound (64 MiB) however large it grew. The output is the input's either way.
+TEST(PrefetchTest, AutotuneGrowsWhenTheConsumerWaitsAndBoundsTheBytes) {
+  constexpr int64_t kSlow = 20;         // elements the producer is slow for (2 ms each)
+  constexpr int64_t kElements = 1 << 22;  // 32 MiB of int64: two fill the bound
+  auto phases = Map(Seq(30), [](const Element& e) {
+    const int64_t i = e.tensor().scalar<int64_t>();
+    if (i < kSlow) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      return e;
+    }
+    Tensor big = Tensor::Allocate(DType::kInt64, {kElements});
+    static_cast<int64_t*>(big.mutable_raw_data())[0] = i;
+    return Element(std::move(big));
+  }, {.name = "phases"});
+  auto it = Prefetch(phases, kAutotune)->MakeIterator();
+  for (int64_t i = 0; i < kSlow; ++i) ASSERT_TRUE(it->GetNext());  // waits for nearly each one
+  const int64_t grown = it->Stats().ops[0].buffer_capacity;
+  EXPECT_GT(grown, 2);
+  int64_t most = 0;
+  for (int64_t i = kSlow; i < 30; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the producer runs ahead
+    most = std::max(most, it->Stats().ops[0].buffer_current);
+    auto element = it->GetNext();
+    ASSERT_TRUE(element);
+    EXPECT_EQ(static_cast<const int64_t*>(element->tensor().raw_data())[0], i);
+  }
+  EXPECT_FALSE(it->GetNext());
+  EXPECT_GE(most, 1);
+  EXPECT_LE(most, 2) << "capacity " << grown;  // 2 x 32 MiB reach the bound: no third
+  // A producer that keeps ahead of its consumer keeps the small buffer.
+  auto steady = Prefetch(Seq(200), kAutotune)->MakeIterator();
+  ASSERT_TRUE(steady->GetNext());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(steady->GetNext());
+  EXPECT_EQ(steady->Stats().ops[0].buffer_capacity, 2);
 }
 
 TEST(PrefetchTest, StateDoesNotDependOnBufferSize) {

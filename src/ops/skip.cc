@@ -42,9 +42,10 @@ class SkipIterator : public CounterIterator<SkipDataset>, public ElementSkipper 
   explicit SkipIterator(const SkipDataset& ds)
       : CounterIterator(ds, kSkipped, AtInputEnd::kDrop, CountLimit(ds.count)) {}
 
-  int64_t SkipElements(int64_t n) override {
+  // After the prefix skip is its input: as exact as the input's skip.
+  int64_t SkipElements(int64_t n, SkipMode mode) override {
     if (!SkipPrefix()) return 0;
-    const int64_t skipped = inputpipe::SkipElements(*input_, n);
+    const int64_t skipped = inputpipe::SkipElements(*input_, n, mode);
     if (skipped < n) ExhaustInput();
     return skipped;
   }

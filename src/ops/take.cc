@@ -41,11 +41,13 @@ class TakeIterator : public CounterIterator<TakeDataset>, public ElementSkipper 
   explicit TakeIterator(const TakeDataset& ds)
       : CounterIterator(ds, kTaken, AtInputEnd::kDrop, CountLimit(ds.count)) {}
 
-  int64_t SkipElements(int64_t n) override {
+  // A failed read is not one of the count (GetNextInternal): only kUnread can seek.
+  bool Seeks(SkipMode mode) const override { return mode == SkipMode::kUnread; }
+  int64_t SkipElements(int64_t n, SkipMode mode) override {
     if (!input_) return 0;
     const int64_t count = dataset().count;
     const int64_t want = count < 0 ? n : std::min(n, count - counter_);
-    const int64_t skipped = inputpipe::SkipElements(*input_, want);
+    const int64_t skipped = inputpipe::SkipElements(*input_, want, mode);
     counter_ += skipped;
     if (skipped < n) ExhaustInput();  // as the GetNext that found the end
     return skipped;

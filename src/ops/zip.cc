@@ -68,11 +68,16 @@ class ZipIterator : public NaryIterator<ZipDataset>, public ElementSkipper {
  public:
   using NaryIterator::NaryIterator;
 
-  int64_t SkipElements(int64_t n) override {
+  // A failed read leaves the inputs after it unmoved (GetNextInternal): only kUnread can seek,
+  // or kExact over one input (filter(processes=True)'s zip((ds,))).
+  bool Seeks(SkipMode mode) const override {
+    return mode == SkipMode::kUnread || dataset().inputs().size() == 1;
+  }
+  int64_t SkipElements(int64_t n, SkipMode mode) override {
     for (int64_t moved = 0; moved < n; ++moved) {
       if (exhausted_) return moved;
       for (auto& input : inputs_) {
-        if (inputpipe::SkipElements(*input, 1) == 0) {
+        if (inputpipe::SkipElements(*input, 1, mode) == 0) {
           exhausted_ = true;
           inputs_.clear();
           return moved;

@@ -309,3 +309,110 @@ def test_a_filter_in_processes_reads_a_random_access_input_itself(tmp_path, fram
     assert values(gen.filter(is_kept, num_parallel_calls=2, processes=True)) == [
         x for x in range(30) if is_kept(x)]
     assert frames.get(_processes.wire.CALL, 0) == 30, frames
+
+
+class FailingSource:
+    """from_source's source: element i is i, except where fails(i): a ValueError (or, with
+    data_loss, inputpipe.DataLossError, a bad record)."""
+
+    def __init__(self, n, fails, data_loss=False):
+        self.n, self.fails, self.data_loss = n, fails, data_loss
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if self.fails(i):
+            import inputpipe
+            raise (inputpipe.DataLossError if self.data_loss else ValueError)(f"bad {i}")
+        return np.int64(i)
+
+
+def _every_element(it):
+    """Each element as a list, or the message of the error raised in its place."""
+    import inputpipe
+    out = []
+    while True:
+        try:
+            out.append(np.asarray(next(it)).tolist())
+        except StopIteration:
+            return out
+        except (ValueError, inputpipe.DataLossError) as e:
+            out.append(str(e))
+
+
+def as_list(*x):
+    return np.asarray(x[0]) if len(x) == 1 else tuple(np.asarray(v) for v in x)
+
+
+@pytest.mark.parametrize("case", ["take", "enumerate", "zip", "batch", "repeat", "shuffle"])
+def test_failed_reads_in_maps_input_keep_every_position_with_any_worker_count(case):
+    # The parent and the workers must agree on each element's position, errors included: ops
+    # whose counts leave a failed read out (take, enumerate, zip) or that read to move (batch,
+    # repeat) must not seek in the parent where the workers read.
+    import inputpipe
+
+    def pipeline(**kwargs):
+        src = inputpipe.from_source(FailingSource(40, lambda i: i % 7 == 2), name="failing")
+        ds = {"take": lambda: src.take(20),
+              "enumerate": lambda: src.enumerate(),
+              "zip": lambda: Dataset.zip((src, Dataset.range(45))),
+              "batch": lambda: src.batch(3),
+              "repeat": lambda: src.take(10).repeat(2),
+              "shuffle": lambda: src.shuffle(seed=3)}[case]()
+        return ds.map(as_list, **kwargs)
+
+    expected = _every_element(iter(pipeline(num_parallel_calls=2)))
+    assert any(isinstance(e, str) for e in expected)
+    for workers in (1, 2, 3):
+        assert _every_element(iter(pipeline(num_parallel_calls=workers, processes=True))) == \
+            expected, workers
+
+
+def test_a_sources_bad_record_is_skipped_by_ignore_errors_with_or_without_processes():
+    import inputpipe
+
+    def pipeline(**kwargs):
+        src = inputpipe.from_source(FailingSource(12, lambda i: i in (3, 8), data_loss=True))
+        return src.map(as_list, **kwargs).ignore_errors()
+
+    expected = [i for i in range(12) if i not in (3, 8)]
+    assert values(pipeline()) == expected
+    assert values(pipeline(num_parallel_calls=2)) == expected
+    assert values(pipeline(num_parallel_calls=2, processes=True)) == expected
+
+
+def test_a_lambda_in_maps_input_is_read_by_the_workers(frames):
+    # A rebuilt lambda's digest would differ (cloudpickle keeps its code, not its source): the
+    # recipe carries this process's name for it, so the workers restore the parent's states.
+    def ds():  # one each: a reshuffling shuffle's second iterator has the next epoch
+        return Dataset.range(30).shuffle(seed=2).map(lambda x: x * 2)
+
+    expected = values(ds().map(plus_one))
+    it = iter(ds().map(plus_one, num_parallel_calls=2, processes=True))
+    head = [np.asarray(next(it)).tolist() for _ in range(7)]
+    state = it.save()
+    assert head + values(it) == expected
+    assert frames.get(_processes.wire.CALL, 0) == 0, frames
+    restored = iter(ds().map(plus_one, num_parallel_calls=1, processes=True))
+    restored.restore(state)
+    assert values(restored) == expected[7:]
+
+
+def test_parquet_files_of_this_process_only_are_read_by_the_parent(frames):
+    pa = pytest.importorskip("pyarrow")
+    import io
+
+    import pyarrow.parquet as pq
+
+    import inputpipe
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"x": np.arange(10, dtype=np.int64)}), buf)
+    inputpipe.write_file("memory://by_index/p.parquet", buf.getvalue())
+
+    def x(row):
+        return np.asarray(row["x"]) * 10
+
+    ds = inputpipe.ParquetDataset(["memory://by_index/p.parquet"])
+    assert values(ds.map(x, num_parallel_calls=2, processes=True)) == [i * 10 for i in range(10)]
+    assert frames.get(_processes.wire.CALL, 0) == 10, frames

@@ -18,7 +18,7 @@ PairedElement PairedReader::ReadOrSkip(bool skip) {
   try {
     if (!skip) {
       item.element = input_->GetNext();
-    } else if (SkipElements(*input_, 1) == 1) {
+    } else if (SkipElements(*input_, 1, SkipMode::kExact) == 1) {
       item.element = Element::Tuple({});
     }
     if (!item.element) {
