@@ -576,9 +576,10 @@ class Dataset:
 
     def prefetch(self, buffer_size: int = AUTOTUNE, name: str | None = None) -> Dataset:
         """Produces up to buffer_size elements ahead in a background thread (0: none, in the
-        caller's thread). AUTOTUNE (the default): 2 elements ahead, doubling up to 256 each
-        time the consumer finds none ready, and never more than 64 MiB of element data
-        (docs/guide/performance.md). The size changes neither the output nor the state."""
+        caller's thread). AUTOTUNE (the default): 16 elements ahead, doubling up to 256 when a
+        full buffer still ran dry before the consumer's next step, and never more than 64 MiB
+        of element data (docs/guide/performance.md). The size changes neither the output nor
+        the state."""
         return Dataset(_core.prefetch(self._handle, int(buffer_size)))
 
     def group_by_window(self, key_func: Function, reduce_func: Callable[[Any, Dataset], Dataset],

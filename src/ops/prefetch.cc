@@ -1,13 +1,15 @@
 // prefetch(buffer_size): a background thread reads the input ahead into a buffer of up to
 // buffer_size elements (0: no thread, reads in the caller's thread).
 //
-// kAutotune: the buffer follows the measured demand. It starts at kAutotuneStart elements and
-// doubles, up to kAutotuneMaxElements, each time the consumer finds it empty while the input
-// goes on (not for the first element, which every consumer waits for): a consumer that ever
-// outruns the producer (a burst of quick steps, a slow stretch of input) gets more read ahead
-// next time; one that never waits keeps the small buffer. It never shrinks. However many
-// elements that allows, the producer stops reading ahead once kAutotuneMaxBytes of element
-// data are buffered (ElementBytes), so large elements are not held by the dozen.
+// kAutotune: the buffer follows what it measures. It starts at kAutotuneStart elements and
+// doubles, up to kAutotuneMaxElements, when the consumer finds it empty although it was full
+// since the consumer last waited: the producer keeps up on average but the buffer was too
+// small to cover a slow stretch of input (or a burst of quick steps), so it reads further
+// ahead from then on. A producer slower than its consumer throughout never fills the buffer,
+// and a larger one would only let it run further ahead of a consumer it cannot keep up with,
+// so the size stays. It never shrinks. However many elements that allows, the producer stops
+// reading ahead once kAutotuneMaxBytes of element data are buffered (ElementBytes), so large
+// elements are not held by the dozen.
 //
 // State: the input's state paired with the last element the consumer took. The producer reads
 // through a PairedReader (threading/paired_reader.h: each element with the input's state right
@@ -38,7 +40,7 @@
 namespace inputpipe {
 
 namespace {
-constexpr int64_t kAutotuneStart = 2;
+constexpr int64_t kAutotuneStart = 16;
 constexpr int64_t kAutotuneMaxElements = 256;
 constexpr size_t kAutotuneMaxBytes = size_t{64} << 20;
 
@@ -82,9 +84,10 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
     {
       InterruptibleWait wait;  // an interrupt leaves before the item is taken: nothing lost
       MutexLock lock(mu_);
-      if (buffer_.empty() && !finished_ && taken_any_ && dataset().autotune() &&
-          capacity_ < kAutotuneMaxElements) {
-        capacity_ *= 2;  // the consumer outran the producer: read further ahead
+      if (buffer_.empty() && !finished_ && dataset().autotune()) {
+        // The buffer was full since the last wait, yet ran dry: too small for the stretch.
+        if (filled_since_wait_ && capacity_ < kAutotuneMaxElements) capacity_ *= 2;
+        filled_since_wait_ = false;
       }
       while (buffer_.empty() && !finished_ && !threads_.stopping()) wait.Wait(consumer_cv_, mu_);
       threads_.RethrowIfFailed();
@@ -92,7 +95,6 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
       item = std::move(buffer_.front());
       buffer_.pop_front();
       buffered_bytes_ -= item.bytes;
-      taken_any_ = true;
       ReportBufferFill(static_cast<int64_t>(buffer_.size()), capacity_);
       // Wake the producer only once the buffer is half empty: it then refills a run of
       // elements instead of waking for each one.
@@ -158,6 +160,7 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
       }
       buffered_bytes_ += item.bytes;
       buffer_.push_back(std::move(item));
+      if (!HasRoom()) filled_since_wait_ = true;
       ReportBufferFill(static_cast<int64_t>(buffer_.size()), capacity_);
       consumer_cv_.Signal();
     }
@@ -180,7 +183,8 @@ class PrefetchIterator : public UnaryIterator<PrefetchDataset> {
   bool finished_ GUARDED_BY(mu_) = false;  // the input ended
   int64_t capacity_ GUARDED_BY(mu_);        // buffer_size, or kAutotune's current size
   size_t buffered_bytes_ GUARDED_BY(mu_) = 0;  // the items' bytes (kAutotune only)
-  bool taken_any_ GUARDED_BY(mu_) = false;     // GetNext has taken an item
+  // The buffer was full (no room) since the consumer last found it empty (kAutotune).
+  bool filled_since_wait_ GUARDED_BY(mu_) = false;
   // The consumer's position: the state paired with the last item GetNext took. Only the
   // consumer's calls (GetNext, Save: one thread at a time) touch it, so it needs no lock.
   std::shared_ptr<const StateNode> last_taken_;
