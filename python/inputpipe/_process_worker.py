@@ -563,7 +563,18 @@ class _Stream:
 
     def _open(self):
         it = iter(_rebuilt(self.upstream))
-        it.restore(self.state)
+        try:
+            it.restore(self.state)
+        except Exception as exc:
+            from inputpipe import PipelineMismatchError
+            if not isinstance(exc, PipelineMismatchError):
+                raise
+            # The recipe rebuilt another pipeline than the parent's: its files changed since
+            # the map was built (replaced, rewritten), not a state of the user's.
+            raise PipelineMismatchError(
+                f"map's input rebuilt in worker process (pid {os.getpid()}) differs from the "
+                f"parent's: a file it reads was replaced or changed since the pipeline was "
+                f"built? {exc}") from None
         self.it, self.next = it, 0
 
     def compute(self, offset, count, send, progress):
@@ -585,19 +596,23 @@ class _Stream:
             if self.next < offset + k:  # the input ended before this element
                 send(offset + k, (ENDED, None))
                 continue
+            position = self.position + offset + k
+            if progress is not None:  # from the read on: a crash there names this element
+                progress.set(position)
             try:
                 element = next(self.it)
             except StopIteration:
+                if progress is not None:
+                    progress.set(-1)
                 send(offset + k, (ENDED, None))
                 continue
-            except Exception as exc:  # noqa: BLE001 - the element's error, for the consumer
+            except BaseException as exc:  # noqa: BLE001 - the element's error, for the consumer
                 self.next += 1
+                if progress is not None:
+                    progress.set(-1)
                 send(offset + k, (UNREAD, _describe(exc)))
                 continue
             self.next += 1
-            position = self.position + offset + k
-            if progress is not None:
-                progress.set(position)
             try:
                 args = element if isinstance(element, tuple) else (element,)
                 if self.seed is not None:  # as the engine's seeded map: (seed, position)

@@ -14,7 +14,16 @@ void PollWhenDue(ThreadState& state) {
   const auto now = std::chrono::steady_clock::now();
   if (now < state.next_poll) return;
   state.next_poll = now + kInterruptPollInterval;
-  (*state.check)();
+  CallCheck(state);
+}
+
+void CallCheck(ThreadState& state) {
+  try {
+    (*state.check)();
+  } catch (...) {
+    state.interrupted = true;
+    throw;
+  }
 }
 
 }  // namespace interrupt_internal
@@ -66,7 +75,7 @@ void InterruptibleWait::Wait(CondVar& cv, Mutex& mu) {
   // Without the op's lock: the check may take a lock of its own (Python's GIL) that a thread of
   // the op holds while it waits for `mu`.
   MutexUnlock unlock(mu);
-  (*thread_state.check)();
+  interrupt_internal::CallCheck(thread_state);
 }
 
 }  // namespace inputpipe

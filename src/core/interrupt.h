@@ -49,6 +49,10 @@ struct ThreadState {
   const std::atomic<bool>* owner_stopping = nullptr;
   unsigned char flags = 0;
   std::chrono::steady_clock::time_point next_poll{};  // Restore's polling
+  // Set when the check threw on this thread (CallCheck): an op that counts a failed read as a
+  // position (map) clears it before the read, and does not count one the check interrupted
+  // (nothing was read: the next call reads that element).
+  bool interrupted = false;
 };
 
 extern constinit thread_local ThreadState thread_state;
@@ -63,6 +67,8 @@ inline unsigned char ChildFlags(unsigned char parent) {
 // Calls the check when the poll interval has passed since the last poll (Restore's GetNexts,
 // PollInterruptCheck).
 void PollWhenDue(ThreadState& state);
+// Calls the installed check, setting state.interrupted when it throws. REQUIRES: state.check.
+void CallCheck(ThreadState& state);
 
 }  // namespace interrupt_internal
 

@@ -50,10 +50,11 @@ class MapIterator : public UnaryIterator<MapDataset>, public ElementSkipper {
     // through a failed read too (one that takes its place, as in GetNextInternal).
     for (int64_t moved = 0; moved < n; ++moved) {
       int64_t one;
+      interrupt_internal::thread_state.interrupted = false;
       try {
         one = inputpipe::SkipElements(*input_, 1, mode);
-      } catch (const Error&) {
-        ++position_;
+      } catch (...) {
+        if (!interrupt_internal::thread_state.interrupted) ++position_;
         throw;
       }
       if (one == 0) return moved;
@@ -71,10 +72,13 @@ class MapIterator : public UnaryIterator<MapDataset>, public ElementSkipper {
       holding_ = true;
     }
     std::optional<Element> element;
+    interrupt_internal::thread_state.interrupted = false;
     try {
       element = input_->GetNext();
-    } catch (const Error&) {
-      ++position_;  // an input error takes a position, as it takes a slot of parallel map's
+    } catch (...) {
+      // A failed read (an engine error, a Python exception) takes a position, as it takes a
+      // slot of parallel map's; an interrupt read nothing.
+      if (!interrupt_internal::thread_state.interrupted) ++position_;
       throw;
     }
     if (!element) return std::nullopt;

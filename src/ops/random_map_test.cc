@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include "ops/ops_test_util.h"
 #include "ops/reorder_test_util.h"
@@ -160,11 +161,16 @@ TEST(RandomMapTest, PositionCountsAcrossRepeatWhenMapIsAfterIt) {
   ExpectExactResume(Repeat(Seeded(5, 7, 2), 3));
 }
 
-// Range(0, n) whose elements in `bad` raise (and are dropped, as a reader drops a bad record).
-DatasetPtr Faulty(int64_t n, std::set<int64_t> bad) {
+// Range(0, n) whose elements in `bad` raise (and are dropped, as a reader drops a bad record):
+// a DataLossError, or with `plain` an exception that is no inputpipe::Error (what a Python
+// exception is to the engine).
+DatasetPtr Faulty(int64_t n, std::set<int64_t> bad, bool plain = false) {
   return Map(Range(0, n),
-             [bad](const Element& e) {
-               if (bad.count(e.tensor().scalar<int64_t>())) throw DataLossError("bad record");
+             [bad, plain](const Element& e) {
+               if (bad.count(e.tensor().scalar<int64_t>())) {
+                 if (plain) throw std::runtime_error("bad record");
+                 throw DataLossError("bad record");
+               }
                return e;
              },
              {.name = "faulty"});
@@ -178,7 +184,7 @@ std::vector<int64_t> SkippingErrors(Iterator& it) {
       std::optional<Element> e = it.GetNext();
       if (!e) return out;
       out.push_back(e->tensor().scalar<int64_t>());
-    } catch (const DataLossError&) {
+    } catch (const std::exception&) {
       out.push_back(-1);
     }
   }
@@ -187,8 +193,10 @@ std::vector<int64_t> SkippingErrors(Iterator& it) {
 TEST(RandomMapTest, AnInputErrorTakesAPositionInSequentialAndParallelMap) {
   std::vector<int64_t> expected = Expected(20, 7);
   expected[3] = expected[11] = -1;
+  for (bool plain : {false, true})
   for (int64_t threads : {0, 1, 3}) {
-    auto ds = Map(Faulty(20, {3, 11}), Augment, 7, {.name = "augment"}, threads);
+    SCOPED_TRACE(plain ? "a plain exception" : "a DataLossError");
+    auto ds = Map(Faulty(20, {3, 11}, plain), Augment, 7, {.name = "augment"}, threads);
     auto it = ds->MakeIterator();
     EXPECT_EQ(SkippingErrors(*it), expected) << threads << " threads";
     // Saved after an error by one, restored into the other.
@@ -198,12 +206,12 @@ TEST(RandomMapTest, AnInputErrorTakesAPositionInSequentialAndParallelMap) {
       for (int i = 0; i < 5; ++i) {
         try {
           head.push_back(saver->GetNext()->tensor().scalar<int64_t>());
-        } catch (const DataLossError&) {
+        } catch (const std::exception&) {
           head.push_back(-1);
         }
       }
-      auto restored =
-          Map(Faulty(20, {3, 11}), Augment, 7, {.name = "augment"}, restorer)->MakeIterator();
+      auto restored = Map(Faulty(20, {3, 11}, plain), Augment, 7, {.name = "augment"}, restorer)
+                          ->MakeIterator();
       restored->Restore(saver->Save());
       std::vector<int64_t> rest = SkippingErrors(*restored);
       head.insert(head.end(), rest.begin(), rest.end());

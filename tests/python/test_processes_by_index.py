@@ -416,3 +416,28 @@ def test_parquet_files_of_this_process_only_are_read_by_the_parent(frames):
     ds = inputpipe.ParquetDataset(["memory://by_index/p.parquet"])
     assert values(ds.map(x, num_parallel_calls=2, processes=True)) == [i * 10 for i in range(10)]
     assert frames.get(_processes.wire.CALL, 0) == 10, frames
+
+
+def draw(x, rng):
+    return x * 1000 + rng.integers(0, 1000)
+
+
+@pytest.mark.parametrize("data_loss", [False, True])
+def test_a_failed_read_takes_a_seeded_maps_position_whatever_the_exception(data_loss):
+    # A Python exception from map's input counts as a position, as an engine error does, in
+    # the sequential map, on threads and in the workers: the same draws after it everywhere.
+    import inputpipe
+
+    def pipeline(**kwargs):
+        src = inputpipe.from_source(FailingSource(12, lambda i: i in (2, 7), data_loss))
+        return src.map(draw, seed=5).map(as_list, **kwargs)
+
+    expected = _every_element(iter(pipeline()))
+    assert expected[2] == "bad 2" and expected[7] == "bad 7"
+    assert _every_element(iter(pipeline(num_parallel_calls=2))) == expected
+    for workers in (1, 2):
+        assert _every_element(iter(pipeline(num_parallel_calls=workers, processes=True))) == \
+            expected, workers
+    if not data_loss:  # a plain exception's draws are a DataLossError's: both take a position
+        src = inputpipe.from_source(FailingSource(12, lambda i: i in (2, 7), True))
+        assert _every_element(iter(src.map(draw, seed=5))) == expected
