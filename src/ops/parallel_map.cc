@@ -31,8 +31,9 @@
 //
 // A held function that computes map's input itself (FunctionOptions::computes_input: worker
 // processes reading by index) gets an empty tuple: the dispatcher moves the input past each
-// element (Iterator::Skip: a seek where the input can) and captures its state as usual, so
-// the parent neither computes nor converts what the workers compute.
+// element (PairedReader::Skip, exactly as a read would: SkipMode::kExact, a seek where the
+// input can) and captures its state as usual, so the parent neither computes nor converts
+// what the workers compute.
 //
 // Seeded (map(fn, seed)): each slot carries its position, the restored position plus its
 // offset from the dispatcher's start, so fn draws what the sequential map draws for that

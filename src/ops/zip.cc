@@ -69,9 +69,9 @@ class ZipIterator : public NaryIterator<ZipDataset>, public ElementSkipper {
   using NaryIterator::NaryIterator;
 
   // A failed read leaves the inputs after it unmoved (GetNextInternal): only kUnread can seek,
-  // or kExact over one input (filter(processes=True)'s zip((ds,))).
+  // or kExact over one input (filter(processes=True)'s zip((ds,))) or none left (exhausted).
   bool Seeks(SkipMode mode) const override {
-    return mode == SkipMode::kUnread || dataset().inputs().size() == 1;
+    return mode == SkipMode::kUnread || inputs_.size() <= 1;
   }
   int64_t SkipElements(int64_t n, SkipMode mode) override {
     for (int64_t moved = 0; moved < n; ++moved) {
