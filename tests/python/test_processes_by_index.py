@@ -168,24 +168,16 @@ def test_a_failed_read_of_maps_input_in_a_worker_is_the_consumers_error_at_its_p
     # with threads.
     load, _ = _logged(tmp_path, fail_at=7)
 
-    def run(**kwargs):
-        it = iter(Dataset.range(12).map(load).map(plus_one, **kwargs))
-        got = []
-        while True:
-            try:
-                got.append(np.asarray(next(it)).tolist())
-            except StopIteration:
-                return got
-            except ValueError as e:
-                got.append(str(e))
-                notes = getattr(e, "__notes__", [])
-                if kwargs.get("processes"):
-                    assert any("reading the element at position 7 of map's input" in n
-                               for n in notes), notes
+    def run(errors, **kwargs):
+        return _every_element(iter(Dataset.range(12).map(load).map(plus_one, **kwargs)), errors)
 
-    expected = run(num_parallel_calls=2)
+    expected = run([], num_parallel_calls=2)
     assert expected[7] == "cannot load record 7"
-    assert run(num_parallel_calls=2, processes=True) == expected
+    errors: list[BaseException] = []
+    assert run(errors, num_parallel_calls=2, processes=True) == expected
+    assert len(errors) == 1
+    notes = getattr(errors[0], "__notes__", [])
+    assert any("reading the element at position 7 of map's input" in n for n in notes), notes
 
 
 class LoggedSource:
@@ -328,8 +320,9 @@ class FailingSource:
         return np.int64(i)
 
 
-def _every_element(it):
-    """Each element as a list, or the message of the error raised in its place."""
+def _every_element(it, errors=None):
+    """Each element as a list, or the message of the error raised in its place (the
+    exceptions themselves appended to `errors` when given)."""
     import inputpipe
     out = []
     while True:
@@ -339,6 +332,8 @@ def _every_element(it):
             return out
         except (ValueError, inputpipe.DataLossError) as e:
             out.append(str(e))
+            if errors is not None:
+                errors.append(e)
 
 
 def as_list(*x):
